@@ -1,0 +1,165 @@
+"""The ``council`` command line.
+
+Kept light at start-up: heavy modules load inside the command that needs them, so
+``council --help`` answers at once. User mistakes print one line and exit 2; a run that cannot
+finish prints one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+    from council.errors import ConfigError
+
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise ConfigError(f"{flag} expects NAME=VALUE, got '{value}'")
+        pairs[key.strip()] = rest.strip()
+    return pairs
+
+
+def _convene(args: argparse.Namespace) -> int:
+    from council.council import DEFAULT_PANEL, Council
+    from council.engine.deliberation import SamplingSettings
+    from council.seats.local import DEFAULT_LOCAL_MODEL
+    from council.seats.seat import CallSettings
+
+    personas = [p.strip() for p in args.personas.split(",") if p.strip()] if args.personas else []
+    observers = []
+    if not args.quiet:
+        from council.cli.progress import ProgressDisplay
+
+        observers.append(ProgressDisplay())
+    council = Council(
+        personas or DEFAULT_PANEL,
+        protocol=args.protocol,
+        model=args.model or DEFAULT_LOCAL_MODEL,
+        seats=_pairs(args.seat, "--seat"),
+        endpoints=_pairs(args.endpoint, "--endpoint"),
+        runs_dir=args.out,
+        observers=observers,
+        sampling=SamplingSettings(
+            temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens
+        ),
+        calls=CallSettings(timeout_s=args.timeout, max_attempts=args.attempts),
+        use_model_hints=args.use_model_hints,
+    )
+    result = council.convene(args.question)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(result.synthesis or "")
+        print(f"\nRun folder: {result.run_dir}")
+    if result.status != "completed":
+        print(f"council: run failed: {result.error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return 0
+
+
+def _list(kind: str, as_json: bool) -> int:
+    rows: list[dict[str, Any]] = []
+    if kind == "personas":
+        from council.personas.card import load_card
+        from council.personas.library import available_personas
+
+        for path in available_personas().values():
+            card = load_card(path)
+            rows.append(
+                {"name": card.name, "path": str(path), "description": card.fields.description}
+            )
+    else:
+        from council.protocols.graph import load_protocol_file
+        from council.protocols.library import available_protocols
+
+        for path in available_protocols().values():
+            protocol = load_protocol_file(path)
+            rows.append(
+                {
+                    "name": protocol.name,
+                    "path": str(path),
+                    "description": protocol.spec.description,
+                    "stages": [stage.id for stage in protocol.order()],
+                }
+            )
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        width = max((len(r["name"]) for r in rows), default=0)
+        for row in rows:
+            print(f"{row['name']:<{width}}  {row['description']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="council",
+        description="Convene a council of personas, each seated on a model, on a question.",
+    )
+    parser.add_argument("--version", action="version", version="council 0.1.0")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    convene = commands.add_parser("convene", help="deliberate on a question")
+    convene.add_argument("question", help="the question before the council")
+    convene.add_argument("--personas", help="comma-separated persona names or card paths")
+    convene.add_argument("--protocol", default="council", help="protocol name or file")
+    convene.add_argument(
+        "--model", help="default model for every seat, litellm form (default: bundled local)"
+    )
+    convene.add_argument(
+        "--seat", action="append", default=[], metavar="PERSONA=MODEL",
+        help="put one persona (or 'chair') on its own model; repeatable",
+    )  # fmt: skip
+    convene.add_argument(
+        "--endpoint", action="append", default=[], metavar="MODEL=URL",
+        help="send a model to an OpenAI-compatible base URL (llama.cpp, vLLM, Ollama)",
+    )  # fmt: skip
+    convene.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
+    convene.add_argument("--json", action="store_true", help="print the run as JSON on stdout")
+    convene.add_argument("--temperature", type=float, default=0.7)
+    convene.add_argument("--seed", type=int, default=None)
+    convene.add_argument("--max-tokens", type=int, default=None, help="per-turn token cap")
+    convene.add_argument("--timeout", type=float, default=120.0, help="seconds per model call")
+    convene.add_argument("--attempts", type=int, default=4, help="tries per call (with retries)")
+    convene.add_argument(
+        "--use-model-hints", action="store_true", help="seat personas on their cards' model hints"
+    )
+    convene.add_argument("--quiet", action="store_true", help="no progress display")
+    convene.set_defaults(handler=_convene)
+
+    for kind in ("personas", "protocols"):
+        group = commands.add_parser(kind, help=f"the {kind} council can find")
+        actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+        listing = actions.add_parser("list", help=f"list available {kind}")
+        listing.add_argument("--json", action="store_true")
+        listing.set_defaults(handler=lambda a, kind=kind: _list(kind, a.json))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from council.errors import CouncilError
+
+    try:
+        code: int = args.handler(args)
+    except CouncilError as exc:
+        print(f"council: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("council: interrupted; finished turns are in the run folder", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

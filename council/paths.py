@@ -1,0 +1,28 @@
+"""Where council looks for persona cards and protocols."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# council/ sits beside personas/ and protocols/ in the source tree (editable installs and
+# checkouts); the folders are data, not code, so they are not inside the package.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shipped_dir(kind: str) -> Path:
+    """The shipped ``personas`` or ``protocols`` folder."""
+    return PROJECT_ROOT / kind
+
+
+def search_path(kind: str, env_var: str, extra: list[Path] | None = None) -> list[Path]:
+    """Folders to search, first match wins: explicit folders, the environment variable
+    (``os.pathsep``-separated), ``./<kind>`` in the working directory, then the shipped one."""
+    candidates = list(extra or [])
+    candidates += [Path(p) for p in os.environ.get(env_var, "").split(os.pathsep) if p]
+    candidates += [Path.cwd() / kind, shipped_dir(kind)]
+    unique: dict[Path, Path] = {}
+    for folder in candidates:
+        if folder.is_dir():
+            unique.setdefault(folder.resolve(), folder)
+    return list(unique.values())

@@ -1,0 +1,36 @@
+"""Finding persona cards by name on a search path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from council.errors import UnknownNameError
+from council.paths import search_path
+from council.personas.card import PersonaCard, load_card
+
+# The chair is a persona too, but sits outside the panel unless asked for.
+CHAIR = "chair"
+
+
+def persona_dirs(extra: list[Path] | None = None) -> list[Path]:
+    return search_path("personas", "COUNCIL_PERSONAS_PATH", extra)
+
+
+def available_personas(extra: list[Path] | None = None) -> dict[str, Path]:
+    """Card name -> file, for every card on the search path (earlier dirs shadow later ones)."""
+    found: dict[str, Path] = {}
+    for directory in persona_dirs(extra):
+        for path in sorted(directory.glob("*.md")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def find_persona(name_or_path: str, extra: list[Path] | None = None) -> PersonaCard:
+    """Load a card by name, or by path when given one ending in ``.md``."""
+    if name_or_path.endswith(".md") or os.sep in name_or_path:
+        return load_card(Path(name_or_path))
+    cards = available_personas(extra)
+    if name_or_path not in cards:
+        raise UnknownNameError("persona", name_or_path, cards)
+    return load_card(cards[name_or_path])

@@ -1,0 +1,156 @@
+"""The real seat model: every call goes through ``litellm.acompletion``.
+
+Retries use tenacity with exponential backoff and jitter, and only for errors that a retry can
+fix (rate limits, timeouts, connection errors, 5xx). Authentication and request errors fail at
+once. A ``Retry-After`` header from the provider lengthens the wait, never shortens it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from council.errors import ModelCallError
+from council.seats.model import ChatModel, Completion, ModelRequest
+from council.secrets import redact
+
+# Resolves a model string to the keyword arguments that reach litellm (api_base, api_key).
+EndpointResolver = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+def import_litellm() -> Any:
+    """Import litellm quietly and offline: its price map is the bundled copy, not a download."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm
+
+
+def is_retryable(exc: BaseException) -> bool:
+    litellm = import_litellm()
+    retryable = (
+        litellm.RateLimitError,
+        litellm.Timeout,
+        litellm.APIConnectionError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+        litellm.BadGatewayError,
+        asyncio.TimeoutError,
+    )
+    not_retryable = (
+        litellm.AuthenticationError,
+        litellm.PermissionDeniedError,
+        litellm.BadRequestError,
+        litellm.NotFoundError,
+    )
+    if isinstance(exc, not_retryable):
+        return False
+    if isinstance(exc, retryable):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def retry_after_seconds(exc: BaseException | None) -> float:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        return max(0.0, float(headers.get("retry-after", 0)))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class LiteLLMModel(ChatModel):
+    """A model reached through litellm, hosted or on any OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        resolve_endpoint: EndpointResolver | None = None,
+        timeout_s: float = 120.0,
+        max_attempts: int = 4,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        extra_params: dict[str, Any] | None = None,
+        runs_on_this_machine: bool = False,
+    ) -> None:
+        self.model = model
+        self._resolve_endpoint = resolve_endpoint
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self._wait = wait_exponential_jitter(initial=backoff_initial_s, max=backoff_max_s)
+        self.extra_params = dict(extra_params or {})
+        # A model served on this machine costs nothing per call; others are priced by litellm.
+        self.runs_on_this_machine = runs_on_this_machine
+
+    def _wait_for(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return max(self._wait(state), retry_after_seconds(error))
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        litellm = import_litellm()
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "timeout": self.timeout_s,
+            "num_retries": 0,  # retries are ours, so they are counted and classified once
+            **self.extra_params,
+        }
+        if request.seed is not None:
+            params["seed"] = request.seed
+        if self._resolve_endpoint is not None:
+            params.update(await self._resolve_endpoint(self.model))
+        secrets = [str(params["api_key"])] if params.get("api_key") else []
+
+        attempts = 0
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_attempts),
+                wait=self._wait_for,
+                retry=retry_if_exception(is_retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    # litellm's own timeout covers the HTTP call; this one covers everything.
+                    response = await asyncio.wait_for(
+                        litellm.acompletion(**params), timeout=self.timeout_s + 5
+                    )
+        except Exception as exc:
+            message = redact(f"{type(exc).__name__}: {exc}", secrets)
+            raise ModelCallError(
+                message.splitlines()[0][:500], retryable=is_retryable(exc), attempts=attempts
+            ) from None
+
+        content = response.choices[0].message.content or ""
+        usage = getattr(response, "usage", None)
+        return Completion(
+            content=content.strip(),
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            cost_usd=self._cost(litellm, response),
+            attempts=attempts,
+        )
+
+    def _cost(self, litellm: Any, response: Any) -> float | None:
+        if self.runs_on_this_machine:
+            return 0.0
+        try:
+            return float(litellm.completion_cost(completion_response=response))
+        except Exception:
+            return None  # unmapped models (local servers, new releases) have no known price

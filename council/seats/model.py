@@ -1,0 +1,52 @@
+"""What sits behind a seat: a chat model that turns messages into a completion."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """One call a seat makes: the stage it speaks in and the messages it sees."""
+
+    stage: str
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float
+    seed: int | None = None
+    seat: str = ""
+
+
+@dataclass(frozen=True)
+class Completion:
+    content: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    attempts: int = 1
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def split_model_string(model: str) -> tuple[str, str]:
+    """``'anthropic/claude-x'`` -> ``('anthropic', 'claude-x')``; the provider is the first part."""
+    provider, sep, name = model.partition("/")
+    if not sep or not provider or not name:
+        raise ValueError(f"model '{model}' is not a litellm model string 'provider/model'")
+    return provider, name
+
+
+class ChatModel(ABC):
+    """A model a seat talks to. ``model`` is a litellm string such as ``openai/gpt-4o-mini``.
+
+    ``complete`` raises ``council.errors.ModelCallError`` when the call fails for good.
+    """
+
+    model: str
+
+    @property
+    def provider(self) -> str:
+        return split_model_string(self.model)[0]
+
+    @abstractmethod
+    async def complete(self, request: ModelRequest) -> Completion: ...

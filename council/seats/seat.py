@@ -1,0 +1,68 @@
+"""A seat binds a persona card to the model it speaks through."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from council.personas.card import PersonaCard
+from council.seats.litellm_model import LiteLLMModel
+from council.seats.local import LOCAL_PROVIDER, LOCAL_SERVERS
+from council.seats.model import ChatModel, split_model_string
+
+SeatRole = Literal["panel", "chair"]
+
+
+@dataclass(frozen=True)
+class Seat:
+    name: str
+    persona: PersonaCard
+    model: ChatModel
+    role: SeatRole = "panel"
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """How real model calls behave: per-call timeout and retry budget."""
+
+    timeout_s: float = 120.0
+    max_attempts: int = 4
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+
+
+def make_model(
+    model: str | ChatModel,
+    *,
+    endpoints: Mapping[str, str] | None = None,
+    settings: CallSettings | None = None,
+) -> ChatModel:
+    """Turn a litellm model string into a seat model; model objects pass through unchanged.
+
+    ``local/<name>`` is a bundled model served on loopback; a model listed in ``endpoints`` is
+    sent to that OpenAI-compatible base URL; anything else goes to litellm as it is.
+    """
+    if isinstance(model, ChatModel):
+        return model
+    split_model_string(model)  # refuse malformed strings before any call is made
+    settings = settings or CallSettings()
+    endpoint = (endpoints or {}).get(model)
+
+    async def resolve(model_string: str) -> dict[str, Any]:
+        if endpoint is not None:
+            # A user's own server never receives a provider key from the environment.
+            return {"api_base": endpoint, "api_key": "no-key"}
+        return await asyncio.to_thread(LOCAL_SERVERS.litellm_params, model_string)
+
+    is_local = model.startswith(f"{LOCAL_PROVIDER}/") and endpoint is None
+    return LiteLLMModel(
+        model,
+        resolve_endpoint=resolve if (is_local or endpoint is not None) else None,
+        timeout_s=settings.timeout_s,
+        max_attempts=settings.max_attempts,
+        backoff_initial_s=settings.backoff_initial_s,
+        backoff_max_s=settings.backoff_max_s,
+        runs_on_this_machine=is_local,
+    )

@@ -1,0 +1,29 @@
+"""Keeping API keys out of everything council writes.
+
+Error messages from providers can echo request details. Before any text reaches a turn record,
+a log or a report, the values of credential-looking environment variables and bearer tokens are
+replaced with a marker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
+_BEARER = re.compile(r"(?i)(bearer\s+|api[_-]?key[\"'=:\s]+)[A-Za-z0-9._\-]{8,}")
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+:[^/@\s]+@")
+REDACTED = "[redacted]"
+
+
+def secret_values() -> list[str]:
+    values = [v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8]
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(text: str, extra: list[str] | None = None) -> str:
+    for value in [*(extra or []), *secret_values()]:
+        if value:
+            text = text.replace(value, REDACTED)
+    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    return _URL_USERINFO.sub(REDACTED + "@", text)

@@ -1,0 +1,84 @@
+"""Seat doubles for testing protocols and the engine without any model.
+
+``ScriptedModel`` answers from a queue (like simonw/llm's mock model with ``enqueue()``);
+``FunctionModel`` answers with a function of the request (like pydantic-ai's ``FunctionModel``),
+so a test can assert on exactly what a seat was shown.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+
+from council.errors import ModelCallError
+from council.seats.model import ChatModel, Completion, ModelRequest
+
+
+def _rough_tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+class ScriptedModel(ChatModel):
+    """A scripted seat: replies come from a queue, in order; an ``Exception`` in the queue is
+    raised as a failed call. When the queue runs dry it repeats ``default`` (or fails)."""
+
+    def __init__(
+        self,
+        replies: Iterable[str | Exception] = (),
+        *,
+        default: str | None = None,
+        model: str = "test/scripted",
+    ) -> None:
+        self.model = model
+        self._queue: deque[str | Exception] = deque(replies)
+        self.default = default
+        self.requests: list[ModelRequest] = []
+
+    def enqueue(self, *replies: str | Exception) -> None:
+        self._queue.extend(replies)
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        self.requests.append(request)
+        if self._queue:
+            reply = self._queue.popleft()
+        elif self.default is not None:
+            reply = self.default
+        else:
+            raise ModelCallError("ScriptedModel: no reply left", retryable=False, attempts=1)
+        if isinstance(reply, Exception):
+            if isinstance(reply, ModelCallError):
+                raise reply
+            raise ModelCallError(f"{type(reply).__name__}: {reply}", retryable=False, attempts=1)
+        prompt = " ".join(m["content"] for m in request.messages)
+        return Completion(
+            content=reply,
+            prompt_tokens=_rough_tokens(prompt),
+            completion_tokens=_rough_tokens(reply),
+            cost_usd=None,
+        )
+
+
+Responder = Callable[[ModelRequest], str | Awaitable[str]]
+
+
+class FunctionModel(ChatModel):
+    """A function seat: ``fn(request) -> str`` (sync or async) writes every reply."""
+
+    def __init__(self, fn: Responder, *, model: str = "test/function") -> None:
+        self.model = model
+        self.fn = fn
+        self.requests: list[ModelRequest] = []
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        self.requests.append(request)
+        reply = self.fn(request)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        assert isinstance(reply, str), "a FunctionModel's function must return a string"
+        prompt = " ".join(m["content"] for m in request.messages)
+        return Completion(
+            content=reply,
+            prompt_tokens=_rough_tokens(prompt),
+            completion_tokens=_rough_tokens(reply),
+        )

@@ -1,0 +1,87 @@
+"""Runtime records of a deliberation: turns, seats, runs. One serializer: ``to_json()``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class Turn(Record):
+    """One seat speaking once in one stage; a failed call is a turn with ``error`` set."""
+
+    run_id: str
+    stage: str
+    round: int = 0
+    seat: str
+    persona: str
+    provider: str
+    model: str
+    content: str | None
+    error: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float
+    attempts: int = 1
+    started_at: datetime
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.content)
+
+
+class SeatAssignment(Record):
+    seat: str
+    persona: str
+    role: Literal["panel", "chair"]
+    provider: str
+    model: str
+    card_path: str
+    card_hash: str
+    anonymous_label: str | None = None
+
+
+class RunHeader(Record):
+    """What is fixed when a run starts."""
+
+    run_id: str
+    run_dir: str | None
+    question: str
+    protocol: str
+    protocol_hash: str
+    seats: list[SeatAssignment]
+    started_at: datetime
+
+
+class RunResult(RunHeader):
+    """A finished run, completed or failed; failed runs keep every finished turn."""
+
+    status: Literal["completed", "failed"]
+    error: str | None = None
+    turns: list[Turn] = Field(default_factory=list)
+    synthesis: str | None = None
+    finished_at: datetime
+
+    @property
+    def wall_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def turns_in(self, stage: str) -> list[Turn]:
+        return [t for t in self.turns if t.stage == stage]
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(t.completion_tokens or 0 for t in self.turns)

@@ -1,0 +1,69 @@
+"""The run folder: ``runs/<timestamp>-<slug>/`` with ``events.jsonl`` and ``transcript.md``.
+
+Each event is one JSON line, flushed and fsynced as it happens, so a turn is on disk before any
+later stage reads it and a crash loses nothing that finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from council.engine.observer import Observer
+from council.protocols.spec import StageBase
+from council.transcript.markdown import render_transcript
+from council.transcript.records import RunHeader, RunResult, Turn, utc_now
+
+
+def slugify(text: str, max_length: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "run"
+
+
+def new_run_id(question: str) -> str:
+    """``20261125-163812-3f9a-should-cities-ban-cars``: sortable, unique, readable."""
+    stamp = utc_now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}-{slugify(question)}"
+
+
+class RunDirectory(Observer):
+    def __init__(self, root: Path, run_id: str) -> None:
+        self.path = Path(root) / run_id
+        self.path.mkdir(parents=True, exist_ok=False)
+        self.events_path = self.path / "events.jsonl"
+        self.transcript_path = self.path / "transcript.md"
+        self._events = self.events_path.open("a", encoding="utf-8")
+        self._header: RunHeader | None = None
+        self._turns: list[Turn] = []
+
+    def _write(self, event: str, payload: dict[str, Any]) -> None:
+        line = json.dumps({"event": event, "at": utc_now().isoformat(), **payload})
+        self._events.write(line + "\n")
+        self._events.flush()
+        os.fsync(self._events.fileno())
+
+    def run_started(self, header: RunHeader) -> None:
+        self._header = header
+        self._write("run_started", header.to_json())
+
+    def stage_started(self, stage: StageBase, seats: list[str]) -> None:
+        self._write("stage_started", {"stage": stage.id, "seats": seats})
+
+    def turn_finished(self, turn: Turn) -> None:
+        self._turns.append(turn)
+        self._write("turn", turn.to_json())
+
+    def stage_finished(self, stage: StageBase, turns: list[Turn]) -> None:
+        ok = sum(t.ok for t in turns)
+        self._write("stage_finished", {"stage": stage.id, "turns": len(turns), "ok": ok})
+
+    def run_finished(self, result: RunResult) -> None:
+        summary = result.to_json()
+        summary.pop("turns")  # already logged one by one
+        self._write("run_finished", summary)
+        self._events.close()
+        self.transcript_path.write_text(render_transcript(result), encoding="utf-8")
