@@ -35,22 +35,41 @@ def load_yaml(
 
 
 def locate(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
-    """0-based line of the deepest node along a pydantic error location."""
+    """0-based line of the deepest YAML node along a location (keys and list indexes)."""
+    return resolve(node, loc)[1]
+
+
+def resolve(node: yaml.Node | None, loc: Sequence[int | str]) -> tuple[list[int | str], int | None]:
+    """Walk a pydantic error location through the YAML tree.
+
+    Returns the location without the parts pydantic adds for unions (a discriminator's value,
+    a member type's name), which name nothing in the file, and the 0-based line reached.
+    """
     line = node.start_mark.line if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == key), None)
+    clean: list[int | str] = []
+    for position, key in enumerate(loc):
+        last = position == len(loc) - 1
+        if isinstance(node, yaml.MappingNode) and isinstance(key, str):
+            match = next(((k, v) for k, v in node.value if k.value == key), None)
             if match is None:
-                # The key is missing or unknown: point at the key itself when it exists.
-                key_node = next((k for k, _ in node.value if k.value == key), None)
-                return key_node.start_mark.line if key_node is not None else line
-            node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+                if last:  # a missing field: point at the mapping that lacks it
+                    clean.append(key)
+                continue  # a union tag, not a key of the file
+            clean.append(key)
+            key_node, node = match
+            # An unknown or invalid field is reported on its key's line.
+            line = (key_node if last else node).start_mark.line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if key >= len(node.value):
+                clean.append(key)
+                break
+            clean.append(key)
             node = node.value[key]
-        else:
-            break
-        line = node.start_mark.line
-    return line
+            line = node.start_mark.line
+        elif isinstance(key, int):
+            clean.append(key)
+        # any other str here is a union member's type name: dropped
+    return clean, line
 
 
 def validate(
@@ -68,8 +87,10 @@ def validate(
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = [part for part in first["loc"] if not _is_union_tag(part)]
-        line = locate(node, loc)
+        loc = list(first["loc"])
+        if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append(str(first.get("ctx", {}).get("discriminator", "")).strip("'"))
+        loc, line = resolve(node, loc)
         field = describe_loc(loc) if describe_loc else ".".join(str(p) for p in loc) or None
         message = first["msg"]
         if first["type"] == "extra_forbidden":
@@ -77,8 +98,3 @@ def validate(
         raise error(
             path, message, line=line + 1 + line_offset if line is not None else None, field=field
         ) from None
-
-
-def _is_union_tag(part: int | str) -> bool:
-    # Pydantic inserts the chosen union member (e.g. "StatementStage") into error locations.
-    return isinstance(part, str) and part[:1].isupper()

@@ -31,11 +31,12 @@ def plain_figure(seat: Seat) -> str | None:
 
 
 def name_variants(seat: Seat) -> list[str]:
-    """Ways a text may name a seat: its card name, its figure, the figure's surname."""
+    """Ways a text may name a seat: card name, figure, first and last name, surname."""
     variants = {seat.persona.name, seat.persona.name.replace("-", " ")}
     figure = plain_figure(seat)
     if figure:
-        variants |= {figure, figure.split()[-1]}
+        words = figure.split()
+        variants |= {figure, f"{words[0]} {words[-1]}", words[-1]}
     return sorted((v for v in variants if len(v) > 2), key=len, reverse=True)
 
 
@@ -72,7 +73,8 @@ def visible_context(
         for turn in turns:
             text = turn.content if turn.ok and turn.content else "(no answer: this seat failed)"
             if turn.seat == reader.name:
-                entries.append(("You (your earlier answer)", text))
+                own = text if turn.ok else "(you gave no answer: your call failed)"
+                entries.append(("You (your earlier answer)", own))
             elif anonymizer is not None:
                 entries.append((anonymizer.labels[turn.seat], anonymizer.scrub(text)))
             else:

@@ -22,7 +22,8 @@ class FakeProvider:
     def __init__(self, reply: Reply = "A fake answer.", *, latency_s: float = 0.0) -> None:
         self.reply = reply
         self.latency_s = latency_s
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # JSON bodies, in arrival order
+        self.headers: list[dict[str, str]] = []  # their HTTP headers, to check what was sent
         self._faults: deque[tuple[int, float | None]] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -50,9 +51,12 @@ class FakeProvider:
         self._server.shutdown()
         self._server.server_close()
 
-    def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _answer(
+        self, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self._lock:
             self.requests.append(body)
+            self.headers.append(headers)
             fault = self._faults.popleft() if self._faults else None
         if self.latency_s:
             time.sleep(self.latency_s)
@@ -116,7 +120,7 @@ class FakeProvider:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {}, {"error": {"message": "not found"}})
                     return
-                status, headers, payload = provider._answer(body)
+                status, headers, payload = provider._answer(body, dict(self.headers.items()))
                 self._send(status, headers, payload)
 
         return Handler
