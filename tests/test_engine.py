@@ -253,7 +253,11 @@ def test_sampling_settings_reach_every_call() -> None:
     council.convene(QUESTION)
     opening, verdict = model.requests
     assert (opening.temperature, opening.seed, opening.max_tokens) == (0.1, 7, 50)
-    assert verdict.max_tokens == 300  # the stage's own cap wins over the default
+    assert verdict.max_tokens == 50  # the user's cap applies to every turn
+
+    uncapped = ScriptedModel(default="fine")
+    Council(["popper"], protocol="quick", model=uncapped, runs_dir=None).convene(QUESTION)
+    assert [r.max_tokens for r in uncapped.requests] == [200, 300]  # protocol, then stage cap
     assert (
         opening.messages[0]["role"] == "system" and "Karl Popper" in opening.messages[0]["content"]
     )

@@ -30,7 +30,7 @@ from council.transcript.records import RunHeader, RunResult, SeatAssignment, Tur
 class SamplingSettings:
     temperature: float = 0.7
     seed: int | None = None
-    max_tokens: int | None = None  # overrides the protocol's default cap, not a stage's own
+    max_tokens: int | None = None  # caps every turn, below the protocol's own caps
 
 
 def seat_assignment(seat: Seat, anonymous_label: str | None = None) -> SeatAssignment:
@@ -185,14 +185,16 @@ class Deliberation:
                 f"{stage.min_turns} needed ({failed})"
             )
 
+    def _max_tokens(self, stage: Stage) -> int:
+        cap = stage.max_tokens or self.protocol.spec.max_tokens
+        return min(cap, self.sampling.max_tokens) if self.sampling.max_tokens else cap
+
     async def _take_turn(self, stage: Stage, seat: Seat) -> Turn:
         self.observer.turn_started(stage, seat.name)
         request = ModelRequest(
             stage=stage.id,
             messages=self._messages(stage, seat),
-            max_tokens=stage.max_tokens
-            or self.sampling.max_tokens
-            or self.protocol.spec.max_tokens,
+            max_tokens=self._max_tokens(stage),
             temperature=self.sampling.temperature,
             seed=self.sampling.seed,
             seat=seat.name,

@@ -91,7 +91,9 @@ class LiteLLMModel(ChatModel):
         self._resolve_endpoint = resolve_endpoint
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
-        self._wait = wait_exponential_jitter(initial=backoff_initial_s, max=backoff_max_s)
+        self._wait = wait_exponential_jitter(
+            multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
+        )
         self.extra_params = dict(extra_params or {})
         # A model served on this machine costs nothing per call; others are priced by litellm.
         self.runs_on_this_machine = runs_on_this_machine

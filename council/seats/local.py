@@ -138,6 +138,10 @@ class LocalServer:
         self.stop()
         raise ConfigError(f"llama.cpp server for {self.model.name} did not start: {self._tail()}")
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
@@ -165,7 +169,7 @@ class LocalServers:
         model = bundled_model(model_string)
         with self._lock:
             server = self._servers.get(model.name)
-            if server is None:
+            if server is None or not server.running:  # first use, or the server died
                 server = LocalServer(model)
                 server.start()
                 self._servers[model.name] = server

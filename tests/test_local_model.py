@@ -1,0 +1,78 @@
+"""Real councils on the bundled SmolLM2-135M-Instruct, served by llama.cpp, called via litellm.
+
+These check structure, not wording: the same prompt can read differently after a model swap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from council import Council, SamplingSettings
+from council.errors import ConfigError
+from council.seats.local import BUNDLED_MODELS, DEFAULT_LOCAL_MODEL, LOCAL_SERVERS, verified_path
+
+pytestmark = pytest.mark.local_model
+QUESTION = "Should a small town replace its library with a digital lending service?"
+
+
+def test_a_real_council_deliberates_on_the_bundled_model(tmp_path: Path) -> None:
+    council = Council(
+        ["popper", "kuhn", "meadows"],
+        protocol="council",
+        runs_dir=tmp_path,
+        sampling=SamplingSettings(temperature=0.7, seed=11, max_tokens=64),
+    )
+    assert {row.model for row in council.seat_map()} == {DEFAULT_LOCAL_MODEL}
+    result = council.convene(QUESTION)
+
+    assert result.status == "completed", result.error
+    assert [t.stage for t in result.turns] == ["opening"] * 3 + ["cross_examination"] * 3 + [
+        "verdict"
+    ]
+    for turn in result.turns:
+        assert turn.ok and isinstance(turn.content, str) and turn.content.strip()
+        assert (turn.provider, turn.model) == ("local", "local/smollm2-135m-instruct")
+        assert turn.prompt_tokens and turn.prompt_tokens > 100  # the persona prompt was sent
+        assert turn.completion_tokens and 0 < turn.completion_tokens <= 64
+        assert turn.cost_usd == 0.0 and turn.latency_s > 0 and turn.error is None
+    # Cross-examination prompts carry the blind round, so they are longer.
+    opening = {t.seat: t.prompt_tokens for t in result.turns_in("opening")}
+    cross = {t.seat: t.prompt_tokens for t in result.turns_in("cross_examination")}
+    assert all(cross[s] > opening[s] for s in opening)  # type: ignore[operator]
+    assert result.synthesis and result.synthesis == result.turns[-1].content
+    transcript = (Path(result.run_dir or "") / "transcript.md").read_text()
+    assert result.synthesis in transcript
+    assert LOCAL_SERVERS.api_base(DEFAULT_LOCAL_MODEL).startswith("http://127.0.0.1:")
+
+
+def test_the_cli_convenes_on_the_bundled_model(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "council", "convene", QUESTION,
+            "--personas", "hayek,keynes", "--protocol", "quick",
+            "--max-tokens", "48", "--seed", "3", "--out", str(tmp_path), "--json",
+        ],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    run = json.loads(completed.stdout)
+    assert run["status"] == "completed" and run["synthesis"].strip()
+    assert [t["seat"] for t in run["turns"]] == ["hayek", "keynes", "chair"]
+    assert all(t["content"] and t["error"] is None for t in run["turns"])
+    assert "opening · hayek: ok" in completed.stderr  # the progress display, on stderr
+
+
+def test_the_bundled_file_is_verified_before_it_is_served() -> None:
+    model = BUNDLED_MODELS["smollm2-135m-instruct"]
+    assert verified_path(model).name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tampered = dataclasses.replace(model, sha256="0" * 64)
+    with pytest.raises(ConfigError, match="fails its SHA-256 check"):
+        verified_path(tampered)
