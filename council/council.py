@@ -77,7 +77,7 @@ class Council:
         except ValueError as exc:  # a malformed model string
             raise ConfigError(str(exc)) from None
         self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
-        self.runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self.runs_dir = Path(runs_dir).absolute() if runs_dir is not None else None
         self.observers = list(observers)
         self.sampling = sampling or SamplingSettings()
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from council.errors import ModelCallError
-from council.secrets import REDACTED, redact
 from council.seats import CallSettings, ModelRequest, make_model
+from council.secrets import REDACTED, redact
 from council.testing import FakeProvider
 
 FAST = CallSettings(timeout_s=5, max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05)
