@@ -15,7 +15,7 @@ from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
-from council.seats.seat import CallSettings, Seat, make_model
+from council.seats.seat import CallSettings, Seat, SeatRole, make_model
 from council.transcript.records import RunResult, SeatAssignment
 from council.transcript.rundir import RunDirectory, new_run_id
 
@@ -64,12 +64,12 @@ class Council:
         if unknown:
             raise UnknownNameError("seat", sorted(unknown)[0], [*names, CHAIR])
 
-        def bind(card: PersonaCard, seat_name: str, role: str) -> Seat:
+        def bind(card: PersonaCard, seat_name: str, role: SeatRole) -> Seat:
             choice = overrides.get(seat_name)
             if choice is None and use_model_hints and card.fields.model:
                 choice = card.fields.model
             chosen = make_model(choice or model, endpoints=endpoints, settings=calls)
-            return Seat(name=seat_name, persona=card, model=chosen, role=role)  # type: ignore[arg-type]
+            return Seat(name=seat_name, persona=card, model=chosen, role=role)
 
         try:
             self.panel = [bind(card, card.name, "panel") for card in cards]

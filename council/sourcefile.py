@@ -19,6 +19,15 @@ from council.errors import SourceError
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+def read_text(path: Path | str, error: type[SourceError]) -> tuple[str, Path]:
+    """Read a user file as UTF-8 text; an unreadable file is ``error`` naming it."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8"), path
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(path, f"cannot read file: {exc}") from None
+
+
 def load_yaml(
     text: str, path: Path, error: type[SourceError], *, line_offset: int = 0
 ) -> tuple[Any, yaml.Node | None]:

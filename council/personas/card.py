@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from council.errors import CardError
-from council.sourcefile import load_yaml, validate
+from council.sourcefile import load_yaml, read_text, validate
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -85,9 +85,4 @@ def parse_card(text: str, path: Path) -> PersonaCard:
 
 
 def load_card(path: Path | str) -> PersonaCard:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CardError(path, f"cannot read card: {exc}") from None
-    return parse_card(text, path)
+    return parse_card(*read_text(path, CardError))

@@ -12,7 +12,7 @@ import yaml
 
 from council.errors import ProtocolError
 from council.protocols.spec import ProtocolSpec, Stage, SynthesisStage
-from council.sourcefile import load_yaml, locate, validate
+from council.sourcefile import load_yaml, locate, read_text, validate
 
 
 @dataclass(frozen=True)
@@ -134,9 +134,4 @@ def compile_protocol(text: str, path: Path) -> Protocol:
 
 
 def load_protocol_file(path: Path | str) -> Protocol:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProtocolError(path, f"cannot read protocol: {exc}") from None
-    return compile_protocol(text, path)
+    return compile_protocol(*read_text(path, ProtocolError))
