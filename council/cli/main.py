@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+
+from council.cli import personas_cmd, protocols_cmd
 
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
@@ -67,40 +69,6 @@ def _convene(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(kind: str, as_json: bool) -> int:
-    rows: list[dict[str, Any]] = []
-    if kind == "personas":
-        from council.personas.card import load_card
-        from council.personas.library import available_personas
-
-        for path in available_personas().values():
-            card = load_card(path)
-            rows.append(
-                {"name": card.name, "path": str(path), "description": card.fields.description}
-            )
-    else:
-        from council.protocols.graph import load_protocol_file
-        from council.protocols.library import available_protocols
-
-        for path in available_protocols().values():
-            protocol = load_protocol_file(path)
-            rows.append(
-                {
-                    "name": protocol.name,
-                    "path": str(path),
-                    "description": protocol.spec.description,
-                    "stages": [stage.id for stage in protocol.order()],
-                }
-            )
-    if as_json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        width = max((len(r["name"]) for r in rows), default=0)
-        for row in rows:
-            print(f"{row['name']:<{width}}  {row['description']}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="council",
@@ -137,12 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     convene.add_argument("--quiet", action="store_true", help="no progress display")
     convene.set_defaults(handler=_convene)
 
-    for kind in ("personas", "protocols"):
-        group = commands.add_parser(kind, help=f"the {kind} council can find")
-        actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-        listing = actions.add_parser("list", help=f"list available {kind}")
-        listing.add_argument("--json", action="store_true")
-        listing.set_defaults(handler=lambda a, kind=kind: _list(kind, a.json))
+    personas_cmd.register(commands)
+    protocols_cmd.register(commands)
     return parser
 
 
@@ -155,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CouncilError as exc:
         print(f"council: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader (head, a pager) closed early: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
+        return 0
     except KeyboardInterrupt:
         print("council: interrupted; finished turns are in the run folder", file=sys.stderr)
         return 130

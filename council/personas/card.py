@@ -32,6 +32,9 @@ class CardFields(BaseModel):
     blind_spots: list[str] = Field(default_factory=list)
     polarity_pairs: list[str] = Field(default_factory=list)
     model: str | None = Field(default=None, description="model hint in litellm form")
+    provider_affinity: list[str] = Field(
+        default_factory=list, description="model families this persona is best voiced by"
+    )
     tags: list[str] = Field(default_factory=list)
     extensions: dict[str, Any] = Field(default_factory=dict)
 

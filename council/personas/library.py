@@ -18,10 +18,12 @@ def persona_dirs(extra: list[Path] | None = None) -> list[Path]:
 
 
 def available_personas(extra: list[Path] | None = None) -> dict[str, Path]:
-    """Card name -> file, for every card on the search path (earlier dirs shadow later ones)."""
+    """Card name -> file, for every card on the search path (earlier dirs shadow later ones).
+
+    Cards may sit in subfolders (``personas/high-council/popper.md``); names stay unique."""
     found: dict[str, Path] = {}
     for directory in persona_dirs(extra):
-        for path in sorted(directory.glob("*.md")):
+        for path in sorted(directory.rglob("*.md"), key=lambda p: (p.stem, p)):
             found.setdefault(path.stem, path)
     return found
 

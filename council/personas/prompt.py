@@ -7,7 +7,7 @@ from council.templates import render_template
 
 
 def template_variables(card: PersonaCard, topic: str) -> dict[str, object]:
-    fields = card.fields.model_dump(exclude={"extensions", "model"})
+    fields = card.fields.model_dump(exclude={"extensions", "model", "provider_affinity"})
     return {**fields, "topic": topic}
 
 
