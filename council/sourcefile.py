@@ -48,7 +48,9 @@ def locate(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     return resolve(node, loc)[1]
 
 
-def resolve(node: yaml.Node | None, loc: Sequence[int | str]) -> tuple[list[int | str], int | None]:
+def resolve(
+    node: yaml.Node | None, loc: Sequence[int | str], *, missing: bool = False
+) -> tuple[list[int | str], int | None]:
     """Walk a pydantic error location through the YAML tree.
 
     Returns the location without the parts pydantic adds for unions (a discriminator's value,
@@ -61,7 +63,7 @@ def resolve(node: yaml.Node | None, loc: Sequence[int | str]) -> tuple[list[int 
         if isinstance(node, yaml.MappingNode) and isinstance(key, str):
             match = next(((k, v) for k, v in node.value if k.value == key), None)
             if match is None:
-                if last:  # a missing field: point at the mapping that lacks it
+                if last and missing:  # a missing field: point at the mapping that lacks it
                     clean.append(key)
                 continue  # a union tag, not a key of the file
             clean.append(key)
@@ -99,9 +101,9 @@ def validate(
         loc = list(first["loc"])
         if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc.append(str(first.get("ctx", {}).get("discriminator", "")).strip("'"))
-        loc, line = resolve(node, loc)
+        loc, line = resolve(node, loc, missing=first["type"] == "missing")
         field = describe_loc(loc) if describe_loc else ".".join(str(p) for p in loc) or None
-        message = first["msg"]
+        message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown field (not allowed here)"
         raise error(

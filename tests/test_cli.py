@@ -77,7 +77,7 @@ def test_a_failed_run_exits_1_with_one_line(provider, tmp_path, capsys) -> None:
     ("extra", "message"),
     [
         (["--protocol", "nope"], "unknown protocol 'nope'; available: council, quick"),
-        (["--personas", "popper,nobody"], "unknown persona 'nobody'; available: chair,"),
+        (["--personas", "popper,nobody"], "unknown persona 'nobody'; available: "),
         (["--seat", "popper"], "--seat expects NAME=VALUE, got 'popper'"),
         (
             ["--seat", "socrates=openai/x"],

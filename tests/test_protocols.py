@@ -105,7 +105,7 @@ def test_stages_that_feed_nothing_are_refused(write) -> None:
 
 def test_blind_statements_cannot_see(write) -> None:
     text = BASE.replace("kind: statement\n", "kind: statement\n    sees: [cross]\n")
-    with pytest.raises(ProtocolError, match="stage 'opening'.sees.*unknown field"):
+    with pytest.raises(ProtocolError, match="stage 'opening'': a statement stage is blind"):
         load_protocol_file(write("test.yaml", text))
 
 

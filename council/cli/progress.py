@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from council.engine.observer import Observer
-from council.protocols.spec import StageBase
+from council.protocols.spec import SpeakingStage
 from council.transcript.records import RunHeader, RunResult, Turn
 
 _SYMBOL = {"waiting": "·", "running": "…", "ok": "✓", "failed": "✗"}
@@ -61,13 +61,13 @@ class ProgressDisplay(Observer):
             self.live = Live(self._table(), console=self.console, refresh_per_second=8)
             self.live.start()
 
-    def stage_started(self, stage: StageBase, seats: list[str]) -> None:
+    def stage_started(self, stage: SpeakingStage, seats: list[str]) -> None:
         self.titles[stage.id] = stage.label
         self.stages[stage.id] = dict.fromkeys(seats, "waiting")
         self.started[stage.id] = time.perf_counter()
         self._refresh()
 
-    def turn_started(self, stage: StageBase, seat: str) -> None:
+    def turn_started(self, stage: SpeakingStage, seat: str) -> None:
         self.stages[stage.id][seat] = "running"
         self._refresh()
 
@@ -83,7 +83,7 @@ class ProgressDisplay(Observer):
             )
         self._refresh()
 
-    def stage_finished(self, stage: StageBase, turns: list[Turn]) -> None:
+    def stage_finished(self, stage: SpeakingStage, turns: list[Turn]) -> None:
         self.elapsed[stage.id] = time.perf_counter()
         self._refresh()
 

@@ -11,9 +11,11 @@ import random
 import re
 import string
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from council.engine.votes import describe_tally
 from council.seats.seat import Seat
-from council.transcript.records import Turn
+from council.transcript.records import Tally, Turn
 
 
 def anonymous_labels(panel: Sequence[Seat], run_id: str) -> dict[str, str]:
@@ -60,27 +62,53 @@ def display_name(seat: Seat) -> str:
     return f"{seat.name} ({figure})" if figure else seat.name
 
 
+@dataclass(frozen=True)
+class Section:
+    """One earlier stage as a reader sees it: its turns and, for votes and rankings, the tally."""
+
+    title: str
+    turns: list[Turn]
+    tally: Tally | None = None
+
+
 def visible_context(
     reader: Seat,
-    sections: Sequence[tuple[str, list[Turn]]],
+    sections: Sequence[Section],
     seats: dict[str, Seat],
     anonymizer: Anonymizer | None,
+    *,
+    ballot_style: bool = False,
 ) -> str:
-    """Render the turns a reader may see, stage by stage, as Markdown."""
+    """Render what a reader may see, stage by stage, as Markdown.
+
+    ``ballot_style`` is for rankings: answers appear as "Response A" and the reader's own answer
+    is left out, so it cannot rank itself.
+    """
+    names = {
+        seat: (anonymizer.labels[seat] if anonymizer else display_name(seats[seat]))
+        for seat in seats
+        if anonymizer is None or seat in anonymizer.labels
+    }
     blocks: list[str] = []
-    for title, turns in sections:
+    for section in sections:
         entries: list[tuple[str, str]] = []
-        for turn in turns:
+        for turn in section.turns:
             text = turn.content if turn.ok and turn.content else "(no answer: this seat failed)"
             if turn.seat == reader.name:
+                if ballot_style:
+                    continue
                 own = text if turn.ok else "(you gave no answer: your call failed)"
                 entries.append(("You (your earlier answer)", own))
             elif anonymizer is not None:
-                entries.append((anonymizer.labels[turn.seat], anonymizer.scrub(text)))
+                label = anonymizer.labels[turn.seat]
+                label = label.replace("Member", "Response") if ballot_style else label
+                entries.append((label, anonymizer.scrub(text)))
             else:
                 entries.append((display_name(seats[turn.seat]), text))
         # Own answer first, then others in label order (not seat order, which could identify).
         entries.sort(key=lambda entry: (not entry[0].startswith("You"), entry[0]))
         body = "\n\n".join(f"### {label}\n{text}" for label, text in entries)
-        blocks.append(f"## {title}\n\n{body}")
+        if section.tally is not None:
+            body += "\n\n**" + describe_tally(section.tally, names) + "**"
+        blocks.append(f"## {section.title}\n\n{body}")
     return "\n\n".join(blocks)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import keyword
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from council.errors import CardError
 from council.sourcefile import load_yaml, read_text, validate
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+# Jinja's own literals; a variable by these names could never be referenced in a template.
+_JINJA_WORDS = frozenset({"true", "false", "none", "loop", "self", "super", "varargs", "kwargs"})
 
 
 class CardFields(BaseModel):
@@ -36,6 +41,9 @@ class CardFields(BaseModel):
         default_factory=list, description="model families this persona is best voiced by"
     )
     tags: list[str] = Field(default_factory=list)
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="defaults for extra template variables of the body"
+    )
     extensions: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("model")
@@ -43,6 +51,18 @@ class CardFields(BaseModel):
     def _model_string(cls, value: str | None) -> str | None:
         if value is not None and "/" not in value:
             raise ValueError("model hint must be a litellm model string 'provider/model'")
+        return value
+
+    @field_validator("variables")
+    @classmethod
+    def _variable_names(cls, value: dict[str, str]) -> dict[str, str]:
+        # A variable may not shadow a card field or the council's topic: the body would render
+        # something other than what the front matter says.
+        for key in value:
+            if not key.isidentifier() or keyword.iskeyword(key) or key in _JINJA_WORDS:
+                raise ValueError(f"variable '{key}' is not a valid template variable name")
+            if key == "topic" or key in cls.model_fields:
+                raise ValueError(f"variable '{key}' would shadow the card field or 'topic'")
         return value
 
 
@@ -68,12 +88,17 @@ class PersonaCard(BaseModel):
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?", re.DOTALL | re.MULTILINE)
 
 
-def parse_card(text: str, path: Path) -> PersonaCard:
-    """Parse the text of a card file; errors name the file, line and field."""
+def split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
+    """(front matter, body, 1-based line where the body starts) of a Markdown file."""
     match = _FRONT_MATTER.match(text)
     if match is None:
         raise CardError(path, "missing YAML front matter: the file must start with a '---' line")
-    front = match.group(1)
+    return match.group(1), text[match.end() :], text[: match.end()].count("\n") + 1
+
+
+def parse_card(text: str, path: Path) -> PersonaCard:
+    """Parse the text of a card file; errors name the file, line and field."""
+    front, body, body_line = split_front_matter(text, path)
     # Front matter starts on line 2 of the file: YAML line 0 is file line 2.
     data, node = load_yaml(front, path, CardError, line_offset=1)
     if not isinstance(data, dict):
@@ -83,9 +108,35 @@ def parse_card(text: str, path: Path) -> PersonaCard:
         raise CardError(
             path, f"name '{fields.name}' must match the file name '{path.stem}'", field="name"
         )
-    body_line = text[: match.end()].count("\n") + 1
-    return PersonaCard(fields=fields, body=text[match.end() :], path=path, body_line=body_line)
+    return PersonaCard(fields=fields, body=body, path=path, body_line=body_line)
 
 
 def load_card(path: Path | str) -> PersonaCard:
     return parse_card(*read_text(path, CardError))
+
+
+def slugify(text: str, default: str = "persona") -> str:
+    """A valid card name from any display name: "Data Analyst" -> "data-analyst"."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or default
+
+
+class _CardDumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, so written cards stay readable."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_CardDumper.add_representer(str, _str_representer)
+
+
+def dump_card(fields: CardFields, body: str) -> str:
+    """The text of a card file: front matter (``variables`` only when used), then the body."""
+    data = fields.model_dump(mode="json", exclude={"variables"} if not fields.variables else None)
+    front = yaml.dump(
+        data, Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=1_000_000
+    )
+    return f"---\n{front}---\n{body.rstrip()}\n"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from council.errors import UnknownNameError
+from council.errors import CardError, ConfigError, UnknownNameError
 from council.paths import search_path
 from council.personas.card import PersonaCard, load_card
 
@@ -36,3 +37,32 @@ def find_persona(name_or_path: str, extra: list[Path] | None = None) -> PersonaC
     if name_or_path not in cards:
         raise UnknownNameError("persona", name_or_path, cards)
     return load_card(cards[name_or_path])
+
+
+def card_files(paths: Iterable[Path | str]) -> list[Path]:
+    """The card files named by paths: files as given, folders searched recursively for ``.md``."""
+    files: list[Path] = []
+    for entry in map(Path, paths):
+        if entry.is_dir():
+            files += sorted(entry.rglob("*.md"))
+        elif entry.is_file():
+            files.append(entry)
+        else:
+            raise ConfigError(f"no such file or folder: {entry}")
+    return list(dict.fromkeys(files))
+
+
+def load_cards(
+    paths: Iterable[Path], *, skip_invalid: bool = False
+) -> tuple[list[PersonaCard], list[CardError]]:
+    """Load cards; with ``skip_invalid`` a bad card is set aside (and returned) instead of raised."""
+    cards: list[PersonaCard] = []
+    skipped: list[CardError] = []
+    for path in paths:
+        try:
+            cards.append(load_card(path))
+        except CardError as exc:
+            if not skip_invalid:
+                raise
+            skipped.append(exc)
+    return cards, skipped

@@ -1,63 +1,249 @@
-"""Compiling a protocol file into a networkx graph of stages, and validating it."""
+"""Compiling a protocol file into networkx graphs of stages, and validating it.
+
+The top level is a DAG whose nodes are stages and loops; each loop holds its own DAG of body
+stages. An edge means "must finish first"; ``sees`` and ``after`` make the edges. A body stage
+that sees itself reads its own previous round, which is the only way to repeat: a cycle
+anywhere else is refused.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import yaml
 
 from council.errors import ProtocolError
-from council.protocols.spec import ProtocolSpec, Stage, SynthesisStage
+from council.protocols.spec import (
+    AnyStage,
+    GuardStage,
+    LoopStage,
+    ProtocolSpec,
+    RankingStage,
+    ResponseStage,
+    SpeakingStage,
+    StatementStage,
+    SynthesisStage,
+    VoteStage,
+)
 from council.sourcefile import load_yaml, locate, read_text, validate
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """A validated protocol: its spec, its stage graph (edges point downstream), its source."""
+    """A validated protocol: its spec, its stage graphs, where each stage sits in the file."""
 
     spec: ProtocolSpec
-    graph: nx.DiGraph
+    graph: nx.DiGraph  # top level: stages and loops
+    bodies: dict[str, nx.DiGraph]  # loop id -> the graph of its body stages
     path: Path
     content_hash: str
+    stages: dict[str, AnyStage] = field(default_factory=dict)  # every stage, nested included
+    loop_of: dict[str, str] = field(default_factory=dict)  # body stage id -> its loop id
+    lines: dict[str, int] = field(default_factory=dict)  # stage id -> line of its prompt
 
     @property
     def name(self) -> str:
         return self.spec.name
 
+    def stage(self, stage_id: str) -> AnyStage:
+        return self.stages[stage_id]
+
     def prompt_line(self, stage_id: str) -> int:
-        line: int | None = self.graph.nodes[stage_id]["prompt_line"]
-        return line or 1
+        return self.lines.get(stage_id, 1)
 
-    def stage(self, stage_id: str) -> Stage:
-        stage: Stage = self.graph.nodes[stage_id]["stage"]
-        return stage
+    def order(self) -> list[AnyStage]:
+        """Top-level stages in a deterministic dependency order (file order breaks ties)."""
+        return self._ordered(self.graph)
 
-    def order(self) -> list[Stage]:
-        """Stages in a deterministic dependency order (file order breaks ties)."""
-        position = {s.id: i for i, s in enumerate(self.spec.stages)}
-        ordered = nx.lexicographical_topological_sort(self.graph, key=position.__getitem__)
-        return [self.stage(stage_id) for stage_id in ordered]
+    def body_order(self, loop_id: str) -> list[SpeakingStage]:
+        return [s for s in self._ordered(self.bodies[loop_id]) if isinstance(s, SpeakingStage)]
+
+    def speaking_stages(self) -> list[SpeakingStage]:
+        """Every stage where seats speak, loops flattened, in run order."""
+        stages: list[SpeakingStage] = []
+        for stage in self.order():
+            if isinstance(stage, LoopStage):
+                stages += self.body_order(stage.id)
+            else:
+                stages.append(stage)
+        return stages
+
+    def _ordered(self, graph: nx.DiGraph) -> list[AnyStage]:
+        position = {sid: i for i, sid in enumerate(self.stages)}
+        ordered = nx.lexicographical_topological_sort(graph, key=position.__getitem__)
+        return [self.stages[sid] for sid in ordered]
 
     @property
     def synthesis(self) -> SynthesisStage:
         return next(s for s in self.spec.stages if isinstance(s, SynthesisStage))
 
 
-def _prompt_line(node: yaml.Node | None, index: int) -> int | None:
+class _Compiler:
+    def __init__(self, spec: ProtocolSpec, node: yaml.Node | None, path: Path) -> None:
+        self.spec, self.node, self.path = spec, node, path
+        self.stages: dict[str, AnyStage] = {}
+        self.locs: dict[str, list[int | str]] = {}
+        self.loop_of: dict[str, str] = {}
+        self.graph: nx.DiGraph = nx.DiGraph()
+        self.bodies: dict[str, nx.DiGraph] = {}
+
+    def fail(self, stage_id: str, field: str, message: str) -> ProtocolError:
+        line = locate(self.node, [*self.locs[stage_id], field])
+        return ProtocolError(
+            self.path, message, line=line + 1 if line is not None else None,
+            field=f"stage '{stage_id}'.{field}",
+        )  # fmt: skip
+
+    def register(self) -> None:
+        for index, stage in enumerate(self.spec.stages):
+            self._add(stage, ["stages", index])
+            self.graph.add_node(stage.id)
+            if isinstance(stage, LoopStage):
+                self.bodies[stage.id] = nx.DiGraph()
+                for inner, body in enumerate(stage.stages):
+                    self._add(body, ["stages", index, "stages", inner])
+                    self.loop_of[body.id] = stage.id
+                    self.bodies[stage.id].add_node(body.id)
+
+    def _add(self, stage: AnyStage, loc: list[int | str]) -> None:
+        duplicate = stage.id in self.stages
+        self.locs[stage.id] = loc  # the later one, so the error points at the duplicate
+        if duplicate:
+            raise self.fail(stage.id, "id", f"duplicate stage id '{stage.id}'")
+        self.stages[stage.id] = stage
+
+    def connect(self) -> None:
+        for stage in self.stages.values():
+            refs = ("sees", "after", "on") if not isinstance(stage, LoopStage) else ("after",)
+            for field_name in refs:
+                value = getattr(stage, field_name, None)
+                for ref in [value] if isinstance(value, str) else value or []:
+                    self._edge(stage, field_name, ref)
+
+    def _edge(self, stage: AnyStage, field_name: str, ref: str) -> None:
+        if ref not in self.stages:
+            known = ", ".join(self.stages)
+            raise self.fail(
+                stage.id, field_name, f"refers to undefined stage '{ref}' (stages: {known})"
+            )
+        here, there = self.loop_of.get(stage.id), self.loop_of.get(ref)
+        if ref == stage.id and here is None:
+            raise self.fail(stage.id, field_name, "a stage cannot depend on itself outside a loop")
+        if ref == here:
+            raise self.fail(stage.id, field_name, f"a stage cannot depend on its own loop '{ref}'")
+        if here is not None and there == here:
+            if ref != stage.id:  # seeing itself means its previous round: no edge
+                self.bodies[here].add_edge(ref, stage.id)
+            return
+        source = there or ref  # a stage inside another loop is ready when that loop is done
+        target = here or stage.id
+        if source == target:
+            raise self.fail(stage.id, field_name, f"'{ref}' is inside the same loop")
+        self.graph.add_edge(source, target)
+
+    def check_cycles(self) -> None:
+        for graph in [self.graph, *self.bodies.values()]:
+            try:
+                cycle = nx.find_cycle(graph)
+            except nx.NetworkXNoCycle:
+                continue
+            loop = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+            raise self.fail(
+                cycle[0][1], "sees", f"stages form a cycle ({loop}); repeat rounds with a loop"
+            )
+
+    def check_kinds(self) -> None:
+        for stage in self.stages.values():
+            if isinstance(stage, GuardStage) and not isinstance(self.stages[stage.on], VoteStage):
+                raise self.fail(
+                    stage.id, "on", f"'{stage.on}' collects no votes: a guard checks a vote stage"
+                )
+            if isinstance(stage, RankingStage):
+                ranked = self.stages[stage.sees[0]]
+                if not isinstance(ranked, StatementStage | ResponseStage):
+                    raise self.fail(
+                        stage.id,
+                        "sees",
+                        f"'{ranked.id}' has no answers to rank: rank a statement or response",
+                    )
+            if isinstance(stage, LoopStage) and stage.until is not None:
+                self._check_until(stage)
+            if isinstance(stage, SynthesisStage) and stage.id in self.loop_of:
+                raise self.fail(stage.id, "kind", "the synthesis cannot sit inside a loop")
+
+    def _check_until(self, loop: LoopStage) -> None:
+        until = loop.until
+        assert until is not None
+        for field_name, ref in (("vote", until.vote), ("moderator", until.moderator)):
+            if ref is None:
+                continue
+            if self.loop_of.get(ref) != loop.id:
+                raise self.fail(loop.id, "until", f"'{ref}' is not a stage of this loop")
+            if field_name == "vote" and not isinstance(self.stages[ref], VoteStage):
+                raise self.fail(
+                    loop.id, "until", f"'{ref}' collects no votes: 'agreement' needs a vote stage"
+                )
+
+    def check_synthesis(self) -> None:
+        synthesis = [s for s in self.spec.stages if isinstance(s, SynthesisStage)]
+        if len(synthesis) != 1:
+            raise ProtocolError(
+                self.path, f"a protocol needs exactly one synthesis stage, found {len(synthesis)}",
+                field="stages",
+            )  # fmt: skip
+        final = synthesis[0].id
+        if self.graph.out_degree(final) != 0:
+            raise self.fail(final, "id", "the synthesis stage must be last: no stage may follow it")
+        unreachable = set(self.graph) - nx.ancestors(self.graph, final) - {final}
+        if unreachable:
+            first = next(s for s in self.stages if s in unreachable)
+            raise self.fail(
+                first,
+                "id",
+                f"stage feeds nothing into the synthesis: {', '.join(sorted(unreachable))}",
+            )
+
+    def prompt_lines(self) -> dict[str, int]:
+        lines: dict[str, int] = {}
+        for stage_id, loc in self.locs.items():
+            line = _prompt_line(self.node, loc)
+            if line is not None:
+                lines[stage_id] = line
+        return lines
+
+
+def _prompt_line(node: yaml.Node | None, loc: list[int | str]) -> int | None:
     """1-based file line where a stage's prompt text starts (block scalars start a line later)."""
-    line = locate(node, ["stages", index, "prompt"])
-    if line is None or not isinstance(node, yaml.MappingNode):
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return None
+    if not isinstance(node, yaml.MappingNode):
         return None
-    stages = next((v for k, v in node.value if k.value == "stages"), None)
-    prompt = None
-    if isinstance(stages, yaml.SequenceNode) and isinstance(stages.value[index], yaml.MappingNode):
-        prompt = next((v for k, v in stages.value[index].value if k.value == "prompt"), None)
-    block = isinstance(prompt, yaml.ScalarNode) and prompt.style in ("|", ">")
-    return line + 1 + (1 if block else 0)
+    prompt = next((v for k, v in node.value if k.value == "prompt"), None)
+    if not isinstance(prompt, yaml.ScalarNode):
+        return None
+    return prompt.start_mark.line + 1 + (1 if prompt.style in ("|", ">") else 0)
+
+
+def _describe(raw: Any, loc: Sequence[int | str]) -> str:
+    """``['stages', 1, 'stages', 0, 'sees']`` -> ``stage 'revise'.sees`` (the innermost stage)."""
+    prefix, rest, node = "", list(loc), raw
+    while len(rest) >= 2 and rest[0] == "stages" and isinstance(rest[1], int):
+        items = node.get("stages") if isinstance(node, dict) else None
+        node = items[rest[1]] if isinstance(items, list) and rest[1] < len(items) else None
+        stage_id = node.get("id") if isinstance(node, dict) else None
+        prefix = f"stage '{stage_id}'" if stage_id else f"stage #{rest[1] + 1}"
+        rest = rest[2:]
+    return ".".join([prefix, *map(str, rest)]) if prefix else ".".join(map(str, rest))
 
 
 def compile_protocol(text: str, path: Path) -> Protocol:
@@ -65,72 +251,25 @@ def compile_protocol(text: str, path: Path) -> Protocol:
     data, node = load_yaml(text, path, ProtocolError)
     if not isinstance(data, dict):
         raise ProtocolError(path, "a protocol file must be a mapping with 'name' and 'stages'")
-    raw_stages: list[object] = data["stages"] if isinstance(data.get("stages"), list) else []
-
-    def describe(loc: Sequence[int | str]) -> str:
-        if len(loc) >= 2 and loc[0] == "stages" and isinstance(loc[1], int):
-            raw = raw_stages[loc[1]] if loc[1] < len(raw_stages) else None
-            stage_id = raw.get("id") if isinstance(raw, dict) else None
-            prefix = f"stage '{stage_id}'" if stage_id else f"stage #{loc[1] + 1}"
-            return ".".join([prefix, *map(str, loc[2:])])
-        return ".".join(map(str, loc))
-
-    spec = validate(ProtocolSpec, data, node, path, ProtocolError, describe_loc=describe)
-
-    def fail(index: int, field: str, message: str) -> ProtocolError:
-        line = locate(node, ["stages", index, field])
-        return ProtocolError(
-            path,
-            message,
-            line=line + 1 if line is not None else None,
-            field=f"stage '{spec.stages[index].id}'.{field}",
-        )
-
-    graph: nx.DiGraph = nx.DiGraph()
-    for index, stage in enumerate(spec.stages):
-        if stage.id in graph:
-            raise fail(index, "id", f"duplicate stage id '{stage.id}'")
-        graph.add_node(stage.id, stage=stage, index=index, prompt_line=_prompt_line(node, index))
-    for index, stage in enumerate(spec.stages):
-        for field in ("sees", "after"):
-            for ref in getattr(stage, field, []):
-                if ref not in graph:
-                    known = ", ".join(s.id for s in spec.stages)
-                    raise fail(index, field, f"refers to undefined stage '{ref}' (stages: {known})")
-                if ref == stage.id:
-                    raise fail(index, field, "a stage cannot depend on itself")
-                graph.add_edge(ref, stage.id)
-
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = []
-    if cycle:
-        loop = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-        first = graph.nodes[cycle[0][1]]["index"]
-        raise fail(first, "sees", f"stages form a cycle ({loop}); repeat rounds with a loop")
-
-    synthesis = [i for i, s in enumerate(spec.stages) if isinstance(s, SynthesisStage)]
-    if len(synthesis) != 1:
-        raise ProtocolError(
-            path,
-            f"a protocol needs exactly one synthesis stage, found {len(synthesis)}",
-            field="stages",
-        )
-    final = spec.stages[synthesis[0]]
-    if graph.out_degree(final.id) != 0:
-        raise fail(synthesis[0], "id", "the synthesis stage must be last: no stage may follow it")
-    unreachable = set(graph) - nx.ancestors(graph, final.id) - {final.id}
-    if unreachable:
-        index = min(graph.nodes[s]["index"] for s in unreachable)
-        raise fail(
-            index,
-            "id",
-            f"stage feeds nothing into the synthesis: {', '.join(sorted(unreachable))}",
-        )
-
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Protocol(spec=spec, graph=graph, path=path, content_hash=digest)
+    spec = validate(
+        ProtocolSpec, data, node, path, ProtocolError, describe_loc=lambda loc: _describe(data, loc)
+    )
+    compiler = _Compiler(spec, node, path)
+    compiler.register()
+    compiler.connect()
+    compiler.check_cycles()
+    compiler.check_kinds()
+    compiler.check_synthesis()
+    return Protocol(
+        spec=spec,
+        graph=compiler.graph,
+        bodies=compiler.bodies,
+        path=path,
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        stages=compiler.stages,
+        loop_of=compiler.loop_of,
+        lines=compiler.prompt_lines(),
+    )
 
 
 def load_protocol_file(path: Path | str) -> Protocol:

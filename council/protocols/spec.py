@@ -1,31 +1,47 @@
-"""The protocol file format: a list of stages, each a pydantic model with ``extra="forbid"``.
+"""The protocol file format: stages as pydantic models with ``extra="forbid"``.
 
-Stage kinds so far:
+Every stage but ``loop`` is a *speaking* stage: some seats answer a prompt after reading the
+stages named in ``sees``. Kinds differ in who speaks, what they may see, and what is made of
+their answers:
 
-- ``statement``: each seat answers alone, seeing nothing but the question (a blind round).
-- ``response``: each seat answers after reading the stages named in ``sees``, optionally with
-  the other seats shown anonymously as Member A, B, ...
-- ``synthesis``: one seat (by default the chair, outside the panel) writes the council's answer.
-
-New kinds (votes, rankings, loops) join the ``Stage`` union with their own model.
+- ``statement``: every seat answers alone, seeing only the question (a blind round).
+- ``response``: seats answer after reading ``sees``; ``anonymize`` shows others as Member A, B.
+- ``summary``: one seat (the chair by default) compresses earlier stages for later ones.
+- ``vote``: seats end with ``STANCE | CONFIDENCE | DEALBREAKER``; a ``rule`` tallies them.
+- ``ranking``: seats rank the anonymized answers of one earlier stage (Response A, B, ...).
+- ``guard``: runs only when a vote's agreement is too high or its dissenters too few.
+- ``synthesis``: the final answer, by the chair unless told otherwise; exactly one, last.
+- ``loop``: repeats its own ``stages`` up to ``rounds`` times, stopping early ``until`` a
+  convergence criterion holds. Inside a loop, a stage that sees itself reads its previous round.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 STAGE_ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
+# Who speaks in a stage: the whole panel, the chair, half the panel, or panel positions (1-based).
+SeatSelector = (
+    Literal["panel", "chair", "first_half", "second_half"] | list[Annotated[int, Field(ge=1)]]
+)
+VoteRule = Literal["majority", "supermajority", "confidence_weighted", "borda"]
 
-class StageBase(BaseModel):
+
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+class SpeakingStage(_Strict):
     id: str = Field(pattern=STAGE_ID_PATTERN)
     title: str | None = None
     prompt: str = Field(min_length=1, description="Jinja template of the stage's instruction")
+    seats: SeatSelector = "panel"
+    sees: list[str] = Field(default_factory=list, description="earlier stages shown to the seats")
     after: list[str] = Field(default_factory=list, description="stages that must finish first")
+    anonymize: bool = Field(default=False, description="show other seats as Member A, B, ...")
     max_tokens: int | None = Field(default=None, gt=0)
     min_turns: int = Field(
         default=1, ge=0, description="fewest successful turns for the run to go on (quorum)"
@@ -37,46 +53,157 @@ class StageBase(BaseModel):
 
     @property
     def depends_on(self) -> list[str]:
-        return list(dict.fromkeys(self.after))
-
-
-class StatementStage(StageBase):
-    kind: Literal["statement"]
-    seats: Literal["panel"] = "panel"
-
-
-class ResponseStage(StageBase):
-    kind: Literal["response"]
-    seats: Literal["panel"] = "panel"
-    sees: list[str] = Field(min_length=1, description="earlier stages whose turns are shown")
-    anonymize: bool = Field(default=False, description="show other seats as Member A, B, ...")
-
-    @property
-    def depends_on(self) -> list[str]:
         return list(dict.fromkeys([*self.sees, *self.after]))
 
 
-class SynthesisStage(StageBase):
-    kind: Literal["synthesis"]
-    seats: Literal["chair"] = "chair"
+class StatementStage(SpeakingStage):
+    kind: Literal["statement"]
+
+    @model_validator(mode="after")
+    def _blind(self) -> StatementStage:
+        if self.sees:
+            raise ValueError(
+                "a statement stage is blind: it cannot see earlier stages (use response)"
+            )
+        return self
+
+
+class ResponseStage(SpeakingStage):
+    kind: Literal["response"]
     sees: list[str] = Field(min_length=1)
-    anonymize: bool = False
+
+
+class SummaryStage(SpeakingStage):
+    kind: Literal["summary"]
+    seats: SeatSelector = "chair"
+    sees: list[str] = Field(min_length=1)
+
+
+class SynthesisStage(SpeakingStage):
+    kind: Literal["synthesis"]
+    seats: SeatSelector = "chair"
+    sees: list[str] = Field(min_length=1)
     min_turns: int = Field(default=1, ge=1, description="a run without its synthesis has failed")
 
+
+class VoteStage(SpeakingStage):
+    """Each seat ends with ``STANCE | CONFIDENCE | DEALBREAKER``; the rule decides the tally."""
+
+    kind: Literal["vote"]
+    options: list[str] | None = Field(default=None, description="allowed stances; None = free")
+    numeric: bool = Field(default=False, description="stances are numbers (Delphi estimates)")
+    rule: VoteRule = "majority"
+    threshold: float = Field(default=2 / 3, gt=0, le=1, description="share needed for consensus")
+    tolerance: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="numeric votes: relative distance that counts as agreeing",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VoteStage:
+        if self.rule == "borda" and not self.options:
+            raise ValueError("a borda vote needs 'options' to rank")
+        if self.numeric and (self.options or self.rule not in ("majority", "supermajority")):
+            raise ValueError("a numeric vote takes no options and tallies by the median")
+        if self.options is not None and len(set(o.lower() for o in self.options)) < 2:
+            raise ValueError("a vote needs at least two distinct options")
+        return self
+
+
+class RankingStage(SpeakingStage):
+    """Seats rank the other seats' answers from one earlier stage, shown as Response A, B, ..."""
+
+    kind: Literal["ranking"]
+    sees: list[str] = Field(min_length=1, max_length=1)
+    anonymize: bool = True
+
+
+class GuardStage(SpeakingStage):
+    """Runs only when the vote in ``on`` agrees too much or has too few dissenters."""
+
+    kind: Literal["guard"]
+    on: str = Field(description="the vote stage whose tally is checked")
+    agreement_above: float | None = Field(default=None, gt=0, le=1)
+    dissenters_below: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> GuardStage:
+        if self.agreement_above is None and self.dissenters_below is None:
+            raise ValueError("a guard needs agreement_above or dissenters_below")
+        return self
+
     @property
     def depends_on(self) -> list[str]:
-        return list(dict.fromkeys([*self.sees, *self.after]))
+        return list(dict.fromkeys([self.on, *self.sees, *self.after]))
 
 
-Stage = Annotated[StatementStage | ResponseStage | SynthesisStage, Field(discriminator="kind")]
+BodyStage = Annotated[
+    StatementStage | ResponseStage | SummaryStage | VoteStage | RankingStage | GuardStage,
+    Field(discriminator="kind"),
+]
 
 
-class ProtocolSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Until(_Strict):
+    """When a loop may stop before its last round (any criterion that holds stops it)."""
 
+    vote: str | None = Field(default=None, description="a vote stage inside the loop")
+    agreement: float | None = Field(default=None, gt=0, le=1)
+    stable: float | None = Field(
+        default=None, gt=0, le=1, description="every seat's answer this similar to its last one"
+    )
+    moderator: str | None = Field(
+        default=None, description="a stage whose seat ends with DECISION: STOP or CONTINUE"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Until:
+        if (self.vote is None) != (self.agreement is None):
+            raise ValueError("'vote' and 'agreement' go together")
+        if self.vote is None and self.stable is None and self.moderator is None:
+            raise ValueError("until needs vote+agreement, stable or moderator")
+        return self
+
+
+class LoopStage(_Strict):
+    kind: Literal["loop"]
+    id: str = Field(pattern=STAGE_ID_PATTERN)
+    title: str | None = None
+    rounds: int = Field(ge=1, le=50)
+    stages: list[BodyStage] = Field(min_length=1)
+    until: Until | None = None
+    after: list[str] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.title or self.id.replace("_", " ").replace("-", " ").capitalize()
+
+
+Stage = Annotated[
+    StatementStage
+    | ResponseStage
+    | SummaryStage
+    | VoteStage
+    | RankingStage
+    | GuardStage
+    | SynthesisStage
+    | LoopStage,
+    Field(discriminator="kind"),
+]
+AnyStage = SpeakingStage | LoopStage
+
+
+class PanelSize(_Strict):
+    min: int = Field(default=1, ge=1)
+    max: int | None = Field(default=None, ge=1)
+
+
+class ProtocolSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = Field(min_length=1)
     origin: str | None = Field(default=None, description="the published design it reproduces")
     version: int = 1
     max_tokens: int = Field(default=256, gt=0, description="default per-turn token cap")
+    panel: PanelSize = Field(default_factory=PanelSize)
     stages: list[Stage] = Field(min_length=1)

@@ -16,6 +16,11 @@ class ModelRequest:
     temperature: float
     seed: int | None = None
     seat: str = ""
+    kind: str = ""  # the stage kind: statement, response, vote, ranking, ...
+    round: int = 0  # the loop round, 0 outside loops
+    # What a well-formed reply contains, for test doubles: vote options, ranking labels, or
+    # "STOP"/"CONTINUE" for a loop's moderator.
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

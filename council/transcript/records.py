@@ -54,6 +54,49 @@ class SeatAssignment(Record):
     anonymous_label: str | None = None
 
 
+class Ballot(Record):
+    """One seat's parsed vote. ``problem`` says what was wrong or guessed in its reply."""
+
+    seat: str
+    valid: bool
+    stance: str | None = None  # an option, or the estimate as text for numeric votes
+    value: float | None = None  # numeric votes
+    order: list[str] = Field(default_factory=list)  # borda: options best first
+    confidence: float = 0.5
+    dealbreaker: str | None = None
+    problem: str | None = None
+
+
+class RankingBallot(Record):
+    """One seat's parsed ranking of the other seats' answers, best first (seat names)."""
+
+    seat: str
+    order: list[str]
+    problems: list[str] = Field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.order)
+
+
+class Tally(Record):
+    """What a vote or ranking stage decided in one round."""
+
+    stage: str
+    round: int = 0
+    kind: Literal["vote", "ranking"]
+    rule: str
+    ballots: list[Ballot] = Field(default_factory=list)
+    rankings: list[RankingBallot] = Field(default_factory=list)
+    winner: str | None = None
+    agreement: float | None = None  # share of the valid weight behind the winner, 0..1
+    consensus: bool = False
+    threshold: float | None = None
+    dissenters: list[str] = Field(default_factory=list)
+    scores: dict[str, float] = Field(default_factory=dict)
+    invalid: list[str] = Field(default_factory=list)  # seats whose reply could not be counted
+
+
 class RunHeader(Record):
     """What is fixed when a run starts."""
 
@@ -66,12 +109,22 @@ class RunHeader(Record):
     started_at: datetime
 
 
+class LoopOutcome(Record):
+    loop: str
+    rounds: int  # rounds actually run
+    max_rounds: int
+    stopped_early: str | None = None  # why it stopped before max_rounds
+
+
 class RunResult(RunHeader):
     """A finished run, completed or failed; failed runs keep every finished turn."""
 
     status: Literal["completed", "failed"]
     error: str | None = None
     turns: list[Turn] = Field(default_factory=list)
+    tallies: list[Tally] = Field(default_factory=list)
+    loops: list[LoopOutcome] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)  # guard stages that did not fire, and why
     synthesis: str | None = None
     finished_at: datetime
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from council.engine.observer import Observer
-from council.protocols.spec import StageBase
+from council.protocols.spec import SpeakingStage
 from council.transcript.markdown import render_transcript
 from council.transcript.records import RunHeader, RunResult, Turn, utc_now
 
@@ -50,14 +50,14 @@ class RunDirectory(Observer):
         self._header = header
         self._write("run_started", header.to_json())
 
-    def stage_started(self, stage: StageBase, seats: list[str]) -> None:
+    def stage_started(self, stage: SpeakingStage, seats: list[str]) -> None:
         self._write("stage_started", {"stage": stage.id, "seats": seats})
 
     def turn_finished(self, turn: Turn) -> None:
         self._turns.append(turn)
         self._write("turn", turn.to_json())
 
-    def stage_finished(self, stage: StageBase, turns: list[Turn]) -> None:
+    def stage_finished(self, stage: SpeakingStage, turns: list[Turn]) -> None:
         ok = sum(t.ok for t in turns)
         self._write("stage_finished", {"stage": stage.id, "turns": len(turns), "ok": ok})
 

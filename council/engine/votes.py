@@ -1,0 +1,243 @@
+"""Parsing votes out of free text, and tallying them by a rule.
+
+Models are asked to end with ``STANCE | CONFIDENCE | DEALBREAKER``. Real replies add prose,
+Markdown, labels ("Stance: yes"), percentages, or forget the line entirely; the parser takes the
+last line that looks like a vote, falls back to labelled lines, and records what it had to guess
+in ``Ballot.problem``. A reply it cannot read is an invalid ballot, never an exception.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter, defaultdict
+from typing import Any
+
+from council.protocols.spec import VoteStage
+from council.transcript.records import Ballot, Tally
+
+_VOTE_LINE = re.compile(
+    r"^[\s>*_`#-]*(?:stance\s*[:=]\s*)?(?P<stance>[^|\n]+?)\s*\|\s*"
+    r"(?:confidence\s*[:=]\s*)?(?P<confidence>[^|\n]*?)\s*"
+    r"(?:\|\s*(?:deal\s*-?breaker\s*[:=]\s*)?(?P<dealbreaker>[^|\n]*?))?[\s*_`]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_LABELLED = {
+    name: re.compile(rf"^[\s>*_`#-]*{name}\s*[:=]\s*\**\s*(?P<value>[^\n|]+)", re.I | re.M)
+    for name in ("stance", "confidence", "dealbreaker")
+}
+_HEADER = re.compile(r"^\W*stance\W*$", re.I)
+_WORD_CONFIDENCE = {"very high": 0.95, "high": 0.85, "medium": 0.6, "moderate": 0.6, "low": 0.3}
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def vote_instruction(stage: VoteStage) -> str:
+    if stage.numeric:
+        stance = "STANCE is your estimate as a single number"
+    elif stage.rule == "borda":
+        example = " > ".join(stage.options or [])
+        stance = f"STANCE ranks all options best first, separated by '>' (e.g. {example})"
+    elif stage.options:
+        stance = f"STANCE is exactly one of: {', '.join(stage.options)}"
+    else:
+        stance = "STANCE is your position in a few words"
+    return (
+        "End your reply with one line in the form STANCE | CONFIDENCE | DEALBREAKER, where "
+        f"{stance}; CONFIDENCE is a number from 0 to 1; DEALBREAKER is what would change your "
+        "mind, or 'none'."
+    )
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"[*_`\"']", "", text).strip().strip(".").strip()
+
+
+def parse_confidence(text: str | None) -> tuple[float, str | None]:
+    """``'0.8'``, ``'80%'``, ``'8/10'``, ``'high'`` -> a number in 0..1 (0.5 when unreadable)."""
+    if not text or not text.strip():
+        return 0.5, "no confidence given (0.5 assumed)"
+    raw = _clean(text).lower()
+    fraction = re.match(r"(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)", raw)
+    if fraction and float(fraction.group(2)) > 0:
+        return min(1.0, float(fraction.group(1)) / float(fraction.group(2))), None
+    for word, value in _WORD_CONFIDENCE.items():
+        if raw.startswith(word):
+            return value, None
+    number = re.search(r"\d+(?:\.\d+)?", raw)
+    if number is None:
+        return 0.5, f"unreadable confidence '{text.strip()}' (0.5 assumed)"
+    value = float(number.group())
+    if "%" in raw or value > 10:
+        value /= 100
+    elif value > 1:
+        value /= 10
+    return max(0.0, min(1.0, value)), None
+
+
+def match_option(text: str, options: list[str]) -> str | None:
+    """The option a stance names: exact, then the only option mentioned as a word."""
+    cleaned = _clean(text).lower()
+    for option in options:
+        if cleaned == option.lower():
+            return option
+    mentioned = [o for o in options if re.search(rf"\b{re.escape(o.lower())}\b", cleaned)]
+    return mentioned[0] if len(mentioned) == 1 else None
+
+
+def _find_vote(text: str) -> tuple[str | None, str | None, str | None, str | None]:
+    """(stance, confidence, dealbreaker, problem) from the last vote-like line or labels."""
+    matches = [m for m in _VOTE_LINE.finditer(text) if not _HEADER.match(m.group("stance"))]
+    if matches:
+        last = matches[-1]
+        return last.group("stance"), last.group("confidence"), last.group("dealbreaker"), None
+    labelled = {k: p.findall(text) for k, p in _LABELLED.items()}
+    if labelled["stance"]:
+        confidence = labelled["confidence"][-1] if labelled["confidence"] else None
+        dealbreaker = labelled["dealbreaker"][-1] if labelled["dealbreaker"] else None
+        return labelled["stance"][-1], confidence, dealbreaker, "no vote line; read labelled fields"
+    return None, None, None, "no vote line found"
+
+
+def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
+    if not text or not text.strip():
+        return Ballot(seat=seat, valid=False, problem="no reply")
+    stance_text, confidence_text, dealbreaker, problem = _find_vote(text)
+    options = stage.options or []
+    if stance_text is None and options and not stage.numeric and stage.rule != "borda":
+        # Last resort: a reply that names exactly one option in its final sentence.
+        tail = re.split(r"(?<=[.!?])\s+", text.strip())[-1]
+        stance_text = tail if match_option(tail, options) else None
+        problem = "no vote line; stance read from the last sentence" if stance_text else problem
+    if stance_text is None:
+        return Ballot(seat=seat, valid=False, problem=problem)
+    confidence, confidence_problem = parse_confidence(confidence_text)
+    problem = "; ".join(p for p in (problem, confidence_problem) if p) or None
+    deal = _clean(dealbreaker) if dealbreaker and _clean(dealbreaker).lower() != "none" else None
+    common: dict[str, Any] = {"seat": seat, "confidence": confidence, "dealbreaker": deal or None}
+
+    if stage.numeric:
+        number = _NUMBER.search(stance_text)
+        if number is None:
+            return Ballot(
+                **common, valid=False, problem=f"no number in stance '{_clean(stance_text)}'"
+            )
+        value = float(number.group().replace(",", ""))
+        return Ballot(**common, valid=True, stance=f"{value:g}", value=value, problem=problem)
+    if stage.rule == "borda":
+        ranked = [match_option(part, options) for part in re.split(r">|,|;|\n", stance_text)]
+        order = list(dict.fromkeys(o for o in ranked if o))
+        if not order:
+            return Ballot(
+                **common, valid=False, problem=f"no option in ranking '{_clean(stance_text)}'"
+            )
+        if len(order) < len(options):
+            problem = "; ".join(p for p in (problem, "partial ranking") if p)
+        return Ballot(**common, valid=True, stance=order[0], order=order, problem=problem)
+    if options:
+        option = match_option(stance_text, options)
+        if option is None:
+            return Ballot(
+                **common, valid=False,
+                problem=f"stance '{_clean(stance_text)}' is not one of {', '.join(options)}",
+            )  # fmt: skip
+        return Ballot(**common, valid=True, stance=option, problem=problem)
+    return Ballot(**common, valid=True, stance=_clean(stance_text).lower(), problem=problem)
+
+
+def tally_votes(stage: VoteStage, ballots: list[Ballot], round_number: int = 0) -> Tally:
+    valid = [b for b in ballots if b.valid]
+    invalid = [b.seat for b in ballots if not b.valid]
+    base: dict[str, Any] = {
+        "stage": stage.id, "round": round_number, "kind": "vote", "ballots": ballots,
+        "invalid": invalid, "threshold": _threshold(stage),
+    }  # fmt: skip
+    if not valid:
+        return Tally(**base, rule=stage.rule)
+    if stage.numeric:
+        return _tally_numeric(stage, valid, base)
+
+    scores: dict[str, float] = defaultdict(float)
+    if stage.rule == "borda":
+        size = len(stage.options or [])
+        for ballot in valid:
+            for position, option in enumerate(ballot.order):
+                scores[option] += size - 1 - position
+        firsts = Counter(b.order[0] for b in valid)
+    else:
+        for ballot in valid:
+            weight = ballot.confidence if stage.rule == "confidence_weighted" else 1.0
+            scores[ballot.stance or ""] += weight
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    tie = len(ranked) > 1 and ranked[0][1] == ranked[1][1]
+    winner = None if tie else ranked[0][0]
+    if stage.rule == "borda":
+        agreement = firsts[winner] / len(valid) if winner else 0.0
+    else:
+        total = sum(scores.values())
+        agreement = (scores[winner] / total) if winner and total else 0.0
+    return Tally(
+        **base,
+        rule=stage.rule,
+        winner=winner,
+        agreement=round(agreement, 4),
+        consensus=winner is not None and _reached(stage, agreement),
+        dissenters=[b.seat for b in valid if b.stance != winner],
+        scores={k: round(v, 4) for k, v in ranked},
+    )
+
+
+def _threshold(stage: VoteStage) -> float:
+    return 0.5 if stage.rule == "majority" else stage.threshold
+
+
+def _reached(stage: VoteStage, agreement: float) -> bool:
+    # A majority is strictly more than half; other rules need at least their threshold.
+    return agreement > 0.5 if stage.rule == "majority" else agreement >= stage.threshold
+
+
+def _tally_numeric(stage: VoteStage, valid: list[Ballot], base: dict[str, Any]) -> Tally:
+    values = sorted(b.value for b in valid if b.value is not None)
+    median = statistics.median(values)
+    quartiles = statistics.quantiles(values, n=4) if len(values) >= 2 else [median] * 3
+    band = stage.tolerance * abs(median) if median else stage.tolerance
+    agreeing = [b for b in valid if b.value is not None and abs(b.value - median) <= band]
+    agreement = len(agreeing) / len(valid)
+    return Tally(
+        **base,
+        rule="median",
+        winner=f"{median:g}",
+        agreement=round(agreement, 4),
+        consensus=_reached(stage, agreement),
+        dissenters=[b.seat for b in valid if b not in agreeing],
+        scores={
+            "median": median, "q1": quartiles[0], "q3": quartiles[2],
+            "mean": round(statistics.fmean(values), 4), "min": values[0], "max": values[-1],
+        },
+    )  # fmt: skip
+
+
+def describe_tally(tally: Tally, name: dict[str, str]) -> str:
+    """One paragraph a seat can read; ``name`` maps seats to how this reader knows them."""
+    if tally.kind == "ranking":
+        order = sorted(tally.scores.items(), key=lambda item: item[1])
+        places = ", ".join(
+            f"{i}. {name.get(s, s)} (average place {v:.2f})" for i, (s, v) in enumerate(order, 1)
+        )
+        return f"Aggregate ranking: {places}."
+    if tally.winner is None:
+        return f"Vote ({tally.rule}): no valid winner ({len(tally.invalid)} unreadable ballots)."
+    share = f"{(tally.agreement or 0):.0%}"
+    if tally.rule == "median":
+        s = tally.scores
+        text = (
+            f"Group estimate: median {s['median']:g}, interquartile range {s['q1']:g} to "
+            f"{s['q3']:g}, {len(tally.ballots) - len(tally.invalid)} estimates; {share} lie "
+            "close to the median."
+        )
+    else:
+        counts = ", ".join(f"{option} {score:g}" for option, score in tally.scores.items())
+        verdict = "consensus reached" if tally.consensus else "no consensus"
+        text = f"Vote ({tally.rule}): {counts}. Leading: {tally.winner} with {share}; {verdict}."
+    if tally.dissenters:
+        text += " Dissent: " + ", ".join(name.get(s, s) for s in tally.dissenters) + "."
+    return text
