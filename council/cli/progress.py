@@ -10,8 +10,8 @@ import time
 from typing import Any
 
 from council.engine.observer import Observer
-from council.protocols.spec import SpeakingStage
-from council.transcript.records import RunHeader, RunResult, Turn
+from council.protocols.spec import LoopStage, SpeakingStage
+from council.transcript.records import RunHeader, RunResult, Tally, Turn
 
 _SYMBOL = {"waiting": "·", "running": "…", "ok": "✓", "failed": "✗"}
 
@@ -27,6 +27,7 @@ class ProgressDisplay(Observer):
         self.started: dict[str, float] = {}
         self.elapsed: dict[str, float] = {}
         self.tokens = 0
+        self.rounds: dict[str, int] = {}
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -62,7 +63,11 @@ class ProgressDisplay(Observer):
             self.live.start()
 
     def stage_started(self, stage: SpeakingStage, seats: list[str]) -> None:
-        self.titles[stage.id] = stage.label
+        round_number = self.rounds.get(stage.id, 0) + 1
+        self.rounds[stage.id] = round_number
+        self.titles[stage.id] = stage.label + (
+            f" (round {round_number})" if round_number > 1 else ""
+        )
         self.stages[stage.id] = dict.fromkeys(seats, "waiting")
         self.started[stage.id] = time.perf_counter()
         self._refresh()
@@ -86,6 +91,24 @@ class ProgressDisplay(Observer):
     def stage_finished(self, stage: SpeakingStage, turns: list[Turn]) -> None:
         self.elapsed[stage.id] = time.perf_counter()
         self._refresh()
+
+    def stage_skipped(self, stage: SpeakingStage, reason: str) -> None:
+        self._note(f"  {stage.id} skipped: {reason}")
+
+    def tally_made(self, tally: Tally) -> None:
+        if tally.winner is not None:
+            share = f"{tally.agreement:.0%}" if tally.agreement is not None else "?"
+            self._note(f"  {tally.stage}: {tally.winner} leads ({share}, {tally.rule})")
+
+    def loop_round_finished(self, loop: LoopStage, round: int, stop: str | None) -> None:
+        if stop:
+            self._note(f"  {loop.id} stopped after round {round}: {stop}")
+
+    def _note(self, text: str) -> None:
+        if self.live is not None:
+            self.live.console.print(text, highlight=False)
+        else:
+            self.console.print(text, highlight=False)
 
     def run_finished(self, result: RunResult) -> None:
         if self.live is not None:

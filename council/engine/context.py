@@ -13,8 +13,8 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from council.engine.votes import describe_tally
 from council.seats.seat import Seat
+from council.transcript.describe import describe_tally
 from council.transcript.records import Tally, Turn
 
 

@@ -1,6 +1,5 @@
-"""Run records and the run folder: a JSONL event log and a Markdown transcript."""
+"""Run records, and the run folder (``council.transcript.rundir``): events and a transcript."""
 
-from council.transcript.records import RunHeader, RunResult, SeatAssignment, Turn
-from council.transcript.rundir import RunDirectory, new_run_id
+from council.transcript.records import RunHeader, RunResult, SeatAssignment, Tally, Turn
 
-__all__ = ["RunDirectory", "RunHeader", "RunResult", "SeatAssignment", "Turn", "new_run_id"]
+__all__ = ["RunHeader", "RunResult", "SeatAssignment", "Tally", "Turn"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from council.transcript.describe import describe_tally
 from council.transcript.records import RunResult, Turn
 
 
@@ -29,14 +30,25 @@ def render_transcript(result: RunResult) -> str:
     lines += ["", "| seat | persona | role | model |", "|---|---|---|---|"]
     lines += [f"| {s.seat} | {s.persona} | {s.role} | `{s.model}` |" for s in result.seats]
 
-    stages = list(dict.fromkeys(t.stage for t in result.turns))
-    for stage in stages:
-        lines += ["", f"## {stage.replace('_', ' ').capitalize()}"]
-        for turn in result.turns_in(stage):
+    tallies = {(t.stage, t.round): t for t in result.tallies}
+    for stage, round_number in dict.fromkeys((t.stage, t.round) for t in result.turns):
+        title = stage.replace("_", " ").capitalize()
+        lines += ["", f"## {title}" + (f" (round {round_number})" if round_number else "")]
+        for turn in [t for t in result.turns if (t.stage, t.round) == (stage, round_number)]:
             lines += ["", f"### {turn.seat}", "", f"*{_turn_meta(turn)}*", ""]
             lines.append(
                 turn.content if turn.ok and turn.content else f"> **No answer.** {turn.error}"
             )
+        tally = tallies.get((stage, round_number))
+        if tally is not None:
+            lines += ["", f"**{describe_tally(tally, {})}**", ""]
+            problems = [f"{b.seat}: {b.problem}" for b in tally.ballots if b.problem]
+            problems += [f"{r.seat}: {'; '.join(r.problems)}" for r in tally.rankings if r.problems]
+            lines += [f"- parsing: {problem}" for problem in problems]
+    for loop in result.loops:
+        why = f", stopped early: {loop.stopped_early}" if loop.stopped_early else ""
+        lines += ["", f"*Loop `{loop.loop}`: {loop.rounds} of {loop.max_rounds} rounds{why}.*"]
+    lines += ["", *(f"*Skipped {reason}*" for reason in result.skipped)] if result.skipped else []
 
     lines += ["", "## Synthesis", "", result.synthesis or "*No synthesis: the run did not finish.*"]
     return "\n".join(lines) + "\n"

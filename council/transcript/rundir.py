@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from council.engine.observer import Observer
-from council.protocols.spec import SpeakingStage
+from council.protocols.spec import LoopStage, SpeakingStage
 from council.transcript.markdown import render_transcript
-from council.transcript.records import RunHeader, RunResult, Turn, utc_now
+from council.transcript.records import RunHeader, RunResult, Tally, Turn, utc_now
 
 
 def slugify(text: str, max_length: int = 40) -> str:
@@ -61,9 +61,19 @@ class RunDirectory(Observer):
         ok = sum(t.ok for t in turns)
         self._write("stage_finished", {"stage": stage.id, "turns": len(turns), "ok": ok})
 
+    def stage_skipped(self, stage: SpeakingStage, reason: str) -> None:
+        self._write("stage_skipped", {"stage": stage.id, "reason": reason})
+
+    def tally_made(self, tally: Tally) -> None:
+        self._write("tally", tally.to_json())
+
+    def loop_round_finished(self, loop: LoopStage, round: int, stop: str | None) -> None:
+        self._write("loop_round", {"loop": loop.id, "round": round, "stop": stop})
+
     def run_finished(self, result: RunResult) -> None:
         summary = result.to_json()
-        summary.pop("turns")  # already logged one by one
+        for logged in ("turns", "tallies"):  # already logged one by one
+            summary.pop(logged)
         self._write("run_finished", summary)
         self._events.close()
         self.transcript_path.write_text(render_transcript(result), encoding="utf-8")

@@ -1,0 +1,32 @@
+"""Tallies in words, for the seats that read them and for the transcript."""
+
+from __future__ import annotations
+
+from council.transcript.records import Tally
+
+
+def describe_tally(tally: Tally, name: dict[str, str]) -> str:
+    """One paragraph a seat can read; ``name`` maps seats to how this reader knows them."""
+    if tally.kind == "ranking":
+        order = sorted(tally.scores.items(), key=lambda item: item[1])
+        places = ", ".join(
+            f"{i}. {name.get(s, s)} (average place {v:.2f})" for i, (s, v) in enumerate(order, 1)
+        )
+        return f"Aggregate ranking: {places}."
+    if tally.winner is None:
+        return f"Vote ({tally.rule}): no valid winner ({len(tally.invalid)} unreadable ballots)."
+    share = f"{(tally.agreement or 0):.0%}"
+    if tally.rule == "median":
+        s = tally.scores
+        text = (
+            f"Group estimate: median {s['median']:g}, interquartile range {s['q1']:g} to "
+            f"{s['q3']:g}, {len(tally.ballots) - len(tally.invalid)} estimates; {share} lie "
+            "close to the median."
+        )
+    else:
+        counts = ", ".join(f"{option} {score:g}" for option, score in tally.scores.items())
+        verdict = "consensus reached" if tally.consensus else "no consensus"
+        text = f"Vote ({tally.rule}): {counts}. Leading: {tally.winner} with {share}; {verdict}."
+    if tally.dissenters:
+        text += " Dissent: " + ", ".join(name.get(s, s) for s in tally.dissenters) + "."
+    return text
