@@ -6,7 +6,12 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from council.engine.deliberation import Deliberation, SamplingSettings, seat_assignment
+from council.engine.deliberation import (
+    Deliberation,
+    SamplingSettings,
+    check_panel_fits,
+    seat_assignment,
+)
 from council.engine.observer import Observer, Observers
 from council.errors import ConfigError, UnknownNameError
 from council.personas.card import PersonaCard
@@ -15,6 +20,7 @@ from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
+from council.seats.routing import route
 from council.seats.seat import CallSettings, Seat, SeatRole, make_model
 from council.transcript.records import RunResult, SeatAssignment
 from council.transcript.rundir import RunDirectory, new_run_id
@@ -45,6 +51,7 @@ class Council:
         sampling: SamplingSettings | None = None,
         calls: CallSettings | None = None,
         use_model_hints: bool = False,
+        models: Sequence[str] = (),
         persona_dirs: Sequence[Path] = (),
     ) -> None:
         extra_dirs = list(persona_dirs)
@@ -64,12 +71,20 @@ class Council:
         if unknown:
             raise UnknownNameError("seat", sorted(unknown)[0], [*names, CHAIR])
 
+        # A pool of models: polarity pairs are seated on different model families.
+        routed = {c.persona: c for c in route(cards, models)} if models else {}
+
         def bind(card: PersonaCard, seat_name: str, role: SeatRole) -> Seat:
-            choice = overrides.get(seat_name)
+            choice: str | ChatModel | None = overrides.get(seat_name)
+            reason = "set for this seat"
             if choice is None and use_model_hints and card.fields.model:
-                choice = card.fields.model
-            chosen = make_model(choice or model, endpoints=endpoints, settings=calls)
-            return Seat(name=seat_name, persona=card, model=chosen, role=role)
+                choice, reason = card.fields.model, "the card's model hint"
+            if choice is None and seat_name in routed:
+                choice, reason = routed[seat_name].model, "routed: " + routed[seat_name].reason
+            if choice is None:
+                choice, reason = model, "the council's default model"
+            chosen = make_model(choice, endpoints=endpoints, settings=calls)
+            return Seat(name=seat_name, persona=card, model=chosen, role=role, reason=reason)
 
         try:
             self.panel = [bind(card, card.name, "panel") for card in cards]
@@ -77,6 +92,7 @@ class Council:
         except ValueError as exc:  # a malformed model string
             raise ConfigError(str(exc)) from None
         self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
+        check_panel_fits(self.protocol, len(self.panel))
         self.runs_dir = Path(runs_dir).absolute() if runs_dir is not None else None
         self.observers = list(observers)
         self.sampling = sampling or SamplingSettings()

@@ -76,7 +76,7 @@ def test_a_failed_run_exits_1_with_one_line(provider, tmp_path, capsys) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--protocol", "nope"], "unknown protocol 'nope'; available: council, quick"),
+        (["--protocol", "nope"], "unknown protocol 'nope'; available: council, debate"),
         (["--personas", "popper,nobody"], "unknown persona 'nobody'; available: "),
         (["--seat", "popper"], "--seat expects NAME=VALUE, got 'popper'"),
         (

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from council.cli import personas_cmd, protocols_cmd
 
@@ -56,7 +57,10 @@ def _convene(args: argparse.Namespace) -> int:
         ),
         calls=CallSettings(timeout_s=args.timeout, max_attempts=args.attempts),
         use_model_hints=args.use_model_hints,
+        models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else (),
     )
+    if args.dry_route:
+        return _print_seat_map(council.seat_map(), args.json)
     result = council.convene(args.question)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -66,6 +70,28 @@ def _convene(args: argparse.Namespace) -> int:
     if result.status != "completed":
         print(f"council: run failed: {result.error}", file=sys.stderr)
         return EXIT_RUN_FAILED
+    return 0
+
+
+def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
+    from council.seats.routing import model_family
+
+    rows = [
+        {
+            "seat": s.seat, "persona": s.persona, "role": s.role, "model": s.model,
+            "family": model_family(s.model), "reason": s.reason,
+        }
+        for s in seats
+    ]  # fmt: skip
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["seat"]) for r in rows)
+    model_width = max(len(r["model"]) for r in rows)
+    for r in rows:
+        print(
+            f"{r['seat']:<{width}}  {r['model']:<{model_width}}  {r['family']:<10}  {r['reason']}"
+        )
     return 0
 
 
@@ -92,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint", action="append", default=[], metavar="MODEL=URL",
         help="send a model to an OpenAI-compatible base URL (llama.cpp, vLLM, Ollama)",
     )  # fmt: skip
+    convene.add_argument(
+        "--models", metavar="M1,M2,...",
+        help="a pool of models: polarity pairs are seated on different model families",
+    )  # fmt: skip
+    convene.add_argument(
+        "--dry-route", action="store_true", help="print the seat map and why; call no model"
+    )
     convene.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
     convene.add_argument("--json", action="store_true", help="print the run as JSON on stdout")
     convene.add_argument("--temperature", type=float, default=0.7)

@@ -1,8 +1,10 @@
-"""``council protocols ...``: the protocols council can find."""
+"""``council protocols ...``: list, show and validate protocols."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
 
 from council.cli.output import print_rows
@@ -20,11 +22,44 @@ def _list(args: argparse.Namespace) -> int:
                 "name": protocol.name,
                 "path": str(path),
                 "description": protocol.spec.description,
-                "stages": [stage.id for stage in protocol.order()],
+                "origin": protocol.spec.origin,
+                "stages": [stage.id for stage in protocol.speaking_stages()],
             }
         )
     print_rows(rows, args.json, ["name", "description"])
     return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from council.protocols.diagram import describe, mermaid
+    from council.protocols.library import find_protocol
+
+    protocol = find_protocol(args.name)
+    print(describe(protocol))
+    print("\n```mermaid\n" + mermaid(protocol) + "\n```")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from council.errors import CouncilError
+    from council.protocols.graph import load_protocol_file
+
+    results = []
+    for path in args.paths:
+        try:
+            protocol = load_protocol_file(path)
+            results.append({"path": path, "valid": True, "name": protocol.name, "error": None})
+        except CouncilError as exc:
+            results.append({"path": path, "valid": False, "name": None, "error": str(exc)})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            if result["valid"]:
+                print(f"{result['path']}: ok ({result['name']})")
+            else:
+                print(result["error"], file=sys.stderr)
+    return 0 if all(r["valid"] for r in results) else 2
 
 
 def register(commands: Any) -> None:
@@ -33,3 +68,10 @@ def register(commands: Any) -> None:
     listing = actions.add_parser("list", help="list available protocols")
     listing.add_argument("--json", action="store_true", help="a JSON list of objects")
     listing.set_defaults(handler=_list)
+    show = actions.add_parser("show", help="a protocol's stages and a Mermaid flowchart")
+    show.add_argument("name", help="protocol name or file")
+    show.set_defaults(handler=_show)
+    validate = actions.add_parser("validate", help="check protocol files; exit 2 on errors")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.add_argument("--json", action="store_true")
+    validate.set_defaults(handler=_validate)

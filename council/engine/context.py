@@ -17,6 +17,8 @@ from council.seats.seat import Seat
 from council.transcript.describe import describe_tally
 from council.transcript.records import Tally, Turn
 
+_LABEL = re.compile(r"\b(Response|Member) ([A-Z]{1,2}\d*)\b")
+
 
 def anonymous_labels(panel: Sequence[Seat], run_id: str) -> dict[str, str]:
     """Seat name -> "Member A", ...; shuffled per run so the letter does not reveal seat order."""
@@ -56,6 +58,11 @@ class Anonymizer:
             text = pattern.sub(label, text)
         return text
 
+    def reveal(self, text: str, names: dict[str, str]) -> str:
+        """For readers who see names (the chair): "Response B" / "Member B" -> that seat."""
+        by_letter = {label.split()[-1]: names[seat] for seat, label in self.labels.items()}
+        return _LABEL.sub(lambda m: by_letter.get(m.group(2), m.group(0)), text)
+
 
 def display_name(seat: Seat) -> str:
     figure = plain_figure(seat)
@@ -78,11 +85,13 @@ def visible_context(
     anonymizer: Anonymizer | None,
     *,
     ballot_style: bool = False,
+    revealer: Anonymizer | None = None,
 ) -> str:
     """Render what a reader may see, stage by stage, as Markdown.
 
     ``ballot_style`` is for rankings: answers appear as "Response A" and the reader's own answer
-    is left out, so it cannot rank itself.
+    is left out, so it cannot rank itself. ``revealer`` turns the labels seats used in their
+    own text ("Response B is weakest") into names, for readers who see names.
     """
     names = {
         seat: (anonymizer.labels[seat] if anonymizer else display_name(seats[seat]))
@@ -104,7 +113,8 @@ def visible_context(
                 label = label.replace("Member", "Response") if ballot_style else label
                 entries.append((label, anonymizer.scrub(text)))
             else:
-                entries.append((display_name(seats[turn.seat]), text))
+                shown = revealer.reveal(text, names) if revealer is not None else text
+                entries.append((display_name(seats[turn.seat]), shown))
         # Own answer first, then others in label order (not seat order, which could identify).
         entries.sort(key=lambda entry: (not entry[0].startswith("You"), entry[0]))
         body = "\n\n".join(f"### {label}\n{text}" for label, text in entries)

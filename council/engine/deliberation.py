@@ -57,6 +57,7 @@ def seat_assignment(seat: Seat, anonymous_label: str | None = None) -> SeatAssig
         card_path=str(seat.persona.path),
         card_hash=seat.persona.content_hash,
         anonymous_label=anonymous_label,
+        reason=seat.reason or None,
     )
 
 
@@ -149,7 +150,7 @@ class Deliberation:
             "rounds": self._rounds_of(stage),
         }
         if isinstance(stage, GuardStage):
-            tally = self._tallies.get(stage.on)
+            tally = self._tallies.get(stage.checks)
             variables["agreement"] = f"{(tally.agreement or 0) if tally else 0:.0%}"
             variables["leading"] = (tally.winner if tally else None) or "none"
             variables["dissenters"] = len(tally.dissenters) if tally else 0
@@ -185,7 +186,10 @@ class Deliberation:
         if sections:
             anonymizer = self.anonymizer if stage.anonymize else None
             ranking = isinstance(stage, RankingStage)
-            context = visible_context(seat, sections, self.seats, anonymizer, ballot_style=ranking)
+            context = visible_context(
+                seat, sections, self.seats, anonymizer,
+                ballot_style=ranking, revealer=None if anonymizer else self.anonymizer,
+            )  # fmt: skip
             prompt = f"{context}\n\n---\n\n{prompt}"
         return [
             {"role": "system", "content": self._system[seat.name]},
@@ -201,16 +205,24 @@ class Deliberation:
             if t.ok and t.seat != seat.name and t.seat in self.labels
         }
 
-    def _instruction(self, stage: SpeakingStage, seat: Seat) -> tuple[str | None, tuple[str, ...]]:
-        """Format instructions the engine adds, so replies parse; and what a valid reply holds."""
+    def _instruction(
+        self, stage: SpeakingStage, seat: Seat
+    ) -> tuple[str | None, str, tuple[str, ...]]:
+        """The format instruction the engine adds so replies parse, what it will parse, and the
+        choices a well-formed reply picks from."""
         if isinstance(stage, VoteStage):
-            return vote_instruction(stage), tuple(stage.options or ())
+            expects = "number" if stage.numeric else "vote"
+            return vote_instruction(stage), expects, tuple(stage.options or ())
         if isinstance(stage, RankingStage):
             labels = list(self._ballot(stage, seat))
-            return (ranking_instruction(labels), tuple(labels)) if labels else (None, ())
+            return (
+                (ranking_instruction(labels), "ranking", tuple(labels))
+                if labels
+                else (None, "text", ())
+            )
         if self._is_moderator(stage):
-            return MODERATOR_INSTRUCTION, ("STOP", "CONTINUE")
-        return None, ()
+            return MODERATOR_INSTRUCTION, "decision", ("STOP", "CONTINUE")
+        return None, "text", ()
 
     def _is_moderator(self, stage: SpeakingStage) -> bool:
         loop = self.protocol.loop_of.get(stage.id)
@@ -319,9 +331,9 @@ class Deliberation:
 
     def _guard_reason(self, stage: GuardStage) -> str | None:
         """Why the guard does NOT fire, or None when it does."""
-        tally = self._tallies.get(stage.on)
+        tally = self._tallies.get(stage.checks)
         if tally is None or tally.winner is None:
-            return f"no tally from '{stage.on}' to check"
+            return f"no tally from '{stage.checks}' to check"
         agreement = tally.agreement or 0
         if stage.agreement_above is not None and agreement > stage.agreement_above:
             return None
@@ -379,7 +391,7 @@ class Deliberation:
 
     async def _take_turn(self, stage: SpeakingStage, seat: Seat, round_number: int) -> Turn:
         self.observer.turn_started(stage, seat.name)
-        instruction, choices = self._instruction(stage, seat)
+        instruction, expects, choices = self._instruction(stage, seat)
         request = ModelRequest(
             stage=stage.id,
             messages=self._messages(stage, seat, round_number, instruction),
@@ -389,6 +401,7 @@ class Deliberation:
             seat=seat.name,
             kind=getattr(stage, "kind", ""),
             round=round_number,
+            expects=expects,
             choices=choices,
         )
         started_at, start = utc_now(), time.perf_counter()

@@ -119,7 +119,7 @@ class _Compiler:
 
     def connect(self) -> None:
         for stage in self.stages.values():
-            refs = ("sees", "after", "on") if not isinstance(stage, LoopStage) else ("after",)
+            refs = ("sees", "after", "checks") if not isinstance(stage, LoopStage) else ("after",)
             for field_name in refs:
                 value = getattr(stage, field_name, None)
                 for ref in [value] if isinstance(value, str) else value or []:
@@ -159,9 +159,13 @@ class _Compiler:
 
     def check_kinds(self) -> None:
         for stage in self.stages.values():
-            if isinstance(stage, GuardStage) and not isinstance(self.stages[stage.on], VoteStage):
+            if isinstance(stage, GuardStage) and not isinstance(
+                self.stages[stage.checks], VoteStage
+            ):
                 raise self.fail(
-                    stage.id, "on", f"'{stage.on}' collects no votes: a guard checks a vote stage"
+                    stage.id,
+                    "checks",
+                    f"'{stage.checks}' collects no votes: a guard checks a vote stage",
                 )
             if isinstance(stage, RankingStage):
                 ranked = self.stages[stage.sees[0]]

@@ -9,7 +9,7 @@ their answers:
 - ``summary``: one seat (the chair by default) compresses earlier stages for later ones.
 - ``vote``: seats end with ``STANCE | CONFIDENCE | DEALBREAKER``; a ``rule`` tallies them.
 - ``ranking``: seats rank the anonymized answers of one earlier stage (Response A, B, ...).
-- ``guard``: runs only when a vote's agreement is too high or its dissenters too few.
+- ``guard``: runs only when the vote it ``checks`` agrees too much or has too few dissenters.
 - ``synthesis``: the final answer, by the chair unless told otherwise; exactly one, last.
 - ``loop``: repeats its own ``stages`` up to ``rounds`` times, stopping early ``until`` a
   convergence criterion holds. Inside a loop, a stage that sees itself reads its previous round.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 STAGE_ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
@@ -101,6 +101,13 @@ class VoteStage(SpeakingStage):
         description="numeric votes: relative distance that counts as agreeing",
     )
 
+    @field_validator("options", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        if isinstance(value, list) and any(isinstance(v, bool) for v in value):
+            raise ValueError('YAML reads yes/no/on/off as booleans: quote them, e.g. ["yes", "no"]')
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> VoteStage:
         if self.rule == "borda" and not self.options:
@@ -121,10 +128,10 @@ class RankingStage(SpeakingStage):
 
 
 class GuardStage(SpeakingStage):
-    """Runs only when the vote in ``on`` agrees too much or has too few dissenters."""
+    """Runs only when the vote in ``checks`` agrees too much or has too few dissenters."""
 
     kind: Literal["guard"]
-    on: str = Field(description="the vote stage whose tally is checked")
+    checks: str = Field(description="the vote stage whose tally is checked")
     agreement_above: float | None = Field(default=None, gt=0, le=1)
     dissenters_below: int | None = Field(default=None, ge=1)
 
@@ -136,7 +143,7 @@ class GuardStage(SpeakingStage):
 
     @property
     def depends_on(self) -> list[str]:
-        return list(dict.fromkeys([self.on, *self.sees, *self.after]))
+        return list(dict.fromkeys([self.checks, *self.sees, *self.after]))
 
 
 BodyStage = Annotated[

@@ -18,8 +18,10 @@ class ModelRequest:
     seat: str = ""
     kind: str = ""  # the stage kind: statement, response, vote, ranking, ...
     round: int = 0  # the loop round, 0 outside loops
-    # What a well-formed reply contains, for test doubles: vote options, ranking labels, or
-    # "STOP"/"CONTINUE" for a loop's moderator.
+    # What the engine will parse out of the reply, so test doubles can answer in form:
+    # "text", "vote" (choices = options, empty for free stances), "number", "ranking"
+    # (choices = labels to rank) or "decision" (choices = STOP, CONTINUE).
+    expects: str = "text"
     choices: tuple[str, ...] = ()
 
 

@@ -21,6 +21,7 @@ class Seat:
     persona: PersonaCard
     model: ChatModel
     role: SeatRole = "panel"
+    reason: str = ""  # why this seat is on this model (an override, routing, the default)
 
 
 @dataclass(frozen=True)

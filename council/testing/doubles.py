@@ -82,3 +82,20 @@ class FunctionModel(ChatModel):
             prompt_tokens=_rough_tokens(prompt),
             completion_tokens=_rough_tokens(reply),
         )
+
+
+def well_formed_reply(request: ModelRequest) -> str:
+    """A reply in the form each stage expects, for ``FunctionModel(well_formed_reply)``:
+    votes for the first option, estimates of 42, rankings in label order, moderators that let
+    the loop run. Lets a protocol run end to end with no model."""
+    opening = f"{request.seat} in {request.stage} (round {request.round})."
+    if request.expects == "vote":
+        return f"{opening}\n{request.choices[0] if request.choices else 'agree'} | 0.8 | none"
+    if request.expects == "number":
+        return f"{opening}\n42 | 0.7 | new data"
+    if request.expects == "ranking":
+        lines = [f"{i}. {label}" for i, label in enumerate(request.choices, 1)]
+        return "\n".join([opening, "FINAL RANKING:", *lines])
+    if request.expects == "decision":
+        return f"{opening}\nDECISION: CONTINUE"
+    return opening

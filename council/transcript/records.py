@@ -52,6 +52,7 @@ class SeatAssignment(Record):
     card_path: str
     card_hash: str
     anonymous_label: str | None = None
+    reason: str | None = None  # why the seat is on this model
 
 
 class Ballot(Record):
