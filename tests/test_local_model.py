@@ -76,3 +76,23 @@ def test_the_bundled_file_is_verified_before_it_is_served() -> None:
     tampered = dataclasses.replace(model, sha256="0" * 64)
     with pytest.raises(ConfigError, match="fails its SHA-256 check"):
         verified_path(tampered)
+
+
+def test_peer_review_ranks_and_tallies_on_the_bundled_model() -> None:
+    council = Council(
+        ["popper", "kuhn", "meadows"],
+        protocol="peer-review",
+        runs_dir=None,
+        sampling=SamplingSettings(temperature=0.7, seed=5, max_tokens=64),
+    )
+    result = council.convene(QUESTION)
+    assert result.status == "completed", result.error
+    assert [t.stage for t in result.turns] == ["answers"] * 3 + ["review"] * 3 + ["final"]
+    (tally,) = result.tallies
+    assert tally.kind == "ranking" and len(tally.rankings) == 3
+    for ballot in tally.rankings:
+        # Whatever the small model wrote, the ballot is a clean subset of the other seats.
+        assert ballot.seat not in ballot.order
+        assert set(ballot.order) <= {"popper", "kuhn", "meadows"} - {ballot.seat}
+    assert set(tally.scores) <= {"popper", "kuhn", "meadows"}
+    assert result.synthesis

@@ -332,8 +332,10 @@ class Deliberation:
     def _guard_reason(self, stage: GuardStage) -> str | None:
         """Why the guard does NOT fire, or None when it does."""
         tally = self._tallies.get(stage.checks)
-        if tally is None or tally.winner is None:
+        if tally is None:
             return f"no tally from '{stage.checks}' to check"
+        if tally.winner is None:
+            return f"'{stage.checks}' has no leading stance: the council is split"
         agreement = tally.agreement or 0
         if stage.agreement_above is not None and agreement > stage.agreement_above:
             return None
