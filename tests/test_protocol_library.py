@@ -28,7 +28,7 @@ def panel_for(name: str) -> list[str]:
 def test_every_shipped_protocol_runs_end_to_end(name: str, tmp_path: Path) -> None:
     protocol = find_protocol(name)
     assert protocol.spec.origin, "every shipped protocol cites its origin"
-    assert f"Origin: " in protocol.path.read_text(), "and says so in a comment"
+    assert "Origin: " in protocol.path.read_text(), "and says so in a comment"
     council = Council(
         panel_for(name), protocol=name, model=FunctionModel(well_formed_reply), runs_dir=tmp_path
     )
@@ -66,7 +66,7 @@ def test_peer_review_rankings_exclude_self_and_aggregate() -> None:
         # Every reviewer puts the "Falsify first." answer first, whatever its label.
         labels = sorted(request.choices, key=lambda label: "Falsify" not in _answer(text, label))
         return "Thoughts.\nFINAL RANKING:\n" + "\n".join(
-            f"{i}. {l}" for i, l in enumerate(labels, 1)
+            f"{i}. {label}" for i, label in enumerate(labels, 1)
         )
 
     result = run("peer-review", reply, ["popper", "kuhn", "meadows"])
@@ -113,7 +113,7 @@ def test_debate_stops_once_answers_are_stable() -> None:
     result = run(
         "debate", lambda r: "yes | 1 | none" if r.expects == "vote" else "The answer is 42."
     )
-    assert [(l.loop, l.rounds) for l in result.loops] == [("debate", 2)]
+    assert [(loop.loop, loop.rounds) for loop in result.loops] == [("debate", 2)]
     assert "answers stable" in (result.loops[0].stopped_early or "")
     assert {t.round for t in result.turns if t.stage == "revise"} == {1, 2}
 

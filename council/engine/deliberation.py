@@ -16,6 +16,7 @@ from typing import Any
 
 import networkx as nx
 
+from council.engine.budget import Budget, BudgetExceeded, BudgetTracker
 from council.engine.context import Anonymizer, Section, anonymous_labels, visible_context
 from council.engine.convergence import MODERATOR_INSTRUCTION, answers_stable, moderator_stops
 from council.engine.observer import Observer
@@ -25,7 +26,7 @@ from council.errors import ConfigError, CouncilError, ModelCallError, ProtocolEr
 from council.personas.prompt import system_prompt
 from council.protocols.graph import Protocol
 from council.protocols.spec import GuardStage, LoopStage, RankingStage, SpeakingStage, VoteStage
-from council.seats.model import ModelRequest
+from council.seats.model import ModelRequest, request_hash, split_model_string
 from council.seats.seat import Seat
 from council.secrets import redact
 from council.templates import render_template
@@ -109,6 +110,8 @@ class Deliberation:
         run_dir: str | None = None,
         observer: Observer | None = None,
         sampling: SamplingSettings | None = None,
+        budget: Budget | None = None,
+        label_seed: str | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -122,7 +125,10 @@ class Deliberation:
         self.observer = observer or Observer()
         self.sampling = sampling or SamplingSettings()
         self.seats = {seat.name: seat for seat in [*self.panel, chair]}
-        self.labels = anonymous_labels(self.panel, run_id)
+        # Replays keep the original run's labels, so identical prompts can be reused.
+        self.label_seed = label_seed or run_id
+        self.labels = anonymous_labels(self.panel, self.label_seed)
+        self._budget = BudgetTracker(budget)
         self.anonymizer = Anonymizer(self.panel, self.labels)
         self._latest: dict[str, list[Turn]] = {}  # stage -> its last finished round
         self._previous: dict[str, list[Turn]] = {}  # stage -> the round before that
@@ -250,10 +256,16 @@ class Deliberation:
         header = self.header()
         self.observer.run_started(header)
         error: str | None = None
+        stopped = False
         try:
-            await self._run_graph()
+            async with asyncio.timeout(self._budget.remaining_wall_s()):
+                await self._run_graph()
         except* RunFailed as failures:
             error = "; ".join(str(e) for e in failures.exceptions)
+            stopped = any(isinstance(e, BudgetExceeded) for e in failures.exceptions)
+        except* TimeoutError:
+            error = f"wall-time budget spent: {self._budget.budget.max_wall_s:g} s"
+            stopped = True
         order = {s.id: i for i, s in enumerate(self.protocol.speaking_stages())}
         turns = sorted(self._finished, key=lambda t: (order[t.stage], t.round))
         synthesis = next(
@@ -261,7 +273,11 @@ class Deliberation:
         )
         result = RunResult(
             **header.model_dump(),
-            status="completed" if error is None and synthesis else "failed",
+            status="stopped"
+            if stopped
+            else "completed"
+            if error is None and synthesis
+            else "failed",
             error=error,
             turns=turns,
             tallies=self._all_tallies,
@@ -392,6 +408,7 @@ class Deliberation:
         return min(cap, self.sampling.max_tokens) if self.sampling.max_tokens else cap
 
     async def _take_turn(self, stage: SpeakingStage, seat: Seat, round_number: int) -> Turn:
+        self._budget.check()  # no new call once a budget is spent
         self.observer.turn_started(stage, seat.name)
         instruction, expects, choices = self._instruction(stage, seat)
         request = ModelRequest(
@@ -401,12 +418,13 @@ class Deliberation:
             temperature=self.sampling.temperature,
             seed=self.sampling.seed,
             seat=seat.name,
-            kind=getattr(stage, "kind", ""),
+            kind=stage.kind,
             round=round_number,
             expects=expects,
             choices=choices,
         )
         started_at, start = utc_now(), time.perf_counter()
+        answered_by = seat.model.model
         content: str | None = None
         error: str | None = None
         usage: dict[str, Any] = {}
@@ -418,7 +436,9 @@ class Deliberation:
                 "completion_tokens": completion.completion_tokens,
                 "cost_usd": completion.cost_usd,
                 "attempts": completion.attempts,
+                "reused": completion.reused,
             }
+            answered_by = completion.model or answered_by
             if not content.strip():
                 error = "empty reply"
         except ModelCallError as exc:
@@ -431,14 +451,16 @@ class Deliberation:
             round=round_number,
             seat=seat.name,
             persona=seat.persona.name,
-            provider=seat.model.provider,
-            model=seat.model.model,
+            provider=split_model_string(answered_by)[0],
+            model=answered_by,
             content=content,
             error=error,
+            request_hash=request_hash(seat.model.model, request),
             latency_s=round(time.perf_counter() - start, 4),
             started_at=started_at,
             **usage,
         )
         self._finished.append(turn)  # kept even if the run fails before the stage ends
+        self._budget.add(turn)
         self.observer.turn_finished(turn)
         return turn

@@ -55,7 +55,7 @@ def card_files(paths: Iterable[Path | str]) -> list[Path]:
 def load_cards(
     paths: Iterable[Path], *, skip_invalid: bool = False
 ) -> tuple[list[PersonaCard], list[CardError]]:
-    """Load cards; with ``skip_invalid`` a bad card is set aside (and returned) instead of raised."""
+    """Load cards; with ``skip_invalid`` a bad card is set aside and returned, not raised."""
     cards: list[PersonaCard] = []
     skipped: list[CardError] = []
     for path in paths:

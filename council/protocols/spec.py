@@ -35,6 +35,7 @@ class _Strict(BaseModel):
 
 
 class SpeakingStage(_Strict):
+    kind: str  # each kind narrows this to its literal
     id: str = Field(pattern=STAGE_ID_PATTERN)
     title: str | None = None
     prompt: str = Field(min_length=1, description="Jinja template of the stage's instruction")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,24 @@ class Completion:
     completion_tokens: int | None = None
     cost_usd: float | None = None
     attempts: int = 1
-    extra: dict[str, object] = field(default_factory=dict)
+    model: str | None = None  # the model that answered, when not the seat's own (a fallback)
+    reused: bool = False  # taken from the ledger of an earlier run instead of called
+
+
+def request_hash(model: str, request: ModelRequest) -> str:
+    """What makes two calls the same call: model, messages and sampling settings."""
+    canonical = json.dumps(
+        {
+            "model": model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "seed": request.seed,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def split_model_string(model: str) -> tuple[str, str]:

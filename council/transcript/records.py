@@ -36,6 +36,8 @@ class Turn(Record):
     cost_usd: float | None = None
     latency_s: float
     attempts: int = 1
+    request_hash: str | None = None
+    reused: bool = False  # answered from the ledger (resume, replay): no call was made
     started_at: datetime
 
     @property
@@ -120,7 +122,7 @@ class LoopOutcome(Record):
 class RunResult(RunHeader):
     """A finished run, completed or failed; failed runs keep every finished turn."""
 
-    status: Literal["completed", "failed"]
+    status: Literal["completed", "failed", "stopped"]  # stopped: a budget ran out
     error: str | None = None
     turns: list[Turn] = Field(default_factory=list)
     tallies: list[Tally] = Field(default_factory=list)

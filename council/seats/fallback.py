@@ -1,0 +1,45 @@
+"""A seat's fallback chain: when its model fails for good, the next one answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from council.errors import ModelCallError
+from council.seats.model import ChatModel, Completion, ModelRequest
+
+
+class FallbackModel(ChatModel):
+    """Tries each model in order; each has already spent its own retries before the next."""
+
+    def __init__(self, models: Sequence[ChatModel]) -> None:
+        if not models:
+            raise ValueError("a fallback chain needs at least one model")
+        self.models = list(models)
+        self.model = self.models[0].model
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        failures: list[str] = []
+        attempts = 0
+        for model in self.models:
+            try:
+                completion = await model.complete(request)
+            except ModelCallError as exc:
+                failures.append(f"{model.model}: {exc}")
+                attempts += exc.attempts
+                continue
+            if model is self.models[0]:
+                return completion
+            return Completion(
+                content=completion.content,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                cost_usd=completion.cost_usd,
+                attempts=attempts + completion.attempts,
+                model=completion.model or model.model,
+                reused=completion.reused,
+            )
+        raise ModelCallError(
+            f"all {len(self.models)} models failed: " + " | ".join(failures),
+            retryable=False,
+            attempts=attempts,
+        )
