@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from council.engine.budget import Budget
 from council.engine.deliberation import (
     Deliberation,
     SamplingSettings,
@@ -14,10 +17,13 @@ from council.engine.deliberation import (
 )
 from council.engine.observer import Observer, Observers
 from council.errors import ConfigError, UnknownNameError
+from council.ledger.recorder import LedgerRecorder, ReusingModel
+from council.ledger.store import Ledger
 from council.personas.card import PersonaCard
 from council.personas.library import CHAIR, find_persona
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
+from council.seats.fallback import FallbackModel
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
 from council.seats.routing import route
@@ -27,35 +33,43 @@ from council.transcript.rundir import RunDirectory, new_run_id
 
 DEFAULT_PANEL = ("popper", "kuhn", "meadows")
 DEFAULT_PROTOCOL = "council"
+ModelChoice = str | ChatModel
 
 
 class Council:
     """A panel of personas, each in a seat bound to a model, plus a chair outside the panel.
 
     ``model`` is the default for every seat (the bundled local model unless given); ``seats``
-    overrides it per persona name, ``"chair"`` included. Values are litellm model strings or
-    ``ChatModel`` objects such as the test doubles in ``council.testing``.
+    overrides it per persona name, ``"chair"`` included; ``models`` is a pool from which
+    polarity pairs are seated on different model families; ``fallbacks`` gives a seat models to
+    try, in order, when its own fails for good. Values are litellm model strings or
+    ``ChatModel`` objects such as the test doubles in ``council.testing``. With ``runs_dir``
+    set, every run gets a folder there and is recorded in ``runs_dir/ledger.sqlite``.
     """
 
     def __init__(
         self,
-        personas: Sequence[str | PersonaCard] = DEFAULT_PANEL,
+        personas: Sequence[str | Path | PersonaCard] = DEFAULT_PANEL,
         *,
         protocol: str | Protocol = DEFAULT_PROTOCOL,
-        model: str | ChatModel = DEFAULT_LOCAL_MODEL,
-        seats: Mapping[str, str | ChatModel] | None = None,
+        model: ModelChoice = DEFAULT_LOCAL_MODEL,
+        seats: Mapping[str, ModelChoice] | None = None,
         chair: str | PersonaCard = CHAIR,
         endpoints: Mapping[str, str] | None = None,
         runs_dir: Path | str | None = "runs",
         observers: Sequence[Observer] = (),
         sampling: SamplingSettings | None = None,
         calls: CallSettings | None = None,
+        budget: Budget | None = None,
+        fallbacks: Mapping[str, Sequence[str]] | None = None,
         use_model_hints: bool = False,
         models: Sequence[str] = (),
         persona_dirs: Sequence[Path] = (),
     ) -> None:
         extra_dirs = list(persona_dirs)
-        cards = [p if isinstance(p, PersonaCard) else find_persona(p, extra_dirs) for p in personas]
+        cards = [
+            p if isinstance(p, PersonaCard) else find_persona(str(p), extra_dirs) for p in personas
+        ]
         if not cards:
             raise ConfigError("a council needs at least one persona")
         names = [card.name for card in cards]
@@ -65,17 +79,19 @@ class Council:
         chair_card = chair if isinstance(chair, PersonaCard) else find_persona(chair, extra_dirs)
         if chair_card.name in names:
             raise ConfigError(f"the chair '{chair_card.name}' cannot also sit on the panel")
-
         overrides = dict(seats or {})
-        unknown = set(overrides) - {*names, CHAIR}
-        if unknown:
-            raise UnknownNameError("seat", sorted(unknown)[0], [*names, CHAIR])
+        chains = {seat: list(chain) for seat, chain in (fallbacks or {}).items()}
+        for unknown in sorted((set(overrides) | set(chains)) - {*names, CHAIR}):
+            raise UnknownNameError("seat", unknown, [*names, CHAIR])
 
+        self.endpoints = dict(endpoints or {})
+        self.calls = calls or CallSettings()
         # A pool of models: polarity pairs are seated on different model families.
         routed = {c.persona: c for c in route(cards, models)} if models else {}
+        self._specs: dict[str, list[str] | None] = {}  # seat -> model strings, for resume
 
         def bind(card: PersonaCard, seat_name: str, role: SeatRole) -> Seat:
-            choice: str | ChatModel | None = overrides.get(seat_name)
+            choice: ModelChoice | None = overrides.get(seat_name)
             reason = "set for this seat"
             if choice is None and use_model_hints and card.fields.model:
                 choice, reason = card.fields.model, "the card's model hint"
@@ -83,8 +99,13 @@ class Council:
                 choice, reason = routed[seat_name].model, "routed: " + routed[seat_name].reason
             if choice is None:
                 choice, reason = model, "the council's default model"
-            chosen = make_model(choice, endpoints=endpoints, settings=calls)
-            return Seat(name=seat_name, persona=card, model=chosen, role=role, reason=reason)
+            chain = [choice, *chains.get(seat_name, [])]
+            bound = [make_model(c, endpoints=self.endpoints, settings=self.calls) for c in chain]
+            if len(bound) > 1:
+                reason += f"; falls back to {', '.join(m.model for m in bound[1:])}"
+            seat_model = bound[0] if len(bound) == 1 else FallbackModel(bound)
+            self._specs[seat_name] = [c for c in chain if isinstance(c, str)] or None
+            return Seat(name=seat_name, persona=card, model=seat_model, role=role, reason=reason)
 
         try:
             self.panel = [bind(card, card.name, "panel") for card in cards]
@@ -96,38 +117,85 @@ class Council:
         self.runs_dir = Path(runs_dir).absolute() if runs_dir is not None else None
         self.observers = list(observers)
         self.sampling = sampling or SamplingSettings()
+        self.budget = budget
 
     def seat_map(self) -> list[SeatAssignment]:
         """Who sits where, on which model; calls no model and starts no server."""
         return [seat_assignment(seat) for seat in [*self.panel, self.chair]]
 
-    async def aconvene(self, question: str) -> RunResult:
-        """Deliberate on ``question``; returns the run, completed or failed, with every turn."""
+    def config(self, label_seed: str) -> dict[str, Any]:
+        """What it takes to convene this council again (``council resume``, ``replay``)."""
+        return {
+            "personas": [str(seat.persona.path) for seat in self.panel],
+            "chair": str(self.chair.persona.path),
+            "protocol": str(self.protocol.path),
+            "seats": self._specs,
+            "endpoints": self.endpoints,
+            "sampling": dataclasses.asdict(self.sampling),
+            "calls": dataclasses.asdict(self.calls),
+            "budget": dataclasses.asdict(self.budget) if self.budget else None,
+            "label_seed": label_seed,
+        }
+
+    async def aconvene(
+        self,
+        question: str,
+        *,
+        run_id: str | None = None,
+        reuse_from: Sequence[str] = (),
+        label_seed: str | None = None,
+    ) -> RunResult:
+        """Deliberate on ``question``; returns the run, completed or failed, with every turn.
+
+        ``reuse_from`` names earlier runs in the ledger whose identical calls are answered from
+        the record instead of the model (how resume and replay avoid paying twice); ``run_id``
+        continues an existing run; ``label_seed`` keeps another run's anonymous labels.
+        """
         question = question.strip()
         if not question:
             raise ConfigError("the question is empty")
-        run_id = new_run_id(question)
+        resuming = run_id is not None
+        run_id = run_id or new_run_id(question)
+        ledger = Ledger.in_folder(self.runs_dir) if self.runs_dir is not None else None
+        panel, chair = self.panel, self.chair
+        if reuse_from:
+            if ledger is None:
+                raise ConfigError("reusing earlier answers needs a runs folder with a ledger")
+            panel = [_reusing(seat, ledger, reuse_from) for seat in panel]
+            chair = _reusing(chair, ledger, reuse_from)
         observers = Observers(list(self.observers))
         deliberation = Deliberation(
             self.protocol,
-            self.panel,
-            self.chair,
+            panel,
+            chair,
             question,
             run_id=run_id,
             run_dir=str(self.runs_dir / run_id) if self.runs_dir is not None else None,
             observer=observers,
             sampling=self.sampling,
+            budget=self.budget,
+            label_seed=label_seed,
         )
-        # The folder is made only once every template has rendered; it hears of each event
-        # before anyone else, so what is reported is already on disk.
-        if self.runs_dir is not None:
-            observers.observers.insert(0, RunDirectory(self.runs_dir, run_id))
-        return await deliberation.run()
+        # The folder and the ledger hear of each event before anyone else, and only once every
+        # template has rendered: what is reported is already on disk.
+        if self.runs_dir is not None and ledger is not None:
+            folder = RunDirectory(self.runs_dir, run_id, resume=resuming)
+            recorder = LedgerRecorder(ledger, self.config(deliberation.label_seed))
+            observers.observers[:0] = [folder, recorder]
+        try:
+            return await deliberation.run()
+        finally:
+            if ledger is not None:
+                ledger.close()
 
-    def convene(self, question: str) -> RunResult:
+    def convene(self, question: str, **kwargs: Any) -> RunResult:
         """Synchronous ``aconvene``; inside a running event loop, await ``aconvene`` instead."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.aconvene(question))
+            return asyncio.run(self.aconvene(question, **kwargs))
         raise ConfigError("convene() was called inside an event loop: use 'await aconvene()'")
+
+
+def _reusing(seat: Seat, ledger: Ledger, runs: Sequence[str]) -> Seat:
+    return dataclasses.replace(seat, model=ReusingModel(seat.model, ledger, runs))

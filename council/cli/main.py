@@ -14,63 +14,44 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from council.cli import personas_cmd, protocols_cmd
+from council.cli import personas_cmd, protocols_cmd, runs_cmd
+from council.cli.output import parse_pairs, progress_observers, report_run
 
-EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
-
-
-def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
-    from council.errors import ConfigError
-
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, sep, rest = value.partition("=")
-        if not sep or not key.strip() or not rest.strip():
-            raise ConfigError(f"{flag} expects NAME=VALUE, got '{value}'")
-        pairs[key.strip()] = rest.strip()
-    return pairs
 
 
 def _convene(args: argparse.Namespace) -> int:
     from council.council import DEFAULT_PANEL, Council
+    from council.engine.budget import Budget
     from council.engine.deliberation import SamplingSettings
     from council.seats.local import DEFAULT_LOCAL_MODEL
     from council.seats.seat import CallSettings
 
     personas = [p.strip() for p in args.personas.split(",") if p.strip()] if args.personas else []
-    observers = []
-    if not args.quiet:
-        from council.cli.progress import ProgressDisplay
-
-        observers.append(ProgressDisplay())
+    fallbacks = {
+        seat: [m.strip() for m in chain.split(",") if m.strip()]
+        for seat, chain in parse_pairs(args.fallback, "--fallback").items()
+    }
     council = Council(
         personas or DEFAULT_PANEL,
         protocol=args.protocol,
         model=args.model or DEFAULT_LOCAL_MODEL,
-        seats=_pairs(args.seat, "--seat"),
-        endpoints=_pairs(args.endpoint, "--endpoint"),
+        seats=parse_pairs(args.seat, "--seat"),
+        endpoints=parse_pairs(args.endpoint, "--endpoint"),
         runs_dir=args.out,
-        observers=observers,
+        observers=progress_observers(args.quiet),
         sampling=SamplingSettings(
             temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens
         ),
         calls=CallSettings(timeout_s=args.timeout, max_attempts=args.attempts),
+        budget=Budget(args.budget_tokens, args.budget_usd, args.budget_seconds),
+        fallbacks=fallbacks,
         use_model_hints=args.use_model_hints,
         models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else (),
     )
     if args.dry_route:
         return _print_seat_map(council.seat_map(), args.json)
-    result = council.convene(args.question)
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-    else:
-        print(result.synthesis or "")
-        print(f"\nRun folder: {result.run_dir}")
-    if result.status != "completed":
-        print(f"council: run failed: {result.error}", file=sys.stderr)
-        return EXIT_RUN_FAILED
-    return 0
+    return report_run(council.convene(args.question), args.json)
 
 
 def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
@@ -135,11 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
     convene.add_argument(
         "--use-model-hints", action="store_true", help="seat personas on their cards' model hints"
     )
+    convene.add_argument(
+        "--fallback", action="append", default=[], metavar="PERSONA=M1,M2",
+        help="models to try in order when a seat's own model fails for good; repeatable",
+    )  # fmt: skip
+    convene.add_argument("--budget-tokens", type=int, help="stop the run past this many tokens")
+    convene.add_argument(
+        "--budget-usd", type=float, help="stop the run past this cost (known prices)"
+    )
+    convene.add_argument("--budget-seconds", type=float, help="stop the run past this wall time")
     convene.add_argument("--quiet", action="store_true", help="no progress display")
     convene.set_defaults(handler=_convene)
 
     personas_cmd.register(commands)
     protocols_cmd.register(commands)
+    runs_cmd.register(commands)
     return parser
 
 

@@ -1,10 +1,29 @@
-"""Printing listings for people (aligned columns) or for tools (JSON)."""
+"""Printing runs and listings for people (aligned columns) or for tools (JSON)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from council.engine.observer import Observer
+    from council.transcript.records import RunResult
+
+EXIT_RUN_FAILED = 1
+
+
+def parse_pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+    from council.errors import ConfigError
+
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise ConfigError(f"{flag} expects NAME=VALUE, got '{value}'")
+        pairs[key.strip()] = rest.strip()
+    return pairs
 
 
 def print_rows(rows: Sequence[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
@@ -15,3 +34,24 @@ def print_rows(rows: Sequence[dict[str, Any]], as_json: bool, columns: Sequence[
     for row in rows:
         cells = [f"{row[c]!s:<{w}}" for c, w in zip(columns[:-1], widths, strict=True)]
         print("  ".join([*cells, str(row[columns[-1]])]))
+
+
+def progress_observers(quiet: bool) -> list[Observer]:
+    if quiet:
+        return []
+    from council.cli.progress import ProgressDisplay
+
+    return [ProgressDisplay()]
+
+
+def report_run(result: RunResult, as_json: bool) -> int:
+    """The synthesis and run folder (or the whole run as JSON); exit 1 unless it completed."""
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(result.synthesis or "")
+        print(f"\nRun folder: {result.run_dir}")
+    if result.status != "completed":
+        print(f"council: run {result.status}: {result.error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return 0

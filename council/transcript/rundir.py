@@ -31,9 +31,9 @@ def new_run_id(question: str) -> str:
 
 
 class RunDirectory(Observer):
-    def __init__(self, root: Path, run_id: str) -> None:
+    def __init__(self, root: Path, run_id: str, *, resume: bool = False) -> None:
         self.path = Path(root) / run_id
-        self.path.mkdir(parents=True, exist_ok=False)
+        self.path.mkdir(parents=True, exist_ok=resume)  # a resumed run appends to its log
         self.events_path = self.path / "events.jsonl"
         self.transcript_path = self.path / "transcript.md"
         self._events = self.events_path.open("a", encoding="utf-8")
