@@ -77,3 +77,47 @@ class RunDirectory(Observer):
         self._write("run_finished", summary)
         self._events.close()
         self.transcript_path.write_text(render_transcript(result), encoding="utf-8")
+
+
+def load_run(run_dir: Path | str) -> RunResult:
+    """Read a run back from its ``events.jsonl`` (a crashed run reads as far as it got)."""
+    from council.errors import ConfigError
+
+    path = Path(run_dir) / "events.jsonl"
+    if not path.is_file():
+        raise ConfigError(f"'{run_dir}' is not a run folder: it has no events.jsonl")
+    header: dict[str, Any] | None = None
+    turns: dict[tuple[str, int, str], Turn] = {}
+    tallies: list[Tally] = []
+    finished: dict[str, Any] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            raise ConfigError(f"{path}:{number}: not a JSON event (a truncated last line?)") from None
+        kind = event.pop("event", None)
+        event.pop("at", None)
+        if kind == "run_started" and header is None:
+            header = event
+        elif kind == "turn":
+            turn = Turn.model_validate(event)
+            turns[(turn.stage, turn.round, turn.seat)] = turn  # a resumed run's answer wins
+        elif kind == "tally":
+            tallies.append(Tally.model_validate(event))
+        elif kind == "run_finished":
+            finished = event
+    if header is None:
+        raise ConfigError(f"{path}: no run_started event")
+    return RunResult.model_validate(
+        {
+            **header,
+            "status": finished.get("status", "failed"),
+            "error": finished.get("error", "the run did not finish"),
+            "turns": list(turns.values()),
+            "tallies": tallies,
+            "loops": finished.get("loops", []),
+            "skipped": finished.get("skipped", []),
+            "synthesis": finished.get("synthesis"),
+            "finished_at": finished.get("finished_at", header["started_at"]),
+        }
+    )

@@ -1,0 +1,237 @@
+"""The diversity of one run: per stage and round, did the seats actually say different things,
+did that survive the rounds, who stood apart, who flipped, and who drifted out of character."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from council.diversity.embedders import Embedder
+from council.diversity.metrics import (
+    EmbeddingError,
+    centroid_distances,
+    check_embeddings,
+    drift_position,
+    mean_pairwise_distance,
+    normalised_mean,
+    vendi_score,
+)
+from council.personas.card import load_card
+from council.transcript.records import RunResult, Turn
+
+
+@dataclass
+class SeatPoint:
+    seat: str
+    model: str
+    distance_to_centroid: float
+    outlier: bool
+
+
+@dataclass
+class StageDiversity:
+    stage: str
+    round: int
+    seats: int  # turns measured
+    mean_pairwise_distance: float | None
+    vendi_score: float | None
+    note: str | None  # why a metric is missing
+    labels: list[str] = field(default_factory=list)
+    similarity: list[list[float]] = field(default_factory=list)
+    points: list[SeatPoint] = field(default_factory=list)
+
+
+@dataclass
+class StanceFlip:
+    stage: str
+    seat: str
+    from_round: int
+    to_round: int
+    from_stance: str
+    to_stance: str
+
+
+@dataclass
+class Drift:
+    seat: str
+    stage: str
+    round: int
+    position: float  # 0 = the persona's own voice, 1 = the model's generic-assistant voice
+    persona_similarity: float
+    assistant_similarity: float
+
+
+@dataclass
+class RunDiversity:
+    run_id: str
+    question: str
+    protocol: str
+    embedder: str
+    dimension: int
+    stages: list[StageDiversity]
+    stance_flips: list[StanceFlip]
+    drift: list[Drift]
+    drift_note: str | None
+    failed_turns_skipped: int
+    empty_turns_skipped: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def persona_reference_text(card_path: str) -> str:
+    """A persona's own voice as its card states it: who it is, how it reasons, what it asks."""
+    fields = load_card(card_path).fields
+    parts = [fields.description, fields.role, *(fields.framework or []), *(fields.asks or [])]
+    return "\n".join(p for p in parts if p)
+
+
+def _round4(value: float) -> float:
+    return round(float(value), 4)
+
+
+def analyse_run(
+    run: RunResult,
+    embedder: Embedder,
+    *,
+    assistant_voice: Mapping[str, Sequence[str]] | None = None,
+) -> RunDiversity:
+    """Measure a run. ``assistant_voice`` maps a model string to answers that model gave with
+    no persona (to the same first-stage prompt); without it drift is not measured."""
+    usable = [t for t in run.turns if t.ok and t.content and t.content.strip()]
+    failed = sum(1 for t in run.turns if t.error is not None and t.error != "empty reply")
+    empty = sum(
+        1 for t in run.turns if t.error == "empty reply" or (t.ok and not (t.content or "").strip())
+    )
+    panel = {s.seat for s in run.seats if s.role == "panel"}
+    measured = [t for t in usable if t.seat in panel]  # the chair's synthesis is not a voice
+    vectors = check_embeddings(
+        embedder.encode([t.content or "" for t in measured]), embedder.dimension
+    )
+    index = {id(t): i for i, t in enumerate(measured)}
+
+    groups: dict[tuple[str, int], list[Turn]] = {}
+    for turn in measured:
+        groups.setdefault((turn.stage, turn.round), []).append(turn)
+    stages = [
+        _stage(stage, rnd, turns, vectors[[index[id(t)] for t in turns]])
+        for (stage, rnd), turns in groups.items()
+    ]
+
+    drift, note = _drift(run, measured, vectors, index, embedder, assistant_voice)
+    return RunDiversity(
+        run_id=run.run_id,
+        question=run.question,
+        protocol=run.protocol,
+        embedder=embedder.name,
+        dimension=embedder.dimension,
+        stages=stages,
+        stance_flips=_flips(run),
+        drift=drift,
+        drift_note=note,
+        failed_turns_skipped=failed,
+        empty_turns_skipped=empty,
+    )
+
+
+def _stage(stage: str, rnd: int, turns: list[Turn], X: Any) -> StageDiversity:
+    labels = [t.seat for t in turns]
+    if len(turns) < 2:
+        return StageDiversity(
+            stage, rnd, len(turns), None, None,
+            note="one seat spoke: diversity needs at least two voices", labels=labels,
+        )  # fmt: skip
+    centroid = centroid_distances(X)
+    return StageDiversity(
+        stage=stage,
+        round=rnd,
+        seats=len(turns),
+        mean_pairwise_distance=_round4(mean_pairwise_distance(X)),
+        vendi_score=_round4(vendi_score(X)),
+        note=None,
+        labels=labels,
+        similarity=[[_round4(v) for v in row] for row in (X @ X.T)],
+        points=[
+            SeatPoint(t.seat, t.model, _round4(d), o)
+            for t, d, o in zip(turns, centroid.distances, centroid.outliers, strict=True)
+        ],
+    )
+
+
+def _flips(run: RunResult) -> list[StanceFlip]:
+    flips: list[StanceFlip] = []
+    by_stage: dict[str, list[Any]] = {}
+    for tally in run.tallies:
+        if tally.kind == "vote":
+            by_stage.setdefault(tally.stage, []).append(tally)
+    for stage, tallies in by_stage.items():
+        tallies.sort(key=lambda t: t.round)
+        for before, after in itertools.pairwise(tallies):
+            old = {b.seat: b.stance for b in before.ballots if b.valid}
+            for ballot in after.ballots:
+                if ballot.valid and ballot.seat in old and old[ballot.seat] != ballot.stance:
+                    flips.append(StanceFlip(stage, ballot.seat, before.round, after.round,
+                                            str(old[ballot.seat]), str(ballot.stance)))  # fmt: skip
+    return flips
+
+
+def _drift(
+    run: RunResult,
+    measured: list[Turn],
+    vectors: Any,
+    index: dict[int, int],
+    embedder: Embedder,
+    assistant_voice: Mapping[str, Sequence[str]] | None,
+) -> tuple[list[Drift], str | None]:
+    if not assistant_voice:
+        return (
+            [],
+            "no assistant baseline: run 'council diversity RUN_DIR --baseline K' to measure drift",
+        )
+    seats = {s.seat: s for s in run.seats}
+    references = {
+        seat: normalised_mean(embedder.encode([persona_reference_text(s.card_path)]))
+        for seat, s in seats.items()
+        if s.role == "panel"
+    }
+    assistants = {
+        model: normalised_mean(embedder.encode(list(texts)))
+        for model, texts in assistant_voice.items()
+        if texts
+    }
+    drift: list[Drift] = []
+    missing: set[str] = set()
+    for turn in measured:
+        assistant = assistants.get(turn.model)
+        if assistant is None:
+            missing.add(turn.model)
+            continue
+        vector = vectors[index[id(turn)]]
+        persona = references[turn.seat]
+        try:
+            position = drift_position(vector, persona, assistant)
+        except EmbeddingError:
+            continue
+        drift.append(Drift(turn.seat, turn.stage, turn.round, _round4(position),
+                           _round4(vector @ persona), _round4(vector @ assistant)))  # fmt: skip
+    note = f"no assistant baseline for {', '.join(sorted(missing))}" if missing else None
+    return drift, note
+
+
+def assistant_texts_by_model(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("content"):
+            grouped.setdefault(str(row["model"]), []).append(str(row["content"]))
+    return grouped
+
+
+def stage_means(report: RunDiversity) -> dict[str, float]:
+    """Mean pairwise distance per stage label, for comparing runs."""
+    return {
+        f"{s.stage}#{s.round}": s.mean_pairwise_distance
+        for s in report.stages
+        if s.mean_pairwise_distance is not None
+    }
