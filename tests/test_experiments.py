@@ -1,0 +1,136 @@
+"""The experiment runner and summary on the loopback fake provider: arms, resumability,
+intervals, comparisons, noise floor, decomposition, and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from council.cli.main import main
+from council.diversity import FakeEmbedder
+from council.errors import ConfigError
+from council.experiments.runner import Arm, ExperimentPlan, read_questions, run_plan
+from council.experiments.summary import METRICS, summarise
+from council.testing import FakeProvider
+
+WORDS = "cars city transit rules freedom cost safety data trust market state plan".split()
+PERSONAS = ["popper", "kuhn", "hayek", "keynes"]
+
+
+def reply(body: dict) -> str:  # type: ignore[type-arg]
+    """Different words for different prompts, models and seeds; a vote line when asked."""
+    digest = hashlib.sha256(
+        json.dumps([body["model"], body["messages"], body.get("seed")]).encode()
+    ).digest()
+    text = " ".join(WORDS[b % len(WORDS)] for b in digest[:8])
+    return text + ("\nyes | 0.7 | none" if "STANCE" in body["messages"][-1]["content"] else "")
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    with FakeProvider(reply) as fake:
+        yield fake
+
+
+def plan_for(provider: FakeProvider, out: Path, **kwargs) -> ExperimentPlan:  # type: ignore[no-untyped-def]
+    endpoints = {"openai/llama-small": provider.api_base, "openai/qwen-small": provider.api_base}
+    settings = {
+        "kind": "diversity",
+        "arms": [
+            Arm("single", ["openai/llama-small"], PERSONAS),
+            Arm("cross", ["openai/llama-small", "openai/qwen-small"], PERSONAS),
+        ],
+        "questions": ["Should cities ban cars?", "Should libraries open on Sundays?"],
+        "samples": 2,
+        "out": out,
+        "protocol": "quick",
+        "endpoints": endpoints,
+        **kwargs,
+    }
+    return ExperimentPlan(**settings)
+
+
+def test_units_are_resumable(provider: FakeProvider, tmp_path: Path) -> None:
+    plan = plan_for(provider, tmp_path)
+    first = run_plan(plan)
+    assert first == {
+        "ran": 8 + 2 * 2 * 2,
+        "skipped": 0,
+    }  # 8 councils, 2 voices × 2 models × 2 questions
+    calls = provider.request_count
+    assert run_plan(plan) == {"ran": 0, "skipped": 8}
+    assert provider.request_count == calls  # nothing was asked twice
+    units = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
+    assert {u["unit"] for u in units} == {
+        f"{a}/q{q}/s{s}" for a in ("single", "cross") for q in (0, 1) for s in (0, 1)
+    }
+
+
+def test_the_cross_arm_splits_polarity_pairs_across_families(provider, tmp_path) -> None:
+    run_plan(plan_for(provider, tmp_path))
+    cross = next(
+        json.loads(line)
+        for line in (tmp_path / "units.jsonl").read_text().splitlines()
+        if line.startswith('{"unit": "cross')
+    )
+    events = (Path(cross["run_dir"]) / "events.jsonl").read_text().splitlines()
+    seats = {s["seat"]: s["model"] for s in json.loads(events[0])["seats"]}
+    assert seats["popper"] != seats["kuhn"] and seats["hayek"] != seats["keynes"]
+
+
+def test_a_changed_plan_is_refused(provider, tmp_path) -> None:
+    run_plan(plan_for(provider, tmp_path))
+    with pytest.raises(ConfigError, match="different experiment"):
+        run_plan(plan_for(provider, tmp_path, samples=3))
+
+
+def test_summary_has_every_metric_with_intervals(provider, tmp_path) -> None:
+    run_plan(plan_for(provider, tmp_path))
+    summary = summarise(tmp_path, FakeEmbedder())
+    assert [a["name"] for a in summary["arms"]] == ["single", "cross"]
+    for arm in summary["arms"]:
+        assert arm["units"] == 4
+        for name in METRICS:
+            metric = arm["metrics"][name]
+            assert metric["n"] == 4, name
+            low, high = metric["ci95"]
+            assert low <= metric["mean"] <= high
+    compared = {c["metric"] for c in summary["comparisons"]}
+    assert compared == set(METRICS)
+    assert all(0 < c["p_value"] <= 1 for c in summary["comparisons"])
+    assert set(summary["noise_floor"]) == {"openai/llama-small", "openai/qwen-small"}
+    split = summary["decomposition"]
+    assert split["persona"] + split["family"] + split["residual"] == pytest.approx(1.0, abs=1e-3)
+    assert summary["curves"]["single"][0]["stage"] == "opening"
+
+
+def test_questions_file(tmp_path: Path) -> None:
+    path = tmp_path / "q.txt"
+    path.write_text("# a comment\n\nFirst?\n  Second?  \n")
+    assert read_questions(path) == ["First?", "Second?"]
+    path.write_text("# nothing\n")
+    with pytest.raises(ConfigError, match="no questions"):
+        read_questions(path)
+
+
+def test_experiment_cli(provider: FakeProvider, tmp_path: Path, capsys) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("Should cities ban cars?\n")
+    out = tmp_path / "exp"
+    args = [
+        "experiment", "variants", "--pairs", "anthropologist,nurse", "--model", "openai/llama-small",
+        "--endpoint", f"openai/llama-small={provider.api_base}", "--questions", str(questions),
+        "--samples", "2", "--out", str(out), "--protocol", "quick", "--embedder", "fake", "--json",
+    ]  # fmt: skip
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    arms = {a["name"]: a for a in summary["arms"]}
+    assert arms["topic"]["personas"] == ["anthropologist-topic", "nurse-topic"]
+    assert arms["framework"]["personas"] == ["anthropologist-framework", "nurse-framework"]
+    assert (out / "summary.json").is_file() and (out / "report.html").is_file()
+    assert main(args) == 0  # a second run re-measures without calling anything
+    assert "already done: 4" in capsys.readouterr().err
