@@ -13,7 +13,7 @@ LLAMA_CPP_VERSION := 0.3.36
 WHEELHOUSE ?= $(HOME)/.cache/council/wheels-nonnative
 QUESTION ?= Should cities ban private cars from their centres?
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install bench experiments clean
 
 install: $(STAMP)
 
@@ -36,6 +36,20 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+# The offline experiments behind docs/findings.md (about 45 minutes on 2 cores).
+experiments: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[experiments]"
+	$(BIN)/council experiment diversity --personas popper,kuhn,hayek,keynes \
+		--questions examples/questions.txt --samples 3 --out docs/experiments/diversity \
+		--arms single=local/smollm2-135m-instruct \
+		cross=local/smollm2-135m-instruct,local/qwen2.5-coder-0.5b-instruct
+	$(BIN)/council experiment variants \
+		--pairs anthropologist,learning-scientist,nurse,structural-engineer,economist \
+		--questions examples/questions.txt --samples 2 --out docs/experiments/variants
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

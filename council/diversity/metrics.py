@@ -24,7 +24,9 @@ class EmbeddingError(ValueError):
 
 
 def check_embeddings(X: Matrix, dimension: int | None = None) -> Matrix:
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.floating):
+        X = X.astype(np.float64)
     if X.ndim != 2:
         raise EmbeddingError(f"embeddings must be a 2-D array (n, d); got shape {X.shape}")
     if dimension is not None and X.shape[1] != dimension:
@@ -48,8 +50,10 @@ def vendi_score(X: Matrix) -> float:
     n, d = X.shape
     if n == 0:
         raise EmbeddingError("the Vendi score of no items is undefined")
+    # The product stays in the input precision (float32 embeddings: fast, ample for an
+    # entropy); the small matrix is decomposed in float64.
     gram = (X @ X.T) if n <= d else (X.T @ X)
-    eigenvalues = np.linalg.eigvalsh(gram / n)
+    eigenvalues = np.linalg.eigvalsh(gram.astype(np.float64) / n)
     eigenvalues = eigenvalues[eigenvalues > 1e-12]
     eigenvalues = eigenvalues / eigenvalues.sum()  # guards against rounding in the trace
     return float(math.exp(-np.sum(eigenvalues * np.log(eigenvalues))))
