@@ -1,0 +1,81 @@
+"""Fault tolerance under injected faults: many councils against a provider that fails 30% of
+requests (429s with Retry-After, 500s, 503s, hangs, malformed JSON, truncated bodies).
+
+    python -m bench.chaos [RUNS]     # writes bench/chaos.json
+
+Figures: runs completed; turns lost (finished turns missing from the ledger or the result,
+or recorded without having finished: must be 0); extra calls (requests beyond one per
+successful turn); and the longest stall (the slowest turn, retries and backoff included).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from council import Council
+from council.seats import CallSettings
+from council.testing import FakeProvider
+
+HERE = Path(__file__).resolve().parent
+FAULTS = {"error_rates": {429: 0.10, 500: 0.08, 503: 0.05}, "hang_rate": 0.03,
+          "malformed_rate": 0.02, "truncate_rate": 0.02}  # fmt: skip
+FAULT_RATE = 0.30  # the rates above add up to this
+CALLS = CallSettings(timeout_s=1.0, max_attempts=6, backoff_initial_s=0.05, backoff_max_s=0.5)
+
+
+def main(runs: int = 50) -> dict[str, object]:
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        FakeProvider(
+            lambda body: f"Answer {len(json.dumps(body['messages']))}.",
+            latency=(0.01, 0.05),
+            retry_after_s=0.2,
+            hang_s=3.0,
+            seed=7,
+            **FAULTS,  # type: ignore[arg-type]
+        ) as fake,
+    ):
+        out = Path(folder)
+        council = Council(["popper", "kuhn", "meadows"], protocol="council", model="openai/chaos",
+                          endpoints={"openai/chaos": fake.api_base}, runs_dir=out, calls=CALLS)  # fmt: skip
+        results = [council.convene(f"Question number {i}?") for i in range(runs)]
+        with sqlite3.connect(out / "ledger.sqlite") as db:
+            recorded = {
+                (r[0], r[1], r[2], r[3])
+                for r in db.execute(
+                    "SELECT run_id, stage, round, seat FROM calls WHERE error IS NULL"
+                )
+            }
+            hashes = {
+                r[0] for r in db.execute("SELECT request_hash FROM calls WHERE error IS NULL")
+            }
+        finished = {(r.run_id, t.stage, t.round, t.seat) for r in results for t in r.turns if t.ok}
+        turns = [t for r in results for t in r.turns]
+        figures = {
+            "runs": runs,
+            "fault_rate": FAULT_RATE,
+            "runs_completed": sum(r.status == "completed" for r in results),
+            "turns": len(turns),
+            "turns_failed_for_good": sum(not t.ok for t in turns),
+            "turns_lost": len(finished - recorded) + len(recorded - finished),
+            "requests": fake.request_count,
+            "outcomes": dict(fake.outcomes),
+            "extra_calls": fake.request_count - sum(t.ok for t in turns),
+            "extra_calls_per_turn": round((fake.request_count - len(turns)) / len(turns), 3),
+            "longest_stall_seconds": round(max(t.latency_s for t in turns), 2),
+            "median_turn_seconds": round(sorted(t.latency_s for t in turns)[len(turns) // 2], 3),
+            "ledger_request_hashes": len(hashes),
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
+    (HERE / "chaos.json").write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else 50), indent=2))
