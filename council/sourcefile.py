@@ -18,6 +18,14 @@ from council.errors import SourceError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+# Every character str.splitlines() breaks on; an error message echoing user text escapes them.
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks escaped (``\\n``), so an error stays one line."""
+    return text.translate(_LINE_BREAKS)
+
 
 def read_text(path: Path | str, error: type[SourceError]) -> tuple[str, Path]:
     """Read a user file as UTF-8 text; an unreadable file is ``error`` naming it."""
@@ -28,18 +36,40 @@ def read_text(path: Path | str, error: type[SourceError]) -> tuple[str, Path]:
         raise error(path, f"cannot read file: {exc}") from None
 
 
+class _SafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` whose scalar constructors fail as YAML errors at the node's line.
+
+    The safe constructors raise plain Python errors on text they cannot build (``2024-02-30``
+    as a date, ``!!bool maybe``, ``!!int ''``, a 5000-digit number); this names the value.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, LookupError, AttributeError, TypeError) as exc:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            value = node.value if isinstance(node.value, str) else ""
+            shown = repr(value) if len(value) <= 40 else f"{value[:37]!r}..."
+            reason = f": {exc}" if isinstance(exc, ValueError) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown} as !!{kind}{reason}", node.start_mark
+            ) from None
+
+
 def load_yaml(
     text: str, path: Path, error: type[SourceError], *, line_offset: int = 0
 ) -> tuple[Any, yaml.Node | None]:
     """Parse YAML text safely; return the data and its node tree (for locating fields)."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SafeLoader)  # a SafeLoader: data only, never objects
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 + line_offset if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise error(path, f"invalid YAML: {problem}", line=line) from None
+        problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
+        raise error(path, f"invalid YAML: {one_line(problem)}", line=line) from None
+    except RecursionError:  # [[[[...]]]] thousands deep: the parser recurses per level
+        raise error(path, "invalid YAML: nested too deeply") from None
     return data, node
 
 
@@ -103,9 +133,12 @@ def validate(
             loc.append(str(first.get("ctx", {}).get("discriminator", "")).strip("'"))
         loc, line = resolve(node, loc, missing=first["type"] == "missing")
         field = describe_loc(loc) if describe_loc else ".".join(str(p) for p in loc) or None
-        message = first["msg"].removeprefix("Value error, ")
+        message = one_line(first["msg"].removeprefix("Value error, "))
         if first["type"] == "extra_forbidden":
             message = "unknown field (not allowed here)"
         raise error(
-            path, message, line=line + 1 + line_offset if line is not None else None, field=field
+            path,
+            message,
+            line=line + 1 + line_offset if line is not None else None,
+            field=one_line(field) if field else field,
         ) from None

@@ -17,7 +17,7 @@ from council.experiments.runner import Arm, ExperimentPlan, read_questions, run_
 from council.experiments.summary import METRICS, summarise
 from council.testing import FakeProvider
 
-WORDS = "cars city transit rules freedom cost safety data trust market state plan".split()
+WORDS = ["cars", "city", "transit", "rules", "freedom", "cost", "safety", "data", "trust", "market"]
 PERSONAS = ["popper", "kuhn", "hayek", "keynes"]
 
 

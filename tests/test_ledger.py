@@ -153,8 +153,11 @@ def test_sigkill_mid_run_then_resume_issues_no_completed_call_again(tmp_path: Pa
         while time.monotonic() < deadline and len(done) < 4:
             time.sleep(0.02)
             if ledger.exists():
-                with sqlite3.connect(ledger) as db:
-                    done = [r[0] for r in db.execute("SELECT request_hash FROM calls")]
+                try:
+                    with sqlite3.connect(ledger) as db:
+                        done = [r[0] for r in db.execute("SELECT request_hash FROM calls")]
+                except sqlite3.OperationalError:
+                    continue  # the child is still creating the schema
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         with sqlite3.connect(ledger) as db:

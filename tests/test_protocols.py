@@ -126,3 +126,10 @@ def test_malformed_files(write, text: str, message: str) -> None:
 def test_unknown_protocol_lists_the_available_ones() -> None:
     with pytest.raises(UnknownNameError, match="unknown protocol 'nope'; available: .*council"):
         find_protocol("nope")
+
+
+def test_a_broken_prompt_fails_at_compile_time_with_its_line(write) -> None:
+    text = BASE.replace("    prompt: Respond.", "    prompt: |\n      Fine line.\n      {% if %}")
+    with pytest.raises(ProtocolError, match="template syntax error") as err:
+        load_protocol_file(write("test.yaml", text))
+    assert err.value.line == 13 and err.value.field == "stage 'cross'.prompt"

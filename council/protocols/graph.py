@@ -30,7 +30,8 @@ from council.protocols.spec import (
     SynthesisStage,
     VoteStage,
 )
-from council.sourcefile import load_yaml, locate, read_text, validate
+from council.sourcefile import load_yaml, locate, one_line, read_text, validate
+from council.templates import check_syntax
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class _Compiler:
     def fail(self, stage_id: str, field: str, message: str) -> ProtocolError:
         line = locate(self.node, [*self.locs[stage_id], field])
         return ProtocolError(
-            self.path, message, line=line + 1 if line is not None else None,
+            self.path, one_line(message), line=line + 1 if line is not None else None,
             field=f"stage '{stage_id}'.{field}",
         )  # fmt: skip
 
@@ -264,6 +265,13 @@ def compile_protocol(text: str, path: Path) -> Protocol:
     compiler.check_cycles()
     compiler.check_kinds()
     compiler.check_synthesis()
+    lines = compiler.prompt_lines()
+    for stage in compiler.stages.values():
+        if isinstance(stage, SpeakingStage):  # a broken prompt fails here, before any call
+            check_syntax(
+                stage.prompt, path=path, first_line=lines.get(stage.id, 1), error=ProtocolError,
+                field=f"stage '{stage.id}'.prompt",
+            )  # fmt: skip
     return Protocol(
         spec=spec,
         graph=compiler.graph,
@@ -272,7 +280,7 @@ def compile_protocol(text: str, path: Path) -> Protocol:
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         stages=compiler.stages,
         loop_of=compiler.loop_of,
-        lines=compiler.prompt_lines(),
+        lines=lines,
     )
 
 

@@ -6,7 +6,7 @@ classification, streaming and usage accounting are tested end to end without any
     with FakeProvider("An answer.", error_rates={429: 0.1, 503: 0.05}, seed=1) as fake:
         model = make_model("openai/fake", endpoints={"openai/fake": fake.api_base})
         ...
-        assert fake.outcomes["ok"] + fake.outcomes["429"] + fake.outcomes["503"] == fake.request_count
+        assert sum(fake.outcomes.values()) == fake.request_count
 
 Faults, each decided per request (queued ``fail_next`` faults first, then the random rates):
 
@@ -32,7 +32,7 @@ OpenAI's ``chat.completion.chunk`` format, ended by ``data: [DONE]``.
 
 From a shell (binds 127.0.0.1 only; prints the base URL, serves until interrupted)::
 
-    python -m council.testing.fake_provider --port 0 --error-rate 500=0.1 --latency 0.05,0.2 --seed 1
+    python -m council.testing.fake_provider --error-rate 500=0.1 --latency 0.05,0.2 --seed 1
 """
 
 from __future__ import annotations
@@ -266,6 +266,7 @@ class FakeProvider:
                     self._send(404, {"error": {"message": "not found"}})
 
             def do_POST(self) -> None:
+                self.close_connection = True  # one request per connection, answered or not
                 length = int(self.headers.get("Content-Length") or 0)
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")
@@ -427,11 +428,13 @@ def _error_rates(text: str) -> dict[int, float]:
     for item in filter(None, text.split(",")):
         status, sep, rate = item.partition("=")
         try:
+            if not sep:
+                raise ValueError(item)
             rates[int(status)] = float(rate)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected STATUS=RATE, e.g. 500=0.1: {item!r}")
-        if not sep:
-            raise argparse.ArgumentTypeError(f"expected STATUS=RATE, e.g. 500=0.1: {item!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected STATUS=RATE, e.g. 500=0.1: {item!r}"
+            ) from None
     return rates
 
 

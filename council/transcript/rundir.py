@@ -94,7 +94,7 @@ def load_run(run_dir: Path | str) -> RunResult:
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
-            raise ConfigError(f"{path}:{number}: not a JSON event (a truncated last line?)") from None
+            raise ConfigError(f"{path}:{number}: not a JSON event (a cut-off last line?)") from None
         kind = event.pop("event", None)
         event.pop("at", None)
         if kind == "run_started" and header is None:
