@@ -49,7 +49,10 @@ def _run(args: argparse.Namespace, arms: list[Any], kind: str, title: str) -> in
     from council.reports.table import experiment_table
 
     write_experiment_report(summary, out / "report.html")
-    print(json.dumps(summary, indent=2) if args.json else experiment_table(summary))
+    from council.reports.values import clean_json
+
+    text = json.dumps(clean_json(summary), indent=2, allow_nan=False)
+    print(text if args.json else experiment_table(summary))
     print(f"report: {out / 'report.html'}", file=sys.stderr)
     return 0
 

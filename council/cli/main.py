@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from council.cli import experiment_cmd, personas_cmd, protocols_cmd, runs_cmd
+from council.cli import diversity_cmd, experiment_cmd, personas_cmd, protocols_cmd, runs_cmd
 from council.cli.output import parse_pairs, progress_observers, report_run
 
 EXIT_USAGE = 2
@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     protocols_cmd.register(commands)
     runs_cmd.register(commands)
     experiment_cmd.register(commands)
+    diversity_cmd.register(commands)
     return parser
 
 

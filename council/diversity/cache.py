@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from council.diversity.embedders import Embedder, Vectors
+from council.diversity.metrics import EmbeddingError
 
 
 class CachedEmbedder:
@@ -47,7 +48,13 @@ class CachedEmbedder:
                 f" ({','.join('?' * len(chunk))})",
                 (self.name, *chunk),
             )
-            found.update({key: np.frombuffer(blob, dtype=np.float32) for key, blob in rows})
+            for key, blob in rows:
+                if len(blob) // 4 != self.dimension:
+                    raise EmbeddingError(
+                        f"the cache {self.path} holds {len(blob) // 4}-dimensional vectors under "
+                        f"'{self.name}', which makes {self.dimension}: use another --cache"
+                    )
+                found[key] = np.frombuffer(blob, dtype=np.float32)
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
             texts_by_key = dict(zip(keys, texts, strict=True))

@@ -1,0 +1,207 @@
+"""Plain-text reports for the terminal: aligned columns, a dash where a value is missing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from council.reports.values import (
+    MISSING,
+    NOISE_FLOOR_METRICS,
+    arm_metrics,
+    drift_pivot,
+    fmt,
+    fmt_ci,
+    fmt_int,
+    fmt_p,
+    stage_label,
+)
+
+
+def grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """Columns padded to their widest cell (``right``: right-aligned columns); the last column is
+    never padded, so a long note does not widen the others."""
+    table = [list(headers), *[list(r) for r in rows]]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    lines = []
+    for number, row in enumerate(table):
+        cells = []
+        for i, cell in enumerate(row):
+            if i == len(row) - 1 and i not in right:
+                cells.append(cell)
+            else:
+                cells.append(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]))
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _outliers(stage: Mapping[str, Any]) -> str:
+    names = [str(p["seat"]) for p in stage.get("points") or [] if p.get("outlier")]
+    if not stage.get("points"):
+        return MISSING
+    return ", ".join(names) or "none"
+
+
+def run_table(report: Mapping[str, Any]) -> str:
+    """One run: per stage and round, the diversity metrics; then stance flips, drift per seat,
+    and what was skipped."""
+    out = [
+        f"Diversity of run {report.get('run_id', '?')} "
+        f"(protocol {report.get('protocol', '?')}, embedder {report.get('embedder', '?')}, "
+        f"{fmt_int(report.get('dimension'))} dimensions)",
+        f"Question: {report.get('question', '')}",
+        "",
+    ]
+    stages = report.get("stages") or []
+    rows = [
+        [
+            str(s["stage"]),
+            fmt_int(s.get("round")),
+            fmt_int(s.get("seats")),
+            fmt(s.get("mean_pairwise_distance")),
+            fmt(s.get("vendi_score"), 2),
+            _outliers(s),
+            s.get("note") or "",
+        ]
+        for s in stages
+    ]
+    headers = ["stage", "round", "seats", "mean pairwise distance", "Vendi score", "outliers"]
+    if rows:
+        out.append(grid([*headers, "note"], rows, right=[1, 2, 3, 4]))
+    else:
+        out.append("No panel turns to measure.")
+    out += [
+        "",
+        "Mean pairwise distance: 1 - cosine similarity, averaged over pairs of seats (0: same).",
+        "Vendi score: the effective number of distinct answers (1 to the number of seats).",
+        "",
+        "Stance flips",
+    ]
+    flips = report.get("stance_flips") or []
+    if flips:
+        flip_rows = [
+            [
+                str(f["stage"]),
+                str(f["seat"]),
+                f"{f['from_round']} -> {f['to_round']}",
+                f"{f['from_stance']} -> {f['to_stance']}",
+            ]
+            for f in flips
+        ]
+        out.append(grid(["stage", "seat", "rounds", "stance"], flip_rows))
+    else:
+        out.append("none")
+    out += ["", "Drift (mean position: 0 = the persona's own voice, 1 = the assistant voice)"]
+    seats, labels, means = drift_pivot(report)
+    if seats:
+        drift_rows = [[seat, *(fmt(means.get((seat, lab)), 2) for lab in labels)] for seat in seats]
+        out.append(grid(["seat", *labels], drift_rows, right=range(1, len(labels) + 1)))
+    else:
+        out.append("not measured")
+    if report.get("drift_note"):
+        out.append(f"Note: {report['drift_note']}")
+    out += [
+        "",
+        f"Skipped: {fmt_int(report.get('failed_turns_skipped'))} failed turns, "
+        f"{fmt_int(report.get('empty_turns_skipped'))} empty turns",
+    ]
+    return "\n".join(out)
+
+
+def experiment_table(summary: Mapping[str, Any]) -> str:
+    """An experiment: each arm's metrics with 95% intervals, the comparisons between arms, the
+    noise floor per model and the variance decomposition."""
+    out = [
+        f"{summary.get('title') or 'Experiment'} ({summary.get('experiment', '?')} experiment: "
+        f"{fmt_int(summary.get('questions'))} questions x {fmt_int(summary.get('samples'))} "
+        f"samples, embedder {summary.get('embedder', '?')})",
+        "",
+    ]
+    arms = summary.get("arms") or []
+    metrics = arm_metrics(summary)
+    rows = []
+    for arm in arms:
+        values = arm.get("metrics") or {}
+        if not values:
+            rows.append([str(arm.get("name")), MISSING, MISSING, MISSING, "0", "no results"])
+        for metric in metrics:
+            if metric in values:
+                m = values[metric]
+                rows.append(
+                    [
+                        str(arm.get("name")),
+                        metric,
+                        fmt(m.get("mean")),
+                        fmt_ci(m.get("ci95")),
+                        fmt_int(m.get("n")),
+                        "",
+                    ]
+                )
+    if rows:
+        out.append(grid(["arm", "metric", "mean", "95% CI", "n", "note"], rows, right=[2, 4]))
+    else:
+        out.append("No arms.")
+    descriptions = summary.get("metric_descriptions") or {}
+    if descriptions:
+        out += ["", "Metrics"]
+        out += [f"  {name}: {descriptions[name]}" for name in metrics if name in descriptions]
+        out += [f"  {n}: {d}" for n, d in descriptions.items() if n not in metrics]
+
+    out += ["", "Comparisons (difference = mean of b - mean of a)"]
+    comparisons = summary.get("comparisons") or []
+    if comparisons:
+        comparison_rows = [
+            [
+                str(c.get("metric")),
+                str(c.get("a")),
+                str(c.get("b")),
+                fmt(c.get("difference")),
+                fmt_ci(c.get("ci95")),
+                fmt_p(c.get("p_value")),
+            ]
+            for c in comparisons
+        ]
+        headers = ["metric", "a", "b", "difference", "95% CI", "p-value"]
+        out.append(grid(headers, comparison_rows, right=[3, 5]))
+    else:
+        out.append("none")
+
+    floor_metrics = ", ".join(sorted(NOISE_FLOOR_METRICS))
+    out += ["", f"Noise floor per model (same model, no persona; compare with {floor_metrics})"]
+    floors = summary.get("noise_floor") or {}
+    if floors:
+        floor_rows = [
+            [str(model), fmt(f.get("mean")), fmt_ci(f.get("ci95")), fmt_int(f.get("n"))]
+            for model, f in floors.items()
+        ]
+        out.append(grid(["model", "mean", "95% CI", "n"], floor_rows, right=[1, 3]))
+    else:
+        out.append("not measured")
+
+    out += ["", "Variance decomposition (share of the embeddings' total variance)"]
+    parts = summary.get("decomposition")
+    if parts:
+        part_rows = [[str(name), fmt(share)] for name, share in parts.items()]
+        out.append(grid(["source", "share"], part_rows, right=[1]))
+    else:
+        out.append("not available")
+
+    curves = summary.get("curves") or {}
+    if curves:
+        out += ["", "Curves (mean per stage and round, 95% CI)"]
+        curve_rows = [
+            [
+                str(arm),
+                stage_label(p.get("stage"), p.get("round")),
+                fmt(p.get("mean")),
+                fmt_ci(p.get("ci95")),
+                fmt_int(p.get("n")),
+            ]
+            for arm, points in curves.items()
+            for p in points or []
+        ]
+        if curve_rows:
+            out.append(grid(["arm", "stage", "mean", "95% CI", "n"], curve_rows, right=[2, 4]))
+    return "\n".join(out)

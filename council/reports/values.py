@@ -1,0 +1,110 @@
+"""Formatting shared by the tables and the HTML page: a missing or non-finite number is shown
+as a dash, never as ``nan``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+MISSING = "-"
+
+# The experiment metrics, in the order reports show them; others follow in their own order.
+METRIC_ORDER = (
+    "blind_mean_pairwise_distance",
+    "blind_vendi_score",
+    "above_noise_floor",
+    "convergence",
+    "drift",
+)
+# Metrics measured on the same scale as the noise floor (same-model, no-persona distance).
+NOISE_FLOOR_METRICS = frozenset({"blind_mean_pairwise_distance"})
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    number = finite(value)
+    return MISSING if number is None else f"{number:.{digits}f}"
+
+
+def interval(ci: Any) -> tuple[float, float] | None:
+    """A ``[lo, hi]`` pair of finite numbers, or ``None``."""
+    if not isinstance(ci, Sequence) or isinstance(ci, str) or len(ci) != 2:
+        return None
+    lo, hi = finite(ci[0]), finite(ci[1])
+    return None if lo is None or hi is None else (min(lo, hi), max(lo, hi))
+
+
+def fmt_ci(ci: Any, digits: int = 3) -> str:
+    pair = interval(ci)
+    return MISSING if pair is None else f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
+
+
+def fmt_p(value: Any) -> str:
+    number = finite(value)
+    if number is None:
+        return MISSING
+    return "<0.001" if number < 0.001 else f"{number:.3f}"
+
+
+def fmt_int(value: Any) -> str:
+    number = finite(value)
+    return MISSING if number is None else str(int(number))
+
+
+def stage_label(stage: Any, rnd: Any) -> str:
+    """``opening`` for a stage outside a loop (round 0), ``rebuttal r2`` inside one."""
+    number = finite(rnd)
+    return f"{stage} r{int(number)}" if number else str(stage)
+
+
+def ordered_metrics(names: Iterable[str]) -> list[str]:
+    seen = list(dict.fromkeys(names))
+    known = [m for m in METRIC_ORDER if m in seen]
+    return known + [m for m in seen if m not in METRIC_ORDER]
+
+
+def arm_metrics(summary: Mapping[str, Any]) -> list[str]:
+    names: list[str] = []
+    for arm in summary.get("arms") or []:
+        names += list((arm.get("metrics") or {}).keys())
+    return ordered_metrics(names)
+
+
+def drift_pivot(
+    report: Mapping[str, Any],
+) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
+    """Mean drift position by (seat, stage/round label): seats, labels in run order, values."""
+    order = [stage_label(s["stage"], s["round"]) for s in report.get("stages") or []]
+    sums: dict[tuple[str, str], list[float]] = {}
+    seats: list[str] = []
+    labels: list[str] = []
+    for point in report.get("drift") or []:
+        position = finite(point.get("position"))
+        if position is None:
+            continue
+        seat, label = str(point["seat"]), stage_label(point["stage"], point["round"])
+        seats += [seat] if seat not in seats else []
+        labels += [label] if label not in labels else []
+        sums.setdefault((seat, label), []).append(position)
+    labels.sort(key=lambda lab: order.index(lab) if lab in order else len(order))
+    means = {key: sum(v) / len(v) for key, v in sums.items()}
+    return seats, labels, means
+
+
+def clean_json(value: Any) -> Any:
+    """A copy with every non-finite float replaced by ``None``, so ``json.dumps`` writes no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: clean_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(item) for item in value]
+    return value
