@@ -49,7 +49,7 @@ experiments: $(STAMP)
 		cross=local/smollm2-135m-instruct,local/qwen2.5-coder-0.5b-instruct
 	$(BIN)/council experiment variants \
 		--pairs anthropologist,learning-scientist,nurse,structural-engineer,economist \
-		--questions examples/questions.txt --samples 2 --out docs/experiments/variants
+		--questions examples/questions.txt --samples 2 --protocol quick --out docs/experiments/variants
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
