@@ -166,10 +166,14 @@ class Deliberation:
             field=f"stage '{stage.id}'.prompt",
         )  # fmt: skip
 
+    def _loop_of(self, stage: SpeakingStage) -> LoopStage | None:
+        loop_id = self.protocol.loop_of.get(stage.id)
+        loop = self.protocol.stage(loop_id) if loop_id else None
+        return loop if isinstance(loop, LoopStage) else None
+
     def _rounds_of(self, stage: SpeakingStage) -> int:
-        loop = self.protocol.loop_of.get(stage.id)
-        loop_stage = self.protocol.stage(loop) if loop else None
-        return loop_stage.rounds if isinstance(loop_stage, LoopStage) else 1
+        loop = self._loop_of(stage)
+        return loop.rounds if loop else 1
 
     def _sections(self, stage: SpeakingStage) -> list[Section]:
         sections = []
@@ -231,13 +235,8 @@ class Deliberation:
         return None, "text", ()
 
     def _is_moderator(self, stage: SpeakingStage) -> bool:
-        loop = self.protocol.loop_of.get(stage.id)
-        loop_stage = self.protocol.stage(loop) if loop else None
-        return (
-            isinstance(loop_stage, LoopStage)
-            and loop_stage.until is not None
-            and loop_stage.until.moderator == stage.id
-        )
+        loop = self._loop_of(stage)
+        return loop is not None and loop.until is not None and loop.until.moderator == stage.id
 
     # -- running ----------------------------------------------------------------------------
 
