@@ -12,11 +12,11 @@ from council.reports.page import esc, figure, meta, note, page, table, write
 from council.reports.values import (
     NOISE_FLOOR_METRICS,
     arm_metrics,
+    comparison_rows,
     finite,
     fmt,
     fmt_ci,
     fmt_int,
-    fmt_p,
     interval,
     stage_label,
 )
@@ -114,17 +114,7 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
     body.append("<h2>Comparisons</h2>")
     comparisons = summary.get("comparisons") or []
     if comparisons:
-        rows = [
-            [
-                str(c.get("metric")),
-                str(c.get("a")),
-                str(c.get("b")),
-                fmt(c.get("difference")),
-                fmt_ci(c.get("ci95")),
-                fmt_p(c.get("p_value")),
-            ]
-            for c in comparisons
-        ]
+        rows = comparison_rows(comparisons)
         body.append(
             '<p class="explain">difference = mean of b &minus; mean of a, with a '
             "bootstrap 95% interval and a permutation p-value.</p>"

@@ -10,7 +10,15 @@ from typing import Any
 from council.reports import svg
 from council.reports.experiment_page import experiment_report_html, write_experiment_report
 from council.reports.page import esc, figure, meta, note, page, table, write
-from council.reports.values import MISSING, drift_pivot, finite, fmt, fmt_int, stage_label
+from council.reports.values import (
+    drift_pivot,
+    finite,
+    fmt,
+    fmt_int,
+    outliers,
+    stage_label,
+    stage_rows,
+)
 
 __all__ = [
     "experiment_report_html",
@@ -20,12 +28,6 @@ __all__ = [
 ]
 
 # --- one run -------------------------------------------------------------------------------
-
-
-def _outliers(stage: Mapping[str, Any]) -> str:
-    if not stage.get("points"):
-        return MISSING
-    return ", ".join(str(p["seat"]) for p in stage["points"] if p.get("outlier")) or "none"
 
 
 def run_report_html(report: Mapping[str, Any]) -> str:
@@ -57,18 +59,7 @@ def run_report_html(report: Mapping[str, Any]) -> str:
         "from the group's centre than 1.5 times the others' median distance.</p>",
     ]
     if stages:
-        rows = [
-            [
-                str(s["stage"]),
-                fmt_int(s.get("round")),
-                fmt_int(s.get("seats")),
-                fmt(s.get("mean_pairwise_distance")),
-                fmt(s.get("vendi_score"), 2),
-                _outliers(s),
-                s.get("note") or "",
-            ]
-            for s in stages
-        ]
+        rows = stage_rows(stages)
         headers = ["stage", "round", "seats", "mean pairwise distance", "Vendi score"]
         body.append(table([*headers, "outliers", "note"], rows, numeric=[1, 2, 3, 4]))
     else:
@@ -106,7 +97,7 @@ def run_report_html(report: Mapping[str, Any]) -> str:
                 matrix,
                 desc=f"Pairwise cosine similarity of the seats' answers in {label}",
             )
-            body.append(figure(chart, f"{label}: outliers {_outliers(stage)}"))
+            body.append(figure(chart, f"{label}: outliers {outliers(stage)}"))
     body.append("</div>")
     for stage, label in zip(stages, labels, strict=True):
         if not stage.get("similarity"):

@@ -9,12 +9,13 @@ from council.reports.values import (
     MISSING,
     NOISE_FLOOR_METRICS,
     arm_metrics,
+    comparison_rows,
     drift_pivot,
     fmt,
     fmt_ci,
     fmt_int,
-    fmt_p,
     stage_label,
+    stage_rows,
 )
 
 
@@ -37,13 +38,6 @@ def grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[
     return "\n".join(lines)
 
 
-def _outliers(stage: Mapping[str, Any]) -> str:
-    names = [str(p["seat"]) for p in stage.get("points") or [] if p.get("outlier")]
-    if not stage.get("points"):
-        return MISSING
-    return ", ".join(names) or "none"
-
-
 def run_table(report: Mapping[str, Any]) -> str:
     """One run: per stage and round, the diversity metrics; then stance flips, drift per seat,
     and what was skipped."""
@@ -55,18 +49,7 @@ def run_table(report: Mapping[str, Any]) -> str:
         "",
     ]
     stages = report.get("stages") or []
-    rows = [
-        [
-            str(s["stage"]),
-            fmt_int(s.get("round")),
-            fmt_int(s.get("seats")),
-            fmt(s.get("mean_pairwise_distance")),
-            fmt(s.get("vendi_score"), 2),
-            _outliers(s),
-            s.get("note") or "",
-        ]
-        for s in stages
-    ]
+    rows = stage_rows(stages)
     headers = ["stage", "round", "seats", "mean pairwise distance", "Vendi score", "outliers"]
     if rows:
         out.append(grid([*headers, "note"], rows, right=[1, 2, 3, 4]))
@@ -152,19 +135,9 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
     out += ["", "Comparisons (difference = mean of b - mean of a)"]
     comparisons = summary.get("comparisons") or []
     if comparisons:
-        comparison_rows = [
-            [
-                str(c.get("metric")),
-                str(c.get("a")),
-                str(c.get("b")),
-                fmt(c.get("difference")),
-                fmt_ci(c.get("ci95")),
-                fmt_p(c.get("p_value")),
-            ]
-            for c in comparisons
-        ]
+        rows_ = comparison_rows(comparisons)
         headers = ["metric", "a", "b", "difference", "95% CI", "p-value"]
-        out.append(grid(headers, comparison_rows, right=[3, 5]))
+        out.append(grid(headers, rows_, right=[3, 5]))
     else:
         out.append("none")
 

@@ -99,6 +99,38 @@ def drift_pivot(
     return seats, labels, means
 
 
+def outliers(stage: Mapping[str, Any]) -> str:
+    if not stage.get("points"):
+        return MISSING
+    return ", ".join(str(p["seat"]) for p in stage["points"] if p.get("outlier")) or "none"
+
+
+def stage_rows(stages: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """One row per stage and round, shared by the table and the page."""
+    return [
+        [
+            str(s["stage"]),
+            fmt_int(s.get("round")),
+            fmt_int(s.get("seats")),
+            fmt(s.get("mean_pairwise_distance")),
+            fmt(s.get("vendi_score"), 2),
+            outliers(s),
+            s.get("note") or "",
+        ]
+        for s in stages
+    ]
+
+
+def comparison_rows(comparisons: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            str(c.get("metric")), str(c.get("a")), str(c.get("b")), fmt(c.get("difference")),
+            fmt_ci(c.get("ci95")), fmt_p(c.get("p_value")),
+        ]
+        for c in comparisons
+    ]  # fmt: skip
+
+
 def clean_json(value: Any) -> Any:
     """A copy with every non-finite float replaced by ``None``, so ``json.dumps`` writes no NaN."""
     if isinstance(value, float):
