@@ -137,6 +137,7 @@ class Deliberation:
         self._all_tallies: list[Tally] = []
         self._loops: list[LoopOutcome] = []
         self._skipped: list[str] = []
+        self._absent: dict[str, str] = {}  # seat -> why: it failed for good and sits out
         # Render every template once before the first call: a template error costs nothing.
         self._system = {name: system_prompt(s.persona, question) for name, s in self.seats.items()}
         for stage in protocol.speaking_stages():
@@ -282,6 +283,7 @@ class Deliberation:
             tallies=self._all_tallies,
             loops=self._loops,
             skipped=self._skipped,
+            absent=[f"{seat}: {why}" for seat, why in self._absent.items()],
             synthesis=synthesis,
             finished_at=utc_now(),
         )
@@ -365,7 +367,13 @@ class Deliberation:
                 self._skipped.append(f"{stage.id}: {reason}")
                 self.observer.stage_skipped(stage, reason)
                 return
-        seats = select_seats(stage.seats, self.panel, self.chair)
+        # A seat whose model failed for good (retries and fallbacks spent) is absent from then
+        # on; the stage's quorum decides whether the run can do without it.
+        seats = [
+            seat
+            for seat in select_seats(stage.seats, self.panel, self.chair)
+            if seat.name not in self._absent
+        ]
         self.observer.stage_started(stage, [seat.name for seat in seats])
         turns = list(
             await asyncio.gather(*(self._take_turn(stage, seat, round_number) for seat in seats))
@@ -380,8 +388,11 @@ class Deliberation:
             self.observer.tally_made(tally)
         self.observer.stage_finished(stage, turns)
         answered = sum(turn.ok for turn in turns)
-        if answered < min(stage.min_turns, len(turns)) or (answered == 0 and stage.min_turns):
-            failed = "; ".join(f"{t.seat}: {t.error}" for t in turns if not t.ok)
+        if answered < stage.min_turns:
+            failed = "; ".join(
+                [f"{t.seat}: {t.error}" for t in turns if not t.ok]
+                + [f"{seat} absent" for seat in self._absent if seat not in {t.seat for t in turns}]
+            )
             raise RunFailed(
                 f"stage '{stage.id}': {answered} of {len(turns)} seats answered, "
                 f"{stage.min_turns} needed ({failed})"
@@ -442,6 +453,7 @@ class Deliberation:
                 error = "empty reply"
         except ModelCallError as exc:
             error, usage = str(exc), {"attempts": exc.attempts}
+            self._absent[seat.name] = f"failed for good in '{stage.id}'"
         except Exception as exc:  # a seat model's own bug must not take the other turns down
             error = redact(f"{type(exc).__name__}: {exc}")
         turn = Turn(

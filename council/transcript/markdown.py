@@ -49,6 +49,7 @@ def render_transcript(result: RunResult) -> str:
         why = f", stopped early: {loop.stopped_early}" if loop.stopped_early else ""
         lines += ["", f"*Loop `{loop.loop}`: {loop.rounds} of {loop.max_rounds} rounds{why}.*"]
     lines += ["", *(f"*Skipped {reason}*" for reason in result.skipped)] if result.skipped else []
+    lines += ["", *(f"*Absent {seat}*" for seat in result.absent)] if result.absent else []
 
     lines += ["", "## Synthesis", "", result.synthesis or "*No synthesis: the run did not finish.*"]
     return "\n".join(lines) + "\n"

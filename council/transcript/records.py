@@ -128,6 +128,7 @@ class RunResult(RunHeader):
     tallies: list[Tally] = Field(default_factory=list)
     loops: list[LoopOutcome] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)  # guard stages that did not fire, and why
+    absent: list[str] = Field(default_factory=list)  # seats that failed for good, and where
     synthesis: str | None = None
     finished_at: datetime
 

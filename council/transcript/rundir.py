@@ -117,6 +117,7 @@ def load_run(run_dir: Path | str) -> RunResult:
             "tallies": tallies,
             "loops": finished.get("loops", []),
             "skipped": finished.get("skipped", []),
+            "absent": finished.get("absent", []),
             "synthesis": finished.get("synthesis"),
             "finished_at": finished.get("finished_at", header["started_at"]),
         }
