@@ -142,8 +142,11 @@ def _unit_metrics(
     values: dict[str, float] = {
         "blind_mean_pairwise_distance": blind.mean_pairwise_distance or 0.0,
         "blind_vendi_score": blind.vendi_score or 0.0,
-        "convergence": (last.mean_pairwise_distance or 0.0) - (blind.mean_pairwise_distance or 0.0),
     }
+    if last is not blind:  # a protocol with one panel stage has no convergence to measure
+        values["convergence"] = (last.mean_pairwise_distance or 0.0) - values[
+            "blind_mean_pairwise_distance"
+        ]
     seat_floors = [floors[(p.model, q)] for p in blind.points if (p.model, q) in floors]
     if seat_floors:
         values["above_noise_floor"] = values["blind_mean_pairwise_distance"] - fmean(seat_floors)

@@ -106,9 +106,7 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
         )
         caption = "Dots: means; whiskers: 95% confidence intervals."
         if refs:
-            caption += (
-                " Dashed: the noise floor, the same model's distance to itself without a persona."
-            )
+            caption += " Dashed: the noise floor, one persona resampled on the same model."
         body.append(figure(chart, caption))
 
     body.append("<h2>Comparisons</h2>")
@@ -138,7 +136,8 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
         ]
         body.append(
             '<p class="explain">The mean pairwise distance between one model\'s answers '
-            "with no persona: diversity below it is sampling noise.</p>"
+            "when one persona is resampled on the same prompt: diversity below it is "
+            "sampling noise.</p>"
         )
         body.append(table(["model", "mean", "95% CI", "n"], rows, numeric=[1, 2, 3]))
     else:

@@ -142,7 +142,7 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
         out.append("none")
 
     floor_metrics = ", ".join(sorted(NOISE_FLOOR_METRICS))
-    out += ["", f"Noise floor per model (same model, no persona; compare with {floor_metrics})"]
+    out += ["", f"Noise floor per model (one persona resampled; compare with {floor_metrics})"]
     floors = summary.get("noise_floor") or {}
     if floors:
         floor_rows = [
