@@ -338,6 +338,7 @@ class FakeProvider:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a hung handler never keeps the process (or close()) waiting
+    request_queue_size = 256  # the default backlog of 5 drops connections from a busy council
     block_on_close = False
 
     def handle_error(self, request: Any, client_address: Any) -> None:
