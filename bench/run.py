@@ -340,6 +340,8 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     only = sys.argv[1:]
+    if only and (HERE / "results.json").is_file():  # rerun some sections, keep the others
+        results = {**json.loads((HERE / "results.json").read_text()), **results}
     for name, section in SECTIONS.items():
         if only and name not in only:
             continue

@@ -9,7 +9,7 @@ asked for a width of a billion, ``lipsum``) and caps the rendered size.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import jinja2
@@ -65,6 +65,12 @@ def sandbox() -> ImmutableSandboxedEnvironment:
     return environment
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> jinja2.Template:
+    # Compiling is most of a render's cost; each prompt is rendered once per seat and round.
+    return sandbox().from_string(source)
+
+
 def render_template(
     source: str,
     variables: dict[str, Any],
@@ -76,8 +82,7 @@ def render_template(
 ) -> str:
     """Render a Jinja template from a user file; every failure becomes ``error`` with a line."""
     try:
-        template = sandbox().from_string(source)
-        rendered = template.render(**variables)
+        rendered = _compiled(source).render(**variables)
     except jinja2.TemplateSyntaxError as exc:
         raise error(
             path, f"template syntax error: {exc.message}", line=first_line + (exc.lineno or 1) - 1,

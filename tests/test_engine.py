@@ -309,3 +309,16 @@ def test_seat_map_calls_nothing_and_honours_overrides_and_hints() -> None:
         "kuhn": ("anthropic", "anthropic/claude-sonnet-4-5"),
         "chair": ("gemini", "gemini/gemini-2.5-pro"),
     }
+
+
+def test_turns_are_reported_in_seat_order_whatever_order_they_finish() -> None:
+    delays = {"popper": 0.06, "kuhn": 0.03, "meadows": 0.0}
+
+    async def slow_first(request: ModelRequest) -> str:
+        await asyncio.sleep(delays.get(request.seat, 0.0))
+        return "done"
+
+    result = Council(
+        PANEL, protocol="quick", model=FunctionModel(slow_first), runs_dir=None
+    ).convene(QUESTION)
+    assert [t.seat for t in result.turns] == [*PANEL, "chair"]

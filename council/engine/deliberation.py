@@ -267,7 +267,8 @@ class Deliberation:
             error = f"wall-time budget spent: {self._budget.budget.max_wall_s:g} s"
             stopped = True
         order = {s.id: i for i, s in enumerate(self.protocol.speaking_stages())}
-        turns = sorted(self._finished, key=lambda t: (order[t.stage], t.round))
+        position = {name: i for i, name in enumerate(self.seats)}
+        turns = sorted(self._finished, key=lambda t: (order[t.stage], t.round, position[t.seat]))
         synthesis = next(
             (t.content for t in self._latest.get(self.protocol.synthesis.id, []) if t.ok), None
         )

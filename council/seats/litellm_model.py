@@ -86,6 +86,7 @@ class LiteLLMModel(ChatModel):
         backoff_max_s: float = 30.0,
         extra_params: dict[str, Any] | None = None,
         runs_on_this_machine: bool = False,
+        priced: bool = True,
     ) -> None:
         self.model = model
         self._resolve_endpoint = resolve_endpoint
@@ -95,8 +96,11 @@ class LiteLLMModel(ChatModel):
             multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
         )
         self.extra_params = dict(extra_params or {})
-        # A model served on this machine costs nothing per call; others are priced by litellm.
+        # A model served on this machine costs nothing per call. A user's own server has no
+        # price litellm could know; hosted models are priced by litellm's map, and a model
+        # missing from it is not looked up again on every call.
         self.runs_on_this_machine = runs_on_this_machine
+        self._priced = priced and not runs_on_this_machine
 
     def _wait_for(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -130,9 +134,8 @@ class LiteLLMModel(ChatModel):
                 with attempt:
                     attempts += 1
                     # litellm's own timeout covers the HTTP call; this one covers everything.
-                    response = await asyncio.wait_for(
-                        litellm.acompletion(**params), timeout=self.timeout_s + 5
-                    )
+                    async with asyncio.timeout(self.timeout_s + 5):
+                        response = await litellm.acompletion(**params)
         except Exception as exc:
             message = redact(f"{type(exc).__name__}: {exc}", secrets)
             raise ModelCallError(
@@ -152,7 +155,10 @@ class LiteLLMModel(ChatModel):
     def _cost(self, litellm: Any, response: Any) -> float | None:
         if self.runs_on_this_machine:
             return 0.0
+        if not self._priced:
+            return None
         try:
             return float(litellm.completion_cost(completion_response=response))
         except Exception:
-            return None  # unmapped models (local servers, new releases) have no known price
+            self._priced = False  # unmapped (a new release, a custom name): unknown, and stays so
+            return None

@@ -66,4 +66,5 @@ def make_model(
         backoff_initial_s=settings.backoff_initial_s,
         backoff_max_s=settings.backoff_max_s,
         runs_on_this_machine=is_local,
+        priced=endpoint is None,
     )
