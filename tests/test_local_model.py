@@ -96,3 +96,24 @@ def test_peer_review_ranks_and_tallies_on_the_bundled_model() -> None:
         assert set(ballot.order) <= {"popper", "kuhn", "meadows"} - {ballot.seat}
     assert set(tally.scores) <= {"popper", "kuhn", "meadows"}
     assert result.synthesis
+
+
+def test_the_meter_measures_a_real_run_with_an_assistant_baseline(tmp_path: Path, capsys) -> None:
+    from council.cli.main import main
+
+    run = Council(
+        ["popper", "kuhn"], protocol="council", runs_dir=tmp_path,
+        sampling=SamplingSettings(seed=2, max_tokens=40),
+    ).convene(QUESTION)  # fmt: skip
+    assert run.status == "completed", run.error
+    assert main(["diversity", str(run.run_dir), "--baseline", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["embedder"] == "all-MiniLM-L6-v2" and report["dimension"] == 384
+    opening = next(s for s in report["stages"] if s["stage"] == "opening")
+    assert 0 < opening["mean_pairwise_distance"] < 2 and 1 <= opening["vendi_score"] <= 2
+    assert {d["seat"] for d in report["drift"]} == {"popper", "kuhn"} and report[
+        "drift_note"
+    ] is None
+    baseline = (Path(run.run_dir or "") / "baseline.jsonl").read_text().splitlines()
+    assert len(baseline) == 2 and all(json.loads(row)["content"] for row in baseline)
+    assert (Path(run.run_dir or "") / "report.html").is_file()

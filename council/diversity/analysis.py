@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from council.diversity.embedders import Embedder
@@ -19,7 +20,8 @@ from council.diversity.metrics import (
     vendi_score,
 )
 from council.personas.card import load_card
-from council.transcript.records import RunResult, Turn
+from council.personas.library import find_persona
+from council.transcript.records import RunResult, SeatAssignment, Turn
 
 
 @dataclass
@@ -81,9 +83,12 @@ class RunDiversity:
         return asdict(self)
 
 
-def persona_reference_text(card_path: str) -> str:
-    """A persona's own voice as its card states it: who it is, how it reasons, what it asks."""
-    fields = load_card(card_path).fields
+def persona_reference_text(seat: SeatAssignment) -> str:
+    """A persona's own voice as its card states it: who it is, how it reasons, what it asks.
+    The card is read where the run found it, or by name if it has moved since."""
+    path = Path(seat.card_path)
+    card = load_card(path) if path.is_file() else find_persona(seat.persona)
+    fields = card.fields
     parts = [fields.description, fields.role, *(fields.framework or []), *(fields.asks or [])]
     return "\n".join(p for p in parts if p)
 
@@ -192,7 +197,7 @@ def _drift(
         )
     seats = {s.seat: s for s in run.seats}
     references = {
-        seat: normalised_mean(embedder.encode([persona_reference_text(s.card_path)]))
+        seat: normalised_mean(embedder.encode([persona_reference_text(s)]))
         for seat, s in seats.items()
         if s.role == "panel"
     }
