@@ -337,7 +337,7 @@ def test_experiment_page(tmp_path: Path) -> None:
     chart = distance[0]
     assert chart.count("<circle") == 2 and "empty (no data)" in chart  # dots for two arms
     assert chart.count("stroke-dasharray") == 4  # two noise floors, and their legend swatches
-    assert "noise floor: local/smollm2-135m-instruct" in chart
+    assert "floor: smollm2-135m-instruct" in chart
     assert "single at single: 0.210 (95% CI 0.180 to 0.240)" in chart
     vendi = re.search(r"<svg[^>]*blind_vendi_score by arm.*?</svg>", page, re.S)
     assert vendi is not None and "noise floor" not in vendi[0]  # a floor only where it applies
@@ -418,7 +418,7 @@ def test_pages_in_a_headless_browser(tmp_path: Path) -> None:
 
     dom = browse(experiment_page, tmp_path / "profile", "--dump-dom").stdout
     assert dom.count("<svg") == 5
-    for label in ("blind_vendi_score by arm", "noise floor: openai/gpt-4o-mini",
+    for label in ("blind_vendi_score by arm", "floor: gpt-4o-mini",
                   "Where the variance comes from", "share of the total variance",
                   "per arm"):  # fmt: skip
         assert label in dom, label

@@ -93,7 +93,8 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
             for k, (model, floor) in enumerate(floors.items()):
                 value = finite((floor or {}).get("mean"))
                 if value is not None:
-                    refs.append(svg.Reference(value, f"noise floor: {model}", svg.colour(k + 5)))
+                    name = f"floor: {model.split('/')[-1]}"  # the legend is narrow
+                    refs.append(svg.Reference(value, name, svg.colour(k + 5)))
         chart = svg.xy_chart(
             f"{metric} by arm",
             x_labels,
