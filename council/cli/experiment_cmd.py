@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from council.cli.output import split_list
+
 
 def _arms(values: list[str], personas: list[str]) -> list[Any]:
     from council.errors import ConfigError
@@ -15,7 +17,7 @@ def _arms(values: list[str], personas: list[str]) -> list[Any]:
     arms = []
     for value in values:
         name, sep, models = value.partition("=")
-        chosen = [m.strip() for m in models.split(",") if m.strip()]
+        chosen = split_list(models)
         if not sep or not name or not chosen:
             raise ConfigError(f"--arms expects NAME=MODEL[,MODEL...], got '{value}'")
         arms.append(Arm(name=name, models=chosen, personas=personas))
@@ -58,7 +60,7 @@ def _run(args: argparse.Namespace, arms: list[Any], kind: str, title: str) -> in
 
 
 def _diversity(args: argparse.Namespace) -> int:
-    personas = [p.strip() for p in args.personas.split(",") if p.strip()]
+    personas = split_list(args.personas)
     title = "Single model against cross-provider seating"
     return _run(args, _arms(args.arms, personas), "diversity", title)
 
@@ -66,7 +68,7 @@ def _diversity(args: argparse.Namespace) -> int:
 def _variants(args: argparse.Namespace) -> int:
     from council.experiments.runner import Arm
 
-    bases = [p.strip() for p in args.pairs.split(",") if p.strip()]
+    bases = split_list(args.pairs)
     arms = [
         Arm(name=style, models=[args.model], personas=[f"{base}-{style}" for base in bases])
         for style in ("topic", "framework")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from council.cli import diversity_cmd, experiment_cmd, personas_cmd, protocols_cmd, runs_cmd
-from council.cli.output import parse_pairs, progress_observers, report_run
+from council.cli.output import parse_pairs, progress_observers, report_run, split_list
 
 EXIT_USAGE = 2
 
@@ -27,10 +27,9 @@ def _convene(args: argparse.Namespace) -> int:
     from council.seats.local import DEFAULT_LOCAL_MODEL
     from council.seats.seat import CallSettings
 
-    personas = [p.strip() for p in args.personas.split(",") if p.strip()] if args.personas else []
+    personas = split_list(args.personas)
     fallbacks = {
-        seat: [m.strip() for m in chain.split(",") if m.strip()]
-        for seat, chain in parse_pairs(args.fallback, "--fallback").items()
+        seat: split_list(chain) for seat, chain in parse_pairs(args.fallback, "--fallback").items()
     }
     council = Council(
         personas or DEFAULT_PANEL,
@@ -47,7 +46,7 @@ def _convene(args: argparse.Namespace) -> int:
         budget=Budget(args.budget_tokens, args.budget_usd, args.budget_seconds),
         fallbacks=fallbacks,
         use_model_hints=args.use_model_hints,
-        models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else (),
+        models=split_list(args.models),
     )
     if args.dry_route:
         return _print_seat_map(council.seat_map(), args.json)

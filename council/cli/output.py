@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 EXIT_RUN_FAILED = 1
 
 
+def split_list(text: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; None or empty -> ``[]``."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
 def parse_pairs(values: Sequence[str], flag: str) -> dict[str, str]:
     from council.errors import ConfigError
 
