@@ -12,17 +12,22 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Council": "council.council",
-    "DEFAULT_PANEL": "council.council",
+    "Council": "council.app.council",
+    "DEFAULT_PANEL": "council.app.council",
     "CouncilError": "council.errors",
-    "RunResult": "council.transcript.records",
-    "Turn": "council.transcript.records",
-    "SamplingSettings": "council.engine.deliberation",
-    "CallSettings": "council.seats.seat",
+    "RunResult": "council.records.run",
+    "Turn": "council.records.run",
+    "SamplingSettings": "council.records.settings",
+    "CallSettings": "council.records.settings",
+    "Budget": "council.records.settings",
+    "load_run": "council.store.loader",
+    "resume": "council.app.resume",
+    "replay": "council.app.resume",
 }
 
 __all__ = [
     "DEFAULT_PANEL",
+    "Budget",
     "CallSettings",
     "Council",
     "CouncilError",
@@ -30,14 +35,18 @@ __all__ = [
     "SamplingSettings",
     "Turn",
     "__version__",
+    "load_run",
+    "replay",
+    "resume",
 ]
 
 if TYPE_CHECKING:
-    from council.council import DEFAULT_PANEL, Council
-    from council.engine.deliberation import SamplingSettings
+    from council.app.council import DEFAULT_PANEL, Council
+    from council.app.resume import replay, resume
     from council.errors import CouncilError
-    from council.seats.seat import CallSettings
-    from council.transcript.records import RunResult, Turn
+    from council.records.run import RunResult, Turn
+    from council.records.settings import Budget, CallSettings, SamplingSettings
+    from council.store.loader import load_run
 
 
 def __getattr__(name: str) -> Any:

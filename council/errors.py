@@ -68,3 +68,36 @@ class ModelCallError(CouncilError):
 
 class RunFailed(CouncilError):
     """The protocol cannot go on (a stage fell below its quorum); finished turns are kept."""
+
+
+class RunInProgress(CouncilError):
+    """A run that another live process is still running: resuming it would call twice."""
+
+    exit_code = 69
+
+
+class StorageError(CouncilError):
+    """The ledger cannot be read or written. Each kind exits with its own status, so scripts
+    can tell a full disk from a locked or damaged ledger."""
+
+    exit_code = 70
+
+
+class LedgerReadOnly(StorageError):
+    exit_code = 73
+
+
+class LedgerFull(StorageError):
+    exit_code = 74
+
+
+class LedgerBusy(StorageError):
+    exit_code = 75
+
+
+class LedgerDamaged(StorageError):
+    exit_code = 76
+
+
+class LedgerTooNew(StorageError):
+    exit_code = 77

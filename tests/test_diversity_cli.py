@@ -166,7 +166,7 @@ def test_baseline_option_collects_appends_then_measures(run_dir: Path, monkeypat
         return baseline_rows()[:k]
 
     # The run sat on test doubles, which have no model to ask without a persona.
-    monkeypatch.setattr("council.diversity.voices.collect_baseline", collect_baseline)
+    monkeypatch.setattr("council.app.voices.collect_baseline", collect_baseline)
     assert cli(["diversity", str(run_dir), "--json", "--embedder", "fake", "--baseline", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["drift"]
     assert cli(["diversity", str(run_dir), "--embedder", "fake", "--baseline", "1"]) == 0

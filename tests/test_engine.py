@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from council import Council
-from council.engine import Observer
 from council.errors import ConfigError, UnknownNameError
 from council.protocols import load_protocol_file
 from council.seats import ModelRequest
@@ -47,16 +46,17 @@ def test_quick_protocol_end_to_end(tmp_path: Path) -> None:
     run_dir = Path(result.run_dir or "")
     assert run_dir.parent == tmp_path and run_dir.name == result.run_id
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    kinds = [e["event"] for e in events]
+    kinds = [e["type"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
-    assert kinds.count("turn") == 4
+    assert kinds.count("turn_finished") == 4
     # Every opening turn is on disk before the stage that reads them starts.
     verdict_start = next(i for i, e in enumerate(events) if e.get("stage") == "verdict")
     opening_turns = [
-        i for i, e in enumerate(events) if e["event"] == "turn" and e["stage"] == "opening"
-    ]
+        i for i, e in enumerate(events)
+        if e["type"] == "turn_finished" and e["turn"]["stage"] == "opening"
+    ]  # fmt: skip
     assert max(opening_turns) < verdict_start
-    assert events[0]["protocol_hash"] == council.protocol.content_hash
+    assert events[0]["header"]["protocol_hash"] == council.protocol.content_hash
     transcript = (run_dir / "transcript.md").read_text()
     assert QUESTION in transcript and "chair speaking in verdict." in transcript
 
@@ -203,7 +203,7 @@ def test_a_stage_below_quorum_fails_the_run_but_keeps_finished_turns(tmp_path: P
         t.error == "ConnectionError: all down" for t in result.turns
     )
     events = (Path(result.run_dir or "") / "events.jsonl").read_text()
-    assert '"status": "failed"' in events
+    assert '"status":"failed"' in events
 
 
 def test_a_failed_chair_fails_the_run() -> None:
@@ -216,32 +216,38 @@ def test_a_failed_chair_fails_the_run() -> None:
     assert result.turns[-1].error == "empty reply"
 
 
-def test_observers_hear_every_event_in_order() -> None:
-    heard: list[str] = []
+def test_sinks_hear_every_event_in_order_and_the_result_is_their_fold() -> None:
+    from council.records import EventList, fold_events
 
-    class Recorder(Observer):
-        def run_started(self, header):  # type: ignore[no-untyped-def]
-            heard.append("run")
-
-        def stage_started(self, stage, seats):  # type: ignore[no-untyped-def]
-            heard.append(f"start {stage.id} {len(seats)}")
-
-        def turn_finished(self, turn):  # type: ignore[no-untyped-def]
-            heard.append(f"turn {turn.stage}")
-
-        def stage_finished(self, stage, turns):  # type: ignore[no-untyped-def]
-            heard.append(f"end {stage.id}")
-
-        def run_finished(self, result):  # type: ignore[no-untyped-def]
-            heard.append(result.status)
-
-    Council(
-        PANEL, protocol="quick", model=FunctionModel(echo), runs_dir=None, observers=[Recorder()]
+    sink = EventList()
+    result = Council(
+        PANEL, protocol="quick", model=FunctionModel(echo), runs_dir=None, sinks=[sink]
     ).convene(QUESTION)
-    assert heard == [
-        "run", "start opening 3", "turn opening", "turn opening", "turn opening", "end opening",
-        "start verdict 1", "turn verdict", "end verdict", "completed",
+    heard = [e.type + (f" {e.stage}" if hasattr(e, "stage") else "") for e in sink.events]
+    # Within a stage the seats run concurrently; the stages follow one another.
+    opening, verdict = heard[1:9], heard[9:13]
+    assert heard[0] == "run_started" and heard[-1] == "run_finished" and len(heard) == 14
+    assert opening[0] == "stage_started opening" and opening[-1] == "stage_finished opening"
+    assert sorted(opening[1:-1]) == ["turn_finished"] * 3 + ["turn_started opening"] * 3
+    assert verdict == [
+        "stage_started verdict", "turn_started verdict", "turn_finished", "stage_finished verdict"
     ]  # fmt: skip
+    assert fold_events(sink.events) == result
+
+
+def test_every_turn_keeps_the_prompts_its_seat_saw() -> None:
+    result = Council(PANEL, protocol="quick", model=FunctionModel(echo), runs_dir=None).convene(
+        QUESTION
+    )
+    verdict = result.turns_in("verdict")[0]
+    assert verdict.request is not None
+    system, user = verdict.request.messages
+    assert system["role"] == "system" and user["role"] == "user"
+    # The chair read every opening statement: they are in the prompt it was shown.
+    for turn in result.turns_in("opening"):
+        assert turn.content and turn.content in user["content"]
+    assert verdict.request.model == "test/function"
+    assert verdict.request.max_tokens > 0
 
 
 def test_sampling_settings_reach_every_call() -> None:

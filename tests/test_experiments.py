@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from council.app.experiments.runner import Arm, ExperimentPlan, read_questions, run_plan
+from council.app.experiments.summary import METRICS, summarise
 from council.cli.main import main
 from council.diversity import FakeEmbedder
 from council.errors import ConfigError
-from council.experiments.runner import Arm, ExperimentPlan, read_questions, run_plan
-from council.experiments.summary import METRICS, summarise
+from council.store.loader import load_run
 from council.testing import FakeProvider
 
 WORDS = ["cars", "city", "transit", "rules", "freedom", "cost", "safety", "data", "trust", "market"]
@@ -77,8 +78,9 @@ def test_the_cross_arm_splits_polarity_pairs_across_families(provider, tmp_path)
         for line in (tmp_path / "units.jsonl").read_text().splitlines()
         if line.startswith('{"unit": "cross')
     )
-    events = (Path(cross["run_dir"]) / "events.jsonl").read_text().splitlines()
-    seats = {s["seat"]: s["model"] for s in json.loads(events[0])["seats"]}
+    run = load_run(cross["run_id"], tmp_path / "runs")
+    assert run == load_run(cross["run_dir"])  # the ledger and the folder's export agree
+    seats = {s.seat: s.model for s in run.seats}
     assert seats["popper"] != seats["kuhn"] and seats["hayek"] != seats["keynes"]
 
 

@@ -213,7 +213,7 @@ def test_hostile_character_card_imports_as_inert_text(tmp_path: Path) -> None:
     prompt = system_prompt(load_card(path), "Q?")
     assert f"Aria Vance says {payload}" in prompt  # rendered literally, nothing ran
     assert "Scenario: {Aria Vance}" in prompt
-    assert lint_paths([path], lexical=True).errors == []
+    assert lint_paths([path]).errors == []
 
 
 # --- Claude Code subagents -----------------------------------------------------------------------
@@ -292,9 +292,9 @@ def test_crewai_agents_become_cards_with_template_variables(tmp_path: Path) -> N
     analyst = load_card(paths[1])
     assert analyst.fields.model is None  # "gpt-4o" is not a litellm provider/model string
     assert analyst.fields.extensions["crewai"]["llm"] == "gpt-4o"
-    codes = {(f.name, f.code) for f in lint_paths(paths, lexical=True).findings}
+    codes = {(f.name, f.code) for f in lint_paths(paths).findings}
     assert ("researcher", "placeholder-variable") in codes
-    assert not lint_paths(paths, lexical=True).errors
+    assert not lint_paths(paths).errors
 
 
 def test_crewai_placeholders_that_would_clash_are_renamed(tmp_path: Path) -> None:

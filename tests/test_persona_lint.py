@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from council.diversity import FakeEmbedder, embedder_available
+from council.diversity.embedders import default_embedder
 from council.personas import find_persona
 from council.personas.library import persona_dirs
 from council.personas.lint import LEXICAL_THRESHOLD, TENSIONS, lexical_similarity, lint_paths
@@ -45,16 +46,16 @@ def line_of(path: Path, start: str) -> int:
 
 
 def codes(paths: list[Path], **kwargs: Any) -> set[tuple[str, str]]:
-    return {(f.code, f.severity) for f in lint_paths(paths, lexical=True, **kwargs).findings}
+    return {(f.code, f.severity) for f in lint_paths(paths, **kwargs).findings}
 
 
 def test_a_good_card_is_clean(tmp_path: Path) -> None:
-    report = lint_paths([write_card(tmp_path, "glaciologist")], lexical=True)
+    report = lint_paths([write_card(tmp_path, "glaciologist")])
     assert report.findings == [] and report.exit_code == 0 and report.cards == 1
 
 
 def test_shipped_library_has_no_errors() -> None:
-    report = lint_paths(persona_dirs(), lexical=True)
+    report = lint_paths(persona_dirs())
     assert report.cards >= 7
     assert report.errors == [], "\n".join(map(str, report.errors))
     assert not [f for f in report.findings if f.code == "similar-card"]
@@ -63,7 +64,7 @@ def test_shipped_library_has_no_errors() -> None:
 def test_invalid_card_is_an_error_with_its_line(tmp_path: Path) -> None:
     path = write_card(tmp_path, "broken", mood="sunny")
     write_card(tmp_path, "fine")
-    report = lint_paths([tmp_path], lexical=True)
+    report = lint_paths([tmp_path])
     [finding] = report.errors
     line = line_of(path, "mood:")
     assert (finding.code, finding.name, finding.line) == ("invalid-card", "broken", line)
@@ -74,26 +75,26 @@ def test_invalid_card_is_an_error_with_its_line(tmp_path: Path) -> None:
 
 def test_template_errors(tmp_path: Path) -> None:
     undeclared = write_card(tmp_path, "a", body="Hi.\n{{ nickname }} on {{ topic }}")
-    [finding] = lint_paths([undeclared], lexical=True).errors
+    [finding] = lint_paths([undeclared]).errors
     assert (finding.code, finding.line) == ("undeclared-variable", line_of(undeclared, "{{ nick"))
     assert "'nickname'" in finding.message
     loops = write_card(
         tmp_path, "b", body="{% for f in framework %}{{ f }}{% endfor %}{{ range(2) }}"
     )
-    assert lint_paths([loops], lexical=True).errors == []  # loop variables and globals are fine
+    assert lint_paths([loops]).errors == []  # loop variables and globals are fine
     declared = write_card(tmp_path, "c", body="{{ nickname }}", variables={"nickname": "Ice"})
-    assert lint_paths([declared], lexical=True).errors == []
+    assert lint_paths([declared]).errors == []
     syntax = write_card(tmp_path, "d", body="one\n{% if %}")
-    [finding] = lint_paths([syntax], lexical=True).errors
+    [finding] = lint_paths([syntax]).errors
     assert (finding.code, finding.line) == ("template-syntax", line_of(syntax, "{% if"))
     hostile = write_card(tmp_path, "e", body="{{ ''.__class__.__mro__[1].__subclasses__() }}")
-    [finding] = lint_paths([hostile], lexical=True).errors
+    [finding] = lint_paths([hostile]).errors
     assert finding.code == "render-failed" and "sandbox" in finding.message
 
 
 def test_polarity_pairs(tmp_path: Path) -> None:
     unknown = write_card(tmp_path, "a", polarity_pairs=["nobody-at-all"])
-    [finding] = lint_paths([unknown], lexical=True).errors
+    [finding] = lint_paths([unknown]).errors
     assert (finding.code, finding.line) == ("unknown-pair", line_of(unknown, "polarity_pairs"))
     assert codes([write_card(tmp_path, "b", polarity_pairs=["popper"])]) == {
         ("one-sided-pair", "warning")  # popper lists kuhn, not b
@@ -142,7 +143,7 @@ def test_near_copy_is_flagged_lexically(tmp_path: Path) -> None:
     copy = copy.replace("Karl Popper, the critical", "Karl R. Popper, the critical")
     path = tmp_path / "popper-two.md"
     path.write_text(copy, encoding="utf-8")
-    findings = [f for f in lint_paths([path], lexical=True).findings if f.code == "similar-card"]
+    findings = [f for f in lint_paths([path]).findings if f.code == "similar-card"]
     assert len(findings) == 1 and "'popper'" in findings[0].message
     assert findings[0].severity == "warning"
 
@@ -167,7 +168,7 @@ def test_duplicates_todo_and_placeholders(tmp_path: Path) -> None:
     write_card(tmp_path / "b", "same")
     assert ("duplicate-name", "warning") in codes([tmp_path])
     todo = write_card(tmp_path, "todo", role="TODO: a role", body="TODO {{ topic }}")
-    messages = [f.message for f in lint_paths([todo], lexical=True).findings]
+    messages = [f.message for f in lint_paths([todo]).findings]
     assert messages == ["'role' still has a TODO", "the body still has a TODO"]
     held = write_card(tmp_path, "held", body="{{ city }}", variables={"city": "<city>"})
     assert codes([held]) == {("placeholder-variable", "warning")}
@@ -176,7 +177,7 @@ def test_duplicates_todo_and_placeholders(tmp_path: Path) -> None:
 def test_scaffold_loads_and_lints_clean_once_filled_in(tmp_path: Path) -> None:
     path = tmp_path / "harbour-pilot.md"
     path.write_text(scaffold_text("harbour-pilot"), encoding="utf-8")
-    report = lint_paths([path], lexical=True)
+    report = lint_paths([path])
     assert report.errors == [] and {f.code for f in report.findings} == {"todo"}
     filled = path.read_text(encoding="utf-8")
     for todo, value in {
@@ -192,7 +193,7 @@ def test_scaffold_loads_and_lints_clean_once_filled_in(tmp_path: Path) -> None:
     }.items():  # fmt: skip
         filled = filled.replace(todo, value)
     path.write_text(filled, encoding="utf-8")
-    assert lint_paths([path], lexical=True).findings == []
+    assert lint_paths([path]).findings == []
 
 
 @pytest.mark.skipif(not embedder_available(), reason="sentence-transformers model not installed")
@@ -205,11 +206,11 @@ def test_real_embedder_flags_near_copies_not_the_library(tmp_path: Path) -> None
                framework=["Provenance: a book's history is part of its value"],
                asks=["Who owned this before, and can we prove it?"],
                blind_spots=["Books nobody collects"])  # fmt: skip
-    report = lint_paths([tmp_path])
+    report = lint_paths([tmp_path], embedder=default_embedder())
     assert report.similarity == "embedding (all-MiniLM-L6-v2)"
     similar = [f for f in report.findings if f.code == "similar-card"]
     assert [(f.name, "'ice-reader'" in f.message) for f in similar] == [("glaciologist", True)]
-    library = lint_paths(persona_dirs())
+    library = lint_paths(persona_dirs(), embedder=default_embedder())
     assert library.errors == [] and not [f for f in library.findings if f.code == "similar-card"]
 
 
@@ -217,11 +218,11 @@ def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     from council.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no such file or folder"):
-        lint_paths([tmp_path / "nope"], lexical=True)
+        lint_paths([tmp_path / "nope"])
 
 
 def test_lint_recurses_into_subfolders(tmp_path: Path) -> None:
     shutil.copy(find_persona("kuhn").path, tmp_path / "kuhn.md")
     write_card(tmp_path / "deep" / "er", "deep-card")
-    report = lint_paths([tmp_path], lexical=True)
+    report = lint_paths([tmp_path])
     assert report.cards == 2

@@ -23,8 +23,8 @@ from council.reports.html import experiment_report_html, run_report_html
 from council.reports.svg import nice_scale
 from council.reports.values import clean_json, fmt, fmt_p, stage_label
 from council.seats import ModelRequest
+from council.store.loader import load_run
 from council.testing import FunctionModel
-from council.transcript.rundir import load_run
 
 HOSTILE = "<script>document.title='pwned'</script>"
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)

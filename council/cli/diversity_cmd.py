@@ -56,7 +56,7 @@ def read_baseline(path: Path) -> list[dict[str, Any]]:
 
 def _collect_baseline(run: Any, k: int, path: Path) -> None:
     """Ask each panel model ``k`` times with no persona; append the answers to ``path``."""
-    from council.diversity import voices
+    from council.app import voices
 
     rows = voices.collect_baseline(run, k)
     with path.open("a", encoding="utf-8") as out:
@@ -67,22 +67,24 @@ def _collect_baseline(run: Any, k: int, path: Path) -> None:
 def analyse_run_dir(
     run_dir: Path | str,
     *,
+    run: Any = None,
     embedder_name: str | None = None,
     cache_path: Path | str | None = None,
     baseline: int | None = None,
 ) -> tuple[dict[str, Any], Any]:
-    """Measure a run folder: the report (``RunDiversity.to_json()``) and the cached embedder
-    that made it (its ``hits`` and ``misses`` say what the cache saved)."""
+    """Measure a run: the report (``RunDiversity.to_json()``) and the cached embedder that
+    made it (its ``hits`` and ``misses`` say what the cache saved). ``run`` is the run when
+    already loaded from the ledger; otherwise the run folder's export is read."""
     import sqlite3
 
     from council.diversity.analysis import analyse_run, assistant_texts_by_model
     from council.diversity.cache import CachedEmbedder, embedder_from_name
     from council.diversity.metrics import EmbeddingError
     from council.errors import ConfigError
-    from council.transcript.rundir import load_run
+    from council.store.loader import load_run
 
     folder = Path(run_dir)
-    run = load_run(folder)
+    run = run if run is not None else load_run(folder)
     if baseline:
         _collect_baseline(run, baseline, folder / BASELINE_FILE)
     voices = assistant_texts_by_model(read_baseline(folder / BASELINE_FILE))
@@ -134,10 +136,18 @@ def _diversity(args: argparse.Namespace) -> int:
 
     folder = Path(args.run_dir)
     write: Callable[[Mapping[str, Any], Path | str], Path]
-    if (folder / "events.jsonl").is_file():
+    run = None
+    if not folder.is_dir():  # a run ID, a unique prefix of one, or 'latest', in the ledger
+        from council.store.loader import load_run
+
+        run = load_run(args.run_dir, args.out)
+        folder = Path(run.run_dir or Path(args.out) / run.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+    if run is not None or (folder / "events.jsonl").is_file():
         report, embedder = analyse_run_dir(
-            folder, embedder_name=args.embedder, cache_path=args.cache, baseline=args.baseline
-        )
+            folder, run=run, embedder_name=args.embedder, cache_path=args.cache,
+            baseline=args.baseline,
+        )  # fmt: skip
         print(
             f"embeddings: {embedder.hits} from the cache, {embedder.misses} new ({embedder.path})",
             file=sys.stderr,
@@ -175,8 +185,11 @@ def register(commands: Any) -> None:
         "assistant voice. Writes a self-contained report.html into the folder.",
     )
     diversity.add_argument(
-        "run_dir", metavar="RUN_DIR", help="a run folder (events.jsonl) or an experiment folder"
-    )
+        "run_dir", metavar="RUN",
+        help="a run ID (or unique prefix, or 'latest') in the ledger of --out, a run folder, "
+        "or an experiment folder",
+    )  # fmt: skip
+    diversity.add_argument("--out", default="runs", help="the runs folder (default: runs)")
     diversity.add_argument("--json", action="store_true", help="print the report as JSON")
     diversity.add_argument(
         "--embedder",

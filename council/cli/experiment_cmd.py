@@ -11,8 +11,8 @@ from council.cli.output import split_list
 
 
 def _arms(values: list[str], personas: list[str]) -> list[Any]:
+    from council.app.experiments.runner import Arm
     from council.errors import ConfigError
-    from council.experiments.runner import Arm
 
     arms = []
     for value in values:
@@ -29,10 +29,10 @@ def _arms(values: list[str], personas: list[str]) -> list[Any]:
 def _run(args: argparse.Namespace, arms: list[Any], kind: str, title: str) -> int:
     import json
 
+    from council.app.experiments.runner import ExperimentPlan, read_questions, run_plan
+    from council.app.experiments.summary import summarise, write_summary
     from council.cli.output import parse_pairs
     from council.diversity.cache import CachedEmbedder, embedder_from_name
-    from council.experiments.runner import ExperimentPlan, read_questions, run_plan
-    from council.experiments.summary import summarise, write_summary
 
     out = Path(args.out)
     plan = ExperimentPlan(
@@ -66,7 +66,7 @@ def _diversity(args: argparse.Namespace) -> int:
 
 
 def _variants(args: argparse.Namespace) -> int:
-    from council.experiments.runner import Arm
+    from council.app.experiments.runner import Arm
 
     bases = split_list(args.pairs)
     arms = [

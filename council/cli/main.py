@@ -15,17 +15,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from council.cli import diversity_cmd, experiment_cmd, personas_cmd, protocols_cmd, runs_cmd
-from council.cli.output import parse_pairs, progress_observers, report_run, split_list
+from council.cli.output import parse_pairs, progress_sinks, report_run, split_list
 
 EXIT_USAGE = 2
 
 
 def _convene(args: argparse.Namespace) -> int:
-    from council.council import DEFAULT_PANEL, Council
-    from council.engine.budget import Budget
-    from council.engine.deliberation import SamplingSettings
+    from council.app.council import DEFAULT_PANEL, Council
+    from council.records.settings import Budget, CallSettings, SamplingSettings
     from council.seats.local import DEFAULT_LOCAL_MODEL
-    from council.seats.seat import CallSettings
 
     personas = split_list(args.personas)
     fallbacks = {
@@ -38,7 +36,7 @@ def _convene(args: argparse.Namespace) -> int:
         seats=parse_pairs(args.seat, "--seat"),
         endpoints=parse_pairs(args.endpoint, "--endpoint"),
         runs_dir=args.out,
-        observers=progress_observers(args.quiet),
+        sinks=progress_sinks(args.quiet),
         sampling=SamplingSettings(
             temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens
         ),
@@ -143,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except CouncilError as exc:
         print(f"council: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return getattr(exc, "exit_code", EXIT_USAGE)
     except BrokenPipeError:  # the reader (head, a pager) closed early: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
         return 0

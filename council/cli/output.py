@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from council.engine.observer import Observer
-    from council.transcript.records import RunResult
+    from council.records.events import EventSink
+    from council.records.run import RunResult
 
 EXIT_RUN_FAILED = 1
 
@@ -41,7 +41,7 @@ def print_rows(rows: Sequence[dict[str, Any]], as_json: bool, columns: Sequence[
         print("  ".join([*cells, str(row[columns[-1]])]))
 
 
-def progress_observers(quiet: bool) -> list[Observer]:
+def progress_sinks(quiet: bool) -> list[EventSink]:
     if quiet:
         return []
     from council.cli.progress import ProgressDisplay

@@ -88,11 +88,24 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lint_embedder() -> tuple[Any, str]:
+    """The bundled embedder for similarity, or None and why the linter falls back to words."""
+    from council.diversity.embedders import default_embedder, embedder_available
+
+    if not embedder_available():
+        return None, "embedder not installed"
+    try:
+        return default_embedder(), ""
+    except Exception as exc:  # a broken torch install must not stop the linter
+        return None, f"embedder failed to load: {exc}"
+
+
 def _lint(args: argparse.Namespace) -> int:
     from council.personas.library import persona_dirs
     from council.personas.lint import lint_paths
 
-    report = lint_paths(args.paths or persona_dirs(), lexical=args.lexical)
+    embedder, note = (None, "") if args.lexical else _lint_embedder()
+    report = lint_paths(args.paths or persona_dirs(), embedder=embedder, note=note)
     if args.json:
         print(json.dumps([f.to_json() for f in report.findings], indent=2, ensure_ascii=False))
     else:

@@ -7,16 +7,26 @@ turn and stage, so logs stay readable.
 from __future__ import annotations
 
 import time
+from functools import singledispatchmethod
 from typing import Any
 
-from council.engine.observer import Observer
-from council.protocols.spec import LoopStage, SpeakingStage
-from council.transcript.records import RunHeader, RunResult, Tally, Turn
+from council.records.events import (
+    Event,
+    LoopRound,
+    RunFinished,
+    RunStarted,
+    StageFinished,
+    StageSkipped,
+    StageStarted,
+    TallyMade,
+    TurnFinished,
+    TurnStarted,
+)
 
 _SYMBOL = {"waiting": "·", "running": "…", "ok": "✓", "failed": "✗"}
 
 
-class ProgressDisplay(Observer):
+class ProgressDisplay:
     def __init__(self) -> None:
         from rich.console import Console
 
@@ -28,6 +38,7 @@ class ProgressDisplay(Observer):
         self.elapsed: dict[str, float] = {}
         self.tokens = 0
         self.rounds: dict[str, int] = {}
+        self.started_at = time.perf_counter()
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -50,33 +61,44 @@ class ProgressDisplay(Observer):
         if self.live is not None:
             self.live.update(self._table())
 
-    # -- observer hooks -------------------------------------------------------------------
+    # -- events ---------------------------------------------------------------------------
 
-    def run_started(self, header: RunHeader) -> None:
+    @singledispatchmethod
+    def handle(self, event: Event) -> None:
+        """Events the display does not show (a tally's details, a loop's outcome)."""
+
+    @handle.register
+    def _(self, event: RunStarted) -> None:
+        header = event.header
         self.console.print(f"[bold]{header.question}[/bold]  ({header.protocol})", highlight=False)
         for seat in header.seats:
             self.console.print(f"  {seat.seat:<14} {seat.model}", highlight=False)
+        self.started_at = time.perf_counter()
         if self.console.is_terminal:
             from rich.live import Live
 
             self.live = Live(self._table(), console=self.console, refresh_per_second=8)
             self.live.start()
 
-    def stage_started(self, stage: SpeakingStage, seats: list[str]) -> None:
-        round_number = self.rounds.get(stage.id, 0) + 1
-        self.rounds[stage.id] = round_number
-        self.titles[stage.id] = stage.label + (
+    @handle.register
+    def _(self, event: StageStarted) -> None:
+        round_number = self.rounds.get(event.stage, 0) + 1
+        self.rounds[event.stage] = round_number
+        self.titles[event.stage] = event.label + (
             f" (round {round_number})" if round_number > 1 else ""
         )
-        self.stages[stage.id] = dict.fromkeys(seats, "waiting")
-        self.started[stage.id] = time.perf_counter()
+        self.stages[event.stage] = dict.fromkeys(event.seats, "waiting")
+        self.started[event.stage] = time.perf_counter()
         self._refresh()
 
-    def turn_started(self, stage: SpeakingStage, seat: str) -> None:
-        self.stages[stage.id][seat] = "running"
+    @handle.register
+    def _(self, event: TurnStarted) -> None:
+        self.stages[event.stage][event.seat] = "running"
         self._refresh()
 
-    def turn_finished(self, turn: Turn) -> None:
+    @handle.register
+    def _(self, event: TurnFinished) -> None:
+        turn = event.turn
         self.stages[turn.stage][turn.seat] = "ok" if turn.ok else "failed"
         self.tokens += turn.completion_tokens or 0
         if self.live is None:
@@ -88,34 +110,39 @@ class ProgressDisplay(Observer):
             )
         self._refresh()
 
-    def stage_finished(self, stage: SpeakingStage, turns: list[Turn]) -> None:
-        self.elapsed[stage.id] = time.perf_counter()
+    @handle.register
+    def _(self, event: StageFinished) -> None:
+        self.elapsed[event.stage] = time.perf_counter()
         self._refresh()
 
-    def stage_skipped(self, stage: SpeakingStage, reason: str) -> None:
-        self._note(f"  {stage.id} skipped: {reason}")
+    @handle.register
+    def _(self, event: StageSkipped) -> None:
+        self._note(f"  {event.stage} skipped: {event.reason}")
 
-    def tally_made(self, tally: Tally) -> None:
+    @handle.register
+    def _(self, event: TallyMade) -> None:
+        tally = event.tally
         if tally.winner is not None:
             share = f"{tally.agreement:.0%}" if tally.agreement is not None else "?"
             self._note(f"  {tally.stage}: {tally.winner} leads ({share}, {tally.rule})")
 
-    def loop_round_finished(self, loop: LoopStage, round: int, stop: str | None) -> None:
-        if stop:
-            self._note(f"  {loop.id} stopped after round {round}: {stop}")
+    @handle.register
+    def _(self, event: LoopRound) -> None:
+        if event.stop:
+            self._note(f"  {event.loop} stopped after round {event.round}: {event.stop}")
+
+    @handle.register
+    def _(self, event: RunFinished) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.stop()
+        wall = time.perf_counter() - self.started_at
+        self.console.print(
+            f"{event.status} in {wall:.1f} s, {self.tokens} tokens generated", highlight=False
+        )
 
     def _note(self, text: str) -> None:
         if self.live is not None:
             self.live.console.print(text, highlight=False)
         else:
             self.console.print(text, highlight=False)
-
-    def run_finished(self, result: RunResult) -> None:
-        if self.live is not None:
-            self.live.update(self._table())
-            self.live.stop()
-        self.console.print(
-            f"{result.status} in {result.wall_s:.1f} s, "
-            f"{result.completion_tokens} tokens generated",
-            highlight=False,
-        )

@@ -1,32 +1,38 @@
-"""``council runs list|show``, ``council resume`` and ``council replay``: runs in the ledger."""
+"""``council runs list|show|export``, ``council resume`` and ``council replay``: runs in the
+ledger. A run is named by its ID, a unique prefix of it, or ``latest``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from council.cli.output import parse_pairs, print_rows, progress_observers, report_run
+from council.cli.output import parse_pairs, print_rows, progress_sinks, report_run
 
 
 def _ledger(args: argparse.Namespace) -> Any:
-    from pathlib import Path
+    from council.store.ledger import Ledger
 
-    from council.errors import ConfigError
-    from council.ledger.store import LEDGER_FILE, Ledger
+    return Ledger.existing(args.out)
 
-    if not (Path(args.out) / LEDGER_FILE).is_file():
-        raise ConfigError(f"no ledger in '{args.out}': convene a council there first (--out)")
-    return Ledger.in_folder(args.out)
+
+def _status(args: argparse.Namespace, run: dict[str, Any]) -> str:
+    """A run left 'running' by a process that is gone reads as interrupted."""
+    from council.store.lease import is_live
+
+    if run["status"] == "running" and not is_live(args.out, run["run_id"]):
+        return "interrupted"
+    return str(run["status"])
 
 
 def _list(args: argparse.Namespace) -> int:
     ledger = _ledger(args)
     rows = [
         {
-            "run_id": r["run_id"], "question": r["question"], "status": r["status"],
+            "run_id": r["run_id"], "question": r["question"], "status": _status(args, r),
             "protocol": r["protocol"], "started": r["started_at"], "finished": r["finished_at"],
-            "calls": len(ledger.calls(r["run_id"])),
+            "calls": r["calls"],
         }
         for r in ledger.runs()
     ]  # fmt: skip
@@ -35,17 +41,16 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from council.errors import UnknownNameError
+    from council.store.loader import resolve_run_id
 
     ledger = _ledger(args)
-    run = ledger.run(args.run_id)
-    if run is None:
-        raise UnknownNameError("run", args.run_id, ledger.run_ids())
-    calls = [dict(c) for c in ledger.calls(args.run_id)]
+    run_id = resolve_run_id(ledger, args.run_id)
+    run = ledger.run(run_id) or {}
+    calls = ledger.calls(run_id)
+    run["status"] = _status(args, run)
     if args.json:
-        print(
-            json.dumps({**dict(run), "seats": json.loads(run["seats"]), "calls": calls}, indent=2)
-        )
+        shown = {**run, "seats": json.loads(run["seats"]), "config": json.loads(run["config"])}
+        print(json.dumps({**shown, "calls": calls}, indent=2, ensure_ascii=False))
         return 0
     print(f"{run['run_id']}  {run['status']}  {run['protocol']}\n{run['question']}")
     if run["error"]:
@@ -55,25 +60,38 @@ def _show(args: argparse.Namespace) -> int:
         tokens = f"{call['prompt_tokens']} -> {call['completion_tokens']} tokens"
         print(f"  {call['stage']:<18} r{call['round']} {call['seat']:<12} {call['model']:<32} "
               f"{call['latency_s']:6.2f} s  {tokens}  {state}")  # fmt: skip
+    if args.prompts:
+        for call in calls:
+            print(f"\n=== {call['stage']} r{call['round']} · {call['seat']} ===")
+            for message in (call["request"] or {}).get("messages", []):
+                print(f"--- {message['role']} ---\n{message['content']}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from council.store.folder import export_run
+    from council.store.loader import resolve_run_id
+
+    ledger = _ledger(args)
+    run_id = resolve_run_id(ledger, args.run_id)
+    folder = Path(args.to) if args.to else Path(args.out) / run_id
+    for path in export_run(ledger, run_id, folder):
+        print(path)
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from council.ledger.resume import resume
+    from council.app.resume import resume
 
-    _ledger(args).close()
-    return report_run(
-        resume(args.run_id, args.out, observers=progress_observers(args.quiet)), args.json
-    )
+    return report_run(resume(args.run_id, args.out, sinks=progress_sinks(args.quiet)), args.json)
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from council.ledger.resume import replay
+    from council.app.resume import replay
 
-    _ledger(args).close()
     result = replay(
         args.run_id, args.out, seats=parse_pairs(args.seat, "--seat"),
-        observers=progress_observers(args.quiet),
+        sinks=progress_sinks(args.quiet),
     )  # fmt: skip
     return report_run(result, args.json)
 
@@ -84,19 +102,26 @@ def register(commands: Any) -> None:
     listing = actions.add_parser("list", help="list runs, newest first")
     listing.set_defaults(handler=_list)
     show = actions.add_parser("show", help="a run and every call it made")
-    show.add_argument("run_id")
+    show.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
+    show.add_argument("--prompts", action="store_true", help="print every prompt a seat saw")
     show.set_defaults(handler=_show)
-    for parser in (listing, show):
+    export = actions.add_parser(
+        "export", help="write a run's events.jsonl and transcript.md from the ledger"
+    )
+    export.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
+    export.add_argument("--to", help="folder to write to (default: the run's own folder)")
+    export.set_defaults(handler=_export)
+    for parser in (listing, show, export):
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--out", default="runs", help="the runs folder (default: runs)")
 
     resume = commands.add_parser(
         "resume", help="continue a stopped run; completed calls are reused"
     )
-    resume.add_argument("run_id")
+    resume.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
     resume.set_defaults(handler=_resume)
     replay = commands.add_parser("replay", help="rerun a run with seats changed, reusing the rest")
-    replay.add_argument("run_id")
+    replay.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
     replay.add_argument("--seat", action="append", default=[], metavar="PERSONA=MODEL")
     replay.set_defaults(handler=_replay)
     for parser in (resume, replay):

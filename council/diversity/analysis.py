@@ -21,7 +21,7 @@ from council.diversity.metrics import (
 )
 from council.personas.card import load_card
 from council.personas.library import find_persona
-from council.transcript.records import RunResult, SeatAssignment, Turn
+from council.records.run import RunResult, SeatAssignment, Turn
 
 
 @dataclass
@@ -86,8 +86,8 @@ class RunDiversity:
 def persona_reference_text(seat: SeatAssignment) -> str:
     """A persona's own voice as its card states it: who it is, how it reasons, what it asks.
     The card is read where the run found it, or by name if it has moved since."""
-    path = Path(seat.card_path)
-    card = load_card(path) if path.is_file() else find_persona(seat.persona)
+    path = Path(seat.card_path) if seat.card_path else None
+    card = load_card(path) if path and path.is_file() else find_persona(seat.persona)
     fields = card.fields
     parts = [fields.description, fields.role, *(fields.framework or []), *(fields.asks or [])]
     return "\n".join(p for p in parts if p)

@@ -1,6 +1,7 @@
-"""The engine: runs a protocol's stage graph with a seating and reports to observers."""
+"""The engine: runs a protocol's stage graph with a seating and emits the run's events."""
 
-from council.engine.deliberation import Deliberation, SamplingSettings
-from council.engine.observer import Observer, Observers
+from council.engine.deliberation import Deliberation
+from council.engine.stage_kinds import StageKind, register_stage_kind
+from council.records.settings import SamplingSettings
 
-__all__ = ["Deliberation", "Observer", "Observers", "SamplingSettings"]
+__all__ = ["Deliberation", "SamplingSettings", "StageKind", "register_stage_kind"]

@@ -4,21 +4,16 @@ cleanly: no new call starts, finished turns are kept, the reason is recorded."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from council.errors import RunFailed
-from council.transcript.records import Turn
+from council.records.run import Turn
+from council.records.settings import Budget
+
+__all__ = ["Budget", "BudgetExceeded", "BudgetTracker"]
 
 
 class BudgetExceeded(RunFailed):
     """The run stopped because a budget ran out (status "stopped", not "failed")."""
-
-
-@dataclass(frozen=True)
-class Budget:
-    max_tokens: int | None = None  # prompt + completion tokens over the whole run
-    max_usd: float | None = None  # calls with unknown cost count as 0
-    max_wall_s: float | None = None
 
 
 class BudgetTracker:

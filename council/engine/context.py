@@ -13,9 +13,9 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from council.records.describe import describe_tally
+from council.records.run import Tally, Turn
 from council.seats.seat import Seat
-from council.transcript.describe import describe_tally
-from council.transcript.records import Tally, Turn
 
 _LABEL = re.compile(r"\b(Response|Member) ([A-Z]{1,2}\d*)\b")
 

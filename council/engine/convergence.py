@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from council.transcript.records import Turn
+from council.records.run import Turn
 
 _WORD = re.compile(r"[a-z0-9']+")
 _DECISION = re.compile(r"DECISION\s*:\s*\**\s*(STOP|CONTINUE)", re.IGNORECASE)

@@ -1,9 +1,11 @@
 """Running a protocol: stages in dependency order, the seats of a stage concurrently.
 
 A top-level stage starts as soon as every stage it depends on has finished, so independent
-branches run side by side; a loop runs its body round after round. Every turn is handed to the
-observers the moment it finishes (the run folder fsyncs it) and before any later stage can read
-it. A failed call becomes a failed turn; the run goes on unless a stage falls below its quorum.
+branches run side by side; a loop runs its body round after round. Everything that happens is
+an event (``council.records.events``) handed to the run's sink the moment it happens: a turn
+is recorded before any later stage can read it. A failed call becomes a failed turn; the run
+goes on unless a stage falls below its quorum. The result is the fold of the run's own events,
+so it reads exactly as the ledger will read it back.
 """
 
 from __future__ import annotations
@@ -11,41 +13,60 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
-from council.engine.budget import Budget, BudgetExceeded, BudgetTracker
+from council.engine.budget import BudgetExceeded, BudgetTracker
 from council.engine.context import Anonymizer, Section, anonymous_labels, visible_context
 from council.engine.convergence import MODERATOR_INSTRUCTION, answers_stable, moderator_stops
-from council.engine.observer import Observer
-from council.engine.rankings import parse_ranking, ranking_instruction, tally_rankings
-from council.engine.votes import parse_ballot, tally_votes, vote_instruction
-from council.errors import ConfigError, CouncilError, ModelCallError, ProtocolError, RunFailed
+from council.engine.stage_kinds import Instruction, behaviour_of
+from council.errors import (
+    ConfigError,
+    CouncilError,
+    ModelCallError,
+    ProtocolError,
+    RunFailed,
+    StorageError,
+)
 from council.personas.prompt import system_prompt
 from council.protocols.graph import Protocol
-from council.protocols.spec import GuardStage, LoopStage, RankingStage, SpeakingStage, VoteStage
-from council.seats.model import ModelRequest, request_hash, split_model_string
-from council.seats.seat import Seat
-from council.secrets import redact
-from council.templates import render_template
-from council.transcript.records import (
+from council.protocols.spec import LoopStage, RankingStage, SpeakingStage
+from council.records.events import (
+    Event,
+    EventList,
+    EventSink,
+    LoopFinished,
+    LoopRound,
+    RunFinished,
+    RunStarted,
+    SeatAbsent,
+    StageFinished,
+    StageSkipped,
+    StageStarted,
+    TallyMade,
+    TurnFinished,
+    TurnStarted,
+)
+from council.records.fold import fold_events
+from council.records.run import (
+    CallRequest,
     LoopOutcome,
     RunHeader,
     RunResult,
+    RunStatus,
     SeatAssignment,
     Tally,
     Turn,
     utc_now,
 )
+from council.records.settings import Budget, RunConfig, SamplingSettings
+from council.seats.model import ModelRequest, request_hash, split_model_string
+from council.seats.seat import Seat
+from council.secrets import redact
+from council.templates import render_template
 
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    temperature: float = 0.7
-    seed: int | None = None
-    max_tokens: int | None = None  # caps every turn, below the protocol's own caps
+__all__ = ["Deliberation", "SamplingSettings", "check_panel_fits", "seat_assignment"]
 
 
 def seat_assignment(seat: Seat, anonymous_label: str | None = None) -> SeatAssignment:
@@ -55,7 +76,7 @@ def seat_assignment(seat: Seat, anonymous_label: str | None = None) -> SeatAssig
         role=seat.role,
         provider=seat.model.provider,
         model=seat.model.model,
-        card_path=str(seat.persona.path),
+        card_path=str(seat.persona.path) if seat.persona.path is not None else None,
         card_hash=seat.persona.content_hash,
         anonymous_label=anonymous_label,
         reason=seat.reason or None,
@@ -96,6 +117,11 @@ def check_panel_fits(protocol: Protocol, panel_size: int) -> None:
             raise ConfigError(f"protocol '{protocol.name}' needs two halves; 1 persona given")
 
 
+class _NoSink:
+    def handle(self, event: Event) -> None:
+        pass
+
+
 class Deliberation:
     """One run of one protocol with one seating, from question to synthesis."""
 
@@ -108,10 +134,12 @@ class Deliberation:
         *,
         run_id: str,
         run_dir: str | None = None,
-        observer: Observer | None = None,
+        sink: EventSink | None = None,
         sampling: SamplingSettings | None = None,
         budget: Budget | None = None,
         label_seed: str | None = None,
+        config: RunConfig | None = None,
+        resumed: bool = False,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -122,27 +150,30 @@ class Deliberation:
         self.question = question
         self.run_id = run_id
         self.run_dir = run_dir
-        self.observer = observer or Observer()
+        self.sink: EventSink = sink or _NoSink()
         self.sampling = sampling or SamplingSettings()
+        self.config = config
+        self.resumed = resumed
         self.seats = {seat.name: seat for seat in [*self.panel, chair]}
         # Replays keep the original run's labels, so identical prompts can be reused.
         self.label_seed = label_seed or run_id
         self.labels = anonymous_labels(self.panel, self.label_seed)
         self._budget = BudgetTracker(budget)
         self.anonymizer = Anonymizer(self.panel, self.labels)
+        self._record = EventList()  # this run's events, folded into its result at the end
         self._latest: dict[str, list[Turn]] = {}  # stage -> its last finished round
         self._previous: dict[str, list[Turn]] = {}  # stage -> the round before that
-        self._tallies: dict[str, Tally] = {}
-        self._finished: list[Turn] = []  # every turn, in the order it finished
-        self._all_tallies: list[Tally] = []
-        self._loops: list[LoopOutcome] = []
-        self._skipped: list[str] = []
-        self._absent: dict[str, str] = {}  # seat -> why: it failed for good and sits out
+        self.tallies: dict[str, Tally] = {}  # stage -> its latest tally
+        self._absent: set[str] = set()  # seats that failed for good and sit out
         # Render every template once before the first call: a template error costs nothing.
         self._system = {name: system_prompt(s.persona, question) for name, s in self.seats.items()}
         for stage in protocol.speaking_stages():
             for seat in select_seats(stage.seats, self.panel, chair):
                 self._stage_prompt(stage, seat, round_number=1)
+
+    def _emit(self, event: Event) -> None:
+        self._record.handle(event)
+        self.sink.handle(event)
 
     # -- prompts --------------------------------------------------------------------------
 
@@ -155,12 +186,8 @@ class Deliberation:
             "members": len(self.panel),
             "round": round_number,
             "rounds": self._rounds_of(stage),
+            **behaviour_of(stage).variables(self, stage),
         }
-        if isinstance(stage, GuardStage):
-            tally = self._tallies.get(stage.checks)
-            variables["agreement"] = f"{(tally.agreement or 0) if tally else 0:.0%}"
-            variables["leading"] = (tally.winner if tally else None) or "none"
-            variables["dissenters"] = len(tally.dissenters) if tally else 0
         return render_template(
             stage.prompt, variables, path=self.protocol.path,
             first_line=self.protocol.prompt_line(stage.id), error=ProtocolError,
@@ -184,7 +211,7 @@ class Deliberation:
             turns = self._latest.get(seen, [])
             if turns:
                 title = self.protocol.stage(seen).label
-                sections.append(Section(title, turns, self._tallies.get(seen)))
+                sections.append(Section(title, turns, self.tallies.get(seen)))
         return sections
 
     def _messages(
@@ -196,10 +223,10 @@ class Deliberation:
         sections = self._sections(stage)
         if sections:
             anonymizer = self.anonymizer if stage.anonymize else None
-            ranking = isinstance(stage, RankingStage)
             context = visible_context(
                 seat, sections, self.seats, anonymizer,
-                ballot_style=ranking, revealer=None if anonymizer else self.anonymizer,
+                ballot_style=isinstance(stage, RankingStage),
+                revealer=None if anonymizer else self.anonymizer,
             )  # fmt: skip
             prompt = f"{context}\n\n---\n\n{prompt}"
         return [
@@ -207,7 +234,7 @@ class Deliberation:
             {"role": "user", "content": prompt},
         ]
 
-    def _ballot(self, stage: RankingStage, seat: Seat) -> dict[str, str]:
+    def ballot(self, stage: SpeakingStage, seat: Seat) -> dict[str, str]:
         """Labels ("Response B") -> seats this seat ranks: every other seat that answered."""
         ranked = self._latest.get(stage.sees[0], [])
         return {
@@ -216,28 +243,13 @@ class Deliberation:
             if t.ok and t.seat != seat.name and t.seat in self.labels
         }
 
-    def _instruction(
-        self, stage: SpeakingStage, seat: Seat
-    ) -> tuple[str | None, str, tuple[str, ...]]:
+    def _instruction(self, stage: SpeakingStage, seat: Seat) -> Instruction:
         """The format instruction the engine adds so replies parse, what it will parse, and the
         choices a well-formed reply picks from."""
-        if isinstance(stage, VoteStage):
-            expects = "number" if stage.numeric else "vote"
-            return vote_instruction(stage), expects, tuple(stage.options or ())
-        if isinstance(stage, RankingStage):
-            labels = list(self._ballot(stage, seat))
-            return (
-                (ranking_instruction(labels), "ranking", tuple(labels))
-                if labels
-                else (None, "text", ())
-            )
-        if self._is_moderator(stage):
-            return MODERATOR_INSTRUCTION, "decision", ("STOP", "CONTINUE")
-        return None, "text", ()
-
-    def _is_moderator(self, stage: SpeakingStage) -> bool:
         loop = self._loop_of(stage)
-        return loop is not None and loop.until is not None and loop.until.moderator == stage.id
+        if loop is not None and loop.until is not None and loop.until.moderator == stage.id:
+            return MODERATOR_INSTRUCTION, "decision", ("STOP", "CONTINUE")
+        return behaviour_of(stage).instruction(self, stage, seat)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -249,47 +261,41 @@ class Deliberation:
             protocol=self.protocol.name,
             protocol_hash=self.protocol.content_hash,
             seats=[seat_assignment(s, self.labels.get(s.name)) for s in self.seats.values()],
+            stages=[stage.id for stage in self.protocol.speaking_stages()],
             started_at=utc_now(),
         )
 
     async def run(self) -> RunResult:
         header = self.header()
-        self.observer.run_started(header)
+        self._emit(
+            RunStarted(run_id=self.run_id, header=header, config=self.config, resumed=self.resumed)
+        )
         error: str | None = None
         stopped = False
         try:
             async with asyncio.timeout(self._budget.remaining_wall_s()):
                 await self._run_graph()
+        except* StorageError as failures:  # the record cannot be kept: no further call
+            error = "; ".join(str(e) for e in failures.exceptions)
         except* RunFailed as failures:
             error = "; ".join(str(e) for e in failures.exceptions)
             stopped = any(isinstance(e, BudgetExceeded) for e in failures.exceptions)
         except* TimeoutError:
             error = f"wall-time budget spent: {self._budget.budget.max_wall_s:g} s"
             stopped = True
-        order = {s.id: i for i, s in enumerate(self.protocol.speaking_stages())}
-        position = {name: i for i, name in enumerate(self.seats)}
-        turns = sorted(self._finished, key=lambda t: (order[t.stage], t.round, position[t.seat]))
         synthesis = next(
             (t.content for t in self._latest.get(self.protocol.synthesis.id, []) if t.ok), None
         )
-        result = RunResult(
-            **header.model_dump(),
-            status="stopped"
-            if stopped
-            else "completed"
-            if error is None and synthesis
-            else "failed",
-            error=error,
-            turns=turns,
-            tallies=self._all_tallies,
-            loops=self._loops,
-            skipped=self._skipped,
-            absent=[f"{seat}: {why}" for seat, why in self._absent.items()],
-            synthesis=synthesis,
-            finished_at=utc_now(),
+        status: RunStatus = (
+            "stopped" if stopped else "completed" if error is None and synthesis else "failed"
         )
-        self.observer.run_finished(result)
-        return result
+        self._emit(
+            RunFinished(
+                run_id=self.run_id, status=status, error=error, synthesis=synthesis,
+                finished_at=utc_now(),
+            )
+        )  # fmt: skip
+        return fold_events(self._record.events)
 
     async def _run_graph(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -318,21 +324,20 @@ class Deliberation:
             for generation in generations:
                 await asyncio.gather(*(self._run_stage(s, round_number) for s in generation))  # type: ignore[arg-type]
             stop = self._converged(loop, generations) if round_number < loop.rounds else None
-            self.observer.loop_round_finished(loop, round_number, stop)
+            self._emit(LoopRound(run_id=self.run_id, loop=loop.id, round=round_number, stop=stop))
             if stop:
                 break
-        self._loops.append(
-            LoopOutcome(
-                loop=loop.id, rounds=round_number, max_rounds=loop.rounds, stopped_early=stop
-            )
+        outcome = LoopOutcome(
+            loop=loop.id, rounds=round_number, max_rounds=loop.rounds, stopped_early=stop
         )
+        self._emit(LoopFinished(run_id=self.run_id, outcome=outcome))
 
     def _converged(self, loop: LoopStage, generations: list[list[Any]]) -> str | None:
         until = loop.until
         if until is None:
             return None
         if until.vote is not None and until.agreement is not None:
-            tally = self._tallies.get(until.vote)
+            tally = self.tallies.get(until.vote)
             if tally and tally.winner and (tally.agreement or 0) >= until.agreement:
                 needed = f"{until.agreement:.0%}"
                 return f"agreement {tally.agreement:.0%} on '{tally.winner}' (needed {needed})"
@@ -347,27 +352,14 @@ class Deliberation:
             return f"moderator '{until.moderator}' called DECISION: STOP"
         return None
 
-    def _guard_reason(self, stage: GuardStage) -> str | None:
-        """Why the guard does NOT fire, or None when it does."""
-        tally = self._tallies.get(stage.checks)
-        if tally is None:
-            return f"no tally from '{stage.checks}' to check"
-        if tally.winner is None:
-            return f"'{stage.checks}' has no leading stance: the council is split"
-        agreement = tally.agreement or 0
-        if stage.agreement_above is not None and agreement > stage.agreement_above:
-            return None
-        if stage.dissenters_below is not None and len(tally.dissenters) < stage.dissenters_below:
-            return None
-        return f"agreement {agreement:.0%} and {len(tally.dissenters)} dissenters: guard not needed"
-
     async def _run_stage(self, stage: SpeakingStage, round_number: int) -> None:
-        if isinstance(stage, GuardStage):
-            reason = self._guard_reason(stage)
-            if reason is not None:
-                self._skipped.append(f"{stage.id}: {reason}")
-                self.observer.stage_skipped(stage, reason)
-                return
+        kind = behaviour_of(stage)
+        reason = kind.skip_reason(self, stage)
+        if reason is not None:
+            self._emit(
+                StageSkipped(run_id=self.run_id, stage=stage.id, round=round_number, reason=reason)
+            )
+            return
         # A seat whose model failed for good (retries and fallbacks spent) is absent from then
         # on; the stage's quorum decides whether the run can do without it.
         seats = [
@@ -375,20 +367,29 @@ class Deliberation:
             for seat in select_seats(stage.seats, self.panel, self.chair)
             if seat.name not in self._absent
         ]
-        self.observer.stage_started(stage, [seat.name for seat in seats])
+        self._emit(
+            StageStarted(
+                run_id=self.run_id, stage=stage.id, round=round_number, label=stage.label,
+                seats=[seat.name for seat in seats],
+            )
+        )  # fmt: skip
         turns = list(
             await asyncio.gather(*(self._take_turn(stage, seat, round_number) for seat in seats))
         )
         if stage.id in self._latest:
             self._previous[stage.id] = self._latest[stage.id]
         self._latest[stage.id] = turns
-        tally = self._tally(stage, turns, round_number)
+        tally = kind.tally(self, stage, turns, round_number)
         if tally is not None:
-            self._tallies[stage.id] = tally
-            self._all_tallies.append(tally)
-            self.observer.tally_made(tally)
-        self.observer.stage_finished(stage, turns)
+            self.tallies[stage.id] = tally
+            self._emit(TallyMade(run_id=self.run_id, tally=tally))
         answered = sum(turn.ok for turn in turns)
+        self._emit(
+            StageFinished(
+                run_id=self.run_id, stage=stage.id, round=round_number, answered=answered,
+                seats=len(turns),
+            )
+        )  # fmt: skip
         if answered < stage.min_turns:
             failed = "; ".join(
                 [f"{t.seat}: {t.error}" for t in turns if not t.ok]
@@ -399,30 +400,13 @@ class Deliberation:
                 f"{stage.min_turns} needed ({failed})"
             )
 
-    def _tally(self, stage: SpeakingStage, turns: list[Turn], round_number: int) -> Tally | None:
-        if isinstance(stage, VoteStage):
-            ballots = [parse_ballot(t.seat, t.content if t.ok else None, stage) for t in turns]
-            return tally_votes(stage, ballots, round_number)
-        if isinstance(stage, RankingStage):
-            rankings = [
-                parse_ranking(
-                    t.seat, t.content if t.ok else None, self._ballot(stage, self.seats[t.seat]),
-                    own=self.labels.get(t.seat, "").replace("Member", "Response") or None,
-                )
-                for t in turns
-            ]  # fmt: skip
-            return tally_rankings(stage, rankings, round_number)
-        return None
-
     def _max_tokens(self, stage: SpeakingStage) -> int:
         cap = stage.max_tokens or self.protocol.spec.max_tokens
         return min(cap, self.sampling.max_tokens) if self.sampling.max_tokens else cap
 
-    async def _take_turn(self, stage: SpeakingStage, seat: Seat, round_number: int) -> Turn:
-        self._budget.check()  # no new call once a budget is spent
-        self.observer.turn_started(stage, seat.name)
+    def _request(self, stage: SpeakingStage, seat: Seat, round_number: int) -> ModelRequest:
         instruction, expects, choices = self._instruction(stage, seat)
-        request = ModelRequest(
+        return ModelRequest(
             stage=stage.id,
             messages=self._messages(stage, seat, round_number, instruction),
             max_tokens=self._max_tokens(stage),
@@ -434,6 +418,13 @@ class Deliberation:
             expects=expects,
             choices=choices,
         )
+
+    async def _take_turn(self, stage: SpeakingStage, seat: Seat, round_number: int) -> Turn:
+        self._budget.check()  # no new call once a budget is spent
+        self._emit(
+            TurnStarted(run_id=self.run_id, stage=stage.id, round=round_number, seat=seat.name)
+        )
+        request = self._request(stage, seat, round_number)
         started_at, start = utc_now(), time.perf_counter()
         answered_by = seat.model.model
         content: str | None = None
@@ -454,7 +445,9 @@ class Deliberation:
                 error = "empty reply"
         except ModelCallError as exc:
             error, usage = str(exc), {"attempts": exc.attempts}
-            self._absent[seat.name] = f"failed for good in '{stage.id}'"
+            self._absent.add(seat.name)
+            why = f"failed for good in '{stage.id}'"
+            self._emit(SeatAbsent(run_id=self.run_id, seat=seat.name, reason=why))
         except Exception as exc:  # a seat model's own bug must not take the other turns down
             error = redact(f"{type(exc).__name__}: {exc}")
         turn = Turn(
@@ -470,9 +463,13 @@ class Deliberation:
             request_hash=request_hash(seat.model.model, request),
             latency_s=round(time.perf_counter() - start, 4),
             started_at=started_at,
+            request=CallRequest(
+                model=seat.model.model, messages=request.messages, max_tokens=request.max_tokens,
+                temperature=request.temperature, seed=request.seed, expects=request.expects,
+                choices=list(request.choices),
+            ),
             **usage,
-        )
-        self._finished.append(turn)  # kept even if the run fails before the stage ends
+        )  # fmt: skip
         self._budget.add(turn)
-        self.observer.turn_finished(turn)
+        self._emit(TurnFinished(run_id=self.run_id, turn=turn))  # recorded before it is read
         return turn

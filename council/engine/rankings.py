@@ -13,7 +13,7 @@ import re
 from collections import defaultdict
 
 from council.protocols.spec import RankingStage
-from council.transcript.records import RankingBallot, Tally
+from council.records.run import RankingBallot, Tally
 
 _MARKER = re.compile(r"final\s+ranking\s*:?", re.IGNORECASE)
 _LABEL = re.compile(r"\bResponse\s+([A-Z]{1,2}\d*)\b")

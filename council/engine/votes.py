@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from council.protocols.spec import VoteStage
-from council.transcript.records import Ballot, Tally
+from council.records.run import Ballot, Tally
 
 _VOTE_LINE = re.compile(
     r"^[\s>*_`#-]*(?:stance\s*[:=]\s*)?(?P<stance>[^|\n]+?)\s*\|\s*"

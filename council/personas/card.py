@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from council.errors import CardError
 from council.sourcefile import load_yaml, read_text, validate
@@ -67,22 +67,41 @@ class CardFields(BaseModel):
 
 
 class PersonaCard(BaseModel):
-    """A loaded card: its fields, its template body, and where it came from."""
+    """A loaded card: its fields, its template body, its source text and where it came from.
+
+    A card built in code has no ``path``; its ``text`` is the card file it would be. The
+    ``content_hash`` is the SHA-256 of ``text``, fixed at load: a run records the card it
+    actually rendered, whatever happens to the file afterwards.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     fields: CardFields
     body: str
-    path: Path
-    body_line: int  # 1-based line of the file where the body starts, for template errors
+    path: Path | None = None
+    body_line: int = 1  # 1-based line of the file where the body starts, for template errors
+    text: str = ""  # the card's source text; filled in from fields and body when left empty
+
+    @model_validator(mode="after")
+    def _source_text(self) -> PersonaCard:
+        if not self.text:
+            text = dump_card(self.fields, self.body)
+            object.__setattr__(self, "text", text)
+            object.__setattr__(self, "body_line", text.count("\n", 0, text.index("\n---") + 1) + 2)
+        return self
 
     @property
     def name(self) -> str:
         return self.fields.name
 
     @property
+    def where(self) -> Path:
+        """The file to name in messages; a card built in code gets a readable stand-in."""
+        return self.path if self.path is not None else Path(f"<card '{self.name}' built in code>")
+
+    @property
     def content_hash(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?", re.DOTALL | re.MULTILINE)
@@ -108,7 +127,7 @@ def parse_card(text: str, path: Path) -> PersonaCard:
         raise CardError(
             path, f"name '{fields.name}' must match the file name '{path.stem}'", field="name"
         )
-    return PersonaCard(fields=fields, body=body, path=path, body_line=body_line)
+    return PersonaCard(fields=fields, body=body, path=path, body_line=body_line, text=text)
 
 
 def load_card(path: Path | str) -> PersonaCard:

@@ -234,7 +234,7 @@ def export_chara_card_v2(card: PersonaCard, *, topic: str = EXPORT_TOPIC) -> dic
     kept: dict[str, Any] = {}
     if isinstance(stored, dict) and isinstance(stored.get("data"), dict):
         original, kept = dict(stored["data"]), dict(stored.get("extensions") or {})
-    view = _chara_view(original, card.path) if original.get("name") else {}
+    view = _chara_view(original, card.where) if original.get("name") else {}
     data = {**V2_FIELDS, **{k: v for k, v in original.items() if k in V2_FIELDS}}
     extra = {k: v for k, v in original.items() if k not in V2_FIELDS}
     current = {**fields.model_dump(), "body": card.body.rstrip()}

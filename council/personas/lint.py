@@ -23,13 +23,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jinja2
 import yaml
 from jinja2 import meta, nodes
 
-from council.diversity.embedders import Embedder
 from council.errors import CardError
 from council.personas.card import PersonaCard, load_card, split_front_matter
 from council.personas.library import available_personas, card_files
@@ -116,7 +115,7 @@ class LintReport:
 def _field_lines(card: PersonaCard) -> dict[str, int]:
     """File line of each top-level front matter key (front matter starts on line 2)."""
     try:
-        front = split_front_matter(card.path.read_text(encoding="utf-8"), card.path)[0]
+        front = split_front_matter(card.text, card.where)[0]
         node = yaml.compose(front, Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, CardError):
         return {}
@@ -257,8 +256,16 @@ def lexical_similarity(texts: Sequence[str]) -> list[list[float]]:
     ]
 
 
+class TextEncoder(Protocol):
+    """What the linter needs of an embedder: unit vectors for texts (see council.diversity)."""
+
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> Any: ...
+
+
 def _similar(
-    linted: list[PersonaCard], others: list[PersonaCard], embedder: Embedder | None
+    linted: list[PersonaCard], others: list[PersonaCard], embedder: TextEncoder | None
 ) -> tuple[list[Finding], str]:
     cards = linted + others
     texts = [profile(c) for c in cards]
@@ -281,21 +288,14 @@ def _similar(
     return findings, method
 
 
-def _default_embedder() -> tuple[Embedder | None, str]:
-    from council.diversity.embedders import default_embedder, embedder_available
-
-    if not embedder_available():
-        return None, "lexical (embedder not installed)"
-    try:
-        return default_embedder(), ""
-    except Exception as exc:  # a broken torch install must not stop the linter
-        return None, f"lexical (embedder failed to load: {exc})"
-
-
 def lint_paths(
-    paths: Sequence[Path | str], *, lexical: bool = False, embedder: Embedder | None = None
+    paths: Sequence[Path | str], *, embedder: TextEncoder | None = None, note: str = ""
 ) -> LintReport:
-    """Lint the cards in files and folders (recursively), against the whole search path."""
+    """Lint the cards in files and folders (recursively), against the whole search path.
+
+    Similarity is measured with ``embedder`` when given (the CLI passes the bundled one),
+    lexically otherwise; ``note`` says why it is lexical when an embedder was wanted.
+    """
     report = LintReport()
     loaded: list[PersonaCard] = []
     for path in card_files(paths):
@@ -321,7 +321,7 @@ def lint_paths(
     known |= seen
     for card in loaded:
         report.findings += _CardLinter(card, known).run()
-    ours = {c.path.resolve() for c in loaded}
+    ours = {c.where.resolve() for c in loaded}
     others = []
     for name, path in library.items():
         if name not in seen and path.resolve() not in ours:
@@ -329,11 +329,8 @@ def lint_paths(
                 others.append(load_card(path))
             except CardError:
                 continue  # not ours to report
-    note = ""
-    if embedder is None and not lexical:
-        embedder, note = _default_embedder()
     similar, method = _similar(loaded, others, embedder)
     report.findings += similar
-    report.similarity = note or method
+    report.similarity = f"{method} ({note})" if note and embedder is None else method
     report.findings.sort(key=lambda f: (f.path, f.line or 0, f.severity, f.code))
     return report

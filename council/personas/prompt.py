@@ -25,7 +25,7 @@ def provided_names(fields: CardFields) -> set[str]:
 def system_prompt(card: PersonaCard, topic: str) -> str:
     """Render the card body; errors name the card file and the body line."""
     return render_template(
-        card.body, template_variables(card, topic), path=card.path, first_line=card.body_line
+        card.body, template_variables(card, topic), path=card.where, first_line=card.body_line
     )
 
 

@@ -46,6 +46,7 @@ class Protocol:
     stages: dict[str, AnyStage] = field(default_factory=dict)  # every stage, nested included
     loop_of: dict[str, str] = field(default_factory=dict)  # body stage id -> its loop id
     lines: dict[str, int] = field(default_factory=dict)  # stage id -> line of its prompt
+    text: str = ""  # the file as compiled: a run records it so it can be resumed as it ran
 
     @property
     def name(self) -> str:
@@ -281,6 +282,7 @@ def compile_protocol(text: str, path: Path) -> Protocol:
         stages=compiler.stages,
         loop_of=compiler.loop_of,
         lines=lines,
+        text=text,
     )
 
 

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from council.personas.card import PersonaCard
+from council.records.settings import CallSettings
 from council.seats.litellm_model import LiteLLMModel
 from council.seats.local import LOCAL_PROVIDER, LOCAL_SERVERS
 from council.seats.model import ChatModel, split_model_string
+
+__all__ = ["CallSettings", "Seat", "SeatRole", "make_model"]
 
 SeatRole = Literal["panel", "chair"]
 
@@ -22,16 +25,6 @@ class Seat:
     model: ChatModel
     role: SeatRole = "panel"
     reason: str = ""  # why this seat is on this model (an override, routing, the default)
-
-
-@dataclass(frozen=True)
-class CallSettings:
-    """How real model calls behave: per-call timeout and retry budget."""
-
-    timeout_s: float = 120.0
-    max_attempts: int = 4
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 30.0
 
 
 def make_model(

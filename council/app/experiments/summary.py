@@ -21,7 +21,7 @@ from council.diversity.metrics import (
     permutation_p_value,
 )
 from council.seats.routing import model_family
-from council.transcript.rundir import load_run
+from council.store.loader import load_run
 
 METRICS = {
     "blind_mean_pairwise_distance":
@@ -75,7 +75,12 @@ def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dic
     blind_texts: list[str] = []
     blind_labels: list[tuple[str, str]] = []
     for unit in units:
-        run = load_run(unit["run_dir"])
+        # Units of experiments run before the ledger held events name only their folder.
+        run = (
+            load_run(unit["run_id"], out / "runs")
+            if "run_id" in unit
+            else load_run(unit["run_dir"])
+        )
         report = analyse_run(run, embedder, assistant_voice=assistant.get(unit["question"]))
         values = per_arm[unit["arm"]]
         for name, value in _unit_metrics(report, run, floors, unit["question"]).items():

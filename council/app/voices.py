@@ -10,10 +10,10 @@ from typing import Any
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
 from council.protocols.spec import StatementStage
+from council.records.run import RunResult
 from council.seats.model import ModelRequest
 from council.seats.seat import make_model
 from council.templates import render_template
-from council.transcript.records import RunResult
 
 ASSISTANT_SYSTEM_PROMPT = "You are a helpful assistant."
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from council.council import Council
-from council.diversity.voices import ASSISTANT_SYSTEM_PROMPT, first_prompt, sample
+from council.app.council import Council
+from council.app.voices import ASSISTANT_SYSTEM_PROMPT, first_prompt, sample
 from council.engine.deliberation import SamplingSettings
 from council.errors import ConfigError
 from council.personas.library import find_persona
@@ -131,7 +131,8 @@ def run_plan(plan: ExperimentPlan, progress: Progress = lambda _: None) -> dict[
                 )
                 result = council.convene(question)
                 units.add({"unit": unit, "arm": arm.name, "question": q, "sample": s,
-                           "run_dir": result.run_dir, "status": result.status})  # fmt: skip
+                           "run_id": result.run_id, "run_dir": result.run_dir,
+                           "status": result.status})  # fmt: skip
                 ran += 1
                 progress(
                     f"{len(units.done)}/{total} {unit}: {result.status} ({result.wall_s:.1f} s)"

@@ -8,28 +8,30 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from council.engine.budget import Budget
-from council.engine.deliberation import (
-    Deliberation,
-    SamplingSettings,
-    check_panel_fits,
-    seat_assignment,
-)
-from council.engine.observer import Observer, Observers
+from council.engine.deliberation import Deliberation, check_panel_fits, seat_assignment
 from council.errors import ConfigError, UnknownNameError
-from council.ledger.recorder import LedgerRecorder, ReusingModel
-from council.ledger.store import Ledger
 from council.personas.card import PersonaCard
 from council.personas.library import CHAIR, find_persona
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
+from council.records.events import EventSink
+from council.records.run import RunResult, SeatAssignment
+from council.records.settings import (
+    Budget,
+    CallSettings,
+    RecordedCard,
+    RunConfig,
+    SamplingSettings,
+)
 from council.seats.fallback import FallbackModel
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
 from council.seats.routing import route
-from council.seats.seat import CallSettings, Seat, SeatRole, make_model
-from council.transcript.records import RunResult, SeatAssignment
-from council.transcript.rundir import RunDirectory, new_run_id
+from council.seats.seat import Seat, SeatRole, make_model
+from council.store.folder import RunFolder, new_run_id
+from council.store.lease import RunLease
+from council.store.ledger import Ledger
+from council.store.recorder import ReusingModel, RunRecorder
 
 DEFAULT_PANEL = ("popper", "kuhn", "meadows")
 DEFAULT_PROTOCOL = "council"
@@ -44,7 +46,9 @@ class Council:
     polarity pairs are seated on different model families; ``fallbacks`` gives a seat models to
     try, in order, when its own fails for good. Values are litellm model strings or
     ``ChatModel`` objects such as the test doubles in ``council.testing``. With ``runs_dir``
-    set, every run gets a folder there and is recorded in ``runs_dir/ledger.sqlite``.
+    set, every run is recorded in ``runs_dir/ledger.sqlite`` and exported to a folder there
+    (without it, in a ledger in memory); ``sinks`` follow each run's events as they are
+    recorded (a progress display, a stream).
     """
 
     def __init__(
@@ -57,7 +61,7 @@ class Council:
         chair: str | PersonaCard = CHAIR,
         endpoints: Mapping[str, str] | None = None,
         runs_dir: Path | str | None = "runs",
-        observers: Sequence[Observer] = (),
+        sinks: Sequence[EventSink] = (),
         sampling: SamplingSettings | None = None,
         calls: CallSettings | None = None,
         budget: Budget | None = None,
@@ -115,7 +119,7 @@ class Council:
         self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
         check_panel_fits(self.protocol, len(self.panel))
         self.runs_dir = Path(runs_dir).absolute() if runs_dir is not None else None
-        self.observers = list(observers)
+        self.sinks = list(sinks)
         self.sampling = sampling or SamplingSettings()
         self.budget = budget
 
@@ -123,19 +127,20 @@ class Council:
         """Who sits where, on which model; calls no model and starts no server."""
         return [seat_assignment(seat) for seat in [*self.panel, self.chair]]
 
-    def config(self, label_seed: str) -> dict[str, Any]:
+    def config(self, label_seed: str) -> RunConfig:
         """What it takes to convene this council again (``council resume``, ``replay``)."""
-        return {
-            "personas": [str(seat.persona.path) for seat in self.panel],
-            "chair": str(self.chair.persona.path),
-            "protocol": str(self.protocol.path),
-            "seats": self._specs,
-            "endpoints": self.endpoints,
-            "sampling": dataclasses.asdict(self.sampling),
-            "calls": dataclasses.asdict(self.calls),
-            "budget": dataclasses.asdict(self.budget) if self.budget else None,
-            "label_seed": label_seed,
-        }
+        return RunConfig(
+            panel=[_recorded(seat.persona) for seat in self.panel],
+            chair=_recorded(self.chair.persona),
+            protocol_path=str(self.protocol.path),
+            protocol_text=self.protocol.text,
+            seats=self._specs,
+            endpoints=self.endpoints,
+            sampling=self.sampling,
+            calls=self.calls,
+            budget=self.budget,
+            label_seed=label_seed,
+        )
 
     async def aconvene(
         self,
@@ -156,14 +161,36 @@ class Council:
             raise ConfigError("the question is empty")
         resuming = run_id is not None
         run_id = run_id or new_run_id(question)
-        ledger = Ledger.in_folder(self.runs_dir) if self.runs_dir is not None else None
+        ledger = Ledger.in_folder(self.runs_dir) if self.runs_dir else Ledger.in_memory()
+        lease = RunLease(self.runs_dir, run_id) if self.runs_dir else None
+        try:
+            if lease is not None:
+                lease.acquire()  # a run resumed twice at once would make every call twice
+                ledger.reserve()
+            return await self._deliberate(question, run_id, ledger, reuse_from, label_seed,
+                                          resuming)  # fmt: skip
+        finally:
+            if lease is not None:
+                lease.release()
+            ledger.close()
+
+    async def _deliberate(
+        self,
+        question: str,
+        run_id: str,
+        ledger: Ledger,
+        reuse_from: Sequence[str],
+        label_seed: str | None,
+        resuming: bool,
+    ) -> RunResult:
         panel, chair = self.panel, self.chair
         if reuse_from:
-            if ledger is None:
+            if self.runs_dir is None:
                 raise ConfigError("reusing earlier answers needs a runs folder with a ledger")
             panel = [_reusing(seat, ledger, reuse_from) for seat in panel]
             chair = _reusing(chair, ledger, reuse_from)
-        observers = Observers(list(self.observers))
+        folder = [RunFolder(self.runs_dir / run_id)] if self.runs_dir is not None else []
+        recorder = RunRecorder(ledger, followers=[*folder, *self.sinks])
         deliberation = Deliberation(
             self.protocol,
             panel,
@@ -171,22 +198,17 @@ class Council:
             question,
             run_id=run_id,
             run_dir=str(self.runs_dir / run_id) if self.runs_dir is not None else None,
-            observer=observers,
+            sink=recorder,
             sampling=self.sampling,
             budget=self.budget,
             label_seed=label_seed,
+            config=self.config(label_seed or run_id),
+            resumed=resuming,
         )
-        # The folder and the ledger hear of each event before anyone else, and only once every
-        # template has rendered: what is reported is already on disk.
-        if self.runs_dir is not None and ledger is not None:
-            folder = RunDirectory(self.runs_dir, run_id, resume=resuming)
-            recorder = LedgerRecorder(ledger, self.config(deliberation.label_seed))
-            observers.observers[:0] = [folder, recorder]
-        try:
-            return await deliberation.run()
-        finally:
-            if ledger is not None:
-                ledger.close()
+        result = await deliberation.run()
+        if recorder.failure is not None:  # the ledger holds every turn it could keep
+            raise recorder.failure
+        return result
 
     def convene(self, question: str, **kwargs: Any) -> RunResult:
         """Synchronous ``aconvene``; inside a running event loop, await ``aconvene`` instead."""
@@ -195,6 +217,11 @@ class Council:
         except RuntimeError:
             return asyncio.run(self.aconvene(question, **kwargs))
         raise ConfigError("convene() was called inside an event loop: use 'await aconvene()'")
+
+
+def _recorded(card: PersonaCard) -> RecordedCard:
+    path = str(card.path) if card.path is not None else None
+    return RecordedCard(name=card.name, path=path, text=card.text)
 
 
 def _reusing(seat: Seat, ledger: Ledger, runs: Sequence[str]) -> Seat:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from council.transcript.describe import describe_tally
-from council.transcript.records import RunResult, Turn
+from council.records.describe import describe_tally
+from council.records.run import RunResult, Turn
 
 
 def _turn_meta(turn: Turn) -> str:

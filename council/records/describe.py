@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from council.transcript.records import Tally
+from council.records.run import Tally
 
 
 def describe_tally(tally: Tally, name: dict[str, str]) -> str:

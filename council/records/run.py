@@ -1,4 +1,9 @@
-"""Runtime records of a deliberation: turns, seats, runs. One serializer: ``to_json()``."""
+"""Runtime records of a deliberation: turns, seats, tallies, runs. One serializer: ``to_json()``.
+
+A run's record is its event stream (``council.records.events``); ``RunResult`` is what folding
+those events gives (``council.records.fold``), whether they come live from the engine, from the
+ledger or from an exported ``events.jsonl``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,18 @@ class Record(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+class CallRequest(Record):
+    """Everything a seat's model was sent for one turn: the prompts it saw and how it sampled."""
+
+    model: str
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float
+    seed: int | None = None
+    expects: str = "text"  # what the engine parses from the reply: text, vote, ranking, ...
+    choices: list[str] = Field(default_factory=list)
 
 
 class Turn(Record):
@@ -39,6 +56,7 @@ class Turn(Record):
     request_hash: str | None = None
     reused: bool = False  # answered from the ledger (resume, replay): no call was made
     started_at: datetime
+    request: CallRequest | None = None  # what the seat was shown ("what did kuhn see?")
 
     @property
     def ok(self) -> bool:
@@ -51,7 +69,7 @@ class SeatAssignment(Record):
     role: Literal["panel", "chair"]
     provider: str
     model: str
-    card_path: str
+    card_path: str | None  # None: a card defined in code
     card_hash: str
     anonymous_label: str | None = None
     reason: str | None = None  # why the seat is on this model
@@ -109,6 +127,7 @@ class RunHeader(Record):
     protocol: str
     protocol_hash: str
     seats: list[SeatAssignment]
+    stages: list[str] = Field(default_factory=list)  # speaking stages in protocol order
     started_at: datetime
 
 
@@ -119,10 +138,13 @@ class LoopOutcome(Record):
     stopped_early: str | None = None  # why it stopped before max_rounds
 
 
+RunStatus = Literal["completed", "failed", "stopped"]  # stopped: a budget ran out
+
+
 class RunResult(RunHeader):
     """A finished run, completed or failed; failed runs keep every finished turn."""
 
-    status: Literal["completed", "failed", "stopped"]  # stopped: a budget ran out
+    status: RunStatus
     error: str | None = None
     turns: list[Turn] = Field(default_factory=list)
     tallies: list[Tally] = Field(default_factory=list)

@@ -1,0 +1,126 @@
+"""Resume a run that stopped, or replay one with a seat changed, from the ledger.
+
+Both convene the recorded council again and answer every call whose inputs are identical to a
+recorded, successful one from the ledger. Resume continues the same run (a crash, a kill, a
+spent budget) with the cards and protocol exactly as they ran, recorded in the run's
+configuration; it refuses a run that a live process is still running. Replay starts a new run
+from an old one, with the files as they are now (falling back to the recorded text for a card
+built in code or since deleted), typically with one seat moved to another model, and pays
+only for what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from council.app.council import Council
+from council.errors import ConfigError, RunInProgress, UnknownNameError
+from council.personas.card import PersonaCard, load_card, parse_card
+from council.protocols.graph import Protocol, compile_protocol, load_protocol_file
+from council.records.events import EventSink, RunStarted
+from council.records.run import RunHeader, RunResult
+from council.records.settings import RecordedCard, RunConfig
+from council.store.lease import is_live
+from council.store.ledger import Ledger
+from council.store.loader import resolve_run_id
+
+
+def _recorded_run(run_id: str, runs_dir: Path) -> tuple[str, RunHeader, RunConfig, str]:
+    """(full run ID, header, configuration, status) of a recorded run."""
+    ledger = Ledger.existing(runs_dir)
+    try:
+        run_id = resolve_run_id(ledger, run_id)
+        events = ledger.events(run_id)
+        status = (ledger.run(run_id) or {}).get("status", "running")
+    finally:
+        ledger.close()
+    start = next((e for e in events if isinstance(e, RunStarted)), None)
+    if start is None:
+        raise ConfigError(f"run {run_id} has no recorded start")
+    if start.config is None:
+        raise ConfigError(
+            f"run {run_id} has no recorded configuration (a seat ran on a model object, or its "
+            "files were gone when the ledger was upgraded): rebuild that council in Python"
+        )
+    return run_id, start.header, start.config, str(status)
+
+
+def _card(recorded: RecordedCard, *, as_now: bool) -> PersonaCard:
+    if as_now and recorded.path and Path(recorded.path).is_file():
+        return load_card(recorded.path)
+    return parse_card(recorded.text, Path(recorded.path or f"<card '{recorded.name}'>"))
+
+
+def _protocol(config: RunConfig, *, as_now: bool) -> Protocol:
+    path = config.protocol_path
+    if as_now and path and Path(path).is_file():
+        return load_protocol_file(path)
+    return compile_protocol(config.protocol_text, Path(path or "<protocol>"))
+
+
+def recorded_council(
+    config: RunConfig,
+    runs_dir: Path | str,
+    *,
+    seats: Mapping[str, str] | None = None,
+    sinks: Sequence[EventSink] = (),
+    as_now: bool = False,
+) -> Council:
+    """The council a run was convened with (``seats`` overrides some seats' models);
+    ``as_now`` reads cards and protocol from their files as they are today."""
+    chains: dict[str, list[str]] = {}
+    for seat, spec in config.seats.items():
+        if not spec:
+            raise ConfigError(f"seat '{seat}' ran on a model object, not a model string: "
+                              "rebuild that council in Python to rerun it")  # fmt: skip
+        chains[seat] = list(spec)
+    for seat, model in (seats or {}).items():
+        if seat not in chains:
+            raise UnknownNameError("seat", seat, chains)
+        chains[seat] = [model]
+    return Council(
+        [_card(card, as_now=as_now) for card in config.panel],
+        protocol=_protocol(config, as_now=as_now),
+        chair=_card(config.chair, as_now=as_now),
+        seats={seat: chain[0] for seat, chain in chains.items()},
+        fallbacks={seat: chain[1:] for seat, chain in chains.items() if len(chain) > 1},
+        endpoints=config.endpoints,
+        runs_dir=runs_dir,
+        sinks=sinks,
+        sampling=config.sampling,
+        calls=config.calls,
+        budget=config.budget,
+    )
+
+
+def resume(
+    run_id: str, runs_dir: Path | str = "runs", *, sinks: Sequence[EventSink] = ()
+) -> RunResult:
+    """Continue a stopped run; no call that already completed is made again."""
+    runs_dir = Path(runs_dir)
+    run_id, header, config, status = _recorded_run(run_id, runs_dir)
+    if status == "completed":
+        raise ConfigError(f"run {run_id} already completed; 'council replay' reruns it")
+    if is_live(runs_dir, run_id):
+        # The lease is taken again inside convene; this earlier check names the problem
+        # before any card is parsed or model started.
+        raise RunInProgress(f"run {run_id} is still running in another process: wait for it")
+    council = recorded_council(config, runs_dir, sinks=sinks)
+    return council.convene(
+        header.question, run_id=run_id, reuse_from=[run_id], label_seed=config.label_seed
+    )
+
+
+def replay(
+    run_id: str,
+    runs_dir: Path | str = "runs",
+    *,
+    seats: Mapping[str, str] | None = None,
+    sinks: Sequence[EventSink] = (),
+) -> RunResult:
+    """A new run of an old one, with ``seats`` changed; identical calls are reused."""
+    runs_dir = Path(runs_dir)
+    run_id, header, config, _ = _recorded_run(run_id, runs_dir)
+    council = recorded_council(config, runs_dir, seats=seats, sinks=sinks, as_now=True)
+    return council.convene(header.question, reuse_from=[run_id], label_seed=config.label_seed)

@@ -1,0 +1,118 @@
+"""What the engine does differently for each kind of stage, registered in one place.
+
+A stage kind may skip itself (a guard that is not needed), add a format instruction so replies
+parse (votes, rankings), and make a tally of its turns. A plain speaking stage does none of
+these. A new kind is a ``StageKind`` subclass and one ``register_stage_kind`` call; the engine
+itself never asks which kind a stage is.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from council.engine.rankings import parse_ranking, ranking_instruction, tally_rankings
+from council.engine.votes import parse_ballot, tally_votes, vote_instruction
+from council.protocols.spec import GuardStage, RankingStage, SpeakingStage, VoteStage
+from council.records.run import Tally, Turn
+from council.seats.seat import Seat
+
+if TYPE_CHECKING:
+    from council.engine.deliberation import Deliberation
+
+Instruction = tuple[str | None, str, tuple[str, ...]]  # (text to add, what to parse, choices)
+PLAIN: Instruction = (None, "text", ())
+
+
+class StageKind:
+    """The behaviour of a plain speaking stage; subclasses override what their kind changes."""
+
+    def skip_reason(self, run: Deliberation, stage: SpeakingStage) -> str | None:
+        """Why this stage does not run this time, or None when it runs."""
+        return None
+
+    def variables(self, run: Deliberation, stage: SpeakingStage) -> dict[str, object]:
+        """Extra variables this kind's prompts may use, beyond those of every stage."""
+        return {}
+
+    def instruction(self, run: Deliberation, stage: SpeakingStage, seat: Seat) -> Instruction:
+        return PLAIN
+
+    def tally(
+        self, run: Deliberation, stage: SpeakingStage, turns: list[Turn], round_number: int
+    ) -> Tally | None:
+        return None
+
+
+class VoteKind(StageKind):
+    def instruction(self, run: Deliberation, stage: SpeakingStage, seat: Seat) -> Instruction:
+        assert isinstance(stage, VoteStage)
+        expects = "number" if stage.numeric else "vote"
+        return vote_instruction(stage), expects, tuple(stage.options or ())
+
+    def tally(
+        self, run: Deliberation, stage: SpeakingStage, turns: list[Turn], round_number: int
+    ) -> Tally:
+        assert isinstance(stage, VoteStage)
+        ballots = [parse_ballot(t.seat, t.content if t.ok else None, stage) for t in turns]
+        return tally_votes(stage, ballots, round_number)
+
+
+class RankingKind(StageKind):
+    def instruction(self, run: Deliberation, stage: SpeakingStage, seat: Seat) -> Instruction:
+        labels = list(run.ballot(stage, seat))
+        return (ranking_instruction(labels), "ranking", tuple(labels)) if labels else PLAIN
+
+    def tally(
+        self, run: Deliberation, stage: SpeakingStage, turns: list[Turn], round_number: int
+    ) -> Tally:
+        assert isinstance(stage, RankingStage)
+        rankings = [
+            parse_ranking(
+                t.seat, t.content if t.ok else None, run.ballot(stage, run.seats[t.seat]),
+                own=run.labels.get(t.seat, "").replace("Member", "Response") or None,
+            )
+            for t in turns
+        ]  # fmt: skip
+        return tally_rankings(stage, rankings, round_number)
+
+
+class GuardKind(StageKind):
+    def variables(self, run: Deliberation, stage: SpeakingStage) -> dict[str, object]:
+        assert isinstance(stage, GuardStage)
+        tally = run.tallies.get(stage.checks)
+        return {
+            "agreement": f"{(tally.agreement or 0) if tally else 0:.0%}",
+            "leading": (tally.winner if tally else None) or "none",
+            "dissenters": len(tally.dissenters) if tally else 0,
+        }
+
+    def skip_reason(self, run: Deliberation, stage: SpeakingStage) -> str | None:
+        assert isinstance(stage, GuardStage)
+        tally = run.tallies.get(stage.checks)
+        if tally is None:
+            return f"no tally from '{stage.checks}' to check"
+        if tally.winner is None:
+            return f"'{stage.checks}' has no leading stance: the council is split"
+        agreement = tally.agreement or 0
+        if stage.agreement_above is not None and agreement > stage.agreement_above:
+            return None
+        if stage.dissenters_below is not None and len(tally.dissenters) < stage.dissenters_below:
+            return None
+        return f"agreement {agreement:.0%} and {len(tally.dissenters)} dissenters: guard not needed"
+
+
+_KINDS: dict[str, StageKind] = {}
+_PLAIN_KIND = StageKind()
+
+
+def register_stage_kind(kind: str, behaviour: StageKind) -> None:
+    _KINDS[kind] = behaviour
+
+
+def behaviour_of(stage: SpeakingStage) -> StageKind:
+    return _KINDS.get(stage.kind, _PLAIN_KIND)
+
+
+register_stage_kind("vote", VoteKind())
+register_stage_kind("ranking", RankingKind())
+register_stage_kind("guard", GuardKind())

@@ -1,0 +1,154 @@
+"""The run's events: one typed vocabulary for everything that happens in a deliberation.
+
+The engine emits these events and nothing else; every sink (the ledger, the run folder's
+exports, the live display, a web stream) takes them through one method, ``handle``. They are a
+pydantic discriminated union on ``type`` with one ``TypeAdapter`` (``EVENTS``), so there is one
+serializer: ``event_json`` writes the line the ledger stores and ``events.jsonl`` exports, and
+``parse_event`` reads either back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from council.records.run import LoopOutcome, RunHeader, RunStatus, Tally, Turn, utc_now
+from council.records.settings import RunConfig
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    at: datetime = Field(default_factory=utc_now)
+
+
+class RunStarted(_Event):
+    """The run began (or was resumed: the same run, appended to)."""
+
+    type: Literal["run_started"] = "run_started"
+    header: RunHeader
+    config: RunConfig | None = None  # None: a council that cannot be convened again from data
+    resumed: bool = False
+
+
+class StageStarted(_Event):
+    type: Literal["stage_started"] = "stage_started"
+    stage: str
+    round: int = 0  # 0 outside a loop; 1.. inside one
+    label: str
+    seats: list[str]
+
+
+class TurnStarted(_Event):
+    type: Literal["turn_started"] = "turn_started"
+    stage: str
+    round: int = 0
+    seat: str
+
+
+class TurnFinished(_Event):
+    """A seat spoke (or failed to): the turn with the full request it was sent."""
+
+    type: Literal["turn_finished"] = "turn_finished"
+    turn: Turn
+
+
+class TallyMade(_Event):
+    type: Literal["tally_made"] = "tally_made"
+    tally: Tally
+
+
+class StageFinished(_Event):
+    type: Literal["stage_finished"] = "stage_finished"
+    stage: str
+    round: int = 0
+    answered: int
+    seats: int
+
+
+class StageSkipped(_Event):
+    """A guard stage that did not fire, and why."""
+
+    type: Literal["stage_skipped"] = "stage_skipped"
+    stage: str
+    round: int = 0
+    reason: str
+
+
+class LoopRound(_Event):
+    type: Literal["loop_round"] = "loop_round"
+    loop: str
+    round: int
+    stop: str | None = None  # why the loop stops after this round, if it does
+
+
+class LoopFinished(_Event):
+    type: Literal["loop_finished"] = "loop_finished"
+    outcome: LoopOutcome
+
+
+class SeatAbsent(_Event):
+    """A seat failed for good (retries and fallbacks spent) and sits out the rest of the run."""
+
+    type: Literal["seat_absent"] = "seat_absent"
+    seat: str
+    reason: str
+
+
+class RunFinished(_Event):
+    type: Literal["run_finished"] = "run_finished"
+    status: RunStatus
+    error: str | None = None
+    synthesis: str | None = None
+    finished_at: datetime
+
+
+Event = Annotated[
+    RunStarted
+    | StageStarted
+    | TurnStarted
+    | TurnFinished
+    | TallyMade
+    | StageFinished
+    | StageSkipped
+    | LoopRound
+    | LoopFinished
+    | SeatAbsent
+    | RunFinished,
+    Field(discriminator="type"),
+]
+EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def event_json(event: Event) -> str:
+    """The one serialization of an event: a single line of JSON."""
+    return EVENTS.dump_json(event).decode("utf-8")
+
+
+def parse_event(line: str | bytes) -> Event:
+    return EVENTS.validate_json(line)
+
+
+def events_jsonl(events: Iterable[Event]) -> str:
+    """Events as the text of an ``events.jsonl`` file."""
+    return "".join(event_json(event) + "\n" for event in events)
+
+
+class EventSink(Protocol):
+    """Anything that follows a run: it takes each event, in order, as it happens."""
+
+    def handle(self, event: Event) -> None: ...
+
+
+class EventList:
+    """A sink that keeps every event; the engine folds its own run from one of these."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)

@@ -1,0 +1,80 @@
+"""Folding a run's events into a ``RunResult``: the one way a run is read back.
+
+The engine returns the fold of the events it emitted, and every reader (``runs show``,
+``diversity``, resume, replay, experiments) folds the events the ledger stored or an
+``events.jsonl`` export holds, so a run reads the same wherever it is read from.
+
+A resumed run appends a second ``RunStarted`` to the same stream. Turns and tallies are keyed
+by where they happened, the later answer winning; what describes one attempt (absent seats,
+the outcome) starts again at each ``RunStarted``. A stream with no ``RunFinished`` after its
+last start is a run that did not finish: it reads as failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from council.records.events import (
+    Event,
+    LoopFinished,
+    RunFinished,
+    RunStarted,
+    SeatAbsent,
+    StageSkipped,
+    TallyMade,
+    TurnFinished,
+)
+from council.records.run import LoopOutcome, RunHeader, RunResult, Tally, Turn
+
+NOT_FINISHED = "the run did not finish"
+
+
+class EmptyRun(ValueError):
+    """The events hold no ``RunStarted``: there is no run to read."""
+
+
+def fold_events(events: Iterable[Event]) -> RunResult:
+    header: RunHeader | None = None
+    turns: dict[tuple[str, int, str], Turn] = {}
+    tallies: dict[tuple[str, int], Tally] = {}
+    loops: dict[str, LoopOutcome] = {}
+    skipped: dict[str, str] = {}
+    absent: dict[str, str] = {}
+    finished: RunFinished | None = None
+    for event in events:
+        if isinstance(event, RunStarted):
+            header = header or event.header  # the first start is when the run started
+            absent, finished = {}, None
+        elif isinstance(event, TurnFinished):
+            turn = event.turn
+            turns[(turn.stage, turn.round, turn.seat)] = turn
+        elif isinstance(event, TallyMade):
+            tallies[(event.tally.stage, event.tally.round)] = event.tally
+        elif isinstance(event, LoopFinished):
+            loops[event.outcome.loop] = event.outcome
+        elif isinstance(event, StageSkipped):
+            skipped[event.stage] = event.reason
+        elif isinstance(event, SeatAbsent):
+            absent[event.seat] = event.reason
+        elif isinstance(event, RunFinished):
+            finished = event
+    if header is None:
+        raise EmptyRun("no run_started event")
+    stage_order = {stage: i for i, stage in enumerate(header.stages)}
+    seat_order = {seat.seat: i for i, seat in enumerate(header.seats)}
+    ordered = sorted(
+        turns.values(),
+        key=lambda t: (stage_order.get(t.stage, len(stage_order)), t.round, seat_order[t.seat]),
+    )
+    return RunResult(
+        **dict(header),
+        status=finished.status if finished else "failed",
+        error=finished.error if finished else NOT_FINISHED,
+        turns=ordered,
+        tallies=list(tallies.values()),
+        loops=list(loops.values()),
+        skipped=[f"{stage}: {reason}" for stage, reason in skipped.items()],
+        absent=[f"{seat}: {reason}" for seat, reason in absent.items()],
+        synthesis=finished.synthesis if finished else None,
+        finished_at=finished.finished_at if finished else header.started_at,
+    )

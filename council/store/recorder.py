@@ -1,0 +1,68 @@
+"""The run's sink: the ledger first, then everyone who follows the run.
+
+The engine hands every event to one ``RunRecorder``. It commits the event to the ledger and
+only then passes it on to its followers (the run folder's exports, the live display, a web
+stream), so whatever a follower shows is already on record. The order is structural, not a
+list someone has to keep in order.
+
+When the ledger cannot take an event the run must stop (going on would make calls whose
+answers could not be kept). On a full disk the recorder frees the ledger's reserve, keeps the
+event that failed, records how the run ended and then raises, so no finished turn is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from council.errors import LedgerFull, StorageError
+from council.records.events import Event, EventSink, RunFinished
+from council.seats.model import ChatModel, Completion, ModelRequest, request_hash
+from council.store.ledger import Ledger
+
+
+class RunRecorder:
+    def __init__(self, ledger: Ledger, followers: Sequence[EventSink] = ()) -> None:
+        self.ledger = ledger
+        self.followers = list(followers)
+        self.failure: StorageError | None = None  # set once the ledger has failed this run
+
+    def handle(self, event: Event) -> None:
+        try:
+            self.ledger.append(event)
+        except LedgerFull as exc:
+            self.failure = self.failure or exc
+            if not self.ledger.release_reserve():
+                raise
+            self.ledger.append(event)  # the reserve makes room for this and the run's end
+        except StorageError as exc:
+            self.failure = self.failure or exc
+            raise
+        for follower in self.followers:
+            follower.handle(event)
+        if self.failure is not None and not isinstance(event, RunFinished):
+            raise self.failure  # the engine stops: no call it could not record
+
+
+class ReusingModel(ChatModel):
+    """Answers a call from the ledger when one of ``run_ids`` already made the identical call
+    (same model, messages and sampling) and it succeeded; otherwise calls the real model."""
+
+    def __init__(self, inner: ChatModel, ledger: Ledger, run_ids: Sequence[str]) -> None:
+        self.inner = inner
+        self.model = inner.model
+        self.ledger = ledger
+        self.run_ids = list(run_ids)
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        row = self.ledger.answered(request_hash(self.model, request), self.run_ids)
+        if row is None:
+            return await self.inner.complete(request)
+        return Completion(
+            content=row["content"],
+            prompt_tokens=row["prompt_tokens"],
+            completion_tokens=row["completion_tokens"],
+            cost_usd=row["cost_usd"],
+            attempts=0,
+            model=row["model"] if row["model"] != self.model else None,
+            reused=True,
+        )
