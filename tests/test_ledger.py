@@ -20,7 +20,7 @@ from council import Council
 from council.app.resume import replay, resume
 from council.cli.main import main
 from council.engine.budget import Budget
-from council.errors import ConfigError, UnknownNameError
+from council.errors import ConfigError, RunInProgress, UnknownNameError
 from council.seats import CallSettings, ModelRequest
 from council.seats.model import request_hash
 from council.testing import FakeProvider
@@ -179,6 +179,10 @@ def test_sigkill_mid_run_then_resume_issues_no_completed_call_again(tmp_path: Pa
                         done = [r[0] for r in db.execute("SELECT request_hash FROM calls")]
                 except sqlite3.OperationalError:
                     continue  # the child is still creating the schema
+        with sqlite3.connect(ledger) as db:
+            (live_id,) = db.execute("SELECT run_id FROM runs").fetchone()
+        with pytest.raises(RunInProgress, match="still running"):
+            resume(live_id, tmp_path)  # the child holds the run's lease: no call made twice
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         with sqlite3.connect(ledger) as db:

@@ -31,7 +31,7 @@ def test_readme_example_runs_on_the_bundled_model(tmp_path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)
     exec(compile(readme_python_example(), "README.md", "exec"), {})
     out = capsys.readouterr().out
-    run_dirs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    run_dirs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir() and p.name[0] != "."]
     assert (tmp_path / "runs" / "ledger.sqlite").is_file()
     assert len(run_dirs) == 1 and str(run_dirs[0]) in out
     assert "local/smollm2-135m-instruct" in out

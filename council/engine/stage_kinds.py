@@ -8,7 +8,8 @@ itself never asks which kind a stage is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from council.engine.rankings import parse_ranking, ranking_instruction, tally_rankings
 from council.engine.votes import parse_ballot, tally_votes, vote_instruction
@@ -16,8 +17,21 @@ from council.protocols.spec import GuardStage, RankingStage, SpeakingStage, Vote
 from council.records.run import Tally, Turn
 from council.seats.seat import Seat
 
-if TYPE_CHECKING:
-    from council.engine.deliberation import Deliberation
+
+class RunState(Protocol):
+    """What a stage kind may read of the run in progress (the engine's ``Deliberation``)."""
+
+    @property
+    def tallies(self) -> Mapping[str, Tally]: ...  # stage -> its latest tally
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...  # seat -> "Member A", ...
+
+    @property
+    def seats(self) -> Mapping[str, Seat]: ...
+
+    def ballot(self, stage: SpeakingStage, seat: Seat) -> dict[str, str]: ...
+
 
 Instruction = tuple[str | None, str, tuple[str, ...]]  # (text to add, what to parse, choices)
 PLAIN: Instruction = (None, "text", ())
@@ -26,31 +40,31 @@ PLAIN: Instruction = (None, "text", ())
 class StageKind:
     """The behaviour of a plain speaking stage; subclasses override what their kind changes."""
 
-    def skip_reason(self, run: Deliberation, stage: SpeakingStage) -> str | None:
+    def skip_reason(self, run: RunState, stage: SpeakingStage) -> str | None:
         """Why this stage does not run this time, or None when it runs."""
         return None
 
-    def variables(self, run: Deliberation, stage: SpeakingStage) -> dict[str, object]:
+    def variables(self, run: RunState, stage: SpeakingStage) -> dict[str, object]:
         """Extra variables this kind's prompts may use, beyond those of every stage."""
         return {}
 
-    def instruction(self, run: Deliberation, stage: SpeakingStage, seat: Seat) -> Instruction:
+    def instruction(self, run: RunState, stage: SpeakingStage, seat: Seat) -> Instruction:
         return PLAIN
 
     def tally(
-        self, run: Deliberation, stage: SpeakingStage, turns: list[Turn], round_number: int
+        self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> Tally | None:
         return None
 
 
 class VoteKind(StageKind):
-    def instruction(self, run: Deliberation, stage: SpeakingStage, seat: Seat) -> Instruction:
+    def instruction(self, run: RunState, stage: SpeakingStage, seat: Seat) -> Instruction:
         assert isinstance(stage, VoteStage)
         expects = "number" if stage.numeric else "vote"
         return vote_instruction(stage), expects, tuple(stage.options or ())
 
     def tally(
-        self, run: Deliberation, stage: SpeakingStage, turns: list[Turn], round_number: int
+        self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> Tally:
         assert isinstance(stage, VoteStage)
         ballots = [parse_ballot(t.seat, t.content if t.ok else None, stage) for t in turns]
@@ -58,12 +72,12 @@ class VoteKind(StageKind):
 
 
 class RankingKind(StageKind):
-    def instruction(self, run: Deliberation, stage: SpeakingStage, seat: Seat) -> Instruction:
+    def instruction(self, run: RunState, stage: SpeakingStage, seat: Seat) -> Instruction:
         labels = list(run.ballot(stage, seat))
         return (ranking_instruction(labels), "ranking", tuple(labels)) if labels else PLAIN
 
     def tally(
-        self, run: Deliberation, stage: SpeakingStage, turns: list[Turn], round_number: int
+        self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> Tally:
         assert isinstance(stage, RankingStage)
         rankings = [
@@ -77,7 +91,7 @@ class RankingKind(StageKind):
 
 
 class GuardKind(StageKind):
-    def variables(self, run: Deliberation, stage: SpeakingStage) -> dict[str, object]:
+    def variables(self, run: RunState, stage: SpeakingStage) -> dict[str, object]:
         assert isinstance(stage, GuardStage)
         tally = run.tallies.get(stage.checks)
         return {
@@ -86,7 +100,7 @@ class GuardKind(StageKind):
             "dissenters": len(tally.dissenters) if tally else 0,
         }
 
-    def skip_reason(self, run: Deliberation, stage: SpeakingStage) -> str | None:
+    def skip_reason(self, run: RunState, stage: SpeakingStage) -> str | None:
         assert isinstance(stage, GuardStage)
         tally = run.tallies.get(stage.checks)
         if tally is None:
