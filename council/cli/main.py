@@ -146,7 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
         return 0
     except KeyboardInterrupt:
-        print("council: interrupted; finished turns are in the run folder", file=sys.stderr)
+        print(
+            "council: interrupted; finished turns are in the ledger ('council resume latest')",
+            file=sys.stderr,
+        )
         return 130
     return code
 

@@ -270,6 +270,23 @@ class Deliberation:
         self._emit(
             RunStarted(run_id=self.run_id, header=header, config=self.config, resumed=self.resumed)
         )
+        try:
+            error, stopped = await self._run_to_end()
+        except BaseException as exc:
+            # Interrupted (Ctrl-C, a cancelled task) or a bug: the record still says how the
+            # run ended, unless it is the record itself that failed.
+            if not isinstance(exc, StorageError):
+                self._finish("failed", redact(f"interrupted: {type(exc).__name__} {exc}".strip()))
+            raise
+        synthesis = self._synthesis()
+        status: RunStatus = (
+            "stopped" if stopped else "completed" if error is None and synthesis else "failed"
+        )
+        self._finish(status, error)
+        return fold_events(self._record.events)
+
+    async def _run_to_end(self) -> tuple[str | None, bool]:
+        """Run the graph; (why it did not complete, whether a budget stopped it)."""
         error: str | None = None
         stopped = False
         try:
@@ -283,19 +300,19 @@ class Deliberation:
         except* TimeoutError:
             error = f"wall-time budget spent: {self._budget.budget.max_wall_s:g} s"
             stopped = True
-        synthesis = next(
-            (t.content for t in self._latest.get(self.protocol.synthesis.id, []) if t.ok), None
-        )
-        status: RunStatus = (
-            "stopped" if stopped else "completed" if error is None and synthesis else "failed"
-        )
+        return error, stopped
+
+    def _synthesis(self) -> str | None:
+        turns = self._latest.get(self.protocol.synthesis.id, [])
+        return next((t.content for t in turns if t.ok), None)
+
+    def _finish(self, status: RunStatus, error: str | None) -> None:
         self._emit(
             RunFinished(
-                run_id=self.run_id, status=status, error=error, synthesis=synthesis,
+                run_id=self.run_id, status=status, error=error, synthesis=self._synthesis(),
                 finished_at=utc_now(),
             )
         )  # fmt: skip
-        return fold_events(self._record.events)
 
     async def _run_graph(self) -> None:
         async with asyncio.TaskGroup() as group:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from council.protocols.graph import Protocol
-from council.protocols.spec import AnyStage, GuardStage, LoopStage, SpeakingStage, VoteStage
+from council.protocols.spec import AnyStage, LoopStage, SpeakingStage
 
 
 def _node(stage: AnyStage) -> str:
@@ -38,15 +38,7 @@ def describe_stage(stage: SpeakingStage) -> str:
     parts = [f"{stage.id} ({stage.kind}): {stage.label}", f"seats: {stage.seats}"]
     if stage.sees:
         parts.append("sees: " + ", ".join(stage.sees) + (" anonymized" if stage.anonymize else ""))
-    if isinstance(stage, VoteStage):
-        detail = "numeric" if stage.numeric else f"options {stage.options or 'free'}"
-        parts.append(f"vote: {stage.rule}, {detail}, consensus at {stage.threshold:.0%}")
-    if isinstance(stage, GuardStage):
-        parts.append(
-            f"guard on {stage.checks}: agreement above {stage.agreement_above}, "
-            f"dissenters below {stage.dissenters_below}"
-        )
-    return "; ".join(parts)
+    return "; ".join([*parts, *stage.details()])
 
 
 def describe(protocol: Protocol) -> str:

@@ -20,15 +20,10 @@ import yaml
 from council.errors import ProtocolError
 from council.protocols.spec import (
     AnyStage,
-    GuardStage,
     LoopStage,
     ProtocolSpec,
-    RankingStage,
-    ResponseStage,
     SpeakingStage,
-    StatementStage,
     SynthesisStage,
-    VoteStage,
 )
 from council.sourcefile import load_yaml, locate, one_line, read_text, validate
 from council.templates import check_syntax
@@ -161,26 +156,15 @@ class _Compiler:
 
     def check_kinds(self) -> None:
         for stage in self.stages.values():
-            if isinstance(stage, GuardStage) and not isinstance(
-                self.stages[stage.checks], VoteStage
-            ):
-                raise self.fail(
-                    stage.id,
-                    "checks",
-                    f"'{stage.checks}' collects no votes: a guard checks a vote stage",
-                )
-            if isinstance(stage, RankingStage):
-                ranked = self.stages[stage.sees[0]]
-                if not isinstance(ranked, StatementStage | ResponseStage):
-                    raise self.fail(
-                        stage.id,
-                        "sees",
-                        f"'{ranked.id}' has no answers to rank: rank a statement or response",
-                    )
-            if isinstance(stage, LoopStage) and stage.until is not None:
-                self._check_until(stage)
-            if isinstance(stage, SynthesisStage) and stage.id in self.loop_of:
-                raise self.fail(stage.id, "kind", "the synthesis cannot sit inside a loop")
+            if isinstance(stage, LoopStage):
+                if stage.until is not None:
+                    self._check_until(stage)
+                continue
+            problem = stage.reference_problem(self.stages)
+            if problem is not None:
+                raise self.fail(stage.id, *problem)
+            if not stage.may_loop and stage.id in self.loop_of:
+                raise self.fail(stage.id, "kind", f"the {stage.kind} cannot sit inside a loop")
 
     def _check_until(self, loop: LoopStage) -> None:
         until = loop.until
@@ -190,7 +174,7 @@ class _Compiler:
                 continue
             if self.loop_of.get(ref) != loop.id:
                 raise self.fail(loop.id, "until", f"'{ref}' is not a stage of this loop")
-            if field_name == "vote" and not isinstance(self.stages[ref], VoteStage):
+            if field_name == "vote" and not getattr(self.stages[ref], "collects_votes", False):
                 raise self.fail(
                     loop.id, "until", f"'{ref}' collects no votes: 'agreement' needs a vote stage"
                 )

@@ -17,7 +17,8 @@ their answers:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -56,9 +57,23 @@ class SpeakingStage(_Strict):
     def depends_on(self) -> list[str]:
         return list(dict.fromkeys([*self.sees, *self.after]))
 
+    # What a kind is, for the compiler and the diagram: each kind says it of itself.
+    answers: ClassVar[bool] = False  # its turns are answers another stage may rank
+    collects_votes: ClassVar[bool] = False
+    may_loop: ClassVar[bool] = True  # may sit inside a loop
+
+    def reference_problem(self, stages: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(field, message) when a stage it refers to is of the wrong kind, else None."""
+        return None
+
+    def details(self) -> list[str]:
+        """What a stage listing says of this kind beyond seats and what it sees."""
+        return []
+
 
 class StatementStage(SpeakingStage):
     kind: Literal["statement"]
+    answers: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _blind(self) -> StatementStage:
@@ -71,6 +86,7 @@ class StatementStage(SpeakingStage):
 
 class ResponseStage(SpeakingStage):
     kind: Literal["response"]
+    answers: ClassVar[bool] = True
     sees: list[str] = Field(min_length=1)
 
 
@@ -82,6 +98,7 @@ class SummaryStage(SpeakingStage):
 
 class SynthesisStage(SpeakingStage):
     kind: Literal["synthesis"]
+    may_loop: ClassVar[bool] = False
     seats: SeatSelector = "chair"
     sees: list[str] = Field(min_length=1)
     min_turns: int = Field(default=1, ge=1, description="a run without its synthesis has failed")
@@ -91,6 +108,7 @@ class VoteStage(SpeakingStage):
     """Each seat ends with ``STANCE | CONFIDENCE | DEALBREAKER``; the rule decides the tally."""
 
     kind: Literal["vote"]
+    collects_votes: ClassVar[bool] = True
     options: list[str] | None = Field(default=None, description="allowed stances; None = free")
     numeric: bool = Field(default=False, description="stances are numbers (Delphi estimates)")
     rule: VoteRule = "majority"
@@ -119,6 +137,10 @@ class VoteStage(SpeakingStage):
             raise ValueError("a vote needs at least two distinct options")
         return self
 
+    def details(self) -> list[str]:
+        detail = "numeric" if self.numeric else f"options {self.options or 'free'}"
+        return [f"vote: {self.rule}, {detail}, consensus at {self.threshold:.0%}"]
+
 
 class RankingStage(SpeakingStage):
     """Seats rank the other seats' answers from one earlier stage, shown as Response A, B, ..."""
@@ -126,6 +148,12 @@ class RankingStage(SpeakingStage):
     kind: Literal["ranking"]
     sees: list[str] = Field(min_length=1, max_length=1)
     anonymize: bool = True
+
+    def reference_problem(self, stages: Mapping[str, Any]) -> tuple[str, str] | None:
+        ranked = stages[self.sees[0]]
+        if getattr(ranked, "answers", False):
+            return None
+        return "sees", f"'{ranked.id}' has no answers to rank: rank a statement or response"
 
 
 class GuardStage(SpeakingStage):
@@ -145,6 +173,17 @@ class GuardStage(SpeakingStage):
     @property
     def depends_on(self) -> list[str]:
         return list(dict.fromkeys([self.checks, *self.sees, *self.after]))
+
+    def reference_problem(self, stages: Mapping[str, Any]) -> tuple[str, str] | None:
+        if getattr(stages[self.checks], "collects_votes", False):
+            return None
+        return "checks", f"'{self.checks}' collects no votes: a guard checks a vote stage"
+
+    def details(self) -> list[str]:
+        return [
+            f"guard on {self.checks}: agreement above {self.agreement_above}, "
+            f"dissenters below {self.dissenters_below}"
+        ]
 
 
 BodyStage = Annotated[
