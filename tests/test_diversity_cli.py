@@ -117,6 +117,16 @@ def test_cached_embedder_hits_on_second_analysis(run_dir: Path, tmp_path: Path) 
     assert not (run_dir.parent / ".embeddings.sqlite").exists()  # --cache was honoured
 
 
+def test_a_run_named_by_id_prefix_or_latest_reads_from_the_ledger(run_dir: Path, capsys) -> None:
+    runs = str(run_dir.parent)
+    assert cli(["diversity", str(run_dir), "--json", "--embedder", "fake", "--no-html"]) == 0
+    from_folder = json.loads(capsys.readouterr().out)
+    for name in (run_dir.name, run_dir.name[:22], "latest"):
+        argv = ["diversity", name, "--out", runs, "--json", "--embedder", "fake", "--no-html"]
+        assert cli(argv) == 0
+        assert json.loads(capsys.readouterr().out) == from_folder
+
+
 def test_table_by_default_and_no_html(run_dir: Path, capsys) -> None:
     assert cli(["diversity", str(run_dir), "--embedder", "fake", "--no-html"]) == 0
     out, err = capsys.readouterr()

@@ -47,7 +47,7 @@ class Council:
     try, in order, when its own fails for good. Values are litellm model strings or
     ``ChatModel`` objects such as the test doubles in ``council.testing``. With ``runs_dir``
     set, every run is recorded in ``runs_dir/ledger.sqlite`` and exported to a folder there
-    (without it, in a ledger in memory); ``sinks`` follow each run's events as they are
+    (without it, nothing is stored); ``sinks`` follow each run's events as they are
     recorded (a progress display, a stream).
     """
 
@@ -161,10 +161,10 @@ class Council:
             raise ConfigError("the question is empty")
         resuming = run_id is not None
         run_id = run_id or new_run_id(question)
-        ledger = Ledger.in_folder(self.runs_dir) if self.runs_dir else Ledger.in_memory()
+        ledger = Ledger.in_folder(self.runs_dir) if self.runs_dir else None
         lease = RunLease(self.runs_dir, run_id) if self.runs_dir else None
         try:
-            if lease is not None:
+            if lease is not None and ledger is not None:
                 lease.acquire()  # a run resumed twice at once would make every call twice
                 ledger.reserve()
             return await self._deliberate(question, run_id, ledger, reuse_from, label_seed,
@@ -172,20 +172,21 @@ class Council:
         finally:
             if lease is not None:
                 lease.release()
-            ledger.close()
+            if ledger is not None:
+                ledger.close()
 
     async def _deliberate(
         self,
         question: str,
         run_id: str,
-        ledger: Ledger,
+        ledger: Ledger | None,
         reuse_from: Sequence[str],
         label_seed: str | None,
         resuming: bool,
     ) -> RunResult:
         panel, chair = self.panel, self.chair
         if reuse_from:
-            if self.runs_dir is None:
+            if ledger is None or self.runs_dir is None:
                 raise ConfigError("reusing earlier answers needs a runs folder with a ledger")
             panel = [_reusing(seat, ledger, reuse_from) for seat in panel]
             chair = _reusing(chair, ledger, reuse_from)

@@ -54,9 +54,9 @@ class RunFolder:
             return
         try:
             self._log.write(event_json(event) + "\n")
-            self._log.flush()
-            os.fsync(self._log.fileno())
+            self._log.flush()  # the ledger is the durable record; this is its copy
             if isinstance(event, RunFinished):
+                os.fsync(self._log.fileno())
                 self._log.close()
                 transcript = render_transcript(fold_events(self._events))
                 (self.path / TRANSCRIPT_FILE).write_text(transcript, encoding="utf-8")

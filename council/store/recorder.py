@@ -21,12 +21,22 @@ from council.store.ledger import Ledger
 
 
 class RunRecorder:
-    def __init__(self, ledger: Ledger, followers: Sequence[EventSink] = ()) -> None:
+    def __init__(self, ledger: Ledger | None, followers: Sequence[EventSink] = ()) -> None:
+        # No ledger: a council with no runs folder; its followers still hear every event.
         self.ledger = ledger
         self.followers = list(followers)
         self.failure: StorageError | None = None  # set once the ledger has failed this run
 
     def handle(self, event: Event) -> None:
+        if self.ledger is not None:
+            self._record(event)
+        for follower in self.followers:
+            follower.handle(event)
+        if self.failure is not None and not isinstance(event, RunFinished):
+            raise self.failure  # the engine stops: no call it could not record
+
+    def _record(self, event: Event) -> None:
+        assert self.ledger is not None
         try:
             self.ledger.append(event)
         except LedgerFull as exc:
@@ -37,10 +47,6 @@ class RunRecorder:
         except StorageError as exc:
             self.failure = self.failure or exc
             raise
-        for follower in self.followers:
-            follower.handle(event)
-        if self.failure is not None and not isinstance(event, RunFinished):
-            raise self.failure  # the engine stops: no call it could not record
 
 
 class ReusingModel(ChatModel):
