@@ -342,3 +342,11 @@ def test_resume_of_a_run_on_model_objects_says_why(tmp_path: Path) -> None:
     assert failed.status == "failed"
     with pytest.raises(ConfigError, match="ran on a model object"):
         resume(failed.run_id, tmp_path)
+
+
+def test_a_first_round_run_folder_still_loads() -> None:
+    runs = Path(__file__).parent.parent / "docs" / "experiments" / "diversity" / "runs"
+    folder = sorted(runs.iterdir())[0]
+    run = load_run(folder)  # the committed experiment runs predate the event vocabulary
+    assert run.status == "completed" and run.synthesis
+    assert run.stages[0] == run.turns[0].stage and len({t.seat for t in run.turns}) >= 3
