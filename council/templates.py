@@ -1,16 +1,28 @@
-"""Rendering user-authored Jinja templates (card bodies, protocol prompts) in a sandbox.
+"""Rendering user-authored Jinja templates (card bodies, protocol prompts) in a sandbox,
+within a budget of time and memory.
 
 Cards are data from strangers: the body is rendered by Jinja's immutable sandbox (no attribute
 access to Python internals, no mutation) with strict undefined variables, so a typo in a variable
 name is an error naming the card and line rather than a silently empty prompt. The sandbox also
 refuses the cheap ways to exhaust memory or time (``'a' * 10**10``, ``2 ** 10**9``, a filter
-asked for a width of a billion, ``lipsum``) and caps the rendered size.
+asked for a width of a billion, ``lipsum``) and caps the rendered size. Against everything it
+does not know, renders run in a worker process (``council.template_worker``) with an address-
+space limit, killed when one outlives ``RENDER_SECONDS``: no template can take the host's memory
+or a core for longer than that.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
 from functools import cache, lru_cache
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
@@ -21,6 +33,8 @@ MAX_OUTPUT_CHARS = 200_000  # a system prompt longer than this is a mistake or a
 _MAX_REPEAT = 10_000  # 'x' * n, [..] * n
 _MAX_EXPONENT = 1_000
 _MAX_WIDTH = 1_000  # center, indent, wordwrap, truncate, format widths
+RENDER_SECONDS = 2.0  # one render's time budget
+RENDER_MEGABYTES = 512  # the render worker's address space, interpreter included
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -71,6 +85,119 @@ def _compiled(source: str) -> jinja2.Template:
     return sandbox().from_string(source)
 
 
+class TemplateProblem(Exception):
+    """Why a template could not render; ``line`` is 1-based within the template."""
+
+    def __init__(self, message: str, line: int | None = None, kind: str = "render") -> None:
+        super().__init__(message)
+        self.message, self.line, self.kind = message, line, kind
+
+
+def render_here(source: str, variables: dict[str, Any]) -> str:
+    """Render in this process, in the sandbox; every failure is a ``TemplateProblem``."""
+    try:
+        rendered = _compiled(source).render(**variables)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno or 1) from None
+    except SecurityError as exc:
+        raise TemplateProblem(f"template refused by the sandbox: {exc}") from None
+    except jinja2.UndefinedError as exc:
+        known = ", ".join(sorted(variables))
+        raise TemplateProblem(
+            f"template uses an undefined variable ({exc.message}); known: {known}"
+        ) from None
+    except RecursionError:
+        raise TemplateProblem("template nests or recurses too deeply") from None
+    except MemoryError:
+        raise TemplateProblem("template needs too much memory to render", kind="memory") from None
+    except (
+        jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AssertionError,
+    ) as exc:  # fmt: skip
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TemplateProblem(f"template failed to render: {message}") from None
+    if len(rendered) > MAX_OUTPUT_CHARS:
+        raise TemplateProblem(
+            f"template renders {len(rendered)} characters; at most {MAX_OUTPUT_CHARS}"
+        )
+    return rendered.strip()
+
+
+class _RenderWorker:
+    """The client side of ``council.template_worker``: one child, started on first use,
+    restarted after it is killed, shared by every thread (renders are short)."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        atexit.register(self.stop)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            package_root = str(Path(__file__).resolve().parent.parent)
+            path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "council.template_worker", str(RENDER_MEGABYTES)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": path},
+            )  # fmt: skip
+        return self._process
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def render(self, request: str) -> dict[str, Any]:
+        with self._lock:
+            process = self._start()
+            stdin, stdout = process.stdin, process.stdout
+            assert stdin is not None and stdout is not None
+            try:
+                stdin.write(request.encode("utf-8") + b"\n")
+                stdin.flush()
+                reply = self._reply(stdout)
+            except OSError:
+                reply = None
+            if reply is None:
+                self.stop()
+                raise TemplateProblem(
+                    f"template takes longer than {RENDER_SECONDS:g} s or more than "
+                    f"{RENDER_MEGABYTES} MB to render", kind="budget",
+                )  # fmt: skip
+            return reply
+
+    @staticmethod
+    def _reply(stdout: IO[bytes]) -> dict[str, Any] | None:
+        ready, _, _ = select.select([stdout], [], [], RENDER_SECONDS)
+        line = stdout.readline() if ready else b""
+        return json.loads(line) if line else None
+
+
+_WORKER = _RenderWorker()
+
+
+@lru_cache(maxsize=4096)
+def _render_request(request: str) -> dict[str, Any]:
+    return _WORKER.render(request)
+
+
+def render_bounded(source: str, variables: dict[str, Any]) -> str:
+    """``render_here`` in the render worker: the same result, within the render budget.
+
+    Identical renders (a stage prompt checked before the run, then sent) are answered from a
+    cache. Where no worker can be started, the render runs here, in the sandbox alone.
+    """
+    request = json.dumps({"source": source, "variables": variables}, default=str, sort_keys=True)
+    try:
+        reply = _render_request(request)
+    except OSError:  # no child process can be started here
+        return render_here(source, variables)
+    if "text" in reply:
+        return str(reply["text"])
+    raise TemplateProblem(reply["problem"], reply.get("line"), reply.get("kind", "render"))
+
+
 def render_template(
     source: str,
     variables: dict[str, Any],
@@ -80,37 +207,13 @@ def render_template(
     error: type[SourceError] = CardError,
     field: str | None = None,
 ) -> str:
-    """Render a Jinja template from a user file; every failure becomes ``error`` with a line."""
+    """Render a Jinja template from a user file, within the render budget (time and memory,
+    enforced by the render worker); every failure becomes ``error`` naming file and line."""
     try:
-        rendered = _compiled(source).render(**variables)
-    except jinja2.TemplateSyntaxError as exc:
-        raise error(
-            path, f"template syntax error: {exc.message}", line=first_line + (exc.lineno or 1) - 1,
-            field=field,
-        ) from None  # fmt: skip
-    except SecurityError as exc:
-        raise error(path, f"template refused by the sandbox: {exc}", field=field) from None
-    except jinja2.UndefinedError as exc:
-        known = ", ".join(sorted(variables))
-        raise error(
-            path, f"template uses an undefined variable ({exc.message}); known: {known}",
-            field=field,
-        ) from None  # fmt: skip
-    except RecursionError:
-        raise error(path, "template nests or recurses too deeply", field=field) from None
-    except MemoryError:
-        raise error(path, "template needs too much memory to render", field=field) from None
-    except (
-        jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AssertionError,
-    ) as exc:  # fmt: skip
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise error(path, f"template failed to render: {message}", field=field) from None
-    if len(rendered) > MAX_OUTPUT_CHARS:
-        raise error(
-            path, f"template renders {len(rendered)} characters; at most {MAX_OUTPUT_CHARS}",
-            field=field,
-        )  # fmt: skip
-    return rendered.strip()
+        return render_bounded(source, variables)
+    except TemplateProblem as problem:
+        line = first_line + problem.line - 1 if problem.line is not None else None
+        raise error(path, problem.message, line=line, field=field) from None
 
 
 def check_syntax(
