@@ -7,6 +7,7 @@ tree that the same safe loader composes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,13 +28,42 @@ def one_line(text: str) -> str:
     return text.translate(_LINE_BREAKS)
 
 
-def read_text(path: Path | str, error: type[SourceError]) -> tuple[str, Path]:
-    """Read a user file as UTF-8 text; an unreadable file is ``error`` naming it."""
+MAX_FILE_BYTES = 1024 * 1024  # a card or protocol file; the shipped ones are under 10 KB
+MAX_YAML_NODES = 20_000  # after anchors and aliases are expanded
+MAX_SCALAR_CHARS = 100_000  # one value
+
+
+def read_bytes(path: Path | str, error: type[SourceError], limit: int = MAX_FILE_BYTES) -> bytes:
+    """A user file's bytes, refused past ``limit`` before more than that is read."""
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8"), path
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(path, f"cannot read file: {exc}") from None
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise error(path, f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise error(path, f"file is larger than {limit // 1024} KB: not a card or protocol")
+    return data
+
+
+def write_plain_file(path: Path, text: str) -> None:
+    """Write a new or existing plain file, never through a symbolic link (even a dangling one,
+    which would put the file outside the folder named)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def read_text(path: Path | str, error: type[SourceError]) -> tuple[str, Path]:
+    """Read a user file as UTF-8 text; an unreadable or oversized file is ``error`` naming it."""
+    path = Path(path)
+    data = read_bytes(path, error)
+    try:
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n"), path
+    except UnicodeDecodeError as exc:
+        raise error(path, f"cannot read file: not UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start})") from None  # fmt: skip
 
 
 class _SafeLoader(yaml.SafeLoader):
@@ -60,9 +90,12 @@ def load_yaml(
     text: str, path: Path, error: type[SourceError], *, line_offset: int = 0
 ) -> tuple[Any, yaml.Node | None]:
     """Parse YAML text safely; return the data and its node tree (for locating fields)."""
+    loader: _SafeLoader | None = None
     try:
-        data = yaml.load(text, Loader=_SafeLoader)  # a SafeLoader: data only, never objects
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _SafeLoader(text)  # a SafeLoader: data only, never objects
+        node = loader.get_single_node()
+        _check_size(node, path, error, line_offset)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 + line_offset if mark is not None else None
@@ -70,6 +103,9 @@ def load_yaml(
         raise error(path, f"invalid YAML: {one_line(problem)}", line=line) from None
     except RecursionError:  # [[[[...]]]] thousands deep: the parser recurses per level
         raise error(path, "invalid YAML: nested too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     return data, node
 
 
@@ -142,3 +178,42 @@ def validate(
             line=line + 1 + line_offset if line is not None else None,
             field=one_line(field) if field else field,
         ) from None
+
+
+def _check_size(
+    root: yaml.Node | None, path: Path, error: type[SourceError], line_offset: int
+) -> None:
+    """Refuse YAML whose aliases expand past ``MAX_YAML_NODES`` (a "billion laughs") or with a
+    value longer than ``MAX_SCALAR_CHARS``, before any of it is built."""
+    if root is None:
+        return
+    expanded: dict[int, int] = {}  # node id -> nodes it stands for, aliases expanded
+    open_nodes: set[int] = set()  # being counted: meeting one again is a cycle
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        line = node.start_mark.line + 1 + line_offset
+        if isinstance(node, yaml.ScalarNode):
+            if len(node.value) > MAX_SCALAR_CHARS:
+                raise error(path, f"a value is longer than {MAX_SCALAR_CHARS} characters",
+                            line=line)  # fmt: skip
+            expanded[id(node)] = 1
+            continue
+        children = [part for item in node.value for part in _parts(item)]
+        if not children_done:
+            if id(node) in open_nodes:
+                raise error(path, "YAML value contains itself (a recursive alias)", line=line)
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack += [(child, False) for child in children if id(child) not in expanded]
+            continue
+        open_nodes.discard(id(node))
+        total = 1 + sum(expanded.get(id(child), 1) for child in children)
+        if total > MAX_YAML_NODES:
+            raise error(path, f"YAML expands to more than {MAX_YAML_NODES} values (anchors and "
+                              "aliases)", line=line)  # fmt: skip
+        expanded[id(node)] = total
+
+
+def _parts(item: Any) -> tuple[yaml.Node, ...]:
+    return item if isinstance(item, tuple) else (item,)  # mapping pairs, sequence items

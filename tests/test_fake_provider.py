@@ -98,13 +98,23 @@ def test_random_429s_carry_retry_after() -> None:
 
 
 async def test_litellm_waits_out_a_429_and_succeeds() -> None:
+    patient = CallSettings(timeout_s=2, max_attempts=2, backoff_initial_s=0.01, backoff_max_s=1)
     with FakeProvider("Fine.") as fake:
         fake.fail_next(429, retry_after=0.3)
         start = time.perf_counter()
-        completion = await model_on(fake).complete(REQUEST)
+        completion = await model_on(fake, patient).complete(REQUEST)
     assert completion.content == "Fine." and completion.attempts == 2
     assert time.perf_counter() - start >= 0.25
     assert fake.outcome_log == ["429", "ok"]
+
+
+async def test_a_long_retry_after_is_capped_by_the_backoff_maximum() -> None:
+    with FakeProvider("Fine.") as fake:
+        fake.fail_next(429, retry_after=120)  # "come back in two minutes"
+        model = model_on(fake)
+        completion = await model.complete(REQUEST)
+    assert completion.content == "Fine." and completion.attempts == 2
+    assert model._max_wait_s == FAST.backoff_max_s  # the wait it honoured, at most
 
 
 def test_latency_draws_from_the_range() -> None:

@@ -204,13 +204,33 @@ def test_sigkill_mid_run_then_resume_issues_no_completed_call_again(tmp_path: Pa
         assert len(run["turns"]) == 7
 
 
-def test_a_token_budget_stops_the_run_cleanly(provider: FakeProvider, tmp_path: Path) -> None:
-    result = council_on(provider, tmp_path, budget=Budget(max_tokens=1)).convene(QUESTION)
-    assert result.status == "stopped" and "token budget spent" in (result.error or "")
-    assert result.turns and all(t.ok for t in result.turns)  # what finished is kept
-    assert provider.request_count == 3  # the chair was never called
+def test_a_token_budget_refuses_a_call_it_could_not_cover(
+    provider: FakeProvider, tmp_path: Path
+) -> None:
+    from council.engine.budget import worst_case_tokens
+
+    unbounded = council_on(provider, tmp_path).convene(QUESTION)
+    first = unbounded.turns_in("opening")[0].request
+    assert first is not None
+    room_for_one = worst_case_tokens(first.messages, first.max_tokens) + 1
+    before = provider.request_count
+    result = council_on(provider, tmp_path, budget=Budget(max_tokens=room_for_one)).convene(
+        QUESTION
+    )
+    assert result.status == "stopped" and "the next call could take" in (result.error or "")
+    assert provider.request_count - before == 1  # popper's call fitted; nobody else's did
+    assert [t.seat for t in result.turns] == ["popper"] and result.turns[0].ok  # kept
     with sqlite3.connect(tmp_path / "ledger.sqlite") as db:
-        assert db.execute("SELECT status, error FROM runs").fetchone()[0] == "stopped"
+        statuses = [r[0] for r in db.execute("SELECT status FROM runs ORDER BY started_at")]
+    assert sorted(statuses) == ["completed", "stopped"]
+
+
+def test_a_token_budget_too_small_for_any_call_makes_none(
+    provider: FakeProvider, tmp_path: Path
+) -> None:
+    result = council_on(provider, tmp_path, budget=Budget(max_tokens=1)).convene(QUESTION)
+    assert result.status == "stopped" and result.turns == []
+    assert provider.request_count == 0
 
 
 def test_a_wall_time_budget_stops_a_slow_run(tmp_path: Path) -> None:

@@ -73,7 +73,8 @@ async def test_retries_stop_at_the_attempt_budget(provider: FakeProvider) -> Non
 async def test_retry_after_lengthens_the_wait(provider: FakeProvider) -> None:
     provider.fail_next(429, retry_after=0.6)
     start = time.perf_counter()
-    completion = await model_on(provider).complete(REQUEST)
+    patient = CallSettings(timeout_s=5, max_attempts=3, backoff_initial_s=0.01, backoff_max_s=1)
+    completion = await model_on(provider, patient).complete(REQUEST)
     assert completion.attempts == 2
     assert time.perf_counter() - start >= 0.5  # backoff alone would be ~0.01 s
 

@@ -28,6 +28,7 @@ from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
 from council.seats.routing import route
 from council.seats.seat import Seat, SeatRole, make_model
+from council.secrets import redact
 from council.store.folder import RunFolder, new_run_id
 from council.store.lease import RunLease
 from council.store.ledger import Ledger
@@ -135,7 +136,8 @@ class Council:
             protocol_path=str(self.protocol.path),
             protocol_text=self.protocol.text,
             seats=self._specs,
-            endpoints=self.endpoints,
+            # Credentials in a URL (http://user:KEY@host) are never stored; resume asks again.
+            endpoints={model: redact(url) for model, url in self.endpoints.items()},
             sampling=self.sampling,
             calls=self.calls,
             budget=self.budget,
@@ -205,6 +207,7 @@ class Council:
             label_seed=label_seed,
             config=self.config(label_seed or run_id),
             resumed=resuming,
+            calls=self.calls,
         )
         result = await deliberation.run()
         if recorder.failure is not None:  # the ledger holds every turn it could keep

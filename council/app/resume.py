@@ -21,6 +21,7 @@ from council.protocols.graph import Protocol, compile_protocol, load_protocol_fi
 from council.records.events import EventSink, RunStarted
 from council.records.run import RunHeader, RunResult
 from council.records.settings import RecordedCard, RunConfig
+from council.secrets import REDACTED
 from council.store.lease import is_live
 from council.store.ledger import Ledger
 from council.store.loader import resolve_run_id
@@ -66,6 +67,7 @@ def recorded_council(
     seats: Mapping[str, str] | None = None,
     sinks: Sequence[EventSink] = (),
     as_now: bool = False,
+    endpoints: Mapping[str, str] | None = None,
 ) -> Council:
     """The council a run was convened with (``seats`` overrides some seats' models);
     ``as_now`` reads cards and protocol from their files as they are today."""
@@ -79,13 +81,20 @@ def recorded_council(
         if seat not in chains:
             raise UnknownNameError("seat", seat, chains)
         chains[seat] = [model]
+    urls = {**config.endpoints, **(endpoints or {})}
+    for model, url in urls.items():
+        if REDACTED in url:
+            raise ConfigError(
+                f"the endpoint of {model} had credentials, which are never stored: give it "
+                f"again with --endpoint {model}=URL (endpoints={{...}} in Python)"
+            )
     return Council(
         [_card(card, as_now=as_now) for card in config.panel],
         protocol=_protocol(config, as_now=as_now),
         chair=_card(config.chair, as_now=as_now),
         seats={seat: chain[0] for seat, chain in chains.items()},
         fallbacks={seat: chain[1:] for seat, chain in chains.items() if len(chain) > 1},
-        endpoints=config.endpoints,
+        endpoints=urls,
         runs_dir=runs_dir,
         sinks=sinks,
         sampling=config.sampling,
@@ -95,7 +104,11 @@ def recorded_council(
 
 
 def resume(
-    run_id: str, runs_dir: Path | str = "runs", *, sinks: Sequence[EventSink] = ()
+    run_id: str,
+    runs_dir: Path | str = "runs",
+    *,
+    sinks: Sequence[EventSink] = (),
+    endpoints: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Continue a stopped run; no call that already completed is made again."""
     runs_dir = Path(runs_dir)
@@ -106,7 +119,7 @@ def resume(
         # The lease is taken again inside convene; this earlier check names the problem
         # before any card is parsed or model started.
         raise RunInProgress(f"run {run_id} is still running in another process: wait for it")
-    council = recorded_council(config, runs_dir, sinks=sinks)
+    council = recorded_council(config, runs_dir, sinks=sinks, endpoints=endpoints)
     return council.convene(
         header.question, run_id=run_id, reuse_from=[run_id], label_seed=config.label_seed
     )
@@ -118,9 +131,12 @@ def replay(
     *,
     seats: Mapping[str, str] | None = None,
     sinks: Sequence[EventSink] = (),
+    endpoints: Mapping[str, str] | None = None,
 ) -> RunResult:
     """A new run of an old one, with ``seats`` changed; identical calls are reused."""
     runs_dir = Path(runs_dir)
     run_id, header, config, _ = _recorded_run(run_id, runs_dir)
-    council = recorded_council(config, runs_dir, seats=seats, sinks=sinks, as_now=True)
+    council = recorded_council(
+        config, runs_dir, seats=seats, sinks=sinks, as_now=True, endpoints=endpoints
+    )
     return council.convene(header.question, reuse_from=[run_id], label_seed=config.label_seed)

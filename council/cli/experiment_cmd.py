@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from council.cli.arguments import non_negative_int, positive_int, temperature
 from council.cli.output import split_list
 
 
@@ -98,15 +99,17 @@ def register(commands: Any) -> None:
     variants.set_defaults(handler=_variants)
     for parser in (diversity, variants):
         parser.add_argument("--questions", required=True, help="a file, one question per line")
-        parser.add_argument("--samples", type=int, default=3, help="runs per arm and question")
+        parser.add_argument(
+            "--samples", type=positive_int, default=3, help="runs per arm and question"
+        )
         parser.add_argument(
             "--out", default="experiments/latest", help="results folder (resumable)"
         )
         parser.add_argument("--protocol", default="council")
-        parser.add_argument("--max-tokens", type=int, default=80)
-        parser.add_argument("--temperature", type=float, default=0.8)
-        parser.add_argument("--noise-samples", type=int, default=3)
-        parser.add_argument("--baseline-samples", type=int, default=2)
+        parser.add_argument("--max-tokens", type=positive_int, default=80)
+        parser.add_argument("--temperature", type=temperature, default=0.8)
+        parser.add_argument("--noise-samples", type=non_negative_int, default=3)
+        parser.add_argument("--baseline-samples", type=non_negative_int, default=2)
         parser.add_argument(
             "--embedder", help="sentence-transformers name or path, 'fake', or litellm:MODEL"
         )

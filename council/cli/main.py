@@ -15,17 +15,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from council.cli import diversity_cmd, experiment_cmd, personas_cmd, protocols_cmd, runs_cmd
-from council.cli.output import parse_pairs, progress_sinks, report_run, split_list
+from council.cli.arguments import (
+    Parser,
+    positive_float,
+    positive_int,
+    runs_folder,
+    temperature,
+)
+from council.cli.output import parse_endpoints, parse_pairs, progress_sinks, report_run, split_list
 
 EXIT_USAGE = 2
 
 
 def _convene(args: argparse.Namespace) -> int:
     from council.app.council import DEFAULT_PANEL, Council
+    from council.errors import ConfigError
     from council.records.settings import Budget, CallSettings, SamplingSettings
     from council.seats.local import DEFAULT_LOCAL_MODEL
 
     personas = split_list(args.personas)
+    if args.personas is not None and not personas:
+        raise ConfigError(f"--personas names no persona: '{args.personas}'")
+    question = _utf8(args.question, "the question")
     fallbacks = {
         seat: split_list(chain) for seat, chain in parse_pairs(args.fallback, "--fallback").items()
     }
@@ -34,7 +45,7 @@ def _convene(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         model=args.model or DEFAULT_LOCAL_MODEL,
         seats=parse_pairs(args.seat, "--seat"),
-        endpoints=parse_pairs(args.endpoint, "--endpoint"),
+        endpoints=parse_endpoints(args.endpoint),
         runs_dir=args.out,
         sinks=progress_sinks(args.quiet),
         sampling=SamplingSettings(
@@ -48,7 +59,18 @@ def _convene(args: argparse.Namespace) -> int:
     )
     if args.dry_route:
         return _print_seat_map(council.seat_map(), args.json)
-    return report_run(council.convene(args.question), args.json)
+    return report_run(council.convene(question), args.json)
+
+
+def _utf8(text: str, what: str) -> str:
+    """Command-line text as it came: bytes that are not UTF-8 are refused with one line."""
+    from council.errors import ConfigError
+
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{what} is not valid UTF-8 text") from None
+    return text
 
 
 def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
@@ -74,7 +96,7 @@ def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="council",
         description="Convene a council of personas, each seated on a model, on a question.",
     )
@@ -103,13 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     convene.add_argument(
         "--dry-route", action="store_true", help="print the seat map and why; call no model"
     )
-    convene.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
+    convene.add_argument(
+        "--out", default="runs", type=runs_folder, help="folder for run folders (default: runs)"
+    )
     convene.add_argument("--json", action="store_true", help="print the run as JSON on stdout")
-    convene.add_argument("--temperature", type=float, default=0.7)
+    convene.add_argument("--temperature", type=temperature, default=0.7, help="0 to 2")
     convene.add_argument("--seed", type=int, default=None)
-    convene.add_argument("--max-tokens", type=int, default=None, help="per-turn token cap")
-    convene.add_argument("--timeout", type=float, default=120.0, help="seconds per model call")
-    convene.add_argument("--attempts", type=int, default=4, help="tries per call (with retries)")
+    convene.add_argument("--max-tokens", type=positive_int, default=None, help="per-turn token cap")
+    convene.add_argument(
+        "--timeout", type=positive_float, default=120.0, help="seconds per model call"
+    )
+    convene.add_argument(
+        "--attempts", type=positive_int, default=4, help="tries per call (with retries)"
+    )
     convene.add_argument(
         "--use-model-hints", action="store_true", help="seat personas on their cards' model hints"
     )
@@ -117,11 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--fallback", action="append", default=[], metavar="PERSONA=M1,M2",
         help="models to try in order when a seat's own model fails for good; repeatable",
     )  # fmt: skip
-    convene.add_argument("--budget-tokens", type=int, help="stop the run past this many tokens")
     convene.add_argument(
-        "--budget-usd", type=float, help="stop the run past this cost (known prices)"
+        "--budget-tokens", type=positive_int, help="stop the run past this many tokens"
     )
-    convene.add_argument("--budget-seconds", type=float, help="stop the run past this wall time")
+    convene.add_argument(
+        "--budget-usd", type=positive_float, help="stop the run past this cost (known prices)"
+    )
+    convene.add_argument(
+        "--budget-seconds", type=positive_float, help="stop the run past this wall time"
+    )
     convene.add_argument("--quiet", action="store_true", help="no progress display")
     convene.set_defaults(handler=_convene)
 

@@ -60,3 +60,19 @@ def report_run(result: RunResult, as_json: bool) -> int:
         print(f"council: run {result.status}: {result.error}", file=sys.stderr)
         return EXIT_RUN_FAILED
     return 0
+
+
+def parse_endpoints(values: Sequence[str]) -> dict[str, str]:
+    """``--endpoint MODEL=URL`` pairs, each URL an http(s) address with a host."""
+    from urllib.parse import urlsplit
+
+    from council.errors import ConfigError
+
+    endpoints = parse_pairs(values, "--endpoint")
+    for model, url in endpoints.items():
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"--endpoint {model}=...: not an http(s) URL with a host")
+        if "/" not in model:
+            raise ConfigError(f"--endpoint {model}=...: the model must be 'provider/model'")
+    return endpoints

@@ -43,11 +43,13 @@ def _show(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from council.errors import CouncilError
     from council.protocols.graph import load_protocol_file
+    from council.protocols.rehearse import rehearse
 
     results = []
     for path in args.paths:
         try:
             protocol = load_protocol_file(path)
+            rehearse(protocol)  # every prompt, every round: what would fail at run time
             results.append({"path": path, "valid": True, "name": protocol.name, "error": None})
         except CouncilError as exc:
             results.append({"path": path, "valid": False, "name": None, "error": str(exc)})

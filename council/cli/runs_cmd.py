@@ -8,7 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from council.cli.output import parse_pairs, print_rows, progress_sinks, report_run
+from council.cli.arguments import runs_folder
+from council.cli.output import (
+    parse_endpoints,
+    parse_pairs,
+    print_rows,
+    progress_sinks,
+    report_run,
+)
 
 
 def _ledger(args: argparse.Namespace) -> Any:
@@ -83,7 +90,11 @@ def _export(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from council.app.resume import resume
 
-    return report_run(resume(args.run_id, args.out, sinks=progress_sinks(args.quiet)), args.json)
+    result = resume(
+        args.run_id, args.out, sinks=progress_sinks(args.quiet),
+        endpoints=parse_endpoints(args.endpoint),
+    )  # fmt: skip
+    return report_run(result, args.json)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -91,7 +102,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     result = replay(
         args.run_id, args.out, seats=parse_pairs(args.seat, "--seat"),
-        sinks=progress_sinks(args.quiet),
+        sinks=progress_sinks(args.quiet), endpoints=parse_endpoints(args.endpoint),
     )  # fmt: skip
     return report_run(result, args.json)
 
@@ -113,7 +124,9 @@ def register(commands: Any) -> None:
     export.set_defaults(handler=_export)
     for parser in (listing, show, export):
         parser.add_argument("--json", action="store_true")
-        parser.add_argument("--out", default="runs", help="the runs folder (default: runs)")
+        parser.add_argument(
+            "--out", default="runs", type=runs_folder, help="the runs folder (default: runs)"
+        )
 
     resume = commands.add_parser(
         "resume", help="continue a stopped run; completed calls are reused"
@@ -126,5 +139,11 @@ def register(commands: Any) -> None:
     replay.set_defaults(handler=_replay)
     for parser in (resume, replay):
         parser.add_argument("--json", action="store_true", help="the run as JSON, as convene")
-        parser.add_argument("--out", default="runs", help="the runs folder (default: runs)")
+        parser.add_argument(
+            "--out", default="runs", type=runs_folder, help="the runs folder (default: runs)"
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress display")
+        parser.add_argument(
+            "--endpoint", action="append", default=[], metavar="MODEL=URL",
+            help="send a model to this OpenAI-compatible base URL (credentials are not stored)",
+        )  # fmt: skip

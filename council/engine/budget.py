@@ -17,11 +17,41 @@ class BudgetExceeded(RunFailed):
 
 
 class BudgetTracker:
+    """Spending so far, and what the calls in flight could still spend.
+
+    Each call reserves its worst case before it starts (its prompt, estimated generously, plus
+    its ``max_tokens``), so a thousand parallel stages cannot overrun a token budget: the calls
+    that would not fit are never made. Wall time counts from ``start()``, the run's start.
+    """
+
     def __init__(self, budget: Budget | None) -> None:
         self.budget = budget or Budget()
         self.tokens = 0
         self.usd = 0.0
+        self.reserved = 0
         self.started = time.monotonic()
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def reserve(self, worst_case_tokens: int) -> int:
+        """Reserve a call's worst case; raises before a call the budget could not cover."""
+        self.check()
+        b = self.budget
+        if (
+            b.max_tokens is not None
+            and self.tokens + self.reserved + worst_case_tokens > b.max_tokens
+        ):
+            raise BudgetExceeded(
+                f"token budget: {self.tokens} spent and {self.reserved} reserved of "
+                f"{b.max_tokens}; the next call could take {worst_case_tokens}"
+            )
+        self.reserved += worst_case_tokens
+        return worst_case_tokens
+
+    def settle(self, reservation: int, turn: Turn) -> None:
+        self.reserved -= reservation
+        self.add(turn)
 
     def add(self, turn: Turn) -> None:
         if not turn.reused:  # answers reused from the ledger cost nothing again
@@ -43,3 +73,10 @@ class BudgetTracker:
         remaining = self.remaining_wall_s()
         if remaining is not None and remaining <= 0:
             raise BudgetExceeded(f"wall-time budget spent: {b.max_wall_s:g} s")
+
+
+def worst_case_tokens(messages: list[dict[str, str]], max_tokens: int) -> int:
+    """A call's most likely ceiling: its prompt at three characters a token (English runs near
+    four), plus every token it may generate."""
+    prompt_chars = sum(len(m.get("content", "")) for m in messages)
+    return prompt_chars // 3 + 8 * len(messages) + max_tokens

@@ -17,11 +17,12 @@ from typing import Any
 
 import networkx as nx
 
-from council.engine.budget import BudgetExceeded, BudgetTracker
+from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, Section, anonymous_labels, visible_context
 from council.engine.convergence import MODERATOR_INSTRUCTION, answers_stable, moderator_stops
 from council.engine.stage_kinds import Instruction, behaviour_of
 from council.errors import (
+    CardError,
     ConfigError,
     CouncilError,
     ModelCallError,
@@ -60,7 +61,7 @@ from council.records.run import (
     Turn,
     utc_now,
 )
-from council.records.settings import Budget, RunConfig, SamplingSettings
+from council.records.settings import Budget, CallSettings, RunConfig, SamplingSettings
 from council.seats.model import ModelRequest, request_hash, split_model_string
 from council.seats.seat import Seat
 from council.secrets import redact
@@ -117,6 +118,10 @@ def check_panel_fits(protocol: Protocol, panel_size: int) -> None:
             raise ConfigError(f"protocol '{protocol.name}' needs two halves; 1 persona given")
 
 
+def _redacted(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{**m, "content": redact(m.get("content", ""))} for m in messages]
+
+
 class _NoSink:
     def handle(self, event: Event) -> None:
         pass
@@ -140,6 +145,7 @@ class Deliberation:
         label_seed: str | None = None,
         config: RunConfig | None = None,
         resumed: bool = False,
+        calls: CallSettings | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -159,17 +165,22 @@ class Deliberation:
         self.label_seed = label_seed or run_id
         self.labels = anonymous_labels(self.panel, self.label_seed)
         self._budget = BudgetTracker(budget)
+        self.calls = calls or CallSettings()
+        self._in_flight = asyncio.Semaphore(self.calls.max_in_flight)
+        self._per_provider: dict[str, asyncio.Semaphore] = {}
         self.anonymizer = Anonymizer(self.panel, self.labels)
         self._record = EventList()  # this run's events, folded into its result at the end
         self._latest: dict[str, list[Turn]] = {}  # stage -> its last finished round
         self._previous: dict[str, list[Turn]] = {}  # stage -> the round before that
         self.tallies: dict[str, Tally] = {}  # stage -> its latest tally
         self._absent: set[str] = set()  # seats that failed for good and sit out
-        # Render every template once before the first call: a template error costs nothing.
+        # Render every template, every round, before the first call: a template that fails or
+        # blows the render budget costs nothing then (renders are cached for the run itself).
         self._system = {name: system_prompt(s.persona, question) for name, s in self.seats.items()}
         for stage in protocol.speaking_stages():
             for seat in select_seats(stage.seats, self.panel, chair):
-                self._stage_prompt(stage, seat, round_number=1)
+                for round_number in range(1, self._rounds_of(stage) + 1):
+                    self._stage_prompt(stage, seat, round_number)
 
     def _emit(self, event: Event) -> None:
         self._record.handle(event)
@@ -270,6 +281,7 @@ class Deliberation:
         self._emit(
             RunStarted(run_id=self.run_id, header=header, config=self.config, resumed=self.resumed)
         )
+        self._budget.start()  # wall time counts from here, not from process start
         try:
             error, stopped = await self._run_to_end()
         except BaseException as exc:
@@ -293,6 +305,8 @@ class Deliberation:
             async with asyncio.timeout(self._budget.remaining_wall_s()):
                 await self._run_graph()
         except* StorageError as failures:  # the record cannot be kept: no further call
+            error = "; ".join(str(e) for e in failures.exceptions)
+        except* (ProtocolError, CardError) as failures:  # a prompt that failed mid-run
             error = "; ".join(str(e) for e in failures.exceptions)
         except* RunFailed as failures:
             error = "; ".join(str(e) for e in failures.exceptions)
@@ -390,9 +404,16 @@ class Deliberation:
                 seats=[seat.name for seat in seats],
             )
         )  # fmt: skip
-        turns = list(
-            await asyncio.gather(*(self._take_turn(stage, seat, round_number) for seat in seats))
+        # Every seat's call runs to its end: one refused by the budget does not cancel the
+        # others in flight, whose answers are paid for and kept.
+        results = await asyncio.gather(
+            *(self._take_turn(stage, seat, round_number) for seat in seats),
+            return_exceptions=True,
         )
+        refused = [r for r in results if isinstance(r, BaseException)]
+        if refused:
+            raise refused[0]
+        turns = [r for r in results if isinstance(r, Turn)]
         if stage.id in self._latest:
             self._previous[stage.id] = self._latest[stage.id]
         self._latest[stage.id] = turns
@@ -437,11 +458,28 @@ class Deliberation:
         )
 
     async def _take_turn(self, stage: SpeakingStage, seat: Seat, round_number: int) -> Turn:
-        self._budget.check()  # no new call once a budget is spent
+        request = self._request(stage, seat, round_number)
+        # No call starts that the budget could not cover at its worst.
+        reservation = self._budget.reserve(worst_case_tokens(request.messages, request.max_tokens))
+        provider_slots = self._slots(seat)
+        async with self._in_flight, provider_slots:
+            turn = await self._call(stage, seat, round_number, request)
+        self._budget.settle(reservation, turn)
+        self._emit(TurnFinished(run_id=self.run_id, turn=turn))  # recorded before it is read
+        return turn
+
+    def _slots(self, seat: Seat) -> asyncio.Semaphore:
+        provider = seat.model.provider
+        if provider not in self._per_provider:
+            self._per_provider[provider] = asyncio.Semaphore(self.calls.max_in_flight_per_provider)
+        return self._per_provider[provider]
+
+    async def _call(
+        self, stage: SpeakingStage, seat: Seat, round_number: int, request: ModelRequest
+    ) -> Turn:
         self._emit(
             TurnStarted(run_id=self.run_id, stage=stage.id, round=round_number, seat=seat.name)
         )
-        request = self._request(stage, seat, round_number)
         started_at, start = utc_now(), time.perf_counter()
         answered_by = seat.model.model
         content: str | None = None
@@ -449,7 +487,7 @@ class Deliberation:
         usage: dict[str, Any] = {}
         try:
             completion = await seat.model.complete(request)
-            content = completion.content
+            content = redact(completion.content)  # a key a provider echoes back goes no further
             usage = {
                 "prompt_tokens": completion.prompt_tokens,
                 "completion_tokens": completion.completion_tokens,
@@ -481,12 +519,11 @@ class Deliberation:
             latency_s=round(time.perf_counter() - start, 4),
             started_at=started_at,
             request=CallRequest(
-                model=seat.model.model, messages=request.messages, max_tokens=request.max_tokens,
+                model=seat.model.model, messages=_redacted(request.messages),
+                max_tokens=request.max_tokens,
                 temperature=request.temperature, seed=request.seed, expects=request.expects,
                 choices=list(request.choices),
             ),
             **usage,
         )  # fmt: skip
-        self._budget.add(turn)
-        self._emit(TurnFinished(run_id=self.run_id, turn=turn))  # recorded before it is read
         return turn

@@ -27,7 +27,7 @@ from council.errors import CardError
 from council.personas.card import CardFields, PersonaCard, dump_card, parse_card, slugify
 from council.personas.card import split_front_matter as _split
 from council.personas.prompt import escape_jinja, system_prompt
-from council.sourcefile import load_yaml, locate, read_text
+from council.sourcefile import load_yaml, locate, read_bytes, read_text, write_plain_file
 
 FORMATS = ("auto", "claude-code", "chara-card", "crewai", "council")
 # Claude Code model aliases -> litellm model hints ("inherit": the session's model, no hint).
@@ -91,21 +91,6 @@ def _template(text: str) -> str:
 def _plain(text: str, display: str) -> str:
     """Foreign prose as a field value (fields are never rendered as templates)."""
     return _macros(text, display, USER_PHRASE, str)
-
-
-def _bounded(data: Any, path: Path, limit: int = 100_000) -> Any:
-    """Refuse YAML whose aliases expand to a huge structure ("billion laughs") before we copy it."""
-    stack, seen = [data], 0
-    while stack:
-        item = stack.pop()
-        seen += 1
-        if seen > limit:
-            raise CardError(path, f"too large: more than {limit} values once aliases are expanded")
-        if isinstance(item, dict):
-            stack += [*item.keys(), *item.values()]
-        elif isinstance(item, list):
-            stack += item
-    return data
 
 
 def _fields(
@@ -283,7 +268,6 @@ def _claude_model(value: Any) -> str | None:
 def _claude_code(text: str, path: Path) -> ImportedCard:
     front, body, _ = _split(text, path)
     data, node = load_yaml(front, path, CardError, line_offset=1)
-    _bounded(data, path)
     if not isinstance(data, dict):
         raise CardError(path, "front matter must be a mapping", line=2)
 
@@ -339,7 +323,6 @@ def _crew_template(text: str, variables: dict[str, str]) -> str:
 
 def _crewai(text: str, path: Path) -> list[ImportedCard]:
     data, node = load_yaml(text, path, CardError)
-    _bounded(data, path)
     if not isinstance(data, dict) or not data:
         raise CardError(path, "expected a mapping of agent names to {role, goal, backstory}")
     cards = []
@@ -405,10 +388,8 @@ def read_foreign(path: Path | str, fmt: str = "auto") -> list[ImportedCard]:
 
 def _read(path: Path, fmt: str) -> list[ImportedCard]:
     if path.suffix.lower() == ".png":
-        try:
-            return [_chara_card(_png_card(path.read_bytes(), path), path)]
-        except OSError as exc:
-            raise CardError(path, f"cannot read file: {exc}") from None
+        # An image may be larger than a card file, but not without bound.
+        return [_chara_card(_png_card(read_bytes(path, CardError, 16 * 1024 * 1024), path), path)]
     text, path = read_text(path, CardError)
     kind = detect_format(path, text) if fmt == "auto" else fmt
     if kind == "chara-card":
@@ -416,6 +397,8 @@ def _read(path: Path, fmt: str) -> list[ImportedCard]:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CardError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+        except ValueError as exc:  # a number of thousands of digits
+            raise CardError(path, f"invalid JSON: {exc}") from None
         return [_chara_card(obj, path)]
     if kind == "claude-code":
         return [_claude_code(text, path)]
@@ -448,6 +431,8 @@ def write_imported(cards: list[ImportedCard], to_dir: Path, *, force: bool = Fal
             other = targets[target].source
             message = f"another imported card ({other}) is also named '{card.fields.name}'"
             raise CardError(card.source, message, field="name")
+        if target.is_symlink():  # even a dangling one: it would write outside the folder
+            raise CardError(target, "is a symbolic link; council writes only plain files here")
         if target.exists() and not force:
             raise CardError(target, "already exists; use --force to overwrite")
         system_prompt(parse_card(card.text(), target), "a test topic")  # must load and render
@@ -457,7 +442,7 @@ def write_imported(cards: list[ImportedCard], to_dir: Path, *, force: bool = Fal
     try:
         to_dir.mkdir(parents=True, exist_ok=True)
         for target, card in targets.items():
-            target.write_text(card.text(), encoding="utf-8")
+            write_plain_file(target, card.text())
     except OSError as exc:
         raise CardError(to_dir, f"cannot write: {exc.strerror or exc}") from None
     return list(targets)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from council.errors import ConfigError
 from council.personas.card import NAME_PATTERN, slugify
+from council.sourcefile import write_plain_file
 
 SCAFFOLD = """\
 ---
@@ -75,7 +76,7 @@ def write_scaffold(name: str, directory: Path, *, force: bool = False) -> Path:
         raise ConfigError(f"{path} already exists; use --force to overwrite it")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_plain_file(path, text)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

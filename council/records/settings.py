@@ -25,7 +25,9 @@ class CallSettings:
     timeout_s: float = 120.0
     max_attempts: int = 4
     backoff_initial_s: float = 1.0
-    backoff_max_s: float = 30.0
+    backoff_max_s: float = 30.0  # also caps a provider's Retry-After
+    max_in_flight: int = 16  # calls one run has open at once
+    max_in_flight_per_provider: int = 16  # of those, calls to one provider
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Retries use tenacity with exponential backoff and jitter, and only for errors that a retry can
 fix (rate limits, timeouts, connection errors, 5xx). Authentication and request errors fail at
-once. A ``Retry-After`` header from the provider lengthens the wait, never shortens it.
+once. A ``Retry-After`` header from the provider lengthens the wait (never shortens it), up to the
+backoff maximum and the call timeout.
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ class LiteLLMModel(ChatModel):
         self._wait = wait_exponential_jitter(
             multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
         )
+        # A provider's Retry-After lengthens a wait up to this, never past it: "come back in
+        # two minutes" must not hold a run far beyond its timeout.
+        self._max_wait_s = max(backoff_initial_s, min(backoff_max_s, timeout_s))
         self.extra_params = dict(extra_params or {})
         # A model served on this machine costs nothing per call. A user's own server has no
         # price litellm could know; hosted models are priced by litellm's map, and a model
@@ -104,7 +108,7 @@ class LiteLLMModel(ChatModel):
 
     def _wait_for(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        return max(self._wait(state), retry_after_seconds(error))
+        return min(max(self._wait(state), retry_after_seconds(error)), self._max_wait_s)
 
     async def complete(self, request: ModelRequest) -> Completion:
         litellm = import_litellm()
