@@ -199,10 +199,11 @@ class Deliberation:
             "rounds": self._rounds_of(stage),
             **behaviour_of(stage).variables(self, stage),
         }
+        loop = self._loop_of(stage)
         return render_template(
             stage.prompt, variables, path=self.protocol.path,
             first_line=self.protocol.prompt_line(stage.id), error=ProtocolError,
-            field=f"stage '{stage.id}'.prompt",
+            field=f"stage '{stage.id}'.prompt" + (f" (round {round_number})" if loop else ""),
         )  # fmt: skip
 
     def _loop_of(self, stage: SpeakingStage) -> LoopStage | None:
