@@ -28,6 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 
 from bench.protocols import BROADCAST_4, LATEST_4, ROUNDS_4
+from bench.render import render_budget
 from council import Council, SamplingSettings
 from council.protocols import compile_protocol
 from council.seats import CallSettings, ModelRequest, make_model
@@ -319,6 +320,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "startup": startup,
     "local_model": local_model,
     "tokens": tokens,
+    "render_budget": render_budget,
 }
 TARGETS = {
     ("orchestration", "wall_over_critical_path"): ("<=", 1.05),
@@ -327,6 +329,8 @@ TARGETS = {
     ("vendi", "n100k_seconds"): ("<=", 2.0),
     ("startup", "import_seconds"): ("<=", 0.15),
     ("startup", "help_seconds"): ("<=", 0.4),
+    ("render_budget", "worker_peak_rss_mb"): ("<=", 512),
+    ("render_budget", "slowest_render_seconds"): ("<=", 2.5),
 }
 
 

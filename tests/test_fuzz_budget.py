@@ -21,7 +21,7 @@ CARD = Path("fuzz.md")
 DEADLINE = timedelta(seconds=RENDER_SECONDS + 4)
 
 budgeted = settings(
-    max_examples=40,
+    max_examples=200,
     deadline=DEADLINE,
     derandomize=True,
     database=None,

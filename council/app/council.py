@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from council.engine.deliberation import Deliberation, check_panel_fits, seat_assignment
+from council.engine.deliberation import Deliberation
+from council.engine.seating import check_panel_fits, seat_assignment
 from council.errors import ConfigError, UnknownNameError
 from council.personas.card import PersonaCard
 from council.personas.library import CHAIR, find_persona

@@ -20,10 +20,10 @@ import networkx as nx
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, Section, anonymous_labels, visible_context
 from council.engine.convergence import MODERATOR_INSTRUCTION, answers_stable, moderator_stops
+from council.engine.seating import check_panel_fits, seat_assignment, select_seats
 from council.engine.stage_kinds import Instruction, behaviour_of
 from council.errors import (
     CardError,
-    ConfigError,
     CouncilError,
     ModelCallError,
     ProtocolError,
@@ -56,7 +56,6 @@ from council.records.run import (
     RunHeader,
     RunResult,
     RunStatus,
-    SeatAssignment,
     Tally,
     Turn,
     utc_now,
@@ -67,55 +66,7 @@ from council.seats.seat import Seat
 from council.secrets import redact
 from council.templates import render_template
 
-__all__ = ["Deliberation", "SamplingSettings", "check_panel_fits", "seat_assignment"]
-
-
-def seat_assignment(seat: Seat, anonymous_label: str | None = None) -> SeatAssignment:
-    return SeatAssignment(
-        seat=seat.name,
-        persona=seat.persona.name,
-        role=seat.role,
-        provider=seat.model.provider,
-        model=seat.model.model,
-        card_path=str(seat.persona.path) if seat.persona.path is not None else None,
-        card_hash=seat.persona.content_hash,
-        anonymous_label=anonymous_label,
-        reason=seat.reason or None,
-    )
-
-
-def select_seats(selector: Any, panel: Sequence[Seat], chair: Seat) -> list[Seat]:
-    """Who speaks in a stage: the panel, the chair, half the panel, or panel positions."""
-    half = (len(panel) + 1) // 2
-    if selector == "chair":
-        return [chair]
-    if selector == "first_half":
-        return list(panel[:half])
-    if selector == "second_half":
-        return list(panel[half:])
-    if isinstance(selector, list):
-        return [panel[position - 1] for position in selector]
-    return list(panel)
-
-
-def check_panel_fits(protocol: Protocol, panel_size: int) -> None:
-    """Refuse a panel the protocol cannot seat, before anything runs."""
-    bounds = protocol.spec.panel
-    if panel_size < bounds.min or (bounds.max is not None and panel_size > bounds.max):
-        wanted = (
-            f"{bounds.min}"
-            if bounds.max == bounds.min
-            else f"{bounds.min} to {bounds.max or 'any'}"
-        )
-        raise ConfigError(f"protocol '{protocol.name}' seats {wanted} personas; {panel_size} given")
-    for stage in protocol.speaking_stages():
-        if isinstance(stage.seats, list) and max(stage.seats) > panel_size:
-            raise ConfigError(
-                f"protocol '{protocol.name}' stage '{stage.id}' seats panel position "
-                f"{max(stage.seats)}, but the panel has {panel_size} personas"
-            )
-        if stage.seats == "second_half" and panel_size < 2:
-            raise ConfigError(f"protocol '{protocol.name}' needs two halves; 1 persona given")
+__all__ = ["Deliberation", "SamplingSettings"]
 
 
 def _redacted(messages: list[dict[str, str]]) -> list[dict[str, str]]:
