@@ -297,3 +297,12 @@ def test_a_question_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     err = done.stderr.decode().strip()
     assert err == "council: error: the question is not valid UTF-8 text"
     assert json.dumps(err)  # one clean line
+
+
+def test_a_thousand_refusals_are_reported_in_one_short_line(tmp_path: Path) -> None:
+    path = tmp_path / "wide.yaml"
+    path.write_text(many_stages(200))
+    result = Council(PANEL, protocol=str(path), model=FunctionModel(well_formed_reply),
+                     runs_dir=None, budget=Budget(max_tokens=1)).convene("Q?")  # fmt: skip
+    assert result.error is not None and len(result.error) < 300
+    assert result.error.endswith("(and 199 more like it)")

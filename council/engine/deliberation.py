@@ -69,6 +69,13 @@ from council.templates import render_template
 __all__ = ["Deliberation", "SamplingSettings"]
 
 
+def _summary(failures: Sequence[BaseException], most: int = 3) -> str:
+    """Why a run ended, in one line: a thousand stages refused by one budget say it once."""
+    shown = list(dict.fromkeys(str(failure) for failure in failures))[:most]
+    more = len(failures) - len(shown)
+    return "; ".join(shown) + (f" (and {more} more like it)" if more > 0 else "")
+
+
 def _redacted(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{**m, "content": redact(m.get("content", ""))} for m in messages]
 
@@ -257,11 +264,11 @@ class Deliberation:
             async with asyncio.timeout(self._budget.remaining_wall_s()):
                 await self._run_graph()
         except* StorageError as failures:  # the record cannot be kept: no further call
-            error = "; ".join(str(e) for e in failures.exceptions)
+            error = _summary(failures.exceptions)
         except* (ProtocolError, CardError) as failures:  # a prompt that failed mid-run
-            error = "; ".join(str(e) for e in failures.exceptions)
+            error = _summary(failures.exceptions)
         except* RunFailed as failures:
-            error = "; ".join(str(e) for e in failures.exceptions)
+            error = _summary(failures.exceptions)
             stopped = any(isinstance(e, BudgetExceeded) for e in failures.exceptions)
         except* TimeoutError:
             error = f"wall-time budget spent: {self._budget.budget.max_wall_s:g} s"
