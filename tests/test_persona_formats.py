@@ -225,22 +225,22 @@ def test_claude_code_agent_with_council_block(tmp_path: Path) -> None:
     card = load_card(path)
     fields = card.fields
     assert fields.figure == "Ada Okafor"
-    assert fields.role == "Security auditor"
+    assert fields.role == "Security engineering, threat modelling"  # its domain
+    assert fields.domain == "security engineering, threat modelling"
+    assert fields.polarity == "adversarial"
     assert fields.description == "Audits designs for attack surface."
     assert fields.polarity_pairs == ["popper"] and fields.provider_affinity == ["anthropic"]
-    assert fields.framework[0].startswith("STRIDE threat modelling")
+    assert fields.reasoning_method and fields.reasoning_method.startswith("STRIDE threat modelling")
     assert fields.asks == ["Who gains if this fails?"]
     assert fields.tags == ["security-engineering", "threat-modelling"]
-    assert fields.model == CLAUDE_MODELS["opus"]
-    meta = fields.extensions["claude_code"]
+    assert fields.model == CLAUDE_MODELS["opus"] and fields.tier == "high"
+    meta = fields.extensions["claude_code"]  # the subagent's front matter, whole
     assert meta["tools"] == "Read, Grep, Glob" and meta["color"] == "red"
     assert meta["name"] == "Security Auditor" and meta["model"] == "opus"
-    assert meta["council"] == {
-        "domain": ["security engineering", "threat modelling"],
-        "polarity": "adversarial",
-    }
+    assert meta["council"]["polarity"] == "adversarial"
     prompt = system_prompt(card, "Ship it?")
     assert "Flag anything like {{ config.secret }} in templates." in prompt
+    assert "Your reasoning method: STRIDE threat modelling" in prompt
     assert prompt.endswith("The council is deliberating: Ship it?")
 
 
@@ -262,12 +262,11 @@ def test_claude_code_model_table(tmp_path: Path, model: str, hint: str | None) -
     assert card.fields.extensions["claude_code"]["model"] == model
 
 
-def test_claude_code_unknown_council_key_names_field_and_line(tmp_path: Path) -> None:
+def test_claude_code_unknown_council_key_is_kept_with_a_note(tmp_path: Path) -> None:
     text = CLAUDE_AGENT.replace("  polarity: adversarial\n", "  polarity: adversarial\n  mood: x\n")
-    with pytest.raises(CardError) as err:
-        read_foreign(write_file(tmp_path / "auditor.md", text))
-    assert err.value.field == "council.mood"
-    assert err.value.line == 11
+    [card] = read_foreign(write_file(tmp_path / "auditor.md", text))
+    assert card.notes == ["kept council.mood under extensions.claude_code"]
+    assert card.fields.extensions["claude_code"]["council"]["mood"] == "x"
     text = CLAUDE_AGENT.replace("polarity_pairs: [popper]", "polarity_pairs: 5")
     with pytest.raises(CardError, match="field 'council.polarity_pairs'") as err:
         read_foreign(write_file(tmp_path / "auditor.md", text))
@@ -323,7 +322,7 @@ def test_crewai_placeholders_that_would_clash_are_renamed(tmp_path: Path) -> Non
         ("agents.yaml", "a: just text\n", r"field 'a': an agent must be a mapping"),
         ("agents.yaml", "a:\n  goal: no role\n", r"agents.yaml:1: field 'a.role'"),
         ("agents.yaml", "- a\n- b\n", r"expected a mapping of agent names"),
-        ("agent.md", "no front matter", r"missing YAML front matter"),
+        ("agent.md", "no front matter", r"needs a .# Title. line"),
         ("agent.md", "---\nname: [x\n---\nbody\n", r"agent.md:[23]: invalid YAML"),
         ("agent.md", "---\ndescription: no name\n---\nbody\n", r"field 'name'"),
         ("image.png", "not a png", r"not a PNG file"),

@@ -27,8 +27,9 @@ from council.records.settings import (
 from council.seats.fallback import FallbackModel
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
-from council.seats.routing import route
+from council.seats.routing import chair_model, route
 from council.seats.seat import Seat, SeatRole, make_model
+from council.seats.slots import SeatSlots
 from council.secrets import redact
 from council.store.folder import RunFolder, new_run_id
 from council.store.lease import RunLease
@@ -71,8 +72,20 @@ class Council:
         use_model_hints: bool = False,
         models: Sequence[str] = (),
         persona_dirs: Sequence[Path] = (),
+        panel: str | None = None,
+        weights: Mapping[str, float] | None = None,
+        api_key_envs: Mapping[str, str] | None = None,
+        seat_slots: SeatSlots | None = None,
     ) -> None:
         extra_dirs = list(persona_dirs)
+        self.choice_notes: list[str] = []
+        if panel is not None:  # a named panel; for "auto" use Council.for_question
+            from council.app.choosing import choose
+
+            choice = choose("", panel)
+            assert choice is not None
+            personas, weights = choice.personas, {**choice.weights, **(weights or {})}
+            self.choice_notes = choice.why
         cards = [
             p if isinstance(p, PersonaCard) else find_persona(str(p), extra_dirs) for p in personas
         ]
@@ -91,9 +104,16 @@ class Council:
             raise UnknownNameError("seat", unknown, [*names, CHAIR])
 
         self.endpoints = dict(endpoints or {})
+        self.api_key_envs = dict(api_key_envs or {})
+        if seat_slots is not None:
+            _apply_slots(seat_slots, names, overrides, chains)
+            self.endpoints |= seat_slots.endpoints
+            self.api_key_envs |= seat_slots.api_key_envs
         self.calls = calls or CallSettings()
-        # A pool of models: polarity pairs are seated on different model families.
+        # A pool of models: polarity pairs are seated on different model families, and the
+        # chair on a family none of them is on, where the pool has one.
         routed = {c.persona: c for c in route(cards, models)} if models else {}
+        chair_pick = chair_model(models, [r.model for r in routed.values()]) if models else None
         self._specs: dict[str, list[str] | None] = {}  # seat -> model strings, for resume
 
         def bind(card: PersonaCard, seat_name: str, role: SeatRole) -> Seat:
@@ -103,15 +123,23 @@ class Council:
                 choice, reason = card.fields.model, "the card's model hint"
             if choice is None and seat_name in routed:
                 choice, reason = routed[seat_name].model, "routed: " + routed[seat_name].reason
+            if choice is None and role == "chair" and chair_pick is not None:
+                choice, reason = chair_pick
             if choice is None:
                 choice, reason = model, "the council's default model"
             chain = [choice, *chains.get(seat_name, [])]
-            bound = [make_model(c, endpoints=self.endpoints, settings=self.calls) for c in chain]
+            bound = [
+                make_model(c, endpoints=self.endpoints, settings=self.calls,
+                           api_key_envs=self.api_key_envs)
+                for c in chain
+            ]  # fmt: skip
             if len(bound) > 1:
                 reason += f"; falls back to {', '.join(m.model for m in bound[1:])}"
             seat_model = bound[0] if len(bound) == 1 else FallbackModel(bound)
             self._specs[seat_name] = [c for c in chain if isinstance(c, str)] or None
-            return Seat(name=seat_name, persona=card, model=seat_model, role=role, reason=reason)
+            weight = (weights or {}).get(seat_name, 1.0)
+            return Seat(name=seat_name, persona=card, model=seat_model, role=role, reason=reason,
+                        weight=weight)  # fmt: skip
 
         try:
             self.panel = [bind(card, card.name, "panel") for card in cards]
@@ -124,6 +152,24 @@ class Council:
         self.sinks = list(sinks)
         self.sampling = sampling or SamplingSettings()
         self.budget = budget
+
+    @classmethod
+    def for_question(cls, question: str, *, panel: str | None = None, **kwargs: Any) -> Council:
+        """A council whose panel is chosen for ``question``: ``panel="auto"`` matches it to the
+        panels by embedding; a duo protocol with no personas named seats the polarity pair whose
+        keywords match it. ``choice_notes`` says what was chosen and why."""
+        from council.app.choosing import choose
+
+        protocol = kwargs.get("protocol", DEFAULT_PROTOCOL)
+        name = protocol if isinstance(protocol, str) else protocol.name
+        duo = "personas" not in kwargs and name == "duo"
+        choice = choose(question, panel, duo=duo)
+        if choice is None:
+            return cls(**kwargs)
+        weights = {**choice.weights, **kwargs.pop("weights", {})}
+        council = cls(choice.personas, weights=weights, **kwargs)
+        council.choice_notes = choice.why
+        return council
 
     def seat_map(self) -> list[SeatAssignment]:
         """Who sits where, on which model; calls no model and starts no server."""
@@ -139,6 +185,7 @@ class Council:
             seats=self._specs,
             # Credentials in a URL (http://user:KEY@host) are never stored; resume asks again.
             endpoints={model: redact(url) for model, url in self.endpoints.items()},
+            api_key_envs=self.api_key_envs,
             sampling=self.sampling,
             calls=self.calls,
             budget=self.budget,
@@ -222,6 +269,21 @@ class Council:
         except RuntimeError:
             return asyncio.run(self.aconvene(question, **kwargs))
         raise ConfigError("convene() was called inside an event loop: use 'await aconvene()'")
+
+
+def _apply_slots(
+    slots: SeatSlots, names: list[str], overrides: dict[str, Any], chains: dict[str, list[str]]
+) -> None:
+    """A seat-slot file's members onto this panel's seats (flags already set win)."""
+    for member, model in slots.seats.items():
+        seat = slots.seat_for(member, names)
+        if seat is not None:
+            overrides.setdefault(seat, model)
+    if slots.chairman:
+        overrides.setdefault(CHAIR, slots.chairman)
+    if slots.fallback:
+        for seat in [*names, CHAIR]:
+            chains.setdefault(seat, [slots.fallback])
 
 
 def _recorded(card: PersonaCard) -> RecordedCard:

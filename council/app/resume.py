@@ -95,6 +95,7 @@ def recorded_council(
         seats={seat: chain[0] for seat, chain in chains.items()},
         fallbacks={seat: chain[1:] for seat, chain in chains.items() if len(chain) > 1},
         endpoints=urls,
+        api_key_envs=config.api_key_envs,
         runs_dir=runs_dir,
         sinks=sinks,
         sampling=config.sampling,

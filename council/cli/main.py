@@ -28,38 +28,63 @@ EXIT_USAGE = 2
 
 
 def _convene(args: argparse.Namespace) -> int:
-    from council.app.council import DEFAULT_PANEL, Council
+    from council.app.council import Council
+    from council.cli.project import settle
     from council.errors import ConfigError
     from council.records.settings import Budget, CallSettings, SamplingSettings
     from council.seats.local import DEFAULT_LOCAL_MODEL
 
-    personas = split_list(args.personas)
-    if args.personas is not None and not personas:
+    if args.personas is not None and not split_list(args.personas):
         raise ConfigError(f"--personas names no persona: '{args.personas}'")
     question = _utf8(args.question, "the question")
+    s = {key: value for key, (value, _) in settle(args).items()}
     fallbacks = {
         seat: split_list(chain) for seat, chain in parse_pairs(args.fallback, "--fallback").items()
     }
-    council = Council(
-        personas or DEFAULT_PANEL,
-        protocol=args.protocol,
-        model=args.model or DEFAULT_LOCAL_MODEL,
-        seats=parse_pairs(args.seat, "--seat"),
-        endpoints=parse_endpoints(args.endpoint),
-        runs_dir=args.out,
+    seats = parse_pairs(args.seat, "--seat")
+    if s["chairman"]:
+        seats.setdefault("chair", s["chairman"])
+    slots, pool = _models(s["models"])
+    kwargs: dict[str, Any] = dict(
+        protocol=s["protocol"],
+        model=s["model"] or DEFAULT_LOCAL_MODEL,
+        seats=seats,
+        endpoints={**s["endpoints"], **parse_endpoints(args.endpoint)},
+        runs_dir=s["out"],
         sinks=progress_sinks(args.quiet),
         sampling=SamplingSettings(
-            temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens
+            temperature=s["temperature"], seed=s["seed"], max_tokens=s["max_tokens"]
         ),
-        calls=CallSettings(timeout_s=args.timeout, max_attempts=args.attempts),
-        budget=Budget(args.budget_tokens, args.budget_usd, args.budget_seconds),
+        calls=CallSettings(timeout_s=s["timeout"], max_attempts=s["attempts"]),
+        budget=Budget(s["budget_tokens"], s["budget_usd"], s["budget_seconds"]),
         fallbacks=fallbacks,
         use_model_hints=args.use_model_hints,
-        models=split_list(args.models),
+        models=pool,
+        seat_slots=slots,
     )
+    if s["personas"]:
+        kwargs["personas"] = s["personas"]
+    council = Council.for_question(question, panel=s["panel"], **kwargs)
+    for note in council.choice_notes:
+        print(f"council: {note}", file=sys.stderr)
     if args.dry_route:
         return _print_seat_map(council.seat_map(), args.json)
     return report_run(council.convene(question), args.json)
+
+
+def _models(value: str | None) -> tuple[Any, list[str]]:
+    """``--models``: a seat-slot YAML file, or a comma-separated pool of models."""
+    if value and value.lower().endswith((".yaml", ".yml")):
+        from council.seats.slots import read_seat_slots
+
+        return read_seat_slots(value), []
+    return None, split_list(value)
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from council.cli.project import show
+
+    return show(args)
 
 
 def _utf8(text: str, what: str) -> str:
@@ -106,7 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     convene = commands.add_parser("convene", help="deliberate on a question")
     convene.add_argument("question", help="the question before the council")
     convene.add_argument("--personas", help="comma-separated persona names or card paths")
-    convene.add_argument("--protocol", default="council", help="protocol name or file")
+    convene.add_argument("--protocol", help="protocol name or file (default: council)")
+    convene.add_argument(
+        "--panel", metavar="NAME|auto",
+        help="seat a named panel, or 'auto': the panel that best fits the question",
+    )  # fmt: skip
+    convene.add_argument("--chairman", metavar="MODEL", help="the chair's model")
+    convene.add_argument(
+        "--config", metavar="FILE", help="project file of defaults (default: ./council.toml)"
+    )
     convene.add_argument(
         "--model", help="default model for every seat, litellm form (default: bundled local)"
     )
@@ -119,24 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="send a model to an OpenAI-compatible base URL (llama.cpp, vLLM, Ollama)",
     )  # fmt: skip
     convene.add_argument(
-        "--models", metavar="M1,M2,...",
-        help="a pool of models: polarity pairs are seated on different model families",
+        "--models", metavar="M1,M2,...|FILE.yaml",
+        help="a pool of models (polarity pairs sit on different families, the chair on a "
+        "family none of them is on), or a seat-slot YAML file",
     )  # fmt: skip
     convene.add_argument(
         "--dry-route", action="store_true", help="print the seat map and why; call no model"
     )
-    convene.add_argument(
-        "--out", default="runs", type=runs_folder, help="folder for run folders (default: runs)"
-    )
+    convene.add_argument("--out", type=runs_folder, help="folder for run folders (default: runs)")
     convene.add_argument("--json", action="store_true", help="print the run as JSON on stdout")
-    convene.add_argument("--temperature", type=temperature, default=0.7, help="0 to 2")
+    convene.add_argument("--temperature", type=temperature, help="0 to 2 (default: 0.7)")
     convene.add_argument("--seed", type=int, default=None)
     convene.add_argument("--max-tokens", type=positive_int, default=None, help="per-turn token cap")
     convene.add_argument(
-        "--timeout", type=positive_float, default=120.0, help="seconds per model call"
+        "--timeout", type=positive_float, help="seconds per model call (default: 120)"
     )
     convene.add_argument(
-        "--attempts", type=positive_int, default=4, help="tries per call (with retries)"
+        "--attempts", type=positive_int, help="tries per call, with retries (default: 4)"
     )
     convene.add_argument(
         "--use-model-hints", action="store_true", help="seat personas on their cards' model hints"
@@ -156,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convene.add_argument("--quiet", action="store_true", help="no progress display")
     convene.set_defaults(handler=_convene)
+
+    config = commands.add_parser("config", help="the project file's settings, merged")
+    config_actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = config_actions.add_parser("show", help="every convene setting and where it came from")
+    show.add_argument("--config", metavar="FILE", help="project file (default: ./council.toml)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_config_show)
 
     personas_cmd.register(commands)
     protocols_cmd.register(commands)

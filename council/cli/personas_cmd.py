@@ -119,7 +119,12 @@ def _lint(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from council.errors import CardError, ConfigError
-    from council.personas.formats import foreign_files, read_foreign, write_imported
+    from council.personas.formats import (
+        foreign_files,
+        read_foreign,
+        resolve_pairs,
+        write_imported,
+    )
 
     cards, skipped = [], []
     files = foreign_files(args.paths)
@@ -132,11 +137,16 @@ def _import(args: argparse.Namespace) -> int:
             if not args.skip_invalid:
                 raise
             skipped.append(exc)
+    cards = resolve_pairs(cards, keep_unknown=args.pairs_from_library)
     written = write_imported(cards, Path(args.to), force=args.force)
     for card, path in zip(cards, written, strict=True):
         print(f"{card.source} -> {path}")
+        for note in card.notes:
+            print(f"  note: {note}")
     _skipped(skipped)
-    return 0
+    print(f"council: imported {len(written)} cards from {len(files)} files; "
+          f"{len(skipped)} files skipped", file=sys.stderr)  # fmt: skip
+    return 0 if written else 1
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -194,9 +204,13 @@ def register(commands: Any) -> None:
     imports.add_argument("--to", required=True, metavar="DIR", help="folder for the new cards")
     imports.add_argument(
         "--format", default="auto",
-        choices=["auto", "claude-code", "chara-card", "crewai", "council"],
+        choices=["auto", "claude-code", "chara-card", "crewai", "council", "markdown"],
     )  # fmt: skip
     imports.add_argument("--force", action="store_true", help="overwrite existing cards")
+    imports.add_argument(
+        "--pairs-from-library", action="store_true",
+        help="keep polarity pairs that name no imported card (they then pair with the library)",
+    )  # fmt: skip
     imports.add_argument(
         "--skip-invalid", action="store_true", help="import the rest when a file is invalid"
     )

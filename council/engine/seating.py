@@ -23,6 +23,7 @@ def seat_assignment(seat: Seat, anonymous_label: str | None = None) -> SeatAssig
         card_hash=seat.persona.content_hash,
         anonymous_label=anonymous_label,
         reason=seat.reason or None,
+        weight=seat.weight,
     )
 
 

@@ -68,7 +68,8 @@ class VoteKind(StageKind):
     ) -> Tally:
         assert isinstance(stage, VoteStage)
         ballots = [parse_ballot(t.seat, t.content if t.ok else None, stage) for t in turns]
-        return tally_votes(stage, ballots, round_number)
+        weights = {seat: run.seats[seat].weight for seat in run.seats}
+        return tally_votes(stage, ballots, round_number, weights)
 
 
 class RankingKind(StageKind):

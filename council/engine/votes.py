@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from council.protocols.spec import VoteStage
@@ -144,7 +145,14 @@ def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
     return Ballot(**common, valid=True, stance=_clean(stance_text).lower(), problem=problem)
 
 
-def tally_votes(stage: VoteStage, ballots: list[Ballot], round_number: int = 0) -> Tally:
+def tally_votes(
+    stage: VoteStage,
+    ballots: list[Ballot],
+    round_number: int = 0,
+    weights: Mapping[str, float] | None = None,
+) -> Tally:
+    """Count ballots by the stage's rule; ``weights`` (seat -> weight, default 1) scale each
+    seat's vote, as a panel's domain seat weighs 1.5."""
     valid = [b for b in ballots if b.valid]
     invalid = [b.seat for b in ballots if not b.valid]
     base: dict[str, Any] = {
@@ -166,6 +174,7 @@ def tally_votes(stage: VoteStage, ballots: list[Ballot], round_number: int = 0) 
     else:
         for ballot in valid:
             weight = ballot.confidence if stage.rule == "confidence_weighted" else 1.0
+            weight *= (weights or {}).get(ballot.seat, 1.0)
             scores[ballot.stance or ""] += weight
     ranked = sorted(scores.items(), key=lambda item: -item[1])
     tie = len(ranked) > 1 and ranked[0][1] == ranked[1][1]

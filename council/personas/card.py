@@ -7,7 +7,7 @@ import keyword
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -36,6 +36,21 @@ class CardFields(BaseModel):
     asks: list[str] = Field(default_factory=list, description="questions the persona asks")
     blind_spots: list[str] = Field(default_factory=list)
     polarity_pairs: list[str] = Field(default_factory=list)
+    reasoning_method: str | None = Field(
+        default=None, description="how the persona reasons (a panel seats each method once)"
+    )
+    domain: str | None = Field(default=None, description="what the persona knows best")
+    polarity: str | None = Field(default=None, description="its stance, in a phrase")
+    triads: list[str] = Field(
+        default_factory=list, description="named panels (of three) this persona sits on"
+    )
+    profiles: list[str] = Field(default_factory=list, description="larger named panels")
+    duo_keywords: list[str] = Field(
+        default_factory=list, description="questions with these words seat it in a duo"
+    )
+    tier: Literal["high", "mid", "low"] | None = Field(
+        default=None, description="how strong a model it wants, in any provider's terms"
+    )
     model: str | None = Field(default=None, description="model hint in litellm form")
     provider_affinity: list[str] = Field(
         default_factory=list, description="model families this persona is best voiced by"
@@ -152,9 +167,17 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _CardDumper.add_representer(str, _str_representer)
 
 
+# Fields most cards leave empty: a written card names them only when it uses them.
+_OMITTED_WHEN_UNSET = (
+    "variables", "reasoning_method", "domain", "polarity", "triads", "profiles", "duo_keywords",
+    "tier",
+)  # fmt: skip
+
+
 def dump_card(fields: CardFields, body: str) -> str:
     """The text of a card file: front matter (``variables`` only when used), then the body."""
-    data = fields.model_dump(mode="json", exclude={"variables"} if not fields.variables else None)
+    unset = {key for key in _OMITTED_WHEN_UNSET if not getattr(fields, key)}
+    data = fields.model_dump(mode="json", exclude=unset)
     front = yaml.dump(
         data, Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=1_000_000
     )

@@ -16,32 +16,32 @@ import keyword
 import re
 import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from council.errors import CardError
-from council.personas.card import CardFields, PersonaCard, dump_card, parse_card, slugify
+from council.personas.card import CardFields, PersonaCard, parse_card, slugify
 from council.personas.card import split_front_matter as _split
+from council.personas.importing import (
+    TOPIC_LINE,
+    ImportedCard,
+    summary,
+    validated_fields,
+)
+from council.personas.markdown_import import markdown_persona_card
 from council.personas.prompt import escape_jinja, system_prompt
+from council.personas.subagents import CLAUDE_MODELS, claude_code_card
 from council.sourcefile import load_yaml, locate, read_bytes, read_text, write_plain_file
 
-FORMATS = ("auto", "claude-code", "chara-card", "crewai", "council")
-# Claude Code model aliases -> litellm model hints ("inherit": the session's model, no hint).
-CLAUDE_MODELS: dict[str, str | None] = {
-    "sonnet": "anthropic/claude-sonnet-4-5",
-    "opus": "anthropic/claude-opus-4-5",
-    "haiku": "anthropic/claude-haiku-4-5",
-    "inherit": None,
-}
+__all__ = ["CLAUDE_MODELS", "FORMATS", "ImportedCard", "read_foreign", "write_imported"]
+
+FORMATS = ("auto", "claude-code", "chara-card", "crewai", "council", "markdown")
 # Character Card macros: {{char}}/<BOT> become the card's figure, {{user}}/<USER> the party it
 # talks to, {{original}} (the front end's own prompt) nothing; any other macro stays as text.
 USER_PHRASE = "the council"
 CHAR_EXPRESSION = "{{ figure or name }}"
-TOPIC_LINE = "\n\nThe council is deliberating: {{ topic }}\n"
 # Exported prompts stand in for the topic with this; importing our own export restores it.
 EXPORT_TOPIC = "the question {{user}} brings to you"
 V2_FIELDS: dict[str, Any] = {
@@ -52,25 +52,6 @@ V2_FIELDS: dict[str, Any] = {
 }  # fmt: skip
 _MACRO = re.compile(r"\{\{\s*(char|user|original)\s*\}\}|<(bot|user)>", re.IGNORECASE)
 _CREW_VAR = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
-
-
-@dataclass(frozen=True)
-class ImportedCard:
-    """A card converted from a foreign file, not yet written."""
-
-    fields: CardFields
-    body: str
-    source: Path
-
-    def text(self) -> str:
-        return dump_card(self.fields, self.body)
-
-
-def _summary(text: str, limit: int = 200) -> str:
-    """First sentence (or line) of prose, on one line: our ``description`` is a one-liner."""
-    first = next((line for line in text.strip().splitlines() if line.strip()), "")
-    sentence = re.split(r"(?<=[.!?])\s", " ".join(first.split()), maxsplit=1)[0]
-    return sentence if len(sentence) <= limit else sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _macros(text: str, char: str, user: str, other: Callable[[str], str]) -> str:
@@ -91,18 +72,6 @@ def _template(text: str) -> str:
 def _plain(text: str, display: str) -> str:
     """Foreign prose as a field value (fields are never rendered as templates)."""
     return _macros(text, display, USER_PHRASE, str)
-
-
-def _fields(
-    values: dict[str, Any], path: Path, where: Callable[[str], tuple[str, int | None]]
-) -> CardFields:
-    """Validate converted values; an error names the foreign field it came from."""
-    try:
-        return CardFields.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field, line = where(str(first["loc"][0]) if first["loc"] else "")
-        raise CardError(path, first["msg"], line=line, field=field) from None
 
 
 # --- Character Card V1/V2/V3 -------------------------------------------------------------------
@@ -169,8 +138,8 @@ def _chara_view(data: dict[str, Any], path: Path) -> dict[str, Any]:
     lines += [f"Scenario: {_template(text['scenario'])}"] if text["scenario"] else []
     return {
         "figure": display,
-        "description": _summary(_plain(text["description"], display))
-        or _summary(_plain(text["creator_notes"], display))
+        "description": summary(_plain(text["description"], display))
+        or summary(_plain(text["creator_notes"], display))
         or f"{display}, imported from a Character Card.",
         # A short comma-separated personality is a trait list; prose stays in the body only.
         "traits": items if personality and all(0 < len(i.split()) <= 6 for i in items) else [],
@@ -207,7 +176,7 @@ def _chara_card(obj: Any, path: Path) -> ImportedCard:
     def where(key: str) -> tuple[str, int | None]:
         return (f"data.extensions.council.{key}" if key in ours else key), None
 
-    return ImportedCard(_fields(values, path, where), body, path)
+    return ImportedCard(validated_fields(values, path, where), body, path)
 
 
 def export_chara_card_v2(card: PersonaCard, *, topic: str = EXPORT_TOPIC) -> dict[str, Any]:
@@ -240,68 +209,6 @@ def export_chara_card_v2(card: PersonaCard, *, topic: str = EXPORT_TOPIC) -> dic
     if data["character_book"] is None:  # optional in V2: absent rather than null
         del data["character_book"]
     return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
-
-
-# --- Claude Code subagents ---------------------------------------------------------------------
-
-_COUNCIL_KEYS = (set(CardFields.model_fields) - {"name", "extensions"}) | {
-    "domain",
-    "polarity",
-    "reasoning_method",
-}
-
-
-def _as_list(value: Any) -> list[Any]:
-    return [] if value is None else list(value) if isinstance(value, list) else [value]
-
-
-def _claude_model(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    if value in CLAUDE_MODELS:
-        return CLAUDE_MODELS[value]
-    if "/" in value:
-        return value
-    return f"anthropic/{value}" if value.startswith("claude-") else None
-
-
-def _claude_code(text: str, path: Path) -> ImportedCard:
-    front, body, _ = _split(text, path)
-    data, node = load_yaml(front, path, CardError, line_offset=1)
-    if not isinstance(data, dict):
-        raise CardError(path, "front matter must be a mapping", line=2)
-
-    def where(key: str) -> tuple[str, int | None]:
-        loc = ["council", key] if key in council else [key]
-        line = locate(node, loc)
-        return ".".join(loc), None if line is None else line + 2
-
-    council = data.get("council") or {}
-    if not isinstance(council, dict):
-        raise CardError(path, "must be a mapping", line=where("council")[1], field="council")
-    for key in council:
-        if key not in _COUNCIL_KEYS:
-            field, line = where(str(key))
-            raise CardError(path, "unknown field (not allowed here)", line=line, field=field)
-    display = data.get("name")
-    if not isinstance(display, str) or not display.strip():
-        raise CardError(path, "a subagent needs a name", line=2, field="name")
-    summary = _summary(str(data.get("description") or ""))
-    meta = {k: v for k, v in data.items() if k != "council"}
-    if "domain" in council or "polarity" in council:
-        meta["council"] = {k: council[k] for k in ("domain", "polarity") if k in council}
-    values = {k: v for k, v in council.items() if k in CardFields.model_fields}
-    values |= {
-        "name": slugify(display),
-        "description": council.get("description") or summary or display,
-        "role": council.get("role") or display.replace("-", " ").replace("_", " ").capitalize(),
-        "framework": _as_list(council.get("framework")) + _as_list(council.get("reasoning_method")),
-        "tags": _as_list(council.get("tags"))
-        + [slugify(str(d)) for d in _as_list(council.get("domain"))],
-        "model": council.get("model") or _claude_model(data.get("model")),
-        "extensions": {"claude_code": meta},
-    }
-    return ImportedCard(_fields(values, path, where), escape_jinja(body.strip()) + TOPIC_LINE, path)
 
 
 # --- CrewAI agents.yaml ------------------------------------------------------------------------
@@ -348,13 +255,13 @@ def _crewai(text: str, path: Path) -> list[ImportedCard]:
         llm = agent.get("llm")
         values = {
             "name": slugify(str(key)),
-            "description": _summary(parts["goal"]) or " ".join(parts["role"].split()),
+            "description": summary(parts["goal"]) or " ".join(parts["role"].split()),
             "role": " ".join(parts["role"].split()),
             "model": llm if isinstance(llm, str) and "/" in llm else None,
             "variables": variables,
             "extensions": {"crewai": {"agent": key, **agent}},
         }
-        cards.append(ImportedCard(_fields(values, path, where), body + TOPIC_LINE, path))
+        cards.append(ImportedCard(validated_fields(values, path, where), body + TOPIC_LINE, path))
     return cards
 
 
@@ -368,6 +275,8 @@ def detect_format(path: Path, text: str) -> str:
         return "crewai"
     if suffix in (".json", ".png") or text.lstrip().startswith("{"):
         return "chara-card"
+    if suffix in (".md", ".markdown") and not text.startswith("---"):
+        return "markdown"  # a persona written up as prose: a title and labelled fields
     if suffix in (".md", ".markdown") or text.startswith("---"):
         front = _split(text, path)[0]
         try:
@@ -401,12 +310,14 @@ def _read(path: Path, fmt: str) -> list[ImportedCard]:
             raise CardError(path, f"invalid JSON: {exc}") from None
         return [_chara_card(obj, path)]
     if kind == "claude-code":
-        return [_claude_code(text, path)]
+        return [claude_code_card(text, path)]
     if kind == "crewai":
         return _crewai(text, path)
     if kind == "council":
         card = parse_card(text, path)
         return [ImportedCard(card.fields, card.body, path)]
+    if kind == "markdown":
+        return [markdown_persona_card(text, path)]
     raise CardError(path, f"unknown format '{fmt}'; known: {', '.join(FORMATS)}")
 
 
@@ -420,6 +331,46 @@ def foreign_files(paths: Iterable[Path | str]) -> list[Path]:
         else:
             found.append(entry)  # a missing file is reported when it is read
     return list(dict.fromkeys(found))
+
+
+def _pair_finder(names: set[str]) -> Any:
+    def find(short: str) -> str | None:
+        wanted = slugify(short)
+        if wanted in names:
+            return wanted
+        suffixed = sorted(n for n in names if n.endswith(f"-{wanted}"))
+        return suffixed[0] if len(suffixed) == 1 else None
+
+    return find
+
+
+def resolve_pairs(cards: list[ImportedCard], *, keep_unknown: bool = False) -> list[ImportedCard]:
+    """Polarity pairs resolved among the cards imported together (nyk's ``machiavelli`` is the
+    imported ``council-machiavelli``). A name not among them is set aside with a note, so an
+    import never binds silently to a shipped card of the same short name; ``keep_unknown``
+    keeps such names as they are (to pair with the library on purpose)."""
+    find = _pair_finder({card.fields.name for card in cards})
+    resolved = []
+    for card in cards:
+        pairs: list[str] = []
+        unknown: list[str] = []
+        for name in card.fields.polarity_pairs:
+            match = find(name)
+            if match:
+                pairs.append(match)
+            else:
+                unknown.append(name)
+        notes = list(card.notes)
+        extensions = dict(card.fields.extensions)
+        if unknown and keep_unknown:
+            pairs += unknown
+        elif unknown:
+            extensions["unresolved_pairs"] = unknown
+            notes.append(f"pair {', '.join(unknown)} is not among the imported cards: set aside "
+                         "under extensions.unresolved_pairs")  # fmt: skip
+        fields = card.fields.model_copy(update={"polarity_pairs": pairs, "extensions": extensions})
+        resolved.append(ImportedCard(fields, card.body, card.source, notes))
+    return resolved
 
 
 def write_imported(cards: list[ImportedCard], to_dir: Path, *, force: bool = False) -> list[Path]:

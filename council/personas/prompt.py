@@ -8,7 +8,10 @@ from council.personas.card import CardFields, PersonaCard
 from council.templates import render_template
 
 # Fields that steer seating, not wording: the body cannot see them.
-HIDDEN_FIELDS = frozenset({"extensions", "model", "provider_affinity", "variables"})
+HIDDEN_FIELDS = frozenset(
+    {"extensions", "model", "provider_affinity", "variables", "triads", "profiles",
+     "duo_keywords", "tier"}
+)  # fmt: skip
 
 
 def template_variables(card: PersonaCard, topic: str) -> dict[str, object]:

@@ -73,6 +73,7 @@ class SeatAssignment(Record):
     card_hash: str
     anonymous_label: str | None = None
     reason: str | None = None  # why the seat is on this model
+    weight: float = 1.0  # its vote's weight in a tally
 
 
 class Ballot(Record):

@@ -62,6 +62,7 @@ class RunConfig(BaseModel):
     protocol_text: str
     seats: dict[str, list[str] | None]  # seat -> model chain; None: a model object, not a string
     endpoints: dict[str, str] = Field(default_factory=dict)
+    api_key_envs: dict[str, str] = Field(default_factory=dict)  # variable names, never values
     sampling: SamplingSettings = SamplingSettings()
     calls: CallSettings = CallSettings()
     budget: Budget | None = None

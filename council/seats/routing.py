@@ -128,3 +128,14 @@ def route(cards: Sequence[PersonaCard], models: Sequence[str]) -> list[SeatChoic
         turn[family] += 1
         choices.append(SeatChoice(card.name, model, family, reasons[card.name]))
     return choices
+
+
+def chair_model(pool: Sequence[str], panel_models: Sequence[str]) -> tuple[str, str] | None:
+    """The chair's model from a pool: the first (pools list the strongest first) of a family
+    no panel seat is on, so the chair judges with eyes the panel does not share."""
+    used = {model_family(m) for m in panel_models}
+    for model in pool:
+        family = model_family(model)
+        if family not in used:
+            return model, f"chair: the pool's first model of a family not on the panel ({family})"
+    return None

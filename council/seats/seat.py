@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from council.errors import ModelCallError
 from council.personas.card import PersonaCard
 from council.records.settings import CallSettings
 from council.seats.litellm_model import LiteLLMModel
@@ -25,6 +27,14 @@ class Seat:
     model: ChatModel
     role: SeatRole = "panel"
     reason: str = ""  # why this seat is on this model (an override, routing, the default)
+    weight: float = 1.0  # its vote's weight in a tally (1.5 for a panel's domain seat)
+
+
+def _key_from(variable: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise ModelCallError(f"the key variable {variable} is not set", retryable=False, attempts=0)
+    return value
 
 
 def make_model(
@@ -32,6 +42,7 @@ def make_model(
     *,
     endpoints: Mapping[str, str] | None = None,
     settings: CallSettings | None = None,
+    api_key_envs: Mapping[str, str] | None = None,
 ) -> ChatModel:
     """Turn a litellm model string into a seat model; model objects pass through unchanged.
 
@@ -43,11 +54,13 @@ def make_model(
     split_model_string(model)  # refuse malformed strings before any call is made
     settings = settings or CallSettings()
     endpoint = (endpoints or {}).get(model)
+    key_env = (api_key_envs or {}).get(model)
 
     async def resolve(model_string: str) -> dict[str, Any]:
         if endpoint is not None:
-            # A user's own server never receives a provider key from the environment.
-            return {"api_base": endpoint, "api_key": "no-key"}
+            # A user's own server never receives a provider key from the environment, only
+            # the one named for it, read now and never written anywhere.
+            return {"api_base": endpoint, "api_key": _key_from(key_env) if key_env else "no-key"}
         return await asyncio.to_thread(LOCAL_SERVERS.litellm_params, model_string)
 
     is_local = model.startswith(f"{LOCAL_PROVIDER}/") and endpoint is None

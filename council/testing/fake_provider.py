@@ -100,10 +100,12 @@ class FakeProvider:
         truncate_rate: float = 0.0,
         seed: int | None = None,
         port: int = 0,
+        api_key: str | None = None,
     ) -> None:
         if latency is not None and latency_s:
             raise ValueError("give latency or latency_s, not both")
         self.reply = reply
+        self.api_key = api_key  # when set, a request without "Bearer <api_key>" gets a 401
         self.latency: Latency = latency if latency is not None else latency_s
         _check_latency(self.latency)
         self.error_rates = dict(error_rates or {})
@@ -200,7 +202,10 @@ class FakeProvider:
             queued = self._faults.popleft() if self._faults else None
             draw = self._rng.random()  # drawn even for queued faults: the sequence stays fixed
             delay = _draw_latency(self.latency, self._rng)
-            if queued is not None:
+            bearer = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+            if self.api_key is not None and bearer != f"Bearer {self.api_key}":
+                outcome, retry_after = "401", None
+            elif queued is not None:
                 fault, retry_after = queued
                 outcome = str(fault)
             else:
