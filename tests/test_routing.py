@@ -85,7 +85,9 @@ def test_council_routes_the_panel_and_keeps_overrides() -> None:
         rows["taleb"].model == "mistral/mistral-small-latest"
         and rows["taleb"].reason == "set for this seat"
     )
-    assert rows["chair"].reason == "the council's default model"
+    # Every family of the pool is on the panel: the chair takes the pool's first model.
+    assert rows["chair"].model == "openai/gpt-4o-mini"
+    assert rows["chair"].reason.startswith("chair: every family of the pool is on the panel")
 
 
 def test_dry_route_prints_the_seat_map_and_calls_nothing(capsys) -> None:
@@ -97,6 +99,6 @@ def test_dry_route_prints_the_seat_map_and_calls_nothing(capsys) -> None:
     rows = {row["seat"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["hayek"]["family"] != rows["keynes"]["family"]
     assert rows["hayek"]["reason"].startswith("routed: ")
-    assert rows["chair"]["model"] == "local/smollm2-135m-instruct"
+    assert rows["chair"]["model"] == "openai/gpt-4o-mini"  # the pool's, both families taken
     assert main(args[:-1]) == 0
     assert "routed: provider affinity" in capsys.readouterr().out

@@ -113,7 +113,6 @@ class Council:
         # A pool of models: polarity pairs are seated on different model families, and the
         # chair on a family none of them is on, where the pool has one.
         routed = {c.persona: c for c in route(cards, models)} if models else {}
-        chair_pick = chair_model(models, [r.model for r in routed.values()]) if models else None
         self._specs: dict[str, list[str] | None] = {}  # seat -> model strings, for resume
 
         def bind(card: PersonaCard, seat_name: str, role: SeatRole) -> Seat:
@@ -123,8 +122,9 @@ class Council:
                 choice, reason = card.fields.model, "the card's model hint"
             if choice is None and seat_name in routed:
                 choice, reason = routed[seat_name].model, "routed: " + routed[seat_name].reason
-            if choice is None and role == "chair" and chair_pick is not None:
-                choice, reason = chair_pick
+            if choice is None and role == "chair" and models:
+                panel_models = [seat.model.model for seat in self.panel]
+                choice, reason = chair_model(models, panel_models) or (None, reason)
             if choice is None:
                 choice, reason = model, "the council's default model"
             chain = [choice, *chains.get(seat_name, [])]

@@ -61,7 +61,7 @@ def _labelled(text: str) -> dict[str, str]:
             found[field] = value.strip()
     marks = list(_HEADING.finditer(text))
     ends = [m.start() for m in marks[1:]] + [len(text)]
-    for mark, end in zip(marks, ends, strict=True):
+    for mark, end in zip(marks, ends[: len(marks)], strict=True):
         field = _field_for(mark.group(1))
         if field and field not in found:
             found[field] = text[mark.end() : end].strip()

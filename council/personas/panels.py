@@ -61,7 +61,9 @@ def panels_from_cards(cards: Iterable[PersonaCard]) -> list[Panel]:
     panels = []
     for name, members in groups.items():
         domains = "; ".join(c.fields.domain or c.fields.role for c in members)
-        panels.append(Panel(name, [c.name for c in members], "cards", f"{name}: {domains}"))
+        keywords = ", ".join(dict.fromkeys(k for c in members for k in c.fields.duo_keywords))
+        about = f"{name}: {domains}" + (f" ({keywords})" if keywords else "")
+        panels.append(Panel(name, [c.name for c in members], "cards", about))
     return panels
 
 

@@ -138,4 +138,6 @@ def chair_model(pool: Sequence[str], panel_models: Sequence[str]) -> tuple[str, 
         family = model_family(model)
         if family not in used:
             return model, f"chair: the pool's first model of a family not on the panel ({family})"
+    if pool:
+        return pool[0], "chair: every family of the pool is on the panel; the pool's first model"
     return None
