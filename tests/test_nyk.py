@@ -207,3 +207,54 @@ def test_project_file_defaults_and_flags_win(tmp_path: Path, monkeypatch, capsys
     (tmp_path / "council.toml").write_text("temprature = 0.3\n")
     assert main(["config", "show"]) == 2
     assert "council.toml: key 'temprature': unknown key" in capsys.readouterr().err
+
+
+def test_detection_finds_keys_and_a_loopback_server_and_tiers_pick_models() -> None:
+    from urllib.parse import urlsplit
+
+    from council import Council
+    from council.seats.detect import detect, tier_models
+
+    with FakeProvider("Fine.") as server:
+        port = urlsplit(server.api_base).port
+        assert port is not None
+        found = detect({"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "y"},
+                       servers=(("llama.cpp", port, "/v1/models"),))  # fmt: skip
+    assert found.models == ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "openai/fake"]
+    assert found.endpoints == {"openai/fake": f"http://127.0.0.1:{port}/v1"}
+    assert detect({}, servers=()).models == []  # nothing: the caller seats the bundled model
+    council = Council(
+        ["popper", "kuhn"], protocol="quick", runs_dir=None, tiers=tier_models(),
+        models=["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"],
+    )  # fmt: skip
+    assert {row.seat: row.model for row in council.seat_map()}["popper"] in {
+        "openai/gpt-4o-mini",
+        "anthropic/claude-sonnet-4-5",
+    }  # popper's card sets no tier
+
+
+def test_a_tier_hint_takes_the_providers_model_of_that_strength(imported: Path) -> None:
+    from council import Council
+    from council.seats.detect import tier_models
+
+    council = Council(
+        ["council-ada", "council-machiavelli"], protocol="duo", runs_dir=None,
+        tiers=tier_models(), models=["openai/gpt-4o-mini", "gemini/gemini-2.5-flash"],
+    )  # fmt: skip
+    rows = {row.seat: row for row in council.seat_map()}
+    assert {rows["council-ada"].model, rows["council-machiavelli"].model} == {
+        "openai/gpt-4o",
+        "gemini/gemini-2.5-pro",
+    }  # both cards are opus: each provider's high
+    assert "high tier model" in rows["council-ada"].reason
+
+
+def test_model_auto_with_nothing_found_is_the_bundled_model(monkeypatch, capsys) -> None:
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
+                     "XAI_API_KEY", "DEEPSEEK_API_KEY"):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr("council.seats.detect.LOOPBACK_SERVERS", ())
+    assert main(["convene", "Q?", "--model", "auto", "--dry-route", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "no provider key or local server found" in out.err
+    assert {row["model"] for row in json.loads(out.out)} == {"local/smollm2-135m-instruct"}

@@ -76,6 +76,7 @@ class Council:
         weights: Mapping[str, float] | None = None,
         api_key_envs: Mapping[str, str] | None = None,
         seat_slots: SeatSlots | None = None,
+        tiers: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         extra_dirs = list(persona_dirs)
         self.choice_notes: list[str] = []
@@ -122,6 +123,9 @@ class Council:
                 choice, reason = card.fields.model, "the card's model hint"
             if choice is None and seat_name in routed:
                 choice, reason = routed[seat_name].model, "routed: " + routed[seat_name].reason
+                tiered = (tiers or {}).get(choice.split("/")[0], {}).get(card.fields.tier or "")
+                if tiered:
+                    choice, reason = tiered, f"{reason}; its {card.fields.tier} tier model"
             if choice is None and role == "chair" and models:
                 panel_models = [seat.model.model for seat in self.panel]
                 choice, reason = chair_model(models, panel_models) or (None, reason)

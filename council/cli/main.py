@@ -45,11 +45,15 @@ def _convene(args: argparse.Namespace) -> int:
     if s["chairman"]:
         seats.setdefault("chair", s["chairman"])
     slots, pool = _models(s["models"])
+    model, endpoints = s["model"] or DEFAULT_LOCAL_MODEL, dict(s["endpoints"])
+    tiers = None
+    if model == "auto":
+        model, pool, tiers = _detected(pool, endpoints)
     kwargs: dict[str, Any] = dict(
         protocol=s["protocol"],
-        model=s["model"] or DEFAULT_LOCAL_MODEL,
+        model=model,
         seats=seats,
-        endpoints={**s["endpoints"], **parse_endpoints(args.endpoint)},
+        endpoints={**endpoints, **parse_endpoints(args.endpoint)},
         runs_dir=s["out"],
         sinks=progress_sinks(args.quiet),
         sampling=SamplingSettings(
@@ -61,6 +65,7 @@ def _convene(args: argparse.Namespace) -> int:
         use_model_hints=args.use_model_hints,
         models=pool,
         seat_slots=slots,
+        tiers=tiers,
     )
     if s["personas"]:
         kwargs["personas"] = s["personas"]
@@ -70,6 +75,21 @@ def _convene(args: argparse.Namespace) -> int:
     if args.dry_route:
         return _print_seat_map(council.seat_map(), args.json)
     return report_run(council.convene(question), args.json)
+
+
+def _detected(pool: list[str], endpoints: dict[str, str]) -> tuple[str, list[str], Any]:
+    """``--model auto``: the providers whose keys are set and the servers on loopback."""
+    from council.seats.detect import detect, tier_models
+    from council.seats.local import DEFAULT_LOCAL_MODEL
+
+    found = detect()
+    for how in found.how:
+        print(f"council: detected {how}", file=sys.stderr)
+    if not found.models:
+        print("council: no provider key or local server found: the bundled model", file=sys.stderr)
+        return DEFAULT_LOCAL_MODEL, pool, None
+    endpoints.update(found.endpoints)
+    return found.models[0], pool or found.models, tier_models()
 
 
 def _models(value: str | None) -> tuple[Any, list[str]]:
@@ -141,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", help="project file of defaults (default: ./council.toml)"
     )
     convene.add_argument(
-        "--model", help="default model for every seat, litellm form (default: bundled local)"
+        "--model",
+        help="default model for every seat, litellm form, or 'auto': seat the council across "
+        "the providers whose keys are set and the model servers on loopback (default: the "
+        "bundled local model)",
     )
     convene.add_argument(
         "--seat", action="append", default=[], metavar="PERSONA=MODEL",

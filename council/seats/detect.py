@@ -1,0 +1,91 @@
+"""What can seat a council here: provider keys in the environment, model servers on loopback,
+and each provider's model for a tier (``routing/defaults.yaml``).
+
+``--model auto`` seats the council across everything found (polarity pairs on different
+families, the chair on a family none of them is on) and prints the seat map; with nothing
+found it is the bundled model. Detection reads variable names and asks 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from council.errors import SourceError
+from council.paths import search_path
+from council.sourcefile import load_yaml, read_text, validate
+
+KEY_VARIABLES = {
+    "OPENAI_API_KEY": "openai", "ANTHROPIC_API_KEY": "anthropic", "GEMINI_API_KEY": "gemini",
+    "MISTRAL_API_KEY": "mistral", "XAI_API_KEY": "xai", "DEEPSEEK_API_KEY": "deepseek",
+}  # fmt: skip
+# Local servers council knows how to ask for their models: (name, port, models path).
+LOOPBACK_SERVERS = (("ollama", 11434, "/api/tags"), ("llama.cpp", 8080, "/v1/models"))
+Tier = str  # "high", "mid" or "low"
+
+
+class _Defaults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider_models: dict[str, dict[Tier, str]]
+
+
+def tier_models() -> dict[str, dict[Tier, str]]:
+    """provider -> tier -> model, from the first ``routing/defaults.yaml`` on the search path."""
+    for folder in search_path("routing", "COUNCIL_ROUTING_PATH"):
+        path = Path(folder) / "defaults.yaml"
+        if path.is_file():
+            data, node = load_yaml(*read_text(path, SourceError), SourceError)
+            return validate(_Defaults, data, node, path, SourceError).provider_models
+    return {}
+
+
+@dataclass
+class Found:
+    models: list[str] = field(default_factory=list)  # a pool, one model per provider
+    endpoints: dict[str, str] = field(default_factory=dict)
+    how: list[str] = field(default_factory=list)  # what was found, and where
+
+
+def _local_models(name: str, port: int, path: str) -> list[str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=0.3) as reply:
+            data = json.loads(reply.read(1_000_000))
+    except (OSError, ValueError):
+        return []
+    if name == "ollama":
+        return [m["name"] for m in data.get("models", []) if isinstance(m, dict) and "name" in m]
+    return [m["id"] for m in data.get("data", []) if isinstance(m, dict) and "id" in m]
+
+
+def detect(
+    env: Mapping[str, str] | None = None,
+    servers: tuple[tuple[str, int, str], ...] | None = None,
+) -> Found:
+    env = os.environ if env is None else env
+    servers = LOOPBACK_SERVERS if servers is None else servers
+    found = Found()
+    tiers = tier_models()
+    for variable, provider in KEY_VARIABLES.items():
+        model = tiers.get(provider, {}).get("mid")
+        if env.get(variable) and model:
+            found.models.append(model)
+            found.how.append(f"{provider} ({variable} is set): {model}")
+    for name, port, path in servers:
+        local = _local_models(name, port, path)
+        if not local:
+            continue
+        if name == "ollama":
+            model = f"ollama_chat/{local[0]}"
+        else:
+            model = f"openai/{local[0]}"
+            found.endpoints[model] = f"http://127.0.0.1:{port}/v1"
+        found.models.append(model)
+        found.how.append(f"{name} on 127.0.0.1:{port}: {model}")
+    return found
