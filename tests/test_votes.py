@@ -20,7 +20,7 @@ def vote(**kwargs) -> VoteStage:  # type: ignore[no-untyped-def]
         ("I think so.\nyes | 0.8 | none", "yes", 0.8, None),
         ("**STANCE | CONFIDENCE | DEALBREAKER**\n**No** | 70% | a cheaper transit option", "no", 0.7, "a cheaper transit option"),
         ("Stance: Yes | Confidence: 9/10 | Dealbreaker: evidence of harm", "yes", 0.9, "evidence of harm"),
-        ("My vote:\n\n> depends | high | local data\n\nThanks for listening.", "depends", 0.85, "local data"),
+        ("My vote:\n\n> depends | high | local data\n\nThanks for listening.", "depends", 1.0, "local data"),
         ("yes | 0.6 | none\nOn reflection, I change my mind.\nno | 0.55 | none", "no", 0.55, None),
         ("Yes, strongly | 8 | none", "yes", 0.8, None),
         ("`yes` | .9", "yes", 0.9, None),
@@ -71,7 +71,10 @@ def test_unreadable_votes_are_invalid_ballots_not_errors(reply, problem) -> None
         ("75%", 0.75),
         ("7.5/10", 0.75),
         ("7", 0.7),
-        ("medium", 0.6),
+        ("medium", 0.75),
+        ("med", 0.75),
+        ("low", 0.5),
+        ("high", 1.0),
         ("1.0", 1.0),
         ("250", 1.0),
     ],
@@ -100,8 +103,9 @@ def test_majority_needs_more_than_half_and_ties_have_no_winner() -> None:
     tally = tally_votes(
         stage, ballots(stage, "yes | 1 | none", "yes | 1 | none", "no | 1 | none", "??")
     )
-    assert (tally.winner, tally.agreement, tally.consensus) == ("yes", 0.6667, True)
-    assert tally.dissenters == ["seat2"] and tally.invalid == ["seat3"]
+    # The unreadable ballot counts in the denominator: 2 of 4 is not more than half.
+    assert (tally.winner, tally.agreement, tally.consensus) == ("yes", 0.5, False)
+    assert tally.dissenters == ["seat2"] and tally.invalid == ["seat3"] and tally.split
     tie = tally_votes(stage, ballots(stage, "yes | 1 | none", "no | 1 | none"))
     assert tie.winner is None and not tie.consensus
 
@@ -121,7 +125,8 @@ def test_confidence_weighting_can_overturn_a_head_count() -> None:
         stage, ballots(stage, "yes | 0.2 | none", "yes | 0.2 | none", "no | 0.9 | none")
     )
     assert tally.winner == "no" and tally.scores == {"no": 0.9, "yes": 0.4}
-    assert tally.agreement == pytest.approx(0.6923, abs=1e-4) and tally.consensus
+    # 0.9 of the 3 seats' base weight: the winner, but far from consensus.
+    assert tally.agreement == 0.3 and not tally.consensus and tally.split
 
 
 def test_borda_points() -> None:
@@ -154,3 +159,88 @@ def test_numeric_tally_reports_median_and_spread() -> None:
 def test_no_valid_ballot_means_no_winner() -> None:
     tally = tally_votes(YES_NO, ballots(YES_NO, "", "nothing to say"))
     assert tally.winner is None and tally.invalid == ["seat0", "seat1"] and not tally.consensus
+
+
+CONFIDENCE_WEIGHTED = vote(options=["yes", "no", "depends"], rule="confidence_weighted")
+
+
+def test_two_low_confidence_yes_and_an_unreadable_ballot_are_not_consensus() -> None:
+    tally = tally_votes(
+        CONFIDENCE_WEIGHTED,
+        ballots(CONFIDENCE_WEIGHTED, "yes | low | none", "yes | low | none", "I refuse to say."),
+    )
+    assert tally.winner == "yes" and tally.denominator == 3.0
+    assert tally.agreement == pytest.approx(1 / 3, abs=1e-4) and not tally.consensus
+    assert tally.split and tally.invalid == ["seat2"]
+
+
+def test_two_of_three_equal_votes_meet_two_thirds_exactly() -> None:
+    for threshold in (2 / 3, 0.667):  # 0.667 is read as the 2/3 it stands for
+        stage = vote(options=["yes", "no"], rule="confidence_weighted", threshold=threshold)
+        tally = tally_votes(
+            stage, ballots(stage, "yes | high | none", "yes | high | none", "no | high | none")
+        )
+        assert tally.consensus and not tally.split, threshold
+
+
+def test_a_domain_seat_and_one_confident_seat_pass_a_denominator_of_three_and_a_half() -> None:
+    stage = CONFIDENCE_WEIGHTED
+    replies = ["yes | high | none", "yes | high | none", "no | high | none"]
+    weights = {"seat0": 1.5}
+    tally = tally_votes(stage, ballots(stage, *replies), weights=weights)
+    assert tally.denominator == 3.5 and tally.scores == {"yes": 2.5, "no": 1.0}
+    assert tally.consensus  # 2.5 >= 2/3 x 3.5
+    weaker = tally_votes(stage, ballots(stage, "yes | high | none", "yes | low | none",
+                                        "no | high | none"), weights=weights)  # fmt: skip
+    assert weaker.scores["yes"] == 2.0 and not weaker.consensus  # 2.0 < 2.333
+
+
+def test_abstain_is_a_stance_that_counts_in_the_denominator() -> None:
+    stage = CONFIDENCE_WEIGHTED
+    tally = tally_votes(
+        stage, ballots(stage, "yes | high | none", "yes | high | none", "Pass | high | none")
+    )
+    assert tally.abstained == ["seat2"] and tally.dissenters == []
+    assert tally.denominator == 3.0 and tally.consensus  # 2 of 3
+
+
+@pytest.mark.parametrize(
+    ("reply", "stance"),
+    [
+        ("I side with the proposal.\n**Agreed.** | 80% | a cost overrun", "yes"),
+        ("Stance: Strongly oppose\nConfidence: med\nDealbreaker: none", None),
+        ("NO!!! | 9/10 | none", "no"),
+        ("> _It depends_ | 0.6 | the budget", "depends"),
+        ("We cannot know yet.\nAbstain | 1 | none", "abstain"),
+        ("Nay | low | none", "no"),
+    ],
+)
+def test_messy_stances_are_normalised(reply: str, stance: str | None) -> None:
+    ballot = parse_ballot("kuhn", reply, CONFIDENCE_WEIGHTED)
+    if stance is None:  # "strongly oppose" names no option: invalid, and said so
+        assert not ballot.valid and "not one of" in (ballot.problem or "")
+    else:
+        assert ballot.valid and ballot.stance == stance, ballot
+
+
+def test_free_stances_fold_case_punctuation_and_synonyms() -> None:
+    free = vote(rule="confidence_weighted")
+    tally = tally_votes(free, ballots(free, "Monorepo. | high | none", "monorepo | med | x",
+                                      "Polyrepo! | high | none"))  # fmt: skip
+    assert tally.scores == {"monorepo": 1.75, "polyrepo": 1.0}
+    assert tally.ballots[0].raw_stance == "Monorepo" and tally.ballots[0].stance == "monorepo"
+
+
+def test_a_split_reports_each_option_with_its_strongest_argument() -> None:
+    stage = CONFIDENCE_WEIGHTED
+    tally = tally_votes(stage, ballots(
+        stage,
+        "Trams last fifty years.\nyes | high | none",
+        "Buses can change routes.\nno | high | none",
+        "It hinges on funding.\ndepends | med | none",
+    ))  # fmt: skip
+    assert (tally.split and not tally.consensus and tally.winner is None) or tally.split
+    assert tally.arguments == {
+        "yes": "Trams last fifty years.", "no": "Buses can change routes.",
+        "depends": "It hinges on funding.",
+    }  # fmt: skip

@@ -4,6 +4,23 @@ Models are asked to end with ``STANCE | CONFIDENCE | DEALBREAKER``. Real replies
 Markdown, labels ("Stance: yes"), percentages, or forget the line entirely; the parser takes the
 last line that looks like a vote, falls back to labelled lines, and records what it had to guess
 in ``Ballot.problem``. A reply it cannot read is an invalid ballot, never an exception.
+
+Stances are normalised (case, punctuation, synonyms: "Agreed." is yes, "pass" is abstain) and
+``abstain`` is a stance of its own. Confidence words map through ``CONFIDENCE_WORDS``.
+
+Every rule divides by every seat asked: a seat that abstained or whose ballot could not be read
+did not support the winner, so it counts in the denominator (the design the high-council
+protocols reproduce). Each seat has a base weight (1, or 1.5 for a panel's domain seat).
+
+- ``confidence_weighted``: an option's weight is the sum of base x confidence of the seats
+  choosing it; consensus when the winner's weight >= threshold x the sum of base weights.
+- ``majority``: the same with confidence 1; consensus when the winner has more than half.
+- ``supermajority``: as majority, consensus at >= threshold.
+- ``borda``: points by position; agreement is the share of first places among seats asked.
+- numeric (Delphi): the median; agreement is the share of seats asked within the tolerance.
+
+Thresholds and weights are compared as exact fractions (``0.667`` is read as 2/3 when that is
+what it rounds), so two of three equal votes meet a 2/3 threshold.
 """
 
 from __future__ import annotations
@@ -12,6 +29,7 @@ import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 from council.protocols.spec import VoteStage
@@ -28,7 +46,20 @@ _LABELLED = {
     for name in ("stance", "confidence", "dealbreaker")
 }
 _HEADER = re.compile(r"^\W*stance\W*$", re.I)
-_WORD_CONFIDENCE = {"very high": 0.95, "high": 0.85, "medium": 0.6, "moderate": 0.6, "low": 0.3}
+# Confidence words and what they weigh: the one place this mapping is written.
+CONFIDENCE_WORDS = {
+    "very high": 1.0, "high": 1.0, "certain": 1.0, "medium": 0.75, "med": 0.75,
+    "moderate": 0.75, "mid": 0.75, "very low": 0.25, "low": 0.5,
+}  # fmt: skip
+ABSTAIN = "abstain"
+# Words that mean a canonical stance; a fixed option list uses the ones among its options.
+SYNONYMS = {
+    "yes": ("yes", "yeah", "yep", "agree", "agreed", "support", "in favour", "in favor",
+            "approve", "for", "aye", "accept"),
+    "no": ("no", "nope", "disagree", "oppose", "against", "reject", "nay", "decline"),
+    ABSTAIN: ("abstain", "abstention", "pass", "no vote", "no stance", "undecided"),
+    "depends": ("depends", "it depends", "conditional", "conditionally", "mixed"),
+}  # fmt: skip
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -61,7 +92,7 @@ def parse_confidence(text: str | None) -> tuple[float, str | None]:
     fraction = re.match(r"(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)", raw)
     if fraction and float(fraction.group(2)) > 0:
         return min(1.0, float(fraction.group(1)) / float(fraction.group(2))), None
-    for word, value in _WORD_CONFIDENCE.items():
+    for word, value in sorted(CONFIDENCE_WORDS.items(), key=lambda item: -len(item[0])):
         if raw.startswith(word):
             return value, None
     number = re.search(r"\d+(?:\.\d+)?", raw)
@@ -75,11 +106,24 @@ def parse_confidence(text: str | None) -> tuple[float, str | None]:
     return max(0.0, min(1.0, value)), None
 
 
+def canonical(text: str) -> str:
+    """A stance as compared: lower case, no punctuation, synonyms folded ("Agreed." -> yes)."""
+    cleaned = " ".join(re.sub(r"[^\w\s-]", " ", text.lower()).split())
+    for stance, words in SYNONYMS.items():
+        if cleaned in words:
+            return stance
+    return cleaned
+
+
 def match_option(text: str, options: list[str]) -> str | None:
-    """The option a stance names: exact, then the only option mentioned as a word."""
+    """The option a stance names: exact, then by synonym, then the only option mentioned."""
     cleaned = _clean(text).lower()
     for option in options:
         if cleaned == option.lower():
+            return option
+    folded = canonical(text)
+    for option in options:
+        if canonical(option) == folded:
             return option
     mentioned = [o for o in options if re.search(rf"\b{re.escape(o.lower())}\b", cleaned)]
     return mentioned[0] if len(mentioned) == 1 else None
@@ -114,7 +158,12 @@ def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
     confidence, confidence_problem = parse_confidence(confidence_text)
     problem = "; ".join(p for p in (problem, confidence_problem) if p) or None
     deal = _clean(dealbreaker) if dealbreaker and _clean(dealbreaker).lower() != "none" else None
-    common: dict[str, Any] = {"seat": seat, "confidence": confidence, "dealbreaker": deal or None}
+    common: dict[str, Any] = {
+        "seat": seat, "confidence": confidence, "dealbreaker": deal or None,
+        "reason": _reason(text), "raw_stance": _clean(stance_text),
+    }  # fmt: skip
+    if canonical(stance_text) == ABSTAIN:
+        return Ballot(**common, valid=True, stance=ABSTAIN, problem=problem)
 
     if stage.numeric:
         number = _NUMBER.search(stance_text)
@@ -142,7 +191,28 @@ def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
                 problem=f"stance '{_clean(stance_text)}' is not one of {', '.join(options)}",
             )  # fmt: skip
         return Ballot(**common, valid=True, stance=option, problem=problem)
-    return Ballot(**common, valid=True, stance=_clean(stance_text).lower(), problem=problem)
+    return Ballot(**common, valid=True, stance=canonical(stance_text), problem=problem)
+
+
+def _reason(text: str) -> str | None:
+    """The last sentence of prose before the vote line: the ballot's argument, in short."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    prose = [line for line in lines if "|" not in line and not _LABELLED["stance"].match(line)]
+    if not prose:
+        return None
+    sentence = re.split(r"(?<=[.!?])\s+", prose[-1])[-1]
+    return sentence[:200] or None
+
+
+def _exact(value: float) -> Fraction:
+    """A float as the simplest fraction within half a thousandth of it: 0.667 -> 2/3,
+    0.75 -> 3/4. Thresholds written to three decimals mean the fraction they round."""
+    exact = Fraction(value)
+    for denominator in range(1, 1001):
+        simple = exact.limit_denominator(denominator)
+        if abs(simple - exact) <= Fraction(1, 2000):
+            return simple
+    return exact.limit_denominator(1000)
 
 
 def tally_votes(
@@ -151,20 +221,22 @@ def tally_votes(
     round_number: int = 0,
     weights: Mapping[str, float] | None = None,
 ) -> Tally:
-    """Count ballots by the stage's rule; ``weights`` (seat -> weight, default 1) scale each
-    seat's vote, as a panel's domain seat weighs 1.5."""
-    valid = [b for b in ballots if b.valid]
-    invalid = [b.seat for b in ballots if not b.valid]
+    """Count ballots by the stage's rule (see the module's notes: every rule divides by every
+    seat asked); ``weights`` gives seats their base weight (default 1)."""
+    base_weight = {b.seat: _exact((weights or {}).get(b.seat, 1.0)) for b in ballots}
+    denominator = sum(base_weight.values(), Fraction(0))
+    valid = [b for b in ballots if b.valid and b.stance != ABSTAIN]
     base: dict[str, Any] = {
         "stage": stage.id, "round": round_number, "kind": "vote", "ballots": ballots,
-        "invalid": invalid, "threshold": _threshold(stage),
+        "invalid": [b.seat for b in ballots if not b.valid], "threshold": _threshold(stage),
+        "abstained": [b.seat for b in ballots if b.valid and b.stance == ABSTAIN],
+        "denominator": float(denominator),
     }  # fmt: skip
-    if not valid:
-        return Tally(**base, rule=stage.rule)
+    if not valid or not denominator:
+        return Tally(**base, rule=stage.rule, split=bool(ballots))
     if stage.numeric:
-        return _tally_numeric(stage, valid, base)
-
-    scores: dict[str, float] = defaultdict(float)
+        return _tally_numeric(stage, valid, base, len(ballots))
+    scores: dict[str, Fraction] = defaultdict(Fraction)
     if stage.rule == "borda":
         size = len(stage.options or [])
         for ballot in valid:
@@ -173,50 +245,69 @@ def tally_votes(
         firsts = Counter(b.order[0] for b in valid)
     else:
         for ballot in valid:
-            weight = ballot.confidence if stage.rule == "confidence_weighted" else 1.0
-            weight *= (weights or {}).get(ballot.seat, 1.0)
-            scores[ballot.stance or ""] += weight
+            factor = _exact(ballot.confidence) if stage.rule == "confidence_weighted" else 1
+            scores[ballot.stance or ""] += base_weight[ballot.seat] * factor
     ranked = sorted(scores.items(), key=lambda item: -item[1])
     tie = len(ranked) > 1 and ranked[0][1] == ranked[1][1]
     winner = None if tie else ranked[0][0]
     if stage.rule == "borda":
-        agreement = firsts[winner] / len(valid) if winner else 0.0
+        share = Fraction(firsts[winner], len(ballots)) if winner else Fraction(0)
     else:
-        total = sum(scores.values())
-        agreement = (scores[winner] / total) if winner and total else 0.0
+        share = scores[winner] / denominator if winner else Fraction(0)
+    consensus = winner is not None and _reached(stage, share)
     return Tally(
         **base,
         rule=stage.rule,
         winner=winner,
-        agreement=round(agreement, 4),
-        consensus=winner is not None and _reached(stage, agreement),
+        agreement=round(float(share), 4),
+        consensus=consensus,
+        split=not consensus,
         dissenters=[b.seat for b in valid if b.stance != winner],
-        scores={k: round(v, 4) for k, v in ranked},
+        scores={k: round(float(v), 4) for k, v in ranked},
+        arguments=_strongest_arguments(valid, base_weight),
     )
+
+
+def _strongest_arguments(valid: list[Ballot], weight: Mapping[str, Fraction]) -> dict[str, str]:
+    """Each option's reason from its most confident, heaviest ballot."""
+    best: dict[str, Ballot] = {}
+    for ballot in valid:
+        current = best.get(ballot.stance or "")
+        key = weight[ballot.seat] * _exact(ballot.confidence)
+        if ballot.reason and (
+            current is None or key > weight[current.seat] * _exact(current.confidence)
+        ):
+            best[ballot.stance or ""] = ballot
+    return {option: ballot.reason or "" for option, ballot in best.items()}
 
 
 def _threshold(stage: VoteStage) -> float:
     return 0.5 if stage.rule == "majority" else stage.threshold
 
 
-def _reached(stage: VoteStage, agreement: float) -> bool:
+def _reached(stage: VoteStage, share: Fraction) -> bool:
     # A majority is strictly more than half; other rules need at least their threshold.
-    return agreement > 0.5 if stage.rule == "majority" else agreement >= stage.threshold
+    if stage.rule == "majority":
+        return share > Fraction(1, 2)
+    return share >= _exact(stage.threshold)
 
 
-def _tally_numeric(stage: VoteStage, valid: list[Ballot], base: dict[str, Any]) -> Tally:
+def _tally_numeric(
+    stage: VoteStage, valid: list[Ballot], base: dict[str, Any], asked: int
+) -> Tally:
     values = sorted(b.value for b in valid if b.value is not None)
     median = statistics.median(values)
     quartiles = statistics.quantiles(values, n=4) if len(values) >= 2 else [median] * 3
     band = stage.tolerance * abs(median) if median else stage.tolerance
     agreeing = [b for b in valid if b.value is not None and abs(b.value - median) <= band]
-    agreement = len(agreeing) / len(valid)
+    share = Fraction(len(agreeing), asked)
     return Tally(
         **base,
         rule="median",
         winner=f"{median:g}",
-        agreement=round(agreement, 4),
-        consensus=_reached(stage, agreement),
+        agreement=round(float(share), 4),
+        consensus=_reached(stage, share),
+        split=not _reached(stage, share),
         dissenters=[b.seat for b in valid if b not in agreeing],
         scores={
             "median": median, "q1": quartiles[0], "q3": quartiles[2],

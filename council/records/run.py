@@ -87,6 +87,9 @@ class Ballot(Record):
     confidence: float = 0.5
     dealbreaker: str | None = None
     problem: str | None = None
+    reason: str | None = None  # the reply's last sentence before its vote line
+    raw_stance: str | None = None  # the stance as written, before it was normalised
+    reasked: bool = False  # the seat was asked once more for its stance line
 
 
 class RankingBallot(Record):
@@ -111,12 +114,17 @@ class Tally(Record):
     ballots: list[Ballot] = Field(default_factory=list)
     rankings: list[RankingBallot] = Field(default_factory=list)
     winner: str | None = None
-    agreement: float | None = None  # share of the valid weight behind the winner, 0..1
+    agreement: float | None = None  # the winner's weight over every seat's base weight, 0..1
     consensus: bool = False
     threshold: float | None = None
     dissenters: list[str] = Field(default_factory=list)
     scores: dict[str, float] = Field(default_factory=dict)
     invalid: list[str] = Field(default_factory=list)  # seats whose reply could not be counted
+    abstained: list[str] = Field(default_factory=list)
+    denominator: float | None = None  # the base weights of every seat asked, abstainers too
+    split: bool = False  # no option reached the threshold: reported as it is, not forced
+    arguments: dict[str, str] = Field(default_factory=dict)  # option -> its strongest reason
+    merged: dict[str, str] = Field(default_factory=dict)  # stance as written -> canonical
 
 
 class RunHeader(Record):
