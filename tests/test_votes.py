@@ -244,3 +244,30 @@ def test_a_split_reports_each_option_with_its_strongest_argument() -> None:
         "yes": "Trams last fifty years.", "no": "Buses can change routes.",
         "depends": "It hinges on funding.",
     }  # fmt: skip
+
+
+def test_a_missing_stance_line_is_asked_for_once_and_recorded() -> None:
+    from council import Council
+    from council.testing import FunctionModel
+
+    asked: list[str] = []
+
+    def reply(request):  # type: ignore[no-untyped-def]
+        if request.expects != "vote":
+            return "An argument."
+        asked.append(request.seat)
+        if request.seat == "kuhn" and asked.count("kuhn") == 1:
+            return "I would rather not reduce this to a line."  # no vote line
+        return "yes | high | none"
+
+    protocol = "full-council"
+    result = Council(["popper", "kuhn", "meadows"], protocol=protocol,
+                     model=FunctionModel(reply), runs_dir=None).convene("Q?")  # fmt: skip
+    assert asked.count("kuhn") == 2 and asked.count("popper") == 1  # once more, kuhn only
+    reask = [t for t in result.turns if t.stage == "vote.reask"]
+    assert [t.seat for t in reask] == ["kuhn"] and reask[0].request is not None
+    assert reask[0].request.messages[-2]["content"] == "I would rather not reduce this to a line."
+    assert "Reply with that one line only" in reask[0].request.messages[-1]["content"]
+    tally = result.tallies[0]
+    kuhn = next(b for b in tally.ballots if b.seat == "kuhn")
+    assert kuhn.valid and kuhn.reasked and kuhn.stance == "yes" and tally.consensus

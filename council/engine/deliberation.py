@@ -11,6 +11,7 @@ so it reads exactly as the ledger will read it back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -131,6 +132,7 @@ class Deliberation:
         self._latest: dict[str, list[Turn]] = {}  # stage -> its last finished round
         self._previous: dict[str, list[Turn]] = {}  # stage -> the round before that
         self.tallies: dict[str, Tally] = {}  # stage -> its latest tally
+        self.reasked: dict[str, set[str]] = {}  # stage -> seats asked again for a missing line
         self._absent: set[str] = set()  # seats that failed for good and sit out
         # Render every template, every round, before the first call: a template that fails or
         # blows the render budget costs nothing then (renders are cached for the run itself).
@@ -372,7 +374,8 @@ class Deliberation:
         refused = [r for r in results if isinstance(r, BaseException)]
         if refused:
             raise refused[0]
-        turns = [r for r in results if isinstance(r, Turn)]
+        turns = await kind.follow_up(self, stage, [r for r in results if isinstance(r, Turn)],
+                                     round_number)  # fmt: skip
         if stage.id in self._latest:
             self._previous[stage.id] = self._latest[stage.id]
         self._latest[stage.id] = turns
@@ -416,13 +419,35 @@ class Deliberation:
             choices=choices,
         )
 
-    async def _take_turn(self, stage: SpeakingStage, seat: Seat, round_number: int) -> Turn:
-        request = self._request(stage, seat, round_number)
+    async def ask_again(
+        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str
+    ) -> Turn:
+        """One more call for a turn that missed something (a stance line): the seat sees its
+        own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``."""
+        assert turn.request is not None and turn.content is not None
+        request = dataclasses.replace(
+            self._request(stage, seat, round_number),
+            messages=[*self._messages(stage, seat, round_number, self._instruction(stage, seat)[0]),
+                      {"role": "assistant", "content": turn.content},
+                      {"role": "user", "content": instruction}],
+        )  # fmt: skip
+        self.reasked.setdefault(stage.id, set()).add(seat.name)
+        return await self._take_turn(stage, seat, round_number, request, f"{stage.id}.reask")
+
+    async def _take_turn(
+        self,
+        stage: SpeakingStage,
+        seat: Seat,
+        round_number: int,
+        request: ModelRequest | None = None,
+        record_as: str | None = None,
+    ) -> Turn:
+        request = request or self._request(stage, seat, round_number)
         # No call starts that the budget could not cover at its worst.
         reservation = self._budget.reserve(worst_case_tokens(request.messages, request.max_tokens))
         provider_slots = self._slots(seat)
         async with self._in_flight, provider_slots:
-            turn = await self._call(stage, seat, round_number, request)
+            turn = await self._call(stage, seat, round_number, request, record_as or stage.id)
         self._budget.settle(reservation, turn)
         self._emit(TurnFinished(run_id=self.run_id, turn=turn))  # recorded before it is read
         return turn
@@ -434,10 +459,11 @@ class Deliberation:
         return self._per_provider[provider]
 
     async def _call(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, request: ModelRequest
-    ) -> Turn:
+        self, stage: SpeakingStage, seat: Seat, round_number: int, request: ModelRequest,
+        stage_id: str,
+    ) -> Turn:  # fmt: skip
         self._emit(
-            TurnStarted(run_id=self.run_id, stage=stage.id, round=round_number, seat=seat.name)
+            TurnStarted(run_id=self.run_id, stage=stage_id, round=round_number, seat=seat.name)
         )
         started_at, start = utc_now(), time.perf_counter()
         answered_by = seat.model.model
@@ -466,7 +492,7 @@ class Deliberation:
             error = redact(f"{type(exc).__name__}: {exc}")
         turn = Turn(
             run_id=self.run_id,
-            stage=stage.id,
+            stage=stage_id,
             round=round_number,
             seat=seat.name,
             persona=seat.persona.name,

@@ -8,6 +8,7 @@ itself never asks which kind a stage is.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -30,7 +31,14 @@ class RunState(Protocol):
     @property
     def seats(self) -> Mapping[str, Seat]: ...
 
+    @property
+    def reasked(self) -> Mapping[str, set[str]]: ...  # stage -> seats asked once more
+
     def ballot(self, stage: SpeakingStage, seat: Seat) -> dict[str, str]: ...
+
+    async def ask_again(
+        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str
+    ) -> Turn: ...
 
 
 Instruction = tuple[str | None, str, tuple[str, ...]]  # (text to add, what to parse, choices)
@@ -56,6 +64,12 @@ class StageKind:
     ) -> Tally | None:
         return None
 
+    async def follow_up(
+        self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
+    ) -> list[Turn]:
+        """The stage's turns once anything it asks again for is in (as read by later stages)."""
+        return turns
+
 
 class VoteKind(StageKind):
     def instruction(self, run: RunState, stage: SpeakingStage, seat: Seat) -> Instruction:
@@ -67,9 +81,40 @@ class VoteKind(StageKind):
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> Tally:
         assert isinstance(stage, VoteStage)
-        ballots = [parse_ballot(t.seat, t.content if t.ok else None, stage) for t in turns]
+        again = run.reasked.get(stage.id, set())
+        ballots = [
+            parse_ballot(t.seat, t.content if t.ok else None, stage).model_copy(
+                update={"reasked": t.seat in again}
+            )
+            for t in turns
+        ]
         weights = {seat: run.seats[seat].weight for seat in run.seats}
         return tally_votes(stage, ballots, round_number, weights)
+
+    async def follow_up(
+        self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
+    ) -> list[Turn]:
+        """A seat whose reply has no readable stance line is asked once, for that line only;
+        its answer joins its reply, so the ballot (and every later reader) sees it."""
+        assert isinstance(stage, VoteStage)
+        missing = [t for t in turns if t.ok and not parse_ballot(t.seat, t.content, stage).valid]
+        if not missing:
+            return turns
+        instruction = (
+            "Your reply has no readable vote line. "
+            + vote_instruction(stage)
+            + (" Reply with that one line only.")
+        )
+        answers = await asyncio.gather(*(
+            run.ask_again(stage, run.seats[t.seat], round_number, t, instruction) for t in missing
+        ))  # fmt: skip
+        added = {a.seat: a.content for a in answers if a.ok}
+        return [
+            t.model_copy(update={"content": f"{t.content}\n\n{added[t.seat]}"})
+            if t.seat in added
+            else t
+            for t in turns
+        ]
 
 
 class RankingKind(StageKind):
