@@ -350,3 +350,32 @@ def test_a_first_round_run_folder_still_loads() -> None:
     run = load_run(folder)  # the committed experiment runs predate the event vocabulary
     assert run.status == "completed" and run.synthesis
     assert run.stages[0] == run.turns[0].stage and len({t.seat for t in run.turns}) >= 3
+
+
+def test_outcomes_are_recorded_updated_and_listed(
+    provider: FakeProvider, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(convene_args(provider, tmp_path, "--json")) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["metadata"]["schema_version"] == 1 and run["metadata"]["mode"] == "quick"
+    assert run["metadata"]["panel_size"] == 3 and run["metadata"]["calls"] == 4
+    transcript = (Path(run["run_dir"]) / "transcript.md").read_text()
+    assert '"schema_version": 1' in transcript
+    out = str(tmp_path)
+    assert main(["outcome", "latest", "--out", out, "--prediction", "Sunday visits double",
+                 "--owner", "ana", "--review-by", "2020-01-31"]) == 0  # fmt: skip
+    assert main(["runs", "list", "--outcomes", "--out", out, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert row["outcome"] == "open (review overdue)" and row["owner"] == "ana"
+    assert main(["outcome", run["run_id"][:20], "--out", out, "--status", "confirmed",
+                 "--note", "visits rose 80%"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["runs", "list", "--outcomes", "--out", out, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["outcome"], row["prediction"], row["note"]) == (
+        "confirmed",
+        "Sunday visits double",
+        "visits rose 80%",
+    )  # the update kept the rest
+    assert main(["outcome", "latest", "--out", out, "--review-by", "soon"]) == 2
+    assert "YYYY-MM-DD" in one_line_error(capsys)

@@ -43,7 +43,58 @@ def _list(args: argparse.Namespace) -> int:
         }
         for r in ledger.runs()
     ]  # fmt: skip
-    print_rows(rows, args.json, ["run_id", "status", "question"])
+    columns = ["run_id", "status", "question"]
+    if args.outcomes:
+        rows = [row | _outcome_columns(ledger.outcome(row["run_id"])) for row in rows]
+        rows = [row for row in rows if row["outcome"] != "-"]
+        columns = ["run_id", "outcome", "review_by", "owner", "prediction"]
+    print_rows(rows, args.json, columns)
+    return 0
+
+
+def _outcome_columns(outcome: Any) -> dict[str, Any]:
+    from datetime import date
+
+    if outcome is None:
+        return {"outcome": "-", "review_by": "-", "owner": "-", "prediction": "-"}
+    overdue = outcome.status == "open" and outcome.review_by and outcome.review_by < date.today()
+    return {
+        "outcome": outcome.status + (" (review overdue)" if overdue else ""),
+        "review_by": str(outcome.review_by or "-"), "owner": outcome.owner or "-",
+        "prediction": outcome.prediction or "-", "note": outcome.note,
+    }  # fmt: skip
+
+
+def _outcome(args: argparse.Namespace) -> int:
+    """Record, or update, whether a run's verdict proved right."""
+    from datetime import date
+
+    from council.errors import ConfigError
+    from council.records.run import Outcome, utc_now
+    from council.store.loader import resolve_run_id
+
+    ledger = _ledger(args)
+    run_id = resolve_run_id(ledger, args.run_id)
+    previous = ledger.outcome(run_id)
+    given = {key: getattr(args, key) for key in ("prediction", "owner", "status", "note")}
+    if args.review_by is not None:
+        try:
+            given["review_by"] = date.fromisoformat(args.review_by)
+        except ValueError:
+            raise ConfigError(
+                f"--review-by takes a date as YYYY-MM-DD, not '{args.review_by}'"
+            ) from None
+    given = {key: value for key, value in given.items() if value is not None}
+    if not given:
+        raise ConfigError(
+            "say what to record: --prediction, --owner, --review-by, --status, --note"
+        )
+    base = previous.model_dump() if previous else {"run_id": run_id}
+    outcome = Outcome.model_validate({**base, **given, "recorded_at": utc_now()})
+    ledger.record_outcome(outcome)
+    print(json.dumps(outcome.to_json(), indent=2) if args.json else
+          f"{run_id}: {outcome.status}" + (f", review by {outcome.review_by}"
+                                           if outcome.review_by else ""))  # fmt: skip
     return 0
 
 
@@ -122,11 +173,29 @@ def register(commands: Any) -> None:
     export.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
     export.add_argument("--to", help="folder to write to (default: the run's own folder)")
     export.set_defaults(handler=_export)
+    listing.add_argument(
+        "--outcomes", action="store_true", help="runs with a recorded outcome, and its state"
+    )
     for parser in (listing, show, export):
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--out", default="runs", type=runs_folder, help="the runs folder (default: runs)"
         )
+
+    outcome = commands.add_parser(
+        "outcome", help="record whether a run's verdict proved right, and when to look again"
+    )
+    outcome.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
+    outcome.add_argument("--prediction", help="what the verdict predicts, to check later")
+    outcome.add_argument("--owner", help="who answers for it")
+    outcome.add_argument("--review-by", metavar="YYYY-MM-DD", help="when to look again")
+    outcome.add_argument("--status", choices=["open", "confirmed", "revised", "reversed"])
+    outcome.add_argument("--note", help="what happened")
+    outcome.add_argument("--json", action="store_true")
+    outcome.add_argument(
+        "--out", default="runs", type=runs_folder, help="the runs folder (default: runs)"
+    )
+    outcome.set_defaults(handler=_outcome)
 
     resume = commands.add_parser(
         "resume", help="continue a stopped run; completed calls are reused"

@@ -23,6 +23,7 @@ from council.engine.context import Anonymizer, Section, anonymous_labels, visibl
 from council.engine.convergence import MODERATOR_INSTRUCTION, answers_stable, moderator_stops
 from council.engine.seating import check_panel_fits, seat_assignment, select_seats
 from council.engine.stage_kinds import Instruction, behaviour_of
+from council.engine.summary import failure_summary, session_metadata
 from council.errors import (
     CardError,
     CouncilError,
@@ -57,6 +58,7 @@ from council.records.run import (
     RunHeader,
     RunResult,
     RunStatus,
+    SessionMetadata,
     Tally,
     Turn,
     utc_now,
@@ -68,13 +70,6 @@ from council.secrets import redact
 from council.templates import render_template
 
 __all__ = ["Deliberation", "SamplingSettings"]
-
-
-def _summary(failures: Sequence[BaseException], most: int = 3) -> str:
-    """Why a run ended, in one line: a thousand stages refused by one budget say it once."""
-    shown = list(dict.fromkeys(str(failure) for failure in failures))[:most]
-    more = len(failures) - len(shown)
-    return "; ".join(shown) + (f" (and {more} more like it)" if more > 0 else "")
 
 
 def _redacted(messages: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -266,11 +261,11 @@ class Deliberation:
             async with asyncio.timeout(self._budget.remaining_wall_s()):
                 await self._run_graph()
         except* StorageError as failures:  # the record cannot be kept: no further call
-            error = _summary(failures.exceptions)
+            error = failure_summary(failures.exceptions)
         except* (ProtocolError, CardError) as failures:  # a prompt that failed mid-run
-            error = _summary(failures.exceptions)
+            error = failure_summary(failures.exceptions)
         except* RunFailed as failures:
-            error = _summary(failures.exceptions)
+            error = failure_summary(failures.exceptions)
             stopped = any(isinstance(e, BudgetExceeded) for e in failures.exceptions)
         except* TimeoutError:
             error = f"wall-time budget spent: {self._budget.budget.max_wall_s:g} s"
@@ -285,8 +280,15 @@ class Deliberation:
         self._emit(
             RunFinished(
                 run_id=self.run_id, status=status, error=error, synthesis=self._synthesis(),
-                finished_at=utc_now(),
+                finished_at=utc_now(), metadata=self._metadata(),
             )
+        )  # fmt: skip
+
+    def _metadata(self) -> SessionMetadata:
+        return session_metadata(
+            self._record.events, self.protocol.name, self.seats, len(self.panel),
+            reasks=sum(len(seats) for seats in self.reasked.values()),
+            duration_s=time.monotonic() - self._budget.started,
         )  # fmt: skip
 
     async def _run_graph(self) -> None:

@@ -15,7 +15,15 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from council.records.run import LoopOutcome, RunHeader, RunStatus, Tally, Turn, utc_now
+from council.records.run import (
+    LoopOutcome,
+    RunHeader,
+    RunStatus,
+    SessionMetadata,
+    Tally,
+    Turn,
+    utc_now,
+)
 from council.records.settings import RunConfig
 
 
@@ -105,6 +113,7 @@ class RunFinished(_Event):
     error: str | None = None
     synthesis: str | None = None
     finished_at: datetime
+    metadata: SessionMetadata | None = None
 
 
 Event = Annotated[

@@ -77,4 +77,5 @@ def fold_events(events: Iterable[Event]) -> RunResult:
         absent=[f"{seat}: {reason}" for seat, reason in absent.items()],
         synthesis=finished.synthesis if finished else None,
         finished_at=finished.finished_at if finished else header.started_at,
+        metadata=finished.metadata if finished else None,
     )

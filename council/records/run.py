@@ -7,7 +7,7 @@ ledger or from an exported ``events.jsonl``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -150,6 +150,34 @@ class LoopOutcome(Record):
 RunStatus = Literal["completed", "failed", "stopped"]  # stopped: a budget ran out
 
 
+class SessionMetadata(Record):
+    """How a run went, in a stable schema (bump ``schema_version`` on any change)."""
+
+    schema_version: Literal[1] = 1
+    mode: str  # the protocol
+    panel_size: int
+    rounds_run: int  # the most rounds any loop ran; 1 without loops
+    providers: list[str]  # every provider that answered
+    fallbacks: int  # turns answered by a model other than the seat's own
+    reasks: int  # stance lines asked for again
+    calls: int
+    tokens: int  # prompt + completion, reused answers excluded
+    duration_s: float
+
+
+class Outcome(Record):
+    """Whether a verdict later proved right: a prediction, who owns it, when to look again,
+    and, once looked at, what happened."""
+
+    run_id: str
+    prediction: str | None = None
+    owner: str | None = None
+    review_by: date | None = None
+    status: Literal["open", "confirmed", "revised", "reversed"] = "open"
+    note: str | None = None
+    recorded_at: datetime
+
+
 class RunResult(RunHeader):
     """A finished run, completed or failed; failed runs keep every finished turn."""
 
@@ -162,6 +190,7 @@ class RunResult(RunHeader):
     absent: list[str] = Field(default_factory=list)  # seats that failed for good, and where
     synthesis: str | None = None
     finished_at: datetime
+    metadata: SessionMetadata | None = None
 
     @property
     def wall_s(self) -> float:

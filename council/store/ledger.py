@@ -40,6 +40,7 @@ from council.records.events import (
     event_json,
     parse_event,
 )
+from council.records.run import Outcome
 from council.store.schema import SCHEMA_VERSION, migrate
 
 LEDGER_FILE = "ledger.sqlite"
@@ -238,6 +239,29 @@ class Ledger:
                 "UPDATE runs SET status=?, error=?, finished_at=? WHERE run_id=?",
                 (event.status, event.error, event.finished_at.isoformat(), event.run_id),
             )
+
+    def record_outcome(self, outcome: Outcome) -> None:
+        with self._guard():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO outcomes (run_id, seq, body) SELECT ?, coalesce(max(seq), 0) + 1,"
+                    " ? FROM outcomes WHERE run_id=?",
+                    (outcome.run_id, outcome.model_dump_json(), outcome.run_id),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def outcome(self, run_id: str) -> Outcome | None:
+        """A run's outcome as last updated."""
+        with self._guard():
+            row = self._db.execute(
+                "SELECT body FROM outcomes WHERE run_id=? ORDER BY seq DESC LIMIT 1", (run_id,)
+            ).fetchone()
+        return Outcome.model_validate_json(row["body"]) if row else None
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -75,7 +75,19 @@ def _m002_events(db: sqlite3.Connection) -> None:
     backfill_events(db)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_runs_and_calls, _m002_events]
+def _m003_outcomes(db: sqlite3.Connection) -> None:
+    """Whether verdicts proved right: each update to a run's outcome, in order."""
+    db.execute(
+        "CREATE TABLE outcomes (run_id TEXT NOT NULL REFERENCES runs(run_id), seq INTEGER NOT"
+        " NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m001_runs_and_calls,
+    _m002_events,
+    _m003_outcomes,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -52,4 +52,6 @@ def render_transcript(result: RunResult) -> str:
     lines += ["", *(f"*Absent {seat}*" for seat in result.absent)] if result.absent else []
 
     lines += ["", "## Synthesis", "", result.synthesis or "*No synthesis: the run did not finish.*"]
+    if result.metadata is not None:
+        lines += ["", "## Session", "", "```json", result.metadata.model_dump_json(indent=2), "```"]
     return "\n".join(lines) + "\n"
