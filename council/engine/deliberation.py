@@ -18,11 +18,13 @@ from typing import Any
 
 import networkx as nx
 
+from council.engine import gates
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
-from council.engine.context import Anonymizer, Section, anonymous_labels, visible_context
-from council.engine.convergence import MODERATOR_INSTRUCTION, answers_stable, moderator_stops
+from council.engine.context import Anonymizer, anonymous_labels
+from council.engine.convergence import answers_stable, moderator_stops
+from council.engine.prompts import StagePrompts
 from council.engine.seating import check_panel_fits, seat_assignment, select_seats
-from council.engine.stage_kinds import Instruction, behaviour_of
+from council.engine.stage_kinds import behaviour_of
 from council.engine.summary import failure_summary, session_metadata
 from council.errors import (
     CardError,
@@ -34,11 +36,12 @@ from council.errors import (
 )
 from council.personas.prompt import system_prompt
 from council.protocols.graph import Protocol
-from council.protocols.spec import LoopStage, RankingStage, SpeakingStage
+from council.protocols.spec import GuardStage, LoopStage, SpeakingStage
 from council.records.events import (
     Event,
     EventList,
     EventSink,
+    GateChecked,
     LoopFinished,
     LoopRound,
     RunFinished,
@@ -54,6 +57,7 @@ from council.records.events import (
 from council.records.fold import fold_events
 from council.records.run import (
     CallRequest,
+    GateNote,
     LoopOutcome,
     RunHeader,
     RunResult,
@@ -67,7 +71,6 @@ from council.records.settings import Budget, CallSettings, RunConfig, SamplingSe
 from council.seats.model import ModelRequest, request_hash, split_model_string
 from council.seats.seat import Seat
 from council.secrets import redact
-from council.templates import render_template
 
 __all__ = ["Deliberation", "SamplingSettings"]
 
@@ -81,7 +84,7 @@ class _NoSink:
         pass
 
 
-class Deliberation:
+class Deliberation(StagePrompts):
     """One run of one protocol with one seating, from question to synthesis."""
 
     def __init__(
@@ -100,6 +103,7 @@ class Deliberation:
         config: RunConfig | None = None,
         resumed: bool = False,
         calls: CallSettings | None = None,
+        similarity: gates.Similarity | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -128,6 +132,7 @@ class Deliberation:
         self._previous: dict[str, list[Turn]] = {}  # stage -> the round before that
         self.tallies: dict[str, Tally] = {}  # stage -> its latest tally
         self.reasked: dict[str, set[str]] = {}  # stage -> seats asked again for a missing line
+        self.similarity = similarity or gates.word_similarity  # for the novelty gate
         self._absent: set[str] = set()  # seats that failed for good and sit out
         # Render every template, every round, before the first call: a template that fails or
         # blows the render budget costs nothing then (renders are cached for the run itself).
@@ -137,86 +142,15 @@ class Deliberation:
                 for round_number in range(1, self._rounds_of(stage) + 1):
                     self._stage_prompt(stage, seat, round_number)
 
+    def previous_turns(self, stage_id: str) -> list[Turn]:
+        return self._latest.get(stage_id, [])
+
+    def record_gate(self, note: GateNote) -> None:
+        self._emit(GateChecked(run_id=self.run_id, note=note))
+
     def _emit(self, event: Event) -> None:
         self._record.handle(event)
         self.sink.handle(event)
-
-    # -- prompts --------------------------------------------------------------------------
-
-    def _stage_prompt(self, stage: SpeakingStage, seat: Seat, round_number: int) -> str:
-        variables: dict[str, object] = {
-            "question": self.question,
-            "seat": seat.name,
-            "persona": seat.persona.name,
-            "stage": stage.id,
-            "members": len(self.panel),
-            "round": round_number,
-            "rounds": self._rounds_of(stage),
-            **behaviour_of(stage).variables(self, stage),
-        }
-        loop = self._loop_of(stage)
-        return render_template(
-            stage.prompt, variables, path=self.protocol.path,
-            first_line=self.protocol.prompt_line(stage.id), error=ProtocolError,
-            field=f"stage '{stage.id}'.prompt" + (f" (round {round_number})" if loop else ""),
-        )  # fmt: skip
-
-    def _loop_of(self, stage: SpeakingStage) -> LoopStage | None:
-        loop_id = self.protocol.loop_of.get(stage.id)
-        loop = self.protocol.stage(loop_id) if loop_id else None
-        return loop if isinstance(loop, LoopStage) else None
-
-    def _rounds_of(self, stage: SpeakingStage) -> int:
-        loop = self._loop_of(stage)
-        return loop.rounds if loop else 1
-
-    def _sections(self, stage: SpeakingStage) -> list[Section]:
-        sections = []
-        for seen in stage.sees:
-            # A stage that sees itself (inside a loop) reads its previous round: this round's
-            # turns are stored only once the stage has finished.
-            turns = self._latest.get(seen, [])
-            if turns:
-                title = self.protocol.stage(seen).label
-                sections.append(Section(title, turns, self.tallies.get(seen)))
-        return sections
-
-    def _messages(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, instruction: str | None
-    ) -> list[dict[str, str]]:
-        prompt = self._stage_prompt(stage, seat, round_number)
-        if instruction:
-            prompt = f"{prompt}\n\n{instruction}"
-        sections = self._sections(stage)
-        if sections:
-            anonymizer = self.anonymizer if stage.anonymize else None
-            context = visible_context(
-                seat, sections, self.seats, anonymizer,
-                ballot_style=isinstance(stage, RankingStage),
-                revealer=None if anonymizer else self.anonymizer,
-            )  # fmt: skip
-            prompt = f"{context}\n\n---\n\n{prompt}"
-        return [
-            {"role": "system", "content": self._system[seat.name]},
-            {"role": "user", "content": prompt},
-        ]
-
-    def ballot(self, stage: SpeakingStage, seat: Seat) -> dict[str, str]:
-        """Labels ("Response B") -> seats this seat ranks: every other seat that answered."""
-        ranked = self._latest.get(stage.sees[0], [])
-        return {
-            self.labels[t.seat].replace("Member", "Response"): t.seat
-            for t in sorted(ranked, key=lambda t: self.labels.get(t.seat, ""))
-            if t.ok and t.seat != seat.name and t.seat in self.labels
-        }
-
-    def _instruction(self, stage: SpeakingStage, seat: Seat) -> Instruction:
-        """The format instruction the engine adds so replies parse, what it will parse, and the
-        choices a well-formed reply picks from."""
-        loop = self._loop_of(stage)
-        if loop is not None and loop.until is not None and loop.until.moderator == stage.id:
-            return MODERATOR_INSTRUCTION, "decision", ("STOP", "CONTINUE")
-        return behaviour_of(stage).instruction(self, stage, seat)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -356,11 +290,13 @@ class Deliberation:
             return
         # A seat whose model failed for good (retries and fallbacks spent) is absent from then
         # on; the stage's quorum decides whether the run can do without it.
-        seats = [
-            seat
-            for seat in select_seats(stage.seats, self.panel, self.chair)
-            if seat.name not in self._absent
-        ]
+        chosen = select_seats(stage.seats, self.panel, self.chair)
+        if stage.seats == "dissenters" and isinstance(stage, GuardStage):
+            names = gates.likely_dissenters(
+                self.tallies.get(stage.checks), [s.name for s in self.panel]
+            )
+            chosen = [self.seats[name] for name in names]
+        seats = [seat for seat in chosen if seat.name not in self._absent]
         self._emit(
             StageStarted(
                 run_id=self.run_id, stage=stage.id, round=round_number, label=stage.label,
@@ -378,6 +314,10 @@ class Deliberation:
             raise refused[0]
         turns = await kind.follow_up(self, stage, [r for r in results if isinstance(r, Turn)],
                                      round_number)  # fmt: skip
+        if stage.novelty_against:
+            turns = await gates.novelty(self, stage, turns, round_number, self.similarity)
+        if stage.evidence_labels:
+            gates.evidence(self, stage, turns, round_number)
         if stage.id in self._latest:
             self._previous[stage.id] = self._latest[stage.id]
         self._latest[stage.id] = turns
@@ -401,25 +341,6 @@ class Deliberation:
                 f"stage '{stage.id}': {answered} of {len(turns)} seats answered, "
                 f"{stage.min_turns} needed ({failed})"
             )
-
-    def _max_tokens(self, stage: SpeakingStage) -> int:
-        cap = stage.max_tokens or self.protocol.spec.max_tokens
-        return min(cap, self.sampling.max_tokens) if self.sampling.max_tokens else cap
-
-    def _request(self, stage: SpeakingStage, seat: Seat, round_number: int) -> ModelRequest:
-        instruction, expects, choices = self._instruction(stage, seat)
-        return ModelRequest(
-            stage=stage.id,
-            messages=self._messages(stage, seat, round_number, instruction),
-            max_tokens=self._max_tokens(stage),
-            temperature=self.sampling.temperature,
-            seed=self.sampling.seed,
-            seat=seat.name,
-            kind=stage.kind,
-            round=round_number,
-            expects=expects,
-            choices=choices,
-        )
 
     async def ask_again(
         self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str

@@ -116,7 +116,11 @@ class _Compiler:
 
     def connect(self) -> None:
         for stage in self.stages.values():
-            refs = ("sees", "after", "checks") if not isinstance(stage, LoopStage) else ("after",)
+            refs = (
+                ("sees", "after", "checks", "novelty_against")
+                if not isinstance(stage, LoopStage)
+                else ("after",)
+            )
             for field_name in refs:
                 value = getattr(stage, field_name, None)
                 for ref in [value] if isinstance(value, str) else value or []:
@@ -163,6 +167,8 @@ class _Compiler:
             problem = stage.reference_problem(self.stages)
             if problem is not None:
                 raise self.fail(stage.id, *problem)
+            if stage.seats == "dissenters" and not stage.checks_a_vote:
+                raise self.fail(stage.id, "seats", "only a guard seats the dissenters of its vote")
             if not stage.may_loop and stage.id in self.loop_of:
                 raise self.fail(stage.id, "kind", f"the {stage.kind} cannot sit inside a loop")
 

@@ -26,7 +26,8 @@ STAGE_ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
 # Who speaks in a stage: the whole panel, the chair, half the panel, or panel positions (1-based).
 SeatSelector = (
-    Literal["panel", "chair", "first_half", "second_half"] | list[Annotated[int, Field(ge=1)]]
+    Literal["panel", "chair", "first_half", "second_half", "dissenters"]
+    | list[Annotated[int, Field(ge=1)]]
 )
 VoteRule = Literal["majority", "supermajority", "confidence_weighted", "borda"]
 
@@ -48,6 +49,13 @@ class SpeakingStage(_Strict):
     min_turns: int = Field(
         default=1, ge=0, description="fewest successful turns for the run to go on (quorum)"
     )
+    novelty_against: str | None = Field(
+        default=None, description="a reply too like the seat's own in this stage is sent back"
+    )
+    novelty_threshold: float = Field(default=0.9, gt=0, le=1)
+    evidence_labels: bool = Field(
+        default=False, description="ask for [empirical]/[mechanistic]/... tags and count them"
+    )
 
     @property
     def label(self) -> str:
@@ -55,12 +63,14 @@ class SpeakingStage(_Strict):
 
     @property
     def depends_on(self) -> list[str]:
-        return list(dict.fromkeys([*self.sees, *self.after]))
+        extra = [self.novelty_against] if self.novelty_against else []
+        return list(dict.fromkeys([*self.sees, *self.after, *extra]))
 
     # What a kind is, for the compiler and the diagram: each kind says it of itself.
     answers: ClassVar[bool] = False  # its turns are answers another stage may rank
     collects_votes: ClassVar[bool] = False
     may_loop: ClassVar[bool] = True  # may sit inside a loop
+    checks_a_vote: ClassVar[bool] = False  # may seat the checked vote's dissenters
 
     def reference_problem(self, stages: Mapping[str, Any]) -> tuple[str, str] | None:
         """(field, message) when a stage it refers to is of the wrong kind, else None."""
@@ -160,6 +170,7 @@ class GuardStage(SpeakingStage):
     """Runs only when the vote in ``checks`` agrees too much or has too few dissenters."""
 
     kind: Literal["guard"]
+    checks_a_vote: ClassVar[bool] = True
     checks: str = Field(description="the vote stage whose tally is checked")
     agreement_above: float | None = Field(default=None, gt=0, le=1)
     dissenters_below: int | None = Field(default=None, ge=1)

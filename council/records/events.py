@@ -16,6 +16,7 @@ from typing import Annotated, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from council.records.run import (
+    GateNote,
     LoopOutcome,
     RunHeader,
     RunStatus,
@@ -107,6 +108,13 @@ class SeatAbsent(_Event):
     reason: str
 
 
+class GateChecked(_Event):
+    """A gate looked at a stage's replies: it fired (and sent some back) or it did not."""
+
+    type: Literal["gate_checked"] = "gate_checked"
+    note: GateNote
+
+
 class RunFinished(_Event):
     type: Literal["run_finished"] = "run_finished"
     status: RunStatus
@@ -127,6 +135,7 @@ Event = Annotated[
     | LoopRound
     | LoopFinished
     | SeatAbsent
+    | GateChecked
     | RunFinished,
     Field(discriminator="type"),
 ]

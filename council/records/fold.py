@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from council.records.events import (
     Event,
+    GateChecked,
     LoopFinished,
     RunFinished,
     RunStarted,
@@ -24,7 +25,7 @@ from council.records.events import (
     TallyMade,
     TurnFinished,
 )
-from council.records.run import LoopOutcome, RunHeader, RunResult, Tally, Turn
+from council.records.run import GateNote, LoopOutcome, RunHeader, RunResult, Tally, Turn
 
 NOT_FINISHED = "the run did not finish"
 
@@ -41,6 +42,7 @@ def fold_events(events: Iterable[Event]) -> RunResult:
     skipped: dict[str, str] = {}
     absent: dict[str, str] = {}
     finished: RunFinished | None = None
+    gates: dict[tuple[str, int, str], GateNote] = {}
     for event in events:
         if isinstance(event, RunStarted):
             header = header or event.header  # the first start is when the run started
@@ -56,6 +58,9 @@ def fold_events(events: Iterable[Event]) -> RunResult:
             skipped[event.stage] = event.reason
         elif isinstance(event, SeatAbsent):
             absent[event.seat] = event.reason
+        elif isinstance(event, GateChecked):
+            note = event.note
+            gates[(note.stage, note.round, note.gate)] = note
         elif isinstance(event, RunFinished):
             finished = event
     if header is None:
@@ -75,6 +80,7 @@ def fold_events(events: Iterable[Event]) -> RunResult:
         loops=list(loops.values()),
         skipped=[f"{stage}: {reason}" for stage, reason in skipped.items()],
         absent=[f"{seat}: {reason}" for seat, reason in absent.items()],
+        gates=list(gates.values()),
         synthesis=finished.synthesis if finished else None,
         finished_at=finished.finished_at if finished else header.started_at,
         metadata=finished.metadata if finished else None,

@@ -127,6 +127,17 @@ class Tally(Record):
     merged: dict[str, str] = Field(default_factory=dict)  # stance as written -> canonical
 
 
+class GateNote(Record):
+    """A gate's decision in one stage and round: whether it fired, on whom, and why."""
+
+    stage: str
+    round: int = 0
+    gate: str  # novelty, evidence-monoculture, ...
+    fired: bool
+    seats: list[str] = Field(default_factory=list)
+    reason: str
+
+
 class RunHeader(Record):
     """What is fixed when a run starts."""
 
@@ -188,6 +199,7 @@ class RunResult(RunHeader):
     loops: list[LoopOutcome] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)  # guard stages that did not fire, and why
     absent: list[str] = Field(default_factory=list)  # seats that failed for good, and where
+    gates: list[GateNote] = Field(default_factory=list)
     synthesis: str | None = None
     finished_at: datetime
     metadata: SessionMetadata | None = None

@@ -1,0 +1,135 @@
+"""The prompts a seat is sent: its card's system prompt, then the stages it may see (labelled,
+anonymized where the protocol says so), the stage's own prompt and the format instruction the
+engine adds so replies parse. A mixin of ``Deliberation``, which holds the run's state."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from council.engine import gates
+from council.engine.context import Anonymizer, Section, visible_context
+from council.engine.convergence import MODERATOR_INSTRUCTION
+from council.engine.stage_kinds import Instruction, RunState, behaviour_of
+from council.errors import ProtocolError
+from council.protocols.graph import Protocol
+from council.protocols.spec import LoopStage, RankingStage, SpeakingStage
+from council.records.run import Tally, Turn
+from council.records.settings import SamplingSettings
+from council.seats.model import ModelRequest
+from council.seats.seat import Seat
+from council.templates import render_template
+
+
+class StagePrompts:
+    protocol: Protocol
+    question: str
+    panel: list[Seat]
+    seats: dict[str, Seat]
+    labels: dict[str, str]
+    anonymizer: Anonymizer
+    sampling: SamplingSettings
+    tallies: dict[str, Tally]
+    _latest: dict[str, list[Turn]]
+    _system: dict[str, str]
+
+    @property
+    def _state(self) -> RunState:
+        """This run, as stage kinds read it (``Deliberation`` is the whole of it)."""
+        return cast("RunState", self)
+
+    def _stage_prompt(self, stage: SpeakingStage, seat: Seat, round_number: int) -> str:
+        variables: dict[str, object] = {
+            "question": self.question,
+            "seat": seat.name,
+            "persona": seat.persona.name,
+            "stage": stage.id,
+            "members": len(self.panel),
+            "round": round_number,
+            "rounds": self._rounds_of(stage),
+            **behaviour_of(stage).variables(self._state, stage),
+        }
+        loop = self._loop_of(stage)
+        return render_template(
+            stage.prompt, variables, path=self.protocol.path,
+            first_line=self.protocol.prompt_line(stage.id), error=ProtocolError,
+            field=f"stage '{stage.id}'.prompt" + (f" (round {round_number})" if loop else ""),
+        )  # fmt: skip
+
+    def _loop_of(self, stage: SpeakingStage) -> LoopStage | None:
+        loop_id = self.protocol.loop_of.get(stage.id)
+        loop = self.protocol.stage(loop_id) if loop_id else None
+        return loop if isinstance(loop, LoopStage) else None
+
+    def _rounds_of(self, stage: SpeakingStage) -> int:
+        loop = self._loop_of(stage)
+        return loop.rounds if loop else 1
+
+    def _sections(self, stage: SpeakingStage) -> list[Section]:
+        sections = []
+        for seen in stage.sees:
+            # A stage that sees itself (inside a loop) reads its previous round: this round's
+            # turns are stored only once the stage has finished.
+            turns = self._latest.get(seen, [])
+            if turns:
+                title = self.protocol.stage(seen).label
+                sections.append(Section(title, turns, self.tallies.get(seen)))
+        return sections
+
+    def _messages(
+        self, stage: SpeakingStage, seat: Seat, round_number: int, instruction: str | None
+    ) -> list[dict[str, str]]:
+        prompt = self._stage_prompt(stage, seat, round_number)
+        if instruction:
+            prompt = f"{prompt}\n\n{instruction}"
+        sections = self._sections(stage)
+        if sections:
+            anonymizer = self.anonymizer if stage.anonymize else None
+            context = visible_context(
+                seat, sections, self.seats, anonymizer,
+                ballot_style=isinstance(stage, RankingStage),
+                revealer=None if anonymizer else self.anonymizer,
+            )  # fmt: skip
+            prompt = f"{context}\n\n---\n\n{prompt}"
+        return [
+            {"role": "system", "content": self._system[seat.name]},
+            {"role": "user", "content": prompt},
+        ]
+
+    def ballot(self, stage: SpeakingStage, seat: Seat) -> dict[str, str]:
+        """Labels ("Response B") -> seats this seat ranks: every other seat that answered."""
+        ranked = self._latest.get(stage.sees[0], [])
+        return {
+            self.labels[t.seat].replace("Member", "Response"): t.seat
+            for t in sorted(ranked, key=lambda t: self.labels.get(t.seat, ""))
+            if t.ok and t.seat != seat.name and t.seat in self.labels
+        }
+
+    def _instruction(self, stage: SpeakingStage, seat: Seat) -> Instruction:
+        """The format instruction the engine adds so replies parse, what it will parse, and the
+        choices a well-formed reply picks from."""
+        loop = self._loop_of(stage)
+        if loop is not None and loop.until is not None and loop.until.moderator == stage.id:
+            return MODERATOR_INSTRUCTION, "decision", ("STOP", "CONTINUE")
+        text, expects, choices = behaviour_of(stage).instruction(self._state, stage, seat)
+        if stage.evidence_labels:
+            text = f"{text}\n\n{gates.EVIDENCE_INSTRUCTION}" if text else gates.EVIDENCE_INSTRUCTION
+        return text, expects, choices
+
+    def _max_tokens(self, stage: SpeakingStage) -> int:
+        cap = stage.max_tokens or self.protocol.spec.max_tokens
+        return min(cap, self.sampling.max_tokens) if self.sampling.max_tokens else cap
+
+    def _request(self, stage: SpeakingStage, seat: Seat, round_number: int) -> ModelRequest:
+        instruction, expects, choices = self._instruction(stage, seat)
+        return ModelRequest(
+            stage=stage.id,
+            messages=self._messages(stage, seat, round_number, instruction),
+            max_tokens=self._max_tokens(stage),
+            temperature=self.sampling.temperature,
+            seed=self.sampling.seed,
+            seat=seat.name,
+            kind=stage.kind,
+            round=round_number,
+            expects=expects,
+            choices=choices,
+        )
