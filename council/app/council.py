@@ -165,8 +165,8 @@ class Council:
         from council.app.choosing import choose
 
         protocol = kwargs.get("protocol", DEFAULT_PROTOCOL)
-        name = protocol if isinstance(protocol, str) else protocol.name
-        duo = "personas" not in kwargs and name == "duo"
+        found = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
+        duo = "personas" not in kwargs and found.spec.panel.max == 2
         choice = choose(question, panel, duo=duo)
         if choice is None:
             return cls(**kwargs)

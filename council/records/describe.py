@@ -25,8 +25,21 @@ def describe_tally(tally: Tally, name: dict[str, str]) -> str:
         )
     else:
         counts = ", ".join(f"{option} {score:g}" for option, score in tally.scores.items())
-        verdict = "consensus reached" if tally.consensus else "no consensus"
-        text = f"Vote ({tally.rule}): {counts}. Leading: {tally.winner} with {share}; {verdict}."
+        of = f" of {tally.denominator:g}" if tally.denominator else ""
+        verdict = "consensus reached" if tally.consensus else "no consensus: a split"
+        text = (f"Vote ({tally.rule}): {counts}{of}. Leading: {tally.winner} with {share}; "
+                f"{verdict}.")  # fmt: skip
     if tally.dissenters:
         text += " Dissent: " + ", ".join(name.get(s, s) for s in tally.dissenters) + "."
+    if tally.abstained:
+        text += " Abstained: " + ", ".join(name.get(s, s) for s in tally.abstained) + "."
+    if tally.split and tally.arguments:
+        text += (
+            " Strongest arguments: "
+            + "; ".join(f"{option}: {reason}" for option, reason in tally.arguments.items())
+            + "."
+        )
+    deal = [f"{name.get(b.seat, b.seat)}: {b.dealbreaker}" for b in tally.ballots if b.dealbreaker]
+    if deal:
+        text += " Dealbreakers: " + "; ".join(deal) + "."
     return text
