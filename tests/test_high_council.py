@@ -16,9 +16,9 @@ QUESTION = "Should the city move its buses to a monorepo of timetables?"
 
 
 def run(reply, protocol: str = "high-council", panel=PANEL) -> RunResult:  # type: ignore[no-untyped-def]
-    return Council(panel, protocol=protocol, model=FunctionModel(reply), runs_dir=None).convene(
-        QUESTION
-    )
+    council = Council(panel, protocol=protocol, model=FunctionModel(reply), runs_dir=None,
+                      similarity="words")  # fmt: skip
+    return council.convene(QUESTION)
 
 
 def gate(result: RunResult, name: str, stage: str):  # type: ignore[no-untyped-def]

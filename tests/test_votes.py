@@ -271,3 +271,19 @@ def test_a_missing_stance_line_is_asked_for_once_and_recorded() -> None:
     tally = result.tallies[0]
     kuhn = next(b for b in tally.ballots if b.seat == "kuhn")
     assert kuhn.valid and kuhn.reasked and kuhn.stance == "yes" and tally.consensus
+
+
+def test_free_stances_that_mean_the_same_merge_by_the_bundled_embedder() -> None:
+    from council.app.choosing import embedding_similarity
+
+    similarity = embedding_similarity()
+    assert similarity is not None
+    free = vote(rule="confidence_weighted")
+    replies = ["Raise taxes | high | none", "raise taxes | high | none",
+               "Increase taxes | high | none", "Cut spending | high | none"]  # fmt: skip
+    tally = tally_votes(free, ballots(free, *replies), similarity=similarity)
+    assert tally.scores == {"raise taxes": 3.0, "cut spending": 1.0}
+    assert tally.merged == {"Increase taxes": "raise taxes"}  # case alone is no merge
+    assert tally.consensus  # 3 of 4 >= 2/3
+    words = tally_votes(free, ballots(free, *replies))  # without the embedder: no such merge
+    assert words.scores == {"raise taxes": 2.0, "increase taxes": 1.0, "cut spending": 1.0}

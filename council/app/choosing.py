@@ -7,6 +7,7 @@ comes with a sentence saying why, which the CLI prints with the seat map.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from council.personas.card import PersonaCard
@@ -39,6 +40,29 @@ def _encoder() -> Encode | None:
         return default_embedder().encode
     except Exception:  # a broken torch install: fall back to word overlap
         return None
+
+
+def embedding_similarity() -> Callable[[str, str], float] | None:
+    """Cosine similarity by the bundled embedder, loaded on first use (a run whose gates and
+    votes never compare texts never loads it); None where it is not installed."""
+    from council.diversity.embedders import embedder_available
+
+    if not embedder_available():
+        return None
+    loaded: list[Encode] = []
+
+    def similarity(a: str, b: str) -> float:
+        if not loaded:
+            encoder = _encoder()
+            if encoder is None:
+                from council.engine.gates import word_similarity
+
+                return word_similarity(a, b)
+            loaded.append(encoder)
+        vectors = loaded[0]([a, b])
+        return float(vectors[0] @ vectors[1])
+
+    return similarity
 
 
 def _all_cards() -> list[PersonaCard]:

@@ -6,8 +6,9 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from council.app.choosing import embedding_similarity
 from council.engine.deliberation import Deliberation
 from council.engine.seating import check_panel_fits, seat_assignment
 from council.errors import ConfigError, UnknownNameError
@@ -77,6 +78,7 @@ class Council:
         api_key_envs: Mapping[str, str] | None = None,
         seat_slots: SeatSlots | None = None,
         tiers: Mapping[str, Mapping[str, str]] | None = None,
+        similarity: Literal["embedding", "words"] = "embedding",
     ) -> None:
         extra_dirs = list(persona_dirs)
         self.choice_notes: list[str] = []
@@ -156,6 +158,9 @@ class Council:
         self.sinks = list(sinks)
         self.sampling = sampling or SamplingSettings()
         self.budget = budget
+        # How gates and free-stance votes compare texts: the bundled embedder (loaded only if
+        # a run needs it), or word overlap, which needs nothing and is deterministic.
+        self.similarity = similarity
 
     @classmethod
     def for_question(cls, question: str, *, panel: str | None = None, **kwargs: Any) -> Council:
@@ -260,6 +265,7 @@ class Council:
             config=self.config(label_seed or run_id),
             resumed=resuming,
             calls=self.calls,
+            similarity=embedding_similarity() if self.similarity == "embedding" else None,
         )
         result = await deliberation.run()
         if recorder.failure is not None:  # the ledger holds every turn it could keep

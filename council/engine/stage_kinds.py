@@ -34,6 +34,8 @@ class RunState(Protocol):
     @property
     def reasked(self) -> Mapping[str, set[str]]: ...  # stage -> seats asked once more
 
+    def similarity(self, a: str, b: str) -> float: ...  # 0..1, for stances and novelty
+
     def ballot(self, stage: SpeakingStage, seat: Seat) -> dict[str, str]: ...
 
     async def ask_again(
@@ -89,7 +91,7 @@ class VoteKind(StageKind):
             for t in turns
         ]
         weights = {seat: run.seats[seat].weight for seat in run.seats}
-        return tally_votes(stage, ballots, round_number, weights)
+        return tally_votes(stage, ballots, round_number, weights, run.similarity)
 
     async def follow_up(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int

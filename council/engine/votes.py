@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -106,9 +106,13 @@ def parse_confidence(text: str | None) -> tuple[float, str | None]:
     return max(0.0, min(1.0, value)), None
 
 
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s-]", " ", text.lower()).split())
+
+
 def canonical(text: str) -> str:
     """A stance as compared: lower case, no punctuation, synonyms folded ("Agreed." -> yes)."""
-    cleaned = " ".join(re.sub(r"[^\w\s-]", " ", text.lower()).split())
+    cleaned = _plain(text)
     for stance, words in SYNONYMS.items():
         if cleaned in words:
             return stance
@@ -204,6 +208,39 @@ def _reason(text: str) -> str | None:
     return sentence[:200] or None
 
 
+STANCE_MERGE = 0.85  # free stances at least this similar are one stance
+
+
+def merge_stances(
+    ballots: list[Ballot], similarity: Callable[[str, str], float] | None
+) -> tuple[list[Ballot], dict[str, str]]:
+    """Free stances that say the same thing under different words become one: each is folded
+    into a more common stance it is at least ``STANCE_MERGE`` similar to. Returns the ballots
+    and every merge made (as written -> canonical), synonym folds included."""
+    merged = {  # synonyms folded ("Agreed" -> yes); case and punctuation alone are no merge
+        b.raw_stance: b.stance
+        for b in ballots
+        if b.valid and b.raw_stance and b.stance and _plain(b.raw_stance) != b.stance
+    }
+    counts = Counter(b.stance for b in ballots if b.valid and b.stance and b.stance != ABSTAIN)
+    canon: dict[str, str] = {}
+    kept: list[str] = []
+    for stance, _ in sorted(counts.items(), key=lambda item: -item[1]):
+        target = next((k for k in kept if similarity and similarity(stance, k) >= STANCE_MERGE),
+                      None)  # fmt: skip
+        if target is None:
+            kept.append(stance)
+        else:
+            canon[stance] = target
+    out = []
+    for ballot in ballots:
+        if ballot.stance in canon:
+            merged[ballot.raw_stance or ballot.stance] = canon[ballot.stance]
+            ballot = ballot.model_copy(update={"stance": canon[ballot.stance]})
+        out.append(ballot)
+    return out, {raw: stance for raw, stance in merged.items() if raw and stance}
+
+
 def _exact(value: float) -> Fraction:
     """A float as the simplest fraction within half a thousandth of it: 0.667 -> 2/3,
     0.75 -> 3/4. Thresholds written to three decimals mean the fraction they round."""
@@ -220,9 +257,14 @@ def tally_votes(
     ballots: list[Ballot],
     round_number: int = 0,
     weights: Mapping[str, float] | None = None,
+    similarity: Callable[[str, str], float] | None = None,
 ) -> Tally:
     """Count ballots by the stage's rule (see the module's notes: every rule divides by every
-    seat asked); ``weights`` gives seats their base weight (default 1)."""
+    seat asked); ``weights`` gives seats their base weight (default 1); free stances merge by
+    ``similarity`` (see ``merge_stances``)."""
+    merged: dict[str, str] = {}
+    if not stage.options and not stage.numeric:
+        ballots, merged = merge_stances(ballots, similarity)
     base_weight = {b.seat: _exact((weights or {}).get(b.seat, 1.0)) for b in ballots}
     denominator = sum(base_weight.values(), Fraction(0))
     valid = [b for b in ballots if b.valid and b.stance != ABSTAIN]
@@ -230,7 +272,7 @@ def tally_votes(
         "stage": stage.id, "round": round_number, "kind": "vote", "ballots": ballots,
         "invalid": [b.seat for b in ballots if not b.valid], "threshold": _threshold(stage),
         "abstained": [b.seat for b in ballots if b.valid and b.stance == ABSTAIN],
-        "denominator": float(denominator),
+        "denominator": float(denominator), "merged": merged,
     }  # fmt: skip
     if not valid or not denominator:
         return Tally(**base, rule=stage.rule, split=bool(ballots))
