@@ -80,32 +80,14 @@ class Council:
         tiers: Mapping[str, Mapping[str, str]] | None = None,
         similarity: Literal["embedding", "words"] = "embedding",
     ) -> None:
-        extra_dirs = list(persona_dirs)
-        self.choice_notes: list[str] = []
-        if panel is not None:  # a named panel; for "auto" use Council.for_question
-            from council.app.choosing import choose
-
-            choice = choose("", panel)
-            assert choice is not None
-            personas, weights = choice.personas, {**choice.weights, **(weights or {})}
-            self.choice_notes = choice.why
-        cards = [
-            p if isinstance(p, PersonaCard) else find_persona(str(p), extra_dirs) for p in personas
-        ]
-        if not cards:
-            raise ConfigError("a council needs at least one persona")
+        cards, chair_card, weights, self.choice_notes = _resolve_cards(
+            personas, chair, panel, weights, list(persona_dirs)
+        )
         names = [card.name for card in cards]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ConfigError(f"persona listed twice: {', '.join(duplicates)}")
-        chair_card = chair if isinstance(chair, PersonaCard) else find_persona(chair, extra_dirs)
-        if chair_card.name in names:
-            raise ConfigError(f"the chair '{chair_card.name}' cannot also sit on the panel")
         overrides = dict(seats or {})
         chains = {seat: list(chain) for seat, chain in (fallbacks or {}).items()}
         for unknown in sorted((set(overrides) | set(chains)) - {*names, CHAIR}):
             raise UnknownNameError("seat", unknown, [*names, CHAIR])
-
         self.endpoints = dict(endpoints or {})
         self.api_key_envs = dict(api_key_envs or {})
         if seat_slots is not None:
@@ -113,45 +95,21 @@ class Council:
             self.endpoints |= seat_slots.endpoints
             self.api_key_envs |= seat_slots.api_key_envs
         self.calls = calls or CallSettings()
-        # A pool of models: polarity pairs are seated on different model families, and the
-        # chair on a family none of them is on, where the pool has one.
-        routed = {c.persona: c for c in route(cards, models)} if models else {}
-        self._specs: dict[str, list[str] | None] = {}  # seat -> model strings, for resume
-
-        def bind(card: PersonaCard, seat_name: str, role: SeatRole) -> Seat:
-            choice: ModelChoice | None = overrides.get(seat_name)
-            reason = "set for this seat"
-            if choice is None and use_model_hints and card.fields.model:
-                choice, reason = card.fields.model, "the card's model hint"
-            if choice is None and seat_name in routed:
-                choice, reason = routed[seat_name].model, "routed: " + routed[seat_name].reason
-                tiered = (tiers or {}).get(choice.split("/")[0], {}).get(card.fields.tier or "")
-                if tiered:
-                    choice, reason = tiered, f"{reason}; its {card.fields.tier} tier model"
-            if choice is None and role == "chair" and models:
-                panel_models = [seat.model.model for seat in self.panel]
-                choice, reason = chair_model(models, panel_models) or (None, reason)
-            if choice is None:
-                choice, reason = model, "the council's default model"
-            chain = [choice, *chains.get(seat_name, [])]
-            bound = [
-                make_model(c, endpoints=self.endpoints, settings=self.calls,
-                           api_key_envs=self.api_key_envs)
-                for c in chain
-            ]  # fmt: skip
-            if len(bound) > 1:
-                reason += f"; falls back to {', '.join(m.model for m in bound[1:])}"
-            seat_model = bound[0] if len(bound) == 1 else FallbackModel(bound)
-            self._specs[seat_name] = [c for c in chain if isinstance(c, str)] or None
-            weight = (weights or {}).get(seat_name, 1.0)
-            return Seat(name=seat_name, persona=card, model=seat_model, role=role, reason=reason,
-                        weight=weight)  # fmt: skip
-
+        binder = _SeatBinder(
+            overrides=overrides, chains=chains, default=model, use_hints=use_model_hints,
+            pool=list(models), tiers=tiers or {}, weights=weights,
+            # A pool of models: polarity pairs are seated on different model families, and
+            # the chair on a family none of them is on, where the pool has one.
+            routed={c.persona: c for c in route(cards, models)} if models else {},
+            make=lambda choice: make_model(choice, endpoints=self.endpoints, settings=self.calls,
+                                           api_key_envs=self.api_key_envs),
+        )  # fmt: skip
         try:
-            self.panel = [bind(card, card.name, "panel") for card in cards]
-            self.chair = bind(chair_card, CHAIR, "chair")
+            self.panel = [binder.bind(card, card.name, "panel", []) for card in cards]
+            self.chair = binder.bind(chair_card, CHAIR, "chair", self.panel)
         except ValueError as exc:  # a malformed model string
             raise ConfigError(str(exc)) from None
+        self._specs = binder.specs  # seat -> model strings, for resume
         self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
         check_panel_fits(self.protocol, len(self.panel))
         self.runs_dir = Path(runs_dir).absolute() if runs_dir is not None else None
@@ -279,6 +237,84 @@ class Council:
         except RuntimeError:
             return asyncio.run(self.aconvene(question, **kwargs))
         raise ConfigError("convene() was called inside an event loop: use 'await aconvene()'")
+
+
+def _resolve_cards(
+    personas: Sequence[str | Path | PersonaCard],
+    chair: str | PersonaCard,
+    panel: str | None,
+    weights: Mapping[str, float] | None,
+    dirs: list[Path],
+) -> tuple[list[PersonaCard], PersonaCard, dict[str, float], list[str]]:
+    """The panel's cards (a named panel's, when given), the chair's, vote weights, notes."""
+    notes: list[str] = []
+    weights = dict(weights or {})
+    if panel is not None:  # a named panel; for "auto" use Council.for_question
+        from council.app.choosing import choose
+
+        choice = choose("", panel)
+        assert choice is not None
+        personas, weights, notes = choice.personas, {**choice.weights, **weights}, choice.why
+    cards = [p if isinstance(p, PersonaCard) else find_persona(str(p), dirs) for p in personas]
+    if not cards:
+        raise ConfigError("a council needs at least one persona")
+    names = [card.name for card in cards]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"persona listed twice: {', '.join(duplicates)}")
+    chair_card = chair if isinstance(chair, PersonaCard) else find_persona(chair, dirs)
+    if chair_card.name in names:
+        raise ConfigError(f"the chair '{chair_card.name}' cannot also sit on the panel")
+    return cards, chair_card, weights, notes
+
+
+@dataclasses.dataclass
+class _SeatBinder:
+    """Which model each seat sits on, and why: an override, the card's hint, routing (with
+    the card's tier), the chair's rule, or the council's default; then its fallbacks."""
+
+    overrides: dict[str, ModelChoice]
+    chains: dict[str, list[str]]
+    default: ModelChoice
+    use_hints: bool
+    pool: list[str]
+    tiers: Mapping[str, Mapping[str, str]]
+    weights: Mapping[str, float]
+    routed: dict[str, Any]
+    make: Any  # model choice -> ChatModel
+    specs: dict[str, list[str] | None] = dataclasses.field(default_factory=dict)
+
+    def _choice(
+        self, card: PersonaCard, seat_name: str, role: SeatRole, panel: list[Seat]
+    ) -> tuple[ModelChoice, str]:
+        if seat_name in self.overrides:
+            return self.overrides[seat_name], "set for this seat"
+        if self.use_hints and card.fields.model:
+            return card.fields.model, "the card's model hint"
+        if seat_name in self.routed:
+            routed = self.routed[seat_name]
+            tiered = self.tiers.get(routed.model.split("/")[0], {}).get(card.fields.tier or "")
+            if tiered:
+                return tiered, f"routed: {routed.reason}; its {card.fields.tier} tier model"
+            return routed.model, "routed: " + routed.reason
+        if role == "chair" and self.pool:
+            picked = chair_model(self.pool, [seat.model.model for seat in panel])
+            if picked is not None:
+                return picked
+        return self.default, "the council's default model"
+
+    def bind(self, card: PersonaCard, seat_name: str, role: SeatRole, panel: list[Seat]) -> Seat:
+        choice, reason = self._choice(card, seat_name, role, panel)
+        chain = [choice, *self.chains.get(seat_name, [])]
+        bound = [self.make(c) for c in chain]
+        if len(bound) > 1:
+            reason += f"; falls back to {', '.join(m.model for m in bound[1:])}"
+        self.specs[seat_name] = [c for c in chain if isinstance(c, str)] or None
+        return Seat(
+            name=seat_name, persona=card, role=role, reason=reason,
+            model=bound[0] if len(bound) == 1 else FallbackModel(bound),
+            weight=self.weights.get(seat_name, 1.0),
+        )  # fmt: skip
 
 
 def _apply_slots(
