@@ -287,3 +287,12 @@ def test_free_stances_that_mean_the_same_merge_by_the_bundled_embedder() -> None
     assert tally.consensus  # 3 of 4 >= 2/3
     words = tally_votes(free, ballots(free, *replies))  # without the embedder: no such merge
     assert words.scores == {"raise taxes": 2.0, "increase taxes": 1.0, "cut spending": 1.0}
+
+
+def test_a_free_stance_is_a_few_words_not_prose() -> None:
+    free = vote(rule="confidence_weighted")
+    prose = ("that is a good one that is a great answer here is the response to it in three "
+             "words stance | 0.5 | none")  # fmt: skip
+    ballot = parse_ballot("keynes", prose, free)
+    assert not ballot.valid and "not a position in a few words" in (ballot.problem or "")
+    assert parse_ballot("keynes", "Build the tram line first | high | none", free).valid

@@ -52,6 +52,7 @@ CONFIDENCE_WORDS = {
     "moderate": 0.75, "mid": 0.75, "very low": 0.25, "low": 0.5,
 }  # fmt: skip
 ABSTAIN = "abstain"
+MAX_STANCE_WORDS = 12  # a free stance is "a position in a few words"
 # Words that mean a canonical stance; a fixed option list uses the ones among its options.
 SYNONYMS = {
     "yes": ("yes", "yeah", "yep", "agree", "agreed", "support", "in favour", "in favor",
@@ -195,6 +196,11 @@ def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
                 problem=f"stance '{_clean(stance_text)}' is not one of {', '.join(options)}",
             )  # fmt: skip
         return Ballot(**common, valid=True, stance=option, problem=problem)
+    if len(stance_text.split()) > MAX_STANCE_WORDS:  # prose caught by the pattern, not a stance
+        return Ballot(
+            **common, valid=False,
+            problem=f"stance '{_clean(stance_text)[:60]}' is not a position in a few words",
+        )  # fmt: skip
     return Ballot(**common, valid=True, stance=canonical(stance_text), problem=problem)
 
 
