@@ -348,12 +348,12 @@ class Deliberation(StagePrompts):
         """One more call for a turn that missed something (a stance line): the seat sees its
         own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``."""
         assert turn.request is not None and turn.content is not None
-        request = dataclasses.replace(
-            self._request(stage, seat, round_number),
-            messages=[*self._messages(stage, seat, round_number, self._instruction(stage, seat)[0]),
-                      {"role": "assistant", "content": turn.content},
-                      {"role": "user", "content": instruction}],
-        )  # fmt: skip
+        first = self._request(stage, seat, round_number)  # the prompt the turn was sent
+        request = dataclasses.replace(first, messages=[
+            *first.messages,
+            {"role": "assistant", "content": turn.content},
+            {"role": "user", "content": instruction},
+        ])  # fmt: skip
         self.reasked.setdefault(stage.id, set()).add(seat.name)
         return await self._take_turn(stage, seat, round_number, request, f"{stage.id}.reask")
 

@@ -30,6 +30,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from council.protocols.spec import VoteStage
@@ -247,6 +248,7 @@ def merge_stances(
     return out, {raw: stance for raw, stance in merged.items() if raw and stance}
 
 
+@lru_cache(maxsize=1024)  # a handful of thresholds and confidences recur in every tally
 def _exact(value: float) -> Fraction:
     """A float as the simplest fraction within half a thousandth of it: 0.667 -> 2/3,
     0.75 -> 3/4. Thresholds written to three decimals mean the fraction they round."""
