@@ -142,9 +142,18 @@ Event = Annotated[
 EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
 
 
+_last_written: list[tuple[Event, str]] = []  # the event just serialized, and its line
+
+
 def event_json(event: Event) -> str:
-    """The one serialization of an event: a single line of JSON."""
-    return EVENTS.dump_json(event).decode("utf-8")
+    """The one serialization of an event: a single line of JSON. The ledger and the run
+    folder write each event in turn, so the last line made is kept for the second of them
+    (a turn carries its whole prompt: serializing it twice is real work)."""
+    if _last_written and _last_written[0][0] is event:
+        return _last_written[0][1]
+    line = EVENTS.dump_json(event).decode("utf-8")
+    _last_written[:] = [(event, line)]
+    return line
 
 
 def parse_event(line: str | bytes) -> Event:
