@@ -15,12 +15,17 @@ _EXPORTS = {
     "Council": "council.app.council",
     "DEFAULT_PANEL": "council.app.council",
     "CouncilError": "council.errors",
+    "Persona": "council.personas.card",
+    "PersonaCard": "council.personas.card",
     "RunResult": "council.records.run",
     "Turn": "council.records.run",
     "SamplingSettings": "council.records.settings",
     "CallSettings": "council.records.settings",
     "Budget": "council.records.settings",
     "load_run": "council.store.loader",
+    "find_runs": "council.store.loader",
+    "RunQuery": "council.store.query",
+    "SeatChanges": "council.app.resume",
     "resume": "council.app.resume",
     "replay": "council.app.resume",
 }
@@ -31,10 +36,15 @@ __all__ = [
     "CallSettings",
     "Council",
     "CouncilError",
+    "Persona",
+    "PersonaCard",
+    "RunQuery",
     "RunResult",
     "SamplingSettings",
+    "SeatChanges",
     "Turn",
     "__version__",
+    "find_runs",
     "load_run",
     "replay",
     "resume",
@@ -42,11 +52,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from council.app.council import DEFAULT_PANEL, Council
-    from council.app.resume import replay, resume
+    from council.app.resume import SeatChanges, replay, resume
     from council.errors import CouncilError
+    from council.personas.card import Persona, PersonaCard
     from council.records.run import RunResult, Turn
     from council.records.settings import Budget, CallSettings, SamplingSettings
-    from council.store.loader import load_run
+    from council.store.loader import find_runs, load_run
+    from council.store.query import RunQuery
 
 
 def __getattr__(name: str) -> Any:

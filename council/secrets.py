@@ -2,7 +2,7 @@
 
 Error messages from providers can echo request details. Before any text reaches a turn record,
 a log or a report, the values of credential-looking environment variables and bearer tokens are
-replaced with a marker.
+replaced with a marker, and object reprs (``<x.Y object at 0x...>``) are cut to the class name.
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORE
 _BEARER = re.compile(r"(?i)(bearer\s+|api[_-]?key[\"'=:\s]+)[A-Za-z0-9._\-]{8,}")
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+:[^/@\s]+@")
 REDACTED = "[redacted]"
+# Library errors print live objects ("ssl:<ssl.SSLContext object at 0x7f...>"): an address is
+# noise to a reader and differs on every run, so it never reaches a message or a record.
+_SSL_REPR = re.compile(r"\s*ssl:<[\w.]+ object at 0x[0-9a-fA-F]+>")
+_OBJECT_REPR = re.compile(r"<(?:[\w]+\.)*(\w+) object at 0x[0-9a-fA-F]+>")
 
 
 def secret_values() -> list[str]:
@@ -26,4 +30,5 @@ def redact(text: str, extra: list[str] | None = None) -> str:
         if value:
             text = text.replace(value, REDACTED)
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _OBJECT_REPR.sub(r"<\1>", _SSL_REPR.sub("", text))
     return _URL_USERINFO.sub(REDACTED + "@", text)

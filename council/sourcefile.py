@@ -122,7 +122,9 @@ def resolve(
     Returns the location without the parts pydantic adds for unions (a discriminator's value,
     a member type's name), which name nothing in the file, and the 0-based line reached.
     """
-    line = node.start_mark.line if node is not None else None
+    if node is None:  # data built in code: no file to walk, the location is the field
+        return list(loc), None
+    line = node.start_mark.line
     clean: list[int | str] = []
     for position, key in enumerate(loc):
         last = position == len(loc) - 1

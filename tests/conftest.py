@@ -22,6 +22,14 @@ def _loopback_only() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def _runs_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test records its runs in a home of its own, never in the user's."""
+    home = tmp_path / "runs-home"
+    monkeypatch.setenv("COUNCIL_RUNS", str(home))
+    return home
+
+
 @pytest.fixture
 def write(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Write a text file under tmp_path and return its path."""

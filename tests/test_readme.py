@@ -11,10 +11,21 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def readme_python_example() -> str:
+def readme_python_blocks() -> list[str]:
     blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
     assert blocks, "the README has no Python example"
-    return blocks[0]
+    return blocks
+
+
+def readme_python_example() -> str:
+    return readme_python_blocks()[0]
+
+
+def readme_block(first_line: str) -> str:
+    """The README's Python block whose code includes ``first_line``."""
+    matches = [block for block in readme_python_blocks() if first_line in block]
+    assert len(matches) == 1, first_line
+    return matches[0]
 
 
 def test_readme_opens_with_the_two_commands() -> None:
@@ -27,15 +38,25 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 
 @pytest.mark.local_model
-def test_readme_example_runs_on_the_bundled_model(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.chdir(tmp_path)
+def test_readme_example_runs_on_the_bundled_model(_runs_home, capsys) -> None:
     exec(compile(readme_python_example(), "README.md", "exec"), {})
     out = capsys.readouterr().out
-    run_dirs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir() and p.name[0] != "."]
-    assert (tmp_path / "runs" / "ledger.sqlite").is_file()
+    run_dirs = [p for p in _runs_home.iterdir() if p.is_dir() and p.name[0] != "."]
+    assert (_runs_home / "ledger.sqlite").is_file()
     assert len(run_dirs) == 1 and str(run_dirs[0]) in out
     assert "local/smollm2-135m-instruct" in out
     assert (run_dirs[0] / "transcript.md").is_file()
+
+
+@pytest.mark.local_model
+def test_readme_persona_in_code_runs_on_the_bundled_model(_runs_home, capsys) -> None:
+    scope: dict[str, object] = {}
+    exec(compile(readme_block("Persona("), "README.md", "exec"), scope)
+    out = capsys.readouterr().out
+    assert out.startswith("# Is remote work here to stay?")
+    assert "| skeptic | skeptic | Professional sceptic | `local/smollm2-135m-instruct` |" in out
+    result = scope["result"]
+    assert getattr(result, "status") == "completed"  # noqa: B009 - a name from exec'd code
 
 
 def test_example_with_test_doubles(capsys) -> None:

@@ -12,6 +12,7 @@ from council.app.choosing import embedding_similarity
 from council.engine.deliberation import Deliberation
 from council.engine.seating import check_panel_fits, seat_assignment
 from council.errors import ConfigError, UnknownNameError
+from council.paths import RUNS_HOME, RunsHome, runs_location
 from council.personas.card import PersonaCard
 from council.personas.library import CHAIR, find_persona
 from council.protocols.graph import Protocol
@@ -49,10 +50,11 @@ class Council:
     overrides it per persona name, ``"chair"`` included; ``models`` is a pool from which
     polarity pairs are seated on different model families; ``fallbacks`` gives a seat models to
     try, in order, when its own fails for good. Values are litellm model strings or
-    ``ChatModel`` objects such as the test doubles in ``council.testing``. With ``runs_dir``
-    set, every run is recorded in ``runs_dir/ledger.sqlite`` and exported to a folder there
-    (without it, nothing is stored); ``sinks`` follow each run's events as they are
-    recorded (a progress display, a stream).
+    ``ChatModel`` objects such as the test doubles in ``council.testing``. Every run is
+    recorded in ``runs_dir/ledger.sqlite`` and exported to a folder there; ``runs_dir``
+    defaults to the runs home shared by every working directory (``$COUNCIL_RUNS``, else
+    ``~/.local/share/council/runs``), and ``runs_dir=None`` stores nothing. ``sinks`` follow
+    each run's events as they are recorded (a progress display, a stream).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class Council:
         seats: Mapping[str, ModelChoice] | None = None,
         chair: str | PersonaCard = CHAIR,
         endpoints: Mapping[str, str] | None = None,
-        runs_dir: Path | str | None = "runs",
+        runs_dir: Path | str | RunsHome | None = RUNS_HOME,
         sinks: Sequence[EventSink] = (),
         sampling: SamplingSettings | None = None,
         calls: CallSettings | None = None,
@@ -112,7 +114,7 @@ class Council:
         self._specs = binder.specs  # seat -> model strings, for resume
         self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
         check_panel_fits(self.protocol, len(self.panel))
-        self.runs_dir = Path(runs_dir).absolute() if runs_dir is not None else None
+        self.runs_dir = runs_location(runs_dir).absolute() if runs_dir is not None else None
         self.sinks = list(sinks)
         self.sampling = sampling or SamplingSettings()
         self.budget = budget

@@ -11,16 +11,21 @@ only for what changed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from council.app.council import Council
 from council.errors import ConfigError, RunInProgress, UnknownNameError
+from council.paths import RUNS_HOME, RunsHome, runs_location
 from council.personas.card import PersonaCard, load_card, parse_card
 from council.protocols.graph import Protocol, compile_protocol, load_protocol_file
 from council.records.events import EventSink, RunStarted
 from council.records.run import RunHeader, RunResult
-from council.records.settings import RecordedCard, RunConfig
+from council.records.settings import CallSettings, RecordedCard, RunConfig
+from council.seats.local import DEFAULT_LOCAL_MODEL
+from council.seats.slots import SeatSlots
 from council.secrets import REDACTED
 from council.store.lease import is_live
 from council.store.ledger import Ledger
@@ -60,27 +65,59 @@ def _protocol(config: RunConfig, *, as_now: bool) -> Protocol:
     return compile_protocol(config.protocol_text, Path(path or "<protocol>"))
 
 
-def recorded_council(
-    config: RunConfig,
-    runs_dir: Path | str,
-    *,
-    seats: Mapping[str, str] | None = None,
-    sinks: Sequence[EventSink] = (),
-    as_now: bool = False,
-    endpoints: Mapping[str, str] | None = None,
-) -> Council:
-    """The council a run was convened with (``seats`` overrides some seats' models);
-    ``as_now`` reads cards and protocol from their files as they are today."""
-    chains: dict[str, list[str]] = {}
+@dataclass(frozen=True)
+class SeatChanges:
+    """What a replay changes about who sits where, as ``Council`` takes it. A new default
+    ``model``, a ``models`` pool, seat slots or model hints re-seat the council as convene
+    would; without them every seat keeps its recorded model and fallbacks, save those named
+    in ``seats`` and ``fallbacks``."""
+
+    seats: Mapping[str, str] = field(default_factory=dict)
+    model: str | None = None
+    models: Sequence[str] = ()
+    fallbacks: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    seat_slots: SeatSlots | None = None
+    tiers: Mapping[str, Mapping[str, str]] | None = None
+    use_model_hints: bool = False
+    calls: CallSettings | None = None
+
+    @property
+    def reseats(self) -> bool:
+        return bool(self.model or self.models or self.seat_slots or self.use_model_hints)
+
+
+def _changed_seats(
+    config: RunConfig, changes: SeatChanges
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(seat -> model, seat -> fallbacks): as recorded (unless re-seated), then as changed."""
+    recorded: dict[str, list[str]] = {}
     for seat, spec in config.seats.items():
         if not spec:
             raise ConfigError(f"seat '{seat}' ran on a model object, not a model string: "
                               "rebuild that council in Python to rerun it")  # fmt: skip
-        chains[seat] = list(spec)
-    for seat, model in (seats or {}).items():
-        if seat not in chains:
-            raise UnknownNameError("seat", seat, chains)
-        chains[seat] = [model]
+        recorded[seat] = spec
+    for seat in {*changes.seats, *changes.fallbacks} - set(recorded):
+        raise UnknownNameError("seat", seat, recorded)
+    if changes.reseats:
+        recorded = {}
+    seats = {seat: spec[0] for seat, spec in recorded.items()} | dict(changes.seats)
+    fallbacks = {seat: list(spec[1:]) for seat, spec in recorded.items() if len(spec) > 1}
+    return seats, fallbacks | {seat: list(chain) for seat, chain in changes.fallbacks.items()}
+
+
+def recorded_council(
+    config: RunConfig,
+    runs_dir: Path | str,
+    *,
+    changes: SeatChanges | None = None,
+    sinks: Sequence[EventSink] = (),
+    as_now: bool = False,
+    endpoints: Mapping[str, str] | None = None,
+) -> Council:
+    """The council a run was convened with, its seats changed by ``changes``; ``as_now``
+    reads cards and protocol from their files as they are today."""
+    changes = changes or SeatChanges()
+    seats, fallbacks = _changed_seats(config, changes)
     urls = {**config.endpoints, **(endpoints or {})}
     for model, url in urls.items():
         if REDACTED in url:
@@ -92,27 +129,32 @@ def recorded_council(
         [_card(card, as_now=as_now) for card in config.panel],
         protocol=_protocol(config, as_now=as_now),
         chair=_card(config.chair, as_now=as_now),
-        seats={seat: chain[0] for seat, chain in chains.items()},
-        fallbacks={seat: chain[1:] for seat, chain in chains.items() if len(chain) > 1},
+        model=changes.model or DEFAULT_LOCAL_MODEL,
+        seats=seats,
+        fallbacks=fallbacks,
+        models=list(changes.models),
+        seat_slots=changes.seat_slots,
+        tiers=changes.tiers,
+        use_model_hints=changes.use_model_hints,
         endpoints=urls,
         api_key_envs=config.api_key_envs,
         runs_dir=runs_dir,
         sinks=sinks,
         sampling=config.sampling,
-        calls=config.calls,
+        calls=changes.calls or config.calls,
         budget=config.budget,
     )
 
 
 def resume(
     run_id: str,
-    runs_dir: Path | str = "runs",
+    runs_dir: Path | str | RunsHome = RUNS_HOME,
     *,
     sinks: Sequence[EventSink] = (),
     endpoints: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Continue a stopped run; no call that already completed is made again."""
-    runs_dir = Path(runs_dir)
+    runs_dir = runs_location(runs_dir)
     run_id, header, config, status = _recorded_run(run_id, runs_dir)
     if status == "completed":
         raise ConfigError(f"run {run_id} already completed; 'council replay' reruns it")
@@ -128,16 +170,21 @@ def resume(
 
 def replay(
     run_id: str,
-    runs_dir: Path | str = "runs",
+    runs_dir: Path | str | RunsHome = RUNS_HOME,
     *,
     seats: Mapping[str, str] | None = None,
+    changes: SeatChanges | None = None,
     sinks: Sequence[EventSink] = (),
     endpoints: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """A new run of an old one, with ``seats`` changed; identical calls are reused."""
-    runs_dir = Path(runs_dir)
+    """A new run of an old one with its seats changed (``seats`` for a few seats' models,
+    ``changes`` for anything convene can set); identical calls are reused."""
+    runs_dir = runs_location(runs_dir)
     run_id, header, config, _ = _recorded_run(run_id, runs_dir)
+    changes = changes or SeatChanges()
+    if seats:
+        changes = dataclasses.replace(changes, seats={**changes.seats, **seats})
     council = recorded_council(
-        config, runs_dir, seats=seats, sinks=sinks, as_now=True, endpoints=endpoints
+        config, runs_dir, changes=changes, sinks=sinks, as_now=True, endpoints=endpoints
     )
     return council.convene(header.question, reuse_from=[run_id], label_seed=config.label_seed)

@@ -9,11 +9,31 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that names each option's default where it has one and the text does not say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or "default" in text
+            or default in (None, False, True, [], argparse.SUPPRESS)
+        ):
+            return text
+        return f"{text} (default: {default})"
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with its usage errors on one line (the usage itself is one --help away)."""
+    """argparse with its usage errors on one line (the usage itself is one --help away), and
+    every default shown in its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         print(f"council: error: {message} (see '{self.prog} --help')", file=sys.stderr)
@@ -52,3 +72,42 @@ def runs_folder(text: str) -> str:
     if Path(text).exists() and not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"'{text}' is a file, not a folder for runs")
     return text
+
+
+# A question on the command line is bounded by the kernel (128 KB per argument); from standard
+# input or a file it may be longer, up to this, read without holding more in memory.
+MAX_QUESTION_BYTES = 1 << 20
+
+
+def read_question(argument: str | None, file: str | None) -> str:
+    """The question: the argument, standard input for ``-``, or ``--question-file``."""
+    from council.errors import ConfigError
+
+    if (argument is None) == (file is None):
+        raise ConfigError("give the question, '-' to read it from standard input, "
+                          "or --question-file FILE (one of them)")  # fmt: skip
+    if argument is not None and argument != "-":
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError("the question is not valid UTF-8 text") from None
+        text, where = argument, "the question"
+    else:
+        where = "standard input" if file is None else file
+        try:
+            if file is None:
+                data = sys.stdin.buffer.read(MAX_QUESTION_BYTES + 1)
+            else:
+                with open(file, "rb") as handle:
+                    data = handle.read(MAX_QUESTION_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+        if len(data) > MAX_QUESTION_BYTES:
+            raise ConfigError(f"{where}: the question is over {MAX_QUESTION_BYTES >> 20} MiB")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise ConfigError(f"{where}: the question is empty")
+    return text.strip() if argument is None or argument == "-" else text

@@ -14,15 +14,24 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from council.cli import diversity_cmd, experiment_cmd, personas_cmd, protocols_cmd, runs_cmd
+from council.cli import (
+    diversity_cmd,
+    experiment_cmd,
+    models_cmd,
+    personas_cmd,
+    protocols_cmd,
+    runs_cmd,
+)
 from council.cli.arguments import (
     Parser,
     positive_float,
     positive_int,
+    read_question,
     runs_folder,
     temperature,
 )
 from council.cli.output import parse_endpoints, parse_pairs, progress_sinks, report_run, split_list
+from council.cli.seat_options import add_seat_options, detected, fallback_chains, models_option
 
 EXIT_USAGE = 2
 
@@ -36,19 +45,16 @@ def _convene(args: argparse.Namespace) -> int:
 
     if args.personas is not None and not split_list(args.personas):
         raise ConfigError(f"--personas names no persona: '{args.personas}'")
-    question = _utf8(args.question, "the question")
+    question = read_question(args.question, args.question_file)
     s = {key: value for key, (value, _) in settle(args).items()}
-    fallbacks = {
-        seat: split_list(chain) for seat, chain in parse_pairs(args.fallback, "--fallback").items()
-    }
     seats = parse_pairs(args.seat, "--seat")
     if s["chairman"]:
         seats.setdefault("chair", s["chairman"])
-    slots, pool = _models(s["models"])
+    slots, pool = models_option(s["models"])
     model, endpoints = s["model"] or DEFAULT_LOCAL_MODEL, dict(s["endpoints"])
     tiers = None
     if model == "auto":
-        model, pool, tiers = _detected(pool, endpoints)
+        model, pool, tiers = detected(pool, endpoints)
     kwargs: dict[str, Any] = dict(
         protocol=s["protocol"],
         model=model,
@@ -61,7 +67,7 @@ def _convene(args: argparse.Namespace) -> int:
         ),
         calls=CallSettings(timeout_s=s["timeout"], max_attempts=s["attempts"]),
         budget=Budget(s["budget_tokens"], s["budget_usd"], s["budget_seconds"]),
-        fallbacks=fallbacks,
+        fallbacks=fallback_chains(args),
         use_model_hints=args.use_model_hints,
         models=pool,
         seat_slots=slots,
@@ -77,45 +83,10 @@ def _convene(args: argparse.Namespace) -> int:
     return report_run(council.convene(question), args.json)
 
 
-def _detected(pool: list[str], endpoints: dict[str, str]) -> tuple[str, list[str], Any]:
-    """``--model auto``: the providers whose keys are set and the servers on loopback."""
-    from council.seats.detect import detect, tier_models
-    from council.seats.local import DEFAULT_LOCAL_MODEL
-
-    found = detect()
-    for how in found.how:
-        print(f"council: detected {how}", file=sys.stderr)
-    if not found.models:
-        print("council: no provider key or local server found: the bundled model", file=sys.stderr)
-        return DEFAULT_LOCAL_MODEL, pool, None
-    endpoints.update(found.endpoints)
-    return found.models[0], pool or found.models, tier_models()
-
-
-def _models(value: str | None) -> tuple[Any, list[str]]:
-    """``--models``: a seat-slot YAML file, or a comma-separated pool of models."""
-    if value and value.lower().endswith((".yaml", ".yml")):
-        from council.seats.slots import read_seat_slots
-
-        return read_seat_slots(value), []
-    return None, split_list(value)
-
-
 def _config_show(args: argparse.Namespace) -> int:
     from council.cli.project import show
 
     return show(args)
-
-
-def _utf8(text: str, what: str) -> str:
-    """Command-line text as it came: bytes that are not UTF-8 are refused with one line."""
-    from council.errors import ConfigError
-
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigError(f"{what} is not valid UTF-8 text") from None
-    return text
 
 
 def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
@@ -149,57 +120,35 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     convene = commands.add_parser("convene", help="deliberate on a question")
-    convene.add_argument("question", help="the question before the council")
+    convene.add_argument(
+        "question", nargs="?",
+        help="the question before the council; '-' reads it from standard input",
+    )  # fmt: skip
+    convene.add_argument(
+        "--question-file", metavar="FILE", help="read the question from a file (UTF-8)"
+    )
     convene.add_argument("--personas", help="comma-separated persona names or card paths")
     convene.add_argument("--protocol", help="protocol name or file (default: council)")
     convene.add_argument(
         "--panel", metavar="NAME|auto",
         help="seat a named panel, or 'auto': the panel that best fits the question",
     )  # fmt: skip
-    convene.add_argument("--chairman", metavar="MODEL", help="the chair's model")
     convene.add_argument(
         "--config", metavar="FILE", help="project file of defaults (default: ./council.toml)"
     )
-    convene.add_argument(
-        "--model",
-        help="default model for every seat, litellm form, or 'auto': seat the council across "
-        "the providers whose keys are set and the model servers on loopback (default: the "
-        "bundled local model)",
-    )
-    convene.add_argument(
-        "--seat", action="append", default=[], metavar="PERSONA=MODEL",
-        help="put one persona (or 'chair') on its own model; repeatable",
-    )  # fmt: skip
-    convene.add_argument(
-        "--endpoint", action="append", default=[], metavar="MODEL=URL",
-        help="send a model to an OpenAI-compatible base URL (llama.cpp, vLLM, Ollama)",
-    )  # fmt: skip
-    convene.add_argument(
-        "--models", metavar="M1,M2,...|FILE.yaml",
-        help="a pool of models (polarity pairs sit on different families, the chair on a "
-        "family none of them is on), or a seat-slot YAML file",
-    )  # fmt: skip
+    add_seat_options(convene, defaults=True)
     convene.add_argument(
         "--dry-route", action="store_true", help="print the seat map and why; call no model"
     )
-    convene.add_argument("--out", type=runs_folder, help="folder for run folders (default: runs)")
+    convene.add_argument(
+        "--out", type=runs_folder,
+        help="folder for runs (default: the runs home, $COUNCIL_RUNS or "
+        "~/.local/share/council/runs)",
+    )  # fmt: skip
     convene.add_argument("--json", action="store_true", help="print the run as JSON on stdout")
     convene.add_argument("--temperature", type=temperature, help="0 to 2 (default: 0.7)")
-    convene.add_argument("--seed", type=int, default=None)
+    convene.add_argument("--seed", type=int, default=None, help="sampling seed, where supported")
     convene.add_argument("--max-tokens", type=positive_int, default=None, help="per-turn token cap")
-    convene.add_argument(
-        "--timeout", type=positive_float, help="seconds per model call (default: 120)"
-    )
-    convene.add_argument(
-        "--attempts", type=positive_int, help="tries per call, with retries (default: 4)"
-    )
-    convene.add_argument(
-        "--use-model-hints", action="store_true", help="seat personas on their cards' model hints"
-    )
-    convene.add_argument(
-        "--fallback", action="append", default=[], metavar="PERSONA=M1,M2",
-        help="models to try in order when a seat's own model fails for good; repeatable",
-    )  # fmt: skip
     convene.add_argument(
         "--budget-tokens", type=positive_int, help="stop the run past this many tokens"
     )
@@ -222,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     personas_cmd.register(commands)
     protocols_cmd.register(commands)
     runs_cmd.register(commands)
+    models_cmd.register(commands)
     experiment_cmd.register(commands)
     diversity_cmd.register(commands)
     return parser
@@ -230,11 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from council.errors import CouncilError
+    from council.secrets import redact
 
     try:
         code: int = args.handler(args)
     except CouncilError as exc:
-        print(f"council: error: {exc}", file=sys.stderr)
+        print(f"council: error: {redact(str(exc))}", file=sys.stderr)
         return getattr(exc, "exit_code", EXIT_USAGE)
     except BrokenPipeError:  # the reader (head, a pager) closed early: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit

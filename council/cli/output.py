@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from council.records.run import RunResult
 
 EXIT_RUN_FAILED = 1
+# The run finished, but without every seat: its synthesis speaks for fewer voices than asked.
+EXIT_SEAT_ABSENT = 3
 
 
 def split_list(text: str | None) -> list[str]:
@@ -50,15 +52,23 @@ def progress_sinks(quiet: bool) -> list[EventSink]:
 
 
 def report_run(result: RunResult, as_json: bool) -> int:
-    """The synthesis and run folder (or the whole run as JSON); exit 1 unless it completed."""
+    """The synthesis and run folder (or the whole run as JSON). Exit 0 when it completed with
+    every seat, 3 when it completed without some, 1 when it did not complete."""
     if as_json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
+        if result.absent:
+            print(f"[Synthesis without {len(result.absent)} absent seat(s): "
+                  + "; ".join(result.absent) + "]\n")  # fmt: skip
         print(result.synthesis or "")
         print(f"\nRun folder: {result.run_dir}")
     if result.status != "completed":
         print(f"council: run {result.status}: {result.error}", file=sys.stderr)
         return EXIT_RUN_FAILED
+    if result.absent:
+        print(f"council: run completed with {len(result.absent)} seat(s) absent: "
+              + "; ".join(result.absent), file=sys.stderr)  # fmt: skip
+        return EXIT_SEAT_ABSENT
     return 0
 
 

@@ -18,11 +18,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from council.errors import ConfigError
+from council.paths import RUNS_ENV, RUNS_HOME
 
 PROJECT_FILE = "council.toml"
 DEFAULTS: dict[str, Any] = {
     "model": None, "models": None, "protocol": "council", "panel": None, "personas": None,
-    "chairman": None, "out": "runs", "temperature": 0.7, "seed": None, "max_tokens": None,
+    "chairman": None, "out": None, "temperature": 0.7, "seed": None, "max_tokens": None,
     "timeout": 120.0, "attempts": 4, "budget_tokens": None, "budget_usd": None,
     "budget_seconds": None, "endpoints": {},
 }  # fmt: skip
@@ -87,7 +88,18 @@ def settle(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
             merged[key] = (project[key], str(path))
         else:
             merged[key] = (default, "default")
+    if merged["out"][0] is None:
+        merged["out"] = (str(RUNS_HOME.path()), f"default: the runs home, ${RUNS_ENV} to move it")
     return merged
+
+
+def runs_location(args: argparse.Namespace) -> Path:
+    """The runs folder a command reads or writes: ``--out``, the project file's ``out``, or
+    the runs home shared by every working directory."""
+    if getattr(args, "out", None):
+        return Path(args.out)
+    project, _ = read_project(Path(args.config) if getattr(args, "config", None) else None)
+    return Path(project["out"]) if project.get("out") else RUNS_HOME.path()
 
 
 def show(args: argparse.Namespace) -> int:

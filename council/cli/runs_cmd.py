@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from council.cli.arguments import runs_folder
+from council.cli.arguments import positive_int, runs_folder
 from council.cli.output import (
     parse_endpoints,
     parse_pairs,
@@ -16,21 +16,46 @@ from council.cli.output import (
     progress_sinks,
     report_run,
 )
+from council.cli.project import runs_location
+from council.cli.seat_options import add_seat_options, detected, fallback_chains, models_option
+
+OUT_HELP = "the runs folder (default: the project's 'out', else the runs home)"
 
 
 def _ledger(args: argparse.Namespace) -> Any:
     from council.store.ledger import Ledger
 
-    return Ledger.existing(args.out)
+    return Ledger.existing(runs_location(args))
 
 
 def _status(args: argparse.Namespace, run: dict[str, Any]) -> str:
     """A run left 'running' by a process that is gone reads as interrupted."""
     from council.store.lease import is_live
 
-    if run["status"] == "running" and not is_live(args.out, run["run_id"]):
+    if run["status"] == "running" and not is_live(runs_location(args), run["run_id"]):
         return "interrupted"
     return str(run["status"])
+
+
+def _query(args: argparse.Namespace) -> Any:
+    from datetime import date
+
+    from council.errors import ConfigError
+    from council.store.query import RunQuery
+
+    days: dict[str, date | None] = {}
+    for flag in ("since", "until"):
+        text = getattr(args, flag)
+        try:
+            days[flag] = date.fromisoformat(text) if text else None
+        except ValueError:
+            raise ConfigError(f"--{flag} takes a date as YYYY-MM-DD, not '{text}'") from None
+    # 'interrupted' is not stored: it is a 'running' run whose process is gone.
+    stored_status = "running" if args.status == "interrupted" else args.status
+    return RunQuery(
+        question=args.question, persona=args.persona, model=args.model,
+        protocol=args.protocol, status=stored_status, limit=args.limit, **days,
+    )  # fmt: skip
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -40,10 +65,13 @@ def _list(args: argparse.Namespace) -> int:
             "run_id": r["run_id"], "question": r["question"], "status": _status(args, r),
             "protocol": r["protocol"], "started": r["started_at"], "finished": r["finished_at"],
             "calls": r["calls"],
+            "seats": {seat: s["model"] for seat, s in json.loads(r["seats"]).items()},
         }
-        for r in ledger.runs()
+        for r in ledger.runs(_query(args))
     ]  # fmt: skip
-    columns = ["run_id", "status", "question"]
+    if args.status:
+        rows = [row for row in rows if row["status"] == args.status]
+    columns = ["run_id", "status", "started", "protocol", "question"]
     if args.outcomes:
         rows = [row | _outcome_columns(ledger.outcome(row["run_id"])) for row in rows]
         rows = [row for row in rows if row["outcome"] != "-"]
@@ -132,7 +160,7 @@ def _export(args: argparse.Namespace) -> int:
 
     ledger = _ledger(args)
     run_id = resolve_run_id(ledger, args.run_id)
-    folder = Path(args.to) if args.to else Path(args.out) / run_id
+    folder = Path(args.to) if args.to else runs_location(args) / run_id
     for path in export_run(ledger, run_id, folder):
         print(path)
     return 0
@@ -142,77 +170,119 @@ def _resume(args: argparse.Namespace) -> int:
     from council.app.resume import resume
 
     result = resume(
-        args.run_id, args.out, sinks=progress_sinks(args.quiet),
+        args.run_id, runs_location(args), sinks=progress_sinks(args.quiet),
         endpoints=parse_endpoints(args.endpoint),
     )  # fmt: skip
     return report_run(result, args.json)
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from council.app.resume import replay
+    from council.app.resume import SeatChanges, replay
+    from council.records.settings import CallSettings
 
+    slots, pool = models_option(args.models)
+    seats = parse_pairs(args.seat, "--seat")
+    if args.chairman:
+        seats.setdefault("chair", args.chairman)
+    endpoints = parse_endpoints(args.endpoint)
+    model, tiers = args.model, None
+    if model == "auto":
+        model, pool, tiers = detected(pool, endpoints)
+    calls = None
+    if args.timeout or args.attempts:
+        default = CallSettings()
+        calls = CallSettings(timeout_s=args.timeout or default.timeout_s,
+                             max_attempts=args.attempts or default.max_attempts)  # fmt: skip
+    changes = SeatChanges(
+        seats=seats, model=model, models=pool, fallbacks=fallback_chains(args),
+        seat_slots=slots, tiers=tiers, use_model_hints=args.use_model_hints, calls=calls,
+    )  # fmt: skip
     result = replay(
-        args.run_id, args.out, seats=parse_pairs(args.seat, "--seat"),
-        sinks=progress_sinks(args.quiet), endpoints=parse_endpoints(args.endpoint),
+        args.run_id, runs_location(args), changes=changes,
+        sinks=progress_sinks(args.quiet), endpoints=endpoints,
     )  # fmt: skip
     return report_run(result, args.json)
 
 
-def register(commands: Any) -> None:
+RUN_HELP = "run ID, a unique prefix of it, or 'latest'"
+
+
+def _add_filters(listing: argparse.ArgumentParser) -> None:
+    listing.add_argument("--question", metavar="TEXT", help="runs whose question contains TEXT")
+    listing.add_argument("--persona", metavar="NAME", help="runs where NAME held a seat")
+    listing.add_argument("--model", metavar="TEXT", help="runs with a seat on a model like TEXT")
+    listing.add_argument("--protocol", metavar="NAME", help="runs of this protocol")
+    listing.add_argument(
+        "--status", choices=["completed", "failed", "running", "interrupted", "stopped"],
+        help="runs in this state",
+    )  # fmt: skip
+    listing.add_argument("--since", metavar="YYYY-MM-DD", help="runs started on or after")
+    listing.add_argument("--until", metavar="YYYY-MM-DD", help="runs started on or before")
+    listing.add_argument("--limit", type=positive_int, help="at most this many, newest first")
+    listing.add_argument(
+        "--outcomes", action="store_true", help="runs with a recorded outcome, and its state"
+    )
+
+
+def _register_runs(commands: Any) -> None:
     runs = commands.add_parser("runs", help="runs recorded in the ledger")
     actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="list runs, newest first")
+    listing = actions.add_parser("list", help="list runs, newest first, filtered")
+    _add_filters(listing)
     listing.set_defaults(handler=_list)
     show = actions.add_parser("show", help="a run and every call it made")
-    show.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
+    show.add_argument("run_id", help=RUN_HELP)
     show.add_argument("--prompts", action="store_true", help="print every prompt a seat saw")
     show.set_defaults(handler=_show)
     export = actions.add_parser(
         "export", help="write a run's events.jsonl and transcript.md from the ledger"
     )
-    export.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
+    export.add_argument("run_id", help=RUN_HELP)
     export.add_argument("--to", help="folder to write to (default: the run's own folder)")
     export.set_defaults(handler=_export)
-    listing.add_argument(
-        "--outcomes", action="store_true", help="runs with a recorded outcome, and its state"
-    )
     for parser in (listing, show, export):
-        parser.add_argument("--json", action="store_true")
-        parser.add_argument(
-            "--out", default="runs", type=runs_folder, help="the runs folder (default: runs)"
-        )
+        parser.add_argument("--json", action="store_true", help="JSON on stdout")
+        parser.add_argument("--out", type=runs_folder, help=OUT_HELP)
 
+
+def _register_outcome(commands: Any) -> None:
     outcome = commands.add_parser(
         "outcome", help="record whether a run's verdict proved right, and when to look again"
     )
-    outcome.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
+    outcome.add_argument("run_id", help=RUN_HELP)
     outcome.add_argument("--prediction", help="what the verdict predicts, to check later")
     outcome.add_argument("--owner", help="who answers for it")
     outcome.add_argument("--review-by", metavar="YYYY-MM-DD", help="when to look again")
     outcome.add_argument("--status", choices=["open", "confirmed", "revised", "reversed"])
     outcome.add_argument("--note", help="what happened")
-    outcome.add_argument("--json", action="store_true")
-    outcome.add_argument(
-        "--out", default="runs", type=runs_folder, help="the runs folder (default: runs)"
-    )
+    outcome.add_argument("--json", action="store_true", help="JSON on stdout")
+    outcome.add_argument("--out", type=runs_folder, help=OUT_HELP)
     outcome.set_defaults(handler=_outcome)
 
+
+def _register_rerun(commands: Any) -> None:
     resume = commands.add_parser(
         "resume", help="continue a stopped run; completed calls are reused"
     )
-    resume.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
+    resume.add_argument("run_id", help=RUN_HELP)
+    resume.add_argument(
+        "--endpoint", action="append", default=[], metavar="MODEL=URL",
+        help="send a model to this OpenAI-compatible base URL (credentials are not stored)",
+    )  # fmt: skip
     resume.set_defaults(handler=_resume)
-    replay = commands.add_parser("replay", help="rerun a run with seats changed, reusing the rest")
-    replay.add_argument("run_id", help="run ID, a unique prefix of it, or 'latest'")
-    replay.add_argument("--seat", action="append", default=[], metavar="PERSONA=MODEL")
+    replay = commands.add_parser(
+        "replay", help="rerun a run with its seats changed, reusing every identical call"
+    )
+    replay.add_argument("run_id", help=RUN_HELP)
+    add_seat_options(replay, defaults=False)
     replay.set_defaults(handler=_replay)
     for parser in (resume, replay):
         parser.add_argument("--json", action="store_true", help="the run as JSON, as convene")
-        parser.add_argument(
-            "--out", default="runs", type=runs_folder, help="the runs folder (default: runs)"
-        )
+        parser.add_argument("--out", type=runs_folder, help=OUT_HELP)
         parser.add_argument("--quiet", action="store_true", help="no progress display")
-        parser.add_argument(
-            "--endpoint", action="append", default=[], metavar="MODEL=URL",
-            help="send a model to this OpenAI-compatible base URL (credentials are not stored)",
-        )  # fmt: skip
+
+
+def register(commands: Any) -> None:
+    _register_runs(commands)
+    _register_outcome(commands)
+    _register_rerun(commands)

@@ -119,6 +119,46 @@ class PersonaCard(BaseModel):
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
+# The body a card built in code gets when it is given none: every field the card has, in the
+# order the shipped cards use, so a few lines of Python still seat a full persona.
+DEFAULT_BODY = """## Identity
+
+You are {{ figure or name }}: {{ description }} Your role: {{ role }}.
+{% if traits %}You are {{ traits | join(', ') }}.
+{% endif %}
+The council is deliberating: {{ topic }}
+{% if framework %}
+## Method
+
+Reason with your frameworks:
+{% for f in framework %}- {{ f }}
+{% endfor %}{% endif %}{% if asks %}
+## Questions you ask
+{% for a in asks %}- {{ a }}
+{% endfor %}{% endif %}{% if blind_spots %}
+## What you tend to miss
+{% for b in blind_spots %}- {{ b }}
+{% endfor %}{% endif %}
+Stay in character; say "I don't know" rather than invent facts.
+"""
+
+
+class Persona(PersonaCard):
+    """A persona card written in Python, checked exactly as a card file is::
+
+        Persona("skeptic", description="Doubts every claim.", role="Sceptic",
+                asks=["What would change your mind?"])
+
+    Any card field is a keyword; ``body`` is the Jinja system prompt (a template naming every
+    field by default). A bad field raises ``CardError`` naming the field, as a file would.
+    """
+
+    def __init__(self, name: str, *, body: str | None = None, **fields: Any) -> None:
+        where = Path(f"<card '{name}' built in code>")
+        checked = validate(CardFields, {"name": name, **fields}, None, where, CardError)
+        super().__init__(fields=checked, body=DEFAULT_BODY if body is None else body)
+
+
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?", re.DOTALL | re.MULTILINE)
 
 

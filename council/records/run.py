@@ -214,3 +214,14 @@ class RunResult(RunHeader):
     @property
     def completion_tokens(self) -> int:
         return sum(t.completion_tokens or 0 for t in self.turns)
+
+    def transcript(self) -> str:
+        """The run as Markdown a person reads top to bottom (the run folder's transcript.md)."""
+        from council.records.transcript import render_transcript
+
+        return render_transcript(self)
+
+    def _repr_html_(self) -> str:  # a notebook shows the transcript
+        from council.records.transcript import render_transcript_html
+
+        return render_transcript_html(self)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from council.errors import SourceError
+from council.errors import ConfigError, SourceError
 from council.paths import search_path
 from council.sourcefile import load_yaml, read_text, validate
 
@@ -89,3 +89,60 @@ def detect(
         found.models.append(model)
         found.how.append(f"{name} on 127.0.0.1:{port}: {model}")
     return found
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model that could take a seat here, where it comes from, and whether it can now."""
+
+    model: str
+    source: str  # "bundled", "openai (tier high)", "ollama on 127.0.0.1:11434", ...
+    ready: bool
+    note: str = ""  # what to do when it is not ready
+
+    def to_json(self) -> dict[str, object]:
+        return {"model": self.model, "source": self.source, "ready": self.ready,
+                "note": self.note}  # fmt: skip
+
+
+def _bundled_entries() -> list[ModelEntry]:
+    from council.seats.local import BUNDLED_MODELS
+
+    entries = []
+    for bundled in BUNDLED_MODELS.values():
+        try:
+            ready = all(path.is_file() for path in bundled.part_paths())
+            note = "" if ready else f"files missing: reinstall {bundled.pip_spec}"
+        except ConfigError as exc:  # the package is not installed
+            ready, note = False, str(exc).split(": ", 1)[-1]
+        entries.append(ModelEntry(bundled.model_string, "bundled, runs offline", ready, note))
+    return entries
+
+
+def model_catalogue(
+    env: Mapping[str, str] | None = None,
+    servers: tuple[tuple[str, int, str], ...] | None = None,
+) -> list[ModelEntry]:
+    """Every model council can seat here without asking a paid provider anything: the bundled
+    models, each provider's tier models (ready when its key variable is set; the key itself is
+    never read out), and the models served on loopback."""
+    env = os.environ if env is None else env
+    servers = LOOPBACK_SERVERS if servers is None else servers
+    entries = _bundled_entries()
+    provider_keys = {provider: variable for variable, provider in KEY_VARIABLES.items()}
+    for provider, tiers in tier_models().items():
+        variable = provider_keys.get(provider)
+        ready = bool(variable and env.get(variable))
+        note = "" if ready else f"set {variable}" if variable else "no key variable known"
+        for model in dict.fromkeys(tiers.values()):
+            strengths = "/".join(tier for tier, m in tiers.items() if m == model)
+            entries.append(ModelEntry(model, f"{provider} ({strengths})", ready, note))
+    for name, port, path in servers:
+        served = _local_models(name, port, path)
+        for model in served:
+            string = f"ollama_chat/{model}" if name == "ollama" else f"openai/{model}"
+            entries.append(ModelEntry(string, f"{name} on 127.0.0.1:{port}", True))
+        if not served:
+            entries.append(ModelEntry(f"{name}/*", f"{name} on 127.0.0.1:{port}", False,
+                                      "nothing answering there"))  # fmt: skip
+    return entries

@@ -17,8 +17,8 @@ from pathlib import Path
 from council.records.events import Event, RunFinished, event_json, parse_event
 from council.records.fold import fold_events
 from council.records.run import utc_now
+from council.records.transcript import render_transcript
 from council.store.ledger import Ledger
-from council.store.transcript import render_transcript
 
 EVENTS_FILE = "events.jsonl"
 TRANSCRIPT_FILE = "transcript.md"

@@ -41,6 +41,7 @@ from council.records.events import (
     parse_event,
 )
 from council.records.run import Outcome
+from council.store.query import RunQuery
 from council.store.schema import SCHEMA_VERSION, migrate
 
 LEDGER_FILE = "ledger.sqlite"
@@ -295,11 +296,15 @@ class Ledger:
             row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
         return dict(row) if row is not None else None
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self, query: RunQuery | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first; ``query`` narrows them (question words, persona, model...)."""
+        where, params = (query or RunQuery()).where()
+        limit = f" LIMIT {int(query.limit)}" if query and query.limit else ""
         with self._guard():
             rows = self._db.execute(
                 "SELECT runs.*, (SELECT count(*) FROM calls WHERE calls.run_id = runs.run_id)"
-                " AS calls FROM runs ORDER BY started_at DESC, run_id DESC"
+                f" AS calls FROM runs{where} ORDER BY started_at DESC, run_id DESC{limit}",
+                params,
             ).fetchall()
         return [dict(row) for row in rows]
 

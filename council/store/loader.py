@@ -7,16 +7,19 @@ Either way the events are folded by ``council.records.fold``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from council.errors import ConfigError, UnknownNameError
+from council.paths import RUNS_HOME, RunsHome, runs_location
 from council.records.events import Event, parse_event
 from council.records.fold import EmptyRun, fold_events
 from council.records.run import RunResult
 from council.store.folder import EVENTS_FILE
 from council.store.ledger import LEDGER_FILE, Ledger
 from council.store.legacy import is_legacy, legacy_events
+from council.store.query import RunQuery
 
 LATEST = "latest"
 
@@ -58,9 +61,10 @@ def folder_events(folder: Path) -> list[Event]:
     return events
 
 
-def load_run(name: str | Path, runs_dir: Path | str = "runs") -> RunResult:
+def load_run(name: str | Path, runs_dir: Path | str | RunsHome = RUNS_HOME) -> RunResult:
     """A recorded run: ``name`` is a run ID (or prefix, or ``latest``) in ``runs_dir``'s
     ledger, or the path of a run folder."""
+    runs_dir = runs_location(runs_dir)
     folder = Path(name)
     if (folder / EVENTS_FILE).is_file():
         events, where = folder_events(folder), str(folder / EVENTS_FILE)
@@ -77,3 +81,16 @@ def load_run(name: str | Path, runs_dir: Path | str = "runs") -> RunResult:
         return fold_events(events)
     except EmptyRun:
         raise ConfigError(f"{where}: no run_started event") from None
+
+
+def find_runs(
+    query: RunQuery | None = None, runs_dir: Path | str | RunsHome = RUNS_HOME, **filters: Any
+) -> list[dict[str, Any]]:
+    """The recorded runs that match, newest first, as rows of the ledger's ``runs`` index:
+    ``find_runs(persona="popper", since=date(2026, 11, 1))`` (the fields of ``RunQuery``)."""
+    query = query or RunQuery(**filters)
+    ledger = Ledger.existing(runs_location(runs_dir))
+    try:
+        return ledger.runs(query)
+    finally:
+        ledger.close()

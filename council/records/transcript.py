@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from council.records.describe import describe_tally
 from council.records.run import RunResult, Turn
 
@@ -55,3 +57,47 @@ def render_transcript(result: RunResult) -> str:
     if result.metadata is not None:
         lines += ["", "## Session", "", "```json", result.metadata.model_dump_json(indent=2), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _html_turn(turn: Turn) -> str:
+    body = turn.content if turn.ok and turn.content else f"No answer. {turn.error or ''}"
+    reused = " · reused" if turn.reused else ""
+    return (
+        f"<details open><summary><b>{escape(turn.seat)}</b> "
+        f"<small>{escape(_turn_meta(turn).replace('`', ''))}{reused}</small></summary>"
+        f"<pre style='white-space:pre-wrap'>{escape(body)}</pre></details>"
+    )
+
+
+def render_transcript_html(result: RunResult) -> str:
+    """The transcript as a fragment of HTML: what a notebook shows for a run."""
+    rows = "".join(
+        f"<tr><td>{escape(s.seat)}</td><td>{escape(s.persona)}</td><td>{escape(s.role)}</td>"
+        f"<td><code>{escape(s.model)}</code></td></tr>"
+        for s in result.seats
+    )
+    parts = [
+        f"<div class='council-run'><h3>{escape(result.question)}</h3>",
+        f"<p><code>{escape(result.run_id)}</code> · {escape(result.protocol)} · "
+        f"<b>{escape(result.status)}</b> · {result.wall_s:.1f} s</p>",
+    ]
+    if result.error:
+        parts.append(f"<p><b>Error:</b> {escape(result.error)}</p>")
+    if result.absent:
+        parts.append(f"<p><b>Absent:</b> {escape('; '.join(result.absent))}</p>")
+    parts.append(
+        f"<table><tr><th>seat</th><th>persona</th><th>role</th><th>model</th></tr>{rows}</table>"
+    )
+    tallies = {(t.stage, t.round): t for t in result.tallies}
+    for stage, round_number in dict.fromkeys((t.stage, t.round) for t in result.turns):
+        title = stage.replace("_", " ").capitalize()
+        parts.append(f"<h4>{escape(title)}" + (f" (round {round_number})" if round_number else ""))
+        parts.append("</h4>")
+        here = [t for t in result.turns if (t.stage, t.round) == (stage, round_number)]
+        parts += [_html_turn(turn) for turn in here]
+        tally = tallies.get((stage, round_number))
+        if tally is not None:
+            parts.append(f"<p><b>{escape(describe_tally(tally, {}))}</b></p>")
+    synthesis = result.synthesis or "No synthesis: the run did not finish."
+    parts.append(f"<h4>Synthesis</h4><pre style='white-space:pre-wrap'>{escape(synthesis)}</pre>")
+    return "".join(parts) + "</div>"
