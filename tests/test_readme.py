@@ -54,7 +54,7 @@ def test_readme_persona_in_code_runs_on_the_bundled_model(_runs_home, capsys) ->
     exec(compile(readme_block("Persona("), "README.md", "exec"), scope)
     out = capsys.readouterr().out
     assert out.startswith("# Is remote work here to stay?")
-    assert "| skeptic | skeptic | Professional sceptic | `local/smollm2-135m-instruct` |" in out
+    assert "| skeptic | skeptic | panel | `local/smollm2-135m-instruct` |" in out
     result = scope["result"]
     assert getattr(result, "status") == "completed"  # noqa: B009 - a name from exec'd code
 

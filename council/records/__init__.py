@@ -6,6 +6,7 @@ from council.records.events import EVENTS, Event, EventList, EventSink, event_js
 from council.records.fold import fold_events
 from council.records.run import CallRequest, RunHeader, RunResult, SeatAssignment, Tally, Turn
 from council.records.settings import Budget, CallSettings, RunConfig, SamplingSettings
+from council.records.transcript import render_transcript, render_transcript_html
 
 __all__ = [
     "EVENTS",
@@ -25,4 +26,6 @@ __all__ = [
     "event_json",
     "fold_events",
     "parse_event",
+    "render_transcript",
+    "render_transcript_html",
 ]

@@ -7,6 +7,7 @@ ledger or from an exported ``events.jsonl``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -217,11 +218,12 @@ class RunResult(RunHeader):
 
     def transcript(self) -> str:
         """The run as Markdown a person reads top to bottom (the run folder's transcript.md)."""
-        from council.records.transcript import render_transcript
-
-        return render_transcript(self)
+        return TRANSCRIPT_RENDERERS["markdown"](self)
 
     def _repr_html_(self) -> str:  # a notebook shows the transcript
-        from council.records.transcript import render_transcript_html
+        return TRANSCRIPT_RENDERERS["html"](self)
 
-        return render_transcript_html(self)
+
+# records/transcript.py renders a run and registers its renderers here: it imports this module,
+# so this module cannot import it. ``council.records`` imports it before any run exists.
+TRANSCRIPT_RENDERERS: dict[str, Callable[[RunResult], str]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from council.records.describe import describe_tally
-from council.records.run import RunResult, Turn
+from council.records.run import TRANSCRIPT_RENDERERS, RunResult, Turn
 
 
 def _turn_meta(turn: Turn) -> str:
@@ -101,3 +101,6 @@ def render_transcript_html(result: RunResult) -> str:
     synthesis = result.synthesis or "No synthesis: the run did not finish."
     parts.append(f"<h4>Synthesis</h4><pre style='white-space:pre-wrap'>{escape(synthesis)}</pre>")
     return "".join(parts) + "</div>"
+
+
+TRANSCRIPT_RENDERERS.update(markdown=render_transcript, html=render_transcript_html)
