@@ -21,6 +21,7 @@ from council.cli import (
     personas_cmd,
     protocols_cmd,
     runs_cmd,
+    serve_cmd,
 )
 from council.cli.arguments import (
     Parser,
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     protocols_cmd.register(commands)
     runs_cmd.register(commands)
     models_cmd.register(commands)
+    serve_cmd.register(commands)
     experiment_cmd.register(commands)
     diversity_cmd.register(commands)
     return parser

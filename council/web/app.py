@@ -1,0 +1,301 @@
+"""The web app: pages, a small JSON API, and each run's events as server-sent events.
+
+Every request passes the guard first: a Host header naming this machine when bound to loopback
+(a page elsewhere cannot rebind its name to us), the token when one is set, and a bounded body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from pydantic import ValidationError
+
+from council.errors import CouncilError
+from council.personas.library import available_personas, find_persona
+from council.personas.panels import available_panels
+from council.protocols.library import available_protocols, find_protocol
+from council.records.events import Event, event_json
+from council.records.transcript import render_transcript_html
+from council.secrets import redact
+from council.store.ledger import Ledger
+from council.store.loader import load_run, resolve_run_id
+from council.store.query import RunQuery
+from council.web import pages
+from council.web.convene import allowed_models, convene
+from council.web.library_pages import (
+    experiments_page,
+    persona_page,
+    personas_page,
+    protocol_page,
+    protocols_page,
+)
+from council.web.live import Busy, LiveRuns
+from council.web.settings import MAX_BODY_BYTES, ConveneRequest, ServerSettings, is_loopback
+
+STATIC_TYPES = {"app.js": "text/javascript", "app.css": "text/css"}
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    app = FastAPI(title="council", docs_url=None, redoc_url=None, openapi_url=None)
+    live = LiveRuns(settings.max_runs)
+    app.state.settings, app.state.live = settings, live
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        problem = _refusal(request, settings)
+        if problem is not None:
+            return JSONResponse({"error": problem[1]}, status_code=problem[0])
+        response = await call_next(request)
+        if settings.token and request.query_params.get("token"):  # a link with the token: the
+            # pages it loads (scripts, the event stream) carry it as a cookie from then on
+            response.set_cookie("council_token", settings.token, httponly=True, samesite="strict")
+        return response
+
+    @app.exception_handler(CouncilError)
+    async def council_error(request: Request, exc: CouncilError) -> JSONResponse:
+        status = 429 if isinstance(exc, Busy) else 400
+        return JSONResponse({"error": redact(str(exc))}, status_code=status)
+
+    _static_routes(app)
+    _run_routes(app, settings, live)
+    _library_routes(app, settings)
+    return app
+
+
+def _refusal(request: Request, settings: ServerSettings) -> tuple[int, str] | None:
+    host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+    if is_loopback(settings.host) and not is_loopback(host):
+        return 421, "this server answers only to requests addressed to this machine"
+    if settings.token:
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        given = bearer or request.query_params.get("token") or request.cookies.get("council_token")
+        if not hmac.compare_digest(given or "", settings.token):
+            return 401, "a token is required (Authorization: Bearer TOKEN, or ?token=TOKEN)"
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        return 413, f"a request body is at most {MAX_BODY_BYTES} bytes"
+    return None
+
+
+def _static_routes(app: FastAPI) -> None:
+    @app.get("/static/{name}")
+    def static(name: str) -> Response:
+        if name not in STATIC_TYPES:
+            raise HTTPException(404)
+        text = resources.files("council.web").joinpath("static", name).read_text("utf-8")
+        return Response(text, media_type=STATIC_TYPES[name])
+
+
+async def _body(request: Request) -> bytes:
+    """The body, read no further than the limit (a chunked upload has no Content-Length)."""
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY_BYTES:
+            raise HTTPException(413, f"a request body is at most {MAX_BODY_BYTES} bytes")
+    return data
+
+
+def _run_routes(app: FastAPI, settings: ServerSettings, live: LiveRuns) -> None:
+    @app.post("/api/convene")
+    async def start(request: Request) -> JSONResponse:
+        try:
+            wanted = ConveneRequest.model_validate_json(await _body(request))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            return JSONResponse({"error": f"{where}: {first['msg']}"}, status_code=400)
+        run_id = await asyncio.to_thread(live.start, lambda sink: convene(wanted, settings, sink))
+        return JSONResponse({"run_id": run_id, "url": f"/runs/{run_id}"})
+
+    @app.get("/api/runs")
+    def runs(request: Request) -> list[dict[str, Any]]:
+        return [_row(r) for r in _find(settings, dict(request.query_params))]
+
+    @app.get("/api/runs/{name}")
+    def run(name: str) -> dict[str, Any]:
+        return load_run(_run_id(settings, name), settings.runs_dir).to_json()
+
+    @app.get("/api/runs/{name}/events")
+    async def events(name: str) -> StreamingResponse:
+        run_id = _run_id(settings, name, live)
+        return StreamingResponse(_sse(settings, live, run_id), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})  # fmt: skip
+
+    @app.get("/runs", response_class=HTMLResponse)
+    def runs_page(request: Request) -> str:
+        filters = {k: v for k, v in request.query_params.items() if v}
+        return pages.runs_page(_find(settings, filters), filters)
+
+    @app.get("/runs/{name}", response_class=HTMLResponse)
+    def run_page(name: str) -> str:
+        return _run_page(settings, live, _run_id(settings, name, live))
+
+    @app.get("/runs/{name}/diversity", response_class=HTMLResponse)
+    def diversity(name: str) -> str:
+        from council.web.measure import diversity_html
+
+        return diversity_html(settings, _run_id(settings, name))
+
+
+def _find(settings: ServerSettings, filters: dict[str, str]) -> list[dict[str, Any]]:
+    from datetime import date
+
+    known = {"question", "persona", "model", "protocol", "status", "since", "until"}
+    given: dict[str, Any] = {k: v for k, v in filters.items() if k in known and v}
+    try:
+        for key in ("since", "until"):
+            if key in given:
+                given[key] = date.fromisoformat(given[key])
+    except ValueError:
+        raise HTTPException(400, "dates are YYYY-MM-DD") from None
+    ledger = _ledger(settings)
+    if ledger is None:
+        return []
+    try:
+        return ledger.runs(RunQuery(limit=500, **given))
+    finally:
+        ledger.close()
+
+
+def _ledger(settings: ServerSettings) -> Ledger | None:
+    from council.store.ledger import LEDGER_FILE
+
+    if not (settings.runs_dir / LEDGER_FILE).is_file():
+        return None
+    return Ledger.existing(settings.runs_dir)
+
+
+def _row(run: dict[str, Any]) -> dict[str, Any]:
+    keys = ("run_id", "question", "protocol", "status", "started_at", "finished_at", "calls")
+    return {key: run[key] for key in keys}
+
+
+def _run_id(settings: ServerSettings, name: str, live: LiveRuns | None = None) -> str:
+    if live is not None and live.get(name) is not None:
+        return name
+    ledger = _ledger(settings)
+    if ledger is None:
+        raise HTTPException(404, "no runs yet")
+    try:
+        return resolve_run_id(ledger, name)
+    except CouncilError as exc:
+        raise HTTPException(404, str(exc)) from None
+    finally:
+        ledger.close()
+
+
+async def _sse(settings: ServerSettings, live: LiveRuns, run_id: str) -> AsyncIterator[str]:
+    broadcast = live.get(run_id)
+    if broadcast is None:  # a finished run: its record, then the end
+        for event in _stored_events(settings, run_id):
+            yield f"data: {event_json(event)}\n\n"
+        yield "event: end\ndata: {}\n\n"
+        return
+    history, queue = broadcast.subscribe()
+    try:
+        for event in history:
+            yield f"data: {event_json(event)}\n\n"
+        while queue is not None:
+            item = await queue.get()
+            if item is None:
+                break
+            yield f"data: {event_json(item)}\n\n"
+        end = {"error": broadcast.error} if broadcast.error else {}
+        yield f"event: end\ndata: {json.dumps(end)}\n\n"
+    finally:
+        if queue is not None:
+            broadcast.unsubscribe(queue)
+
+
+def _stored_events(settings: ServerSettings, run_id: str) -> list[Event]:
+    ledger = Ledger.existing(settings.runs_dir)
+    try:
+        return ledger.events(run_id)
+    finally:
+        ledger.close()
+
+
+def _run_page(settings: ServerSettings, live: LiveRuns, run_id: str) -> str:
+    from html import escape
+
+    ledger = _ledger(settings)
+    calls = ledger.calls(run_id) if ledger is not None else []
+    if ledger is not None:
+        ledger.close()
+    running = live.get(run_id) is not None and not live.get(run_id).done  # type: ignore[union-attr]
+    transcript = "<p>The transcript appears when the run has finished.</p>"
+    if not running:
+        transcript = render_transcript_html(load_run(run_id, settings.runs_dir))
+    header = f"<p class='run-id'><code>{escape(run_id)}</code></p>"
+    tabs = {
+        "Live": pages.live_pane(),
+        "Transcript": transcript,
+        "Prompts": pages.prompts_pane(calls),
+        "Costs and latencies": pages.calls_table(calls),
+        "Diversity": f"<p><a href='/runs/{escape(run_id)}/diversity'>Measure this run's "
+        "diversity</a> (computed on request, then kept beside the run).</p>",
+    }
+    return pages.run_page(run_id, header, tabs)
+
+
+def _library_routes(app: FastAPI, settings: ServerSettings) -> None:
+    @app.get("/", response_class=HTMLResponse)
+    def home() -> str:
+        cards = {name: find_persona(name) for name in available_personas()}
+        about = {name: card.fields.description for name, card in cards.items()}
+        panels = sorted(available_panels(cards.values()))
+        models = allowed_models(settings)
+        default = settings.default_model or (models[0] if models else "")
+        return pages.convene_page(about, panels, sorted(available_protocols()), models, default)
+
+    @app.get("/api/models")
+    def models() -> list[str]:
+        return allowed_models(settings)
+
+    @app.get("/personas", response_class=HTMLResponse)
+    def personas() -> str:
+        return personas_page({name: find_persona(name) for name in available_personas()})
+
+    @app.get("/personas/{name}", response_class=HTMLResponse)
+    def persona(name: str, question: str = "Should a city ban private cars?") -> str:
+        if name not in available_personas():
+            raise HTTPException(404, f"no persona '{name}'")
+        return persona_page(find_persona(name), question[:2000])
+
+    @app.get("/protocols", response_class=HTMLResponse)
+    def protocols() -> str:
+        return protocols_page({name: find_protocol(name) for name in available_protocols()})
+
+    @app.get("/protocols/{name}", response_class=HTMLResponse)
+    def protocol(name: str) -> str:
+        if name not in available_protocols():
+            raise HTTPException(404, f"no protocol '{name}'")
+        return protocol_page(find_protocol(name))
+
+    @app.get("/experiments", response_class=HTMLResponse)
+    def experiments() -> str:
+        return experiments_page(_experiment_folders(settings))
+
+    @app.get("/experiments/{name}", response_class=HTMLResponse)
+    def experiment(name: str) -> str:
+        from council.web.measure import experiment_html
+
+        folders = {p.name: p for p in _experiment_folders(settings)}
+        if name not in folders:
+            raise HTTPException(404, f"no experiment '{name}'")
+        return experiment_html(folders[name])
+
+
+def _experiment_folders(settings: ServerSettings) -> list[Any]:
+    root = settings.experiments_dir
+    if root is None or not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "summary.json").is_file())

@@ -1,0 +1,66 @@
+"""Turning a browser's convene request into a council, within what the operator allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from council.app.council import Council
+from council.errors import ConfigError
+from council.personas.library import available_personas
+from council.protocols.library import available_protocols
+from council.records.settings import Budget, SamplingSettings
+from council.seats.detect import model_catalogue
+from council.seats.local import DEFAULT_LOCAL_MODEL
+from council.web.live import RunBroadcast
+from council.web.settings import ConveneRequest, ServerSettings
+
+
+def allowed_models(settings: ServerSettings) -> list[str]:
+    """The models a request may seat: the operator's, the bundled ones and the providers whose
+    keys are set (read from the environment by name only), and models served on loopback."""
+    ready = [entry.model for entry in model_catalogue() if entry.ready]
+    operator = [settings.default_model, *settings.models, *settings.endpoints]
+    return list(dict.fromkeys(m for m in [*operator, *ready] if m))
+
+
+def _check_names(request: ConveneRequest) -> None:
+    personas = available_personas()
+    for name in request.personas:
+        if name not in personas:  # a name from the library, never a path
+            raise ConfigError(f"unknown persona '{name}'")
+    if request.protocol not in available_protocols():
+        raise ConfigError(f"unknown protocol '{request.protocol}'")
+
+
+def _check_models(request: ConveneRequest, settings: ServerSettings) -> dict[str, str]:
+    """The request's endpoints (only where allowed), after every model has been checked."""
+    if request.endpoints and not settings.allow_endpoints:
+        raise ConfigError("this server does not let a request send seats to a URL "
+                          "(start it with --allow-endpoints)")  # fmt: skip
+    allowed = set(allowed_models(settings)) | set(request.endpoints)
+    for model in [request.model, *request.seats.values()]:
+        if model and model not in allowed:
+            raise ConfigError(f"model '{model}' is not offered by this server")
+    return {**settings.endpoints, **request.endpoints}
+
+
+def build_council(request: ConveneRequest, settings: ServerSettings, sink: RunBroadcast) -> Council:
+    _check_names(request)
+    endpoints = _check_models(request, settings)
+    kwargs: dict[str, Any] = dict(
+        protocol=request.protocol,
+        model=request.model or settings.default_model or DEFAULT_LOCAL_MODEL,
+        seats=request.seats,
+        endpoints=endpoints,
+        runs_dir=settings.runs_dir,
+        sinks=[sink],
+        sampling=SamplingSettings(max_tokens=request.max_tokens),
+        budget=Budget(request.budget_tokens, request.budget_usd, request.budget_seconds),
+    )
+    if request.personas:
+        kwargs["personas"] = request.personas
+    return Council.for_question(request.question, panel=request.panel, **kwargs)
+
+
+def convene(request: ConveneRequest, settings: ServerSettings, sink: RunBroadcast) -> None:
+    build_council(request, settings, sink).convene(request.question)

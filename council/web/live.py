@@ -1,0 +1,121 @@
+"""Runs the web app started and is still running: each in a thread of its own, its events fanned
+out to every browser watching.
+
+A browser that connects mid-run is sent the events so far, then each new one, with no gap and
+no repeat: the history and the subscriber list change under one lock. Events arrive here after
+the ledger has committed them (the broadcaster is a follower of the run's recorder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from council.errors import ConfigError, CouncilError
+from council.records.events import Event, RunFinished, RunStarted
+from council.secrets import redact
+
+# What a subscriber's queue carries: an event, or None once the run is over.
+Item = Event | None
+
+
+@dataclass
+class RunBroadcast:
+    """The events of one live run, kept for late subscribers and pushed to every queue."""
+
+    history: list[Event] = field(default_factory=list)
+    done: bool = False
+    error: str | None = None  # why the run could not start or finish, if it could not
+    started: threading.Event = field(default_factory=threading.Event)
+    _subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Item]]] = field(
+        default_factory=list
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.history[0].run_id if self.history else None
+
+    def handle(self, event: Event) -> None:
+        with self._lock:
+            self.history.append(event)
+            targets = list(self._subscribers)
+        for loop, queue in targets:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+        if isinstance(event, RunStarted):
+            self.started.set()
+
+    def finish(self, error: str | None = None) -> None:
+        with self._lock:
+            self.done, self.error = True, error
+            targets = list(self._subscribers)
+        for loop, queue in targets:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+        self.started.set()  # a run that failed before it started wakes its starter too
+
+    def subscribe(self) -> tuple[list[Event], asyncio.Queue[Item] | None]:
+        """(events so far, a queue of the rest); no queue when the run is already over."""
+        queue: asyncio.Queue[Item] = asyncio.Queue()
+        with self._lock:
+            if self.done:
+                return list(self.history), None
+            self._subscribers.append((asyncio.get_running_loop(), queue))
+            return list(self.history), queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Item]) -> None:
+        with self._lock:
+            self._subscribers = [(lp, q) for lp, q in self._subscribers if q is not queue]
+
+
+class Busy(CouncilError):
+    """As many councils are running as the server allows."""
+
+
+class LiveRuns:
+    """Starts councils in threads, at most ``limit`` at once, and finds their broadcasts."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._runs: dict[str, RunBroadcast] = {}
+        self._slots = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> RunBroadcast | None:
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return [run_id for run_id, run in self._runs.items() if not run.done]
+
+    def start(self, convene: Callable[[RunBroadcast], Any], *, wait_s: float = 60) -> str:
+        """Run ``convene(broadcast)`` in a thread; return the run ID once it has started."""
+        if not self._slots.acquire(blocking=False):
+            raise Busy(f"{self.limit} council(s) already running: wait for one to finish")
+        broadcast = RunBroadcast()
+
+        def work() -> None:
+            error = None
+            try:
+                convene(broadcast)
+            except CouncilError as exc:
+                error = redact(str(exc))
+            except Exception as exc:  # reported to the browser, never a server crash
+                error = redact(f"{type(exc).__name__}: {exc}")
+            finally:
+                self._slots.release()
+                broadcast.finish(error)
+
+        threading.Thread(target=work, name="council-run", daemon=True).start()
+        if not broadcast.started.wait(wait_s) or broadcast.run_id is None:
+            raise ConfigError(broadcast.error or "the council did not start")
+        with self._lock:
+            self._runs[broadcast.run_id] = broadcast
+        return broadcast.run_id
+
+
+def is_final(event: Event) -> bool:
+    return isinstance(event, RunFinished)

@@ -1,0 +1,106 @@
+"""A headless Chromium driven over the DevTools protocol: enough to load a page, run script in
+it and wait for what it shows. Debian's chromium, no browser download; loopback only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        if path := shutil.which(name):
+            return path
+    pytest.skip("the browser test needs chromium: apt-get install chromium")
+
+
+class Page:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.ids = 0
+
+    async def send(self, method: str, **params: Any) -> dict[str, Any]:
+        self.ids += 1
+        await self.ws.send_json({"id": self.ids, "method": method, "params": params})
+        while True:
+            message = await self.ws.receive_json(timeout=60)
+            if message.get("id") == self.ids:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return dict(message.get("result", {}))
+
+    async def evaluate(self, script: str) -> Any:
+        result = await self.send("Runtime.evaluate", expression=script, awaitPromise=True,
+                                 returnByValue=True)  # fmt: skip
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def goto(self, url: str) -> None:
+        await self.send("Page.navigate", url=url)
+        await self.wait_for("document.readyState === 'complete'")
+
+    async def wait_for(self, condition: str, timeout_s: float = 60) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        # Evaluated in a try: while a page navigates, its document may not have a body yet.
+        while not await self.evaluate(
+            f"(() => {{ try {{ return Boolean({condition}); }} catch (e) {{ return false; }} }})()"
+        ):
+            if loop.time() > deadline:
+                raise TimeoutError(f"the page never showed: {condition}")
+            await asyncio.sleep(0.1)
+
+    async def screenshot(self, path: str) -> None:
+        import base64
+
+        data = await self.send("Page.captureScreenshot", format="png")
+        with open(path, "wb") as out:
+            out.write(base64.b64decode(data["data"]))
+
+
+@asynccontextmanager
+async def browser_page(width: int = 1200, height: int = 1600) -> AsyncIterator[Page]:
+    with tempfile.TemporaryDirectory() as profile:
+        process = subprocess.Popen(
+            [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-extensions", "--remote-debugging-address=127.0.0.1",
+             "--remote-debugging-port=0", f"--user-data-dir={profile}",
+             f"--window-size={width},{height}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            port = _devtools_port(process)
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{port}/json/list") as reply:
+                    targets = json.loads(await reply.text())
+                target = next(t for t in targets if t.get("type") == "page")
+                async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                    page = Page(ws)
+                    await page.send("Page.enable")
+                    yield page
+        finally:
+            process.kill()
+            process.wait()
+
+
+def _devtools_port(process: subprocess.Popen[str]) -> int:
+    assert process.stderr is not None
+    for _ in range(200):
+        line = process.stderr.readline()
+        found = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+        if found:
+            return int(found.group(1))
+        if not line and process.poll() is not None:
+            break
+    raise RuntimeError("chromium did not start its DevTools server")

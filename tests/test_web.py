@@ -1,0 +1,226 @@
+"""``council serve``: the web app on loopback, against the fake provider and in a real headless
+Chromium, and the rules that keep it safe."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from cdp import browser_page
+
+from council.errors import ConfigError
+from council.store.ledger import Ledger
+from council.testing import FakeProvider
+from council.web.app import create_app
+from council.web.settings import MAX_BODY_BYTES, ServerSettings
+
+
+class Server:
+    def __init__(self, settings: ServerSettings) -> None:
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="error")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.02)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def request(self, path: str, body: Any = None, headers: dict[str, str] | None = None,
+                raw: bytes | None = None) -> tuple[int, str]:  # fmt: skip
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.base + path, data=data, headers={
+            "Content-Type": "application/json", **(headers or {})})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=120) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    with FakeProvider(lambda body: f"Reply from {body['model']}.", latency_s=0.2) as fake:
+        yield fake
+
+
+def serve(tmp_path: Path, provider: FakeProvider, **changes: Any) -> Server:
+    settings = ServerSettings(runs_dir=tmp_path / "runs", endpoints={"openai/fake": provider.api_base},
+                              default_model="openai/fake", **changes)  # fmt: skip
+    return Server(settings)
+
+
+@pytest.fixture
+def server(tmp_path: Path, provider: FakeProvider) -> Iterator[Server]:
+    running = serve(tmp_path, provider)
+    yield running
+    running.stop()
+
+
+QUICK = {"question": "Should a city ban cars?", "protocol": "quick", "personas": ["popper", "kuhn"]}
+
+
+def events_of(stream: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in stream.splitlines() if line.startswith('data: {"')]
+
+
+def test_convene_and_follow_the_event_stream(server: Server, tmp_path: Path) -> None:
+    status, text = server.request("/api/convene", QUICK)
+    assert status == 200, text
+    run_id = json.loads(text)["run_id"]
+    status, stream = server.request(f"/api/runs/{run_id}/events")  # joins mid-run: no gap
+    events = events_of(stream)
+    assert events[0]["type"] == "run_started" and events[-1]["type"] == "run_finished"
+    assert stream.rstrip().endswith("event: end\ndata: {}")
+    ledger = Ledger.existing(tmp_path / "runs")
+    assert [json.loads(line) for line in ledger.event_lines(run_id)] == events
+    again = events_of(server.request(f"/api/runs/{run_id[:20]}/events")[1])  # from the ledger
+    assert again == events
+    listed = json.loads(server.request("/api/runs?persona=kuhn")[1])
+    assert [r["run_id"] for r in listed] == [run_id]
+    assert json.loads(server.request("/api/runs?persona=hayek")[1]) == []
+    run = json.loads(server.request("/api/runs/latest")[1])
+    assert run["status"] == "completed" and run["synthesis"] == "Reply from fake."
+
+
+def test_pages_render(server: Server) -> None:
+    server.request("/api/convene", QUICK)
+    for path, needle in [("/", "Convene a council"), ("/runs?question=cars", "Should a city"),
+                         ("/personas", "popper"), ("/personas/popper?question=Tax%20sugar%3F",
+                         "Tax sugar?"), ("/protocols", "council"), ("/protocols/council",
+                         "<svg"), ("/runs/latest", "Costs and latencies"),
+                         ("/experiments", "No experiment folders"),
+                         ("/static/app.js", "EventSource")]:  # fmt: skip
+        status, text = server.request(path)
+        assert status == 200 and needle in text, path
+    assert server.request("/personas/..%2F..%2Fetc%2Fpasswd")[0] == 404
+    assert server.request("/static/../app.py")[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({**QUICK, "endpoints": {"openai/x": "http://example.com/v1"}}, "--allow-endpoints"),
+        ({**QUICK, "model": "openai/gpt-4o"}, "model 'openai/gpt-4o' is not offered"),
+        ({**QUICK, "personas": ["../../secret.md"]}, "unknown persona '../../secret.md'"),
+        ({**QUICK, "protocol": "/etc/passwd"}, "unknown protocol '/etc/passwd'"),
+        ({**QUICK, "colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({**QUICK, "personas": ["popper"] * 13}, "personas: List should have at most 12"),
+        ({**QUICK, "question": ""}, "question: String should have at least 1 character"),
+    ],
+)
+def test_a_request_outside_what_the_server_allows_is_refused(
+    server, provider, body, message
+) -> None:
+    status, text = server.request("/api/convene", body)
+    assert status == 400 and message in json.loads(text)["error"]
+    assert provider.request_count == 0
+
+
+def test_request_guards(tmp_path: Path, provider: FakeProvider, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-shown-123456")
+    running = serve(tmp_path, provider, token="s3cret-token")
+    try:
+        assert running.request("/")[0] == 401
+        assert running.request("/?token=wrong")[0] == 401
+        assert running.request("/", headers={"Authorization": "Bearer s3cret-token"})[0] == 200
+        status, _ = running.request("/runs", headers={"Host": "evil.example:80",
+                                                      "Authorization": "Bearer s3cret-token"})  # fmt: skip
+        assert status == 421  # a page elsewhere cannot rebind its name to this server
+        big = b"{" + b" " * (MAX_BODY_BYTES + 1) + b"}"
+        assert running.request("/api/convene", raw=big,
+                               headers={"Authorization": "Bearer s3cret-token"})[0] == 413  # fmt: skip
+        auth = {"Authorization": "Bearer s3cret-token"}
+        status, text = running.request("/api/convene", QUICK, headers=auth)
+        run_id = json.loads(text)["run_id"]
+        pages = [running.request(p, headers=auth)[1] for p in
+                 ("/", f"/runs/{run_id}", f"/api/runs/{run_id}", f"/api/runs/{run_id}/events")]  # fmt: skip
+        assert not any("sk-test-never-shown" in page for page in pages)
+    finally:
+        running.stop()
+
+
+def test_concurrent_convenes_are_capped(tmp_path: Path) -> None:
+    with FakeProvider("Slow.", latency_s=2.0) as slow:
+        running = serve(tmp_path, slow, max_runs=1)
+        try:
+            assert running.request("/api/convene", QUICK)[0] == 200
+            status, text = running.request("/api/convene", QUICK)
+            assert status == 429 and "1 council(s) already running" in text
+        finally:
+            running.stop()
+
+
+def test_binding_beyond_loopback_needs_a_flag_and_a_token(tmp_path: Path) -> None:
+    ServerSettings(runs_dir=tmp_path, host="127.0.0.1").check_bind(allow_remote=False)
+    ServerSettings(runs_dir=tmp_path, host="::1").check_bind(allow_remote=False)
+    with pytest.raises(ConfigError, match="not loopback: add --allow-remote"):
+        ServerSettings(runs_dir=tmp_path, host="0.0.0.0").check_bind(allow_remote=False)
+    with pytest.raises(ConfigError, match="needs --token"):
+        ServerSettings(runs_dir=tmp_path, host="0.0.0.0").check_bind(allow_remote=True)
+    ServerSettings(runs_dir=tmp_path, host="0.0.0.0", token="t").check_bind(allow_remote=True)
+
+
+async def test_a_council_convened_and_watched_in_a_browser(server: Server, tmp_path) -> None:
+    async with browser_page() as page:
+        await page.goto(server.base + "/")
+        await page.evaluate("""(() => {
+            const form = document.getElementById('convene');
+            form.question.value = 'Should the library open on Sundays?';
+            form.protocol.value = 'council';
+            for (const box of form.querySelectorAll('input[name=personas]')) {
+                box.checked = ['popper', 'kuhn', 'meadows'].includes(box.value);
+            }
+            form.requestSubmit();
+        })()""")
+        await page.wait_for("document.body.dataset.runDone === 'true'", timeout_s=120)
+        await page.screenshot(str(tmp_path / "run.png"))
+        shown = await page.evaluate("""(() => ({
+            status: document.getElementById('status').textContent,
+            verdict: document.getElementById('verdict').textContent,
+            stages: [...document.querySelectorAll('.stage h3')].map(h => h.textContent),
+            seats: [...document.querySelectorAll('.stage .seat')].map(s => s.textContent),
+            running: document.querySelectorAll('.turn.running').length,
+            run: document.getElementById('run').dataset.run,
+            title: document.title,
+        }))()""")
+        assert shown["status"] == "completed" and shown["running"] == 0
+        assert shown["verdict"] == "Reply from fake."
+        assert shown["stages"] == ["opening", "cross examination", "verdict"]
+        assert shown["title"].startswith("council: Should the library open on Sundays?")
+        # The seats saw each other as anonymous members; the page shows them so until revealed.
+        assert all(s.startswith("Member ") for s in shown["seats"][:6])
+        await page.evaluate("document.getElementById('reveal').click()")
+        revealed = await page.evaluate(
+            "[...document.querySelectorAll('.stage .seat')].map(s => s.textContent)"
+        )
+        assert sorted(revealed[:3]) == ["kuhn", "meadows", "popper"]
+        run = json.loads(server.request(f"/api/runs/{shown['run']}")[1])
+        assert run["question"] == "Should the library open on Sundays?"
+
+
+@pytest.mark.local_model
+def test_the_web_app_convenes_on_the_bundled_model(tmp_path: Path) -> None:
+    running = Server(ServerSettings(runs_dir=tmp_path / "runs"))
+    try:
+        status, text = running.request("/api/convene", {**QUICK, "max_tokens": 24})
+        assert status == 200, text
+        run_id = json.loads(text)["run_id"]
+        events = events_of(running.request(f"/api/runs/{run_id}/events")[1])
+        assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "completed"
+        models = {e["turn"]["model"] for e in events if e["type"] == "turn_finished"}
+        assert models == {"local/smollm2-135m-instruct"}
+    finally:
+        running.stop()
