@@ -224,3 +224,16 @@ def test_the_web_app_convenes_on_the_bundled_model(tmp_path: Path) -> None:
         assert models == {"local/smollm2-135m-instruct"}
     finally:
         running.stop()
+
+
+def test_experiments_are_browsed_with_the_reports_charts(tmp_path, provider) -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs" / "experiments"
+    running = serve(tmp_path, provider, experiments_dir=docs)
+    try:
+        status, listing = running.request("/experiments")
+        assert status == 200 and "/experiments/diversity" in listing
+        status, page = running.request("/experiments/diversity")
+        assert status == 200 and "<svg" in page and "noise floor" in page.lower()
+        assert running.request("/experiments/..%2F..%2Fetc")[0] == 404
+    finally:
+        running.stop()
