@@ -11,14 +11,22 @@ from council.diversity.analysis import analyse_run
 from council.diversity.cache import CachedEmbedder
 from council.diversity.metrics import (
     EmbeddingError,
-    bootstrap_ci,
     centroid_distances,
     check_embeddings,
     decompose_variance,
     drift_position,
     mean_pairwise_distance,
-    permutation_p_value,
     vendi_score,
+)
+from council.diversity.stats import (
+    ALL_EQUAL,
+    BCA,
+    EXACT_PERMUTATION,
+    ONE_VALUE,
+    RANDOM_PERMUTATION,
+    difference_interval,
+    mean_interval,
+    permutation_test,
 )
 from council.seats import ModelRequest
 from council.testing import FunctionModel
@@ -94,11 +102,49 @@ def test_variance_decomposition_finds_the_persona_effect() -> None:
     assert split.persona + split.family + split.residual == pytest.approx(1.0)
 
 
-def test_intervals_and_permutation_tests() -> None:
-    low, high = bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert low < 3.0 < high
-    assert permutation_p_value([0.1] * 10, [0.9] * 10, reps=2000) < 0.01
-    assert permutation_p_value([0.1, 0.5, 0.9], [0.1, 0.5, 0.9], reps=2000) > 0.5
+def test_near_zero_variance_is_undefined_not_rescaled() -> None:
+    """The answers differ only by float32 rounding: no share of that noise is reported."""
+    rng = np.random.default_rng(1)
+    base = unit_rows(rng.normal(size=(1, 8)))
+    rows = unit_rows(np.repeat(base, 6, axis=0) + rng.normal(scale=1e-5, size=(6, 8)))
+    split = decompose_variance(rows.astype(np.float32), list("aabbcc"), list("xyxyxy"))
+    assert (split.persona, split.family, split.residual) == (None, None, None)
+    assert split.note is not None and "near-zero variance" in split.note
+
+
+def test_confounded_shares_are_reported_without_a_residual() -> None:
+    """Each persona always on one family: both explain everything; nothing is rescaled."""
+    rows = unit_rows(np.array([[1.0, 0.1, 0], [1.0, 0, 0.1], [0, 1.0, 0.1], [0.1, 1.0, 0]]))
+    split = decompose_variance(rows, ["a", "a", "b", "b"], ["x", "x", "y", "y"])
+    assert split.persona == pytest.approx(split.family) and split.persona > 0.9
+    assert split.residual is None and split.note is not None and "not rescaled" in split.note
+
+
+def test_bca_intervals_and_permutation_tests_name_their_method() -> None:
+    """Against scipy.stats called directly: the same interval for the same seed."""
+    from scipy import stats
+
+    values = [0.61, 0.64, 0.7, 0.58, 0.66, 0.73, 0.69]
+    estimate = mean_interval(values, seed=3)
+    direct = stats.bootstrap(
+        (np.array(values),), np.mean, method="BCa", n_resamples=9999,
+        random_state=np.random.default_rng(3),
+    ).confidence_interval  # fmt: skip
+    assert estimate.method == BCA and estimate.n == 7
+    assert (estimate.low, estimate.high) == pytest.approx((direct.low, direct.high), abs=1e-9)
+    assert estimate.low < estimate.value < estimate.high
+    assert mean_interval([0.4]).method == ONE_VALUE and mean_interval([0.4]).low is None
+    equal = mean_interval([0.5, 0.5, 0.5])
+    assert (equal.low, equal.high, equal.method) == (0.5, 0.5, ALL_EQUAL)
+
+    difference = difference_interval([0.1, 0.2, 0.15, 0.12], [0.5, 0.55, 0.6, 0.52], seed=1)
+    assert difference.low is not None and difference.high is not None
+    assert 0 < difference.low < difference.value < difference.high
+    small = permutation_test([0.1, 0.2, 0.15], [0.5, 0.55, 0.6])
+    assert small.method == EXACT_PERMUTATION and small.p_value == pytest.approx(0.1)  # 2 of 20
+    big = permutation_test([0.1] * 10 + [0.2] * 5, [0.9] * 10 + [0.8] * 5)
+    assert big.method == RANDOM_PERMUTATION and big.p_value < 0.01
+    assert permutation_test([0.1, 0.5, 0.9], [0.1, 0.5, 0.9]).p_value == pytest.approx(1.0)
 
 
 def test_run_analysis_skips_failures_and_explains_single_seats(tmp_path) -> None:

@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace, arms: list[Any], kind: str, title: str) -> in
 
     out = Path(args.out)
     plan = ExperimentPlan(
-        kind=kind, arms=arms, questions=read_questions(args.questions), samples=args.samples,
+        arms=arms, questions=read_questions(args.questions), samples=args.samples,
         out=out, protocol=args.protocol, max_tokens=args.max_tokens,
         temperature=args.temperature, noise_samples=args.noise_samples,
         baseline_samples=args.baseline_samples,

@@ -1,6 +1,7 @@
-"""Measuring a finished experiment: every metric per arm with a bootstrap 95% interval, the
-differences between arms with permutation p-values, the noise floor of sampling alone, and the
-split of embedding variance into persona, model family and residual."""
+"""Measuring a finished experiment: every metric per arm with a BCa bootstrap 95% interval, the
+differences between arms with BCa intervals and permutation p-values (``scipy.stats``), the
+noise floor of sampling alone, and the split of embedding variance into persona, model family
+and residual (undefined, never rescaled, where it does not add up)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-import numpy as np
-
 from council.diversity.analysis import RunDiversity, analyse_run
 from council.diversity.embedders import Embedder
-from council.diversity.metrics import (
-    bootstrap_ci,
-    decompose_variance,
-    mean_pairwise_distance,
-    permutation_p_value,
+from council.diversity.metrics import decompose_variance, mean_pairwise_distance
+from council.diversity.stats import (
+    BCA,
+    difference_interval,
+    mean_interval,
+    permutation_test,
 )
 from council.seats.routing import model_family
 from council.store.loader import load_run
@@ -37,15 +37,15 @@ METRICS = {
 }  # fmt: skip
 
 
+METHODS = {
+    "interval": f"95% intervals: {BCA}",
+    "test": "p-values: two-sided permutation tests of the difference in means "
+    "(scipy.stats.permutation_test; exact for small groups)",
+}
+
+
 def _interval(values: list[float], seed: int) -> dict[str, Any]:
-    if not values:
-        return {"mean": None, "ci95": None, "n": 0}
-    low, high = bootstrap_ci(values, seed=seed) if len(values) > 1 else (values[0], values[0])
-    return {
-        "mean": round(fmean(values), 4),
-        "ci95": [round(low, 4), round(high, 4)],
-        "n": len(values),
-    }
+    return mean_interval(values, seed=seed).to_json()
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -56,7 +56,8 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dict[str, Any]:
     plan = json.loads((out / "plan.json").read_text())
-    units = [u for u in _rows(out / "units.jsonl") if u["status"] == "completed"]
+    units = [u for u in latest_units(out) if u.get("status") == "completed"]
+    failed = [u for u in latest_units(out) if u.get("status") != "completed"]
     voices = _rows(out / "voices.jsonl")
 
     assistant: dict[int, dict[str, list[str]]] = defaultdict(dict)
@@ -98,7 +99,12 @@ def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dic
     for i, arm in enumerate(plan["arms"]):
         metrics = {name: _interval(per_arm[arm["name"]][name], seed=i) for name in METRICS}
         arms.append(
-            {**arm, "units": sum(u["arm"] == arm["name"] for u in units), "metrics": metrics}
+            {
+                **arm,
+                "units": sum(u["arm"] == arm["name"] for u in units),
+                "failed_units": sum(u["arm"] == arm["name"] for u in failed),
+                "metrics": metrics,
+            }
         )
     comparisons = []
     base = plan["arms"][0]["name"]
@@ -115,7 +121,10 @@ def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dic
         split = decompose_variance(
             embedder.encode(blind_texts), [p for p, _ in blind_labels], [f for _, f in blind_labels]
         )
-        decomposition = {k: round(getattr(split, k), 4) for k in ("persona", "family", "residual")}
+        decomposition = {
+            **{k: _round(getattr(split, k)) for k in ("persona", "family", "residual")},
+            "note": split.note,
+        }
     return {
         "experiment": plan["kind"],
         "title": title or f"{plan['kind']} experiment",
@@ -124,15 +133,18 @@ def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dic
         "embedder": embedder.name,
         "arms": arms,
         "metric_descriptions": METRICS,
+        "methods": METHODS,
+        "failed_units": [_failure(u) for u in failed],
         "comparisons": comparisons,
         "noise_floor": {m: _interval(v, seed=7) for m, v in sorted(by_model.items())},
         "decomposition": decomposition,
         "curves": {
-            arm: [
+            arm["name"]: [
                 {"stage": stage, "round": rnd, **_interval(values, seed=3)}
-                for (stage, rnd), values in points.items()
+                for (stage, rnd), values in curves[arm["name"]].items()
             ]
-            for arm, points in curves.items()
+            for arm in plan["arms"]
+            if arm["name"] in curves
         },
     }
 
@@ -162,15 +174,30 @@ def _unit_metrics(
 
 
 def _compare(name: str, a_name: str, b_name: str, a: list[float], b: list[float]) -> dict[str, Any]:
-    rng = np.random.default_rng(11)
-    x, y = np.asarray(a), np.asarray(b)
-    diffs = [rng.choice(y, y.size).mean() - rng.choice(x, x.size).mean() for _ in range(2000)]
+    estimate = difference_interval(a, b, seed=11)
+    test = permutation_test(a, b, seed=5)
     return {
         "metric": name, "a": a_name, "b": b_name,
-        "difference": round(float(y.mean() - x.mean()), 4),
-        "ci95": [round(float(np.quantile(diffs, q)), 4) for q in (0.025, 0.975)],
-        "p_value": round(permutation_p_value(a, b, reps=5000, seed=5), 4),
+        "difference": _round(estimate.value), "ci95": estimate.to_json()["ci95"],
+        "p_value": round(test.p_value, 4),
+        "interval_method": estimate.method, "test_method": test.method,
     }  # fmt: skip
+
+
+def _failure(unit: dict[str, Any]) -> dict[str, Any]:
+    return {key: unit.get(key) for key in ("unit", "arm", "status", "error")}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def latest_units(out: Path) -> list[dict[str, Any]]:
+    """Each unit's last journal row: a unit that failed and was retried counts once."""
+    rows: dict[str, dict[str, Any]] = {}
+    for row in _rows(out / "units.jsonl"):
+        rows[row["unit"]] = row
+    return list(rows.values())
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> Path:
