@@ -188,3 +188,33 @@ def test_mismatched_cache_dimension_is_refused(tmp_path) -> None:
     ).convene("Q?")
     with pytest.raises(EmbeddingError, match="dimension"):
         analyse_run(run, CachedEmbedder(Liar(32), tmp_path / "c.sqlite"))
+
+
+def test_seats_keep_the_seating_order_whatever_order_they_finish_in(tmp_path) -> None:
+    """Turns recorded in finish order (here: each stage's reversed, then shuffled): both
+    heatmaps, the points and the seat map list popper, kuhn, meadows, as they were seated."""
+
+    def reply(request: ModelRequest) -> str:
+        return f"{request.seat} on {request.stage}: " + " ".join([request.seat] * 5)
+
+    run = Council(
+        ["popper", "kuhn", "meadows"], protocol="council", model=FunctionModel(reply),
+        runs_dir=tmp_path,
+    ).convene("Q?")  # fmt: skip
+    finished = list(reversed(run.turns))
+    finished[0], finished[2] = finished[2], finished[0]
+    run = run.model_copy(update={"turns": finished})
+    voices = {"test/function": ["Here are some pros and cons.", "There are several factors."]}
+    report = analyse_run(run, FakeEmbedder(), assistant_voice=voices)
+    for stage in report.stages:
+        assert stage.labels == ["popper", "kuhn", "meadows"], stage.stage
+        assert [p.seat for p in stage.points] == stage.labels
+        assert all(p.tokens and p.characters for p in stage.points)
+    assert [(s.seat, s.role, s.model) for s in report.seats][:3] == [
+        ("popper", "panel", "test/function"), ("kuhn", "panel", "test/function"),
+        ("meadows", "panel", "test/function"),
+    ]  # fmt: skip
+    assert report.vote_tallies == 0  # 'council' takes no vote
+    [floor] = report.noise_floor
+    assert floor.model == "test/function" and floor.samples == 2
+    assert 0 < floor.mean_pairwise_distance <= 2

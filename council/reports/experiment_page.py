@@ -1,5 +1,7 @@
-"""The HTML report of an experiment: arms side by side per metric with their 95% intervals,
-the noise floor, comparisons, the variance decomposition and per-round curves per arm."""
+"""The HTML report of an experiment: arms side by side per metric with their 95% intervals
+(the method named), the noise floor, comparisons, the variance decomposition (undefined, not
+rescaled, where it does not add up) and per-round curves per arm. Every chart starts its y
+axis at 0 and gives each arm the same colour."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from council.reports.values import (
     NOISE_FLOOR_METRICS,
     arm_metrics,
     comparison_rows,
+    decomposition_shares,
     finite,
     fmt,
     fmt_ci,
@@ -54,13 +57,25 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
                 ", ".join(map(str, a.get("models") or [])),
                 ", ".join(map(str, a.get("personas") or [])),
                 fmt_int(a.get("units")),
+                fmt_int(a.get("failed_units", 0)),
             ]
             for n, a in zip(names, arms, strict=True)
         ]
-        body.append(table(["arm", "models", "personas", "units"], rows, numeric=[3]))
+        headers = ["arm", "models", "personas", "units", "failed units"]
+        body.append(table(headers, rows, numeric=[3, 4]))
         empty = [n for n, a in zip(names, arms, strict=True) if not a.get("metrics")]
         if empty:
             body.append(note(f"No results yet for: {', '.join(empty)}."))
+    failures = summary.get("failed_units") or []
+    if failures:
+        body.append(
+            note(
+                f"{len(failures)} unit(s) failed and are left out; running the experiment "
+                "again retries them."
+            )
+        )
+        rows = [[str(f.get("unit")), str(f.get("error") or f.get("status"))] for f in failures]
+        body.append(table(["unit", "error"], rows))
 
     body.append("<h2>Metrics by arm</h2>")
     if metrics:
@@ -70,9 +85,11 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
                 m = (a.get("metrics") or {}).get(metric)
                 if m is not None:
                     rows.append(
-                        [n, metric, fmt(m.get("mean")), fmt_ci(m.get("ci95")), fmt_int(m.get("n"))]
-                    )
-        body.append(table(["arm", "metric", "mean", "95% CI", "n"], rows, numeric=[2, 3, 4]))
+                        [n, metric, fmt(m.get("mean")), fmt_ci(m.get("ci95")), fmt_int(m.get("n")),
+                         str(m.get("method") or "")]
+                    )  # fmt: skip
+        headers = ["arm", "metric", "mean", "95% CI", "n", "interval"]
+        body.append(table(headers, rows, numeric=[2, 3, 4]))
     else:
         body.append(note("No metrics were measured."))
     for metric in metrics:
@@ -94,7 +111,7 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
                 value = finite((floor or {}).get("mean"))
                 if value is not None:
                     name = f"floor: {model.split('/')[-1]}"  # the legend is narrow
-                    refs.append(svg.Reference(value, name, svg.colour(k + 5)))
+                    refs.append(svg.Reference(value, name, svg.reference_colour(k)))
         chart = svg.xy_chart(
             f"{metric} by arm",
             x_labels,
@@ -114,9 +131,11 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
     comparisons = summary.get("comparisons") or []
     if comparisons:
         rows = comparison_rows(comparisons)
+        methods = summary.get("methods") or {}
+        how = " ".join(str(methods[k]) + "." for k in ("interval", "test") if k in methods)
         body.append(
             '<p class="explain">difference = mean of b &minus; mean of a, with a '
-            "bootstrap 95% interval and a permutation p-value.</p>"
+            f"bootstrap 95% interval and a permutation p-value. {esc(how)}</p>"
         )
         body.append(
             table(["metric", "a", "b", "difference", "95% CI", "p-value"], rows, numeric=[3, 4, 5])
@@ -145,9 +164,14 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
         body.append(note("The noise floor was not measured."))
 
     body.append("<h2>Variance decomposition</h2>")
-    parts = [(str(k), finite(v)) for k, v in (summary.get("decomposition") or {}).items()]
+    parts, why = decomposition_shares(summary.get("decomposition"))
     shares = [(k, v) for k, v in parts if v is not None]
-    if shares:
+    if parts:
+        rows = [[k, fmt(v) if v is not None else "undefined"] for k, v in parts]
+        body.append(table(["source", "share of the total variance"], rows, numeric=[1]))
+    if why:
+        body.append(note(why))
+    if shares and len(shares) == len(parts):
         chart = svg.stacked_bar(
             "Where the variance comes from",
             shares,
@@ -157,7 +181,7 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
             "persona, the model family, and neither.",
         )
         body.append(figure(chart, "Persona and model-family main effects, and the residual."))
-    else:
+    elif not parts:
         body.append(note("No variance decomposition for this experiment."))
 
     body.append("<h2>Curves per arm</h2>")

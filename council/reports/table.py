@@ -10,12 +10,17 @@ from council.reports.values import (
     NOISE_FLOOR_METRICS,
     arm_metrics,
     comparison_rows,
+    decomposition_shares,
     drift_pivot,
     fmt,
     fmt_ci,
     fmt_int,
+    has_vote_section,
+    noise_floor_rows,
+    seat_rows,
     stage_label,
     stage_rows,
+    vote_summary,
 )
 
 
@@ -39,8 +44,8 @@ def grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[
 
 
 def run_table(report: Mapping[str, Any]) -> str:
-    """One run: per stage and round, the diversity metrics; then stance flips, drift per seat,
-    and what was skipped."""
+    """One run: the seats and their models; per stage and round, the diversity metrics against
+    the noise floor; then stance flips (protocols that vote), drift per seat, what was skipped."""
     out = [
         f"Diversity of run {report.get('run_id', '?')} "
         f"(protocol {report.get('protocol', '?')}, embedder {report.get('embedder', '?')}, "
@@ -48,6 +53,9 @@ def run_table(report: Mapping[str, Any]) -> str:
         f"Question: {report.get('question', '')}",
         "",
     ]
+    seats = seat_rows(report)
+    if seats:
+        out += [grid(["seat", "persona", "role", "model", "provider"], seats), ""]
     stages = report.get("stages") or []
     rows = stage_rows(stages)
     headers = ["stage", "round", "seats", "mean pairwise distance", "Vendi score", "outliers"]
@@ -60,8 +68,25 @@ def run_table(report: Mapping[str, Any]) -> str:
         "Mean pairwise distance: 1 - cosine similarity, averaged over pairs of seats (0: same).",
         "Vendi score: the effective number of distinct answers (1 to the number of seats).",
         "",
-        "Stance flips",
     ]
+    floors = noise_floor_rows(report)
+    if floors:
+        out += ["Noise floor (one model's answers with no persona, resampled)"]
+        out += [grid(["model", "mean pairwise distance", "answers"], floors, right=[1, 2]), ""]
+    if has_vote_section(report):
+        out += [*_flips(report), ""]
+    out += ["Drift (mean position: 0 = the persona's own voice, 1 = the assistant voice)"]
+    out += _drift_lines(report)
+    out += [
+        "",
+        f"Skipped: {fmt_int(report.get('failed_turns_skipped'))} failed turns, "
+        f"{fmt_int(report.get('empty_turns_skipped'))} empty turns",
+    ]
+    return "\n".join(out)
+
+
+def _flips(report: Mapping[str, Any]) -> list[str]:
+    out = ["Stance flips"]
     flips = report.get("stance_flips") or []
     if flips:
         flip_rows = [
@@ -75,8 +100,12 @@ def run_table(report: Mapping[str, Any]) -> str:
         ]
         out.append(grid(["stage", "seat", "rounds", "stance"], flip_rows))
     else:
-        out.append("none")
-    out += ["", "Drift (mean position: 0 = the persona's own voice, 1 = the assistant voice)"]
+        out.append(vote_summary(report) or "none")
+    return out
+
+
+def _drift_lines(report: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
     seats, labels, means = drift_pivot(report)
     if seats:
         drift_rows = [[seat, *(fmt(means.get((seat, lab)), 2) for lab in labels)] for seat in seats]
@@ -85,12 +114,7 @@ def run_table(report: Mapping[str, Any]) -> str:
         out.append("not measured")
     if report.get("drift_note"):
         out.append(f"Note: {report['drift_note']}")
-    out += [
-        "",
-        f"Skipped: {fmt_int(report.get('failed_turns_skipped'))} failed turns, "
-        f"{fmt_int(report.get('empty_turns_skipped'))} empty turns",
-    ]
-    return "\n".join(out)
+    return out
 
 
 def experiment_table(summary: Mapping[str, Any]) -> str:
@@ -126,6 +150,12 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
         out.append(grid(["arm", "metric", "mean", "95% CI", "n", "note"], rows, right=[2, 4]))
     else:
         out.append("No arms.")
+    methods = summary.get("methods") or {}
+    out += [f"{methods[k]}" for k in ("interval", "test") if k in methods]
+    failures = summary.get("failed_units") or []
+    if failures:
+        out += ["", f"Failed units ({len(failures)}, left out; running again retries them)"]
+        out += [f"  {f.get('unit')}: {f.get('error') or f.get('status')}" for f in failures]
     descriptions = summary.get("metric_descriptions") or {}
     if descriptions:
         out += ["", "Metrics"]
@@ -154,12 +184,16 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
         out.append("not measured")
 
     out += ["", "Variance decomposition (share of the embeddings' total variance)"]
-    parts = summary.get("decomposition")
+    parts, why = decomposition_shares(summary.get("decomposition"))
     if parts:
-        part_rows = [[str(name), fmt(share)] for name, share in parts.items()]
+        part_rows = [
+            [name, fmt(share) if share is not None else "undefined"] for name, share in parts
+        ]
         out.append(grid(["source", "share"], part_rows, right=[1]))
     else:
         out.append("not available")
+    if why:
+        out.append(f"Note: {why}")
 
     curves = summary.get("curves") or {}
     if curves:
