@@ -23,25 +23,34 @@ _EXPORTS = {
     "load_run": "council.store.loader",
     "resume": "council.app.resume",
     "replay": "council.app.resume",
+    "measure": "council.app.measure",
+    "Experiment": "council.app.experiments.experiment",
+    "Arm": "council.app.experiments.runner",
 }
 
 __all__ = [
     "DEFAULT_PANEL",
+    "Arm",
     "Budget",
     "CallSettings",
     "Council",
     "CouncilError",
+    "Experiment",
     "RunResult",
     "SamplingSettings",
     "Turn",
     "__version__",
     "load_run",
+    "measure",
     "replay",
     "resume",
 ]
 
 if TYPE_CHECKING:
     from council.app.council import DEFAULT_PANEL, Council
+    from council.app.experiments.experiment import Experiment
+    from council.app.experiments.runner import Arm
+    from council.app.measure import measure
     from council.app.resume import replay, resume
     from council.errors import CouncilError
     from council.records.run import RunResult, Turn

@@ -23,6 +23,7 @@ from council.errors import ConfigError, CouncilError
 from council.personas.library import find_persona
 from council.personas.prompt import system_prompt
 from council.protocols.library import find_protocol
+from council.secrets import redacted_line
 
 
 @dataclass(frozen=True)
@@ -199,20 +200,13 @@ def _run_unit(
         )
         result = council.convene(question)
     except CouncilError as exc:
-        return {"status": "failed", "error": _one_line(exc)}
+        return {"status": "failed", "error": redacted_line(exc)}
     row: dict[str, Any] = {"run_id": result.run_id, "run_dir": result.run_dir,
                            "status": result.status, "wall_s": round(result.wall_s, 2)}  # fmt: skip
     failed_turns = [t for t in result.turns if t.error]
     if result.status != "completed" and failed_turns:
         row["error"] = f"{failed_turns[0].seat}: {failed_turns[0].error}"
     return row
-
-
-def _one_line(exc: BaseException) -> str:
-    from council.secrets import redact
-
-    lines = redact(str(exc)).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 async def _sample_voices(
@@ -247,9 +241,11 @@ async def _sample_voices(
                         temperature=plan.temperature, seed=q * 100, endpoints=plan.endpoints,
                     )  # fmt: skip
                 except CouncilError as exc:
-                    voices.add({**row, "answers": [], "status": "failed", "error": _one_line(exc)})
+                    voices.add(
+                        {**row, "answers": [], "status": "failed", "error": redacted_line(exc)}
+                    )
                     failed += 1
-                    progress(f"voices {unit}: failed ({_one_line(exc)})")
+                    progress(f"voices {unit}: failed ({redacted_line(exc)})")
                     continue
                 voices.add({**row, "answers": answers, "status": "completed"})
                 ran += 1
