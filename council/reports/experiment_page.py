@@ -193,8 +193,11 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
             x_labels += [label] if label not in x_labels else []
     if x_labels:
         series = []
-        for arm, points in curves.items():
-            by_label = {stage_label(p.get("stage"), p.get("round")): p for p in points or []}
+        # Every arm, in plan order and in its own colour, as in the charts above.
+        ordered = names + [str(a) for a in curves if str(a) not in names]
+        for index, arm in enumerate(ordered):
+            points = curves.get(arm) or []
+            by_label = {stage_label(p.get("stage"), p.get("round")): p for p in points}
             series.append(
                 svg.Series(
                     str(arm),
@@ -206,7 +209,7 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
                         interval(by_label[lab].get("ci95")) if lab in by_label else None
                         for lab in x_labels
                     ],
-                    svg.colour(names.index(str(arm))) if str(arm) in names else None,
+                    svg.colour(index),
                 )
             )
         chart = svg.xy_chart(

@@ -21,6 +21,7 @@ from council.reports.values import (
     noise_floor_rows,
     outliers,
     seat_colours,
+    seat_order,
     seat_rows,
     stage_label,
     stage_rows,
@@ -150,12 +151,16 @@ def _convergence(report: Mapping[str, Any]) -> str:
 def _heatmaps(report: Mapping[str, Any]) -> str:
     stages = list(report.get("stages") or [])
     colours = seat_colours(report)
+    order = seat_order(report)
     body = ['<h2>Similarity between seats</h2><div class="figures">']
     for stage in stages:
         label = stage_label(stage["stage"], stage["round"])
         if stage.get("similarity"):
             seats = [str(x) for x in stage.get("labels") or []]
-            matrix = [[finite(v) for v in row] for row in stage["similarity"]]
+            # Seating order, whatever order the turns finished in: every heatmap alike.
+            rank = sorted(range(len(seats)), key=lambda i: order.index(seats[i]))
+            seats = [seats[i] for i in rank]
+            matrix = [[finite(stage["similarity"][i][j]) for j in rank] for i in rank]
             chart = svg.heatmap(
                 f"Cosine similarity: {label}",
                 seats,
