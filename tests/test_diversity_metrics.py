@@ -24,6 +24,7 @@ from council.diversity.stats import (
     EXACT_PERMUTATION,
     ONE_VALUE,
     RANDOM_PERMUTATION,
+    TOO_FEW,
     difference_interval,
     mean_interval,
     permutation_test,
@@ -134,6 +135,8 @@ def test_bca_intervals_and_permutation_tests_name_their_method() -> None:
     assert (estimate.low, estimate.high) == pytest.approx((direct.low, direct.high), abs=1e-9)
     assert estimate.low < estimate.value < estimate.high
     assert mean_interval([0.4]).method == ONE_VALUE and mean_interval([0.4]).low is None
+    two = mean_interval([0.4, 0.6])
+    assert two.value == pytest.approx(0.5) and two.low is None and two.method == TOO_FEW
     equal = mean_interval([0.5, 0.5, 0.5])
     assert (equal.low, equal.high, equal.method) == (0.5, 0.5, ALL_EQUAL)
 

@@ -21,6 +21,8 @@ BCA = f"BCa bootstrap, {RESAMPLES} resamples (scipy.stats.bootstrap)"
 PERCENTILE = f"percentile bootstrap, {RESAMPLES} resamples (BCa undefined for these values)"
 ALL_EQUAL = "all values equal"
 ONE_VALUE = "one value: no interval"
+TOO_FEW = "fewer than 3 values: too few for a bootstrap interval"
+MIN_BOOTSTRAP = 3  # two values resample to three distinct means: no interval worth the name
 EXACT_PERMUTATION = "exact permutation test (scipy.stats.permutation_test)"
 RANDOM_PERMUTATION = f"permutation test, {RESAMPLES} resamples (scipy.stats.permutation_test)"
 
@@ -83,6 +85,8 @@ def mean_interval(values: Sequence[float], *, seed: int = 0) -> Estimate:
         return Estimate(mean, None, None, 1, ONE_VALUE)
     if np.ptp(data) == 0:
         return Estimate(mean, mean, mean, int(data.size), ALL_EQUAL)
+    if data.size < MIN_BOOTSTRAP:
+        return Estimate(mean, None, None, int(data.size), TOO_FEW)
     low, high, method = _bootstrap((data,), _mean, seed)
     return Estimate(mean, low, high, int(data.size), method)
 
@@ -95,6 +99,8 @@ def difference_interval(a: Sequence[float], b: Sequence[float], *, seed: int = 0
     difference = float(y.mean() - x.mean())
     if np.ptp(x) == 0 and np.ptp(y) == 0:
         return Estimate(difference, difference, difference, int(x.size + y.size), ALL_EQUAL)
+    if min(x.size, y.size) < MIN_BOOTSTRAP:
+        return Estimate(difference, None, None, int(x.size + y.size), TOO_FEW)
     low, high, method = _bootstrap((x, y), _difference, seed)
     return Estimate(difference, low, high, int(x.size + y.size), method)
 
