@@ -118,34 +118,55 @@ def _drift_lines(report: Mapping[str, Any]) -> list[str]:
 
 
 def experiment_table(summary: Mapping[str, Any]) -> str:
-    """An experiment: each arm's metrics with 95% intervals, the comparisons between arms, the
-    noise floor per model and the variance decomposition."""
+    """An experiment: each arm's metrics with 95% intervals (and how they were made), failed
+    units, the comparisons between arms, the noise floor per model, the variance decomposition
+    (undefined shares said so) and the per-round curves."""
     out = [
         f"{summary.get('title') or 'Experiment'} ({summary.get('experiment', '?')} experiment: "
         f"{fmt_int(summary.get('questions'))} questions x {fmt_int(summary.get('samples'))} "
         f"samples, embedder {summary.get('embedder', '?')})",
         "",
+        *_arm_lines(summary),
+        "",
+        "Comparisons (difference = mean of b - mean of a)",
     ]
-    arms = summary.get("arms") or []
+    comparisons = summary.get("comparisons") or []
+    if comparisons:
+        headers = ["metric", "a", "b", "difference", "95% CI", "p-value"]
+        out.append(grid(headers, comparison_rows(comparisons), right=[3, 5]))
+    else:
+        out.append("none")
+
+    floor_metrics = ", ".join(sorted(NOISE_FLOOR_METRICS))
+    out += ["", f"Noise floor per model (one persona resampled; compare with {floor_metrics})"]
+    floors = summary.get("noise_floor") or {}
+    if floors:
+        floor_rows = [
+            [str(model), fmt(f.get("mean")), fmt_ci(f.get("ci95")), fmt_int(f.get("n"))]
+            for model, f in floors.items()
+        ]
+        out.append(grid(["model", "mean", "95% CI", "n"], floor_rows, right=[1, 3]))
+    else:
+        out.append("not measured")
+    out += ["", "Variance decomposition (share of the embeddings' total variance)"]
+    out += _decomposition_lines(summary)
+    return "\n".join(out + _curve_lines(summary))
+
+
+def _arm_lines(summary: Mapping[str, Any]) -> list[str]:
     metrics = arm_metrics(summary)
     rows = []
-    for arm in arms:
+    for arm in summary.get("arms") or []:
         values = arm.get("metrics") or {}
         if not values:
             rows.append([str(arm.get("name")), MISSING, MISSING, MISSING, "0", "no results"])
-        for metric in metrics:
-            if metric in values:
-                m = values[metric]
-                rows.append(
-                    [
-                        str(arm.get("name")),
-                        metric,
-                        fmt(m.get("mean")),
-                        fmt_ci(m.get("ci95")),
-                        fmt_int(m.get("n")),
-                        "",
-                    ]
-                )
+        for metric in [m for m in metrics if m in values]:
+            m = values[metric]
+            rows.append(
+                [str(arm.get("name")), metric, fmt(m.get("mean")), fmt_ci(m.get("ci95")),
+                 fmt_int(m.get("n")), ""]
+            )  # fmt: skip
+    out = []
     if rows:
         out.append(grid(["arm", "metric", "mean", "95% CI", "n", "note"], rows, right=[2, 4]))
     else:
@@ -161,54 +182,25 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
         out += ["", "Metrics"]
         out += [f"  {name}: {descriptions[name]}" for name in metrics if name in descriptions]
         out += [f"  {n}: {d}" for n, d in descriptions.items() if n not in metrics]
+    return out
 
-    out += ["", "Comparisons (difference = mean of b - mean of a)"]
-    comparisons = summary.get("comparisons") or []
-    if comparisons:
-        rows_ = comparison_rows(comparisons)
-        headers = ["metric", "a", "b", "difference", "95% CI", "p-value"]
-        out.append(grid(headers, rows_, right=[3, 5]))
-    else:
-        out.append("none")
 
-    floor_metrics = ", ".join(sorted(NOISE_FLOOR_METRICS))
-    out += ["", f"Noise floor per model (one persona resampled; compare with {floor_metrics})"]
-    floors = summary.get("noise_floor") or {}
-    if floors:
-        floor_rows = [
-            [str(model), fmt(f.get("mean")), fmt_ci(f.get("ci95")), fmt_int(f.get("n"))]
-            for model, f in floors.items()
-        ]
-        out.append(grid(["model", "mean", "95% CI", "n"], floor_rows, right=[1, 3]))
-    else:
-        out.append("not measured")
-
-    out += ["", "Variance decomposition (share of the embeddings' total variance)"]
+def _decomposition_lines(summary: Mapping[str, Any]) -> list[str]:
     parts, why = decomposition_shares(summary.get("decomposition"))
-    if parts:
-        part_rows = [
-            [name, fmt(share) if share is not None else "undefined"] for name, share in parts
-        ]
-        out.append(grid(["source", "share"], part_rows, right=[1]))
-    else:
-        out.append("not available")
-    if why:
-        out.append(f"Note: {why}")
+    if not parts:
+        return ["not available"] + ([f"Note: {why}"] if why else [])
+    rows = [[name, "undefined" if share is None else fmt(share)] for name, share in parts]
+    return [grid(["source", "share"], rows, right=[1])] + ([f"Note: {why}"] if why else [])
 
-    curves = summary.get("curves") or {}
-    if curves:
-        out += ["", "Curves (mean per stage and round, 95% CI)"]
-        curve_rows = [
-            [
-                str(arm),
-                stage_label(p.get("stage"), p.get("round")),
-                fmt(p.get("mean")),
-                fmt_ci(p.get("ci95")),
-                fmt_int(p.get("n")),
-            ]
-            for arm, points in curves.items()
-            for p in points or []
-        ]
-        if curve_rows:
-            out.append(grid(["arm", "stage", "mean", "95% CI", "n"], curve_rows, right=[2, 4]))
-    return "\n".join(out)
+
+def _curve_lines(summary: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [str(arm), stage_label(p.get("stage"), p.get("round")), fmt(p.get("mean")),
+         fmt_ci(p.get("ci95")), fmt_int(p.get("n"))]
+        for arm, points in (summary.get("curves") or {}).items()
+        for p in points or []
+    ]  # fmt: skip
+    if not rows:
+        return []
+    headers = ["arm", "stage", "mean", "95% CI", "n"]
+    return ["", "Curves (mean per stage and round, 95% CI)", grid(headers, rows, right=[2, 4])]
