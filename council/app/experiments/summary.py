@@ -58,73 +58,25 @@ def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dic
     plan = json.loads((out / "plan.json").read_text())
     units = [u for u in latest_units(out) if u.get("status") == "completed"]
     failed = [u for u in latest_units(out) if u.get("status") != "completed"]
-    voices = _rows(out / "voices.jsonl")
-
-    assistant: dict[int, dict[str, list[str]]] = defaultdict(dict)
-    floors: dict[tuple[str, int], float] = {}
-    for row in voices:
-        answers = [a for a in row["answers"] if a.strip()]
-        if row["kind"] == "assistant":
-            assistant[row["question"]][row["model"]] = answers
-        elif row["kind"] == "noise" and len(answers) >= 2:
-            floors[(row["model"], row["question"])] = mean_pairwise_distance(
-                embedder.encode(answers)
-            )
-
-    per_arm: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    curves: dict[str, dict[tuple[str, int], list[float]]] = defaultdict(lambda: defaultdict(list))
-    blind_texts: list[str] = []
-    blind_labels: list[tuple[str, str]] = []
+    assistant, floors = _voices(out, embedder)
+    measured = _Measured()
     for unit in units:
-        # Units of experiments run before the ledger held events name only their folder.
-        run = (
-            load_run(unit["run_id"], out / "runs")
-            if "run_id" in unit
-            else load_run(unit["run_dir"])
-        )
-        report = analyse_run(run, embedder, assistant_voice=assistant.get(unit["question"]))
-        values = per_arm[unit["arm"]]
-        for name, value in _unit_metrics(report, run, floors, unit["question"]).items():
-            values[name].append(value)
-        for stage in report.stages:
-            if stage.mean_pairwise_distance is not None:
-                curves[unit["arm"]][(stage.stage, stage.round)].append(stage.mean_pairwise_distance)
-        blind = report.stages[0].stage if report.stages else None
-        for turn in run.turns:
-            if turn.stage == blind and turn.ok and turn.seat != "chair" and turn.content:
-                blind_texts.append(turn.content)
-                blind_labels.append((turn.persona, model_family(turn.model)))
+        measured.add(out, unit, embedder, assistant, floors)
 
     arms = []
     for i, arm in enumerate(plan["arms"]):
-        metrics = {name: _interval(per_arm[arm["name"]][name], seed=i) for name in METRICS}
+        values = measured.per_arm[arm["name"]]
         arms.append(
             {
                 **arm,
                 "units": sum(u["arm"] == arm["name"] for u in units),
                 "failed_units": sum(u["arm"] == arm["name"] for u in failed),
-                "metrics": metrics,
+                "metrics": {name: _interval(values[name], seed=i) for name in METRICS},
             }
         )
-    comparisons = []
-    base = plan["arms"][0]["name"]
-    for other in [a["name"] for a in plan["arms"][1:]]:
-        for name in METRICS:
-            a, b = per_arm[base][name], per_arm[other][name]
-            if len(a) > 1 and len(b) > 1:
-                comparisons.append(_compare(name, base, other, a, b))
     by_model: dict[str, list[float]] = defaultdict(list)
     for (model, _), value in floors.items():
         by_model[model].append(value)
-    decomposition = None
-    if len(blind_texts) > 2:
-        split = decompose_variance(
-            embedder.encode(blind_texts), [p for p, _ in blind_labels], [f for _, f in blind_labels]
-        )
-        decomposition = {
-            **{k: _round(getattr(split, k)) for k in ("persona", "family", "residual")},
-            "note": split.note,
-        }
     return {
         "experiment": plan["kind"],
         "title": title or f"{plan['kind']} experiment",
@@ -135,18 +87,102 @@ def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dic
         "metric_descriptions": METRICS,
         "methods": METHODS,
         "failed_units": [_failure(u) for u in failed],
-        "comparisons": comparisons,
+        "comparisons": _comparisons(plan, measured.per_arm),
         "noise_floor": {m: _interval(v, seed=7) for m, v in sorted(by_model.items())},
-        "decomposition": decomposition,
+        "decomposition": measured.decomposition(embedder),
         "curves": {
             arm["name"]: [
                 {"stage": stage, "round": rnd, **_interval(values, seed=3)}
-                for (stage, rnd), values in curves[arm["name"]].items()
+                for (stage, rnd), values in measured.curves[arm["name"]].items()
             ]
             for arm in plan["arms"]
-            if arm["name"] in curves
+            if arm["name"] in measured.curves
         },
     }
+
+
+def _voices(
+    out: Path, embedder: Embedder
+) -> tuple[dict[int, dict[str, list[str]]], dict[tuple[str, int], float]]:
+    """The assistant voice per question and model (for drift), and the noise floor per
+    (model, question): the distance between resamples of one persona."""
+    assistant: dict[int, dict[str, list[str]]] = defaultdict(dict)
+    floors: dict[tuple[str, int], float] = {}
+    for row in _rows(out / "voices.jsonl"):
+        answers = [a for a in row["answers"] if a.strip()]
+        if row["kind"] == "assistant":
+            assistant[row["question"]][row["model"]] = answers
+        elif row["kind"] == "noise" and len(answers) >= 2:
+            floors[(row["model"], row["question"])] = mean_pairwise_distance(
+                embedder.encode(answers)
+            )
+    return assistant, floors
+
+
+class _Measured:
+    """Every completed unit's metrics by arm, its per-round curve, and the blind-round texts
+    labelled by persona and model family (for the variance split)."""
+
+    def __init__(self) -> None:
+        self.per_arm: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        self.curves: dict[str, dict[tuple[str, int], list[float]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        self.blind_texts: list[str] = []
+        self.blind_labels: list[tuple[str, str]] = []
+
+    def add(
+        self,
+        out: Path,
+        unit: dict[str, Any],
+        embedder: Embedder,
+        assistant: dict[int, dict[str, list[str]]],
+        floors: dict[tuple[str, int], float],
+    ) -> None:
+        # Units of experiments run before the ledger held events name only their folder.
+        run = (
+            load_run(unit["run_id"], out / "runs")
+            if "run_id" in unit
+            else load_run(unit["run_dir"])
+        )
+        report = analyse_run(run, embedder, assistant_voice=assistant.get(unit["question"]))
+        values = self.per_arm[unit["arm"]]
+        for name, value in _unit_metrics(report, run, floors, unit["question"]).items():
+            values[name].append(value)
+        for stage in report.stages:
+            if stage.mean_pairwise_distance is not None:
+                key = (stage.stage, stage.round)
+                self.curves[unit["arm"]][key].append(stage.mean_pairwise_distance)
+        blind = report.stages[0].stage if report.stages else None
+        for turn in run.turns:
+            if turn.stage == blind and turn.ok and turn.seat != "chair" and turn.content:
+                self.blind_texts.append(turn.content)
+                self.blind_labels.append((turn.persona, model_family(turn.model)))
+
+    def decomposition(self, embedder: Embedder) -> dict[str, Any] | None:
+        if len(self.blind_texts) <= 2:
+            return None
+        split = decompose_variance(
+            embedder.encode(self.blind_texts),
+            [p for p, _ in self.blind_labels],
+            [f for _, f in self.blind_labels],
+        )
+        shares = {k: _round(getattr(split, k)) for k in ("persona", "family", "residual")}
+        return {**shares, "note": split.note}
+
+
+def _comparisons(
+    plan: dict[str, Any], per_arm: dict[str, dict[str, list[float]]]
+) -> list[dict[str, Any]]:
+    """Every later arm against the first, metric by metric, where both have two values."""
+    comparisons = []
+    base = plan["arms"][0]["name"]
+    for other in [a["name"] for a in plan["arms"][1:]]:
+        for name in METRICS:
+            a, b = per_arm[base][name], per_arm[other][name]
+            if len(a) > 1 and len(b) > 1:
+                comparisons.append(_compare(name, base, other, a, b))
+    return comparisons
 
 
 def _unit_metrics(
