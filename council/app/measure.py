@@ -64,12 +64,12 @@ class Measured:
 
 
 def locate(
-    run: RunResult | str | Path, runs_dir: Path | str | None = None
+    run: RunResult | str | Path, runs_dir: Path | str | None = None, folder: Path | None = None
 ) -> tuple[RunResult, Path | None]:
-    """A run and its folder, from a ``RunResult``, a run folder, or an ID, unique prefix or
-    ``latest`` in the ledger of ``runs_dir``."""
+    """A run and its folder, from a ``RunResult`` (in ``folder`` when given), a run folder, or
+    an ID, unique prefix or ``latest`` in the ledger of ``runs_dir``."""
     if isinstance(run, RunResult):
-        return run, Path(run.run_dir) if run.run_dir else None
+        return run, folder or (Path(run.run_dir) if run.run_dir else None)
     if Path(run).is_dir() and (Path(run) / "events.jsonl").is_file():
         return load_run(Path(run)), Path(run)
     found = load_run(str(run), runs_dir) if runs_dir is not None else load_run(str(run))
@@ -88,10 +88,12 @@ def measure_run(
     embedder: str | Embedder | None = None,
     runs_dir: Path | str | None = None,
     cache: Path | str | None = None,
+    folder: Path | None = None,
 ) -> Measured:
     """Measure a run; with ``baseline`` K, first ask each panel model K more times with no
-    persona (appended to the run folder's ``baseline.jsonl``)."""
-    found, folder = locate(run, runs_dir)
+    persona (appended to the run folder's ``baseline.jsonl``). ``folder``: where a
+    ``RunResult``'s baseline and cache live, when not its own ``run_dir``."""
+    found, folder = locate(run, runs_dir, folder)
     rows = read_baseline(folder / BASELINE_FILE) if folder else []
     if baseline:
         fresh = _collect_baseline(found, baseline)

@@ -42,6 +42,7 @@ def analyse_run_dir(
         baseline=baseline,
         embedder=embedder_name,
         cache=cache_path,
+        folder=Path(run_dir),
     )
     return measured.report, measured.embedder
 
