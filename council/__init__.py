@@ -28,14 +28,19 @@ _EXPORTS = {
     "SeatChanges": "council.app.resume",
     "resume": "council.app.resume",
     "replay": "council.app.resume",
+    "measure": "council.app.measure",
+    "Experiment": "council.app.experiments.experiment",
+    "Arm": "council.app.experiments.runner",
 }
 
 __all__ = [
     "DEFAULT_PANEL",
+    "Arm",
     "Budget",
     "CallSettings",
     "Council",
     "CouncilError",
+    "Experiment",
     "Persona",
     "PersonaCard",
     "RunQuery",
@@ -46,12 +51,16 @@ __all__ = [
     "__version__",
     "find_runs",
     "load_run",
+    "measure",
     "replay",
     "resume",
 ]
 
 if TYPE_CHECKING:
     from council.app.council import DEFAULT_PANEL, Council
+    from council.app.experiments.experiment import Experiment
+    from council.app.experiments.runner import Arm
+    from council.app.measure import measure
     from council.app.resume import SeatChanges, replay, resume
     from council.errors import CouncilError
     from council.personas.card import Persona, PersonaCard

@@ -32,3 +32,10 @@ def redact(text: str, extra: list[str] | None = None) -> str:
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
     text = _OBJECT_REPR.sub(r"<\1>", _SSL_REPR.sub("", text))
     return _URL_USERINFO.sub(REDACTED + "@", text)
+
+
+def redacted_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, redacted: how a caught error is recorded or shown
+    in one line (a journal row, a one-line CLI error)."""
+    lines = redact(str(exc)).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")

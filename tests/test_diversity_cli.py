@@ -26,7 +26,8 @@ from council.testing import FunctionModel
 QUESTION = "Should cities ban private cars from their centres?"
 REPORT_KEYS = {
     "run_id", "question", "protocol", "embedder", "dimension", "stages", "stance_flips",
-    "drift", "drift_note", "failed_turns_skipped", "empty_turns_skipped",
+    "drift", "drift_note", "failed_turns_skipped", "empty_turns_skipped", "seats",
+    "vote_tallies", "noise_floor",
 }  # fmt: skip
 STAGE_KEYS = {
     "stage", "round", "seats", "mean_pairwise_distance", "vendi_score", "note", "labels",
@@ -132,8 +133,10 @@ def test_table_by_default_and_no_html(run_dir: Path, capsys) -> None:
     out, err = capsys.readouterr()
     assert out.startswith(f"Diversity of run {run_dir.name} (protocol council, embedder fake-64")
     for text in ("mean pairwise distance", "Vendi score", "opening", "cross_examination",
-                 "Stance flips", "Drift", "Skipped: 0 failed turns, 0 empty turns"):  # fmt: skip
+                 "Drift", "Skipped: 0 failed turns, 0 empty turns"):  # fmt: skip
         assert text in out
+    assert re.search(r"kuhn\s+kuhn\s+panel\s+test/function", out)  # the seat -> model map
+    assert "Stance flips" not in out and "vote" not in out  # 'council' takes no vote
     assert not (run_dir / "report.html").exists() and "report:" not in err
 
 

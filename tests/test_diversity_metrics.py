@@ -11,14 +11,23 @@ from council.diversity.analysis import analyse_run
 from council.diversity.cache import CachedEmbedder
 from council.diversity.metrics import (
     EmbeddingError,
-    bootstrap_ci,
     centroid_distances,
     check_embeddings,
     decompose_variance,
     drift_position,
     mean_pairwise_distance,
-    permutation_p_value,
     vendi_score,
+)
+from council.diversity.stats import (
+    ALL_EQUAL,
+    BCA,
+    EXACT_PERMUTATION,
+    ONE_VALUE,
+    RANDOM_PERMUTATION,
+    TOO_FEW,
+    difference_interval,
+    mean_interval,
+    permutation_test,
 )
 from council.seats import ModelRequest
 from council.testing import FunctionModel
@@ -94,11 +103,51 @@ def test_variance_decomposition_finds_the_persona_effect() -> None:
     assert split.persona + split.family + split.residual == pytest.approx(1.0)
 
 
-def test_intervals_and_permutation_tests() -> None:
-    low, high = bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert low < 3.0 < high
-    assert permutation_p_value([0.1] * 10, [0.9] * 10, reps=2000) < 0.01
-    assert permutation_p_value([0.1, 0.5, 0.9], [0.1, 0.5, 0.9], reps=2000) > 0.5
+def test_near_zero_variance_is_undefined_not_rescaled() -> None:
+    """The answers differ only by float32 rounding: no share of that noise is reported."""
+    rng = np.random.default_rng(1)
+    base = unit_rows(rng.normal(size=(1, 8)))
+    rows = unit_rows(np.repeat(base, 6, axis=0) + rng.normal(scale=1e-5, size=(6, 8)))
+    split = decompose_variance(rows.astype(np.float32), list("aabbcc"), list("xyxyxy"))
+    assert (split.persona, split.family, split.residual) == (None, None, None)
+    assert split.note is not None and "near-zero variance" in split.note
+
+
+def test_confounded_shares_are_reported_without_a_residual() -> None:
+    """Each persona always on one family: both explain everything; nothing is rescaled."""
+    rows = unit_rows(np.array([[1.0, 0.1, 0], [1.0, 0, 0.1], [0, 1.0, 0.1], [0.1, 1.0, 0]]))
+    split = decompose_variance(rows, ["a", "a", "b", "b"], ["x", "x", "y", "y"])
+    assert split.persona == pytest.approx(split.family) and split.persona > 0.9
+    assert split.residual is None and split.note is not None and "not rescaled" in split.note
+
+
+def test_bca_intervals_and_permutation_tests_name_their_method() -> None:
+    """Against scipy.stats called directly: the same interval for the same seed."""
+    from scipy import stats
+
+    values = [0.61, 0.64, 0.7, 0.58, 0.66, 0.73, 0.69]
+    estimate = mean_interval(values, seed=3)
+    direct = stats.bootstrap(
+        (np.array(values),), np.mean, method="BCa", n_resamples=9999,
+        random_state=np.random.default_rng(3),
+    ).confidence_interval  # fmt: skip
+    assert estimate.method == BCA and estimate.n == 7
+    assert (estimate.low, estimate.high) == pytest.approx((direct.low, direct.high), abs=1e-9)
+    assert estimate.low < estimate.value < estimate.high
+    assert mean_interval([0.4]).method == ONE_VALUE and mean_interval([0.4]).low is None
+    two = mean_interval([0.4, 0.6])
+    assert two.value == pytest.approx(0.5) and two.low is None and two.method == TOO_FEW
+    equal = mean_interval([0.5, 0.5, 0.5])
+    assert (equal.low, equal.high, equal.method) == (0.5, 0.5, ALL_EQUAL)
+
+    difference = difference_interval([0.1, 0.2, 0.15, 0.12], [0.5, 0.55, 0.6, 0.52], seed=1)
+    assert difference.low is not None and difference.high is not None
+    assert 0 < difference.low < difference.value < difference.high
+    small = permutation_test([0.1, 0.2, 0.15], [0.5, 0.55, 0.6])
+    assert small.method == EXACT_PERMUTATION and small.p_value == pytest.approx(0.1)  # 2 of 20
+    big = permutation_test([0.1] * 10 + [0.2] * 5, [0.9] * 10 + [0.8] * 5)
+    assert big.method == RANDOM_PERMUTATION and big.p_value < 0.01
+    assert permutation_test([0.1, 0.5, 0.9], [0.1, 0.5, 0.9]).p_value == pytest.approx(1.0)
 
 
 def test_run_analysis_skips_failures_and_explains_single_seats(tmp_path) -> None:
@@ -142,3 +191,33 @@ def test_mismatched_cache_dimension_is_refused(tmp_path) -> None:
     ).convene("Q?")
     with pytest.raises(EmbeddingError, match="dimension"):
         analyse_run(run, CachedEmbedder(Liar(32), tmp_path / "c.sqlite"))
+
+
+def test_seats_keep_the_seating_order_whatever_order_they_finish_in(tmp_path) -> None:
+    """Turns recorded in finish order (here: each stage's reversed, then shuffled): both
+    heatmaps, the points and the seat map list popper, kuhn, meadows, as they were seated."""
+
+    def reply(request: ModelRequest) -> str:
+        return f"{request.seat} on {request.stage}: " + " ".join([request.seat] * 5)
+
+    run = Council(
+        ["popper", "kuhn", "meadows"], protocol="council", model=FunctionModel(reply),
+        runs_dir=tmp_path,
+    ).convene("Q?")  # fmt: skip
+    finished = list(reversed(run.turns))
+    finished[0], finished[2] = finished[2], finished[0]
+    run = run.model_copy(update={"turns": finished})
+    voices = {"test/function": ["Here are some pros and cons.", "There are several factors."]}
+    report = analyse_run(run, FakeEmbedder(), assistant_voice=voices)
+    for stage in report.stages:
+        assert stage.labels == ["popper", "kuhn", "meadows"], stage.stage
+        assert [p.seat for p in stage.points] == stage.labels
+        assert all(p.tokens and p.characters for p in stage.points)
+    assert [(s.seat, s.role, s.model) for s in report.seats][:3] == [
+        ("popper", "panel", "test/function"), ("kuhn", "panel", "test/function"),
+        ("meadows", "panel", "test/function"),
+    ]  # fmt: skip
+    assert report.vote_tallies == 0  # 'council' takes no vote
+    [floor] = report.noise_floor
+    assert floor.model == "test/function" and floor.samples == 2
+    assert 0 < floor.mean_pairwise_distance <= 2

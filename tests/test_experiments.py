@@ -40,7 +40,6 @@ def provider() -> Iterator[FakeProvider]:
 def plan_for(provider: FakeProvider, out: Path, **kwargs) -> ExperimentPlan:  # type: ignore[no-untyped-def]
     endpoints = {"openai/llama-small": provider.api_base, "openai/qwen-small": provider.api_base}
     settings = {
-        "kind": "diversity",
         "arms": [
             Arm("single", ["openai/llama-small"], PERSONAS),
             Arm("cross", ["openai/llama-small", "openai/qwen-small"], PERSONAS),
@@ -61,9 +60,10 @@ def test_units_are_resumable(provider: FakeProvider, tmp_path: Path) -> None:
     assert first == {
         "ran": 8 + 2 * 2 * 2,
         "skipped": 0,
+        "failed": 0,
     }  # 8 councils, 2 voices × 2 models × 2 questions
     calls = provider.request_count
-    assert run_plan(plan) == {"ran": 0, "skipped": 8}
+    assert run_plan(plan) == {"ran": 0, "skipped": 8, "failed": 0}
     assert provider.request_count == calls  # nothing was asked twice
     units = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
     assert {u["unit"] for u in units} == {
@@ -97,17 +97,28 @@ def test_summary_has_every_metric_with_intervals(provider, tmp_path) -> None:
     measured = set(METRICS) - {"convergence"}  # "quick" has one panel stage: nothing to converge
     for arm in summary["arms"]:
         assert arm["units"] == 4
-        assert arm["metrics"]["convergence"] == {"mean": None, "ci95": None, "n": 0}
+        assert arm["metrics"]["convergence"] == {
+            "mean": None, "ci95": None, "n": 0, "method": "no values",
+        }  # fmt: skip
         for name in measured:
             metric = arm["metrics"][name]
             assert metric["n"] == 4, name
             low, high = metric["ci95"]
             assert low <= metric["mean"] <= high
+            assert metric["method"].startswith(("BCa bootstrap", "percentile bootstrap")), metric
     assert {c["metric"] for c in summary["comparisons"]} == measured
     assert all(0 < c["p_value"] <= 1 for c in summary["comparisons"])
+    # Four units a side: 70 relabellings, so every one is tried.
+    assert {c["test_method"] for c in summary["comparisons"]} == {
+        "exact permutation test (scipy.stats.permutation_test)"
+    }
+    assert "BCa" in summary["methods"]["interval"] and summary["failed_units"] == []
     assert set(summary["noise_floor"]) == {"openai/llama-small", "openai/qwen-small"}
     split = summary["decomposition"]
-    assert split["persona"] + split["family"] + split["residual"] == pytest.approx(1.0, abs=1e-3)
+    if split["residual"] is None:  # the cross arm confounds persona and family: not rescaled
+        assert split["persona"] + split["family"] > 1.0 and "confounded" in split["note"]
+    else:
+        assert split["persona"] + split["family"] + split["residual"] == pytest.approx(1.0)
     assert summary["curves"]["single"][0]["stage"] == "opening"
 
 
@@ -137,3 +148,33 @@ def test_experiment_cli(provider: FakeProvider, tmp_path: Path, capsys) -> None:
     assert (out / "summary.json").is_file() and (out / "report.html").is_file()
     assert main(args) == 0  # a second run re-measures without calling anything
     assert "already done: 4" in capsys.readouterr().err
+
+
+def test_a_failed_unit_is_recorded_and_retried_on_rerun(provider, tmp_path) -> None:
+    """A missing extra (here: a bundled model that is not installed) fails its units; they are
+    journalled as failed, summarised as such, and run again next time."""
+    plan = plan_for(provider, tmp_path, samples=1, questions=["Should cities ban cars?"])
+    plan.arms.append(Arm("missing", ["local/not-installed-model"], PERSONAS))
+    first = run_plan(plan)
+    assert first["failed"] >= 1 and first["ran"] >= 3
+    rows = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
+    missing = [r for r in rows if r["arm"] == "missing"]
+    assert [r["status"] for r in missing] == ["failed"] and missing[0]["error"]
+    summary = summarise(tmp_path, FakeEmbedder())
+    assert [u["unit"] for u in summary["failed_units"]] == ["missing/q0/s0"]
+    assert next(a for a in summary["arms"] if a["name"] == "missing")["failed_units"] == 1
+
+    again = run_plan(plan)  # retried by default; the completed units are skipped
+    assert again["skipped"] == 2 and again["failed"] >= 1
+    rows = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
+    assert sum(r["unit"] == "missing/q0/s0" for r in rows) == 2
+    assert run_plan(plan, retry_failed=False)["skipped"] == 3
+
+
+def test_arms_are_typed_and_checked() -> None:
+    arm = Arm("solo", "openai/llama-small", "popper")
+    assert arm.models == ["openai/llama-small"] and arm.personas == ["popper"]
+    with pytest.raises(ConfigError, match="personas must be one or more names"):
+        Arm("empty", ["m/x"], [])
+    with pytest.raises(ConfigError, match="without '/'"):
+        Arm("a/b", ["m/x"], ["popper"])

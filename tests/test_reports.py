@@ -4,6 +4,7 @@ NaN, nothing external), and the page as a real headless browser renders it."""
 from __future__ import annotations
 
 import copy
+import html
 import os
 import re
 import shutil
@@ -35,9 +36,30 @@ def run_report() -> dict[str, Any]:
     seats = ["popper", "kuhn", f"meadows{HOSTILE}"]
     similarity = [[1.0, 0.62, 0.31], [0.62, 1.0, 0.4], [0.31, 0.4, 1.0]]
     points = [
-        {"seat": "popper", "model": "m", "distance_to_centroid": 0.1, "outlier": False},
-        {"seat": "kuhn", "model": "m", "distance_to_centroid": 0.12, "outlier": False},
-        {"seat": seats[2], "model": "m", "distance_to_centroid": 0.4, "outlier": True},
+        {
+            "seat": "popper",
+            "model": "m",
+            "distance_to_centroid": 0.1,
+            "outlier": False,
+            "tokens": 80,
+            "characters": 400,
+        },
+        {
+            "seat": "kuhn",
+            "model": "m",
+            "distance_to_centroid": 0.12,
+            "outlier": False,
+            "tokens": 75,
+            "characters": 380,
+        },
+        {
+            "seat": seats[2],
+            "model": "m",
+            "distance_to_centroid": 0.4,
+            "outlier": True,
+            "tokens": 14,
+            "characters": 60,
+        },
     ]
     return {
         "run_id": "20261125-120000-abcd-cars",
@@ -73,6 +95,18 @@ def run_report() -> dict[str, Any]:
         "drift_note": "no assistant baseline for other/model",
         "failed_turns_skipped": 2,
         "empty_turns_skipped": 1,
+        "seats": [
+            {"seat": "popper", "persona": "popper", "role": "panel", "model": "m/one",
+             "provider": "m"},
+            {"seat": "kuhn", "persona": "kuhn", "role": "panel", "model": "m/two",
+             "provider": "m"},
+            {"seat": seats[2], "persona": "meadows", "role": "panel", "model": "m/one",
+             "provider": "m"},
+            {"seat": "chair", "persona": "chair", "role": "chair", "model": "m/one",
+             "provider": "m"},
+        ],
+        "vote_tallies": 2,
+        "noise_floor": [{"model": "m/one", "mean_pairwise_distance": 0.18, "samples": 3}],
     }  # fmt: skip
 
 
@@ -208,11 +242,15 @@ def test_run_table_rows_flips_drift_and_skips() -> None:
     one_seat = next(line for line in lines if line.startswith("affirmative"))
     assert re.search(r"affirmative\s+0\s+1\s+-\s+-\s+-\s+one seat spoke", one_seat)
     r1 = next(line for line in lines if line.startswith("rebuttal") and " 1 " in line)
-    assert "0.557" in r1 and "2.31" in r1 and f"meadows{HOSTILE}" in r1
+    assert "0.557" in r1 and "2.31" in r1 and f"meadows{HOSTILE} (14 tokens)" in r1
+    assert re.search(r"kuhn\s+kuhn\s+panel\s+m/two\s+m", table)  # the seat -> model map
+    assert re.search(r"m/one\s+0\.180\s+3", table)  # the noise floor
     r2 = next(line for line in lines if line.startswith("rebuttal") and " 2 " in line)
     assert "0.321" in r2 and re.search(r"0\.321\s+-\s", r2)  # NaN Vendi shows as a dash
     assert "kuhn  1 -> 2" in table and f"ban -> keep {HOSTILE}" in table
-    drift_header = next(line for line in lines if line.startswith("seat "))
+    drift_header = next(
+        line for line in lines if line.startswith("seat ") and "persona" not in line
+    )
     assert drift_header.split() == ["seat", "affirmative", "rebuttal", "r1"]
     assert re.search(r"popper\s+0\.20\s+0\.45", table) and re.search(r"kuhn\s+-\s+1\.20", table)
     assert "rebuttal r2" not in drift_header  # kuhn's only r2 position is NaN: no column
@@ -229,7 +267,9 @@ def test_run_table_without_drift_or_stages() -> None:
     report.update(drift=[], drift_note="no assistant baseline: run ...", stages=[], stance_flips=[])
     table = run_table(report)
     assert "No panel turns to measure." in table
-    assert "Stance flips\nnone" in table
+    assert "Stance flips\nNo seat changed its vote between rounds." in table
+    report.update(vote_tallies=0)  # a protocol without a vote: no vote section at all
+    assert "Stance flips" not in run_table(report) and "vote" not in run_table(report)
     assert "not measured\nNote: no assistant baseline" in table
 
 
@@ -430,3 +470,96 @@ def test_pages_in_a_headless_browser(tmp_path: Path) -> None:
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         assert struct.unpack(">II", png[16:24]) == (1200, 2000)
         assert len(png) > 40_000, "the screenshot looks blank (a blank page is about 11 kB)"
+
+
+# --- statistics shown honestly --------------------------------------------------------------
+
+
+def legend(chart: str) -> list[tuple[str, str]]:
+    """(name, colour) of a chart's series keys, in the order it lists them."""
+    return re.findall(r'<g class="legend-series" data-name="([^"]*)" data-colour="([^"]*)"', chart)
+
+
+def charts(page: str) -> dict[str, str]:
+    return {m[1]: m[0] for m in re.finditer(r'<svg[^>]*aria-label="([^"]+)".*?</svg>', page, re.S)}
+
+
+def test_seats_keep_one_order_and_one_colour_in_every_chart() -> None:
+    report = run_report()
+    seats = ["popper", "kuhn", f"meadows{HOSTILE}"]
+    # The second heatmap's turns arrived in another order: the page still lists seating order.
+    report["stages"][2]["labels"] = [seats[2], seats[0], seats[1]]
+    report["drift"].insert(0, {"seat": seats[2], "stage": "rebuttal", "round": 1,
+                               "position": 0.3, "persona_similarity": 0.4,
+                               "assistant_similarity": 0.3})  # fmt: skip
+    page = run_report_html(report)
+    found = charts(page)
+    r1 = legend(found["Cosine similarity: rebuttal r1"])
+    assert [name for name, _ in r1] == [html.escape(seat) for seat in seats]
+    drift = legend(found["Drift per seat"])
+    assert drift == r1  # same seats, same order, same colours
+    assert len({colour for _, colour in r1}) == 3
+    references = re.findall(r'class="legend-reference" data-name="[^"]*" data-colour="([^"]*)"',
+                            found["Drift per seat"])  # fmt: skip
+    assert len(references) == 2 and not set(references) & {c for _, c in r1}
+    assert not set(references) & set(svg_colours())
+
+
+def svg_colours() -> tuple[str, ...]:
+    from council.reports.svg import COLOURS
+
+    return COLOURS
+
+
+def test_noise_floor_is_a_reference_line_on_the_convergence_chart() -> None:
+    page = run_report_html(run_report())
+    curve = charts(page)["Mean pairwise distance by stage and round"]
+    assert 'class="legend-reference" data-name="noise floor: one"' in curve
+    assert "noise floor: one: 0.180" in curve  # the line's tooltip
+    report = run_report()
+    report["noise_floor"] = []
+    assert "No noise floor: measure with a baseline" in run_report_html(report)
+
+
+def test_a_protocol_without_votes_has_no_vote_section() -> None:
+    report = run_report()
+    report.update(stance_flips=[], vote_tallies=0)
+    page = run_report_html(report)
+    assert "Stance flips" not in page and "changed its vote" not in page
+    report["vote_tallies"] = 1
+    assert "One vote round: no seat could change its vote." in run_report_html(report)
+
+
+def test_outliers_show_their_reply_length() -> None:
+    page = run_report_html(run_report())
+    assert f"rebuttal r1: outliers {html.escape(f'meadows{HOSTILE}')} (14 tokens)" in page
+    report = run_report()
+    for point in report["stages"][1]["points"]:
+        point["tokens"] = None  # the provider counted none: characters instead
+    assert "(60 characters)" in run_table(report)
+
+
+def test_every_y_axis_starts_at_zero() -> None:
+    page = experiment_report_html(experiment_summary())
+    for title, chart in charts(page).items():
+        if "by arm" in title or "per arm" in title:
+            ticks = [float(t) for t in re.findall(r'text-anchor="end">(-?[\d.]+)</text>', chart)]
+            assert min(ticks) <= 0.0, (title, ticks)
+            assert "not 0" not in chart
+
+
+def test_a_variance_split_that_does_not_add_up_is_undefined_not_rescaled() -> None:
+    summary = experiment_summary()
+    note_text = "undefined: the answers have near-zero variance (they are all but identical)"
+    summary["decomposition"] = {"persona": None, "family": None, "residual": None,
+                                "note": note_text}  # fmt: skip
+    page = experiment_report_html(summary)
+    assert "Where the variance comes from" not in page and note_text in page
+    assert "undefined" in experiment_table(summary)
+    summary["decomposition"] = {"persona": 1.057, "family": 0.492, "residual": None,
+                                "note": "residual undefined: confounded"}  # fmt: skip
+    page = experiment_report_html(summary)
+    assert "Where the variance comes from" not in page  # no bar: it would have to rescale
+    assert "1.057" in page and "0.492" in page and "68%" not in page and "32%" not in page
+    table = experiment_table(summary)
+    assert re.search(r"residual\s+undefined", table) and "Note: residual undefined" in table

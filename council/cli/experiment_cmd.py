@@ -22,59 +22,53 @@ def _arms(values: list[str], personas: list[str]) -> list[Any]:
         if not sep or not name or not chosen:
             raise ConfigError(f"--arms expects NAME=MODEL[,MODEL...], got '{value}'")
         arms.append(Arm(name=name, models=chosen, personas=personas))
-    if len({arm.name for arm in arms}) != len(arms):
-        raise ConfigError("arm names must differ")
     return arms
 
 
-def _run(args: argparse.Namespace, arms: list[Any], kind: str, title: str) -> int:
+def _run(args: argparse.Namespace, experiment: Any) -> int:
+    """Run, measure and print: the experiment is ``council.Experiment``'s; this parses and
+    prints."""
     import json
 
-    from council.app.experiments.runner import ExperimentPlan, read_questions, run_plan
-    from council.app.experiments.summary import summarise, write_summary
-    from council.cli.output import parse_pairs
-    from council.diversity.cache import CachedEmbedder, embedder_from_name
-
-    out = Path(args.out)
-    plan = ExperimentPlan(
-        kind=kind, arms=arms, questions=read_questions(args.questions), samples=args.samples,
-        out=out, protocol=args.protocol, max_tokens=args.max_tokens,
-        temperature=args.temperature, noise_samples=args.noise_samples,
-        baseline_samples=args.baseline_samples,
-        endpoints=parse_pairs(args.endpoint, "--endpoint"),
-    )  # fmt: skip
-    counts = run_plan(plan, progress=lambda line: print(line, file=sys.stderr))
-    print(f"units run: {counts['ran']}, already done: {counts['skipped']}", file=sys.stderr)
-    embedder = CachedEmbedder(embedder_from_name(args.embedder), out / "embeddings.sqlite")
-    summary = summarise(out, embedder, title=title)
-    write_summary(out, summary)
-    from council.reports.html import write_experiment_report
-    from council.reports.table import experiment_table
-
-    write_experiment_report(summary, out / "report.html")
-    from council.reports.values import clean_json
-
-    text = json.dumps(clean_json(summary), indent=2, allow_nan=False)
-    print(text if args.json else experiment_table(summary))
-    print(f"report: {out / 'report.html'}", file=sys.stderr)
+    counts = experiment.run(progress=lambda line: print(line, file=sys.stderr))
+    print(
+        f"units run: {counts.ran}, already done: {counts.skipped}, failed: {counts.failed}",
+        file=sys.stderr,
+    )
+    summary = experiment.summary()
+    if args.csv:
+        written = summary.write_csv(args.csv)
+        print(f"tables: {len(written)} CSV files in {args.csv}", file=sys.stderr)
+    text = json.dumps(summary.to_json(), indent=2, allow_nan=False)
+    print(text if args.json else summary)
+    print(f"report: {experiment.out / 'report.html'}", file=sys.stderr)
     return 0
 
 
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    from council.cli.output import parse_pairs
+
+    return {
+        "questions": Path(args.questions), "samples": args.samples, "out": Path(args.out),
+        "protocol": args.protocol, "max_tokens": args.max_tokens,
+        "temperature": args.temperature, "noise_samples": args.noise_samples,
+        "baseline_samples": args.baseline_samples, "embedder": args.embedder,
+        "endpoints": parse_pairs(args.endpoint, "--endpoint"),
+    }  # fmt: skip
+
+
 def _diversity(args: argparse.Namespace) -> int:
-    personas = split_list(args.personas)
-    title = "Single model against cross-provider seating"
-    return _run(args, _arms(args.arms, personas), "diversity", title)
+    from council.app.experiments.experiment import Experiment
+
+    arms = _arms(args.arms, split_list(args.personas))
+    return _run(args, Experiment(arms, **_options(args)))
 
 
 def _variants(args: argparse.Namespace) -> int:
-    from council.app.experiments.runner import Arm
+    from council.app.experiments.experiment import Experiment
 
-    bases = split_list(args.pairs)
-    arms = [
-        Arm(name=style, models=[args.model], personas=[f"{base}-{style}" for base in bases])
-        for style in ("topic", "framework")
-    ]
-    return _run(args, arms, "variants", "Topic-labelled against framework-grounded personas")
+    options = _options(args)
+    return _run(args, Experiment.card_variants(split_list(args.pairs), args.model, **options))
 
 
 def register(commands: Any) -> None:
@@ -115,3 +109,6 @@ def register(commands: Any) -> None:
         )
         parser.add_argument("--endpoint", action="append", default=[], metavar="MODEL=URL")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+        parser.add_argument(
+            "--csv", metavar="DIR", help="also write every table as a CSV file into DIR"
+        )

@@ -30,6 +30,29 @@ class SeatPoint:
     model: str
     distance_to_centroid: float
     outlier: bool
+    tokens: int | None = None  # the reply's completion tokens, where the provider counted them
+    characters: int = 0  # so a short reply flagged as an outlier shows why
+
+
+@dataclass
+class SeatInfo:
+    """Who sat where, in the run's seating order: every chart and table lists seats so."""
+
+    seat: str
+    persona: str
+    role: str
+    model: str
+    provider: str
+
+
+@dataclass
+class NoiseFloor:
+    """The mean pairwise distance between one model's answers with no persona: the diversity
+    that sampling alone produces, below which the seats' differences are noise."""
+
+    model: str
+    mean_pairwise_distance: float
+    samples: int
 
 
 @dataclass
@@ -78,6 +101,9 @@ class RunDiversity:
     drift_note: str | None
     failed_turns_skipped: int
     empty_turns_skipped: int
+    seats: list[SeatInfo] = field(default_factory=list)
+    vote_tallies: int = 0  # 0: the protocol took no vote, so there are no flips to look for
+    noise_floor: list[NoiseFloor] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,8 +136,13 @@ def analyse_run(
     empty = sum(
         1 for t in run.turns if t.error == "empty reply" or (t.ok and not (t.content or "").strip())
     )
+    order = {s.seat: i for i, s in enumerate(run.seats)}
     panel = {s.seat for s in run.seats if s.role == "panel"}
-    measured = [t for t in usable if t.seat in panel]  # the chair's synthesis is not a voice
+    # The chair's synthesis is not a voice. Seating order, not finish order, so that every
+    # heatmap of the run lists its seats alike.
+    measured = sorted(
+        (t for t in usable if t.seat in panel), key=lambda t: order.get(t.seat, len(order))
+    )
     vectors = check_embeddings(
         embedder.encode([t.content or "" for t in measured]), embedder.dimension
     )
@@ -138,7 +169,22 @@ def analyse_run(
         drift_note=note,
         failed_turns_skipped=failed,
         empty_turns_skipped=empty,
+        seats=[SeatInfo(s.seat, s.persona, s.role, s.model, s.provider) for s in run.seats],
+        vote_tallies=sum(1 for t in run.tallies if t.kind == "vote"),
+        noise_floor=_noise_floor(embedder, assistant_voice),
     )
+
+
+def _noise_floor(
+    embedder: Embedder, assistant_voice: Mapping[str, Sequence[str]] | None
+) -> list[NoiseFloor]:
+    floors = []
+    for model, texts in sorted((assistant_voice or {}).items()):
+        usable = [t for t in texts if t.strip()]
+        if len(usable) >= 2:
+            distance = mean_pairwise_distance(embedder.encode(usable))
+            floors.append(NoiseFloor(model, _round4(distance), len(usable)))
+    return floors
 
 
 def _stage(stage: str, rnd: int, turns: list[Turn], X: Any) -> StageDiversity:
@@ -159,7 +205,7 @@ def _stage(stage: str, rnd: int, turns: list[Turn], X: Any) -> StageDiversity:
         labels=labels,
         similarity=[[_round4(v) for v in row] for row in (X @ X.T)],
         points=[
-            SeatPoint(t.seat, t.model, _round4(d), o)
+            SeatPoint(t.seat, t.model, _round4(d), o, t.completion_tokens, len(t.content or ""))
             for t, d, o in zip(turns, centroid.distances, centroid.outliers, strict=True)
         ],
     )

@@ -127,3 +127,25 @@ def embedder_from_name(name: str | None) -> Embedder:
     if name.startswith("litellm:"):
         return LiteLLMEmbedder(name.removeprefix("litellm:"))
     return SentenceTransformerEmbedder(name)
+
+
+def open_embedder(name: str | None, cache_path: Path | str) -> CachedEmbedder:
+    """The embedder called ``name`` (see ``embedder_from_name``), loaded now so that a bad
+    name fails here in one line, behind a content-hash cache at ``cache_path``."""
+    import os
+
+    from council.errors import ConfigError
+    from council.secrets import redacted_line
+
+    label = name or "the bundled all-MiniLM-L6-v2"
+    # A sentence-transformers name is looked up on disk only: council never downloads a model.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        inner = embedder_from_name(name)
+        _ = inner.dimension
+    except Exception as exc:
+        raise ConfigError(f"embedder '{label}' cannot be used: {redacted_line(exc)}") from None
+    try:
+        return CachedEmbedder(inner, cache_path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"embedding cache '{cache_path}': {redacted_line(exc)}") from None

@@ -112,24 +112,40 @@ def normalised_mean(X: Matrix) -> Matrix:
     return mean / norm if norm > 0 else mean
 
 
+# Below this mean squared distance from the centroid (per answer) the answers are the same to
+# float32 rounding, and a share of their variance is noise divided by noise.
+NEAR_ZERO_VARIANCE = 1e-6
+
+
 @dataclass(frozen=True)
 class Decomposition:
-    persona: float
-    family: float
-    residual: float
+    """Shares of the total sum of squares; ``None`` where a share is undefined (``note`` says
+    why). Shares are never rescaled to add up."""
+
+    persona: float | None
+    family: float | None
+    residual: float | None
     total: float
+    note: str | None = None
 
 
 def decompose_variance(
     X: Matrix, personas: Sequence[str], families: Sequence[str]
 ) -> Decomposition:
     """Split the embeddings' total sum of squares into persona, model-family and residual
-    shares (additive main effects, as in a two-way ANOVA on a balanced design)."""
+    shares (additive main effects, as in a two-way ANOVA on a balanced design).
+
+    With near-zero total variance every share is undefined. Where persona and family are
+    confounded (each persona always on one family) their shares overlap and add up to more
+    than the whole: each is reported, the residual is undefined, nothing is rescaled."""
     X = check_embeddings(X)
     if not (len(personas) == len(families) == X.shape[0]):
         raise EmbeddingError("one persona and one family label per embedding row")
-    grand = X.mean(axis=0)
+    grand = X.mean(axis=0, dtype=np.float64)
     total = float(((X - grand) ** 2).sum())
+    if X.shape[0] == 0 or total / X.shape[0] < NEAR_ZERO_VARIANCE:
+        note = "undefined: the answers have near-zero variance (they are all but identical)"
+        return Decomposition(None, None, None, total, note)
 
     def between(labels: Sequence[str]) -> float:
         ss = 0.0
@@ -138,38 +154,11 @@ def decompose_variance(
             ss += rows.shape[0] * float(((rows.mean(axis=0) - grand) ** 2).sum())
         return ss
 
-    if total <= 0:
-        return Decomposition(0.0, 0.0, 0.0, 0.0)
-    persona, family = between(personas), between(families)
-    residual = max(0.0, total - persona - family)
-    return Decomposition(persona / total, family / total, residual / total, total)
-
-
-def bootstrap_ci(
-    values: Sequence[float], *, reps: int = 2000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean."""
-    data = np.asarray(values, dtype=np.float64)
-    if data.size == 0:
-        raise ValueError("no values to bootstrap")
-    rng = np.random.default_rng(seed)
-    means = rng.choice(data, size=(reps, data.size), replace=True).mean(axis=1)
-    alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
-
-
-def permutation_p_value(
-    a: Sequence[float], b: Sequence[float], *, reps: int = 10000, seed: int = 0
-) -> float:
-    """Two-sided permutation test of a difference in means (add-one smoothed)."""
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.size == 0 or y.size == 0:
-        raise ValueError("both groups need values")
-    observed = abs(x.mean() - y.mean())
-    pooled = np.concatenate([x, y])
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for _ in range(reps):
-        rng.shuffle(pooled)
-        hits += abs(pooled[: x.size].mean() - pooled[x.size :].mean()) >= observed - 1e-12
-    return (hits + 1) / (reps + 1)
+    persona, family = between(personas) / total, between(families) / total
+    if persona + family > 1.0 + 1e-6:
+        note = (
+            "residual undefined: persona and model family overlap (confounded in this design), "
+            "so their shares add up to more than the whole; they are not rescaled"
+        )
+        return Decomposition(persona, family, None, total, note)
+    return Decomposition(persona, family, max(0.0, 1.0 - persona - family), total)

@@ -1,5 +1,7 @@
-"""The HTML report of an experiment: arms side by side per metric with their 95% intervals,
-the noise floor, comparisons, the variance decomposition and per-round curves per arm."""
+"""The HTML report of an experiment: arms side by side per metric with their 95% intervals
+(the method named), the noise floor, comparisons, the variance decomposition (undefined, not
+rescaled, where it does not add up) and per-round curves per arm. Every chart starts its y
+axis at 0 and gives each arm the same colour."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from council.reports.values import (
     NOISE_FLOOR_METRICS,
     arm_metrics,
     comparison_rows,
+    decomposition_shares,
     finite,
     fmt,
     fmt_ci,
@@ -27,11 +30,6 @@ def _arm_names(arms: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def experiment_report_html(summary: Mapping[str, Any]) -> str:
-    arms = list(summary.get("arms") or [])
-    names = _arm_names(arms)
-    metrics = arm_metrics(summary)
-    descriptions = summary.get("metric_descriptions") or {}
-    floors = summary.get("noise_floor") or {}
     title = str(summary.get("title") or "Experiment")
     body = [
         f"<h1>{esc(title)}</h1>",
@@ -43,8 +41,20 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
                 ("embedder", str(summary.get("embedder", "?"))),
             ]
         ),
-        "<h2>Arms</h2>",
+        _arms(summary),
+        _metrics(summary),
+        _comparisons(summary),
+        _noise_floor(summary),
+        _decomposition(summary),
+        _curves(summary),
     ]
+    return page(title, "".join(body))
+
+
+def _arms(summary: Mapping[str, Any]) -> str:
+    arms = list(summary.get("arms") or [])
+    names = _arm_names(arms)
+    body = ["<h2>Arms</h2>"]
     if not arms:
         body.append(note("This experiment has no arms."))
     else:
@@ -54,100 +64,134 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
                 ", ".join(map(str, a.get("models") or [])),
                 ", ".join(map(str, a.get("personas") or [])),
                 fmt_int(a.get("units")),
+                fmt_int(a.get("failed_units", 0)),
             ]
             for n, a in zip(names, arms, strict=True)
         ]
-        body.append(table(["arm", "models", "personas", "units"], rows, numeric=[3]))
+        headers = ["arm", "models", "personas", "units", "failed units"]
+        body.append(table(headers, rows, numeric=[3, 4]))
         empty = [n for n, a in zip(names, arms, strict=True) if not a.get("metrics")]
         if empty:
             body.append(note(f"No results yet for: {', '.join(empty)}."))
+    failures = summary.get("failed_units") or []
+    if failures:
+        body.append(
+            note(
+                f"{len(failures)} unit(s) failed and are left out; running the experiment "
+                "again retries them."
+            )
+        )
+        rows = [[str(f.get("unit")), str(f.get("error") or f.get("status"))] for f in failures]
+        body.append(table(["unit", "error"], rows))
+    return "".join(body)
 
-    body.append("<h2>Metrics by arm</h2>")
-    if metrics:
-        rows = []
-        for n, a in zip(names, arms, strict=True):
-            for metric in metrics:
-                m = (a.get("metrics") or {}).get(metric)
-                if m is not None:
-                    rows.append(
-                        [n, metric, fmt(m.get("mean")), fmt_ci(m.get("ci95")), fmt_int(m.get("n"))]
-                    )
-        body.append(table(["arm", "metric", "mean", "95% CI", "n"], rows, numeric=[2, 3, 4]))
-    else:
-        body.append(note("No metrics were measured."))
+
+def _metrics(summary: Mapping[str, Any]) -> str:
+    arms = list(summary.get("arms") or [])
+    names = _arm_names(arms)
+    metrics = arm_metrics(summary)
+    descriptions = summary.get("metric_descriptions") or {}
+    body = ["<h2>Metrics by arm</h2>"]
+    if not metrics:
+        return "".join([*body, note("No metrics were measured.")])
+    rows = []
+    for n, a in zip(names, arms, strict=True):
+        for metric in metrics:
+            m = (a.get("metrics") or {}).get(metric)
+            if m is not None:
+                rows.append(
+                    [n, metric, fmt(m.get("mean")), fmt_ci(m.get("ci95")), fmt_int(m.get("n")),
+                     str(m.get("method") or "")]
+                )  # fmt: skip
+    headers = ["arm", "metric", "mean", "95% CI", "n", "interval"]
+    body.append(table(headers, rows, numeric=[2, 3, 4]))
     for metric in metrics:
         body.append(f"<h3><code>{esc(metric)}</code></h3>")
         if metric in descriptions:
             body.append(f'<p class="explain">{esc(descriptions[metric])}</p>')
-        series, x_labels = [], []
-        for i, (n, a) in enumerate(zip(names, arms, strict=True)):
-            m = (a.get("metrics") or {}).get(metric) or {}
-            mean = finite(m.get("mean"))
-            x_labels.append(n if mean is not None else f"{n} (no data)")
-            values: list[float | None] = [None] * len(arms)
-            bounds: list[tuple[float, float] | None] = [None] * len(arms)
-            values[i], bounds[i] = mean, interval(m.get("ci95"))
-            series.append(svg.Series(n, values, bounds))
-        refs = []
-        if metric in NOISE_FLOOR_METRICS:
-            for k, (model, floor) in enumerate(floors.items()):
-                value = finite((floor or {}).get("mean"))
-                if value is not None:
-                    name = f"floor: {model.split('/')[-1]}"  # the legend is narrow
-                    refs.append(svg.Reference(value, name, svg.colour(k + 5)))
-        chart = svg.xy_chart(
-            f"{metric} by arm",
-            x_labels,
-            series,
-            x_axis="arm",
-            y_axis=metric,
-            refs=refs,
-            connect=False,
-            desc=f"Mean of {metric} per arm with its 95% confidence interval.",
-        )
-        caption = "Dots: means; whiskers: 95% confidence intervals."
-        if refs:
-            caption += " Dashed: the noise floor, one persona resampled on the same model."
-        body.append(figure(chart, caption))
+        body.append(_metric_chart(summary, metric, names, arms))
+    return "".join(body)
 
-    body.append("<h2>Comparisons</h2>")
+
+def _metric_chart(
+    summary: Mapping[str, Any], metric: str, names: list[str], arms: list[Mapping[str, Any]]
+) -> str:
+    """One dot (and whisker) per arm, each arm in its own colour, on a y axis from 0."""
+    series, x_labels = [], []
+    for i, (n, a) in enumerate(zip(names, arms, strict=True)):
+        m = (a.get("metrics") or {}).get(metric) or {}
+        mean = finite(m.get("mean"))
+        x_labels.append(n if mean is not None else f"{n} (no data)")
+        values: list[float | None] = [None] * len(arms)
+        bounds: list[tuple[float, float] | None] = [None] * len(arms)
+        values[i], bounds[i] = mean, interval(m.get("ci95"))
+        series.append(svg.Series(n, values, bounds))
+    refs = []
+    if metric in NOISE_FLOOR_METRICS:
+        for k, (model, floor) in enumerate((summary.get("noise_floor") or {}).items()):
+            value = finite((floor or {}).get("mean"))
+            if value is not None:
+                name = f"floor: {model.split('/')[-1]}"  # the legend is narrow
+                refs.append(svg.Reference(value, name, svg.reference_colour(k)))
+    chart = svg.xy_chart(
+        f"{metric} by arm",
+        x_labels,
+        series,
+        x_axis="arm",
+        y_axis=metric,
+        refs=refs,
+        connect=False,
+        desc=f"Mean of {metric} per arm with its 95% confidence interval.",
+    )
+    caption = "Dots: means; whiskers: 95% confidence intervals."
+    if refs:
+        caption += " Dashed: the noise floor, one persona resampled on the same model."
+    return figure(chart, caption)
+
+
+def _comparisons(summary: Mapping[str, Any]) -> str:
     comparisons = summary.get("comparisons") or []
-    if comparisons:
-        rows = comparison_rows(comparisons)
-        body.append(
-            '<p class="explain">difference = mean of b &minus; mean of a, with a '
-            "bootstrap 95% interval and a permutation p-value.</p>"
-        )
-        body.append(
-            table(["metric", "a", "b", "difference", "95% CI", "p-value"], rows, numeric=[3, 4, 5])
-        )
-    else:
-        body.append(note("No comparisons between arms."))
+    if not comparisons:
+        return "<h2>Comparisons</h2>" + note("No comparisons between arms.")
+    methods = summary.get("methods") or {}
+    how = " ".join(str(methods[k]) + "." for k in ("interval", "test") if k in methods)
+    headers = ["metric", "a", "b", "difference", "95% CI", "p-value"]
+    return (
+        "<h2>Comparisons</h2>"
+        '<p class="explain">difference = mean of b &minus; mean of a, with a '
+        f"bootstrap 95% interval and a permutation p-value. {esc(how)}</p>"
+        + table(headers, comparison_rows(comparisons), numeric=[3, 4, 5])
+    )
 
-    body.append("<h2>Noise floor per model</h2>")
-    if floors:
-        rows = [
-            [
-                str(model),
-                fmt((f or {}).get("mean")),
-                fmt_ci((f or {}).get("ci95")),
-                fmt_int((f or {}).get("n")),
-            ]
-            for model, f in floors.items()
-        ]
-        body.append(
-            '<p class="explain">The mean pairwise distance between one model\'s answers '
-            "when one persona is resampled on the same prompt: diversity below it is "
-            "sampling noise.</p>"
-        )
-        body.append(table(["model", "mean", "95% CI", "n"], rows, numeric=[1, 2, 3]))
-    else:
-        body.append(note("The noise floor was not measured."))
 
-    body.append("<h2>Variance decomposition</h2>")
-    parts = [(str(k), finite(v)) for k, v in (summary.get("decomposition") or {}).items()]
+def _noise_floor(summary: Mapping[str, Any]) -> str:
+    floors = summary.get("noise_floor") or {}
+    if not floors:
+        return "<h2>Noise floor per model</h2>" + note("The noise floor was not measured.")
+    rows = [
+        [str(model), fmt((f or {}).get("mean")), fmt_ci((f or {}).get("ci95")),
+         fmt_int((f or {}).get("n"))]
+        for model, f in floors.items()
+    ]  # fmt: skip
+    return (
+        "<h2>Noise floor per model</h2>"
+        '<p class="explain">The mean pairwise distance between one model\'s answers '
+        "when one persona is resampled on the same prompt: diversity below it is "
+        "sampling noise.</p>" + table(["model", "mean", "95% CI", "n"], rows, numeric=[1, 2, 3])
+    )
+
+
+def _decomposition(summary: Mapping[str, Any]) -> str:
+    """The shares as measured; the bar only when they add up to the whole, never rescaled."""
+    body = ["<h2>Variance decomposition</h2>"]
+    parts, why = decomposition_shares(summary.get("decomposition"))
     shares = [(k, v) for k, v in parts if v is not None]
-    if shares:
+    if parts:
+        rows = [[k, fmt(v) if v is not None else "undefined"] for k, v in parts]
+        body.append(table(["source", "share of the total variance"], rows, numeric=[1]))
+    if why:
+        body.append(note(why))
+    if shares and len(shares) == len(parts):
         chart = svg.stacked_bar(
             "Where the variance comes from",
             shares,
@@ -157,47 +201,45 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
             "persona, the model family, and neither.",
         )
         body.append(figure(chart, "Persona and model-family main effects, and the residual."))
-    else:
+    elif not parts:
         body.append(note("No variance decomposition for this experiment."))
+    return "".join(body)
 
-    body.append("<h2>Curves per arm</h2>")
+
+def _curves(summary: Mapping[str, Any]) -> str:
+    names = _arm_names(list(summary.get("arms") or []))
     curves = summary.get("curves") or {}
-    x_labels = []
+    x_labels: list[str] = []
     for points in curves.values():
         for p in points or []:
             label = stage_label(p.get("stage"), p.get("round"))
             x_labels += [label] if label not in x_labels else []
-    if x_labels:
-        series = []
-        for arm, points in curves.items():
-            by_label = {stage_label(p.get("stage"), p.get("round")): p for p in points or []}
-            series.append(
-                svg.Series(
-                    str(arm),
-                    [
-                        finite(by_label[lab].get("mean")) if lab in by_label else None
-                        for lab in x_labels
-                    ],
-                    [
-                        interval(by_label[lab].get("ci95")) if lab in by_label else None
-                        for lab in x_labels
-                    ],
-                    svg.colour(names.index(str(arm))) if str(arm) in names else None,
-                )
+    if not x_labels:
+        return "<h2>Curves per arm</h2>" + note("No per-round curves.")
+    series = []
+    # Every arm, in plan order and in its own colour, as in the charts above.
+    ordered = names + [str(a) for a in curves if str(a) not in names]
+    for index, arm in enumerate(ordered):
+        by_label = {stage_label(p.get("stage"), p.get("round")): p for p in curves.get(arm) or []}
+        points = [by_label.get(lab) or {} for lab in x_labels]
+        series.append(
+            svg.Series(
+                arm,
+                [finite(p.get("mean")) for p in points],
+                [interval(p.get("ci95")) for p in points],
+                svg.colour(index),
             )
-        chart = svg.xy_chart(
-            "Mean pairwise distance by stage and round, per arm",
-            x_labels,
-            series,
-            x_axis="stage and round, in order",
-            y_axis="mean pairwise distance",
-            include=[0.0],
-            desc="Each arm's mean pairwise distance per stage and round, with 95% intervals.",
         )
-        body.append(figure(chart, "Lines: means over questions and samples; whiskers: 95% CIs."))
-    else:
-        body.append(note("No per-round curves."))
-    return page(title, "".join(body))
+    chart = svg.xy_chart(
+        "Mean pairwise distance by stage and round, per arm",
+        x_labels,
+        series,
+        x_axis="stage and round, in order",
+        y_axis="mean pairwise distance",
+        desc="Each arm's mean pairwise distance per stage and round, with 95% intervals.",
+    )
+    caption = "Lines: means over questions and samples; whiskers: 95% CIs."
+    return "<h2>Curves per arm</h2>" + figure(chart, caption)
 
 
 def write_experiment_report(summary: Mapping[str, Any], path: Path | str) -> Path:

@@ -1,5 +1,7 @@
-"""The HTML report of one run (and, re-exported, of an experiment): similarity heatmaps, the
-convergence curve and drift per seat, as inline SVG in one self-contained page."""
+"""The HTML report of one run (and, re-exported, of an experiment): the seat -> model map,
+similarity heatmaps, the convergence curve against the noise floor, drift per seat and, for
+protocols that vote, stance flips; inline SVG in one self-contained page. Seats keep the run's
+seating order and one colour each in every chart."""
 
 from __future__ import annotations
 
@@ -15,9 +17,15 @@ from council.reports.values import (
     finite,
     fmt,
     fmt_int,
+    has_vote_section,
+    noise_floor_rows,
     outliers,
+    seat_colours,
+    seat_order,
+    seat_rows,
     stage_label,
     stage_rows,
+    vote_summary,
 )
 
 __all__ = [
@@ -27,12 +35,16 @@ __all__ = [
     "write_run_report",
 ]
 
-# --- one run -------------------------------------------------------------------------------
+STAGE_HEADERS = ["stage", "round", "seats", "mean pairwise distance", "Vendi score"]
+SEAT_HEADERS = ["seat", "persona", "role", "model", "provider"]
+NOISE_HEADERS = ["model", "mean pairwise distance", "answers"]
+DRIFT_REFERENCES = (
+    svg.Reference(0.0, "persona voice (0)", svg.reference_colour(0), "2 3"),
+    svg.Reference(1.0, "assistant voice (1)", svg.reference_colour(1), "2 3"),
+)
 
 
 def run_report_html(report: Mapping[str, Any]) -> str:
-    stages = list(report.get("stages") or [])
-    labels = [stage_label(s["stage"], s["round"]) for s in stages]
     body = [
         "<h1>Diversity of a council run</h1>",
         f'<p class="question">{esc(report.get("question", ""))}</p>',
@@ -52,92 +64,159 @@ def run_report_html(report: Mapping[str, Any]) -> str:
                 ),
             ]
         ),
+        _seats(report),
+        _stages(report),
+        _convergence(report),
+        _heatmaps(report),
+        _drift(report),
+        _votes(report),
+    ]
+    return page(f"Diversity: {report.get('question', '')}", "".join(body))
+
+
+def _seats(report: Mapping[str, Any]) -> str:
+    rows = seat_rows(report)
+    if not rows:
+        return "<h2>Seats</h2>" + note("This report does not record the seating.")
+    return "<h2>Seats</h2>" + table(SEAT_HEADERS, rows)
+
+
+def _stages(report: Mapping[str, Any]) -> str:
+    stages = list(report.get("stages") or [])
+    body = [
         "<h2>Stages and rounds</h2>",
         '<p class="explain">Mean pairwise distance is 1 &minus; cosine similarity averaged over '
         "every pair of seats (0: they said the same thing). The Vendi score is the effective "
         "number of distinct answers, from 1 to the number of seats. An outlier stands further "
-        "from the group's centre than 1.5 times the others' median distance.</p>",
+        "from the group's centre than 1.5 times the others' median distance; its reply's "
+        "length is shown beside it, since a short reply often explains it.</p>",
     ]
     if stages:
         rows = stage_rows(stages)
-        headers = ["stage", "round", "seats", "mean pairwise distance", "Vendi score"]
-        body.append(table([*headers, "outliers", "note"], rows, numeric=[1, 2, 3, 4]))
+        body.append(table([*STAGE_HEADERS, "outliers", "note"], rows, numeric=[1, 2, 3, 4]))
     else:
         body.append(note("No panel turns to measure."))
+    return "".join(body)
 
-    body.append("<h2>Convergence across rounds</h2>")
+
+def _noise_references(report: Mapping[str, Any]) -> list[svg.Reference]:
+    refs = []
+    for k, floor in enumerate(report.get("noise_floor") or []):
+        value = finite(floor.get("mean_pairwise_distance"))
+        if value is not None:
+            name = f"noise floor: {str(floor.get('model')).split('/')[-1]}"
+            refs.append(svg.Reference(value, name, svg.reference_colour(k)))
+    return refs
+
+
+def _convergence(report: Mapping[str, Any]) -> str:
+    stages = list(report.get("stages") or [])
+    labels = [stage_label(s["stage"], s["round"]) for s in stages]
+    body = ["<h2>Convergence across rounds</h2>"]
     values = [finite(s.get("mean_pairwise_distance")) for s in stages]
-    if any(v is not None for v in values):
-        chart = svg.xy_chart(
-            "Mean pairwise distance by stage and round",
-            labels,
-            [svg.Series("mean pairwise distance", values)],
-            x_axis="stage and round, in order",
-            y_axis="mean pairwise distance",
-            include=[0.0],
-            desc="How different the seats' answers were at each stage and round; "
-            "a falling line means the council converged.",
-        )
-        gaps = [lab for lab, v in zip(labels, values, strict=True) if v is None]
-        caption = "A falling line means the seats converged."
-        if gaps:
-            caption += f" Not measured (fewer than two seats): {', '.join(gaps)}."
-        body.append(figure(chart, caption))
-    else:
+    if not any(v is not None for v in values):
         body.append(note("No stage or round had two seats to compare."))
+        return "".join(body)
+    refs = _noise_references(report)
+    chart = svg.xy_chart(
+        "Mean pairwise distance by stage and round",
+        labels,
+        [svg.Series("mean pairwise distance", values)],
+        x_axis="stage and round, in order",
+        y_axis="mean pairwise distance",
+        refs=refs,
+        desc="How different the seats' answers were at each stage and round; "
+        "a falling line means the council converged.",
+    )
+    gaps = [lab for lab, v in zip(labels, values, strict=True) if v is None]
+    caption = "A falling line means the seats converged."
+    if refs:
+        caption += (
+            " Dashed: the noise floor, the distance between one model's answers with no "
+            "persona; seats below it differ no more than resampling does."
+        )
+    if gaps:
+        caption += f" Not measured (fewer than two seats): {', '.join(gaps)}."
+    body.append(figure(chart, caption))
+    rows = noise_floor_rows(report)
+    if rows:
+        body.append(table(NOISE_HEADERS, rows, numeric=[1, 2]))
+    else:
+        body.append(
+            note("No noise floor: measure with a baseline (council diversity RUN --baseline K).")
+        )
+    return "".join(body)
 
-    body.append('<h2>Similarity between seats</h2><div class="figures">')
-    for stage, label in zip(stages, labels, strict=True):
+
+def _heatmaps(report: Mapping[str, Any]) -> str:
+    stages = list(report.get("stages") or [])
+    colours = seat_colours(report)
+    order = seat_order(report)
+    body = ['<h2>Similarity between seats</h2><div class="figures">']
+    for stage in stages:
+        label = stage_label(stage["stage"], stage["round"])
         if stage.get("similarity"):
             seats = [str(x) for x in stage.get("labels") or []]
-            matrix = [[finite(v) for v in row] for row in stage["similarity"]]
+            # Seating order, whatever order the turns finished in: every heatmap alike.
+            rank = sorted(range(len(seats)), key=lambda i: order.index(seats[i]))
+            seats = [seats[i] for i in rank]
+            matrix = [[finite(stage["similarity"][i][j]) for j in rank] for i in rank]
             chart = svg.heatmap(
                 f"Cosine similarity: {label}",
                 seats,
                 matrix,
                 desc=f"Pairwise cosine similarity of the seats' answers in {label}",
+                keys=colours,
             )
             body.append(figure(chart, f"{label}: outliers {outliers(stage)}"))
     body.append("</div>")
-    for stage, label in zip(stages, labels, strict=True):
+    for stage in stages:
         if not stage.get("similarity"):
+            label = stage_label(stage["stage"], stage["round"])
             body.append(note(f"{label}: {stage.get('note') or 'no similarity measured'}"))
+    return "".join(body)
 
-    body.append("<h2>Drift toward the assistant voice</h2>")
-    body.append(
+
+def _drift(report: Mapping[str, Any]) -> str:
+    body = [
+        "<h2>Drift toward the assistant voice</h2>",
         '<p class="explain">Each turn is placed on the line from the persona\'s own voice '
         "(0: its card's description, framework and questions) to the same model's answer "
-        "with no persona (1). Values beyond 0 or 1 overshoot the line.</p>"
-    )
+        "with no persona (1). Values beyond 0 or 1 overshoot the line.</p>",
+    ]
     seats, drift_labels, means = drift_pivot(report)
-    if seats:
-        series = [
-            svg.Series(seat, [means.get((seat, lab)) for lab in drift_labels]) for seat in seats
-        ]
-        refs = [
-            svg.Reference(0.0, "persona voice (0)", "#009E73", "2 3"),
-            svg.Reference(1.0, "assistant voice (1)", "#D55E00", "2 3"),
-        ]
-        chart = svg.xy_chart(
-            "Drift per seat",
-            drift_labels,
-            series,
-            x_axis="stage and round, in order",
-            y_axis="position (0 persona, 1 assistant)",
-            refs=refs,
-            include=[-0.05, 1.05],
-            desc="Each seat's position between its persona's voice and the assistant voice.",
-        )
-        body.append(figure(chart, "One line per seat."))
-        rows = [[seat, *(fmt(means.get((seat, lab)), 2) for lab in drift_labels)] for seat in seats]
-        body.append(table(["seat", *drift_labels], rows, numeric=range(1, len(drift_labels) + 1)))
-    else:
+    if not seats:
         body.append(note(report.get("drift_note") or "Drift was not measured."))
-    if seats and report.get("drift_note"):
+        return "".join(body)
+    colours = seat_colours(report)
+    series = [
+        svg.Series(seat, [means.get((seat, lab)) for lab in drift_labels], colour=colours[seat])
+        for seat in seats
+    ]
+    chart = svg.xy_chart(
+        "Drift per seat",
+        drift_labels,
+        series,
+        x_axis="stage and round, in order",
+        y_axis="position (0 persona, 1 assistant)",
+        refs=DRIFT_REFERENCES,
+        include=[-0.05, 1.05],
+        desc="Each seat's position between its persona's voice and the assistant voice.",
+    )
+    body.append(figure(chart, "One line per seat."))
+    rows = [[seat, *(fmt(means.get((seat, lab)), 2) for lab in drift_labels)] for seat in seats]
+    body.append(table(["seat", *drift_labels], rows, numeric=range(1, len(drift_labels) + 1)))
+    if report.get("drift_note"):
         body.append(note(str(report["drift_note"])))
+    return "".join(body)
 
-    body.append("<h2>Stance flips</h2>")
+
+def _votes(report: Mapping[str, Any]) -> str:
+    """Only for a protocol that voted: a protocol without votes has no flips to report."""
+    if not has_vote_section(report):
+        return ""
     flips = report.get("stance_flips") or []
+    body = ["<h2>Stance flips</h2>"]
     if flips:
         rows = [
             [
@@ -151,8 +230,8 @@ def run_report_html(report: Mapping[str, Any]) -> str:
         ]
         body.append(table(["stage", "seat", "rounds", "from", "to"], rows))
     else:
-        body.append("<p>No seat changed its vote between rounds.</p>")
-    return page(f"Diversity: {report.get('question', '')}", "".join(body))
+        body.append(f"<p>{esc(vote_summary(report) or '')}</p>")
+    return "".join(body)
 
 
 def write_run_report(report: Mapping[str, Any], path: Path | str) -> Path:

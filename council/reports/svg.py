@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies. Seats and arms take
+# these, by their index in the seating (or plan) order, in every chart of a page.
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
+# Reference lines (noise floors, the ends of the drift axis) never take a seat's colour.
+REFERENCE_COLOURS = ("#6A3D9A", "#4D4D4D", "#8C510A", "#B2182B")
 WIDTH = 800
 _LABEL_CHARS = 26
 
 
 def colour(index: int) -> str:
     return COLOURS[index % len(COLOURS)]
+
+
+def reference_colour(index: int) -> str:
+    return REFERENCE_COLOURS[index % len(REFERENCE_COLOURS)]
 
 
 def _e(text: object) -> str:
@@ -99,15 +106,19 @@ def xy_chart(
     connect: bool = True,
     include: Sequence[float] = (),
     desc: str = "",
+    from_zero: bool = True,
 ) -> str:
     """Points over categorical x labels: lines (``connect``) or dots, with 95% whiskers where a
-    series has intervals, and dashed reference lines listed in the legend."""
-    found: list[float] = [*include, *(r.value for r in refs)]
+    series has intervals, and dashed reference lines listed in the legend. The y axis starts
+    at 0 unless ``from_zero`` is false, and then its label says where it starts."""
+    found: list[float] = [*include, *(r.value for r in refs), *([0.0] if from_zero else [])]
     for s in series:
         found += [v for v in s.values if v is not None]
         found += [b for pair in s.intervals if pair is not None for b in pair]
     has_data = any(v is not None for s in series for v in s.values)
     lo, hi, ticks = nice_scale(min(found, default=0.0), max(found, default=1.0))
+    if lo > 0:
+        y_axis = f"{y_axis} (axis starts at {_tick(lo)}, not 0)"
 
     rotate = len(x_labels) > 4 or any(len(lab) > 12 for lab in x_labels)
     longest = max((len(_short(lab)) for lab in x_labels), default=4)
@@ -214,13 +225,14 @@ def xy_chart(
     for row, (name, stroke, dash) in enumerate(legend):
         y = top + 10 + row * 20
         style = f' stroke-dasharray="{dash}"' if dash else ""
+        kind = "reference" if dash else "series"
+        # data-* name each entry and its colour, so a test can compare charts of one page.
         parts.append(
+            f'<g class="legend-{kind}" data-name="{_e(name)}" data-colour="{stroke}">'
             f'<line x1="{_n(lx)}" x2="{_n(lx + 22)}" y1="{_n(y)}" y2="{_n(y)}" '
             f'stroke="{stroke}" stroke-width="2.5"{style}/>'
-        )
-        parts.append(
             f'<text x="{_n(lx + 28)}" y="{_n(y + 4)}"><title>{_e(name)}</title>'
-            f"{_e(_short(name, 28))}</text>"
+            f"{_e(_short(name, 28))}</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -234,10 +246,16 @@ def _blend(t: float) -> str:
 
 
 def heatmap(
-    title: str, labels: Sequence[str], matrix: Sequence[Sequence[float | None]], *, desc: str = ""
+    title: str,
+    labels: Sequence[str],
+    matrix: Sequence[Sequence[float | None]],
+    *,
+    desc: str = "",
+    keys: Mapping[str, str] | None = None,
 ) -> str:
     """Cosine similarity between seats: a square of cells, darker for more similar, the value
-    in each cell (when it fits) and in its tooltip."""
+    in each cell (when it fits) and in its tooltip. ``keys`` maps a seat to its colour, shown
+    as a swatch beside its row so the heatmap reads with the page's other charts."""
     n = len(labels)
     cell = max(26.0, min(64.0, 420.0 / max(1, n)))
     margin = 14 + 6.5 * max((len(_short(lab, 20)) for lab in labels), default=4)
@@ -272,9 +290,16 @@ def heatmap(
     for i, label in enumerate(labels):
         y = top + i * cell + cell / 2 + 4
         parts.append(
-            f'<text x="{_n(left - 6)}" y="{_n(y)}" text-anchor="end"><title>{_e(label)}'
+            f'<text x="{_n(left - 16)}" y="{_n(y)}" text-anchor="end"><title>{_e(label)}'
             f"</title>{_e(_short(label, 20))}</text>"
         )
+        key = (keys or {}).get(label)
+        if key:
+            parts.append(
+                f'<g class="legend-series" data-name="{_e(label)}" data-colour="{key}">'
+                f'<rect x="{_n(left - 12)}" y="{_n(y - 9)}" width="9" height="9" fill="{key}">'
+                f"<title>{_e(label)}</title></rect></g>"
+            )
         x = left + i * cell + cell / 2
         parts.append(
             f'<text x="{_n(x)}" y="{_n(top - 6)}" text-anchor="start" '
@@ -308,15 +333,16 @@ def heatmap(
 def stacked_bar(
     title: str, parts_: Sequence[tuple[str, float]], *, x_axis: str, y_axis: str, desc: str = ""
 ) -> str:
-    """Shares of a whole as one horizontal bar, with percentages and a legend."""
-    total = sum(max(0.0, v) for _, v in parts_)
+    """Shares of a whole (each 0 to 1, as measured) as one horizontal bar, with percentages and
+    a legend. Shares are drawn as they are, never rescaled: the caller refuses to draw shares
+    that add up to more than the whole."""
     left, right, top, bar_h = 110.0, WIDTH - 40.0, 44.0, 40.0
     height = top + bar_h + 90
     parts = [_open(WIDTH, height, title, desc)]
     x = left
     span = right - left
     for index, (name, value) in enumerate(parts_):
-        share = max(0.0, value) / total if total > 0 else 0.0
+        share = min(1.0, max(0.0, value))
         w = share * span
         fill = colour(index)
         tip = f"{name}: {share * 100:.1f}% of the total variance"
@@ -351,7 +377,7 @@ def stacked_bar(
     )
     lx = left
     for index, (name, value) in enumerate(parts_):
-        share = max(0.0, value) / total if total > 0 else 0.0
+        share = min(1.0, max(0.0, value))
         label = f"{_short(name, 20)} {share * 100:.1f}%"
         parts.append(
             f'<rect x="{_n(lx)}" y="{_n(height - 22)}" width="12" height="12" '
@@ -359,10 +385,5 @@ def stacked_bar(
             f"{_e(label)}</text>"
         )
         lx += 30 + 7 * len(label)
-    if total <= 0:
-        parts.append(
-            f'<text x="{_n(left + span / 2)}" y="{_n(top + bar_h / 2 + 4)}" '
-            f'text-anchor="middle" fill="#666">no variance</text>'
-        )
     parts.append("</svg>")
     return "".join(parts)

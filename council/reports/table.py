@@ -10,12 +10,17 @@ from council.reports.values import (
     NOISE_FLOOR_METRICS,
     arm_metrics,
     comparison_rows,
+    decomposition_shares,
     drift_pivot,
     fmt,
     fmt_ci,
     fmt_int,
+    has_vote_section,
+    noise_floor_rows,
+    seat_rows,
     stage_label,
     stage_rows,
+    vote_summary,
 )
 
 
@@ -39,8 +44,8 @@ def grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[
 
 
 def run_table(report: Mapping[str, Any]) -> str:
-    """One run: per stage and round, the diversity metrics; then stance flips, drift per seat,
-    and what was skipped."""
+    """One run: the seats and their models; per stage and round, the diversity metrics against
+    the noise floor; then stance flips (protocols that vote), drift per seat, what was skipped."""
     out = [
         f"Diversity of run {report.get('run_id', '?')} "
         f"(protocol {report.get('protocol', '?')}, embedder {report.get('embedder', '?')}, "
@@ -48,6 +53,9 @@ def run_table(report: Mapping[str, Any]) -> str:
         f"Question: {report.get('question', '')}",
         "",
     ]
+    seats = seat_rows(report)
+    if seats:
+        out += [grid(["seat", "persona", "role", "model", "provider"], seats), ""]
     stages = report.get("stages") or []
     rows = stage_rows(stages)
     headers = ["stage", "round", "seats", "mean pairwise distance", "Vendi score", "outliers"]
@@ -60,8 +68,25 @@ def run_table(report: Mapping[str, Any]) -> str:
         "Mean pairwise distance: 1 - cosine similarity, averaged over pairs of seats (0: same).",
         "Vendi score: the effective number of distinct answers (1 to the number of seats).",
         "",
-        "Stance flips",
     ]
+    floors = noise_floor_rows(report)
+    if floors:
+        out += ["Noise floor (one model's answers with no persona, resampled)"]
+        out += [grid(["model", "mean pairwise distance", "answers"], floors, right=[1, 2]), ""]
+    if has_vote_section(report):
+        out += [*_flips(report), ""]
+    out += ["Drift (mean position: 0 = the persona's own voice, 1 = the assistant voice)"]
+    out += _drift_lines(report)
+    out += [
+        "",
+        f"Skipped: {fmt_int(report.get('failed_turns_skipped'))} failed turns, "
+        f"{fmt_int(report.get('empty_turns_skipped'))} empty turns",
+    ]
+    return "\n".join(out)
+
+
+def _flips(report: Mapping[str, Any]) -> list[str]:
+    out = ["Stance flips"]
     flips = report.get("stance_flips") or []
     if flips:
         flip_rows = [
@@ -75,8 +100,12 @@ def run_table(report: Mapping[str, Any]) -> str:
         ]
         out.append(grid(["stage", "seat", "rounds", "stance"], flip_rows))
     else:
-        out.append("none")
-    out += ["", "Drift (mean position: 0 = the persona's own voice, 1 = the assistant voice)"]
+        out.append(vote_summary(report) or "none")
+    return out
+
+
+def _drift_lines(report: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
     seats, labels, means = drift_pivot(report)
     if seats:
         drift_rows = [[seat, *(fmt(means.get((seat, lab)), 2) for lab in labels)] for seat in seats]
@@ -85,59 +114,26 @@ def run_table(report: Mapping[str, Any]) -> str:
         out.append("not measured")
     if report.get("drift_note"):
         out.append(f"Note: {report['drift_note']}")
-    out += [
-        "",
-        f"Skipped: {fmt_int(report.get('failed_turns_skipped'))} failed turns, "
-        f"{fmt_int(report.get('empty_turns_skipped'))} empty turns",
-    ]
-    return "\n".join(out)
+    return out
 
 
 def experiment_table(summary: Mapping[str, Any]) -> str:
-    """An experiment: each arm's metrics with 95% intervals, the comparisons between arms, the
-    noise floor per model and the variance decomposition."""
+    """An experiment: each arm's metrics with 95% intervals (and how they were made), failed
+    units, the comparisons between arms, the noise floor per model, the variance decomposition
+    (undefined shares said so) and the per-round curves."""
     out = [
         f"{summary.get('title') or 'Experiment'} ({summary.get('experiment', '?')} experiment: "
         f"{fmt_int(summary.get('questions'))} questions x {fmt_int(summary.get('samples'))} "
         f"samples, embedder {summary.get('embedder', '?')})",
         "",
+        *_arm_lines(summary),
+        "",
+        "Comparisons (difference = mean of b - mean of a)",
     ]
-    arms = summary.get("arms") or []
-    metrics = arm_metrics(summary)
-    rows = []
-    for arm in arms:
-        values = arm.get("metrics") or {}
-        if not values:
-            rows.append([str(arm.get("name")), MISSING, MISSING, MISSING, "0", "no results"])
-        for metric in metrics:
-            if metric in values:
-                m = values[metric]
-                rows.append(
-                    [
-                        str(arm.get("name")),
-                        metric,
-                        fmt(m.get("mean")),
-                        fmt_ci(m.get("ci95")),
-                        fmt_int(m.get("n")),
-                        "",
-                    ]
-                )
-    if rows:
-        out.append(grid(["arm", "metric", "mean", "95% CI", "n", "note"], rows, right=[2, 4]))
-    else:
-        out.append("No arms.")
-    descriptions = summary.get("metric_descriptions") or {}
-    if descriptions:
-        out += ["", "Metrics"]
-        out += [f"  {name}: {descriptions[name]}" for name in metrics if name in descriptions]
-        out += [f"  {n}: {d}" for n, d in descriptions.items() if n not in metrics]
-
-    out += ["", "Comparisons (difference = mean of b - mean of a)"]
     comparisons = summary.get("comparisons") or []
     if comparisons:
-        rows_ = comparison_rows(comparisons)
         headers = ["metric", "a", "b", "difference", "95% CI", "p-value"]
-        out.append(grid(headers, rows_, right=[3, 5]))
+        out.append(grid(headers, comparison_rows(comparisons), right=[3, 5]))
     else:
         out.append("none")
 
@@ -152,29 +148,59 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
         out.append(grid(["model", "mean", "95% CI", "n"], floor_rows, right=[1, 3]))
     else:
         out.append("not measured")
-
     out += ["", "Variance decomposition (share of the embeddings' total variance)"]
-    parts = summary.get("decomposition")
-    if parts:
-        part_rows = [[str(name), fmt(share)] for name, share in parts.items()]
-        out.append(grid(["source", "share"], part_rows, right=[1]))
-    else:
-        out.append("not available")
+    out += _decomposition_lines(summary)
+    return "\n".join(out + _curve_lines(summary))
 
-    curves = summary.get("curves") or {}
-    if curves:
-        out += ["", "Curves (mean per stage and round, 95% CI)"]
-        curve_rows = [
-            [
-                str(arm),
-                stage_label(p.get("stage"), p.get("round")),
-                fmt(p.get("mean")),
-                fmt_ci(p.get("ci95")),
-                fmt_int(p.get("n")),
-            ]
-            for arm, points in curves.items()
-            for p in points or []
-        ]
-        if curve_rows:
-            out.append(grid(["arm", "stage", "mean", "95% CI", "n"], curve_rows, right=[2, 4]))
-    return "\n".join(out)
+
+def _arm_lines(summary: Mapping[str, Any]) -> list[str]:
+    metrics = arm_metrics(summary)
+    rows = []
+    for arm in summary.get("arms") or []:
+        values = arm.get("metrics") or {}
+        if not values:
+            rows.append([str(arm.get("name")), MISSING, MISSING, MISSING, "0", "no results"])
+        for metric in [m for m in metrics if m in values]:
+            m = values[metric]
+            rows.append(
+                [str(arm.get("name")), metric, fmt(m.get("mean")), fmt_ci(m.get("ci95")),
+                 fmt_int(m.get("n")), ""]
+            )  # fmt: skip
+    out = []
+    if rows:
+        out.append(grid(["arm", "metric", "mean", "95% CI", "n", "note"], rows, right=[2, 4]))
+    else:
+        out.append("No arms.")
+    methods = summary.get("methods") or {}
+    out += [f"{methods[k]}" for k in ("interval", "test") if k in methods]
+    failures = summary.get("failed_units") or []
+    if failures:
+        out += ["", f"Failed units ({len(failures)}, left out; running again retries them)"]
+        out += [f"  {f.get('unit')}: {f.get('error') or f.get('status')}" for f in failures]
+    descriptions = summary.get("metric_descriptions") or {}
+    if descriptions:
+        out += ["", "Metrics"]
+        out += [f"  {name}: {descriptions[name]}" for name in metrics if name in descriptions]
+        out += [f"  {n}: {d}" for n, d in descriptions.items() if n not in metrics]
+    return out
+
+
+def _decomposition_lines(summary: Mapping[str, Any]) -> list[str]:
+    parts, why = decomposition_shares(summary.get("decomposition"))
+    if not parts:
+        return ["not available"] + ([f"Note: {why}"] if why else [])
+    rows = [[name, "undefined" if share is None else fmt(share)] for name, share in parts]
+    return [grid(["source", "share"], rows, right=[1])] + ([f"Note: {why}"] if why else [])
+
+
+def _curve_lines(summary: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [str(arm), stage_label(p.get("stage"), p.get("round")), fmt(p.get("mean")),
+         fmt_ci(p.get("ci95")), fmt_int(p.get("n"))]
+        for arm, points in (summary.get("curves") or {}).items()
+        for p in points or []
+    ]  # fmt: skip
+    if not rows:
+        return []
+    headers = ["arm", "stage", "mean", "95% CI", "n"]
+    return ["", "Curves (mean per stage and round, 95% CI)", grid(headers, rows, right=[2, 4])]

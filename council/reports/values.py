@@ -78,10 +78,29 @@ def arm_metrics(summary: Mapping[str, Any]) -> list[str]:
     return ordered_metrics(names)
 
 
+def seat_order(report: Mapping[str, Any]) -> list[str]:
+    """The panel seats in the run's seating order (from ``seats``; reports written before it
+    was recorded fall back to the order seats first appear in)."""
+    seats = [str(s["seat"]) for s in report.get("seats") or [] if s.get("role") != "chair"]
+    for stage in report.get("stages") or []:
+        seats += [str(x) for x in stage.get("labels") or [] if str(x) not in seats]
+    for point in report.get("drift") or []:
+        seats += [str(point["seat"])] if str(point["seat"]) not in seats else []
+    return seats
+
+
+def seat_colours(report: Mapping[str, Any]) -> dict[str, str]:
+    """One colour per panel seat, by seating order: the same in every chart of the page."""
+    from council.reports.svg import colour
+
+    return {seat: colour(i) for i, seat in enumerate(seat_order(report))}
+
+
 def drift_pivot(
     report: Mapping[str, Any],
 ) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
-    """Mean drift position by (seat, stage/round label): seats, labels in run order, values."""
+    """Mean drift position by (seat, stage/round label): seats in seating order, labels in run
+    order, values."""
     order = [stage_label(s["stage"], s["round"]) for s in report.get("stages") or []]
     sums: dict[tuple[str, str], list[float]] = {}
     seats: list[str] = []
@@ -95,14 +114,69 @@ def drift_pivot(
         labels += [label] if label not in labels else []
         sums.setdefault((seat, label), []).append(position)
     labels.sort(key=lambda lab: order.index(lab) if lab in order else len(order))
+    seating = seat_order(report)
+    seats.sort(key=lambda seat: seating.index(seat) if seat in seating else len(seating))
     means = {key: sum(v) / len(v) for key, v in sums.items()}
     return seats, labels, means
+
+
+def reply_length(point: Mapping[str, Any]) -> str:
+    """``14 tokens`` (or characters where the provider counted no tokens): a short reply is
+    the usual reason a seat stands apart."""
+    tokens = finite(point.get("tokens"))
+    if tokens is not None:
+        return f"{int(tokens)} tokens"
+    characters = finite(point.get("characters"))
+    return f"{int(characters)} characters" if characters is not None else "length unknown"
 
 
 def outliers(stage: Mapping[str, Any]) -> str:
     if not stage.get("points"):
         return MISSING
-    return ", ".join(str(p["seat"]) for p in stage["points"] if p.get("outlier")) or "none"
+    flagged = [p for p in stage["points"] if p.get("outlier")]
+    return ", ".join(f"{p['seat']} ({reply_length(p)})" for p in flagged) or "none"
+
+
+def seat_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    """The seat -> model map, in seating order."""
+    return [
+        [str(s.get(k, MISSING)) for k in ("seat", "persona", "role", "model", "provider")]
+        for s in report.get("seats") or []
+    ]
+
+
+def noise_floor_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    return [
+        [str(f.get("model")), fmt(f.get("mean_pairwise_distance")), fmt_int(f.get("samples"))]
+        for f in report.get("noise_floor") or []
+    ]
+
+
+def vote_summary(report: Mapping[str, Any]) -> str | None:
+    """What to say when no seat flipped; ``None`` where the protocol took no vote, so a page
+    has no vote section at all. Reports written before votes were counted show flips only."""
+    votes = report.get("vote_tallies")
+    if not votes:
+        return None
+    if votes == 1:
+        return "One vote round: no seat could change its vote."
+    return "No seat changed its vote between rounds."
+
+
+def has_vote_section(report: Mapping[str, Any]) -> bool:
+    return bool(report.get("stance_flips")) or bool(report.get("vote_tallies"))
+
+
+def decomposition_shares(
+    decomposition: Mapping[str, Any] | None,
+) -> tuple[list[tuple[str, float | None]], str | None]:
+    """The persona, family and residual shares (``None`` where undefined) and why any is."""
+    if not decomposition:
+        return [], None
+    shares = [
+        (str(k), finite(v)) for k, v in decomposition.items() if k not in ("note", "undefined")
+    ]
+    return shares, decomposition.get("note")
 
 
 def stage_rows(stages: Sequence[Mapping[str, Any]]) -> list[list[str]]:

@@ -1,6 +1,7 @@
-"""Measuring a finished experiment: every metric per arm with a bootstrap 95% interval, the
-differences between arms with permutation p-values, the noise floor of sampling alone, and the
-split of embedding variance into persona, model family and residual."""
+"""Measuring a finished experiment: every metric per arm with a BCa bootstrap 95% interval, the
+differences between arms with BCa intervals and permutation p-values (``scipy.stats``), the
+noise floor of sampling alone, and the split of embedding variance into persona, model family
+and residual (undefined, never rescaled, where it does not add up)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-import numpy as np
-
 from council.diversity.analysis import RunDiversity, analyse_run
 from council.diversity.embedders import Embedder
-from council.diversity.metrics import (
-    bootstrap_ci,
-    decompose_variance,
-    mean_pairwise_distance,
-    permutation_p_value,
+from council.diversity.metrics import decompose_variance, mean_pairwise_distance
+from council.diversity.stats import (
+    BCA,
+    difference_interval,
+    mean_interval,
+    permutation_test,
 )
 from council.seats.routing import model_family
 from council.store.loader import load_run
@@ -37,15 +37,15 @@ METRICS = {
 }  # fmt: skip
 
 
+METHODS = {
+    "interval": f"95% intervals: {BCA}",
+    "test": "p-values: two-sided permutation tests of the difference in means "
+    "(scipy.stats.permutation_test; exact for small groups)",
+}
+
+
 def _interval(values: list[float], seed: int) -> dict[str, Any]:
-    if not values:
-        return {"mean": None, "ci95": None, "n": 0}
-    low, high = bootstrap_ci(values, seed=seed) if len(values) > 1 else (values[0], values[0])
-    return {
-        "mean": round(fmean(values), 4),
-        "ci95": [round(low, 4), round(high, 4)],
-        "n": len(values),
-    }
+    return mean_interval(values, seed=seed).to_json()
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -56,66 +56,27 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dict[str, Any]:
     plan = json.loads((out / "plan.json").read_text())
-    units = [u for u in _rows(out / "units.jsonl") if u["status"] == "completed"]
-    voices = _rows(out / "voices.jsonl")
-
-    assistant: dict[int, dict[str, list[str]]] = defaultdict(dict)
-    floors: dict[tuple[str, int], float] = {}
-    for row in voices:
-        answers = [a for a in row["answers"] if a.strip()]
-        if row["kind"] == "assistant":
-            assistant[row["question"]][row["model"]] = answers
-        elif row["kind"] == "noise" and len(answers) >= 2:
-            floors[(row["model"], row["question"])] = mean_pairwise_distance(
-                embedder.encode(answers)
-            )
-
-    per_arm: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    curves: dict[str, dict[tuple[str, int], list[float]]] = defaultdict(lambda: defaultdict(list))
-    blind_texts: list[str] = []
-    blind_labels: list[tuple[str, str]] = []
+    units = [u for u in latest_units(out) if u.get("status") == "completed"]
+    failed = [u for u in latest_units(out) if u.get("status") != "completed"]
+    assistant, floors = _voices(out, embedder)
+    measured = _Measured()
     for unit in units:
-        # Units of experiments run before the ledger held events name only their folder.
-        run = (
-            load_run(unit["run_id"], out / "runs")
-            if "run_id" in unit
-            else load_run(unit["run_dir"])
-        )
-        report = analyse_run(run, embedder, assistant_voice=assistant.get(unit["question"]))
-        values = per_arm[unit["arm"]]
-        for name, value in _unit_metrics(report, run, floors, unit["question"]).items():
-            values[name].append(value)
-        for stage in report.stages:
-            if stage.mean_pairwise_distance is not None:
-                curves[unit["arm"]][(stage.stage, stage.round)].append(stage.mean_pairwise_distance)
-        blind = report.stages[0].stage if report.stages else None
-        for turn in run.turns:
-            if turn.stage == blind and turn.ok and turn.seat != "chair" and turn.content:
-                blind_texts.append(turn.content)
-                blind_labels.append((turn.persona, model_family(turn.model)))
+        measured.add(out, unit, embedder, assistant, floors)
 
     arms = []
     for i, arm in enumerate(plan["arms"]):
-        metrics = {name: _interval(per_arm[arm["name"]][name], seed=i) for name in METRICS}
+        values = measured.per_arm[arm["name"]]
         arms.append(
-            {**arm, "units": sum(u["arm"] == arm["name"] for u in units), "metrics": metrics}
+            {
+                **arm,
+                "units": sum(u["arm"] == arm["name"] for u in units),
+                "failed_units": sum(u["arm"] == arm["name"] for u in failed),
+                "metrics": {name: _interval(values[name], seed=i) for name in METRICS},
+            }
         )
-    comparisons = []
-    base = plan["arms"][0]["name"]
-    for other in [a["name"] for a in plan["arms"][1:]]:
-        for name in METRICS:
-            a, b = per_arm[base][name], per_arm[other][name]
-            if len(a) > 1 and len(b) > 1:
-                comparisons.append(_compare(name, base, other, a, b))
     by_model: dict[str, list[float]] = defaultdict(list)
     for (model, _), value in floors.items():
         by_model[model].append(value)
-    decomposition = None
-    if len(blind_texts) > 2:
-        split = decompose_variance(
-            embedder.encode(blind_texts), [p for p, _ in blind_labels], [f for _, f in blind_labels]
-        )
-        decomposition = {k: round(getattr(split, k), 4) for k in ("persona", "family", "residual")}
     return {
         "experiment": plan["kind"],
         "title": title or f"{plan['kind']} experiment",
@@ -124,17 +85,104 @@ def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dic
         "embedder": embedder.name,
         "arms": arms,
         "metric_descriptions": METRICS,
-        "comparisons": comparisons,
+        "methods": METHODS,
+        "failed_units": [_failure(u) for u in failed],
+        "comparisons": _comparisons(plan, measured.per_arm),
         "noise_floor": {m: _interval(v, seed=7) for m, v in sorted(by_model.items())},
-        "decomposition": decomposition,
+        "decomposition": measured.decomposition(embedder),
         "curves": {
-            arm: [
+            arm["name"]: [
                 {"stage": stage, "round": rnd, **_interval(values, seed=3)}
-                for (stage, rnd), values in points.items()
+                for (stage, rnd), values in measured.curves[arm["name"]].items()
             ]
-            for arm, points in curves.items()
+            for arm in plan["arms"]
+            if arm["name"] in measured.curves
         },
     }
+
+
+def _voices(
+    out: Path, embedder: Embedder
+) -> tuple[dict[int, dict[str, list[str]]], dict[tuple[str, int], float]]:
+    """The assistant voice per question and model (for drift), and the noise floor per
+    (model, question): the distance between resamples of one persona."""
+    assistant: dict[int, dict[str, list[str]]] = defaultdict(dict)
+    floors: dict[tuple[str, int], float] = {}
+    for row in _rows(out / "voices.jsonl"):
+        answers = [a for a in row["answers"] if a.strip()]
+        if row["kind"] == "assistant":
+            assistant[row["question"]][row["model"]] = answers
+        elif row["kind"] == "noise" and len(answers) >= 2:
+            floors[(row["model"], row["question"])] = mean_pairwise_distance(
+                embedder.encode(answers)
+            )
+    return assistant, floors
+
+
+class _Measured:
+    """Every completed unit's metrics by arm, its per-round curve, and the blind-round texts
+    labelled by persona and model family (for the variance split)."""
+
+    def __init__(self) -> None:
+        self.per_arm: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        self.curves: dict[str, dict[tuple[str, int], list[float]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        self.blind_texts: list[str] = []
+        self.blind_labels: list[tuple[str, str]] = []
+
+    def add(
+        self,
+        out: Path,
+        unit: dict[str, Any],
+        embedder: Embedder,
+        assistant: dict[int, dict[str, list[str]]],
+        floors: dict[tuple[str, int], float],
+    ) -> None:
+        # Units of experiments run before the ledger held events name only their folder.
+        run = (
+            load_run(unit["run_id"], out / "runs")
+            if "run_id" in unit
+            else load_run(unit["run_dir"])
+        )
+        report = analyse_run(run, embedder, assistant_voice=assistant.get(unit["question"]))
+        values = self.per_arm[unit["arm"]]
+        for name, value in _unit_metrics(report, run, floors, unit["question"]).items():
+            values[name].append(value)
+        for stage in report.stages:
+            if stage.mean_pairwise_distance is not None:
+                key = (stage.stage, stage.round)
+                self.curves[unit["arm"]][key].append(stage.mean_pairwise_distance)
+        blind = report.stages[0].stage if report.stages else None
+        for turn in run.turns:
+            if turn.stage == blind and turn.ok and turn.seat != "chair" and turn.content:
+                self.blind_texts.append(turn.content)
+                self.blind_labels.append((turn.persona, model_family(turn.model)))
+
+    def decomposition(self, embedder: Embedder) -> dict[str, Any] | None:
+        if len(self.blind_texts) <= 2:
+            return None
+        split = decompose_variance(
+            embedder.encode(self.blind_texts),
+            [p for p, _ in self.blind_labels],
+            [f for _, f in self.blind_labels],
+        )
+        shares = {k: _round(getattr(split, k)) for k in ("persona", "family", "residual")}
+        return {**shares, "note": split.note}
+
+
+def _comparisons(
+    plan: dict[str, Any], per_arm: dict[str, dict[str, list[float]]]
+) -> list[dict[str, Any]]:
+    """Every later arm against the first, metric by metric, where both have two values."""
+    comparisons = []
+    base = plan["arms"][0]["name"]
+    for other in [a["name"] for a in plan["arms"][1:]]:
+        for name in METRICS:
+            a, b = per_arm[base][name], per_arm[other][name]
+            if len(a) > 1 and len(b) > 1:
+                comparisons.append(_compare(name, base, other, a, b))
+    return comparisons
 
 
 def _unit_metrics(
@@ -162,15 +210,30 @@ def _unit_metrics(
 
 
 def _compare(name: str, a_name: str, b_name: str, a: list[float], b: list[float]) -> dict[str, Any]:
-    rng = np.random.default_rng(11)
-    x, y = np.asarray(a), np.asarray(b)
-    diffs = [rng.choice(y, y.size).mean() - rng.choice(x, x.size).mean() for _ in range(2000)]
+    estimate = difference_interval(a, b, seed=11)
+    test = permutation_test(a, b, seed=5)
     return {
         "metric": name, "a": a_name, "b": b_name,
-        "difference": round(float(y.mean() - x.mean()), 4),
-        "ci95": [round(float(np.quantile(diffs, q)), 4) for q in (0.025, 0.975)],
-        "p_value": round(permutation_p_value(a, b, reps=5000, seed=5), 4),
+        "difference": _round(estimate.value), "ci95": estimate.to_json()["ci95"],
+        "p_value": round(test.p_value, 4),
+        "interval_method": estimate.method, "test_method": test.method,
     }  # fmt: skip
+
+
+def _failure(unit: dict[str, Any]) -> dict[str, Any]:
+    return {key: unit.get(key) for key in ("unit", "arm", "status", "error")}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def latest_units(out: Path) -> list[dict[str, Any]]:
+    """Each unit's last journal row: a unit that failed and was retried counts once."""
+    rows: dict[str, dict[str, Any]] = {}
+    for row in _rows(out / "units.jsonl"):
+        rows[row["unit"]] = row
+    return list(rows.values())
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> Path:

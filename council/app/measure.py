@@ -1,0 +1,149 @@
+"""Measuring a run's diversity from Python: ``council.measure(run_or_dir_or_id, baseline=K)``.
+
+A run is measured where it is recorded: its folder holds ``baseline.jsonl`` (answers of its
+models with no persona, for drift and the noise floor) and, beside the folder, an embedding
+cache, so measuring it again embeds nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from council.diversity.analysis import analyse_run, assistant_texts_by_model
+from council.diversity.cache import CachedEmbedder, open_embedder
+from council.diversity.embedders import Embedder
+from council.diversity.metrics import EmbeddingError
+from council.errors import ConfigError
+from council.paths import RUNS_HOME, runs_location
+from council.records.run import RunResult
+from council.reports.objects import RunReport
+from council.secrets import redacted_line
+from council.store.loader import load_run
+
+CACHE_FILE = ".embeddings.sqlite"  # beside the run folders: re-analysing embeds nothing twice
+BASELINE_FILE = "baseline.jsonl"
+
+
+def read_baseline(path: Path) -> list[dict[str, Any]]:
+    """The rows of ``baseline.jsonl``: ``{"model": ..., "content": ...}``, one a line."""
+    if not path.is_file():
+        return []
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise ConfigError(f"{path}:{number}: not a JSON line") from None
+        if not isinstance(row, dict) or "model" not in row:
+            raise ConfigError(f"{path}:{number}: expected an object with 'model' and 'content'")
+        rows.append(row)
+    return rows
+
+
+def _collect_baseline(run: RunResult, k: int) -> list[dict[str, Any]]:
+    """Ask each panel model ``k`` times with no persona."""
+    from council.app import voices
+
+    return voices.collect_baseline(run, k)
+
+
+@dataclass
+class Measured:
+    """A run's report and the embedder that made it (a cache's ``hits`` and ``misses`` say
+    what it saved)."""
+
+    report: dict[str, Any]
+    embedder: Embedder
+    run: RunResult
+    folder: Path | None  # where the run's baseline and report live; None: a run in memory
+
+
+def locate(
+    run: RunResult | str | Path, runs_dir: Path | str | None = None, folder: Path | None = None
+) -> tuple[RunResult, Path | None]:
+    """A run and its folder, from a ``RunResult`` (in ``folder`` when given), a run folder, or
+    an ID, unique prefix or ``latest`` in the ledger of ``runs_dir``."""
+    if isinstance(run, RunResult):
+        return run, folder or (Path(run.run_dir) if run.run_dir else None)
+    if Path(run).is_dir() and (Path(run) / "events.jsonl").is_file():
+        return load_run(Path(run)), Path(run)
+    found = load_run(str(run), runs_dir) if runs_dir is not None else load_run(str(run))
+    if found.run_dir:
+        folder = Path(found.run_dir)
+    else:
+        folder = runs_location(runs_dir if runs_dir is not None else RUNS_HOME) / found.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return found, folder
+
+
+def measure_run(
+    run: RunResult | str | Path,
+    *,
+    baseline: int | None = None,
+    embedder: str | Embedder | None = None,
+    runs_dir: Path | str | None = None,
+    cache: Path | str | None = None,
+    folder: Path | None = None,
+) -> Measured:
+    """Measure a run; with ``baseline`` K, first ask each panel model K more times with no
+    persona (appended to the run folder's ``baseline.jsonl``). ``folder``: where a
+    ``RunResult``'s baseline and cache live, when not its own ``run_dir``."""
+    found, folder = locate(run, runs_dir, folder)
+    rows = read_baseline(folder / BASELINE_FILE) if folder else []
+    if baseline:
+        fresh = _collect_baseline(found, baseline)
+        if folder:
+            with (folder / BASELINE_FILE).open("a", encoding="utf-8") as out:
+                out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in fresh)
+        rows += fresh
+    voices = assistant_texts_by_model(rows)
+    model = _embedder(embedder, folder, cache)
+    where = f" (embedding cache '{model.path}')" if isinstance(model, CachedEmbedder) else ""
+    try:
+        report = analyse_run(found, model, assistant_voice=voices or None)
+    except EmbeddingError as exc:
+        hint = ": delete it or pass another --cache" if where else ""
+        raise ConfigError(f"{exc}{where}{hint}") from None
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{redacted_line(exc)}{where}") from None
+    return Measured(report.to_json(), model, found, folder)
+
+
+def _embedder(
+    embedder: str | Embedder | None, folder: Path | None, cache: Path | str | None
+) -> Embedder:
+    if embedder is not None and not isinstance(embedder, str):
+        return embedder  # an embedder object is used as it is, uncached
+    if cache is not None:
+        return open_embedder(embedder, cache)
+    # A run held only in memory has no folder to keep a cache beside: the cache lives with it.
+    return open_embedder(embedder, folder.resolve().parent / CACHE_FILE if folder else ":memory:")
+
+
+def measure(
+    run: RunResult | str | Path,
+    baseline: int | None = None,
+    *,
+    embedder: str | Embedder | None = None,
+    runs_dir: Path | str | None = None,
+    cache: Path | str | None = None,
+) -> RunReport:
+    """How different a run's seats were: per stage and round the mean pairwise distance and
+    Vendi score, outliers with their reply lengths, similarity between seats, drift toward
+    the assistant voice and, with a baseline, the noise floor.
+
+    ``run``: a ``RunResult``, a run folder, or an ID, unique prefix or ``latest`` in the ledger
+    of ``runs_dir``. ``baseline``: first ask each panel model that many times with no persona.
+    ``embedder``: ``None`` (the bundled all-MiniLM-L6-v2), ``"fake"``, a sentence-transformers
+    name or folder, ``"litellm:PROVIDER/MODEL"``, or an embedder object.
+    """
+    measured = measure_run(
+        run, baseline=baseline, embedder=embedder, runs_dir=runs_dir, cache=cache
+    )
+    return RunReport(measured.report)

@@ -1,0 +1,128 @@
+"""Intervals and tests for experiment metrics, from ``scipy.stats``: BCa bootstrap intervals of a
+mean and of a difference in means, and permutation tests (exact when the groups are small).
+
+Every result names the method that made it, because a degenerate sample (one value, all values
+equal) has no BCa interval and gets a plainly stated one instead of a silent fallback.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LEVEL = 0.95
+RESAMPLES = 9999
+BCA = f"BCa bootstrap, {RESAMPLES} resamples (scipy.stats.bootstrap)"
+PERCENTILE = f"percentile bootstrap, {RESAMPLES} resamples (BCa undefined for these values)"
+ALL_EQUAL = "all values equal"
+ONE_VALUE = "one value: no interval"
+TOO_FEW = "fewer than 3 values: too few for a bootstrap interval"
+MIN_BOOTSTRAP = 3  # two values resample to three distinct means: no interval worth the name
+EXACT_PERMUTATION = "exact permutation test (scipy.stats.permutation_test)"
+RANDOM_PERMUTATION = f"permutation test, {RESAMPLES} resamples (scipy.stats.permutation_test)"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean (or difference of means) with its 95% interval and how the interval was made."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    n: int
+    method: str
+
+    def to_json(self, digits: int = 4) -> dict[str, Any]:
+        def r(x: float | None) -> float | None:
+            return None if x is None else round(x, digits)
+
+        ci = None if self.low is None or self.high is None else [r(self.low), r(self.high)]
+        return {"mean": r(self.value), "ci95": ci, "n": self.n, "method": self.method}
+
+
+def _mean(*samples: Any, axis: int = -1) -> Any:
+    return np.mean(samples[0], axis=axis)
+
+
+def _difference(a: Any, b: Any, axis: int = -1) -> Any:
+    """Mean of b minus mean of a."""
+    return np.mean(b, axis=axis) - np.mean(a, axis=axis)
+
+
+def _bootstrap(samples: tuple[Any, ...], statistic: Any, seed: int) -> tuple[float, float, str]:
+    from scipy import stats  # scipy is heavy: loaded when an experiment is summarised
+
+    def interval(method: str) -> tuple[float, float]:
+        with warnings.catch_warnings():
+            # A BCa failure is detected below (non-finite bounds) and said in the method.
+            warnings.simplefilter("ignore")
+            result = stats.bootstrap(
+                samples, statistic, n_resamples=RESAMPLES, confidence_level=LEVEL,
+                method=method, vectorized=True, random_state=np.random.default_rng(seed),
+            )  # fmt: skip
+        ci = result.confidence_interval
+        return float(ci.low), float(ci.high)
+
+    low, high = interval("BCa")
+    if math.isfinite(low) and math.isfinite(high):
+        return low, high, BCA
+    low, high = interval("percentile")
+    return low, high, PERCENTILE
+
+
+def mean_interval(values: Sequence[float], *, seed: int = 0) -> Estimate:
+    """The mean of ``values`` with a BCa 95% interval."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        return Estimate(None, None, None, 0, "no values")
+    mean = float(data.mean())
+    if data.size == 1:
+        return Estimate(mean, None, None, 1, ONE_VALUE)
+    if np.ptp(data) == 0:
+        return Estimate(mean, mean, mean, int(data.size), ALL_EQUAL)
+    if data.size < MIN_BOOTSTRAP:
+        return Estimate(mean, None, None, int(data.size), TOO_FEW)
+    low, high, method = _bootstrap((data,), _mean, seed)
+    return Estimate(mean, low, high, int(data.size), method)
+
+
+def difference_interval(a: Sequence[float], b: Sequence[float], *, seed: int = 0) -> Estimate:
+    """Mean of ``b`` minus mean of ``a``, with a BCa 95% interval (independent samples)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size < 2 or y.size < 2:
+        raise ValueError("each group needs at least two values")
+    difference = float(y.mean() - x.mean())
+    if np.ptp(x) == 0 and np.ptp(y) == 0:
+        return Estimate(difference, difference, difference, int(x.size + y.size), ALL_EQUAL)
+    if min(x.size, y.size) < MIN_BOOTSTRAP:
+        return Estimate(difference, None, None, int(x.size + y.size), TOO_FEW)
+    low, high, method = _bootstrap((x, y), _difference, seed)
+    return Estimate(difference, low, high, int(x.size + y.size), method)
+
+
+@dataclass(frozen=True)
+class PermutationResult:
+    p_value: float
+    method: str
+
+
+def permutation_test(a: Sequence[float], b: Sequence[float], *, seed: int = 0) -> PermutationResult:
+    """Two-sided permutation test of a difference in means; exact when every relabelling of
+    the pooled values fits in the resample budget."""
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size == 0 or y.size == 0:
+        raise ValueError("both groups need values")
+    exact = math.comb(x.size + y.size, x.size) <= RESAMPLES
+    result = stats.permutation_test(
+        (x, y), _difference, n_resamples=RESAMPLES, vectorized=True,
+        alternative="two-sided", random_state=np.random.default_rng(seed),
+    )  # fmt: skip
+    method = EXACT_PERMUTATION if exact else RANDOM_PERMUTATION
+    return PermutationResult(float(result.pvalue), method)
