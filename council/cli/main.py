@@ -17,6 +17,7 @@ from typing import Any
 from council.cli import (
     diversity_cmd,
     experiment_cmd,
+    mcp_cmd,
     models_cmd,
     personas_cmd,
     protocols_cmd,
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.register(commands)
     experiment_cmd.register(commands)
     diversity_cmd.register(commands)
+    mcp_cmd.register(commands)
     return parser
 
 
