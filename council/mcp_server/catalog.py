@@ -62,7 +62,10 @@ def show_protocol(name: str, limits: Limits) -> dict[str, Any]:
         "name": protocol.name,
         "description": protocol.spec.description,
         "stages": [stage.id for stage in protocol.speaking_stages()],
-        "outline": describe(protocol),
+        # The outline names the protocol's file: a path on the server's machine stays there.
+        "outline": "\n".join(
+            line for line in describe(protocol).splitlines() if not line.startswith("file: ")
+        ),
         "mermaid": mermaid(protocol),
     }
 

@@ -51,7 +51,8 @@ def _(event: StageStarted) -> str:
 def _(event: TurnFinished) -> str:
     turn = event.turn
     status = "ok" if turn.ok else f"failed: {turn.error}"
-    return f"{turn.stage} · {turn.seat}: {status} ({turn.latency_s:.1f} s)"
+    where = f"{turn.stage} r{turn.round}" if turn.round else turn.stage
+    return f"{where} · {turn.seat}: {status} ({turn.latency_s:.1f} s)"
 
 
 @progress_line.register
