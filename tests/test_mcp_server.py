@@ -24,10 +24,10 @@ mcp = pytest.importorskip("mcp", reason="the MCP SDK (pip install 'mcp==2.3.0')"
 
 from mcp import Client, StdioServerParameters  # noqa: E402
 
+from council.errors import ConfigError  # noqa: E402
 from council.mcp_server.requests import Limits, ServerSettings  # noqa: E402
 from council.mcp_server.server import build_server  # noqa: E402
 from council.mcp_server.transports import check_bind  # noqa: E402
-from council.errors import ConfigError  # noqa: E402
 from council.testing import FakeProvider, FunctionModel, well_formed_reply  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -160,14 +160,23 @@ def test_requests_name_things_never_paths_or_urls(tmp_path: Path) -> None:
                 ("convene", {"question": QUESTION, "protocol": "../protocols/x.yaml"}),
             ]:
                 assert "not a name" in await refusal(client, tool, args)
-            text = await refusal(client, "convene", {"question": QUESTION, "model": DOUBLE,
-                                                     "endpoints": {"openai/x": "http://10.0.0.1"}})
+            text = await refusal(
+                client,
+                "convene",
+                {
+                    "question": QUESTION,
+                    "model": DOUBLE,
+                    "endpoints": {"openai/x": "http://10.0.0.1"},
+                },
+            )
             assert "does not let a request point seats at URLs" in text
-            text = await refusal(client, "convene", {"question": QUESTION,
-                                                     "model": "openai/http://10.0.0.1/v1"})
+            text = await refusal(
+                client, "convene", {"question": QUESTION, "model": "openai/http://10.0.0.1/v1"}
+            )
             assert "not a model string" in text
             assert "unknown persona 'nobody'" in await refusal(
-                client, "convene", {"question": QUESTION, "personas": ["nobody"]})
+                client, "convene", {"question": QUESTION, "personas": ["nobody"]}
+            )
 
     asyncio.run(scenario())
 
@@ -182,8 +191,9 @@ def test_request_sizes_are_bounded(tmp_path: Path) -> None:
             too_many = ["popper", "kuhn", "meadows", "ostrom"]
             text = await refusal(client, "convene", {"question": QUESTION, "personas": too_many})
             assert "personas: 4 given; this server takes at most 3" in text
-            text = await refusal(client, "convene",
-                                 {"question": QUESTION, "model": DOUBLE, "max_tokens": 10**6})
+            text = await refusal(
+                client, "convene", {"question": QUESTION, "model": DOUBLE, "max_tokens": 10**6}
+            )
             assert "max_tokens" in text
             assert "empty" in await refusal(client, "convene", {"question": "  "})
             # Still serving after every refusal.
@@ -370,9 +380,10 @@ def test_streamable_http_convenes_with_the_token(
 
     async def scenario() -> None:
         headers = {"Authorization": f"Bearer {token}"}
-        async with httpx2.AsyncClient(headers=headers, timeout=60) as http, Client(
-            streamable_http_client(url, http_client=http)
-        ) as client:
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=60) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
             run, lines = await _convene_with_progress(client, _convene_on(provider))
             assert run["status"] == "completed" and run["verdict"].startswith("Answer with")
             assert lines[-1] == "run completed" and len(lines) >= 5

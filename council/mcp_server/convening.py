@@ -122,9 +122,7 @@ class Convener:
         relay = ProgressRelay()
         kwargs["sinks"] = [relay]
         # Loading cards, a protocol or an embedder for --panel auto is blocking work.
-        council = await asyncio.to_thread(
-            lambda: Council.for_question(request.question, **kwargs)
-        )
+        council = await asyncio.to_thread(lambda: Council.for_question(request.question, **kwargs))
         pump = asyncio.create_task(relay.pump(report))
         try:
             result = await council.aconvene(request.question)

@@ -87,9 +87,7 @@ def check_model(value: str, what: str, limits: Limits) -> str:
     return value
 
 
-def check_endpoints(
-    endpoints: Mapping[str, str], settings: ServerSettings
-) -> dict[str, str]:
+def check_endpoints(endpoints: Mapping[str, str], settings: ServerSettings) -> dict[str, str]:
     """Model -> base URL, only where the server was started allowing it."""
     if not endpoints:
         return {}
@@ -103,7 +101,11 @@ def check_endpoints(
     for model, url in endpoints.items():
         check_model(model, "endpoints", limits)
         parts = urlsplit(url)
-        if len(url) > limits.url_chars or parts.scheme not in ("http", "https") or not parts.hostname:
+        if (
+            len(url) > limits.url_chars
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+        ):
             raise ConfigError(f"endpoints[{model}]: not an http(s) URL with a host")
     return dict(endpoints)
 
@@ -117,11 +119,8 @@ def seat_model(
     return check_model(value, what, limits)
 
 
-def check_numbers(
-    max_tokens: int | None, temperature: float | None, limits: Limits
-) -> None:
+def check_numbers(max_tokens: int | None, temperature: float | None, limits: Limits) -> None:
     if max_tokens is not None and not 1 <= max_tokens <= limits.max_tokens:
         raise ConfigError(f"max_tokens: {max_tokens}; this server takes 1 to {limits.max_tokens}")
     if temperature is not None and not 0 <= temperature <= 2:
         raise ConfigError(f"temperature: {temperature}; expected 0 to 2")
-

@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from council.errors import CouncilError
 from council.mcp_server import catalog
-from council.mcp_server.convening import ConveneRequest, Convener
+from council.mcp_server.convening import Convener, ConveneRequest
 from council.mcp_server.requests import ServerSettings
 from council.secrets import redact
 
