@@ -126,9 +126,11 @@ class Convener:
         pump = asyncio.create_task(relay.pump(report))
         try:
             result = await council.aconvene(request.question)
-        finally:
-            relay.close()
-            await pump
+        except BaseException:  # a failed run, or the client gave up: no one reads more progress
+            pump.cancel()
+            raise
+        relay.close()
+        await pump  # every line sent before the answer
         return run_summary(result) | {"choice_notes": list(council.choice_notes)}
 
 

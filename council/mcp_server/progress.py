@@ -100,8 +100,13 @@ class ProgressRelay:
 
     async def pump(self, report: Report) -> None:
         """Send a notification per event worth a line, until ``close``."""
+        listening = True
         while (event := await self._queue.get()) is not _DONE:
             line = progress_line(event)  # type: ignore[arg-type]
-            if line is not None:
-                self.sent += 1
+            if line is None or not listening:
+                continue
+            self.sent += 1
+            try:
                 await report(self.sent, None, redact(line))
+            except Exception:  # the client went away: the run goes on and is recorded
+                listening = False

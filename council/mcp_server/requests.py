@@ -19,9 +19,9 @@ from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
 
 # A persona, panel, protocol or run: a name on the server's search paths, never a file path.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_NAME = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.\-]*")
 # A litellm model string 'provider/model': no scheme, so no URL hides in it.
-_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9_.:@+\-/]+")
+_MODEL = re.compile(r"(?!.*://)[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9_.:@+\-/]+")
 Sized = Sequence[str] | Mapping[str, str]
 
 
@@ -53,13 +53,17 @@ class ServerSettings:
     limits: Limits = field(default_factory=Limits)
 
 
-def check_name(value: str, what: str, limits: Limits) -> str:
-    if len(value) > limits.name_chars or not _NAME.fullmatch(value) or ".." in value:
-        raise ConfigError(
-            f"{what} '{value[: limits.name_chars]}' is not a name (letters, digits, '-', '_', "
-            f"'.'; at most {limits.name_chars} characters): this server takes names, not paths"
-        )
+def _matching(value: str, pattern: re.Pattern[str], most: int, refusal: str) -> str:
+    if len(value) > most or not pattern.fullmatch(value):
+        raise ConfigError(refusal)
     return value
+
+
+def check_name(value: str, what: str, limits: Limits) -> str:
+    most = limits.name_chars
+    return _matching(value, _NAME, most, f"{what} '{value[:most]}' is not a name (letters, "
+                     f"digits, '-', '_', '.'; at most {most} characters): this server takes "
+                     "names, not paths")  # fmt: skip
 
 
 def check_question(question: str, limits: Limits) -> str:
@@ -79,12 +83,9 @@ def check_count(values: Sized, what: str, most: int) -> None:
 
 
 def check_model(value: str, what: str, limits: Limits) -> str:
-    if len(value) > limits.model_chars or not _MODEL.fullmatch(value) or "://" in value:
-        raise ConfigError(
-            f"{what}: '{value[: limits.model_chars]}' is not a model string 'provider/model' "
-            f"(at most {limits.model_chars} characters, no URL)"
-        )
-    return value
+    most = limits.model_chars
+    return _matching(value, _MODEL, most, f"{what}: '{value[:most]}' is not a model string "
+                     f"'provider/model' (at most {most} characters, no URL)")  # fmt: skip
 
 
 def check_endpoints(endpoints: Mapping[str, str], settings: ServerSettings) -> dict[str, str]:
