@@ -398,10 +398,10 @@ def test_convene_on_the_bundled_model(tmp_path: Path) -> None:
     """A real council over MCP: the bundled SmolLM2 in every seat (the server's default)."""
 
     async def scenario() -> None:
-        stamps: list[float] = []
+        stamps: list[tuple[float, str]] = []
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
-            stamps.append(time.perf_counter())
+            stamps.append((time.perf_counter(), message or ""))
 
         async with Client(build_server(ServerSettings(runs_dir=tmp_path))) as client:
             start = time.perf_counter()
@@ -414,7 +414,9 @@ def test_convene_on_the_bundled_model(tmp_path: Path) -> None:
             run = result.structured_content
             assert run["status"] == "completed" and run["verdict"].strip()
             assert {s["model"] for s in run["seats"]} == {"local/smollm2-135m-instruct"}
-            print(f"\nfirst progress after {stamps[0] - start:.2f} s; run took "
-                  f"{time.perf_counter() - start:.2f} s; {len(stamps)} notifications")  # fmt: skip
+            first_turn = next(at for at, line in stamps if ": ok (" in line)
+            print(f"\nfirst progress after {stamps[0][0] - start:.2f} s, first turn after "
+                  f"{first_turn - start:.2f} s; run took {time.perf_counter() - start:.2f} s; "
+                  f"{len(stamps)} notifications")  # fmt: skip
 
     asyncio.run(scenario())
