@@ -149,6 +149,22 @@ def test_measure_diversity_of_a_past_run(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_convene_seats_a_named_panel(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with Client(server_for(tmp_path)) as client:
+            panel = (await call(client, "list_panels"))["result"][0]
+            run = await call(client, "convene", {"question": QUESTION, "panel": panel["name"],
+                                                 "protocol": "quick", "model": DOUBLE})  # fmt: skip
+            panel_seats = [s["persona"] for s in run["seats"] if s["role"] == "panel"]
+            assert panel_seats == panel["members"]
+            assert any(f"panel '{panel['name']}'" in note for note in run["choice_notes"])
+            assert "personas or a panel, not both" in await refusal(
+                client, "convene", {"question": QUESTION, "panel": panel["name"],
+                                    "personas": ["popper"]})  # fmt: skip
+
+    asyncio.run(scenario())
+
+
 def test_requests_name_things_never_paths_or_urls(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with Client(server_for(tmp_path)) as client:

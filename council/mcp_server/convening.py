@@ -84,6 +84,10 @@ class Convener:
         if request.personas is not None:
             check_count(request.personas, "personas", limits.personas)
             kwargs["personas"] = [check_name(p, "persona", limits) for p in request.personas]
+        if request.panel is not None:
+            if request.personas is not None:
+                raise ConfigError("give personas or a panel, not both")
+            kwargs["panel"] = check_name(request.panel, "panel", limits)
         if request.protocol is not None:
             kwargs["protocol"] = check_name(request.protocol, "protocol", limits)
         if request.seats:
@@ -115,10 +119,6 @@ class Convener:
         from council.app.council import Council
 
         kwargs = self.council_kwargs(request)
-        if request.panel is not None:
-            if request.personas is not None:
-                raise ConfigError("give personas or a panel, not both")
-            kwargs["panel"] = check_name(request.panel, "panel", self.settings.limits)
         relay = ProgressRelay()
         kwargs["sinks"] = [relay]
         # Loading cards, a protocol or an embedder for --panel auto is blocking work.
