@@ -67,6 +67,25 @@ def test_import_council_and_help_do_not_load_the_sdk() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_without_the_sdk_the_command_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from council.cli.main import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == "mcp" else real(name, *rest),
+    )
+    assert main(["mcp"]) == 2
+    assert capsys.readouterr().err == (
+        "council: error: council mcp needs the MCP SDK: pip install 'mcp==2.3.0'\n"
+    )
+
+
 def test_convene_in_memory_sends_progress_and_answers_the_verdict(tmp_path: Path) -> None:
     async def scenario() -> None:
         notes: list[tuple[float, str | None]] = []
