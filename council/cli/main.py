@@ -17,6 +17,7 @@ from typing import Any
 from council.cli import (
     diversity_cmd,
     experiment_cmd,
+    mcp_cmd,
     models_cmd,
     personas_cmd,
     protocols_cmd,
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.register(commands)
     experiment_cmd.register(commands)
     diversity_cmd.register(commands)
+    mcp_cmd.register(commands)
     return parser
 
 

@@ -1,0 +1,86 @@
+"""Serving the MCP server: stdio (what Claude Code and Cursor launch), or streamable HTTP.
+
+HTTP binds loopback unless told otherwise; any other address needs ``allow_remote`` and a
+token, which every request must then carry as ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from typing import Any
+
+from council.errors import ConfigError
+from council.mcp_server.requests import ServerSettings
+
+TOKEN_ENV = "COUNCIL_MCP_TOKEN"  # ends in TOKEN: council.secrets redacts it everywhere
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_bind(host: str, allow_remote: bool, token: str | None) -> None:
+    if is_loopback(host):
+        return
+    if not allow_remote:
+        raise ConfigError(
+            f"--host {host} is not loopback: add --allow-remote (and set ${TOKEN_ENV}) to serve "
+            "other machines"
+        )
+    if not token or len(token) < 16:
+        raise ConfigError(
+            f"serving {host} needs a token of at least 16 characters in ${TOKEN_ENV}; clients "
+            "send it as 'Authorization: Bearer <token>'"
+        )
+
+
+class BearerGate:
+    """ASGI middleware: HTTP requests without ``Authorization: Bearer <token>`` get 401."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"text/plain"),
+                                        (b"www-authenticate", b"Bearer")]})  # fmt: skip
+                await send({"type": "http.response.body", "body": b"unauthorized\n"})
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(server: Any, settings: ServerSettings, host: str, token: str | None) -> Any:
+    """The streamable HTTP app at ``/mcp``, behind the token when there is one."""
+    app = server.streamable_http_app(
+        host=host, max_request_body_size=settings.limits.http_body_bytes
+    )
+    return BearerGate(app, token) if token else app
+
+
+def serve_stdio(server: Any) -> None:
+    server.run("stdio")
+
+
+def serve_http(
+    server: Any, settings: ServerSettings, host: str, port: int, token: str | None
+) -> None:
+    import sys
+
+    import anyio
+    import uvicorn
+
+    app = http_app(server, settings, host, token)
+    config = uvicorn.Config(app, host=host.strip("[]"), port=port, log_level="warning")
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    print(f"council mcp: serving http://{shown}:{port}/mcp", file=sys.stderr, flush=True)
+    anyio.run(uvicorn.Server(config).serve)
