@@ -146,7 +146,7 @@ class LiteLLMModel(ChatModel):
                     # litellm's own timeout covers the HTTP call; this one covers everything,
                     # a streamed reply to its last piece included.
                     async with asyncio.timeout(self.timeout_s + 5):
-                        response = await self._call(litellm, params, request.listener)
+                        response, pieces = await self._call(litellm, params, request.listener)
         except Exception as exc:
             raise ModelCallError(
                 _one_line(exc, secrets), retryable=is_retryable(exc), attempts=attempts
@@ -154,10 +154,15 @@ class LiteLLMModel(ChatModel):
 
         content = (response.choices[0].message.content or "") if response else ""
         usage = getattr(response, "usage", None)
+        completion_tokens = getattr(usage, "completion_tokens", None)
+        if pieces and (completion_tokens or 0) < pieces:
+            # A server that reports no usage in a stream (llama.cpp) leaves litellm to estimate
+            # it with another model's tokenizer; each piece it sent is at least one token.
+            completion_tokens = pieces
         return Completion(
             content=content.strip(),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
+            completion_tokens=completion_tokens,
             cost_usd=self._cost(litellm, response),
             attempts=attempts,
         )
@@ -184,19 +189,22 @@ class LiteLLMModel(ChatModel):
                 params["stream_options"] = {"include_usage": True}
         return params
 
-    async def _call(self, litellm: Any, params: dict[str, Any], listener: CallListener) -> Any:
+    async def _call(
+        self, litellm: Any, params: dict[str, Any], listener: CallListener
+    ) -> tuple[Any, int]:
         """One attempt: the response, assembled from its pieces when it streams (None for a
-        stream that ended before any piece)."""
+        stream that ended before any piece), and how many pieces of text it streamed."""
         if not params.get("stream"):
-            return await litellm.acompletion(**params)
-        chunks = []
+            return await litellm.acompletion(**params), 0
+        chunks, pieces = [], 0
         async for chunk in await litellm.acompletion(**params):
             chunks.append(chunk)
             text = chunk.choices[0].delta.content if chunk.choices else None
             if text:
+                pieces += 1
                 listener.delta(text)
         # Where the provider sent no usage, the builder counts the tokens itself.
-        return litellm.stream_chunk_builder(chunks, messages=params["messages"])
+        return litellm.stream_chunk_builder(chunks, messages=params["messages"]), pieces
 
     def _cost(self, litellm: Any, response: Any) -> float | None:
         if self.runs_on_this_machine:
