@@ -124,7 +124,10 @@ def test_retries_and_fallbacks_show_as_they_happen(tmp_path: Path) -> None:
     assert "… meadows (try 2)" in taken[("call_retrying", "meadows")]
     assert "… meadows (via openai/backup)" in taken[("call_fell_back", "meadows")]
     shown = live.console.export_text()
-    assert "opening · kuhn: attempt 1 failed (ServiceUnavailableError" in shown
+    assert (
+        "opening · kuhn: attempt 1 failed (ServiceUnavailableError: OpenAIException - "
+        "injected 503); retrying in 0.0 s" in shown
+    )
     assert "meadows: openai/down failed, falling back to openai/backup" in shown
     assert "council · quick" in shown and "✓ kuhn (2 tries)" in shown
     assert "✓ meadows (3 tries, via openai/backup)" in shown

@@ -69,6 +69,13 @@ def _count(tokens: int) -> str:
     return f"{tokens} token" + ("" if tokens == 1 else "s")
 
 
+def _brief(error: str) -> str:
+    """An error's kind and its last words: litellm nests one message in another several
+    times over (the record keeps it whole)."""
+    kind, _, rest = error.partition(": ")
+    return f"{kind}: {rest.rsplit(': ', 1)[-1]}" if rest else error
+
+
 def _where(stage: str, round_number: int) -> str:
     return stage + (f" (round {round_number})" if round_number else "")
 
@@ -179,7 +186,7 @@ class ProgressDisplay:
             cell.attempt, cell.tokens = event.attempt + 1, 0  # what it streamed is void
         where = _where(event.stage, event.round)
         self._live_note(
-            f"  {where} · {event.seat}: attempt {event.attempt} failed ({event.error}); "
+            f"  {where} · {event.seat}: attempt {event.attempt} failed ({_brief(event.error)}); "
             f"retrying in {event.wait_s:.1f} s"
         )
 
@@ -190,7 +197,7 @@ class ProgressDisplay:
             cell.model, cell.attempt, cell.tokens = event.fallback, 1, 0
         where = _where(event.stage, event.round)
         self._live_note(f"  {where} · {event.seat}: {event.failed} failed, falling back to "
-                   f"{event.fallback} ({event.error})")  # fmt: skip
+                   f"{event.fallback} ({_brief(event.error)})")  # fmt: skip
 
     @handle.register
     def _(self, event: TurnFinished) -> None:
