@@ -11,6 +11,7 @@ import pytest
 from council import Council
 from council.errors import ConfigError, UnknownNameError
 from council.protocols import load_protocol_file
+from council.records.events import TurnDelta
 from council.seats import ModelRequest
 from council.testing import FunctionModel, ScriptedModel
 
@@ -223,7 +224,8 @@ def test_sinks_hear_every_event_in_order_and_the_result_is_their_fold() -> None:
     result = Council(
         PANEL, protocol="quick", model=FunctionModel(echo), runs_dir=None, sinks=[sink]
     ).convene(QUESTION)
-    heard = [e.type + (f" {e.stage}" if hasattr(e, "stage") else "") for e in sink.events]
+    record = [e for e in sink.events if e.durable]
+    heard = [e.type + (f" {e.stage}" if hasattr(e, "stage") else "") for e in record]
     # Within a stage the seats run concurrently; the stages follow one another.
     opening, verdict = heard[1:9], heard[9:13]
     assert heard[0] == "run_started" and heard[-1] == "run_finished" and len(heard) == 14
@@ -232,7 +234,16 @@ def test_sinks_hear_every_event_in_order_and_the_result_is_their_fold() -> None:
     assert verdict == [
         "stage_started verdict", "turn_started verdict", "turn_finished", "stage_finished verdict"
     ]  # fmt: skip
-    assert fold_events(sink.events) == result
+    assert fold_events(sink.events) == result == fold_events(record)
+    # The rest is each reply as it streamed, word by word, between its turn's start and end.
+    pieces: dict[tuple[str, str], str] = {}
+    for event in sink.events:
+        if isinstance(event, TurnDelta):
+            pieces[(event.stage, event.seat)] = (
+                pieces.get((event.stage, event.seat), "") + event.text
+            )
+    assert pieces == {(t.stage, t.seat): t.content for t in result.turns}
+    assert len(sink.events) - len(record) == sum(len(t.content.split()) for t in result.turns)
 
 
 def test_every_turn_keeps_the_prompts_its_seat_saw() -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from council import Council, SamplingSettings
 from council.errors import ConfigError
+from council.seats import ModelRequest, make_model
 from council.seats.local import BUNDLED_MODELS, DEFAULT_LOCAL_MODEL, LOCAL_SERVERS, verified_path
 
 pytestmark = pytest.mark.local_model
@@ -68,6 +69,37 @@ def test_the_cli_convenes_on_the_bundled_model(tmp_path: Path) -> None:
     assert [t["seat"] for t in run["turns"]] == ["hayek", "keynes", "chair"]
     assert all(t["content"] and t["error"] is None for t in run["turns"])
     assert "opening · hayek: ok" in completed.stderr  # the progress display, on stderr
+
+
+class Pieces:
+    """A call listener that keeps the streamed pieces and anything else it hears."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.other: list[str] = []
+
+    def delta(self, text: str) -> None:
+        self.pieces.append(text)
+
+    def retrying(self, model: str, attempt: int, error: str, wait_s: float) -> None:
+        self.other.append(f"retrying: {error}")
+
+    def falling_back(self, failed: str, fallback: str, error: str) -> None:
+        self.other.append(f"falling back: {error}")
+
+
+async def test_the_bundled_model_streams_its_reply_piece_by_piece() -> None:
+    heard = Pieces()
+    request = ModelRequest(
+        stage="opening", messages=[{"role": "user", "content": QUESTION}], max_tokens=32,
+        temperature=0.0, seed=5, listener=heard,
+    )  # fmt: skip
+    completion = await make_model(DEFAULT_LOCAL_MODEL).complete(request)
+    assert heard.other == [] and len(heard.pieces) > 3
+    assert "".join(heard.pieces).strip() == completion.content and completion.content
+    # llama.cpp streams one token a piece and reports no usage in a stream: pieces are tokens.
+    assert completion.completion_tokens == len(heard.pieces) <= 32
+    assert completion.prompt_tokens and completion.cost_usd == 0.0
 
 
 def test_the_bundled_file_is_verified_before_it_is_served() -> None:

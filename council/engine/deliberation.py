@@ -22,6 +22,7 @@ from council.engine import gates
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
 from council.engine.convergence import answers_stable, moderator_stops
+from council.engine.live import TurnListener
 from council.engine.prompts import StagePrompts
 from council.engine.seating import check_panel_fits, seat_assignment, select_seats
 from council.engine.stage_kinds import behaviour_of
@@ -149,7 +150,8 @@ class Deliberation(StagePrompts):
         self._emit(GateChecked(run_id=self.run_id, note=note))
 
     def _emit(self, event: Event) -> None:
-        self._record.handle(event)
+        if event.durable:  # the run's result is the fold of its record, not of live events
+            self._record.handle(event)
         self.sink.handle(event)
 
     # -- running ----------------------------------------------------------------------------
@@ -389,6 +391,8 @@ class Deliberation(StagePrompts):
             TurnStarted(run_id=self.run_id, stage=stage_id, round=round_number, seat=seat.name)
         )
         started_at, start = utc_now(), time.perf_counter()
+        listener = TurnListener(self._emit, self.run_id, stage_id, round_number, seat.name)
+        request = dataclasses.replace(request, listener=listener)
         answered_by = seat.model.model
         content: str | None = None
         error: str | None = None

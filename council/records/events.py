@@ -5,13 +5,19 @@ exports, the live display, a web stream) takes them through one method, ``handle
 pydantic discriminated union on ``type`` with one ``TypeAdapter`` (``EVENTS``), so there is one
 serializer: ``event_json`` writes the line the ledger stores and ``events.jsonl`` exports, and
 ``parse_event`` reads either back.
+
+Each event type says whether it is *durable* (``durable`` is a class attribute, not a field):
+a durable event is the record, committed to the ledger and exported to ``events.jsonl``; a
+live event (``LiveEvent``: a piece of a reply as it streams) is passed to the run's followers
+as it happens and never stored, since the durable events already hold everything it shows.
+Both kinds are small JSON, one line each, so a web page can follow a run over SSE.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -31,8 +37,16 @@ from council.records.settings import RunConfig
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    durable: ClassVar[bool] = True  # committed to the ledger before anyone else hears it
+
     run_id: str
     at: datetime = Field(default_factory=utc_now)
+
+
+class LiveEvent(_Event):
+    """An event for those watching the run now: passed on, never stored."""
+
+    durable: ClassVar[bool] = False
 
 
 class RunStarted(_Event):
@@ -57,6 +71,42 @@ class TurnStarted(_Event):
     stage: str
     round: int = 0
     seat: str
+
+
+class TurnDelta(LiveEvent):
+    """A piece of a seat's reply as it streams in. The finished turn holds the whole reply."""
+
+    type: Literal["turn_delta"] = "turn_delta"
+    stage: str
+    round: int = 0
+    seat: str
+    text: str
+
+
+class CallRetrying(_Event):
+    """An attempt at a seat's call failed with an error a retry can fix; the next attempt
+    starts after ``wait_s`` (a streamed reply starts again from its first piece)."""
+
+    type: Literal["call_retrying"] = "call_retrying"
+    stage: str
+    round: int = 0
+    seat: str
+    model: str
+    attempt: int  # the attempt that failed, from 1
+    error: str
+    wait_s: float
+
+
+class CallFellBack(_Event):
+    """A seat's model failed for good and the next model of its fallback chain takes over."""
+
+    type: Literal["call_fell_back"] = "call_fell_back"
+    stage: str
+    round: int = 0
+    seat: str
+    failed: str
+    fallback: str
+    error: str
 
 
 class TurnFinished(_Event):
@@ -128,6 +178,9 @@ Event = Annotated[
     RunStarted
     | StageStarted
     | TurnStarted
+    | TurnDelta
+    | CallRetrying
+    | CallFellBack
     | TurnFinished
     | TallyMade
     | StageFinished

@@ -20,7 +20,7 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class CallSettings:
-    """How real model calls behave: per-call timeout and retry budget."""
+    """How real model calls behave: per-call timeout, retry budget, streaming."""
 
     timeout_s: float = 120.0
     max_attempts: int = 4
@@ -28,6 +28,7 @@ class CallSettings:
     backoff_max_s: float = 30.0  # also caps a provider's Retry-After
     max_in_flight: int = 16  # calls one run has open at once
     max_in_flight_per_provider: int = 16  # of those, calls to one provider
+    stream: bool = True  # replies arrive piece by piece (shown live); off for a server that cannot
 
 
 @dataclass(frozen=True)

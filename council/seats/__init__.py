@@ -1,9 +1,16 @@
 """Seats: a persona bound to a model, and the models behind them (litellm, bundled local)."""
 
-from council.seats.model import ChatModel, Completion, ModelRequest, split_model_string
+from council.seats.model import (
+    CallListener,
+    ChatModel,
+    Completion,
+    ModelRequest,
+    split_model_string,
+)
 from council.seats.seat import CallSettings, Seat, make_model
 
 __all__ = [
+    "CallListener",
     "CallSettings",
     "ChatModel",
     "Completion",

@@ -20,12 +20,14 @@ class FallbackModel(ChatModel):
     async def complete(self, request: ModelRequest) -> Completion:
         failures: list[str] = []
         attempts = 0
-        for model in self.models:
+        for model, after in zip(self.models, [*self.models[1:], None], strict=True):
             try:
                 completion = await model.complete(request)
             except ModelCallError as exc:
                 failures.append(f"{model.model}: {exc}")
                 attempts += exc.attempts
+                if after is not None:
+                    request.listener.falling_back(model.model, after.model, str(exc))
                 continue
             if model is self.models[0]:
                 return completion

@@ -4,6 +4,11 @@ Retries use tenacity with exponential backoff and jitter, and only for errors th
 fix (rate limits, timeouts, connection errors, 5xx). Authentication and request errors fail at
 once. A ``Retry-After`` header from the provider lengthens the wait (never shortens it), up to the
 backoff maximum and the call timeout.
+
+Replies stream (``stream=True``): each piece goes to the request's listener as it arrives, and
+the pieces are assembled into one response (usage included) when the stream ends. An attempt
+is the whole stream: one cut off or garbled midway is an error like any other, retried from
+its start, and the call's timeout covers the stream to its last piece.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from tenacity import (
 )
 
 from council.errors import ModelCallError
-from council.seats.model import ChatModel, Completion, ModelRequest
+from council.seats.model import CallListener, ChatModel, Completion, ModelRequest
 from council.secrets import redact
 
 # Resolves a model string to the keyword arguments that reach litellm (api_base, api_key).
@@ -64,6 +69,10 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(status, int) and (status == 429 or status >= 500)
 
 
+def _one_line(exc: BaseException, secrets: list[str]) -> str:
+    return redact(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
+
+
 def retry_after_seconds(exc: BaseException | None) -> float:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
@@ -88,8 +97,10 @@ class LiteLLMModel(ChatModel):
         extra_params: dict[str, Any] | None = None,
         runs_on_this_machine: bool = False,
         priced: bool = True,
+        stream: bool = True,
     ) -> None:
         self.model = model
+        self.stream = stream
         self._resolve_endpoint = resolve_endpoint
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
@@ -112,6 +123,51 @@ class LiteLLMModel(ChatModel):
 
     async def complete(self, request: ModelRequest) -> Completion:
         litellm = import_litellm()
+        params = await self._params(litellm, request)
+        secrets = [str(params["api_key"])] if params.get("api_key") else []
+
+        def announce_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            wait_s = state.next_action.sleep if state.next_action else 0.0
+            text = _one_line(error, secrets) if error else "failed"
+            request.listener.retrying(self.model, state.attempt_number, text, wait_s)
+
+        attempts = 0
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_attempts),
+                wait=self._wait_for,
+                retry=retry_if_exception(is_retryable),
+                before_sleep=announce_retry,
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    # litellm's own timeout covers the HTTP call; this one covers everything,
+                    # a streamed reply to its last piece included.
+                    async with asyncio.timeout(self.timeout_s + 5):
+                        response, pieces = await self._call(litellm, params, request.listener)
+        except Exception as exc:
+            raise ModelCallError(
+                _one_line(exc, secrets), retryable=is_retryable(exc), attempts=attempts
+            ) from None
+
+        content = (response.choices[0].message.content or "") if response else ""
+        usage = getattr(response, "usage", None)
+        completion_tokens = getattr(usage, "completion_tokens", None)
+        if pieces and (completion_tokens or 0) < pieces:
+            # A server that reports no usage in a stream (llama.cpp) leaves litellm to estimate
+            # it with another model's tokenizer; each piece it sent is at least one token.
+            completion_tokens = pieces
+        return Completion(
+            content=content.strip(),
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=completion_tokens,
+            cost_usd=self._cost(litellm, response),
+            attempts=attempts,
+        )
+
+    async def _params(self, litellm: Any, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
@@ -125,41 +181,35 @@ class LiteLLMModel(ChatModel):
             params["seed"] = request.seed
         if self._resolve_endpoint is not None:
             params.update(await self._resolve_endpoint(self.model))
-        secrets = [str(params["api_key"])] if params.get("api_key") else []
+        if self.stream:
+            params["stream"] = True
+            provider, _, name = params["model"].partition("/")
+            supported = litellm.get_supported_openai_params(name, custom_llm_provider=provider)
+            if "stream_options" in (supported or []):  # usage in the last piece, when offered
+                params["stream_options"] = {"include_usage": True}
+        return params
 
-        attempts = 0
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.max_attempts),
-                wait=self._wait_for,
-                retry=retry_if_exception(is_retryable),
-                reraise=True,
-            ):
-                with attempt:
-                    attempts += 1
-                    # litellm's own timeout covers the HTTP call; this one covers everything.
-                    async with asyncio.timeout(self.timeout_s + 5):
-                        response = await litellm.acompletion(**params)
-        except Exception as exc:
-            message = redact(f"{type(exc).__name__}: {exc}", secrets)
-            raise ModelCallError(
-                message.splitlines()[0][:500], retryable=is_retryable(exc), attempts=attempts
-            ) from None
-
-        content = response.choices[0].message.content or ""
-        usage = getattr(response, "usage", None)
-        return Completion(
-            content=content.strip(),
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
-            cost_usd=self._cost(litellm, response),
-            attempts=attempts,
-        )
+    async def _call(
+        self, litellm: Any, params: dict[str, Any], listener: CallListener
+    ) -> tuple[Any, int]:
+        """One attempt: the response, assembled from its pieces when it streams (None for a
+        stream that ended before any piece), and how many pieces of text it streamed."""
+        if not params.get("stream"):
+            return await litellm.acompletion(**params), 0
+        chunks, pieces = [], 0
+        async for chunk in await litellm.acompletion(**params):
+            chunks.append(chunk)
+            text = chunk.choices[0].delta.content if chunk.choices else None
+            if text:
+                pieces += 1
+                listener.delta(text)
+        # Where the provider sent no usage, the builder counts the tokens itself.
+        return litellm.stream_chunk_builder(chunks, messages=params["messages"]), pieces
 
     def _cost(self, litellm: Any, response: Any) -> float | None:
         if self.runs_on_this_machine:
             return 0.0
-        if not self._priced:
+        if not self._priced or response is None:
             return None
         try:
             return float(litellm.completion_cost(completion_response=response))

@@ -158,6 +158,9 @@ class LocalServer:
             "--port", str(self.port),
             "--n_threads", str(self.threads),
             "--n_ctx", str(self.model.context_tokens),
+            # By default a request arriving mid-stream ends the stream being served, so the
+            # seats of a stage would cut each other off; they take turns instead.
+            "--interrupt_requests", "False",
         ]  # fmt: skip
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + ready_timeout_s

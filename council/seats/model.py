@@ -5,7 +5,34 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class CallListener(Protocol):
+    """Hears a call while it happens, for whoever shows it live. A model that streams tells it
+    each piece of text; one that retries or falls back says so before it waits or moves on.
+    A retried attempt or a fallback starts its text again: pieces heard before it are void."""
+
+    def delta(self, text: str) -> None: ...
+
+    def retrying(self, model: str, attempt: int, error: str, wait_s: float) -> None: ...
+
+    def falling_back(self, failed: str, fallback: str, error: str) -> None: ...
+
+
+class _NobodyListening:
+    def delta(self, text: str) -> None:
+        pass
+
+    def retrying(self, model: str, attempt: int, error: str, wait_s: float) -> None:
+        pass
+
+    def falling_back(self, failed: str, fallback: str, error: str) -> None:
+        pass
+
+
+NOBODY_LISTENING: CallListener = _NobodyListening()
 
 
 @dataclass(frozen=True)
@@ -25,6 +52,9 @@ class ModelRequest:
     # (choices = labels to rank) or "decision" (choices = STOP, CONTINUE).
     expects: str = "text"
     choices: tuple[str, ...] = ()
+    # Who hears the call as it happens. It travels with the request so that wrappers
+    # (fallbacks, reuse) pass it on untouched; it is no part of what the call is.
+    listener: CallListener = field(default=NOBODY_LISTENING, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ def make_model(
         max_attempts=settings.max_attempts,
         backoff_initial_s=settings.backoff_initial_s,
         backoff_max_s=settings.backoff_max_s,
+        stream=settings.stream,
         runs_on_this_machine=is_local,
         priced=endpoint is None,
     )

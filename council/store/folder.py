@@ -49,6 +49,8 @@ class RunFolder:
             self.problem = f"cannot write the run folder {path}: {exc.strerror}"
 
     def handle(self, event: Event) -> None:
+        if not event.durable:
+            return  # the folder is a copy of the ledger, which keeps no live events
         self._events.append(event)
         if self.problem is not None:
             return

@@ -96,7 +96,7 @@ class Ledger:
             else:
                 self._db = self._open(path)
         self._db.row_factory = sqlite3.Row
-        self._durable = True  # PRAGMA synchronous=FULL, as opened
+        self._full_sync = True  # PRAGMA synchronous=FULL, as opened
 
     @classmethod
     def in_folder(cls, runs_dir: Path | str) -> Ledger:
@@ -187,11 +187,13 @@ class Ledger:
         loses at most progress markers, never a paid-for answer; the WAL keeps order, so a
         synced event carries every event before it.
         """
-        durable = isinstance(event, RunStarted | TurnFinished | RunFinished)
+        if not event.durable:
+            raise ValueError(f"a live event ({event.type}) is never stored in the ledger")
+        full_sync = isinstance(event, RunStarted | TurnFinished | RunFinished)
         with self._guard():
-            if durable != self._durable:
-                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                self._durable = durable
+            if full_sync != self._full_sync:
+                self._db.execute(f"PRAGMA synchronous={'FULL' if full_sync else 'NORMAL'}")
+                self._full_sync = full_sync
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 seq = self._db.execute(

@@ -3,7 +3,8 @@
 The engine hands every event to one ``RunRecorder``. It commits the event to the ledger and
 only then passes it on to its followers (the run folder's exports, the live display, a web
 stream), so whatever a follower shows is already on record. The order is structural, not a
-list someone has to keep in order.
+list someone has to keep in order. A live event (a piece of a streaming reply; its type says
+``durable = False``) is not the record: it goes to the followers only.
 
 When the ledger cannot take an event the run must stop (going on would make calls whose
 answers could not be kept). On a full disk the recorder frees the ledger's reserve, keeps the
@@ -28,7 +29,7 @@ class RunRecorder:
         self.failure: StorageError | None = None  # set once the ledger has failed this run
 
     def handle(self, event: Event) -> None:
-        if self.ledger is not None:
+        if self.ledger is not None and event.durable:
             self._record(event)
         for follower in self.followers:
             follower.handle(event)

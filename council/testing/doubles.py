@@ -2,21 +2,36 @@
 
 ``ScriptedModel`` answers from a queue (like simonw/llm's mock model with ``enqueue()``);
 ``FunctionModel`` answers with a function of the request (like pydantic-ai's ``FunctionModel``),
-so a test can assert on exactly what a seat was shown.
+so a test can assert on exactly what a seat was shown. Both stream, as real seats do: each
+reply reaches the request's listener word by word before the call returns (``stream=False``
+answers in one piece).
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
 from council.errors import ModelCallError
 from council.seats.model import ChatModel, Completion, ModelRequest
 
+_PIECES = re.compile(r"\s*\S+\s*|\s+")  # a word with the spaces around it
+
 
 def _rough_tokens(text: str) -> int:
     return max(1, len(text.split()))
+
+
+def _answer(request: ModelRequest, reply: str, stream: bool) -> Completion:
+    if stream:
+        for piece in _PIECES.findall(reply):
+            request.listener.delta(piece)
+    prompt = " ".join(m["content"] for m in request.messages)
+    return Completion(
+        content=reply, prompt_tokens=_rough_tokens(prompt), completion_tokens=_rough_tokens(reply)
+    )
 
 
 class ScriptedModel(ChatModel):
@@ -29,8 +44,10 @@ class ScriptedModel(ChatModel):
         *,
         default: str | None = None,
         model: str = "test/scripted",
+        stream: bool = True,
     ) -> None:
         self.model = model
+        self.stream = stream
         self._queue: deque[str | Exception] = deque(replies)
         self.default = default
         self.requests: list[ModelRequest] = []
@@ -50,13 +67,7 @@ class ScriptedModel(ChatModel):
             if isinstance(reply, ModelCallError):
                 raise reply
             raise ModelCallError(f"{type(reply).__name__}: {reply}", retryable=False, attempts=1)
-        prompt = " ".join(m["content"] for m in request.messages)
-        return Completion(
-            content=reply,
-            prompt_tokens=_rough_tokens(prompt),
-            completion_tokens=_rough_tokens(reply),
-            cost_usd=None,
-        )
+        return _answer(request, reply, self.stream)
 
 
 Responder = Callable[[ModelRequest], str | Awaitable[str]]
@@ -65,8 +76,9 @@ Responder = Callable[[ModelRequest], str | Awaitable[str]]
 class FunctionModel(ChatModel):
     """A function seat: ``fn(request) -> str`` (sync or async) writes every reply."""
 
-    def __init__(self, fn: Responder, *, model: str = "test/function") -> None:
+    def __init__(self, fn: Responder, *, model: str = "test/function", stream: bool = True) -> None:
         self.model = model
+        self.stream = stream
         self.fn = fn
         self.requests: list[ModelRequest] = []
 
@@ -76,12 +88,7 @@ class FunctionModel(ChatModel):
         if inspect.isawaitable(reply):
             reply = await reply
         assert isinstance(reply, str), "a FunctionModel's function must return a string"
-        prompt = " ".join(m["content"] for m in request.messages)
-        return Completion(
-            content=reply,
-            prompt_tokens=_rough_tokens(prompt),
-            completion_tokens=_rough_tokens(reply),
-        )
+        return _answer(request, reply, self.stream)
 
 
 def well_formed_reply(request: ModelRequest) -> str:
