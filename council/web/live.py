@@ -41,7 +41,10 @@ class RunBroadcast:
 
     def handle(self, event: Event) -> None:
         with self._lock:
-            self.history.append(event)
+            # A late subscriber is sent the record so far; the pieces of a reply streamed before
+            # it came are in the finished turn, so live-only events are not kept.
+            if event.durable:
+                self.history.append(event)
             targets = list(self._subscribers)
         for loop, queue in targets:
             loop.call_soon_threadsafe(queue.put_nowait, event)

@@ -137,13 +137,20 @@ function watch(runId) {
       for (const timer of timers.values()) clearInterval(timer);
     },
   };
-  // Streaming events (tokens as they come, attempts, fallbacks) carry a seat and text or a note.
-  const streamed = (e) => {
-    const card = cards.get(`${e.stage}/${e.round}/${e.seat}`);
-    if (!card) return;
-    if (e.text || e.delta) card.querySelector(".content").textContent += e.text || e.delta;
-    if (e.reason || e.error) card.querySelector(".meta").textContent += ` · ${e.reason || e.error}`;
+  // Live while a seat speaks: the pieces of its reply, and each retry or fallback.
+  const card = (e) => cards.get(`${e.stage}/${e.round}/${e.seat}`);
+  const note = (e, text) => {
+    const found = card(e);
+    if (!found) return;
+    found.querySelector(".content").textContent = "";  // the next attempt streams from the start
+    found.append(el("p", { class: "note" }, text));
   };
+  Object.assign(on, {
+    turn_delta(e) { const found = card(e); if (found) found.querySelector(".content").textContent += e.text; },
+    call_retrying(e) { note(e, `attempt ${e.attempt} on ${e.model} failed (${e.error}); retrying in ${e.wait_s.toFixed(1)} s`); },
+    call_fell_back(e) { note(e, `${e.failed} failed for good (${e.error}); falling back to ${e.fallback}`); },
+  });
+  const streamed = () => {};  // an event type this page does not show
   const source = new EventSource(`/api/runs/${encodeURIComponent(runId)}/events`);
   source.onmessage = (message) => {
     const event = JSON.parse(message.data);
