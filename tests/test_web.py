@@ -76,13 +76,17 @@ def events_of(stream: str) -> list[dict[str, Any]]:
     return [json.loads(line[6:]) for line in stream.splitlines() if line.startswith('data: {"')]
 
 
-def test_convene_and_follow_the_event_stream(server: Server, tmp_path: Path) -> None:
+def test_convene_and_follow_the_event_stream(server: Server, provider, tmp_path: Path) -> None:
+    provider.fail_next(503)  # one seat's first attempt fails: the page is told, then the retry
     status, text = server.request("/api/convene", QUICK)
     assert status == 200, text
     run_id = json.loads(text)["run_id"]
     status, stream = server.request(f"/api/runs/{run_id}/events")  # joins mid-run: no gap
     streamed = events_of(stream)
     events = [e for e in streamed if e["type"] != "turn_delta"]  # live only, never stored
+    verdict = [e["text"] for e in streamed if e["type"] == "turn_delta" and e["seat"] == "chair"]
+    assert "".join(verdict) == "Reply from fake."  # the verdict streamed in pieces
+    assert [e["type"] for e in events].count("call_retrying") == 1
     assert events[0]["type"] == "run_started" and events[-1]["type"] == "run_finished"
     assert stream.rstrip().endswith("event: end\ndata: {}")
     ledger = Ledger.existing(tmp_path / "runs")
