@@ -22,6 +22,7 @@ from tenacity import (
 )
 
 from council.errors import ModelCallError
+from council.seats import warm
 from council.seats.model import ChatModel, Completion, ModelRequest
 from council.secrets import redact
 
@@ -90,6 +91,13 @@ class LiteLLMModel(ChatModel):
         priced: bool = True,
     ) -> None:
         self.model = model
+        # What a warm worker needs to make this model's calls the way this process would.
+        self.settings: dict[str, Any] = dict(
+            model=model, timeout_s=timeout_s, max_attempts=max_attempts,
+            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
+            extra_params=dict(extra_params or {}), runs_on_this_machine=runs_on_this_machine,
+            priced=priced,
+        )  # fmt: skip
         self._resolve_endpoint = resolve_endpoint
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
@@ -111,6 +119,12 @@ class LiteLLMModel(ChatModel):
         return min(max(self._wait(state), retry_after_seconds(error)), self._max_wait_s)
 
     async def complete(self, request: ModelRequest) -> Completion:
+        endpoint = await self._resolve_endpoint(self.model) if self._resolve_endpoint else {}
+        worker = await warm.worker()  # litellm already imported, in a process that stays warm
+        if worker is not None:
+            completion = await worker.complete(self.settings, endpoint, request)
+            if completion is not None:
+                return completion
         litellm = import_litellm()
         params: dict[str, Any] = {
             "model": self.model,
@@ -123,8 +137,7 @@ class LiteLLMModel(ChatModel):
         }
         if request.seed is not None:
             params["seed"] = request.seed
-        if self._resolve_endpoint is not None:
-            params.update(await self._resolve_endpoint(self.model))
+        params.update(endpoint)
         secrets = [str(params["api_key"])] if params.get("api_key") else []
 
         attempts = 0
