@@ -174,6 +174,9 @@ class LiteLLMModel(ChatModel):
             return 0.0
         if not self._priced:
             return None
+        known = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+        if known is not None:
+            return float(known)  # litellm priced it on the way: not priced a second time
         try:
             return float(litellm.completion_cost(completion_response=response))
         except Exception:
