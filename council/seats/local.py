@@ -19,8 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -159,6 +157,8 @@ class LocalServer:
             "--n_threads", str(self.threads),
             "--n_ctx", str(self.model.context_tokens),
         ]  # fmt: skip
+        import urllib.request  # here: its import costs `council --help`, which names this module
+
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
@@ -167,7 +167,7 @@ class LocalServer:
             try:
                 with urllib.request.urlopen(f"{self.api_base}/models", timeout=1):
                     return
-            except (urllib.error.URLError, OSError):
+            except OSError:  # URLError is an OSError
                 time.sleep(0.2)
         self.stop()
         raise ConfigError(f"llama.cpp server for {self.model.name} did not start: {self._tail()}")
