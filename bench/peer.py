@@ -110,6 +110,10 @@ def measure(repeats: int = REPEATS) -> dict[str, dict[str, list[float]]]:
     """Every figure for every tool, the tools taking turns within each repetition."""
     arrivals = Arrivals()
     samples: dict[str, dict[str, list[float]]] = {}
+    # Byte-compiled as pip installs the peer: with PYTHONDONTWRITEBYTECODE set, every council
+    # process would otherwise compile its modules again.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "council")],
+                   check=True, capture_output=True)  # fmt: skip
     with FakeProvider("A short answer.", latency=arrivals.latency) as fake, \
             tempfile.TemporaryDirectory() as tmp:  # fmt: skip
         folder = Path(tmp)
