@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from council.errors import ModelCallError
+from council.paths import held_by_another
 from council.seats.model import Completion, ModelRequest
 
 SWITCH_ENV = "COUNCIL_WARM_WORKER"
@@ -100,18 +100,6 @@ def _answers(path: Path) -> bool:
     return True
 
 
-def _held(lock: Path) -> bool:
-    """Whether a worker (starting or serving) holds this socket's lock."""
-    try:
-        with open(lock, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
 def start_worker(path: Path) -> subprocess.Popen[bytes]:
     """A worker for ``path``, detached from this process's session and terminal."""
     paths = [str(COUNCIL_DIR.parent), os.environ.get("PYTHONPATH", "")]
@@ -128,13 +116,13 @@ def find_or_start(path: Path, wait_s: float = START_WAIT_S) -> bool:
     if _answers(path):
         return True
     lock = path.with_suffix(".lock")
-    started = None if _held(lock) else start_worker(path)
+    started = None if held_by_another(lock) else start_worker(path)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         time.sleep(0.05)
         if _answers(path):
             return True
-        if (started is None or started.poll() is not None) and not _held(lock):
+        if (started is None or started.poll() is not None) and not held_by_another(lock):
             return False  # nobody is starting one (it failed): call litellm here
     return False
 

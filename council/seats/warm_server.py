@@ -115,14 +115,25 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
     return int(uid)
 
 
+def _take(lock: Any) -> bool:
+    """The worker's lock. A caller checking whether one lives holds it for an instant, so a
+    refusal is tried again for a moment before it means another worker."""
+    for _ in range(25):
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            time.sleep(0.02)
+        else:
+            return True
+    return False
+
+
 def main(argv: list[str]) -> int:
     path, council_dir = Path(argv[0]), Path(argv[1])
     if Path(__file__).resolve().parent.parent != council_dir:
         return 1  # another council than the caller's: it would answer differently
     lock = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 - held for the worker's life
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not _take(lock):
         return 0  # another worker for the same callers is starting or serving
     import_litellm()
     try:
