@@ -24,6 +24,9 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The in-process sections measure calls made here, beside a litellm baseline made here; the
+# peer section turns the warm worker on for the fresh processes it starts.
+os.environ.setdefault("COUNCIL_WARM_WORKER", "off")
 
 import numpy as np
 
