@@ -95,3 +95,24 @@ def test_a_changed_key_or_switch_gets_another_worker(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(warm.SWITCH_ENV, "off")
     assert not warm.enabled()
     assert asyncio.run(warm.worker()) is None
+
+
+def test_a_worker_dying_during_the_call_sends_it_back_to_this_process() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="cw-"))
+    path = folder / "dies.sock"
+
+    async def call() -> object:
+        async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readline()
+            writer.close()  # read the call, then died without a word
+
+        server = await asyncio.start_unix_server(hang_up, str(path))
+        async with server:
+            client = warm.WorkerClient(path)
+            completion = await client.complete({}, {}, REQUEST)
+            return completion, client.gone
+
+    try:
+        assert asyncio.run(call()) == (None, True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

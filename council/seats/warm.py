@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,8 @@ class WorkerClient:
     async def complete(
         self, settings: dict[str, Any], endpoint: dict[str, Any], request: ModelRequest
     ) -> Completion | None:
-        """The worker's completion; None when it could not be reached (nothing was sent) or
-        the call cannot travel as JSON (made here, then)."""
+        """The worker's completion; None when it could not be reached or stopped during the
+        call, or the call cannot travel as JSON: the caller then makes the call itself."""
         call = {"settings": settings, "endpoint": endpoint, "request": dataclasses.asdict(request)}
         try:
             line = json.dumps(call).encode() + b"\n"
@@ -155,11 +156,9 @@ class WorkerClient:
             line = await reader.readline()
         finally:
             writer.close()
-        if not line:
+        if not line:  # the worker died: the call is made here, as a retry would be
             self.gone = True
-            raise ModelCallError(
-                "the warm worker stopped during the call", retryable=True, attempts=1
-            )
+            return None
         answer = json.loads(line)
         if "error" in answer:
             raise ModelCallError(
@@ -170,6 +169,9 @@ class WorkerClient:
 
 _chosen: list[WorkerClient | None] = []  # empty until chosen, once per process
 _choosing = threading.Lock()
+# Its own thread: waiting for a worker to start must not hold the loop's default executor,
+# where finished turns are synced to disk.
+_chooser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="council-warm")
 
 
 def _choose() -> WorkerClient | None:
@@ -185,5 +187,7 @@ async def worker() -> WorkerClient | None:
     process; a process that already imported litellm keeps calling it itself."""
     if "litellm" in sys.modules or not enabled():
         return None
-    chosen = _chosen[0] if _chosen else await asyncio.to_thread(_choose)
+    if not _chosen:
+        await asyncio.get_running_loop().run_in_executor(_chooser, _choose)
+    chosen = _chosen[0]
     return None if chosen is None or chosen.gone else chosen
