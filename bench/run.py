@@ -339,6 +339,7 @@ TARGETS = {
     ("peer", "council_start_to_first_request_s_median"): ("<=", 0.5),
     ("peer", "council_cli_start_to_first_request_s_median"): ("<=", 0.5),
     ("peer", "ratio_start_to_first_request_s"): ("<=", 1.0),
+    ("peer", "ratio_cli_start_to_first_request_s"): ("<=", 1.0),
     ("peer", "ratio_warm_wall_over_critical_path"): ("<=", 1.0),
     ("peer", "ratio_councils_per_second"): (">=", 1.0),
 }
