@@ -48,7 +48,9 @@ class RunRecorder:
 
     def _record(self, event: Event) -> None:
         assert self.ledger is not None
-        defer = isinstance(event, TurnFinished) and _in_event_loop()
+        # An in-memory ledger has nothing to sync: no thread hop for it.
+        on_disk = self.ledger.path is not None
+        defer = on_disk and isinstance(event, TurnFinished) and _in_event_loop()
         try:
             self.ledger.append(event, defer_sync=defer)
         except LedgerFull as exc:
