@@ -1,7 +1,8 @@
-"""Where council looks for persona cards and protocols."""
+"""Where council looks for persona cards and protocols, and whether a lock file is held."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -54,3 +55,16 @@ RUNS_HOME = RunsHome()
 def runs_location(value: Path | str | RunsHome) -> Path:
     """A runs folder as given, or the runs home."""
     return value.path() if isinstance(value, RunsHome) else Path(value)
+
+
+def held_by_another(lock: Path) -> bool:
+    """Whether a live process holds ``lock`` with ``flock`` (a run's lease, a warm worker):
+    a test lock is refused. Opening creates the file where it is missing."""
+    try:
+        with lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False

@@ -66,8 +66,8 @@ def read_text(path: Path | str, error: type[SourceError]) -> tuple[str, Path]:
                           f"{exc.start})") from None  # fmt: skip
 
 
-class _SafeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` whose scalar constructors fail as YAML errors at the node's line.
+class _NamedErrors:
+    """Scalar constructors that fail as YAML errors at the node's line.
 
     The safe constructors raise plain Python errors on text they cannot build (``2024-02-30``
     as a date, ``!!bool maybe``, ``!!int ''``, a 5000-digit number); this names the value.
@@ -75,7 +75,7 @@ class _SafeLoader(yaml.SafeLoader):
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
-            return super().construct_object(node, deep)
+            return super().construct_object(node, deep)  # type: ignore[misc]
         except (ValueError, LookupError, AttributeError, TypeError) as exc:
             kind = str(node.tag).rsplit(":", 1)[-1]
             value = node.value if isinstance(node.value, str) else ""
@@ -86,16 +86,42 @@ class _SafeLoader(yaml.SafeLoader):
             ) from None
 
 
+class _SafeLoader(_NamedErrors, yaml.SafeLoader):
+    """The pure-Python safe loader: its messages and lines are the ones users see."""
+
+
+# libyaml's parser, where PyYAML has it: the same nodes and data, several times faster. A file
+# it refuses is parsed again by the pure-Python loader, so every error reads as before.
+_FastLoader: type | None = (
+    type("_FastLoader", (_NamedErrors, yaml.CSafeLoader), {})
+    if getattr(yaml, "__with_libyaml__", False)
+    else None
+)
+
+
+def _parse(loader_type: type, text: str, path: Path, error: type[SourceError],
+           line_offset: int) -> tuple[Any, yaml.Node | None]:  # fmt: skip
+    loader = loader_type(text)  # a safe loader: data only, never objects
+    try:
+        node = loader.get_single_node()
+        _check_size(node, path, error, line_offset)
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return data, node
+
+
 def load_yaml(
     text: str, path: Path, error: type[SourceError], *, line_offset: int = 0
 ) -> tuple[Any, yaml.Node | None]:
     """Parse YAML text safely; return the data and its node tree (for locating fields)."""
-    loader: _SafeLoader | None = None
+    if _FastLoader is not None:
+        try:
+            return _parse(_FastLoader, text, path, error, line_offset)
+        except (yaml.YAMLError, RecursionError):
+            pass  # said below, in the pure-Python parser's words
     try:
-        loader = _SafeLoader(text)  # a SafeLoader: data only, never objects
-        node = loader.get_single_node()
-        _check_size(node, path, error, line_offset)
-        data = loader.construct_document(node) if node is not None else None
+        return _parse(_SafeLoader, text, path, error, line_offset)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 + line_offset if mark is not None else None
@@ -103,10 +129,6 @@ def load_yaml(
         raise error(path, f"invalid YAML: {one_line(problem)}", line=line) from None
     except RecursionError:  # [[[[...]]]] thousands deep: the parser recurses per level
         raise error(path, "invalid YAML: nested too deeply") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-    return data, node
 
 
 def locate(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:

@@ -14,6 +14,7 @@ or a core for longer than that.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -142,6 +143,11 @@ class _RenderWorker:
             )  # fmt: skip
         return self._process
 
+    def warm(self) -> None:
+        """Start the child now without waiting for it: its start-up overlaps the caller's."""
+        with self._lock, contextlib.suppress(OSError):
+            self._start()
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.kill()
@@ -175,6 +181,12 @@ class _RenderWorker:
 
 
 _WORKER = _RenderWorker()
+
+
+def start_render_worker() -> None:
+    """Start the render worker in the background, as soon as renders are certain (a council
+    is being seated), so the first render finds it up instead of starting it."""
+    _WORKER.warm()
 
 
 @lru_cache(maxsize=4096)

@@ -12,6 +12,7 @@ from council.testing import loopback_only
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["COUNCIL_WARM_WORKER"] = "off"  # calls stay in the test's process, under its guard
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -37,6 +37,7 @@ from council.store.folder import RunFolder, new_run_id
 from council.store.lease import RunLease
 from council.store.ledger import Ledger
 from council.store.recorder import ReusingModel, RunRecorder
+from council.templates import start_render_worker
 
 DEFAULT_PANEL = ("popper", "kuhn", "meadows")
 DEFAULT_PROTOCOL = "council"
@@ -82,6 +83,7 @@ class Council:
         tiers: Mapping[str, Mapping[str, str]] | None = None,
         similarity: Literal["embedding", "words"] = "embedding",
     ) -> None:
+        start_render_worker()  # it starts while the cards load; the first prompt finds it up
         cards, chair_card, weights, self.choice_notes = _resolve_cards(
             personas, chair, panel, weights, list(persona_dirs)
         )

@@ -39,6 +39,9 @@ EXIT_USAGE = 2
 
 
 def _convene(args: argparse.Namespace) -> int:
+    from council.templates import start_render_worker
+
+    start_render_worker()  # a run is certain: the render worker starts during the imports below
     from council.app.council import Council
     from council.cli.project import settle
     from council.errors import ConfigError

@@ -375,7 +375,15 @@ class Deliberation(StagePrompts):
             turn = await self._call(stage, seat, round_number, request, record_as or stage.id)
         self._budget.settle(reservation, turn)
         self._emit(TurnFinished(run_id=self.run_id, turn=turn))  # recorded before it is read
+        await self._on_disk()
         return turn
+
+    async def _on_disk(self) -> None:
+        # A sink that syncs to disk off the event loop (the run recorder) says when what it
+        # was given is on disk: a turn counts as done, and a later stage reads it, only then.
+        synced = getattr(self.sink, "synced", None)
+        if synced is not None:
+            await synced()
 
     def _slots(self, seat: Seat) -> asyncio.Semaphore:
         provider = seat.model.provider

@@ -27,6 +27,7 @@ from tenacity import (
 )
 
 from council.errors import ModelCallError
+from council.seats import warm
 from council.seats.model import CallListener, ChatModel, Completion, ModelRequest
 from council.secrets import redact
 
@@ -101,6 +102,13 @@ class LiteLLMModel(ChatModel):
     ) -> None:
         self.model = model
         self.stream = stream
+        # What a warm worker needs to make this model's calls the way this process would.
+        self.settings: dict[str, Any] = dict(
+            model=model, timeout_s=timeout_s, max_attempts=max_attempts,
+            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
+            extra_params=dict(extra_params or {}), runs_on_this_machine=runs_on_this_machine,
+            priced=priced, stream=stream,
+        )  # fmt: skip
         self._resolve_endpoint = resolve_endpoint
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
@@ -122,8 +130,14 @@ class LiteLLMModel(ChatModel):
         return min(max(self._wait(state), retry_after_seconds(error)), self._max_wait_s)
 
     async def complete(self, request: ModelRequest) -> Completion:
+        endpoint = await self._resolve_endpoint(self.model) if self._resolve_endpoint else {}
+        worker = await warm.worker()  # litellm already imported, in a process that stays warm
+        if worker is not None:
+            completion = await worker.complete(self.settings, endpoint, request)
+            if completion is not None:
+                return completion
         litellm = import_litellm()
-        params = await self._params(litellm, request)
+        params = self._params(litellm, request, endpoint)
         secrets = [str(params["api_key"])] if params.get("api_key") else []
 
         def announce_retry(state: RetryCallState) -> None:
@@ -167,7 +181,9 @@ class LiteLLMModel(ChatModel):
             attempts=attempts,
         )
 
-    async def _params(self, litellm: Any, request: ModelRequest) -> dict[str, Any]:
+    def _params(
+        self, litellm: Any, request: ModelRequest, endpoint: dict[str, Any]
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
@@ -179,8 +195,7 @@ class LiteLLMModel(ChatModel):
         }
         if request.seed is not None:
             params["seed"] = request.seed
-        if self._resolve_endpoint is not None:
-            params.update(await self._resolve_endpoint(self.model))
+        params.update(endpoint)
         if self.stream:
             params["stream"] = True
             provider, _, name = params["model"].partition("/")
@@ -211,6 +226,9 @@ class LiteLLMModel(ChatModel):
             return 0.0
         if not self._priced or response is None:
             return None
+        known = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+        if known is not None:
+            return float(known)  # litellm priced it on the way: not priced a second time
         try:
             return float(litellm.completion_cost(completion_response=response))
         except Exception:

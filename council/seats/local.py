@@ -19,8 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -162,6 +160,8 @@ class LocalServer:
             # seats of a stage would cut each other off; they take turns instead.
             "--interrupt_requests", "False",
         ]  # fmt: skip
+        import urllib.request  # here: its import costs `council --help`, which names this module
+
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
@@ -170,7 +170,7 @@ class LocalServer:
             try:
                 with urllib.request.urlopen(f"{self.api_base}/models", timeout=1):
                     return
-            except (urllib.error.URLError, OSError):
+            except OSError:  # URLError is an OSError
                 time.sleep(0.2)
         self.stop()
         raise ConfigError(f"llama.cpp server for {self.model.name} did not start: {self._tail()}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from council.errors import RunInProgress
+from council.paths import held_by_another
 from council.store.ledger import storage_error
 
 LIVE_DIR = ".live"
@@ -64,11 +65,4 @@ def is_live(runs_dir: Path | str, run_id: str) -> bool:
     path = _lock_path(Path(runs_dir), run_id)
     if not path.exists():
         return False
-    try:
-        with path.open("a+", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False
+    return held_by_another(path)

@@ -179,17 +179,18 @@ class Ledger:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def append(self, event: Event) -> None:
+    def append(self, event: Event, *, defer_sync: bool = False) -> None:
         """Commit one event, with the index rows it implies, in one transaction.
 
         Every commit survives the process being killed (WAL). A run's start, each finished
         turn and its end are also synced to the disk before this returns, so a power cut
         loses at most progress markers, never a paid-for answer; the WAL keeps order, so a
-        synced event carries every event before it.
+        synced event carries every event before it. ``defer_sync`` leaves that sync to the
+        caller's ``sync_to_disk``, which it must make before anything reads the event.
         """
         if not event.durable:
             raise ValueError(f"a live event ({event.type}) is never stored in the ledger")
-        full_sync = isinstance(event, RunStarted | TurnFinished | RunFinished)
+        full_sync = isinstance(event, RunStarted | TurnFinished | RunFinished) and not defer_sync
         with self._guard():
             if full_sync != self._full_sync:
                 self._db.execute(f"PRAGMA synchronous={'FULL' if full_sync else 'NORMAL'}")
@@ -210,6 +211,22 @@ class Ledger:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+
+    def sync_to_disk(self) -> None:
+        """Sync the write-ahead log, as a FULL commit would: every event committed so far
+        survives a power cut. Safe from another thread; one sync covers every commit before
+        it, however many."""
+        if self.path is None:
+            return
+        with self._guard():
+            try:
+                wal = os.open(f"{self.path}-wal", os.O_RDONLY)
+            except FileNotFoundError:
+                return  # checkpointed into the database file, which the checkpoint synced
+            try:
+                os.fsync(wal)
+            finally:
+                os.close(wal)
 
     def _index(self, event: Event) -> None:
         if isinstance(event, RunStarted):

@@ -1,0 +1,210 @@
+"""A warm worker: a long-lived process that has litellm imported and makes model calls for the
+processes that start after it, so their first request leaves at once instead of after the
+seconds litellm takes to import.
+
+Every call still goes through ``litellm.acompletion`` (with council's retries and pricing), in
+the worker. A process that has not imported litellm asks the worker for this user, council
+install and environment; when there is none it starts one in the background and waits for it
+(one import instead of two), and when that fails it calls litellm itself, as before.
+
+Safety: the socket lives in a folder only this user can enter (checked, never trusted), the
+worker answers only this user's processes (``SO_PEERCRED``), and a worker serves only callers
+whose council source, Python, litellm and environment (provider keys included) are exactly its
+own: the socket's name is a digest of all of them, so a changed key or an edited module gets a
+worker of its own. It exits after ``COUNCIL_WARM_WORKER_IDLE_S`` (default 600) idle seconds.
+``COUNCIL_WARM_WORKER=off`` turns it off (the tests do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from council.errors import ModelCallError
+from council.paths import held_by_another
+from council.seats.model import CallListener, Completion, ModelRequest
+
+SWITCH_ENV = "COUNCIL_WARM_WORKER"
+IDLE_ENV = "COUNCIL_WARM_WORKER_IDLE_S"
+START_WAIT_S = 60.0  # a cold worker imports litellm: seconds on a busy machine
+# Variables a shell changes between commands that no model call reads.
+_VOLATILE_ENV = {"_", "PWD", "OLDPWD", "SHLVL", "COLUMNS", "LINES", "PYTEST_CURRENT_TEST"}
+COUNCIL_DIR = Path(__file__).resolve().parent.parent
+
+
+def enabled() -> bool:
+    flag = os.environ.get(SWITCH_ENV, "on").strip().lower()
+    return flag not in ("0", "off", "false", "no") and hasattr(socket, "AF_UNIX")
+
+
+def private_folder() -> Path | None:
+    """This user's folder for worker sockets, made 0700; None where it is not safely ours."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    folder = Path(base) / f"council-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+    except OSError:
+        return None
+    private = stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077
+    return folder if private and info.st_uid == os.getuid() else None
+
+
+def fingerprint() -> str:
+    """What a worker must share with its callers: Python, council's source, litellm, the
+    environment. Stat calls only, a few milliseconds."""
+    digest = hashlib.sha256(f"{sys.executable}\0{sys.version}\0{COUNCIL_DIR}".encode())
+    for folder, dirs, files in os.walk(COUNCIL_DIR):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(f for f in files if f.endswith(".py")):
+            info = os.stat(os.path.join(folder, name))
+            digest.update(f"{folder}/{name}\0{info.st_mtime_ns}\0{info.st_size}\0".encode())
+    spec = find_spec("litellm")
+    if spec is not None and spec.origin:
+        info = os.stat(spec.origin)
+        digest.update(f"{spec.origin}\0{info.st_mtime_ns}\0{info.st_size}\0".encode())
+    for key, value in sorted(os.environ.items()):
+        if key not in _VOLATILE_ENV:
+            digest.update(f"{key}={value}\0".encode(errors="surrogateescape"))
+    return digest.hexdigest()[:24]
+
+
+def socket_path() -> Path | None:
+    """Where this process's worker listens; None where no socket can be made safely (no
+    private folder, or a path too long for a Unix socket's 108 bytes)."""
+    folder = private_folder()
+    if folder is None or len(os.fsencode(folder)) > 70:
+        return None
+    return folder / f"worker-{fingerprint()}.sock"
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def start_worker(path: Path) -> subprocess.Popen[bytes]:
+    """A worker for ``path``, detached from this process's session and terminal."""
+    paths = [str(COUNCIL_DIR.parent), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, SWITCH_ENV: "off", "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "council.seats.warm_server", str(path), str(COUNCIL_DIR)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+    )  # fmt: skip
+
+
+def find_or_start(path: Path, wait_s: float = START_WAIT_S) -> bool:
+    """Whether a worker answers at ``path``, starting one when none does or is starting."""
+    if _answers(path):
+        return True
+    lock = path.with_suffix(".lock")
+    started = None if held_by_another(lock) else start_worker(path)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if _answers(path):
+            return True
+        if (started is None or started.poll() is not None) and not held_by_another(lock):
+            return False  # nobody is starting one (it failed): call litellm here
+    return False
+
+
+class WorkerClient:
+    """Sends one call per connection to the worker at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.gone = False  # the worker stopped answering: calls go back to this process
+
+    async def complete(
+        self, settings: dict[str, Any], endpoint: dict[str, Any], request: ModelRequest
+    ) -> Completion | None:
+        """The worker's completion; None when it could not be reached or stopped during the
+        call, or the call cannot travel as JSON: the caller then makes the call itself."""
+        sent = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)
+                if f.name != "listener"}  # fmt: skip
+        call = {"settings": settings, "endpoint": endpoint, "request": sent}
+        try:
+            line = json.dumps(call).encode() + b"\n"
+        except (TypeError, ValueError):
+            return None
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(self.path), limit=1 << 24)
+        except OSError:
+            self.gone = True
+            return None
+        try:
+            writer.write(line)
+            await writer.drain()
+            answer = await _final_answer(reader, request.listener)
+        finally:
+            writer.close()
+        if answer is None:  # the worker died: the call is made here, as a retry would be
+            self.gone = True
+            return None
+        if "error" in answer:
+            raise ModelCallError(
+                answer["error"], retryable=answer["retryable"], attempts=answer["attempts"]
+            )
+        return Completion(**answer["completion"])
+
+
+async def _final_answer(
+    reader: asyncio.StreamReader, listener: CallListener
+) -> dict[str, Any] | None:
+    """Read the worker's lines: what the call's listener would have heard here (each piece of a
+    streamed reply, each retry), then the answer; None when the worker hung up first."""
+    while line := await reader.readline():
+        message = json.loads(line)
+        if "delta" in message:
+            listener.delta(message["delta"])
+        elif "retrying" in message:
+            listener.retrying(*message["retrying"])
+        else:
+            return dict(message)
+    return None
+
+
+_chosen: list[WorkerClient | None] = []  # empty until chosen, once per process
+_choosing = threading.Lock()
+# Its own thread: waiting for a worker to start must not hold the loop's default executor,
+# where finished turns are synced to disk.
+_chooser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="council-warm")
+
+
+def _choose() -> WorkerClient | None:
+    with _choosing:
+        if not _chosen:
+            path = socket_path()
+            _chosen.append(WorkerClient(path) if path and find_or_start(path) else None)
+        return _chosen[0]
+
+
+async def worker() -> WorkerClient | None:
+    """The warm worker this process's calls go to, or None: call litellm here. Chosen once per
+    process; a process that already imported litellm keeps calling it itself."""
+    if "litellm" in sys.modules or not enabled():
+        return None
+    if not _chosen:
+        await asyncio.get_running_loop().run_in_executor(_chooser, _choose)
+    chosen = _chosen[0]
+    return None if chosen is None or chosen.gone else chosen

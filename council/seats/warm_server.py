@@ -1,0 +1,169 @@
+"""The warm worker itself (see council/seats/warm.py): imports litellm once, then makes the model
+calls its callers send, one JSON line each way per connection.
+
+    python -m council.seats.warm_server SOCKET COUNCIL_DIR
+
+Started by ``warm.start_worker``, never by hand. Holds ``SOCKET.lock`` while it lives, so two
+callers starting one at once leave one worker. The socket is made only once litellm is
+imported: a caller that can connect gets a warm worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from council.errors import ModelCallError
+from council.seats.litellm_model import LiteLLMModel, import_litellm
+from council.seats.model import CallListener, ModelRequest
+from council.seats.warm import IDLE_ENV
+
+MODELS_KEPT = 256  # models (with what they learned: unpriced names) kept between calls
+
+
+class Worker:
+    def __init__(self, idle_s: float) -> None:
+        self.idle_s = idle_s
+        self.active = 0
+        self.last = time.monotonic()
+        self.models: dict[str, LiteLLMModel] = {}
+
+    def model(self, settings: dict[str, Any], endpoint: dict[str, Any]) -> LiteLLMModel:
+        key = json.dumps([settings, endpoint], sort_keys=True)
+        if key not in self.models:
+            if len(self.models) >= MODELS_KEPT:
+                self.models.clear()
+
+            async def resolved(_model: str) -> dict[str, Any]:
+                return endpoint
+
+            self.models[key] = LiteLLMModel(resolve_endpoint=resolved, **settings)
+        return self.models[key]
+
+    async def answer(self, line: bytes, relay: CallListener) -> dict[str, Any]:
+        try:
+            call = json.loads(line)
+            request = ModelRequest(
+                **{**call["request"], "choices": tuple(call["request"]["choices"])},
+                listener=relay,
+            )
+            completion = await self.model(call["settings"], call["endpoint"]).complete(request)
+        except ModelCallError as exc:
+            return {"error": str(exc), "retryable": exc.retryable, "attempts": exc.attempts}
+        except Exception as exc:  # a malformed call: said so, the worker goes on
+            return {
+                "error": f"warm worker: {type(exc).__name__}",
+                "retryable": False,
+                "attempts": 0,
+            }
+        return {"completion": dataclasses.asdict(completion)}
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.active += 1
+        try:
+            if _peer_uid(writer) not in (None, os.getuid()):
+                return  # another user's process: not a word
+            line = await reader.readline()
+            call = asyncio.ensure_future(self.answer(line, _Relay(writer)))
+            hangup = asyncio.ensure_future(reader.read(1))  # the caller gave up: so do we
+            await asyncio.wait({call, hangup}, return_when=asyncio.FIRST_COMPLETED)
+            hangup.cancel()
+            if not call.done():
+                call.cancel()
+                return
+            writer.write(json.dumps(call.result()).encode() + b"\n")
+            await writer.drain()
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.active -= 1
+            self.last = time.monotonic()
+            writer.close()
+
+    async def serve(self, path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # a dead worker's socket; the lock says none lives
+        server = await asyncio.start_unix_server(self.handle, str(path))
+        os.chmod(path, 0o600)
+        try:
+            while self.active or time.monotonic() - self.last < self.idle_s:
+                await asyncio.sleep(min(5.0, self.idle_s))
+                if not path.exists():
+                    break  # removed: a newer worker or a cleanup wants this one gone
+        finally:
+            server.close()
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+class _Relay:
+    """Tells the caller, line by line, what its call's listener would have heard there."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(json.dumps(message).encode() + b"\n")
+
+    def delta(self, text: str) -> None:
+        self._send({"delta": text})
+
+    def retrying(self, model: str, attempt: int, error: str, wait_s: float) -> None:
+        self._send({"retrying": [model, attempt, error, wait_s]})
+
+    def falling_back(self, failed: str, fallback: str, error: str) -> None:
+        pass  # fallbacks are chosen in the caller, never in the worker
+
+
+def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    _pid, uid, _gid = struct.unpack(
+        "3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    )
+    return int(uid)
+
+
+def _take(lock: Any) -> bool:
+    """The worker's lock. A caller checking whether one lives holds it for an instant, so a
+    refusal is tried again for a moment before it means another worker."""
+    for _ in range(25):
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            time.sleep(0.02)
+        else:
+            return True
+    return False
+
+
+def main(argv: list[str]) -> int:
+    path, council_dir = Path(argv[0]), Path(argv[1])
+    if Path(__file__).resolve().parent.parent != council_dir:
+        return 1  # another council than the caller's: it would answer differently
+    lock = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 - held for the worker's life
+    if not _take(lock):
+        return 0  # another worker for the same callers is starting or serving
+    import_litellm()
+    try:
+        idle_s = max(1.0, float(os.environ.get(IDLE_ENV, "600")))
+    except ValueError:
+        idle_s = 600.0
+    asyncio.run(Worker(idle_s).serve(path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
