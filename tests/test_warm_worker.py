@@ -116,3 +116,36 @@ def test_a_worker_dying_during_the_call_sends_it_back_to_this_process() -> None:
         assert asyncio.run(call()) == (None, True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class Heard:
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.retries: list[tuple[str, int]] = []
+
+    def delta(self, text: str) -> None:
+        self.pieces.append(text)
+
+    def retrying(self, model: str, attempt: int, error: str, wait_s: float) -> None:
+        self.retries.append((model, attempt))
+
+    def falling_back(self, failed: str, fallback: str, error: str) -> None:
+        raise AssertionError("a worker never falls back: the caller does")
+
+
+def test_the_worker_relays_each_streamed_piece_and_retry(worker_path: Path) -> None:
+    import dataclasses
+
+    model = LiteLLMModel("openai/fake", max_attempts=2, backoff_initial_s=0.01, priced=False)
+    heard = Heard()
+    request = dataclasses.replace(REQUEST, listener=heard)
+    with FakeProvider("Pieces of a streamed answer.") as fake:
+        fake.fail_next(503)
+        client = warm.WorkerClient(worker_path)
+        completion = asyncio.run(
+            client.complete(model.settings, {"api_base": fake.api_base, "api_key": "k"}, request)
+        )
+        assert fake.request_count == 2 and fake.requests[-1].get("stream") is True
+    assert completion is not None and completion.attempts == 2
+    assert heard.retries == [("openai/fake", 1)]
+    assert len(heard.pieces) > 1 and "".join(heard.pieces) == "Pieces of a streamed answer."
