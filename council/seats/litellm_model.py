@@ -22,6 +22,7 @@ from tenacity import (
 )
 
 from council.errors import ModelCallError
+from council.seats.gate import call_gate, estimated_tokens
 from council.seats.model import ChatModel, Completion, ModelRequest
 from council.secrets import redact
 
@@ -128,6 +129,8 @@ class LiteLLMModel(ChatModel):
         secrets = [str(params["api_key"])] if params.get("api_key") else []
 
         attempts = 0
+        gate = call_gate()
+        tokens = estimated_tokens(request.messages, request.max_tokens)
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.max_attempts),
@@ -137,9 +140,20 @@ class LiteLLMModel(ChatModel):
             ):
                 with attempt:
                     attempts += 1
-                    # litellm's own timeout covers the HTTP call; this one covers everything.
-                    async with asyncio.timeout(self.timeout_s + 5):
-                        response = await litellm.acompletion(**params)
+                    if gate is not None:  # the provider's limits, shared with every caller
+                        await gate.before(self.model, tokens)
+                    try:
+                        # litellm's own timeout covers the HTTP call; this one everything.
+                        async with asyncio.timeout(self.timeout_s + 5):
+                            response = await litellm.acompletion(**params)
+                    except Exception as exc:
+                        if gate is not None and getattr(exc, "status_code", None) == 429:
+                            gate.after(self.model, tokens, None, retry_after_seconds(exc))
+                        raise
+                    if gate is not None:
+                        usage = getattr(response, "usage", None)
+                        used = getattr(usage, "total_tokens", None)
+                        gate.after(self.model, tokens, used, -1.0)
         except Exception as exc:
             message = redact(f"{type(exc).__name__}: {exc}", secrets)
             raise ModelCallError(

@@ -56,8 +56,13 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dict[str, Any]:
     plan = json.loads((out / "plan.json").read_text())
-    units = [u for u in _rows(out / "units.jsonl") if u["status"] == "completed"]
-    voices = _rows(out / "voices.jsonl")
+    # Units finish in any order on a cluster; measured in plan order, the summary is the same.
+    arm_order = {arm["name"]: i for i, arm in enumerate(plan["arms"])}
+    units = sorted(
+        (u for u in _rows(out / "units.jsonl") if u["status"] == "completed"),
+        key=lambda u: (arm_order.get(u["arm"], len(arm_order)), u["question"], u["sample"]),
+    )
+    voices = sorted(_rows(out / "voices.jsonl"), key=lambda v: (v["question"], v["model"]))
 
     assistant: dict[int, dict[str, list[str]]] = defaultdict(dict)
     floors: dict[tuple[str, int], float] = {}
