@@ -34,6 +34,7 @@ def _run(args: argparse.Namespace, arms: list[Any], kind: str, title: str) -> in
     from council.app.experiments.summary import summarise, write_summary
     from council.cli.output import parse_pairs
     from council.diversity.cache import CachedEmbedder, embedder_from_name
+    from council.seats.gate import parse_rate_limit
 
     out = Path(args.out)
     plan = ExperimentPlan(
@@ -43,7 +44,13 @@ def _run(args: argparse.Namespace, arms: list[Any], kind: str, title: str) -> in
         baseline_samples=args.baseline_samples,
         endpoints=parse_pairs(args.endpoint, "--endpoint"),
     )  # fmt: skip
-    counts = run_plan(plan, progress=lambda line: print(line, file=sys.stderr))
+    counts = run_plan(
+        plan,
+        progress=lambda line: print(line, file=sys.stderr),
+        executor="ray" if args.ray is not None else None,
+        ray_address=None if args.ray in (None, "local") else args.ray,
+        rate_limits=dict(parse_rate_limit(text) for text in args.rate_limit),
+    )
     print(f"units run: {counts['ran']}, already done: {counts['skipped']}", file=sys.stderr)
     embedder = CachedEmbedder(embedder_from_name(args.embedder), out / "embeddings.sqlite")
     summary = summarise(out, embedder, title=title)
@@ -115,3 +122,13 @@ def register(commands: Any) -> None:
         )
         parser.add_argument("--endpoint", action="append", default=[], metavar="MODEL=URL")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+        parser.add_argument(
+            "--ray", nargs="?", const="local", metavar="auto|ADDRESS",
+            help="run units as Ray tasks: alone, a local cluster (or the one RAY_ADDRESS "
+            "names); 'auto', the running cluster; or a cluster's address",
+        )  # fmt: skip
+        parser.add_argument(
+            "--rate-limit", action="append", default=[], metavar="PROVIDER=RPM[:TPM]",
+            help="requests (and tokens) per minute for one provider or model, shared by "
+            "every worker; a 429's Retry-After holds them all",
+        )  # fmt: skip

@@ -74,6 +74,21 @@ def retry_after_seconds(exc: BaseException | None) -> float:
         return 0.0
 
 
+_warmed: list[bool] = []
+
+
+def warm_up() -> None:
+    """Pay litellm's first-call setup (about 0.7 s) once a process, on a call that goes
+    nowhere, before any rate-limited call: a call slowed after its slot would land on later
+    callers' slots, and the provider would see a burst the limiter never allowed."""
+    if _warmed:
+        return
+    litellm = import_litellm()
+    messages = [{"role": "user", "content": "warm"}]
+    asyncio.run(litellm.acompletion(model="openai/warm-up", messages=messages, mock_response="ok"))
+    _warmed.append(True)
+
+
 class LiteLLMModel(ChatModel):
     """A model reached through litellm, hosted or on any OpenAI-compatible server."""
 

@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 
 from council.errors import ConfigError
 from council.seats.gate import LocalGate, ProviderLimit, install_call_gate
+from council.seats.litellm_model import warm_up
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,6 +41,7 @@ class InProcessExecutor:
         self._limited = bool(rate_limits)
         if rate_limits:
             install_call_gate(LocalGate(dict(rate_limits)))
+            warm_up()
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
         for task in tasks:

@@ -14,7 +14,6 @@ Imported only when an experiment asks for Ray (``import council`` never imports 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from council.seats.gate import ProviderLimit, RateLimits, install_call_gate, limit_key
+from council.seats.litellm_model import warm_up
 from council.seats.local import LOCAL_SERVERS
 
 T = TypeVar("T")
@@ -36,10 +36,12 @@ class SharedLimits:
     """The cluster's one rate-limit policy; workers ask it, it answers with a wait."""
 
     def __init__(self, limits: dict[str, ProviderLimit]) -> None:
-        self.policy = RateLimits(limits, time.monotonic)
+        self.policy = RateLimits(limits, time.time)
 
     def reserve(self, key: str, tokens: float) -> float:
-        return self.policy.reserve(key, tokens)
+        """When (epoch seconds) the call may start. A time, not a wait: how long the answer
+        takes to reach the worker does not then bunch the calls up."""
+        return time.time() + self.policy.reserve(key, tokens)
 
     def after(self, key: str, estimated: float, used: float | None, retry_after: float) -> None:
         if retry_after >= 0:
@@ -74,9 +76,9 @@ class ClusterGate:
 
         key = limit_key(model, self.limits)
         if key is not None:
-            delay = await self.limiter.reserve.remote(key, tokens)
-            if delay > 0:
-                await asyncio.sleep(delay)
+            start_at = await self.limiter.reserve.remote(key, tokens)
+            if start_at > time.time():  # the nodes' clocks agree to NTP's few milliseconds
+                await asyncio.sleep(start_at - time.time())
 
     def after(self, model: str, estimated: float, used: float | None, retry_after: float) -> None:
         key = limit_key(model, self.limits)
@@ -99,14 +101,12 @@ def _serve_on_node(model_string: str) -> str:
     return str(ray.get(node_models().api_base.remote(model_string)))
 
 
-_configured: list[int] = []  # the worker process this was done in (workers are reused)
-
-
 def _on_worker(fn: Callable[[T], R], task: T, limiter: Any, limits: dict[str, Any]) -> R:
-    if _configured != [os.getpid()]:
-        LOCAL_SERVERS.served_elsewhere = _serve_on_node
-        install_call_gate(ClusterGate(limiter, limits) if limiter is not None else None)
-        _configured[:] = [os.getpid()]
+    # Set for each task: a worker process outlives one experiment and its limiter.
+    LOCAL_SERVERS.served_elsewhere = _serve_on_node
+    install_call_gate(ClusterGate(limiter, limits) if limiter is not None else None)
+    if limiter is not None:
+        warm_up()
     return fn(task)
 
 
@@ -137,7 +137,7 @@ class RayExecutor:
         self.limiter = SharedLimits.remote(self.limits) if self.limits else None  # type: ignore[attr-defined]
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.max_in_flight = max_in_flight or max(2, 2 * cpus)
-        self._remote = ray.remote(_on_worker)
+        self._remote: Any = ray.remote(_on_worker)
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
         waiting = list(reversed(tasks))

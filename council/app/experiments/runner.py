@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from council.app.experiments.executors import Executor, make_executor
-from council.app.experiments.units import CouncilUnit, UnitOutcome, VoiceUnit, run_unit
+from council.app.experiments.units import (
+    CouncilUnit,
+    Unit,
+    UnitOutcome,
+    VoiceUnit,
+    run_unit,
+)
 from council.app.voices import ASSISTANT_SYSTEM_PROMPT, first_prompt
 from council.errors import ConfigError
 from council.personas.library import find_persona
@@ -126,9 +132,9 @@ def run_plan(
     journals = {"units": _Journal(plan.out / "units.jsonl"),
                 "voices": _Journal(plan.out / "voices.jsonl")}  # fmt: skip
     councils = council_units(plan)
-    todo = [u for u in councils if u.unit not in journals["units"].done]
+    todo: list[Unit] = [u for u in councils if u.unit not in journals["units"].done]
+    skipped = len(councils) - len(todo)
     todo += [u for u in voice_units(plan, protocol) if u.unit not in journals["voices"].done]
-    skipped = len(councils) - sum(isinstance(u, CouncilUnit) for u in todo)
     runs_dir = plan.out / "runs"
     ledger = Ledger.in_folder(runs_dir)
     chosen = make_executor(executor, address=ray_address, rate_limits=rate_limits)
