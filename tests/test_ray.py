@@ -16,6 +16,7 @@ ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'coun
 
 from council.app.experiments.runner import run_plan  # noqa: E402
 from council.app.experiments.summary import summarise  # noqa: E402
+from council.cli.main import main  # noqa: E402
 from council.diversity import FakeEmbedder  # noqa: E402
 from council.seats.gate import ProviderLimit  # noqa: E402
 from council.store.loader import load_run  # noqa: E402
@@ -113,3 +114,17 @@ def test_the_rate_limit_holds_across_workers(tmp_path: Path) -> None:
     # Calls are spaced 1/8 s apart by the shared limiter; one extra for a window's two ends
     # and one for the jitter of a worker's way to the provider.
     assert busiest <= per_second + 2
+
+
+def test_experiment_cli_on_ray(provider: FakeProvider, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    questions = tmp_path / "questions.txt"
+    questions.write_text("Should cities ban cars?\n")
+    args = [
+        "experiment", "variants", "--pairs", "nurse", "--model", "openai/llama-small",
+        "--endpoint", f"openai/llama-small={provider.api_base}", "--questions", str(questions),
+        "--samples", "1", "--out", str(tmp_path / "exp"), "--protocol", "quick",
+        "--embedder", "fake", "--json", "--ray", "--rate-limit", "openai=6000",
+    ]  # fmt: skip
+    assert main(args) == 0
+    arms = {a["name"]: a["units"] for a in json.loads(capsys.readouterr().out)["arms"]}
+    assert arms == {"topic": 1, "framework": 1}
