@@ -76,9 +76,12 @@ def test_ray_gives_the_same_records_and_summary(provider: FakeProvider, tmp_path
     assert [arm["units"] for arm in summary["arms"]] == [4, 4]
 
 
+@pytest.mark.parametrize("executor", ["ray", "in-process"])
 def test_an_interrupted_run_resumes_without_repeating_finished_units(
-    provider: FakeProvider, tmp_path: Path
+    provider: FakeProvider, tmp_path: Path, executor: str
 ) -> None:
+    """Interrupted on a cluster or in process, resumed on the cluster (either way round is the
+    same record: the ledger and journals know nothing of where a unit ran)."""
     clean = tmp_path / "clean"
     run_plan(plan_for(provider, clean), executor="ray")
     clean_requests = provider.request_count
@@ -89,7 +92,7 @@ def test_an_interrupted_run_resumes_without_repeating_finished_units(
 
     out = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        run_plan(plan_for(provider, out), interrupt_at_third, executor="ray")
+        run_plan(plan_for(provider, out), interrupt_at_third, executor=executor)
     finished = records(out)
     assert len(finished["units"]) == 3
     before = provider.request_count

@@ -57,10 +57,16 @@ class SharedLimits:
 class NodeModels:
     """The bundled model servers of one node, started on first use, shared by its workers."""
 
+    # Imported in each method: Ray ships an actor class by value, and the servers' registry
+    # (a lock inside) must be this process's own, not a pickled copy.
     def api_base(self, model_string: str) -> str:
+        from council.seats.local import LOCAL_SERVERS
+
         return LOCAL_SERVERS.api_base(model_string)
 
     def stop(self) -> None:
+        from council.seats.local import LOCAL_SERVERS
+
         LOCAL_SERVERS.stop_all()
 
 
@@ -86,19 +92,30 @@ class ClusterGate:
             self.limiter.after.remote(key, estimated, used, retry_after)
 
 
+_node_models: list[Any] = []  # held: an actor no handle refers to is stopped by Ray
+
+
 def node_models() -> Any:
     """This node's ``NodeModels`` actor, created by the first worker that needs it."""
-    node = ray.get_runtime_context().get_node_id()
-    return NodeModels.options(  # type: ignore[attr-defined]
-        name=f"council-models-{node}",
-        namespace=NAMESPACE,
-        get_if_exists=True,
-        scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
-    ).remote()
+    if not _node_models:
+        node = ray.get_runtime_context().get_node_id()
+        _node_models.append(
+            NodeModels.options(  # type: ignore[attr-defined]
+                name=f"council-models-{node}",
+                namespace=NAMESPACE,
+                get_if_exists=True,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+            ).remote()
+        )
+    return _node_models[0]
 
 
 def _serve_on_node(model_string: str) -> str:
-    return str(ray.get(node_models().api_base.remote(model_string)))
+    try:
+        return str(ray.get(node_models().api_base.remote(model_string)))
+    except ray.exceptions.RayActorError:  # stopped by an earlier experiment's close
+        _node_models.clear()
+        return str(ray.get(node_models().api_base.remote(model_string)))
 
 
 def _on_worker(fn: Callable[[T], R], task: T, limiter: Any, limits: dict[str, Any]) -> R:
