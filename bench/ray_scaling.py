@@ -88,22 +88,37 @@ def _on_ray(cpus: int, folder: Path) -> dict[str, Any]:
         ray.shutdown()
 
 
+def _in_process(folder: Path) -> dict[str, Any]:
+    try:
+        return _measure(InProcessExecutor(), folder)
+    finally:
+        LOCAL_SERVERS.stop_all()  # each mode starts its own server, as it would on a node
+
+
 def ray_scaling() -> dict[str, Any]:
+    """The baseline is measured before and after the Ray runs and averaged: on a shared
+    machine the load drifts over minutes, and a one-sided baseline would read as speedup."""
     with tempfile.TemporaryDirectory(prefix="council-ray-bench-") as tmp:
         folder = Path(tmp)
-        here = _measure(InProcessExecutor(), folder / "in-process")
-        LOCAL_SERVERS.stop_all()  # each mode starts its own server, as it would on a node
+        before = _in_process(folder / "in-process-before")
         one = _on_ray(1, folder / "ray-1")
         two = _on_ray(2, folder / "ray-2")
-    base = here["units_per_second"]
+        after = _in_process(folder / "in-process-after")
+    base = (before["units_per_second"] + after["units_per_second"]) / 2
+    here = {
+        **before,
+        "mean_unit_seconds": (before["mean_unit_seconds"] + after["mean_unit_seconds"]) / 2,
+    }
     return {
-        "in_process_units_per_second": base,
+        "in_process_before_units_per_second": before["units_per_second"],
+        "in_process_after_units_per_second": after["units_per_second"],
+        "in_process_units_per_second": round(base, 4),
         "ray_1_worker_units_per_second": one["units_per_second"],
         "ray_2_workers_units_per_second": two["units_per_second"],
         "ray_1_over_in_process": round(one["units_per_second"] / base, 3),
         "ray_2_over_in_process": round(two["units_per_second"] / base, 3),
         "ray_2_over_ray_1": round(two["units_per_second"] / one["units_per_second"], 3),
-        "in_process_mean_unit_seconds": here["mean_unit_seconds"],
+        "in_process_mean_unit_seconds": round(here["mean_unit_seconds"], 2),
         "units_each": here["units"],
         "cpus": os.cpu_count(),
         "note": "one node, one llama.cpp server per node (all its cores); 2 seats + chair, "

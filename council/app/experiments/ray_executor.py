@@ -167,8 +167,10 @@ class RayExecutor:
                 done, pending = ray.wait(pending, num_returns=1)
                 yield _result(done[0])
         finally:
-            for ref in pending:  # an interrupted driver: nothing left running for nobody
-                ray.cancel(ref, force=True)
+            # An interrupted driver leaves nothing running for nobody. Not forced: a killed
+            # worker would take its node's model server actor (and the server) with it.
+            for ref in pending:
+                ray.cancel(ref)
 
     def limiter_counts(self) -> dict[str, int]:
         if self.limiter is None:
