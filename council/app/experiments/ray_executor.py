@@ -29,6 +29,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 NAMESPACE = "council"
+CANCEL_WAIT_S = 30.0
 
 
 @ray.remote(num_cpus=0)
@@ -171,6 +172,8 @@ class RayExecutor:
             # worker would take its node's model server actor (and the server) with it.
             for ref in pending:
                 ray.cancel(ref)
+            if pending:  # and returns once they have stopped, so nothing calls on after it
+                ray.wait(pending, num_returns=len(pending), timeout=CANCEL_WAIT_S)
 
     def limiter_counts(self) -> dict[str, int]:
         if self.limiter is None:
