@@ -315,6 +315,17 @@ def tokens() -> dict[str, Any]:
     }
 
 
+def ray_scaling() -> dict[str, Any]:
+    """Units per second in process against 1 and 2 Ray workers (bench/ray_scaling.py)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return {"skipped": "ray is not installed: pip install 'council[ray]'"}
+    from bench.ray_scaling import ray_scaling as measure
+
+    return measure()
+
+
 SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "orchestration": orchestration,
     "overhead": call_overhead,
@@ -326,6 +337,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "tokens": tokens,
     "render_budget": render_budget,
     "peer": peer,
+    "ray_scaling": ray_scaling,
 }
 TARGETS = {
     ("orchestration", "wall_over_critical_path"): ("<=", 1.05),

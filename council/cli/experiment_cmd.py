@@ -47,6 +47,7 @@ def _run(args: argparse.Namespace, experiment: Any) -> int:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     from council.cli.output import parse_pairs
+    from council.seats.gate import parse_rate_limit
 
     return {
         "questions": Path(args.questions), "samples": args.samples, "out": Path(args.out),
@@ -54,6 +55,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "temperature": args.temperature, "noise_samples": args.noise_samples,
         "baseline_samples": args.baseline_samples, "embedder": args.embedder,
         "endpoints": parse_pairs(args.endpoint, "--endpoint"),
+        "executor": "ray" if args.ray is not None else None,
+        "ray_address": None if args.ray in (None, "local") else args.ray,
+        "rate_limits": dict(parse_rate_limit(text) for text in args.rate_limit),
     }  # fmt: skip
 
 
@@ -112,3 +116,13 @@ def register(commands: Any) -> None:
         parser.add_argument(
             "--csv", metavar="DIR", help="also write every table as a CSV file into DIR"
         )
+        parser.add_argument(
+            "--ray", nargs="?", const="local", metavar="auto|ADDRESS",
+            help="run units as Ray tasks: alone, a local cluster (or the one RAY_ADDRESS "
+            "names); 'auto', the running cluster; or a cluster's address",
+        )  # fmt: skip
+        parser.add_argument(
+            "--rate-limit", action="append", default=[], metavar="PROVIDER=RPM[:TPM]",
+            help="requests (and tokens) per minute for one provider or model, shared by "
+            "every worker; a 429's Retry-After holds them all",
+        )  # fmt: skip

@@ -28,6 +28,7 @@ from tenacity import (
 
 from council.errors import ModelCallError
 from council.seats import warm
+from council.seats.gate import call_gate, estimated_tokens
 from council.seats.model import CallListener, ChatModel, Completion, ModelRequest
 from council.secrets import redact
 
@@ -83,6 +84,21 @@ def retry_after_seconds(exc: BaseException | None) -> float:
         return 0.0
 
 
+_warmed: list[bool] = []
+
+
+def warm_up() -> None:
+    """Pay litellm's first-call setup (about 0.7 s) once a process, on a call that goes
+    nowhere, before any rate-limited call: a call slowed after its slot would land on later
+    callers' slots, and the provider would see a burst the limiter never allowed."""
+    if _warmed:
+        return
+    litellm = import_litellm()
+    messages = [{"role": "user", "content": "warm"}]
+    asyncio.run(litellm.acompletion(model="openai/warm-up", messages=messages, mock_response="ok"))
+    _warmed.append(True)
+
+
 class LiteLLMModel(ChatModel):
     """A model reached through litellm, hosted or on any OpenAI-compatible server."""
 
@@ -131,7 +147,9 @@ class LiteLLMModel(ChatModel):
 
     async def complete(self, request: ModelRequest) -> Completion:
         endpoint = await self._resolve_endpoint(self.model) if self._resolve_endpoint else {}
-        worker = await warm.worker()  # litellm already imported, in a process that stays warm
+        # litellm already imported, in a process that stays warm; not where rate limits are
+        # shared, since the limits are kept here
+        worker = await warm.worker() if call_gate() is None else None
         if worker is not None:
             completion = await worker.complete(self.settings, endpoint, request)
             if completion is not None:
@@ -147,6 +165,7 @@ class LiteLLMModel(ChatModel):
             request.listener.retrying(self.model, state.attempt_number, text, wait_s)
 
         attempts = 0
+        gate = call_gate()
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.max_attempts),
@@ -157,10 +176,7 @@ class LiteLLMModel(ChatModel):
             ):
                 with attempt:
                     attempts += 1
-                    # litellm's own timeout covers the HTTP call; this one covers everything,
-                    # a streamed reply to its last piece included.
-                    async with asyncio.timeout(self.timeout_s + 5):
-                        response, pieces = await self._call(litellm, params, request.listener)
+                    response, pieces = await self._attempt(litellm, params, request, gate)
         except Exception as exc:
             raise ModelCallError(
                 _one_line(exc, secrets), retryable=is_retryable(exc), attempts=attempts
@@ -203,6 +219,27 @@ class LiteLLMModel(ChatModel):
             if "stream_options" in (supported or []):  # usage in the last piece, when offered
                 params["stream_options"] = {"include_usage": True}
         return params
+
+    async def _attempt(
+        self, litellm: Any, params: dict[str, Any], request: ModelRequest, gate: Any
+    ) -> tuple[Any, int]:
+        """One attempt, within the provider's rate limits when a call gate is installed."""
+        tokens = estimated_tokens(request.messages, request.max_tokens)
+        if gate is not None:  # the provider's limits, shared with every caller
+            await gate.before(self.model, tokens)
+        try:
+            # litellm's own timeout covers the HTTP call; this one covers everything, a
+            # streamed reply to its last piece included.
+            async with asyncio.timeout(self.timeout_s + 5):
+                response, pieces = await self._call(litellm, params, request.listener)
+        except Exception as exc:
+            if gate is not None and getattr(exc, "status_code", None) == 429:
+                gate.after(self.model, tokens, None, retry_after_seconds(exc))
+            raise
+        if gate is not None:
+            used = getattr(getattr(response, "usage", None), "total_tokens", None)
+            gate.after(self.model, tokens, used, -1.0)
+        return response, pieces
 
     async def _call(
         self, litellm: Any, params: dict[str, Any], listener: CallListener

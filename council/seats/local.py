@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -201,9 +202,14 @@ class LocalServers:
     def __init__(self) -> None:
         self._servers: dict[str, LocalServer] = {}
         self._lock = threading.Lock()
+        # Elsewhere serving: on a cluster worker, the node's one server (started by whoever
+        # serves the node) instead of a server per worker process.
+        self.served_elsewhere: Callable[[str], str] | None = None
 
     def api_base(self, model_string: str) -> str:
         model = bundled_model(model_string)
+        if self.served_elsewhere is not None:
+            return self.served_elsewhere(model_string)
         with self._lock:
             server = self._servers.get(model.name)
             if server is None or not server.running:  # first use, or the server died

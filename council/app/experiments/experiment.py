@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from council.app.experiments.executors import Executor
 from council.app.experiments.runner import Arm, ExperimentPlan, read_questions, run_plan
 from council.app.experiments.summary import summarise, write_summary
 from council.diversity.cache import open_embedder
 from council.diversity.embedders import Embedder
 from council.errors import ConfigError
 from council.reports.objects import ExperimentReport
+from council.seats.gate import ProviderLimit
 
 EMBEDDINGS_FILE = "embeddings.sqlite"
 REPORT_FILE = "report.html"
@@ -56,7 +58,13 @@ class Experiment:
         noise_samples: int = 3,
         baseline_samples: int = 2,
         endpoints: Mapping[str, str] | None = None,
+        executor: str | Executor | None = None,
+        ray_address: str | None = None,
+        rate_limits: Mapping[str, ProviderLimit] | None = None,
     ) -> None:
+        """``executor="ray"`` runs the units as Ray tasks (a cluster at ``ray_address``, or a
+        local one); ``rate_limits`` holds each provider's calls under its requests and tokens
+        per minute, shared by every worker."""
         if isinstance(questions, str | Path):
             questions = read_questions(questions)  # a file, one question per line
         if not all(isinstance(arm, Arm) for arm in arms):
@@ -69,6 +77,9 @@ class Experiment:
         )  # fmt: skip
         self.title = title or TITLES[self.plan.kind]
         self.embedder = embedder
+        self.execution: dict[str, Any] = {
+            "executor": executor, "ray_address": ray_address, "rate_limits": rate_limits,
+        }  # fmt: skip
 
     @classmethod
     def across_models(
@@ -108,7 +119,8 @@ class Experiment:
     ) -> UnitCounts:
         """Run every unit that has not completed (failed ones again, unless ``retry_failed``
         is false), then write ``summary.json`` and ``report.html`` into ``out``."""
-        counts = run_plan(self.plan, progress or (lambda _: None), retry_failed=retry_failed)
+        counts = run_plan(self.plan, progress or (lambda _: None), retry_failed=retry_failed,
+                          **self.execution)  # fmt: skip
         self.summary()
         return UnitCounts(counts["ran"], counts["skipped"], counts["failed"])
 

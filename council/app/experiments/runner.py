@@ -4,26 +4,36 @@ Every unit is one council run recorded under ``OUT/runs``; ``OUT/units.jsonl`` j
 unit's outcome, so running the same command again skips the units that completed and retries
 those that failed (a missing extra, a model that was down). Voices sampled outside a council
 (the same persona resampled, for the noise floor; the same model with no persona, for drift)
-go to ``OUT/voices.jsonl`` the same way.
+go to ``OUT/voices.jsonl`` the same way. Units run in process or on a Ray cluster
+(``executors.py``); either way the driver records each finished unit in ``OUT/runs``'s ledger.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from council.app.council import Council
-from council.app.voices import ASSISTANT_SYSTEM_PROMPT, first_prompt, sample
-from council.engine.deliberation import SamplingSettings
-from council.errors import ConfigError, CouncilError
+from council.app.experiments.executors import Executor, make_executor
+from council.app.experiments.units import (
+    CouncilUnit,
+    Unit,
+    UnitOutcome,
+    VoiceUnit,
+    run_unit,
+)
+from council.app.voices import ASSISTANT_SYSTEM_PROMPT, first_prompt
+from council.errors import ConfigError
 from council.personas.library import find_persona
 from council.personas.prompt import system_prompt
 from council.protocols.library import find_protocol
-from council.secrets import redacted_line
+from council.records.events import Event, RunStarted, parse_event
+from council.seats.gate import ProviderLimit
+from council.store.folder import RunFolder
+from council.store.ledger import Ledger
+from council.store.recorder import RunRecorder
 
 
 @dataclass(frozen=True)
@@ -145,10 +155,21 @@ Progress = Callable[[str], None]
 
 
 def run_plan(
-    plan: ExperimentPlan, progress: Progress = lambda _: None, *, retry_failed: bool = True
+    plan: ExperimentPlan,
+    progress: Progress = lambda _: None,
+    *,
+    retry_failed: bool = True,
+    executor: str | Executor | None = None,
+    ray_address: str | None = None,
+    rate_limits: Mapping[str, ProviderLimit] | None = None,
 ) -> dict[str, Any]:
     """Run every unit not yet completed (and, unless ``retry_failed`` is false, every unit that
-    failed before); returns counts of what ran, what was skipped and what failed."""
+    failed before); returns counts of what ran, what was skipped and what failed.
+
+    ``executor`` is where units run: ``"in-process"`` (the default), ``"ray"`` (a cluster at
+    ``ray_address``; None starts a local one), or an ``Executor``. ``rate_limits`` holds the
+    calls to each named provider (or model) under its requests and tokens per minute.
+    """
     plan.out.mkdir(parents=True, exist_ok=True)
     plan_path = plan.out / "plan.json"
     if plan_path.is_file() and json.loads(plan_path.read_text()) != plan.to_json():
@@ -157,97 +178,119 @@ def run_plan(
         )
     plan_path.write_text(json.dumps(plan.to_json(), indent=2))
     protocol = find_protocol(plan.protocol)
-    units = _Journal(plan.out / "units.jsonl")
-    voices = _Journal(plan.out / "voices.jsonl")
-    counts = {"ran": 0, "skipped": 0, "failed": 0}
-    total = len(plan.arms) * len(plan.questions) * plan.samples
-    for arm in plan.arms:
-        for q, question in enumerate(plan.questions):
-            for s in range(plan.samples):
-                unit = f"{arm.name}/q{q}/s{s}"
-                if unit in units.done or (units.failed(unit) and not retry_failed):
-                    counts["skipped"] += 1
-                    continue
-                row = _run_unit(plan, protocol, arm, q, question, s)
-                units.add({"unit": unit, "arm": arm.name, "question": q, "sample": s, **row})
-                counts["ran"] += 1
-                counts["failed"] += row["status"] != "completed"
-                detail = row.get("error") or f"{row.get('wall_s', 0.0):.1f} s"
-                progress(f"{len(units.done)}/{total} {unit}: {row['status']} ({detail})")
-    ran, failed = asyncio.run(_sample_voices(plan, protocol, voices, progress, retry_failed))
-    counts["ran"] += ran
-    counts["failed"] += failed
-    return counts
-
-
-def _run_unit(
-    plan: ExperimentPlan, protocol: Any, arm: Arm, q: int, question: str, s: int
-) -> dict[str, Any]:
-    """One council run; a user-caused failure (a missing extra, a refused model) is recorded
-    as a failed unit, to be retried next time, instead of stopping the experiment."""
+    journals = {"units": _Journal(plan.out / "units.jsonl"),
+                "voices": _Journal(plan.out / "voices.jsonl")}  # fmt: skip
+    councils = council_units(plan)
+    todo: list[Unit] = _todo(councils, journals["units"], retry_failed)
+    skipped = len(councils) - len(todo)
+    todo += _todo(voice_units(plan, protocol), journals["voices"], retry_failed)
+    runs_dir = plan.out / "runs"
+    ledger = Ledger.in_folder(runs_dir)
+    chosen = make_executor(executor, address=ray_address, rate_limits=rate_limits)
+    ran = failed = 0
     try:
-        council = Council(
-            arm.personas,
-            protocol=protocol,
-            model=arm.models[0],
-            models=arm.models if len(arm.models) > 1 else (),
-            seats={"chair": arm.models[0]},
-            endpoints=plan.endpoints,
-            runs_dir=plan.out / "runs",
-            sampling=SamplingSettings(
-                temperature=plan.temperature, seed=1000 * s + q, max_tokens=plan.max_tokens
-            ),
+        ledger.reserve()
+        for outcome in chosen.map(run_unit, todo):
+            _record(outcome, ledger, runs_dir, journals[outcome.journal])
+            ran += 1
+            status = outcome.row.get("status", "completed")
+            failed += status != "completed"
+            unit, detail = outcome.row["unit"], outcome.row.get("error")
+            if outcome.journal == "units":
+                done = len(journals["units"].done)
+                detail = detail or f"{outcome.wall_s:.1f} s"
+                progress(f"{done}/{len(councils)} {unit}: {status} ({detail})")
+            else:
+                progress(f"voices {unit}" + (f": failed ({detail})" if detail else ""))
+    finally:
+        chosen.close()
+        ledger.close()
+    return {"ran": ran, "skipped": skipped, "failed": failed}
+
+
+def _todo(units: Sequence[Unit], journal: _Journal, retry_failed: bool) -> list[Unit]:
+    """The units not yet completed; those that failed before only when retrying them."""
+    return [
+        u for u in units
+        if u.unit not in journal.done and (retry_failed or not journal.failed(u.unit))
+    ]  # fmt: skip
+
+
+def _record(outcome: UnitOutcome, ledger: Ledger, runs_dir: Path, journal: _Journal) -> None:
+    """A finished unit onto the record: its run's events into the ledger and the run's
+    folder (as a live run would have written them), then its row into the journal, last, so
+    a unit in the journal is always whole in the ledger."""
+    row = dict(outcome.row)
+    if outcome.events:
+        folder = runs_dir / row["run_id"]
+        recorder = RunRecorder(ledger, followers=[RunFolder(folder)])
+        for line in outcome.events:
+            recorder.handle(_here(parse_event(line), folder))
+        row = {**row, "run_dir": str(folder)}
+    journal.add(row)
+
+
+def _here(event: Event, folder: Path) -> Event:
+    """A run convened elsewhere names the folder it is recorded in here."""
+    if isinstance(event, RunStarted):
+        header = event.header.model_copy(update={"run_dir": str(folder)})
+        return event.model_copy(update={"header": header})
+    return event
+
+
+def council_units(plan: ExperimentPlan) -> list[CouncilUnit]:
+    """Every council of the plan, arm by arm, question by question, sample by sample."""
+    return [
+        CouncilUnit(
+            unit=f"{arm.name}/q{q}/s{s}",
+            arm=arm.name,
+            personas=tuple(arm.personas),
+            models=tuple(arm.models),
+            question_index=q,
+            question=question,
+            sample=s,
+            protocol=plan.protocol,
+            max_tokens=plan.max_tokens,
+            temperature=plan.temperature,
+            endpoints=tuple(sorted(plan.endpoints.items())),
         )
-        result = council.convene(question)
-    except CouncilError as exc:
-        return {"status": "failed", "error": redacted_line(exc)}
-    row: dict[str, Any] = {"run_id": result.run_id, "run_dir": result.run_dir,
-                           "status": result.status, "wall_s": round(result.wall_s, 2)}  # fmt: skip
-    failed_turns = [t for t in result.turns if t.error]
-    if result.status != "completed" and failed_turns:
-        row["error"] = f"{failed_turns[0].seat}: {failed_turns[0].error}"
-    return row
+        for arm in plan.arms
+        for q, question in enumerate(plan.questions)
+        for s in range(plan.samples)
+    ]
 
 
-async def _sample_voices(
-    plan: ExperimentPlan, protocol: Any, voices: _Journal, progress: Progress, retry: bool
-) -> tuple[int, int]:
+def voice_units(plan: ExperimentPlan, protocol: Any) -> list[VoiceUnit]:
+    """The voices sampled outside councils: the assistant with no persona (for drift) and one
+    persona per question resampled (the noise floor), on every model of the plan."""
     models = sorted({m for arm in plan.arms for m in arm.models})
     personas = sorted({p for arm in plan.arms for p in arm.personas})
-    ran = failed = 0
+    units = []
     for q, question in enumerate(plan.questions):
         prompt = first_prompt(protocol, question)
+        persona = personas[q % len(personas)]  # the noise floor's persona, in turn
         for model in models:
-            jobs = [("assistant", "assistant", ASSISTANT_SYSTEM_PROMPT, plan.baseline_samples)]
-            # The noise floor: one persona per question (in turn), resampled on this model.
-            persona = personas[q % len(personas)]
-            jobs.append(
-                (
-                    "noise",
-                    persona,
-                    system_prompt(find_persona(persona), question),
-                    plan.noise_samples,
+            jobs = [
+                ("assistant", "assistant", ASSISTANT_SYSTEM_PROMPT, plan.baseline_samples),
+                ("noise", persona, system_prompt(find_persona(persona), question),
+                 plan.noise_samples),
+            ]  # fmt: skip
+            units += [
+                VoiceUnit(
+                    unit=f"{kind}/{model}/q{q}/{who}",
+                    kind=kind,
+                    model=model,
+                    question_index=q,
+                    who=who,
+                    system=system,
+                    prompt=prompt,
+                    k=k,
+                    max_tokens=plan.max_tokens,
+                    temperature=plan.temperature,
+                    seed=q * 100,
+                    endpoints=tuple(sorted(plan.endpoints.items())),
                 )
-            )
-            for kind, who, system, k in jobs:
-                unit = f"{kind}/{model}/q{q}/{who}"
-                if unit in voices.done or k == 0 or (voices.failed(unit) and not retry):
-                    continue
-                row = {"unit": unit, "kind": kind, "model": model, "question": q,
-                       "persona": who}  # fmt: skip
-                try:
-                    answers = await sample(
-                        model, system, prompt, k, max_tokens=plan.max_tokens,
-                        temperature=plan.temperature, seed=q * 100, endpoints=plan.endpoints,
-                    )  # fmt: skip
-                except CouncilError as exc:
-                    voices.add(
-                        {**row, "answers": [], "status": "failed", "error": redacted_line(exc)}
-                    )
-                    failed += 1
-                    progress(f"voices {unit}: failed ({redacted_line(exc)})")
-                    continue
-                voices.add({**row, "answers": answers, "status": "completed"})
-                ran += 1
-                progress(f"voices {unit}")
-    return ran, failed
+                for kind, who, system, k in jobs
+                if k > 0
+            ]
+    return units

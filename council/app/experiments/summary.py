@@ -56,7 +56,12 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dict[str, Any]:
     plan = json.loads((out / "plan.json").read_text())
-    units = [u for u in latest_units(out) if u.get("status") == "completed"]
+    # Units finish in any order on a cluster; measured in plan order, the summary is the same.
+    arm_order = {arm["name"]: i for i, arm in enumerate(plan["arms"])}
+    units = sorted(
+        (u for u in latest_units(out) if u.get("status") == "completed"),
+        key=lambda u: (arm_order.get(u["arm"], len(arm_order)), u["question"], u["sample"]),
+    )
     failed = [u for u in latest_units(out) if u.get("status") != "completed"]
     assistant, floors = _voices(out, embedder)
     measured = _Measured()
@@ -108,7 +113,8 @@ def _voices(
     (model, question): the distance between resamples of one persona."""
     assistant: dict[int, dict[str, list[str]]] = defaultdict(dict)
     floors: dict[tuple[str, int], float] = {}
-    for row in _rows(out / "voices.jsonl"):
+    voices = sorted(_rows(out / "voices.jsonl"), key=lambda v: (v["question"], v["model"]))
+    for row in voices:
         answers = [a for a in row["answers"] if a.strip()]
         if row["kind"] == "assistant":
             assistant[row["question"]][row["model"]] = answers
