@@ -23,6 +23,7 @@ from council.cli.arguments import (
     temperature,
 )
 from council.cli.output import parse_endpoints, parse_pairs, progress_sinks, report_run, split_list
+from council.distribution import DISTRIBUTION, __version__, warn_if_shadowed
 
 EXIT_USAGE = 2
 
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="council",
         description="Convene a council of personas, each seated on a model, on a question.",
     )
-    parser.add_argument("--version", action="version", version="council 0.1.0")
+    parser.add_argument("--version", action="version", version=f"council {__version__} ({DISTRIBUTION})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     convene = commands.add_parser("convene", help="deliberate on a question")
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    warn_if_shadowed()  # also when another distribution's council/__init__.py replaced ours
     args = build_parser().parse_args(argv)
     from council.errors import CouncilError
 

@@ -1,0 +1,110 @@
+"""Which distribution installed the ``council`` package, and whether another one also did.
+
+Another distribution on PyPI (``council-ai``, or the ``council`` placeholder) installs an import
+package of the same name: installed into one environment, the two overwrite each other's files or
+one silently shadows the other. ``import council`` says so in one line. The usual case costs a few
+directory listings and one small file read; distribution metadata (``importlib.metadata``, which
+reads every installed distribution's file list) is consulted only when something looks wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+__version__ = "0.1.0"  # the one place it is written: pyproject.toml and `council --version` read it
+DISTRIBUTION = "persona-council"
+PACKAGE = "council"
+
+_said = False
+
+
+def normalized(name: str) -> str:
+    """A distribution name as PEP 503 compares names (``Persona_Council`` is ``persona-council``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _dist_info_name(folder_name: str) -> str:
+    """``council_ai-0.0.29.dist-info`` -> ``council-ai``."""
+    return normalized(folder_name.removesuffix(".dist-info").rsplit("-", 1)[0])
+
+
+def _package_folders() -> list[Path]:
+    """Every ``sys.path`` folder that holds a ``council`` package or module, in search order."""
+    folders: dict[str, Path] = {}
+    for entry in sys.path:
+        folder = Path(entry or os.getcwd())
+        if (folder / PACKAGE).is_dir() or (folder / f"{PACKAGE}.py").is_file():
+            folders.setdefault(os.path.realpath(folder), folder)
+    return list(folders.values())
+
+
+def _own_record(site: Path, version: str) -> Path:
+    prefix = normalized(DISTRIBUTION).replace("-", "_")
+    return site / f"{prefix}-{version}.dist-info" / "RECORD"
+
+
+def _foreign_entries(site: Path, version: str) -> set[str]:
+    """Entries of ``site/council`` that this distribution's RECORD does not list (none outside
+    a wheel install: a checkout has no RECORD and nobody installs into it)."""
+    try:
+        record = _own_record(site, version).read_text(encoding="utf-8")
+    except OSError:
+        return set()
+    paths = (line.rsplit(",", 2)[0] for line in record.splitlines())
+    ours = {path.split("/")[1] for path in paths if path.startswith(f"{PACKAGE}/")}
+    present = {entry.name for entry in os.scandir(site / PACKAGE)}
+    return present - ours - {"__pycache__"}
+
+
+def _suspicious(folders: list[Path], version: str) -> bool:
+    """Cheap signs of a second provider: a second folder holding ``council``, files in ours that
+    are not ours, or a ``*council*`` distribution beside it other than this one."""
+    if len(folders) > 1 or (folders and _foreign_entries(folders[0], version)):
+        return True
+    own = normalized(DISTRIBUTION)
+    return any(
+        entry.endswith(".dist-info") and "council" in entry.lower()
+        and _dist_info_name(entry) != own
+        for folder in folders for entry in os.listdir(folder)
+    )  # fmt: skip
+
+
+def other_providers(folders: list[Path]) -> list[str]:
+    """``name version`` of each installed distribution other than this one whose files include
+    the ``council`` package, in the given folders."""
+    from importlib.metadata import PathDistribution
+
+    found: list[str] = []
+    for folder in folders:
+        for entry in sorted(os.listdir(folder)):
+            if not entry.endswith(".dist-info"):
+                continue
+            dist = PathDistribution(folder / entry)
+            name = dist.metadata["Name"] or entry
+            if normalized(name) == normalized(DISTRIBUTION):
+                continue
+            files = dist.files or []
+            if any(f.parts[:1] == (PACKAGE,) or str(f) == f"{PACKAGE}.py" for f in files):
+                found.append(f"{name} {dist.version}")
+    return found
+
+
+def warn_if_shadowed(version: str = __version__) -> None:
+    """Say once, on stderr, when another installed distribution also provides ``council``."""
+    global _said
+    if _said or os.environ.get("COUNCIL_NO_SHADOW_CHECK"):
+        return
+    _said = True
+    folders = _package_folders()
+    if not _suspicious(folders, version):
+        return
+    others = other_providers(folders)
+    if others:
+        print(
+            f"council: {', '.join(others)} also installs a package named 'council'; the two "
+            f"overwrite or shadow each other (pip uninstall it, or use separate environments)",
+            file=sys.stderr,
+        )
