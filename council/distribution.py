@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from pathlib import Path
 
+# pathlib is not imported here: it costs `import council` a few milliseconds (urllib.parse).
 __version__ = "0.1.0"  # the one place it is written: pyproject.toml and `council --version` read it
 DISTRIBUTION = "persona-council"
 PACKAGE = "council"
@@ -22,7 +22,7 @@ _said = False
 
 
 def normalized(name: str) -> str:
-    """A distribution name as PEP 503 compares names (``Persona_Council`` is ``persona-council``)."""
+    """A distribution name as PEP 503 compares them: ``Persona_Council`` is ``persona-council``."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -31,35 +31,35 @@ def _dist_info_name(folder_name: str) -> str:
     return normalized(folder_name.removesuffix(".dist-info").rsplit("-", 1)[0])
 
 
-def _package_folders() -> list[Path]:
+def _package_folders() -> list[str]:
     """Every ``sys.path`` folder that holds a ``council`` package or module, in search order."""
-    folders: dict[str, Path] = {}
+    folders: dict[str, str] = {}
     for entry in sys.path:
-        folder = Path(entry or os.getcwd())
-        if (folder / PACKAGE).is_dir() or (folder / f"{PACKAGE}.py").is_file():
+        folder = entry or os.getcwd()
+        package = os.path.join(folder, PACKAGE)
+        if os.path.isdir(package) or os.path.isfile(f"{package}.py"):
             folders.setdefault(os.path.realpath(folder), folder)
     return list(folders.values())
 
 
-def _own_record(site: Path, version: str) -> Path:
+def _own_record(site: str, version: str) -> str:
     prefix = normalized(DISTRIBUTION).replace("-", "_")
-    return site / f"{prefix}-{version}.dist-info" / "RECORD"
+    return os.path.join(site, f"{prefix}-{version}.dist-info", "RECORD")
 
 
-def _foreign_entries(site: Path, version: str) -> set[str]:
+def _foreign_entries(site: str, version: str) -> set[str]:
     """Entries of ``site/council`` that this distribution's RECORD does not list (none outside
     a wheel install: a checkout has no RECORD and nobody installs into it)."""
     try:
-        record = _own_record(site, version).read_text(encoding="utf-8")
+        with open(_own_record(site, version), encoding="utf-8") as record:
+            paths = [line.rsplit(",", 2)[0] for line in record]
     except OSError:
         return set()
-    paths = (line.rsplit(",", 2)[0] for line in record.splitlines())
     ours = {path.split("/")[1] for path in paths if path.startswith(f"{PACKAGE}/")}
-    present = {entry.name for entry in os.scandir(site / PACKAGE)}
-    return present - ours - {"__pycache__"}
+    return set(os.listdir(os.path.join(site, PACKAGE))) - ours - {"__pycache__"}
 
 
-def _suspicious(folders: list[Path], version: str) -> bool:
+def _suspicious(folders: list[str], version: str) -> bool:
     """Cheap signs of a second provider: a second folder holding ``council``, files in ours that
     are not ours, or a ``*council*`` distribution beside it other than this one."""
     if len(folders) > 1 or (folders and _foreign_entries(folders[0], version)):
@@ -72,17 +72,18 @@ def _suspicious(folders: list[Path], version: str) -> bool:
     )  # fmt: skip
 
 
-def other_providers(folders: list[Path]) -> list[str]:
+def other_providers(folders: list[str]) -> list[str]:
     """``name version`` of each installed distribution other than this one whose files include
     the ``council`` package, in the given folders."""
-    from importlib.metadata import PathDistribution
+    from importlib.metadata import PathDistribution  # only when something looks wrong: slow
+    from pathlib import Path
 
     found: list[str] = []
     for folder in folders:
         for entry in sorted(os.listdir(folder)):
             if not entry.endswith(".dist-info"):
                 continue
-            dist = PathDistribution(folder / entry)
+            dist = PathDistribution(Path(folder, entry))
             name = dist.metadata["Name"] or entry
             if normalized(name) == normalized(DISTRIBUTION):
                 continue

@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="council",
         description="Convene a council of personas, each seated on a model, on a question.",
     )
-    parser.add_argument("--version", action="version", version=f"council {__version__} ({DISTRIBUTION})")
+    version = f"council {__version__} ({DISTRIBUTION})"
+    parser.add_argument("--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     convene = commands.add_parser("convene", help="deliberate on a question")
