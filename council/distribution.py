@@ -96,7 +96,7 @@ def other_providers(folders: list[str]) -> list[str]:
 def warn_if_shadowed(version: str = __version__) -> None:
     """Say once, on stderr, when another installed distribution also provides ``council``."""
     global _said
-    if _said or os.environ.get("COUNCIL_NO_SHADOW_CHECK"):
+    if _said:
         return
     _said = True
     folders = _package_folders()
