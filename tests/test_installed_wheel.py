@@ -13,6 +13,7 @@ import site
 import subprocess
 import sys
 import tarfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from council.distribution import DISTRIBUTION, __version__
+from council.paths import LIBRARY_KINDS, PACKAGED_LIBRARY
 from council.testing import FakeProvider
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +31,11 @@ SOURCES = ("council", "personas", "protocols", "panels", "routing", "pyproject.t
 BUILD = "import sys; from setuptools import build_meta; print(build_meta.build_{}(sys.argv[1]))"
 
 
+def _without_pythonpath() -> dict[str, str]:
+    """The environment minus PYTHONPATH, which would put this checkout before the install."""
+    return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+
 @dataclass(frozen=True)
 class Installed:
     venv: Path
@@ -36,8 +43,10 @@ class Installed:
     wheel: Path
 
     def run(self, *args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        env |= {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
+        env = _without_pythonpath() | {
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "HF_HUB_OFFLINE": "1",
+        }
         command = [str(self.venv / "bin" / "python"), "-c", code] if code else [
             str(self.venv / "bin" / "council"), *args]  # fmt: skip
         return subprocess.run(
@@ -48,7 +57,7 @@ class Installed:
 def _build(kind: str, source: Path, out: Path) -> Path:
     done = subprocess.run(
         [sys.executable, "-c", BUILD.format(kind), str(out)],
-        cwd=source, capture_output=True, text=True, timeout=300,
+        cwd=source, capture_output=True, text=True, timeout=300, env=_without_pythonpath(),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return out / done.stdout.strip().splitlines()[-1]
@@ -78,9 +87,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     Path(purelib, "inherited-site-packages.pth").write_text("\n".join(site.getsitepackages()))
+    # --ignore-installed: the inherited folder may hold this distribution's editable install,
+    # which pip would otherwise take as already satisfying the wheel.
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-         "--quiet", "--no-deps", "--no-index", str(wheel)],
+         "--quiet", "--no-deps", "--no-index", "--ignore-installed", str(wheel)],
         check=True, timeout=300,
     )  # fmt: skip
     outside = root / "elsewhere"
@@ -89,15 +100,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 
 
 def test_the_wheel_carries_the_library_and_the_licence(installed: Installed) -> None:
-    import zipfile
-
-    names = zipfile.ZipFile(installed.wheel).namelist()
+    names = set(zipfile.ZipFile(installed.wheel).namelist())
     assert installed.wheel.name.startswith(f"{DISTRIBUTION.replace('-', '_')}-{__version__}-")
-    for shipped in ("council/library/personas/high-council/popper.md",
-                    "council/library/protocols/council.yaml",
-                    "council/library/panels/library.yaml",
-                    "council/library/routing/defaults.yaml"):  # fmt: skip
-        assert shipped in names
+    library = {
+        f"council/{PACKAGED_LIBRARY}/{path.relative_to(REPO).as_posix()}"
+        for kind in LIBRARY_KINDS
+        for path in (REPO / kind).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert "council/library/personas/high-council/popper.md" in library
+    assert library <= names, sorted(library - names)[:5]
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
 
 
