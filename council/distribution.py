@@ -3,8 +3,9 @@
 Another distribution on PyPI (``council-ai``, or the ``council`` placeholder) installs an import
 package of the same name: installed into one environment, the two overwrite each other's files or
 one silently shadows the other. ``import council`` says so in one line. The usual case costs a few
-directory listings and one small file read; distribution metadata (``importlib.metadata``, which
-reads every installed distribution's file list) is consulted only when something looks wrong.
+directory listings and one small file read (0.1-0.3 ms); installed distributions' file lists are
+read, and ``importlib.metadata`` imported, only when something looks wrong
+(``importlib.metadata.packages_distributions()`` alone takes ~0.4 s in the project's environment).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ DISTRIBUTION = "persona-council"
 PACKAGE = "council"
 
 _said = False
+# How a RECORD line naming a file of the package starts (CSV may quote the path).
+_RECORD_MARKS = tuple(f"\n{p}".encode() for p in (f"{PACKAGE}/", f'"{PACKAGE}/', f"{PACKAGE}.py,"))
 
 
 def normalized(name: str) -> str:
@@ -72,24 +75,33 @@ def _suspicious(folders: list[str], version: str) -> bool:
     )  # fmt: skip
 
 
+def _lists_package(record: bytes) -> bool:
+    """Whether a RECORD file lists files of the ``council`` package (a CSV path may be quoted)."""
+    text = b"\n" + record
+    return any(mark in text for mark in _RECORD_MARKS)
+
+
 def other_providers(folders: list[str]) -> list[str]:
     """``name version`` of each installed distribution other than this one whose files include
-    the ``council`` package, in the given folders."""
-    from importlib.metadata import PathDistribution  # only when something looks wrong: slow
+    the ``council`` package, in the given folders. RECORD files are read as plain text (all of
+    them: ~50 ms in the project's environment); metadata is parsed only for the ones that list
+    ``council``."""
+    from importlib.metadata import PathDistribution
     from pathlib import Path
 
     found: list[str] = []
     for folder in folders:
         for entry in sorted(os.listdir(folder)):
-            if not entry.endswith(".dist-info"):
+            if not entry.endswith(".dist-info") or _dist_info_name(entry) == DISTRIBUTION:
+                continue
+            try:
+                with open(os.path.join(folder, entry, "RECORD"), "rb") as record:
+                    if not _lists_package(record.read()):
+                        continue
+            except OSError:
                 continue
             dist = PathDistribution(Path(folder, entry))
-            name = dist.metadata["Name"] or entry
-            if normalized(name) == normalized(DISTRIBUTION):
-                continue
-            files = dist.files or []
-            if any(f.parts[:1] == (PACKAGE,) or str(f) == f"{PACKAGE}.py" for f in files):
-                found.append(f"{name} {dist.version}")
+            found.append(f"{dist.metadata['Name'] or entry} {dist.version}")
     return found
 
 
