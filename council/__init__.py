@@ -9,7 +9,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from council.distribution import __version__, warn_if_shadowed
+
+warn_if_shadowed(__version__)
 
 _EXPORTS = {
     "Council": "council.app.council",

@@ -1,18 +1,28 @@
-"""Where council looks for persona cards and protocols, and whether a lock file is held."""
+"""Where council looks for persona cards, protocols, panels and routing defaults; the runs
+home; and whether a lock file is held."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+from importlib import resources
 from pathlib import Path
 
-# council/ sits beside personas/ and protocols/ in the source tree (editable installs and
-# checkouts); the folders are data, not code, so they are not inside the package.
+# The shipped library: folders at the top of the repository (they are data, not code), mapped
+# into the package as ``council/library/<kind>`` when a wheel is built (see setup.py).
+LIBRARY_KINDS = ("personas", "protocols", "panels", "routing")
+PACKAGED_LIBRARY = "library"
+
+# In a checkout (editable install, or PYTHONPATH) council/ sits beside the library folders.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def shipped_dir(kind: str) -> Path:
-    """The shipped ``personas`` or ``protocols`` folder."""
+    """The shipped ``personas``, ``protocols``, ``panels`` or ``routing`` folder: inside the
+    installed package (wheel or sdist install), else beside it in a checkout."""
+    packaged = resources.files("council").joinpath(PACKAGED_LIBRARY, kind)
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
     return PROJECT_ROOT / kind
 
 

@@ -34,6 +34,7 @@ from council.cli.arguments import (
 )
 from council.cli.output import parse_endpoints, parse_pairs, progress_sinks, report_run, split_list
 from council.cli.seat_options import add_seat_options, detected, fallback_chains, models_option
+from council.distribution import DISTRIBUTION, __version__, warn_if_shadowed
 
 EXIT_USAGE = 2
 
@@ -121,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="council",
         description="Convene a council of personas, each seated on a model, on a question.",
     )
-    parser.add_argument("--version", action="version", version="council 0.1.0")
+    version = f"council {__version__} ({DISTRIBUTION})"
+    parser.add_argument("--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     convene = commands.add_parser("convene", help="deliberate on a question")
@@ -185,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    warn_if_shadowed()  # also when another distribution's council/__init__.py replaced ours
     args = build_parser().parse_args(argv)
     from council.errors import CouncilError
     from council.secrets import redact
