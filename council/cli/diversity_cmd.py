@@ -153,6 +153,10 @@ def _diversity(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         text, write = run_table(report), write_run_report
+        from council.cli.axis_cmd import activation_drift_section
+        from council.store.loader import load_run
+
+        text += activation_drift_section(report, run or load_run(folder), args.axis)
     elif (folder / SUMMARY_FILE).is_file():
         if args.baseline:
             raise ConfigError("--baseline needs a run folder; an experiment collects its own")
@@ -208,4 +212,8 @@ def register(commands: Any) -> None:
     diversity.add_argument(
         "--cache", metavar="PATH", help=f"embedding cache (default: {CACHE_FILE} beside RUN_DIR)"
     )
+    diversity.add_argument(
+        "--axis", metavar="FILE", help="assistant axis for activation-recorded turns "
+        "(default: the model's stored by 'council axis build')",
+    )  # fmt: skip
     diversity.set_defaults(handler=_diversity)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from council.cli import (
+    axis_cmd,
     diversity_cmd,
     experiment_cmd,
     models_cmd,
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.register(commands)
     experiment_cmd.register(commands)
     diversity_cmd.register(commands)
+    axis_cmd.register(commands)
     return parser
 
 

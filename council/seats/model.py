@@ -7,6 +7,8 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from council.records.run import TurnActivations
+
 
 @dataclass(frozen=True)
 class ModelRequest:
@@ -36,6 +38,7 @@ class Completion:
     attempts: int = 1
     model: str | None = None  # the model that answered, when not the seat's own (a fallback)
     reused: bool = False  # taken from the ledger of an earlier run instead of called
+    activations: TurnActivations | None = None  # open-weight seats: the reply's residual stream
 
 
 def request_hash(model: str, request: ModelRequest) -> str:
