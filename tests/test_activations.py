@@ -125,6 +125,8 @@ def synthetic_samples(
             means = rng.normal(0, 1, (LAYERS + 1, WIDTH))
             if side == "assistant":
                 means[SIGNAL_LAYER] += SIGNAL
+            if speaker == "arendt":  # one pole of a polarity pair stands apart on another axis
+                means[SIGNAL_LAYER] += np.eye(WIDTH)[1] * 6.0
             samples.append(Sample(side, speaker, prompt, f"{speaker} on {prompt}", means))  # type: ignore[arg-type]
     return samples
 
@@ -169,6 +171,14 @@ def test_the_axis_finds_the_planted_direction_and_separates_held_out_samples() -
         "arendt",
         "hobbes",
     }
+
+
+def test_a_polarity_pair_gets_its_persona_vector() -> None:
+    axis = synthetic_axis()
+    (vector,) = axis.persona_vectors  # arendt and hobbes are a declared pair; the rest are not
+    assert vector.pair == ("arendt", "hobbes") and vector.samples == 2 * 12
+    assert vector.direction[1] > 0.9 and vector.held_out_auc == 1.0
+    assert abs(vector.axis_cosine) < 0.5  # mostly apart from the assistant axis
 
 
 def test_an_axis_is_saved_with_its_provenance_and_read_back(tmp_path: Path) -> None:

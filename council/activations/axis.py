@@ -44,7 +44,9 @@ DEFAULT_PROMPTS = (
 )
 # The default assistant: the model's own default (no system prompt), and two plain ones.
 ASSISTANT_SYSTEMS = ("", "You are a helpful assistant.", "You are an AI assistant. Answer clearly.")
-DEFAULT_PERSONAS = ("socrates", "machiavelli", "taleb", "lovelace", "sun-tzu", "arendt")
+# Three of the shipped polarity pairs, one pole of each in each half (fitted, held out), so
+# persona vectors can be taken along the pairs too.
+DEFAULT_PERSONAS = ("socrates", "taleb", "hayek", "machiavelli", "meadows", "keynes")
 
 
 def axis_dir(override: str | os.PathLike[str] | None = None) -> Path:
@@ -71,6 +73,19 @@ class AxisSample(BaseModel):
     reply: str
 
 
+class PersonaVector(BaseModel):
+    """A polarity pair's direction at the axis's layer: the mean of the first pole's replies
+    minus the second's. Its AUC is fitted on the even-numbered prompts, scored on the odd."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pair: tuple[str, str]
+    direction: list[float]  # unit length, second pole -> first
+    held_out_auc: float
+    samples: int
+    axis_cosine: float  # with the assistant axis: how much of the pair is "more assistant"
+
+
 class AssistantAxis(BaseModel):
     """A direction in one layer's residual stream, and everything needed to reproduce it."""
 
@@ -93,6 +108,7 @@ class AssistantAxis(BaseModel):
     samples: list[AxisSample]
     held_out_auc: dict[str, Any]  # Interval.to_json() at the axis's layer
     layer_auc: dict[int, float] = Field(default_factory=dict)  # held-out AUC at every layer
+    persona_vectors: list[PersonaVector] = Field(default_factory=list)
     built_at: datetime = Field(default_factory=utc_now)
     build_seconds: float | None = None
 
@@ -222,6 +238,38 @@ def held_out_scores(
     return assistant, persona
 
 
+def persona_vectors(
+    samples: Sequence[Sample], cards: Sequence[PersonaCard], layer: int, axis: Any
+) -> list[PersonaVector]:
+    """One vector per polarity pair whose poles were both sampled (cards declare the pairs)."""
+    names = {c.name for c in cards}
+    pairs = sorted({tuple(sorted((c.name, other))) for c in cards
+                    for other in c.fields.polarity_pairs or () if other in names})  # fmt: skip
+    vectors = []
+    for first, second in pairs:
+        ones = [s for s in samples if s.speaker == first]
+        twos = [s for s in samples if s.speaker == second]
+        fit = [np.stack([s.layer_means[layer] for s in group if s.prompt % 2 == 0])
+               for group in (ones, twos)]  # fmt: skip
+        held = [np.stack([s.layer_means[layer] for s in group if s.prompt % 2 == 1])
+                for group in (ones, twos)]  # fmt: skip
+        split_direction = contrast_of_means(*fit)
+        origin = (fit[0].mean(axis=0) + fit[1].mean(axis=0)) / 2
+        score = auc(
+            project(held[0], split_direction, origin), project(held[1], split_direction, origin)
+        )
+        direction = unit(contrast_of_means(
+            np.stack([s.layer_means[layer] for s in ones]),
+            np.stack([s.layer_means[layer] for s in twos]),
+        ))  # fmt: skip
+        vectors.append(PersonaVector(
+            pair=(first, second), direction=[float(v) for v in direction],
+            held_out_auc=round(score, 4), samples=len(ones) + len(twos),
+            axis_cosine=round(float(direction @ axis), 4),
+        ))  # fmt: skip
+    return vectors
+
+
 def axis_from_samples(
     samples: Sequence[Sample],
     *,
@@ -258,6 +306,7 @@ def axis_from_samples(
             for s, h, p in zip(samples, held, projections, strict=True)
         ],
         held_out_auc=interval.to_json(), layer_auc=by_layer,
+        persona_vectors=persona_vectors(samples, cards, layer, direction),
     )  # fmt: skip
 
 

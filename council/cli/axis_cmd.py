@@ -64,6 +64,10 @@ def _summary(axis: Any) -> str:
     if best is not None:
         lines.append(f"best held-out layer: {best[0]} (AUC {best[1]:.3f}; chosen after the fact, "
                      "so optimistic)")  # fmt: skip
+    for vector in axis.persona_vectors:
+        lines.append(f"persona vector {vector.pair[0]} vs {vector.pair[1]}: held-out AUC "
+                     f"{vector.held_out_auc:.3f}, cosine with the axis {vector.axis_cosine:+.3f} "
+                     f"({vector.samples} replies)")  # fmt: skip
     chart = "  ".join(f"{layer}:{value:.2f}" for layer, value in sorted(axis.layer_auc.items()))
     lines.append(f"held-out AUC by layer: {chart}")
     return "\n".join(lines)
