@@ -23,7 +23,13 @@ from council.activations.axis import (
     split_samples,
     stored_axis,
 )
-from council.activations.backend import ActivationModel, Reply, missing_packages
+from council.activations.backend import (
+    ActivationModel,
+    Reply,
+    axis_cap,
+    clamp_along,
+    missing_packages,
+)
 from council.activations.drift import activation_drift, drift_table
 from council.activations.stats import (
     auc,
@@ -221,6 +227,33 @@ def test_samples_are_collected_with_and_without_system_prompts() -> None:
     assert "Socrates" in seen[2][0]["content"] and seen[2][1]["content"] == "Q1?"
 
 
+def test_capping_clamps_only_the_component_along_the_axis() -> None:
+    rng = np.random.default_rng(3)
+    direction = np.array([0.6, 0.8, 0.0])
+    origin = np.array([1.0, 1.0, 1.0])
+    hidden = rng.normal(0, 4, (200, 3))
+    capped = clamp_along(hidden, direction, origin, ceiling=0.5)
+    before, after = (hidden - origin) @ direction, (capped - origin) @ direction
+    assert after.max() <= 0.5 + 1e-12 and (before > 0.5).any()  # the cap bit, and holds
+    below = before <= 0.5
+    assert np.array_equal(capped[below], hidden[below])  # rows under the cap are untouched
+    orthogonal = np.array([-0.8, 0.6, 0.0])
+    assert np.allclose(capped @ orthogonal, hidden @ orthogonal)  # the rest is left alone
+    assert np.allclose(capped[:, 2], hidden[:, 2])
+
+
+def test_a_cap_sits_at_a_percentile_of_the_persona_replies() -> None:
+    axis = synthetic_axis()
+    persona = sorted(s.projection for s in axis.samples if s.side == "persona")
+    cap = axis_cap(axis, 100)
+    assert cap.layer == axis.layer and cap.ceiling == pytest.approx(persona[-1])
+    assert axis_cap(axis, 50).ceiling == pytest.approx(float(np.median(persona)))
+    with pytest.raises(ConfigError, match="needs an assistant axis"):
+        axis_cap(None, 90)
+    with pytest.raises(ConfigError, match="not between 0 and 100"):
+        axis_cap(axis, 120)
+
+
 # --- the seat backend, with a stand-in reader -----------------------------------------------
 
 
@@ -233,9 +266,11 @@ class StandInReader:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.kwargs: list[dict[str, Any]] = []
 
     def respond(self, messages: list[dict[str, str]], **kwargs: Any) -> Reply:
         self.calls += 1
+        self.kwargs.append(kwargs)
         means = np.zeros((LAYERS + 1, WIDTH))
         means[SIGNAL_LAYER] = SIGNAL * (self.calls - 2) / 4  # -1.5, 0, 1.5, ... units
         return Reply(f"turn {self.calls}", means, prompt_tokens=10, completion_tokens=4,
@@ -273,6 +308,20 @@ def test_an_activation_seat_records_its_turns_through_the_engine_and_the_ledger(
     assert seat_drift["seat"] == "socrates" and seat_drift["change"] > 0  # toward the assistant
     assert "no embedding drift" in report["embedding_correlation"]["note"]
     assert "socrates" in drift_table(report)
+
+
+async def test_a_capped_seat_hands_its_cap_to_the_model_and_records_it() -> None:
+    from council.seats.model import ModelRequest
+
+    axis, reader = synthetic_axis(), StandInReader()
+    seat = ActivationModel("activations/smollm2-135m-instruct", reader=reader, axis=axis,
+                           cap_percentile=90)  # fmt: skip
+    request = ModelRequest(stage="s", messages=[{"role": "user", "content": "q"}], max_tokens=4,
+                           temperature=0.0)  # fmt: skip
+    completion = await seat.complete(request)
+    assert reader.kwargs[0]["cap"] == axis_cap(axis, 90) and reader.kwargs[0]["max_new_tokens"] == 4
+    assert completion.activations is not None
+    assert completion.activations.axis_cap == pytest.approx(axis_cap(axis, 90).ceiling)
 
 
 def _turn(seat: str, stage: str, rnd: int, activations: TurnActivations | None) -> Turn:
@@ -392,3 +441,11 @@ def test_a_tiny_axis_and_an_activation_seat_on_the_bundled_model(tmp_path: Path)
     report = activation_drift(load_run(result.run_id, tmp_path), axis)
     assert len(report["turns"]) == 2 and report["seats"][0]["turns"] == 2
     assert all(np.isfinite(r["position"]) for r in report["turns"])
+
+    # Capped below where the assistant replies sit, the recorded projection stays under it.
+    cap = axis_cap(axis, 50)
+    messages = [{"role": "user", "content": "Is rain good?"}]
+    free = reader.respond(messages, max_new_tokens=3)
+    capped = reader.respond(messages, max_new_tokens=3, cap=cap)
+    assert axis.project(free.layer_means[axis.layer]) > cap.ceiling  # the cap has work to do
+    assert axis.project(capped.layer_means[axis.layer]) <= cap.ceiling + 1e-3

@@ -14,11 +14,12 @@ torch and transformers are imported on first use only: ``import council`` stays 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -44,6 +45,25 @@ def require_packages() -> None:
     missing = missing_packages()
     if missing:
         raise ConfigError(f"the activation backend needs {', '.join(missing)}: {INSTALL_HINT}")
+
+
+@dataclass(frozen=True)
+class Cap:
+    """Activation capping: at hidden-state ``layer`` (the output of block ``layer - 1``) the
+    projection on ``direction`` (unit, measured from ``origin``) is clamped to at most
+    ``ceiling`` at every position; the part orthogonal to the direction is left alone."""
+
+    layer: int
+    direction: tuple[float, ...]
+    origin: tuple[float, ...]
+    ceiling: float
+
+
+def clamp_along(hidden: Any, direction: Any, origin: Any, ceiling: float) -> Any:
+    """``hidden`` (rows of vectors; numpy or torch) with each row's projection on the unit
+    ``direction`` from ``origin`` clamped at ``ceiling``."""
+    excess = ((hidden - origin) @ direction - ceiling).clip(min=0)
+    return hidden - excess[..., None] * direction
 
 
 @dataclass(frozen=True)
@@ -121,12 +141,14 @@ class ActivationReader:
         temperature: float = 0.0,
         seed: int | None = None,
         record: bool = True,
+        cap: Cap | None = None,
     ) -> Reply:
-        """Generate a reply; with ``record`` also average the residual stream over it."""
+        """Generate a reply; with ``record`` also average the residual stream over it; with
+        ``cap`` clamp the residual along a direction while generating."""
         self.load()
         import torch
 
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), self._capping(cap):
             start = time.perf_counter()
             encoded = self._tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
@@ -146,6 +168,33 @@ class ActivationReader:
             means = _reply_means(out.hidden_states) if record else None
             return Reply(text, means, int(prompt.shape[1]), int(generated.shape[0]),
                          time.perf_counter() - start)  # fmt: skip
+
+    @contextlib.contextmanager
+    def _capping(self, cap: Cap | None) -> Iterator[None]:
+        if cap is None:
+            yield
+            return
+        import torch
+
+        if not 0 < cap.layer < self.num_layers:  # the last hidden state is after the final norm
+            raise ConfigError(
+                f"cannot cap layer {cap.layer}: this model has 1..{self.num_layers - 1}"
+            )
+        direction = torch.tensor(cap.direction, dtype=torch.float32)
+        origin = torch.tensor(cap.origin, dtype=torch.float32)
+
+        def hook(module: Any, args: Any, output: Any) -> Any:
+            if isinstance(output, tuple):
+                return (clamp_along(output[0], direction, origin, cap.ceiling), *output[1:])
+            return clamp_along(output, direction, origin, cap.ceiling)
+
+        # Prepended, so the hidden states transformers records are the capped ones.
+        block = self._model.model.layers[cap.layer - 1]
+        handle = block.register_forward_hook(hook, prepend=True)
+        try:
+            yield
+        finally:
+            handle.remove()
 
 
 def _reply_means(steps: Sequence[Sequence[Any]]) -> Any:
@@ -167,11 +216,25 @@ def _rounded(row: Any) -> list[float]:
     return [round(float(v), 4) for v in row]
 
 
+def axis_cap(axis: Any, percentile: float) -> Cap:
+    """A cap on ``axis`` at a percentile of its persona replies' projections: a seat so
+    capped cannot drift further toward the default assistant than most personas sit."""
+    if axis is None:
+        raise ConfigError("capping needs an assistant axis: run 'council axis build' first")
+    if not 0 <= percentile <= 100:
+        raise ConfigError(f"cap percentile {percentile} is not between 0 and 100")
+    persona = [s.projection for s in axis.samples if s.side == "persona"]
+    ceiling = float(np.percentile(persona, percentile))
+    return Cap(axis.layer, tuple(axis.direction), tuple(axis.origin), ceiling)
+
+
 class ActivationModel(ChatModel):
     """A seat model on a bundled open-weight model that records its activations per turn.
 
     ``layers`` are the residual layers kept (default: the axis's layer, else the middle one);
-    ``axis`` is projected on when given, else the axis stored for this model if there is one.
+    ``axis`` is projected on when given, else the axis stored for this model if there is one;
+    ``cap_percentile`` caps the seat's projection on it at that percentile of the axis's
+    persona replies while it generates.
     """
 
     def __init__(
@@ -182,6 +245,7 @@ class ActivationModel(ChatModel):
         axis: Any = None,
         reader: ActivationReader | None = None,
         axis_dir: str | os.PathLike[str] | None = None,
+        cap_percentile: float | None = None,
     ) -> None:
         provider, name = split_model_string(model)
         if provider != ACTIVATIONS_PROVIDER:
@@ -198,6 +262,7 @@ class ActivationModel(ChatModel):
             axis = stored_axis(f"{LOCAL_PROVIDER}/{name}", axis_dir)
         self.axis = axis
         self._layers = list(layers)
+        self.cap = None if cap_percentile is None else axis_cap(axis, cap_percentile)
 
     def layers(self) -> list[int]:
         if self._layers:
@@ -214,7 +279,7 @@ class ActivationModel(ChatModel):
         try:
             reply = await asyncio.to_thread(
                 self.reader.respond, request.messages, max_new_tokens=request.max_tokens,
-                temperature=request.temperature, seed=request.seed,
+                temperature=request.temperature, seed=request.seed, cap=self.cap,
             )  # fmt: skip
         except ConfigError as exc:
             raise ModelCallError(str(exc), retryable=False, attempts=1) from None
@@ -240,4 +305,5 @@ class ActivationModel(ChatModel):
             axis_id=self.axis.axis_id if self.axis is not None else None,
             axis_layer=self.axis.layer if self.axis is not None else None,
             axis_projection=projection,
+            axis_cap=self.cap.ceiling if self.cap is not None else None,
         )

@@ -49,6 +49,7 @@ class TurnActivations(Record):
     axis_id: str | None = None  # the axis projected on (its content hash)
     axis_layer: int | None = None
     axis_projection: float | None = None
+    axis_cap: float | None = None  # the ceiling the projection was capped at, if it was
 
 
 class Turn(Record):
