@@ -418,7 +418,7 @@ def test_a_tiny_axis_and_an_activation_seat_on_the_bundled_model(tmp_path: Path)
     axis = build_axis(reader, cards, prompts=["Is rain good?", "Should I buy a car?"],
                       layer=15, reply_tokens=3)  # fmt: skip
     assert axis.model_sha256 == SHA and axis.num_layers == 30 and axis.hidden_size == 576
-    assert len(axis.samples) == 2 * (3 + 2) and axis.layer_auc.keys() == set(range(1, 31))
+    assert len(axis.samples) == 2 * (4 + 2) and axis.layer_auc.keys() == set(range(1, 31))
     assert 0 <= axis.held_out_auc["estimate"] <= 1
 
     seat = ActivationModel("activations/smollm2-135m-instruct", axis=axis, layers=[8, 15])

@@ -42,8 +42,36 @@ DEFAULT_PROMPTS = (
     "Should a hospital use an algorithm to decide who is seen first?",
     "How should a small team choose between two competing product ideas?",
 )
-# The default assistant: the model's own default (no system prompt), and two plain ones.
-ASSISTANT_SYSTEMS = ("", "You are a helpful assistant.", "You are an AI assistant. Answer clearly.")
+# A plain assistant prompt as long as a persona card (about 450 words), so that the axis cannot
+# be told apart from "a long system prompt is present" by length alone.
+LONG_ASSISTANT_SYSTEM = " ".join(
+    [
+        "You are a helpful AI assistant. Your purpose is to answer the user's questions clearly,"
+        " accurately and usefully. You have no personal history, no name beyond assistant, and"
+        " no particular school of thought: you are the same assistant for every user.",
+    ]
+    + [
+        "When a question is asked, read it carefully and work out what the user needs. Give the"
+        " answer first, then the reasons that support it, then any caveats that matter. Prefer"
+        " plain words to jargon. Keep answers short when a short answer will do, and longer"
+        " when the question needs detail. When a question has several reasonable answers, set"
+        " out the main options fairly and say which one you would choose and why. When you do"
+        " not know something, say so, and suggest how the user could find out. Do not invent"
+        " facts, numbers, quotations or sources. Be polite and calm, and treat every user with"
+        " respect. Avoid taking sides on matters of personal taste; on questions of fact,"
+        " follow the best available evidence. Check your reasoning before you answer, and"
+        " correct yourself if you notice a mistake.",
+    ]
+    * 3
+)
+# The default assistant: the model's own default (no system prompt), two short plain prompts,
+# and a plain one as long as a card.
+ASSISTANT_SYSTEMS = (
+    "",
+    "You are a helpful assistant.",
+    "You are an AI assistant. Answer clearly.",
+    LONG_ASSISTANT_SYSTEM,
+)
 # Three of the shipped polarity pairs, one pole of each in each half (fitted, held out), so
 # persona vectors can be taken along the pairs too.
 DEFAULT_PERSONAS = ("socrates", "taleb", "hayek", "machiavelli", "meadows", "keynes")

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import os
 import threading
 import time
+import unittest.mock
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -106,20 +108,16 @@ class ActivationReader:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
         torch.set_num_threads(self.threads)
-        quiet = os.environ.get("TQDM_DISABLE")
-        os.environ["TQDM_DISABLE"] = "1"  # the GGUF dequantizer draws a bar of its own
-        try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_loading
+
+        # The GGUF dequantizer draws a progress bar of its own, with no option to turn it off.
+        quiet = functools.partial(gguf_loading.tqdm, disable=True)
+        with unittest.mock.patch.object(gguf_loading, "tqdm", quiet):
             self._tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
             model = AutoModelForCausalLM.from_pretrained(
                 path.parent, gguf_file=path.name, dtype=torch.float32
             )
-        finally:
-            if quiet is None:
-                os.environ.pop("TQDM_DISABLE", None)
-            else:
-                os.environ["TQDM_DISABLE"] = quiet
         self._model = model.eval()
         self.load_seconds = time.perf_counter() - start
 

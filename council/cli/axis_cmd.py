@@ -64,6 +64,12 @@ def _summary(axis: Any) -> str:
     if best is not None:
         lines.append(f"best held-out layer: {best[0]} (AUC {best[1]:.3f}; chosen after the fact, "
                      "so optimistic)")  # fmt: skip
+    by_speaker: dict[str, list[float]] = {}
+    for sample in axis.samples:
+        by_speaker.setdefault(sample.speaker, []).append(sample.projection)
+    means = "  ".join(f"{name} {sum(v) / len(v):+.2f}" for name, v in by_speaker.items())
+    lines.append(f"mean projection by speaker (assistant#{len(axis.assistant_systems) - 1} is "
+                 f"the card-length plain prompt): {means}")  # fmt: skip
     for vector in axis.persona_vectors:
         lines.append(f"persona vector {vector.pair[0]} vs {vector.pair[1]}: held-out AUC "
                      f"{vector.held_out_auc:.3f}, cosine with the axis {vector.axis_cosine:+.3f} "
