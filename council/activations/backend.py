@@ -111,13 +111,20 @@ class ActivationReader:
         torch.set_num_threads(self.threads)
         from transformers import modeling_gguf_pytorch_utils as gguf_loading
 
-        # The GGUF dequantizer draws a progress bar of its own, with no option to turn it off.
+        # No progress bars on a seat's stderr: transformers' own are switched off for the load,
+        # and the GGUF dequantizer draws one of its own with no option to turn it off.
+        bars = transformers.utils.logging.is_progress_bar_enabled()
+        transformers.utils.logging.disable_progress_bar()
         quiet = functools.partial(gguf_loading.tqdm, disable=True)
-        with unittest.mock.patch.object(gguf_loading, "tqdm", quiet):
-            self._tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-            model = AutoModelForCausalLM.from_pretrained(
-                path.parent, gguf_file=path.name, dtype=torch.float32
-            )
+        try:
+            with unittest.mock.patch.object(gguf_loading, "tqdm", quiet):
+                self._tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+                model = AutoModelForCausalLM.from_pretrained(
+                    path.parent, gguf_file=path.name, dtype=torch.float32
+                )
+        finally:
+            if bars:
+                transformers.utils.logging.enable_progress_bar()
         self._model = model.eval()
         self.load_seconds = time.perf_counter() - start
 
