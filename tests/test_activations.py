@@ -310,6 +310,35 @@ def test_an_activation_seat_records_its_turns_through_the_engine_and_the_ledger(
     assert "socrates" in drift_table(report)
 
 
+def test_council_diversity_adds_the_activation_drift_of_recorded_turns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from council.cli.main import main
+
+    axis_file = synthetic_axis().save(tmp_path / "axis.json")
+    seat = ActivationModel("activations/smollm2-135m-instruct", reader=StandInReader(),
+                           layers=[SIGNAL_LAYER], axis_dir=tmp_path / "none")  # fmt: skip
+    council = Council(["socrates", "taleb"], protocol="council", runs_dir=tmp_path / "runs",
+                      model=FunctionModel(well_formed_reply), seats={"socrates": seat})  # fmt: skip
+    run = council.convene("Should the town keep its library?")
+    argv = [
+        "diversity",
+        str(run.run_dir),
+        "--embedder",
+        "fake",
+        "--no-html",
+        "--axis",
+        str(axis_file),
+    ]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["activation_drift"]
+    assert report["recorded_turns"] == 2 and report["axis"]["layer"] == SIGNAL_LAYER
+    assert [row["seat"] for row in report["turns"]] == ["socrates", "socrates"]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "activation drift: 2 turns recorded activations" in table and "socrates:" in table
+
+
 async def test_a_capped_seat_hands_its_cap_to_the_model_and_records_it() -> None:
     from council.seats.model import ModelRequest
 
