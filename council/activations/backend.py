@@ -87,7 +87,7 @@ class ActivationReader:
         # One thread unless told: on the shared 2-core machine two threads generated 2.7 to 4.7
         # tokens/s against 14.9 for one (threads that wait on each other stall under load).
         self.threads = threads or int(os.environ.get("COUNCIL_TORCH_THREADS", "1"))
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # load() may be asked for while a reply holds it
         self._model: Any = None
         self._tokenizer: Any = None
         self.load_seconds: float | None = None
@@ -183,10 +183,9 @@ class ActivationReader:
             return
         import torch
 
-        if not 0 < cap.layer < self.num_layers:  # the last hidden state is after the final norm
-            raise ConfigError(
-                f"cannot cap layer {cap.layer}: this model has 1..{self.num_layers - 1}"
-            )
+        top = int(self._model.config.num_hidden_layers)  # the caller holds the lock: no load()
+        if not 0 < cap.layer < top:  # the last hidden state is taken after the final norm
+            raise ConfigError(f"cannot cap layer {cap.layer}: this model has 1..{top - 1}")
         direction = torch.tensor(cap.direction, dtype=torch.float32)
         origin = torch.tensor(cap.origin, dtype=torch.float32)
 
