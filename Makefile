@@ -20,7 +20,7 @@ WHEELHOUSE ?= $(HOME)/.cache/council/wheels-nonnative
 QUESTION ?= Should cities ban private cars from their centres?
 # Every optional part is installed, so `make test` exercises it (build-support/requirements.py
 # names the same extras).
-EXTRAS := dev,mcp,ray
+EXTRAS := dev,mcp,ray,activations
 
 .PHONY: demo test lint install bench experiments clean
 

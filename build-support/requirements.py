@@ -14,7 +14,7 @@ from pathlib import Path
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 # The extras `make` installs: the tests exercise every optional part (keep in step with Makefile).
-TESTED_EXTRAS = ("dev", "mcp", "ray")
+TESTED_EXTRAS = ("dev", "mcp", "ray", "activations")
 
 
 def normalized(name: str) -> str:

@@ -14,6 +14,8 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'council[ray]')")
 
+from test_experiments import plan_for, reply  # noqa: E402
+
 from council.app.experiments.runner import run_plan  # noqa: E402
 from council.app.experiments.summary import summarise  # noqa: E402
 from council.cli.main import main  # noqa: E402
@@ -21,7 +23,6 @@ from council.diversity import FakeEmbedder  # noqa: E402
 from council.seats.gate import ProviderLimit  # noqa: E402
 from council.store.loader import load_run  # noqa: E402
 from council.testing import FakeProvider  # noqa: E402
-from test_experiments import plan_for, reply  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -68,7 +69,11 @@ def records(out: Path) -> dict[str, Any]:
 def test_ray_gives_the_same_records_and_summary(provider: FakeProvider, tmp_path: Path) -> None:
     here, there = tmp_path / "in-process", tmp_path / "ray"
     assert run_plan(plan_for(provider, here)) == {"ran": 16, "skipped": 0, "failed": 0}
-    assert run_plan(plan_for(provider, there), executor="ray") == {"ran": 16, "skipped": 0, "failed": 0}
+    assert run_plan(plan_for(provider, there), executor="ray") == {
+        "ran": 16,
+        "skipped": 0,
+        "failed": 0,
+    }
     assert records(there) == records(here)
     assert len(records(there)["units"]) == 8
     summary = summarise(there, FakeEmbedder())
@@ -96,7 +101,11 @@ def test_an_interrupted_run_resumes_without_repeating_finished_units(
     finished = records(out)
     assert len(finished["units"]) == 3
     before = provider.request_count
-    assert run_plan(plan_for(provider, out), executor="ray") == {"ran": 13, "skipped": 3, "failed": 0}
+    assert run_plan(plan_for(provider, out), executor="ray") == {
+        "ran": 13,
+        "skipped": 3,
+        "failed": 0,
+    }
     # The rerun asked exactly what the finished units had not: one request a turn or answer.
     kept = sum(len(turns) for _, turns in finished["units"].values())
     kept += sum(len(v["answers"]) for v in finished["voices"])

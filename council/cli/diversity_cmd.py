@@ -96,6 +96,21 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     )
 
 
+def _activation_drift(args: argparse.Namespace, data: dict[str, Any]) -> str:
+    """For a run whose seats recorded activations: their drift along the assistant axis, added
+    to the report's JSON (``activation_drift``), and its table; otherwise nothing."""
+    if "stages" not in data:  # an experiment's summary, not a run
+        return ""
+    from council.cli.axis_cmd import activation_drift_section
+    from council.cli.project import runs_location
+    from council.store.loader import load_run
+
+    folder = Path(args.run_dir)
+    named = not (folder / "events.jsonl").is_file()
+    run = load_run(args.run_dir, runs_location(args)) if named else load_run(folder)
+    return activation_drift_section(data, run, args.axis)
+
+
 def _diversity(args: argparse.Namespace) -> int:
     from council.errors import ConfigError
     from council.secrets import redacted_line
@@ -111,7 +126,11 @@ def _diversity(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"cannot write the report: {redacted_line(exc)}") from None
     data = report.to_json()
-    print(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) if args.json else report)
+    extra = _activation_drift(args, data)
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+    else:
+        print(f"{report}{extra}")
     if not args.no_html:
         print(f"report: {path}", file=sys.stderr)
     return 0
@@ -154,4 +173,8 @@ def register(commands: Any) -> None:
     diversity.add_argument(
         "--cache", metavar="PATH", help=f"embedding cache (default: {CACHE_FILE} beside RUN_DIR)"
     )
+    diversity.add_argument(
+        "--axis", metavar="FILE", help="assistant axis for activation-recorded turns "
+        "(default: the model's stored by 'council axis build')",
+    )  # fmt: skip
     diversity.set_defaults(handler=_diversity)

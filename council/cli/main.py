@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from council.cli import (
+    axis_cmd,
     diversity_cmd,
     experiment_cmd,
     mcp_cmd,
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiment_cmd.register(commands)
     diversity_cmd.register(commands)
     mcp_cmd.register(commands)
+    axis_cmd.register(commands)
     return parser
 
 

@@ -414,6 +414,7 @@ class Deliberation(StagePrompts):
                 "cost_usd": completion.cost_usd,
                 "attempts": completion.attempts,
                 "reused": completion.reused,
+                "activations": completion.activations,
             }
             answered_by = completion.model or answered_by
             if not content.strip():

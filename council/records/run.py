@@ -37,6 +37,21 @@ class CallRequest(Record):
     choices: list[str] = Field(default_factory=list)
 
 
+class TurnActivations(Record):
+    """What an open-weight seat's residual stream did over one reply: the mean over the reply's
+    tokens at a few layers (not every tensor), and its projection on the assistant axis when
+    the seat was given one. Layer ``i`` is the output of block ``i`` (0 = the embeddings)."""
+
+    model_sha256: str  # the weights the activations came from
+    layers: list[int]
+    means: list[list[float]]  # one row per layer, the model's hidden size wide
+    tokens: int  # reply tokens averaged over
+    axis_id: str | None = None  # the axis projected on (its content hash)
+    axis_layer: int | None = None
+    axis_projection: float | None = None
+    axis_cap: float | None = None  # the ceiling the projection was capped at, if it was
+
+
 class Turn(Record):
     """One seat speaking once in one stage; a failed call is a turn with ``error`` set."""
 
@@ -58,6 +73,9 @@ class Turn(Record):
     reused: bool = False  # answered from the ledger (resume, replay): no call was made
     started_at: datetime
     request: CallRequest | None = None  # what the seat was shown ("what did kuhn see?")
+    # Recorded by open-weight seats only; left out of the JSON when absent, so turns of every
+    # other seat serialize exactly as before.
+    activations: TurnActivations | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @property
     def ok(self) -> bool:

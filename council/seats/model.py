@@ -34,6 +34,8 @@ class _NobodyListening:
 
 NOBODY_LISTENING: CallListener = _NobodyListening()
 
+from council.records.run import TurnActivations
+
 
 @dataclass(frozen=True)
 class ModelRequest:
@@ -66,6 +68,7 @@ class Completion:
     attempts: int = 1
     model: str | None = None  # the model that answered, when not the seat's own (a fallback)
     reused: bool = False  # taken from the ledger of an earlier run instead of called
+    activations: TurnActivations | None = None  # open-weight seats: the reply's residual stream
 
 
 def request_hash(model: str, request: ModelRequest) -> str:

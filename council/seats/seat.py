@@ -46,12 +46,17 @@ def make_model(
 ) -> ChatModel:
     """Turn a litellm model string into a seat model; model objects pass through unchanged.
 
-    ``local/<name>`` is a bundled model served on loopback; a model listed in ``endpoints`` is
+    ``local/<name>`` is a bundled model served on loopback; ``activations/<name>`` the same
+    model in PyTorch, recording each turn's activations; a model listed in ``endpoints`` is
     sent to that OpenAI-compatible base URL; anything else goes to litellm as it is.
     """
     if isinstance(model, ChatModel):
         return model
-    split_model_string(model)  # refuse malformed strings before any call is made
+    provider, _ = split_model_string(model)  # refuse malformed strings before any call is made
+    if provider == "activations":  # an open-weight seat in PyTorch; imported only when named
+        from council.activations.backend import ActivationModel
+
+        return ActivationModel(model)
     settings = settings or CallSettings()
     endpoint = (endpoints or {}).get(model)
     key_env = (api_key_envs or {}).get(model)

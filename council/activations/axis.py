@@ -1,0 +1,365 @@
+"""The assistant axis of an open-weight model, by contrast of means, stored with provenance.
+
+For a fixed set of prompts the model answers as the default assistant (under a few plain
+system prompts) and as each of some shipped persona cards; each reply is reduced to its mean
+residual activation per layer (``backend.ActivationReader``). The axis at a layer is the mean
+of the assistant replies minus the mean of the persona replies (the cited work's method), so a
+larger projection means "more the default Assistant". How well it separates is measured on
+held-out prompts *and* held-out personas: the axis is fitted on the even-numbered prompts and
+the first half of the personas, and scored (AUC with a bootstrap interval) on the rest. The
+stored axis is then refitted on every sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from council.activations.stats import auc, auc_interval, contrast_of_means, project, unit
+from council.errors import ConfigError
+from council.personas.card import PersonaCard
+from council.personas.prompt import system_prompt
+from council.records.run import utc_now
+
+# Questions of the kind a council is asked, none of them leading toward a persona.
+DEFAULT_PROMPTS = (
+    "Should a small town replace its library with a digital lending service?",
+    "Is it wise for a company to let everyone work from home permanently?",
+    "How should a city decide whether to build a new bridge or repair the old one?",
+    "Should schools teach programming before they teach handwriting?",
+    "What should a family weigh before moving to another country?",
+    "Is it better to save money or to pay off a loan early?",
+    "Should a hospital use an algorithm to decide who is seen first?",
+    "How should a small team choose between two competing product ideas?",
+)
+# A plain assistant prompt as long as a persona card (about 450 words), so that the axis cannot
+# be told apart from "a long system prompt is present" by length alone.
+LONG_ASSISTANT_SYSTEM = " ".join(
+    [
+        "You are a helpful AI assistant. Your purpose is to answer the user's questions clearly,"
+        " accurately and usefully. You have no personal history, no name beyond assistant, and"
+        " no particular school of thought: you are the same assistant for every user.",
+    ]
+    + [
+        "When a question is asked, read it carefully and work out what the user needs. Give the"
+        " answer first, then the reasons that support it, then any caveats that matter. Prefer"
+        " plain words to jargon. Keep answers short when a short answer will do, and longer"
+        " when the question needs detail. When a question has several reasonable answers, set"
+        " out the main options fairly and say which one you would choose and why. When you do"
+        " not know something, say so, and suggest how the user could find out. Do not invent"
+        " facts, numbers, quotations or sources. Be polite and calm, and treat every user with"
+        " respect. Avoid taking sides on matters of personal taste; on questions of fact,"
+        " follow the best available evidence. Check your reasoning before you answer, and"
+        " correct yourself if you notice a mistake.",
+    ]
+    * 3
+)
+# The default assistant: the model's own default (no system prompt), two short plain prompts,
+# and a plain one as long as a card.
+ASSISTANT_SYSTEMS = (
+    "",
+    "You are a helpful assistant.",
+    "You are an AI assistant. Answer clearly.",
+    LONG_ASSISTANT_SYSTEM,
+)
+# Three of the shipped polarity pairs, one pole of each in each half (fitted, held out), so
+# persona vectors can be taken along the pairs too.
+DEFAULT_PERSONAS = ("socrates", "taleb", "hayek", "machiavelli", "meadows", "keynes")
+
+
+def axis_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    if override is not None:
+        return Path(override)
+    default = Path.home() / ".cache" / "council" / "axes"
+    return Path(os.environ.get("COUNCIL_AXIS_DIR", default))
+
+
+def axis_path(model: str, directory: str | os.PathLike[str] | None = None) -> Path:
+    return axis_dir(directory) / f"{model.rpartition('/')[2]}.json"
+
+
+class AxisSample(BaseModel):
+    """One reply the axis was built from: who spoke, to which prompt, and where it projects."""
+
+    model_config = ConfigDict(frozen=True)
+
+    side: Literal["assistant", "persona"]
+    speaker: str  # "assistant#<n>" for a plain system prompt, else the persona's name
+    prompt: int  # index into the axis's prompts
+    held_out: bool  # scored, not fitted, when the held-out AUC was measured
+    projection: float  # on the stored axis
+    reply: str
+
+
+class PersonaVector(BaseModel):
+    """A polarity pair's direction at the axis's layer: the mean of the first pole's replies
+    minus the second's. Its AUC is fitted on the even-numbered prompts, scored on the odd."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pair: tuple[str, str]
+    direction: list[float]  # unit length, second pole -> first
+    held_out_auc: float
+    samples: int
+    axis_cosine: float  # with the assistant axis: how much of the pair is "more assistant"
+
+
+class AssistantAxis(BaseModel):
+    """A direction in one layer's residual stream, and everything needed to reproduce it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    model: str  # the bundled model string, local/<name>
+    model_sha256: str
+    layer: int
+    num_layers: int
+    hidden_size: int
+    direction: list[float]  # unit length, persona -> assistant
+    origin: list[float]  # midpoint of the two means: projections are measured from here
+    assistant_projection: float  # the mean projection of the assistant replies
+    persona_projection: float  # and of the persona replies
+    prompts: list[str]
+    assistant_systems: list[str]
+    personas: dict[str, str]  # name -> card hash
+    reply_tokens: int
+    samples: list[AxisSample]
+    held_out_auc: dict[str, Any]  # Interval.to_json() at the axis's layer
+    layer_auc: dict[int, float] = Field(default_factory=dict)  # held-out AUC at every layer
+    persona_vectors: list[PersonaVector] = Field(default_factory=list)
+    built_at: datetime = Field(default_factory=utc_now)
+    build_seconds: float | None = None
+
+    @property
+    def axis_id(self) -> str:
+        canonical = json.dumps([self.model_sha256, self.layer, self.direction, self.origin])
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def project(self, vector: Any) -> float:
+        return float((np.asarray(vector, dtype=np.float64) - self.origin) @ self.direction)
+
+    def position(self, projection: float) -> float:
+        """0 at the persona replies' mean projection, 1 at the assistant replies' (unclipped),
+        the same scale as the embedding meter's drift position."""
+        span = self.assistant_projection - self.persona_projection
+        return (projection - self.persona_projection) / span if span else float("nan")
+
+    def assistant_replies(self) -> list[str]:
+        return [s.reply for s in self.samples if s.side == "assistant" and s.reply]
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(self.model_dump_json(indent=1), encoding="utf-8")
+        partial.replace(path)
+        return path
+
+
+def load_axis(path: Path) -> AssistantAxis:
+    try:
+        return AssistantAxis.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the axis: {exc.strerror}") from None
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "(top)"
+        raise ConfigError(f"{path}: not an assistant axis: {where}: {error['msg']}") from None
+
+
+def stored_axis(
+    model: str, directory: str | os.PathLike[str] | None = None
+) -> AssistantAxis | None:
+    path = axis_path(model, directory)
+    return load_axis(path) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Sample:
+    side: Literal["assistant", "persona"]
+    speaker: str
+    prompt: int
+    reply: str
+    layer_means: Any  # (layers + 1, hidden size)
+
+
+Respond = Callable[[list[dict[str, str]], int], tuple[str, Any]]
+
+
+def collect_samples(
+    respond: Respond,
+    cards: Sequence[PersonaCard],
+    prompts: Sequence[str],
+    *,
+    reply_tokens: int,
+    systems: Sequence[str] = ASSISTANT_SYSTEMS,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Sample]:
+    """Every prompt answered under every plain system prompt and as every persona card.
+    ``respond(messages, max_new_tokens)`` returns the reply and its per-layer means."""
+    plan: list[tuple[Literal["assistant", "persona"], str, str]] = [
+        ("assistant", f"assistant#{i}", system) for i, system in enumerate(systems)
+    ]
+    total = len(prompts) * (len(systems) + len(cards))
+    samples: list[Sample] = []
+    for index, prompt in enumerate(prompts):
+        conditions = [*plan, *(("persona", c.name, system_prompt(c, prompt)) for c in cards)]
+        for side, speaker, system in conditions:
+            messages = [{"role": "user", "content": prompt}]
+            if system:
+                messages.insert(0, {"role": "system", "content": system})
+            reply, means = respond(messages, reply_tokens)
+            samples.append(Sample(side, speaker, index, reply, np.asarray(means)))
+            if progress is not None:
+                progress(len(samples), total)
+    return samples
+
+
+def split_samples(
+    samples: Sequence[Sample], personas: Sequence[str]
+) -> tuple[list[bool], list[bool]]:
+    """(fitted, held out) flags. Fitted: even-numbered prompts, and (persona side) the first
+    half of the personas; held out: odd-numbered prompts and the second half of the personas.
+    Assistant replies split by prompt alone (there are only a few plain system prompts), and
+    persona replies of a fitted persona to a held-out prompt (or the reverse) are in neither."""
+    test_personas = set(personas[(len(personas) + 1) // 2 :])
+    fitted, held = [], []
+    for s in samples:
+        novel = s.side == "assistant" or s.speaker in test_personas
+        fitted.append(s.prompt % 2 == 0 and (s.side == "assistant" or not novel))
+        held.append(s.prompt % 2 == 1 and novel)
+    return fitted, held
+
+
+def _fit(samples: Sequence[Sample], layer: int) -> tuple[Any, Any]:
+    assistant = np.stack([s.layer_means[layer] for s in samples if s.side == "assistant"])
+    persona = np.stack([s.layer_means[layer] for s in samples if s.side == "persona"])
+    direction = unit(contrast_of_means(assistant, persona))
+    origin = (assistant.mean(axis=0) + persona.mean(axis=0)) / 2
+    return direction, origin
+
+
+def held_out_scores(
+    samples: Sequence[Sample], personas: Sequence[str], layer: int
+) -> tuple[list[float], list[float]]:
+    """Projections of the held-out assistant and persona replies on an axis fitted on the
+    other half (prompts and personas it never saw)."""
+    fitted, held = split_samples(samples, personas)
+    train = [s for s, f in zip(samples, fitted, strict=True) if f]
+    test = [s for s, h in zip(samples, held, strict=True) if h]
+    sides = {s.side for s in train} & {s.side for s in test}
+    if sides != {"assistant", "persona"}:
+        raise ConfigError("too few prompts or personas to hold any out: use at least 2 of each")
+    direction, origin = _fit(train, layer)
+    scores = project(np.stack([s.layer_means[layer] for s in test]), direction, origin)
+    assistant = [v for v, s in zip(scores, test, strict=True) if s.side == "assistant"]
+    persona = [v for v, s in zip(scores, test, strict=True) if s.side == "persona"]
+    return assistant, persona
+
+
+def persona_vectors(
+    samples: Sequence[Sample], cards: Sequence[PersonaCard], layer: int, axis: Any
+) -> list[PersonaVector]:
+    """One vector per polarity pair whose poles were both sampled (cards declare the pairs)."""
+    names = {c.name for c in cards}
+    pairs = sorted({tuple(sorted((c.name, other))) for c in cards
+                    for other in c.fields.polarity_pairs or () if other in names})  # fmt: skip
+    vectors = []
+    for first, second in pairs:
+        ones = [s for s in samples if s.speaker == first]
+        twos = [s for s in samples if s.speaker == second]
+        fit = [np.stack([s.layer_means[layer] for s in group if s.prompt % 2 == 0])
+               for group in (ones, twos)]  # fmt: skip
+        held = [np.stack([s.layer_means[layer] for s in group if s.prompt % 2 == 1])
+                for group in (ones, twos)]  # fmt: skip
+        split_direction = contrast_of_means(*fit)
+        origin = (fit[0].mean(axis=0) + fit[1].mean(axis=0)) / 2
+        score = auc(
+            project(held[0], split_direction, origin), project(held[1], split_direction, origin)
+        )
+        direction = unit(contrast_of_means(
+            np.stack([s.layer_means[layer] for s in ones]),
+            np.stack([s.layer_means[layer] for s in twos]),
+        ))  # fmt: skip
+        vectors.append(PersonaVector(
+            pair=(first, second), direction=[float(v) for v in direction],
+            held_out_auc=round(score, 4), samples=len(ones) + len(twos),
+            axis_cosine=round(float(direction @ axis), 4),
+        ))  # fmt: skip
+    return vectors
+
+
+def axis_from_samples(
+    samples: Sequence[Sample],
+    *,
+    model: str,
+    model_sha256: str,
+    layer: int,
+    prompts: Sequence[str],
+    cards: Sequence[PersonaCard],
+    reply_tokens: int,
+    systems: Sequence[str] = ASSISTANT_SYSTEMS,
+) -> AssistantAxis:
+    """Fit the axis on every sample; score it (and every other layer) on the held-out half."""
+    layers = len(samples[0].layer_means)
+    if not 0 < layer < layers:
+        raise ConfigError(f"layer {layer} is out of range: this model has 1..{layers - 1}")
+    names = [c.name for c in cards]
+    held = split_samples(samples, names)[1]
+    interval = auc_interval(*held_out_scores(samples, names, layer))
+    by_layer = {i: round(auc(*held_out_scores(samples, names, i)), 4) for i in range(1, layers)}
+    direction, origin = _fit(samples, layer)
+    projections = project(np.stack([s.layer_means[layer] for s in samples]), direction, origin)
+    sides = np.array([s.side == "assistant" for s in samples])
+    return AssistantAxis(
+        model=model, model_sha256=model_sha256, layer=layer, num_layers=layers - 1,
+        hidden_size=len(direction), direction=[float(v) for v in direction],
+        origin=[float(v) for v in origin],
+        assistant_projection=float(projections[sides].mean()),
+        persona_projection=float(projections[~sides].mean()),
+        prompts=list(prompts), assistant_systems=list(systems),
+        personas={c.name: c.content_hash for c in cards}, reply_tokens=reply_tokens,
+        samples=[
+            AxisSample(side=s.side, speaker=s.speaker, prompt=s.prompt, held_out=h,
+                       projection=round(float(p), 4), reply=s.reply)
+            for s, h, p in zip(samples, held, projections, strict=True)
+        ],
+        held_out_auc=interval.to_json(), layer_auc=by_layer,
+        persona_vectors=persona_vectors(samples, cards, layer, direction),
+    )  # fmt: skip
+
+
+def build_axis(
+    reader: Any,
+    cards: Sequence[PersonaCard],
+    *,
+    prompts: Sequence[str] = DEFAULT_PROMPTS,
+    layer: int | None = None,
+    reply_tokens: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> AssistantAxis:
+    """Generate the samples with a ``backend.ActivationReader`` and fit its model's axis."""
+    model = reader.bundled.model_string
+    start = time.perf_counter()
+
+    def respond(messages: list[dict[str, str]], tokens: int) -> tuple[str, Any]:
+        reply = reader.respond(messages, max_new_tokens=tokens)
+        return reply.text, reply.layer_means
+
+    samples = collect_samples(respond, cards, prompts, reply_tokens=reply_tokens,
+                              progress=progress)  # fmt: skip
+    chosen = layer if layer is not None else reader.num_layers // 2
+    axis = axis_from_samples(
+        samples, model=model, model_sha256=reader.sha256, layer=chosen, prompts=prompts,
+        cards=cards, reply_tokens=reply_tokens,
+    )  # fmt: skip
+    return axis.model_copy(update={"build_seconds": round(time.perf_counter() - start, 1)})
