@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from council.records.run import TurnActivations
+
 
 class CallListener(Protocol):
     """Hears a call while it happens, for whoever shows it live. A model that streams tells it
@@ -33,8 +35,6 @@ class _NobodyListening:
 
 
 NOBODY_LISTENING: CallListener = _NobodyListening()
-
-from council.records.run import TurnActivations
 
 
 @dataclass(frozen=True)
