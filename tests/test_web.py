@@ -178,6 +178,18 @@ def test_binding_beyond_loopback_needs_a_flag_and_a_token(tmp_path: Path) -> Non
     ServerSettings(runs_dir=tmp_path, host="0.0.0.0", token="t").check_bind(allow_remote=True)
 
 
+ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
+
+
+async def keep(page: Any, name: str) -> Path:
+    """A screenshot kept after the test (build/screenshots/, outside version control)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"web-{name}.png"
+    await page.screenshot(str(path))
+    assert path.stat().st_size > 10_000
+    return path
+
+
 async def test_a_council_convened_and_watched_in_a_browser(server: Server, tmp_path) -> None:
     async with browser_page() as page:
         await page.goto(server.base + "/")
@@ -191,7 +203,6 @@ async def test_a_council_convened_and_watched_in_a_browser(server: Server, tmp_p
             form.requestSubmit();
         })()""")
         await page.wait_for("document.body.dataset.runDone === 'true'", timeout_s=120)
-        await page.screenshot(str(tmp_path / "run.png"))
         shown = await page.evaluate("""(() => ({
             status: document.getElementById('status').textContent,
             verdict: document.getElementById('verdict').textContent,
@@ -214,19 +225,53 @@ async def test_a_council_convened_and_watched_in_a_browser(server: Server, tmp_p
         assert sorted(revealed[:3]) == ["kuhn", "meadows", "popper"]
         run = json.loads(server.request(f"/api/runs/{shown['run']}")[1])
         assert run["question"] == "Should the library open on Sundays?"
+        await keep(page, "run-live")
+
+        # Opened afterwards, the run page is filled from the ledger: the same stages and verdict.
+        await page.goto(f"{server.base}/runs/{shown['run'][:20]}")
+        await page.wait_for("document.body.dataset.runDone === 'true'")
+        later = await page.evaluate("""(() => ({
+            verdict: document.getElementById('verdict').textContent,
+            turns: document.querySelectorAll('.turn').length,
+        }))()""")
+        assert later == {"verdict": "Reply from fake.", "turns": 7}
+        await page.evaluate("document.querySelector('[data-tab=Transcript]').click()")
+        assert "Should the library open on Sundays?" in await page.evaluate(
+            "document.querySelector('[data-pane=Transcript]').innerText"
+        )
+        await keep(page, "run-transcript")
+
+        await page.goto(f"{server.base}/runs/{shown['run']}/diversity")
+        await page.wait_for("document.querySelectorAll('svg').length > 0")
+        report = await page.evaluate("document.body.innerText")
+        assert "popper" in report and "kuhn" in report and "meadows" in report
+        await keep(page, "run-diversity")
 
 
 @pytest.mark.local_model
-def test_the_web_app_convenes_on_the_bundled_model(tmp_path: Path) -> None:
+def test_the_web_app_convenes_on_the_bundled_model(tmp_path: Path, capsys) -> None:
     running = Server(ServerSettings(runs_dir=tmp_path / "runs"))
     try:
+        started = time.monotonic()
         status, text = running.request("/api/convene", {**QUICK, "max_tokens": 24})
         assert status == 200, text
         run_id = json.loads(text)["run_id"]
-        events = events_of(running.request(f"/api/runs/{run_id}/events")[1])
+        first_token_s = None
+        url = f"{running.base}/api/runs/{run_id}/events"
+        with urllib.request.urlopen(url, timeout=900) as stream:
+            lines = []
+            for raw in stream:
+                line = raw.decode()
+                lines.append(line)
+                if first_token_s is None and '"type":"turn_delta"' in line:
+                    first_token_s = time.monotonic() - started
+        events = events_of("".join(lines))
         assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "completed"
         models = {e["turn"]["model"] for e in events if e["type"] == "turn_finished"}
         assert models == {"local/smollm2-135m-instruct"}
+        assert first_token_s is not None  # the bundled model's replies stream to the page
+        with capsys.disabled():
+            print(f"\nweb, bundled model: first streamed token {first_token_s:.2f} s after start")
     finally:
         running.stop()
 
