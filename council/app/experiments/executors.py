@@ -17,7 +17,7 @@ from council.seats.litellm_model import warm_up
 T = TypeVar("T")
 R = TypeVar("R")
 
-RAY_INSTALL_HINT = "--ray needs Ray: pip install 'council[ray]'"
+RAY_INSTALL_HINT = "--ray needs Ray: pip install 'persona-council[ray]'"
 
 
 class Executor(Protocol):
