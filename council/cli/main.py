@@ -118,15 +118,7 @@ def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="council",
-        description="Convene a council of personas, each seated on a model, on a question.",
-    )
-    version = f"council {__version__} ({DISTRIBUTION})"
-    parser.add_argument("--version", action="version", version=version)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _register_convene(commands: Any) -> None:
     convene = commands.add_parser("convene", help="deliberate on a question")
     convene.add_argument(
         "question", nargs="?",
@@ -168,6 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convene.add_argument("--quiet", action="store_true", help="no progress display")
     convene.set_defaults(handler=_convene)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="council",
+        description="Convene a council of personas, each seated on a model, on a question.",
+    )
+    version = f"council {__version__} ({DISTRIBUTION})"
+    parser.add_argument("--version", action="version", version=version)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _register_convene(commands)
 
     config = commands.add_parser("config", help="the project file's settings, merged")
     config_actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -230,7 +230,8 @@ def _run_page(settings: ServerSettings, live: LiveRuns, run_id: str) -> str:
     calls = ledger.calls(run_id) if ledger is not None else []
     if ledger is not None:
         ledger.close()
-    running = live.get(run_id) is not None and not live.get(run_id).done  # type: ignore[union-attr]
+    broadcast = live.get(run_id)
+    running = broadcast is not None and not broadcast.done
     transcript = "<p>The transcript appears when the run has finished.</p>"
     if not running:
         transcript = render_transcript_html(load_run(run_id, settings.runs_dir))
