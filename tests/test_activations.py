@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from council import Council, SamplingSettings
-from council.activations.axis import (
+from council.errors import ConfigError, UnknownNameError
+from council.personas.library import find_persona
+from council.records.events import TurnFinished, event_json, parse_event
+from council.records.run import Turn, TurnActivations, utc_now
+from council.seats.activations.axis import (
     AssistantAxis,
     Sample,
     axis_from_samples,
@@ -23,25 +27,21 @@ from council.activations.axis import (
     split_samples,
     stored_axis,
 )
-from council.activations.backend import (
+from council.seats.activations.backend import (
     ActivationModel,
     Reply,
     axis_cap,
     clamp_along,
     missing_packages,
 )
-from council.activations.drift import activation_drift, drift_table
-from council.activations.stats import (
+from council.seats.activations.drift import activation_drift, drift_table
+from council.seats.activations.stats import (
     auc,
     auc_interval,
     contrast_of_means,
     correlations,
     project,
 )
-from council.errors import ConfigError, UnknownNameError
-from council.personas.library import find_persona
-from council.records.events import TurnFinished, event_json, parse_event
-from council.records.run import Turn, TurnActivations, utc_now
 from council.seats.local import BUNDLED_MODELS
 from council.seats.seat import make_model
 from council.store.loader import load_run
@@ -415,7 +415,7 @@ def test_the_backend_is_named_by_model_string_and_checks_its_packages(
         make_model("activations/no-such-model")
     with pytest.raises(ConfigError, match="not an activations/<name>"):
         ActivationModel("local/smollm2-135m-instruct", reader=StandInReader())
-    import council.activations.backend as backend
+    import council.seats.activations.backend as backend
 
     monkeypatch.setattr(backend.importlib.util, "find_spec", lambda name: None)
     assert missing_packages() == list(backend.REQUIRED)
@@ -424,8 +424,8 @@ def test_the_backend_is_named_by_model_string_and_checks_its_packages(
 
 
 def test_the_activation_modules_import_no_torch() -> None:
-    code = ("import sys, council.activations.backend, council.activations.axis, "
-            "council.activations.drift, council.cli.axis_cmd; "
+    code = ("import sys, council.seats.activations.backend, council.seats.activations.axis, "
+            "council.seats.activations.drift, council.cli.axis_cmd; "
             "print(sorted(m for m in ('torch', 'transformers', 'gguf') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -441,8 +441,8 @@ NEEDS = missing_packages()
     bool(NEEDS), reason=f"persona-council[activations] not installed: {', '.join(NEEDS)}"
 )
 def test_a_tiny_axis_and_an_activation_seat_on_the_bundled_model(tmp_path: Path) -> None:
-    from council.activations.axis import build_axis
-    from council.activations.backend import shared_reader
+    from council.seats.activations.axis import build_axis
+    from council.seats.activations.backend import shared_reader
 
     reader = shared_reader("smollm2-135m-instruct")
     cards = [find_persona("socrates"), find_persona("machiavelli")]

@@ -24,6 +24,8 @@ from council.reports.objects import RunReport
 from council.secrets import redacted_line
 from council.store.loader import load_run
 
+REPORT_FILE = "report.html"  # a run's or an experiment's page, in its folder
+SUMMARY_FILE = "summary.json"  # an experiment folder's measured summary
 CACHE_FILE = ".embeddings.sqlite"  # beside the run folders: re-analysing embeds nothing twice
 BASELINE_FILE = "baseline.jsonl"
 
@@ -147,3 +149,17 @@ def measure(
         run, baseline=baseline, embedder=embedder, runs_dir=runs_dir, cache=cache
     )
     return RunReport(measured.report)
+
+
+def read_summary(folder: Path) -> dict[str, Any]:
+    """An experiment folder's ``summary.json``, refused in one line when it is not one."""
+    path = folder / SUMMARY_FILE
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: cannot read the experiment summary: {redacted_line(exc)}"
+        ) from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("arms", []), list):
+        raise ConfigError(f"{path}: not an experiment summary (expected an object with 'arms')")
+    return summary

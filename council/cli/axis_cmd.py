@@ -12,11 +12,16 @@ from council.cli.arguments import positive_int
 
 
 def _build(args: argparse.Namespace) -> int:
-    from council.activations.axis import DEFAULT_PERSONAS, DEFAULT_PROMPTS, axis_path, build_axis
-    from council.activations.backend import require_packages, shared_reader
     from council.cli.output import split_list
     from council.errors import ConfigError
     from council.personas.library import find_persona
+    from council.seats.activations.axis import (
+        DEFAULT_PERSONAS,
+        DEFAULT_PROMPTS,
+        axis_path,
+        build_axis,
+    )
+    from council.seats.activations.backend import require_packages, shared_reader
     from council.seats.local import LOCAL_PROVIDER, bundled_model
 
     bundled = bundled_model(args.model.replace("activations/", f"{LOCAL_PROVIDER}/", 1))
@@ -80,8 +85,8 @@ def _summary(axis: Any) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from council.activations.axis import axis_path, load_axis
     from council.errors import ConfigError
+    from council.seats.activations.axis import axis_path, load_axis
 
     path = Path(args.path) if args.path else axis_path(args.model)
     if not path.is_file():
@@ -104,8 +109,8 @@ def activation_drift_section(report: dict[str, Any], run: Any, axis_file: str | 
     (``report["activation_drift"]``) and return its table; otherwise add nothing."""
     if not any(turn.activations is not None for turn in run.turns):
         return ""
-    from council.activations.axis import load_axis, stored_axis
-    from council.activations.drift import activation_drift, drift_table
+    from council.seats.activations.axis import load_axis, stored_axis
+    from council.seats.activations.drift import activation_drift, drift_table
 
     model = next(t.model for t in run.turns if t.activations is not None)
     local = "local/" + model.rpartition("/")[2]

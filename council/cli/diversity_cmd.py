@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BASELINE_FILE = "baseline.jsonl"  # as council/app/measure.py names them; not imported, so
-CACHE_FILE = ".embeddings.sqlite"  # that 'council --help' loads no numpy
-SUMMARY_FILE = "summary.json"
+# As council/app/measure.py names them; not imported, so that 'council --help' loads no numpy.
+BASELINE_FILE = "baseline.jsonl"
+CACHE_FILE = ".embeddings.sqlite"
 REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.json"
 
 
 def _positive(value: str) -> int:
@@ -47,22 +48,6 @@ def analyse_run_dir(
     return measured.report, measured.embedder
 
 
-def read_summary(folder: Path) -> dict[str, Any]:
-    from council.errors import ConfigError
-    from council.secrets import redacted_line
-
-    path = folder / SUMMARY_FILE
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(
-            f"{path}: cannot read the experiment summary: {redacted_line(exc)}"
-        ) from None
-    if not isinstance(summary, dict) or not isinstance(summary.get("arms", []), list):
-        raise ConfigError(f"{path}: not an experiment summary (expected an object with 'arms')")
-    return summary
-
-
 def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     """The report object for ``RUN`` and the folder its page goes into."""
     from council.app.measure import measure_run
@@ -89,6 +74,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     if (folder / SUMMARY_FILE).is_file():
         if args.baseline:
             raise ConfigError("--baseline needs a run folder; an experiment collects its own")
+        from council.app.measure import read_summary
+
         return ExperimentReport(read_summary(folder)), folder
     raise ConfigError(
         f"'{folder}' is neither a run folder (no events.jsonl) "

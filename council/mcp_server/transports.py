@@ -7,22 +7,13 @@ token, which every request must then carry as ``Authorization: Bearer <token>``.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from typing import Any
 
 from council.errors import ConfigError
 from council.mcp_server.requests import ServerSettings
+from council.web.settings import is_loopback
 
 TOKEN_ENV = "COUNCIL_MCP_TOKEN"  # ends in TOKEN: council.secrets redacts it everywhere
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def check_bind(host: str, allow_remote: bool, token: str | None) -> None:

@@ -54,7 +54,7 @@ def make_model(
         return model
     provider, _ = split_model_string(model)  # refuse malformed strings before any call is made
     if provider == "activations":  # an open-weight seat in PyTorch; imported only when named
-        from council.activations.backend import ActivationModel
+        from council.seats.activations.backend import ActivationModel
 
         return ActivationModel(model)
     settings = settings or CallSettings()

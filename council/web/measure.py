@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from council.app.measure import measure
-from council.cli.diversity_cmd import REPORT_FILE, read_summary
+from council.app.measure import REPORT_FILE, measure, read_summary
 from council.reports.objects import ExperimentReport
 from council.store.loader import load_run
 from council.web.settings import ServerSettings

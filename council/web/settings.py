@@ -43,10 +43,12 @@ class ServerSettings:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address, ``[::1]`` included, or ``localhost``) is this machine; a
+    host name may resolve to anything, so it is not."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 

@@ -14,6 +14,7 @@ from typing import Any
 from council.app.experiments.executors import Executor
 from council.app.experiments.runner import Arm, ExperimentPlan, read_questions, run_plan
 from council.app.experiments.summary import summarise, write_summary
+from council.app.measure import REPORT_FILE
 from council.diversity.cache import open_embedder
 from council.diversity.embedders import Embedder
 from council.errors import ConfigError
@@ -21,7 +22,6 @@ from council.reports.objects import ExperimentReport
 from council.seats.gate import ProviderLimit
 
 EMBEDDINGS_FILE = "embeddings.sqlite"
-REPORT_FILE = "report.html"
 TITLES = {
     "diversity": "Single model against cross-provider seating",
     "variants": "Topic-labelled against framework-grounded personas",

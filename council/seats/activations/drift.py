@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from council.activations.axis import AssistantAxis
-from council.activations.stats import correlations
 from council.records.run import RunResult, Turn
+from council.seats.activations.axis import AssistantAxis
+from council.seats.activations.stats import correlations
 
 TurnKey = tuple[str, str, int]  # seat, stage, round
 

@@ -25,11 +25,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from council.activations.stats import auc, auc_interval, contrast_of_means, project, unit
 from council.errors import ConfigError
 from council.personas.card import PersonaCard
 from council.personas.prompt import system_prompt
 from council.records.run import utc_now
+from council.seats.activations.stats import auc, auc_interval, contrast_of_means, project, unit
 
 # Questions of the kind a council is asked, none of them leading toward a persona.
 DEFAULT_PROMPTS = (
