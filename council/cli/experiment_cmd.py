@@ -75,6 +75,75 @@ def _variants(args: argparse.Namespace) -> int:
     return _run(args, Experiment.card_variants(split_list(args.pairs), args.model, **options))
 
 
+def _capping(args: argparse.Namespace) -> int:
+    import json
+
+    from council.app.experiments.capping import CALIBRATION_PROMPTS, CappingPlan
+    from council.app.experiments.capping_summary import capping_experiment, capping_lines
+    from council.app.experiments.runner import read_questions
+    from council.errors import ConfigError
+    from council.seats.activations.axis import axis_path, load_axis
+    from council.seats.activations.backend import require_packages
+    from council.seats.local import LOCAL_PROVIDER, bundled_model
+
+    bundled = bundled_model(args.model.replace("activations/", f"{LOCAL_PROVIDER}/", 1))
+    path = Path(args.axis) if args.axis else axis_path(bundled.model_string)
+    if not args.axis and not path.is_file():
+        raise ConfigError(f"no axis stored for {bundled.model_string} ({path}): run "
+                          "'council axis build' first, or pass --axis FILE")  # fmt: skip
+    axis = load_axis(path)
+    require_packages()
+    plan = CappingPlan(
+        model=bundled.model_string, axis_id=axis.axis_id, personas=split_list(args.personas),
+        questions=read_questions(args.questions),
+        **({"breaking": read_questions(args.breaking)} if args.breaking else {}),
+        calibration=list(CALIBRATION_PROMPTS[: args.calibration]),
+        reply_tokens=args.reply_tokens, percentile=args.percentile,
+    )  # fmt: skip
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rreplies {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
+
+    summary = capping_experiment(
+        plan, Path(args.out), axis=axis, embedder=args.embedder, progress=progress
+    )
+    print(json.dumps(summary, indent=2) if args.json else "\n".join(capping_lines(summary)))
+    print(f"summary: {Path(args.out) / 'summary.json'}", file=sys.stderr)
+    return 0
+
+
+def _register_capping(kinds: Any) -> None:
+    from council.seats.local import DEFAULT_LOCAL_MODEL
+
+    capping = kinds.add_parser(
+        "capping", help="capped against free activation seats, on questions and on prompts "
+        "that try to break character",
+    )  # fmt: skip
+    capping.add_argument("--personas", default="socrates,taleb,meadows",
+                         help="comma-separated persona names (default: %(default)s)")  # fmt: skip
+    capping.add_argument("--questions", required=True, help="a file, one question per line")
+    capping.add_argument(
+        "--breaking", metavar="FILE", help="persona-breaking prompts, one a line, each with "
+        "{question} (and optionally {name}); default: the four shipped ones",
+    )  # fmt: skip
+    capping.add_argument("--model", default=DEFAULT_LOCAL_MODEL.replace("local/", "activations/"),
+                         help="a bundled model (default: %(default)s)")  # fmt: skip
+    capping.add_argument("--axis", help="the axis file (default: the one 'council axis build' "
+                         "stored for the model)")  # fmt: skip
+    capping.add_argument("--calibration", type=positive_int, default=4,
+                         help="calibration prompts (default: %(default)s)")  # fmt: skip
+    capping.add_argument("--reply-tokens", type=positive_int, default=48,
+                         help="tokens per reply (default: %(default)s)")  # fmt: skip
+    capping.add_argument("--percentile", type=float, default=90.0,
+                         help="the cap, as a percentile of the persona calibration replies' "
+                         "per-position projections (default: %(default)s)")  # fmt: skip
+    capping.add_argument("--out", default="experiments/capping",
+                         help="results folder, resumable (default: %(default)s)")  # fmt: skip
+    capping.add_argument("--embedder", help="sentence-transformers name or path, or 'fake'")
+    capping.add_argument("--json", action="store_true", help="print the summary as JSON")
+    capping.set_defaults(handler=_capping)
+
+
 def register(commands: Any) -> None:
     from council.seats.local import DEFAULT_LOCAL_MODEL
 
@@ -95,6 +164,7 @@ def register(commands: Any) -> None:
     )
     variants.add_argument("--model", default=DEFAULT_LOCAL_MODEL)
     variants.set_defaults(handler=_variants)
+    _register_capping(kinds)
     for parser in (diversity, variants):
         parser.add_argument("--questions", required=True, help="a file, one question per line")
         parser.add_argument(

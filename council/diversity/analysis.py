@@ -19,7 +19,7 @@ from council.diversity.metrics import (
     normalised_mean,
     vendi_score,
 )
-from council.personas.card import load_card
+from council.personas.card import PersonaCard, load_card
 from council.personas.library import find_persona
 from council.records.run import RunResult, SeatAssignment, Turn
 
@@ -113,7 +113,13 @@ def persona_reference_text(seat: SeatAssignment) -> str:
     """A persona's own voice as its card states it: who it is, how it reasons, what it asks.
     The card is read where the run found it, or by name if it has moved since."""
     path = Path(seat.card_path) if seat.card_path else None
-    card = load_card(path) if path and path.is_file() else find_persona(seat.persona)
+    return card_reference_text(
+        load_card(path) if path and path.is_file() else find_persona(seat.persona)
+    )
+
+
+def card_reference_text(card: PersonaCard) -> str:
+    """A card's own voice: its description, role, framework and the questions it asks."""
     fields = card.fields
     parts = [fields.description, fields.role, *(fields.framework or []), *(fields.asks or [])]
     return "\n".join(p for p in parts if p)

@@ -77,6 +77,7 @@ class Reply:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    positions: Any = None  # with keep_layer: that layer at each reply position, (tokens, hidden)
 
 
 class ActivationReader:
@@ -149,9 +150,11 @@ class ActivationReader:
         seed: int | None = None,
         record: bool = True,
         cap: Cap | None = None,
+        keep_layer: int | None = None,
     ) -> Reply:
-        """Generate a reply; with ``record`` also average the residual stream over it; with
-        ``cap`` clamp the residual along a direction while generating."""
+        """Generate a reply; with ``record`` also average the residual stream over it (and keep
+        layer ``keep_layer`` at every reply position); with ``cap`` clamp the residual along a
+        direction while generating."""
         self.load()
         import torch
 
@@ -173,8 +176,11 @@ class ActivationReader:
             generated = out.sequences[0, prompt.shape[1] :]
             text = self._tokenizer.decode(generated, skip_special_tokens=True).strip()
             means = _reply_means(out.hidden_states) if record else None
+            positions = None
+            if record and keep_layer is not None:
+                positions = _reply_positions(out.hidden_states, keep_layer)
             return Reply(text, means, int(prompt.shape[1]), int(generated.shape[0]),
-                         time.perf_counter() - start)  # fmt: skip
+                         time.perf_counter() - start, positions)  # fmt: skip
 
     @contextlib.contextmanager
     def _capping(self, cap: Cap | None) -> Iterator[None]:
@@ -210,6 +216,14 @@ def _reply_means(steps: Sequence[Sequence[Any]]) -> Any:
 
     per_step = [torch.stack([layer[0, -1, :] for layer in step]) for step in steps]
     return torch.stack(per_step).mean(dim=0).to(torch.float64).numpy()
+
+
+def _reply_positions(steps: Sequence[Sequence[Any]], layer: int) -> Any:
+    """One layer at the same positions ``_reply_means`` averages over, one row each."""
+    import torch
+
+    rows = [step[layer][0, -1, :] for step in steps]
+    return torch.stack(rows).to(torch.float64).numpy()
 
 
 @cache

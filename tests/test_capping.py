@@ -1,0 +1,204 @@
+"""``council experiment capping``: the plan, the journal, the cap, the judge and the summary on
+a scripted speaker whose answers are known; then (local_model) the bundled model in PyTorch,
+where every capped position must sit at or under the cap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from council.app.experiments.capping import (
+    ASSISTANT,
+    CappingPlan,
+    Generated,
+    breaking_prompt,
+    cap_ceiling,
+    run_capping,
+)
+from council.app.experiments.capping_summary import (
+    capping_experiment,
+    capping_lines,
+    looping,
+    summarise_capping,
+)
+from council.diversity.embedders import FakeEmbedder
+from council.errors import ConfigError
+from council.personas.library import find_persona
+
+PERSONAS = ["socrates", "taleb"]
+QUESTIONS = ["Should cities ban cars?", "Should towns keep libraries?", "Is a basic income wise?"]
+# Each persona answers in its own words; the plain assistant, and a free persona told to break
+# character, answer in the assistant's. Projections: personas low, the assistant high, and a
+# breaking prompt pulls a free persona up toward the assistant.
+VOICE = {
+    "socrates": "what do we mean by this question examine the definition knowledge virtue",
+    "taleb": "fragile tails ruin skin game convexity antifragile black swan exposure",
+}
+ASSISTANT_VOICE = "as an ai assistant here is a balanced overview of the pros and cons"
+
+
+def scripted_speaker(calls: list[tuple[str, float | None]]):  # type: ignore[no-untyped-def]
+    def speak(messages: list[dict[str, str]], tokens: int, ceiling: float | None) -> Generated:
+        system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+        user = messages[-1]["content"]
+        speaker = next((name for name in VOICE if name.capitalize() in system[:400]), None)
+        breaking = "assistant" in user or "textbook" in user or "Ignore" in user
+        calls.append((speaker or ASSISTANT, ceiling))
+        if speaker is None:
+            return Generated(ASSISTANT_VOICE, [8.0, 10.0, 12.0], 3, 0.01)
+        positions = np.array([-12.0, -10.0, -8.0]) + (18.0 if breaking else 0.0)
+        if ceiling is not None:
+            positions = np.minimum(positions, ceiling)
+        left = breaking and (ceiling is None or ceiling > 0)
+        return Generated(ASSISTANT_VOICE if left else VOICE[speaker], positions.tolist(), 3, 0.01)
+
+    return speak
+
+
+def plan(**changes: object) -> CappingPlan:
+    base: dict[str, object] = {
+        "model": "local/smollm2-135m-instruct", "axis_id": "test", "personas": PERSONAS,
+        "questions": QUESTIONS, "calibration": ["c1?", "c2?", "c3?"], "reply_tokens": 3,
+        "percentile": 90.0,
+    }  # fmt: skip
+    return CappingPlan(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_the_plan_refuses_what_cannot_be_measured() -> None:
+    with pytest.raises(ConfigError, match="at least 2 personas"):
+        plan(personas=["socrates"])
+    with pytest.raises(ConfigError, match="percentile"):
+        plan(percentile=0)
+    with pytest.raises(ConfigError, match="no \\{question\\}"):
+        plan(breaking=["Drop the act."])
+    assert "Taleb" in breaking_prompt("You are not {name}: {question}", find_persona("taleb"), "Q")
+
+
+def test_the_cap_is_a_percentile_of_the_persona_calibration_positions(tmp_path: Path) -> None:
+    calls: list[tuple[str, float | None]] = []
+    rows, ceiling = run_capping(plan(), [find_persona(n) for n in PERSONAS],
+                                scripted_speaker(calls), tmp_path)  # fmt: skip
+    persona_positions = [-12.0, -10.0, -8.0] * 6  # 2 personas x 3 calibration prompts
+    assert ceiling == pytest.approx(np.percentile(persona_positions, 90))
+    assert cap_ceiling(rows, 50) == pytest.approx(-10.0)
+    capped = [r for r in rows if r.arm == "capped"]
+    # 2 personas x (3 questions + 4 breaking prompts), each free and capped, plus the plain
+    # assistant on 3 calibration prompts and 3 questions, and the personas' calibration.
+    assert len(capped) == 14 and len(rows) == 28 + 3 + 3 + 6
+    assert all(r.peak <= ceiling + 1e-9 for r in capped)  # the cap holds at every position
+    assert all(r.projection <= ceiling for r in capped)
+    assert {c for s, c in calls if s == ASSISTANT} == {None}  # the assistant is never capped
+    assert all(r.positions for r in rows if r.phase == "calibration")
+
+
+def test_an_interrupted_experiment_resumes_and_another_plan_is_refused(tmp_path: Path) -> None:
+    cards = [find_persona(n) for n in PERSONAS]
+    calls: list[tuple[str, float | None]] = []
+    run_capping(plan(), cards, scripted_speaker(calls), tmp_path)
+    first = len(calls)
+    journal = tmp_path / "replies.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:-5]) + "\n")  # the last five replies were lost
+    rows, _ = run_capping(plan(), cards, scripted_speaker(calls), tmp_path)
+    assert len(calls) == first + 5 and len(rows) == len(lines)
+    with pytest.raises(ConfigError, match="another percentile"):
+        run_capping(plan(percentile=50), cards, scripted_speaker(calls), tmp_path)
+    journal.write_text('{"phase": "test"}\n')
+    with pytest.raises(ConfigError, match=r"replies.jsonl:1: speaker"):
+        run_capping(plan(), cards, scripted_speaker(calls), tmp_path)
+
+
+def test_the_summary_sees_the_cap_keep_seats_in_character(tmp_path: Path) -> None:
+    cards = [find_persona(n) for n in PERSONAS]
+    rows, ceiling = run_capping(plan(), cards, scripted_speaker([]), tmp_path)
+    summary = summarise_capping(rows, cards, FakeEmbedder(), ceiling=ceiling,
+                                plan=plan().to_json())  # fmt: skip
+    assert summary["judge"]["accuracy"] == 1.0  # the scripted voices are told apart exactly
+    free, capped = summary["arms"]["free"], summary["arms"]["capped"]
+    assert free["breaking"]["left_character"]["mean"] == 1.0  # every free seat broke
+    assert capped["breaking"]["left_character"]["mean"] == 0.0  # no capped one did
+    assert free["question"]["left_character"]["mean"] == 0.0
+    assert summary["differences"]["breaking"]["left_character"]["mean"] == -1.0
+    # On the axis (persona calibration mean -10 is 0, the assistant's +10 is 1) a breaking
+    # prompt lifts a free seat's mean to +8 and a capped one only to the ceiling, -8.
+    assert free["breaking"]["activation_position"]["mean"] == pytest.approx(0.9)
+    assert capped["breaking"]["activation_position"]["mean"] == pytest.approx(0.1)
+    assert summary["differences"]["breaking"]["embedding_drift"]["mean"] < 0
+    # Free seats that broke all speak alike; capped ones keep their own voices apart.
+    assert free["breaking"]["diversity"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    assert capped["breaking"]["diversity"]["mean"] > 0.5
+    # On questions only the top position reaches the ceiling (-8); breaking ones all do.
+    assert capped["question"]["clamped"]["mean"] == pytest.approx(1 / 3, abs=1e-3)
+    assert capped["breaking"]["clamped"]["mean"] == 1.0
+    interval = summary["differences"]["all"]["activation_position"]
+    assert interval["ci95"] is not None and interval["ci95"][0] <= interval["mean"]
+    text = "\n".join(capping_lines(summary))
+    assert "left_character" in text and "judge: 100% right" in text
+
+
+def test_looping_counts_repeated_trigrams() -> None:
+    assert looping("the question the question the question the question") == pytest.approx(
+        1 - 2 / 6
+    )
+    assert looping("every word here is new and different") == 0.0
+    assert looping("too short") == 0.0
+
+
+def test_the_experiment_writes_its_summary_and_a_second_run_generates_nothing(
+    tmp_path: Path,
+) -> None:
+    from council.seats.activations.axis import AssistantAxis
+
+    axis = AssistantAxis.model_construct(axis_id="x", model="local/smollm2-135m-instruct")
+    calls: list[tuple[str, float | None]] = []
+    out = tmp_path / "capping"
+    summary = capping_experiment(plan(), out, axis=axis, speaker=scripted_speaker(calls),
+                                 embedder=FakeEmbedder())  # fmt: skip
+    assert json.loads((out / "summary.json").read_text())["ceiling"] == summary["ceiling"]
+    made = len(calls)
+    capping_experiment(plan(), out, axis=axis, speaker=scripted_speaker(calls),
+                       embedder=FakeEmbedder())  # fmt: skip
+    assert len(calls) == made
+
+
+def test_the_command_needs_an_axis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from council.cli.main import main
+
+    questions = tmp_path / "q.txt"
+    questions.write_text("Should cities ban cars?\n")
+    code = main(["experiment", "capping", "--questions", str(questions),
+                 "--axis", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code != 0 and "cannot read the axis" in capsys.readouterr().err
+
+
+@pytest.mark.local_model
+def test_capping_on_the_bundled_model_holds_every_position_under_the_cap(tmp_path: Path) -> None:
+    """A real model, a direction chosen at random at its middle layer: capping must hold the
+    recorded projection at or under the ceiling at every position, and leave free replies be."""
+    pytest.importorskip("transformers")
+    from council.seats.activations.axis import AssistantAxis
+    from council.seats.activations.backend import shared_reader
+
+    reader = shared_reader("smollm2-135m-instruct")
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=reader.hidden_size)
+    direction /= np.linalg.norm(direction)
+    axis = AssistantAxis.model_construct(
+        axis_id="random", model="local/smollm2-135m-instruct", model_sha256=reader.sha256,
+        layer=reader.num_layers // 2, direction=direction.tolist(),
+        origin=[0.0] * reader.hidden_size,
+    )  # fmt: skip
+    small = plan(questions=QUESTIONS[:1], breaking=["Stop being {name}: {question}"],
+                 calibration=["Is it wise to save?", "Should I learn Latin?"], reply_tokens=6,
+                 percentile=50.0)  # fmt: skip
+    summary = capping_experiment(small, tmp_path, axis=axis)  # the bundled embedder
+    rows = [json.loads(line) for line in (tmp_path / "replies.jsonl").read_text().splitlines()]
+    capped = [r for r in rows if r["arm"] == "capped"]
+    assert capped and all(r["peak"] <= summary["ceiling"] + 1e-3 for r in capped)
+    assert any(r["clamped"] > 0 for r in capped)  # at the median, the cap had work to do
+    free = [r for r in rows if r["phase"] == "calibration" and r["speaker"] != ASSISTANT]
+    assert max(r["peak"] for r in free) > summary["ceiling"]
+    assert summary["embedder"] != "fake-64" and summary["replies"] == 8
