@@ -33,6 +33,7 @@ from council.seats.activations.backend import (
     axis_cap,
     clamp_along,
     missing_packages,
+    parse_cap,
 )
 from council.seats.activations.drift import activation_drift, drift_table
 from council.seats.activations.stats import (
@@ -480,3 +481,59 @@ def test_a_tiny_axis_and_an_activation_seat_on_the_bundled_model(tmp_path: Path)
     capped = reader.respond(messages, max_new_tokens=3, cap=cap)
     assert axis.project(free.layer_means[axis.layer]) > cap.ceiling  # the cap has work to do
     assert axis.project(capped.layer_means[axis.layer]) <= cap.ceiling + 1e-3
+
+
+def test_a_cap_is_named_as_a_percentile_or_given_as_a_ceiling() -> None:
+    axis, reader = synthetic_axis(), StandInReader()
+    model = "activations/smollm2-135m-instruct"
+    by_text = ActivationModel(model, reader=reader, axis=axis, cap="p90")
+    assert by_text.cap == ActivationModel(model, reader=reader, axis=axis, cap_percentile=90).cap
+    ceiling = ActivationModel(model, reader=reader, axis=axis, cap="-1.5").cap
+    assert ceiling is not None and ceiling.ceiling == -1.5 and ceiling.layer == axis.layer
+    assert parse_cap(" p50 ") == ("percentile", 50.0) and parse_cap("2") == ("ceiling", 2.0)
+    for bad in ("p0", "p101", "high", ""):
+        with pytest.raises(ConfigError, match="expected pN"):
+            parse_cap(bad)
+    with pytest.raises(ConfigError, match="axis build"):
+        ActivationModel(model, reader=reader, axis=None, cap="3")
+
+
+def test_the_activation_cap_option_reaches_the_seats_it_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from council.cli.main import main
+    from council.records.settings import CallSettings
+    from council.seats.seat import make_model
+
+    axis = synthetic_axis()
+    axis.save(tmp_path / "smollm2-135m-instruct.json")
+    monkeypatch.setenv("COUNCIL_AXIS_DIR", str(tmp_path))
+    pytest.importorskip("transformers")
+    seat = make_model("activations/smollm2-135m-instruct",
+                      settings=CallSettings(activation_cap="p50"))  # fmt: skip
+    assert isinstance(seat, ActivationModel) and seat.cap == axis_cap(axis, 50)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convene", "--activation-cap", "p500", "Q?"])
+    assert exit_info.value.code == 2 and "expected pN" in capsys.readouterr().err
+
+
+def test_the_cap_spares_the_attention_sink_of_the_prompt_and_holds_everywhere_else() -> None:
+    """The prompt's first position carries a massive activation every later position attends
+    to; clamping it made the bundled model loop. Decoding feeds one position: all capped."""
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from council.seats.activations.backend import ActivationReader, Cap
+
+    block = torch.nn.Identity()
+    reader = ActivationReader.__new__(ActivationReader)
+    reader._model = SimpleNamespace(config=SimpleNamespace(num_hidden_layers=4),
+                                    model=SimpleNamespace(layers=[block] * 4))  # fmt: skip
+    cap = Cap(layer=2, direction=(1.0, 0.0), origin=(0.0, 0.0), ceiling=1.0)
+    prompt = torch.tensor([[[500.0, 3.0], [5.0, 1.0], [0.5, 2.0]]])  # a sink, then two more
+    with reader._capping(cap):
+        prefill, step = block(prompt), block(torch.tensor([[[7.0, 4.0]]]))
+    assert prefill[0, 0].tolist() == [500.0, 3.0]  # the sink is left as it is
+    assert prefill[0, 1:].tolist() == [[1.0, 1.0], [0.5, 2.0]]  # the rest held at the ceiling
+    assert step[0, 0].tolist() == [1.0, 4.0]
+    assert block(prompt)[0, 1, 0] == 5.0  # and the hook is gone afterwards

@@ -14,6 +14,7 @@ from council.app.experiments.capping import (
     ASSISTANT,
     CappingPlan,
     Generated,
+    Speaker,
     breaking_prompt,
     cap_ceiling,
     run_capping,
@@ -40,7 +41,7 @@ VOICE = {
 ASSISTANT_VOICE = "as an ai assistant here is a balanced overview of the pros and cons"
 
 
-def scripted_speaker(calls: list[tuple[str, float | None]]):  # type: ignore[no-untyped-def]
+def scripted_speaker(calls: list[tuple[str, float | None]]) -> Speaker:
     def speak(messages: list[dict[str, str]], tokens: int, ceiling: float | None) -> Generated:
         system = messages[0]["content"] if messages[0]["role"] == "system" else ""
         user = messages[-1]["content"]

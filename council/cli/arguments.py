@@ -68,6 +68,18 @@ positive_float = _number(float, 0, True, None)
 temperature = _number(float, 0, False, 2)
 
 
+def activation_cap(text: str) -> str:
+    """``pN`` or a number, checked now (the seat parses it again when it is made)."""
+    from council.errors import ConfigError
+    from council.seats.activations.backend import parse_cap
+
+    try:
+        parse_cap(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
 def runs_folder(text: str) -> str:
     if Path(text).exists() and not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"'{text}' is a file, not a folder for runs")

@@ -72,7 +72,9 @@ def _convene(args: argparse.Namespace) -> int:
         sampling=SamplingSettings(
             temperature=s["temperature"], seed=s["seed"], max_tokens=s["max_tokens"]
         ),
-        calls=CallSettings(timeout_s=s["timeout"], max_attempts=s["attempts"]),
+        calls=CallSettings(
+            timeout_s=s["timeout"], max_attempts=s["attempts"], activation_cap=s["activation_cap"]
+        ),
         budget=Budget(s["budget_tokens"], s["budget_usd"], s["budget_seconds"]),
         fallbacks=fallback_chains(args),
         use_model_hints=args.use_model_hints,

@@ -189,10 +189,11 @@ def _replay(args: argparse.Namespace) -> int:
     if model == "auto":
         model, pool, tiers = detected(pool, endpoints)
     calls = None
-    if args.timeout or args.attempts:
+    if args.timeout or args.attempts or args.activation_cap:
         default = CallSettings()
         calls = CallSettings(timeout_s=args.timeout or default.timeout_s,
-                             max_attempts=args.attempts or default.max_attempts)  # fmt: skip
+                             max_attempts=args.attempts or default.max_attempts,
+                             activation_cap=args.activation_cap)  # fmt: skip
     changes = SeatChanges(
         seats=seats, model=model, models=pool, fallbacks=fallback_chains(args),
         seat_slots=slots, tiers=tiers, use_model_hints=args.use_model_hints, calls=calls,

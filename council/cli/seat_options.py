@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from council.cli.arguments import positive_float, positive_int
+from council.cli.arguments import activation_cap, positive_float, positive_int
 from council.cli.output import split_list
 
 
@@ -54,6 +54,12 @@ def add_seat_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None
     parser.add_argument(
         "--attempts", type=positive_int,
         help="tries per call, with retries" + (" (default: 4)" if defaults else keep),
+    )  # fmt: skip
+    parser.add_argument(
+        "--activation-cap", type=activation_cap, metavar="pN|CEILING",
+        help="activations/ seats: cap the projection on the assistant axis at the Nth "
+        "percentile of the axis's persona replies, or at CEILING" + (
+            " (default: no cap)" if defaults else keep),
     )  # fmt: skip
 
 

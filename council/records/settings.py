@@ -29,6 +29,9 @@ class CallSettings:
     max_in_flight: int = 16  # calls one run has open at once
     max_in_flight_per_provider: int = 16  # of those, calls to one provider
     stream: bool = True  # replies arrive piece by piece (shown live); off for a server that cannot
+    # activations/ seats only: "p90" caps at that percentile of the axis's persona replies, a
+    # number caps at that projection (the ceiling 'council experiment capping' calibrates).
+    activation_cap: str | None = None
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def make_model(
     if provider == "activations":  # an open-weight seat in PyTorch; imported only when named
         from council.seats.activations.backend import ActivationModel
 
-        return ActivationModel(model)
+        return ActivationModel(model, cap=settings.activation_cap if settings else None)
     settings = settings or CallSettings()
     endpoint = (endpoints or {}).get(model)
     key_env = (api_key_envs or {}).get(model)

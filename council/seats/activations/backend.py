@@ -53,7 +53,8 @@ def require_packages() -> None:
 class Cap:
     """Activation capping: at hidden-state ``layer`` (the output of block ``layer - 1``) the
     projection on ``direction`` (unit, measured from ``origin``) is clamped to at most
-    ``ceiling`` at every position; the part orthogonal to the direction is left alone."""
+    ``ceiling`` at every position but the prompt's first (the attention sink); the part
+    orthogonal to the direction is left alone."""
 
     layer: int
     direction: tuple[float, ...]
@@ -195,10 +196,20 @@ class ActivationReader:
         direction = torch.tensor(cap.direction, dtype=torch.float32)
         origin = torch.tensor(cap.origin, dtype=torch.float32)
 
+        def clamp(hidden: Any) -> Any:
+            capped = clamp_along(hidden, direction, origin, cap.ceiling)
+            if hidden.shape[-2] > 1:
+                # The prompt's first position is the attention sink: a massive activation (norm
+                # about 25000 against a median of 150 on SmolLM2, projection about +5800) that
+                # every later position attends to. Clamping it wrecks the whole reply (it
+                # loops), so it is left alone; during generation one new position is fed.
+                capped[..., 0, :] = hidden[..., 0, :]
+            return capped
+
         def hook(module: Any, args: Any, output: Any) -> Any:
             if isinstance(output, tuple):
-                return (clamp_along(output[0], direction, origin, cap.ceiling), *output[1:])
-            return clamp_along(output, direction, origin, cap.ceiling)
+                return (clamp(output[0]), *output[1:])
+            return clamp(output)
 
         # Prepended, so the hidden states transformers records are the capped ones.
         block = self._model.model.layers[cap.layer - 1]
@@ -236,6 +247,24 @@ def _rounded(row: Any) -> list[float]:
     return [round(float(v), 4) for v in row]
 
 
+def parse_cap(text: str) -> tuple[str, float]:
+    """``"p90"`` -> ("percentile", 90.0); ``"-3.5"`` -> ("ceiling", -3.5)."""
+    value = text.strip()
+    try:
+        if value[:1].lower() == "p":
+            percentile = float(value[1:])
+            if 0 < percentile <= 100:
+                return "percentile", percentile
+        else:
+            return "ceiling", float(value)
+    except ValueError:
+        pass
+    raise ConfigError(
+        f"activation cap '{text}': expected pN (a percentile of the axis's persona replies, "
+        "0 < N <= 100) or a number (a ceiling on the projection)"
+    )
+
+
 def axis_cap(axis: Any, percentile: float) -> Cap:
     """A cap on ``axis`` at a percentile of its persona replies' projections: a seat so
     capped cannot drift further toward the default assistant than most personas sit."""
@@ -254,7 +283,8 @@ class ActivationModel(ChatModel):
     ``layers`` are the residual layers kept (default: the axis's layer, else the middle one);
     ``axis`` is projected on when given, else the axis stored for this model if there is one;
     ``cap_percentile`` caps the seat's projection on it at that percentile of the axis's
-    persona replies while it generates.
+    persona replies while it generates; ``cap`` says the same as text (``"p90"``), or gives
+    the ceiling itself (a number, e.g. the one ``council experiment capping`` calibrated).
     """
 
     def __init__(
@@ -266,6 +296,7 @@ class ActivationModel(ChatModel):
         reader: ActivationReader | None = None,
         axis_dir: str | os.PathLike[str] | None = None,
         cap_percentile: float | None = None,
+        cap: str | float | None = None,
     ) -> None:
         provider, name = split_model_string(model)
         if provider != ACTIVATIONS_PROVIDER:
@@ -283,6 +314,16 @@ class ActivationModel(ChatModel):
         self.axis = axis
         self._layers = list(layers)
         self.cap = None if cap_percentile is None else axis_cap(axis, cap_percentile)
+        if cap is not None:
+            self.cap = self._cap(cap)
+
+    def _cap(self, cap: str | float) -> Cap:
+        how, value = parse_cap(str(cap))
+        if how == "percentile":
+            return axis_cap(self.axis, value)
+        if self.axis is None:
+            raise ConfigError("capping needs an assistant axis: run 'council axis build' first")
+        return Cap(self.axis.layer, tuple(self.axis.direction), tuple(self.axis.origin), value)
 
     def layers(self) -> list[int]:
         if self._layers:
