@@ -104,6 +104,24 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from council.errors import ConfigError
+    from council.seats.activations.axis import axis_path, load_axis
+    from council.seats.activations.control_vector import llama_cpp_layer, write_control_vector
+
+    path = Path(args.path) if args.path else axis_path(args.model)
+    if not path.is_file():
+        raise ConfigError(f"no axis at {path}: run 'council axis build --model {args.model}'")
+    axis = load_axis(path)
+    written = write_control_vector(axis, Path(args.control_vector), strength=args.strength)
+    layer = llama_cpp_layer(axis)
+    print(f"control vector: {written} (axis {axis.axis_id}, llama.cpp layer {layer}, "
+          f"{args.strength:g} toward the persona side)")  # fmt: skip
+    print(f"use: llama-server -m MODEL.gguf --control-vector-scaled {written} 1.0 "
+          f"--control-vector-layer-range {layer} {layer}")  # fmt: skip
+    return 0
+
+
 def activation_drift_section(report: dict[str, Any], run: Any, axis_file: str | None) -> str:
     """For ``council diversity``: when the run has activation-recorded turns, add their drift
     (``report["activation_drift"]``) and return its table; otherwise add nothing."""
@@ -141,3 +159,12 @@ def register(commands: Any) -> None:
     show.add_argument("--path", help="an axis file (default: the model's in the axis cache)")
     show.add_argument("--json", action="store_true", help="the axis as JSON (no vectors)")
     show.set_defaults(handler=_show)
+    export = actions.add_parser(
+        "export", help="the axis as a llama.cpp control vector (steering toward the persona)"
+    )
+    export.add_argument("--control-vector", required=True, metavar="FILE", help="GGUF to write")
+    export.add_argument("--strength", type=float, default=8.0,
+                        help="how far to push along the axis (default: %(default)s)")  # fmt: skip
+    export.add_argument("--model", default="local/smollm2-135m-instruct", help="a bundled model")
+    export.add_argument("--path", help="an axis file (default: the model's in the axis cache)")
+    export.set_defaults(handler=_export)
