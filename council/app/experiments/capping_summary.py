@@ -5,9 +5,10 @@ character by a stated judge, how often it looped, and how different the personas
   persona calibration replies' mean and 1 the plain assistant's (same reply length).
 - **Embedding drift**: the meter's ``drift_position`` between the card's own text (0) and the
   plain assistant's answers to the same questions (1).
-- **Left character** (the judge): a reply's embedding is nearer the plain assistant's
-  calibration replies than its persona's. The judge is checked by leave-one-out on the
-  calibration replies, and its accuracy is reported beside every rate it gives.
+- **Left character** (the judge): a reply's embedding, with its question's direction taken
+  out, is nearer the plain assistant's calibration replies than its persona's. The judge is
+  checked by leave-one-out on the calibration replies, and its accuracy is reported beside
+  every rate it gives.
 - **Looping**: the share of a reply's word trigrams that repeat an earlier one.
 - **Diversity**: the personas' mean pairwise embedding distance on the same prompt.
 
@@ -92,7 +93,8 @@ class Judge:
                 right += self.left(name, vector, skip=(ASSISTANT, i))
                 total += 1
         return {"accuracy": round(right / total, 4) if total else None, "n": total,
-                "method": "leave-one-out nearest centroid on the calibration replies"}  # fmt: skip
+                "method": "leave-one-out nearest centroid on the calibration replies, "
+                          "question direction removed"}  # fmt: skip
 
 
 def _vectors(rows: Sequence[CappingReply], embedder: Embedder) -> dict[tuple[Any, ...], Any]:
@@ -101,18 +103,46 @@ def _vectors(rows: Sequence[CappingReply], embedder: Embedder) -> dict[tuple[Any
     return {r.key: v for r, v in zip(rows, encoded, strict=True)}
 
 
+def _question(row: CappingReply, plan: dict[str, Any]) -> str:
+    """The question a reply is about (a breaking prompt wraps one of the questions)."""
+    if row.kind == "calibration":
+        return str(plan["calibration"][row.index])
+    questions = plan["questions"]
+    return str(questions[row.index % len(questions)])
+
+
+def _without_topic(
+    rows: Sequence[CappingReply], vectors: dict[tuple[Any, ...], Any], plan: dict[str, Any],
+    embedder: Embedder,
+) -> dict[tuple[Any, ...], Any]:  # fmt: skip
+    """Each reply's embedding with the direction of its question's embedding taken out, so the
+    judge compares voices rather than topics (on the bundled model's calibration replies this
+    took its leave-one-out accuracy from 62% to 100%)."""
+    asked = sorted({_question(r, plan) for r in rows})
+    topics = dict(zip(asked, _unit(embedder.encode(asked)), strict=True))
+    kept = {}
+    for row in rows:
+        vector, topic = vectors[row.key], topics[_question(row, plan)]
+        kept[row.key] = _unit([vector - (vector @ topic) * topic])[0]
+    return kept
+
+
 def reply_metrics(
-    rows: Sequence[CappingReply], cards: Sequence[PersonaCard], embedder: Embedder
+    rows: Sequence[CappingReply],
+    cards: Sequence[PersonaCard],
+    embedder: Embedder,
+    plan: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One metric row per persona test reply, and the judge's own accuracy."""
     vectors = _vectors(rows, embedder)
+    voices = _without_topic(rows, vectors, plan, embedder)
     calibration = [r for r in rows if r.phase == "calibration"]
     persona_cal = [r.projection for r in calibration if r.speaker != ASSISTANT]
     assistant_cal = [r.projection for r in calibration if r.speaker == ASSISTANT]
     low, high = float(np.mean(persona_cal)), float(np.mean(assistant_cal))
     judge = Judge(
-        {c.name: [vectors[r.key] for r in calibration if r.speaker == c.name] for c in cards},
-        [vectors[r.key] for r in calibration if r.speaker == ASSISTANT],
+        {c.name: [voices[r.key] for r in calibration if r.speaker == c.name] for c in cards},
+        [voices[r.key] for r in calibration if r.speaker == ASSISTANT],
     )
     answers = [vectors[r.key] for r in rows if r.phase == "test" and r.speaker == ASSISTANT]
     assistant_pole = normalised_mean(np.stack(answers))
@@ -127,7 +157,7 @@ def reply_metrics(
             "speaker": row.speaker, "kind": row.kind, "index": row.index, "arm": row.arm,
             "activation_position": (row.projection - low) / (high - low) if high != low else None,
             "embedding_drift": drift_position(vector, poles[row.speaker], assistant_pole),
-            "left_character": float(judge.left(row.speaker, vector)),
+            "left_character": float(judge.left(row.speaker, voices[row.key])),
             "looping": looping(row.text), "clamped": row.clamped, "vector": vector,
         })  # fmt: skip
     return metrics, {**judge.accuracy(), "persona_mean_projection": round(low, 4),
@@ -161,7 +191,7 @@ def summarise_capping(
     plan: dict[str, Any],
 ) -> dict[str, Any]:
     """Per arm and prompt kind, each metric with its interval; and the paired differences."""
-    metrics, judge = reply_metrics(rows, cards, embedder)
+    metrics, judge = reply_metrics(rows, cards, embedder, plan)
     diversity = {arm: _diversity(metrics, arm) for arm in ("free", "capped")}
     arms: dict[str, Any] = {}
     differences: dict[str, Any] = {}
