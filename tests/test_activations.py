@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from council import Council, SamplingSettings
+from council import measure as council_measure
 from council.errors import ConfigError, UnknownNameError
 from council.personas.library import find_persona
 from council.records.events import TurnFinished, event_json, parse_event
@@ -338,6 +339,21 @@ def test_council_diversity_adds_the_activation_drift_of_recorded_turns(
     assert main(argv) == 0
     table = capsys.readouterr().out
     assert "activation drift: 2 turns recorded activations" in table and "socrates:" in table
+    # The page and the Python API carry it too, chart and all.
+    page = council_measure(run, embedder="fake", axis=axis_file).to_html()
+    assert "Drift inside the model: the assistant axis" in page
+    assert "Position on the assistant axis per seat" in page and "<svg" in page
+    assert main([*argv[:-3], "--axis", str(axis_file)]) == 0  # --no-html dropped
+    written = (Path(str(run.run_dir)) / "report.html").read_text()
+    assert "Drift inside the model" in written and "held-out AUC" in written
+
+
+def test_a_run_without_activations_has_no_axis_section(tmp_path: Path) -> None:
+    council = Council(["socrates", "taleb"], protocol="council", runs_dir=tmp_path,
+                      model=FunctionModel(well_formed_reply))  # fmt: skip
+    report = council_measure(council.convene("Keep the library?"), embedder="fake")
+    assert "activation_drift" not in report.to_json()
+    assert "assistant axis" not in report.to_html()
 
 
 async def test_a_capped_seat_hands_its_cap_to_the_model_and_records_it() -> None:

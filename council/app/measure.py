@@ -92,10 +92,13 @@ def measure_run(
     runs_dir: Path | str | None = None,
     cache: Path | str | None = None,
     folder: Path | None = None,
+    axis: Path | str | None = None,
 ) -> Measured:
     """Measure a run; with ``baseline`` K, first ask each panel model K more times with no
     persona (appended to the run folder's ``baseline.jsonl``). ``folder``: where a
-    ``RunResult``'s baseline and cache live, when not its own ``run_dir``."""
+    ``RunResult``'s baseline and cache live, when not its own ``run_dir``. Turns that recorded
+    activations are also placed on the assistant axis (``axis``, else the model's stored one).
+    """
     found, folder = locate(run, runs_dir, folder)
     rows = read_baseline(folder / BASELINE_FILE) if folder else []
     if baseline:
@@ -114,7 +117,23 @@ def measure_run(
         raise ConfigError(f"{exc}{where}{hint}") from None
     except sqlite3.Error as exc:
         raise ConfigError(f"{redacted_line(exc)}{where}") from None
-    return Measured(report.to_json(), model, found, folder)
+    data = report.to_json()
+    add_activation_drift(data, found, axis)
+    return Measured(data, model, found, folder)
+
+
+def add_activation_drift(report: dict[str, Any], run: RunResult, axis: Path | str | None) -> None:
+    """For a run whose seats recorded activations, their drift along the assistant axis and its
+    correlation with the embedding drift (``report["activation_drift"]``)."""
+    recorded = [t for t in run.turns if t.activations is not None]
+    if not recorded:
+        return
+    from council.seats.activations.axis import load_axis, stored_axis
+    from council.seats.activations.drift import activation_drift
+
+    local = "local/" + recorded[0].model.rpartition("/")[2]
+    found = load_axis(Path(axis)) if axis is not None else stored_axis(local)
+    report["activation_drift"] = activation_drift(run, found, report.get("drift"))
 
 
 def _embedder(
@@ -135,6 +154,7 @@ def measure(
     embedder: str | Embedder | None = None,
     runs_dir: Path | str | None = None,
     cache: Path | str | None = None,
+    axis: Path | str | None = None,
 ) -> RunReport:
     """How different a run's seats were: per stage and round the mean pairwise distance and
     Vendi score, outliers with their reply lengths, similarity between seats, drift toward
@@ -143,10 +163,11 @@ def measure(
     ``run``: a ``RunResult``, a run folder, or an ID, unique prefix or ``latest`` in the ledger
     of ``runs_dir``. ``baseline``: first ask each panel model that many times with no persona.
     ``embedder``: ``None`` (the bundled all-MiniLM-L6-v2), ``"fake"``, a sentence-transformers
-    name or folder, ``"litellm:PROVIDER/MODEL"``, or an embedder object.
+    name or folder, ``"litellm:PROVIDER/MODEL"``, or an embedder object. ``axis``: the assistant
+    axis file for activation-recorded turns (default: the one stored for their model).
     """
     measured = measure_run(
-        run, baseline=baseline, embedder=embedder, runs_dir=runs_dir, cache=cache
+        run, baseline=baseline, embedder=embedder, runs_dir=runs_dir, cache=cache, axis=axis
     )
     return RunReport(measured.report)
 

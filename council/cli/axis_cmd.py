@@ -1,5 +1,5 @@
-"""``council axis build | show``: the assistant axis of an open-weight model, measured in its
-activations, and the hook that adds activation drift to ``council diversity``."""
+"""``council axis build | show | export``: the assistant axis of an open-weight model,
+measured in its activations, and exported as a llama.cpp control vector."""
 
 from __future__ import annotations
 
@@ -120,21 +120,6 @@ def _export(args: argparse.Namespace) -> int:
     print(f"use: llama-server -m MODEL.gguf --control-vector-scaled {written} 1.0 "
           f"--control-vector-layer-range {layer} {layer}")  # fmt: skip
     return 0
-
-
-def activation_drift_section(report: dict[str, Any], run: Any, axis_file: str | None) -> str:
-    """For ``council diversity``: when the run has activation-recorded turns, add their drift
-    (``report["activation_drift"]``) and return its table; otherwise add nothing."""
-    if not any(turn.activations is not None for turn in run.turns):
-        return ""
-    from council.seats.activations.axis import load_axis, stored_axis
-    from council.seats.activations.drift import activation_drift, drift_table
-
-    model = next(t.model for t in run.turns if t.activations is not None)
-    local = "local/" + model.rpartition("/")[2]
-    axis = load_axis(Path(axis_file)) if axis_file else stored_axis(local)
-    report["activation_drift"] = activation_drift(run, axis, report.get("drift"))
-    return "\n\n" + drift_table(report["activation_drift"])
 
 
 def register(commands: Any) -> None:

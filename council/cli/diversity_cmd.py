@@ -61,7 +61,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     if named or (folder / "events.jsonl").is_file():
         measured = measure_run(
             args.run_dir if named else folder, baseline=args.baseline, embedder=args.embedder,
-            runs_dir=runs_location(args), cache=args.cache,
+            runs_dir=runs_location(args), cache=args.cache, axis=args.axis,
         )  # fmt: skip
         embedder = measured.embedder
         if isinstance(embedder, CachedEmbedder):
@@ -83,21 +83,6 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     )
 
 
-def _activation_drift(args: argparse.Namespace, data: dict[str, Any]) -> str:
-    """For a run whose seats recorded activations: their drift along the assistant axis, added
-    to the report's JSON (``activation_drift``), and its table; otherwise nothing."""
-    if "stages" not in data:  # an experiment's summary, not a run
-        return ""
-    from council.cli.axis_cmd import activation_drift_section
-    from council.cli.project import runs_location
-    from council.store.loader import load_run
-
-    folder = Path(args.run_dir)
-    named = not (folder / "events.jsonl").is_file()
-    run = load_run(args.run_dir, runs_location(args)) if named else load_run(folder)
-    return activation_drift_section(data, run, args.axis)
-
-
 def _diversity(args: argparse.Namespace) -> int:
     from council.errors import ConfigError
     from council.secrets import redacted_line
@@ -112,12 +97,10 @@ def _diversity(args: argparse.Namespace) -> int:
             print(f"tables: {len(written)} CSV files in {args.csv}", file=sys.stderr)
     except OSError as exc:
         raise ConfigError(f"cannot write the report: {redacted_line(exc)}") from None
-    data = report.to_json()
-    extra = _activation_drift(args, data)
     if args.json:
-        print(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False, allow_nan=False))
     else:
-        print(f"{report}{extra}")
+        print(report)
     if not args.no_html:
         print(f"report: {path}", file=sys.stderr)
     return 0

@@ -82,6 +82,10 @@ def run_table(report: Mapping[str, Any]) -> str:
         f"Skipped: {fmt_int(report.get('failed_turns_skipped'))} failed turns, "
         f"{fmt_int(report.get('empty_turns_skipped'))} empty turns",
     ]
+    if report.get("activation_drift"):
+        from council.seats.activations.drift import drift_table
+
+        out += ["", drift_table(report["activation_drift"])]
     return "\n".join(out)
 
 
