@@ -203,3 +203,11 @@ def test_capping_on_the_bundled_model_holds_every_position_under_the_cap(tmp_pat
     free = [r for r in rows if r["phase"] == "calibration" and r["speaker"] != ASSISTANT]
     assert max(r["peak"] for r in free) > summary["ceiling"]
     assert summary["embedder"] != "fake-64" and summary["replies"] == 8
+
+
+def test_the_example_breaking_prompts_make_a_valid_plan() -> None:
+    from council.app.experiments.runner import read_questions
+
+    breaking = read_questions(Path(__file__).parent.parent / "examples" / "persona_breaking.txt")
+    assert len(breaking) == 8 and plan(breaking=breaking).breaking == breaking
+    assert breaking[:4] == list(plan().breaking)  # the first four are the shipped default
