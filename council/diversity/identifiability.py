@@ -1,0 +1,277 @@
+"""Identifiability: can the answers be told apart by who said them?
+
+Each answer is held out in turn and given to the nearest class centroid (cosine similarity),
+its own class's centroid recomputed without it; the share given to the right class is the
+leave-one-out accuracy. Against it stand chance (the majority class's share, the best a
+classifier ignoring the vectors can do, and 1/k) and a permutation test: the labels shuffled
+``B`` times and the whole procedure rerun, p = (1 + #{shuffled >= observed}) / (B + 1).
+
+Vectors are centred on their grand mean and L2-normalised first. Centring uses no label, so it
+leaks nothing into the held-out answer, and it removes the offset every answer shares (large in
+a model's residual stream), which would otherwise make every cosine close to 1. A class with a
+single answer cannot be held out against its own centroid: it is left out, and said so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from council.records.run import Turn
+
+PERMUTATIONS = 1000
+METHOD = (
+    "leave-one-out nearest centroid, cosine on centred L2-normalised vectors; "
+    "permutation p-value (labels shuffled)"
+)
+INTERVAL = "Wilson score 95% interval (treats held-out predictions as independent)"
+SMALL_PER_CLASS = 5  # fewer answers per class than this: the test has little power
+_BATCH = 50  # permutations evaluated at once: bounds memory at a few _BATCH * n * k floats
+_EPS = 1e-12
+
+Matrix = npt.NDArray[np.floating[Any]]
+
+
+@dataclass
+class Identifiability:
+    """How well the answers' vectors identify who gave them.
+
+    ``chance`` is the majority class's share of the evaluated answers; ``uniform_chance`` is
+    1/k; ``null_mean`` is the mean accuracy over the shuffled labellings, the chance level of
+    this very procedure (leave-one-out can fall below 1/k on pure noise). ``confusion[i][j]``
+    counts answers of ``classes[i]`` given to ``classes[j]``."""
+
+    source: str  # embeddings | activations
+    detail: str  # what the vectors are: the embedder, or the layer's residual means
+    samples: int  # answers evaluated (in classes with at least two)
+    classes: list[str] = field(default_factory=list)  # evaluated, in first-seen order
+    counts: dict[str, int] = field(default_factory=dict)  # every class's answers
+    excluded: list[str] = field(default_factory=list)  # classes with one answer
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None  # mean of per-class recall
+    correct: int = 0
+    ci95: list[float] | None = None
+    chance: float | None = None
+    uniform_chance: float | None = None
+    null_mean: float | None = None
+    p_value: float | None = None
+    permutations: int = 0
+    relabellings: float | None = None  # distinct labellings with these class sizes
+    confusion: list[list[int]] = field(default_factory=list)
+    method: str = METHOD
+    interval_method: str = INTERVAL
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
+def _gram(vectors: Matrix) -> Matrix:
+    """Dot products of the vectors centred on their mean and L2-normalised: all the
+    procedure needs, at n x n whatever the vectors' width."""
+    X = vectors - vectors.mean(axis=0, keepdims=True)
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    X = X / np.where(norms < _EPS, 1.0, norms)
+    gram: Matrix = X @ X.T
+    return gram
+
+
+def _loo_predictions(G: Matrix, labels: npt.NDArray[np.intp], k: int) -> npt.NDArray[np.intp]:
+    """Predicted class of every answer, held out, for each labelling (rows of ``labels``,
+    shape (B, n)), from the Gram matrix ``G`` of the prepared vectors: the class whose
+    centroid is nearest in cosine, its own class's centroid recomputed without the answer."""
+    onehot = (labels[..., None] == np.arange(k)).astype(np.float64)  # (B, n, k)
+    dots = G @ onehot  # (B, n, k): x_i . S_j, S_j the class's sum (cosine ignores the count)
+    sq = np.einsum("bnk,bnk->bk", onehot, dots)  # |S_j|^2
+    similarity = dots / np.sqrt(np.maximum(sq, _EPS))[:, None, :]
+    own = np.take_along_axis(dots, labels[..., None], axis=2)[..., 0]  # x_i . S_own
+    own_sq = np.take_along_axis(sq, labels, axis=1)  # |S_own|^2
+    self_sq = np.diagonal(G)
+    rest = np.sqrt(np.maximum(own_sq - 2 * own + self_sq, 0.0))  # |S_own - x_i|
+    held_out = np.where(rest > _EPS, (own - self_sq) / np.maximum(rest, _EPS), 0.0)
+    np.put_along_axis(similarity, labels[..., None], held_out[..., None], axis=2)
+    predicted: npt.NDArray[np.intp] = similarity.argmax(axis=2)
+    return predicted
+
+
+def _wilson(correct: int, n: int, z: float = 1.959964) -> list[float]:
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def _relabellings(sizes: Sequence[int]) -> float:
+    """n! / prod(c!): how many distinct labellings the permutation test can draw from."""
+    log = math.lgamma(sum(sizes) + 1) - sum(math.lgamma(c + 1) for c in sizes)
+    return float(math.exp(min(log, 700.0)))
+
+
+def _permuted(
+    G: Matrix, y: npt.NDArray[np.intp], k: int, permutations: int, seed: int
+) -> npt.NDArray[np.float64]:
+    rng = np.random.default_rng(seed)
+    accuracies = np.empty(permutations)
+    for start in range(0, permutations, _BATCH):
+        size = min(_BATCH, permutations - start)
+        shuffled = rng.permuted(np.tile(y, (size, 1)), axis=1)
+        predicted = _loo_predictions(G, shuffled, k)
+        accuracies[start : start + size] = (predicted == shuffled).mean(axis=1)
+    return accuracies
+
+
+def _notes(counts: dict[str, int], excluded: list[str], relabellings: float, B: int) -> list[str]:
+    notes = []
+    if excluded:
+        notes.append(
+            f"left out (one answer each, nothing to hold it out against): {', '.join(excluded)}"
+        )
+    kept = [c for name, c in counts.items() if name not in excluded]
+    if kept and min(kept) < SMALL_PER_CLASS:
+        notes.append(
+            f"few answers per class (as few as {min(kept)}): the accuracy is coarse and the "
+            "test has little power; a high p-value here is not evidence of no difference"
+        )
+    if B and relabellings < 20 * B:
+        notes.append(
+            f"only about {relabellings:.0f} distinct labellings exist: the p-value cannot fall "
+            f"much below {1 / relabellings:.2g}"
+        )
+    return notes
+
+
+def identifiability(
+    vectors: Any,
+    labels: Sequence[str],
+    *,
+    source: str = "embeddings",
+    detail: str = "",
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+) -> Identifiability:
+    """Leave-one-out nearest-centroid accuracy of ``labels`` from ``vectors`` (one row per
+    answer), with chance levels, a seeded permutation p-value and the confusion matrix. Too
+    few answers give a result whose ``note`` says why, never an exception."""
+    X = np.asarray(vectors, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] != len(labels):
+        raise ValueError(f"{len(labels)} labels for vectors of shape {X.shape}")
+    counts = dict(Counter(str(label) for label in labels))
+    excluded = [name for name, c in counts.items() if c < 2]
+    classes = [name for name in counts if name not in excluded]
+    result = Identifiability(source, detail, 0, [], counts, excluded)
+    if len(classes) < 2:
+        result.note = f"needs two classes with two answers each; has {len(classes)}"
+        if excluded:
+            result.note += (
+                f" ({', '.join(excluded)} gave one answer each: more rounds, or an experiment "
+                "pooling runs, give more)"
+            )
+        return result
+    if not np.isfinite(X).all():
+        result.note = "some vectors hold non-finite values: not measured"
+        return result
+    keep = [i for i, label in enumerate(labels) if str(label) not in excluded]
+    index = {name: i for i, name in enumerate(classes)}
+    y = np.array([index[str(labels[i])] for i in keep], dtype=np.intp)
+    result.classes = classes
+    _score(result, _gram(X[keep]), y, permutations, seed)
+    return result
+
+
+def _score(
+    result: Identifiability, G: Matrix, y: npt.NDArray[np.intp], permutations: int, seed: int
+) -> None:
+    """Fill ``result`` with the held-out accuracy of ``y`` (from the Gram matrix ``G``), its
+    chance levels and permutation p-value."""
+    n, k = len(y), len(result.classes)
+    predicted = _loo_predictions(G, y[None, :], k)[0]
+    confusion = np.zeros((k, k), dtype=int)
+    np.add.at(confusion, (y, predicted), 1)
+    correct = int(np.trace(confusion))
+    sizes = confusion.sum(axis=1)
+    relabellings = _relabellings(sizes.tolist())
+    result.samples, result.correct, result.confusion = n, correct, confusion.tolist()
+    result.accuracy = _r(correct / n)
+    result.balanced_accuracy = _r(float(np.mean(np.diag(confusion) / sizes)))
+    result.ci95 = [round(v, 4) for v in _wilson(correct, n)]
+    result.chance, result.uniform_chance = _r(sizes.max() / n), _r(1 / k)
+    result.relabellings = _r(relabellings)
+    if permutations > 0:
+        null = _permuted(G, y, k, permutations, seed)
+        exceed = int(np.sum(null >= correct / n - 1e-9))  # ties count against the observed
+        result.p_value = _r((1 + exceed) / (permutations + 1))
+        result.null_mean, result.permutations = _r(float(null.mean())), permutations
+    result.note = "; ".join(_notes(result.counts, result.excluded, relabellings, permutations))
+    result.note = result.note or None
+
+
+def activation_vectors(turns: Sequence[Turn]) -> tuple[list[Turn], Any, str, str | None]:
+    """The turns that recorded activations at one common layer, their residual means there,
+    what the vectors are, and what was left out. The layer is the assistant axis's where one
+    was recorded (the layer the persona research reads), else the first recorded layer; a
+    turn without that layer, or of another hidden size, is left out."""
+    recorded = [t for t in turns if t.activations is not None and t.activations.layers]
+    if not recorded:
+        return [], None, "", None
+    axis_layers = Counter(
+        t.activations.axis_layer for t in recorded if t.activations and t.activations.axis_layer
+    )
+    first_layers = Counter(t.activations.layers[0] for t in recorded if t.activations)
+    layer = (axis_layers or first_layers).most_common(1)[0][0]
+    rows: list[tuple[Turn, list[float]]] = []
+    for turn in recorded:
+        assert turn.activations is not None
+        if layer in turn.activations.layers:
+            rows.append((turn, turn.activations.means[turn.activations.layers.index(layer)]))
+    width = Counter(len(v) for _, v in rows).most_common(1)[0][0]
+    kept = [(t, v) for t, v in rows if len(v) == width]
+    skipped = len(recorded) - len(kept)
+    why = f"{skipped} recorded turns lack layer {layer} at width {width}" if skipped else None
+    detail = f"mean residual stream at layer {layer} ({width} wide)"
+    return [t for t, _ in kept], np.array([v for _, v in kept]), detail, why
+
+
+def turn_identifiability(
+    turns: Sequence[Turn],
+    embeddings: Any,
+    label: Callable[[Turn], str],
+    *,
+    embedder: str,
+    seed: int = 0,
+) -> list[Identifiability]:
+    """Identifiability of ``label`` over usable ``turns``: from their reply ``embeddings`` (one
+    row per turn, by ``embedder``), and, where some turns recorded activations, from those."""
+    if not turns:
+        return []
+    results = [
+        identifiability(
+            embeddings, [label(t) for t in turns], source="embeddings", detail=embedder, seed=seed
+        )
+    ]
+    recorded, vectors, detail, why = activation_vectors(turns)
+    if recorded:
+        measured = identifiability(
+            vectors, [label(t) for t in recorded], source="activations", detail=detail, seed=seed
+        )
+        if why:
+            measured.note = "; ".join(x for x in (measured.note, why) if x)
+        results.append(measured)
+    models = {t.model for t in turns}
+    if len(models) > 1:
+        confound = (
+            f"answers come from {len(models)} models: who said it and which model said it "
+            "are not separated here"
+        )
+        for result in results:
+            result.note = "; ".join(x for x in (result.note, confound) if x)
+    return results
