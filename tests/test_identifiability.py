@@ -19,8 +19,8 @@ from council.app.experiments.runner import Arm, ExperimentPlan, run_plan
 from council.app.experiments.summary import summarise
 from council.diversity import FakeEmbedder
 from council.diversity.analysis import analyse_run
-from council.diversity.identifiability import identifiability
-from council.records.run import RunResult, TurnActivations
+from council.diversity.identifiability import identifiability, turn_identifiability
+from council.records.run import RunResult, Turn, TurnActivations, utc_now
 from council.reports.objects import ExperimentReport, RunReport
 from council.seats import ModelRequest
 from council.testing import FakeProvider, FunctionModel
@@ -148,6 +148,34 @@ def test_bad_input_is_refused_or_explained() -> None:
     assert result.accuracy is None and "non-finite" in (result.note or "")
 
 
+def test_a_persona_told_apart_only_by_its_model_is_shown_as_such() -> None:
+    """Two personas on each of two models, the answers set by the model alone: the personas
+    look half identifiable pooled, the models fully, and the personas within a model not at
+    all."""
+    rng = np.random.default_rng(1)
+    seating = {"popper": "m/a", "hayek": "m/a", "kuhn": "m/b", "keynes": "m/b"}
+    centres = {"m/a": rng.normal(size=16), "m/b": rng.normal(size=16)}
+    turns = [
+        Turn(run_id="r", stage="opening", round=0, seat=p, persona=p, provider="m", model=m,
+             content="x", latency_s=0.1, started_at=utc_now())
+        for _ in range(40) for p, m in seating.items()
+    ]  # fmt: skip
+    vectors = np.array([centres[t.model] + 0.3 * rng.normal(size=16) for t in turns])
+    found = turn_identifiability(turns, vectors, lambda t: t.persona, of="persona", embedder="e")
+    results = {r.of: r for r in found}
+    assert list(results) == ["persona", "model", "persona on m/a", "persona on m/b"]
+    pooled = results["persona"]
+    assert pooled.accuracy is not None and 0.38 < pooled.accuracy < 0.62  # half: the model
+    assert pooled.p_value is not None and pooled.p_value < 0.01  # well above 1/4 all the same
+    assert "persona and model are told apart together" in (pooled.note or "")
+    assert results["model"].accuracy == 1.0
+    for model in seating.values():
+        within = results[f"persona on {model}"]
+        assert within.samples == 80 and within.chance == 0.5
+        # Held-out accuracy on noise spreads wider than a binomial (SD about 0.08 here).
+        assert within.accuracy is not None and abs(within.accuracy - 0.5) < 0.2
+
+
 # --- in a run's report ---------------------------------------------------------------------
 
 WORDS = {
@@ -174,6 +202,7 @@ def test_a_run_report_tells_its_seats_apart(tmp_path: Path) -> None:
     report = analyse_run(run, FakeEmbedder())
     assert [r.source for r in report.identifiability] == ["embeddings"]  # no activations
     measured = report.identifiability[0]
+    assert measured.of == "seat"
     panel_turns = [t for t in run.turns if t.seat in WORDS and t.ok]
     assert measured.samples == len(panel_turns) and measured.classes == list(WORDS)
     assert measured.accuracy == 1.0 and measured.detail == "fake-64"
@@ -253,19 +282,24 @@ def test_an_experiment_reports_identifiability_per_arm(provider, tmp_path: Path)
     run_plan(plan)
     summary = summarise(tmp_path, FakeEmbedder())
     for arm in summary["arms"]:
-        (measured,) = arm["identifiability"]
-        assert measured["source"] == "embeddings" and measured["classes"] == personas
+        measured = arm["identifiability"][0]
+        assert measured["source"] == "embeddings" and measured["of"] == "persona"
+        assert measured["classes"] == personas
         assert measured["counts"] == dict.fromkeys(personas, 4)  # 2 questions x 2 samples
         assert measured["accuracy"] == 1.0 and measured["p_value"] <= 0.01, arm["name"]
-    cross = summary["arms"][1]["identifiability"][0]
-    assert "answers come from 2 models" in cross["note"]
+    assert len(summary["arms"][0]["identifiability"]) == 1  # one model: nothing to control
+    cross = {r["of"]: r for r in summary["arms"][1]["identifiability"]}
+    assert "answers come from 2 models" in cross["persona"]["note"]
+    assert cross["model"]["classes"] == ["openai/llama-small", "openai/qwen-small"]
+    within = [of for of in cross if of.startswith("persona on ")]
+    assert within and all(cross[of]["samples"] >= 4 for of in within)
 
     report = ExperimentReport(summary)
     text = str(report)
-    assert "Identifiability by arm" in text and "single  embeddings" in text
+    assert "Identifiability by arm" in text and "\nsingle  persona " in text
     tables = report.tables()
-    assert [r["arm"] for r in tables["identifiability"]] == ["single", "cross"]
-    assert len(tables["identifiability_confusion"]) == 2 * 9
+    assert [r["arm"] for r in tables["identifiability"]] == ["single"] + ["cross"] * len(cross)
+    assert len([r for r in tables["identifiability_confusion"] if r["arm"] == "single"]) == 9
     page = report.to_html()
     assert "<h2>Identifiability by arm</h2>" in page and "Arm <code>cross</code>" in page
 
@@ -275,10 +309,12 @@ def test_the_run_page_text_and_tables_show_identifiability(tmp_path: Path) -> No
     report = RunReport(analyse_run(run, FakeEmbedder()).to_json())
     page = report.to_html()
     assert "<h2>Identifiability</h2>" in page
-    assert page.count("Confusion matrix, ") == 2 and "said by" in page
+    assert page.count("Confusion matrix: seat, from ") == 2 and "said by" in page
     text = str(report)
     assert "Identifiability (can the answers be told apart by seat?" in text
-    rows = [line for line in text.splitlines() if line.startswith(("embeddings", "activations"))]
+    rows = [
+        line for line in text.splitlines() if re.match(r"seat +(embeddings|activations) ", line)
+    ]
     assert len(rows) == 2 and all("1.000" in row for row in rows)
     tables = report.tables()
     assert [r["source"] for r in tables["identifiability"]] == ["embeddings", "activations"]

@@ -177,7 +177,7 @@ def analyse_run(
         vote_tallies=sum(1 for t in run.tallies if t.kind == "vote"),
         noise_floor=_noise_floor(embedder, assistant_voice),
         identifiability=turn_identifiability(
-            measured, vectors, lambda t: t.seat, embedder=embedder.name
+            measured, vectors, lambda t: t.seat, of="seat", embedder=embedder.name
         ),
     )
 

@@ -30,7 +30,10 @@ METHOD = (
     "leave-one-out nearest centroid, cosine on centred L2-normalised vectors; "
     "permutation p-value (labels shuffled)"
 )
-INTERVAL = "Wilson score 95% interval (treats held-out predictions as independent)"
+INTERVAL = (
+    "Wilson score 95% interval (treats held-out predictions as independent, which they are "
+    "not quite: read it as a little narrow; the p-value does not rely on it)"
+)
 SMALL_PER_CLASS = 5  # fewer answers per class than this: the test has little power
 _BATCH = 50  # permutations evaluated at once: bounds memory at a few _BATCH * n * k floats
 _EPS = 1e-12
@@ -50,6 +53,7 @@ class Identifiability:
     source: str  # embeddings | activations
     detail: str  # what the vectors are: the embedder, or the layer's residual means
     samples: int  # answers evaluated (in classes with at least two)
+    of: str = "label"  # what the classes are: seat, persona, model, persona on MODEL
     classes: list[str] = field(default_factory=list)  # evaluated, in first-seen order
     counts: dict[str, int] = field(default_factory=dict)  # every class's answers
     excluded: list[str] = field(default_factory=list)  # classes with one answer
@@ -139,8 +143,8 @@ def _notes(counts: dict[str, int], excluded: list[str], relabellings: float, B: 
     kept = [c for name, c in counts.items() if name not in excluded]
     if kept and min(kept) < SMALL_PER_CLASS:
         notes.append(
-            f"few answers per class (as few as {min(kept)}): the accuracy is coarse and the "
-            "test has little power; a high p-value here is not evidence of no difference"
+            f"few answers per class (as few as {min(kept)}): a coarse accuracy and a weak test "
+            "(a high p-value is no evidence that they are alike)"
         )
     if B and relabellings < 20 * B:
         notes.append(
@@ -154,6 +158,7 @@ def identifiability(
     vectors: Any,
     labels: Sequence[str],
     *,
+    of: str = "label",
     source: str = "embeddings",
     detail: str = "",
     permutations: int = PERMUTATIONS,
@@ -168,7 +173,7 @@ def identifiability(
     counts = dict(Counter(str(label) for label in labels))
     excluded = [name for name, c in counts.items() if c < 2]
     classes = [name for name in counts if name not in excluded]
-    result = Identifiability(source, detail, 0, [], counts, excluded)
+    result = Identifiability(source, detail, 0, of, [], counts, excluded)
     if len(classes) < 2:
         result.note = f"needs two classes with two answers each; has {len(classes)}"
         if excluded:
@@ -246,32 +251,40 @@ def turn_identifiability(
     embeddings: Any,
     label: Callable[[Turn], str],
     *,
+    of: str,
     embedder: str,
     seed: int = 0,
 ) -> list[Identifiability]:
-    """Identifiability of ``label`` over usable ``turns``: from their reply ``embeddings`` (one
-    row per turn, by ``embedder``), and, where some turns recorded activations, from those."""
+    """Identifiability of ``label`` (``of``: what it names, seat or persona) over usable
+    ``turns``: from their reply ``embeddings`` (one row per turn, by ``embedder``), and from
+    their activations where some recorded them. Where the turns come from several models, the
+    model is told apart too, and ``label`` within each model that holds two of them: a persona
+    told apart across models may be only its model told apart."""
     if not turns:
         return []
-    results = [
-        identifiability(
-            embeddings, [label(t) for t in turns], source="embeddings", detail=embedder, seed=seed
-        )
-    ]
+    labels = [label(t) for t in turns]
+    results = [identifiability(embeddings, labels, of=of, detail=embedder, seed=seed)]
     recorded, vectors, detail, why = activation_vectors(turns)
     if recorded:
         measured = identifiability(
-            vectors, [label(t) for t in recorded], source="activations", detail=detail, seed=seed
-        )
-        if why:
-            measured.note = "; ".join(x for x in (measured.note, why) if x)
+            vectors, [label(t) for t in recorded], of=of, source="activations", detail=detail,
+            seed=seed,
+        )  # fmt: skip
+        measured.note = "; ".join(x for x in (measured.note, why) if x) or None
         results.append(measured)
-    models = {t.model for t in turns}
-    if len(models) > 1:
-        confound = (
-            f"answers come from {len(models)} models: who said it and which model said it "
-            "are not separated here"
-        )
-        for result in results:
-            result.note = "; ".join(x for x in (result.note, confound) if x)
+    models = list(dict.fromkeys(t.model for t in turns))
+    if len(models) < 2:
+        return results
+    confound = f"answers come from {len(models)} models: {of} and model are told apart together"
+    for result in results:
+        result.note = "; ".join(x for x in (result.note, confound) if x)
+    X = np.asarray(embeddings)
+    by_model = [t.model for t in turns]
+    results.append(identifiability(X, by_model, of="model", detail=embedder, seed=seed))
+    for model in models:
+        rows = [i for i, m in enumerate(by_model) if m == model]
+        if len({labels[i] for i in rows}) >= 2:
+            within = [labels[i] for i in rows]
+            name = f"{of} on {model}"
+            results.append(identifiability(X[rows], within, of=name, detail=embedder, seed=seed))
     return results

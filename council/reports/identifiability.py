@@ -11,16 +11,18 @@ from typing import Any
 from council.reports.page import esc, note, table
 from council.reports.values import fmt, fmt_ci, fmt_int, fmt_p
 
-HEADERS = ["source", "answers", "classes", "accuracy", "95% CI", "chance", "1/k", "shuffled",
-           "p-value"]  # fmt: skip
-NUMERIC = range(1, len(HEADERS))
+HEADERS = ["told apart", "from", "answers", "classes", "accuracy", "95% CI", "chance", "1/k",
+           "shuffled", "p-value"]  # fmt: skip
+NUMERIC = range(2, len(HEADERS))
 EXPLAIN = (
     "Each answer is held out in turn and given to the {cls} whose other answers' centroid is "
     "nearest in cosine (vectors centred, then normalised). Accuracy well above chance with a "
     "small p-value: the {cls}s are identifiable from what they said; near chance: they leave no "
     "recognisable mark. Chance is the largest {cls}'s share of the answers; 1/k for k {cls}s; "
     "shuffled is the mean accuracy with the labels shuffled (the procedure's own chance level), "
-    "and the p-value counts shuffles scoring at least as well."
+    "and the p-value counts shuffles scoring at least as well. Where the answers come from "
+    "several models, the model is told apart too, and the {cls} within each model: a {cls} "
+    "told apart across models may be only its model told apart."
 )
 
 
@@ -30,7 +32,7 @@ def results_of(container: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def result_row(result: Mapping[str, Any]) -> list[str]:
     return [
-        str(result.get("source", "?")), fmt_int(result.get("samples")),
+        str(result.get("of", "?")), str(result.get("source", "?")), fmt_int(result.get("samples")),
         fmt_int(len(result.get("classes") or [])), fmt(result.get("accuracy")),
         fmt_ci(result.get("ci95")), fmt(result.get("chance")), fmt(result.get("uniform_chance")),
         fmt(result.get("null_mean")), fmt_p(result.get("p_value")),
@@ -38,7 +40,11 @@ def result_row(result: Mapping[str, Any]) -> list[str]:
 
 
 def result_notes(results: Sequence[Mapping[str, Any]], prefix: str = "") -> list[str]:
-    return [f"{prefix}{r.get('source')}: {r['note']}" for r in results if r.get("note")]
+    return [
+        f"{prefix}{r.get('of')} from {r.get('source')}: {r['note']}"
+        for r in results
+        if r.get("note")
+    ]
 
 
 # --- HTML --------------------------------------------------------------------------------
@@ -54,11 +60,11 @@ def _confusion(result: Mapping[str, Any], caption: str) -> str:
     return f"<h3>{esc(caption)}</h3>" + table(headers, rows, numeric=range(1, len(classes) + 1))
 
 
-def _section(results: Sequence[Mapping[str, Any]], cls: str, label: str = "") -> str:
+def _section(results: Sequence[Mapping[str, Any]]) -> str:
     body = [table(HEADERS, [result_row(r) for r in results], numeric=NUMERIC)]
     body += [note(line) for line in result_notes(results)]
     for r in results:
-        body.append(_confusion(r, f"Confusion matrix, {label}{r.get('source')} ({cls}s)"))
+        body.append(_confusion(r, f"Confusion matrix: {r.get('of')}, from {r.get('source')}"))
     return "".join(body)
 
 
@@ -67,7 +73,7 @@ def run_identifiability_html(report: Mapping[str, Any]) -> str:
     body = ["<h2>Identifiability</h2>", f'<p class="explain">{esc(EXPLAIN.format(cls="seat"))}</p>']
     if not results:
         return "".join([*body, note("Identifiability was not measured for this report.")])
-    return "".join([*body, _section(results, "seat")])
+    return "".join([*body, _section(results)])
 
 
 def experiment_identifiability_html(summary: Mapping[str, Any]) -> str:
@@ -82,7 +88,7 @@ def experiment_identifiability_html(summary: Mapping[str, Any]) -> str:
         if results:
             measured = True
             name = str(arm.get("name"))
-            body += [f"<h3>Arm <code>{esc(name)}</code></h3>", _section(results, "persona")]
+            body += [f"<h3>Arm <code>{esc(name)}</code></h3>", _section(results)]
     if not measured:
         body.append(note("Identifiability was not measured for this experiment."))
     return "".join(body)
@@ -90,8 +96,8 @@ def experiment_identifiability_html(summary: Mapping[str, Any]) -> str:
 
 # --- records -----------------------------------------------------------------------------
 
-_FIELDS = ("source", "detail", "samples", "accuracy", "balanced_accuracy", "correct", "chance",
-           "uniform_chance", "null_mean", "p_value", "permutations", "note")  # fmt: skip
+_FIELDS = ("of", "source", "detail", "samples", "accuracy", "balanced_accuracy", "correct",
+           "chance", "uniform_chance", "null_mean", "p_value", "permutations", "note")  # fmt: skip
 
 
 def _record(result: Mapping[str, Any]) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def _run_identifiability_lines(report: Mapping[str, Any]) -> list[str]:
     out = ["Identifiability (can the answers be told apart by seat? leave-one-out accuracy)"]
     if not results:
         return [*out, "not measured"]
-    right = list(range(1, len(IDENTIFIABILITY_HEADERS)))
+    right = list(range(2, len(IDENTIFIABILITY_HEADERS)))
     out.append(grid(IDENTIFIABILITY_HEADERS, [result_row(r) for r in results], right=right))
     return out + [f"Note: {line}" for line in result_notes(results)]
 
@@ -140,7 +140,7 @@ def _experiment_identifiability_lines(summary: Mapping[str, Any]) -> list[str]:
     if not rows:
         return [*out, "not measured"]
     headers = ["arm", *IDENTIFIABILITY_HEADERS]
-    out.append(grid(headers, rows, right=list(range(2, len(headers)))))
+    out.append(grid(headers, rows, right=list(range(3, len(headers)))))
     return out + [f"Note: {line}" for line in notes]
 
 

@@ -181,7 +181,7 @@ class _Measured:
             return []
         vectors = embedder.encode([t.content or "" for t in turns])
         found = turn_identifiability(
-            turns, vectors, lambda t: t.persona, embedder=embedder.name, seed=seed
+            turns, vectors, lambda t: t.persona, of="persona", embedder=embedder.name, seed=seed
         )
         return [result.to_json() for result in found]
 
