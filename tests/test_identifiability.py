@@ -134,9 +134,11 @@ def test_chance_is_the_majority_share_and_small_samples_say_so() -> None:
     assert result.relabellings == 1260.0  # 10! / (6! 2! 2!)
     tiny = identifiability(clusters(3, 2), labels_for(3, 2), permutations=1000)
     assert tiny.accuracy == 1.0 and tiny.relabellings == 90.0
-    assert "only about 90 distinct labellings exist" in (tiny.note or "")
-    # A perfect score is matched by every relabelling that renames the three classes.
+    # A perfect score is matched by every relabelling that renames the three classes: 6 of 90.
+    assert tiny.p_floor == round(6 / 90, 4)
+    assert "even a perfect score has a p-value of about 0.067" in (tiny.note or "")
     assert tiny.p_value is not None and tiny.p_value > 0.03
+    assert result.p_floor == round(2 / 1260, 4)  # the two classes of two can swap
 
 
 def test_bad_input_is_refused_or_explained() -> None:

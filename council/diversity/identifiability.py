@@ -67,6 +67,7 @@ class Identifiability:
     p_value: float | None = None
     permutations: int = 0
     relabellings: float | None = None  # distinct labellings with these class sizes
+    p_floor: float | None = None  # the smallest p-value these class sizes allow
     confusion: list[list[int]] = field(default_factory=list)
     method: str = METHOD
     interval_method: str = INTERVAL
@@ -134,7 +135,14 @@ def _permuted(
     return accuracies
 
 
-def _notes(counts: dict[str, int], excluded: list[str], relabellings: float, B: int) -> list[str]:
+def _p_floor(sizes: Sequence[int]) -> float:
+    """The smallest p-value a permutation test can reach with these class sizes: the share of
+    labellings that score as the true one because they only swap classes of equal size."""
+    renamings = sum(math.lgamma(m + 1) for m in Counter(sizes).values())
+    return float(math.exp(min(0.0, renamings - math.log(_relabellings(sizes)))))
+
+
+def _notes(counts: dict[str, int], excluded: list[str], p_floor: float, B: int) -> list[str]:
     notes = []
     if excluded:
         notes.append(
@@ -146,10 +154,10 @@ def _notes(counts: dict[str, int], excluded: list[str], relabellings: float, B: 
             f"few answers per class (as few as {min(kept)}): a coarse accuracy and a weak test "
             "(a high p-value is no evidence that they are alike)"
         )
-    if B and relabellings < 20 * B:
+    if B and p_floor > 1 / (B + 1):
         notes.append(
-            f"only about {relabellings:.0f} distinct labellings exist: the p-value cannot fall "
-            f"much below {1 / relabellings:.2g}"
+            f"so few answers that even a perfect score has a p-value of about {p_floor:.2g} "
+            "(the shuffles that only rename classes score alike)"
         )
     return notes
 
@@ -204,19 +212,20 @@ def _score(
     np.add.at(confusion, (y, predicted), 1)
     correct = int(np.trace(confusion))
     sizes = confusion.sum(axis=1)
-    relabellings = _relabellings(sizes.tolist())
+    p_floor = _p_floor(sizes.tolist())
     result.samples, result.correct, result.confusion = n, correct, confusion.tolist()
     result.accuracy = _r(correct / n)
     result.balanced_accuracy = _r(float(np.mean(np.diag(confusion) / sizes)))
     result.ci95 = [round(v, 4) for v in _wilson(correct, n)]
     result.chance, result.uniform_chance = _r(sizes.max() / n), _r(1 / k)
-    result.relabellings = _r(relabellings)
+    result.relabellings = _r(_relabellings(sizes.tolist()))
+    result.p_floor = _r(p_floor)
     if permutations > 0:
         null = _permuted(G, y, k, permutations, seed)
         exceed = int(np.sum(null >= correct / n - 1e-9))  # ties count against the observed
         result.p_value = _r((1 + exceed) / (permutations + 1))
         result.null_mean, result.permutations = _r(float(null.mean())), permutations
-    result.note = "; ".join(_notes(result.counts, result.excluded, relabellings, permutations))
+    result.note = "; ".join(_notes(result.counts, result.excluded, p_floor, permutations))
     result.note = result.note or None
 
 
