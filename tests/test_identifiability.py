@@ -115,12 +115,14 @@ def test_single_answer_classes_are_left_out_and_said_so() -> None:
     assert result.excluded == ["lone", "other"] and result.counts["lone"] == 1
     assert result.samples == 12 and result.classes == ["seat0", "seat1", "seat2"]
     assert result.accuracy == 1.0
-    assert result.note is not None and "left out (one answer each" in result.note
+    assert result.note is not None and "left out (under two usable answers" in result.note
     assert "lone, other" in result.note
 
     none = identifiability(vectors[:3], ["a", "b", "c"])
     assert none.accuracy is None and none.p_value is None and none.samples == 0
-    assert none.note is not None and "needs two classes with two answers each; has 0" in none.note
+    assert none.note is not None and "needs two classes with two usable answers each; has 0" in (
+        none.note
+    )
     one = identifiability(vectors[:3], ["a", "a", "b"])
     assert one.accuracy is None and "has 1" in (one.note or "")
 
@@ -139,6 +141,36 @@ def test_chance_is_the_majority_share_and_small_samples_say_so() -> None:
     assert "even a perfect score has a p-value of about 0.067" in (tiny.note or "")
     assert tiny.p_value is not None and tiny.p_value > 0.03
     assert result.p_floor == round(2 / 1260, 4)  # the two classes of two can swap
+
+
+def test_blocks_remove_what_each_stage_makes_everyone_say() -> None:
+    """Six stages, each pulling its three answers one way (strongly), each seat its own way
+    (weakly). Pooled, a held-out answer's own seat lacks its stage while the others have it:
+    accuracy falls below chance. Centred within stages, the seats are told apart, and the
+    shuffles, within stages, keep one answer per seat per stage."""
+    rng = np.random.default_rng(2)
+    stages, seats, d = 6, 3, 24
+    stage_pull = 3.0 * rng.normal(size=(stages, d))
+    seat_pull = 0.6 * rng.normal(size=(seats, d))
+    vectors = np.array(
+        [stage_pull[s] + seat_pull[k] + 0.2 * rng.normal(size=d)
+         for s in range(stages) for k in range(seats)]
+    )  # fmt: skip
+    labels = [f"seat{k}" for _ in range(stages) for k in range(seats)]
+    blocks = [s for s in range(stages) for _ in range(seats)]
+    pooled = identifiability(vectors, labels, permutations=200)
+    blocked = identifiability(vectors, labels, blocks=blocks, permutations=200)
+    assert pooled.accuracy is not None and pooled.accuracy < 1 / 3
+    assert blocked.accuracy == 1.0 and blocked.blocks == stages and blocked.alone == 0
+    assert blocked.p_value is not None and blocked.p_value <= 0.05
+    assert "within each block" in blocked.method and "within" not in pooled.method
+    # Within six blocks of three, 6**6 labellings; the 3! renamings of the seats score alike.
+    assert blocked.relabellings == 6.0**6 and blocked.p_floor == round(6 / 6**6, 4)
+    lonely = identifiability(
+        np.vstack([vectors, vectors[:1]]), [*labels, "seat0"], blocks=[*blocks, "alone"]
+    )
+    assert lonely.alone == 1 and lonely.samples == 18
+    assert "1 answers left out: no other answer shared their stage" in (lonely.note or "")
 
 
 def test_bad_input_is_refused_or_explained() -> None:
@@ -215,7 +247,7 @@ def test_a_run_report_tells_its_seats_apart(tmp_path: Path) -> None:
         list(WORDS), protocol="quick", model=FunctionModel(seat_reply), runs_dir=None
     ).convene("Q?")
     lone = analyse_run(quick, FakeEmbedder()).identifiability[0]
-    assert lone.accuracy is None and "gave one answer each" in (lone.note or "")
+    assert lone.accuracy is None and "left out: popper, kuhn, meadows" in (lone.note or "")
 
 
 def with_activations(run: RunResult) -> RunResult:

@@ -64,7 +64,8 @@ def _section(results: Sequence[Mapping[str, Any]]) -> str:
     body = [table(HEADERS, [result_row(r) for r in results], numeric=NUMERIC)]
     body += [note(line) for line in result_notes(results)]
     for r in results:
-        body.append(_confusion(r, f"Confusion matrix: {r.get('of')}, from {r.get('source')}"))
+        caption = f"Confusion matrix: {r.get('of') or 'answers'}, from {r.get('source') or '?'}"
+        body.append(_confusion(r, caption))
     return "".join(body)
 
 
