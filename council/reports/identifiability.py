@@ -16,7 +16,9 @@ HEADERS = ["told apart", "from", "answers", "classes", "accuracy", "95% CI", "ch
 NUMERIC = range(2, len(HEADERS))
 EXPLAIN = (
     "Each answer is held out in turn and given to the {cls} whose other answers' centroid is "
-    "nearest in cosine (vectors centred, then normalised). Accuracy well above chance with a "
+    "nearest in cosine (vectors centred within each stage and round of each run, so that what "
+    "a stage makes everyone say does not count, then normalised; labels are shuffled within "
+    "them too). Accuracy well above chance with a "
     "small p-value: the {cls}s are identifiable from what they said; near chance: they leave no "
     "recognisable mark. Chance is the largest {cls}'s share of the answers; 1/k for k {cls}s; "
     "shuffled is the mean accuracy with the labels shuffled (the procedure's own chance level), "
