@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_reports import check_page
 
 from council import Council
 from council.app.experiments.runner import Arm, ExperimentPlan, run_plan
@@ -335,6 +336,7 @@ def test_an_experiment_reports_identifiability_per_arm(provider, tmp_path: Path)
     assert [r["arm"] for r in tables["identifiability"]] == ["single"] + ["cross"] * len(cross)
     assert len([r for r in tables["identifiability_confusion"] if r["arm"] == "single"]) == 9
     page = report.to_html()
+    check_page(page)
     assert "<h2>Identifiability by arm</h2>" in page and "Arm <code>cross</code>" in page
 
 
@@ -342,6 +344,7 @@ def test_the_run_page_text_and_tables_show_identifiability(tmp_path: Path) -> No
     run = with_activations(debate_run(tmp_path))
     report = RunReport(analyse_run(run, FakeEmbedder()).to_json())
     page = report.to_html()
+    check_page(page)
     assert "<h2>Identifiability</h2>" in page
     assert page.count("Confusion matrix: seat, from ") == 2 and "said by" in page
     text = str(report)
