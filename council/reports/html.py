@@ -70,8 +70,8 @@ def run_report_html(report: Mapping[str, Any]) -> str:
         _convergence(report),
         _heatmaps(report),
         _drift(report),
-        run_identifiability_html(report),
         _votes(report),
+        run_identifiability_html(report),
     ]
     return page(f"Diversity: {report.get('question', '')}", "".join(body))
 
