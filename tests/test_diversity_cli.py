@@ -27,7 +27,7 @@ QUESTION = "Should cities ban private cars from their centres?"
 REPORT_KEYS = {
     "run_id", "question", "protocol", "embedder", "dimension", "stages", "stance_flips",
     "drift", "drift_note", "failed_turns_skipped", "empty_turns_skipped", "seats",
-    "vote_tallies", "noise_floor",
+    "vote_tallies", "noise_floor", "identifiability",
 }  # fmt: skip
 STAGE_KEYS = {
     "stage", "round", "seats", "mean_pairwise_distance", "vendi_score", "note", "labels",

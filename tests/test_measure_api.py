@@ -22,10 +22,12 @@ from council.seats import ModelRequest
 from council.testing import FakeProvider, FunctionModel
 
 QUESTION = "Should cities ban private cars from their centres?"
+IDENTIFIABILITY_TABLES = {"identifiability", "identifiability_confusion"}
 RUN_TABLES = {"seats", "stages", "points", "similarity", "noise_floor", "drift"}
+RUN_TABLES |= IDENTIFIABILITY_TABLES
 EXPERIMENT_TABLES = {
     "arms", "metrics", "comparisons", "noise_floor", "decomposition", "curves", "failed_units",
-}  # fmt: skip
+} | IDENTIFIABILITY_TABLES  # fmt: skip
 
 
 def reply(request: ModelRequest) -> str:

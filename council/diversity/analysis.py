@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from council.diversity.embedders import Embedder
+from council.diversity.identifiability import Identifiability, turn_identifiability
 from council.diversity.metrics import (
     EmbeddingError,
     centroid_distances,
@@ -104,6 +105,9 @@ class RunDiversity:
     seats: list[SeatInfo] = field(default_factory=list)
     vote_tallies: int = 0  # 0: the protocol took no vote, so there are no flips to look for
     noise_floor: list[NoiseFloor] = field(default_factory=list)
+    # Can the panel's answers be told apart by seat: from embeddings, and from activations
+    # where the seats recorded them.
+    identifiability: list[Identifiability] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,6 +182,9 @@ def analyse_run(
         seats=[SeatInfo(s.seat, s.persona, s.role, s.model, s.provider) for s in run.seats],
         vote_tallies=sum(1 for t in run.tallies if t.kind == "vote"),
         noise_floor=_noise_floor(embedder, assistant_voice),
+        identifiability=turn_identifiability(
+            measured, vectors, lambda t: t.seat, of="seat", embedder=embedder.name
+        ),
     )
 
 

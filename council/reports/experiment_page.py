@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from council.reports import svg
+from council.reports.identifiability import experiment_identifiability_html
 from council.reports.page import esc, figure, meta, note, page, table, write
 from council.reports.values import (
     NOISE_FLOOR_METRICS,
@@ -46,6 +47,7 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
         _comparisons(summary),
         _noise_floor(summary),
         _decomposition(summary),
+        experiment_identifiability_html(summary),
         _curves(summary),
     ]
     return page(title, "".join(body))

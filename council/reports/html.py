@@ -12,6 +12,7 @@ from typing import Any
 from council.reports import svg
 from council.reports.activations import activation_section
 from council.reports.experiment_page import experiment_report_html, write_experiment_report
+from council.reports.identifiability import run_identifiability_html
 from council.reports.page import esc, figure, meta, note, page, table, write
 from council.reports.values import (
     drift_pivot,
@@ -72,6 +73,7 @@ def run_report_html(report: Mapping[str, Any]) -> str:
         _drift(report),
         activation_section(report),
         _votes(report),
+        run_identifiability_html(report),
     ]
     return page(f"Diversity: {report.get('question', '')}", "".join(body))
 

@@ -8,6 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from council.reports.identifiability import (
+    experiment_identifiability_records,
+    run_identifiability_records,
+)
 from council.reports.values import interval, seat_order, stage_label
 
 Records = list[dict[str, Any]]
@@ -20,8 +24,9 @@ def _ci(value: Any) -> dict[str, float | None]:
 
 def run_records(report: Mapping[str, Any]) -> dict[str, Records]:
     """The tables of one run's report: seats, stages, seat points (distance to the centroid,
-    outlier, reply length), similarity (one row per pair), noise floor, drift, and stance
-    flips where the protocol voted."""
+    outlier, reply length), similarity (one row per pair), noise floor, drift, identifiability
+    (and its confusion matrices, one row per cell), and stance flips where the protocol
+    voted."""
     stages = list(report.get("stages") or [])
     tables: dict[str, Records] = {
         "seats": [dict(s) for s in report.get("seats") or []],
@@ -52,6 +57,7 @@ def run_records(report: Mapping[str, Any]) -> dict[str, Records]:
         ],
         "noise_floor": [dict(f) for f in report.get("noise_floor") or []],
         "drift": _drift_records(report),
+        **run_identifiability_records(report),
     }
     if report.get("stance_flips") or report.get("vote_tallies"):
         tables["stance_flips"] = [dict(f) for f in report.get("stance_flips") or []]
@@ -68,7 +74,7 @@ def _drift_records(report: Mapping[str, Any]) -> Records:
 
 def experiment_records(summary: Mapping[str, Any]) -> dict[str, Records]:
     """The tables of an experiment's summary: arms, metrics per arm, comparisons, noise floor,
-    variance decomposition, curves and failed units."""
+    variance decomposition, curves, failed units and identifiability per arm."""
     arms = list(summary.get("arms") or [])
     decomposition = summary.get("decomposition") or {}
     return {
@@ -128,6 +134,7 @@ def experiment_records(summary: Mapping[str, Any]) -> dict[str, Records]:
             for p in points or []
         ],
         "failed_units": [dict(f) for f in summary.get("failed_units") or []],
+        **experiment_identifiability_records(summary),
     }
 
 

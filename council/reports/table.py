@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from council.reports.identifiability import HEADERS as IDENTIFIABILITY_HEADERS
+from council.reports.identifiability import result_notes, result_row, results_of
 from council.reports.values import (
     MISSING,
     NOISE_FLOOR_METRICS,
@@ -77,6 +79,7 @@ def run_table(report: Mapping[str, Any]) -> str:
         out += [*_flips(report), ""]
     out += ["Drift (mean position: 0 = the persona's own voice, 1 = the assistant voice)"]
     out += _drift_lines(report)
+    out += ["", *_run_identifiability_lines(report)]
     out += [
         "",
         f"Skipped: {fmt_int(report.get('failed_turns_skipped'))} failed turns, "
@@ -121,6 +124,30 @@ def _drift_lines(report: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _run_identifiability_lines(report: Mapping[str, Any]) -> list[str]:
+    results = results_of(report)
+    out = ["Identifiability (can the answers be told apart by seat? leave-one-out accuracy)"]
+    if not results:
+        return [*out, "not measured"]
+    right = list(range(2, len(IDENTIFIABILITY_HEADERS)))
+    out.append(grid(IDENTIFIABILITY_HEADERS, [result_row(r) for r in results], right=right))
+    return out + [f"Note: {line}" for line in result_notes(results)]
+
+
+def _experiment_identifiability_lines(summary: Mapping[str, Any]) -> list[str]:
+    out = ["Identifiability by arm (can the answers be told apart by persona? units pooled)"]
+    rows, notes = [], []
+    for arm in summary.get("arms") or []:
+        name = str(arm.get("name"))
+        rows += [[name, *result_row(r)] for r in results_of(arm)]
+        notes += result_notes(results_of(arm), f"{name}, ")
+    if not rows:
+        return [*out, "not measured"]
+    headers = ["arm", *IDENTIFIABILITY_HEADERS]
+    out.append(grid(headers, rows, right=list(range(3, len(headers)))))
+    return out + [f"Note: {line}" for line in notes]
+
+
 def experiment_table(summary: Mapping[str, Any]) -> str:
     """An experiment: each arm's metrics with 95% intervals (and how they were made), failed
     units, the comparisons between arms, the noise floor per model, the variance decomposition
@@ -154,6 +181,7 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
         out.append("not measured")
     out += ["", "Variance decomposition (share of the embeddings' total variance)"]
     out += _decomposition_lines(summary)
+    out += ["", *_experiment_identifiability_lines(summary)]
     return "\n".join(out + _curve_lines(summary))
 
 

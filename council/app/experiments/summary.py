@@ -13,6 +13,7 @@ from typing import Any
 
 from council.diversity.analysis import RunDiversity, analyse_run
 from council.diversity.embedders import Embedder
+from council.diversity.identifiability import turn_identifiability
 from council.diversity.metrics import decompose_variance, mean_pairwise_distance
 from council.diversity.stats import (
     BCA,
@@ -20,6 +21,7 @@ from council.diversity.stats import (
     mean_interval,
     permutation_test,
 )
+from council.records.run import Turn
 from council.seats.routing import model_family
 from council.store.loader import load_run
 
@@ -77,6 +79,7 @@ def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dic
                 "units": sum(u["arm"] == arm["name"] for u in units),
                 "failed_units": sum(u["arm"] == arm["name"] for u in failed),
                 "metrics": {name: _interval(values[name], seed=i) for name in METRICS},
+                "identifiability": measured.identifiability(arm["name"], embedder, seed=i),
             }
         )
     by_model: dict[str, list[float]] = defaultdict(list)
@@ -136,6 +139,7 @@ class _Measured:
         )
         self.blind_texts: list[str] = []
         self.blind_labels: list[tuple[str, str]] = []
+        self.panel_turns: dict[str, list[Turn]] = defaultdict(list)
 
     def add(
         self,
@@ -159,11 +163,27 @@ class _Measured:
             if stage.mean_pairwise_distance is not None:
                 key = (stage.stage, stage.round)
                 self.curves[unit["arm"]][key].append(stage.mean_pairwise_distance)
+        panel = {s.seat for s in run.seats if s.role == "panel"}
+        self.panel_turns[unit["arm"]] += [
+            t for t in run.turns if t.ok and t.seat in panel and (t.content or "").strip()
+        ]
         blind = report.stages[0].stage if report.stages else None
         for turn in run.turns:
             if turn.stage == blind and turn.ok and turn.seat != "chair" and turn.content:
                 self.blind_texts.append(turn.content)
                 self.blind_labels.append((turn.persona, model_family(turn.model)))
+
+    def identifiability(self, arm: str, embedder: Embedder, seed: int) -> list[dict[str, Any]]:
+        """Can the arm's panel answers, pooled over its units, be told apart by persona?
+        (Personas, not seats: a seat's name may differ from one unit to the next.)"""
+        turns = self.panel_turns.get(arm) or []
+        if not turns:
+            return []
+        vectors = embedder.encode([t.content or "" for t in turns])
+        found = turn_identifiability(
+            turns, vectors, lambda t: t.persona, of="persona", embedder=embedder.name, seed=seed
+        )
+        return [result.to_json() for result in found]
 
     def decomposition(self, embedder: Embedder) -> dict[str, Any] | None:
         if len(self.blind_texts) <= 2:
