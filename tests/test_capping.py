@@ -136,6 +136,9 @@ def test_the_summary_sees_the_cap_keep_seats_in_character(tmp_path: Path) -> Non
     assert capped["breaking"]["clamped"]["mean"] == 1.0
     interval = summary["differences"]["all"]["activation_position"]
     assert interval["ci95"] is not None and interval["ci95"][0] <= interval["mean"]
+    told = summary["identifiability"]
+    assert told["capped"]["accuracy"] == 1.0  # two distinct scripted voices on every prompt
+    assert told["free"]["accuracy"] < 1.0  # breaking replies are all alike when free
     text = "\n".join(capping_lines(summary))
     assert "left_character" in text and "judge: 100% right" in text
 

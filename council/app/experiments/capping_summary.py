@@ -10,7 +10,8 @@ character by a stated judge, how often it looped, and how different the personas
   checked by leave-one-out on the calibration replies, and its accuracy is reported beside
   every rate it gives.
 - **Looping**: the share of a reply's word trigrams that repeat an earlier one.
-- **Diversity**: the personas' mean pairwise embedding distance on the same prompt.
+- **Diversity**: the personas' mean pairwise embedding distance on the same prompt, and
+  identifiability: leave-one-out accuracy of persona from reply, within each prompt.
 
 Each is given per arm and prompt kind with a BCa interval, and as paired differences (capped
 minus free, the same persona and prompt) with a BCa interval of the mean difference.
@@ -39,6 +40,7 @@ from council.app.experiments.capping import (
 from council.diversity.analysis import card_reference_text
 from council.diversity.cache import open_embedder
 from council.diversity.embedders import Embedder
+from council.diversity.identifiability import identifiability
 from council.diversity.metrics import drift_position, mean_pairwise_distance, normalised_mean
 from council.diversity.stats import mean_interval
 from council.errors import ConfigError
@@ -207,7 +209,19 @@ def summarise_capping(
     return {
         "plan": plan, "ceiling": round(ceiling, 4), "judge": judge,
         "replies": len(metrics), "arms": arms, "differences": differences,
+        "identifiability": {arm: _identifiable(metrics, arm) for arm in ("free", "capped")},
     }  # fmt: skip
+
+
+def _identifiable(metrics: list[dict[str, Any]], arm: str) -> dict[str, Any]:
+    """Can the personas' replies under ``arm`` be told apart by who gave them? Blocked by
+    prompt, so a persona is told from the others answering the same prompt."""
+    mine = [r for r in metrics if r["arm"] == arm]
+    result = identifiability(
+        np.stack([r["vector"] for r in mine]), [r["speaker"] for r in mine],
+        blocks=[(r["kind"], r["index"]) for r in mine], of="persona", detail=arm,
+    )  # fmt: skip
+    return result.to_json()
 
 
 def _paired(
@@ -237,6 +251,7 @@ def capping_lines(summary: dict[str, Any]) -> list[str]:
         return f"{estimate['mean']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
 
     judge = summary["judge"]
+    told = summary.get("identifiability", {})
     lines = [
         f"cap: projection <= {summary['ceiling']:+.3f} at every position "
         f"({summary['plan']['percentile']:g}th percentile of the persona calibration replies)",
@@ -249,6 +264,13 @@ def capping_lines(summary: dict[str, Any]) -> list[str]:
         capped = summary["arms"]["capped"][kind][metric]
         diff = summary["differences"][kind][metric]
         lines.append(f"{metric:22} {kind:9} {cell(free):26} {cell(capped):26} {cell(diff):26}")
+    for arm, result in told.items():
+        if result.get("accuracy") is not None:
+            lines.append(
+                f"identifiability ({arm}): persona from reply {result['accuracy']:.3f} "
+                f"(shuffled {result['null_mean']:.3f}, p {result['p_value']:.3g}, "
+                f"{result['samples']} replies)"
+            )
     return lines
 
 
