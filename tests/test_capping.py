@@ -86,9 +86,12 @@ def test_the_cap_is_a_percentile_of_the_persona_calibration_positions(tmp_path: 
     assert ceiling == pytest.approx(np.percentile(persona_positions, 90))
     assert cap_ceiling(rows, 50) == pytest.approx(-10.0)
     capped = [r for r in rows if r.arm == "capped"]
-    # 2 personas x (3 questions + 4 breaking prompts), each free and capped, plus the plain
-    # assistant on 3 calibration prompts and 3 questions, and the personas' calibration.
-    assert len(capped) == 14 and len(rows) == 28 + 3 + 3 + 6
+    # 2 personas x (3 questions + 4 breaking prompts), each free and capped; the plain
+    # assistant on 3 calibration prompts, on each wrapped in 4 breaking prompts, and on 3
+    # questions; and the personas' calibration.
+    assert len(capped) == 14 and len(rows) == 28 + 3 + 12 + 3 + 6
+    wrapped = [r for r in rows if r.phase == "calibration" and r.kind == "breaking"]
+    assert {r.speaker for r in wrapped} == {ASSISTANT} and "c2?" in wrapped[5].prompt
     assert all(r.peak <= ceiling + 1e-9 for r in capped)  # the cap holds at every position
     assert all(r.projection <= ceiling for r in capped)
     assert {c for s, c in calls if s == ASSISTANT} == {None}  # the assistant is never capped

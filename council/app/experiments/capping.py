@@ -9,8 +9,9 @@ asking the seat to drop its character. For one open-weight model with a stored a
    calibration prompts uncapped. The persona replies' projections on the axis, one per reply
    position, set the cap: their ``percentile``-th value. Calibrating on full replies matters:
    the axis is fitted on short replies, and a cap at a percentile of those means clamps nearly
-   every position of a long reply, which breaks the model (it loops). The same replies train
-   the judge (``capping_summary``).
+   every position of a long reply, which breaks the model (it loops). The same replies, and
+   the plain assistant's answers to the calibration prompts wrapped in the breaking prompts,
+   train the judge (``capping_summary``).
 2. **Test.** Each persona answers every question and every persona-breaking prompt twice, free
    and capped, greedily, so the two arms differ by the cap alone. The plain assistant answers
    the questions too: the assistant pole of the embedding drift.
@@ -167,11 +168,20 @@ def breaking_prompt(template: str, card: PersonaCard, question: str) -> str:
 
 
 def calibration_asks(plan: CappingPlan, cards: Sequence[PersonaCard]) -> Iterator[Ask]:
+    """Every persona and the plain assistant on each calibration prompt; and the plain
+    assistant on each calibration prompt wrapped in each breaking prompt, so that the judge's
+    out-of-character side includes how the assistant answers being pulled out of a role
+    ("I'm sorry for the confusion, I'm here to help..."), on questions the test never asks."""
     for index, prompt in enumerate(plan.calibration):
         yield Ask("calibration", ASSISTANT, "calibration", index, "free", prompt, "")
         for card in cards:
             system = system_prompt(card, prompt)
             yield Ask("calibration", card.name, "calibration", index, "free", prompt, system)
+        for number, template in enumerate(plan.breaking):
+            card = cards[number % len(cards)]  # whose name the prompt says the seat is not
+            wrapped = breaking_prompt(template, card, prompt)
+            index_of = index * len(plan.breaking) + number
+            yield Ask("calibration", ASSISTANT, "breaking", index_of, "free", wrapped, "")
 
 
 def test_asks(plan: CappingPlan, cards: Sequence[PersonaCard]) -> Iterator[Ask]:

@@ -107,8 +107,9 @@ def _vectors(rows: Sequence[CappingReply], embedder: Embedder) -> dict[tuple[Any
 
 def _question(row: CappingReply, plan: dict[str, Any]) -> str:
     """The question a reply is about (a breaking prompt wraps one of the questions)."""
-    if row.kind == "calibration":
-        return str(plan["calibration"][row.index])
+    if row.phase == "calibration":  # a breaking one wraps calibration prompt index // count
+        per = len(plan["breaking"]) if row.kind == "breaking" else 1
+        return str(plan["calibration"][row.index // per])
     questions = plan["questions"]
     return str(questions[row.index % len(questions)])
 
@@ -139,8 +140,9 @@ def reply_metrics(
     vectors = _vectors(rows, embedder)
     voices = _without_topic(rows, vectors, plan, embedder)
     calibration = [r for r in rows if r.phase == "calibration"]
-    persona_cal = [r.projection for r in calibration if r.speaker != ASSISTANT]
-    assistant_cal = [r.projection for r in calibration if r.speaker == ASSISTANT]
+    plain = [r for r in calibration if r.kind == "calibration"]  # the axis scale: plain prompts
+    persona_cal = [r.projection for r in plain if r.speaker != ASSISTANT]
+    assistant_cal = [r.projection for r in plain if r.speaker == ASSISTANT]
     low, high = float(np.mean(persona_cal)), float(np.mean(assistant_cal))
     judge = Judge(
         {c.name: [voices[r.key] for r in calibration if r.speaker == c.name] for c in cards},
