@@ -30,6 +30,7 @@ os.environ.setdefault("COUNCIL_WARM_WORKER", "off")
 
 import numpy as np
 
+from bench.activations import activations
 from bench.peer import peer
 from bench.protocols import BROADCAST_4, LATEST_4, ROUNDS_4
 from bench.render import render_budget
@@ -338,6 +339,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "render_budget": render_budget,
     "peer": peer,
     "ray_scaling": ray_scaling,
+    "activations": activations,
 }
 TARGETS = {
     ("orchestration", "wall_over_critical_path"): ("<=", 1.05),
