@@ -85,18 +85,26 @@ class Judge:
 
     def accuracy(self) -> dict[str, Any]:
         """Leave-one-out on the calibration replies: each persona reply judged against its own
-        persona, each assistant reply against every persona."""
-        right = total = 0
-        for name, rows in self.persona.items():
-            for i, vector in enumerate(rows):
-                right += not self.left(name, vector, skip=(name, i))
-                total += 1
-            for i, vector in enumerate(self.assistant):
-                right += self.left(name, vector, skip=(ASSISTANT, i))
-                total += 1
-        return {"accuracy": round(right / total, 4) if total else None, "n": total,
-                "method": "leave-one-out nearest centroid on the calibration replies, "
-                          "question direction removed"}  # fmt: skip
+        persona, each assistant reply against every persona. The out-of-character side is the
+        larger, so the recall of each side is given beside the overall accuracy."""
+        kept = [
+            not self.left(name, vector, skip=(name, i))
+            for name, rows in self.persona.items()
+            for i, vector in enumerate(rows)
+        ]
+        caught = [self.left(name, vector, skip=(ASSISTANT, i))
+                  for name in self.persona for i, vector in enumerate(self.assistant)]  # fmt: skip
+        total = len(kept) + len(caught)
+
+        def share(hits: list[bool]) -> float | None:
+            return round(sum(hits) / len(hits), 4) if hits else None
+
+        return {
+            "accuracy": share(kept + caught), "n": total,
+            "in_character_recall": share(kept), "out_of_character_recall": share(caught),
+            "method": "leave-one-out nearest centroid on the calibration replies, question "
+                      "direction removed",
+        }  # fmt: skip
 
 
 def _vectors(rows: Sequence[CappingReply], embedder: Embedder) -> dict[tuple[Any, ...], Any]:
@@ -257,8 +265,9 @@ def capping_lines(summary: dict[str, Any]) -> list[str]:
     lines = [
         f"cap: projection <= {summary['ceiling']:+.3f} at every position "
         f"({summary['plan']['percentile']:g}th percentile of the persona calibration replies)",
-        f"judge: {judge['accuracy']:.0%} right on {judge['n']} calibration replies "
-        f"({judge['method']})",
+        f"judge: {judge['accuracy']:.0%} right on {judge['n']} calibration replies (in character "
+        f"kept {judge['in_character_recall']:.0%}, out of character caught "
+        f"{judge['out_of_character_recall']:.0%}; {judge['method']})",
         f"{'metric':22} {'prompts':9} {'free':26} {'capped':26} {'capped - free':26}",
     ]
     for metric, kind in itertools.product((*METRICS, "diversity"), KINDS):
