@@ -237,7 +237,7 @@ class DriftCondition(GuardCondition):
                             reason=f"unmeasured: {why}", threshold=cap)  # fmt: skip
             run.record_gate(note)
             return Verdict(False, note.reason)
-        shown = ", ".join(f"{seat} {p:.2f} ({how})" for seat, (p, how) in positions.items())
+        shown = ", ".join(f"{seat} {_two(p)} ({how})" for seat, (p, how) in positions.items())
         reading.drifting = {seat: p for seat, (p, _) in positions.items() if p > cap}
         fired = bool(reading.drifting)
         reason = (
@@ -252,6 +252,10 @@ class DriftCondition(GuardCondition):
         return Verdict(fired, reason)
 
 
+def _two(value: float) -> str:
+    return f"{value + 0.0 if abs(value) >= 0.005 else 0.0:.2f}"  # never "-0.00"
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
@@ -261,7 +265,7 @@ class GuardKind(StageKind):
         assert isinstance(stage, GuardStage)
         tally = run.tallies.get(stage.checks or "")
         reading = cast(GuardRun, run).readings.get(stage.id, GuardReading())
-        drifting = ", ".join(f"{seat} ({p:.2f})" for seat, p in reading.drifting.items())
+        drifting = ", ".join(f"{seat} ({_two(p)})" for seat, p in reading.drifting.items())
         return {
             "agreement": f"{(tally.agreement or 0) if tally else 0:.0%}",
             "leading": (tally.winner if tally else None) or "none",

@@ -206,11 +206,13 @@ class GuardStage(SpeakingStage):
         default=3, ge=2, le=20, description="no-persona answers per panel model, for the floor"
     )
 
-    @field_validator("diversity_below")
+    @field_validator("diversity_below", mode="before")
     @classmethod
-    def _distance(cls, value: float | str | None) -> float | str | None:
+    def _distance(cls, value: object) -> object:
+        if isinstance(value, bool) or (isinstance(value, str) and value != NOISE_FLOOR):
+            raise ValueError(f"give a distance in (0, 2] or {NOISE_FLOOR}, not {value!r}")
         if isinstance(value, float | int) and not 0 < value <= 2:
-            raise ValueError("a cosine distance threshold lies in (0, 2], or use noise_floor")
+            raise ValueError(f"a cosine distance threshold lies in (0, 2], or use {NOISE_FLOOR}")
         return value
 
     @model_validator(mode="after")
