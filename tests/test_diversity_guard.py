@@ -280,3 +280,51 @@ def test_the_shipped_guarded_protocol_lists_and_draws_its_guards() -> None:
         "guard on cross_examination: drift above 0.85" in listing and "seats: drifting" in listing
     )
     assert "cross_examination --> devils_advocate" in mermaid(protocol)
+
+
+LOOPED = """\
+name: looped-guard
+description: A guard inside a loop, measuring each round's revision.
+stages:
+  - {id: opening, kind: statement, prompt: "{{ question }}"}
+  - id: rounds
+    kind: loop
+    rounds: 2
+    stages:
+      - {id: revise, kind: response, sees: [opening, revise], prompt: "Revise."}
+      - id: contrarian
+        kind: guard
+        watches: revise
+        diversity_below: noise_floor
+        baseline_samples: 2
+        seats: [1]
+        sees: [revise]
+        prompt: "Round {{ round }}: diversity {{ diversity }} < {{ diversity_floor }}. Object."
+  - {id: verdict, kind: synthesis, sees: [revise, contrarian], prompt: "Decide."}
+"""
+
+
+def test_a_guard_in_a_loop_measures_each_round_against_that_round_s_floor(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "looped.yaml"
+    path.write_text(LOOPED)
+    asked: list[ModelRequest] = []
+
+    def reply(request: ModelRequest) -> str:
+        asked.append(request)
+        if request.kind == "baseline":  # sampling spreads in round 1, not in round 2
+            return SPREAD[request.seed or 0] if request.round == 1 else ASSISTANT
+        if request.stage == "revise":  # the same answer in round 1, three in round 2
+            return SAME if request.round == 1 else DIFFERENT[request.seat]
+        return well_formed_reply(request)
+
+    council = Council(PANEL, protocol=str(path), model=FunctionModel(reply), runs_dir=None,
+                      embedder=FakeEmbedder())  # fmt: skip
+    result = council.convene(QUESTION)
+    notes = {g.round: g for g in result.gates if g.gate == "diversity"}
+    assert notes[1].fired and not notes[2].fired
+    assert (notes[1].threshold, notes[2].threshold) == (1.0, 0.0)  # each round's own floor
+    assert [(t.round, t.seat) for t in result.turns if t.stage == "contrarian"] == [(1, "popper")]
+    baseline = [(r.round, r.seed) for r in asked if r.kind == "baseline"]
+    assert baseline == [(1, 0), (1, 1), (2, 0), (2, 1)]
