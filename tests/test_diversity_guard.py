@@ -328,3 +328,19 @@ def test_a_guard_in_a_loop_measures_each_round_against_that_round_s_floor(
     assert [(t.round, t.seat) for t in result.turns if t.stage == "contrarian"] == [(1, "popper")]
     baseline = [(r.round, r.seed) for r in asked if r.kind == "baseline"]
     assert baseline == [(1, 0), (1, 1), (2, 0), (2, 1)]
+
+
+def test_a_failed_baseline_sample_leaves_the_floor_to_the_others() -> None:
+    def reply(request: ModelRequest) -> str:
+        if request.kind == "baseline":
+            if request.seed == 1:
+                raise RuntimeError("this sample broke")
+            return SPREAD[request.seed or 0]
+        return SAME if request.stage == "cross_examination" else well_formed_reply(request)
+
+    council = Council(PANEL, protocol="guarded-council", model=FunctionModel(reply),
+                      runs_dir=None, embedder=FakeEmbedder())  # fmt: skip
+    result = council.convene(QUESTION)
+    note = gate(result, "diversity")
+    assert note.fired and "2 no-persona answers per model" in note.reason
+    assert result.status == "completed"

@@ -137,7 +137,7 @@ class Deliberation(StagePrompts):
         self.similarity = similarity or gates.word_similarity  # for the novelty gate
         self.probe = probe  # the diversity meter, for guards that watch a stage
         self.readings: dict[str, guards.GuardReading] = {}  # guard -> what it last measured
-        self.baselines: dict[tuple[str, int, str], asyncio.Task[list[str]]] = {}
+        self.baselines: dict[tuple[str, int, str, int], asyncio.Task[list[str]]] = {}
         self._absent: set[str] = set()  # seats that failed for good and sit out
         # Render every template, every round, before the first call: a template that fails or
         # blows the render budget costs nothing then (renders are cached for the run itself).
@@ -381,8 +381,8 @@ class Deliberation(StagePrompts):
                 if not completion.reused:
                     tokens = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
                     usd = completion.cost_usd or 0.0
-            except ModelCallError:
-                pass  # a sample short: the floor is measured on those that came back
+            except Exception:  # a sample short (or a model's bug): the rest still measure
+                pass
             finally:
                 self._budget.settle_usage(reservation, tokens, usd)
             return content

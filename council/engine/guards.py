@@ -84,7 +84,7 @@ class GuardRun(gates.GateRun, Protocol):
     def readings(self) -> dict[str, GuardReading]: ...  # guard stage -> its latest reading
 
     @property
-    def baselines(self) -> dict[tuple[str, int, str], asyncio.Task[list[str]]]: ...
+    def baselines(self) -> dict[tuple[str, int, str, int], asyncio.Task[list[str]]]: ...
 
     async def sample_assistant(
         self, stage: SpeakingStage, seat: Seat, round_number: int, count: int
@@ -143,7 +143,7 @@ async def assistant_voice(
     run: GuardRun, stage: GuardStage, turns: Sequence[Turn]
 ) -> dict[str, list[str]]:
     """Model -> its no-persona answers to the watched stage's prompt, as its first seat there
-    saw it; sampled once per stage, round and model, however many guards ask."""
+    saw it; sampled once per stage, round, model and sample count, however many guards ask."""
     watched = run.stage_of(stage.watches or "")
     first_seat: dict[str, Seat] = {}
     for turn in turns:
@@ -151,9 +151,9 @@ async def assistant_voice(
         first_seat.setdefault(seat.model.model, seat)
     tasks = {}
     for model, seat in first_seat.items():
-        key = (watched.id, turns[0].round, model)
+        key = (watched.id, turns[0].round, model, stage.baseline_samples)
         if key not in run.baselines:
-            sampling = run.sample_assistant(watched, seat, key[1], stage.baseline_samples)
+            sampling = run.sample_assistant(watched, seat, key[1], key[3])
             run.baselines[key] = asyncio.ensure_future(sampling)
         tasks[model] = run.baselines[key]
     return {model: [a for a in await task if a.strip()] for model, task in tasks.items()}
@@ -182,6 +182,7 @@ class DiversityCondition(GuardCondition):
     async def check(self, run: GuardRun, stage: GuardStage, round_number: int) -> Verdict:
         turns, probe = _replies(run, stage), run.probe
         reading = run.readings.setdefault(stage.id, GuardReading())
+        reading.diversity = reading.threshold = None  # nothing stale from an earlier round
         if probe is None or len(turns) < 2:
             why = NO_PROBE if probe is None else f"fewer than two replies in '{stage.watches}'"
             return self._record(run, stage, round_number, Verdict(False, f"unmeasured: {why}"))
