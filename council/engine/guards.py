@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -93,14 +94,17 @@ class GuardRun(gates.GateRun, Protocol):
     def stage_of(self, stage_id: str) -> SpeakingStage: ...
 
 
-class GuardCondition:
-    gate = ""
+class GuardCondition(ABC):
+    """One reason a guard may run: registered once, asked of every guard it applies to."""
 
-    def applies(self, stage: GuardStage) -> bool:
-        raise NotImplementedError
+    gate = ""  # the name its gate notes carry
 
+    @abstractmethod
+    def applies(self, stage: GuardStage) -> bool: ...
+
+    @abstractmethod
     async def check(self, run: GuardRun, stage: GuardStage, round_number: int) -> Verdict:
-        raise NotImplementedError
+        """Whether the guard should run, and why; a measuring condition records a gate note."""
 
 
 _CONDITIONS: list[GuardCondition] = []
