@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from council.app.choosing import embedding_similarity
+from council.app.probe import EmbeddingProbe, default_probe
+from council.diversity.embedders import Embedder
 from council.engine.deliberation import Deliberation
 from council.engine.seating import check_panel_fits, seat_assignment
 from council.errors import ConfigError, UnknownNameError
@@ -55,7 +57,8 @@ class Council:
     recorded in ``runs_dir/ledger.sqlite`` and exported to a folder there; ``runs_dir``
     defaults to the runs home shared by every working directory (``$COUNCIL_RUNS``, else
     ``~/.local/share/council/runs``), and ``runs_dir=None`` stores nothing. ``sinks`` follow
-    each run's events as they are recorded (a progress display, a stream).
+    each run's events as they are recorded (a progress display, a stream). ``embedder`` is
+    what guards that watch a stage's diversity or drift measure with.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class Council:
         seat_slots: SeatSlots | None = None,
         tiers: Mapping[str, Mapping[str, str]] | None = None,
         similarity: Literal["embedding", "words"] = "embedding",
+        embedder: Embedder | None = None,
     ) -> None:
         start_render_worker()  # it starts while the cards load; the first prompt finds it up
         cards, chair_card, weights, self.choice_notes = _resolve_cards(
@@ -123,6 +127,9 @@ class Council:
         # How gates and free-stance votes compare texts: the bundled embedder (loaded only if
         # a run needs it), or word overlap, which needs nothing and is deterministic.
         self.similarity = similarity
+        # What guards that watch a stage measure diversity and drift with (the bundled
+        # embedder, loaded only when one measures, unless another is given).
+        self.embedder = embedder
 
     @classmethod
     def for_question(cls, question: str, *, panel: str | None = None, **kwargs: Any) -> Council:
@@ -228,6 +235,7 @@ class Council:
             resumed=resuming,
             calls=self.calls,
             similarity=embedding_similarity() if self.similarity == "embedding" else None,
+            probe=EmbeddingProbe(self.embedder) if self.embedder else default_probe(),
         )
         result = await deliberation.run()
         if recorder.failure is not None:  # the ledger holds every turn it could keep

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from council.engine.prompts import ASSISTANT_SYSTEM_PROMPT
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
 from council.protocols.spec import StatementStage
@@ -14,8 +15,6 @@ from council.records.run import RunResult
 from council.seats.model import ModelRequest
 from council.seats.seat import make_model
 from council.templates import render_template
-
-ASSISTANT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
 def first_prompt(protocol: Protocol, question: str) -> str:

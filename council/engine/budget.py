@@ -53,6 +53,12 @@ class BudgetTracker:
         self.reserved -= reservation
         self.add(turn)
 
+    def settle_usage(self, reservation: int, tokens: int, usd: float) -> None:
+        """Settle a call that is no turn of the run (a guard's no-persona baseline sample)."""
+        self.reserved -= reservation
+        self.tokens += tokens
+        self.usd += usd
+
     def add(self, turn: Turn) -> None:
         if not turn.reused:  # answers reused from the ledger cost nothing again
             self.tokens += (turn.prompt_tokens or 0) + (turn.completion_tokens or 0)

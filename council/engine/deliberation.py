@@ -18,7 +18,7 @@ from typing import Any
 
 import networkx as nx
 
-from council.engine import gates
+from council.engine import gates, guards
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
 from council.engine.convergence import answers_stable, moderator_stops
@@ -37,7 +37,7 @@ from council.errors import (
 )
 from council.personas.prompt import system_prompt
 from council.protocols.graph import Protocol
-from council.protocols.spec import GuardStage, LoopStage, SpeakingStage
+from council.protocols.spec import LoopStage, SpeakingStage
 from council.records.events import (
     Event,
     EventList,
@@ -105,6 +105,7 @@ class Deliberation(StagePrompts):
         resumed: bool = False,
         calls: CallSettings | None = None,
         similarity: gates.Similarity | None = None,
+        probe: guards.DiversityProbe | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -134,6 +135,9 @@ class Deliberation(StagePrompts):
         self.tallies: dict[str, Tally] = {}  # stage -> its latest tally
         self.reasked: dict[str, set[str]] = {}  # stage -> seats asked again for a missing line
         self.similarity = similarity or gates.word_similarity  # for the novelty gate
+        self.probe = probe  # the diversity meter, for guards that watch a stage
+        self.readings: dict[str, guards.GuardReading] = {}  # guard -> what it last measured
+        self.baselines: dict[tuple[str, int, str, int], asyncio.Task[list[str]]] = {}
         self._absent: set[str] = set()  # seats that failed for good and sit out
         # Render every template, every round, before the first call: a template that fails or
         # blows the render budget costs nothing then (renders are cached for the run itself).
@@ -148,6 +152,11 @@ class Deliberation(StagePrompts):
 
     def record_gate(self, note: GateNote) -> None:
         self._emit(GateChecked(run_id=self.run_id, note=note))
+
+    def stage_of(self, stage_id: str) -> SpeakingStage:
+        stage = self.protocol.stage(stage_id)
+        assert isinstance(stage, SpeakingStage)
+        return stage
 
     def _emit(self, event: Event) -> None:
         if event.durable:  # the run's result is the fold of its record, not of live events
@@ -284,7 +293,7 @@ class Deliberation(StagePrompts):
 
     async def _run_stage(self, stage: SpeakingStage, round_number: int) -> None:
         kind = behaviour_of(stage)
-        reason = kind.skip_reason(self, stage)
+        reason = await kind.skip_reason(self, stage, round_number)
         if reason is not None:
             self._emit(
                 StageSkipped(run_id=self.run_id, stage=stage.id, round=round_number, reason=reason)
@@ -292,12 +301,7 @@ class Deliberation(StagePrompts):
             return
         # A seat whose model failed for good (retries and fallbacks spent) is absent from then
         # on; the stage's quorum decides whether the run can do without it.
-        chosen = select_seats(stage.seats, self.panel, self.chair)
-        if stage.seats == "dissenters" and isinstance(stage, GuardStage):
-            names = gates.likely_dissenters(
-                self.tallies.get(stage.checks), [s.name for s in self.panel]
-            )
-            chosen = [self.seats[name] for name in names]
+        chosen = kind.seats(self, stage, select_seats(stage.seats, self.panel, self.chair))
         seats = [seat for seat in chosen if seat.name not in self._absent]
         self._emit(
             StageStarted(
@@ -358,6 +362,33 @@ class Deliberation(StagePrompts):
         ])  # fmt: skip
         self.reasked.setdefault(stage.id, set()).add(seat.name)
         return await self._take_turn(stage, seat, round_number, request, f"{stage.id}.reask")
+
+    async def sample_assistant(
+        self, stage: SpeakingStage, seat: Seat, round_number: int, count: int
+    ) -> list[str]:
+        """``count`` answers from the seat's model to the stage's prompt as the seat was sent
+        it, with no persona: a guard's baseline. Budgeted like turns; not turns of the run."""
+
+        async def one(request: ModelRequest) -> str:
+            reservation = self._budget.reserve(
+                worst_case_tokens(request.messages, request.max_tokens)
+            )
+            tokens, usd, content = 0, 0.0, ""
+            try:
+                async with self._in_flight, self._slots(seat):
+                    completion = await seat.model.complete(request)
+                content = redact(completion.content)
+                if not completion.reused:
+                    tokens = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
+                    usd = completion.cost_usd or 0.0
+            except Exception:  # a sample short (or a model's bug): the rest still measure
+                pass
+            finally:
+                self._budget.settle_usage(reservation, tokens, usd)
+            return content
+
+        requests = [self._assistant_request(stage, seat, round_number, i) for i in range(count)]
+        return list(await asyncio.gather(*(one(r) for r in requests)))
 
     async def _take_turn(
         self,

@@ -4,6 +4,7 @@ engine adds so replies parse. A mixin of ``Deliberation``, which holds the run's
 
 from __future__ import annotations
 
+import dataclasses
 from typing import cast
 
 from council.engine import gates
@@ -11,6 +12,7 @@ from council.engine.context import Anonymizer, Section, visible_context
 from council.engine.convergence import MODERATOR_INSTRUCTION
 from council.engine.stage_kinds import Instruction, RunState, behaviour_of
 from council.errors import ProtocolError
+from council.personas.prompt import template_variables
 from council.protocols.graph import Protocol
 from council.protocols.spec import LoopStage, RankingStage, SpeakingStage
 from council.records.run import Tally, Turn
@@ -18,6 +20,9 @@ from council.records.settings import SamplingSettings
 from council.seats.model import ModelRequest
 from council.seats.seat import Seat
 from council.templates import render_template
+
+# The no-persona voice: the meter's drift pole and a guard's noise-floor baseline.
+ASSISTANT_SYSTEM_PROMPT = "You are a helpful assistant."
 
 
 class StagePrompts:
@@ -46,6 +51,8 @@ class StagePrompts:
             "members": len(self.panel),
             "round": round_number,
             "rounds": self._rounds_of(stage),
+            # The seat's own card, so a prompt can re-anchor it: {{ card.description }}, ...
+            "card": template_variables(seat.persona, self.question),
             **behaviour_of(stage).variables(self._state, stage),
         }
         loop = self._loop_of(stage)
@@ -132,4 +139,22 @@ class StagePrompts:
             round=round_number,
             expects=expects,
             choices=choices,
+        )
+
+    def _assistant_request(
+        self, stage: SpeakingStage, seat: Seat, round_number: int, sample: int
+    ) -> ModelRequest:
+        """The request the seat was sent in this stage, under the plain assistant's system
+        prompt instead of its card: one no-persona sample, seeded by its number."""
+        request = self._request(stage, seat, round_number)
+        return dataclasses.replace(
+            request,
+            stage=f"{stage.id}.baseline",
+            seat="assistant",
+            kind="baseline",
+            seed=(self.sampling.seed or 0) + sample,
+            messages=[
+                {"role": "system", "content": ASSISTANT_SYSTEM_PROMPT},
+                *request.messages[1:],
+            ],
         )

@@ -1,7 +1,8 @@
 """What the engine does differently for each kind of stage, registered in one place.
 
-A stage kind may skip itself (a guard that is not needed), add a format instruction so replies
-parse (votes, rankings), and make a tally of its turns. A plain speaking stage does none of
+A stage kind may skip itself (a guard that is not needed: ``council.engine.guards``), narrow
+who speaks, add a format instruction so replies parse (votes, rankings), and make a tally of
+its turns. A plain speaking stage does none of
 these. A new kind is a ``StageKind`` subclass and one ``register_stage_kind`` call; the engine
 itself never asks which kind a stage is.
 """
@@ -14,7 +15,7 @@ from typing import Protocol
 
 from council.engine.rankings import parse_ranking, ranking_instruction, tally_rankings
 from council.engine.votes import parse_ballot, tally_votes, vote_instruction
-from council.protocols.spec import GuardStage, RankingStage, SpeakingStage, VoteStage
+from council.protocols.spec import RankingStage, SpeakingStage, VoteStage
 from council.records.run import Tally, Turn
 from council.seats.seat import Seat
 
@@ -50,9 +51,16 @@ PLAIN: Instruction = (None, "text", ())
 class StageKind:
     """The behaviour of a plain speaking stage; subclasses override what their kind changes."""
 
-    def skip_reason(self, run: RunState, stage: SpeakingStage) -> str | None:
-        """Why this stage does not run this time, or None when it runs."""
+    async def skip_reason(
+        self, run: RunState, stage: SpeakingStage, round_number: int
+    ) -> str | None:
+        """Why this stage does not run this time, or None when it runs (a guard may measure
+        the run, and ask models for a baseline, to decide)."""
         return None
+
+    def seats(self, run: RunState, stage: SpeakingStage, chosen: list[Seat]) -> list[Seat]:
+        """Who speaks, given the seats its selector names (a guard may narrow them)."""
+        return chosen
 
     def variables(self, run: RunState, stage: SpeakingStage) -> dict[str, object]:
         """Extra variables this kind's prompts may use, beyond those of every stage."""
@@ -138,31 +146,6 @@ class RankingKind(StageKind):
         return tally_rankings(stage, rankings, round_number)
 
 
-class GuardKind(StageKind):
-    def variables(self, run: RunState, stage: SpeakingStage) -> dict[str, object]:
-        assert isinstance(stage, GuardStage)
-        tally = run.tallies.get(stage.checks)
-        return {
-            "agreement": f"{(tally.agreement or 0) if tally else 0:.0%}",
-            "leading": (tally.winner if tally else None) or "none",
-            "dissenters": len(tally.dissenters) if tally else 0,
-        }
-
-    def skip_reason(self, run: RunState, stage: SpeakingStage) -> str | None:
-        assert isinstance(stage, GuardStage)
-        tally = run.tallies.get(stage.checks)
-        if tally is None:
-            return f"no tally from '{stage.checks}' to check"
-        if tally.winner is None:
-            return f"'{stage.checks}' has no leading stance: the council is split"
-        agreement = tally.agreement or 0
-        if stage.agreement_above is not None and agreement > stage.agreement_above:
-            return None
-        if stage.dissenters_below is not None and len(tally.dissenters) < stage.dissenters_below:
-            return None
-        return f"agreement {agreement:.0%} and {len(tally.dissenters)} dissenters: guard not needed"
-
-
 _KINDS: dict[str, StageKind] = {}
 _PLAIN_KIND = StageKind()
 
@@ -177,4 +160,3 @@ def behaviour_of(stage: SpeakingStage) -> StageKind:
 
 register_stage_kind("vote", VoteKind())
 register_stage_kind("ranking", RankingKind())
-register_stage_kind("guard", GuardKind())

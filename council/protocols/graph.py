@@ -117,7 +117,7 @@ class _Compiler:
     def connect(self) -> None:
         for stage in self.stages.values():
             refs = (
-                ("sees", "after", "checks", "novelty_against")
+                ("sees", "after", "checks", "watches", "novelty_against")
                 if not isinstance(stage, LoopStage)
                 else ("after",)
             )
@@ -167,8 +167,9 @@ class _Compiler:
             problem = stage.reference_problem(self.stages)
             if problem is not None:
                 raise self.fail(stage.id, *problem)
-            if stage.seats == "dissenters" and not stage.checks_a_vote:
-                raise self.fail(stage.id, "seats", "only a guard seats the dissenters of its vote")
+            selector = stage.selector_problem()
+            if selector is not None:
+                raise self.fail(stage.id, "seats", selector)
             if not stage.may_loop and stage.id in self.loop_of:
                 raise self.fail(stage.id, "kind", f"the {stage.kind} cannot sit inside a loop")
 

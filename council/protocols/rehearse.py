@@ -21,6 +21,26 @@ REPRESENTATIVE: dict[str, object] = {
     "agreement": "72%",  # guard stages: the checked vote's tally
     "leading": "yes",
     "dissenters": 1,
+    "diversity": "0.142",  # guard stages that watch a stage: what the meter measured
+    "diversity_floor": "0.205",
+    "drifting": "popper (0.91)",
+    # The seat's card, as its body sees it (``council.personas.prompt.template_variables``).
+    "card": {
+        "name": "popper",
+        "description": "A philosopher of science who tests bold conjectures.",
+        "role": "critic",
+        "figure": "Karl Popper",
+        "traits": ["critical"],
+        "framework": ["falsification"],
+        "asks": ["What would show this is false?"],
+        "blind_spots": ["tacit knowledge"],
+        "polarity_pairs": ["kuhn"],
+        "reasoning_method": "conjecture and refutation",
+        "domain": "science",
+        "polarity": "falsify first",
+        "tags": ["science"],
+        "topic": "a city's car ban",
+    },
 }
 
 

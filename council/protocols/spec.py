@@ -9,7 +9,9 @@ their answers:
 - ``summary``: one seat (the chair by default) compresses earlier stages for later ones.
 - ``vote``: seats end with ``STANCE | CONFIDENCE | DEALBREAKER``; a ``rule`` tallies them.
 - ``ranking``: seats rank the anonymized answers of one earlier stage (Response A, B, ...).
-- ``guard``: runs only when the vote it ``checks`` agrees too much or has too few dissenters.
+- ``guard``: runs only when the vote it ``checks`` agrees too much or has too few dissenters,
+  or when the stage it ``watches`` is less diverse than the noise floor (or a stated threshold)
+  or has a seat drifting past a cap toward the generic assistant voice (the meter in the loop).
 - ``synthesis``: the final answer, by the chair unless told otherwise; exactly one, last.
 - ``loop``: repeats its own ``stages`` up to ``rounds`` times, stopping early ``until`` a
   convergence criterion holds. Inside a loop, a stage that sees itself reads its previous round.
@@ -24,11 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 STAGE_ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
-# Who speaks in a stage: the whole panel, the chair, half the panel, or panel positions (1-based).
+# Who speaks in a stage: the whole panel, the chair, half the panel, or panel positions (1-based);
+# a guard may seat its vote's likely dissenters or the seats its drift check flagged.
 SeatSelector = (
-    Literal["panel", "chair", "first_half", "second_half", "dissenters"]
+    Literal["panel", "chair", "first_half", "second_half", "dissenters", "drifting"]
     | list[Annotated[int, Field(ge=1)]]
 )
+NOISE_FLOOR = "noise_floor"
 VoteRule = Literal["majority", "supermajority", "confidence_weighted", "borda"]
 
 
@@ -70,7 +74,6 @@ class SpeakingStage(_Strict):
     answers: ClassVar[bool] = False  # its turns are answers another stage may rank
     collects_votes: ClassVar[bool] = False
     may_loop: ClassVar[bool] = True  # may sit inside a loop
-    checks_a_vote: ClassVar[bool] = False  # may seat the checked vote's dissenters
 
     def reference_problem(self, stages: Mapping[str, Any]) -> tuple[str, str] | None:
         """(field, message) when a stage it refers to is of the wrong kind, else None."""
@@ -79,6 +82,14 @@ class SpeakingStage(_Strict):
     def details(self) -> list[str]:
         """What a stage listing says of this kind beyond seats and what it sees."""
         return []
+
+    def selector_problem(self) -> str | None:
+        """Why this stage cannot use its ``seats`` selector, or None when it can."""
+        if self.seats == "dissenters":
+            return "only a guard that checks a vote seats the dissenters of its vote"
+        if self.seats == "drifting":
+            return "only a guard with drift_above seats the drifting seats"
+        return None
 
 
 class StatementStage(SpeakingStage):
@@ -167,34 +178,104 @@ class RankingStage(SpeakingStage):
 
 
 class GuardStage(SpeakingStage):
-    """Runs only when the vote in ``checks`` agrees too much or has too few dissenters."""
+    """Runs only when one of its conditions holds (any one is enough):
+
+    - on the vote in ``checks``: agreement above ``agreement_above``, or fewer dissenters than
+      ``dissenters_below``;
+    - on the replies of the stage it ``watches`` (the diversity meter, in the loop): their mean
+      pairwise embedding distance below ``diversity_below`` (a number, or ``noise_floor``: the
+      distance among ``baseline_samples`` no-persona answers of each panel model to the same
+      prompt), or a seat's drift position above ``drift_above`` (0 = the persona's own voice
+      as its card states it, 1 = the model's generic assistant voice).
+    """
 
     kind: Literal["guard"]
-    checks_a_vote: ClassVar[bool] = True
-    checks: str = Field(description="the vote stage whose tally is checked")
+    checks: str | None = Field(default=None, description="the vote stage whose tally is checked")
     agreement_above: float | None = Field(default=None, gt=0, le=1)
     dissenters_below: int | None = Field(default=None, ge=1)
+    watches: str | None = Field(
+        default=None, description="the speaking stage whose replies are measured"
+    )
+    diversity_below: float | Literal["noise_floor"] | None = Field(
+        default=None, description="a mean pairwise cosine distance (0..2), or noise_floor"
+    )
+    drift_above: float | None = Field(
+        default=None, description="drift position cap (0 persona's voice, 1 assistant's)"
+    )
+    baseline_samples: int = Field(
+        default=3, ge=2, le=20, description="no-persona answers per panel model, for the floor"
+    )
+
+    @field_validator("diversity_below", mode="before")
+    @classmethod
+    def _distance(cls, value: object) -> object:
+        if isinstance(value, bool) or (isinstance(value, str) and value != NOISE_FLOOR):
+            raise ValueError(f"give a distance in (0, 2] or {NOISE_FLOOR}, not {value!r}")
+        if isinstance(value, float | int) and not 0 < value <= 2:
+            raise ValueError(f"a cosine distance threshold lies in (0, 2], or use {NOISE_FLOOR}")
+        return value
 
     @model_validator(mode="after")
     def _has_condition(self) -> GuardStage:
-        if self.agreement_above is None and self.dissenters_below is None:
-            raise ValueError("a guard needs agreement_above or dissenters_below")
+        on_vote = self.agreement_above is not None or self.dissenters_below is not None
+        on_meter = self.diversity_below is not None or self.drift_above is not None
+        if on_vote and self.checks is None:
+            raise ValueError("agreement_above and dissenters_below need 'checks: <vote stage>'")
+        if on_meter and self.watches is None:
+            raise ValueError("diversity_below and drift_above need 'watches: <stage>'")
+        if self.checks is not None and not on_vote:
+            raise ValueError("a guard that checks a vote needs agreement_above or dissenters_below")
+        if self.watches is not None and not on_meter:
+            raise ValueError("a guard that watches a stage needs diversity_below or drift_above")
+        if not on_vote and not on_meter:
+            raise ValueError(
+                "a guard needs agreement_above or dissenters_below (with checks), or "
+                "diversity_below or drift_above (with watches)"
+            )
         return self
 
     @property
     def depends_on(self) -> list[str]:
-        return list(dict.fromkeys([self.checks, *self.sees, *self.after]))
+        watched = [ref for ref in (self.checks, self.watches) if ref is not None]
+        return list(dict.fromkeys([*watched, *self.sees, *self.after]))
 
     def reference_problem(self, stages: Mapping[str, Any]) -> tuple[str, str] | None:
-        if getattr(stages[self.checks], "collects_votes", False):
+        if self.checks is not None and not getattr(stages[self.checks], "collects_votes", False):
+            return "checks", f"'{self.checks}' collects no votes: a guard checks a vote stage"
+        if self.watches is not None and not isinstance(stages[self.watches], SpeakingStage):
+            return "watches", f"'{self.watches}' is a loop: a guard watches a speaking stage"
+        return None
+
+    def selector_problem(self) -> str | None:
+        if self.seats == "drifting" and self.drift_above is not None:
             return None
-        return "checks", f"'{self.checks}' collects no votes: a guard checks a vote stage"
+        if self.seats == "dissenters" and self.checks is not None:
+            return None
+        return super().selector_problem()
 
     def details(self) -> list[str]:
-        return [
-            f"guard on {self.checks}: agreement above {self.agreement_above}, "
-            f"dissenters below {self.dissenters_below}"
-        ]
+        found = []
+        if self.checks is not None:
+            found.append(
+                f"guard on {self.checks}: agreement above {self.agreement_above}, "
+                f"dissenters below {self.dissenters_below}"
+            )
+        if self.watches is not None:
+            conditions = [
+                *([f"diversity below {self.diversity_below}"] if self.diversity_below else []),
+                *([f"drift above {self.drift_above}"] if self.drift_above is not None else []),
+            ]
+            samples = f" ({self.baseline_samples} baseline samples per model)"
+            found.append(
+                f"guard on {self.watches}: {' or '.join(conditions)}"
+                + (samples if self.samples_baseline else "")
+            )
+        return found
+
+    @property
+    def samples_baseline(self) -> bool:
+        """Whether this guard asks each panel model for no-persona answers."""
+        return self.diversity_below == NOISE_FLOOR or self.drift_above is not None
 
 
 BodyStage = Annotated[

@@ -151,10 +151,14 @@ class GateNote(Record):
 
     stage: str
     round: int = 0
-    gate: str  # novelty, evidence-monoculture, ...
+    gate: str  # novelty, evidence-monoculture, diversity, drift, ...
     fired: bool
     seats: list[str] = Field(default_factory=list)
     reason: str
+    # What a measuring gate measured and the line it was held to (diversity against its floor,
+    # the largest drift against its cap); absent for gates that count rather than measure.
+    measured: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    threshold: float | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class RunHeader(Record):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from council.records.describe import describe_tally
-from council.records.run import TRANSCRIPT_RENDERERS, RunResult, Turn
+from council.records.run import TRANSCRIPT_RENDERERS, GateNote, RunResult, Turn
 
 
 def _turn_meta(turn: Turn) -> str:
@@ -17,6 +17,14 @@ def _turn_meta(turn: Turn) -> str:
     if turn.attempts > 1:
         parts.append(f"{turn.attempts} attempts")
     return " · ".join(parts)
+
+
+def _gate_line(note: GateNote) -> str:
+    where = note.stage + (f" round {note.round}" if note.round else "")
+    outcome = ("fired" if note.fired else "passed") + (
+        f" on {', '.join(note.seats)}" if note.seats else ""
+    )
+    return f"*Gate {note.gate} in {where}: {outcome}: {note.reason}*"
 
 
 def render_transcript(result: RunResult) -> str:
@@ -51,6 +59,7 @@ def render_transcript(result: RunResult) -> str:
         why = f", stopped early: {loop.stopped_early}" if loop.stopped_early else ""
         lines += ["", f"*Loop `{loop.loop}`: {loop.rounds} of {loop.max_rounds} rounds{why}.*"]
     lines += ["", *(f"*Skipped {reason}*" for reason in result.skipped)] if result.skipped else []
+    lines += ["", *(_gate_line(note) for note in result.gates)] if result.gates else []
     lines += ["", *(f"*Absent {seat}*" for seat in result.absent)] if result.absent else []
 
     lines += ["", "## Synthesis", "", result.synthesis or "*No synthesis: the run did not finish.*"]
