@@ -121,7 +121,9 @@ def test_the_summary_sees_the_cap_keep_seats_in_character(tmp_path: Path) -> Non
     summary = summarise_capping(rows, cards, FakeEmbedder(), ceiling=ceiling,
                                 plan=plan().to_json())  # fmt: skip
     judge = summary["judge"]  # the scripted voices are told apart exactly
-    assert judge["accuracy"] == judge["in_character_recall"] == judge["out_of_character_recall"] == 1
+    assert (
+        judge["accuracy"] == judge["in_character_recall"] == judge["out_of_character_recall"] == 1
+    )
     free, capped = summary["arms"]["free"], summary["arms"]["capped"]
     assert free["breaking"]["left_character"]["mean"] == 1.0  # every free seat broke
     assert capped["breaking"]["left_character"]["mean"] == 0.0  # no capped one did
