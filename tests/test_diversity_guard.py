@@ -344,3 +344,20 @@ def test_a_failed_baseline_sample_leaves_the_floor_to_the_others() -> None:
     note = gate(result, "diversity")
     assert note.fired and "2 no-persona answers per model" in note.reason
     assert result.status == "completed"
+
+
+def test_the_no_persona_baseline_renders_a_first_prompt_that_names_the_card(
+    tmp_path: Path,
+) -> None:
+    """A blind stage may use {{ card.* }}; asked with no persona, the assistant stands in."""
+    from council.app.voices import first_prompt
+
+    path = tmp_path / "anchored.yaml"
+    path.write_text(
+        "name: anchored\ndescription: A blind round that names the card.\nstages:\n"
+        "  - kind: statement\n    id: first\n"
+        "    prompt: 'As {{ card.role }} ({{ card.description }}), answer: {{ question }}'\n"
+        "  - kind: synthesis\n    id: verdict\n    sees: [first]\n    prompt: Decide.\n"
+    )
+    prompt = first_prompt(load_protocol_file(path), "Keep the library?")
+    assert prompt == "As Assistant (A helpful AI assistant.), answer: Keep the library?"

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from council.engine.prompts import ASSISTANT_SYSTEM_PROMPT
+from council.personas.card import Persona
+from council.personas.prompt import template_variables
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
 from council.protocols.spec import StatementStage
@@ -16,6 +18,9 @@ from council.seats.model import ModelRequest
 from council.seats.seat import make_model
 from council.templates import render_template
 
+# What a prompt's {{ card.* }} reads when the one asked is the plain assistant (no persona).
+ASSISTANT_CARD = Persona("assistant", description="A helpful AI assistant.", role="Assistant")
+
 
 def first_prompt(protocol: Protocol, question: str) -> str:
     """The user prompt of the protocol's first blind stage, as a seat would have seen it."""
@@ -23,7 +28,8 @@ def first_prompt(protocol: Protocol, question: str) -> str:
     if stage is None:
         return question
     variables = {"question": question, "seat": "assistant", "persona": "assistant",
-                 "stage": stage.id, "members": 1, "round": 1, "rounds": 1}  # fmt: skip
+                 "stage": stage.id, "members": 1, "round": 1, "rounds": 1,
+                 "card": template_variables(ASSISTANT_CARD, question)}  # fmt: skip
     return render_template(stage.prompt, variables, path=protocol.path)
 
 
