@@ -128,7 +128,8 @@ def test_the_summary_sees_the_cap_keep_seats_in_character(tmp_path: Path) -> Non
     assert free["breaking"]["left_character"]["mean"] == 1.0  # every free seat broke
     assert capped["breaking"]["left_character"]["mean"] == 0.0  # no capped one did
     assert free["question"]["left_character"]["mean"] == 0.0
-    assert summary["differences"]["breaking"]["left_character"]["mean"] == -1.0
+    broke = summary["differences"]["breaking"]["left_character"]
+    assert broke["mean"] == -1.0 and broke["p_value"] == pytest.approx(2 / 2**8, abs=1e-4)
     # On the axis (persona calibration mean -10 is 0, the assistant's +10 is 1) a breaking
     # prompt lifts a free seat's mean to +8 and a capped one only to the ceiling, -8.
     assert free["breaking"]["activation_position"]["mean"] == pytest.approx(0.9)
@@ -220,3 +221,16 @@ def test_the_example_breaking_prompts_make_a_valid_plan() -> None:
     breaking = read_questions(Path(__file__).parent.parent / "examples" / "persona_breaking.txt")
     assert len(breaking) == 8 and plan(breaking=breaking).breaking == breaking
     assert breaking[:4] == list(plan().breaking)  # the first four are the shipped default
+
+
+def test_the_paired_test_is_mcnemars_exact_test_on_zero_one_outcomes() -> None:
+    from scipy.stats import binomtest
+
+    from council.diversity.stats import paired_permutation_test
+
+    free, capped = [1, 1, 1, 1, 1, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0, 1, 1, 0]
+    test = paired_permutation_test(free, capped)
+    assert test.p_value == pytest.approx(binomtest(5, 6, 0.5).pvalue) and "exact" in test.method
+    assert paired_permutation_test([0.2, 0.4], [0.2, 0.4]).p_value == 1.0
+    with pytest.raises(ValueError):
+        paired_permutation_test([1.0], [1.0, 2.0])

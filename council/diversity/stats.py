@@ -25,6 +25,8 @@ TOO_FEW = "fewer than 3 values: too few for a bootstrap interval"
 MIN_BOOTSTRAP = 3  # two values resample to three distinct means: no interval worth the name
 EXACT_PERMUTATION = "exact permutation test (scipy.stats.permutation_test)"
 RANDOM_PERMUTATION = f"permutation test, {RESAMPLES} resamples (scipy.stats.permutation_test)"
+EXACT_PAIRED = "exact paired sign-flip test (scipy.stats.permutation_test)"
+RANDOM_PAIRED = f"paired sign-flip test, {RESAMPLES} resamples (scipy.stats.permutation_test)"
 
 
 @dataclass(frozen=True)
@@ -126,3 +128,28 @@ def permutation_test(a: Sequence[float], b: Sequence[float], *, seed: int = 0) -
     )  # fmt: skip
     method = EXACT_PERMUTATION if exact else RANDOM_PERMUTATION
     return PermutationResult(float(result.pvalue), method)
+
+
+def paired_permutation_test(
+    before: Sequence[float], after: Sequence[float], *, seed: int = 0
+) -> PermutationResult:
+    """Two-sided test that paired differences (``after - before``) average zero, by flipping
+    the sign of each pair's difference; exact when every flip fits in the resample budget.
+    On 0/1 outcomes it is McNemar's exact test."""
+    from scipy import stats
+
+    x, y = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    if x.size == 0 or x.size != y.size:
+        raise ValueError("paired values: both sides need the same, non-zero, number")
+    if not np.any(y - x):
+        return PermutationResult(1.0, "no pair differs")
+    exact = 2**x.size <= RESAMPLES
+    result = stats.permutation_test(
+        (y, x), _paired_difference, permutation_type="samples", n_resamples=RESAMPLES,
+        vectorized=True, alternative="two-sided", random_state=np.random.default_rng(seed),
+    )  # fmt: skip
+    return PermutationResult(float(result.pvalue), EXACT_PAIRED if exact else RANDOM_PAIRED)
+
+
+def _paired_difference(a: Any, b: Any, axis: int = -1) -> Any:
+    return np.mean(a - b, axis=axis)

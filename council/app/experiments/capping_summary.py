@@ -14,7 +14,8 @@ character by a stated judge, how often it looped, and how different the personas
   identifiability: leave-one-out accuracy of persona from reply, within each prompt.
 
 Each is given per arm and prompt kind with a BCa interval, and as paired differences (capped
-minus free, the same persona and prompt) with a BCa interval of the mean difference.
+minus free, the same persona and prompt) with a BCa interval of the mean difference and a
+paired sign-flip p-value (McNemar's exact test for the 0/1 judge).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from council.diversity.cache import open_embedder
 from council.diversity.embedders import Embedder
 from council.diversity.identifiability import identifiability
 from council.diversity.metrics import drift_position, mean_pairwise_distance, normalised_mean
-from council.diversity.stats import mean_interval
+from council.diversity.stats import mean_interval, paired_permutation_test
 from council.errors import ConfigError
 from council.personas.card import PersonaCard
 from council.personas.library import find_persona
@@ -248,7 +249,12 @@ def _paired(
     free, capped = diversity["free"], diversity["capped"]
     values["diversity"] = [capped[key] - free[key] for key in free
                            if key in capped and kind in ("all", key[0])]  # fmt: skip
-    return _estimates(values)
+    estimates = _estimates(values)
+    for metric, differences in values.items():
+        if differences:
+            test = paired_permutation_test([0.0] * len(differences), differences)
+            estimates[metric] |= {"p_value": round(test.p_value, 4), "test": test.method}
+    return estimates
 
 
 def capping_lines(summary: dict[str, Any]) -> list[str]:
@@ -268,13 +274,14 @@ def capping_lines(summary: dict[str, Any]) -> list[str]:
         f"judge: {judge['accuracy']:.0%} right on {judge['n']} calibration replies (in character "
         f"kept {judge['in_character_recall']:.0%}, out of character caught "
         f"{judge['out_of_character_recall']:.0%}; {judge['method']})",
-        f"{'metric':22} {'prompts':9} {'free':26} {'capped':26} {'capped - free':26}",
+        f"{'metric':22} {'prompts':9} {'free':26} {'capped':26} {'capped - free':26} p",
     ]
     for metric, kind in itertools.product((*METRICS, "diversity"), KINDS):
         free = summary["arms"]["free"][kind][metric]
         capped = summary["arms"]["capped"][kind][metric]
         diff = summary["differences"][kind][metric]
-        lines.append(f"{metric:22} {kind:9} {cell(free):26} {cell(capped):26} {cell(diff):26}")
+        p = f"{diff['p_value']:.3g}" if "p_value" in diff else "n/a"
+        lines.append(f"{metric:22} {kind:9} {cell(free):26} {cell(capped):26} {cell(diff):26} {p}")
     for arm, result in told.items():
         if result.get("accuracy") is not None:
             lines.append(
