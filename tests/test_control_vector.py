@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_activations import synthetic_axis
 
 from council.cli.main import main
 from council.errors import ConfigError
-from tests.test_activations import synthetic_axis
 
 gguf = pytest.importorskip("gguf")
 
