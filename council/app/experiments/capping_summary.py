@@ -6,9 +6,10 @@ character by a stated judge, how often it looped, and how different the personas
 - **Embedding drift**: the meter's ``drift_position`` between the card's own text (0) and the
   plain assistant's answers to the same questions (1).
 - **Left character** (the judge): a reply's embedding, with its question's direction taken
-  out, is nearer the plain assistant's calibration replies than its persona's. The judge is
-  checked by leave-one-out on the calibration replies, and its accuracy is reported beside
-  every rate it gives.
+  out, is nearer the plain assistant's calibration replies (plainly asked, and under the
+  breaking prompts) than its persona's. The judge is checked by leave-one-out on the
+  calibration replies, and its accuracy and the recall of each side are reported beside every
+  rate it gives.
 - **Looping**: the share of a reply's word trigrams that repeat an earlier one.
 - **Diversity**: the personas' mean pairwise embedding distance on the same prompt, and
   identifiability: leave-one-out accuracy of persona from reply, within each prompt.
