@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from council import Council
-from council.app.probe import EmbeddingProbe, card_voice
+from council.app.probe import EmbeddingProbe
+from council.diversity.analysis import card_reference_text
 from council.diversity.embedders import FakeEmbedder
 from council.engine.deliberation import Deliberation
 from council.engine.prompts import ASSISTANT_SYSTEM_PROMPT
@@ -153,7 +154,9 @@ def test_a_stated_threshold_needs_no_baseline(
 def test_a_seat_drifting_past_the_cap_alone_is_re_anchored_with_its_card() -> None:
     kuhn = find_persona("kuhn")
     # popper and meadows answer in their cards' own words; kuhn answers as the assistant.
-    replies = {seat: card_voice(find_persona(seat)) for seat in PANEL} | {"kuhn": ASSISTANT}
+    replies = {seat: card_reference_text(find_persona(seat)) for seat in PANEL} | {
+        "kuhn": ASSISTANT
+    }
     council, asked = council_on(replies.__getitem__, runs_dir=None, baseline=[ASSISTANT])
     result = council.convene(QUESTION)
     note = gate(result, "drift")
@@ -169,7 +172,7 @@ def test_a_seat_drifting_past_the_cap_alone_is_re_anchored_with_its_card() -> No
 
 
 def test_no_seat_within_the_cap_is_re_anchored() -> None:
-    replies = {seat: card_voice(find_persona(seat)) for seat in PANEL}
+    replies = {seat: card_reference_text(find_persona(seat)) for seat in PANEL}
     council, _ = council_on(replies.__getitem__, runs_dir=None, baseline=[ASSISTANT])
     result = council.convene(QUESTION)
     note = gate(result, "drift")
@@ -216,7 +219,7 @@ class _RecordingModel(ChatModel):
 def test_drift_is_read_from_activations_where_a_turn_recorded_them() -> None:
     def in_character(request: ModelRequest) -> str:
         if request.stage == "cross_examination":
-            return card_voice(find_persona(request.seat))
+            return card_reference_text(find_persona(request.seat))
         return ASSISTANT if request.kind == "baseline" else well_formed_reply(request)
 
     council = Council(PANEL, protocol="guarded-council", runs_dir=None, embedder=FakeEmbedder(),

@@ -15,16 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from council.diversity.embedders import Embedder, default_embedder, embedder_available
-from council.personas.card import PersonaCard
 from council.records.run import Turn
 from council.seats.seat import Seat
-
-
-def card_voice(card: PersonaCard) -> str:
-    """A persona's own voice as its card states it: the drift axis's persona pole."""
-    fields = card.fields
-    parts = [fields.description, fields.role, *fields.framework, *fields.asks]
-    return "\n".join(part for part in parts if part)
 
 
 def activation_position(seat: Seat, turn: Turn) -> float | None:
@@ -78,9 +70,10 @@ class EmbeddingProbe:
         if not assistant or not turn.content:
             return None
         # numpy only once a guard measures: a run's first call does not wait for it.
+        from council.diversity.analysis import card_reference_text
         from council.diversity.metrics import EmbeddingError, drift_position, normalised_mean
 
-        persona = normalised_mean(self.encode([card_voice(seat.persona)]))
+        persona = normalised_mean(self.encode([card_reference_text(seat.persona)]))
         voice = normalised_mean(self.encode(assistant))
         try:
             return drift_position(self.encode([turn.content])[0], persona, voice), "embedding"
