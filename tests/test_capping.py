@@ -234,3 +234,20 @@ def test_the_paired_test_is_mcnemars_exact_test_on_zero_one_outcomes() -> None:
     assert paired_permutation_test([0.2, 0.4], [0.2, 0.4]).p_value == 1.0
     with pytest.raises(ValueError):
         paired_permutation_test([1.0], [1.0, 2.0])
+
+
+def test_the_command_refuses_an_axis_of_another_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_activations import synthetic_axis
+
+    from council.cli.main import main
+
+    axis = synthetic_axis().model_copy(update={"model": "local/qwen2.5-coder-0.5b-instruct"})
+    (tmp_path / "axis.json").write_text(axis.model_dump_json())
+    questions = tmp_path / "q.txt"
+    questions.write_text("Should cities ban cars?\n")
+    code = main(["experiment", "capping", "--questions", str(questions),
+                 "--axis", str(tmp_path / "axis.json"), "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "the axis is of local/qwen2.5-coder-0.5b-instruct" in err, err

@@ -92,6 +92,10 @@ def _capping(args: argparse.Namespace) -> int:
         raise ConfigError(f"no axis stored for {bundled.model_string} ({path}): run "
                           "'council axis build' first, or pass --axis FILE")  # fmt: skip
     axis = load_axis(path)
+    if axis.model != bundled.model_string:
+        raise ConfigError(f"{path}: the axis is of {axis.model}, not {bundled.model_string}")
+    if args.calibration > len(CALIBRATION_PROMPTS):
+        raise ConfigError(f"--calibration: at most {len(CALIBRATION_PROMPTS)} prompts are shipped")
     require_packages()
     plan = CappingPlan(
         model=bundled.model_string, axis_id=axis.axis_id, personas=split_list(args.personas),
