@@ -57,7 +57,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-# The offline experiments behind docs/findings.md (about 45 minutes on 2 cores).
+# The offline experiments behind docs/findings.md (about an hour on 2 cores; finished units
+# and replies are kept, so a rerun only measures again).
 experiments: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[experiments]"
 	$(BIN)/council experiment diversity --personas popper,kuhn,hayek,keynes \
@@ -67,6 +68,11 @@ experiments: $(STAMP)
 	$(BIN)/council experiment variants \
 		--pairs anthropologist,learning-scientist,nurse,structural-engineer,economist \
 		--questions examples/questions.txt --samples 2 --protocol quick --out docs/experiments/variants
+	$(BIN)/council experiment capping --axis docs/experiments/axis-smollm2-135m-instruct.json \
+		--personas popper,kuhn,arendt,hobbes --questions examples/questions.txt \
+		--breaking examples/persona_breaking.txt --percentile 50 --out docs/experiments/capping-heldout-p50
+	$(BIN)/council experiment capping --axis docs/experiments/axis-smollm2-135m-instruct.json \
+		--questions examples/questions.txt --percentile 90 --out docs/experiments/capping-p90
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
