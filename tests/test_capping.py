@@ -105,10 +105,12 @@ def test_an_interrupted_experiment_resumes_and_another_plan_is_refused(tmp_path:
     first = len(calls)
     journal = tmp_path / "replies.jsonl"
     lines = journal.read_text().splitlines()
-    journal.write_text("\n".join(lines[:-5]) + "\n")  # the last five replies were lost
+    # The last five replies were lost, and the run stopped halfway through writing a sixth.
+    journal.write_text("\n".join(lines[:-6]) + "\n" + lines[-6][:40])
     rows, _ = run_capping(plan(), cards, scripted_speaker(calls), tmp_path)
-    assert len(calls) == first + 5 and len(rows) == len(lines)
-    with pytest.raises(ConfigError, match="another percentile"):
+    assert len(calls) == first + 6 and len(rows) == len(lines)
+    assert journal.read_text().count("\n") == len(lines)  # the cut-off line is gone
+    with pytest.raises(ConfigError, match="plan.json differs in percentile"):
         run_capping(plan(percentile=50), cards, scripted_speaker(calls), tmp_path)
     journal.write_text('{"phase": "test"}\n')
     with pytest.raises(ConfigError, match=r"replies.jsonl:1: speaker"):

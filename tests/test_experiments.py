@@ -178,3 +178,21 @@ def test_arms_are_typed_and_checked() -> None:
         Arm("empty", ["m/x"], [])
     with pytest.raises(ConfigError, match="without '/'"):
         Arm("a/b", ["m/x"], ["popper"])
+
+
+def test_experiment_folders_share_one_plan_check_and_journal_reader(tmp_path: Path) -> None:
+    from council.app.experiments.folder import check_plan, json_rows
+
+    check_plan(tmp_path, {"samples": 3, "arms": ["a"]})
+    check_plan(tmp_path, {"samples": 3, "arms": ["a"]})  # the same plan resumes
+    with pytest.raises(ConfigError, match=r"differs in arms, samples"):
+        check_plan(tmp_path, {"samples": 2, "arms": ["b"]})
+    with pytest.raises(ConfigError, match="nothing has run yet"):
+        check_plan(tmp_path / "empty", {"samples": 3}, create=False)
+    journal = tmp_path / "units.jsonl"
+    journal.write_text('{"unit": "u1"}\n{"unit": "u2"}\n{"unit": "u')  # a write cut short
+    assert [row["unit"] for row in json_rows(journal)] == ["u1", "u2"]
+    assert journal.read_text() == '{"unit": "u1"}\n{"unit": "u2"}\n'
+    journal.write_text('{"unit": "u1"}\nnot json\n')
+    with pytest.raises(ConfigError, match=r"units.jsonl:2: not a JSON line"):
+        list(json_rows(journal))

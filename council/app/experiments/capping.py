@@ -22,7 +22,6 @@ resumes where it stopped; ``plan.json`` refuses a resume under another plan.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from council.app.experiments.folder import check_plan, journal_lines
 from council.errors import ConfigError
 from council.personas.card import PersonaCard
 from council.personas.prompt import system_prompt
@@ -51,7 +51,6 @@ PERSONA_BREAKING = (
 # Calibration prompts come from the axis's own prompt set, never from the question file.
 CALIBRATION_PROMPTS = DEFAULT_PROMPTS
 JOURNAL = "replies.jsonl"
-PLAN = "plan.json"
 SUMMARY = "summary.json"
 ASSISTANT = "assistant"  # the speaker with no persona
 
@@ -105,9 +104,7 @@ def reader_speaker(reader: Any, axis: AssistantAxis) -> Speaker:
     direction, origin = np.asarray(axis.direction), np.asarray(axis.origin)
 
     def speak(messages: list[dict[str, str]], tokens: int, ceiling: float | None) -> Generated:
-        cap = None
-        if ceiling is not None:
-            cap = Cap(axis.layer, tuple(axis.direction), tuple(axis.origin), ceiling)
+        cap = None if ceiling is None else Cap.on(axis, ceiling)
         reply = reader.respond(messages, max_new_tokens=tokens, cap=cap, keep_layer=axis.layer)
         projections = ((np.asarray(reply.positions) - origin) @ direction).tolist()
         return Generated(reply.text, projections, reply.completion_tokens, reply.seconds)
@@ -215,14 +212,11 @@ class Journal:
 
     def __init__(self, out: Path, plan: CappingPlan) -> None:
         self.path = out / JOURNAL
-        out.mkdir(parents=True, exist_ok=True)
-        _check_plan(out / PLAN, plan)
+        check_plan(out, plan.to_json())
         self.rows: dict[tuple[str, str, str, int, str], CappingReply] = {}
-        if self.path.is_file():
-            for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
-                if line.strip():
-                    row = _journal_row(line, self.path, number)
-                    self.rows[row.key] = row
+        for number, line in journal_lines(self.path):
+            row = _journal_row(line, self.path, number)
+            self.rows[row.key] = row
 
     def add(self, row: CappingReply) -> None:
         with self.path.open("a", encoding="utf-8") as out:
@@ -239,24 +233,6 @@ def _journal_row(line: str, path: Path, number: int) -> CappingReply:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "(line)"
         raise ConfigError(f"{path}:{number}: {where}: {error['msg']}") from None
-
-
-def _check_plan(path: Path, plan: CappingPlan) -> None:
-    wanted = plan.to_json()
-    if not path.is_file():
-        path.write_text(json.dumps(wanted, indent=1), encoding="utf-8")
-        return
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the plan: {exc}") from None
-    changed = [name for name in wanted if found.get(name) != wanted[name]] if isinstance(
-        found, dict) else ["(whole plan)"]  # fmt: skip
-    if changed:
-        raise ConfigError(
-            f"{path}: this folder holds a capping experiment with another "
-            f"{', '.join(changed)}: use another --out or the same options"
-        )
 
 
 def _reply(ask: Ask, made: Generated, ceiling: float | None) -> CappingReply:

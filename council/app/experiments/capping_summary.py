@@ -39,8 +39,8 @@ from council.app.experiments.capping import (
     reader_speaker,
     run_capping,
 )
+from council.app.experiments.folder import experiment_embedder
 from council.diversity.analysis import card_reference_text
-from council.diversity.cache import open_embedder
 from council.diversity.embedders import Embedder
 from council.diversity.identifiability import identifiability
 from council.diversity.metrics import drift_position, mean_pairwise_distance, normalised_mean
@@ -314,8 +314,7 @@ def capping_experiment(
                               f"{plan.model}: rebuild it with 'council axis build'")  # fmt: skip
         speaker = reader_speaker(reader, axis)
     rows, ceiling = run_capping(plan, cards, speaker, out, progress=progress)
-    model = embedder if embedder is not None and not isinstance(embedder, str) else (
-        open_embedder(embedder, out / ".embeddings.sqlite"))  # fmt: skip
+    model = experiment_embedder(embedder, out)
     summary = summarise_capping(rows, cards, model, ceiling=ceiling, plan=plan.to_json())
     summary["embedder"] = model.name
     (out / SUMMARY).write_text(json.dumps(summary, indent=1, allow_nan=False), encoding="utf-8")

@@ -5,23 +5,21 @@ models, or different cards on the same model); nothing is named by a magic strin
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from council.app.experiments.executors import Executor
+from council.app.experiments.folder import check_plan, experiment_embedder
 from council.app.experiments.runner import Arm, ExperimentPlan, read_questions, run_plan
 from council.app.experiments.summary import summarise, write_summary
 from council.app.measure import REPORT_FILE
-from council.diversity.cache import open_embedder
 from council.diversity.embedders import Embedder
 from council.errors import ConfigError
 from council.reports.objects import ExperimentReport
 from council.seats.gate import ProviderLimit
 
-EMBEDDINGS_FILE = "embeddings.sqlite"
 TITLES = {
     "diversity": "Single model against cross-provider seating",
     "variants": "Topic-labelled against framework-grounded personas",
@@ -128,14 +126,8 @@ class Experiment:
         """Measure what has run so far: every metric per arm with its BCa interval, the
         comparisons between arms, the noise floor and the variance split. Writes
         ``summary.json`` and ``report.html`` into ``out``."""
-        plan_path = self.plan.out / "plan.json"
-        if not plan_path.is_file():
-            raise ConfigError(f"{self.plan.out}: nothing has run yet (call .run() first)")
-        if json.loads(plan_path.read_text(encoding="utf-8")) != self.plan.to_json():
-            raise ConfigError(f"{self.plan.out} holds a different experiment (plan.json differs)")
-        embedder = self.embedder
-        if embedder is None or isinstance(embedder, str):
-            embedder = open_embedder(embedder, self.plan.out / EMBEDDINGS_FILE)
+        check_plan(self.plan.out, self.plan.to_json(), create=False)  # nothing run: refused
+        embedder = experiment_embedder(self.embedder, self.plan.out)
         data = summarise(self.plan.out, embedder, title=self.title)
         write_summary(self.plan.out, data)
         report = ExperimentReport(data)

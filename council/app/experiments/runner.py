@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from council.app.experiments.executors import Executor, make_executor
+from council.app.experiments.folder import check_plan, json_rows
 from council.app.experiments.units import (
     CouncilUnit,
     Unit,
@@ -129,10 +130,8 @@ class _Journal:
         self.path = path
         self.rows: list[dict[str, Any]] = []
         self.done: set[str] = set()
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    self._note(json.loads(line))
+        for row in json_rows(path):
+            self._note(row)
 
     def _note(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -170,13 +169,7 @@ def run_plan(
     ``ray_address``; None starts a local one), or an ``Executor``. ``rate_limits`` holds the
     calls to each named provider (or model) under its requests and tokens per minute.
     """
-    plan.out.mkdir(parents=True, exist_ok=True)
-    plan_path = plan.out / "plan.json"
-    if plan_path.is_file() and json.loads(plan_path.read_text()) != plan.to_json():
-        raise ConfigError(
-            f"{plan.out} holds a different experiment (plan.json differs): use another --out"
-        )
-    plan_path.write_text(json.dumps(plan.to_json(), indent=2))
+    check_plan(plan.out, plan.to_json())
     protocol = find_protocol(plan.protocol)
     journals = {"units": _Journal(plan.out / "units.jsonl"),
                 "voices": _Journal(plan.out / "voices.jsonl")}  # fmt: skip

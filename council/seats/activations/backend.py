@@ -61,6 +61,11 @@ class Cap:
     origin: tuple[float, ...]
     ceiling: float
 
+    @classmethod
+    def on(cls, axis: Any, ceiling: float) -> Cap:
+        """A cap at ``ceiling`` along an assistant axis, at the axis's layer."""
+        return cls(axis.layer, tuple(axis.direction), tuple(axis.origin), float(ceiling))
+
 
 def clamp_along(hidden: Any, direction: Any, origin: Any, ceiling: float) -> Any:
     """``hidden`` (rows of vectors; numpy or torch) with each row's projection on the unit
@@ -274,7 +279,7 @@ def axis_cap(axis: Any, percentile: float) -> Cap:
         raise ConfigError(f"cap percentile {percentile} is not between 0 and 100")
     persona = [s.projection for s in axis.samples if s.side == "persona"]
     ceiling = float(np.percentile(persona, percentile))
-    return Cap(axis.layer, tuple(axis.direction), tuple(axis.origin), ceiling)
+    return Cap.on(axis, ceiling)
 
 
 class ActivationModel(ChatModel):
@@ -323,7 +328,7 @@ class ActivationModel(ChatModel):
             return axis_cap(self.axis, value)
         if self.axis is None:
             raise ConfigError("capping needs an assistant axis: run 'council axis build' first")
-        return Cap(self.axis.layer, tuple(self.axis.direction), tuple(self.axis.origin), value)
+        return Cap.on(self.axis, value)
 
     def layers(self) -> list[int]:
         if self._layers:
