@@ -4,11 +4,15 @@ it and wait for what it shows. Debian's chromium, no browser download; loopback 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -71,27 +75,42 @@ class Page:
 
 @asynccontextmanager
 async def browser_page(width: int = 1200, height: int = 1600) -> AsyncIterator[Page]:
-    with tempfile.TemporaryDirectory() as profile:
-        process = subprocess.Popen(
-            [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-extensions", "--remote-debugging-address=127.0.0.1",
-             "--remote-debugging-port=0", f"--user-data-dir={profile}",
-             f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+    profile = tempfile.mkdtemp(prefix="council-chromium-")
+    process = subprocess.Popen(
+        [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-extensions", "--remote-debugging-address=127.0.0.1",
+         "--remote-debugging-port=0", f"--user-data-dir={profile}",
+         f"--window-size={width},{height}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        port = _devtools_port(process)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/json/list") as reply:
+                targets = json.loads(await reply.text())
+            target = next(t for t in targets if t.get("type") == "page")
+            async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                page = Page(ws)
+                await page.send("Page.enable")
+                yield page
+    finally:
+        _stop(process, profile)
+
+
+def _stop(process: subprocess.Popen[str], profile: str) -> None:
+    """Kill chromium with its helpers (one process group): killing the browser alone left a
+    renderer writing into the profile while it was being removed (CI: 'Directory not
+    empty')."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    for _ in range(50):  # a helper dying may still close files for a moment
         try:
-            port = _devtools_port(process)
-            async with aiohttp.ClientSession() as session:
-                async with session.get(f"http://127.0.0.1:{port}/json/list") as reply:
-                    targets = json.loads(await reply.text())
-                target = next(t for t in targets if t.get("type") == "page")
-                async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                    page = Page(ws)
-                    await page.send("Page.enable")
-                    yield page
-        finally:
-            process.kill()
-            process.wait()
+            shutil.rmtree(profile)
+            return
+        except OSError:
+            time.sleep(0.1)
+    shutil.rmtree(profile)  # the last try raises what stops it
 
 
 def _devtools_port(process: subprocess.Popen[str]) -> int:
