@@ -31,20 +31,28 @@ RANDOM_PAIRED = f"paired sign-flip test, {RESAMPLES} resamples (scipy.stats.perm
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean (or difference of means) with its 95% interval and how the interval was made."""
+    """A mean (or difference of means) with its 95% interval and how the interval was made.
+
+    ``n`` counts the values; ``clusters`` counts the units of inference (questions) where the
+    interval was made on cluster means, so a reader can see which count the interval rests on.
+    """
 
     value: float | None
     low: float | None
     high: float | None
     n: int
     method: str
+    clusters: int | None = None
 
     def to_json(self, digits: int = 4) -> dict[str, Any]:
         def r(x: float | None) -> float | None:
             return None if x is None else round(x, digits)
 
         ci = None if self.low is None or self.high is None else [r(self.low), r(self.high)]
-        return {"mean": r(self.value), "ci95": ci, "n": self.n, "method": self.method}
+        out = {"mean": r(self.value), "ci95": ci, "n": self.n, "method": self.method}
+        if self.clusters is not None:  # absent for unit-level intervals: old JSON is unchanged
+            out["clusters"] = self.clusters
+        return out
 
 
 def _mean(*samples: Any, axis: int = -1) -> Any:
