@@ -58,17 +58,20 @@ def test_units_are_resumable(provider: FakeProvider, tmp_path: Path) -> None:
     plan = plan_for(provider, tmp_path)
     first = run_plan(plan)
     assert first == {
-        "ran": 8 + 2 * 2 * 2,
+        "ran": 16 + 2 * 2,
         "skipped": 0,
         "failed": 0,
-    }  # 8 councils, 2 voices × 2 models × 2 questions
+    }  # 8 councils and their 8 placebo twins, no-persona voices of 2 models × 2 questions
     calls = provider.request_count
-    assert run_plan(plan) == {"ran": 0, "skipped": 8, "failed": 0}
+    assert run_plan(plan) == {"ran": 0, "skipped": 16, "failed": 0}
     assert provider.request_count == calls  # nothing was asked twice
     units = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
+    arms = ("single", "single~placebo", "cross", "cross~placebo")
     assert {u["unit"] for u in units} == {
-        f"{a}/q{q}/s{s}" for a in ("single", "cross") for q in (0, 1) for s in (0, 1)
+        f"{a}/q{q}/s{s}" for a in arms for q in (0, 1) for s in (0, 1)
     }
+    # Question by question: an experiment stopped early holds whole questions.
+    assert [u["question"] for u in units] == sorted(u["question"] for u in units)
 
 
 def test_the_cross_arm_splits_polarity_pairs_across_families(provider, tmp_path) -> None:
@@ -84,42 +87,85 @@ def test_the_cross_arm_splits_polarity_pairs_across_families(provider, tmp_path)
     assert seats["popper"] != seats["kuhn"] and seats["hayek"] != seats["keynes"]
 
 
+def test_a_placebo_twin_differs_from_its_arm_only_in_who_sits(provider, tmp_path) -> None:
+    """The same persona in every seat, each seat on its arm seat's model, with the arm unit's
+    sampling seeds (one per seat place) and labels."""
+    run_plan(plan_for(provider, tmp_path, samples=1, questions=["Should cities ban cars?"]))
+    rows = {
+        row["unit"]: row
+        for row in map(json.loads, (tmp_path / "units.jsonl").read_text().splitlines())
+    }
+    arm = load_run(rows["cross/q0/s0"]["run_id"], tmp_path / "runs")
+    twin = load_run(rows["cross~placebo/q0/s0"]["run_id"], tmp_path / "runs")
+    panel = [s for s in arm.seats if s.role == "panel"]
+    placebo = [s for s in twin.seats if s.role == "panel"]
+    assert [s.model for s in placebo] == [s.model for s in panel]
+    assert {s.card_hash for s in placebo} == {panel[0].card_hash}  # popper in every seat
+    # Each seat place has its own seed (the replies hash it): four different openings in each
+    # run, and the twin's first seat, Popper on the same model with the same seed, says what
+    # the arm's Popper said.
+    opening = {t.seat: t.content for t in arm.turns if t.stage == "opening"}
+    first = {t.seat: t.content for t in twin.turns if t.stage == "opening"}
+    assert first["popper"] == opening["popper"]  # same card, model, prompt and seed
+    assert len(set(opening.values())) == 4 and len(set(first.values())) == 4
+
+
 def test_a_changed_plan_is_refused(provider, tmp_path) -> None:
     run_plan(plan_for(provider, tmp_path))
     with pytest.raises(ConfigError, match="different experiment"):
         run_plan(plan_for(provider, tmp_path, samples=3))
 
 
-def test_summary_has_every_metric_with_intervals(provider, tmp_path) -> None:
+def test_summary_has_every_metric_with_intervals_on_question_means(provider, tmp_path) -> None:
     run_plan(plan_for(provider, tmp_path))
     summary = summarise(tmp_path, FakeEmbedder())
     assert [a["name"] for a in summary["arms"]] == ["single", "cross"]
     measured = set(METRICS) - {"convergence"}  # "quick" has one panel stage: nothing to converge
     for arm in summary["arms"]:
-        assert arm["units"] == 4
-        assert arm["metrics"]["convergence"] == {
-            "mean": None, "ci95": None, "n": 0, "method": "no values",
-        }  # fmt: skip
+        assert arm["units"] == 4 and "convergence" not in arm["metrics"]
         for name in measured:
             metric = arm["metrics"][name]
-            assert metric["n"] == 4, name
+            assert (metric["n"], metric["clusters"]) == (4, 2), name
             low, high = metric["ci95"]
             assert low <= metric["mean"] <= high
-            assert metric["method"].startswith(("BCa bootstrap", "percentile bootstrap")), metric
-    assert {c["metric"] for c in summary["comparisons"]} == measured
-    assert all(0 < c["p_value"] <= 1 for c in summary["comparisons"])
-    # Four units a side: 70 relabellings, so every one is tried.
-    assert {c["test_method"] for c in summary["comparisons"]} == {
-        "exact permutation test (scipy.stats.permutation_test)"
+            assert metric["method"] == "t interval on 2 question means (1 df, scipy.stats.t)"
+    assert set(summary["placebo_floor"]) == {"single", "cross"}
+    tests = summary["tests"]
+    primaries = [(t["metric"], t["a"], t["b"]) for t in tests if t["role"] == "primary"]
+    assert primaries == [
+        ("above_placebo_floor", "placebo", "single"),
+        ("above_placebo_floor", "placebo", "cross"),
+        ("above_placebo_floor", "single", "cross"),
+    ]
+    secondary = [t for t in tests if t["role"] == "secondary"]
+    assert {t["metric"] for t in secondary} >= measured - {"above_placebo_floor"}
+    assert all(t["adjusted_p"] >= t["p_value"] for t in secondary if t["p_value"] is not None)
+    assert {t["test_method"] for t in tests if t["a"] == "single"} == {
+        "paired t test on 2 question-level differences, two-sided (scipy.stats.ttest_1samp)"
     }
-    assert "BCa" in summary["methods"]["interval"] and summary["failed_units"] == []
-    assert set(summary["noise_floor"]) == {"openai/llama-small", "openai/qwen-small"}
+    assert summary["failed_units"] == [] and summary["underpowered"] is True
+    assert [p["metric"] for p in summary["power"]] == ["above_placebo_floor"] * 3
     split = summary["decomposition"]
-    if split["residual"] is None:  # the cross arm confounds persona and family: not rescaled
-        assert split["persona"] + split["family"] > 1.0 and "confounded" in split["note"]
-    else:
-        assert split["persona"] + split["family"] + split["residual"] == pytest.approx(1.0)
+    assert sum(v for k, v in split.items() if k != "note") == pytest.approx(1.0)
+    assert list(split) == ["question", "run", "family", "persona", "residual"]
     assert summary["curves"]["single"][0]["stage"] == "opening"
+
+
+def test_the_plan_prints_calls_cost_and_power_before_any_call(provider, tmp_path) -> None:
+    from council.app.experiments.planning import plan_experiment
+
+    plan = plan_for(provider, tmp_path)
+    report = plan_experiment(plan, effect=0.03)
+    assert provider.request_count == 0 and not (tmp_path / "plan.json").exists()
+    # 16 councils of "quick" (4 seats and the chair: 5 calls), 4 x 8 no-persona answers
+    assert (report.councils, report.calls, report.voice_calls) == (16, 16 * 5 + 32, 32)
+    assert report.max_completion_tokens == report.calls * 80
+    assert report.power is not None and report.power < 0.8
+    assert report.questions_for_80 and report.questions_for_80 > 2
+    assert [row["questions"] for row in report.table] == [2, 5, 10, 20, 40, 80]
+    assert [row["power"] for row in report.table] == sorted(row["power"] for row in report.table)
+    text = str(report)
+    assert text.startswith("UNDERPOWERED") and "paired t test on question means" in text
 
 
 def test_questions_file(tmp_path: Path) -> None:
@@ -147,7 +193,9 @@ def test_experiment_cli(provider: FakeProvider, tmp_path: Path, capsys) -> None:
     assert arms["framework"]["personas"] == ["anthropologist-framework", "nurse-framework"]
     assert (out / "summary.json").is_file() and (out / "report.html").is_file()
     assert main(args) == 0  # a second run re-measures without calling anything
-    assert "already done: 4" in capsys.readouterr().err
+    assert "already done: 8" in capsys.readouterr().err  # 4 councils, 4 placebo twins
+    assert main([*args[:-1], "--plan"]) == 0
+    assert "power to detect a difference of 0.03" in capsys.readouterr().out
 
 
 def test_a_failed_unit_is_recorded_and_retried_on_rerun(provider, tmp_path) -> None:
@@ -156,7 +204,7 @@ def test_a_failed_unit_is_recorded_and_retried_on_rerun(provider, tmp_path) -> N
     plan = plan_for(provider, tmp_path, samples=1, questions=["Should cities ban cars?"])
     plan.arms.append(Arm("missing", ["local/not-installed-model"], PERSONAS))
     first = run_plan(plan)
-    assert first["failed"] >= 1 and first["ran"] >= 3
+    assert first["failed"] >= 1 and first["ran"] >= 5
     rows = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
     missing = [r for r in rows if r["arm"] == "missing"]
     assert [r["status"] for r in missing] == ["failed"] and missing[0]["error"]
@@ -165,10 +213,10 @@ def test_a_failed_unit_is_recorded_and_retried_on_rerun(provider, tmp_path) -> N
     assert next(a for a in summary["arms"] if a["name"] == "missing")["failed_units"] == 1
 
     again = run_plan(plan)  # retried by default; the completed units are skipped
-    assert again["skipped"] == 2 and again["failed"] >= 1
+    assert again["skipped"] == 4 and again["failed"] >= 1
     rows = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
     assert sum(r["unit"] == "missing/q0/s0" for r in rows) == 2
-    assert run_plan(plan, retry_failed=False)["skipped"] == 3
+    assert run_plan(plan, retry_failed=False)["skipped"] == 6
 
 
 def test_arms_are_typed_and_checked() -> None:

@@ -179,6 +179,12 @@ def test_estimate_json_is_unchanged_for_unit_level_intervals() -> None:
 def test_holm_and_the_primary_secondary_split() -> None:
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([]) == []
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(3)
+    for size in (1, 2, 7, 30):
+        p = np.concatenate([rng.uniform(size=size), [0.5] * (size % 3)])  # ties too
+        assert holm(p) == pytest.approx(multipletests(p, method="holm")[1], abs=1e-12)
 
     def comparison(p: float | None) -> Comparison:
         return Comparison(Estimate(0.1, 0.0, 0.2, 10, "m"), p, "t")
@@ -191,7 +197,7 @@ def test_holm_and_the_primary_secondary_split() -> None:
     assert found["excess"].role == "primary" and found["excess"].adjusted_p is None
     assert [found[k].adjusted_p for k in ("b", "c")] == pytest.approx([0.06, 0.06])
     assert found["tiny"].role == "secondary" and found["tiny"].adjusted_p is None
-    assert found["b"].to_json()["p_holm"] == 0.06 and "statsmodels" in HOLM
+    assert found["b"].to_json()["adjusted_p"] == 0.06 and "statsmodels" in HOLM
     by_rule = adjust(found, primary=lambda name: name.startswith("ex"))
     assert by_rule["excess"].role == "primary" and by_rule["b"].adjusted_p == pytest.approx(0.06)
     with pytest.raises(ValueError, match="not among"):

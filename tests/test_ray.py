@@ -118,7 +118,7 @@ def test_the_rate_limit_holds_across_workers(tmp_path: Path) -> None:
     replies = TimedReplies()
     with FakeProvider(replies) as fake:
         limits = {"openai": ProviderLimit(rpm=60 * per_second)}
-        plan = plan_for(fake, tmp_path, baseline_samples=1, noise_samples=2)
+        plan = plan_for(fake, tmp_path, baseline_samples=1, placebo=False)
         run_plan(plan, executor="ray", rate_limits=limits)
     times = sorted(replies.times)
     assert len(times) > 3 * per_second  # long enough for the ceiling to matter

@@ -30,6 +30,9 @@ def _run(args: argparse.Namespace, experiment: Any) -> int:
     prints."""
     import json
 
+    if args.plan:  # power before spending: nothing is called
+        print(experiment.plan_report(args.pilot))
+        return 0
     counts = experiment.run(progress=lambda line: print(line, file=sys.stderr))
     print(
         f"units run: {counts.ran}, already done: {counts.skipped}, failed: {counts.failed}",
@@ -52,7 +55,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "questions": Path(args.questions), "samples": args.samples, "out": Path(args.out),
         "protocol": args.protocol, "max_tokens": args.max_tokens,
-        "temperature": args.temperature, "noise_samples": args.noise_samples,
+        "temperature": args.temperature, "placebo": not args.no_placebo, "effect": args.effect,
         "baseline_samples": args.baseline_samples, "embedder": args.embedder,
         "endpoints": parse_pairs(args.endpoint, "--endpoint"),
         "executor": "ray" if args.ray is not None else None,
@@ -180,11 +183,30 @@ def register(commands: Any) -> None:
         parser.add_argument("--protocol", default="council")
         parser.add_argument("--max-tokens", type=positive_int, default=80)
         parser.add_argument("--temperature", type=temperature, default=0.8)
-        parser.add_argument("--noise-samples", type=non_negative_int, default=3)
-        parser.add_argument("--baseline-samples", type=non_negative_int, default=2)
+        parser.add_argument(
+            "--baseline-samples", type=non_negative_int, default=8,
+            help="no-persona answers per model and question (the drift pole)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--no-placebo", action="store_true",
+            help="skip the placebo arms (one persona in every seat): no floor is measured",
+        )  # fmt: skip
         parser.add_argument(
             "--embedder", help="sentence-transformers name or path, 'fake', or litellm:MODEL"
         )
+        parser.add_argument(
+            "--plan", action="store_true",
+            help="print the calls, tokens, cost and power the experiment would have, and stop",
+        )  # fmt: skip
+        parser.add_argument(
+            "--effect", type=float, default=0.03,
+            help="the difference in distance above the placebo floor the power is of",
+        )  # fmt: skip
+        parser.add_argument(
+            "--pilot", metavar="DIR",
+            help="a finished experiment whose variance components the power uses "
+            "(default: the shipped experiment's)",
+        )  # fmt: skip
         parser.add_argument("--endpoint", action="append", default=[], metavar="MODEL=URL")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
         parser.add_argument(

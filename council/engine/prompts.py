@@ -23,6 +23,11 @@ from council.templates import render_template
 
 # The no-persona voice: the meter's drift pole and a guard's noise-floor baseline.
 ASSISTANT_SYSTEM_PROMPT = "You are a helpful assistant."
+# Each seat samples with its own seed, the run's seed plus this stride times its place in the
+# seating. Seats that shared one seed opened alike (17-20% of pairs of *different* personas
+# began with the same three words), which made personas look closer than they are; a placebo
+# arm seated the same way gets the same per-place seeds, so it differs only in who sits.
+SEAT_SEED_STRIDE = 1_000_003
 
 
 class StagePrompts:
@@ -133,13 +138,19 @@ class StagePrompts:
             messages=self._messages(stage, seat, round_number, instruction),
             max_tokens=self._max_tokens(stage),
             temperature=self.sampling.temperature,
-            seed=self.sampling.seed,
+            seed=self._seat_seed(seat),
             seat=seat.name,
             kind=stage.kind,
             round=round_number,
             expects=expects,
             choices=choices,
         )
+
+    def _seat_seed(self, seat: Seat) -> int | None:
+        if self.sampling.seed is None:
+            return None
+        place = next((i for i, s in enumerate(self.panel) if s.name == seat.name), len(self.panel))
+        return (self.sampling.seed + SEAT_SEED_STRIDE * place) % 2**31
 
     def _assistant_request(
         self, stage: SpeakingStage, seat: Seat, round_number: int, sample: int

@@ -13,7 +13,8 @@ from council.reports import svg
 from council.reports.identifiability import experiment_identifiability_html
 from council.reports.page import esc, figure, meta, note, page, table, write
 from council.reports.values import (
-    NOISE_FLOOR_METRICS,
+    COMPARISON_HEADERS,
+    FLOOR_METRICS,
     arm_metrics,
     comparison_rows,
     decomposition_shares,
@@ -22,7 +23,9 @@ from council.reports.values import (
     fmt_ci,
     fmt_int,
     interval,
+    power_lines,
     stage_label,
+    underpowered,
 )
 
 
@@ -34,6 +37,7 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
     title = str(summary.get("title") or "Experiment")
     body = [
         f"<h1>{esc(title)}</h1>",
+        *(note(line) for line in underpowered(summary)),
         meta(
             [
                 ("experiment", str(summary.get("experiment", "?"))),
@@ -45,7 +49,8 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
         _arms(summary),
         _metrics(summary),
         _comparisons(summary),
-        _noise_floor(summary),
+        _power(summary),
+        _placebo_floor(summary),
         _decomposition(summary),
         experiment_identifiability_html(summary),
         _curves(summary),
@@ -129,11 +134,11 @@ def _metric_chart(
         values[i], bounds[i] = mean, interval(m.get("ci95"))
         series.append(svg.Series(n, values, bounds))
     refs = []
-    if metric in NOISE_FLOOR_METRICS:
-        for k, (model, floor) in enumerate((summary.get("noise_floor") or {}).items()):
+    if metric in FLOOR_METRICS:
+        for k, (arm, floor) in enumerate((summary.get("placebo_floor") or {}).items()):
             value = finite((floor or {}).get("mean"))
             if value is not None:
-                name = f"floor: {model.split('/')[-1]}"  # the legend is narrow
+                name = f"floor: {arm}"
                 refs.append(svg.Reference(value, name, svg.reference_colour(k)))
     chart = svg.xy_chart(
         f"{metric} by arm",
@@ -147,39 +152,55 @@ def _metric_chart(
     )
     caption = "Dots: means; whiskers: 95% confidence intervals."
     if refs:
-        caption += " Dashed: the noise floor, one persona resampled on the same model."
+        caption += " Dashed: each arm's placebo floor, one persona in every seat."
     return figure(chart, caption)
 
 
 def _comparisons(summary: Mapping[str, Any]) -> str:
-    comparisons = summary.get("comparisons") or []
+    comparisons = summary.get("tests") or summary.get("comparisons") or []
     if not comparisons:
-        return "<h2>Comparisons</h2>" + note("No comparisons between arms.")
+        return "<h2>Tests</h2>" + note("No tests: one arm, or too few questions.")
     methods = summary.get("methods") or {}
-    how = " ".join(str(methods[k]) + "." for k in ("interval", "test") if k in methods)
-    headers = ["metric", "a", "b", "difference", "95% CI", "p-value"]
+    how = " ".join(str(methods[k]) + "." for k in ("interval", "test", "multiplicity")
+                   if k in methods)  # fmt: skip
     return (
-        "<h2>Comparisons</h2>"
-        '<p class="explain">difference = mean of b &minus; mean of a, with a '
-        f"bootstrap 95% interval and a permutation p-value. {esc(how)}</p>"
-        + table(headers, comparison_rows(comparisons), numeric=[3, 4, 5])
+        "<h2>Tests</h2>"
+        '<p class="explain">difference = b &minus; a, paired by question; where a is '
+        "<em>placebo</em>, the arm against its placebo floor. Read a secondary test by its "
+        f"Holm-adjusted p. {esc(how)}</p>"
+        + table(COMPARISON_HEADERS, comparison_rows(comparisons), numeric=[3, 4, 5, 6])
     )
 
 
-def _noise_floor(summary: Mapping[str, Any]) -> str:
-    floors = summary.get("noise_floor") or {}
+def _power(summary: Mapping[str, Any]) -> str:
+    lines = power_lines(summary)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    return (
+        "<h2>Power</h2>"
+        '<p class="explain">Of each primary endpoint, from the variance components these data '
+        "show (a paired t test on question means).</p>"
+        f"<ul>{items}</ul>"
+    )
+
+
+def _placebo_floor(summary: Mapping[str, Any]) -> str:
+    floors = summary.get("placebo_floor") or {}
     if not floors:
-        return "<h2>Noise floor per model</h2>" + note("The noise floor was not measured.")
+        return "<h2>Placebo floor</h2>" + note(
+            "Not measured: this experiment ran without placebo arms."
+        )
     rows = [
-        [str(model), fmt((f or {}).get("mean")), fmt_ci((f or {}).get("ci95")),
+        [str(arm), fmt((f or {}).get("mean")), fmt_ci((f or {}).get("ci95")),
          fmt_int((f or {}).get("n"))]
-        for model, f in floors.items()
+        for arm, f in floors.items()
     ]  # fmt: skip
     return (
-        "<h2>Noise floor per model</h2>"
-        '<p class="explain">The mean pairwise distance between one model\'s answers '
-        "when one persona is resampled on the same prompt: diversity below it is "
-        "sampling noise.</p>" + table(["model", "mean", "95% CI", "n"], rows, numeric=[1, 2, 3])
+        "<h2>Placebo floor per arm</h2>"
+        '<p class="explain">The blind-round distance of the arm\'s placebo twin: one persona '
+        "in every seat, seated and seeded as the arm. Diversity at or below it is not the "
+        "personas'.</p>" + table(["arm", "mean", "95% CI", "n"], rows, numeric=[1, 2, 3])
     )
 
 

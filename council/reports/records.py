@@ -108,15 +108,18 @@ def experiment_records(summary: Mapping[str, Any]) -> dict[str, Records]:
                 "difference": c.get("difference"),
                 **_ci(c.get("ci95")),
                 "p_value": c.get("p_value"),
+                "holm_p": c.get("adjusted_p"),
+                "role": c.get("role"),
                 "interval_method": c.get("interval_method"),
                 "test_method": c.get("test_method"),
             }
-            for c in summary.get("comparisons") or []
+            for c in summary.get("tests") or summary.get("comparisons") or []
         ],
-        "noise_floor": [
-            {"model": model, "mean": f.get("mean"), **_ci(f.get("ci95")), "n": f.get("n")}
-            for model, f in (summary.get("noise_floor") or {}).items()
+        "placebo_floor": [
+            {"arm": arm, "mean": f.get("mean"), **_ci(f.get("ci95")), "n": f.get("n")}
+            for arm, f in (summary.get("placebo_floor") or {}).items()
         ],
+        "power": [dict(row) for row in summary.get("power") or []],
         "decomposition": [
             {"source": k, "share": v, "note": decomposition.get("note")}
             for k, v in decomposition.items()

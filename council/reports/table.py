@@ -9,7 +9,8 @@ from council.reports.identifiability import HEADERS as IDENTIFIABILITY_HEADERS
 from council.reports.identifiability import result_notes, result_row, results_of
 from council.reports.values import (
     MISSING,
-    NOISE_FLOOR_METRICS,
+    COMPARISON_HEADERS,
+    FLOOR_METRICS,
     arm_metrics,
     comparison_rows,
     decomposition_shares,
@@ -19,6 +20,8 @@ from council.reports.values import (
     fmt_int,
     has_vote_section,
     noise_floor_rows,
+    power_lines,
+    underpowered,
     seat_rows,
     stage_label,
     stage_rows,
@@ -156,29 +159,29 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
         f"{summary.get('title') or 'Experiment'} ({summary.get('experiment', '?')} experiment: "
         f"{fmt_int(summary.get('questions'))} questions x {fmt_int(summary.get('samples'))} "
         f"samples, embedder {summary.get('embedder', '?')})",
+        *underpowered(summary),
         "",
         *_arm_lines(summary),
         "",
-        "Comparisons (difference = mean of b - mean of a)",
+        "Tests (difference = b - a, paired by question; a = placebo: the arm against its floor)",
     ]
-    comparisons = summary.get("comparisons") or []
+    comparisons = summary.get("tests") or summary.get("comparisons") or []
     if comparisons:
-        headers = ["metric", "a", "b", "difference", "95% CI", "p-value"]
-        out.append(grid(headers, comparison_rows(comparisons), right=[3, 5]))
+        out.append(grid(COMPARISON_HEADERS, comparison_rows(comparisons), right=[3, 5, 6]))
     else:
         out.append("none")
-
-    floor_metrics = ", ".join(sorted(NOISE_FLOOR_METRICS))
-    out += ["", f"Noise floor per model (one persona resampled; compare with {floor_metrics})"]
-    floors = summary.get("noise_floor") or {}
+    out += ["", "Power of each primary endpoint", *(power_lines(summary) or ["not measured"])]
+    floor_metrics = ", ".join(sorted(FLOOR_METRICS))
+    out += ["", f"Placebo floor per arm (one persona in every seat; compare with {floor_metrics})"]
+    floors = summary.get("placebo_floor") or {}
     if floors:
         floor_rows = [
-            [str(model), fmt(f.get("mean")), fmt_ci(f.get("ci95")), fmt_int(f.get("n"))]
-            for model, f in floors.items()
+            [str(arm), fmt(f.get("mean")), fmt_ci(f.get("ci95")), fmt_int(f.get("n"))]
+            for arm, f in floors.items()
         ]
-        out.append(grid(["model", "mean", "95% CI", "n"], floor_rows, right=[1, 3]))
+        out.append(grid(["arm", "mean", "95% CI", "n"], floor_rows, right=[1, 3]))
     else:
-        out.append("not measured")
+        out.append("not measured (an experiment without placebo arms)")
     out += ["", "Variance decomposition (share of the embeddings' total variance)"]
     out += _decomposition_lines(summary)
     out += ["", *_experiment_identifiability_lines(summary)]

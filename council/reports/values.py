@@ -13,12 +13,13 @@ MISSING = "-"
 METRIC_ORDER = (
     "blind_mean_pairwise_distance",
     "blind_vendi_score",
-    "above_noise_floor",
+    "above_placebo_floor",
     "convergence",
     "drift",
 )
-# Metrics measured on the same scale as the noise floor (same-model, no-persona distance).
-NOISE_FLOOR_METRICS = frozenset({"blind_mean_pairwise_distance"})
+# Metrics measured on the same scale as the placebo floor (the same persona in every seat).
+FLOOR_METRICS = frozenset({"blind_mean_pairwise_distance"})
+COMPARISON_HEADERS = ["metric", "a", "b", "difference", "95% CI", "p", "Holm p", "role"]
 
 
 def finite(value: Any) -> float | None:
@@ -196,13 +197,39 @@ def stage_rows(stages: Sequence[Mapping[str, Any]]) -> list[list[str]]:
 
 
 def comparison_rows(comparisons: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """One row per test: a primary endpoint's p stands alone; a secondary's is shown beside
+    its Holm-adjusted p, the one to read."""
     return [
         [
             str(c.get("metric")), str(c.get("a")), str(c.get("b")), fmt(c.get("difference")),
-            fmt_ci(c.get("ci95")), fmt_p(c.get("p_value")),
+            fmt_ci(c.get("ci95")), fmt_p(c.get("p_value")), fmt_p(c.get("adjusted_p")),
+            str(c.get("role") or ""),
         ]
         for c in comparisons
     ]  # fmt: skip
+
+
+def power_lines(summary: Mapping[str, Any]) -> list[str]:
+    """Each primary endpoint's power to detect the stated effect, and the questions 80%
+    needs."""
+    lines = []
+    for row in summary.get("power") or []:
+        power = finite(row.get("power"))
+        lines.append(
+            f"{row.get('metric')} ({row.get('a')} vs {row.get('b')}): power "
+            f"{fmt(power, 2)} to detect {fmt(row.get('effect'))} with "
+            f"{fmt_int(row.get('questions'))} questions; 80% needs "
+            f"{fmt_int(row.get('questions_for_80'))} questions"
+        )
+    return lines
+
+
+def underpowered(summary: Mapping[str, Any]) -> list[str]:
+    """The warning an underpowered design carries at the top of its report, or nothing."""
+    if not summary.get("underpowered"):
+        return []
+    return ["UNDERPOWERED: a primary endpoint has power below 0.8 to detect the stated effect "
+            "(see the power table): a difference it misses is no evidence of none"]  # fmt: skip
 
 
 def clean_json(value: Any) -> Any:

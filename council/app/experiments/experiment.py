@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from council.app.experiments.design import DEFAULT_EFFECT
 from council.app.experiments.executors import Executor
 from council.app.experiments.folder import check_plan, experiment_embedder
+from council.app.experiments.planning import PlanReport, plan_experiment
 from council.app.experiments.runner import Arm, ExperimentPlan, read_questions, run_plan
 from council.app.experiments.summary import summarise, write_summary
 from council.app.measure import REPORT_FILE
@@ -53,8 +55,9 @@ class Experiment:
         embedder: str | Embedder | None = None,
         max_tokens: int = 80,
         temperature: float = 0.8,
-        noise_samples: int = 3,
-        baseline_samples: int = 2,
+        baseline_samples: int = 8,
+        placebo: bool = True,
+        effect: float = DEFAULT_EFFECT,
         endpoints: Mapping[str, str] | None = None,
         executor: str | Executor | None = None,
         ray_address: str | None = None,
@@ -70,11 +73,12 @@ class Experiment:
         self.plan = ExperimentPlan(
             arms=list(arms), questions=list(questions), samples=samples, out=Path(out),
             protocol=protocol, max_tokens=max_tokens, temperature=temperature,
-            noise_samples=noise_samples, baseline_samples=baseline_samples,
+            baseline_samples=baseline_samples, placebo=placebo,
             endpoints=dict(endpoints or {}),
         )  # fmt: skip
         self.title = title or TITLES[self.plan.kind]
         self.embedder = embedder
+        self.effect = effect  # the difference the power analysis asks about
         self.execution: dict[str, Any] = {
             "executor": executor, "ray_address": ray_address, "rate_limits": rate_limits,
         }  # fmt: skip
@@ -122,13 +126,22 @@ class Experiment:
         self.summary()
         return UnitCounts(counts["ran"], counts["skipped"], counts["failed"])
 
+    def plan_report(self, pilot: Path | str | None = None) -> PlanReport:
+        """Before any call: the calls, tokens and cost this experiment will spend, and its power
+        to detect ``effect`` from a pilot's variance components (default: the shipped
+        experiment's)."""
+        return plan_experiment(self.plan, effect=self.effect,
+                               pilot=Path(pilot) if pilot else None)  # fmt: skip
+
     def summary(self) -> ExperimentReport:
-        """Measure what has run so far: every metric per arm with its BCa interval, the
-        comparisons between arms, the noise floor and the variance split. Writes
+        """Measure what has run so far: every metric per arm with its interval on question
+        means, each arm against its placebo floor, the comparisons between arms (paired by
+        question, Holm-adjusted but for the primary endpoint), identifiability with whole runs
+        held out, the variance split and the power of each primary endpoint. Writes
         ``summary.json`` and ``report.html`` into ``out``."""
         check_plan(self.plan.out, self.plan.to_json(), create=False)  # nothing run: refused
         embedder = experiment_embedder(self.embedder, self.plan.out)
-        data = summarise(self.plan.out, embedder, title=self.title)
+        data = summarise(self.plan.out, embedder, title=self.title, effect=self.effect)
         write_summary(self.plan.out, data)
         report = ExperimentReport(data)
         report.write_html(self.plan.out / REPORT_FILE)

@@ -10,6 +10,7 @@ go to ``OUT/voices.jsonl`` the same way. Units run in process or on a Ray cluste
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +29,10 @@ from council.app.experiments.units import (
 from council.app.voices import ASSISTANT_SYSTEM_PROMPT, first_prompt
 from council.errors import ConfigError
 from council.personas.library import find_persona
-from council.personas.prompt import system_prompt
 from council.protocols.library import find_protocol
 from council.records.events import Event, RunStarted, parse_event
 from council.seats.gate import ProviderLimit
+from council.seats.routing import route
 from council.store.folder import RunFolder
 from council.store.ledger import Ledger
 from council.store.recorder import RunRecorder
@@ -78,8 +79,12 @@ class ExperimentPlan:
     protocol: str = "council"
     max_tokens: int = 80
     temperature: float = 0.8
-    noise_samples: int = 3  # resamples of one persona per model and question
-    baseline_samples: int = 2  # answers with no persona per model and question
+    # Answers with no persona per model and question: the drift pole's sample. 8 so that a
+    # reference is never one or two stray answers.
+    baseline_samples: int = 8
+    # Every arm gets a placebo twin: its first persona... in every seat, seated and seeded as
+    # the arm, so the floor differs from the arm only in who sits.
+    placebo: bool = True
     endpoints: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -105,8 +110,8 @@ class ExperimentPlan:
             "protocol": self.protocol,
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
-            "noise_samples": self.noise_samples,
             "baseline_samples": self.baseline_samples,
+            "placebo": self.placebo,
         }
 
 
@@ -174,9 +179,11 @@ def run_plan(
     journals = {"units": _Journal(plan.out / "units.jsonl"),
                 "voices": _Journal(plan.out / "voices.jsonl")}  # fmt: skip
     councils = council_units(plan)
-    todo: list[Unit] = _todo(councils, journals["units"], retry_failed)
-    skipped = len(councils) - len(todo)
-    todo += _todo(voice_units(plan, protocol), journals["voices"], retry_failed)
+    # The no-persona voices first: few and quick, and every unit's drift needs them.
+    todo: list[Unit] = [*_todo(voice_units(plan, protocol), journals["voices"], retry_failed)]
+    pending = _todo(councils, journals["units"], retry_failed)
+    skipped = len(councils) - len(pending)
+    todo += pending
     runs_dir = plan.out / "runs"
     ledger = Ledger.in_folder(runs_dir)
     chosen = make_executor(executor, address=ray_address, rate_limits=rate_limits)
@@ -231,59 +238,63 @@ def _here(event: Event, folder: Path) -> Event:
     return event
 
 
+PLACEBO_SUFFIX = "~placebo"
+
+
+def placebo_arm(arm: str) -> str:
+    """The name of an arm's placebo twin in units and summaries."""
+    return f"{arm}{PLACEBO_SUFFIX}"
+
+
 def council_units(plan: ExperimentPlan) -> list[CouncilUnit]:
-    """Every council of the plan, arm by arm, question by question, sample by sample."""
-    return [
-        CouncilUnit(
-            unit=f"{arm.name}/q{q}/s{s}",
-            arm=arm.name,
-            personas=tuple(arm.personas),
-            models=tuple(arm.models),
-            question_index=q,
-            question=question,
-            sample=s,
-            protocol=plan.protocol,
-            max_tokens=plan.max_tokens,
-            temperature=plan.temperature,
-            endpoints=tuple(sorted(plan.endpoints.items())),
-        )
-        for arm in plan.arms
-        for q, question in enumerate(plan.questions)
-        for s in range(plan.samples)
-    ]
+    """Every council of the plan, question by question (so an experiment stopped early holds
+    whole questions, the unit of inference), sample by sample, arm by arm; with
+    ``plan.placebo``, each arm unit followed by its placebo twin: one of the arm's personas (in
+    turn) in every seat, each seat on the model the arm's seat of that place sits on, with the
+    arm unit's sampling and label seeds."""
+    seating = {arm.name: arm_seat_models(arm) for arm in plan.arms} if plan.placebo else {}
+    units: list[CouncilUnit] = []
+    for q, question in enumerate(plan.questions):
+        for s in range(plan.samples):
+            for arm in plan.arms:
+                unit = CouncilUnit(
+                    unit=f"{arm.name}/q{q}/s{s}", arm=arm.name, personas=tuple(arm.personas),
+                    models=tuple(arm.models), question_index=q, question=question, sample=s,
+                    protocol=plan.protocol, max_tokens=plan.max_tokens,
+                    temperature=plan.temperature, endpoints=tuple(sorted(plan.endpoints.items())),
+                )  # fmt: skip
+                units.append(unit)
+                if plan.placebo:
+                    who = arm.personas[(q * plan.samples + s) % len(arm.personas)]
+                    units.append(dataclasses.replace(
+                        unit, unit=f"{placebo_arm(arm.name)}/q{q}/s{s}", arm=placebo_arm(arm.name),
+                        personas=(who,), seat_models=seating[arm.name], label_seed=unit.unit,
+                    ))  # fmt: skip
+    return units
+
+
+def arm_seat_models(arm: Arm) -> tuple[str, ...]:
+    """The model each of the arm's seats sits on, in seating order, as ``Council`` routes it."""
+    if len(arm.models) == 1:
+        return (arm.models[0],) * len(arm.personas)
+    chosen = {c.persona: c.model for c in route([find_persona(p) for p in arm.personas],
+                                                arm.models)}  # fmt: skip
+    return tuple(chosen[find_persona(p).name] for p in arm.personas)
 
 
 def voice_units(plan: ExperimentPlan, protocol: Any) -> list[VoiceUnit]:
-    """The voices sampled outside councils: the assistant with no persona (for drift) and one
-    persona per question resampled (the noise floor), on every model of the plan."""
+    """The voices sampled outside councils: the no-persona baseline (the assistant, for
+    drift) on every model of the plan, per question. (The floor is the placebo arm.)"""
     models = sorted({m for arm in plan.arms for m in arm.models})
-    personas = sorted({p for arm in plan.arms for p in arm.personas})
-    units = []
-    for q, question in enumerate(plan.questions):
-        prompt = first_prompt(protocol, question)
-        persona = personas[q % len(personas)]  # the noise floor's persona, in turn
-        for model in models:
-            jobs = [
-                ("assistant", "assistant", ASSISTANT_SYSTEM_PROMPT, plan.baseline_samples),
-                ("noise", persona, system_prompt(find_persona(persona), question),
-                 plan.noise_samples),
-            ]  # fmt: skip
-            units += [
-                VoiceUnit(
-                    unit=f"{kind}/{model}/q{q}/{who}",
-                    kind=kind,
-                    model=model,
-                    question_index=q,
-                    who=who,
-                    system=system,
-                    prompt=prompt,
-                    k=k,
-                    max_tokens=plan.max_tokens,
-                    temperature=plan.temperature,
-                    seed=q * 100,
-                    endpoints=tuple(sorted(plan.endpoints.items())),
-                )
-                for kind, who, system, k in jobs
-                if k > 0
-            ]
-    return units
+    return [
+        VoiceUnit(
+            unit=f"assistant/{model}/q{q}/assistant", kind="assistant", model=model,
+            question_index=q, who="assistant", system=ASSISTANT_SYSTEM_PROMPT,
+            prompt=first_prompt(protocol, question), k=plan.baseline_samples,
+            max_tokens=plan.max_tokens, temperature=plan.temperature, seed=q * 100,
+            endpoints=tuple(sorted(plan.endpoints.items())),
+        )  # fmt: skip
+        for q, question in enumerate(plan.questions)
+        for model in models
+        if plan.baseline_samples > 0
+    ]

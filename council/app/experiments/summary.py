@@ -1,53 +1,47 @@
-"""Measuring a finished experiment: every metric per arm with a BCa bootstrap 95% interval, the
-differences between arms with BCa intervals and permutation p-values (``scipy.stats``), the
-noise floor of sampling alone, and the split of embedding variance into persona, model family
-and residual (undefined, never rescaled, where it does not add up)."""
+"""Measuring a finished experiment. Each unit (one council run) is measured by
+``analyse_run``; the inference over units is ``design.py``'s (the question is the unit of
+inference, arms paired by question, each arm against its placebo twin, one primary endpoint
+per comparison and Holm's adjustment for the rest); identifiability holds out whole runs; the
+variance split is a sequential decomposition with a label-noise baseline."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
+from council.app.experiments.design import (
+    DEFAULT_EFFECT,
+    METRICS,
+    UnitValues,
+    analyse_units,
+)
+from council.app.experiments.runner import PLACEBO_SUFFIX
 from council.diversity.analysis import RunDiversity, analyse_run
 from council.diversity.embedders import Embedder
 from council.diversity.identifiability import turn_identifiability
-from council.diversity.metrics import decompose_variance, mean_pairwise_distance
-from council.diversity.stats import (
-    BCA,
-    difference_interval,
-    mean_interval,
-    permutation_test,
+from council.diversity.inference import (
+    HOLM,
+    Comparison,
+    DesignShares,
+    cluster_mean,
+    design_shares,
 )
+from council.diversity.stats import Estimate
 from council.records.run import Turn
 from council.seats.routing import model_family
 from council.store.loader import load_run
 
-METRICS = {
-    "blind_mean_pairwise_distance":
-        "mean cosine distance between seats in the blind round (higher: more different voices)",
-    "blind_vendi_score":
-        "effective number of distinct answers in the blind round (1 to the number of seats)",
-    "above_noise_floor":
-        "blind-round distance minus the distance between resamples of one persona on one model",
-    "convergence":
-        "last panel stage's distance minus the blind round's (negative: the voices converged)",
-    "drift":
-        "last panel stage's position from the persona's voice (0) to the assistant voice (1)",
-}  # fmt: skip
-
-
 METHODS = {
-    "interval": f"95% intervals: {BCA}",
-    "test": "p-values: two-sided permutation tests of the difference in means "
-    "(scipy.stats.permutation_test; exact for small groups)",
+    "interval": "95% intervals: t intervals on question means (G-1 df, scipy.stats.t); each "
+    "metric names its own",
+    "test": "p-values: t tests on question-level values, paired by question where arms share "
+    "them (scipy.stats.ttest_1samp)",
+    "multiplicity": f"one primary endpoint per comparison; every other p-value {HOLM}",
+    "floor": "the placebo floor: the arm's twin with one persona (in turn) in every seat, seated "
+    "and seeded as the arm, paired unit by unit",
 }
-
-
-def _interval(values: list[float], seed: int) -> dict[str, Any]:
-    return mean_interval(values, seed=seed).to_json()
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -56,164 +50,197 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def summarise(out: Path, embedder: Embedder, *, title: str | None = None) -> dict[str, Any]:
+def summarise(
+    out: Path, embedder: Embedder, *, title: str | None = None, effect: float = DEFAULT_EFFECT
+) -> dict[str, Any]:
     plan = json.loads((out / "plan.json").read_text())
+    arms = [arm["name"] for arm in plan["arms"]]
+    placebo_of = {a: a + PLACEBO_SUFFIX for a in arms} if plan.get("placebo") else {}
     # Units finish in any order on a cluster; measured in plan order, the summary is the same.
-    arm_order = {arm["name"]: i for i, arm in enumerate(plan["arms"])}
+    order = {name: i for i, name in enumerate([*arms, *placebo_of.values()])}
+    latest = latest_units(out)
     units = sorted(
-        (u for u in latest_units(out) if u.get("status") == "completed"),
-        key=lambda u: (arm_order.get(u["arm"], len(arm_order)), u["question"], u["sample"]),
+        (u for u in latest if u.get("status") == "completed"),
+        key=lambda u: (order.get(u["arm"], len(order)), u["question"], u["sample"]),
     )
-    failed = [u for u in latest_units(out) if u.get("status") != "completed"]
-    assistant, floors = _voices(out, embedder)
-    measured = _Measured()
+    measured = _Measured(_assistant_voices(out))
     for unit in units:
-        measured.add(out, unit, embedder, assistant, floors)
-
-    arms = []
-    for i, arm in enumerate(plan["arms"]):
-        values = measured.per_arm[arm["name"]]
-        arms.append(
-            {
-                **arm,
-                "units": sum(u["arm"] == arm["name"] for u in units),
-                "failed_units": sum(u["arm"] == arm["name"] for u in failed),
-                "metrics": {name: _interval(values[name], seed=i) for name in METRICS},
-                "identifiability": measured.identifiability(arm["name"], embedder, seed=i),
-            }
-        )
-    by_model: dict[str, list[float]] = defaultdict(list)
-    for (model, _), value in floors.items():
-        by_model[model].append(value)
+        measured.add(out, unit, embedder)
+    identifiability = {
+        arm: measured.identifiability(arm, embedder, seed=i)
+        for i, arm in enumerate([*arms, *placebo_of.values()])
+    }
+    shares = measured.decomposition(embedder, set(arms))
+    analysis = analyse_units(
+        arms, measured.rows, placebo_of, effect=effect, extra_tests=_share_tests(shares)
+    )  # fmt: skip
     return {
         "experiment": plan["kind"],
         "title": title or f"{plan['kind']} experiment",
         "questions": len(plan["questions"]),
         "samples": plan["samples"],
         "embedder": embedder.name,
-        "arms": arms,
+        "arms": [
+            _arm(arm, units, latest, analysis.arms.get(arm["name"], {}), identifiability)
+            for arm in plan["arms"]
+        ],
+        "placebo_arms": [
+            {"name": p, "of": a, "units": sum(u["arm"] == p for u in units),
+             "identifiability": identifiability.get(p, [])}
+            for a, p in placebo_of.items()
+        ],  # fmt: skip
         "metric_descriptions": METRICS,
         "methods": METHODS,
-        "failed_units": [_failure(u) for u in failed],
-        "comparisons": _comparisons(plan, measured.per_arm),
-        "noise_floor": {m: _interval(v, seed=7) for m, v in sorted(by_model.items())},
-        "decomposition": measured.decomposition(embedder),
-        "curves": {
-            arm["name"]: [
-                {"stage": stage, "round": rnd, **_interval(values, seed=3)}
-                for (stage, rnd), values in measured.curves[arm["name"]].items()
-            ]
-            for arm in plan["arms"]
-            if arm["name"] in measured.curves
-        },
+        "failed_units": [_failure(u) for u in latest if u.get("status") != "completed"],
+        "short_replies_excluded": measured.short,
+        "tests": [t.to_json() for t in analysis.tests],
+        "comparisons": [t.to_json() for t in analysis.tests if t.a != "placebo"],
+        "placebo_floor": analysis.floors,
+        "power": analysis.power,
+        "underpowered": any(p.get("power", 0.0) < 0.8 for p in analysis.power),
+        "decomposition": _shares(shares),
+        "decomposition_detail": None if shares is None else shares.to_json(),
+        "curves": measured.curves_json(arms),
     }
 
 
-def _voices(
-    out: Path, embedder: Embedder
-) -> tuple[dict[int, dict[str, list[str]]], dict[tuple[str, int], float]]:
-    """The assistant voice per question and model (for drift), and the noise floor per
-    (model, question): the distance between resamples of one persona."""
+def _arm(
+    arm: dict[str, Any],
+    units: list[dict[str, Any]],
+    latest: list[dict[str, Any]],
+    metrics: dict[str, Any],
+    identifiability: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    name = arm["name"]
+    return {
+        **arm,
+        "units": sum(u["arm"] == name for u in units),
+        "failed_units": sum(u["arm"] == name and u.get("status") != "completed" for u in latest),
+        "metrics": metrics,
+        "identifiability": identifiability.get(name, []),
+    }
+
+
+def _assistant_voices(out: Path) -> dict[int, dict[str, list[str]]]:
+    """The no-persona baseline per question and model: the drift pole."""
     assistant: dict[int, dict[str, list[str]]] = defaultdict(dict)
-    floors: dict[tuple[str, int], float] = {}
-    voices = sorted(_rows(out / "voices.jsonl"), key=lambda v: (v["question"], v["model"]))
-    for row in voices:
-        answers = [a for a in row["answers"] if a.strip()]
-        if row["kind"] == "assistant":
-            assistant[row["question"]][row["model"]] = answers
-        elif row["kind"] == "noise" and len(answers) >= 2:
-            floors[(row["model"], row["question"])] = mean_pairwise_distance(
-                embedder.encode(answers)
-            )
-    return assistant, floors
+    for row in sorted(_rows(out / "voices.jsonl"), key=lambda v: (v["question"], v["model"])):
+        if row.get("kind") == "assistant":
+            assistant[row["question"]][row["model"]] = [a for a in row["answers"] if a.strip()]
+    return assistant
 
 
 class _Measured:
-    """Every completed unit's metrics by arm, its per-round curve, and the blind-round texts
-    labelled by persona and model family (for the variance split)."""
+    """Every completed unit's values, its per-round curve, its panel turns (for
+    identifiability) and its blind-round texts with their design labels (for the split)."""
 
-    def __init__(self) -> None:
-        self.per_arm: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        self.curves: dict[str, dict[tuple[str, int], list[float]]] = defaultdict(
-            lambda: defaultdict(list)
+    def __init__(self, assistant: dict[int, dict[str, list[str]]]) -> None:
+        self.assistant = assistant
+        self.rows: list[UnitValues] = []
+        self.curves: dict[str, dict[tuple[str, int], tuple[list[float], list[int]]]] = (
+            defaultdict(lambda: defaultdict(lambda: ([], [])))
         )
-        self.blind_texts: list[str] = []
-        self.blind_labels: list[tuple[str, str]] = []
-        self.panel_turns: dict[str, list[Turn]] = defaultdict(list)
+        self.blind: list[tuple[str, str, Turn, int]] = []  # (arm, family, turn, question)
+        self.panel_turns: dict[str, list[tuple[Turn, str]]] = defaultdict(list)
+        self.short = 0
 
-    def add(
-        self,
-        out: Path,
-        unit: dict[str, Any],
-        embedder: Embedder,
-        assistant: dict[int, dict[str, list[str]]],
-        floors: dict[tuple[str, int], float],
-    ) -> None:
+    def add(self, out: Path, unit: dict[str, Any], embedder: Embedder) -> None:
         # Units of experiments run before the ledger held events name only their folder.
         run = (
             load_run(unit["run_id"], out / "runs")
             if "run_id" in unit
             else load_run(unit["run_dir"])
         )
-        report = analyse_run(run, embedder, assistant_voice=assistant.get(unit["question"]))
-        values = self.per_arm[unit["arm"]]
-        for name, value in _unit_metrics(report, run, floors, unit["question"]).items():
-            values[name].append(value)
+        report = analyse_run(run, embedder, assistant_voice=self.assistant.get(unit["question"]))
+        self.short += getattr(report, "short_turns_skipped", 0)
+        q = unit["question"]
+        self.rows.append(UnitValues(unit["arm"], q, unit["sample"], _unit_metrics(report)))
         for stage in report.stages:
             if stage.mean_pairwise_distance is not None:
-                key = (stage.stage, stage.round)
-                self.curves[unit["arm"]][key].append(stage.mean_pairwise_distance)
-        panel = {s.seat for s in run.seats if s.role == "panel"}
-        self.panel_turns[unit["arm"]] += [
-            t for t in run.turns if t.ok and t.seat in panel and (t.content or "").strip()
-        ]
+                values, questions = self.curves[unit["arm"]][(stage.stage, stage.round)]
+                values.append(stage.mean_pairwise_distance)
+                questions.append(q)
+        measured = {(p.seat, s.stage, s.round) for s in report.stages for p in s.points}
+        places = {s.seat: i for i, s in enumerate(run.seats) if s.role == "panel"}
+        placebo = unit["arm"].endswith(PLACEBO_SUFFIX)
         blind = report.stages[0].stage if report.stages else None
         for turn in run.turns:
-            if turn.stage == blind and turn.ok and turn.seat != "chair" and turn.content:
-                self.blind_texts.append(turn.content)
-                self.blind_labels.append((turn.persona, model_family(turn.model)))
+            if (turn.seat, turn.stage, turn.round) not in measured:
+                continue
+            # In a placebo every seat is one persona: only its place can tell them apart.
+            label = f"seat {places[turn.seat] + 1}" if placebo else turn.persona
+            self.panel_turns[unit["arm"]].append((turn, label))
+            if turn.stage == blind:
+                self.blind.append((unit["arm"], model_family(turn.model), turn, q))
 
     def identifiability(self, arm: str, embedder: Embedder, seed: int) -> list[dict[str, Any]]:
-        """Can the arm's panel answers, pooled over its units, be told apart by persona?
-        (Personas, not seats: a seat's name may differ from one unit to the next.)"""
-        turns = self.panel_turns.get(arm) or []
-        if not turns:
+        """Can the arm's panel answers, pooled over its runs, be told apart by persona (by seat
+        place, in a placebo, where it must not)? Whole runs are held out."""
+        pairs = self.panel_turns.get(arm) or []
+        if not pairs:
             return []
+        turns, labels = [t for t, _ in pairs], {id(t): label for t, label in pairs}
         vectors = embedder.encode([t.content or "" for t in turns])
+        of = "seat place" if arm.endswith(PLACEBO_SUFFIX) else "persona"
         found = turn_identifiability(
-            turns, vectors, lambda t: t.persona, of="persona", embedder=embedder.name, seed=seed
+            turns, vectors, lambda t: labels[id(t)], of=of, embedder=embedder.name, seed=seed
         )
         return [result.to_json() for result in found]
 
-    def decomposition(self, embedder: Embedder) -> dict[str, Any] | None:
-        if len(self.blind_texts) <= 2:
+    def decomposition(self, embedder: Embedder, arms: set[str]) -> DesignShares | None:
+        """The blind-round answers of the arms (not their placebos), split by question, run,
+        model family and persona in that order; persona's share against label noise."""
+        rows = [(a, f, t, q) for a, f, t, q in self.blind if a in arms]
+        if len(rows) < 3:
             return None
-        split = decompose_variance(
-            embedder.encode(self.blind_texts),
-            [p for p, _ in self.blind_labels],
-            [f for _, f in self.blind_labels],
+        vectors = embedder.encode([t.content or "" for _, _, t, _ in rows])
+        factors = {
+            "question": [q for *_, q in rows],
+            "run": [t.run_id for _, _, t, _ in rows],
+            "family": [f for _, f, _, _ in rows],
+            "persona": [t.persona for _, _, t, _ in rows],
+        }
+        return design_shares(vectors, factors, permute="persona", within="run")
+
+    def curves_json(self, arms: list[str]) -> dict[str, list[dict[str, Any]]]:
+        return {
+            arm: [
+                {"stage": stage, "round": rnd, **cluster_mean(values, questions).to_json()}
+                for (stage, rnd), (values, questions) in self.curves[arm].items()
+            ]
+            for arm in arms
+            if arm in self.curves
+        }
+
+
+def _shares(shares: DesignShares | None) -> dict[str, Any] | None:
+    """Each term's share of the variance and the residual's, which add up to the whole."""
+    if shares is None:
+        return None
+    out: dict[str, Any] = {t.name: t.share for t in shares.terms}
+    out["residual"] = shares.residual
+    if shares.note:
+        out["note"] = shares.note
+    return out
+
+
+def _share_tests(shares: DesignShares | None) -> list[Comparison]:
+    """Persona's share of the variance against its share under label noise: a secondary
+    test, adjusted with the others."""
+    if shares is None:
+        return []
+    term = next((t for t in shares.terms if t.p_value is not None), None)
+    if term is None or term.share is None or term.null_mean is None:
+        return []
+    estimate = Estimate(term.share - term.null_mean, None, None, shares.n, shares.method)
+    return [
+        Comparison(estimate, term.p_value, "permutation of persona labels within runs").labelled(
+            metric=f"{term.name} share of variance", a="label noise", b=term.name
         )
-        shares = {k: _round(getattr(split, k)) for k in ("persona", "family", "residual")}
-        return {**shares, "note": split.note}
+    ]
 
 
-def _comparisons(
-    plan: dict[str, Any], per_arm: dict[str, dict[str, list[float]]]
-) -> list[dict[str, Any]]:
-    """Every later arm against the first, metric by metric, where both have two values."""
-    comparisons = []
-    base = plan["arms"][0]["name"]
-    for other in [a["name"] for a in plan["arms"][1:]]:
-        for name in METRICS:
-            a, b = per_arm[base][name], per_arm[other][name]
-            if len(a) > 1 and len(b) > 1:
-                comparisons.append(_compare(name, base, other, a, b))
-    return comparisons
-
-
-def _unit_metrics(
-    report: RunDiversity, run: Any, floors: dict[tuple[str, int], float], q: int
-) -> dict[str, float]:
+def _unit_metrics(report: RunDiversity) -> dict[str, float]:
     measured = [s for s in report.stages if s.mean_pairwise_distance is not None]
     if not measured:
         return {}
@@ -226,32 +253,14 @@ def _unit_metrics(
         values["convergence"] = (last.mean_pairwise_distance or 0.0) - values[
             "blind_mean_pairwise_distance"
         ]
-    seat_floors = [floors[(p.model, q)] for p in blind.points if (p.model, q) in floors]
-    if seat_floors:
-        values["above_noise_floor"] = values["blind_mean_pairwise_distance"] - fmean(seat_floors)
     drift = [d.position for d in report.drift if (d.stage, d.round) == (last.stage, last.round)]
     if drift:
-        values["drift"] = fmean(drift)
+        values["drift"] = sum(drift) / len(drift)
     return values
-
-
-def _compare(name: str, a_name: str, b_name: str, a: list[float], b: list[float]) -> dict[str, Any]:
-    estimate = difference_interval(a, b, seed=11)
-    test = permutation_test(a, b, seed=5)
-    return {
-        "metric": name, "a": a_name, "b": b_name,
-        "difference": _round(estimate.value), "ci95": estimate.to_json()["ci95"],
-        "p_value": round(test.p_value, 4),
-        "interval_method": estimate.method, "test_method": test.method,
-    }  # fmt: skip
 
 
 def _failure(unit: dict[str, Any]) -> dict[str, Any]:
     return {key: unit.get(key) for key in ("unit", "arm", "status", "error")}
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
 
 
 def latest_units(out: Path) -> list[dict[str, Any]]:

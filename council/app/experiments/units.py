@@ -19,6 +19,8 @@ from council.app.council import Council
 from council.app.voices import sample
 from council.engine.deliberation import SamplingSettings
 from council.errors import CouncilError
+from council.personas.card import PersonaCard
+from council.personas.library import find_persona
 from council.records.events import EventList, event_json
 from council.secrets import redacted_line
 
@@ -38,6 +40,14 @@ class CouncilUnit:
     max_tokens: int
     temperature: float
     endpoints: tuple[tuple[str, str], ...] = ()
+    # A placebo unit seats ``personas[0]`` in every seat, seat i on ``seat_models[i]`` (its
+    # arm's seat i's model), with its arm unit's label seed: it differs only in who sits.
+    seat_models: tuple[str, ...] = ()
+    label_seed: str = ""
+
+    @property
+    def placebo(self) -> bool:
+        return bool(self.seat_models)
 
 
 @dataclass(frozen=True)
@@ -83,12 +93,13 @@ def _council(unit: CouncilUnit) -> UnitOutcome:
                            "sample": unit.sample}  # fmt: skip
     events = EventList()
     try:
+        personas, seats = _seating(unit)
         council = Council(
-            list(unit.personas),
+            personas,
             protocol=unit.protocol,
             model=unit.models[0],
-            models=unit.models if len(unit.models) > 1 else (),
-            seats={"chair": unit.models[0]},
+            models=unit.models if len(unit.models) > 1 and not unit.placebo else (),
+            seats={"chair": unit.models[0], **seats},
             endpoints=dict(unit.endpoints),
             runs_dir=None,  # the driver records the events in the experiment's ledger
             sinks=[events],
@@ -99,7 +110,7 @@ def _council(unit: CouncilUnit) -> UnitOutcome:
             ),
         )
         # Labels seeded by the unit, not the run id: the same unit gives the same prompts.
-        result = council.convene(unit.question, label_seed=unit.unit)
+        result = council.convene(unit.question, label_seed=unit.label_seed or unit.unit)
     except CouncilError as exc:  # a missing extra, a refused model: failed, retried next time
         row |= {"status": "failed", "error": redacted_line(exc)}
         return UnitOutcome("units", row, [], time.monotonic() - started)
@@ -110,6 +121,25 @@ def _council(unit: CouncilUnit) -> UnitOutcome:
     # Only the record travels back: the pieces of streamed replies are live, never stored.
     lines = [event_json(event) for event in events.events if event.durable]
     return UnitOutcome("units", row, lines, time.monotonic() - started)
+
+
+def _seating(unit: CouncilUnit) -> tuple[list[str | PersonaCard], dict[str, str]]:
+    """The panel and its per-seat models: the arm's personas as named, or, for a placebo, one
+    card copied into every seat (named ``NAME-placebo-2``..., the name no prompt shows), each
+    copy on the model its arm's seat of that place sits on."""
+    if not unit.placebo:
+        return list(unit.personas), {}
+    card = find_persona(unit.personas[0])
+    names = [placebo_seat_name(card.name, i) for i in range(len(unit.seat_models))]
+    copies: list[str | PersonaCard] = [
+        card.model_copy(update={"fields": card.fields.model_copy(update={"name": name})})
+        for name in names
+    ]
+    return copies, dict(zip(names, unit.seat_models, strict=True))
+
+
+def placebo_seat_name(persona: str, place: int) -> str:
+    return persona if place == 0 else f"{persona}-placebo-{place + 1}"
 
 
 @run_unit.register
