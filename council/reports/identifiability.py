@@ -1,7 +1,8 @@
 """Identifiability in the reports: can the answers be told apart by who said them? One row per
-source (reply embeddings, or residual activations) with its leave-one-out accuracy, the chance
-levels beside it and the permutation p-value; for the page, each confusion matrix. For a run the
-classes are its seats; for an experiment, each arm's personas over its pooled units."""
+source (reply embeddings, or residual activations) with its held-out balanced accuracy and
+run-clustered interval, the chance levels beside it and the permutation p-value; for the page,
+each confusion matrix. For a run the classes are its seats; for an experiment, each arm's
+personas over its pooled units."""
 
 from __future__ import annotations
 
@@ -11,20 +12,23 @@ from typing import Any
 from council.reports.page import esc, note, table
 from council.reports.values import fmt, fmt_ci, fmt_int, fmt_p
 
-HEADERS = ["told apart", "from", "answers", "classes", "accuracy", "95% CI", "chance", "1/k",
-           "shuffled", "p-value"]  # fmt: skip
-NUMERIC = range(2, len(HEADERS))
+HEADERS = ["told apart", "from", "answers", "held out", "classes", "balanced accuracy",
+           "95% CI", "1/k", "shuffled", "p-value", "accuracy", "chance"]  # fmt: skip
+NUMERIC = [2, *range(4, len(HEADERS))]
 EXPLAIN = (
-    "Each answer is held out in turn and given to the {cls} whose other answers' centroid is "
-    "nearest in cosine (vectors centred within each stage and round of each run, so that what "
-    "a stage makes everyone say does not count, then normalised; labels are shuffled within "
-    "them too). Accuracy well above chance with a "
-    "small p-value: the {cls}s are identifiable from what they said; near chance: they leave no "
-    "recognisable mark. Chance is the largest {cls}'s share of the answers; 1/k for k {cls}s; "
-    "shuffled is the mean accuracy with the labels shuffled (the procedure's own chance level), "
-    "and the p-value counts shuffles scoring at least as well. Where the answers come from "
-    "several models, the model is told apart too, and the {cls} within each model: a {cls} "
-    "told apart across models may be only its model told apart."
+    "A nearest-centroid classifier is trained on some answers and scored on others it never "
+    "saw: each run is held out whole in turn (within a single run, each stage and round), and "
+    "everything it uses (the centre that removes what a question and stage make everyone say, "
+    "and each {cls}'s centroid) comes from the training answers alone. Balanced accuracy (the "
+    "mean over {cls}s of the share of their answers told right) is the headline; chance is 1/k "
+    "for k {cls}s. The 95% interval is clustered by run (a jackknife over held-out runs with a "
+    "t quantile: wide when the runs are few). Shuffled is the mean balanced accuracy with the "
+    "{cls} names permuted within each run (the procedure's own chance level), and the p-value "
+    "counts shuffles scoring at least as well. Accuracy is the plain share right, beside "
+    "chance, the largest {cls}'s share. Within one run what is measured is a seat's "
+    "consistency across stages, not its persona. Where the answers come from several models, "
+    "the model is told apart too, and the {cls} within each model: a {cls} told apart across "
+    "models may be only its model told apart."
 )
 
 
@@ -35,9 +39,10 @@ def results_of(container: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def result_row(result: Mapping[str, Any]) -> list[str]:
     return [
         str(result.get("of", "?")), str(result.get("source", "?")), fmt_int(result.get("samples")),
-        fmt_int(len(result.get("classes") or [])), fmt(result.get("accuracy")),
-        fmt_ci(result.get("ci95")), fmt(result.get("chance")), fmt(result.get("uniform_chance")),
-        fmt(result.get("null_mean")), fmt_p(result.get("p_value")),
+        str(result.get("held_out") or "?"), fmt_int(len(result.get("classes") or [])),
+        fmt(result.get("balanced_accuracy")), fmt_ci(result.get("ci95")),
+        fmt(result.get("uniform_chance")), fmt(result.get("null_mean")),
+        fmt_p(result.get("p_value")), fmt(result.get("accuracy")), fmt(result.get("chance")),
     ]  # fmt: skip
 
 
@@ -83,7 +88,8 @@ def experiment_identifiability_html(summary: Mapping[str, Any]) -> str:
     body = [
         "<h2>Identifiability by arm</h2>",
         f'<p class="explain">{esc(EXPLAIN.format(cls="persona"))} Each arm pools the panel '
-        "answers of all its units, every stage and round.</p>",
+        "answers of all its units, every stage and round, and holds out one unit's run at a "
+        "time.</p>",
     ]
     measured = False
     for arm in summary.get("arms") or []:
@@ -99,8 +105,9 @@ def experiment_identifiability_html(summary: Mapping[str, Any]) -> str:
 
 # --- records -----------------------------------------------------------------------------
 
-_FIELDS = ("of", "source", "detail", "samples", "accuracy", "balanced_accuracy", "correct",
-           "chance", "uniform_chance", "null_mean", "p_value", "permutations", "note")  # fmt: skip
+_FIELDS = ("of", "source", "detail", "samples", "held_out", "groups", "folds",
+           "balanced_accuracy", "accuracy", "correct", "chance", "uniform_chance", "null_mean",
+           "p_value", "permutations", "method", "interval_method", "note")  # fmt: skip
 
 
 def _record(result: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from council.reports.identifiability import HEADERS as IDENTIFIABILITY_HEADERS
+from council.reports.identifiability import NUMERIC as IDENTIFIABILITY_NUMERIC
 from council.reports.identifiability import result_notes, result_row, results_of
 from council.reports.values import (
     MISSING,
@@ -129,16 +130,22 @@ def _drift_lines(report: Mapping[str, Any]) -> list[str]:
 
 def _run_identifiability_lines(report: Mapping[str, Any]) -> list[str]:
     results = results_of(report)
-    out = ["Identifiability (can the answers be told apart by seat? leave-one-out accuracy)"]
+    out = [
+        "Identifiability (can the answers be told apart by seat? held-out balanced accuracy, "
+        "each stage and round held out in turn)"
+    ]
     if not results:
         return [*out, "not measured"]
-    right = list(range(2, len(IDENTIFIABILITY_HEADERS)))
-    out.append(grid(IDENTIFIABILITY_HEADERS, [result_row(r) for r in results], right=right))
+    rows = [result_row(r) for r in results]
+    out.append(grid(IDENTIFIABILITY_HEADERS, rows, right=IDENTIFIABILITY_NUMERIC))
     return out + [f"Note: {line}" for line in result_notes(results)]
 
 
 def _experiment_identifiability_lines(summary: Mapping[str, Any]) -> list[str]:
-    out = ["Identifiability by arm (can the answers be told apart by persona? units pooled)"]
+    out = [
+        "Identifiability by arm (can the answers be told apart by persona? units pooled, each "
+        "run held out in turn; held-out balanced accuracy)"
+    ]
     rows, notes = [], []
     for arm in summary.get("arms") or []:
         name = str(arm.get("name"))
@@ -147,7 +154,7 @@ def _experiment_identifiability_lines(summary: Mapping[str, Any]) -> list[str]:
     if not rows:
         return [*out, "not measured"]
     headers = ["arm", *IDENTIFIABILITY_HEADERS]
-    out.append(grid(headers, rows, right=list(range(3, len(headers)))))
+    out.append(grid(headers, rows, right=[i + 1 for i in IDENTIFIABILITY_NUMERIC]))
     return out + [f"Note: {line}" for line in notes]
 
 
