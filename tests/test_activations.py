@@ -94,14 +94,40 @@ def test_auc_on_separated_reversed_tied_and_mixed_scores() -> None:
 
 def test_auc_interval_brackets_the_estimate() -> None:
     rng = np.random.default_rng(1)
-    mixed = auc_interval(rng.normal(0.5, 1, 30), rng.normal(0, 1, 30), resamples=500)
+    mixed = auc_interval(rng.normal(0.5, 1, 30), rng.normal(0, 1, 30))
     assert mixed.low is not None and mixed.high is not None
     assert 0 <= mixed.low <= mixed.estimate <= mixed.high <= 1 and mixed.high - mixed.low > 0.05
-    assert mixed.method.startswith("bootstrap")
-    perfect = auc_interval([5.0, 6.0, 7.0], [1.0, 2.0, 3.0], resamples=200)
-    assert perfect.estimate == 1.0 and perfect.low == perfect.high == 1.0
+    assert mixed.method.startswith("Newcombe") and (mixed.positives, mixed.negatives) == (30, 30)
     too_few = auc_interval([1.0], [0.0, 2.0])
     assert too_few.low is None and "fewer than 2" in too_few.method
+
+
+def test_the_auc_interval_is_not_degenerate_at_perfect_separation() -> None:
+    """A percentile bootstrap gives [1, 1] when every held-out pair is ordered: certainty from
+    a dozen replies. The score interval's lower bound falls with fewer replies instead."""
+    eight_six = auc_interval(np.arange(8) + 10.0, np.arange(6.0))
+    four_six = auc_interval(np.arange(4) + 10.0, np.arange(6.0))
+    assert eight_six.estimate == four_six.estimate == 1.0 and eight_six.high == 1.0
+    assert eight_six.low is not None and four_six.low is not None
+    assert 0.6 < four_six.low < eight_six.low < 0.8  # 0.63 and 0.72
+    reversed_ = auc_interval(np.arange(6.0), np.arange(8) + 10.0)
+    assert reversed_.low == 0.0 and reversed_.high == pytest.approx(1 - eight_six.low, abs=1e-3)
+    assert auc_interval(np.arange(40) + 100.0, np.arange(40.0)).low > 0.9  # narrows with n
+
+
+def test_the_auc_interval_covers_the_true_auc_at_held_out_sizes() -> None:
+    """Binormal scores with a known AUC, at the axis's held-out sizes: nominal 95% coverage."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    for m, n, true in ((4, 6, 0.9), (8, 6, 0.75)):
+        shift = np.sqrt(2) * norm.ppf(true)
+        hits = 0
+        for _ in range(400):
+            found = auc_interval(rng.normal(shift, 1, m), rng.normal(0, 1, n))
+            assert found.low is not None and found.high is not None
+            hits += found.low <= true <= found.high
+        assert 0.92 <= hits / 400 <= 0.99, (m, n, true, hits / 400)
 
 
 def test_correlations_need_three_varying_pairs() -> None:
@@ -148,16 +174,35 @@ def synthetic_axis(layer: int = SIGNAL_LAYER) -> AssistantAxis:
     )  # fmt: skip
 
 
-def test_held_out_split_keeps_prompts_and_personas_apart() -> None:
+def test_held_out_split_keeps_prompts_system_prompts_and_personas_apart() -> None:
     samples = synthetic_samples()
     fitted, held = split_samples(samples, ["a", "b", "c", "d"])
     for sample, f, h in zip(samples, fitted, held, strict=True):
         assert not (f and h)
         if f:
-            assert sample.prompt % 2 == 0 and sample.speaker not in {"c", "d"}
+            assert sample.prompt % 2 == 0 and sample.speaker not in {"c", "d", "assistant#1"}
         if h:
             assert sample.prompt % 2 == 1 and sample.speaker not in {"a", "b"}
-    assert sum(held) == 2 * (3 + 2) and sum(fitted) == 2 * (3 + 2)
+            assert sample.speaker not in {"assistant#0", "assistant#2"}
+    trained = {s.speaker for s, f in zip(samples, fitted, strict=True) if f}
+    scored = {s.speaker for s, h in zip(samples, held, strict=True) if h}
+    assert not trained & scored  # no system prompt (or persona) both trains and tests
+    # 3 plain system prompts: #0 and #2 train, #1 is held out.
+    assert sum(held) == 2 * (1 + 2) and sum(fitted) == 2 * (2 + 2)
+
+
+def test_the_axis_records_held_out_counts_that_match_its_samples() -> None:
+    axis = synthetic_axis()
+    record = axis.held_out_auc
+    flagged = [s for s in axis.samples if s.held_out]
+    assistant = [s for s in flagged if s.side == "assistant"]
+    persona = [s for s in flagged if s.side == "persona"]
+    assert record["positives"] == record["held_out"]["assistant"] == len(assistant) == 6
+    assert record["negatives"] == record["held_out"]["persona"] == len(persona) == 12
+    assert record["held_out"]["assistant_systems"] == [1]
+    assert record["held_out"]["personas"] == sorted({s.speaker for s in persona})
+    assert record["held_out"]["prompts"] == sorted({s.prompt for s in flagged})
+    assert record["low"] < 1.0 == record["estimate"]  # perfect, and still an honest interval
 
 
 def test_the_axis_finds_the_planted_direction_and_separates_held_out_samples() -> None:
@@ -186,7 +231,24 @@ def test_a_polarity_pair_gets_its_persona_vector() -> None:
     (vector,) = axis.persona_vectors  # arendt and hobbes are a declared pair; the rest are not
     assert vector.pair == ("arendt", "hobbes") and vector.samples == 2 * 12
     assert vector.direction[1] > 0.9 and vector.held_out_auc == 1.0
+    # Cross-fitted by prompt: every reply of each pole is held out once.
+    assert vector.held_out_per_side == 12 and "leave one prompt out" in (vector.auc_method or "")
     assert abs(vector.axis_cosine) < 0.5  # mostly apart from the assistant axis
+
+
+def test_a_persona_vector_separates_no_better_than_chance_on_noise() -> None:
+    """Poles that differ by nothing: the cross-fitted AUC stays near one half on average."""
+    from council.seats.activations.axis import _cross_fitted
+
+    rng = np.random.default_rng(3)
+    scores = []
+    for _ in range(40):
+        ones = [Sample("persona", "x", p, "", rng.normal(0, 1, (LAYERS + 1, WIDTH)))
+                for p in range(6)]  # fmt: skip
+        twos = [Sample("persona", "y", p, "", rng.normal(0, 1, (LAYERS + 1, WIDTH)))
+                for p in range(6)]  # fmt: skip
+        scores.append(_cross_fitted(ones, twos, SIGNAL_LAYER))
+    assert 0.3 < float(np.mean(scores)) < 0.6
 
 
 def test_an_axis_is_saved_with_its_provenance_and_read_back(tmp_path: Path) -> None:

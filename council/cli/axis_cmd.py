@@ -50,6 +50,16 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _held_out(auc: dict[str, Any]) -> str:
+    """What the held-out AUC rests on, where the axis recorded it."""
+    held = auc.get("held_out")
+    if not held:
+        return ""
+    return (f"; held out: {held['assistant']} assistant replies (system prompts "
+            f"{held['assistant_systems']}) against {held['persona']} persona replies "
+            f"({', '.join(held['personas'])}), prompts {held['prompts']}")  # fmt: skip
+
+
 def _summary(axis: Any) -> str:
     auc = axis.held_out_auc
     sides = {"assistant": 0, "persona": 0}
@@ -62,7 +72,8 @@ def _summary(axis: Any) -> str:
         f"samples: {sides['assistant']} assistant, {sides['persona']} persona replies "
         f"({len(axis.prompts)} prompts, {len(axis.personas)} personas, "
         f"{axis.reply_tokens} reply tokens); built in {axis.build_seconds} s",
-        f"held-out AUC {auc['estimate']:.3f}, 95% [{auc['low']}, {auc['high']}] ({auc['method']})",
+        f"held-out AUC {auc['estimate']:.3f}, 95% [{auc['low']}, {auc['high']}] ({auc['method']})"
+        + _held_out(auc),
         f"mean projection: assistant {axis.assistant_projection:.3f}, "
         f"persona {axis.persona_projection:.3f}",
     ]
@@ -76,9 +87,11 @@ def _summary(axis: Any) -> str:
     lines.append(f"mean projection by speaker (assistant#{len(axis.assistant_systems) - 1} is "
                  f"the card-length plain prompt): {means}")  # fmt: skip
     for vector in axis.persona_vectors:
+        held = vector.held_out_per_side
+        scored = f"{held} held out a side" if held else "half held out"
         lines.append(f"persona vector {vector.pair[0]} vs {vector.pair[1]}: held-out AUC "
                      f"{vector.held_out_auc:.3f}, cosine with the axis {vector.axis_cosine:+.3f} "
-                     f"({vector.samples} replies)")  # fmt: skip
+                     f"({vector.samples} replies, {scored})")  # fmt: skip
     chart = "  ".join(f"{layer}:{value:.2f}" for layer, value in sorted(axis.layer_auc.items()))
     lines.append(f"held-out AUC by layer: {chart}")
     return "\n".join(lines)

@@ -81,7 +81,7 @@ def _variants(args: argparse.Namespace) -> int:
 def _capping(args: argparse.Namespace) -> int:
     import json
 
-    from council.app.experiments.capping import CALIBRATION_PROMPTS, CappingPlan
+    from council.app.experiments.capping import CappingPlan, calibration_prompts
     from council.app.experiments.capping_summary import capping_experiment, capping_lines
     from council.app.experiments.runner import read_questions
     from council.errors import ConfigError
@@ -97,14 +97,15 @@ def _capping(args: argparse.Namespace) -> int:
     axis = load_axis(path)
     if axis.model != bundled.model_string:
         raise ConfigError(f"{path}: the axis is of {axis.model}, not {bundled.model_string}")
-    if args.calibration > len(CALIBRATION_PROMPTS):
-        raise ConfigError(f"--calibration: at most {len(CALIBRATION_PROMPTS)} prompts are shipped")
     require_packages()
+    questions = read_questions(args.questions)
+    calibration, dropped = calibration_prompts(args.calibration, questions)
+    for prompt in dropped:
+        print(f"calibration prompt left out (it nearly repeats a test question): {prompt}",
+              file=sys.stderr)  # fmt: skip
     plan = CappingPlan(
         model=bundled.model_string, axis_id=axis.axis_id, personas=split_list(args.personas),
-        questions=read_questions(args.questions),
-        **({"breaking": read_questions(args.breaking)} if args.breaking else {}),
-        calibration=list(CALIBRATION_PROMPTS[: args.calibration]),
+        questions=questions, calibration=calibration, **_breaking(args),
         reply_tokens=args.reply_tokens, percentile=args.percentile,
     )  # fmt: skip
 
@@ -119,6 +120,29 @@ def _capping(args: argparse.Namespace) -> int:
     return 0
 
 
+def _breaking(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The test's and the judge's persona-breaking prompts: --breaking alone is split in
+    halves (the first tested, the second shown to the judge), so the two never share one."""
+    from council.app.experiments.runner import read_questions
+    from council.errors import ConfigError
+
+    chosen: dict[str, list[str]] = {}
+    if args.breaking:
+        chosen["breaking"] = read_questions(args.breaking)
+    if args.judge_breaking:
+        chosen["judge_breaking"] = read_questions(args.judge_breaking)
+    elif args.breaking:
+        if len(chosen["breaking"]) < 2:
+            raise ConfigError("--breaking: give at least 2 prompts (half of them calibrate the "
+                              "judge), or the judge's own with --judge-breaking")  # fmt: skip
+        half = (len(chosen["breaking"]) + 1) // 2
+        chosen["breaking"], chosen["judge_breaking"] = (
+            chosen["breaking"][:half],
+            chosen["breaking"][half:],
+        )
+    return chosen
+
+
 def _register_capping(kinds: Any) -> None:
     from council.seats.local import DEFAULT_LOCAL_MODEL
 
@@ -131,14 +155,20 @@ def _register_capping(kinds: Any) -> None:
     capping.add_argument("--questions", required=True, help="a file, one question per line")
     capping.add_argument(
         "--breaking", metavar="FILE", help="persona-breaking prompts, one a line, each with "
-        "{question} (and optionally {name}); default: the four shipped ones",
+        "{question} (and optionally {name}); without --judge-breaking the first half is tested "
+        "and the second calibrates the judge; default: examples/persona_breaking.txt's halves",
+    )  # fmt: skip
+    capping.add_argument(
+        "--judge-breaking", metavar="FILE", help="persona-breaking prompts that only calibrate "
+        "the judge (never tested; none may nearly repeat a tested one)",
     )  # fmt: skip
     capping.add_argument("--model", default=DEFAULT_LOCAL_MODEL.replace("local/", "activations/"),
                          help="a bundled model (default: %(default)s)")  # fmt: skip
     capping.add_argument("--axis", help="the axis file (default: the one 'council axis build' "
                          "stored for the model)")  # fmt: skip
     capping.add_argument("--calibration", type=positive_int, default=4,
-                         help="calibration prompts (default: %(default)s)")  # fmt: skip
+                         help="calibration prompts, taken from the axis's prompts that do not "
+                         "nearly repeat a test question (default: %(default)s)")  # fmt: skip
     capping.add_argument("--reply-tokens", type=positive_int, default=48,
                          help="tokens per reply (default: %(default)s)")  # fmt: skip
     capping.add_argument("--percentile", type=float, default=90.0,

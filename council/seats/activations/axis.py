@@ -5,9 +5,11 @@ system prompts) and as each of some shipped persona cards; each reply is reduced
 residual activation per layer (``backend.ActivationReader``). The axis at a layer is the mean
 of the assistant replies minus the mean of the persona replies (the cited work's method), so a
 larger projection means "more the default Assistant". How well it separates is measured on
-held-out prompts *and* held-out personas: the axis is fitted on the even-numbered prompts and
-the first half of the personas, and scored (AUC with a bootstrap interval) on the rest. The
-stored axis is then refitted on every sample.
+held-out prompts *and* held-out speakers on both sides: the axis is fitted on the
+even-numbered prompts, the even-numbered plain system prompts and the first half of the
+personas, and scored (AUC with a score interval) on the odd-numbered prompts answered under
+the other system prompts and by the other personas, so no question, system prompt or persona
+both trains and tests. The stored axis is then refitted on every sample.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ class AxisSample(BaseModel):
 
 class PersonaVector(BaseModel):
     """A polarity pair's direction at the axis's layer: the mean of the first pole's replies
-    minus the second's. Its AUC is fitted on the even-numbered prompts, scored on the odd."""
+    minus the second's. Its held-out AUC is cross-fitted by prompt: each reply is scored on a
+    direction fitted without its prompt, so every reply of both poles is held out once."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -112,6 +115,10 @@ class PersonaVector(BaseModel):
     held_out_auc: float
     samples: int
     axis_cosine: float  # with the assistant axis: how much of the pair is "more assistant"
+    # Replies scored per pole, and how (absent from axes built before cross-fitting, which
+    # fitted on even prompts and scored the odd: half of each pole's replies).
+    held_out_per_side: int | None = None
+    auc_method: str | None = None
 
 
 class AssistantAxis(BaseModel):
@@ -134,7 +141,8 @@ class AssistantAxis(BaseModel):
     personas: dict[str, str]  # name -> card hash
     reply_tokens: int
     samples: list[AxisSample]
-    held_out_auc: dict[str, Any]  # Interval.to_json() at the axis's layer
+    # Interval.to_json() at the axis's layer, and under 'held_out' what it rests on (counted)
+    held_out_auc: dict[str, Any]
     layer_auc: dict[int, float] = Field(default_factory=dict)  # held-out AUC at every layer
     persona_vectors: list[PersonaVector] = Field(default_factory=list)
     built_at: datetime = Field(default_factory=utc_now)
@@ -224,20 +232,44 @@ def collect_samples(
     return samples
 
 
+def _system(speaker: str) -> int:
+    """The plain system prompt's number in an assistant speaker's name, ``assistant#<n>``."""
+    return int(speaker.rpartition("#")[2])
+
+
 def split_samples(
     samples: Sequence[Sample], personas: Sequence[str]
 ) -> tuple[list[bool], list[bool]]:
-    """(fitted, held out) flags. Fitted: even-numbered prompts, and (persona side) the first
-    half of the personas; held out: odd-numbered prompts and the second half of the personas.
-    Assistant replies split by prompt alone (there are only a few plain system prompts), and
-    persona replies of a fitted persona to a held-out prompt (or the reverse) are in neither."""
+    """(fitted, held out) flags. Fitted: even-numbered prompts, answered under an
+    even-numbered plain system prompt or by a persona of the first half; held out:
+    odd-numbered prompts, answered under an odd-numbered system prompt or by a persona of the
+    second half. The assistant side is split by system prompt as well as by prompt, so that
+    the score is not the same system prompt recognised again; replies that would mix a fitted
+    speaker with a held-out prompt (or the reverse) are in neither."""
     test_personas = set(personas[(len(personas) + 1) // 2 :])
     fitted, held = [], []
     for s in samples:
-        novel = s.side == "assistant" or s.speaker in test_personas
-        fitted.append(s.prompt % 2 == 0 and (s.side == "assistant" or not novel))
+        # A held-out speaker: an odd-numbered system prompt, or a persona of the second half.
+        assistant = s.side == "assistant"
+        novel = _system(s.speaker) % 2 == 1 if assistant else s.speaker in test_personas
+        fitted.append(s.prompt % 2 == 0 and not novel)
         held.append(s.prompt % 2 == 1 and novel)
     return fitted, held
+
+
+def held_out_design(samples: Sequence[Sample], held: Sequence[bool]) -> dict[str, Any]:
+    """What the held-out AUC rests on, counted from the samples themselves: how many replies
+    on each side, and which prompts, system prompts and personas they came from."""
+    test = [s for s, h in zip(samples, held, strict=True) if h]
+    return {
+        "assistant": sum(1 for s in test if s.side == "assistant"),
+        "persona": sum(1 for s in test if s.side == "persona"),
+        "prompts": sorted({s.prompt for s in test}),
+        "assistant_systems": sorted({_system(s.speaker) for s in test if s.side == "assistant"}),
+        "personas": sorted({s.speaker for s in test if s.side == "persona"}),
+        "split": "fitted on even prompts, even system prompts and the first half of the "
+        "personas; scored on odd prompts under odd system prompts and the other personas",
+    }
 
 
 def _fit(samples: Sequence[Sample], layer: int) -> tuple[Any, Any]:
@@ -258,7 +290,9 @@ def held_out_scores(
     test = [s for s, h in zip(samples, held, strict=True) if h]
     sides = {s.side for s in train} & {s.side for s in test}
     if sides != {"assistant", "persona"}:
-        raise ConfigError("too few prompts or personas to hold any out: use at least 2 of each")
+        raise ConfigError(
+            "too few prompts, system prompts or personas to hold any out: use at least 2 of each"
+        )
     direction, origin = _fit(train, layer)
     scores = project(np.stack([s.layer_means[layer] for s in test]), direction, origin)
     assistant = [v for v, s in zip(scores, test, strict=True) if s.side == "assistant"]
@@ -266,10 +300,33 @@ def held_out_scores(
     return assistant, persona
 
 
+PERSONA_AUC_METHOD = (
+    "leave one prompt out: each reply projected on the pair's direction fitted on the other "
+    "prompts (from their poles' midpoint); AUC pooled over every held-out reply"
+)
+
+
+def _cross_fitted(ones: Sequence[Sample], twos: Sequence[Sample], layer: int) -> float:
+    """Held-out AUC of the first pole over the second, each prompt left out in turn."""
+    first: list[float] = []
+    second: list[float] = []
+    for prompt in sorted({s.prompt for s in (*ones, *twos)}):
+        fit = [np.stack([s.layer_means[layer] for s in group if s.prompt != prompt])
+               for group in (ones, twos)]  # fmt: skip
+        direction = contrast_of_means(*fit)
+        origin = (fit[0].mean(axis=0) + fit[1].mean(axis=0)) / 2
+        for group, scores in ((ones, first), (twos, second)):
+            held = [s.layer_means[layer] for s in group if s.prompt == prompt]
+            if held:
+                scores.extend(project(np.stack(held), direction, origin).tolist())
+    return auc(first, second)
+
+
 def persona_vectors(
     samples: Sequence[Sample], cards: Sequence[PersonaCard], layer: int, axis: Any
 ) -> list[PersonaVector]:
-    """One vector per polarity pair whose poles were both sampled (cards declare the pairs)."""
+    """One vector per polarity pair whose poles were both sampled on at least 2 prompts (cards
+    declare the pairs)."""
     names = {c.name for c in cards}
     pairs = sorted({tuple(sorted((c.name, other))) for c in cards
                     for other in c.fields.polarity_pairs or () if other in names})  # fmt: skip
@@ -277,23 +334,17 @@ def persona_vectors(
     for first, second in pairs:
         ones = [s for s in samples if s.speaker == first]
         twos = [s for s in samples if s.speaker == second]
-        fit = [np.stack([s.layer_means[layer] for s in group if s.prompt % 2 == 0])
-               for group in (ones, twos)]  # fmt: skip
-        held = [np.stack([s.layer_means[layer] for s in group if s.prompt % 2 == 1])
-                for group in (ones, twos)]  # fmt: skip
-        split_direction = contrast_of_means(*fit)
-        origin = (fit[0].mean(axis=0) + fit[1].mean(axis=0)) / 2
-        score = auc(
-            project(held[0], split_direction, origin), project(held[1], split_direction, origin)
-        )
+        if len({s.prompt for s in ones}) < 2 or len({s.prompt for s in twos}) < 2:
+            continue  # nothing to fit on once a prompt is left out
         direction = unit(contrast_of_means(
             np.stack([s.layer_means[layer] for s in ones]),
             np.stack([s.layer_means[layer] for s in twos]),
         ))  # fmt: skip
         vectors.append(PersonaVector(
             pair=(first, second), direction=[float(v) for v in direction],
-            held_out_auc=round(score, 4), samples=len(ones) + len(twos),
-            axis_cosine=round(float(direction @ axis), 4),
+            held_out_auc=round(_cross_fitted(ones, twos, layer), 4),
+            samples=len(ones) + len(twos), axis_cosine=round(float(direction @ axis), 4),
+            held_out_per_side=min(len(ones), len(twos)), auc_method=PERSONA_AUC_METHOD,
         ))  # fmt: skip
     return vectors
 
@@ -315,7 +366,8 @@ def axis_from_samples(
         raise ConfigError(f"layer {layer} is out of range: this model has 1..{layers - 1}")
     names = [c.name for c in cards]
     held = split_samples(samples, names)[1]
-    interval = auc_interval(*held_out_scores(samples, names, layer))
+    interval = auc_interval(*held_out_scores(samples, names, layer)).to_json()
+    interval["held_out"] = held_out_design(samples, held)
     by_layer = {i: round(auc(*held_out_scores(samples, names, i)), 4) for i in range(1, layers)}
     direction, origin = _fit(samples, layer)
     projections = project(np.stack([s.layer_means[layer] for s in samples]), direction, origin)
@@ -333,7 +385,7 @@ def axis_from_samples(
                        projection=round(float(p), 4), reply=s.reply)
             for s, h, p in zip(samples, held, projections, strict=True)
         ],
-        held_out_auc=interval.to_json(), layer_auc=by_layer,
+        held_out_auc=interval, layer_auc=by_layer,
         persona_vectors=persona_vectors(samples, cards, layer, direction),
     )  # fmt: skip
 

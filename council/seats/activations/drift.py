@@ -109,6 +109,14 @@ def activation_drift(
     }  # fmt: skip
 
 
+def _counts(auc: Mapping[str, Any]) -> str:
+    """What the AUC rests on (", 4 assistant against 6 persona replies") where the axis
+    recorded it; axes built before the counts were recorded say nothing rather than guess."""
+    if auc.get("positives") is None or auc.get("negatives") is None:
+        return ""
+    return f", {auc['positives']} assistant against {auc['negatives']} persona replies"
+
+
 def drift_table(report: Mapping[str, Any]) -> str:
     """The report as plain text, for the command line."""
     lines = [f"activation drift: {report['recorded_turns']} turns recorded activations"]
@@ -116,7 +124,8 @@ def drift_table(report: Mapping[str, Any]) -> str:
     if axis:
         auc = axis["held_out_auc"]
         lines.append(f"axis {axis['id']} ({axis['model']}, layer {axis['layer']}; held-out AUC "
-                     f"{auc['estimate']:.3f} [{auc['low']}, {auc['high']}])")  # fmt: skip
+                     f"{auc['estimate']:.3f} [{auc['low']}, {auc['high']}]"
+                     f"{_counts(auc)})")  # fmt: skip
     lines.append(f"{'seat':<16} {'stage':<22} {'round':>5} {'projection':>11} {'position':>9}")
     for row in report["turns"]:
         position = "-" if row["position"] is None else f"{row['position']:.3f}"

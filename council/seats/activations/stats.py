@@ -1,13 +1,11 @@
 """The arithmetic of the assistant axis, on plain arrays: contrast of means, projections, how
-well a direction separates two groups (AUC with a bootstrap interval), and correlations.
+well a direction separates two groups (AUC with a score interval), and correlations.
 
 Nothing here touches a model, so it is tested on synthetic tensors.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,47 +64,66 @@ class Interval:
     high: float | None
     method: str  # how the interval was made, or why there is none
     confidence: float = 0.95
+    positives: int | None = None  # the scores it rests on, on each side
+    negatives: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"estimate": self.estimate, "low": self.low, "high": self.high,
-                "method": self.method, "confidence": self.confidence}  # fmt: skip
+                "method": self.method, "confidence": self.confidence,
+                "positives": self.positives, "negatives": self.negatives}  # fmt: skip
+
+
+AUC_METHOD = (
+    "Newcombe (2006) score interval, method 5: inverts the Hanley-McNeil variance taken at "
+    "the candidate AUC, with both group sizes replaced by their mean minus 1; scores treated "
+    "as independent"
+)
+
+
+def _auc_variance(theta: float, m: int, n: int) -> float:
+    """Hanley and McNeil's variance of the Mann-Whitney AUC as a function of the true AUC, with
+    Newcombe's substitution N* = (m + n)/2 - 1 for both m - 1 and n - 1."""
+    star = (m + n) / 2 - 1
+    shape = 1 + star * (1 - theta) / (2 - theta) + star * theta / (1 + theta)
+    return theta * (1 - theta) * shape / (m * n)
 
 
 def auc_interval(
     positive: Sequence[float] | Matrix,
     negative: Sequence[float] | Matrix,
     *,
-    resamples: int = 2000,
-    seed: int = 0,
     confidence: float = 0.95,
 ) -> Interval:
-    """AUC with a bootstrap interval that resamples each group separately (BCa where the
-    resamples vary; a percentile interval where BCa is undefined, as at AUC = 1)."""
-    from scipy.stats import bootstrap
+    """AUC with Newcombe's score interval (Newcombe 2006, "Confidence intervals for an effect
+    size measure based on the Mann-Whitney statistic. Part 2", Statistics in Medicine
+    25:559-573, method 5): the AUCs theta with (AUC - theta)^2 <= z^2 V(theta).
+
+    Why not the bootstrap: with few held-out scores the AUC is often exactly 1, every
+    resample then agrees and a percentile interval is [1, 1], which claims certainty from a
+    dozen replies. The score interval uses the variance at the candidate theta, not at the
+    estimate, so at AUC = 1 its lower bound still falls with the number of scores (about
+    0.72 for 8 against 6), and Newcombe's evaluation found its coverage close to nominal."""
+    from scipy.optimize import brentq
+    from scipy.stats import norm
 
     pos, neg = np.asarray(positive, dtype=np.float64), np.asarray(negative, dtype=np.float64)
     estimate = auc(pos, neg)
-    if len(pos) < 2 or len(neg) < 2:
-        return Interval(estimate, None, None, "no interval: fewer than 2 samples in a group")
+    m, n = len(pos), len(neg)
+    if m < 2 or n < 2:
+        return Interval(estimate, None, None, "no interval: fewer than 2 samples in a group",
+                        confidence, m, n)  # fmt: skip
+    z2 = float(norm.ppf(0.5 + confidence / 2)) ** 2
 
-    def statistic(p: Matrix, n: Matrix, axis: int = -1) -> Matrix:
-        p, n = np.moveaxis(p, axis, -1), np.moveaxis(n, axis, -1)
-        greater = (p[..., :, None] > n[..., None, :]).mean(axis=(-2, -1))
-        ties = (p[..., :, None] == n[..., None, :]).mean(axis=(-2, -1))
-        return greater + 0.5 * ties
+    def excess(theta: float) -> float:  # <= 0 where theta is inside the interval
+        return (estimate - theta) ** 2 - z2 * _auc_variance(theta, m, n)
 
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():  # BCa is undefined when every resample agrees
-            warnings.simplefilter("ignore")
-            result = bootstrap(
-                (pos, neg), statistic, vectorized=True, paired=False, n_resamples=resamples,
-                confidence_level=confidence, method=method, rng=np.random.default_rng(seed),
-            )  # fmt: skip
-        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-        if math.isfinite(low) and math.isfinite(high):
-            return Interval(estimate, low, high, f"bootstrap {method}, {resamples} resamples",
-                            confidence)  # fmt: skip
-    return Interval(estimate, estimate, estimate, "bootstrap degenerate: every resample agrees")
+    # The variance vanishes at 0 and 1, so at an estimate of exactly 0 or 1 the bracket is
+    # moved a hair inside, where the variance term already dominates.
+    inner = 1e-9
+    low = 0.0 if estimate <= 0 else brentq(excess, 0.0, max(estimate - inner, inner / 2))
+    high = 1.0 if estimate >= 1 else brentq(excess, min(estimate + inner, 1 - inner / 2), 1.0)
+    return Interval(estimate, round(float(low), 4), round(float(high), 4), AUC_METHOD,
+                    confidence, m, n)  # fmt: skip
 
 
 def correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
