@@ -13,11 +13,11 @@ from scipy.stats import binomtest
 
 from council.diversity.binary import (
     BinaryComparison,
-    holm,
     mcnemar_exact,
     newcombe_paired_interval,
     paired_binary,
 )
+from council.diversity.inference import holm
 
 
 def test_newcombe_matches_the_published_worked_example() -> None:

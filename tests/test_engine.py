@@ -282,6 +282,21 @@ def test_sampling_settings_reach_every_call() -> None:
     )
 
 
+def test_each_seat_samples_with_its_own_seed() -> None:
+    """Seats that shared one seed opened alike, making different personas look closer; each
+    place in the seating now has its own seed, the same in every run of the same seed."""
+    from council import SamplingSettings
+    from council.engine.prompts import SEAT_SEED_STRIDE
+
+    model = ScriptedModel(default="fine")
+    Council(
+        ["popper", "kuhn", "meadows"], protocol="quick", model=model, runs_dir=None,
+        sampling=SamplingSettings(seed=7),
+    ).convene(QUESTION)  # fmt: skip
+    seeds = {r.seat: r.seed for r in model.requests if r.stage == "opening"}
+    assert seeds == {"popper": 7, "kuhn": 7 + SEAT_SEED_STRIDE, "meadows": 7 + 2 * SEAT_SEED_STRIDE}
+
+
 async def test_aconvene_inside_an_event_loop() -> None:
     council = Council(["popper"], protocol="quick", model=FunctionModel(echo), runs_dir=None)
     result = await council.aconvene(QUESTION)

@@ -74,7 +74,9 @@ def test_one_primary_per_comparison_and_holm_holds_the_familywise_rate(null_runs
     for tests in null_runs:
         primaries = [t for t in tests if t["role"] == "primary"]
         assert {(t["a"], t["b"]) for t in primaries} == {
-            ("placebo", "single"), ("placebo", "cross"), ("single", "cross")
+            ("placebo", "single"),
+            ("placebo", "cross"),
+            ("single", "cross"),
         }
         assert all(t["metric"] == ABOVE_FLOOR for t in primaries)
         secondaries = [t for t in tests if t["role"] == "secondary"]

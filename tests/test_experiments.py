@@ -209,7 +209,10 @@ def test_a_failed_unit_is_recorded_and_retried_on_rerun(provider, tmp_path) -> N
     missing = [r for r in rows if r["arm"] == "missing"]
     assert [r["status"] for r in missing] == ["failed"] and missing[0]["error"]
     summary = summarise(tmp_path, FakeEmbedder())
-    assert [u["unit"] for u in summary["failed_units"]] == ["missing/q0/s0"]
+    assert [u["unit"] for u in summary["failed_units"]] == [
+        "missing/q0/s0",
+        "missing~placebo/q0/s0",
+    ]
     assert next(a for a in summary["arms"] if a["name"] == "missing")["failed_units"] == 1
 
     again = run_plan(plan)  # retried by default; the completed units are skipped

@@ -143,8 +143,22 @@ def experiment_summary() -> dict[str, Any]:
             {"metric": "blind_vendi_score", "a": "single", "b": f"cross{HOSTILE}",
              "difference": 0.4, "ci95": [0.1, 0.7], "p_value": 0.0213},
         ],
-        "noise_floor": {"local/smollm2-135m-instruct": metric(0.15, 0.12, 0.18, 9),
-                        "openai/gpt-4o-mini": metric(0.09, 0.07, 0.11, 9)},
+        "tests": [
+            {"metric": "above_placebo_floor", "a": "placebo", "b": "single",
+             "difference": 0.06, "ci95": [0.02, 0.1], "p_value": 0.012, "role": "primary",
+             "adjusted_p": None},
+            {"metric": "blind_mean_pairwise_distance", "a": "single", "b": f"cross{HOSTILE}",
+             "difference": 0.12, "ci95": [0.07, 0.17], "p_value": 0.0001,
+             "role": "secondary", "adjusted_p": 0.0003},
+            {"metric": "blind_vendi_score", "a": "single", "b": f"cross{HOSTILE}",
+             "difference": 0.4, "ci95": [0.1, 0.7], "p_value": 0.0213, "role": "secondary",
+             "adjusted_p": 0.0426},
+        ],
+        "placebo_floor": {"single": metric(0.15, 0.12, 0.18, 9),
+                          f"cross{HOSTILE}": metric(0.09, 0.07, 0.11, 9)},
+        "power": [{"metric": "above_placebo_floor", "a": "placebo", "b": "single",
+                   "effect": 0.03, "questions": 4, "power": 0.21, "questions_for_80": 19}],
+        "underpowered": True,
         "decomposition": {"persona": 0.42, "family": 0.21, "residual": 0.37},
         "curves": {
             "single": [{"stage": "opening", "round": 0, "mean": 0.21, "ci95": [0.18, 0.24], "n": 12},
@@ -161,7 +175,7 @@ def experiment_summary() -> dict[str, Any]:
 EMPTY_SUMMARY: dict[str, Any] = {
     "experiment": "variants", "title": "Nothing yet", "questions": 0, "samples": 0,
     "embedder": "fake-64", "arms": [], "metric_descriptions": {}, "comparisons": [],
-    "noise_floor": {}, "decomposition": None, "curves": {},
+    "tests": [], "placebo_floor": {}, "power": [], "decomposition": None, "curves": {},
 }  # fmt: skip
 
 
@@ -285,11 +299,17 @@ def test_experiment_table() -> None:
     assert re.search(r"empty\s+-\s+-\s+-\s+0\s+no results", table)
     assert "blind_mean_pairwise_distance: How different the blind-round answers were." in table
     assert re.search(
-        r"blind_mean_pairwise_distance\s+single\s+cross.*0\.120\s+\[0\.070, 0\.170\]\s+<0\.001",
+        r"blind_mean_pairwise_distance\s+single\s+cross.*0\.120\s+\[0\.070, 0\.170\]\s+<0\.001"
+        r"\s+<0\.001\s+secondary",
         table,
     )
-    assert re.search(r"blind_vendi_score\s+single.*0\.400\s+\[0\.100, 0\.700\]\s+0\.021", table)
-    assert re.search(r"local/smollm2-135m-instruct\s+0\.150\s+\[0\.120, 0\.180\]\s+9", table)
+    assert re.search(
+        r"blind_vendi_score\s+single.*0\.400\s+\[0\.100, 0\.700\]\s+0\.021\s+0\.043", table
+    )
+    assert re.search(r"above_placebo_floor\s+placebo\s+single.*0\.012\s+-\s+primary", table)
+    assert table.splitlines()[1].startswith("UNDERPOWERED")
+    assert "power 0.21 to detect 0.030 with 4 questions; 80% needs 19 questions" in table
+    assert re.search(r"\nsingle\s+0\.150\s+\[0\.120, 0\.180\]\s+9", table)
     assert re.search(r"persona\s+0\.420\nfamily\s+0\.210\nresidual\s+0\.370", table)
     assert re.search(r"single\s+cross_examination\s+0\.170", table)
     assert not NAN.search(table)
@@ -297,7 +317,7 @@ def test_experiment_table() -> None:
 
 def test_experiment_table_when_empty() -> None:
     table = experiment_table(EMPTY_SUMMARY)
-    assert "No arms." in table and "Comparisons (difference = mean of b - mean of a)\nnone" in table
+    assert "No arms." in table and "arm against its floor)\nnone" in table
     assert "not measured" in table and "not available" in table
 
 
@@ -376,15 +396,15 @@ def test_experiment_page(tmp_path: Path) -> None:
     assert distance is not None
     chart = distance[0]
     assert chart.count("<circle") == 2 and "empty (no data)" in chart  # dots for two arms
-    assert chart.count("stroke-dasharray") == 4  # two noise floors, and their legend swatches
-    assert "floor: smollm2-135m-instruct" in chart
+    assert chart.count("stroke-dasharray") == 4  # two placebo floors, and their legend swatches
+    assert "floor: single" in chart
     assert "single at single: 0.210 (95% CI 0.180 to 0.240)" in chart
     vendi = re.search(r"<svg[^>]*blind_vendi_score by arm.*?</svg>", page, re.S)
     assert vendi is not None and "noise floor" not in vendi[0]  # a floor only where it applies
     bar = re.search(r"<svg[^>]*Where the variance comes from.*?</svg>", page, re.S)
     assert bar is not None and bar[0].count("<rect") >= 3 and "persona: 42.0%" in bar[0]
     assert "cross&lt;script&gt;" in page and "No results yet for: empty." in text
-    assert "<0.001" in text and "difference = mean of b − mean of a" in text
+    assert "<0.001" in text and "paired by question" in text and "UNDERPOWERED" in text
 
 
 def test_empty_experiment_page() -> None:
@@ -393,7 +413,8 @@ def test_empty_experiment_page() -> None:
     text = " ".join(structure.text)
     assert "<svg" not in page and not NAN.search(text)
     for expected in ("This experiment has no arms.", "No metrics were measured.",
-                     "No comparisons between arms.", "The noise floor was not measured.",
+                     "No tests: one arm, or too few questions.",
+                     "Not measured: this experiment ran without placebo arms.",
                      "No variance decomposition", "No per-round curves."):  # fmt: skip
         assert expected in text
 

@@ -15,7 +15,7 @@ binary outcome, such as "left character" free and capped, is summarised by:
   the phi correlation of the pairs (corrected toward 0 by N/2 when positive, as in the paper),
   so it stays inside [-1, 1], is never of zero width, and needs no resampling.
 
-Holm's step-down adjustment (``holm``) is here for the callers that report several of these.
+Several of these in one report are adjusted by ``council.diversity.inference.holm``.
 """
 
 from __future__ import annotations
@@ -134,14 +134,3 @@ def paired_binary(
         before=(a + b) / n, after=(a + c) / n, difference=(c - b) / n, low=low, high=high,
         n_pairs=n, b=b, c=c, p_value=mcnemar_exact(b, c), confidence=confidence, role=role,
     )  # fmt: skip
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (``statsmodels.stats.multitest.multipletests``),
-    in the order given. For the callers of this module (the capping summary); the meter's
-    general multiplicity helper is elsewhere."""
-    if not p_values:
-        return []
-    from statsmodels.stats.multitest import multipletests
-
-    return [float(p) for p in multipletests(list(p_values), method="holm")[1]]

@@ -9,9 +9,9 @@ from council.reports.identifiability import HEADERS as IDENTIFIABILITY_HEADERS
 from council.reports.identifiability import NUMERIC as IDENTIFIABILITY_NUMERIC
 from council.reports.identifiability import result_notes, result_row, results_of
 from council.reports.values import (
-    MISSING,
     COMPARISON_HEADERS,
     FLOOR_METRICS,
+    MISSING,
     arm_metrics,
     comparison_rows,
     decomposition_shares,
@@ -22,10 +22,10 @@ from council.reports.values import (
     has_vote_section,
     noise_floor_rows,
     power_lines,
-    underpowered,
     seat_rows,
     stage_label,
     stage_rows,
+    underpowered,
     vote_summary,
 )
 

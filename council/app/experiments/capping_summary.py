@@ -54,9 +54,10 @@ from council.app.experiments.capping import (
 from council.app.experiments.capping_judge import Judge, JudgeDesign, judge_design, unit_rows
 from council.app.experiments.folder import PLAN_FILE, experiment_embedder, journal_lines
 from council.diversity.analysis import card_reference_text
-from council.diversity.binary import holm, paired_binary
+from council.diversity.binary import paired_binary
 from council.diversity.embedders import Embedder
 from council.diversity.identifiability import identifiability
+from council.diversity.inference import holm
 from council.diversity.metrics import drift_position, mean_pairwise_distance, normalised_mean
 from council.errors import ConfigError
 from council.personas.card import PersonaCard

@@ -171,8 +171,9 @@ def _power(rows: Sequence[UnitValues], test: Comparison, effect: float) -> dict[
     G = len(by_question)
     samples = max(1.0, len(values) / max(G, 1))
     if G < 2 or len(values) <= G:
+        why = "too few questions, or no repeat within one, for a power analysis"
         return {"metric": test.metric, "a": test.a, "b": test.b, "effect": effect,
-                "questions": G, "note": "too few questions or repeats for a power analysis"}  # fmt: skip
+                "questions": G, "note": why}  # fmt: skip
     components = variance_components(values, questions)
     between, within = components.between, components.within
     sd = sd_from_components(between, within, round(samples))
@@ -186,4 +187,3 @@ def _power(rows: Sequence[UnitValues], test: Comparison, effect: float) -> dict[
         row["power"] = round(paired_power(sd, effect, G), 3)
         row["questions_for_80"] = clusters_needed(sd, effect, TARGET_POWER)
     return row
-

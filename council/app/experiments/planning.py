@@ -93,8 +93,21 @@ def read_pilot(path: Path | None) -> Pilot:
         within = float(row["within_question_variance"])
     except (KeyError, TypeError, ValueError):
         raise ConfigError(f"{source}: no variance components of a primary endpoint") from None
-    label = "the shipped diversity experiment" if path is None else str(path)
+    label = str(path) if path is not None else str(data.get("source", "the shipped experiment"))
     return Pilot(label, between, within)
+
+
+def write_pilot(summary: dict[str, Any], source: str, path: Path = SHIPPED_PILOT) -> Path:
+    """Keep the variance components of a summary's between-arm primary endpoint (else its
+    first) as the pilot later plans read by default."""
+    rows = [r for r in summary.get("power") or [] if "between_question_variance" in r]
+    if not rows:
+        raise ConfigError("the summary has no power analysis to take variance components from")
+    row = next((r for r in rows if r.get("a") != "placebo"), rows[0])
+    keep = ("metric", "a", "b", "questions", "samples_per_question",
+            "between_question_variance", "within_question_variance", "method")  # fmt: skip
+    path.write_text(json.dumps({"source": source, **{k: row[k] for k in keep}}, indent=2) + "\n")
+    return path
 
 
 def calls_per_council(protocol: Protocol, seats: int) -> int:

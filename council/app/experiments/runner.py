@@ -288,12 +288,19 @@ def voice_units(plan: ExperimentPlan, protocol: Any) -> list[VoiceUnit]:
     models = sorted({m for arm in plan.arms for m in arm.models})
     return [
         VoiceUnit(
-            unit=f"assistant/{model}/q{q}/assistant", kind="assistant", model=model,
-            question_index=q, who="assistant", system=ASSISTANT_SYSTEM_PROMPT,
-            prompt=first_prompt(protocol, question), k=plan.baseline_samples,
-            max_tokens=plan.max_tokens, temperature=plan.temperature, seed=q * 100,
+            unit=f"assistant/{model}/q{q}/assistant",
+            kind="assistant",
+            model=model,
+            question_index=q,
+            who="assistant",
+            system=ASSISTANT_SYSTEM_PROMPT,
+            prompt=first_prompt(protocol, question),
+            k=plan.baseline_samples,
+            max_tokens=plan.max_tokens,
+            temperature=plan.temperature,
+            seed=q * 100,
             endpoints=tuple(sorted(plan.endpoints.items())),
-        )  # fmt: skip
+        )
         for q, question in enumerate(plan.questions)
         for model in models
         if plan.baseline_samples > 0

@@ -71,9 +71,8 @@ def summarise(
         for i, arm in enumerate([*arms, *placebo_of.values()])
     }
     shares = measured.decomposition(embedder, set(arms))
-    analysis = analyse_units(
-        arms, measured.rows, placebo_of, effect=effect, extra_tests=_share_tests(shares)
-    )  # fmt: skip
+    extra = [*_share_tests(shares), *_identifiability_tests(identifiability)]
+    analysis = analyse_units(arms, measured.rows, placebo_of, effect=effect, extra_tests=extra)
     return {
         "experiment": plan["kind"],
         "title": title or f"{plan['kind']} experiment",
@@ -85,10 +84,14 @@ def summarise(
             for arm in plan["arms"]
         ],
         "placebo_arms": [
-            {"name": p, "of": a, "units": sum(u["arm"] == p for u in units),
-             "identifiability": identifiability.get(p, [])}
+            {
+                "name": p,
+                "of": a,
+                "units": sum(u["arm"] == p for u in units),
+                "identifiability": identifiability.get(p, []),
+            }
             for a, p in placebo_of.items()
-        ],  # fmt: skip
+        ],
         "metric_descriptions": METRICS,
         "methods": METHODS,
         "failed_units": [_failure(u) for u in latest if u.get("status") != "completed"],
@@ -137,11 +140,12 @@ class _Measured:
     def __init__(self, assistant: dict[int, dict[str, list[str]]]) -> None:
         self.assistant = assistant
         self.rows: list[UnitValues] = []
-        self.curves: dict[str, dict[tuple[str, int], tuple[list[float], list[int]]]] = (
-            defaultdict(lambda: defaultdict(lambda: ([], [])))
+        self.curves: dict[str, dict[tuple[str, int], tuple[list[float], list[int]]]] = defaultdict(
+            lambda: defaultdict(lambda: ([], []))
         )
         self.blind: list[tuple[str, str, Turn, int]] = []  # (arm, family, turn, question)
         self.panel_turns: dict[str, list[tuple[Turn, str]]] = defaultdict(list)
+        self.questions: dict[str, str] = {}  # run id -> its question: identifiability's blocks
         self.short = 0
 
     def add(self, out: Path, unit: dict[str, Any], embedder: Embedder) -> None:
@@ -154,6 +158,7 @@ class _Measured:
         report = analyse_run(run, embedder, assistant_voice=self.assistant.get(unit["question"]))
         self.short += getattr(report, "short_turns_skipped", 0)
         q = unit["question"]
+        self.questions[run.run_id] = run.question
         self.rows.append(UnitValues(unit["arm"], q, unit["sample"], _unit_metrics(report)))
         for stage in report.stages:
             if stage.mean_pairwise_distance is not None:
@@ -183,8 +188,9 @@ class _Measured:
         vectors = embedder.encode([t.content or "" for t in turns])
         of = "seat place" if arm.endswith(PLACEBO_SUFFIX) else "persona"
         found = turn_identifiability(
-            turns, vectors, lambda t: labels[id(t)], of=of, embedder=embedder.name, seed=seed
-        )
+            turns, vectors, lambda t: labels[id(t)], of=of, embedder=embedder.name, seed=seed,
+            questions=self.questions,
+        )  # fmt: skip
         return [result.to_json() for result in found]
 
     def decomposition(self, embedder: Embedder, arms: set[str]) -> DesignShares | None:
@@ -238,6 +244,29 @@ def _share_tests(shares: DesignShares | None) -> list[Comparison]:
             metric=f"{term.name} share of variance", a="label noise", b=term.name
         )
     ]
+
+
+def _identifiability_tests(found: dict[str, list[dict[str, Any]]]) -> list[Comparison]:
+    """Each arm's first identifiability result (its embeddings, all its answers) against its
+    chance level: a secondary test, adjusted with the others."""
+    tests = []
+    for arm, results in found.items():
+        first = results[0] if results else {}
+        if first.get("p_value") is None or first.get("balanced_accuracy") is None:
+            continue
+        chance = first.get("null_mean") or first.get("uniform_chance") or 0.0
+        low, high = first.get("ci95") or (None, None)
+        estimate = Estimate(
+            first["balanced_accuracy"] - chance, None if low is None else low - chance,
+            None if high is None else high - chance, first.get("samples", 0),
+            first.get("interval_method", ""),
+        )  # fmt: skip
+        comparison = Comparison(estimate, first["p_value"], first.get("method", ""))
+        tests.append(comparison.labelled(
+            metric=f"identifiability of {first.get('of')} (balanced accuracy)",
+            a="chance", b=arm,
+        ))  # fmt: skip
+    return tests
 
 
 def _unit_metrics(report: RunDiversity) -> dict[str, float]:
