@@ -57,22 +57,22 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-# The offline experiments behind docs/findings.md (about an hour on 2 cores; finished units
-# and replies are kept, so a rerun only measures again).
+# The offline experiments behind docs/findings.md (an hour or more on 2 cores; finished units
+# and replies are kept, so a rerun only measures again), then every shipped folder measured
+# again and the findings rendered from the summaries. The variants folder predates placebo
+# arms, so it resumes without them; the capping folders predate the judge's split and are
+# re-analysed from their replies (rerun them under a new --out to collect split replies).
 experiments: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[experiments]"
 	$(BIN)/council experiment diversity --personas popper,kuhn,hayek,keynes \
-		--questions examples/questions.txt --samples 3 --out docs/experiments/diversity \
+		--questions examples/questions-diversity.txt --samples 2 --baseline-samples 4 \
+		--out docs/experiments/diversity \
 		--arms single=local/smollm2-135m-instruct \
 		cross=local/smollm2-135m-instruct,local/qwen2.5-coder-0.5b-instruct
-	$(BIN)/council experiment variants \
+	$(BIN)/council experiment variants --no-placebo --baseline-samples 2 \
 		--pairs anthropologist,learning-scientist,nurse,structural-engineer,economist \
 		--questions examples/questions.txt --samples 2 --protocol quick --out docs/experiments/variants
-	$(BIN)/council experiment capping --axis docs/experiments/axis-smollm2-135m-instruct.json \
-		--personas popper,kuhn,arendt,hobbes --questions examples/questions.txt \
-		--breaking examples/persona_breaking.txt --percentile 50 --out docs/experiments/capping-heldout-p50
-	$(BIN)/council experiment capping --axis docs/experiments/axis-smollm2-135m-instruct.json \
-		--questions examples/questions.txt --percentile 90 --out docs/experiments/capping-p90
+	$(BIN)/python docs/experiments/regenerate.py --measure
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -283,7 +283,7 @@ def test_experiments_are_browsed_with_the_reports_charts(tmp_path, provider) -> 
         status, listing = running.request("/experiments")
         assert status == 200 and "/experiments/diversity" in listing
         status, page = running.request("/experiments/diversity")
-        assert status == 200 and "<svg" in page and "noise floor" in page.lower()
+        assert status == 200 and "<svg" in page and "placebo floor" in page.lower()
         assert running.request("/experiments/..%2F..%2Fetc")[0] == 404
     finally:
         running.stop()

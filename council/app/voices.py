@@ -1,5 +1,5 @@
 """Sampling voices outside a deliberation: the same model with no persona (the generic
-assistant, for drift), and the same persona resampled (the noise floor of sampling alone)."""
+assistant): the no-persona baseline, for drift."""
 
 from __future__ import annotations
 

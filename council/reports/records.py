@@ -73,7 +73,7 @@ def _drift_records(report: Mapping[str, Any]) -> Records:
 
 
 def experiment_records(summary: Mapping[str, Any]) -> dict[str, Records]:
-    """The tables of an experiment's summary: arms, metrics per arm, comparisons, noise floor,
+    """The tables of an experiment's summary: arms, metrics per arm, tests, placebo floors, power,
     variance decomposition, curves, failed units and identifiability per arm."""
     arms = list(summary.get("arms") or [])
     decomposition = summary.get("decomposition") or {}

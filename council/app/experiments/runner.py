@@ -3,7 +3,7 @@
 Every unit is one council run recorded under ``OUT/runs``; ``OUT/units.jsonl`` journals each
 unit's outcome, so running the same command again skips the units that completed and retries
 those that failed (a missing extra, a model that was down). Voices sampled outside a council
-(the same persona resampled, for the noise floor; the same model with no persona, for drift)
+(the same model with no persona: the no-persona baseline, the pole drift is measured toward)
 go to ``OUT/voices.jsonl`` the same way. Units run in process or on a Ray cluster
 (``executors.py``); either way the driver records each finished unit in ``OUT/runs``'s ledger.
 """
