@@ -203,52 +203,54 @@ def register(commands: Any) -> None:
     variants.set_defaults(handler=_variants)
     _register_capping(kinds)
     for parser in (diversity, variants):
-        parser.add_argument("--questions", required=True, help="a file, one question per line")
-        parser.add_argument(
-            "--samples", type=positive_int, default=3, help="runs per arm and question"
-        )
-        parser.add_argument(
-            "--out", default="experiments/latest", help="results folder (resumable)"
-        )
-        parser.add_argument("--protocol", default="council")
-        parser.add_argument("--max-tokens", type=positive_int, default=80)
-        parser.add_argument("--temperature", type=temperature, default=0.8)
-        parser.add_argument(
-            "--baseline-samples", type=non_negative_int, default=8,
-            help="no-persona answers per model and question (the drift pole)",
-        )  # fmt: skip
-        parser.add_argument(
-            "--no-placebo", action="store_true",
-            help="skip the placebo arms (one persona in every seat): no floor is measured",
-        )  # fmt: skip
-        parser.add_argument(
-            "--embedder", help="sentence-transformers name or path, 'fake', or litellm:MODEL"
-        )
-        parser.add_argument(
-            "--plan", action="store_true",
-            help="print the calls, tokens, cost and power the experiment would have, and stop",
-        )  # fmt: skip
-        parser.add_argument(
-            "--effect", type=float, default=0.03,
-            help="the difference in distance above the placebo floor the power is of",
-        )  # fmt: skip
-        parser.add_argument(
-            "--pilot", metavar="DIR",
-            help="a finished experiment whose variance components the power uses "
-            "(default: the shipped experiment's)",
-        )  # fmt: skip
-        parser.add_argument("--endpoint", action="append", default=[], metavar="MODEL=URL")
-        parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-        parser.add_argument(
-            "--csv", metavar="DIR", help="also write every table as a CSV file into DIR"
-        )
-        parser.add_argument(
-            "--ray", nargs="?", const="local", metavar="auto|ADDRESS",
-            help="run units as Ray tasks: alone, a local cluster (or the one RAY_ADDRESS "
-            "names); 'auto', the running cluster; or a cluster's address",
-        )  # fmt: skip
-        parser.add_argument(
-            "--rate-limit", action="append", default=[], metavar="PROVIDER=RPM[:TPM]",
-            help="requests (and tokens) per minute for one provider or model, shared by "
-            "every worker; a 429's Retry-After holds them all",
-        )  # fmt: skip
+        _register_common(parser)
+
+
+def _register_common(parser: Any) -> None:
+    """The options every council experiment takes: its questions, sampling, references,
+    plan and where it runs."""
+    parser.add_argument("--questions", required=True, help="a file, one question per line")
+    parser.add_argument("--samples", type=positive_int, default=3, help="runs per arm and question")
+    parser.add_argument("--out", default="experiments/latest", help="results folder (resumable)")
+    parser.add_argument("--protocol", default="council")
+    parser.add_argument("--max-tokens", type=positive_int, default=80)
+    parser.add_argument("--temperature", type=temperature, default=0.8)
+    parser.add_argument(
+        "--baseline-samples", type=non_negative_int, default=8,
+        help="no-persona answers per model and question (the drift pole)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-placebo", action="store_true",
+        help="skip the placebo arms (one persona in every seat): no floor is measured",
+    )  # fmt: skip
+    parser.add_argument(
+        "--embedder", help="sentence-transformers name or path, 'fake', or litellm:MODEL"
+    )
+    parser.add_argument(
+        "--plan", action="store_true",
+        help="print the calls, tokens, cost and power the experiment would have, and stop",
+    )  # fmt: skip
+    parser.add_argument(
+        "--effect", type=float, default=0.03,
+        help="the difference in distance above the placebo floor the power is of",
+    )  # fmt: skip
+    parser.add_argument(
+        "--pilot", metavar="DIR",
+        help="a finished experiment whose variance components the power uses "
+        "(default: the shipped experiment's)",
+    )  # fmt: skip
+    parser.add_argument("--endpoint", action="append", default=[], metavar="MODEL=URL")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--csv", metavar="DIR", help="also write every table as a CSV file into DIR"
+    )
+    parser.add_argument(
+        "--ray", nargs="?", const="local", metavar="auto|ADDRESS",
+        help="run units as Ray tasks: alone, a local cluster (or the one RAY_ADDRESS "
+        "names); 'auto', the running cluster; or a cluster's address",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rate-limit", action="append", default=[], metavar="PROVIDER=RPM[:TPM]",
+        help="requests (and tokens) per minute for one provider or model, shared by "
+        "every worker; a 429's Retry-After holds them all",
+    )  # fmt: skip

@@ -100,21 +100,7 @@ def experiment_records(summary: Mapping[str, Any]) -> dict[str, Records]:
             for a in arms
             for name, m in (a.get("metrics") or {}).items()
         ],
-        "comparisons": [
-            {
-                "metric": c.get("metric"),
-                "a": c.get("a"),
-                "b": c.get("b"),
-                "difference": c.get("difference"),
-                **_ci(c.get("ci95")),
-                "p_value": c.get("p_value"),
-                "holm_p": c.get("adjusted_p"),
-                "role": c.get("role"),
-                "interval_method": c.get("interval_method"),
-                "test_method": c.get("test_method"),
-            }
-            for c in summary.get("tests") or summary.get("comparisons") or []
-        ],
+        "comparisons": _test_records(summary),
         "placebo_floor": [
             {"arm": arm, "mean": f.get("mean"), **_ci(f.get("ci95")), "n": f.get("n")}
             for arm, f in (summary.get("placebo_floor") or {}).items()
@@ -139,6 +125,25 @@ def experiment_records(summary: Mapping[str, Any]) -> dict[str, Records]:
         "failed_units": [dict(f) for f in summary.get("failed_units") or []],
         **experiment_identifiability_records(summary),
     }
+
+
+def _test_records(summary: Mapping[str, Any]) -> Records:
+    """Every test of an experiment: what it compares, its estimate, p, Holm p and role."""
+    return [
+        {
+            "metric": c.get("metric"),
+            "a": c.get("a"),
+            "b": c.get("b"),
+            "difference": c.get("difference"),
+            **_ci(c.get("ci95")),
+            "p_value": c.get("p_value"),
+            "holm_p": c.get("adjusted_p"),
+            "role": c.get("role"),
+            "interval_method": c.get("interval_method"),
+            "test_method": c.get("test_method"),
+        }
+        for c in summary.get("tests") or summary.get("comparisons") or []
+    ]
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
