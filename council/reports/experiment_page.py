@@ -1,7 +1,7 @@
 """The HTML report of an experiment: arms side by side per metric with their 95% intervals
 (the method named), the tests (the primary endpoint, and Holm-adjusted secondaries), the
-power, each arm's placebo floor, the variance decomposition and per-round curves per arm. Every chart starts its y
-axis at 0 and gives each arm the same colour."""
+power, each arm's placebo floor, the variance decomposition and per-round curves per arm.
+Every chart starts its y axis at 0 and gives each arm the same colour."""
 
 from __future__ import annotations
 

@@ -29,16 +29,15 @@ from council.diversity.inference import (
     design_shares,
 )
 from council.diversity.stats import Estimate
-from council.records.run import Turn
+from council.records.run import RunResult, Turn
 from council.seats.routing import model_family
 from council.store.loader import load_run
 
 METHODS = {
-    "interval": "95% intervals: t intervals on question means (G-1 df, scipy.stats.t); each "
-    "metric names its own",
-    "test": "p-values: t tests on question-level values, paired by question where arms share "
-    "them (scipy.stats.ttest_1samp)",
-    "multiplicity": f"one primary endpoint per comparison; every other p-value {HOLM}",
+    "interval": "95% intervals are t intervals on the G question means (G-1 df, scipy.stats.t)",
+    "test": "p-values are t tests on question-level values, paired by question where arms "
+    "share them (scipy.stats.ttest_1samp)",
+    "multiplicity": f"one primary endpoint per comparison, read at its own p; the others: {HOLM}",
     "floor": "the placebo floor: the arm's twin with one persona (in turn) in every seat, seated "
     "and seeded as the arm, paired unit by unit",
 }
@@ -124,6 +123,16 @@ def _arm(
     }
 
 
+def _load_unit_run(out: Path, unit: dict[str, Any]) -> RunResult:
+    """A unit's run from its folder under ``OUT/runs`` (found by name, so a moved or cloned
+    experiment folder still reads: the ledger is not shipped with one), else the ledger."""
+    if unit.get("run_dir"):
+        folder = out / "runs" / Path(unit["run_dir"]).name
+        if (folder / "events.jsonl").is_file():
+            return load_run(folder)
+    return load_run(unit["run_id"], out / "runs")
+
+
 def _assistant_voices(out: Path) -> dict[int, dict[str, list[str]]]:
     """The no-persona baseline per question and model: the drift pole."""
     assistant: dict[int, dict[str, list[str]]] = defaultdict(dict)
@@ -149,12 +158,7 @@ class _Measured:
         self.short = 0
 
     def add(self, out: Path, unit: dict[str, Any], embedder: Embedder) -> None:
-        # Units of experiments run before the ledger held events name only their folder.
-        run = (
-            load_run(unit["run_id"], out / "runs")
-            if "run_id" in unit
-            else load_run(unit["run_dir"])
-        )
+        run = _load_unit_run(out, unit)
         report = analyse_run(run, embedder, assistant_voice=self.assistant.get(unit["question"]))
         self.short += getattr(report, "short_turns_skipped", 0)
         q = unit["question"]
