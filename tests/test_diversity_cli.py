@@ -17,6 +17,7 @@ import pytest
 
 from council import Council
 from council.cli import diversity_cmd
+from council.cli.diversity_cmd import BASELINE_ANSWERS
 from council.cli.main import build_parser, main
 from council.diversity import embedder_available
 from council.errors import CouncilError
@@ -27,7 +28,7 @@ QUESTION = "Should cities ban private cars from their centres?"
 REPORT_KEYS = {
     "run_id", "question", "protocol", "embedder", "dimension", "stages", "stance_flips",
     "drift", "drift_note", "failed_turns_skipped", "empty_turns_skipped", "seats",
-    "vote_tallies", "noise_floor", "identifiability",
+    "vote_tallies", "no_persona_baseline", "short_turns_skipped", "identifiability",
 }  # fmt: skip
 STAGE_KEYS = {
     "stage", "round", "seats", "mean_pairwise_distance", "vendi_score", "note", "labels",
@@ -93,7 +94,7 @@ def test_json_report_cache_and_page(run_dir: Path, capsys) -> None:
         assert set(stage) == STAGE_KEYS
         assert 0 < stage["mean_pairwise_distance"] <= 2 and 1 <= stage["vendi_score"] <= 3
         assert stage["labels"] == ["popper", "kuhn", "meadows"] and len(stage["similarity"]) == 3
-    assert report["drift"] == [] and "--baseline K" in report["drift_note"]
+    assert report["drift"] == [] and "council diversity RUN --baseline" in report["drift_note"]
     cache = run_dir.parent / ".embeddings.sqlite"
     assert cache.is_file()  # beside the runs, shared by every run in the folder
     assert f"embeddings: 0 from the cache, 6 new ({cache})" in err
@@ -173,7 +174,7 @@ def test_baseline_file_measures_drift(run_dir: Path, capsys) -> None:
 def test_baseline_option_collects_appends_then_measures(run_dir: Path, monkeypatch, capsys) -> None:
     calls: list[int] = []
 
-    def collect_baseline(run: Any, k: int) -> list[dict[str, Any]]:
+    def collect_baseline(run: Any, k: int, first_seed: int = 0) -> list[dict[str, Any]]:
         assert run.run_id == run_dir.name
         calls.append(k)
         return baseline_rows()[:k]
@@ -185,6 +186,9 @@ def test_baseline_option_collects_appends_then_measures(run_dir: Path, monkeypat
     assert cli(["diversity", str(run_dir), "--embedder", "fake", "--baseline", "1"]) == 0
     lines = (run_dir / "baseline.jsonl").read_text().splitlines()
     assert calls == [2, 1] and len(lines) == 3  # appended, never overwritten
+    # Without K, as many as a baseline needs.
+    assert cli(["diversity", str(run_dir), "--embedder", "fake", "--baseline"]) == 0
+    assert calls == [2, 1, BASELINE_ANSWERS]
 
 
 def test_baseline_must_be_positive(run_dir: Path, capsys) -> None:
@@ -279,3 +283,10 @@ def test_bundled_embedder(run_dir: Path, tmp_path: Path, capsys) -> None:
     assert report["embedder"] == "all-MiniLM-L6-v2" and report["dimension"] == 384
     distances = [s["mean_pairwise_distance"] for s in report["stages"]]
     assert all(0 < d < 1 for d in distances)
+
+
+def test_the_cli_s_baseline_size_is_the_meter_s() -> None:
+    """The CLI names it again so that 'council --help' imports none of the records."""
+    from council.records.measurable import BASELINE_ANSWERS as meter
+
+    assert BASELINE_ANSWERS == meter == 8

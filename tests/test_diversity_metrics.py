@@ -29,6 +29,7 @@ from council.diversity.stats import (
     mean_interval,
     permutation_test,
 )
+from council.records.measurable import MIN_REPLY_CHARACTERS
 from council.seats import ModelRequest
 from council.testing import FunctionModel
 
@@ -161,7 +162,9 @@ def test_run_analysis_skips_failures_and_explains_single_seats(tmp_path) -> None
     ).convene("Q?")
     cached = CachedEmbedder(FakeEmbedder(), tmp_path / "cache.sqlite")
     report = analyse_run(
-        run, cached, assistant_voice={"test/function": ["As an AI assistant, I can help."]}
+        run,
+        cached,
+        assistant_voice={"test/function": ["As an AI assistant, I can help you weigh this."]},
     )
     stages = {(s.stage, s.round): s for s in report.stages}
     assert (
@@ -179,7 +182,8 @@ def test_run_analysis_skips_failures_and_explains_single_seats(tmp_path) -> None
 
 
 def test_mismatched_cache_dimension_is_refused(tmp_path) -> None:
-    CachedEmbedder(FakeEmbedder(64), tmp_path / "c.sqlite").encode(["hello"])
+    said = "hello, in a reply long enough to be measured"
+    CachedEmbedder(FakeEmbedder(64), tmp_path / "c.sqlite").encode([said])
 
     class Liar(FakeEmbedder):
         @property
@@ -187,8 +191,9 @@ def test_mismatched_cache_dimension_is_refused(tmp_path) -> None:
             return "fake-64"  # claims the cached model's name with another dimension
 
     run = Council(
-        ["popper", "kuhn"], protocol="quick", model=FunctionModel(lambda r: "hello"), runs_dir=None
-    ).convene("Q?")
+        ["popper", "kuhn"], protocol="quick", runs_dir=None,
+        model=FunctionModel(lambda r: said),
+    ).convene("Q?")  # fmt: skip
     with pytest.raises(EmbeddingError, match="dimension"):
         analyse_run(run, CachedEmbedder(Liar(32), tmp_path / "c.sqlite"))
 
@@ -207,7 +212,8 @@ def test_seats_keep_the_seating_order_whatever_order_they_finish_in(tmp_path) ->
     finished = list(reversed(run.turns))
     finished[0], finished[2] = finished[2], finished[0]
     run = run.model_copy(update={"turns": finished})
-    voices = {"test/function": ["Here are some pros and cons.", "There are several factors."]}
+    voices = {"test/function": ["Here are some pros and cons of the matter.",
+                                "There are several factors to weigh on each side."]}  # fmt: skip
     report = analyse_run(run, FakeEmbedder(), assistant_voice=voices)
     for stage in report.stages:
         assert stage.labels == ["popper", "kuhn", "meadows"], stage.stage
@@ -218,6 +224,33 @@ def test_seats_keep_the_seating_order_whatever_order_they_finish_in(tmp_path) ->
         ("meadows", "panel", "test/function"),
     ]  # fmt: skip
     assert report.vote_tallies == 0  # 'council' takes no vote
-    [floor] = report.noise_floor
+    [floor] = report.no_persona_baseline
     assert floor.model == "test/function" and floor.samples == 2
     assert 0 < floor.mean_pairwise_distance <= 2
+
+
+def test_replies_too_short_to_measure_are_left_out_and_counted(tmp_path) -> None:
+    """A reply under MIN_REPLY_CHARACTERS states no position and its embedding lies anywhere:
+    left out of the stage's measure, of drift, and of the no-persona baseline, and counted."""
+
+    def reply(request: ModelRequest) -> str:
+        if request.seat == "kuhn" and request.stage == "opening":
+            return "Agreed."
+        return f"{request.seat} on {request.stage}: " + " ".join([request.seat] * 5)
+
+    run = Council(
+        ["popper", "kuhn", "meadows"], protocol="council", model=FunctionModel(reply),
+        runs_dir=tmp_path,
+    ).convene("Q?")  # fmt: skip
+    voices = {"test/function": ["Yes.", "Here are some pros and cons of the matter.",
+                                "There are several factors to weigh on each side.", ""]}  # fmt: skip
+    report = analyse_run(run, FakeEmbedder(), assistant_voice=voices)
+    stages = {s.stage: s for s in report.stages}
+    assert stages["opening"].labels == ["popper", "meadows"]
+    assert stages["cross_examination"].labels == ["popper", "kuhn", "meadows"]
+    assert report.short_turns_skipped == 1 and report.empty_turns_skipped == 0
+    assert not any(d.seat == "kuhn" and d.stage == "opening" for d in report.drift)
+    [baseline] = report.no_persona_baseline
+    assert (baseline.samples, baseline.short_answers_skipped) == (2, 1)
+    assert baseline.note == "fewer than 8 answers: a noisy baseline"
+    assert MIN_REPLY_CHARACTERS == 40

@@ -28,19 +28,27 @@ from council.errors import ConfigError  # noqa: E402
 from council.mcp_server.requests import Limits, ServerSettings  # noqa: E402
 from council.mcp_server.server import build_server  # noqa: E402
 from council.mcp_server.transports import check_bind  # noqa: E402
+from council.seats import ModelRequest  # noqa: E402
 from council.testing import FakeProvider, FunctionModel, well_formed_reply  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "Should cities ban private cars from their centres?"
 DOUBLE = "test/well-formed"
+MEASURED = "test/measured"  # replies long enough for the meter (MIN_REPLY_CHARACTERS)
+
+
+def measured_reply(request: ModelRequest) -> str:
+    return f"A reply long enough for the meter to measure. {well_formed_reply(request)}"
 
 
 def server_for(tmp_path: Path, **settings: Any) -> Any:
-    """A server whose runs go under tmp_path, with a well-formed seat double named DOUBLE."""
+    """A server whose runs go under tmp_path, with a well-formed seat double named DOUBLE
+    (and MEASURED, the same with replies the meter measures)."""
     return build_server(
         ServerSettings(runs_dir=tmp_path / "runs", embedder="fake", **settings),
-        test_models={DOUBLE: FunctionModel(well_formed_reply, model=DOUBLE)},
-    )
+        test_models={DOUBLE: FunctionModel(well_formed_reply, model=DOUBLE),
+                     MEASURED: FunctionModel(measured_reply, model=MEASURED)},
+    )  # fmt: skip
 
 
 async def call(client: Client, tool: str, args: dict[str, Any] | None = None) -> Any:
@@ -157,7 +165,7 @@ def test_catalog_tools_list_and_show(tmp_path: Path) -> None:
 def test_measure_diversity_of_a_past_run(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with Client(server_for(tmp_path)) as client:
-            run = await call(client, "convene", {"question": QUESTION, "model": DOUBLE,
+            run = await call(client, "convene", {"question": QUESTION, "model": MEASURED,
                                                  "personas": ["popper", "kuhn"]})  # fmt: skip
             report = await call(client, "measure_diversity", {"run": "latest"})
             assert report["run_id"] == run["run_id"] and report["embedder"] == "fake-64"

@@ -23,7 +23,7 @@ from council.testing import FakeProvider, FunctionModel
 
 QUESTION = "Should cities ban private cars from their centres?"
 IDENTIFIABILITY_TABLES = {"identifiability", "identifiability_confusion"}
-RUN_TABLES = {"seats", "stages", "points", "similarity", "noise_floor", "drift"}
+RUN_TABLES = {"seats", "stages", "points", "similarity", "no_persona_baseline", "drift"}
 RUN_TABLES |= IDENTIFIABILITY_TABLES
 EXPERIMENT_TABLES = {
     "arms", "metrics", "comparisons", "noise_floor", "decomposition", "curves", "failed_units",
@@ -74,7 +74,7 @@ def test_a_run_report_shows_itself_every_way(run, tmp_path: Path) -> None:
     with (tmp_path / "csv" / "seats.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert rows[0]["seat"] == "popper" and rows[0]["model"] == "test/function"
-    assert (tmp_path / "csv" / "noise_floor.csv").read_text().strip() == "empty"
+    assert (tmp_path / "csv" / "no_persona_baseline.csv").read_text().strip() == "empty"
     assert report.write_html(tmp_path / "r.html").read_text(encoding="utf-8") == report.to_html()
 
 
@@ -90,21 +90,36 @@ def test_frames_need_pandas_and_say_so(run) -> None:
         assert list(frames["seats"]["seat"])[:3] == ["popper", "kuhn", "meadows"]
 
 
-def test_measure_with_a_baseline_adds_drift_and_a_noise_floor(run, monkeypatch) -> None:
-    def collect_baseline(found: Any, k: int) -> list[dict[str, Any]]:
+ANSWERS = [
+    "Here are the pros and cons of banning cars from centres.",
+    "There are several factors to weigh: trade, air and access.",
+    "It depends on the city, its transit and its shops.",
+    "OK.",  # too short to measure: left out and counted
+]
+
+
+def test_measure_with_a_baseline_adds_drift_and_the_no_persona_baseline(run, monkeypatch) -> None:
+    seeds: list[int] = []
+
+    def collect_baseline(found: Any, k: int, first_seed: int = 0) -> list[dict[str, Any]]:
         assert found.run_id == run.run_id
-        answers = ["Here are the pros and cons.", "There are several factors to weigh.",
-                   "It depends on the city."]  # fmt: skip
-        return [{"model": "test/function", "content": a, "kind": "assistant"} for a in answers[:k]]
+        seeds.append(first_seed)
+        return [{"model": "test/function", "content": a, "kind": "assistant"} for a in ANSWERS[:k]]
 
     monkeypatch.setattr("council.app.voices.collect_baseline", collect_baseline)
-    data = council.measure(run, baseline=3, embedder="fake").to_json()
-    assert [f["model"] for f in data["noise_floor"]] == ["test/function"]
-    assert data["noise_floor"][0]["samples"] == 3 and len(data["drift"]) == 6
+    data = council.measure(run, baseline=4, embedder="fake").to_json()
+    (baseline,) = data["no_persona_baseline"]
+    assert baseline["model"] == "test/function" and len(data["drift"]) == 6
+    assert (baseline["samples"], baseline["short_answers_skipped"]) == (3, 1)
+    assert baseline["note"] == "fewer than 8 answers: a noisy baseline"
     lines = (Path(run.run_dir or "") / "baseline.jsonl").read_text().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     page = council.measure(run, embedder="fake").to_html()  # the baseline file is reused
-    assert "noise floor: function" in page and "Drift per seat" in page
+    assert "no-persona baseline: function" in page and "Drift per seat" in page
+    assert "1 under 40 characters left out" in page
+    # More answers continue the seeds: the same seeds again would repeat the same answers.
+    council.measure(run, baseline=2, embedder="fake")
+    assert seeds == [0, 4]
 
 
 def test_a_run_held_in_memory_is_measured_without_files(tmp_path, monkeypatch) -> None:

@@ -56,7 +56,7 @@ def run_example(tmp_path: Path, monkeypatch, capsys) -> str:  # type: ignore[no-
     out: str = capsys.readouterr().out
     assert out.startswith("Diversity of run ")
     assert "local/smollm2-135m-instruct" in out  # the seat -> model map
-    assert "Noise floor" in out and "topic" in out and "framework" in out
+    assert "No-persona baseline" in out and "topic" in out and "framework" in out
     assert (tmp_path / "diversity.html").is_file()
     assert {p.stem for p in (tmp_path / "tables").glob("*.csv")} >= {"seats", "stages", "drift"}
     out_dir = tmp_path / "experiments" / "demo"

@@ -106,7 +106,10 @@ def run_report() -> dict[str, Any]:
              "provider": "m"},
         ],
         "vote_tallies": 2,
-        "noise_floor": [{"model": "m/one", "mean_pairwise_distance": 0.18, "samples": 3}],
+        "no_persona_baseline": [{"model": "m/one", "mean_pairwise_distance": 0.18, "samples": 3,
+                                 "short_answers_skipped": 1,
+                                 "note": "fewer than 8 answers: a noisy baseline"}],
+        "short_turns_skipped": 2,
     }  # fmt: skip
 
 
@@ -258,7 +261,7 @@ def test_run_table_rows_flips_drift_and_skips() -> None:
     r1 = next(line for line in lines if line.startswith("rebuttal") and " 1 " in line)
     assert "0.557" in r1 and "2.31" in r1 and f"meadows{HOSTILE} (14 tokens)" in r1
     assert re.search(r"kuhn\s+kuhn\s+panel\s+m/two\s+m", table)  # the seat -> model map
-    assert re.search(r"m/one\s+0\.180\s+3", table)  # the noise floor
+    assert re.search(r"m/one\s+0\.180\s+3", table)  # the no-persona baseline
     r2 = next(line for line in lines if line.startswith("rebuttal") and " 2 " in line)
     assert "0.321" in r2 and re.search(r"0\.321\s+-\s", r2)  # NaN Vendi shows as a dash
     assert "kuhn  1 -> 2" in table and f"ban -> keep {HOSTILE}" in table
@@ -532,14 +535,19 @@ def svg_colours() -> tuple[str, ...]:
     return COLOURS
 
 
-def test_noise_floor_is_a_reference_line_on_the_convergence_chart() -> None:
+def test_the_no_persona_baseline_is_a_reference_line_on_the_convergence_chart() -> None:
     page = run_report_html(run_report())
     curve = charts(page)["Mean pairwise distance by stage and round"]
-    assert 'class="legend-reference" data-name="noise floor: one"' in curve
-    assert "noise floor: one: 0.180" in curve  # the line's tooltip
+    assert 'class="legend-reference" data-name="no-persona baseline: one"' in curve
+    assert "no-persona baseline: one: 0.180" in curve  # the line's tooltip
+    assert "1 under 40 characters left out; fewer than 8 answers: a noisy baseline" in page
+    assert "2 panel replies under 40 characters" in page
     report = run_report()
-    report["noise_floor"] = []
-    assert "No noise floor: measure with a baseline" in run_report_html(report)
+    report["no_persona_baseline"] = []
+    assert "No no-persona baseline: measure one" in run_report_html(report)
+    # A report made before the baseline had its name still draws it.
+    report["noise_floor"] = run_report()["no_persona_baseline"]
+    assert 'data-name="no-persona baseline: one"' in run_report_html(report)
 
 
 def test_a_protocol_without_votes_has_no_vote_section() -> None:

@@ -289,10 +289,19 @@ def test_experiments_are_browsed_with_the_reports_charts(tmp_path, provider) -> 
         running.stop()
 
 
-def test_a_runs_diversity_is_measured_on_request_and_kept(server: Server, tmp_path) -> None:
-    run_id = json.loads(server.request("/api/convene", QUICK)[1])["run_id"]
-    server.request(f"/api/runs/{run_id}/events")  # until it has finished
-    status, page = server.request(f"/runs/{run_id[:20]}/diversity")
+def test_a_runs_diversity_is_measured_on_request_and_kept(tmp_path) -> None:
+    # Replies long enough for the meter (MIN_REPLY_CHARACTERS); shorter ones are not measured.
+    def reply(body: dict[str, Any]) -> str:
+        return f"A reply from {body['model']}, long enough to be measured."
+
+    with FakeProvider(reply) as provider:
+        server = serve(tmp_path, provider)
+        try:
+            run_id = json.loads(server.request("/api/convene", QUICK)[1])["run_id"]
+            server.request(f"/api/runs/{run_id}/events")  # until it has finished
+            status, page = server.request(f"/runs/{run_id[:20]}/diversity")
+        finally:
+            server.stop()
     assert status == 200 and "<svg" in page and "popper" in page
     kept = tmp_path / "runs" / run_id / "report.html"
     assert kept.read_text(encoding="utf-8") == page

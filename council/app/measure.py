@@ -1,14 +1,16 @@
 """Measuring a run's diversity from Python: ``council.measure(run_or_dir_or_id, baseline=K)``.
 
-A run is measured where it is recorded: its folder holds ``baseline.jsonl`` (answers of its
-models with no persona, for drift and the noise floor) and, beside the folder, an embedding
-cache, so measuring it again embeds nothing twice.
+A run is measured where it is recorded: its folder holds ``baseline.jsonl`` (its models'
+answers under the plain assistant prompt, the *no-persona baseline*, for drift and for the
+diversity sampling alone produces) and, beside the folder, an embedding cache, so measuring it
+again embeds nothing twice.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +50,17 @@ def read_baseline(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _collect_baseline(run: RunResult, k: int) -> list[dict[str, Any]]:
-    """Ask each panel model ``k`` times with no persona."""
+def _collect_baseline(
+    run: RunResult, k: int, recorded: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Ask each panel model ``k`` times with no persona, on seeds after those of the answers
+    already ``recorded``: the same seeds again would give the same answers, and a baseline of
+    repeats reads as one with no spread."""
     from council.app import voices
 
-    return voices.collect_baseline(run, k)
+    panel = {s.model for s in run.seats if s.role == "panel"}
+    counts = Counter(str(row["model"]) for row in recorded if row.get("model") in panel)
+    return voices.collect_baseline(run, k, first_seed=max(counts.values(), default=0))
 
 
 @dataclass
@@ -95,14 +103,15 @@ def measure_run(
     axis: Path | str | None = None,
 ) -> Measured:
     """Measure a run; with ``baseline`` K, first ask each panel model K more times with no
-    persona (appended to the run folder's ``baseline.jsonl``). ``folder``: where a
-    ``RunResult``'s baseline and cache live, when not its own ``run_dir``. Turns that recorded
-    activations are also placed on the assistant axis (``axis``, else the model's stored one).
+    persona (appended to the run folder's ``baseline.jsonl``; BASELINE_ANSWERS, 8, or more in
+    all make a baseline worth reading). ``folder``: where a ``RunResult``'s baseline and cache
+    live, when not its own ``run_dir``. Turns that recorded activations are also placed on the
+    assistant axis (``axis``, else the model's stored one).
     """
     found, folder = locate(run, runs_dir, folder)
     rows = read_baseline(folder / BASELINE_FILE) if folder else []
     if baseline:
-        fresh = _collect_baseline(found, baseline)
+        fresh = _collect_baseline(found, baseline, rows)
         if folder:
             with (folder / BASELINE_FILE).open("a", encoding="utf-8") as out:
                 out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in fresh)
@@ -158,10 +167,14 @@ def measure(
 ) -> RunReport:
     """How different a run's seats were: per stage and round the mean pairwise distance and
     Vendi score, outliers with their reply lengths, similarity between seats, drift toward
-    the assistant voice and, with a baseline, the noise floor.
+    the assistant voice and, with a baseline, the no-persona baseline per model (the distance
+    among its answers under the plain assistant prompt). Replies shorter than
+    MIN_REPLY_CHARACTERS (40) are left out and counted.
 
     ``run``: a ``RunResult``, a run folder, or an ID, unique prefix or ``latest`` in the ledger
-    of ``runs_dir``. ``baseline``: first ask each panel model that many times with no persona.
+    of ``runs_dir``. ``baseline``: first ask each panel model that many more times with no
+    persona (at least 8 answers per model in all, BASELINE_ANSWERS, for a baseline that is
+    not mostly noise; the report notes a thinner one).
     ``embedder``: ``None`` (the bundled all-MiniLM-L6-v2), ``"fake"``, a sentence-transformers
     name or folder, ``"litellm:PROVIDER/MODEL"``, or an embedder object. ``axis``: the assistant
     axis file for activation-recorded turns (default: the one stored for their model).

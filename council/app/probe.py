@@ -2,21 +2,25 @@
 (``council.engine.guards``), and this is the one the application gives them, built on an
 embedder (the bundled all-MiniLM-L6-v2 unless told otherwise).
 
-Diversity is the meter's mean pairwise cosine distance; drift is the meter's drift position,
-from the seat's card (what it is, how it reasons, what it asks) to its model's no-persona
-answers. A seat whose turn recorded activations on the assistant axis its model carries is
-placed by those instead: the position inside the model, on the same 0-to-1 scale.
+Diversity is the meter's mean pairwise cosine distance, tested against the no-persona
+baseline by ``council.diversity.baseline``; drift is the meter's drift position, from the
+seat's card (what it is, how it reasons, what it asks) to its model's no-persona answers. A
+seat whose turn recorded activations on the assistant axis its model carries is placed by those
+instead: the position inside the model, on the same 0-to-1 scale.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from council.diversity.embedders import Embedder, default_embedder, embedder_available
 from council.records.run import Turn
 from council.seats.seat import Seat
+
+if TYPE_CHECKING:
+    from council.diversity.baseline import BaselineTest
 
 
 def activation_position(seat: Seat, turn: Turn) -> float | None:
@@ -62,6 +66,15 @@ class EmbeddingProbe:
         from council.diversity.metrics import mean_pairwise_distance
 
         return mean_pairwise_distance(self.encode(texts))
+
+    def against_baseline(
+        self, replies: Sequence[tuple[str, str]], baseline: Mapping[str, Sequence[str]]
+    ) -> BaselineTest:
+        from council.diversity.baseline import baseline_test
+
+        models = [model for model, _ in replies]
+        pools = {model: self.encode(baseline[model]) for model in dict.fromkeys(models)}
+        return baseline_test(self.encode([text for _, text in replies]), models, pools)
 
     def drift(self, seat: Seat, turn: Turn, assistant: Sequence[str]) -> tuple[float, str] | None:
         inside = activation_position(seat, turn)

@@ -1,5 +1,5 @@
 """Sampling voices outside a deliberation: the same model with no persona (the generic
-assistant): the no-persona baseline, for drift."""
+assistant): the no-persona baseline, for drift and ``council.measure``."""
 
 from __future__ import annotations
 
@@ -59,9 +59,15 @@ async def sample(
 
 
 def collect_baseline(
-    run: RunResult, k: int, *, max_tokens: int = 160, temperature: float = 0.7
+    run: RunResult,
+    k: int,
+    *,
+    max_tokens: int = 160,
+    temperature: float = 0.7,
+    first_seed: int = 0,
 ) -> list[dict[str, Any]]:
-    """k answers from each of the run's panel models to its first prompt, with no persona."""
+    """k answers from each of the run's panel models to its first prompt, with no persona, on
+    seeds ``first_seed`` .. ``first_seed + k - 1``."""
     protocol = find_protocol(run.protocol)
     prompt = first_prompt(protocol, run.question)
     models: Sequence[str] = sorted({s.model for s in run.seats if s.role == "panel"})
@@ -71,7 +77,7 @@ def collect_baseline(
         for model in models:
             answers = await sample(
                 model, ASSISTANT_SYSTEM_PROMPT, prompt, k,
-                max_tokens=max_tokens, temperature=temperature, seed=0,
+                max_tokens=max_tokens, temperature=temperature, seed=first_seed,
             )  # fmt: skip
             rows += [{"model": model, "content": a, "kind": "assistant"} for a in answers]
         return rows

@@ -12,6 +12,7 @@ from typing import Any
 
 # As council/app/measure.py names them; not imported, so that 'council --help' loads no numpy.
 BASELINE_FILE = "baseline.jsonl"
+BASELINE_ANSWERS = 8  # as council/records/measurable.py names it: a baseline's fewest answers
 CACHE_FILE = ".embeddings.sqlite"
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
@@ -132,9 +133,12 @@ def register(commands: Any) -> None:
     diversity.add_argument(
         "--baseline",
         type=_positive,
+        nargs="?",
+        const=BASELINE_ANSWERS,
         metavar="K",
-        help=f"first ask each panel model K times with no persona (appended to {BASELINE_FILE})"
-        ", so drift and the noise floor can be measured",
+        help="first ask each panel model K more times (default "
+        f"{BASELINE_ANSWERS}) under the plain assistant prompt, appended to {BASELINE_FILE}: "
+        "the no-persona baseline, for drift and the diversity sampling alone produces",
     )
     diversity.add_argument("--no-html", action="store_true", help=f"do not write {REPORT_FILE}")
     diversity.add_argument(

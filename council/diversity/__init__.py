@@ -1,5 +1,5 @@
 """Measuring how different personas are: embedders (loaded lazily, never downloaded), metrics
-such as ``vendi_score``, run analysis, and the voices used for noise floors and drift.
+such as ``vendi_score``, run analysis, and the no-persona baseline (``baseline.py``).
 
 Names resolve on first use: a run asks ``embedders`` whether an embedder is installed, and
 that question must not import numpy (the metrics) on the way to the first model call.

@@ -22,6 +22,7 @@ from council.diversity.metrics import (
 )
 from council.personas.card import PersonaCard, load_card
 from council.personas.library import find_persona
+from council.records.measurable import BASELINE_ANSWERS, measurable
 from council.records.run import RunResult, SeatAssignment, Turn
 
 
@@ -47,13 +48,16 @@ class SeatInfo:
 
 
 @dataclass
-class NoiseFloor:
-    """The mean pairwise distance between one model's answers with no persona: the diversity
-    that sampling alone produces, below which the seats' differences are noise."""
+class NoPersonaBaseline:
+    """The no-persona baseline of one model: the mean pairwise distance between its answers
+    under the plain assistant prompt, the diversity that sampling alone produces. (Not the
+    placebo floor, the same persona in every seat, which only experiments measure.)"""
 
     model: str
     mean_pairwise_distance: float
-    samples: int
+    samples: int  # answers measured
+    short_answers_skipped: int = 0  # under MIN_REPLY_CHARACTERS, left out
+    note: str | None = None  # why the value is weak, when it is
 
 
 @dataclass
@@ -104,7 +108,8 @@ class RunDiversity:
     empty_turns_skipped: int
     seats: list[SeatInfo] = field(default_factory=list)
     vote_tallies: int = 0  # 0: the protocol took no vote, so there are no flips to look for
-    noise_floor: list[NoiseFloor] = field(default_factory=list)
+    no_persona_baseline: list[NoPersonaBaseline] = field(default_factory=list)
+    short_turns_skipped: int = 0  # panel replies under MIN_REPLY_CHARACTERS, not measured
     # Can the panel's answers be told apart by seat: from embeddings, and from activations
     # where the seats recorded them.
     identifiability: list[Identifiability] = field(default_factory=list)
@@ -140,14 +145,20 @@ def analyse_run(
     assistant_voice: Mapping[str, Sequence[str]] | None = None,
 ) -> RunDiversity:
     """Measure a run. ``assistant_voice`` maps a model string to answers that model gave with
-    no persona (to the same first-stage prompt); without it drift is not measured."""
+    no persona (to the same first-stage prompt): its no-persona baseline; without it drift is
+    not measured. Panel replies and baseline answers shorter than ``MIN_REPLY_CHARACTERS`` are
+    left out of every measure and counted (``short_turns_skipped``, ``short_answers_skipped``).
+    """
     usable = [t for t in run.turns if t.ok and t.content and t.content.strip()]
+    panel = {s.seat for s in run.seats if s.role == "panel"}
+    short = [t for t in usable if t.seat in panel and not measurable(t.content)]
+    usable = [t for t in usable if measurable(t.content)]
+    assistant_voice, short_answers = _long_enough(assistant_voice)
     failed = sum(1 for t in run.turns if t.error is not None and t.error != "empty reply")
     empty = sum(
         1 for t in run.turns if t.error == "empty reply" or (t.ok and not (t.content or "").strip())
     )
     order = {s.seat: i for i, s in enumerate(run.seats)}
-    panel = {s.seat for s in run.seats if s.role == "panel"}
     # The chair's synthesis is not a voice. Seating order, not finish order, so that every
     # heatmap of the run lists its seats alike.
     measured = sorted(
@@ -181,23 +192,39 @@ def analyse_run(
         empty_turns_skipped=empty,
         seats=[SeatInfo(s.seat, s.persona, s.role, s.model, s.provider) for s in run.seats],
         vote_tallies=sum(1 for t in run.tallies if t.kind == "vote"),
-        noise_floor=_noise_floor(embedder, assistant_voice),
+        no_persona_baseline=_baseline(embedder, assistant_voice, short_answers),
+        short_turns_skipped=len(short),
         identifiability=turn_identifiability(
             measured, vectors, lambda t: t.seat, of="seat", embedder=embedder.name
         ),
     )
 
 
-def _noise_floor(
-    embedder: Embedder, assistant_voice: Mapping[str, Sequence[str]] | None
-) -> list[NoiseFloor]:
-    floors = []
-    for model, texts in sorted((assistant_voice or {}).items()):
-        usable = [t for t in texts if t.strip()]
-        if len(usable) >= 2:
-            distance = mean_pairwise_distance(embedder.encode(usable))
-            floors.append(NoiseFloor(model, _round4(distance), len(usable)))
-    return floors
+def _long_enough(
+    voices: Mapping[str, Sequence[str]] | None,
+) -> tuple[dict[str, list[str]] | None, dict[str, int]]:
+    """The no-persona answers long enough to measure, per model, and how many were not."""
+    if not voices:
+        return None, {}
+    kept = {model: [t for t in texts if measurable(t)] for model, texts in voices.items()}
+    short = {model: sum(1 for t in texts if t.strip()) - len(kept[model])
+             for model, texts in voices.items()}  # fmt: skip
+    return {model: texts for model, texts in kept.items() if texts} or None, short
+
+
+def _baseline(
+    embedder: Embedder, voices: Mapping[str, Sequence[str]] | None, short: Mapping[str, int]
+) -> list[NoPersonaBaseline]:
+    baselines = []
+    for model, texts in sorted((voices or {}).items()):
+        if len(texts) >= 2:
+            distance = mean_pairwise_distance(embedder.encode(list(texts)))
+            thin = len(texts) < BASELINE_ANSWERS
+            note = f"fewer than {BASELINE_ANSWERS} answers: a noisy baseline" if thin else None
+            baselines.append(NoPersonaBaseline(
+                model, _round4(distance), len(texts), short.get(model, 0), note
+            ))  # fmt: skip
+    return baselines
 
 
 def _stage(stage: str, rnd: int, turns: list[Turn], X: Any) -> StageDiversity:
@@ -252,7 +279,7 @@ def _drift(
     if not assistant_voice:
         return (
             [],
-            "no assistant baseline: run 'council diversity RUN_DIR --baseline K' to measure drift",
+            "no no-persona baseline: run 'council diversity RUN --baseline' to measure drift",
         )
     seats = {s.seat: s for s in run.seats}
     references = {
@@ -280,7 +307,7 @@ def _drift(
             continue
         drift.append(Drift(turn.seat, turn.stage, turn.round, _round4(position),
                            _round4(vector @ persona), _round4(vector @ assistant)))  # fmt: skip
-    note = f"no assistant baseline for {', '.join(sorted(missing))}" if missing else None
+    note = f"no no-persona baseline for {', '.join(sorted(missing))}" if missing else None
     return drift, note
 
 

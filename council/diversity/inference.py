@@ -111,9 +111,9 @@ class Comparison:
     a: str = ""
     b: str = ""
 
-    def labelled(self, **names: str) -> Comparison:
-        """This comparison named (``metric``, ``a``, ``b``, ``role``)."""
-        return replace(self, **names)
+    def labelled(self, *, metric: str, a: str, b: str, role: str | None = None) -> Comparison:
+        """This comparison named: ``b - a`` on ``metric``, in its ``role``."""
+        return replace(self, metric=metric, a=a, b=b, role=role or self.role)
 
     def to_json(self, digits: int = 4) -> dict[str, Any]:
         estimate = self.estimate.to_json(digits)

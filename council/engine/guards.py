@@ -4,11 +4,12 @@ Conditions are registered, one class each, and a guard runs when any that applie
 
 - **vote** (``checks`` + ``agreement_above`` / ``dissenters_below``): the checked vote agrees
   too easily or has too few dissenters. ``seats: dissenters`` seats the likely dissenters.
-- **diversity** (``watches`` + ``diversity_below``): the mean pairwise embedding distance of
-  the watched stage's replies is below a stated threshold or the run's *noise floor*: the
-  distance among ``baseline_samples`` answers each panel model gives to the same prompt with
-  no persona, i.e. the diversity that sampling alone produces. Below it the seats' differences
-  are noise, and a devil's-advocate round is in order.
+- **diversity** (``watches`` + ``diversity_below``): the watched stage's replies are no more
+  diverse than a stated threshold (their mean pairwise embedding distance below it), or are not
+  shown to be more diverse than the *no-persona baseline*: ``baseline_samples`` answers each
+  panel model gives to the same prompt under the plain assistant prompt, i.e. the diversity
+  that sampling alone produces. Then the seats' differences may be noise, and a
+  devil's-advocate round is in order.
 - **drift** (``watches`` + ``drift_above``): a seat's reply lies past the cap on the axis from
   its card's own voice (0) to the same model's no-persona voice (1), by embeddings, or by the
   seat's recorded activations on an assistant axis where it has them. ``seats: drifting``
@@ -19,25 +20,65 @@ application injects (``council.app.probe``); without one, a meter condition does
 says why. Every meter condition records a ``gate_checked`` note with what it measured and the
 line it held it to. The baseline answers are sampled once per watched stage, round and model,
 through the seats' own models (within the run's budget and concurrency limits), and are not
-turns of the run: they are no persona's words.
+turns of the run: they are no persona's words. Replies and answers shorter than
+``MIN_REPLY_CHARACTERS`` are left out of every measure, and the note counts them.
+
+**Against the baseline, a test, not two point values.** A stage of m replies is tested
+one-sided against its models' no-persona answers (``council.diversity.baseline``: relabelling
+the stage's replies with the answers, per model, so the floor matches the stage's pair types).
+The guard *fires unless the replies are shown to be more diverse than the baseline* (p <= the
+guard's ``baseline_alpha``, 0.05 by default), rather than only when they are shown to be less
+diverse. The claim a council makes by seating different personas is that they differ by more
+than sampling does; the guard asks for that claim to be shown before it stands down. The other
+reading ("significantly below") fires only on seats clearly *less* diverse than sampling, and
+stays silent (in 95% of stages) on seats that merely resample their model: the very echo the
+guard is for, and the case where evidence is thinnest. A missed echo costs a verdict built on
+one voice; a needless devil's advocate costs one round. So under the null the guard fires
+about 1 - alpha of the time, by design. The note records the stage's distance, the floor's mean and
+its 5th to 95th percentile, p, alpha and the method. When a model has fewer answers than the
+stage has seats on it, or the relabellings are too few for p to reach alpha, the guard says
+"unmeasured" and does not fire: a test that cannot pass measures nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import statistics
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from council.engine import gates
 from council.engine.stage_kinds import RunState, StageKind, register_stage_kind
-from council.protocols.spec import NOISE_FLOOR, GuardStage, SpeakingStage
+from council.protocols.spec import BASELINE, GuardStage, SpeakingStage
+from council.records.measurable import MIN_REPLY_CHARACTERS, measurable
 from council.records.run import GateNote, Turn
 from council.seats.seat import Seat
 
 NO_PROBE = "no embedder to measure with (the bundled all-MiniLM-L6-v2 is not installed)"
+
+
+class BaselineReading(Protocol):
+    """What a guard reads of the meter's test of a stage against the no-persona baseline
+    (``council.diversity.baseline.BaselineTest``)."""
+
+    @property
+    def measured(self) -> float: ...  # the stage's mean pairwise distance
+    @property
+    def floor(self) -> float: ...  # the baseline's, over the stage's pair types
+    @property
+    def floor_low(self) -> float: ...  # 5th percentile over m-answer baseline subsets
+    @property
+    def floor_high(self) -> float: ...  # 95th percentile
+    @property
+    def p_value(self) -> float: ...  # one-sided: small when the stage is above the floor
+    @property
+    def relabellings(self) -> int: ...
+    @property
+    def smallest_p(self) -> float: ...  # the least p this many relabellings can give
+    @property
+    def method(self) -> str: ...
 
 
 class DiversityProbe(Protocol):
@@ -48,6 +89,13 @@ class DiversityProbe(Protocol):
 
     def diversity(self, texts: Sequence[str]) -> float:
         """Mean pairwise cosine distance of two or more texts (0 = all the same)."""
+        ...
+
+    def against_baseline(
+        self, replies: Sequence[tuple[str, str]], baseline: Mapping[str, Sequence[str]]
+    ) -> BaselineReading:
+        """The one-sided test of ``replies`` ((model, text) pairs) against ``baseline`` (model
+        -> its no-persona answers, at least as many as the replies on that model)."""
         ...
 
     def drift(self, seat: Seat, turn: Turn, assistant: Sequence[str]) -> tuple[float, str] | None:
@@ -63,6 +111,7 @@ class GuardReading:
 
     diversity: float | None = None
     threshold: float | None = None
+    p_value: float | None = None  # against the no-persona baseline
     drifting: dict[str, float] = field(default_factory=dict)  # seat -> drift position
 
 
@@ -134,13 +183,16 @@ class VoteCondition(GuardCondition):
         return Verdict(fired, f"agreement {agreement:.0%} and {dissenters} dissenters: {state}")
 
 
-def _replies(run: GuardRun, stage: GuardStage) -> list[Turn]:
-    """The watched stage's answered panel turns, in its latest round."""
+def _replies(run: GuardRun, stage: GuardStage) -> tuple[list[Turn], int]:
+    """The watched stage's answered panel turns in its latest round that are long enough to
+    measure, and how many answered too briefly to be."""
     panel = {seat.name for seat in run.panel}
-    return [
+    answered = [
         t for t in run.previous_turns(stage.watches or "")
         if t.ok and (t.content or "").strip() and t.seat in panel
     ]  # fmt: skip
+    kept = [t for t in answered if measurable(t.content)]
+    return kept, len(answered) - len(kept)
 
 
 async def assistant_voice(
@@ -163,57 +215,124 @@ async def assistant_voice(
     return {model: [a for a in await task if a.strip()] for model, task in tasks.items()}
 
 
-async def noise_floor(
-    run: GuardRun, stage: GuardStage, turns: Sequence[Turn], probe: DiversityProbe
-) -> tuple[float | None, str]:
-    """The mean, over the panel's models, of the distance among each one's no-persona
-    answers; with what it was made of, or why there is none."""
-    voices = await assistant_voice(run, stage, turns)
-    floors = {m: probe.diversity(texts) for m, texts in voices.items() if len(texts) >= 2}
-    if not floors:
-        return None, "noise floor unmeasured: fewer than two no-persona answers per model"
-    each = ", ".join(f"{model} {value:.3f}" for model, value in sorted(floors.items()))
-    samples = max(len(texts) for texts in voices.values())
-    return statistics.fmean(floors.values()), f"{samples} no-persona answers per model: {each}"
+def _long_enough(voices: Mapping[str, Sequence[str]]) -> tuple[dict[str, list[str]], int]:
+    """The answers long enough to measure, per model, and how many were not."""
+    kept = {model: [a for a in answers if measurable(a)] for model, answers in voices.items()}
+    return kept, sum(len(voices[m]) - len(kept[m]) for m in voices)
+
+
+def _left_out(short: int, what: str) -> str:
+    """``what`` is the singular: "reply", "answer"."""
+    if not short:
+        return ""
+    noun = what if short == 1 else ("replies" if what == "reply" else f"{what}s")
+    return f"; {short} {noun} under {MIN_REPLY_CHARACTERS} characters left out"
+
+
+def _answers(voices: Mapping[str, Sequence[str]]) -> str:
+    sizes = {len(answers) for answers in voices.values()}
+    if len(sizes) == 1:
+        return f"{sizes.pop()} no-persona answers per model"
+    return "no-persona answers: " + ", ".join(f"{len(a)} of {m}" for m, a in sorted(voices.items()))
 
 
 class DiversityCondition(GuardCondition):
+    """Fires when the watched stage is below a stated threshold, or is not shown to be more
+    diverse than the no-persona baseline (the module's docstring says why that reading)."""
+
     gate = "diversity"
 
     def applies(self, stage: GuardStage) -> bool:
         return stage.diversity_below is not None
 
     async def check(self, run: GuardRun, stage: GuardStage, round_number: int) -> Verdict:
-        turns, probe = _replies(run, stage), run.probe
+        (turns, short), probe = _replies(run, stage), run.probe
         reading = run.readings.setdefault(stage.id, GuardReading())
-        reading.diversity = reading.threshold = None  # nothing stale from an earlier round
+        reading.diversity = reading.threshold = reading.p_value = None  # nothing stale
         if probe is None or len(turns) < 2:
-            why = NO_PROBE if probe is None else f"fewer than two replies in '{stage.watches}'"
+            why = NO_PROBE if probe is None else (
+                f"fewer than two replies in '{stage.watches}' to measure"
+                f"{_left_out(short, 'reply')}"
+            )  # fmt: skip
             return self._record(run, stage, round_number, Verdict(False, f"unmeasured: {why}"))
         value = probe.diversity([t.content or "" for t in turns])
-        if stage.diversity_below == NOISE_FLOOR:
-            threshold, source = await noise_floor(run, stage, turns, probe)
-            if threshold is None:
-                return self._record(run, stage, round_number, Verdict(False, source), value)
-            line = f"the noise floor {threshold:.3f} ({source})"
-        else:
-            threshold = float(cast(float, stage.diversity_below))
-            line = f"the stated threshold {threshold:.3f}"
-        reading.diversity, reading.threshold = value, threshold
-        fired = value < threshold
-        verdict = Verdict(fired, (
+        what = (
             f"diversity of '{stage.watches}' {value:.3f} (mean pairwise distance of "
-            f"{len(turns)} replies, {probe.name}) is {'below' if fired else 'not below'} {line}"
+            f"{len(turns)} replies, {probe.name}{_left_out(short, 'reply')})"
+        )
+        if stage.diversity_below == BASELINE:
+            return await self._against_baseline(run, stage, round_number, turns, value, what)
+        threshold = float(cast(float, stage.diversity_below))
+        reading.diversity, reading.threshold = value, threshold
+        # A stated line is a number with no sampling error: a point comparison is the test.
+        fired = value < threshold
+        state = "below" if fired else "not below"
+        verdict = Verdict(fired, f"{what} is {state} the stated threshold {threshold:.3f}")
+        return self._record(run, stage, round_number, verdict, measured=value, threshold=threshold)
+
+    async def _against_baseline(
+        self, run: GuardRun, stage: GuardStage, round_number: int, turns: list[Turn],
+        value: float, what: str,
+    ) -> Verdict:  # fmt: skip
+        probe = cast(DiversityProbe, run.probe)
+        voices, short = _long_enough(await assistant_voice(run, stage, turns))
+        models = [run.seats[t.seat].model.model for t in turns]
+        lacking = [
+            f"at least {m} no-persona answers of {model}, has {len(voices.get(model, []))}"
+            for model, m in Counter(models).items()
+            if len(voices.get(model, [])) < m
+        ]
+        alpha = stage.baseline_alpha
+        if lacking:
+            why = (
+                f"unmeasured against the no-persona baseline: {what}, but the test needs "
+                f"{'; '.join(lacking)} (baseline_samples: {stage.baseline_samples}"
+                f"{_left_out(short, 'answer')})"
+            )
+            verdict = Verdict(False, why)
+            return self._record(run, stage, round_number, verdict, measured=value, alpha=alpha)
+        test = probe.against_baseline(
+            [(model, t.content or "") for model, t in zip(models, turns, strict=True)], voices
+        )
+        spread = (
+            f"the no-persona baseline {test.floor:.3f} (5th to 95th percentile of "
+            f"{len(turns)}-answer subsets {test.floor_low:.3f} to {test.floor_high:.3f}; "
+            f"{_answers(voices)}{_left_out(short, 'answer')})"
+        )
+        numbers = dict(
+            measured=test.measured, threshold=test.floor, floor_low=test.floor_low,
+            floor_high=test.floor_high, alpha=alpha, method=test.method,
+        )  # fmt: skip
+        if test.smallest_p > alpha:
+            why = (
+                f"unmeasured: {what} against {spread}: {test.relabellings} relabellings cannot "
+                f"give p <= {alpha:g}; raise baseline_samples"
+            )
+            return self._record(run, stage, round_number, Verdict(False, why), **numbers)
+        reading = run.readings[stage.id]
+        reading.diversity, reading.threshold, reading.p_value = (
+            test.measured, test.floor, test.p_value,
+        )  # fmt: skip
+        fired = test.p_value > alpha
+        verdict = Verdict(fired, (
+            f"{what} is {'not shown' if fired else 'shown'} above {spread}: p = "
+            f"{test.p_value:.3f} {'>' if fired else '<='} alpha {alpha:g}, one-sided "
+            f"permutation test over {test.relabellings} relabellings"
         ))  # fmt: skip
-        return self._record(run, stage, round_number, verdict, value, threshold)
+        return self._record(run, stage, round_number, verdict, p_value=test.p_value, **numbers)
 
     def _record(
         self, run: GuardRun, stage: GuardStage, round_number: int, verdict: Verdict,
-        measured: float | None = None, threshold: float | None = None,
+        **numbers: Any,
     ) -> Verdict:  # fmt: skip
+        """Record the check as a gate note: the reason, and what was measured (distances and
+        p to 4 places; alpha and the method as they are)."""
+        for name in ("measured", "threshold", "floor_low", "floor_high", "p_value"):
+            if name in numbers:
+                numbers[name] = _rounded(numbers[name])
         run.record_gate(GateNote(
             stage=stage.id, round=round_number, gate=self.gate, fired=verdict.fired,
-            reason=verdict.reason, measured=_rounded(measured), threshold=_rounded(threshold),
+            reason=verdict.reason, **numbers,
         ))  # fmt: skip
         return verdict
 
@@ -225,12 +344,12 @@ class DriftCondition(GuardCondition):
         return stage.drift_above is not None
 
     async def check(self, run: GuardRun, stage: GuardStage, round_number: int) -> Verdict:
-        turns, probe, cap = _replies(run, stage), run.probe, float(stage.drift_above or 0)
+        (turns, _), probe, cap = _replies(run, stage), run.probe, float(stage.drift_above or 0)
         reading = run.readings.setdefault(stage.id, GuardReading())
         reading.drifting = {}
         positions: dict[str, tuple[float, str]] = {}
         if probe is not None and turns:
-            voices = await assistant_voice(run, stage, turns)
+            voices, _ = _long_enough(await assistant_voice(run, stage, turns))
             for turn in turns:
                 seat = run.seats[turn.seat]
                 found = probe.drift(seat, turn, voices.get(seat.model.model, []))
@@ -261,6 +380,10 @@ def _two(value: float) -> str:
     return f"{value + 0.0 if abs(value) >= 0.005 else 0.0:.2f}"  # never "-0.00"
 
 
+def _three(value: float | None) -> str:
+    return "unmeasured" if value is None else f"{value:.3f}"
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
 
@@ -275,10 +398,9 @@ class GuardKind(StageKind):
             "agreement": f"{(tally.agreement or 0) if tally else 0:.0%}",
             "leading": (tally.winner if tally else None) or "none",
             "dissenters": len(tally.dissenters) if tally else 0,
-            "diversity": "unmeasured" if reading.diversity is None else f"{reading.diversity:.3f}",
-            "diversity_floor": "unmeasured"
-            if reading.threshold is None
-            else f"{reading.threshold:.3f}",
+            "diversity": _three(reading.diversity),
+            "diversity_floor": _three(reading.threshold),
+            "diversity_p": _three(reading.p_value),
             "drifting": drifting or "none",
         }
 

@@ -23,6 +23,7 @@ REPRESENTATIVE: dict[str, object] = {
     "dissenters": 1,
     "diversity": "0.142",  # guard stages that watch a stage: what the meter measured
     "diversity_floor": "0.205",
+    "diversity_p": "0.412",  # its p against the no-persona baseline
     "drifting": "popper (0.91)",
     # The seat's card, as its body sees it (``council.personas.prompt.template_variables``).
     "card": {

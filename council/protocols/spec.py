@@ -10,7 +10,8 @@ their answers:
 - ``vote``: seats end with ``STANCE | CONFIDENCE | DEALBREAKER``; a ``rule`` tallies them.
 - ``ranking``: seats rank the anonymized answers of one earlier stage (Response A, B, ...).
 - ``guard``: runs only when the vote it ``checks`` agrees too much or has too few dissenters,
-  or when the stage it ``watches`` is less diverse than the noise floor (or a stated threshold)
+  or when the stage it ``watches`` is not shown to be more diverse than the no-persona baseline
+  (or is below a stated threshold)
   or has a seat drifting past a cap toward the generic assistant voice (the meter in the loop).
 - ``synthesis``: the final answer, by the chair unless told otherwise; exactly one, last.
 - ``loop``: repeats its own ``stages`` up to ``rounds`` times, stopping early ``until`` a
@@ -24,6 +25,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from council.records.measurable import BASELINE_ANSWERS
+
 STAGE_ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
 # Who speaks in a stage: the whole panel, the chair, half the panel, or panel positions (1-based);
@@ -32,6 +35,10 @@ SeatSelector = (
     Literal["panel", "chair", "first_half", "second_half", "dissenters", "drifting"]
     | list[Annotated[int, Field(ge=1)]]
 )
+# ``diversity_below: baseline``: test the watched stage against the no-persona baseline (its
+# models' answers under the plain assistant prompt). ``noise_floor`` is the older spelling,
+# still accepted, and means the same; a loaded stage always holds ``baseline``.
+BASELINE = "baseline"
 NOISE_FLOOR = "noise_floor"
 VoteRule = Literal["majority", "supermajority", "confidence_weighted", "borda"]
 
@@ -183,10 +190,15 @@ class GuardStage(SpeakingStage):
     - on the vote in ``checks``: agreement above ``agreement_above``, or fewer dissenters than
       ``dissenters_below``;
     - on the replies of the stage it ``watches`` (the diversity meter, in the loop): their mean
-      pairwise embedding distance below ``diversity_below`` (a number, or ``noise_floor``: the
-      distance among ``baseline_samples`` no-persona answers of each panel model to the same
-      prompt), or a seat's drift position above ``drift_above`` (0 = the persona's own voice
-      as its card states it, 1 = the model's generic assistant voice).
+      pairwise embedding distance below ``diversity_below``, or a seat's drift position above
+      ``drift_above`` (0 = the persona's own voice as its card states it, 1 = the model's
+      generic assistant voice).
+
+    ``diversity_below`` is a number (a point comparison: a stated line has no sampling error),
+    or ``baseline`` (``noise_floor``, its older spelling): a one-sided test against the
+    no-persona baseline, ``baseline_samples`` answers of each panel model to the same prompt
+    under the plain assistant prompt. The guard runs unless the replies are shown to be more
+    diverse than those answers at ``baseline_alpha`` (council/engine/guards.py says why).
     """
 
     kind: Literal["guard"]
@@ -196,23 +208,30 @@ class GuardStage(SpeakingStage):
     watches: str | None = Field(
         default=None, description="the speaking stage whose replies are measured"
     )
-    diversity_below: float | Literal["noise_floor"] | None = Field(
-        default=None, description="a mean pairwise cosine distance (0..2), or noise_floor"
+    diversity_below: float | Literal["baseline", "noise_floor"] | None = Field(
+        default=None,
+        description="a mean pairwise cosine distance (0..2), or baseline (alias noise_floor)",
     )
     drift_above: float | None = Field(
         default=None, description="drift position cap (0 persona's voice, 1 assistant's)"
     )
     baseline_samples: int = Field(
-        default=3, ge=2, le=20, description="no-persona answers per panel model, for the floor"
+        default=BASELINE_ANSWERS, ge=2, le=20,
+        description="no-persona answers per panel model (the test needs one per seat on it)",
+    )  # fmt: skip
+    baseline_alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="the level the test against the baseline uses"
     )
 
     @field_validator("diversity_below", mode="before")
     @classmethod
     def _distance(cls, value: object) -> object:
-        if isinstance(value, bool) or (isinstance(value, str) and value != NOISE_FLOOR):
-            raise ValueError(f"give a distance in (0, 2] or {NOISE_FLOOR}, not {value!r}")
+        if value == NOISE_FLOOR:
+            return BASELINE
+        if isinstance(value, bool) or (isinstance(value, str) and value != BASELINE):
+            raise ValueError(f"give a distance in (0, 2] or {BASELINE}, not {value!r}")
         if isinstance(value, float | int) and not 0 < value <= 2:
-            raise ValueError(f"a cosine distance threshold lies in (0, 2], or use {NOISE_FLOOR}")
+            raise ValueError(f"a cosine distance threshold lies in (0, 2], or use {BASELINE}")
         return value
 
     @model_validator(mode="after")
@@ -261,11 +280,16 @@ class GuardStage(SpeakingStage):
                 f"dissenters below {self.dissenters_below}"
             )
         if self.watches is not None:
+            below = (
+                f"diversity not shown above the no-persona baseline (alpha {self.baseline_alpha})"
+                if self.diversity_below == BASELINE
+                else f"diversity below {self.diversity_below}"
+            )
             conditions = [
-                *([f"diversity below {self.diversity_below}"] if self.diversity_below else []),
+                *([below] if self.diversity_below else []),
                 *([f"drift above {self.drift_above}"] if self.drift_above is not None else []),
             ]
-            samples = f" ({self.baseline_samples} baseline samples per model)"
+            samples = f" ({self.baseline_samples} no-persona answers per model)"
             found.append(
                 f"guard on {self.watches}: {' or '.join(conditions)}"
                 + (samples if self.samples_baseline else "")
@@ -275,7 +299,7 @@ class GuardStage(SpeakingStage):
     @property
     def samples_baseline(self) -> bool:
         """Whether this guard asks each panel model for no-persona answers."""
-        return self.diversity_below == NOISE_FLOOR or self.drift_above is not None
+        return self.diversity_below == BASELINE or self.drift_above is not None
 
 
 BodyStage = Annotated[

@@ -159,6 +159,14 @@ class GateNote(Record):
     # the largest drift against its cap); absent for gates that count rather than measure.
     measured: float | None = Field(default=None, exclude_if=lambda v: v is None)
     threshold: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    # A gate that tests against a distribution (diversity against the no-persona baseline):
+    # the floor's 5th and 95th percentiles, the p-value, the level it was held to and how it
+    # was tested. Absent from notes written before guards tested, and from point comparisons.
+    floor_low: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    floor_high: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    p_value: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    alpha: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    method: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class RunHeader(Record):

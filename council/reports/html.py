@@ -1,5 +1,5 @@
 """The HTML report of one run (and, re-exported, of an experiment): the seat -> model map,
-similarity heatmaps, the convergence curve against the noise floor, drift per seat and, for
+similarity heatmaps, the convergence curve against the no-persona baseline, drift per seat and, for
 protocols that vote, stance flips; inline SVG in one self-contained page. Seats keep the run's
 seating order and one colour each in every chart."""
 
@@ -15,16 +15,19 @@ from council.reports.experiment_page import experiment_report_html, write_experi
 from council.reports.identifiability import run_identifiability_html
 from council.reports.page import esc, figure, meta, note, page, table, write
 from council.reports.values import (
+    BASELINE_HEADERS,
+    baseline_rows,
     drift_pivot,
     finite,
     fmt,
     fmt_int,
     has_vote_section,
-    noise_floor_rows,
+    no_persona_baseline,
     outliers,
     seat_colours,
     seat_order,
     seat_rows,
+    skipped_turns,
     stage_label,
     stage_rows,
     vote_summary,
@@ -39,7 +42,6 @@ __all__ = [
 
 STAGE_HEADERS = ["stage", "round", "seats", "mean pairwise distance", "Vendi score"]
 SEAT_HEADERS = ["seat", "persona", "role", "model", "provider"]
-NOISE_HEADERS = ["model", "mean pairwise distance", "answers"]
 DRIFT_REFERENCES = (
     svg.Reference(0.0, "persona voice (0)", svg.reference_colour(0), "2 3"),
     svg.Reference(1.0, "assistant voice (1)", svg.reference_colour(1), "2 3"),
@@ -59,11 +61,7 @@ def run_report_html(report: Mapping[str, Any]) -> str:
                     f"{report.get('embedder', '?')} ({fmt_int(report.get('dimension'))} "
                     "dimensions)",
                 ),
-                (
-                    "skipped",
-                    f"{fmt_int(report.get('failed_turns_skipped'))} failed turns, "
-                    f"{fmt_int(report.get('empty_turns_skipped'))} empty turns",
-                ),
+                ("skipped", skipped_turns(report)),
             ]
         ),
         _seats(report),
@@ -103,12 +101,12 @@ def _stages(report: Mapping[str, Any]) -> str:
     return "".join(body)
 
 
-def _noise_references(report: Mapping[str, Any]) -> list[svg.Reference]:
+def _baseline_references(report: Mapping[str, Any]) -> list[svg.Reference]:
     refs = []
-    for k, floor in enumerate(report.get("noise_floor") or []):
+    for k, floor in enumerate(no_persona_baseline(report)):
         value = finite(floor.get("mean_pairwise_distance"))
         if value is not None:
-            name = f"noise floor: {str(floor.get('model')).split('/')[-1]}"
+            name = f"no-persona baseline: {str(floor.get('model')).split('/')[-1]}"
             refs.append(svg.Reference(value, name, svg.reference_colour(k)))
     return refs
 
@@ -121,7 +119,7 @@ def _convergence(report: Mapping[str, Any]) -> str:
     if not any(v is not None for v in values):
         body.append(note("No stage or round had two seats to compare."))
         return "".join(body)
-    refs = _noise_references(report)
+    refs = _baseline_references(report)
     chart = svg.xy_chart(
         "Mean pairwise distance by stage and round",
         labels,
@@ -136,19 +134,18 @@ def _convergence(report: Mapping[str, Any]) -> str:
     caption = "A falling line means the seats converged."
     if refs:
         caption += (
-            " Dashed: the noise floor, the distance between one model's answers with no "
-            "persona; seats below it differ no more than resampling does."
+            " Dashed: the no-persona baseline, the distance between one model's answers "
+            "under the plain assistant prompt; seats near it differ no more than resampling "
+            "does."
         )
     if gaps:
         caption += f" Not measured (fewer than two seats): {', '.join(gaps)}."
     body.append(figure(chart, caption))
-    rows = noise_floor_rows(report)
+    rows = baseline_rows(report)
     if rows:
-        body.append(table(NOISE_HEADERS, rows, numeric=[1, 2]))
+        body.append(table(BASELINE_HEADERS, rows, numeric=[1, 2]))
     else:
-        body.append(
-            note("No noise floor: measure with a baseline (council diversity RUN --baseline K).")
-        )
+        body.append(note("No no-persona baseline: measure one (council diversity RUN --baseline)."))
     return "".join(body)
 
 

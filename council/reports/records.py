@@ -12,7 +12,7 @@ from council.reports.identifiability import (
     experiment_identifiability_records,
     run_identifiability_records,
 )
-from council.reports.values import interval, seat_order, stage_label
+from council.reports.values import interval, no_persona_baseline, seat_order, stage_label
 
 Records = list[dict[str, Any]]
 
@@ -24,9 +24,9 @@ def _ci(value: Any) -> dict[str, float | None]:
 
 def run_records(report: Mapping[str, Any]) -> dict[str, Records]:
     """The tables of one run's report: seats, stages, seat points (distance to the centroid,
-    outlier, reply length), similarity (one row per pair), noise floor, drift, identifiability
-    (and its confusion matrices, one row per cell), and stance flips where the protocol
-    voted."""
+    outlier, reply length), similarity (one row per pair), no-persona baseline, drift,
+    identifiability (and its confusion matrices, one row per cell), and stance flips where the
+    protocol voted."""
     stages = list(report.get("stages") or [])
     tables: dict[str, Records] = {
         "seats": [dict(s) for s in report.get("seats") or []],
@@ -55,7 +55,7 @@ def run_records(report: Mapping[str, Any]) -> dict[str, Records]:
             for a, row in zip(s.get("labels") or [], s.get("similarity") or [], strict=False)
             for b, v in zip(s.get("labels") or [], row, strict=False)
         ],
-        "noise_floor": [dict(f) for f in report.get("noise_floor") or []],
+        "no_persona_baseline": [dict(f) for f in no_persona_baseline(report)],
         "drift": _drift_records(report),
         **run_identifiability_records(report),
     }

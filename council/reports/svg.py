@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies. Seats and arms take
 # these, by their index in the seating (or plan) order, in every chart of a page.
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
-# Reference lines (noise floors, the ends of the drift axis) never take a seat's colour.
+# Reference lines (no-persona baselines, the ends of the drift axis) never take a seat's colour.
 REFERENCE_COLOURS = ("#6A3D9A", "#4D4D4D", "#8C510A", "#B2182B")
 WIDTH = 800
 _LABEL_CHARS = 26
@@ -87,7 +87,7 @@ class Series:
 
 @dataclass
 class Reference:
-    """A horizontal line across the plot (a noise floor, the ends of the drift axis)."""
+    """A horizontal line across the plot (a baseline, the ends of the drift axis)."""
 
     value: float
     label: str

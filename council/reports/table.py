@@ -9,10 +9,12 @@ from council.reports.identifiability import HEADERS as IDENTIFIABILITY_HEADERS
 from council.reports.identifiability import NUMERIC as IDENTIFIABILITY_NUMERIC
 from council.reports.identifiability import result_notes, result_row, results_of
 from council.reports.values import (
+    BASELINE_HEADERS,
     COMPARISON_HEADERS,
     FLOOR_METRICS,
     MISSING,
     arm_metrics,
+    baseline_rows,
     comparison_rows,
     decomposition_shares,
     drift_pivot,
@@ -20,9 +22,9 @@ from council.reports.values import (
     fmt_ci,
     fmt_int,
     has_vote_section,
-    noise_floor_rows,
     power_lines,
     seat_rows,
+    skipped_turns,
     stage_label,
     stage_rows,
     underpowered,
@@ -51,7 +53,8 @@ def grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[
 
 def run_table(report: Mapping[str, Any]) -> str:
     """One run: the seats and their models; per stage and round, the diversity metrics against
-    the noise floor; then stance flips (protocols that vote), drift per seat, what was skipped."""
+    the no-persona baseline; then stance flips (protocols that vote), drift per seat, what was
+    skipped."""
     out = [
         f"Diversity of run {report.get('run_id', '?')} "
         f"(protocol {report.get('protocol', '?')}, embedder {report.get('embedder', '?')}, "
@@ -75,10 +78,10 @@ def run_table(report: Mapping[str, Any]) -> str:
         "Vendi score: the effective number of distinct answers (1 to the number of seats).",
         "",
     ]
-    floors = noise_floor_rows(report)
+    floors = baseline_rows(report)
     if floors:
-        out += ["Noise floor (one model's answers with no persona, resampled)"]
-        out += [grid(["model", "mean pairwise distance", "answers"], floors, right=[1, 2]), ""]
+        out += ["No-persona baseline (each model's answers under the plain assistant prompt)"]
+        out += [grid(BASELINE_HEADERS, floors, right=[1, 2]), ""]
     if has_vote_section(report):
         out += [*_flips(report), ""]
     out += ["Drift (mean position: 0 = the persona's own voice, 1 = the assistant voice)"]
@@ -86,8 +89,7 @@ def run_table(report: Mapping[str, Any]) -> str:
     out += ["", *_run_identifiability_lines(report)]
     out += [
         "",
-        f"Skipped: {fmt_int(report.get('failed_turns_skipped'))} failed turns, "
-        f"{fmt_int(report.get('empty_turns_skipped'))} empty turns",
+        f"Skipped: {skipped_turns(report)}",
     ]
     if report.get("activation_drift"):
         from council.seats.activations.drift import drift_table

@@ -7,6 +7,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from council.records.measurable import MIN_REPLY_CHARACTERS
+
 MISSING = "-"
 
 # The experiment metrics, in the order reports show them; others follow in their own order.
@@ -146,11 +148,36 @@ def seat_rows(report: Mapping[str, Any]) -> list[list[str]]:
     ]
 
 
-def noise_floor_rows(report: Mapping[str, Any]) -> list[list[str]]:
-    return [
-        [str(f.get("model")), fmt(f.get("mean_pairwise_distance")), fmt_int(f.get("samples"))]
-        for f in report.get("noise_floor") or []
-    ]
+BASELINE_HEADERS = ["model", "mean pairwise distance", "answers", "note"]
+
+
+def no_persona_baseline(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A run's no-persona baseline per model (``noise_floor`` in reports made before the
+    baseline had its name)."""
+    return list(report.get("no_persona_baseline") or report.get("noise_floor") or [])
+
+
+def skipped_turns(report: Mapping[str, Any]) -> str:
+    """What the meter left out of a run, and why."""
+    return (
+        f"{fmt_int(report.get('failed_turns_skipped'))} failed turns, "
+        f"{fmt_int(report.get('empty_turns_skipped'))} empty turns, "
+        f"{fmt_int(report.get('short_turns_skipped', 0))} panel replies under "
+        f"{MIN_REPLY_CHARACTERS} characters"
+    )
+
+
+def baseline_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for f in no_persona_baseline(report):
+        short = f.get("short_answers_skipped")
+        notes = [f"{short} under {MIN_REPLY_CHARACTERS} characters left out"] if short else []
+        notes += [str(f["note"])] if f.get("note") else []
+        rows.append([
+            str(f.get("model")), fmt(f.get("mean_pairwise_distance")),
+            fmt_int(f.get("samples")), "; ".join(notes),
+        ])  # fmt: skip
+    return rows
 
 
 def vote_summary(report: Mapping[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,7 @@ class _Measured:
     def add(self, out: Path, unit: dict[str, Any], embedder: Embedder) -> None:
         run = _load_unit_run(out, unit)
         report = analyse_run(run, embedder, assistant_voice=self.assistant.get(unit["question"]))
-        self.short += getattr(report, "short_turns_skipped", 0)
+        self.short += report.short_turns_skipped
         q = unit["question"]
         self.questions[run.run_id] = run.question
         self.rows.append(UnitValues(unit["arm"], q, unit["sample"], _unit_metrics(report)))
@@ -204,7 +205,7 @@ class _Measured:
         if len(rows) < 3:
             return None
         vectors = embedder.encode([t.content or "" for _, _, t, _ in rows])
-        factors = {
+        factors: dict[str, list[Hashable]] = {
             "question": [q for *_, q in rows],
             "run": [t.run_id for _, _, t, _ in rows],
             "family": [f for _, f, _, _ in rows],
