@@ -26,7 +26,8 @@ IDENTIFIABILITY_TABLES = {"identifiability", "identifiability_confusion"}
 RUN_TABLES = {"seats", "stages", "points", "similarity", "no_persona_baseline", "drift"}
 RUN_TABLES |= IDENTIFIABILITY_TABLES
 EXPERIMENT_TABLES = {
-    "arms", "metrics", "comparisons", "noise_floor", "decomposition", "curves", "failed_units",
+    "arms", "metrics", "comparisons", "placebo_floor", "power", "decomposition", "curves",
+    "failed_units",
 } | IDENTIFIABILITY_TABLES  # fmt: skip
 
 
@@ -161,12 +162,13 @@ def test_an_experiment_runs_summarises_and_resumes(provider, tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="nothing has run yet"):
         exp.summary()
     counts = exp.run()
-    assert (counts.ran, counts.skipped, counts.failed) == (16, 0, 0)
+    # 8 councils, their 8 placebo twins, no-persona voices of 2 models x 2 questions
+    assert (counts.ran, counts.skipped, counts.failed) == (20, 0, 0)
     summary = exp.summary()
     assert isinstance(summary, ExperimentReport)
     assert [a["name"] for a in summary.arms] == ["single", "cross"]
     assert summary.to_json()["title"] == "Single model against cross-provider seating"
-    assert all(c["test_method"].startswith("exact permutation") for c in summary.comparisons)
+    assert all(c["test_method"].startswith("paired t test") for c in summary.comparisons)
     check_page(summary.to_html())
     assert summary._repr_html_().startswith("<iframe srcdoc=")
     assert "single  blind_mean_pairwise_distance" in str(summary)
@@ -179,7 +181,7 @@ def test_an_experiment_runs_summarises_and_resumes(provider, tmp_path: Path) -> 
         assert (tmp_path / "exp" / name).is_file()
 
     again = experiment(provider, tmp_path / "exp").run()
-    assert (again.ran, again.skipped) == (0, 8)
+    assert (again.ran, again.skipped) == (0, 16)
     different = experiment(provider, tmp_path / "exp", samples=1)
     with pytest.raises(ConfigError, match="different experiment"):
         different.summary()

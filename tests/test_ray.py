@@ -68,14 +68,15 @@ def records(out: Path) -> dict[str, Any]:
 
 def test_ray_gives_the_same_records_and_summary(provider: FakeProvider, tmp_path: Path) -> None:
     here, there = tmp_path / "in-process", tmp_path / "ray"
-    assert run_plan(plan_for(provider, here)) == {"ran": 16, "skipped": 0, "failed": 0}
+    # 8 councils, their 8 placebo twins, no-persona voices of 2 models x 2 questions
+    assert run_plan(plan_for(provider, here)) == {"ran": 20, "skipped": 0, "failed": 0}
     assert run_plan(plan_for(provider, there), executor="ray") == {
-        "ran": 16,
+        "ran": 20,
         "skipped": 0,
         "failed": 0,
     }
     assert records(there) == records(here)
-    assert len(records(there)["units"]) == 8
+    assert len(records(there)["units"]) == 16
     summary = summarise(there, FakeEmbedder())
     assert summary == summarise(here, FakeEmbedder())
     assert [arm["units"] for arm in summary["arms"]] == [4, 4]
@@ -102,7 +103,7 @@ def test_an_interrupted_run_resumes_without_repeating_finished_units(
     assert len(finished["units"]) == 3
     before = provider.request_count
     assert run_plan(plan_for(provider, out), executor="ray") == {
-        "ran": 13,
+        "ran": 17,
         "skipped": 3,
         "failed": 0,
     }

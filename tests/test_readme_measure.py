@@ -62,7 +62,8 @@ def run_example(tmp_path: Path, monkeypatch, capsys) -> str:  # type: ignore[no-
     out_dir = tmp_path / "experiments" / "demo"
     for name in ("summary.json", "report.html", "units.jsonl"):
         assert (out_dir / name).is_file(), name
-    assert "permutation" in out and "BCa" in out
+    assert "t intervals on the G question means" in out and "paired by question" in out
+    assert "power to detect a difference of 0.03" in out  # the plan, before any call
     return out
 
 

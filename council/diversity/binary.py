@@ -61,7 +61,9 @@ class BinaryComparison:
         return out
 
 
-def _wilson(successes: int, n: int, confidence: float) -> tuple[float, float]:
+def wilson(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (``statsmodels`` ``proportion_confint``): the
+    meter's one definition of it. ``successes`` may be fractional (a rate times its trials)."""
     from statsmodels.stats.proportion import proportion_confint
 
     low, high = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
@@ -89,8 +91,8 @@ def newcombe_paired_interval(
     if n == 0:
         raise ValueError("no pairs")
     p1, p2 = (a + b) / n, (a + c) / n
-    l1, u1 = _wilson(a + b, n, confidence)
-    l2, u2 = _wilson(a + c, n, confidence)
+    l1, u1 = wilson(a + b, n, confidence)
+    l2, u2 = wilson(a + c, n, confidence)
     phi = _phi(a, b, c, d)
     # Newcombe writes the interval for p1 - p2; ours is its mirror image (after - before).
     delta = math.sqrt(max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0))

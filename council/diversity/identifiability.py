@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from council.diversity.binary import wilson
 from council.records.run import Turn
 
 PERMUTATIONS = 1000
@@ -274,17 +275,10 @@ def _interval(
     loo = ((right.sum(0) - right) / np.maximum(seen.sum(0) - seen, 1)).mean(axis=1)
     se = math.sqrt((F - 1) / F * float(np.sum((loo - loo.mean()) ** 2)))
     if se < 1e-9:
-        return _wilson(headline * F, F), FLAT.format(folds=F, unit=unit)
+        return list(wilson(headline * F, F)), FLAT.format(folds=F, unit=unit)
     half = float(stats.t.ppf(0.975, F - 1)) * se
     bounds = [max(0.0, headline - half), min(1.0, headline + half)]
     return bounds, INTERVAL.format(df=F - 1, unit=unit)
-
-
-def _wilson(correct: float, n: int, z: float = 1.959964) -> list[float]:
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
 def _units(

@@ -34,6 +34,7 @@ from council.app.experiments.capping import (
     CappingReply,
     near_duplicate,
 )
+from council.diversity.binary import wilson
 from council.diversity.metrics import normalised_mean
 
 JUDGE_METHOD = (
@@ -128,10 +129,8 @@ def _wilson(hits: Sequence[float]) -> list[float] | None:
     """Wilson interval of a recall (fractional credits rounded to whole replies)."""
     if not hits:
         return None
-    from statsmodels.stats.proportion import proportion_confint
-
-    low, high = proportion_confint(round(float(sum(hits))), len(hits), method="wilson")
-    return [round(float(low), 4), round(float(high), 4)]
+    low, high = wilson(round(float(sum(hits))), len(hits))
+    return [round(low, 4), round(high, 4)]
 
 
 class Judge:

@@ -54,7 +54,7 @@ from council.app.experiments.capping import (
 from council.app.experiments.capping_judge import Judge, JudgeDesign, judge_design, unit_rows
 from council.app.experiments.folder import PLAN_FILE, experiment_embedder, journal_lines
 from council.diversity.analysis import card_reference_text
-from council.diversity.binary import paired_binary
+from council.diversity.binary import paired_binary, wilson
 from council.diversity.embedders import Embedder
 from council.diversity.identifiability import identifiability
 from council.diversity.inference import holm
@@ -205,12 +205,10 @@ def cluster_estimate(by_cluster: dict[int, list[float]], *, test: bool) -> dict[
 
 
 def _proportion(values: list[float]) -> dict[str, Any]:
-    from statsmodels.stats.proportion import proportion_confint
-
     if not values:
         return {"mean": None, "ci95": None, "n": 0, "method": "no values"}
     hits = round(sum(values))
-    low, high = proportion_confint(hits, len(values), method="wilson")
+    low, high = wilson(hits, len(values))
     return {"mean": _round(hits / len(values)), "ci95": [_round(low), _round(high)],
             "n": len(values), "method": WILSON}  # fmt: skip
 

@@ -181,6 +181,7 @@ def _power(rows: Sequence[UnitValues], test: Comparison, effect: float) -> dict[
         "metric": test.metric, "a": test.a, "b": test.b, "effect": effect, "questions": G,
         "samples_per_question": round(samples, 2), "between_question_variance": between,
         "within_question_variance": within, "sd_of_question_difference": sd,
+        "target_power": TARGET_POWER,
         "method": f"{POWER}; variance components: {components.method}",
     }  # fmt: skip
     if sd > 0:

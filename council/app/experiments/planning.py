@@ -146,6 +146,7 @@ def plan_experiment(
     table = [
         {"questions": g, "power": round(_power(components, effect, g, plan.samples), 3)}
         for g in sorted({G, *QUESTION_STEPS})
+        if g >= 2  # one question has no spread to test against
     ]
     sd = sd_from_components(
         components.between_question_variance, components.within_question_variance, plan.samples
