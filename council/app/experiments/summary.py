@@ -97,7 +97,7 @@ def summarise(
         "failed_units": [_failure(u) for u in latest if u.get("status") != "completed"],
         "short_replies_excluded": measured.short,
         "tests": [t.to_json() for t in analysis.tests],
-        "comparisons": [t.to_json() for t in analysis.tests if t.a != "placebo"],
+        "comparisons": [t.to_json() for t in analysis.tests if t.a in arms],  # arm against arm
         "placebo_floor": analysis.floors,
         "power": analysis.power,
         "underpowered": any(p.get("power", 0.0) < 0.8 for p in analysis.power),
