@@ -166,6 +166,14 @@ def test_the_plan_prints_calls_cost_and_power_before_any_call(provider, tmp_path
     assert [row["power"] for row in report.table] == sorted(row["power"] for row in report.table)
     text = str(report)
     assert text.startswith("UNDERPOWERED") and "paired t test on question means" in text
+    # Models behind an endpoint that litellm has no price for: the cost is unknown, and said so.
+    assert report.cost_usd is None and report.unpriced == ["openai/llama-small", "openai/qwen-small"]
+    hosted = ExperimentPlan(
+        arms=[Arm("solo", ["openai/gpt-4o-mini"], PERSONAS)], questions=["Q?", "R?"],
+        samples=1, out=tmp_path / "hosted", protocol="quick",
+    )  # fmt: skip
+    priced = plan_experiment(hosted)
+    assert priced.unpriced == [] and priced.cost_usd is not None and priced.cost_usd > 0
 
 
 def test_questions_file(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from council.errors import ConfigError
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
 from council.protocols.spec import LoopStage, SpeakingStage
+from council.seats.litellm_model import import_litellm
 
 # The variance components of the shipped diversity experiment's primary endpoint, written by
 # docs/experiments/regenerate.py from its summary.json: the default pilot.
@@ -179,8 +180,7 @@ def _cost(
 ) -> tuple[float | None, list[str]]:
     """An upper bound on the cost of completion tokens at litellm's prices, each council's
     calls shared among its seats' models; local models cost nothing."""
-    import litellm
-
+    litellm = import_litellm()  # the shipped price table: no fetch from the network
     calls: dict[str, int] = {}
     for unit, count in zip(units, per_unit, strict=True):
         models = _seat_models(unit)
