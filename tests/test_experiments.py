@@ -167,7 +167,10 @@ def test_the_plan_prints_calls_cost_and_power_before_any_call(provider, tmp_path
     text = str(report)
     assert text.startswith("UNDERPOWERED") and "paired t test on question means" in text
     # Models behind an endpoint that litellm has no price for: the cost is unknown, and said so.
-    assert report.cost_usd is None and report.unpriced == ["openai/llama-small", "openai/qwen-small"]
+    assert report.cost_usd is None and report.unpriced == [
+        "openai/llama-small",
+        "openai/qwen-small",
+    ]
     hosted = ExperimentPlan(
         arms=[Arm("solo", ["openai/gpt-4o-mini"], PERSONAS)], questions=["Q?", "R?"],
         samples=1, out=tmp_path / "hosted", protocol="quick",
