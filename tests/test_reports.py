@@ -482,7 +482,7 @@ def test_pages_in_a_headless_browser(tmp_path: Path) -> None:
 
     dom = browse(experiment_page, tmp_path / "profile", "--dump-dom").stdout
     assert dom.count("<svg") == 5
-    for label in ("blind_vendi_score by arm", "floor: gpt-4o-mini",
+    for label in ("blind_vendi_score by arm", "floor: single",
                   "Where the variance comes from", "share of the total variance",
                   "per arm"):  # fmt: skip
         assert label in dom, label

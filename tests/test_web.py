@@ -50,9 +50,14 @@ class Server:
             return error.code, error.read().decode()
 
 
+REPLY = "Reply from fake, long enough to measure."
+
+
 @pytest.fixture
 def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(lambda body: f"Reply from {body['model']}.", latency_s=0.2) as fake:
+    # Replies of 40 characters or more: shorter ones are too short for the meter to measure.
+    with FakeProvider(lambda body: f"Reply from {body['model']}, long enough to measure.",
+                      latency_s=0.2) as fake:  # fmt: skip
         yield fake
 
 
@@ -85,7 +90,7 @@ def test_convene_and_follow_the_event_stream(server: Server, provider, tmp_path:
     streamed = events_of(stream)
     events = [e for e in streamed if e["type"] != "turn_delta"]  # live only, never stored
     verdict = [e["text"] for e in streamed if e["type"] == "turn_delta" and e["seat"] == "chair"]
-    assert "".join(verdict) == "Reply from fake."  # the verdict streamed in pieces
+    assert "".join(verdict) == REPLY  # the verdict streamed in pieces
     assert [e["type"] for e in events].count("call_retrying") == 1
     assert events[0]["type"] == "run_started" and events[-1]["type"] == "run_finished"
     assert stream.rstrip().endswith("event: end\ndata: {}")
@@ -97,7 +102,7 @@ def test_convene_and_follow_the_event_stream(server: Server, provider, tmp_path:
     assert [r["run_id"] for r in listed] == [run_id]
     assert json.loads(server.request("/api/runs?persona=hayek")[1]) == []
     run = json.loads(server.request("/api/runs/latest")[1])
-    assert run["status"] == "completed" and run["synthesis"] == "Reply from fake."
+    assert run["status"] == "completed" and run["synthesis"] == REPLY
 
 
 def test_pages_render(server: Server) -> None:
@@ -213,7 +218,7 @@ async def test_a_council_convened_and_watched_in_a_browser(server: Server, tmp_p
             title: document.title,
         }))()""")
         assert shown["status"] == "completed" and shown["running"] == 0
-        assert shown["verdict"] == "Reply from fake."
+        assert shown["verdict"] == REPLY
         assert shown["stages"] == ["opening", "cross examination", "verdict"]
         assert shown["title"].startswith("council: Should the library open on Sundays?")
         # The seats saw each other as anonymous members; the page shows them so until revealed.
@@ -234,7 +239,7 @@ async def test_a_council_convened_and_watched_in_a_browser(server: Server, tmp_p
             verdict: document.getElementById('verdict').textContent,
             turns: document.querySelectorAll('.turn').length,
         }))()""")
-        assert later == {"verdict": "Reply from fake.", "turns": 7}
+        assert later == {"verdict": REPLY, "turns": 7}
         await page.evaluate("document.querySelector('[data-tab=Transcript]').click()")
         assert "Should the library open on Sundays?" in await page.evaluate(
             "document.querySelector('[data-pane=Transcript]').innerText"
