@@ -129,7 +129,9 @@ def analyse_units(
     return result
 
 
-def _between_arms(arms: Sequence[str], rows: Sequence[UnitValues], primary: str) -> list[Any]:
+def _between_arms(
+    arms: Sequence[str], rows: Sequence[UnitValues], primary: str
+) -> list[Comparison]:
     tests = []
     for other in arms[1:]:
         for metric in METRICS:

@@ -15,6 +15,7 @@ from typing import Any
 from council.app.experiments.design import (
     DEFAULT_EFFECT,
     METRICS,
+    TARGET_POWER,
     UnitValues,
     analyse_units,
 )
@@ -100,7 +101,7 @@ def summarise(
         "comparisons": [t.to_json() for t in analysis.tests if t.a in arms],  # arm against arm
         "placebo_floor": analysis.floors,
         "power": analysis.power,
-        "underpowered": any(p.get("power", 0.0) < 0.8 for p in analysis.power),
+        "underpowered": any(p.get("power", 0.0) < TARGET_POWER for p in analysis.power),
         "decomposition": _shares(shares),
         "decomposition_detail": None if shares is None else shares.to_json(),
         "curves": measured.curves_json(arms),
