@@ -86,6 +86,7 @@ class Council:
         tiers: Mapping[str, Mapping[str, str]] | None = None,
         similarity: Literal["embedding", "words"] = "embedding",
         embedder: Embedder | None = None,
+        switches: Mapping[str, bool] | None = None,
     ) -> None:
         start_render_worker()  # it starts while the cards load; the first prompt finds it up
         cards, chair_card, weights, self.choice_notes = _resolve_cards(
@@ -120,6 +121,9 @@ class Council:
         self._specs = binder.specs  # seat -> model strings, for resume
         self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
         check_panel_fits(self.protocol, len(self.panel))
+        # Parts of the protocol turned on or off for its runs; an unknown switch, or a locked
+        # one turned off (nyk's quick-mode anonymization), is refused here, before any call.
+        self.switches = self.protocol.switch_settings(switches)
         self.runs_dir = runs_location(runs_dir).absolute() if runs_dir is not None else None
         self.sinks = list(sinks)
         self.sampling = sampling or SamplingSettings()
@@ -168,6 +172,7 @@ class Council:
             calls=self.calls,
             budget=self.budget,
             label_seed=label_seed,
+            switches=self.switches,
         )
 
     async def aconvene(
@@ -236,6 +241,7 @@ class Council:
             calls=self.calls,
             similarity=embedding_similarity() if self.similarity == "embedding" else None,
             probe=EmbeddingProbe(self.embedder) if self.embedder else default_probe(),
+            switches=self.switches,
         )
         result = await deliberation.run()
         if recorder.failure is not None:  # the ledger holds every turn it could keep

@@ -143,6 +143,7 @@ def recorded_council(
         sampling=config.sampling,
         calls=changes.calls or config.calls,
         budget=config.budget,
+        switches=config.switches,
     )
 
 

@@ -81,6 +81,7 @@ def _convene(args: argparse.Namespace) -> int:
         models=pool,
         seat_slots=slots,
         tiers=tiers,
+        switches=_switches(args.switch),
     )
     if s["personas"]:
         kwargs["personas"] = s["personas"]
@@ -90,6 +91,19 @@ def _convene(args: argparse.Namespace) -> int:
     if args.dry_route:
         return _print_seat_map(council.seat_map(), args.json)
     return report_run(council.convene(question), args.json)
+
+
+def _switches(values: Sequence[str]) -> dict[str, bool]:
+    """``--switch NAME=on|off``, repeatable."""
+    from council.errors import ConfigError
+
+    states = {"on": True, "off": False}
+    switches = {}
+    for name, state in parse_pairs(values, "--switch").items():
+        if state.lower() not in states:
+            raise ConfigError(f"--switch {name}: give on or off, not '{state}'")
+        switches[name] = states[state.lower()]
+    return switches
 
 
 def _config_show(args: argparse.Namespace) -> int:
@@ -131,6 +145,11 @@ def _register_convene(commands: Any) -> None:
     )
     convene.add_argument("--personas", help="comma-separated persona names or card paths")
     convene.add_argument("--protocol", help="protocol name or file (default: council)")
+    convene.add_argument(
+        "--switch", action="append", default=[], metavar="NAME=on|off",
+        help="turn a part of the protocol on or off ('council protocols show' lists its "
+        "switches; 'anonymize' is in every protocol); repeatable",
+    )  # fmt: skip
     convene.add_argument(
         "--panel", metavar="NAME|auto",
         help="seat a named panel, or 'auto': the panel that best fits the question",

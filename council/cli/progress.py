@@ -20,6 +20,7 @@ from council.records.events import (
     CallFellBack,
     CallRetrying,
     Event,
+    GateChecked,
     LoopRound,
     RunFinished,
     RunStarted,
@@ -32,7 +33,7 @@ from council.records.events import (
     TurnFinished,
     TurnStarted,
 )
-from council.records.run import Turn
+from council.records.run import FLAGGED_TO_USER, Turn
 
 _SYMBOL = {"waiting": "·", "running": "…", "ok": "✓", "failed": "✗", "reused": "↺"}
 _LEGEND = "… speaking  ✓ done  ↺ reused  ✗ failed"
@@ -221,6 +222,12 @@ class ProgressDisplay:
     @handle.register
     def _(self, event: StageSkipped) -> None:
         self._note(f"  {_where(event.stage, event.round)} skipped: {event.reason}")
+
+    @handle.register
+    def _(self, event: GateChecked) -> None:
+        note = event.note
+        if note.fired and note.gate in FLAGGED_TO_USER:
+            self._note(f"  {_where(note.stage, note.round)} flag: {note.reason}")
 
     @handle.register
     def _(self, event: SeatAbsent) -> None:

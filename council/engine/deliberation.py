@@ -13,19 +13,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import networkx as nx
 
-from council.engine import gates, guards
+from council.engine import enforcement, gates, guards
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
 from council.engine.convergence import answers_stable, moderator_stops
 from council.engine.live import TurnListener
 from council.engine.prompts import StagePrompts
-from council.engine.seating import check_panel_fits, seat_assignment, select_seats
-from council.engine.stage_kinds import behaviour_of
+from council.engine.seating import (
+    check_panel_fits,
+    questioner_seats,
+    seat_assignment,
+    select_seats,
+)
 from council.engine.summary import failure_summary, session_metadata
 from council.errors import (
     CardError,
@@ -106,6 +111,7 @@ class Deliberation(StagePrompts):
         calls: CallSettings | None = None,
         similarity: gates.Similarity | None = None,
         probe: guards.DiversityProbe | None = None,
+        switches: Mapping[str, bool] | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -135,6 +141,11 @@ class Deliberation(StagePrompts):
         self.tallies: dict[str, Tally] = {}  # stage -> its latest tally
         self.reasked: dict[str, set[str]] = {}  # stage -> seats asked again for a missing line
         self.similarity = similarity or gates.word_similarity  # for the novelty gate
+        self._given_similarity = similarity  # None: words (a restatement is measured apart)
+        self.switches = protocol.switch_settings(switches)  # every switch, on or off
+        self.questioners = questioner_seats(protocol, self.panel)
+        self.enforcement: Counter[str] = Counter()  # nyk's tag -> enforcement dispatches
+        self._partial: dict[str, list[Turn]] = {}  # a sequential stage's turns so far
         self.probe = probe  # the diversity meter, for guards that watch a stage
         self.readings: dict[str, guards.GuardReading] = {}  # guard -> what it last measured
         self.baselines: dict[tuple[str, int, str, int], asyncio.Task[list[str]]] = {}
@@ -152,6 +163,10 @@ class Deliberation(StagePrompts):
 
     def record_gate(self, note: GateNote) -> None:
         self._emit(GateChecked(run_id=self.run_id, note=note))
+
+    def count_enforcement(self, tag: str, calls: int) -> None:
+        if calls:
+            self.enforcement[tag] += calls
 
     def stage_of(self, stage_id: str) -> SpeakingStage:
         stage = self.protocol.stage(stage_id)
@@ -233,6 +248,7 @@ class Deliberation(StagePrompts):
         return session_metadata(
             self._record.events, self.protocol.name, self.seats, len(self.panel),
             reasks=sum(len(seats) for seats in self.reasked.values()),
+            enforcement=dict(self.enforcement),
             duration_s=time.monotonic() - self._budget.started,
         )  # fmt: skip
 
@@ -292,7 +308,7 @@ class Deliberation(StagePrompts):
         return None
 
     async def _run_stage(self, stage: SpeakingStage, round_number: int) -> None:
-        kind = behaviour_of(stage)
+        kind = self._kind(stage)
         reason = await kind.skip_reason(self, stage, round_number)
         if reason is not None:
             self._emit(
@@ -309,12 +325,15 @@ class Deliberation(StagePrompts):
                 seats=[seat.name for seat in seats],
             )
         )  # fmt: skip
-        # Every seat's call runs to its end: one refused by the budget does not cancel the
-        # others in flight, whose answers are paid for and kept.
-        results = await asyncio.gather(
-            *(self._take_turn(stage, seat, round_number) for seat in seats),
-            return_exceptions=True,
-        )
+        if stage.sequential_up_to is not None and len(seats) <= stage.sequential_up_to:
+            results = await self._one_by_one(stage, seats, round_number)
+        else:
+            # Every seat's call runs to its end: one refused by the budget does not cancel the
+            # others in flight, whose answers are paid for and kept.
+            results = await asyncio.gather(
+                *(self._take_turn(stage, seat, round_number) for seat in seats),
+                return_exceptions=True,
+            )
         refused = [r for r in results if isinstance(r, BaseException)]
         if refused:
             raise refused[0]
@@ -322,8 +341,13 @@ class Deliberation(StagePrompts):
                                      round_number)  # fmt: skip
         if stage.novelty_against:
             turns = await gates.novelty(self, stage, turns, round_number, self.similarity)
+        self._partial.pop(stage.id, None)
         if stage.evidence_labels:
             gates.evidence(self, stage, turns, round_number)
+        if stage.diverges_below is not None:
+            enforcement.restatement(
+                self, stage, turns, round_number, self.question, self._given_similarity
+            )
         if stage.id in self._latest:
             self._previous[stage.id] = self._latest[stage.id]
         self._latest[stage.id] = turns
@@ -347,6 +371,23 @@ class Deliberation(StagePrompts):
                 f"stage '{stage.id}': {answered} of {len(turns)} seats answered, "
                 f"{stage.min_turns} needed ({failed})"
             )
+
+    async def _one_by_one(
+        self, stage: SpeakingStage, seats: list[Seat], round_number: int
+    ) -> list[Turn | BaseException]:
+        """Seats in panel order, each reading the replies before it in this stage (nyk's
+        sequential round 2); a call the budget refuses ends the stage there."""
+        self._partial[stage.id] = []
+        results: list[Turn | BaseException] = []
+        for seat in seats:
+            try:
+                turn = await self._take_turn(stage, seat, round_number)
+            except Exception as exc:
+                results.append(exc)
+                break
+            results.append(turn)
+            self._partial[stage.id].append(turn)
+        return results
 
     async def ask_again(
         self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str

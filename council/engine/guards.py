@@ -113,6 +113,9 @@ class GuardReading:
     threshold: float | None = None
     p_value: float | None = None  # against the no-persona baseline
     drifting: dict[str, float] = field(default_factory=dict)  # seat -> drift position
+    chosen: list[str] = field(default_factory=list)  # seats: agreed / questioner pick these
+    questions: list[str] = field(default_factory=list)  # the hemlock rule's re-asked questions
+    fired_by: str = ""  # the condition its dispatches are counted under
 
 
 @dataclass(frozen=True)
@@ -142,11 +145,14 @@ class GuardRun(gates.GateRun, Protocol):
 
     def stage_of(self, stage_id: str) -> SpeakingStage: ...
 
+    @property
+    def questioners(self) -> list[str]: ...  # the panel's questioner seats (the hemlock rule)
+
 
 class GuardCondition(ABC):
     """One reason a guard may run: registered once, asked of every guard it applies to."""
 
-    gate = ""  # the name its gate notes carry
+    gate = ""  # the name its gate notes carry, and the tag its dispatches are counted under
 
     @abstractmethod
     def applies(self, stage: GuardStage) -> bool: ...
@@ -164,10 +170,12 @@ def register_guard_condition(condition: GuardCondition) -> None:
 
 
 class VoteCondition(GuardCondition):
-    gate = "vote"
+    """nyk's agreement check: the checked vote agrees too easily (or too few dissent)."""
+
+    gate = "agreement_check"
 
     def applies(self, stage: GuardStage) -> bool:
-        return stage.checks is not None
+        return stage.agreement_above is not None or stage.dissenters_below is not None
 
     async def check(self, run: GuardRun, stage: GuardStage, round_number: int) -> Verdict:
         tally = run.tallies.get(stage.checks or "")
@@ -402,6 +410,7 @@ class GuardKind(StageKind):
             "diversity_floor": _three(reading.threshold),
             "diversity_p": _three(reading.p_value),
             "drifting": drifting or "none",
+            "reasked": "; ".join(reading.questions) or "none",
         }
 
     async def skip_reason(
@@ -409,17 +418,28 @@ class GuardKind(StageKind):
     ) -> str | None:
         assert isinstance(stage, GuardStage)
         guard_run = cast(GuardRun, run)
-        verdicts = [
-            await condition.check(guard_run, stage, round_number)
+        checked = [
+            (condition.gate, await condition.check(guard_run, stage, round_number))
             for condition in _CONDITIONS
             if condition.applies(stage)
         ]
+        verdicts = [verdict for _, verdict in checked]
         if not any(v.fired for v in verdicts):
             return "; ".join(v.reason for v in verdicts)
-        reading = guard_run.readings.get(stage.id)
-        if stage.seats == "drifting" and not (reading and reading.drifting):
+        reading = guard_run.readings.setdefault(stage.id, GuardReading())
+        # A dispatch is counted once, under the first condition that called for it (nyk).
+        reading.fired_by = next(gate for gate, verdict in checked if verdict.fired)
+        if stage.seats == "drifting" and not reading.drifting:
             return "no seat drifted past the cap: " + "; ".join(v.reason for v in verdicts)
         return None
+
+    async def follow_up(
+        self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
+    ) -> list[Turn]:
+        guard_run = cast(GuardRun, run)
+        reading = guard_run.readings.get(stage.id, GuardReading())
+        guard_run.count_enforcement(reading.fired_by or "guard", len(turns))
+        return turns
 
     def seats(self, run: RunState, stage: SpeakingStage, chosen: list[Seat]) -> list[Seat]:
         assert isinstance(stage, GuardStage)
@@ -429,6 +449,9 @@ class GuardKind(StageKind):
         elif stage.seats == "drifting":
             reading = cast(GuardRun, run).readings.get(stage.id, GuardReading())
             names = [name for name in panel if name in reading.drifting]
+        elif stage.seats in ("agreed", "questioner"):
+            reading = cast(GuardRun, run).readings.get(stage.id, GuardReading())
+            names = [name for name in panel if name in reading.chosen]
         else:
             return chosen
         return [run.seats[name] for name in names]

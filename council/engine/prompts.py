@@ -10,11 +10,11 @@ from typing import cast
 from council.engine import gates
 from council.engine.context import Anonymizer, Section, visible_context
 from council.engine.convergence import MODERATOR_INSTRUCTION
-from council.engine.stage_kinds import Instruction, RunState, behaviour_of
+from council.engine.stage_kinds import PLAIN_KIND, Instruction, RunState, StageKind, behaviour_of
 from council.errors import ProtocolError
 from council.personas.prompt import template_variables
 from council.protocols.graph import Protocol
-from council.protocols.spec import LoopStage, RankingStage, SpeakingStage
+from council.protocols.spec import ANONYMIZE_SWITCH, LoopStage, RankingStage, SpeakingStage
 from council.records.run import Tally, Turn
 from council.records.settings import SamplingSettings
 from council.seats.model import ModelRequest
@@ -40,12 +40,21 @@ class StagePrompts:
     sampling: SamplingSettings
     tallies: dict[str, Tally]
     _latest: dict[str, list[Turn]]
+    _partial: dict[str, list[Turn]]
     _system: dict[str, str]
+    switches: dict[str, bool]
+    questioners: list[str]
 
     @property
     def _state(self) -> RunState:
         """This run, as stage kinds read it (``Deliberation`` is the whole of it)."""
         return cast("RunState", self)
+
+    def _kind(self, stage: SpeakingStage) -> StageKind:
+        """The stage's behaviour; a vote stage whose ``votes_when`` switch is off is plain."""
+        if stage.votes_when is not None and not self.switches[stage.votes_when]:
+            return PLAIN_KIND
+        return behaviour_of(stage)
 
     def _stage_prompt(self, stage: SpeakingStage, seat: Seat, round_number: int) -> str:
         variables: dict[str, object] = {
@@ -58,7 +67,9 @@ class StagePrompts:
             "rounds": self._rounds_of(stage),
             # The seat's own card, so a prompt can re-anchor it: {{ card.description }}, ...
             "card": template_variables(seat.persona, self.question),
-            **behaviour_of(stage).variables(self._state, stage),
+            # Whether this seat is the protocol's questioner (nyk's Socrates: one question).
+            "questioner": seat.name in self.questioners,
+            **self._kind(stage).variables(self._state, stage),
         }
         loop = self._loop_of(stage)
         return render_template(
@@ -76,7 +87,7 @@ class StagePrompts:
         loop = self._loop_of(stage)
         return loop.rounds if loop else 1
 
-    def _sections(self, stage: SpeakingStage) -> list[Section]:
+    def _sections(self, stage: SpeakingStage, seat: Seat) -> list[Section]:
         sections = []
         for seen in stage.sees:
             # A stage that sees itself (inside a loop) reads its previous round: this round's
@@ -85,7 +96,20 @@ class StagePrompts:
             if turns:
                 title = self.protocol.stage(seen).label
                 sections.append(Section(title, turns, self.tallies.get(seen)))
+        # A stage taken one seat after another: the replies given before this seat's.
+        so_far = self._partial.get(stage.id, [])
+        order = [t.seat for t in so_far]
+        earlier = so_far[: order.index(seat.name)] if seat.name in order else so_far
+        if earlier:
+            sections.append(Section(f"{stage.label}: replies before yours", list(earlier)))
         return sections
+
+    def _anonymizes(self, stage: SpeakingStage) -> bool:
+        """Whether others show as Member A, B: as the stage says, unless a run turned the
+        anonymize switch off (rankings keep their labels: their ballots are the labels)."""
+        return stage.anonymize and (
+            self.switches[ANONYMIZE_SWITCH] or isinstance(stage, RankingStage)
+        )
 
     def _messages(
         self, stage: SpeakingStage, seat: Seat, round_number: int, instruction: str | None
@@ -93,9 +117,9 @@ class StagePrompts:
         prompt = self._stage_prompt(stage, seat, round_number)
         if instruction:
             prompt = f"{prompt}\n\n{instruction}"
-        sections = self._sections(stage)
+        sections = self._sections(stage, seat)
         if sections:
-            anonymizer = self.anonymizer if stage.anonymize else None
+            anonymizer = self.anonymizer if self._anonymizes(stage) else None
             context = visible_context(
                 seat, sections, self.seats, anonymizer,
                 ballot_style=isinstance(stage, RankingStage),
@@ -122,7 +146,7 @@ class StagePrompts:
         loop = self._loop_of(stage)
         if loop is not None and loop.until is not None and loop.until.moderator == stage.id:
             return MODERATOR_INSTRUCTION, "decision", ("STOP", "CONTINUE")
-        text, expects, choices = behaviour_of(stage).instruction(self._state, stage, seat)
+        text, expects, choices = self._kind(stage).instruction(self._state, stage, seat)
         if stage.evidence_labels:
             text = f"{text}\n\n{gates.EVIDENCE_INSTRUCTION}" if text else gates.EVIDENCE_INSTRUCTION
         return text, expects, choices

@@ -3,6 +3,7 @@ a protocol before anything runs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +40,20 @@ def select_seats(selector: Any, panel: Sequence[Seat], chair: Seat) -> list[Seat
     if isinstance(selector, list):
         return [panel[position - 1] for position in selector]
     return list(panel)
+
+
+def questioner_seats(protocol: Protocol, panel: Sequence[Seat]) -> list[str]:
+    """The panel seats whose card is one of the protocol's ``questioners``: matched, without
+    case, against the card's name, its name without a ``council-`` style prefix (nyk's
+    ``council-socrates``), or its figure without dates."""
+    wanted = {name.lower() for name in protocol.spec.questioners}
+    found = []
+    for seat in panel:
+        name = seat.persona.name.lower()
+        figure = re.sub(r"\s*\(.*?\)", "", seat.persona.fields.figure or "").strip().lower()
+        if wanted & {name, name.split("-", 1)[-1], figure}:
+            found.append(seat.name)
+    return found
 
 
 def check_panel_fits(protocol: Protocol, panel_size: int) -> None:

@@ -147,7 +147,7 @@ class RankingKind(StageKind):
 
 
 _KINDS: dict[str, StageKind] = {}
-_PLAIN_KIND = StageKind()
+PLAIN_KIND = StageKind()  # a plain speaking stage (a vote stage switched off reads as one)
 
 
 def register_stage_kind(kind: str, behaviour: StageKind) -> None:
@@ -155,7 +155,7 @@ def register_stage_kind(kind: str, behaviour: StageKind) -> None:
 
 
 def behaviour_of(stage: SpeakingStage) -> StageKind:
-    return _KINDS.get(stage.kind, _PLAIN_KIND)
+    return _KINDS.get(stage.kind, PLAIN_KIND)
 
 
 register_stage_kind("vote", VoteKind())

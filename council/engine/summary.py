@@ -25,6 +25,7 @@ def session_metadata(
     *,
     reasks: int,
     duration_s: float,
+    enforcement: Mapping[str, int] | None = None,
 ) -> SessionMetadata:
     turns = [e.turn for e in events if isinstance(e, TurnFinished)]
     loops = [e.outcome.rounds for e in events if isinstance(e, LoopFinished)]
@@ -36,6 +37,7 @@ def session_metadata(
         providers=sorted({t.provider for t in turns if t.ok}),
         fallbacks=sum(t.ok and t.model != own.get(t.seat, t.model) for t in turns),
         reasks=reasks,
+        enforcement=dict(enforcement or {}),
         calls=len(turns),
         tokens=sum(
             (t.prompt_tokens or 0) + (t.completion_tokens or 0) for t in turns if not t.reused

@@ -38,6 +38,10 @@ def describe_stage(stage: SpeakingStage) -> str:
     parts = [f"{stage.id} ({stage.kind}): {stage.label}", f"seats: {stage.seats}"]
     if stage.sees:
         parts.append("sees: " + ", ".join(stage.sees) + (" anonymized" if stage.anonymize else ""))
+    if stage.sequential_up_to is not None:
+        parts.append(f"one seat after another up to {stage.sequential_up_to} seats")
+    if stage.words is not None:
+        parts.append(f"{stage.words} words")
     return "; ".join([*parts, *stage.details()])
 
 
@@ -58,4 +62,10 @@ def describe(protocol: Protocol) -> str:
             lines += ["    " + describe_stage(body) for body in protocol.body_order(stage.id)]
         else:
             lines.append("  " + describe_stage(stage))
+    if spec.switches:
+        lines += ["", "switches (--switch NAME=off):"]
+        for name, switch in spec.switches.items():
+            state = "on" if switch.default else "off"
+            locked = f" [locked: {switch.locked}]" if switch.locked else ""
+            lines.append(f"  {name} ({state}): {switch.says}{locked}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ anywhere else is refused.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,14 @@ from typing import Any
 import networkx as nx
 import yaml
 
-from council.errors import ProtocolError
+from council.errors import ConfigError, ProtocolError
 from council.protocols.spec import (
+    ANONYMIZE_SWITCH,
     AnyStage,
     LoopStage,
     ProtocolSpec,
     SpeakingStage,
+    Switch,
     SynthesisStage,
 )
 from council.sourcefile import load_yaml, locate, one_line, read_text, validate
@@ -75,6 +77,24 @@ class Protocol:
         ordered = nx.lexicographical_topological_sort(graph, key=position.__getitem__)
         return [self.stages[sid] for sid in ordered]
 
+    def switch_settings(self, requested: Mapping[str, bool] | None = None) -> dict[str, bool]:
+        """Every switch of this protocol, on or off: ``requested`` over the defaults. An unknown
+        switch, or a locked one turned off, is refused in one line saying why."""
+        declared = {ANONYMIZE_SWITCH: Switch(says="show other seats as Member A, B, ...")}
+        declared |= self.spec.switches
+        settings = {name: switch.default for name, switch in declared.items()}
+        for name, on in (requested or {}).items():
+            if name not in declared:
+                known = ", ".join(declared)
+                raise ConfigError(f"protocol '{self.name}' has no switch '{name}' ({known})")
+            locked = declared[name].locked
+            if locked and not on:
+                raise ConfigError(
+                    f"protocol '{self.name}': switch '{name}' cannot be turned off: {locked}"
+                )
+            settings[name] = on
+        return settings
+
     @property
     def synthesis(self) -> SynthesisStage:
         return next(s for s in self.spec.stages if isinstance(s, SynthesisStage))
@@ -117,7 +137,7 @@ class _Compiler:
     def connect(self) -> None:
         for stage in self.stages.values():
             refs = (
-                ("sees", "after", "checks", "watches", "novelty_against")
+                ("sees", "after", "checks", "watches", "novelty_against", "hemlock_against")
                 if not isinstance(stage, LoopStage)
                 else ("after",)
             )
@@ -172,6 +192,21 @@ class _Compiler:
                 raise self.fail(stage.id, "seats", selector)
             if not stage.may_loop and stage.id in self.loop_of:
                 raise self.fail(stage.id, "kind", f"the {stage.kind} cannot sit inside a loop")
+            if stage.votes_when is not None:
+                self._check_votes_when(stage)
+
+    def _check_votes_when(self, stage: SpeakingStage) -> None:
+        if not stage.collects_votes:
+            raise self.fail(
+                stage.id, "votes_when", "only a vote stage can be switched to a plain one"
+            )
+        if stage.votes_when not in self.spec.switches:
+            declared = ", ".join(self.spec.switches) or "none"
+            raise self.fail(
+                stage.id, "votes_when",
+                f"switch '{stage.votes_when}' is not declared under 'switches' "
+                f"(declared: {declared})",
+            )  # fmt: skip
 
     def _check_until(self, loop: LoopStage) -> None:
         until = loop.until

@@ -25,6 +25,8 @@ REPRESENTATIVE: dict[str, object] = {
     "diversity_floor": "0.205",
     "diversity_p": "0.412",  # its p against the no-persona baseline
     "drifting": "popper (0.91)",
+    "reasked": "What do we mean by a centre?",  # a hemlock guard: the question asked again
+    "questioner": False,  # whether the seat is the protocol's questioner (nyk's Socrates)
     # The seat's card, as its body sees it (``council.personas.prompt.template_variables``).
     "card": {
         "name": "popper",

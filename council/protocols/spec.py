@@ -31,8 +31,19 @@ STAGE_ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
 # Who speaks in a stage: the whole panel, the chair, half the panel, or panel positions (1-based);
 # a guard may seat its vote's likely dissenters or the seats its drift check flagged.
+# a dissent-quota guard seats those who agreed with the leading stance; a hemlock guard, the
+# protocol's questioner.
 SeatSelector = (
-    Literal["panel", "chair", "first_half", "second_half", "dissenters", "drifting"]
+    Literal[
+        "panel",
+        "chair",
+        "first_half",
+        "second_half",
+        "dissenters",
+        "drifting",
+        "agreed",
+        "questioner",
+    ]
     | list[Annotated[int, Field(ge=1)]]
 )
 # ``diversity_below: baseline``: test the watched stage against the no-persona baseline (its
@@ -57,6 +68,7 @@ class SpeakingStage(_Strict):
     after: list[str] = Field(default_factory=list, description="stages that must finish first")
     anonymize: bool = Field(default=False, description="show other seats as Member A, B, ...")
     max_tokens: int | None = Field(default=None, gt=0)
+    words: int | None = Field(default=None, gt=0, description="word limit stated to the seat")
     min_turns: int = Field(
         default=1, ge=0, description="fewest successful turns for the run to go on (quorum)"
     )
@@ -66,6 +78,18 @@ class SpeakingStage(_Strict):
     novelty_threshold: float = Field(default=0.9, gt=0, le=1)
     evidence_labels: bool = Field(
         default=False, description="ask for [empirical]/[mechanistic]/... tags and count them"
+    )
+    sequential_up_to: int | None = Field(
+        default=None, ge=1,
+        description="with this many seats or fewer, seats answer one after another, each "
+        "reading the replies given before it in this stage",
+    )  # fmt: skip
+    diverges_below: float | None = Field(
+        default=None, gt=0, le=1,
+        description="flag a reply whose similarity to the question is below this",
+    )  # fmt: skip
+    votes_when: str | None = Field(
+        default=None, description="a switch: off, this vote stage runs as a plain response"
     )
 
     @property
@@ -96,6 +120,10 @@ class SpeakingStage(_Strict):
             return "only a guard that checks a vote seats the dissenters of its vote"
         if self.seats == "drifting":
             return "only a guard with drift_above seats the drifting seats"
+        if self.seats == "agreed":
+            return "only a guard with dissent_quota seats those who agreed"
+        if self.seats == "questioner":
+            return "only a guard with hemlock_against seats the questioner"
         return None
 
 
@@ -222,6 +250,22 @@ class GuardStage(SpeakingStage):
     baseline_alpha: float = Field(
         default=0.05, gt=0, lt=1, description="the level the test against the baseline uses"
     )
+    dissent_quota: int | None = Field(
+        default=None, ge=1,
+        description="fewest seats whose objections to the leading stance of 'checks' do not "
+        "overlap; fewer, and those who agreed are asked for their strongest objection",
+    )  # fmt: skip
+    objection_overlap: float = Field(
+        default=0.8, gt=0, le=1, description="two objections this similar count as one"
+    )
+    question_overlap: float = Field(
+        default=0.8, gt=0, le=1, description="a question this similar to one answered re-asks it"
+    )
+    hemlock_against: str | None = Field(
+        default=None,
+        description="the earlier stage whose answered questions the questioner may not ask "
+        "again in the stage it 'watches'",
+    )
 
     @field_validator("diversity_below", mode="before")
     @classmethod
@@ -236,26 +280,41 @@ class GuardStage(SpeakingStage):
 
     @model_validator(mode="after")
     def _has_condition(self) -> GuardStage:
-        on_vote = self.agreement_above is not None or self.dissenters_below is not None
-        on_meter = self.diversity_below is not None or self.drift_above is not None
+        on_vote = any(
+            v is not None for v in (self.agreement_above, self.dissenters_below, self.dissent_quota)
+        )
+        on_watched = any(
+            v is not None for v in (self.diversity_below, self.drift_above, self.hemlock_against)
+        )
         if on_vote and self.checks is None:
-            raise ValueError("agreement_above and dissenters_below need 'checks: <vote stage>'")
-        if on_meter and self.watches is None:
-            raise ValueError("diversity_below and drift_above need 'watches: <stage>'")
-        if self.checks is not None and not on_vote:
-            raise ValueError("a guard that checks a vote needs agreement_above or dissenters_below")
-        if self.watches is not None and not on_meter:
-            raise ValueError("a guard that watches a stage needs diversity_below or drift_above")
-        if not on_vote and not on_meter:
             raise ValueError(
-                "a guard needs agreement_above or dissenters_below (with checks), or "
-                "diversity_below or drift_above (with watches)"
+                "agreement_above, dissenters_below and dissent_quota need 'checks: <vote stage>'"
+            )
+        if on_watched and self.watches is None:
+            raise ValueError(
+                "diversity_below, drift_above and hemlock_against need 'watches: <stage>'"
+            )
+        if self.checks is not None and not on_vote:
+            raise ValueError(
+                "a guard that checks a vote needs agreement_above, dissenters_below or "
+                "dissent_quota"
+            )
+        if self.watches is not None and not on_watched:
+            raise ValueError(
+                "a guard that watches a stage needs diversity_below, drift_above or hemlock_against"
+            )
+        if not on_vote and not on_watched:
+            raise ValueError(
+                "a guard needs agreement_above, dissenters_below or dissent_quota (with checks), "
+                "or diversity_below, drift_above or hemlock_against (with watches)"
             )
         return self
 
     @property
     def depends_on(self) -> list[str]:
-        watched = [ref for ref in (self.checks, self.watches) if ref is not None]
+        watched = [
+            ref for ref in (self.checks, self.watches, self.hemlock_against) if ref is not None
+        ]
         return list(dict.fromkeys([*watched, *self.sees, *self.after]))
 
     def reference_problem(self, stages: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -263,6 +322,9 @@ class GuardStage(SpeakingStage):
             return "checks", f"'{self.checks}' collects no votes: a guard checks a vote stage"
         if self.watches is not None and not isinstance(stages[self.watches], SpeakingStage):
             return "watches", f"'{self.watches}' is a loop: a guard watches a speaking stage"
+        against = self.hemlock_against
+        if against is not None and not isinstance(stages[against], SpeakingStage):
+            return "hemlock_against", f"'{against}' is a loop: name a speaking stage"
         return None
 
     def selector_problem(self) -> str | None:
@@ -270,16 +332,31 @@ class GuardStage(SpeakingStage):
             return None
         if self.seats == "dissenters" and self.checks is not None:
             return None
+        if self.seats == "agreed" and self.dissent_quota is not None:
+            return None
+        if self.seats == "questioner" and self.hemlock_against is not None:
+            return None
         return super().selector_problem()
 
     def details(self) -> list[str]:
         found = []
-        if self.checks is not None:
+        if self.agreement_above is not None or self.dissenters_below is not None:
+            limits = [
+                *([f"agreement above {self.agreement_above}"] if self.agreement_above else []),
+                *([f"dissenters below {self.dissenters_below}"] if self.dissenters_below else []),
+            ]
+            found.append(f"guard on {self.checks}: {', '.join(limits)}")
+        if self.dissent_quota is not None:
             found.append(
-                f"guard on {self.checks}: agreement above {self.agreement_above}, "
-                f"dissenters below {self.dissenters_below}"
+                f"dissent quota on {self.checks}: at least {self.dissent_quota} "
+                f"non-overlapping objections (overlap at {self.objection_overlap})"
             )
-        if self.watches is not None:
+        if self.hemlock_against is not None:
+            found.append(
+                f"hemlock rule on {self.watches}: the questioner re-asks a question "
+                f"answered since '{self.hemlock_against}'"
+            )
+        if self.diversity_below is not None or self.drift_above is not None:
             below = (
                 f"diversity not shown above the no-persona baseline (alpha {self.baseline_alpha})"
                 if self.diversity_below == BASELINE
@@ -357,6 +434,20 @@ Stage = Annotated[
 AnyStage = SpeakingStage | LoopStage
 
 
+# The switch every protocol has: off, no stage shows other seats as Member A, B (rankings
+# excepted: their ballots are the labels). A protocol may lock it on.
+ANONYMIZE_SWITCH = "anonymize"
+
+
+class Switch(_Strict):
+    """A part of a protocol a run may turn off (``--switch NAME=off``), such as a deliberate
+    difference from the design it reproduces; ``locked`` says why it may not be."""
+
+    default: bool = True
+    says: str = Field(min_length=1, description="what it does, and what turning it off changes")
+    locked: str | None = Field(default=None, description="why it cannot be turned off")
+
+
 class PanelSize(_Strict):
     min: int = Field(default=1, ge=1)
     max: int | None = Field(default=None, ge=1)
@@ -369,4 +460,12 @@ class ProtocolSpec(_Strict):
     version: int = 1
     max_tokens: int = Field(default=256, gt=0, description="default per-turn token cap")
     panel: PanelSize = Field(default_factory=PanelSize)
+    switches: dict[str, Switch] = Field(
+        default_factory=dict, description="parts a run may turn off, by name"
+    )
+    questioners: list[str] = Field(
+        default_factory=list,
+        description="cards (by name or figure) that are the council's questioner: the "
+        "'questioner' variable and seat selector, and the hemlock rule, find them",
+    )
     stages: list[Stage] = Field(min_length=1)

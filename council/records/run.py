@@ -146,6 +146,11 @@ class Tally(Record):
     merged: dict[str, str] = Field(default_factory=dict)  # stance as written -> canonical
 
 
+# Gates whose firing is news for the person who convened the run, shown as it happens (the
+# live display) as well as in the transcript: nyk's flag on a divergent restatement.
+FLAGGED_TO_USER = frozenset({"restatement"})
+
+
 class GateNote(Record):
     """A gate's decision in one stage and round: whether it fired, on whom, and why."""
 
@@ -202,6 +207,9 @@ class SessionMetadata(Record):
     providers: list[str]  # every provider that answered
     fallbacks: int  # turns answered by a model other than the seat's own
     reasks: int  # stance lines asked for again
+    # Enforcement dispatches (calls a rule made) by nyk's condition tag: dissent_quota,
+    # novelty_gate, agreement_check, anti_recursion, ...; empty when none was needed.
+    enforcement: dict[str, int] = Field(default_factory=dict)
     calls: int
     tokens: int  # prompt + completion, reused answers excluded
     duration_s: float

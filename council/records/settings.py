@@ -71,3 +71,4 @@ class RunConfig(BaseModel):
     calls: CallSettings = CallSettings()
     budget: Budget | None = None
     label_seed: str
+    switches: dict[str, bool] = Field(default_factory=dict)  # protocol switches, as they ran
