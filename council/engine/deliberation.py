@@ -18,7 +18,7 @@ from typing import Any
 
 import networkx as nx
 
-from council.engine import gates, guards
+from council.engine import gates, guards, lengths
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
 from council.engine.convergence import answers_stable, moderator_stops
@@ -405,6 +405,14 @@ class Deliberation(StagePrompts):
         async with self._in_flight, provider_slots:
             turn = await self._call(stage, seat, round_number, request, record_as or stage.id)
         self._budget.settle(reservation, turn)
+        if lengths.should_continue(turn, self.calls.continue_truncated):
+            assert turn.content is not None
+            more = lengths.continuation_request(request, turn.content)
+            cont = await self._take_turn(stage, seat, round_number, more,
+                                         turn.stage + lengths.CONTINUATION)  # fmt: skip
+            turn = lengths.joined(turn, cont)
+        if not lengths.is_continuation(turn.stage):  # a part is not held to the whole's limit
+            turn = lengths.measured(turn, stage.words)
         self._emit(TurnFinished(run_id=self.run_id, turn=turn))  # recorded before it is read
         await self._on_disk()
         return turn
@@ -446,6 +454,7 @@ class Deliberation(StagePrompts):
                 "attempts": completion.attempts,
                 "reused": completion.reused,
                 "activations": completion.activations,
+                "truncated": completion.truncated,
             }
             answered_by = completion.model or answered_by
             if not content.strip():

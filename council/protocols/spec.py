@@ -57,6 +57,7 @@ class SpeakingStage(_Strict):
     after: list[str] = Field(default_factory=list, description="stages that must finish first")
     anonymize: bool = Field(default=False, description="show other seats as Member A, B, ...")
     max_tokens: int | None = Field(default=None, gt=0)
+    words: int | None = Field(default=None, gt=0, description="word limit stated to the seat")
     min_turns: int = Field(
         default=1, ge=0, description="fewest successful turns for the run to go on (quorum)"
     )
