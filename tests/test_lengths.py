@@ -18,9 +18,10 @@ from rich.console import Console
 from council import Council, SamplingSettings
 from council.cli.main import main
 from council.cli.progress import ProgressDisplay
+from council.engine.budget import worst_case_tokens
 from council.engine.lengths import CONTINUE_INSTRUCTION, count_words, implied_cap
 from council.records.run import RunResult
-from council.records.settings import CallSettings
+from council.records.settings import Budget, CallSettings
 from council.seats import ModelRequest
 from council.seats.litellm_model import LiteLLMModel
 from council.store.loader import load_run
@@ -335,3 +336,27 @@ def test_a_continuation_is_never_continued(unvoted: str, tmp_path: Path) -> None
     assert result.metadata is not None
     assert (result.metadata.continued, result.metadata.truncated) == (5, 5)
     assert "cut off at 288 tokens, continued once, cut off again" in result.transcript()
+
+
+def test_a_continuation_the_budget_cannot_cover_leaves_the_reply_cut_off(
+    unvoted: str, tmp_path: Path
+) -> None:
+    """The cut-off reply is paid for and kept; the continuation is refused before it starts."""
+
+    def council(fake: FakeProvider, **kwargs: Any) -> Council:
+        return Council(["popper"], protocol=unvoted, model="openai/fake", runs_dir=tmp_path,
+                       endpoints={"openai/fake": fake.api_base}, similarity="words",
+                       calls=CallSettings(timeout_s=10, max_attempts=1, continue_truncated=True),
+                       **kwargs)  # fmt: skip
+
+    with FakeProvider(words(400), enforce_max_tokens=True) as fake:
+        first = council(fake).convene(QUESTION).turns_in("opening")[0]
+        assert first.request is not None and first.continued
+        opening_only = worst_case_tokens(first.request.messages, 288) + 10
+        sent = fake.request_count
+        result = council(fake, budget=Budget(max_tokens=opening_only)).convene(QUESTION)
+        assert fake.request_count == sent + 1  # the opening, and nothing after it
+    assert result.status == "stopped" and "token budget" in (result.error or "")
+    opening = result.turns_in("opening")[0]
+    assert opening.truncated and not opening.continued and opening.content == words(288)
+    assert not [t for t in result.turns if t.stage.endswith(".continue")]

@@ -405,14 +405,13 @@ class Deliberation(StagePrompts):
         async with self._in_flight, provider_slots:
             turn = await self._call(stage, seat, round_number, request, record_as or stage.id)
         self._budget.settle(reservation, turn)
-        if lengths.should_continue(turn, self.calls.continue_truncated):
-            assert turn.content is not None
-            more = lengths.continuation_request(request, turn.content)
-            cont = await self._take_turn(stage, seat, round_number, more,
-                                         turn.stage + lengths.CONTINUATION)  # fmt: skip
-            turn = lengths.joined(turn, cont)
-        if not lengths.is_continuation(turn.stage):  # a part is not held to the whole's limit
-            turn = lengths.measured(turn, stage.words)
+        turn = await lengths.finished(
+            turn,
+            request,
+            stage,
+            self.calls.continue_truncated,
+            lambda more, stage_id: self._take_turn(stage, seat, round_number, more, stage_id),
+        )
         self._emit(TurnFinished(run_id=self.run_id, turn=turn))  # recorded before it is read
         await self._on_disk()
         return turn

@@ -30,14 +30,15 @@ of each reply afterwards.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
+from collections.abc import Awaitable, Callable
 
+from council.engine.budget import BudgetExceeded
 from council.protocols.spec import SpeakingStage
 from council.records.run import CONTINUATION, Turn
 from council.seats.model import ModelRequest
 
-TOKENS_PER_WORD = 2.0  # a cap with headroom: measured prose runs 1.4 to 1.78 tokens a word
+TOKENS_PER_WORD = 2  # a cap with headroom: measured prose runs 1.4 to 1.78 tokens a word
 FORMAT_TOKENS = 48  # a vote line, a ranking or a moderator's decision after the prose
 CONTINUE_INSTRUCTION = (
     "Your reply was cut off at the length limit. Continue it exactly where it stopped: do not "
@@ -63,7 +64,7 @@ def stated(words: int | None, instruction: str | None) -> str | None:
 
 def implied_cap(words: int) -> int:
     """The token cap a word limit implies: enough that a reply within the limit is not cut."""
-    return math.ceil(words * TOKENS_PER_WORD) + FORMAT_TOKENS
+    return words * TOKENS_PER_WORD + FORMAT_TOKENS  # integers: no limit is too large for it
 
 
 def token_cap(stage: SpeakingStage, protocol_cap: int, user_cap: int | None) -> int:
@@ -129,3 +130,25 @@ def joined(turn: Turn, continuation: Turn) -> Turn:
 
 def should_continue(turn: Turn, enabled: bool) -> bool:
     return enabled and turn.truncated and turn.ok and not is_continuation(turn.stage)
+
+
+# Makes one more call for a seat in a stage (a request, the id its turn is recorded under).
+TakeTurn = Callable[[ModelRequest, str], Awaitable[Turn]]
+
+
+async def finished(
+    turn: Turn, request: ModelRequest, stage: SpeakingStage, continue_truncated: bool,
+    take: TakeTurn,
+) -> Turn:  # fmt: skip
+    """The turn as it is recorded: continued once if it was cut off (and that was asked for),
+    then counted against its stage's word limit. A continuation is neither: it is a part."""
+    if is_continuation(turn.stage):
+        return turn
+    if should_continue(turn, continue_truncated):
+        assert turn.content is not None
+        try:
+            again = continuation_request(request, turn.content)
+            turn = joined(turn, await take(again, turn.stage + CONTINUATION))
+        except BudgetExceeded:
+            pass  # a continuation the budget cannot cover is not made: the reply stays cut off
+    return measured(turn, stage.words)
