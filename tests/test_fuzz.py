@@ -141,7 +141,7 @@ PROTOCOL_SEEDS = {path.name: path.read_text(encoding="utf-8") for path in PROTOC
 STAGE_KINDS = ["statement", "response", "summary", "vote", "ranking", "guard", "synthesis", "loop"]
 REF_FIELDS = ["sees", "after", "checks"]
 NUMBER_FIELDS = ["threshold", "tolerance", "rounds", "agreement_above", "dissenters_below"]
-NUMBER_FIELDS += ["max_tokens", "min_turns", "version", "seats"]
+NUMBER_FIELDS += ["max_tokens", "words", "min_turns", "version", "seats"]
 numbers = st.one_of(
     st.integers(min_value=-3, max_value=60),
     st.integers(),

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from council.engine import lengths
 from council.engine.prompts import ASSISTANT_SYSTEM_PROMPT
 from council.personas.card import Persona
 from council.personas.prompt import template_variables
@@ -30,7 +31,9 @@ def first_prompt(protocol: Protocol, question: str) -> str:
     variables = {"question": question, "seat": "assistant", "persona": "assistant",
                  "stage": stage.id, "members": 1, "round": 1, "rounds": 1,
                  "card": template_variables(ASSISTANT_CARD, question)}  # fmt: skip
-    return render_template(stage.prompt, variables, path=protocol.path)
+    prompt = render_template(stage.prompt, variables, path=protocol.path)
+    limit = lengths.stated(stage.words, None)  # as the engine states it: the same limit
+    return f"{prompt}\n\n{limit}" if limit else prompt
 
 
 async def sample(

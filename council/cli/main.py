@@ -73,7 +73,10 @@ def _convene(args: argparse.Namespace) -> int:
             temperature=s["temperature"], seed=s["seed"], max_tokens=s["max_tokens"]
         ),
         calls=CallSettings(
-            timeout_s=s["timeout"], max_attempts=s["attempts"], activation_cap=s["activation_cap"]
+            timeout_s=s["timeout"],
+            max_attempts=s["attempts"],
+            activation_cap=s["activation_cap"],
+            continue_truncated=s["continue_truncated"],
         ),
         budget=Budget(s["budget_tokens"], s["budget_usd"], s["budget_seconds"]),
         fallbacks=fallback_chains(args),
@@ -169,7 +172,15 @@ def _register_convene(commands: Any) -> None:
     convene.add_argument("--json", action="store_true", help="print the run as JSON on stdout")
     convene.add_argument("--temperature", type=temperature, help="0 to 2 (default: 0.7)")
     convene.add_argument("--seed", type=int, default=None, help="sampling seed, where supported")
-    convene.add_argument("--max-tokens", type=positive_int, default=None, help="per-turn token cap")
+    convene.add_argument(
+        "--max-tokens", type=positive_int, default=None, metavar="N",
+        help="every turn's token cap, replacing the protocol's (raises or lowers them; "
+        "default: the protocol's caps, or what its word limits imply)",
+    )  # fmt: skip
+    convene.add_argument(
+        "--continue-truncated", action="store_true", default=None,
+        help="ask a reply cut off at its token cap to continue, once",
+    )  # fmt: skip
     convene.add_argument(
         "--budget-tokens", type=positive_int, help="stop the run past this many tokens"
     )

@@ -46,9 +46,11 @@ class _Cell:
     tokens: int = 0  # streamed pieces while it speaks; the reply's usage once it has
     attempt: int = 1
     model: str | None = None  # the fallback now answering, if any
+    lengths: tuple[str, ...] = ()  # a finished reply over its word limit or cut off
 
     def text(self, seat: str) -> str:
         notes = [f"{self.tokens} tok"] if self.tokens and self.state == "running" else []
+        notes += self.lengths
         if self.attempt > 1:
             notes.append(
                 f"try {self.attempt}" if self.state == "running" else f"{self.attempt} tries"
@@ -208,6 +210,7 @@ class ProgressDisplay:
             cell.state = "reused" if turn.reused else "ok" if turn.ok else "failed"
             cell.tokens = turn.completion_tokens or 0
             cell.attempt = max(turn.attempts, 1)  # a fallback's attempts include its models'
+            cell.lengths = length_flags(turn)
             self.tokens += cell.tokens
         if self.live is None:
             self.console.print(_turn_line(turn), highlight=False)
@@ -267,6 +270,18 @@ class ProgressDisplay:
             self.live.console.print(text, highlight=False)
 
 
+def length_flags(turn: Turn) -> tuple[str, ...]:
+    """A reply over its word limit, cut off at its token cap, or continued, in a few words."""
+    flags = []
+    if turn.over_limit:
+        flags.append(f"{turn.words}/{turn.word_limit} words")
+    if turn.continued:
+        flags.append("continued")
+    if turn.truncated:
+        flags.append("cut off")
+    return tuple(flags)
+
+
 def _turn_line(turn: Turn) -> str:
     """A finished turn in one line, for logs: what happened, how long, how many tokens."""
     status = "reused" if turn.reused else "ok" if turn.ok else f"failed: {turn.error}"
@@ -275,4 +290,5 @@ def _turn_line(turn: Turn) -> str:
         facts.append(f"{turn.attempts} attempts")
     if turn.request is not None and turn.model != turn.request.model:
         facts.append(f"via {turn.model}")  # a fallback answered
+    facts += length_flags(turn)
     return f"  {_where(turn.stage, turn.round)} · {turn.seat}: {status} ({', '.join(facts)})"

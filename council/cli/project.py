@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "model": None, "models": None, "protocol": "council", "panel": None, "personas": None,
     "chairman": None, "out": None, "temperature": 0.7, "seed": None, "max_tokens": None,
     "timeout": 120.0, "attempts": 4, "budget_tokens": None, "budget_usd": None,
-    "budget_seconds": None, "endpoints": {}, "activation_cap": None,
+    "budget_seconds": None, "endpoints": {}, "activation_cap": None, "continue_truncated": False,
 }  # fmt: skip
 
 
@@ -49,6 +49,7 @@ class ProjectFile(BaseModel):
     budget_seconds: float | None = Field(default=None, gt=0)
     endpoints: dict[str, str] | None = None
     activation_cap: str | None = Field(default=None, pattern=r"^(p[0-9.]+|-?[0-9.]+)$")
+    continue_truncated: bool | None = None
 
 
 def read_project(path: Path | None) -> tuple[dict[str, Any], Path | None]:

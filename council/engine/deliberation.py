@@ -19,7 +19,7 @@ from typing import Any
 
 import networkx as nx
 
-from council.engine import enforcement, gates, guards
+from council.engine import enforcement, gates, guards, lengths
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
 from council.engine.convergence import answers_stable, moderator_stops
@@ -446,6 +446,13 @@ class Deliberation(StagePrompts):
         async with self._in_flight, provider_slots:
             turn = await self._call(stage, seat, round_number, request, record_as or stage.id)
         self._budget.settle(reservation, turn)
+        turn = await lengths.finished(
+            turn,
+            request,
+            stage,
+            self.calls.continue_truncated,
+            lambda more, stage_id: self._take_turn(stage, seat, round_number, more, stage_id),
+        )
         self._emit(TurnFinished(run_id=self.run_id, turn=turn))  # recorded before it is read
         await self._on_disk()
         return turn
@@ -487,6 +494,7 @@ class Deliberation(StagePrompts):
                 "attempts": completion.attempts,
                 "reused": completion.reused,
                 "activations": completion.activations,
+                "truncated": completion.truncated,
             }
             answered_by = completion.model or answered_by
             if not content.strip():

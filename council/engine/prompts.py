@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import cast
 
-from council.engine import gates
+from council.engine import gates, lengths
 from council.engine.context import Anonymizer, Section, visible_context
 from council.engine.convergence import MODERATOR_INSTRUCTION
 from council.engine.stage_kinds import PLAIN_KIND, Instruction, RunState, StageKind, behaviour_of
@@ -152,11 +152,11 @@ class StagePrompts:
         return text, expects, choices
 
     def _max_tokens(self, stage: SpeakingStage) -> int:
-        cap = stage.max_tokens or self.protocol.spec.max_tokens
-        return min(cap, self.sampling.max_tokens) if self.sampling.max_tokens else cap
+        return lengths.token_cap(stage, self.protocol.spec.max_tokens, self.sampling.max_tokens)
 
     def _request(self, stage: SpeakingStage, seat: Seat, round_number: int) -> ModelRequest:
         instruction, expects, choices = self._instruction(stage, seat)
+        instruction = lengths.stated(stage.words, instruction)  # the one place a limit is said
         return ModelRequest(
             stage=stage.id,
             messages=self._messages(stage, seat, round_number, instruction),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from council.engine.lengths import is_continuation
 from council.records.events import Event, LoopFinished, TurnFinished
 from council.records.run import SessionMetadata
 from council.seats.seat import Seat
@@ -30,6 +31,7 @@ def session_metadata(
     turns = [e.turn for e in events if isinstance(e, TurnFinished)]
     loops = [e.outcome.rounds for e in events if isinstance(e, LoopFinished)]
     own = {seat.name: seat.model.model for seat in seats.values()}
+    replies = [t for t in turns if not is_continuation(t.stage)]  # a continuation is a part
     return SessionMetadata(
         mode=mode,
         panel_size=panel_size,
@@ -43,4 +45,7 @@ def session_metadata(
             (t.prompt_tokens or 0) + (t.completion_tokens or 0) for t in turns if not t.reused
         ),
         duration_s=round(duration_s, 3),
+        over_limit=sum(t.over_limit for t in replies),
+        truncated=sum(t.truncated for t in replies),
+        continued=sum(t.continued for t in replies),
     )

@@ -45,7 +45,7 @@ class ConveneRequest:
     seats: Mapping[str, str] | None = None
     models: Sequence[str] | None = None
     endpoints: Mapping[str, str] | None = None
-    max_tokens: int | None = None
+    max_tokens: int | None = None  # replaces every turn's token cap (council.engine.lengths)
     temperature: float | None = None
     seed: int | None = None
 

@@ -83,8 +83,10 @@ def _add_convene(server: MCPServer, convener: Convener) -> None:
             "protocol (see list_protocols; default 'council'), and the model every seat sits on "
             "('provider/model'), with per-seat overrides in 'seats' (persona or 'chair' -> "
             "model) or a pool in 'models' for routing. Sends progress notifications while it "
-            "runs. Returns the verdict, the tally, absent seats and the run ID. Limits: question "
-            f"{limits.question_chars} characters, {limits.personas} personas."
+            "runs. Returns the verdict, the tally, absent seats and the run ID. 'max_tokens' "
+            "replaces every turn's token cap, raising or lowering the protocol's (default: the "
+            f"protocol's caps). Limits: question {limits.question_chars} characters, "
+            f"{limits.personas} personas, max_tokens {limits.max_tokens}."
         )
     )
     async def convene(

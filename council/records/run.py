@@ -52,6 +52,10 @@ class TurnActivations(Record):
     axis_cap: float | None = None  # the ceiling the projection was capped at, if it was
 
 
+# A cut-off reply's continuation is recorded as its own turn, in stage ``<stage>.continue``.
+CONTINUATION = ".continue"
+
+
 class Turn(Record):
     """One seat speaking once in one stage; a failed call is a turn with ``error`` set."""
 
@@ -76,6 +80,16 @@ class Turn(Record):
     # Recorded by open-weight seats only; left out of the JSON when absent, so turns of every
     # other seat serialize exactly as before.
     activations: TurnActivations | None = Field(default=None, exclude_if=lambda v: v is None)
+    # Lengths (``council.engine.lengths``), left out of the JSON when they say nothing, so a
+    # turn without a word limit or a cut-off serializes exactly as before.
+    # truncated: the reply as recorded ends where its token cap cut it (finish_reason "length").
+    truncated: bool = Field(default=False, exclude_if=lambda v: not v)
+    # continued: the first call was cut off and ``content`` holds it and one continuation
+    # (that call is its own turn, ``<stage>.continue``).
+    continued: bool = Field(default=False, exclude_if=lambda v: not v)
+    word_limit: int | None = Field(default=None, exclude_if=lambda v: v is None)  # stated
+    words: int | None = Field(default=None, exclude_if=lambda v: v is None)  # as counted
+    over_limit: bool = Field(default=False, exclude_if=lambda v: not v)  # words > word_limit
 
     @property
     def ok(self) -> bool:
@@ -213,6 +227,10 @@ class SessionMetadata(Record):
     calls: int
     tokens: int  # prompt + completion, reused answers excluded
     duration_s: float
+    # Added fields, left out when zero so a run with nothing to count reads as before.
+    over_limit: int = Field(default=0, exclude_if=lambda v: v == 0)  # replies over their words
+    truncated: int = Field(default=0, exclude_if=lambda v: v == 0)  # replies left cut off
+    continued: int = Field(default=0, exclude_if=lambda v: v == 0)  # cut-off replies continued
 
 
 class Outcome(Record):

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class SamplingSettings:
     temperature: float = 0.7
     seed: int | None = None
-    max_tokens: int | None = None  # caps every turn, below the protocol's own caps
+    # Every turn's token cap, replacing the protocol's (raising or lowering them); None keeps
+    # the protocol's caps (``council.engine.lengths``).
+    max_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class CallSettings:
     max_in_flight: int = 16  # calls one run has open at once
     max_in_flight_per_provider: int = 16  # of those, calls to one provider
     stream: bool = True  # replies arrive piece by piece (shown live); off for a server that cannot
+    # A reply cut off at its token cap is asked once to continue (council.engine.lengths).
+    continue_truncated: bool = False
     # activations/ seats only: "p90" caps at that percentile of the axis's persona replies, a
     # number caps at that projection (the ceiling 'council experiment capping' calibrates).
     activation_cap: str | None = None

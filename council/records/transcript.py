@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from council.records.describe import describe_tally
-from council.records.run import TRANSCRIPT_RENDERERS, GateNote, RunResult, Turn
+from council.records.run import CONTINUATION, TRANSCRIPT_RENDERERS, GateNote, RunResult, Turn
 
 
 def _turn_meta(turn: Turn) -> str:
@@ -16,7 +16,34 @@ def _turn_meta(turn: Turn) -> str:
         parts.append(f"${turn.cost_usd:.4f}")
     if turn.attempts > 1:
         parts.append(f"{turn.attempts} attempts")
-    return " · ".join(parts)
+    return " · ".join(parts + length_notes(turn))
+
+
+def length_notes(turn: Turn) -> list[str]:
+    """What a turn's length says: its words against its limit, and a cut-off at its cap."""
+    notes = []
+    if turn.words is not None and turn.word_limit is not None:
+        over = "over the limit of" if turn.over_limit else "within"
+        notes.append(f"{turn.words} words, {over} {turn.word_limit}")
+    cap = f" at {turn.request.max_tokens} tokens" if turn.request is not None else ""
+    if turn.continued:
+        again = ", cut off again" if turn.truncated else ""
+        notes.append(f"cut off{cap}, continued once{again}")
+    elif turn.truncated:
+        notes.append(f"cut off{cap}")
+    return notes
+
+
+def _lengths_line(result: RunResult) -> list[str]:
+    """The run's replies over their word limit or cut off, counted; nothing when none are."""
+    replies = [t for t in result.turns if not t.stage.endswith(CONTINUATION)]
+    counts = [
+        (sum(t.over_limit for t in replies), "over their word limit"),
+        (sum(t.truncated for t in replies), "left cut off at their token cap"),
+        (sum(t.continued for t in replies), "cut off and continued once"),
+    ]
+    said = [f"{n} {what}" for n, what in counts if n]
+    return [f"- Replies: {', '.join(said)}"] if said else []
 
 
 def _gate_line(note: GateNote) -> str:
@@ -37,6 +64,7 @@ def render_transcript(result: RunResult) -> str:
     ]
     if result.error:
         lines.append(f"- Error: {result.error}")
+    lines += _lengths_line(result)
     lines += ["", "| seat | persona | role | model |", "|---|---|---|---|"]
     lines += [f"| {s.seat} | {s.persona} | {s.role} | `{s.model}` |" for s in result.seats]
 
@@ -49,6 +77,8 @@ def render_transcript(result: RunResult) -> str:
             lines.append(
                 turn.content if turn.ok and turn.content else f"> **No answer.** {turn.error}"
             )
+            if turn.ok and turn.truncated:
+                lines += ["", "> **Cut off** at its token cap: the reply ends where it stopped."]
         tally = tallies.get((stage, round_number))
         if tally is not None:
             lines += ["", f"**{describe_tally(tally, {})}**", ""]

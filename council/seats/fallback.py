@@ -39,6 +39,7 @@ class FallbackModel(ChatModel):
                 attempts=attempts + completion.attempts,
                 model=completion.model or model.model,
                 reused=completion.reused,
+                finish_reason=completion.finish_reason,
             )
         raise ModelCallError(
             f"all {len(self.models)} models failed: " + " | ".join(failures),

@@ -182,7 +182,8 @@ class LiteLLMModel(ChatModel):
                 _one_line(exc, secrets), retryable=is_retryable(exc), attempts=attempts
             ) from None
 
-        content = (response.choices[0].message.content or "") if response else ""
+        choice = response.choices[0] if response and response.choices else None
+        content = (choice.message.content or "") if choice else ""
         usage = getattr(response, "usage", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         if pieces and (completion_tokens or 0) < pieces:
@@ -195,6 +196,9 @@ class LiteLLMModel(ChatModel):
             completion_tokens=completion_tokens,
             cost_usd=self._cost(litellm, response),
             attempts=attempts,
+            # "length": the reply reached max_tokens and was cut off there (a stream's is its
+            # last piece's, which litellm's builder carries over).
+            finish_reason=getattr(choice, "finish_reason", None),
         )
 
     def _params(

@@ -69,6 +69,13 @@ class Completion:
     model: str | None = None  # the model that answered, when not the seat's own (a fallback)
     reused: bool = False  # taken from the ledger of an earlier run instead of called
     activations: TurnActivations | None = None  # open-weight seats: the reply's residual stream
+    # Why the model stopped: "stop", or "length" when the request's max_tokens cut the reply
+    # off; None where it is not known (a reply reused from the ledger, a test double).
+    finish_reason: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
 
 
 def request_hash(model: str, request: ModelRequest) -> str:

@@ -23,6 +23,11 @@ Faults, each decided per request (queued ``fail_next`` faults first, then the ra
 - **latency** (``latency``): a delay before every answer or error: a fixed number of seconds,
   a ``(min, max)`` range drawn uniformly, or a function of a ``random.Random``.
 
+With ``enforce_max_tokens=True`` it also does what a real server does with a request's
+``max_tokens``: a reply longer than that (a token here is a word with its spaces, as in the
+usage it reports) is cut off after ``max_tokens`` of them and ends with ``finish_reason:
+"length"`` instead of ``"stop"``, streamed or not.
+
 ``seed`` makes the draws reproducible: the n-th request to arrive always gets the same fault
 and the same latency. ``request_count``, ``outcomes`` (a Counter of ``"ok"``, ``"429"``,
 ``"hang"``, ...), ``outcome_log`` (one per request, in order) and ``answered_hashes`` (the
@@ -101,11 +106,13 @@ class FakeProvider:
         seed: int | None = None,
         port: int = 0,
         api_key: str | None = None,
+        enforce_max_tokens: bool = False,
     ) -> None:
         if latency is not None and latency_s:
             raise ValueError("give latency or latency_s, not both")
         self.reply = reply
         self.api_key = api_key  # when set, a request without "Bearer <api_key>" gets a 401
+        self.enforce_max_tokens = enforce_max_tokens  # cut replies off at max_tokens
         self.latency: Latency = latency if latency is not None else latency_s
         _check_latency(self.latency)
         self.error_rates = dict(error_rates or {})
@@ -238,6 +245,15 @@ class FakeProvider:
                 self.answered_hashes.append(request_hash(body))
         return text
 
+    def _cut(self, body: dict[str, Any], text: str) -> tuple[str, str]:
+        """The reply as sent and why it ended: cut off at ``max_tokens`` ("length") when
+        enforced and the reply is longer, else whole ("stop")."""
+        cap = body.get("max_tokens")
+        tokens = _TOKENS.findall(text)
+        if not self.enforce_max_tokens or not isinstance(cap, int) or len(tokens) <= cap:
+            return text, "stop"
+        return "".join(tokens[: max(cap, 0)]).rstrip(), "length"
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         provider = self
 
@@ -297,10 +313,11 @@ class FakeProvider:
                 if text is None:  # a reply function's bug: a 500 that says so
                     self._send(500, _error_body("the reply function raised an exception", 500))
                     return
+                text, finish = provider._cut(body, text)
                 if body.get("stream"):
-                    self._stream(plan, body, text)
+                    self._stream(plan, body, text, finish)
                 else:
-                    self._complete(plan, body, text)
+                    self._complete(plan, body, text, finish)
 
             def _error(self, plan: _Plan) -> None:
                 headers = {}
@@ -310,16 +327,16 @@ class FakeProvider:
                     plan.status, _error_body(f"injected {plan.status}", plan.status), headers
                 )
 
-            def _complete(self, plan: _Plan, body: dict[str, Any], text: str) -> None:
-                data = json.dumps(_completion(plan.number, body, text)).encode()
+            def _complete(self, plan: _Plan, body: dict[str, Any], text: str, finish: str) -> None:
+                data = json.dumps(_completion(plan.number, body, text, finish)).encode()
                 if plan.outcome == "malformed":
                     data = data[: len(data) // 2] + b"<<not JSON"
                 sent = data[: len(data) // 2] if plan.outcome == "truncated" else data
                 self._head(200, {"Content-Length": str(len(data))})
                 self.wfile.write(sent)
 
-            def _stream(self, plan: _Plan, body: dict[str, Any], text: str) -> None:
-                events = _chunks(plan.number, body, text)
+            def _stream(self, plan: _Plan, body: dict[str, Any], text: str, finish: str) -> None:
+                events = _chunks(plan.number, body, text, finish)
                 if plan.outcome == "truncated":
                     events = events[: max(1, len(events) // 2)]  # never the final chunk
                 elif plan.outcome == "malformed":
@@ -368,7 +385,9 @@ def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
     }
 
 
-def _completion(number: int, body: dict[str, Any], text: str) -> dict[str, Any]:
+def _completion(
+    number: int, body: dict[str, Any], text: str, finish: str = "stop"
+) -> dict[str, Any]:
     return {
         "id": f"fake-{number}",
         "object": "chat.completion",
@@ -378,14 +397,14 @@ def _completion(number: int, body: dict[str, Any], text: str) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
+                "finish_reason": finish,
             }
         ],
         "usage": _usage(body, text),
     }
 
 
-def _chunks(number: int, body: dict[str, Any], text: str) -> list[str]:
+def _chunks(number: int, body: dict[str, Any], text: str, finish: str = "stop") -> list[str]:
     """The JSON of each ``chat.completion.chunk`` event of a streamed answer, in order."""
     base = {
         "id": f"fake-{number}",
@@ -400,7 +419,7 @@ def _chunks(number: int, body: dict[str, Any], text: str) -> list[str]:
 
     events = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({"content": piece}) for piece in _TOKENS.findall(text)]
-    events.append(chunk({}, "stop"))
+    events.append(chunk({}, finish))
     options = body.get("stream_options")
     if isinstance(options, dict) and options.get("include_usage"):
         events.append(json.dumps({**base, "choices": [], "usage": _usage(body, text)}))
@@ -485,6 +504,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--malformed-rate", type=float, default=0.0)
     parser.add_argument("--truncate-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--enforce-max-tokens", action="store_true", help="cut replies off at max_tokens"
+    )
     return parser.parse_args(argv)
 
 
@@ -501,6 +523,7 @@ def from_args(args: argparse.Namespace) -> FakeProvider:
         truncate_rate=args.truncate_rate,
         seed=args.seed,
         port=args.port,
+        enforce_max_tokens=args.enforce_max_tokens,
     )
 
 

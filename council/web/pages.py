@@ -62,7 +62,8 @@ def convene_page(
   <div class='row'>
     <label>Token budget<input name='budget_tokens' type='number' min='1'></label>
     <label>Seconds budget<input name='budget_seconds' type='number' min='1'></label>
-    <label>Max tokens per turn<input name='max_tokens' type='number' min='1'></label>
+    <label title="replaces every turn's cap, raising or lowering the protocol's">Token cap per
+      turn<input name='max_tokens' type='number' min='1'></label>
   </div>
   <fieldset><legend>Personas (none ticked: the default panel)</legend>{boxes}</fieldset>
   <button type='submit'>Convene</button> <span id='convene-error' class='error'></span>

@@ -69,4 +69,4 @@ class ConveneRequest(BaseModel):
     budget_tokens: int | None = Field(default=None, ge=1, le=10_000_000)
     budget_usd: float | None = Field(default=None, gt=0, le=1000)
     budget_seconds: float | None = Field(default=None, gt=0, le=24 * 3600)
-    max_tokens: int | None = Field(default=None, ge=1, le=100_000)
+    max_tokens: int | None = Field(default=None, ge=1, le=100_000)  # replaces every turn's cap

@@ -355,6 +355,9 @@ class ActivationModel(ChatModel):
             completion_tokens=reply.completion_tokens,
             cost_usd=0.0,
             activations=self.activations_of(reply),
+            # generate() stops at the end-of-reply token or at max_new_tokens: a reply that
+            # used every token it was allowed was cut off there.
+            finish_reason="length" if reply.completion_tokens >= request.max_tokens else "stop",
         )
 
     def activations_of(self, reply: Reply) -> TurnActivations:

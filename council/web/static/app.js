@@ -112,6 +112,11 @@ function watch(runId) {
       if (t.completion_tokens != null) parts.push(`${t.completion_tokens} tokens`);
       if (t.attempts > 1) parts.push(`${t.attempts} attempts`);
       if (t.reused) parts.push("reused");
+      // Lengths: a reply over its word limit, cut off at its token cap, or continued once.
+      if (t.over_limit) parts.push(`${t.words} words, over the limit of ${t.word_limit}`);
+      if (t.continued) parts.push("cut off, continued once");
+      if (t.truncated) parts.push(t.continued ? "cut off again" : "cut off at its token cap");
+      card.classList.toggle("cut", Boolean(t.truncated || t.over_limit));
       card.querySelector(".meta").textContent = parts.join(" · ");
       card.querySelector(".content").textContent = t.error ? `No answer: ${t.error}` : t.content;
     },

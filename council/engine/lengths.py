@@ -1,0 +1,154 @@
+"""Reply lengths: the word limit a stage states, the token cap a turn gets, and what is checked
+of each reply afterwards.
+
+- **Word limits.** A stage's ``words: N`` is stated to the seat once, by the engine, as the line
+  ``Limit: N words maximum.`` after the stage's prompt (nyk's wording: "Limit: 400 words
+  maximum."; SKILL.md v1.2.0, MIT, 0xNyk). A protocol file does not repeat it in its prompt.
+- **Token caps.** A turn's cap is, first match wins: the user's cap (``--max-tokens``,
+  ``SamplingSettings.max_tokens``), which *replaces* every stage's cap, raising or lowering
+  it; the stage's own ``max_tokens``; the cap its word limit implies; the protocol's
+  ``max_tokens``. The implied cap is ``TOKENS_PER_WORD`` tokens a word plus
+  ``FORMAT_TOKENS`` for the lines the engine asks for, so a reply within its limit is never
+  cut off: English prose measured 1.4 to 1.6 tokens a word (median of 400-word chunks of this
+  repository's persona cards and docs, on the cl100k, Claude and DeepSeek tokenizers), at most
+  1.78; 2 covers the worst of them with room to spare.
+- **Checks.** Each reply's words are counted afterwards (nyk: "verify each is within the
+  limit") and recorded on its turn: ``words``, ``word_limit`` and ``over_limit``. A reply over
+  its limit is kept, shown as such and counted; it is not asked again, since asking costs a
+  call and throws away an answer whose only fault is length, and the count says how well
+  seats kept to their limits. The line the engine asked for at the end of a reply that must
+  parse (a vote, a ranking, a moderator's decision) is not counted, as nyk's "100 words or
+  less" is the prose before the stance line.
+- **Cut-offs.** A reply the provider stopped at the cap (``finish_reason == "length"``) is
+  recorded ``truncated``. With ``CallSettings.continue_truncated`` (``--continue-truncated``)
+  the seat is asked once to continue: its partial reply as the assistant's message and
+  ``CONTINUE_INSTRUCTION``; that call is a turn of its own, ``<stage>.continue``, and the
+  stage's turn holds both parts, marked ``continued`` (and still ``truncated`` only if the
+  continuation was cut off too). A continuation is never continued.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Awaitable, Callable
+
+from council.engine.budget import BudgetExceeded
+from council.protocols.spec import SpeakingStage
+from council.records.run import CONTINUATION, Turn
+from council.seats.model import ModelRequest
+
+TOKENS_PER_WORD = 2  # a cap with headroom: measured prose runs 1.4 to 1.78 tokens a word
+FORMAT_TOKENS = 48  # a vote line, a ranking or a moderator's decision after the prose
+CONTINUE_INSTRUCTION = (
+    "Your reply was cut off at the length limit. Continue it exactly where it stopped: do not "
+    "repeat anything, do not start over, and finish it."
+)
+# A word as a reader counts it: letters or digits, with inner apostrophes or hyphens
+# ("don't", "first-principles"); Markdown marks, bullets and pipes are not words.
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+_LAST_LINE = frozenset({"vote", "number", "decision"})  # replies that end in a line to parse
+_RANKING = re.compile(r"final\s+ranking", re.IGNORECASE)  # a ranking's list starts here
+
+
+def limit_line(words: int) -> str:
+    return f"Limit: {words} words maximum."
+
+
+def stated(words: int | None, instruction: str | None) -> str | None:
+    """The instruction a seat is sent after the stage's prompt, with its word limit first."""
+    if words is None:
+        return instruction
+    return f"{limit_line(words)}\n\n{instruction}" if instruction else limit_line(words)
+
+
+def implied_cap(words: int) -> int:
+    """The token cap a word limit implies: enough that a reply within the limit is not cut."""
+    return words * TOKENS_PER_WORD + FORMAT_TOKENS  # integers: no limit is too large for it
+
+
+def token_cap(stage: SpeakingStage, protocol_cap: int, user_cap: int | None) -> int:
+    if user_cap:
+        return user_cap  # the user's cap replaces every stage's, raising or lowering it
+    if stage.max_tokens:
+        return stage.max_tokens
+    return implied_cap(stage.words) if stage.words else protocol_cap
+
+
+def count_words(text: str, expects: str = "text") -> int:
+    """Words in a reply, less what the engine asked for after the prose: the last line of a
+    vote or a moderator's decision, a ranking's FINAL RANKING list."""
+    if expects in _LAST_LINE:
+        lines = text.rstrip().splitlines()
+        text = "\n".join(lines[:-1]) if len(lines) > 1 else text
+    elif expects == "ranking":
+        found = list(_RANKING.finditer(text))
+        text = text[: found[-1].start()] if found else text
+    return len(_WORD.findall(text))
+
+
+def measured(turn: Turn, words: int | None) -> Turn:
+    """The turn with its words counted against the stage's limit (unchanged without one)."""
+    if words is None or not turn.ok or turn.content is None:
+        return turn
+    expects = turn.request.expects if turn.request is not None else "text"
+    count = count_words(turn.content, expects)
+    update = {"word_limit": words, "words": count, "over_limit": count > words}
+    return turn.model_copy(update=update)
+
+
+def is_continuation(stage_id: str) -> bool:
+    return stage_id.endswith(CONTINUATION)
+
+
+def continuation_request(request: ModelRequest, partial: str) -> ModelRequest:
+    """The call that asks a cut-off reply to go on: the same prompt and cap, the partial
+    reply as the seat's own message, then the instruction to continue."""
+    return dataclasses.replace(
+        request,
+        messages=[
+            *request.messages,
+            {"role": "assistant", "content": partial},
+            {"role": "user", "content": CONTINUE_INSTRUCTION},
+        ],
+    )
+
+
+def joined(turn: Turn, continuation: Turn) -> Turn:
+    """The cut-off turn with its continuation appended (joined by a space: the parts were
+    each stripped of the whitespace between them). A failed continuation leaves it cut off."""
+    if not continuation.ok:
+        return turn
+    return turn.model_copy(
+        update={
+            "content": f"{turn.content} {continuation.content}",
+            "continued": True,
+            "truncated": continuation.truncated,
+        }
+    )
+
+
+def should_continue(turn: Turn, enabled: bool) -> bool:
+    return enabled and turn.truncated and turn.ok and not is_continuation(turn.stage)
+
+
+# Makes one more call for a seat in a stage (a request, the id its turn is recorded under).
+TakeTurn = Callable[[ModelRequest, str], Awaitable[Turn]]
+
+
+async def finished(
+    turn: Turn, request: ModelRequest, stage: SpeakingStage, continue_truncated: bool,
+    take: TakeTurn,
+) -> Turn:  # fmt: skip
+    """The turn as it is recorded: continued once if it was cut off (and that was asked for),
+    then counted against its stage's word limit. A continuation is neither: it is a part."""
+    if is_continuation(turn.stage):
+        return turn
+    if should_continue(turn, continue_truncated):
+        assert turn.content is not None
+        try:
+            again = continuation_request(request, turn.content)
+            turn = joined(turn, await take(again, turn.stage + CONTINUATION))
+        except BudgetExceeded:
+            pass  # a continuation the budget cannot cover is not made: the reply stays cut off
+    return measured(turn, stage.words)
