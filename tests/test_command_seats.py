@@ -256,7 +256,7 @@ def test_nyk_slot_files_seat_members_on_their_subscription_clis(tmp_path: Path) 
         "  sun-tzu: {provider: google, model: gemini-2.5-pro, exec_method: gemini_cli}\n"
         "  lao-tzu: {provider: ollama, model: 'llama3.1:8b', exec_method: ollama_run}\n"
         "  ada: {provider: cursor_cli, model: grok-4, reasoning_mode: formal}\n"
-        "  torvalds: {exec_method: codex_exec, model: gpt-5, timeout_s: 30}\n"
+        "  torvalds: {exec_method: codex_exec, model: gpt-5, timeout_s: 300}\n"
         "  aurelius: {command: 'my-llm --model {model}', model: small, prompt: argument}\n"
         "  musashi: {provider: anthropic, model: claude-sonnet-4-5}\n"
         "fallback: {exec_method: subagent, model: sonnet}\n"
@@ -269,7 +269,9 @@ def test_nyk_slot_files_seat_members_on_their_subscription_clis(tmp_path: Path) 
         "aurelius": "cli/my-llm:small", "musashi": "anthropic/claude-sonnet-4-5",
     }  # fmt: skip
     assert plan.fallback == "cli/claude:sonnet"
-    assert command_registry.command_spec("codex-torvalds").timeout_s == 30  # type: ignore[union-attr]
+    assert command_registry.command_spec("codex-torvalds").timeout_s == 300  # type: ignore[union-attr]
+    # The command's own limit is the call's, past the default call timeout (120 s) too.
+    assert make_model("cli/codex-torvalds:gpt-5").timeout_s == 300  # type: ignore[attr-defined]
     custom = command_registry.command_spec("my-llm")
     assert custom is not None and custom.command_line("small", "Q") == [
         "my-llm",

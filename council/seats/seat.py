@@ -62,11 +62,12 @@ def make_model(
         return ActivationModel(model, cap=settings.activation_cap if settings else None)
     settings = settings or CallSettings()
     if provider == CLI_PROVIDER:  # a local program: its command travels with each call
-        return LiteLLMModel(
-            model, timeout_s=settings.timeout_s, max_attempts=settings.max_attempts,
+        command = command_params(model)
+        return LiteLLMModel(  # the command's own time limit is the call's
+            model, timeout_s=command["spec"]["timeout_s"], max_attempts=settings.max_attempts,
             backoff_initial_s=settings.backoff_initial_s, backoff_max_s=settings.backoff_max_s,
             stream=settings.stream, priced=False, in_process=True,
-            extra_params={PARAM: command_params(model)},
+            extra_params={PARAM: command},
         )  # fmt: skip
     endpoint = (endpoints or {}).get(model)
     key_env = (api_key_envs or {}).get(model)
