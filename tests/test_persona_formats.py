@@ -323,7 +323,7 @@ def test_crewai_placeholders_that_would_clash_are_renamed(tmp_path: Path) -> Non
         ("agents.yaml", "a:\n  goal: no role\n", r"agents.yaml:1: field 'a.role'"),
         ("agents.yaml", "- a\n- b\n", r"expected a mapping of agent names"),
         ("agent.md", "no front matter", r"needs a .# Title. line"),
-        ("agent.md", "---\nname: [x\n---\nbody\n", r"agent.md:[23]: invalid YAML"),
+        ("agent.md", "---\nname: [x\n---\nbody\n", r"agent.md:[23]: field 'name': invalid YAML"),
         ("agent.md", "---\ndescription: no name\n---\nbody\n", r"field 'name'"),
         ("image.png", "not a png", r"not a PNG file"),
         ("notes.txt", "plain words", r"unknown format"),

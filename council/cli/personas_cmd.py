@@ -119,6 +119,7 @@ def _lint(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from council.errors import CardError, ConfigError
+    from council.personas.addenda import pair_write_ups
     from council.personas.formats import (
         foreign_files,
         read_foreign,
@@ -137,7 +138,7 @@ def _import(args: argparse.Namespace) -> int:
             if not args.skip_invalid:
                 raise
             skipped.append(exc)
-    cards = resolve_pairs(cards, keep_unknown=args.pairs_from_library)
+    cards = resolve_pairs(pair_write_ups(cards), keep_unknown=args.pairs_from_library)
     written = write_imported(cards, Path(args.to), force=args.force)
     for card, path in zip(cards, written, strict=True):
         print(f"{card.source} -> {path}")
@@ -198,7 +199,8 @@ def register(commands: Any) -> None:
     lint.set_defaults(handler=_lint)
 
     imports = actions.add_parser(
-        "import", help="convert Claude Code agents, Character Cards, CrewAI agents.yaml"
+        "import",
+        help="convert Claude Code agents, Character Cards, CrewAI agents.yaml, Markdown write-ups",
     )
     imports.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     imports.add_argument("--to", required=True, metavar="DIR", help="folder for the new cards")

@@ -19,18 +19,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from council.errors import CardError
 from council.personas.card import CardFields, PersonaCard, parse_card, slugify
-from council.personas.card import split_front_matter as _split
 from council.personas.importing import (
     TOPIC_LINE,
     ImportedCard,
     summary,
     validated_fields,
 )
-from council.personas.markdown_import import markdown_persona_card
+from council.personas.markdown_import import front_matter_kind, markdown_persona_card
 from council.personas.prompt import escape_jinja, system_prompt
 from council.personas.subagents import CLAUDE_MODELS, claude_code_card
 from council.sourcefile import load_yaml, locate, read_bytes, read_text, write_plain_file
@@ -278,12 +275,7 @@ def detect_format(path: Path, text: str) -> str:
     if suffix in (".md", ".markdown") and not text.startswith("---"):
         return "markdown"  # a persona written up as prose: a title and labelled fields
     if suffix in (".md", ".markdown") or text.startswith("---"):
-        front = _split(text, path)[0]
-        try:
-            keys = set(yaml.safe_load(front) or {})
-        except (yaml.YAMLError, TypeError):
-            return "claude-code"  # parsing again will report the error with its line
-        return "council" if "role" in keys and not {"tools", "color"} & keys else "claude-code"
+        return front_matter_kind(text, path)  # a card, a subagent, or a write-up
     raise CardError(path, "unknown format: expected .md, .json, .png or .yaml")
 
 

@@ -19,9 +19,10 @@ from typing import Any
 from council.errors import CardError
 from council.personas.card import CardFields, slugify
 from council.personas.card import split_front_matter as _split
+from council.personas.front_matter import read_front_matter
 from council.personas.importing import TOPIC_LINE, ImportedCard, as_list, summary, validated_fields
 from council.personas.prompt import escape_jinja
-from council.sourcefile import load_yaml, locate
+from council.sourcefile import locate
 
 TIERS = {"opus": "high", "sonnet": "mid", "haiku": "low"}
 # Claude Code model aliases -> litellm model hints ("inherit": the session's model, no hint).
@@ -100,7 +101,7 @@ def _description(data: dict[str, Any], council: dict[str, Any], display: str) ->
 
 def claude_code_card(text: str, path: Path) -> ImportedCard:
     front, body, _ = _split(text, path)
-    data, node = load_yaml(front, path, CardError, line_offset=1)
+    data, node, lenient = read_front_matter(front, path)
     if not isinstance(data, dict):
         raise CardError(path, "front matter must be a mapping", line=2)
 
@@ -116,7 +117,7 @@ def claude_code_card(text: str, path: Path) -> ImportedCard:
     if not isinstance(display, str) or not display.strip():
         raise CardError(path, "a subagent needs a name", line=2, field="name")
     foreign = sorted(str(k) for k in council if k not in _OURS)
-    notes = [f"kept council.{key} under extensions.claude_code" for key in foreign]
+    notes = lenient + [f"kept council.{key} under extensions.claude_code" for key in foreign]
     values: dict[str, Any] = _from_sections(body)
     values |= {k: v for k, v in council.items() if k in _OURS}
     domain = council.get("domain")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,13 +120,29 @@ def _bundled_entries() -> list[ModelEntry]:
     return entries
 
 
+def _command_entries(which: Callable[[str], str | None]) -> list[ModelEntry]:
+    """The subscription CLIs on PATH, each a command seat on its own login (no key read)."""
+    from council.seats.commands import PRESETS
+
+    entries = []
+    for name, spec in PRESETS.items():
+        found = which(spec.argv[0])
+        if found:
+            model = f"cli/{name}:MODEL" if spec.needs_model else f"cli/{name}"
+            note = "name one of its models in place of MODEL" if spec.needs_model else ""
+            source = f"{spec.argv[0]} CLI at {found}"
+            entries.append(ModelEntry(model, source, not spec.needs_model, note))
+    return entries
+
+
 def model_catalogue(
     env: Mapping[str, str] | None = None,
     servers: tuple[tuple[str, int, str], ...] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
 ) -> list[ModelEntry]:
     """Every model council can seat here without asking a paid provider anything: the bundled
     models, each provider's tier models (ready when its key variable is set; the key itself is
-    never read out), and the models served on loopback."""
+    never read out), the models served on loopback and the subscription CLIs on PATH."""
     env = os.environ if env is None else env
     servers = LOOPBACK_SERVERS if servers is None else servers
     entries = _bundled_entries()
@@ -145,4 +162,4 @@ def model_catalogue(
         if not served:
             entries.append(ModelEntry(f"{name}/*", f"{name} on 127.0.0.1:{port}", False,
                                       "nothing answering there"))  # fmt: skip
-    return entries
+    return entries + _command_entries(which)

@@ -43,6 +43,9 @@ def import_litellm() -> Any:
 
     litellm.suppress_debug_info = True
     litellm.telemetry = False
+    from council.seats.command_provider import register
+
+    register(litellm)  # command seats (``cli/...``): local programs, called through litellm
     return litellm
 
 
@@ -115,6 +118,7 @@ class LiteLLMModel(ChatModel):
         runs_on_this_machine: bool = False,
         priced: bool = True,
         stream: bool = True,
+        in_process: bool = False,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -126,6 +130,9 @@ class LiteLLMModel(ChatModel):
             priced=priced, stream=stream,
         )  # fmt: skip
         self._resolve_endpoint = resolve_endpoint
+        # A call that starts a program here (a command seat) is never sent to the warm worker:
+        # the program runs in this process's folder, and stops when this call is cancelled.
+        self.in_process = in_process
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self._wait = wait_exponential_jitter(
@@ -149,7 +156,7 @@ class LiteLLMModel(ChatModel):
         endpoint = await self._resolve_endpoint(self.model) if self._resolve_endpoint else {}
         # litellm already imported, in a process that stays warm; not where rate limits are
         # shared, since the limits are kept here
-        worker = await warm.worker() if call_gate() is None else None
+        worker = await warm.worker() if call_gate() is None and not self.in_process else None
         if worker is not None:
             completion = await worker.complete(self.settings, endpoint, request)
             if completion is not None:

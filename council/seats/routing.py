@@ -32,6 +32,8 @@ _NAME_FAMILY = [
     ("mixtral", "mistral"), ("mistral", "mistral"), ("codestral", "mistral"),
     ("qwen", "qwen"), ("deepseek", "deepseek"), ("phi", "microsoft"), ("command", "cohere"),
     ("grok", "xai"), ("smollm", "huggingface"), ("granite", "ibm"), ("olmo", "allenai"),
+    # Subscription CLIs and their aliases (command seats, ``cli/codex``, ``cli/claude:opus``).
+    ("codex", "openai"), ("sonnet", "anthropic"), ("opus", "anthropic"), ("haiku", "anthropic"),
 ]  # fmt: skip
 _ROUTERS = ("openrouter", "together_ai", "fireworks_ai", "deepinfra")
 _VENDOR_ALIASES = {"meta-llama": "meta", "mistralai": "mistral", "x-ai": "xai"}

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from council.errors import ModelCallError
 from council.personas.card import PersonaCard
 from council.records.settings import CallSettings
+from council.seats.commands import CLI_PROVIDER, PARAM, command_params
 from council.seats.litellm_model import LiteLLMModel
 from council.seats.local import LOCAL_PROVIDER, LOCAL_SERVERS
 from council.seats.model import ChatModel, split_model_string
@@ -47,8 +48,10 @@ def make_model(
     """Turn a litellm model string into a seat model; model objects pass through unchanged.
 
     ``local/<name>`` is a bundled model served on loopback; ``activations/<name>`` the same
-    model in PyTorch, recording each turn's activations; a model listed in ``endpoints`` is
-    sent to that OpenAI-compatible base URL; anything else goes to litellm as it is.
+    model in PyTorch, recording each turn's activations; ``cli/<name>[:<model>]`` a local
+    program such as a subscription CLI (``council.seats.commands``); a model listed in
+    ``endpoints`` is sent to that OpenAI-compatible base URL; anything else goes to litellm as
+    it is.
     """
     if isinstance(model, ChatModel):
         return model
@@ -58,6 +61,14 @@ def make_model(
 
         return ActivationModel(model, cap=settings.activation_cap if settings else None)
     settings = settings or CallSettings()
+    if provider == CLI_PROVIDER:  # a local program: its command travels with each call
+        command = command_params(model)
+        return LiteLLMModel(  # the command's own time limit is the call's
+            model, timeout_s=command["spec"]["timeout_s"], max_attempts=settings.max_attempts,
+            backoff_initial_s=settings.backoff_initial_s, backoff_max_s=settings.backoff_max_s,
+            stream=settings.stream, priced=False, in_process=True,
+            extra_params={PARAM: command},
+        )  # fmt: skip
     endpoint = (endpoints or {}).get(model)
     key_env = (api_key_envs or {}).get(model)
 

@@ -15,29 +15,77 @@ chairman: {provider: google, model: gemini-2.5-pro}
 Members are matched to seats by name or by the last part of it (``socrates`` is the seat
 ``council-socrates``). Keys the file carries for other tools (``reasoning_mode``,
 ``strategy``, ``profile``) are kept out of the way, not refused.
+
+Command seats (``council.seats.commands``) sit on a subscription CLI instead of an API key:
+
+```yaml
+seats:
+  socrates: {exec_method: subagent, model: opus}            # claude -p --model opus
+  feynman: {provider: openai, model: gpt-5, exec_method: codex_exec}
+  sun-tzu: {exec_method: gemini_cli, model: gemini-2.5-pro}
+  lao-tzu: {exec_method: ollama_run, model: "llama3.1:8b"}
+  ada: {provider: cursor_cli, model: gpt-5}                 # cursor-agent -p --mode ask
+  torvalds:                                                  # any program of one's own
+    command: [my-llm, --model, "{model}"]                    # argv, never through a shell
+    model: small
+    prompt: stdin                                            # or: argument
+    timeout_s: 90
+    max_output_bytes: 200000
+```
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import shlex
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from council.errors import ConfigError, SourceError
+from council.personas.card import slugify
+from council.seats.commands import (
+    CLI_PROVIDER,
+    PRESETS,
+    CommandSpec,
+    command_spec,
+    register_command,
+)
 from council.sourcefile import load_yaml, read_text, validate
 
 # nyk's provider names -> litellm's.
 _PROVIDERS = {"google": "gemini", "xai": "xai", "meta": "meta_llama", "nvidia_nim": "nvidia_nim"}
+# nyk's exec_method for each subscription CLI -> council's command preset.
+EXEC_METHODS = {
+    "subagent": "claude", "claude_cli": "claude", "codex_exec": "codex", "gemini_cli": "gemini",
+    "ollama_run": "ollama", "cursor_cli": "cursor-agent",
+}  # fmt: skip
 
 
 class _Slot(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    provider: str = Field(min_length=1)
-    model: str = Field(min_length=1)
+    provider: str | None = Field(default=None, min_length=1)
+    model: str | None = Field(default=None, min_length=1)
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # A command seat: nyk's exec_method for a subscription CLI, or a command of one's own.
+    exec_method: str | None = None
+    command: list[str] | str | None = None
+    prompt: Literal["stdin", "argument"] | None = None
+    timeout_s: float | None = Field(default=None, gt=0)
+    max_output_bytes: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _says_what_to_call(self) -> _Slot:
+        if self.command is not None and not (
+            shlex.split(self.command) if isinstance(self.command, str) else self.command
+        ):
+            raise ValueError("command must name a program")  # fmt: skip
+        if _preset(self) is None and self.command is None and not (self.provider and self.model):
+            raise ValueError("a seat needs provider and model, an exec_method or a command")
+        return self
 
 
 class _SlotsFile(BaseModel):
@@ -64,7 +112,36 @@ class SeatSlots:
         return found[0] if len(found) == 1 else None
 
 
-def _model(slot: _Slot, plan: SeatSlots) -> str:
+def _preset(slot: _Slot) -> str | None:
+    """The shipped command a slot names: nyk's exec_method, or Cursor, which has no API."""
+    preset = EXEC_METHODS.get(slot.exec_method or "")
+    return preset or ("cursor-agent" if slot.provider == "cursor_cli" else None)
+
+
+def _command_model(slot: _Slot, member: str) -> str | None:
+    """``cli/NAME[:MODEL]`` for a command seat (its command registered), else None."""
+    if slot.command is not None:
+        argv = shlex.split(slot.command) if isinstance(slot.command, str) else slot.command
+        spec = CommandSpec(tuple(argv), needs_model=any("{model}" in part for part in argv))
+        base = slugify(Path(argv[0]).name, "command")
+    elif (preset := _preset(slot)) is not None:
+        spec, base = PRESETS[preset], preset
+    else:
+        return None
+    changes = {key: getattr(slot, key) for key in ("prompt", "timeout_s", "max_output_bytes")
+               if getattr(slot, key) is not None}  # fmt: skip
+    spec = replace(spec, **changes)
+    known = command_spec(base)  # the name is the program's, unless another command has it
+    name = base if known is None or known == replace(spec, name=base) else f"{base}-{member}"
+    register_command(name, spec)
+    return f"{CLI_PROVIDER}/{name}:{slot.model}" if slot.model else f"{CLI_PROVIDER}/{name}"
+
+
+def _model(slot: _Slot, plan: SeatSlots, member: str) -> str:
+    command = _command_model(slot, member)
+    if command is not None:
+        return command
+    assert slot.provider and slot.model  # checked when the file was read
     if slot.base_url:  # an OpenAI-compatible endpoint, whoever runs it
         model = f"openai/{slot.model}"
         plan.endpoints[model] = slot.base_url
@@ -84,7 +161,7 @@ def read_seat_slots(path: Path | str) -> SeatSlots:
     spec = validate(_SlotsFile, data, node, where, SourceError)
     plan = SeatSlots()
     for member, slot in spec.seats.items():
-        plan.seats[member] = _model(slot, plan)
-    plan.fallback = _model(spec.fallback, plan) if spec.fallback else None
-    plan.chairman = _model(spec.chairman, plan) if spec.chairman else None
+        plan.seats[member] = _model(slot, plan, member)
+    plan.fallback = _model(spec.fallback, plan, "fallback") if spec.fallback else None
+    plan.chairman = _model(spec.chairman, plan, "chairman") if spec.chairman else None
     return plan
