@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from council.engine.context import Anonymizer, anonymous_labels
 from council.engine.convergence import answers_stable, moderator_stops
 from council.engine.live import TurnListener
 from council.engine.prompts import StagePrompts
+from council.engine.rules import RunRules
 from council.engine.seating import check_panel_fits, seat_assignment, select_seats
 from council.engine.stage_kinds import behaviour_of
 from council.engine.summary import failure_summary, session_metadata
@@ -85,7 +87,7 @@ class _NoSink:
         pass
 
 
-class Deliberation(StagePrompts):
+class Deliberation(StagePrompts, RunRules):
     """One run of one protocol with one seating, from question to synthesis."""
 
     def __init__(
@@ -139,6 +141,8 @@ class Deliberation(StagePrompts):
         self.readings: dict[str, guards.GuardReading] = {}  # guard -> what it last measured
         self.baselines: dict[tuple[str, int, str, int], asyncio.Task[list[str]]] = {}
         self._absent: set[str] = set()  # seats that failed for good and sit out
+        self.enforcement: Counter[str] = Counter()  # rule tag -> extra calls it sent
+        self.chair_failed = False  # the chair's own model failed; another wrote the verdict
         # Render every template, every round, before the first call: a template that fails or
         # blows the render budget costs nothing then (renders are cached for the run itself).
         self._system = {name: system_prompt(s.persona, question) for name, s in self.seats.items()}
@@ -234,6 +238,7 @@ class Deliberation(StagePrompts):
             self._record.events, self.protocol.name, self.seats, len(self.panel),
             reasks=sum(len(seats) for seats in self.reasked.values()),
             duration_s=time.monotonic() - self._budget.started,
+            enforcement=self.enforcement, chair_failed=self.chair_failed,
         )  # fmt: skip
 
     async def _run_graph(self) -> None:
@@ -320,6 +325,9 @@ class Deliberation(StagePrompts):
             raise refused[0]
         turns = await kind.follow_up(self, stage, [r for r in results if isinstance(r, Turn)],
                                      round_number)  # fmt: skip
+        tag = kind.enforcement_tag(self, stage)
+        if tag is not None:
+            self.enforced(tag, len(turns))
         if stage.novelty_against:
             turns = await gates.novelty(self, stage, turns, round_number, self.similarity)
         if stage.evidence_labels:
@@ -349,10 +357,13 @@ class Deliberation(StagePrompts):
             )
 
     async def ask_again(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str
-    ) -> Turn:
+        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str,
+        *, tag: str,
+    ) -> Turn:  # fmt: skip
         """One more call for a turn that missed something (a stance line): the seat sees its
-        own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``."""
+        own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``, and
+        counted as an enforcement call under ``tag``."""
+        self.enforced(tag, 1)
         assert turn.request is not None and turn.content is not None
         first = self._request(stage, seat, round_number)  # the prompt the turn was sent
         request = dataclasses.replace(first, messages=[
@@ -448,6 +459,8 @@ class Deliberation(StagePrompts):
                 "activations": completion.activations,
             }
             answered_by = completion.model or answered_by
+            if answered_by != seat.model.model:
+                self.fall_back_for_good(seat.name, answered_by)
             if not content.strip():
                 error = "empty reply"
         except ModelCallError as exc:

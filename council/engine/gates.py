@@ -82,7 +82,8 @@ async def novelty(
 
     by_seat = {t.seat: t for t in turns}
     again = await asyncio.gather(*(
-        run.ask_again(stage, run.seats[seat], round_number, by_seat[seat], challenge(seat))
+        run.ask_again(stage, run.seats[seat], round_number, by_seat[seat], challenge(seat),
+                      tag="novelty_gate")
         for seat in stale
     ))  # fmt: skip
     replaced = {t.seat: t for t in again if t.ok}
