@@ -30,6 +30,26 @@ class VerdictRun(RunState, Protocol):
 
 
 class SynthesisKind(StageKind):
+    def variables(self, run: RunState, stage: SpeakingStage) -> dict[str, object]:
+        """What a verdict template may name of the council (nyk's Council Composition,
+        Chairman and Provider Routing sections): ``routing`` (seat → provider → model, one
+        line each), ``member_names``, ``domain_seat``, ``chair_model``, ``chair_provider`` and
+        ``chair_shares_provider`` (the chair's provider also serves a panel seat)."""
+        panel = [seat for seat in run.seats.values() if seat.role == "panel"]
+        chair = next((seat for seat in run.seats.values() if seat.role == "chair"), None)
+        heavy = [f"{s.name} ({s.weight:g}× domain weight)" for s in panel if s.weight != 1.0]
+        providers = {seat.model.provider for seat in panel}
+        return {
+            "routing": "\n".join(
+                f"- {s.name} → {s.model.provider} → {s.model.model}" for s in panel
+            ),
+            "member_names": [s.name for s in panel],
+            "domain_seat": ", ".join(heavy) or "none (no domain-weight seat)",
+            "chair_model": chair.model.model if chair else "none",
+            "chair_provider": chair.model.provider if chair else "none",
+            "chair_shares_provider": bool(chair and chair.model.provider in providers),
+        }
+
     async def follow_up(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> list[Turn]:
