@@ -96,7 +96,9 @@ def test_no_counterfactual_when_the_council_really_disagrees() -> None:
 
     def reply(request: ModelRequest) -> str:
         if request.expects == "vote":
-            return f"My reason.\nSTANCE: {stances[request.seat]} | CONFIDENCE: high | DEALBREAKER: no"
+            return (
+                f"My reason.\nSTANCE: {stances[request.seat]} | CONFIDENCE: high | DEALBREAKER: no"
+            )
         return well_formed_reply(request)
 
     result = run(reply)

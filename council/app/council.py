@@ -328,7 +328,6 @@ class _SeatBinder:
             weight=self.weights.get(seat_name, 1.0),
         )  # fmt: skip
 
-
     def _chair_fallback(self, role: SeatRole, choice: ModelChoice, panel: list[Seat]) -> list[str]:
         """By default a chair falls back to a model of another family from the pool (nyk's
         STEP 7 fallback; after it, the engine's verdict from the tally)."""

@@ -137,8 +137,7 @@ def _positions(replies: Mapping[str, Sequence[Turn]]) -> list[str]:
     if not latest:
         return ["N/A — no seat's reply was recorded."]
     return [
-        f"- {seat}: {' '.join((t.content or '').split())[:_EXCERPT]}"
-        for seat, t in latest.items()
+        f"- {seat}: {' '.join((t.content or '').split())[:_EXCERPT]}" for seat, t in latest.items()
     ]
 
 

@@ -56,8 +56,8 @@ class BallotScale(BaseModel):
             return f"STANCE is exactly one of: {', '.join(options)}"
         if self.labelled:
             return (
-                "STANCE is one short label for the option you back (e.g. \"monorepo\", \"ship "
-                "now\"); use the same words as peers you agree with, so the tally can count "
+                'STANCE is one short label for the option you back (e.g. "monorepo", "ship '
+                'now"); use the same words as peers you agree with, so the tally can count '
                 "them, and write STANCE: abstain if you back no option"
             )
         return "STANCE is your position in a few words"
