@@ -43,7 +43,7 @@ def describe_tally(tally: Tally, name: dict[str, str]) -> str:
         places = ", ".join(
             f"{i}. {name.get(s, s)} (average place {v:.2f})" for i, (s, v) in enumerate(order, 1)
         )
-        return f"**Aggregate ranking:** {places}."
+        return f"Aggregate ranking: {places}."
     if tally.rule in ("median", "borda"):
         return _describe_other(tally, name)
     return "\n".join(_weighted_lines(tally, name) + _notes(tally, name))
@@ -141,21 +141,21 @@ def _describe_other(tally: Tally, name: dict[str, str]) -> str:
     """Borda points and Delphi medians: one paragraph."""
     if tally.winner is None:
         return (
-            f"**Vote ({tally.rule}):** no valid winner ({len(tally.invalid)} unreadable "
+            f"Vote ({tally.rule}): no valid winner ({len(tally.invalid)} unreadable "
             f"ballots; {tally.outcome or 'split'})."
         )
     share = f"{(tally.agreement or 0):.0%}"
     if tally.rule == "median":
         s = tally.scores
         text = (
-            f"**Group estimate:** median {s['median']:g}, interquartile range {s['q1']:g} to "
+            f"Group estimate: median {s['median']:g}, interquartile range {s['q1']:g} to "
             f"{s['q3']:g}, {len(tally.ballots) - len(tally.invalid)} estimates; {share} lie "
             "close to the median."
         )
     else:
         counts = ", ".join(f"{option} {score:g}" for option, score in tally.scores.items())
         verdict = "consensus reached" if tally.consensus else f"no consensus ({tally.outcome})"
-        text = (f"**Vote ({tally.rule}):** {counts}. Leading: {tally.winner} with {share}; "
+        text = (f"Vote ({tally.rule}): {counts}. Leading: {tally.winner} with {share}; "
                 f"{verdict}.")  # fmt: skip
     if tally.dissenters:
         text += " Dissent: " + ", ".join(name.get(s, s) for s in tally.dissenters) + "."
