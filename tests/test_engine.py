@@ -207,14 +207,19 @@ def test_a_stage_below_quorum_fails_the_run_but_keeps_finished_turns(tmp_path: P
     assert '"status":"failed"' in events
 
 
-def test_a_failed_chair_fails_the_run() -> None:
+def test_a_failed_chair_falls_back_to_the_coordinators_verdict() -> None:
+    # nyk's STEP 7: the coordinator writes the verdict; with no vote, each seat's last word.
     council = Council(
         PANEL, protocol="quick", model=FunctionModel(echo),
         seats={"chair": ScriptedModel([""])}, runs_dir=None,
     )  # fmt: skip
     result = council.convene(QUESTION)
-    assert result.status == "failed"
-    assert result.turns[-1].error == "empty reply"
+    assert result.status == "completed"
+    assert result.turns[-1].model == "council/tally-verdict"
+    assert result.metadata is not None and result.metadata.chairman_failed_fallback
+    synthesis = result.synthesis or ""
+    assert "The chair's model failed (empty reply)" in synthesis
+    assert "### Positions" in synthesis and "- popper: " in synthesis
 
 
 def test_sinks_hear_every_event_in_order_and_the_result_is_their_fold() -> None:

@@ -15,6 +15,14 @@ PANEL = ["popper", "kuhn", "meadows"]
 QUESTION = "Should the city move its buses to a monorepo of timetables?"
 
 
+# nyk's "Council Verdict (Full Mode)" sections, in order (SKILL.md v1.2.0, Output Templates).
+FULL_VERDICT = ("Problem", "Council Composition", "Chairman", "Provider Routing",
+                "Acceptable Compromises", "Kill Criteria", "Concrete Next Step",
+                "Unresolved Questions", "Recommended Next Steps", "Consensus & Agreement",
+                "Vote Tally", "Key Insights by Member", "Points of Disagreement",
+                "Minority Report", "Epistemic Diversity Scorecard", "Follow-Up")  # fmt: skip
+
+
 def run(reply, protocol: str = "high-council", panel=PANEL) -> RunResult:  # type: ignore[no-untyped-def]
     council = Council(panel, protocol=protocol, model=FunctionModel(reply), runs_dir=None,
                       similarity="words")  # fmt: skip
@@ -88,7 +96,9 @@ def test_no_counterfactual_when_the_council_really_disagrees() -> None:
 
     def reply(request: ModelRequest) -> str:
         if request.expects == "vote":
-            return f"My reason.\n{stances[request.seat]} | high | a cheaper option"
+            return (
+                f"My reason.\nSTANCE: {stances[request.seat]} | CONFIDENCE: high | DEALBREAKER: no"
+            )
         return well_formed_reply(request)
 
     result = run(reply)
@@ -101,21 +111,20 @@ def test_no_counterfactual_when_the_council_really_disagrees() -> None:
 def test_the_verdict_asks_for_every_section_and_carries_every_dealbreaker() -> None:
     def reply(request: ModelRequest) -> str:
         if request.expects == "vote":
-            deal = "ridership falls" if request.seat == "kuhn" else "none"
+            deal = "yes" if request.seat == "kuhn" else "no"
             stance = "no" if request.seat == "kuhn" else "yes"
-            return f"Because.\n{stance} | high | {deal}"
+            return f"Because.\nSTANCE: {stance} | CONFIDENCE: high | DEALBREAKER: {deal}"
         return well_formed_reply(request)
 
     result = run(reply)
     verdict = result.turns_in("verdict")[0]
     assert verdict.request is not None
     prompt = verdict.request.messages[1]["content"]
-    for heading in ("Verdict and tally", "Points of agreement", "Unresolved questions",
-                    "Minority report", "Kill criteria", "Acceptable compromises",
-                    "Concrete next step"):  # fmt: skip
-        assert f"## {heading}" in prompt
-    assert "Dealbreakers: kuhn (" in prompt or "Dealbreakers: " in prompt
-    assert "ridership falls" in prompt  # the outvoted dealbreaker reaches the chair
+    for heading in FULL_VERDICT:
+        assert f"\n### {heading}\n" in prompt, heading
+    # The outvoted dealbreaker reaches the chair, with what it means.
+    assert "Dealbreakers (the opposing option is actively harmful" in prompt
+    assert "kuhn (Thomas S. Kuhn) (backs no)" in prompt
 
 
 def test_quick_and_duo_modes_run() -> None:

@@ -215,7 +215,8 @@ def test_dissent_quota_fires_when_no_one_objects_and_asks_those_who_agreed() -> 
     assert len(result.turns_in("counterfactual")) == 2
     assert "Assume the current consensus is wrong" in said(result.turns_in("counterfactual")[0])
     assert result.metadata is not None
-    assert result.metadata.enforcement == {"agreement_check": 2, "dissent_quota": 3}
+    fired = {tag: n for tag, n in result.metadata.enforcement_breakdown.items() if n}
+    assert fired == {"agreement_check": 2, "dissent_quota": 3}
 
 
 def test_dissent_quota_holds_with_two_distinct_objections_and_no_agreement_check_below_70() -> None:
@@ -227,7 +228,7 @@ def test_dissent_quota_holds_with_two_distinct_objections_and_no_agreement_check
     assert not quota.fired and "2 non-overlapping objection(s)" in quota.reason
     assert "quota met" in quota.reason
     assert not result.turns_in("dissent") and not result.turns_in("counterfactual")  # 60%
-    assert result.metadata is not None and result.metadata.enforcement == {}
+    assert result.metadata is not None and result.metadata.enforcement_breakdown == {}
 
 
 def test_overlapping_objections_count_once_for_the_dissent_quota() -> None:
@@ -261,7 +262,7 @@ def test_hemlock_rule_forces_a_position_when_the_questioner_reasks_an_answered_q
     assert [t.seat for t in forced] == ["socrates"]
     assert "hemlock rule" in said(forced[0]) and ASKED in said(forced[0])
     assert find_protocol("high-council").stage("hemlock").words == 50  # type: ignore[union-attr]
-    assert result.metadata is not None and result.metadata.enforcement["anti_recursion"] == 1
+    assert result.metadata is not None and result.metadata.enforcement_breakdown["anti_recursion"] == 1
 
 
 def test_hemlock_rule_stands_down_for_a_new_question_or_without_a_questioner() -> None:
@@ -412,4 +413,4 @@ def test_nyks_agents_run_every_mode_to_completion_with_every_step_in_order(
                   for t in run["turns"] if t["stage"] == "final"}  # fmt: skip
         assert "exactly ONE question" in finals["council-socrates"]
         assert "exactly ONE question" not in finals["council-ada"]
-        assert run["metadata"]["enforcement"]["dissent_quota"] == 3  # all three agreed
+        assert run["metadata"]["enforcement_breakdown"]["dissent_quota"] == 3  # all three agreed

@@ -103,9 +103,11 @@ def test_majority_needs_more_than_half_and_ties_have_no_winner() -> None:
     tally = tally_votes(
         stage, ballots(stage, "yes | 1 | none", "yes | 1 | none", "no | 1 | none", "??")
     )
-    # The unreadable ballot counts in the denominator: 2 of 4 is not more than half.
+    # The unreadable ballot counts in the denominator: 2 of 4 is not more than half; had it
+    # said yes, 3 of 4 would be: the vote is inconclusive, not split.
     assert (tally.winner, tally.agreement, tally.consensus) == ("yes", 0.5, False)
-    assert tally.dissenters == ["seat2"] and tally.invalid == ["seat3"] and tally.split
+    assert tally.dissenters == ["seat2"] and tally.invalid == ["seat3"]
+    assert tally.outcome == "inconclusive" and not tally.split
     tie = tally_votes(stage, ballots(stage, "yes | 1 | none", "no | 1 | none"))
     assert tie.winner is None and not tie.consensus
 
@@ -171,7 +173,8 @@ def test_two_low_confidence_yes_and_an_unreadable_ballot_are_not_consensus() -> 
     )
     assert tally.winner == "yes" and tally.denominator == 3.0
     assert tally.agreement == pytest.approx(1 / 3, abs=1e-4) and not tally.consensus
-    assert tally.split and tally.invalid == ["seat2"]
+    # Had the unreadable seat said yes at full confidence, 2.0 of 3 would clear 2/3.
+    assert tally.outcome == "inconclusive" and tally.invalid == ["seat2"]
 
 
 def test_two_of_three_equal_votes_meet_two_thirds_exactly() -> None:

@@ -31,7 +31,7 @@ from council.records.settings import (
 from council.seats.fallback import FallbackModel
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
-from council.seats.routing import chair_model, route
+from council.seats.routing import chair_fallback, chair_model, route
 from council.seats.seat import Seat, SeatRole, make_model
 from council.seats.slots import SeatSlots
 from council.secrets import redact
@@ -323,7 +323,7 @@ class _SeatBinder:
 
     def bind(self, card: PersonaCard, seat_name: str, role: SeatRole, panel: list[Seat]) -> Seat:
         choice, reason = self._choice(card, seat_name, role, panel)
-        chain = [choice, *self.chains.get(seat_name, [])]
+        chain = [choice, *self.chains.get(seat_name, self._chair_fallback(role, choice, panel))]
         bound = [self.make(c) for c in chain]
         if len(bound) > 1:
             reason += f"; falls back to {', '.join(m.model for m in bound[1:])}"
@@ -333,6 +333,14 @@ class _SeatBinder:
             model=bound[0] if len(bound) == 1 else FallbackModel(bound),
             weight=self.weights.get(seat_name, 1.0),
         )  # fmt: skip
+
+    def _chair_fallback(self, role: SeatRole, choice: ModelChoice, panel: list[Seat]) -> list[str]:
+        """By default a chair falls back to a model of another family from the pool (nyk's
+        STEP 7 fallback; after it, the engine's verdict from the tally)."""
+        if role != "chair" or not self.pool or not isinstance(choice, str):
+            return []
+        other = chair_fallback(self.pool, choice, [seat.model.model for seat in panel])
+        return [other] if other else []
 
 
 def _apply_slots(

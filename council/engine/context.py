@@ -119,6 +119,6 @@ def visible_context(
         entries.sort(key=lambda entry: (not entry[0].startswith("You"), entry[0]))
         body = "\n\n".join(f"### {label}\n{text}" for label, text in entries)
         if section.tally is not None:
-            body += "\n\n**" + describe_tally(section.tally, names) + "**"
+            body += "\n\n" + describe_tally(section.tally, names)
         blocks.append(f"## {section.title}\n\n{body}")
     return "\n\n".join(blocks)

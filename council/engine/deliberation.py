@@ -25,6 +25,7 @@ from council.engine.context import Anonymizer, anonymous_labels
 from council.engine.convergence import answers_stable, moderator_stops
 from council.engine.live import TurnListener
 from council.engine.prompts import StagePrompts
+from council.engine.rules import RunRules
 from council.engine.seating import (
     check_panel_fits,
     questioner_seats,
@@ -90,7 +91,7 @@ class _NoSink:
         pass
 
 
-class Deliberation(StagePrompts):
+class Deliberation(StagePrompts, RunRules):
     """One run of one protocol with one seating, from question to synthesis."""
 
     def __init__(
@@ -144,12 +145,13 @@ class Deliberation(StagePrompts):
         self._given_similarity = similarity  # None: words (a restatement is measured apart)
         self.switches = protocol.switch_settings(switches)  # every switch, on or off
         self.questioners = questioner_seats(protocol, self.panel)
-        self.enforcement: Counter[str] = Counter()  # nyk's tag -> enforcement dispatches
         self._partial: dict[str, list[Turn]] = {}  # a sequential stage's turns so far
         self.probe = probe  # the diversity meter, for guards that watch a stage
         self.readings: dict[str, guards.GuardReading] = {}  # guard -> what it last measured
         self.baselines: dict[tuple[str, int, str, int], asyncio.Task[list[str]]] = {}
         self._absent: set[str] = set()  # seats that failed for good and sit out
+        self.enforcement: Counter[str] = Counter()  # rule tag -> extra calls it sent
+        self.chair_failed = False  # the chair's own model failed; another wrote the verdict
         # Render every template, every round, before the first call: a template that fails or
         # blows the render budget costs nothing then (renders are cached for the run itself).
         self._system = {name: system_prompt(s.persona, question) for name, s in self.seats.items()}
@@ -163,10 +165,6 @@ class Deliberation(StagePrompts):
 
     def record_gate(self, note: GateNote) -> None:
         self._emit(GateChecked(run_id=self.run_id, note=note))
-
-    def count_enforcement(self, tag: str, calls: int) -> None:
-        if calls:
-            self.enforcement[tag] += calls
 
     def stage_of(self, stage_id: str) -> SpeakingStage:
         stage = self.protocol.stage(stage_id)
@@ -248,8 +246,8 @@ class Deliberation(StagePrompts):
         return session_metadata(
             self._record.events, self.protocol.name, self.seats, len(self.panel),
             reasks=sum(len(seats) for seats in self.reasked.values()),
-            enforcement=dict(self.enforcement),
             duration_s=time.monotonic() - self._budget.started,
+            enforcement=self.enforcement, chair_failed=self.chair_failed,
         )  # fmt: skip
 
     async def _run_graph(self) -> None:
@@ -339,6 +337,9 @@ class Deliberation(StagePrompts):
             raise refused[0]
         turns = await kind.follow_up(self, stage, [r for r in results if isinstance(r, Turn)],
                                      round_number)  # fmt: skip
+        tag = kind.enforcement_tag(self, stage)
+        if tag is not None:
+            self.enforced(tag, len(turns))
         if stage.novelty_against:
             turns = await gates.novelty(self, stage, turns, round_number, self.similarity)
         self._partial.pop(stage.id, None)
@@ -390,10 +391,13 @@ class Deliberation(StagePrompts):
         return results
 
     async def ask_again(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str
-    ) -> Turn:
+        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str,
+        *, tag: str,
+    ) -> Turn:  # fmt: skip
         """One more call for a turn that missed something (a stance line): the seat sees its
-        own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``."""
+        own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``, and
+        counted as an enforcement call under ``tag``."""
+        self.enforced(tag, 1)
         assert turn.request is not None and turn.content is not None
         first = self._request(stage, seat, round_number)  # the prompt the turn was sent
         request = dataclasses.replace(first, messages=[
@@ -497,6 +501,8 @@ class Deliberation(StagePrompts):
                 "truncated": completion.truncated,
             }
             answered_by = completion.model or answered_by
+            if answered_by != seat.model.model:
+                self.fall_back_for_good(seat.name, answered_by)
             if not content.strip():
                 error = "empty reply"
         except ModelCallError as exc:

@@ -41,10 +41,6 @@ class GateRun(RunState, Protocol):
 
     def record_gate(self, note: GateNote) -> None: ...
 
-    def count_enforcement(self, tag: str, calls: int) -> None:
-        """Count ``calls`` enforcement dispatches under nyk's ``tag`` (session metadata)."""
-        ...
-
 
 def word_similarity(a: str, b: str) -> float:
     """Jaccard overlap of words: the similarity used when no embedder is given."""
@@ -85,9 +81,9 @@ async def novelty(
         )
 
     by_seat = {t.seat: t for t in turns}
-    run.count_enforcement("novelty_gate", len(stale))
     again = await asyncio.gather(*(
-        run.ask_again(stage, run.seats[seat], round_number, by_seat[seat], challenge(seat))
+        run.ask_again(stage, run.seats[seat], round_number, by_seat[seat], challenge(seat),
+                      tag="novelty_gate")
         for seat in stale
     ))  # fmt: skip
     replaced = {t.seat: t for t in again if t.ok}

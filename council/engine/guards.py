@@ -115,13 +115,14 @@ class GuardReading:
     drifting: dict[str, float] = field(default_factory=dict)  # seat -> drift position
     chosen: list[str] = field(default_factory=list)  # seats: agreed / questioner pick these
     questions: list[str] = field(default_factory=list)  # the hemlock rule's re-asked questions
-    fired_by: str = ""  # the condition its dispatches are counted under
+    fired_by: str | None = None  # the enforcement tag of the condition that ran the guard
 
 
 @dataclass(frozen=True)
 class Verdict:
     fired: bool
     reason: str
+    tag: str | None = None  # the enforcement rule a firing enforces (default: the gate's name)
 
 
 class GuardRun(gates.GateRun, Protocol):
@@ -184,11 +185,16 @@ class VoteCondition(GuardCondition):
         if tally.winner is None:
             return Verdict(False, f"'{stage.checks}' has no leading stance: the council is split")
         agreement, dissenters = tally.agreement or 0, len(tally.dissenters)
-        fired = (stage.agreement_above is not None and agreement > stage.agreement_above) or (
-            stage.dissenters_below is not None and dissenters < stage.dissenters_below
-        )
+        agrees = stage.agreement_above is not None and agreement > stage.agreement_above
+        quota = stage.dissenters_below is not None and dissenters < stage.dissenters_below
+        fired = agrees or quota
         state = "guard needed" if fired else "guard not needed"
-        return Verdict(fired, f"agreement {agreement:.0%} and {dissenters} dissenters: {state}")
+        # nyk's STEP 4 tags: agreement past the bar is agreement_check, too few dissenters
+        # dissent_quota; a guard that both fire runs once and counts once.
+        tag = "agreement_check" if agrees else "dissent_quota"
+        return Verdict(
+            fired, f"agreement {agreement:.0%} and {dissenters} dissenters: {state}", tag
+        )
 
 
 def _replies(run: GuardRun, stage: GuardStage) -> tuple[list[Turn], int]:
@@ -419,27 +425,23 @@ class GuardKind(StageKind):
         assert isinstance(stage, GuardStage)
         guard_run = cast(GuardRun, run)
         checked = [
-            (condition.gate, await condition.check(guard_run, stage, round_number))
+            (condition, await condition.check(guard_run, stage, round_number))
             for condition in _CONDITIONS
             if condition.applies(stage)
         ]
         verdicts = [verdict for _, verdict in checked]
         if not any(v.fired for v in verdicts):
             return "; ".join(v.reason for v in verdicts)
+        first = next((c, v) for c, v in checked if v.fired)
         reading = guard_run.readings.setdefault(stage.id, GuardReading())
-        # A dispatch is counted once, under the first condition that called for it (nyk).
-        reading.fired_by = next(gate for gate, verdict in checked if verdict.fired)
-        if stage.seats == "drifting" and not reading.drifting:
+        reading.fired_by = first[1].tag or first[0].gate
+        if stage.seats == "drifting" and not (reading and reading.drifting):
             return "no seat drifted past the cap: " + "; ".join(v.reason for v in verdicts)
         return None
 
-    async def follow_up(
-        self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
-    ) -> list[Turn]:
-        guard_run = cast(GuardRun, run)
-        reading = guard_run.readings.get(stage.id, GuardReading())
-        guard_run.count_enforcement(reading.fired_by or "guard", len(turns))
-        return turns
+    def enforcement_tag(self, run: RunState, stage: SpeakingStage) -> str | None:
+        reading = cast(GuardRun, run).readings.get(stage.id)
+        return reading.fired_by if reading else None
 
     def seats(self, run: RunState, stage: SpeakingStage, chosen: list[Seat]) -> list[Seat]:
         assert isinstance(stage, GuardStage)

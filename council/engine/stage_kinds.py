@@ -14,9 +14,14 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from council.engine.rankings import parse_ranking, ranking_instruction, tally_rankings
-from council.engine.votes import parse_ballot, tally_votes, vote_instruction
+from council.engine.votes import (
+    missing_line_instruction,
+    parse_ballot,
+    tally_votes,
+    vote_instruction,
+)
 from council.protocols.spec import RankingStage, SpeakingStage, VoteStage
-from council.records.run import Tally, Turn
+from council.records.run import Ballot, Tally, Turn
 from council.seats.seat import Seat
 
 
@@ -39,9 +44,14 @@ class RunState(Protocol):
 
     def ballot(self, stage: SpeakingStage, seat: Seat) -> dict[str, str]: ...
 
+    def voters(self, stage: SpeakingStage) -> list[str]: ...  # seats named, absent ones too
+
+    def enforced(self, tag: str, calls: int) -> None: ...  # extra calls a rule sent
+
     async def ask_again(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str
-    ) -> Turn: ...
+        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str,
+        *, tag: str,
+    ) -> Turn: ...  # fmt: skip
 
 
 Instruction = tuple[str | None, str, tuple[str, ...]]  # (text to add, what to parse, choices)
@@ -80,6 +90,10 @@ class StageKind:
         """The stage's turns once anything it asks again for is in (as read by later stages)."""
         return turns
 
+    def enforcement_tag(self, run: RunState, stage: SpeakingStage) -> str | None:
+        """The rule a run of this stage enforces (its turns are enforcement calls), if any."""
+        return None
+
 
 class VoteKind(StageKind):
     def instruction(self, run: RunState, stage: SpeakingStage, seat: Seat) -> Instruction:
@@ -98,25 +112,35 @@ class VoteKind(StageKind):
             )
             for t in turns
         ]
+        # Every seat the stage names counts in the denominator: one absent since an earlier
+        # failure is an uncounted ballot, not a smaller council (nyk's STEP 6: W_total is the
+        # sum of every member's base weight).
+        spoke = {t.seat for t in turns}
+        ballots += [
+            Ballot(seat=seat, valid=False, problem="absent: its model failed earlier in the run")
+            for seat in run.voters(stage)
+            if seat not in spoke
+        ]
         weights = {seat: run.seats[seat].weight for seat in run.seats}
         return tally_votes(stage, ballots, round_number, weights, run.similarity)
 
     async def follow_up(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> list[Turn]:
-        """A seat whose reply has no readable stance line is asked once, for that line only;
-        its answer joins its reply, so the ballot (and every later reader) sees it."""
+        """A seat whose reply has no readable stance line is asked once, for that line only
+        (nyk's STEP 5: re-prompt that one member, never infer the stance from prose); its
+        answer joins its reply, so the ballot (and every later reader) sees it. Each is an
+        enforcement call tagged ``missing_stance``."""
         assert isinstance(stage, VoteStage)
-        missing = [t for t in turns if t.ok and not parse_ballot(t.seat, t.content, stage).valid]
+        missing = {t.seat: parse_ballot(t.seat, t.content, stage) for t in turns if t.ok}
+        missing = {seat: ballot for seat, ballot in missing.items() if not ballot.valid}
         if not missing:
             return turns
-        instruction = (
-            "Your reply has no readable vote line. "
-            + vote_instruction(stage)
-            + (" Reply with that one line only.")
-        )
         answers = await asyncio.gather(*(
-            run.ask_again(stage, run.seats[t.seat], round_number, t, instruction) for t in missing
+            run.ask_again(stage, run.seats[t.seat], round_number, t,
+                          missing_line_instruction(stage, missing[t.seat].problem),
+                          tag="missing_stance")
+            for t in turns if t.seat in missing
         ))  # fmt: skip
         added = {a.seat: a.content for a in answers if a.ok}
         return [

@@ -33,8 +33,9 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from council.protocols.ballots import BallotScale, ballot_scale
 from council.protocols.spec import VoteStage
-from council.records.run import Ballot, Tally
+from council.records.run import Ballot, Tally, VoteOutcome
 
 _VOTE_LINE = re.compile(
     r"^[\s>*_`#-]*(?:stance\s*[:=]\s*)?(?P<stance>[^|\n]+?)\s*\|\s*"
@@ -66,19 +67,17 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
 def vote_instruction(stage: VoteStage) -> str:
-    if stage.numeric:
-        stance = "STANCE is your estimate as a single number"
-    elif stage.rule == "borda":
-        example = " > ".join(stage.options or [])
-        stance = f"STANCE ranks all options best first, separated by '>' (e.g. {example})"
-    elif stage.options:
-        stance = f"STANCE is exactly one of: {', '.join(stage.options)}"
-    else:
-        stance = "STANCE is your position in a few words"
+    """The line a seat is asked to end with, in the words of the stage's ballot scale."""
+    ranked = stage.rule == "borda"
+    return ballot_scale(stage.ballot).instruction(stage.options, stage.numeric, ranked)
+
+
+def missing_line_instruction(stage: VoteStage, problem: str | None) -> str:
+    """What a seat whose vote line could not be read is asked: that line, and only it."""
+    why = f" ({problem})" if problem else ""
     return (
-        "End your reply with one line in the form STANCE | CONFIDENCE | DEALBREAKER, where "
-        f"{stance}; CONFIDENCE is a number from 0 to 1; DEALBREAKER is what would change your "
-        "mind, or 'none'."
+        f"Your reply has no readable vote line{why}. {vote_instruction(stage)} Reply with that "
+        "one line only: do not repeat or change your argument."
     )
 
 
@@ -149,28 +148,69 @@ def _find_vote(text: str) -> tuple[str | None, str | None, str | None, str | Non
     return None, None, None, "no vote line found"
 
 
+def _read_confidence(
+    scale: BallotScale, text: str | None
+) -> tuple[float | None, str | None, str | None]:
+    """(factor, level word, problem); a None factor makes the ballot unreadable."""
+    if scale.confidence == "levels":
+        level = scale.level(_clean(text or ""))
+        if level is None:
+            given = f"'{_clean(text)}'" if text and _clean(text) else "none"
+            return None, None, f"confidence {given} is not one of {'|'.join(scale.levels)}"
+        return scale.levels[level], level, None
+    if scale.assumed_confidence is None and not (text and text.strip()):
+        return None, None, "no confidence given"
+    value, problem = parse_confidence(text)
+    return value, None, problem
+
+
+def _read_dealbreaker(scale: BallotScale, text: str | None) -> tuple[str | None, str | None]:
+    """(dealbreaker, problem): ``harmful`` takes yes or no only (yes is kept as "yes")."""
+    cleaned = _clean(text or "")
+    if scale.dealbreaker == "harmful":
+        word = cleaned.lower()
+        if word in ("yes", "no"):
+            return ("yes" if word == "yes" else None), None
+        return None, f"dealbreaker '{cleaned or 'none'}' is not yes or no"
+    return (cleaned if cleaned and cleaned.lower() not in ("none", "no", "n/a") else None), None
+
+
 def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
+    """One seat's ballot read by its stage's scale; an unreadable one is invalid, never an
+    error, and says why (a scale that asks again reads the reply with the answer added)."""
     if not text or not text.strip():
         return Ballot(seat=seat, valid=False, problem="no reply")
+    scale = ballot_scale(stage.ballot)
     stance_text, confidence_text, dealbreaker, problem = _find_vote(text)
     options = stage.options or []
-    if stance_text is None and options and not stage.numeric and stage.rule != "borda":
+    if (stance_text is None and scale.from_prose and options and not stage.numeric
+            and stage.rule != "borda"):  # fmt: skip
         # Last resort: a reply that names exactly one option in its final sentence.
         tail = re.split(r"(?<=[.!?])\s+", text.strip())[-1]
         stance_text = tail if match_option(tail, options) else None
         problem = "no vote line; stance read from the last sentence" if stance_text else problem
     if stance_text is None:
         return Ballot(seat=seat, valid=False, problem=problem)
-    confidence, confidence_problem = parse_confidence(confidence_text)
+    confidence, level, confidence_problem = _read_confidence(scale, confidence_text)
+    deal, deal_problem = _read_dealbreaker(scale, dealbreaker)
+    unreadable = "; ".join(p for p in (confidence_problem, deal_problem) if p)
+    if confidence is None or deal_problem:
+        return Ballot(seat=seat, valid=False, raw_stance=_clean(stance_text), problem=unreadable)
     problem = "; ".join(p for p in (problem, confidence_problem) if p) or None
-    deal = _clean(dealbreaker) if dealbreaker and _clean(dealbreaker).lower() != "none" else None
     common: dict[str, Any] = {
-        "seat": seat, "confidence": confidence, "dealbreaker": deal or None,
-        "reason": _reason(text), "raw_stance": _clean(stance_text),
+        "seat": seat, "confidence": confidence, "confidence_label": level,
+        "dealbreaker": deal, "reason": _reason(text), "raw_stance": _clean(stance_text),
     }  # fmt: skip
+    return _ballot_for(stage, stance_text, common, problem)
+
+
+def _ballot_for(
+    stage: VoteStage, stance_text: str, common: dict[str, Any], problem: str | None
+) -> Ballot:
+    """The stance read against the stage: abstain, a number, a ranking, an option, or free."""
+    options = stage.options or []
     if canonical(stance_text) == ABSTAIN:
         return Ballot(**common, valid=True, stance=ABSTAIN, problem=problem)
-
     if stage.numeric:
         number = _NUMBER.search(stance_text)
         if number is None:
@@ -269,21 +309,29 @@ def tally_votes(
 ) -> Tally:
     """Count ballots by the stage's rule (see the module's notes: every rule divides by every
     seat asked); ``weights`` gives seats their base weight (default 1); free stances merge by
-    ``similarity`` (see ``merge_stances``)."""
+    ``similarity`` (see ``merge_stances``). The tally records each seat's base weight, the
+    weight an option needs, and the outcome (``VoteOutcome``)."""
     merged: dict[str, str] = {}
     if not stage.options and not stage.numeric:
         ballots, merged = merge_stances(ballots, similarity)
     base_weight = {b.seat: _exact((weights or {}).get(b.seat, 1.0)) for b in ballots}
     denominator = sum(base_weight.values(), Fraction(0))
+    uncounted = sum((base_weight[b.seat] for b in ballots if not b.valid), Fraction(0))
     valid = [b for b in ballots if b.valid and b.stance != ABSTAIN]
+    scale = ballot_scale(stage.ballot)
     base: dict[str, Any] = {
         "stage": stage.id, "round": round_number, "kind": "vote", "ballots": ballots,
         "invalid": [b.seat for b in ballots if not b.valid], "threshold": _threshold(stage),
         "abstained": [b.seat for b in ballots if b.valid and b.stance == ABSTAIN],
         "denominator": float(denominator), "merged": merged,
+        "weights": {seat: float(w) for seat, w in base_weight.items()},
+        "needed": round(float(_exact(_threshold(stage)) * denominator), 4),
+        "ballot": scale.name, "dealbreaker": scale.dealbreaker,
     }  # fmt: skip
     if not valid or not denominator:
-        return Tally(**base, rule=stage.rule, split=bool(ballots))
+        could = bool(denominator) and _reached(stage, uncounted / denominator)
+        return Tally(**base, rule=stage.rule, outcome="inconclusive" if could else "split",
+                     split=not could and bool(ballots))  # fmt: skip
     if stage.numeric:
         return _tally_numeric(stage, valid, base, len(ballots))
     scores: dict[str, Fraction] = defaultdict(Fraction)
@@ -298,24 +346,38 @@ def tally_votes(
             factor = _exact(ballot.confidence) if stage.rule == "confidence_weighted" else 1
             scores[ballot.stance or ""] += base_weight[ballot.seat] * factor
     ranked = sorted(scores.items(), key=lambda item: -item[1])
-    tie = len(ranked) > 1 and ranked[0][1] == ranked[1][1]
-    winner = None if tie else ranked[0][0]
+    tied = [option for option, score in ranked if score == ranked[0][1]]
+    winner = None if len(tied) > 1 else ranked[0][0]
     if stage.rule == "borda":
         share = Fraction(firsts[winner], len(ballots)) if winner else Fraction(0)
+        # Unread ballots could each have put the leader first.
+        best = Fraction(max(firsts.values()) + len(base["invalid"]), len(ballots))
     else:
         share = scores[winner] / denominator if winner else Fraction(0)
+        best = (ranked[0][1] + uncounted) / denominator
     consensus = winner is not None and _reached(stage, share)
+    outcome = _outcome(consensus, _reached(stage, best))
     return Tally(
         **base,
         rule=stage.rule,
         winner=winner,
         agreement=round(float(share), 4),
         consensus=consensus,
-        split=not consensus,
+        split=outcome == "split",
+        outcome=outcome,
+        tied=tied if len(tied) > 1 else [],
         dissenters=[b.seat for b in valid if b.stance != winner],
         scores={k: round(float(v), 4) for k, v in ranked},
         arguments=_strongest_arguments(valid, base_weight),
     )
+
+
+def _outcome(consensus: bool, uncounted_could_decide: bool) -> VoteOutcome:
+    """consensus; else inconclusive when the uncounted ballots could have made the leading
+    option clear the bar; else a split (see ``council.records.run.VoteOutcome``)."""
+    if consensus:
+        return "consensus"
+    return "inconclusive" if uncounted_could_decide else "split"
 
 
 def _strongest_arguments(valid: list[Ballot], weight: Mapping[str, Fraction]) -> dict[str, str]:
@@ -351,13 +413,16 @@ def _tally_numeric(
     band = stage.tolerance * abs(median) if median else stage.tolerance
     agreeing = [b for b in valid if b.value is not None and abs(b.value - median) <= band]
     share = Fraction(len(agreeing), asked)
+    could = Fraction(len(agreeing) + len(base["invalid"]), asked)  # had the unread agreed
+    outcome = _outcome(_reached(stage, share), _reached(stage, could))
     return Tally(
         **base,
         rule="median",
         winner=f"{median:g}",
         agreement=round(float(share), 4),
-        consensus=_reached(stage, share),
-        split=not _reached(stage, share),
+        consensus=outcome == "consensus",
+        split=outcome == "split",
+        outcome=outcome,
         dissenters=[b.seat for b in valid if b not in agreeing],
         scores={
             "median": median, "q1": quartiles[0], "q3": quartiles[2],

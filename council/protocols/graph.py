@@ -26,6 +26,7 @@ from council.protocols.spec import (
     SpeakingStage,
     Switch,
     SynthesisStage,
+    VoteStage,
 )
 from council.sourcefile import load_yaml, locate, one_line, read_text, validate
 from council.templates import check_syntax
@@ -132,6 +133,9 @@ class _Compiler:
         self.locs[stage.id] = loc  # the later one, so the error points at the duplicate
         if duplicate:
             raise self.fail(stage.id, "id", f"duplicate stage id '{stage.id}'")
+        if isinstance(stage, VoteStage) and stage.ballot is None:
+            # A vote stage that names no ballot scale uses its protocol's.
+            stage = stage.model_copy(update={"ballot": self.spec.ballot})
         self.stages[stage.id] = stage
 
     def connect(self) -> None:

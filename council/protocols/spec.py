@@ -25,6 +25,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from council.protocols.ballots import DEFAULT_BALLOT, check_ballot_name
 from council.records.measurable import BASELINE_ANSWERS
 
 STAGE_ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
@@ -168,6 +169,10 @@ class VoteStage(SpeakingStage):
     options: list[str] | None = Field(default=None, description="allowed stances; None = free")
     numeric: bool = Field(default=False, description="stances are numbers (Delphi estimates)")
     rule: VoteRule = "majority"
+    ballot: str | None = Field(
+        default=None,
+        description="the ballot scale (council/protocols/ballots.py); None: the protocol's",
+    )
     threshold: float = Field(default=2 / 3, gt=0, le=1, description="share needed for consensus")
     tolerance: float = Field(
         default=0.1,
@@ -175,6 +180,8 @@ class VoteStage(SpeakingStage):
         le=1,
         description="numeric votes: relative distance that counts as agreeing",
     )
+
+    _known_ballot = field_validator("ballot")(check_ballot_name)
 
     @field_validator("options", mode="before")
     @classmethod
@@ -195,7 +202,8 @@ class VoteStage(SpeakingStage):
 
     def details(self) -> list[str]:
         detail = "numeric" if self.numeric else f"options {self.options or 'free'}"
-        return [f"vote: {self.rule}, {detail}, consensus at {self.threshold:.0%}"]
+        ballot = f", ballot {self.ballot}" if self.ballot else ""
+        return [f"vote: {self.rule}, {detail}, consensus at {self.threshold:.0%}{ballot}"]
 
 
 class RankingStage(SpeakingStage):
@@ -468,4 +476,9 @@ class ProtocolSpec(_Strict):
         description="cards (by name or figure) that are the council's questioner: the "
         "'questioner' variable and seat selector, and the hemlock rule, find them",
     )
+    ballot: str = Field(
+        default=DEFAULT_BALLOT, description="the ballot scale of vote stages that name none"
+    )
     stages: list[Stage] = Field(min_length=1)
+
+    _known_ballot = field_validator("ballot")(check_ballot_name)

@@ -117,8 +117,9 @@ class Ballot(Record):
     stance: str | None = None  # an option, or the estimate as text for numeric votes
     value: float | None = None  # numeric votes
     order: list[str] = Field(default_factory=list)  # borda: options best first
-    confidence: float = 0.5
-    dealbreaker: str | None = None
+    confidence: float = 0.5  # the factor the vote is weighted by
+    confidence_label: str | None = None  # a level scale's word (high, med, low)
+    dealbreaker: str | None = None  # harmful scale: "yes" when held; reversal: the finding
     problem: str | None = None
     reason: str | None = None  # the reply's last sentence before its vote line
     raw_stance: str | None = None  # the stance as written, before it was normalised
@@ -135,6 +136,15 @@ class RankingBallot(Record):
     @property
     def valid(self) -> bool:
         return bool(self.order)
+
+
+# How a vote came out. consensus: an option reached the threshold. split: none did, and the
+# ballots that could not be counted could not have changed that ("No consensus reached": the
+# options go to the decision-maker). inconclusive: none did, but the ballots that could not be
+# counted (unreadable even when asked again, a failed call, an absent seat) weigh enough that,
+# had they backed the leading option (or any one option) at full confidence, it would have:
+# the council's answer is unknown, not split (so is a vote whose every ballot went uncounted).
+VoteOutcome = Literal["consensus", "split", "inconclusive"]
 
 
 class Tally(Record):
@@ -158,6 +168,12 @@ class Tally(Record):
     split: bool = False  # no option reached the threshold: reported as it is, not forced
     arguments: dict[str, str] = Field(default_factory=dict)  # option -> its strongest reason
     merged: dict[str, str] = Field(default_factory=dict)  # stance as written -> canonical
+    outcome: VoteOutcome | None = None  # votes only (see VoteOutcome); None in older records
+    weights: dict[str, float] = Field(default_factory=dict)  # seat -> its base weight
+    needed: float | None = None  # the weight an option needs: threshold x denominator
+    tied: list[str] = Field(default_factory=list)  # options level at the top: a live split
+    ballot: str | None = None  # the ballot scale the lines were read by
+    dealbreaker: Literal["reversal", "harmful"] = "reversal"  # what a dealbreaker means
 
 
 # Gates whose firing is news for the person who convened the run, shown as it happens (the
@@ -211,8 +227,14 @@ class LoopOutcome(Record):
 RunStatus = Literal["completed", "failed", "stopped"]  # stopped: a budget ran out
 
 
+ENFORCEMENT_TAGS = ("dissent_quota", "novelty_gate", "agreement_check", "anti_recursion",
+                    "missing_stance")  # fmt: skip
+
+
 class SessionMetadata(Record):
-    """How a run went, in a stable schema (bump ``schema_version`` on any change)."""
+    """How a run went, in a stable schema: nyk's STEP 8 block (SKILL.md v1.2.0) and council's
+    own counts. Fields were only ever added, each with a default, so version 1 records read
+    (bump ``schema_version`` on a change that would not)."""
 
     schema_version: Literal[1] = 1
     mode: str  # the protocol
@@ -221,9 +243,6 @@ class SessionMetadata(Record):
     providers: list[str]  # every provider that answered
     fallbacks: int  # turns answered by a model other than the seat's own
     reasks: int  # stance lines asked for again
-    # Enforcement dispatches (calls a rule made) by nyk's condition tag: dissent_quota,
-    # novelty_gate, agreement_check, anti_recursion, ...; empty when none was needed.
-    enforcement: dict[str, int] = Field(default_factory=dict)
     calls: int
     tokens: int  # prompt + completion, reused answers excluded
     duration_s: float
@@ -231,6 +250,17 @@ class SessionMetadata(Record):
     over_limit: int = Field(default=0, exclude_if=lambda v: v == 0)  # replies over their words
     truncated: int = Field(default=0, exclude_if=lambda v: v == 0)  # replies left cut off
     continued: int = Field(default=0, exclude_if=lambda v: v == 0)  # cut-off replies continued
+    # nyk's fields. Enforcement: every extra call a rule sent (a re-ask, a guard's turn), by
+    # the rule's tag (ENFORCEMENT_TAGS, and council's own: diversity, drift).
+    enforcement_calls: int = 0
+    enforcement_breakdown: dict[str, int] = Field(default_factory=dict)
+    chairman_failed_fallback: bool = False  # the chair's model failed; another wrote it
+    tools_used: bool = False  # seats in council call no tools
+    input_tokens: int = 0  # reused answers excluded
+    output_tokens: int = 0
+    provider_count: int = 0  # providers the seats were bound to
+    fallbacks_triggered: list[str] = Field(default_factory=list)  # "seat->provider/model"
+    fallback_log: list[str] = Field(default_factory=list)  # "[FALLBACK] seat failed on ..."
 
 
 class Outcome(Record):
@@ -264,6 +294,13 @@ class RunResult(RunHeader):
     @property
     def wall_s(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def outcome(self) -> VoteOutcome | None:
+        """How the council's vote came out (``VoteOutcome``): its last vote tally's; None for
+        a protocol that takes no vote."""
+        votes = [t for t in self.tallies if t.kind == "vote" and t.outcome is not None]
+        return votes[-1].outcome if votes else None
 
     def turns_in(self, stage: str) -> list[Turn]:
         return [t for t in self.turns if t.stage == stage]

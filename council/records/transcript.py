@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from council.records.describe import describe_tally
+from council.records.describe import describe_tally, session_block
 from council.records.run import CONTINUATION, TRANSCRIPT_RENDERERS, GateNote, RunResult, Turn
 
 
@@ -62,6 +62,8 @@ def render_transcript(result: RunResult) -> str:
         f"- Protocol: `{result.protocol}` (sha256 `{result.protocol_hash[:12]}`)",
         f"- Started: {result.started_at.isoformat(timespec='seconds')}",
     ]
+    if result.outcome is not None:
+        lines.append(f"- Outcome of the vote: {result.outcome}")
     if result.error:
         lines.append(f"- Error: {result.error}")
     lines += _lengths_line(result)
@@ -81,7 +83,7 @@ def render_transcript(result: RunResult) -> str:
                 lines += ["", "> **Cut off** at its token cap: the reply ends where it stopped."]
         tally = tallies.get((stage, round_number))
         if tally is not None:
-            lines += ["", f"**{describe_tally(tally, {})}**", ""]
+            lines += ["", describe_tally(tally, {}), ""]
             problems = [f"{b.seat}: {b.problem}" for b in tally.ballots if b.problem]
             problems += [f"{r.seat}: {'; '.join(r.problems)}" for r in tally.rankings if r.problems]
             lines += [f"- parsing: {problem}" for problem in problems]
@@ -92,9 +94,13 @@ def render_transcript(result: RunResult) -> str:
     lines += ["", *(_gate_line(note) for note in result.gates)] if result.gates else []
     lines += ["", *(f"*Absent {seat}*" for seat in result.absent)] if result.absent else []
 
+    if result.metadata is not None and result.metadata.fallback_log:
+        lines += ["", *(f"`{line}`" for line in result.metadata.fallback_log)]
     lines += ["", "## Synthesis", "", result.synthesis or "*No synthesis: the run did not finish.*"]
     if result.metadata is not None:
-        lines += ["", "## Session", "", "```json", result.metadata.model_dump_json(indent=2), "```"]
+        lines += ["", "---", "", "### Session Metadata", "", "```",
+                  session_block(result.metadata), "```", "", "Council's full record of it:", "",
+                  "```json", result.metadata.model_dump_json(indent=2), "```"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -136,7 +142,8 @@ def render_transcript_html(result: RunResult) -> str:
         parts += [_html_turn(turn) for turn in here]
         tally = tallies.get((stage, round_number))
         if tally is not None:
-            parts.append(f"<p><b>{escape(describe_tally(tally, {}))}</b></p>")
+            text = describe_tally(tally, {}).replace("**", "")
+            parts.append(f"<pre style='white-space:pre-wrap'>{escape(text)}</pre>")
     synthesis = result.synthesis or "No synthesis: the run did not finish."
     parts.append(f"<h4>Synthesis</h4><pre style='white-space:pre-wrap'>{escape(synthesis)}</pre>")
     return "".join(parts) + "</div>"

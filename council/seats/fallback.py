@@ -1,4 +1,8 @@
-"""A seat's fallback chain: when its model fails for good, the next one answers."""
+"""A seat's fallback chain: when its model fails for good, the next one answers.
+
+The chain itself tries its primary first on every call; the engine keeps a seat whose
+fallback answered on that fallback for the rest of the run (``from_fallback``), as nyk's
+SKILL.md says: "use the fallback provider for all remaining rounds"."""
 
 from __future__ import annotations
 
@@ -16,6 +20,14 @@ class FallbackModel(ChatModel):
             raise ValueError("a fallback chain needs at least one model")
         self.models = list(models)
         self.model = self.models[0].model
+
+    def from_fallback(self, answered_by: str) -> ChatModel:
+        """The chain from the model that answered on (the failed ones before it dropped)."""
+        place = next((i for i, m in enumerate(self.models) if m.model == answered_by), 0)
+        if place == 0:
+            return self
+        rest = self.models[place:]
+        return rest[0] if len(rest) == 1 else FallbackModel(rest)
 
     async def complete(self, request: ModelRequest) -> Completion:
         failures: list[str] = []

@@ -116,3 +116,8 @@ class ChatModel(ABC):
 
     @abstractmethod
     async def complete(self, request: ModelRequest) -> Completion: ...
+
+    def from_fallback(self, answered_by: str) -> ChatModel:
+        """The model to sit on once ``answered_by`` answered in this model's place (a fallback
+        chain starts from it); a model with no fallbacks stays itself."""
+        return self

@@ -143,3 +143,14 @@ def chair_model(pool: Sequence[str], panel_models: Sequence[str]) -> tuple[str, 
     if pool:
         return pool[0], "chair: every family of the pool is on the panel; the pool's first model"
     return None
+
+
+def chair_fallback(pool: Sequence[str], chair: str, panel_models: Sequence[str]) -> str | None:
+    """The model a failed chair falls back to: the pool's first of another family than the
+    chair's own (one the panel is not on, where there is one); None when the pool has none."""
+    own = model_family(chair)
+    others = [m for m in pool if model_family(m) != own]
+    used = {model_family(m) for m in panel_models}
+    fresh = [m for m in others if model_family(m) not in used]
+    found = fresh or others
+    return found[0] if found else None

@@ -91,13 +91,20 @@ class FunctionModel(ChatModel):
         return _answer(request, reply, self.stream)
 
 
+_LEVELS = "CONFIDENCE: high|med|low"  # how the nyk ballot scale's instruction asks
+
+
 def well_formed_reply(request: ModelRequest) -> str:
     """A reply in the form each stage expects, for ``FunctionModel(well_formed_reply)``:
     votes for the first option, estimates of 42, rankings in label order, moderators that let
-    the loop run. Lets a protocol run end to end with no model."""
+    the loop run. Lets a protocol run end to end with no model. A vote line is written in the
+    form the stage's ballot scale asks for (nyk's levels, or a number)."""
     opening = f"{request.seat} in {request.stage} (round {request.round})."
     if request.expects == "vote":
-        return f"{opening}\n{request.choices[0] if request.choices else 'agree'} | 0.8 | none"
+        stance = request.choices[0] if request.choices else "agree"
+        if _LEVELS in request.messages[-1]["content"]:
+            return f"{opening}\nSTANCE: {stance} | CONFIDENCE: high | DEALBREAKER: no"
+        return f"{opening}\n{stance} | 0.8 | none"
     if request.expects == "number":
         return f"{opening}\n42 | 0.7 | new data"
     if request.expects == "ranking":

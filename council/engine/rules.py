@@ -1,0 +1,80 @@
+"""What a run does when a rule of nyk's sends extra calls or a seat's model fails: count the
+enforcement calls, keep a fallen-back seat on its fallback, and write the verdict itself when
+the chair fails. A mixin of ``Deliberation``, which holds the run's state."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+from council.engine import verdict
+from council.engine.seating import select_seats
+from council.protocols.spec import SpeakingStage
+from council.records.events import CallFellBack, Event, TurnFinished
+from council.records.run import Tally, Turn, utc_now
+from council.seats.seat import Seat
+
+
+class RunRules:
+    run_id: str
+    question: str
+    panel: list[Seat]
+    chair: Seat
+    seats: dict[str, Seat]
+    tallies: dict[str, Tally]
+    enforcement: Counter[str]
+    chair_failed: bool
+    _latest: dict[str, list[Turn]]
+    _emit: Callable[[Event], None]
+
+    async def _on_disk(self) -> None: ...
+
+    def enforced(self, tag: str, calls: int) -> None:
+        """Count extra calls a rule sent (nyk's STEP 8 enforcement_breakdown)."""
+        if calls:
+            self.enforcement[tag] += calls
+
+    def voters(self, stage: SpeakingStage) -> list[str]:
+        """Every seat the stage names, absent ones too: a vote's electorate."""
+        return [seat.name for seat in select_seats(stage.seats, self.panel, self.chair)]
+
+    def fall_back_for_good(self, name: str, answered_by: str) -> None:
+        """A seat whose model failed and whose fallback answered stays on that fallback for
+        the rest of the run (nyk: "use the fallback provider for all remaining rounds")."""
+        seat = self.seats[name]
+        stuck = dataclasses.replace(seat, model=seat.model.from_fallback(answered_by))
+        if stuck.model is seat.model:
+            return
+        self.seats[name] = stuck
+        self.panel = [stuck if s.name == name else s for s in self.panel]
+        if self.chair.name == name:
+            self.chair = stuck
+
+    async def coordinator_verdict(
+        self, stage: SpeakingStage, round_number: int, failed: Turn
+    ) -> Turn:
+        """The verdict council assembles from the record when every model of the chair failed
+        (``council.engine.verdict``): recorded as the chair's turn by ``council/tally-verdict``,
+        with the fallback logged like any other."""
+        self.chair_failed = True
+        self._emit(CallFellBack(
+            run_id=self.run_id, stage=stage.id, round=round_number, seat=failed.seat,
+            failed=failed.model, fallback=verdict.COORDINATOR_MODEL, error=failed.error or "",
+        ))  # fmt: skip
+        content = verdict.tally_verdict(
+            self.question, failed.seat, failed.error, list(self.tallies.values()),
+            _seen(self._latest, stage.sees),
+        )  # fmt: skip
+        turn = failed.model_copy(update={
+            "content": content, "error": None, "provider": "council",
+            "model": verdict.COORDINATOR_MODEL, "prompt_tokens": None, "completion_tokens": None,
+            "cost_usd": None, "latency_s": 0.0, "started_at": utc_now(),
+        })  # fmt: skip
+        self._emit(TurnFinished(run_id=self.run_id, turn=turn))
+        await self._on_disk()
+        return turn
+
+
+def _seen(latest: Mapping[str, list[Turn]], sees: list[str]) -> dict[str, list[Turn]]:
+    return {stage: latest.get(stage, []) for stage in sees}
