@@ -220,4 +220,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # Every call is answered, socket and lock are removed, output goes nowhere: nothing is
+    # left to flush. The interpreter's teardown of litellm would take seconds more.
+    os._exit(code)
