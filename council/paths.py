@@ -1,10 +1,12 @@
 """Where council looks for persona cards, protocols, panels and routing defaults; the runs
-home; and whether a lock file is held."""
+home; this user's private folder for sockets and leases; and whether a lock file is held."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import stat
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -78,3 +80,17 @@ def held_by_another(lock: Path) -> bool:
     except OSError:
         return False
     return False
+
+
+def private_dir() -> Path | None:
+    """This user's folder for worker sockets and child leases (``$XDG_RUNTIME_DIR``, else the
+    temporary folder, ``/council-UID``), made 0700; None where it is not safely ours."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    folder = Path(base) / f"council-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+    except OSError:
+        return None
+    private = stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077
+    return folder if private and info.st_uid == os.getuid() else None

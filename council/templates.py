@@ -8,7 +8,8 @@ refuses the cheap ways to exhaust memory or time (``'a' * 10**10``, ``2 ** 10**9
 asked for a width of a billion, ``lipsum``) and caps the rendered size. Against everything it
 does not know, renders run in a worker process (``council.template_worker``) with an address-
 space limit, killed when one outlives ``RENDER_SECONDS``: no template can take the host's memory
-or a core for longer than that.
+or a core for longer than that. The worker is a child of ``council.processes``: it dies with
+this process, however this process ends.
 """
 
 from __future__ import annotations
@@ -16,19 +17,17 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
-import os
 import select
 import subprocess
-import sys
 import threading
 from functools import cache, lru_cache
-from pathlib import Path
 from typing import IO, Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from council.errors import CardError, SourceError
+from council.processes import ended, spawn
 
 MAX_OUTPUT_CHARS = 200_000  # a system prompt longer than this is a mistake or an attack
 _MAX_REPEAT = 10_000  # 'x' * n, [..] * n
@@ -134,12 +133,10 @@ class _RenderWorker:
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
-            package_root = str(Path(__file__).resolve().parent.parent)
-            path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "council.template_worker", str(RENDER_MEGABYTES)],
+            self.stop()  # one that died: its lease goes
+            self._process = spawn(
+                "council.template_worker", [str(RENDER_MEGABYTES)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": path},
             )  # fmt: skip
         return self._process
 
@@ -152,6 +149,7 @@ class _RenderWorker:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
+            ended(self._process)
             self._process = None
 
     def render(self, request: str) -> dict[str, Any]:

@@ -149,3 +149,48 @@ def test_the_meter_measures_a_real_run_with_an_assistant_baseline(tmp_path: Path
     baseline = (Path(run.run_dir or "") / "baseline.jsonl").read_text().splitlines()
     assert len(baseline) == 2 and all(json.loads(row)["content"] for row in baseline)
     assert (Path(run.run_dir or "") / "report.html").is_file()
+
+
+class KillsTheServer(Pieces):
+    """Kills the bundled model's server at the first piece of the reply: a server that dies
+    in the middle of a call."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        super().__init__()
+        self.process = process
+
+    def delta(self, text: str) -> None:
+        if not self.pieces:
+            self.process.kill()
+        super().delta(text)
+
+
+async def test_a_bundled_server_that_dies_is_restarted_and_the_call_made_again() -> None:
+    from council.records.settings import CallSettings
+
+    settings = CallSettings(max_attempts=2, backoff_initial_s=0.05)
+    model = make_model(DEFAULT_LOCAL_MODEL, settings=settings)
+    request = ModelRequest(
+        stage="opening", messages=[{"role": "user", "content": QUESTION}], max_tokens=8,
+        temperature=0.0, seed=5,
+    )  # fmt: skip
+    name = BUNDLED_MODELS["smollm2-135m-instruct"].name
+
+    def server() -> subprocess.Popen[bytes]:
+        process = LOCAL_SERVERS._servers[name]._process
+        assert process is not None
+        return process
+
+    assert (await model.complete(request)).content
+    first = server()
+    first.kill()  # between two calls
+    first.wait()
+    assert (await model.complete(request)).content
+    second = server()
+    assert second.pid != first.pid
+    # During a call: a reply long enough that the server cannot finish it before it is killed.
+    cut_off = KillsTheServer(second)
+    long = dataclasses.replace(request, max_tokens=48, listener=cut_off)
+    completion = await model.complete(long)
+    assert completion.content and server().pid != second.pid
+    assert completion.attempts > 1 and cut_off.other[-1].endswith("(server restarted)")

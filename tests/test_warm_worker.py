@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,17 +75,32 @@ def test_a_worker_that_is_gone_sends_the_call_back_to_this_process(tmp_path: Pat
     assert client.gone
 
 
-def test_a_folder_others_can_enter_is_not_used(
+def test_a_folder_others_can_enter_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = Path(tempfile.mkdtemp(prefix="cw-"))  # short: a socket fits, whoever runs the test
+    try:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(base))
+        folder = base / f"council-{os.getuid()}"
+        folder.mkdir(mode=0o777)
+        folder.chmod(0o777)
+        assert warm.private_folder() is None
+        assert warm.socket_path() is None
+        folder.chmod(0o700)
+        assert warm.private_folder() == folder
+        path = warm.socket_path()
+        assert path is not None and path.parent == folder
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_folder_too_long_for_a_socket_gets_no_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    folder = tmp_path / f"council-{os.getuid()}"
-    folder.mkdir(mode=0o777)
-    folder.chmod(0o777)
-    assert warm.private_folder() is None
-    folder.chmod(0o700)
-    assert warm.private_folder() == folder
-    assert warm.socket_path() is None  # tmp_path is too long a path for a socket
+    # Made longer than a Unix socket's path allows (108 bytes), however short tmp_path is.
+    base = tmp_path / ("x" * 110)
+    base.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(base))
+    assert warm.private_folder() == base / f"council-{os.getuid()}"
+    assert warm.socket_path() is None
 
 
 def test_a_changed_key_or_switch_gets_another_worker(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,3 +167,61 @@ def test_the_worker_relays_each_streamed_piece_and_retry(worker_path: Path) -> N
     assert completion is not None and completion.attempts == 2
     assert heard.retries == [("openai/fake", 1)]
     assert len(heard.pieces) > 1 and "".join(heard.pieces) == "Pieces of a streamed answer."
+
+
+def _worker_pid(path: Path) -> int:
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(path).encode() in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError(f"no worker serves {path}")
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker in /proc")
+def test_a_silent_connection_does_not_keep_the_worker_alive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = Path(tempfile.mkdtemp(prefix="cw-"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv(warm.IDLE_ENV, "1")
+    path = warm.socket_path()
+    assert path is not None
+    stale = path.with_name("worker-0.lock")  # an older worker's, held by nobody
+    stale.touch()
+    assert warm.find_or_start(path)
+    pid = _worker_pid(path)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+            silent.connect(str(path))  # connected, and never a word
+            # Gone within 5 s of its idle time, the connection still open.
+            assert _gone_within(pid, 1 + 5)
+        assert not path.exists() and not path.with_suffix(".lock").exists()
+        assert not stale.exists()  # removed by the worker as it started
+    finally:
+        if not _gone_within(pid, 0):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker in /proc")
+def test_a_stopped_worker_removes_its_socket_and_lock(worker_path: Path) -> None:
+    pid = _worker_pid(worker_path)
+    os.kill(pid, signal.SIGTERM)
+    assert _gone_within(pid, 5)
+    assert not worker_path.exists() and not worker_path.with_suffix(".lock").exists()
+    worker_path.touch()  # for the fixture, which removes it

@@ -8,8 +8,10 @@ finish prints one line and exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -224,12 +226,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted() -> int:
+    """Ctrl-C, SIGTERM or SIGHUP ended the command: said in one line (a closed terminal may
+    take it), with the shell's status for that signal."""
+    from council.processes import interrupted_by
+
+    sig = interrupted_by()
+    with contextlib.suppress(OSError):
+        print(
+            f"council: interrupted{f' ({sig.name})' if sig else ''}; finished turns are in the "
+            "ledger ('council resume latest')",
+            file=sys.stderr,
+        )
+    return 128 + (sig or signal.SIGINT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     warn_if_shadowed()  # also when another distribution's council/__init__.py replaced ours
     args = build_parser().parse_args(argv)
     from council.errors import CouncilError
+    from council.processes import end_like_ctrl_c, interrupted_by
     from council.secrets import redact
 
+    end_like_ctrl_c()  # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) end it cleanly
     try:
         code: int = args.handler(args)
     except CouncilError as exc:
@@ -239,12 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
         return 0
     except KeyboardInterrupt:
-        print(
-            "council: interrupted; finished turns are in the ledger ('council resume latest')",
-            file=sys.stderr,
-        )
-        return 130
-    return code
+        return _interrupted()
+    # A server (uvicorn) that shut down on a signal it caught returns as if asked to.
+    return _interrupted() if interrupted_by() else code
 
 
 if __name__ == "__main__":

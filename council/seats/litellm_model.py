@@ -9,11 +9,15 @@ Replies stream (``stream=True``): each piece goes to the request's listener as i
 the pieces are assembled into one response (usage included) when the stream ends. An attempt
 is the whole stream: one cut off or garbled midway is an error like any other, retried from
 its start, and the call's timeout covers the stream to its last piece.
+
+A model served on this machine (a bundled model's llama.cpp server) whose server died during
+the call is started again, and the call made once more on the new server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -154,6 +158,29 @@ class LiteLLMModel(ChatModel):
 
     async def complete(self, request: ModelRequest) -> Completion:
         endpoint = await self._resolve_endpoint(self.model) if self._resolve_endpoint else {}
+        try:
+            return await self._complete_at(endpoint, request)
+        except ModelCallError as exc:
+            restarted = await self._restarted(endpoint, exc)
+            if restarted is None:
+                raise
+            # The server on this machine died during the call and has been started again:
+            # the call is made once more there, after the attempts it already spent.
+            request.listener.retrying(self.model, exc.attempts, f"{exc} (server restarted)", 0.0)
+            completion = await self._complete_at(restarted, request)
+            return dataclasses.replace(completion, attempts=exc.attempts + completion.attempts)
+
+    async def _restarted(
+        self, endpoint: dict[str, Any], failure: ModelCallError
+    ) -> dict[str, Any] | None:
+        """The endpoint of a server on this machine started again since ``endpoint`` failed
+        (resolving it starts a server that died), or None: nothing to try again."""
+        if not (self.runs_on_this_machine and failure.retryable and self._resolve_endpoint):
+            return None
+        fresh = await self._resolve_endpoint(self.model)
+        return fresh if fresh != endpoint else None
+
+    async def _complete_at(self, endpoint: dict[str, Any], request: ModelRequest) -> Completion:
         # litellm already imported, in a process that stays warm; not where rate limits are
         # shared, since the limits are kept here
         worker = await warm.worker() if call_gate() is None and not self.in_process else None

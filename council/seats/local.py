@@ -2,8 +2,12 @@
 
 ``local/<name>`` model strings name a GGUF file shipped inside a PyPI package. On first use the
 file's SHA-256 is checked, then ``llama_cpp.server`` (an OpenAI-compatible server) is started on
-a free port of 127.0.0.1, and litellm reaches it as ``openai/<name>``. Servers stop when the
-process exits. Nothing is downloaded.
+a free port of 127.0.0.1, and litellm reaches it as ``openai/<name>``. Nothing is downloaded.
+
+A server stops when the process exits, however it exits: it is a child of
+``council.processes`` (it dies with its parent, even one killed with SIGKILL). A server that
+died is started again by the next call that needs it, and a call it cut off is made again on
+the new server, once (``LiteLLMModel.complete``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from council.errors import ConfigError, UnknownNameError
+from council.processes import ended, spawn
 
 LOCAL_PROVIDER = "local"
 
@@ -149,8 +153,7 @@ class LocalServer:
     def start(self, ready_timeout_s: float = 120.0) -> None:
         path = verified_path(self.model)
         self.port = free_loopback_port()
-        command = [
-            sys.executable, "-m", "llama_cpp.server",
+        arguments = [
             "--model", str(path),
             "--model_alias", self.model.name,
             "--host", "127.0.0.1",
@@ -163,32 +166,43 @@ class LocalServer:
         ]  # fmt: skip
         import urllib.request  # here: its import costs `council --help`, which names this module
 
-        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self._process = spawn(
+            "llama_cpp.server", arguments, stdout=self._log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise ConfigError(f"llama.cpp server for {self.model.name} exited: {self._tail()}")
+                self._fail("exited")
             try:
                 with urllib.request.urlopen(f"{self.api_base}/models", timeout=1):
                     return
             except OSError:  # URLError is an OSError
                 time.sleep(0.2)
+        self._fail("did not start")
+
+    def _fail(self, what: str) -> NoReturn:
+        tail = self._tail()
         self.stop()
-        raise ConfigError(f"llama.cpp server for {self.model.name} did not start: {self._tail()}")
+        raise ConfigError(f"llama.cpp server for {self.model.name} {what}: {tail}")
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        """Stop the server (or forget one that died); its log goes with it."""
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait()
+            ended(self._process)
         self._process = None
+        self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
 
     def _tail(self) -> str:
         self._log.flush()
@@ -213,6 +227,8 @@ class LocalServers:
         with self._lock:
             server = self._servers.get(model.name)
             if server is None or not server.running:  # first use, or the server died
+                if server is not None:
+                    server.stop()  # what the dead one left: its lease and log
                 server = LocalServer(model)
                 server.start()
                 self._servers[model.name] = server

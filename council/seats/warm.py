@@ -11,22 +11,28 @@ Safety: the socket lives in a folder only this user can enter (checked, never tr
 worker answers only this user's processes (``SO_PEERCRED``), and a worker serves only callers
 whose council source, Python, litellm and environment (provider keys included) are exactly its
 own: the socket's name is a digest of all of them, so a changed key or an edited module gets a
-worker of its own. It exits after ``COUNCIL_WARM_WORKER_IDLE_S`` (default 600) idle seconds.
-``COUNCIL_WARM_WORKER=off`` turns it off (the tests do).
+worker of its own. ``COUNCIL_WARM_WORKER=off`` turns it off (the tests do).
+
+Lifetime: unlike the children of ``council.processes``, the worker is meant to outlive the
+process that started it (it runs in a session of its own). It ends after
+``COUNCIL_WARM_WORKER_IDLE_S`` (default 600) seconds with no call (an open connection that
+sends nothing does not count), when its socket is removed, or on SIGTERM, and removes its
+socket and lock file as it goes. A caller that dies mid-call has its call cancelled; the
+worker starts no process and resolves no endpoint (a bundled model's server belongs to the
+caller), so a dead caller leaves it holding nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import socket
-import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from council.errors import ModelCallError
-from council.paths import held_by_another
+from council.paths import private_dir
 from council.seats.model import CallListener, Completion, ModelRequest
 
 SWITCH_ENV = "COUNCIL_WARM_WORKER"
@@ -53,15 +59,7 @@ def enabled() -> bool:
 
 def private_folder() -> Path | None:
     """This user's folder for worker sockets, made 0700; None where it is not safely ours."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    folder = Path(base) / f"council-{os.getuid()}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        info = folder.lstat()
-    except OSError:
-        return None
-    private = stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077
-    return folder if private and info.st_uid == os.getuid() else None
+    return private_dir()
 
 
 def fingerprint() -> str:
@@ -117,14 +115,27 @@ def find_or_start(path: Path, wait_s: float = START_WAIT_S) -> bool:
     if _answers(path):
         return True
     lock = path.with_suffix(".lock")
-    started = None if held_by_another(lock) else start_worker(path)
+    started = None if _held(lock) else start_worker(path)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         time.sleep(0.05)
         if _answers(path):
             return True
-        if (started is None or started.poll() is not None) and not held_by_another(lock):
+        if (started is None or started.poll() is not None) and not _held(lock):
             return False  # nobody is starting one (it failed): call litellm here
+    return False
+
+
+def _held(lock: Path) -> bool:
+    """Whether a worker holds ``lock``; a missing file is nobody's (and is not made here: a
+    worker removes its lock file when it exits)."""
+    try:
+        with lock.open("r") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
     return False
 
 

@@ -6,6 +6,11 @@ calls its callers send, one JSON line each way per connection.
 Started by ``warm.start_worker``, never by hand. Holds ``SOCKET.lock`` while it lives, so two
 callers starting one at once leave one worker. The socket is made only once litellm is
 imported: a caller that can connect gets a warm worker.
+
+It lives ``COUNCIL_WARM_WORKER_IDLE_S`` past its last call. Only a call keeps it: a connection
+that sends none is dropped after that time and never holds it past it. A call whose caller
+hangs up (or dies) is cancelled. On its way out (idle, its socket removed, SIGTERM) it removes
+its socket and its lock file, and any lock file no worker holds.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ import dataclasses
 import fcntl
 import json
 import os
+import signal
 import socket
 import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from council.errors import ModelCallError
 from council.seats.litellm_model import LiteLLMModel, import_litellm
@@ -69,11 +75,26 @@ class Worker:
         return {"completion": dataclasses.asdict(completion)}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.active += 1
         try:
             if _peer_uid(writer) not in (None, os.getuid()):
                 return  # another user's process: not a word
-            line = await reader.readline()
+            try:
+                # Only a call keeps the worker: a connection that sends none is let go.
+                line = await asyncio.wait_for(reader.readline(), timeout=self.idle_s)
+            except TimeoutError:
+                return
+            if line.strip():  # an empty line: a caller checking that the worker answers
+                await self._call(line, reader, writer)
+        except (OSError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def _call(
+        self, line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.active += 1
+        try:
             call = asyncio.ensure_future(self.answer(line, _Relay(writer)))
             hangup = asyncio.ensure_future(reader.read(1))  # the caller gave up: so do we
             await asyncio.wait({call, hangup}, return_when=asyncio.FIRST_COMPLETED)
@@ -83,23 +104,25 @@ class Worker:
                 return
             writer.write(json.dumps(call.result()).encode() + b"\n")
             await writer.drain()
-        except (OSError, ValueError):
-            pass
         finally:
             self.active -= 1
             self.last = time.monotonic()
-            writer.close()
 
     async def serve(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a dead worker's socket; the lock says none lives
         server = await asyncio.start_unix_server(self.handle, str(path))
         os.chmod(path, 0o600)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(number, stopping.set)
         try:
             while self.active or time.monotonic() - self.last < self.idle_s:
-                await asyncio.sleep(min(5.0, self.idle_s))
-                if not path.exists():
-                    break  # removed: a newer worker or a cleanup wants this one gone
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=min(5.0, self.idle_s))
+                if stopping.is_set() or not path.exists():
+                    break  # told to stop, or a newer worker or a cleanup wants this one gone
         finally:
             server.close()
             with contextlib.suppress(FileNotFoundError):
@@ -136,34 +159,68 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
     return int(uid)
 
 
-def _take(lock: Any) -> bool:
-    """The worker's lock. A caller checking whether one lives holds it for an instant, so a
-    refusal is tried again for a moment before it means another worker."""
+def _take(path: Path) -> IO[str] | None:
+    """The worker's lock file, locked, or None: another worker holds it. A caller checking
+    whether one lives holds it for an instant, so a refusal is tried again for a moment before
+    it means another worker. A file an exiting worker removed while we waited is no lock:
+    the one now at ``path`` is."""
     for _ in range(25):
+        handle = open(path, "a")  # noqa: SIM115 - held for the worker's life
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             time.sleep(0.02)
-        else:
-            return True
-    return False
+            continue
+        if _is_file_at(handle, path):
+            return handle
+        handle.close()
+    return None
+
+
+def _is_file_at(handle: IO[str], path: Path) -> bool:
+    try:
+        here, there = os.fstat(handle.fileno()), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _remove_unheld_locks(folder: Path) -> None:
+    """Lock files of workers that are gone (older workers did not remove theirs)."""
+    for lock in folder.glob("worker-*.lock"):
+        with contextlib.suppress(OSError), lock.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _is_file_at(handle, lock):
+                lock.unlink()
 
 
 def main(argv: list[str]) -> int:
     path, council_dir = Path(argv[0]), Path(argv[1])
     if Path(__file__).resolve().parent.parent != council_dir:
         return 1  # another council than the caller's: it would answer differently
-    lock = open(path.with_suffix(".lock"), "a")  # noqa: SIM115 - held for the worker's life
-    if not _take(lock):
+    lock_path = path.with_suffix(".lock")
+    lock = _take(lock_path)
+    if lock is None:
         return 0  # another worker for the same callers is starting or serving
-    import_litellm()
     try:
-        idle_s = max(1.0, float(os.environ.get(IDLE_ENV, "600")))
-    except ValueError:
-        idle_s = 600.0
-    asyncio.run(Worker(idle_s).serve(path))
+        _remove_unheld_locks(path.parent)
+        import_litellm()
+        try:
+            idle_s = max(1.0, float(os.environ.get(IDLE_ENV, "600")))
+        except ValueError:
+            idle_s = 600.0
+        asyncio.run(Worker(idle_s).serve(path))
+    finally:
+        # Removed while still held: a worker starting now locks the file made after it.
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        lock.close()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # Every call is answered, socket and lock are removed, output goes nowhere: nothing is
+    # left to flush. The interpreter's teardown of litellm would take seconds more.
+    os._exit(code)
