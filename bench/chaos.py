@@ -13,9 +13,9 @@ successful turn); and the longest stall (the slowest turn, retries and backoff i
 
 from __future__ import annotations
 
+import argparse
 import json
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -82,6 +82,23 @@ def main(runs: int = 50, retry_after_s: float = 0.2) -> dict[str, object]:
     return figures
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos",
+        description="Many councils against a provider that fails 30% of requests; writes "
+        "bench/chaos.json.",
+    )
+    parser.add_argument("runs", nargs="?", type=int, default=50, help="councils (default 50)")
+    parser.add_argument(
+        "retry_after_s", nargs="?", type=float, default=0.2,
+        help="the Retry-After each 429 asks for, in seconds (default 0.2)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.runs < 1 or not args.retry_after_s >= 0:
+        parser.error("RUNS must be at least 1 and RETRY_AFTER_S a number of seconds, 0 or more")
+    return args
+
+
 if __name__ == "__main__":
-    arguments = [float(a) for a in sys.argv[1:3]]
-    print(json.dumps(main(int(arguments[0]) if arguments else 50, *arguments[1:2]), indent=2))
+    arguments = parse_args()
+    print(json.dumps(main(arguments.runs, arguments.retry_after_s), indent=2))

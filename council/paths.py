@@ -3,10 +3,13 @@ home; this user's private folder for sockets and leases; and whether a lock file
 
 from __future__ import annotations
 
+import contextvars
 import fcntl
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -28,12 +31,31 @@ def shipped_dir(kind: str) -> Path:
     return PROJECT_ROOT / kind
 
 
+# A server answering requests (``council mcp``) searches the library alone: which folder it
+# was started in is an accident, and a request must not reach the files there.
+_WORKING_DIRECTORY_SEARCHED = contextvars.ContextVar("council_cwd_searched", default=True)
+
+
+@contextmanager
+def library_only() -> Iterator[None]:
+    """Within this block (and threads started with its context), names resolve in the
+    environment's folders and the shipped library, never in ``./<kind>``."""
+    token = _WORKING_DIRECTORY_SEARCHED.set(False)
+    try:
+        yield
+    finally:
+        _WORKING_DIRECTORY_SEARCHED.reset(token)
+
+
 def search_path(kind: str, env_var: str, extra: list[Path] | None = None) -> list[Path]:
     """Folders to search, first match wins: explicit folders, the environment variable
-    (``os.pathsep``-separated), ``./<kind>`` in the working directory, then the shipped one."""
+    (``os.pathsep``-separated), ``./<kind>`` in the working directory (not inside
+    ``library_only``), then the shipped one."""
     candidates = list(extra or [])
     candidates += [Path(p) for p in os.environ.get(env_var, "").split(os.pathsep) if p]
-    candidates += [Path.cwd() / kind, shipped_dir(kind)]
+    if _WORKING_DIRECTORY_SEARCHED.get():
+        candidates.append(Path.cwd() / kind)
+    candidates.append(shipped_dir(kind))
     unique: dict[Path, Path] = {}
     for folder in candidates:
         if folder.is_dir():

@@ -210,13 +210,15 @@ def test_a_key_a_provider_echoes_back_reaches_no_artifact(
 
 
 def test_credentials_in_an_endpoint_url_reach_no_artifact(tmp_path: Path, capsys) -> None:
+    """A URL's credentials are sent as the key (Authorization: Bearer), never stored."""
     secret = "urlsecret-9876543210"
-    with FakeProvider("Fine.") as provider:
+    with FakeProvider("Fine.", api_key=secret) as provider:
         url = provider.api_base.replace("http://", f"http://user:{secret}@")
         argv = ["convene", "Q?", "--personas", ",".join(PANEL), "--protocol", "quick",
                 "--model", "openai/fake", "--endpoint", f"openai/fake={url}",
                 "--out", str(tmp_path), "--json", "--quiet", "--attempts", "1"]  # fmt: skip
-        main(argv)
+        provider.fail_next(500, 500, 500)  # every opening fails: a run left to resume
+        assert main(argv) != 0
         out = capsys.readouterr()
         assert main(["runs", "show", "latest", "--out", str(tmp_path), "--json"]) == 0
         shown = capsys.readouterr().out
@@ -228,8 +230,11 @@ def test_credentials_in_an_endpoint_url_reach_no_artifact(tmp_path: Path, capsys
         assert main(["resume", "latest", "--out", str(tmp_path), "--quiet"]) == 2
         assert "had credentials, which are never stored" in one_line(capsys)
         again = ["resume", "latest", "--out", str(tmp_path), "--quiet", "--endpoint",
-                 f"openai/fake={provider.api_base}"]  # fmt: skip
+                 f"openai/fake={url}"]  # fmt: skip
         assert main(again) == 0
+        assert provider.outcome_log.count("ok") == 4  # three openings and the verdict
+        sent = {h.get("Authorization") or h.get("authorization") for h in provider.headers}
+        assert sent == {f"Bearer {secret}"}  # the URL's password, as the key; not in the URL
     assert secret not in scan(tmp_path)
 
 

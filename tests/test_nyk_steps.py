@@ -262,7 +262,9 @@ def test_hemlock_rule_forces_a_position_when_the_questioner_reasks_an_answered_q
     assert [t.seat for t in forced] == ["socrates"]
     assert "hemlock rule" in said(forced[0]) and ASKED in said(forced[0])
     assert find_protocol("high-council").stage("hemlock").words == 50  # type: ignore[union-attr]
-    assert result.metadata is not None and result.metadata.enforcement_breakdown["anti_recursion"] == 1
+    assert (
+        result.metadata is not None and result.metadata.enforcement_breakdown["anti_recursion"] == 1
+    )
 
 
 def test_hemlock_rule_stands_down_for_a_new_question_or_without_a_questioner() -> None:

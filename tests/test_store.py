@@ -379,3 +379,39 @@ def test_outcomes_are_recorded_updated_and_listed(
     )  # the update kept the rest
     assert main(["outcome", "latest", "--out", out, "--review-by", "soon"]) == 2
     assert "YYYY-MM-DD" in one_line_error(capsys)
+
+
+def test_a_read_only_archive_is_listed_and_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reading needs no write access: a runs folder on read-only storage (a remounted tmpfs
+    for root, chmod otherwise) is listed and shown; writing into it fails in one line."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    root = os.geteuid() == 0
+    if root and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)],
+                               capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("a read-only folder for root needs a mount")
+    try:
+        council = Council(PANEL, protocol="quick", runs_dir=folder,
+                          model=FunctionModel(lambda r: f"{r.seat} has a view."))  # fmt: skip
+        run = council.convene(QUESTION)
+        if root:
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        else:
+            for path in [folder, *folder.rglob("*")]:
+                path.chmod(path.stat().st_mode & ~0o222)
+        assert main(["runs", "list", "--out", str(folder)]) == 0
+        assert run.run_id in capsys.readouterr().out
+        assert main(["runs", "show", "latest", "--out", str(folder), "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["run_id"] == run.run_id and shown["question"] == QUESTION
+        assert len(shown["calls"]) == len(run.turns)
+        assert main(["runs", "export", "latest", "--out", str(folder)]) == 70
+        assert "give --to FOLDER" in one_line_error(capsys)
+    finally:
+        if root:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+        else:
+            for path in [folder, *folder.rglob("*")]:
+                path.chmod(path.stat().st_mode | 0o200)

@@ -141,18 +141,16 @@ def test_a_request_outside_what_the_server_allows_is_refused(
 
 def test_request_guards(tmp_path: Path, provider: FakeProvider, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-shown-123456")
-    running = serve(tmp_path, provider, token="s3cret-token")
+    running = serve(tmp_path, provider, token="s3cret-token-0123456789")
+    auth = {"Authorization": "Bearer s3cret-token-0123456789"}
     try:
         assert running.request("/")[0] == 401
         assert running.request("/?token=wrong")[0] == 401
-        assert running.request("/", headers={"Authorization": "Bearer s3cret-token"})[0] == 200
-        status, _ = running.request("/runs", headers={"Host": "evil.example:80",
-                                                      "Authorization": "Bearer s3cret-token"})  # fmt: skip
+        assert running.request("/", headers=auth)[0] == 200
+        status, _ = running.request("/runs", headers={"Host": "evil.example:80", **auth})
         assert status == 421  # a page elsewhere cannot rebind its name to this server
         big = b"{" + b" " * (MAX_BODY_BYTES + 1) + b"}"
-        assert running.request("/api/convene", raw=big,
-                               headers={"Authorization": "Bearer s3cret-token"})[0] == 413  # fmt: skip
-        auth = {"Authorization": "Bearer s3cret-token"}
+        assert running.request("/api/convene", raw=big, headers=auth)[0] == 413
         status, text = running.request("/api/convene", QUICK, headers=auth)
         run_id = json.loads(text)["run_id"]
         pages = [running.request(p, headers=auth)[1] for p in
@@ -178,9 +176,11 @@ def test_binding_beyond_loopback_needs_a_flag_and_a_token(tmp_path: Path) -> Non
     ServerSettings(runs_dir=tmp_path, host="::1").check_bind(allow_remote=False)
     with pytest.raises(ConfigError, match="not loopback: add --allow-remote"):
         ServerSettings(runs_dir=tmp_path, host="0.0.0.0").check_bind(allow_remote=False)
-    with pytest.raises(ConfigError, match="needs --token"):
+    with pytest.raises(ConfigError, match="needs a token of at least 16 characters"):
         ServerSettings(runs_dir=tmp_path, host="0.0.0.0").check_bind(allow_remote=True)
-    ServerSettings(runs_dir=tmp_path, host="0.0.0.0", token="t").check_bind(allow_remote=True)
+    with pytest.raises(ConfigError, match="has 1 characters; it needs at least 16"):
+        ServerSettings(runs_dir=tmp_path, host="0.0.0.0", token="t").check_bind(allow_remote=True)
+    ServerSettings(runs_dir=tmp_path, host="0.0.0.0", token="t" * 16).check_bind(allow_remote=True)
 
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
@@ -246,8 +246,10 @@ async def test_a_council_convened_and_watched_in_a_browser(server: Server, tmp_p
         )
         await keep(page, "run-transcript")
 
+        # Measured only when asked (a POST from the page's button), then shown from then on.
         await page.goto(f"{server.base}/runs/{shown['run']}/diversity")
-        await page.wait_for("document.querySelectorAll('svg').length > 0")
+        await page.evaluate("document.getElementById('measure').click()")
+        await page.wait_for("document.querySelectorAll('svg').length > 0", timeout_s=120)
         report = await page.evaluate("document.body.innerText")
         assert "popper" in report and "kuhn" in report and "meadows" in report
         await keep(page, "run-diversity")
@@ -304,9 +306,14 @@ def test_a_runs_diversity_is_measured_on_request_and_kept(tmp_path) -> None:
         try:
             run_id = json.loads(server.request("/api/convene", QUICK)[1])["run_id"]
             server.request(f"/api/runs/{run_id}/events")  # until it has finished
+            status, unmeasured = server.request(f"/runs/{run_id[:20]}/diversity")
+            assert status == 200 and "Measure now" in unmeasured and "<svg" not in unmeasured
+            kept = tmp_path / "runs" / run_id / "report.html"
+            assert not kept.exists()  # a GET computes nothing
+            status, text = server.request(f"/api/runs/{run_id[:20]}/diversity", {})
+            assert status == 200 and json.loads(text)["url"] == f"/runs/{run_id}/diversity"
             status, page = server.request(f"/runs/{run_id[:20]}/diversity")
         finally:
             server.stop()
     assert status == 200 and "<svg" in page and "popper" in page
-    kept = tmp_path / "runs" / run_id / "report.html"
     assert kept.read_text(encoding="utf-8") == page

@@ -6,10 +6,10 @@ The MCP SDK loads only when the command runs; without it the command says what t
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from council.cli.arguments import non_negative_int, positive_int, runs_folder
+from council.cli.tokens import add_token_options, read_token
 
 
 def _mcp(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def _mcp(args: argparse.Namespace) -> int:
         embedder=args.embedder,
         **({"default_model": args.model} if args.model else {}),
     )
-    token = os.environ.get(TOKEN_ENV) or None
+    token = read_token(args, TOKEN_ENV)
     if args.http:
         check_bind(args.host, args.allow_remote, token)
 
@@ -55,8 +55,9 @@ def register(commands: Any) -> None:
     mcp.add_argument("--port", type=non_negative_int, default=8765, help="port with --http")
     mcp.add_argument(
         "--allow-remote", action="store_true",
-        help="allow a non-loopback --host; needs a token in $COUNCIL_MCP_TOKEN",
+        help="allow a non-loopback --host; needs a token in $COUNCIL_MCP_TOKEN or --token-file",
     )  # fmt: skip
+    add_token_options(mcp, "COUNCIL_MCP_TOKEN")
     mcp.add_argument(
         "--allow-endpoints", action="store_true",
         help="let requests send seats to base URLs of their choosing (off: names only)",

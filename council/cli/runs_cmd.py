@@ -155,13 +155,19 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from council.errors import StorageError
     from council.store.folder import export_run
     from council.store.loader import resolve_run_id
 
     ledger = _ledger(args)
     run_id = resolve_run_id(ledger, args.run_id)
     folder = Path(args.to) if args.to else runs_location(args) / run_id
-    for path in export_run(ledger, run_id, folder):
+    try:
+        written = export_run(ledger, run_id, folder)
+    except OSError as exc:  # a read-only archive: the run folder cannot be written
+        raise StorageError(f"cannot write {exc.filename or folder}: {exc.strerror}; give "
+                           "--to FOLDER to export elsewhere") from None  # fmt: skip
+    for path in written:
         print(path)
     return 0
 

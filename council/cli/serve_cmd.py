@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from council.cli.arguments import positive_int, runs_folder
+from council.cli.arguments import positive_float, positive_int, runs_folder
+from council.cli.tokens import add_token_options, read_token
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -16,7 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
     from council.cli.project import runs_location
     from council.cli.seat_options import models_option
     from council.errors import ConfigError
-    from council.web.settings import ServerSettings
+    from council.web.settings import TOKEN_ENV, ServerSettings
 
     try:
         import uvicorn
@@ -25,15 +26,20 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ConfigError(f"the web app needs fastapi and uvicorn ({exc.name} is missing): "
                           "pip install 'fastapi>=0.110' 'uvicorn>=0.29'") from None  # fmt: skip
+    token = read_token(args, TOKEN_ENV)
     _, pool = models_option(args.models)
+    spending = {key: getattr(args, key) for key in
+                ("max_tokens", "budget_tokens", "budget_usd", "budget_seconds")
+                if getattr(args, key) is not None}  # fmt: skip
     settings = ServerSettings(
-        runs_dir=runs_location(args), host=args.host, port=args.port, token=args.token,
+        runs_dir=runs_location(args), host=args.host, port=args.port, token=token,
         max_runs=args.max_runs, allow_endpoints=args.allow_endpoints,
         endpoints=parse_endpoints(args.endpoint), models=pool, default_model=args.model,
-        experiments_dir=Path(args.experiments) if args.experiments else None,
+        experiments_dir=Path(args.experiments) if args.experiments else None, **spending,
     )  # fmt: skip
     settings.check_bind(args.allow_remote)
-    link = f"http://{args.host}:{args.port}/" + (f"?token={args.token}" if args.token else "")
+    # The token is not printed: this line may end up in a log.
+    link = f"http://{args.host}:{args.port}/" + ("?token=<your token>" if token else "")
     print(f"council: serving {settings.runs_dir} on {link}", file=sys.stderr)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return 0
@@ -47,10 +53,31 @@ def register(commands: Any) -> None:
     serve.add_argument("--port", type=positive_int, default=8000, help="port to bind")
     serve.add_argument(
         "--allow-remote", action="store_true",
-        help="allow a --host beyond loopback (needs --token)",
+        help="allow a --host beyond loopback (needs a token: $COUNCIL_SERVE_TOKEN or "
+        "--token-file, at least 16 characters)",
     )  # fmt: skip
-    serve.add_argument("--token", help="a secret every request must carry (Bearer or ?token=)")
+    add_token_options(serve, "COUNCIL_SERVE_TOKEN")
     serve.add_argument("--max-runs", type=positive_int, default=2, help="councils at once")
+    serve.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        help="most tokens per turn a run from the browser may ask (default 4096)",
+    )
+    serve.add_argument(
+        "--budget-tokens",
+        type=positive_int,
+        help="each run's token budget, unless it asks for less (default 500000)",
+    )
+    serve.add_argument(
+        "--budget-usd",
+        type=positive_float,
+        help="each run's cost budget, at known prices (default 1.0)",
+    )
+    serve.add_argument(
+        "--budget-seconds",
+        type=positive_float,
+        help="each run's wall-time budget (default 1800)",
+    )
     serve.add_argument(
         "--allow-endpoints", action="store_true",
         help="let a convene request send seats to a URL of its choosing",

@@ -1,13 +1,21 @@
 """What the server shows: personas, panels and protocols on its search paths, runs in its
 ledger, and a run's diversity. Every argument is a name (checked by ``requests``), never a path,
-and no file path of the server's machine is shown back."""
+and no file path of the server's machine is shown back. The server calls these inside
+``paths.library_only``: the folder it was started in is not searched."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from council.errors import ConfigError
 from council.mcp_server.convening import run_summary
-from council.mcp_server.requests import Limits, ServerSettings, check_name
+from council.mcp_server.requests import (
+    Limits,
+    ServerSettings,
+    check_name,
+    check_range,
+    library_entry,
+)
 from council.paths import runs_location
 from council.records.run import RunResult
 
@@ -20,9 +28,10 @@ def list_personas() -> list[dict[str, Any]]:
 
 
 def show_persona(name: str, limits: Limits) -> dict[str, Any]:
-    from council.personas.library import find_persona
+    from council.personas.card import load_card
+    from council.personas.library import available_personas
 
-    card = find_persona(check_name(name, "persona", limits))
+    card = load_card(library_entry(name, "persona", available_personas(), limits))
     return card.fields.model_dump(mode="json")
 
 
@@ -54,9 +63,10 @@ def list_protocols() -> list[dict[str, Any]]:
 
 def show_protocol(name: str, limits: Limits) -> dict[str, Any]:
     from council.protocols.diagram import describe, mermaid
-    from council.protocols.library import find_protocol
+    from council.protocols.graph import load_protocol_file
+    from council.protocols.library import available_protocols
 
-    protocol = find_protocol(check_name(name, "protocol", limits))
+    protocol = load_protocol_file(library_entry(name, "protocol", available_protocols(), limits))
     return {
         "name": protocol.name,
         "description": protocol.spec.description,
@@ -76,7 +86,12 @@ def list_runs(settings: ServerSettings, filters: dict[str, Any], limit: int) -> 
     from council.store.loader import find_runs
     from council.store.query import RunQuery
 
-    query = RunQuery(**filters, limit=max(1, min(limit, settings.limits.runs_listed)))
+    check_range(limit, "limit", 1, settings.limits.runs_listed)
+    for key, value in filters.items():
+        most = settings.limits.question_chars if key == "question" else settings.limits.name_chars
+        if value is not None and len(value) > most:
+            raise ConfigError(f"{key}: at most {most} characters")
+    query = RunQuery(**filters, limit=limit)
     return [
         {
             "run_id": r["run_id"], "question": r["question"], "status": r["status"],

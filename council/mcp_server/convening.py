@@ -22,6 +22,7 @@ from council.mcp_server.requests import (
     check_name,
     check_numbers,
     check_question,
+    library_entry,
     seat_model,
 )
 from council.records.describe import describe_tally
@@ -64,12 +65,15 @@ class Convener:
         self._slots = threading.BoundedSemaphore(self.settings.max_concurrent)
 
     def council_kwargs(self, request: ConveneRequest) -> dict[str, Any]:
-        """The ``Council`` arguments for a request, every field checked against the limits."""
+        """The ``Council`` arguments for a request, every field checked against the limits.
+        Call inside ``paths.library_only``: personas and protocols become library files."""
+        from council.personas.library import available_personas
+        from council.protocols.library import available_protocols
         from council.records.settings import Budget, SamplingSettings
 
         limits, doubles = self.settings.limits, self.test_models
         check_question(request.question, limits)
-        check_numbers(request.max_tokens, request.temperature, limits)
+        check_numbers(request.max_tokens, request.temperature, request.seed, limits)
         kwargs: dict[str, Any] = {
             "model": seat_model(request.model or self.settings.default_model, "model", limits,
                                 doubles),
@@ -83,13 +87,16 @@ class Convener:
         }  # fmt: skip
         if request.personas is not None:
             check_count(request.personas, "personas", limits.personas)
-            kwargs["personas"] = [check_name(p, "persona", limits) for p in request.personas]
+            library = available_personas()
+            kwargs["personas"] = [library_entry(p, "persona", library, limits)
+                                  for p in request.personas]  # fmt: skip
         if request.panel is not None:
             if request.personas is not None:
                 raise ConfigError("give personas or a panel, not both")
             kwargs["panel"] = check_name(request.panel, "panel", limits)
         if request.protocol is not None:
-            kwargs["protocol"] = check_name(request.protocol, "protocol", limits)
+            found = library_entry(request.protocol, "protocol", available_protocols(), limits)
+            kwargs["protocol"] = str(found)
         if request.seats:
             check_count(request.seats, "seats", limits.personas + 1)
             kwargs["seats"] = {
@@ -101,6 +108,16 @@ class Convener:
             check_count(request.models, "models", limits.models)
             kwargs["models"] = [seat_model(m, "models", limits, {}) for m in request.models]
         return kwargs
+
+    def seat(self, request: ConveneRequest, relay: ProgressRelay) -> Any:
+        """The council for a request, its names resolved in the library alone (blocking: cards,
+        the protocol and, for ``panel="auto"``, an embedder are loaded)."""
+        from council.app.council import Council
+        from council.paths import library_only
+
+        with library_only():
+            kwargs = self.council_kwargs(request)
+            return Council.for_question(request.question, sinks=[relay], **kwargs)
 
     async def convene(self, request: ConveneRequest, report: Report) -> dict[str, Any]:
         """Run one council; ``report`` receives its progress. Refused when every slot is busy."""
@@ -116,13 +133,8 @@ class Convener:
             self._slots.release()
 
     async def _convene(self, request: ConveneRequest, report: Report) -> dict[str, Any]:
-        from council.app.council import Council
-
-        kwargs = self.council_kwargs(request)
         relay = ProgressRelay()
-        kwargs["sinks"] = [relay]
-        # Loading cards, a protocol or an embedder for --panel auto is blocking work.
-        council = await asyncio.to_thread(lambda: Council.for_question(request.question, **kwargs))
+        council = await asyncio.to_thread(self.seat, request, relay)
         pump = asyncio.create_task(relay.pump(report))
         try:
             result = await council.aconvene(request.question)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from council.errors import ConfigError
+from council.errors import ConfigError, UnknownNameError
 from council.paths import RUNS_HOME, RunsHome
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
@@ -38,6 +38,7 @@ class Limits:
     max_tokens: int = 4096  # per turn
     run_seconds: float = 1800.0  # a run's wall-time budget
     runs_listed: int = 100
+    seed: int = 2**32 - 1  # the largest seed a provider is sent
     http_body_bytes: int = 1 << 20
 
 
@@ -64,6 +65,16 @@ def check_name(value: str, what: str, limits: Limits) -> str:
     return _matching(value, _NAME, most, f"{what} '{value[:most]}' is not a name (letters, "
                      f"digits, '-', '_', '.'; at most {most} characters): this server takes "
                      "names, not paths")  # fmt: skip
+
+
+def library_entry(name: str, what: str, library: Mapping[str, Path], limits: Limits) -> Path:
+    """The file a library name stands for. Only names listed in ``library`` (found on the
+    search path under ``paths.library_only``) resolve: never a path, never a file in the
+    folder the server was started in (``x.md`` would be read as one)."""
+    check_name(name, what, limits)
+    if name not in library:
+        raise UnknownNameError(what, name, library)
+    return library[name]
 
 
 def check_question(question: str, limits: Limits) -> str:
@@ -120,8 +131,15 @@ def seat_model(
     return check_model(value, what, limits)
 
 
-def check_numbers(max_tokens: int | None, temperature: float | None, limits: Limits) -> None:
-    if max_tokens is not None and not 1 <= max_tokens <= limits.max_tokens:
-        raise ConfigError(f"max_tokens: {max_tokens}; this server takes 1 to {limits.max_tokens}")
-    if temperature is not None and not 0 <= temperature <= 2:
-        raise ConfigError(f"temperature: {temperature}; expected 0 to 2")
+def check_range(value: float | None, what: str, low: float, high: float) -> None:
+    """``low <= value <= high`` (NaN is outside every range); None means the default."""
+    if value is not None and not low <= value <= high:
+        raise ConfigError(f"{what}: {value}; this server takes {low} to {high}")
+
+
+def check_numbers(
+    max_tokens: int | None, temperature: float | None, seed: int | None, limits: Limits
+) -> None:
+    check_range(max_tokens, "max_tokens", 1, limits.max_tokens)
+    check_range(temperature, "temperature", 0, 2)
+    check_range(seed, "seed", 0, limits.seed)

@@ -20,6 +20,7 @@ from council.errors import CouncilError
 from council.mcp_server import catalog
 from council.mcp_server.convening import Convener, ConveneRequest
 from council.mcp_server.requests import ServerSettings
+from council.paths import library_only
 from council.secrets import redact
 
 if TYPE_CHECKING:
@@ -52,11 +53,16 @@ def tool_errors() -> Iterator[None]:
         raise ToolError(redact(str(exc))) from None
 
 
+def _in_library(fn: Any, *args: Any) -> Any:
+    with library_only():  # names resolve in the library, never the server's working folder
+        return fn(*args)
+
+
 async def in_thread(fn: Any, *args: Any) -> Any:
     """Blocking work (reading cards, the ledger, embedding) off the event loop, errors as
     tool errors, answers redacted."""
     with tool_errors():
-        return redacted(await anyio.to_thread.run_sync(fn, *args))
+        return redacted(await anyio.to_thread.run_sync(_in_library, fn, *args))
 
 
 def build_server(

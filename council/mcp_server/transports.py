@@ -11,12 +11,14 @@ from typing import Any
 
 from council.errors import ConfigError
 from council.mcp_server.requests import ServerSettings
-from council.web.settings import is_loopback
+from council.web.settings import MIN_TOKEN_CHARS, check_token, is_loopback
 
 TOKEN_ENV = "COUNCIL_MCP_TOKEN"  # ends in TOKEN: council.secrets redacts it everywhere
 
 
 def check_bind(host: str, allow_remote: bool, token: str | None) -> None:
+    if token is not None:
+        check_token(token, f"${TOKEN_ENV} (or --token-file)")
     if is_loopback(host):
         return
     if not allow_remote:
@@ -24,10 +26,10 @@ def check_bind(host: str, allow_remote: bool, token: str | None) -> None:
             f"--host {host} is not loopback: add --allow-remote (and set ${TOKEN_ENV}) to serve "
             "other machines"
         )
-    if not token or len(token) < 16:
+    if not token:
         raise ConfigError(
-            f"serving {host} needs a token of at least 16 characters in ${TOKEN_ENV}; clients "
-            "send it as 'Authorization: Bearer <token>'"
+            f"serving {host} needs a token of at least {MIN_TOKEN_CHARS} characters in "
+            f"${TOKEN_ENV} or --token-file; clients send it as 'Authorization: Bearer <token>'"
         )
 
 
@@ -51,15 +53,21 @@ class BearerGate:
 
 
 def http_app(server: Any, settings: ServerSettings, host: str, token: str | None) -> Any:
-    """The streamable HTTP app at ``/mcp``, behind the token when there is one."""
-    app = server.streamable_http_app(
-        host=host, max_request_body_size=settings.limits.http_body_bytes
-    )
+    """The streamable HTTP app at ``/mcp``, behind the token when there is one; a malformed
+    message is answered with a JSON-RPC error before it reaches the SDK."""
+    from council.mcp_server.wire import JsonRpcGate
+
+    body = settings.limits.http_body_bytes
+    app = JsonRpcGate(server.streamable_http_app(host=host, max_request_body_size=body), body)
     return BearerGate(app, token) if token else app
 
 
 def serve_stdio(server: Any) -> None:
-    server.run("stdio")
+    import anyio
+
+    from council.mcp_server.wire import serve_stdio as gated
+
+    anyio.run(gated, server)
 
 
 def serve_http(

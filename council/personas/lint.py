@@ -32,8 +32,8 @@ from jinja2 import meta, nodes
 from council.errors import CardError
 from council.personas.card import PersonaCard, load_card, split_front_matter
 from council.personas.library import available_personas, card_files
-from council.personas.prompt import provided_names, system_prompt
-from council.templates import sandbox
+from council.personas.prompt import provided_names, template_variables
+from council.templates import TemplateProblem, render_bounded, sandbox
 
 EMBEDDING_THRESHOLD = 0.92
 LEXICAL_THRESHOLD = 0.6
@@ -195,6 +195,18 @@ class _CardLinter:
                 Finding(str(card.path), card.name, "error", "template-syntax", message, line)
             )
             return
+        # One render in the bounded worker first: compiling a template folds its constants
+        # ('%999999999s' % 'x' is a gigabyte), so a template past the budget is never compiled
+        # here, where nothing bounds it. Such a card gets one finding and no more work.
+        variables = template_variables(card, "A test question for the linter?")
+        try:
+            render_bounded(card.body, variables)
+            failure = None
+        except TemplateProblem as problem:
+            if problem.kind in ("budget", "memory"):
+                self.add("error", "render-failed", problem.message)
+                return
+            failure = problem.message
         missing = meta.find_undeclared_variables(tree) - provided_names(card.fields)
         missing -= set(env.globals)
         for name in sorted(missing):
@@ -204,11 +216,8 @@ class _CardLinter:
                 f"template variable '{name}' is provided by nobody (not a card field, not "
                 "'topic', not in 'variables')", card.body_line + min(uses, default=1) - 1,
             ))  # fmt: skip
-        if not missing:
-            try:
-                system_prompt(card, "A test question for the linter?")
-            except CardError as exc:
-                self.add("error", "render-failed", exc.message)
+        if failure is not None and not missing:
+            self.add("error", "render-failed", failure)
 
     def pairs(self) -> None:
         name = self.card.name

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from council.errors import ModelCallError
+from council.errors import ConfigError, ModelCallError
 from council.personas.card import PersonaCard
 from council.records.settings import CallSettings
 from council.seats.commands import CLI_PROVIDER, PARAM, command_params
@@ -36,6 +36,21 @@ def _key_from(variable: str) -> str:
     if not value:
         raise ModelCallError(f"the key variable {variable} is not set", retryable=False, attempts=0)
     return value
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """``http://user:KEY@host/v1`` -> (``http://host/v1``, ``KEY``): an OpenAI-compatible server
+    takes its key as ``Authorization: Bearer KEY``, and the HTTP client refuses to send a URL's
+    credentials beside that header. The password is the key (the user name, when there is no
+    password); a URL without credentials is returned as it is, with no key."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    key = unquote(parts.password if parts.password is not None else parts.username or "")
+    return urlunsplit(parts._replace(netloc=host)), key or None
 
 
 def make_model(
@@ -69,14 +84,19 @@ def make_model(
             stream=settings.stream, priced=False, in_process=True,
             extra_params={PARAM: command},
         )  # fmt: skip
-    endpoint = (endpoints or {}).get(model)
+    given = (endpoints or {}).get(model)
+    endpoint, url_key = split_credentials(given) if given is not None else (None, None)
     key_env = (api_key_envs or {}).get(model)
+    if url_key is not None and key_env is not None:
+        raise ConfigError(f"{model}: its endpoint URL carries a key and an api key variable is "
+                          "named for it too: give the key one way")  # fmt: skip
 
     async def resolve(model_string: str) -> dict[str, Any]:
         if endpoint is not None:
             # A user's own server never receives a provider key from the environment, only
-            # the one named for it, read now and never written anywhere.
-            return {"api_base": endpoint, "api_key": _key_from(key_env) if key_env else "no-key"}
+            # the one named for it (or written in its URL), read now and never written anywhere.
+            key = _key_from(key_env) if key_env else url_key
+            return {"api_base": endpoint, "api_key": key or "no-key"}
         return await asyncio.to_thread(LOCAL_SERVERS.litellm_params, model_string)
 
     is_local = model.startswith(f"{LOCAL_PROVIDER}/") and endpoint is None

@@ -86,13 +86,15 @@ class Ledger:
     """Open with ``Ledger.in_folder(runs_dir)`` (created if absent), ``Ledger.existing(...)``
     (read only what is there) or ``Ledger.in_memory()`` (a council with no runs folder)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, read_only: bool = False) -> None:
         self.path = path
         self.where = str(path) if path is not None else "in memory"
         with self._guard():
             if path is None:
                 self._db = sqlite3.connect(":memory:", isolation_level=None)
                 migrate(self._db)
+            elif read_only:
+                self._db = _open_read_only(path)
             else:
                 self._db = self._open(path)
         self._db.row_factory = sqlite3.Row
@@ -110,9 +112,16 @@ class Ledger:
     @classmethod
     def existing(cls, runs_dir: Path | str) -> Ledger:
         path = Path(runs_dir) / LEDGER_FILE
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as exc:  # a folder this user may not enter
+            raise storage_error(exc, path) from None
+        if not found:
             raise StorageError(f"no ledger in '{runs_dir}': convene a council there first (--out)")
-        return cls(path)
+        try:
+            return cls(path)
+        except LedgerReadOnly:  # an archive on read-only storage: read it as it stands
+            return cls(path, read_only=True)
 
     @classmethod
     def in_memory(cls) -> Ledger:
@@ -341,6 +350,30 @@ class Ledger:
     def run_ids(self) -> list[str]:
         with self._guard():
             return [row["run_id"] for row in self._db.execute("SELECT run_id FROM runs")]
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A ledger nobody can write (its folder or file is read-only). Read-only mode needs the
+    WAL's shared-memory file, which a read-only folder without one cannot make; then it is
+    opened immutable: no process can be writing where nothing can be written (a WAL file
+    left there by a crashed writer is not read). Writing to it fails as read-only."""
+    uri = path.absolute().as_uri()
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        db = sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            break
+        except sqlite3.OperationalError:
+            db.close()
+            if query.endswith("immutable=1"):
+                raise
+    if version != SCHEMA_VERSION:
+        db.close()
+        raise LedgerReadOnly(
+            f"the ledger {path} has schema version {version} and cannot be written to upgrade "
+            f"it (this council reads {SCHEMA_VERSION}): copy it somewhere writable"
+        )
+    return db
 
 
 def _create(path: Path) -> None:

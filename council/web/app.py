@@ -1,13 +1,15 @@
 """The web app: pages, a small JSON API, and each run's events as server-sent events.
 
-Every request passes the guard first: a Host header naming this machine when bound to loopback
-(a page elsewhere cannot rebind its name to us), the token when one is set, and a bounded body.
+Every request passes the guard first (``guard.refusal``): a Host header naming this machine when
+bound to loopback (a page elsewhere cannot rebind its name to us), the token when one is set, a
+bounded body, and no request from another site that changes anything or loads anything but a
+page. Every answer carries the guard's headers (a Content-Security-Policy, no framing, no
+referrer).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -29,6 +31,7 @@ from council.store.loader import load_run, resolve_run_id
 from council.store.query import RunQuery
 from council.web import pages
 from council.web.convene import allowed_models, convene
+from council.web.guard import HEADERS, REPORT_CSP, refusal
 from council.web.library_pages import (
     experiments_page,
     persona_page,
@@ -37,7 +40,7 @@ from council.web.library_pages import (
     protocols_page,
 )
 from council.web.live import Busy, LiveRuns
-from council.web.settings import MAX_BODY_BYTES, ConveneRequest, ServerSettings, is_loopback
+from council.web.settings import MAX_BODY_BYTES, ConveneRequest, ServerSettings
 
 STATIC_TYPES = {"app.js": "text/javascript", "app.css": "text/css"}
 
@@ -49,13 +52,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        problem = _refusal(request, settings)
+        problem = refusal(request, settings)
         if problem is not None:
-            return JSONResponse({"error": problem[1]}, status_code=problem[0])
-        response = await call_next(request)
-        if settings.token and request.query_params.get("token"):  # a link with the token: the
-            # pages it loads (scripts, the event stream) carry it as a cookie from then on
-            response.set_cookie("council_token", settings.token, httponly=True, samesite="strict")
+            response = JSONResponse({"error": problem[1]}, status_code=problem[0])
+        else:
+            response = await call_next(request)
+            if settings.token and request.query_params.get("token"):  # a link with the token:
+                # the pages it loads (scripts, the event stream) carry it as a cookie from then on
+                response.set_cookie("council_token", settings.token, httponly=True,
+                                    samesite="strict")  # fmt: skip
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)  # a report page brings its own policy
         return response
 
     @app.exception_handler(CouncilError)
@@ -67,21 +74,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     _run_routes(app, settings, live)
     _library_routes(app, settings)
     return app
-
-
-def _refusal(request: Request, settings: ServerSettings) -> tuple[int, str] | None:
-    host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
-    if is_loopback(settings.host) and not is_loopback(host):
-        return 421, "this server answers only to requests addressed to this machine"
-    if settings.token:
-        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
-        given = bearer or request.query_params.get("token") or request.cookies.get("council_token")
-        if not hmac.compare_digest(given or "", settings.token):
-            return 401, "a token is required (Authorization: Bearer TOKEN, or ?token=TOKEN)"
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-        return 413, f"a request body is at most {MAX_BODY_BYTES} bytes"
-    return None
 
 
 def _static_routes(app: FastAPI) -> None:
@@ -139,10 +131,22 @@ def _run_routes(app: FastAPI, settings: ServerSettings, live: LiveRuns) -> None:
         return _run_page(settings, live, _run_id(settings, name, live))
 
     @app.get("/runs/{name}/diversity", response_class=HTMLResponse)
-    def diversity(name: str) -> str:
-        from council.web.measure import diversity_html
+    def diversity(name: str) -> Response:
+        from council.web.measure import kept_report
 
-        return diversity_html(settings, _run_id(settings, name))
+        run_id = _run_id(settings, name)
+        kept = kept_report(settings, run_id)
+        if kept is None:  # measured only when asked by a POST: a GET computes nothing
+            return HTMLResponse(pages.measure_page(run_id))
+        return HTMLResponse(kept, headers={"Content-Security-Policy": REPORT_CSP})
+
+    @app.post("/api/runs/{name}/diversity")
+    async def measure(name: str) -> dict[str, str]:
+        from council.web.measure import measure_once
+
+        run_id = _run_id(settings, name)
+        await asyncio.to_thread(measure_once, settings, run_id)
+        return {"url": f"/runs/{run_id}/diversity"}
 
 
 def _find(settings: ServerSettings, filters: dict[str, str]) -> list[dict[str, Any]]:
@@ -241,8 +245,8 @@ def _run_page(settings: ServerSettings, live: LiveRuns, run_id: str) -> str:
         "Transcript": transcript,
         "Prompts": pages.prompts_pane(calls),
         "Costs and latencies": pages.calls_table(calls),
-        "Diversity": f"<p><a href='/runs/{escape(run_id)}/diversity'>Measure this run's "
-        "diversity</a> (computed on request, then kept beside the run).</p>",
+        "Diversity": f"<p><a href='/runs/{escape(run_id)}/diversity'>This run's diversity</a> "
+        "(measured when you ask for it, then kept beside the run).</p>",
     }
     return pages.run_page(run_id, header, tabs)
 
@@ -286,13 +290,14 @@ def _library_routes(app: FastAPI, settings: ServerSettings) -> None:
         return experiments_page(_experiment_folders(settings))
 
     @app.get("/experiments/{name}", response_class=HTMLResponse)
-    def experiment(name: str) -> str:
+    def experiment(name: str) -> Response:
         from council.web.measure import experiment_html
 
         folders = {p.name: p for p in _experiment_folders(settings)}
         if name not in folders:
             raise HTTPException(404, f"no experiment '{name}'")
-        return experiment_html(folders[name])
+        html = experiment_html(folders[name])
+        return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
 
 
 def _experiment_folders(settings: ServerSettings) -> list[Any]:

@@ -44,9 +44,34 @@ def _check_models(request: ConveneRequest, settings: ServerSettings) -> dict[str
     return {**settings.endpoints, **request.endpoints}
 
 
+def _within(asked: float | None, ceiling: float, field: str, flag: str) -> float:
+    """What a request asked for, or the server's ceiling when it asked nothing; never more."""
+    if asked is None:
+        return ceiling
+    if asked > ceiling:
+        raise ConfigError(f"{field}: {asked:g} is more than this server allows ({ceiling:g}; "
+                          f"council serve {flag} raises it)")  # fmt: skip
+    return asked
+
+
+def _spending(request: ConveneRequest, settings: ServerSettings) -> tuple[int, Budget]:
+    """Tokens per turn and the run's budget: every run from the browser has both."""
+    max_tokens = int(_within(request.max_tokens, settings.max_tokens, "max_tokens",
+                             "--max-tokens"))  # fmt: skip
+    budget = Budget(
+        int(_within(request.budget_tokens, settings.budget_tokens, "budget_tokens",
+                    "--budget-tokens")),
+        _within(request.budget_usd, settings.budget_usd, "budget_usd", "--budget-usd"),
+        _within(request.budget_seconds, settings.budget_seconds, "budget_seconds",
+                "--budget-seconds"),
+    )  # fmt: skip
+    return max_tokens, budget
+
+
 def build_council(request: ConveneRequest, settings: ServerSettings, sink: RunBroadcast) -> Council:
     _check_names(request)
     endpoints = _check_models(request, settings)
+    max_tokens, budget = _spending(request, settings)
     kwargs: dict[str, Any] = dict(
         protocol=request.protocol,
         model=request.model or settings.default_model or DEFAULT_LOCAL_MODEL,
@@ -54,8 +79,8 @@ def build_council(request: ConveneRequest, settings: ServerSettings, sink: RunBr
         endpoints=endpoints,
         runs_dir=settings.runs_dir,
         sinks=[sink],
-        sampling=SamplingSettings(max_tokens=request.max_tokens),
-        budget=Budget(request.budget_tokens, request.budget_usd, request.budget_seconds),
+        sampling=SamplingSettings(max_tokens=max_tokens),
+        budget=budget,
     )
     if request.personas:
         kwargs["personas"] = request.personas

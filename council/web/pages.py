@@ -86,6 +86,19 @@ def run_page(run_id: str, header: str, tabs: Mapping[str, str]) -> str:
     return layout("Run", body)
 
 
+def measure_page(run_id: str) -> str:
+    """A run not measured yet: measuring takes seconds, so it waits for the button (a POST)."""
+    body = (
+        f"<p class='run-id'><code>{escape(run_id)}</code></p>"
+        "<p>This run's diversity has not been measured yet. Measuring embeds every reply "
+        "(seconds; the first time also loads the embedder), then keeps the report beside "
+        "the run.</p>"
+        f"<button type='button' id='measure' data-run='{escape(run_id)}'>Measure now</button> "
+        "<span id='measure-status' class='error'></span>"
+    )
+    return layout("Diversity", body)
+
+
 def live_pane() -> str:
     return (
         "<p id='status' class='status'>connecting…</p>"

@@ -14,6 +14,8 @@ from council.errors import ConfigError
 MAX_QUESTION_CHARS = 100_000
 MAX_PERSONAS = 12
 MAX_BODY_BYTES = 256 * 1024  # a convene request, with a long question, fits with room to spare
+MIN_TOKEN_CHARS = 16
+TOKEN_ENV = "COUNCIL_SERVE_TOKEN"  # ends in TOKEN: council.secrets redacts it everywhere
 
 
 @dataclass
@@ -30,16 +32,36 @@ class ServerSettings:
     models: list[str] = field(default_factory=list)  # the operator's pool, always allowed
     default_model: str | None = None
     experiments_dir: Path | None = None
+    # What one run started from the browser may spend: a request may ask for less, never more.
+    max_tokens: int = 4096  # per turn
+    budget_tokens: int = 500_000
+    budget_usd: float = 1.0  # models with a known price; a local model costs nothing
+    budget_seconds: float = 1800.0
 
     def check_bind(self, allow_remote: bool) -> None:
-        """Loopback unless told otherwise, and never beyond it without a token."""
+        """Loopback unless told otherwise, and never beyond it without a strong token."""
+        if self.token is not None:
+            check_token(self.token, f"${TOKEN_ENV} (or --token-file)")
         if is_loopback(self.host):
             return
         if not allow_remote:
-            raise ConfigError(f"--host {self.host} is not loopback: add --allow-remote and "
-                              "--token to serve beyond this machine")  # fmt: skip
+            raise ConfigError(f"--host {self.host} is not loopback: add --allow-remote and set "
+                              f"${TOKEN_ENV} to serve beyond this machine")  # fmt: skip
         if not self.token:
-            raise ConfigError("serving beyond loopback needs --token (every request must carry it)")
+            raise ConfigError(f"serving beyond loopback needs a token of at least "
+                              f"{MIN_TOKEN_CHARS} characters in ${TOKEN_ENV} or --token-file "
+                              "(every request must carry it)")  # fmt: skip
+
+
+def check_token(token: str, where: str) -> str:
+    """A token worth the name: at least 16 printable ASCII characters, no spaces (it travels
+    in a header, a cookie and a URL)."""
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"the token in {where} has {len(token)} characters; it needs at least "
+                          f"{MIN_TOKEN_CHARS}")  # fmt: skip
+    if not all("!" <= c <= "~" for c in token):
+        raise ConfigError(f"the token in {where} must be printable ASCII with no spaces")
+    return token
 
 
 def is_loopback(host: str) -> bool:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import importlib.util
+import math
 import os
 import threading
 import time
@@ -260,13 +261,13 @@ def parse_cap(text: str) -> tuple[str, float]:
             percentile = float(value[1:])
             if 0 < percentile <= 100:
                 return "percentile", percentile
-        else:
-            return "ceiling", float(value)
+        elif math.isfinite(ceiling := float(value)):  # 'nan' and 'inf' parse, but cap nothing
+            return "ceiling", ceiling
     except ValueError:
         pass
     raise ConfigError(
         f"activation cap '{text}': expected pN (a percentile of the axis's persona replies, "
-        "0 < N <= 100) or a number (a ceiling on the projection)"
+        "0 < N <= 100) or a finite number (a ceiling on the projection)"
     )
 
 

@@ -33,6 +33,23 @@ if (form) {
   });
 }
 
+// --- measuring a run's diversity (a POST: it takes seconds, so no GET does it) ---------------
+const measureButton = document.getElementById("measure");
+if (measureButton) {
+  measureButton.addEventListener("click", async () => {
+    const status = document.getElementById("measure-status");
+    measureButton.disabled = true;
+    status.textContent = "measuring…";
+    const runId = encodeURIComponent(measureButton.dataset.run);
+    const reply = await fetch(`/api/runs/${runId}/diversity`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+    });
+    const answer = await reply.json();
+    if (!reply.ok) { status.textContent = answer.error || reply.statusText; measureButton.disabled = false; return; }
+    window.location = answer.url;
+  });
+}
+
 // --- tabs --------------------------------------------------------------------------------
 function showTab(key) {
   for (const pane of document.querySelectorAll("[data-pane]")) pane.hidden = pane.dataset.pane !== key;
