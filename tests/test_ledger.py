@@ -12,6 +12,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,7 @@ def test_resume_after_a_failed_chair_repeats_no_finished_call(tmp_path: Path) ->
             ["popper", "kuhn", "meadows"], protocol="quick", model="openai/fake",
             seats={"chair": "openai/chair"},
             endpoints={"openai/fake": panel.api_base, "openai/chair": chair.api_base},
-            runs_dir=tmp_path, calls=FAST,
+            runs_dir=tmp_path, calls=replace(FAST, chair_fallback=False),  # a failed chair fails
         )  # fmt: skip
         failed = council.convene(QUESTION)
         assert failed.status == "failed" and panel.request_count == 3
@@ -247,14 +248,14 @@ def test_a_fallback_answers_when_the_seat_model_fails(tmp_path: Path) -> None:
             ["popper"], protocol="quick", model="openai/main",
             fallbacks={"popper": ["openai/backup"]},
             endpoints={"openai/main": broken.api_base, "openai/backup": backup.api_base},
-            runs_dir=tmp_path, calls=FAST,
+            runs_dir=tmp_path, calls=replace(FAST, chair_fallback=False),
         )  # fmt: skip
         rows = {row.seat: row for row in council.seat_map()}
         assert "falls back to openai/backup" in (rows["popper"].reason or "")
         result = council.convene(QUESTION)
     popper = result.turns[0]
     assert popper.ok and popper.model == "openai/backup" and popper.content == "backup answer"
-    assert result.status == "failed"  # the chair has no fallback and its model is down
+    assert result.status == "failed"  # the chair's fallback is off and its model is down
 
 
 def test_no_secret_reaches_any_artifact(tmp_path: Path, monkeypatch, capsys) -> None:

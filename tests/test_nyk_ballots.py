@@ -342,13 +342,15 @@ def down() -> Iterator[FakeProvider]:
         yield fake
 
 
-def provider_council(good: FakeProvider, down: FakeProvider, **kwargs: Any) -> Council:
+def provider_council(
+    good: FakeProvider, down: FakeProvider, calls: CallSettings | None = None, **kwargs: Any
+) -> Council:
     endpoints = {m: good.api_base for m in ("openai/good", "openai/gemini-good",
                                             "openai/llama-good")}  # fmt: skip
     endpoints |= {"openai/down": down.api_base, "openai/claude-down": down.api_base}
     return Council(PANEL, protocol="high-council-quick", model="openai/good",
                    endpoints=endpoints, runs_dir=None, similarity="words",
-                   calls=CallSettings(max_attempts=1), **kwargs)  # fmt: skip
+                   calls=calls or CallSettings(max_attempts=1), **kwargs)  # fmt: skip
 
 
 def test_failed_seat_stays_on_its_fallback(good: FakeProvider, down: FakeProvider) -> None:
@@ -398,6 +400,18 @@ def test_failed_chair_falls_back_to_tally_verdict(good: FakeProvider, down: Fake
     meta = result.metadata
     assert meta is not None and meta.chairman_failed_fallback
     assert meta.fallbacks_triggered == ["chair->council/tally-verdict"]
+
+
+def test_with_chair_fallback_off_a_failed_chair_fails_the_run(
+    good: FakeProvider, down: FakeProvider
+) -> None:
+    pool = ["openai/llama-good", "openai/gemini-good"]
+    off = CallSettings(max_attempts=1, chair_fallback=False)
+    council = provider_council(good, down, off, seats={"chair": "openai/claude-down"}, models=pool)
+    assert "falls back" not in (council.chair.reason or "")  # no other family offered
+    result = council.convene("Monorepo or polyrepo?")
+    assert result.status == "failed"  # neither the pool's model nor the tally's verdict
+    assert all(t.model != "council/tally-verdict" for t in result.turns)
 
 
 def test_chair_fallback_prefers_a_family_off_the_panel() -> None:

@@ -10,6 +10,7 @@ import io
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -183,8 +184,8 @@ def test_a_resumed_run_says_so_and_marks_the_turns_it_kept(tmp_path: Path) -> No
         chair.fail_next(401)
         endpoints = {"openai/fake": panel.api_base, "openai/chair": chair.api_base}
         failed = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
-                         seats={"chair": "openai/chair"}, endpoints=endpoints,
-                         runs_dir=tmp_path, calls=FAST).convene(QUESTION)  # fmt: skip
+                         seats={"chair": "openai/chair"}, endpoints=endpoints, runs_dir=tmp_path,
+                         calls=replace(FAST, chair_fallback=False)).convene(QUESTION)  # fmt: skip
         assert failed.status == "failed"
         live = ProgressDisplay(console(terminal=True))
         resumed = resume(failed.run_id, tmp_path, sinks=[live], endpoints=endpoints)

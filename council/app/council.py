@@ -107,6 +107,7 @@ class Council:
         binder = _SeatBinder(
             overrides=overrides, chains=chains, default=model, use_hints=use_model_hints,
             pool=list(models), tiers=tiers or {}, weights=weights,
+            chair_fallback=self.calls.chair_fallback,
             # A pool of models: polarity pairs are seated on different model families, and
             # the chair on a family none of them is on, where the pool has one.
             routed={c.persona: c for c in route(cards, models)} if models else {},
@@ -300,6 +301,7 @@ class _SeatBinder:
     weights: Mapping[str, float]
     routed: dict[str, Any]
     make: Any  # model choice -> ChatModel
+    chair_fallback: bool = True  # a chair with no fallbacks given falls back to another family
     specs: dict[str, list[str] | None] = dataclasses.field(default_factory=dict)
 
     def _choice(
@@ -337,7 +339,12 @@ class _SeatBinder:
     def _chair_fallback(self, role: SeatRole, choice: ModelChoice, panel: list[Seat]) -> list[str]:
         """By default a chair falls back to a model of another family from the pool (nyk's
         STEP 7 fallback; after it, the engine's verdict from the tally)."""
-        if role != "chair" or not self.pool or not isinstance(choice, str):
+        if (
+            role != "chair"
+            or not self.chair_fallback
+            or not self.pool
+            or not isinstance(choice, str)
+        ):
             return []
         other = chair_fallback(self.pool, choice, [seat.model.model for seat in panel])
         return [other] if other else []

@@ -18,12 +18,16 @@ from council.engine.stage_kinds import RunState, StageKind, register_stage_kind
 from council.protocols.spec import SpeakingStage
 from council.records.describe import describe_tally
 from council.records.run import Tally, Turn
+from council.records.settings import CallSettings
 
 COORDINATOR_MODEL = "council/tally-verdict"  # what the record names as the verdict's author
 _EXCERPT = 400  # characters of a seat's reply quoted where there is no tally
 
 
 class VerdictRun(RunState, Protocol):
+    @property
+    def calls(self) -> CallSettings: ...
+
     async def coordinator_verdict(
         self, stage: SpeakingStage, round_number: int, failed: Turn
     ) -> Turn: ...
@@ -53,10 +57,12 @@ class SynthesisKind(StageKind):
     async def follow_up(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> list[Turn]:
-        """Every model of the chair failed: the coordinator's verdict stands in for it."""
-        if not turns or any(t.ok for t in turns):
+        """Every model of the chair failed: the coordinator's verdict stands in for it (unless
+        ``CallSettings.chair_fallback`` is off: then the run fails, as it has no synthesis)."""
+        verdict_run = cast(VerdictRun, run)
+        if not turns or any(t.ok for t in turns) or not verdict_run.calls.chair_fallback:
             return turns
-        return [await cast(VerdictRun, run).coordinator_verdict(stage, round_number, turns[0])]
+        return [await verdict_run.coordinator_verdict(stage, round_number, turns[0])]
 
 
 def tally_verdict(

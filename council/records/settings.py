@@ -36,6 +36,9 @@ class CallSettings:
     # activations/ seats only: "p90" caps at that percentile of the axis's persona replies, a
     # number caps at that projection (the ceiling 'council experiment capping' calibrates).
     activation_cap: str | None = None
+    # When the chair fails: first the pool's model of another family, then the verdict council
+    # assembles from the tally (nyk's STEP 7 fallback). Off: a failed chair fails the run.
+    chair_fallback: bool = True
 
 
 @dataclass(frozen=True)
