@@ -32,6 +32,7 @@ from council.engine.seating import (
     seat_assignment,
     select_seats,
 )
+from council.engine.stage_kinds import StageKind
 from council.engine.summary import failure_summary, session_metadata
 from council.errors import (
     CardError,
@@ -323,6 +324,19 @@ class Deliberation(StagePrompts, RunRules):
                 seats=[seat.name for seat in seats],
             )
         )  # fmt: skip
+        turns = await self._speak(stage, seats, round_number)
+        turns = await self._enforce(kind, stage, turns, round_number)
+        if stage.id in self._latest:
+            self._previous[stage.id] = self._latest[stage.id]
+        self._latest[stage.id] = turns
+        tally = kind.tally(self, stage, turns, round_number)
+        if tally is not None:
+            self.tallies[stage.id] = tally
+            self._emit(TallyMade(run_id=self.run_id, tally=tally))
+        self._finish_stage(stage, turns, round_number)
+
+    async def _speak(self, stage: SpeakingStage, seats: list[Seat], round_number: int
+                     ) -> list[Turn]:  # fmt: skip
         if stage.sequential_up_to is not None and len(seats) <= stage.sequential_up_to:
             results = await self._one_by_one(stage, seats, round_number)
         else:
@@ -335,8 +349,13 @@ class Deliberation(StagePrompts, RunRules):
         refused = [r for r in results if isinstance(r, BaseException)]
         if refused:
             raise refused[0]
-        turns = await kind.follow_up(self, stage, [r for r in results if isinstance(r, Turn)],
-                                     round_number)  # fmt: skip
+        return [r for r in results if isinstance(r, Turn)]
+
+    async def _enforce(self, kind: StageKind, stage: SpeakingStage, turns: list[Turn],
+                       round_number: int) -> list[Turn]:  # fmt: skip
+        """The stage kind's own follow-up, then the gates the stage names (nyk's STEP 4 scan
+        and the restate gate's flag), each extra call counted under its rule's tag."""
+        turns = await kind.follow_up(self, stage, turns, round_number)
         tag = kind.enforcement_tag(self, stage)
         if tag is not None:
             self.enforced(tag, len(turns))
@@ -349,13 +368,9 @@ class Deliberation(StagePrompts, RunRules):
             enforcement.restatement(
                 self, stage, turns, round_number, self.question, self._given_similarity
             )
-        if stage.id in self._latest:
-            self._previous[stage.id] = self._latest[stage.id]
-        self._latest[stage.id] = turns
-        tally = kind.tally(self, stage, turns, round_number)
-        if tally is not None:
-            self.tallies[stage.id] = tally
-            self._emit(TallyMade(run_id=self.run_id, tally=tally))
+        return turns
+
+    def _finish_stage(self, stage: SpeakingStage, turns: list[Turn], round_number: int) -> None:
         answered = sum(turn.ok for turn in turns)
         self._emit(
             StageFinished(
@@ -372,41 +387,6 @@ class Deliberation(StagePrompts, RunRules):
                 f"stage '{stage.id}': {answered} of {len(turns)} seats answered, "
                 f"{stage.min_turns} needed ({failed})"
             )
-
-    async def _one_by_one(
-        self, stage: SpeakingStage, seats: list[Seat], round_number: int
-    ) -> list[Turn | BaseException]:
-        """Seats in panel order, each reading the replies before it in this stage (nyk's
-        sequential round 2); a call the budget refuses ends the stage there."""
-        self._partial[stage.id] = []
-        results: list[Turn | BaseException] = []
-        for seat in seats:
-            try:
-                turn = await self._take_turn(stage, seat, round_number)
-            except Exception as exc:
-                results.append(exc)
-                break
-            results.append(turn)
-            self._partial[stage.id].append(turn)
-        return results
-
-    async def ask_again(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str,
-        *, tag: str,
-    ) -> Turn:  # fmt: skip
-        """One more call for a turn that missed something (a stance line): the seat sees its
-        own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``, and
-        counted as an enforcement call under ``tag``."""
-        self.enforced(tag, 1)
-        assert turn.request is not None and turn.content is not None
-        first = self._request(stage, seat, round_number)  # the prompt the turn was sent
-        request = dataclasses.replace(first, messages=[
-            *first.messages,
-            {"role": "assistant", "content": turn.content},
-            {"role": "user", "content": instruction},
-        ])  # fmt: skip
-        self.reasked.setdefault(stage.id, set()).add(seat.name)
-        return await self._take_turn(stage, seat, round_number, request, f"{stage.id}.reask")
 
     async def sample_assistant(
         self, stage: SpeakingStage, seat: Seat, round_number: int, count: int

@@ -1,6 +1,7 @@
-"""What a run does when a rule of nyk's sends extra calls or a seat's model fails: count the
-enforcement calls, keep a fallen-back seat on its fallback, and write the verdict itself when
-the chair fails. A mixin of ``Deliberation``, which holds the run's state."""
+"""What a run does when a rule of nyk's shapes its calls or a seat's model fails: seats that
+speak one after another, a turn asked again and counted as an enforcement call, a fallen-back
+seat kept on its fallback, and the verdict written by council itself when the chair fails. A
+mixin of ``Deliberation``, which holds the run's state."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from council.engine.seating import select_seats
 from council.protocols.spec import SpeakingStage
 from council.records.events import CallFellBack, Event, TurnFinished
 from council.records.run import Tally, Turn, utc_now
+from council.seats.model import ModelRequest
 from council.seats.seat import Seat
 
 
@@ -28,12 +30,60 @@ class RunRules:
     _latest: dict[str, list[Turn]]
     _emit: Callable[[Event], None]
 
+    reasked: dict[str, set[str]]
+    _partial: dict[str, list[Turn]]
+
     async def _on_disk(self) -> None: ...
+
+    # Provided by the engine's other parts (``StagePrompts``, ``Deliberation``).
+    def _request(self, stage: SpeakingStage, seat: Seat, round_number: int) -> ModelRequest:
+        raise NotImplementedError
+
+    async def _take_turn(
+        self, stage: SpeakingStage, seat: Seat, round_number: int,
+        request: ModelRequest | None = None, record_as: str | None = None,
+    ) -> Turn:  # fmt: skip
+        raise NotImplementedError
 
     def enforced(self, tag: str, calls: int) -> None:
         """Count extra calls a rule sent (nyk's STEP 8 enforcement_breakdown)."""
         if calls:
             self.enforcement[tag] += calls
+
+    async def _one_by_one(
+        self, stage: SpeakingStage, seats: list[Seat], round_number: int
+    ) -> list[Turn | BaseException]:
+        """Seats in panel order, each reading the replies before it in this stage (nyk's
+        sequential round 2); a call the budget refuses ends the stage there."""
+        self._partial[stage.id] = []
+        results: list[Turn | BaseException] = []
+        for seat in seats:
+            try:
+                turn = await self._take_turn(stage, seat, round_number)
+            except Exception as exc:
+                results.append(exc)
+                break
+            results.append(turn)
+            self._partial[stage.id].append(turn)
+        return results
+
+    async def ask_again(
+        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str,
+        *, tag: str,
+    ) -> Turn:  # fmt: skip
+        """One more call for a turn that missed something (a stance line): the seat sees its
+        own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``, and
+        counted as an enforcement call under ``tag``."""
+        self.enforced(tag, 1)
+        assert turn.request is not None and turn.content is not None
+        first = self._request(stage, seat, round_number)  # the prompt the turn was sent
+        request = dataclasses.replace(first, messages=[
+            *first.messages,
+            {"role": "assistant", "content": turn.content},
+            {"role": "user", "content": instruction},
+        ])  # fmt: skip
+        self.reasked.setdefault(stage.id, set()).add(seat.name)
+        return await self._take_turn(stage, seat, round_number, request, f"{stage.id}.reask")
 
     def voters(self, stage: SpeakingStage) -> list[str]:
         """Every seat the stage names, absent ones too: a vote's electorate."""
