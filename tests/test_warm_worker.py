@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import pytest
 from council.errors import ModelCallError
 from council.seats import warm
 from council.seats.litellm_model import LiteLLMModel
-from council.seats.model import ModelRequest
+from council.seats.model import Completion, ModelRequest
 from council.testing import FakeProvider
 
 REQUEST = ModelRequest(stage="s", messages=[{"role": "user", "content": "hi"}], max_tokens=20,
@@ -225,3 +226,65 @@ def test_a_stopped_worker_removes_its_socket_and_lock(worker_path: Path) -> None
     assert _gone_within(pid, 5)
     assert not worker_path.exists() and not worker_path.with_suffix(".lock").exists()
     worker_path.touch()  # for the fixture, which removes it
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker in /proc")
+def test_workers_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three environments, two workers at most: the third retires the least recently used,
+    which finishes the call it holds, then exits; a dead worker's socket is removed."""
+    import threading
+
+    runtime = Path(tempfile.mkdtemp(prefix="cw-"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv(warm.IDLE_ENV, "60")
+    monkeypatch.setenv(warm.MAX_ENV, "2")
+    model = LiteLLMModel("openai/fake", max_attempts=1, priced=False)
+    paths: dict[str, Path] = {}
+    pids: list[int] = []
+    arrived, release = threading.Event(), threading.Event()
+
+    def held_reply(_body: object) -> str:
+        arrived.set()
+        release.wait(120)  # the call stays in flight until the test lets it go
+        return "Finished by a retired worker."
+
+    def start(name: str) -> Path:
+        monkeypatch.setenv("COUNCIL_TEST_ENVIRONMENT", name)  # another environment
+        path = warm.socket_path()
+        assert path is not None and warm.find_or_start(path)
+        pids.append(_worker_pid(path))
+        paths[name] = path
+        return path
+
+    replies: list[Completion | None] = []
+    try:
+        with FakeProvider(held_reply) as fake:
+            endpoint = {"api_base": fake.api_base, "api_key": "k"}
+            start("a")
+            dead = start("b").with_name("worker-dead.sock")
+            dead.touch()  # a socket no worker holds the lock of
+            a, b = pids
+            client = warm.WorkerClient(paths["a"])
+            call = threading.Thread(target=lambda: replies.append(
+                asyncio.run(client.complete(model.settings, endpoint, REQUEST))))  # fmt: skip
+            call.start()
+            assert arrived.wait(60)  # a holds a call, and was used before b started
+            start("c")
+            assert not paths["a"].exists() and paths["b"].exists() and paths["c"].exists()
+            assert not dead.exists()
+            assert not _gone_within(a, 0)  # retired, but its call is not finished
+            release.set()
+            call.join(timeout=60)
+        (completion,) = replies
+        assert completion is not None and completion.content == "Finished by a retired worker."
+        assert _gone_within(a, 5 + 5)  # its loop looks every 5 s
+        assert not _gone_within(b, 0) and not _gone_within(pids[2], 0)
+    finally:
+        release.set()
+        for path in paths.values():
+            with contextlib.suppress(OSError):
+                path.unlink()  # the workers see their sockets gone and exit
+        for pid in pids:
+            if not _gone_within(pid, 6):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -17,9 +17,10 @@ Lifetime: unlike the children of ``council.processes``, the worker is meant to o
 process that started it (it runs in a session of its own). It ends after
 ``COUNCIL_WARM_WORKER_IDLE_S`` (default 600) seconds with no call (an open connection that
 sends nothing does not count), when its socket is removed, or on SIGTERM, and removes its
-socket and lock file as it goes. A caller that dies mid-call has its call cancelled; the
-worker starts no process and resolves no endpoint (a bundled model's server belongs to the
-caller), so a dead caller leaves it holding nothing.
+socket and lock file as it goes. At most ``COUNCIL_WARM_WORKERS`` (default 2) live at once
+per user: a worker that starts retires the least recently used beyond that. A caller that dies
+mid-call has its call cancelled; the worker starts no process and resolves no endpoint (a
+bundled model's server belongs to the caller), so a dead caller leaves it holding nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from council.seats.model import CallListener, Completion, ModelRequest
 
 SWITCH_ENV = "COUNCIL_WARM_WORKER"
 IDLE_ENV = "COUNCIL_WARM_WORKER_IDLE_S"
+MAX_ENV = "COUNCIL_WARM_WORKERS"  # workers alive at once per user (default 2)
 START_WAIT_S = 60.0  # a cold worker imports litellm: seconds on a busy machine
 # Variables a shell changes between commands that no model call reads.
 _VOLATILE_ENV = {"_", "PWD", "OLDPWD", "SHLVL", "COLUMNS", "LINES", "PYTEST_CURRENT_TEST"}
@@ -115,18 +117,25 @@ def find_or_start(path: Path, wait_s: float = START_WAIT_S) -> bool:
     if _answers(path):
         return True
     lock = path.with_suffix(".lock")
-    started = None if _held(lock) else start_worker(path)
+    started = None if lock_held(lock) else start_worker(path)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         time.sleep(0.05)
         if _answers(path):
             return True
-        if (started is None or started.poll() is not None) and not _held(lock):
+        if (started is None or started.poll() is not None) and not lock_held(lock):
             return False  # nobody is starting one (it failed): call litellm here
     return False
 
 
-def _held(lock: Path) -> bool:
+def max_workers() -> int:
+    try:
+        return max(1, int(os.environ.get(MAX_ENV, "2")))
+    except ValueError:
+        return 2
+
+
+def lock_held(lock: Path) -> bool:
     """Whether a worker holds ``lock``; a missing file is nobody's (and is not made here: a
     worker removes its lock file when it exits)."""
     try:

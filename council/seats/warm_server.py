@@ -11,6 +11,11 @@ It lives ``COUNCIL_WARM_WORKER_IDLE_S`` past its last call. Only a call keeps it
 that sends none is dropped after that time and never holds it past it. A call whose caller
 hangs up (or dies) is cancelled. On its way out (idle, its socket removed, SIGTERM) it removes
 its socket and its lock file, and any lock file no worker holds.
+
+Workers do not pile up: each call touches the worker's socket, and a worker that starts
+removes the sockets of the least recently used others beyond ``warm.max_workers()`` (and
+those of dead workers). A worker whose socket is gone takes no new call, finishes those it
+holds and exits.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from typing import IO, Any
 from council.errors import ModelCallError
 from council.seats.litellm_model import LiteLLMModel, import_litellm
 from council.seats.model import CallListener, ModelRequest
-from council.seats.warm import IDLE_ENV
+from council.seats.warm import IDLE_ENV, lock_held, max_workers
 
 MODELS_KEPT = 256  # models (with what they learned: unpriced names) kept between calls
 
@@ -43,6 +48,7 @@ class Worker:
         self.active = 0
         self.last = time.monotonic()
         self.models: dict[str, LiteLLMModel] = {}
+        self.path: Path | None = None  # its socket, touched at each call: when it was last used
 
     def model(self, settings: dict[str, Any], endpoint: dict[str, Any]) -> LiteLLMModel:
         key = json.dumps([settings, endpoint], sort_keys=True)
@@ -107,22 +113,33 @@ class Worker:
         finally:
             self.active -= 1
             self.last = time.monotonic()
+            if self.path is not None:
+                with contextlib.suppress(OSError):
+                    os.utime(self.path)  # recently used: the last to be retired
 
     async def serve(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a dead worker's socket; the lock says none lives
         server = await asyncio.start_unix_server(self.handle, str(path))
         os.chmod(path, 0o600)
+        self.path = path
+        _retire_least_recent(path, max_workers())
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for number in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(number, stopping.set)
+        retired = False
         try:
-            while self.active or time.monotonic() - self.last < self.idle_s:
+            while self.active or (not retired and time.monotonic() - self.last < self.idle_s):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), timeout=min(5.0, self.idle_s))
-                if stopping.is_set() or not path.exists():
-                    break  # told to stop, or a newer worker or a cleanup wants this one gone
+                if stopping.is_set():
+                    break
+                if not retired and not path.exists():
+                    # A newer worker or a cleanup wants this one gone: no new call, and the
+                    # calls in hand are finished first.
+                    retired = True
+                    server.close()
         finally:
             server.close()
             with contextlib.suppress(FileNotFoundError):
@@ -184,6 +201,25 @@ def _is_file_at(handle: IO[str], path: Path) -> bool:
     except OSError:
         return False
     return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _retire_least_recent(own: Path, keep: int) -> None:
+    """Remove the sockets of dead workers, and of the least recently used live ones beyond
+    ``keep`` workers with this one: they see it gone, finish their calls and exit."""
+    others = []
+    for sock in own.parent.glob("worker-*.sock"):
+        if sock == own:
+            continue
+        if not lock_held(sock.with_suffix(".lock")):
+            with contextlib.suppress(OSError):
+                sock.unlink()  # no worker holds its lock: a dead one's
+            continue
+        with contextlib.suppress(OSError):
+            others.append((sock.stat().st_mtime, sock))
+    others.sort()
+    for _, sock in others[: max(0, len(others) - (keep - 1))]:
+        with contextlib.suppress(OSError):
+            sock.unlink()
 
 
 def _remove_unheld_locks(folder: Path) -> None:
