@@ -197,7 +197,7 @@ class _Search:
         """A lower bound on the cost the members from ``start`` on pay beyond their cheapest:
         those with one cheapest family cannot all fit on it once it is (nearly) full."""
         wanting: Counter[str] = Counter(
-            self.only_cheapest[n] for n in self.order[start:] if self.only_cheapest[n]
+            f for n in self.order[start:] if (f := self.only_cheapest[n]) is not None
         )
         return sum(max(0, k - (self.low + 1 - self.use[f])) for f, k in wanting.items())
 

@@ -103,6 +103,9 @@ def _council(unit: CouncilUnit) -> UnitOutcome:
             endpoints=dict(unit.endpoints),
             runs_dir=None,  # the driver records the events in the experiment's ledger
             sinks=[events],
+            # Arms are compared on equal terms: no arm's seat outweighs another, and a placebo
+            # (one card in every seat) shares its reasoning method by design.
+            panel_rules=False,
             sampling=SamplingSettings(
                 temperature=unit.temperature,
                 seed=1000 * unit.sample + unit.question_index,
