@@ -78,16 +78,24 @@ def test_panel_architecture_seats_nyks_triad(imported: Path, capsys) -> None:
     assert families["chair"] == "mistral"
 
 
-def test_eighteen_members_on_three_families_split_every_pair(imported: Path, capsys) -> None:
-    rows = seat_map(["--panel", "classic", "--models", POOL], capsys)
+FAMILIES = POOL.split(",") + ["mistral/mistral-small"]
+
+
+@pytest.mark.parametrize(("families", "spread"), [(2, [9, 9]), (3, [6, 6, 6]), (4, [5, 5, 4, 4])])
+def test_eighteen_members_spread_evenly_and_split_every_pair(
+    imported: Path, capsys, families: int, spread: list[int]
+) -> None:
+    """nyk's hard spread: 18 seats on N families is floor or ceil of 18/N on each, and every
+    polarity pair still sits on two families."""
+    rows = seat_map(["--panel", "classic", "--models", ",".join(FAMILIES[:families])], capsys)
     family = {r["seat"]: r["family"] for r in rows if r["role"] == "panel"}
     assert len(family) == 18
     for path in imported.glob("*.md"):
         card = load_card(path)
         for other in card.fields.polarity_pairs:
             assert family[card.name] != family[other], (card.name, other)
-    counts = sorted(list(family.values()).count(f) for f in set(family.values()))
-    assert len(counts) == 3 and counts[-1] - counts[0] <= 4  # spread, not piled on one family
+    counts = sorted((list(family.values()).count(f) for f in set(family.values())), reverse=True)
+    assert counts == spread
 
 
 def test_panel_auto_says_what_it_chose_and_why(capsys) -> None:
