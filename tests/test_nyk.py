@@ -78,7 +78,7 @@ def test_panel_architecture_seats_nyks_triad(imported: Path, capsys) -> None:
     assert families["chair"] == "mistral"
 
 
-FAMILIES = POOL.split(",") + ["mistral/mistral-small"]
+FAMILIES = [*POOL.split(","), "mistral/mistral-small"]
 
 
 @pytest.mark.parametrize(("families", "spread"), [(2, [9, 9]), (3, [6, 6, 6]), (4, [5, 5, 4, 4])])

@@ -192,8 +192,10 @@ class Council:
         """Who sits where, on which model; calls no model and starts no server."""
         return [seat_assignment(seat) for seat in [*self.panel, self.chair]]
 
-    def config(self, label_seed: str) -> RunConfig:
-        """What it takes to convene this council again (``council resume``, ``replay``)."""
+    def config(self, label_seed: str, panel: Sequence[Seat] | None = None) -> RunConfig:
+        """What it takes to convene this council again (``council resume``, ``replay``);
+        ``panel`` is the seating a run used, its domain seat's weight included."""
+        weights = {s.name: s.weight for s in panel or self.panel if s.weight != 1.0}
         return RunConfig(
             panel=[_recorded(seat.persona) for seat in self.panel],
             chair=_recorded(self.chair.persona),
@@ -207,6 +209,7 @@ class Council:
             calls=self.calls,
             budget=self.budget,
             label_seed=label_seed,
+            weights=weights,
         )
 
     async def aconvene(
@@ -273,11 +276,12 @@ class Council:
             sampling=self.sampling,
             budget=self.budget,
             label_seed=label_seed,
-            config=self.config(label_seed or run_id),
+            config=self.config(label_seed or run_id, panel),
             resumed=resuming,
             calls=self.calls,
             similarity=embedding_similarity() if self.similarity == "embedding" else None,
             probe=EmbeddingProbe(self.embedder) if self.embedder else default_probe(),
+            choice_notes=self.choice_notes,
         )
         result = await deliberation.run()
         if recorder.failure is not None:  # the ledger holds every turn it could keep

@@ -143,6 +143,10 @@ def recorded_council(
         sampling=config.sampling,
         calls=changes.calls or config.calls,
         budget=config.budget,
+        # The weights the run was convened with, its domain seat's among them; the panel was
+        # checked then, and is not chosen again.
+        weights=config.weights,
+        panel_rules=False,
     )
 
 

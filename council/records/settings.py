@@ -71,3 +71,4 @@ class RunConfig(BaseModel):
     calls: CallSettings = CallSettings()
     budget: Budget | None = None
     label_seed: str
+    weights: dict[str, float] = Field(default_factory=dict)  # seat -> vote weight, 1 if absent
