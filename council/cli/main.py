@@ -161,7 +161,9 @@ def _register_convene(commands: Any) -> None:
     convene.add_argument(
         "--budget-seconds", type=positive_float, help="stop the run past this wall time"
     )
-    convene.add_argument("--quiet", action="store_true", help="no progress display, no seating notes")
+    convene.add_argument(
+        "--quiet", action="store_true", help="no progress display, no seating notes"
+    )
     convene.set_defaults(handler=_convene)
 
 
