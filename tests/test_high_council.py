@@ -44,6 +44,7 @@ def test_high_council_runs_end_to_end_on_the_test_doubles() -> None:
     # Everyone agrees (80% > 70%): the two seats most likely to dissent argue against it.
     assert len(result.turns_in("counterfactual")) == 2
     final = next(t for t in result.tallies if t.stage == "final")
+    # No member's domain shares a word with the question: no seat weighs 1.5, W_total is 3.
     assert final.rule == "confidence_weighted" and final.denominator == 3.0
     assert result.metadata is not None and result.metadata.mode == "high-council"
     # The blind round read the restatements: they are in its prompts.

@@ -1,33 +1,29 @@
-"""Choosing who sits, from a panel name, ``auto`` (the question decides) or a duo protocol.
+"""Choosing who sits, from a panel name, ``auto`` (the question decides) or a duo protocol, and
+which seat's vote weighs 1.5 (the domain seat).
 
 Nothing here calls a model: panels are matched to the question with the bundled embedder
-(word overlap where it is not installed), duos by their cards' ``duo_keywords``. Each choice
-comes with a sentence saying why, which the CLI prints with the seat map.
+(word overlap where it is not installed), duos by the duo tables of the panels files, the
+domain seat by each card's domain. Each choice comes with a sentence saying why, which the
+CLI prints with the seat map.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from council.personas.card import PersonaCard
-from council.personas.library import available_personas, find_persona
-from council.personas.panels import (
-    AUTO,
-    Encode,
-    available_panels,
-    check_methods,
-    choose_duo,
-    choose_panel,
-    domain_seat,
-    find_panel,
-)
+from council.personas.domain import DomainSeat, domain_seat
+from council.personas.duos import choose_duo
+from council.personas.library import available_personas
+from council.personas.matching import Encode
+from council.personas.panels import AUTO, available_duos, available_panels, choose_panel, find_panel
 
 
 @dataclass(frozen=True)
 class Choice:
     personas: list[str]
-    weights: dict[str, float] = field(default_factory=dict)  # seat -> vote weight, 1 if absent
     why: list[str] = field(default_factory=list)
 
 
@@ -40,6 +36,26 @@ def _encoder() -> Encode | None:
         return default_embedder().encode
     except Exception:  # a broken torch install: fall back to word overlap
         return None
+
+
+def _lazy_encoder() -> Encode | None:
+    """The bundled embedder's encode, loaded only if called (a duo whose keywords match the
+    question never needs it); None where it is not installed."""
+    from council.diversity.embedders import embedder_available
+
+    if not embedder_available():
+        return None
+    loaded: list[Encode] = []
+
+    def encode(texts: list[str]) -> Any:
+        if not loaded:
+            encoder = _encoder()
+            if encoder is None:
+                raise RuntimeError("the bundled embedder did not load")
+            loaded.append(encoder)
+        return loaded[0](texts)
+
+    return encode
 
 
 def embedding_similarity() -> Callable[[str, str], float] | None:
@@ -66,6 +82,7 @@ def embedding_similarity() -> Callable[[str, str], float] | None:
 
 
 def _all_cards() -> list[PersonaCard]:
+    """Every installed card, in search order (a user's folders before the shipped library)."""
     from council.errors import CardError
     from council.personas.card import load_card
 
@@ -79,24 +96,26 @@ def _all_cards() -> list[PersonaCard]:
 
 
 def choose(question: str, panel: str | None, *, duo: bool = False) -> Choice | None:
-    """Who sits for ``panel`` (a name or ``auto``) or, for a duo with no panel, the best pair;
-    None when neither applies (the caller's own personas sit)."""
+    """Who sits for ``panel`` (a name or ``auto``) or, for a duo with no panel, the pair the
+    duo tables give the question; None when neither applies (the caller's own personas sit)."""
     if panel is None and not duo:
         return None
     cards = _all_cards()
-    why: list[str] = []
     if panel is None:
-        names, reason = choose_duo(question, [c for c in cards if c.fields.duo_keywords] or cards)
-        return Choice(names, why=[reason])
+        names, reason = choose_duo(question, cards, available_duos(), _lazy_encoder())
+        return Choice(names, [reason])
     panels = available_panels(cards)
     if panel == AUTO:
         chosen, reason = choose_panel(question, panels, _encoder())
-        why.append(reason)
     else:
         chosen = find_panel(panel, panels)
-        why.append(f"panel '{chosen.name}' from {chosen.source}")
-    members = [find_persona(name) for name in chosen.members]
-    check_methods(members)
-    weighted, reason = domain_seat(question, members)
-    why.append(f"domain seat: {reason}")
-    return Choice(chosen.members, {weighted: 1.5} if weighted else {}, why)
+        reason = f"panel '{chosen.name}' from {chosen.source}"
+    return Choice(chosen.members, [reason])
+
+
+def seat_by_domain(
+    question: str, cards: Sequence[PersonaCard], *, embedding: bool = True
+) -> DomainSeat:
+    """The domain seat for ``question``: by the bundled embedder, or by shared words where it
+    is not installed or ``embedding`` is off (a council comparing texts by words)."""
+    return domain_seat(question, cards, _encoder() if embedding else None)

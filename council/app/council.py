@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from council.app.choosing import embedding_similarity
+from council.app.choosing import embedding_similarity, seat_by_domain
 from council.app.probe import EmbeddingProbe, default_probe
 from council.diversity.embedders import Embedder
 from council.engine.deliberation import Deliberation
@@ -16,7 +16,9 @@ from council.engine.seating import check_panel_fits, seat_assignment
 from council.errors import ConfigError, UnknownNameError
 from council.paths import RUNS_HOME, RunsHome, runs_location
 from council.personas.card import PersonaCard
+from council.personas.domain import WEIGHT
 from council.personas.library import CHAIR, find_persona
+from council.personas.panels import check_methods
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
 from council.records.events import EventSink
@@ -43,6 +45,7 @@ from council.templates import start_render_worker
 
 DEFAULT_PANEL = ("popper", "kuhn", "meadows")
 DEFAULT_PROTOCOL = "council"
+_NOTE = "domain seat: "  # how choice_notes name the domain seat's line
 ModelChoice = str | ChatModel
 
 
@@ -59,6 +62,12 @@ class Council:
     ``~/.local/share/council/runs``), and ``runs_dir=None`` stores nothing. ``sinks`` follow
     each run's events as they are recorded (a progress display, a stream). ``embedder`` is
     what guards that watch a stage's diversity or drift measure with.
+
+    ``panel_rules`` holds nyk's panel rules: no two seats share a reasoning method, and one
+    seat, the member whose domain the question is most plainly about, votes with weight 1.5
+    (chosen for ``question`` here, or when convened for the question convened on; none on a
+    duo, none when ``weights`` are given, none when no member clearly stands out). An
+    experiment that compares panels turns them off to keep its arms on equal terms.
     """
 
     def __init__(
@@ -87,11 +96,21 @@ class Council:
         similarity: Literal["embedding", "words"] = "embedding",
         embedder: Embedder | None = None,
         switches: Mapping[str, bool] | None = None,
+        question: str | None = None,
+        panel_rules: bool = True,
     ) -> None:
         start_render_worker()  # it starts while the cards load; the first prompt finds it up
-        cards, chair_card, weights, self.choice_notes = _resolve_cards(
-            personas, chair, panel, weights, list(persona_dirs)
+        cards, chair_card, self.choice_notes = _resolve_cards(
+            personas, chair, panel, list(persona_dirs)
         )
+        if panel_rules:
+            check_methods(cards)
+        self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
+        # How gates and free-stance votes compare texts: the bundled embedder (loaded only if
+        # a run needs it), or word overlap, which needs nothing and is deterministic.
+        self.similarity = similarity
+        self._weights = dict(weights or {})
+        self._by_domain = panel_rules and not weights and self.protocol.spec.panel.max != 2
         names = [card.name for card in cards]
         overrides = dict(seats or {})
         chains = {seat: list(chain) for seat, chain in (fallbacks or {}).items()}
@@ -106,7 +125,7 @@ class Council:
         self.calls = calls or CallSettings()
         binder = _SeatBinder(
             overrides=overrides, chains=chains, default=model, use_hints=use_model_hints,
-            pool=list(models), tiers=tiers or {}, weights=weights,
+            pool=list(models), tiers=tiers or {}, weights=self._weights,
             chair_fallback=self.calls.chair_fallback,
             # A pool of models: polarity pairs are seated on different model families, and
             # the chair on a family none of them is on, where the pool has one.
@@ -120,18 +139,18 @@ class Council:
         except ValueError as exc:  # a malformed model string
             raise ConfigError(str(exc)) from None
         self._specs = binder.specs  # seat -> model strings, for resume
-        self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
         check_panel_fits(self.protocol, len(self.panel))
         # Parts of the protocol turned on or off for its runs; an unknown switch, or a locked
         # one turned off (nyk's quick-mode anonymization), is refused here, before any call.
         self.switches = self.protocol.switch_settings(switches)
+        self._domain_locked = question is not None
+        if question is not None:  # locked now, with the panel, before any position exists
+            self.panel, note = self._domain_seated(question)
+            self.choice_notes.append(note)
         self.runs_dir = runs_location(runs_dir).absolute() if runs_dir is not None else None
         self.sinks = list(sinks)
         self.sampling = sampling or SamplingSettings()
         self.budget = budget
-        # How gates and free-stance votes compare texts: the bundled embedder (loaded only if
-        # a run needs it), or word overlap, which needs nothing and is deterministic.
-        self.similarity = similarity
         # What guards that watch a stage measure diversity and drift with (the bundled
         # embedder, loaded only when one measures, unless another is given).
         self.embedder = embedder
@@ -139,27 +158,49 @@ class Council:
     @classmethod
     def for_question(cls, question: str, *, panel: str | None = None, **kwargs: Any) -> Council:
         """A council whose panel is chosen for ``question``: ``panel="auto"`` matches it to the
-        panels by embedding; a duo protocol with no personas named seats the polarity pair whose
-        keywords match it. ``choice_notes`` says what was chosen and why."""
+        panels by embedding; a duo protocol with no personas named seats the pair the duo
+        tables give it; the domain seat is locked for it. ``choice_notes`` says what was
+        chosen and why."""
         from council.app.choosing import choose
 
+        if panel is not None and kwargs.get("personas"):
+            raise ConfigError("give personas or a panel, not both")
         protocol = kwargs.get("protocol", DEFAULT_PROTOCOL)
         found = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
         duo = "personas" not in kwargs and found.spec.panel.max == 2
         choice = choose(question, panel, duo=duo)
         if choice is None:
-            return cls(**kwargs)
-        weights = {**choice.weights, **kwargs.pop("weights", {})}
-        council = cls(choice.personas, weights=weights, **kwargs)
-        council.choice_notes = choice.why
+            return cls(question=question, **kwargs)
+        kwargs.pop("personas", None)
+        council = cls(choice.personas, question=question, **kwargs)
+        council.choice_notes[:0] = choice.why
         return council
+
+    def _domain_seated(self, question: str) -> tuple[list[Seat], str]:
+        """The panel with its domain seat weighing 1.5 for ``question``, and a note saying
+        which seat and why (or why none)."""
+        if self._weights:
+            return self.panel, _NOTE + "none - the caller's weights decide"
+        if not self._by_domain:
+            why = "a duo has no tie to break" if self.protocol.spec.panel.max == 2 else "off"
+            return self.panel, f"{_NOTE}none - {why}"
+        found = seat_by_domain(question, [seat.persona for seat in self.panel],
+                               embedding=self.similarity == "embedding")  # fmt: skip
+        panel = [
+            dataclasses.replace(seat, weight=WEIGHT, reason=f"{seat.reason}; domain seat {WEIGHT}x")
+            if seat.name == found.member else seat
+            for seat in self.panel
+        ]  # fmt: skip
+        return panel, _NOTE + found.note
 
     def seat_map(self) -> list[SeatAssignment]:
         """Who sits where, on which model; calls no model and starts no server."""
         return [seat_assignment(seat) for seat in [*self.panel, self.chair]]
 
-    def config(self, label_seed: str) -> RunConfig:
-        """What it takes to convene this council again (``council resume``, ``replay``)."""
+    def config(self, label_seed: str, panel: Sequence[Seat] | None = None) -> RunConfig:
+        """What it takes to convene this council again (``council resume``, ``replay``);
+        ``panel`` is the seating a run used, its domain seat's weight included."""
+        weights = {s.name: s.weight for s in panel or self.panel if s.weight != 1.0}
         return RunConfig(
             panel=[_recorded(seat.persona) for seat in self.panel],
             chair=_recorded(self.chair.persona),
@@ -174,6 +215,7 @@ class Council:
             budget=self.budget,
             label_seed=label_seed,
             switches=self.switches,
+            weights=weights,
         )
 
     async def aconvene(
@@ -219,6 +261,9 @@ class Council:
         resuming: bool,
     ) -> RunResult:
         panel, chair = self.panel, self.chair
+        if not self._domain_locked:  # chosen for this question before any seat speaks
+            panel, note = self._domain_seated(question)
+            self.choice_notes = [*(n for n in self.choice_notes if not n.startswith(_NOTE)), note]
         if reuse_from:
             if ledger is None or self.runs_dir is None:
                 raise ConfigError("reusing earlier answers needs a runs folder with a ledger")
@@ -237,12 +282,13 @@ class Council:
             sampling=self.sampling,
             budget=self.budget,
             label_seed=label_seed,
-            config=self.config(label_seed or run_id),
+            config=self.config(label_seed or run_id, panel),
             resumed=resuming,
             calls=self.calls,
             similarity=embedding_similarity() if self.similarity == "embedding" else None,
             probe=EmbeddingProbe(self.embedder) if self.embedder else default_probe(),
             switches=self.switches,
+            choice_notes=self.choice_notes,
         )
         result = await deliberation.run()
         if recorder.failure is not None:  # the ledger holds every turn it could keep
@@ -262,18 +308,16 @@ def _resolve_cards(
     personas: Sequence[str | Path | PersonaCard],
     chair: str | PersonaCard,
     panel: str | None,
-    weights: Mapping[str, float] | None,
     dirs: list[Path],
-) -> tuple[list[PersonaCard], PersonaCard, dict[str, float], list[str]]:
-    """The panel's cards (a named panel's, when given), the chair's, vote weights, notes."""
+) -> tuple[list[PersonaCard], PersonaCard, list[str]]:
+    """The panel's cards (a named panel's, when given), the chair's, and notes."""
     notes: list[str] = []
-    weights = dict(weights or {})
     if panel is not None:  # a named panel; for "auto" use Council.for_question
         from council.app.choosing import choose
 
         choice = choose("", panel)
         assert choice is not None
-        personas, weights, notes = choice.personas, {**choice.weights, **weights}, choice.why
+        personas, notes = choice.personas, choice.why
     cards = [p if isinstance(p, PersonaCard) else find_persona(str(p), dirs) for p in personas]
     if not cards:
         raise ConfigError("a council needs at least one persona")
@@ -284,7 +328,7 @@ def _resolve_cards(
     chair_card = chair if isinstance(chair, PersonaCard) else find_persona(chair, dirs)
     if chair_card.name in names:
         raise ConfigError(f"the chair '{chair_card.name}' cannot also sit on the panel")
-    return cards, chair_card, weights, notes
+    return cards, chair_card, notes
 
 
 @dataclasses.dataclass

@@ -144,6 +144,10 @@ def recorded_council(
         calls=changes.calls or config.calls,
         budget=config.budget,
         switches=config.switches,
+        # The weights the run was convened with, its domain seat's among them; the panel was
+        # checked then, and is not chosen again.
+        weights=config.weights,
+        panel_rules=False,
     )
 
 

@@ -91,8 +91,9 @@ def _convene(args: argparse.Namespace) -> int:
     if s["personas"]:
         kwargs["personas"] = s["personas"]
     council = Council.for_question(question, panel=s["panel"], **kwargs)
-    for note in council.choice_notes:
-        print(f"council: {note}", file=sys.stderr)
+    if args.dry_route or not args.quiet:  # quiet or not, the run's record keeps them
+        for note in council.choice_notes:
+            print(f"council: {note}", file=sys.stderr)
     if args.dry_route:
         return _print_seat_map(council.seat_map(), args.json)
     return report_run(council.convene(question), args.json)
@@ -123,7 +124,7 @@ def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
     rows = [
         {
             "seat": s.seat, "persona": s.persona, "role": s.role, "model": s.model,
-            "family": model_family(s.model), "reason": s.reason,
+            "family": model_family(s.model), "reason": s.reason, "weight": s.weight,
         }
         for s in seats
     ]  # fmt: skip
@@ -192,7 +193,9 @@ def _register_convene(commands: Any) -> None:
     convene.add_argument(
         "--budget-seconds", type=positive_float, help="stop the run past this wall time"
     )
-    convene.add_argument("--quiet", action="store_true", help="no progress display")
+    convene.add_argument(
+        "--quiet", action="store_true", help="no progress display, no seating notes"
+    )
     convene.set_defaults(handler=_convene)
 
 

@@ -114,6 +114,7 @@ class Deliberation(StagePrompts, RunRules):
         similarity: gates.Similarity | None = None,
         probe: guards.DiversityProbe | None = None,
         switches: Mapping[str, bool] | None = None,
+        choice_notes: Sequence[str] = (),
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -128,6 +129,7 @@ class Deliberation(StagePrompts, RunRules):
         self.sampling = sampling or SamplingSettings()
         self.config = config
         self.resumed = resumed
+        self.choice_notes = list(choice_notes)
         self.seats = {seat.name: seat for seat in [*self.panel, chair]}
         # Replays keep the original run's labels, so identical prompts can be reused.
         self.label_seed = label_seed or run_id
@@ -189,6 +191,7 @@ class Deliberation(StagePrompts, RunRules):
             seats=[seat_assignment(s, self.labels.get(s.name)) for s in self.seats.values()],
             stages=[stage.id for stage in self.protocol.speaking_stages()],
             started_at=utc_now(),
+            choice_notes=self.choice_notes,
         )
 
     async def run(self) -> RunResult:

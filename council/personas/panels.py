@@ -4,23 +4,24 @@ A panel comes from a panels file (``panels/*.yaml``: the shipped library's, or o
 panels search path) or from the cards themselves: every card listing a triad or a profile
 (nyk's ``triads: [architecture, ...]``, ``profiles: [classic, ...]``) sits on the panel of
 that name. Choosing needs no model call: ``--panel auto`` compares the question with each
-panel's description by embedding (or word overlap without an embedder), and a duo is the
-polarity pair whose ``duo_keywords`` best match the question's words.
+panel's description by embedding (or word overlap without an embedder). A panels file may
+also hold a duo table (``duos:``, see ``council.personas.duos``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from council.errors import CardError, ConfigError, UnknownNameError
 from council.paths import search_path
 from council.personas.card import PersonaCard
+from council.personas.duos import DuoEntry, DuoRow
+from council.personas.matching import Encode
 from council.sourcefile import load_yaml, read_text, validate
 
 AUTO = "auto"
@@ -44,13 +45,26 @@ class _PanelEntry(BaseModel):
 class _PanelsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    panels: dict[str, _PanelEntry]
+    panels: dict[str, _PanelEntry] = Field(default_factory=dict)
+    duos: list[DuoEntry] = Field(default_factory=list)
+
+
+def _read(path: Path) -> _PanelsFile:
+    data, node = load_yaml(*read_text(path, CardError), CardError)
+    return validate(_PanelsFile, data, node, path, CardError)
 
 
 def panels_from_file(path: Path) -> list[Panel]:
-    data, node = load_yaml(*read_text(path, CardError), CardError)
-    spec = validate(_PanelsFile, data, node, path, CardError)
+    spec = _read(path)
     return [Panel(name, e.members, str(path), e.about or name) for name, e in spec.panels.items()]
+
+
+def _panel_files(folders: Sequence[Path]) -> list[Path]:
+    """Panels files in ``$COUNCIL_PANELS_PATH``, ``./panels`` and the shipped ``panels/``."""
+    found = []
+    for folder in search_path("panels", "COUNCIL_PANELS_PATH", list(folders)):
+        found += sorted(Path(folder).glob("*.yaml")) if Path(folder).is_dir() else []
+    return found
 
 
 def panels_from_cards(cards: Iterable[PersonaCard]) -> list[Panel]:
@@ -73,22 +87,24 @@ def available_panels(
     """Every panel, by name: panels files (first found wins) before panels the cards define.
     Files are found in ``$COUNCIL_PANELS_PATH``, ``./panels`` and the shipped ``panels/``."""
     found: dict[str, Panel] = {}
-    for folder in search_path("panels", "COUNCIL_PANELS_PATH", list(folders)):
-        for path in sorted(Path(folder).glob("*.yaml")) if Path(folder).is_dir() else []:
-            for panel in panels_from_file(path):
-                found.setdefault(panel.name, panel)
+    for path in _panel_files(folders):
+        for panel in panels_from_file(path):
+            found.setdefault(panel.name, panel)
     for panel in panels_from_cards(cards):
         found.setdefault(panel.name, panel)
     return found
+
+
+def available_duos(folders: Sequence[Path] = ()) -> list[DuoRow]:
+    """Every duo table's rows, files in search order (a user's tables before the shipped)."""
+    files = _panel_files(folders)
+    return [DuoRow(entry, str(path)) for path in files for entry in _read(path).duos]
 
 
 def find_panel(name: str, panels: Mapping[str, Panel]) -> Panel:
     if name not in panels:
         raise UnknownNameError("panel", name, panels)
     return panels[name]
-
-
-Encode = Callable[[list[str]], Any]  # texts -> unit row vectors (an embedder's encode)
 
 
 def _words(text: str) -> set[str]:
@@ -116,38 +132,6 @@ def choose_panel(
     if len(ranked) > 1:
         why += f"; next '{ranked[1][1]}' at {ranked[1][0]:.2f}"
     return panels[best], why
-
-
-def choose_duo(question: str, cards: Sequence[PersonaCard]) -> tuple[list[str], str]:
-    """The polarity pair whose duo keywords best match the question's words."""
-    by_name = {card.name: card for card in cards}
-    pairs = sorted(
-        {tuple(sorted((card.name, other))) for card in cards
-         for other in card.fields.polarity_pairs if other in by_name}
-    )  # fmt: skip
-    if not pairs:
-        raise ConfigError("no polarity pair among the cards to seat as a duo")
-    asked = _words(question)
-
-    def hits(pair: tuple[str, ...]) -> int:
-        keywords = {k.lower() for name in pair for k in by_name[name].fields.duo_keywords}
-        return len(asked & keywords)
-
-    best = max(pairs, key=lambda pair: (hits(pair), [-ord(c) for c in "".join(pair)]))
-    return list(best), f"duo {best[0]} + {best[1]} ({hits(best)} of the question's words match)"
-
-
-def domain_seat(question: str, cards: Sequence[PersonaCard]) -> tuple[str | None, str]:
-    """The member whose domain the question names most clearly, or None when that is not
-    clear (no match, or a tie): the seat whose vote weighs 1.5."""
-    asked = _words(question)
-    scored = sorted(
-        ((len(asked & _words(card.fields.domain or "")), card.name) for card in cards),
-        key=lambda pair: (-pair[0], pair[1]),
-    )
-    if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
-        return None, "no member's domain stands out for this question"
-    return scored[0][1], f"{scored[0][1]}'s domain matches {scored[0][0]} of the question's words"
 
 
 def check_methods(cards: Sequence[PersonaCard]) -> None:

@@ -215,6 +215,9 @@ class RunHeader(Record):
     seats: list[SeatAssignment]
     stages: list[str] = Field(default_factory=list)  # speaking stages in protocol order
     started_at: datetime
+    # How the panel was chosen, one line each: the panel, a duo's pair, the domain seat (which
+    # member weighs 1.5 and the similarity that chose it, or why none). Absent when none.
+    choice_notes: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 
 class LoopOutcome(Record):

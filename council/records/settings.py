@@ -79,3 +79,4 @@ class RunConfig(BaseModel):
     budget: Budget | None = None
     label_seed: str
     switches: dict[str, bool] = Field(default_factory=dict)  # protocol switches, as they ran
+    weights: dict[str, float] = Field(default_factory=dict)  # seat -> vote weight, 1 if absent

@@ -103,6 +103,12 @@ def _council(unit: CouncilUnit) -> UnitOutcome:
             endpoints=dict(unit.endpoints),
             runs_dir=None,  # the driver records the events in the experiment's ledger
             sinks=[events],
+            # nyk's panel rules hold in every arm: the domain seat is locked for the unit's
+            # question as the panel is seated, and no two seats share a reasoning method;
+            # except in a placebo arm, one card in every seat by design (its seats are equally
+            # on-domain, so it has no domain seat either way).
+            question=unit.question,
+            panel_rules=not unit.placebo,
             sampling=SamplingSettings(
                 temperature=unit.temperature,
                 seed=1000 * unit.sample + unit.question_index,
