@@ -47,7 +47,7 @@ def _convene(args: argparse.Namespace) -> int:
 
     start_render_worker()  # a run is certain: the render worker starts during the imports below
     from council.app.council import Council
-    from council.cli.project import settle
+    from council.cli.project import overrides_note, settle
     from council.errors import ConfigError
     from council.records.settings import Budget, CallSettings, SamplingSettings
     from council.seats.local import DEFAULT_LOCAL_MODEL
@@ -55,7 +55,8 @@ def _convene(args: argparse.Namespace) -> int:
     if args.personas is not None and not split_list(args.personas):
         raise ConfigError(f"--personas names no persona: '{args.personas}'")
     question = read_question(args.question, args.question_file)
-    s = {key: value for key, (value, _) in settle(args).items()}
+    settled = settle(args)
+    s = {key: value for key, (value, _) in settled.items()}
     seats = parse_pairs(args.seat, "--seat")
     if s["chairman"]:
         seats.setdefault("chair", s["chairman"])
@@ -82,7 +83,7 @@ def _convene(args: argparse.Namespace) -> int:
         ),
         budget=Budget(s["budget_tokens"], s["budget_usd"], s["budget_seconds"]),
         fallbacks=fallback_chains(args),
-        use_model_hints=args.use_model_hints,
+        use_model_hints=s["use_model_hints"],
         models=pool,
         seat_slots=slots,
         tiers=tiers,
@@ -91,6 +92,9 @@ def _convene(args: argparse.Namespace) -> int:
     if s["personas"]:
         kwargs["personas"] = s["personas"]
     council = Council.for_question(question, panel=s["panel"], **kwargs)
+    applied = overrides_note(settled)  # nyk's checkpoint says when project overrides applied
+    if applied:
+        council.choice_notes.insert(0, applied)
     if args.dry_route or not args.quiet:  # quiet or not, the run's record keeps them
         for note in council.choice_notes:
             print(f"council: {note}", file=sys.stderr)
