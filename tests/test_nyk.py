@@ -271,3 +271,16 @@ def test_model_auto_with_nothing_found_is_the_bundled_model(monkeypatch, capsys)
     out = capsys.readouterr()
     assert "no provider key or local server found" in out.err
     assert {row["model"] for row in json.loads(out.out)} == {"local/smollm2-135m-instruct"}
+
+
+def test_the_routing_table_shows_member_provider_model_and_method(imported: Path, capsys) -> None:
+    rows = seat_map(["--panel", "architecture", "--models", POOL], capsys)
+    methods = {r["seat"]: r["method"] for r in rows if r["role"] == "panel"}
+    for seat, method in methods.items():
+        assert method == load_card(imported / f"{seat}.md").fields.reasoning_method, seat
+    assert len(set(methods.values())) == 3  # one method per seat
+    argv = ["convene", "Q?", "--dry-route", "--panel", "architecture", "--models", POOL]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    aristotle = next(line for line in table.splitlines() if line.startswith("council-aristotle"))
+    assert methods["council-aristotle"] in aristotle  # the printed row carries it too

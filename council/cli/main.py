@@ -128,7 +128,8 @@ def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
     rows = [
         {
             "seat": s.seat, "persona": s.persona, "role": s.role, "model": s.model,
-            "family": model_family(s.model), "reason": s.reason, "weight": s.weight,
+            "family": model_family(s.model), "method": s.method, "reason": s.reason,
+            "weight": s.weight,
         }
         for s in seats
     ]  # fmt: skip
@@ -137,9 +138,11 @@ def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
         return 0
     width = max(len(r["seat"]) for r in rows)
     model_width = max(len(r["model"]) for r in rows)
-    for r in rows:
+    method_width = max(len(r["method"] or "-") for r in rows)
+    for r in rows:  # nyk's routing table: member -> provider -> model -> method, and why
         print(
-            f"{r['seat']:<{width}}  {r['model']:<{model_width}}  {r['family']:<10}  {r['reason']}"
+            f"{r['seat']:<{width}}  {r['model']:<{model_width}}  {r['family']:<10}  "
+            f"{r['method'] or '-':<{method_width}}  {r['reason']}"
         )
     return 0
 

@@ -107,6 +107,8 @@ class SeatAssignment(Record):
     anonymous_label: str | None = None
     reason: str | None = None  # why the seat is on this model
     weight: float = 1.0  # its vote's weight in a tally
+    # The card's reasoning_method (nyk's routing table shows it); left out when the card has none.
+    method: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Ballot(Record):
