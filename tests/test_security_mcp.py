@@ -263,6 +263,12 @@ def test_every_malformed_message_over_http_gets_a_json_rpc_error(
 def test_mcp_takes_its_token_from_the_environment_or_a_file_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from council.mcp_server import transports
+
+    def served(*args: Any, **kwargs: Any) -> None:
+        pytest.fail("council mcp started a server it should have refused")
+
+    monkeypatch.setattr(transports, "serve_http", served)
     http = ["mcp", "--http", "--host", "0.0.0.0", "--allow-remote", "--out", str(tmp_path)]
     assert main([*http, "--token", "x" * 32]) == 2
     err = capsys.readouterr().err.strip()

@@ -332,6 +332,17 @@ def test_the_token_is_compared_as_bytes(tmp_path: Path, provider: FakeProvider) 
         running.stop()
 
 
+@pytest.fixture
+def never_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``council serve`` that should refuse to start fails the test instead of serving."""
+
+    def served(*args: Any, **kwargs: Any) -> None:
+        pytest.fail("council serve started a server it should have refused")
+
+    monkeypatch.setattr(uvicorn, "run", served)
+
+
+@pytest.mark.usefixtures("never_served")
 def test_serve_refuses_a_token_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--token", "x" * 32]) == 2
     err = capsys.readouterr().err.strip()
@@ -347,6 +358,7 @@ def test_serve_refuses_a_token_on_the_command_line(capsys: pytest.CaptureFixture
         ("tøken-ñon-ascii-long-enough", "printable ASCII"),
     ],
 )
+@pytest.mark.usefixtures("never_served")
 def test_serve_refuses_a_weak_token(
     token: str,
     message: str,
@@ -364,6 +376,7 @@ def test_serve_refuses_a_weak_token(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("never_served")
 def test_serving_beyond_loopback_needs_a_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
