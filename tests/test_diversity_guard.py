@@ -352,7 +352,7 @@ def test_the_probe_measures_what_the_meter_measures() -> None:
 
 @pytest.mark.parametrize(("change", "field", "message"), [
     ("diversity_below: 0.2", "stage 'check'", "need 'watches: <stage>'"),
-    ("watches: opening", "stage 'check'", "needs diversity_below or drift_above"),
+    ("watches: opening", "stage 'check'", "needs diversity_below, drift_above or hemlock_against"),
     ("watches: opening\n    diversity_below: 3", "diversity_below", "lies in (0, 2]"),
     ("watches: opening\n    diversity_below: often", "diversity_below", "or baseline, not"),
     ("watches: rounds\n    drift_above: 0.5", "watches", "is a loop"),
