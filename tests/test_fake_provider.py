@@ -19,8 +19,7 @@ from council.errors import ModelCallError
 from council.seats import CallSettings, ModelRequest, make_model
 from council.seats.litellm_model import import_litellm
 from council.testing import FakeProvider
-from council.testing.fake_cli import from_args, parse_args
-from council.testing.fake_provider import request_hash
+from council.testing.fake_provider import from_args, parse_args, request_hash
 
 # litellm's response types trip pydantic notices on first use; they are not ours to fix.
 pytestmark = pytest.mark.filterwarnings(

@@ -247,13 +247,15 @@ class LiteLLMModel(ChatModel):
             "num_retries": 0,  # retries are ours, so they are counted and classified once
             **self.extra_params,
         }
-        if request.seed is not None:
+        provider, _, name = self.model.partition("/")
+        supported = litellm.get_supported_openai_params(name, custom_llm_provider=provider)
+        # A seed is sampling advice: a provider that takes none (Anthropic) would refuse the
+        # whole call for it, so it is left out there ("where supported", as --seed says).
+        if request.seed is not None and (supported is None or "seed" in supported):
             params["seed"] = request.seed
         params.update(endpoint)
         if self.stream:
             params["stream"] = True
-            provider, _, name = params["model"].partition("/")
-            supported = litellm.get_supported_openai_params(name, custom_llm_provider=provider)
             if "stream_options" in (supported or []):  # usage in the last piece, when offered
                 params["stream_options"] = {"include_usage": True}
         return params

@@ -77,6 +77,20 @@ class Completion:
     def truncated(self) -> bool:
         return self.finish_reason == "length"
 
+    @property
+    def problem(self) -> str | None:
+        """Why this reply is no answer, in one line, or None when it is one. litellm maps
+        every provider's refusal (OpenAI ``content_filter``, Anthropic ``refusal``, Gemini
+        ``SAFETY``) to ``content_filter``, and a reply that only calls a tool to
+        ``tool_calls``; council offers no tools, so such a call is never the answer."""
+        if self.finish_reason == "content_filter":
+            return "refused: the provider stopped the reply (finish_reason content_filter)"
+        if self.content.strip():
+            return None
+        if self.finish_reason == "tool_calls":
+            return "empty reply: the model called a tool instead of answering (none is offered)"
+        return "empty reply"
+
 
 def request_hash(model: str, request: ModelRequest) -> str:
     """What makes two calls the same call: model, messages and sampling settings."""

@@ -54,24 +54,26 @@ From a shell (binds 127.0.0.1 only; prints the base URL, serves until interrupte
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
+import signal
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from council.testing import fake_anthropic, fake_gemini, fake_openai  # noqa: F401 (registered)
+from council.testing.fake_http import Plan, Server, make_handler
 from council.testing.fake_wire import (
     REPLY_FAULTS,
     FakeReply,
     WireFormat,
     as_reply,
     capped,
-    format_for,
     shaped,
 )
 
@@ -87,17 +89,6 @@ def request_hash(body: Any) -> str:
     """SHA-256 of a request body's canonical JSON (sorted keys, no spaces): equal bodies match."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What the server does with one request, decided when it arrives."""
-
-    outcome: str  # "ok", "hang", "malformed", "truncated" or a status code such as "429"
-    number: int  # 1-based arrival number
-    delay_s: float
-    status: int = 200
-    retry_after: float | None = None
 
 
 class FakeProvider:
@@ -169,7 +160,7 @@ class FakeProvider:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._stop = threading.Event()  # set on close: hung and delayed requests let go
-        self._server = _Server((HOST, port), self._handler())
+        self._server = Server((HOST, port), self._handler())
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -248,7 +239,7 @@ class FakeProvider:
 
     # -- deciding and answering -----------------------------------------------------------
 
-    def _plan(self, body: dict[str, Any], headers: dict[str, str], wire: WireFormat) -> _Plan:
+    def _plan(self, body: dict[str, Any], headers: dict[str, str], wire: WireFormat) -> Plan:
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
@@ -275,9 +266,9 @@ class FakeProvider:
             self.outcomes[outcome] += 1
             self.outcome_log.append(outcome)
         status = int(outcome) if outcome.isdigit() else 200
-        return _Plan(outcome, number, delay, status, retry_after)
+        return Plan(outcome, number, delay, status, retry_after)
 
-    def _answer(self, plan: _Plan, body: dict[str, Any], cap: int | None) -> FakeReply | None:
+    def _answer(self, plan: Plan, body: dict[str, Any], cap: int | None) -> FakeReply | None:
         """The reply for a request about to be answered, as its reply fault (if any) shapes it
         and cut off at ``cap`` when enforced; None where the reply function raised (the
         request is then recorded as a 500, which is what it gets)."""
@@ -299,118 +290,7 @@ class FakeProvider:
         return capped(reply, cap) if self.enforce_max_tokens else reply
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # chunked streams; every response still closes
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # keep test output clean
-
-            def _send(
-                self, status: int, payload: Any, headers: dict[str, str] | None = None
-            ) -> None:
-                data = json.dumps(payload).encode()
-                self._head(status, {"Content-Length": str(len(data)), **(headers or {})})
-                self.wfile.write(data)
-
-            def _head(self, status: int, headers: dict[str, str], *, sse: bool = False) -> None:
-                self.close_connection = True
-                self.send_response(status)
-                kind = "text/event-stream" if sse else "application/json"
-                self.send_header("Content-Type", kind)
-                self.send_header("Connection", "close")
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-
-            def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": "fake"}]})
-                else:
-                    self._send(404, {"error": {"message": "not found"}})
-
-            def do_POST(self) -> None:
-                self.close_connection = True  # one request per connection, answered or not
-                length = int(self.headers.get("Content-Length") or 0)
-                path = self.path.partition("?")[0]
-                wire = format_for(path)
-                try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    body = None
-                if wire is None:
-                    self._send(404, {"error": {"message": f"not found: {path}"}})
-                    return
-                if not isinstance(body, dict):
-                    self._send(400, wire.error(400, "the body must be a JSON object"))
-                    return
-                plan = provider._plan(body, dict(self.headers.items()), wire)
-                if plan.outcome == "hang":
-                    provider._stop.wait(provider.hang_s)
-                    return  # close without a word: only the client's timeout ends its wait
-                if plan.delay_s and provider._stop.wait(plan.delay_s):
-                    return  # the provider closed while this request waited
-                if plan.status != 200:
-                    self._error(wire, plan)
-                    return
-                ask = wire.ask(path, body)
-                reply = provider._answer(plan, body, ask.max_tokens)
-                if reply is None:  # a reply function's bug: a 500 that says so
-                    self._send(500, wire.error(500, "the reply function raised an exception"))
-                elif ask.stream:
-                    self._stream(plan, wire, wire.events(plan.number, ask, reply))
-                else:
-                    self._complete(plan, wire.complete(plan.number, ask, reply))
-
-            def _error(self, wire: WireFormat, plan: _Plan) -> None:
-                headers = {}
-                if plan.status == 429:
-                    headers = wire.limit_headers(plan.retry_after)
-                elif plan.retry_after is not None:
-                    headers["Retry-After"] = f"{plan.retry_after:g}"
-                self._send(plan.status, wire.error(plan.status, f"injected {plan.status}"), headers)
-
-            def _complete(self, plan: _Plan, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                if plan.outcome == "malformed":
-                    data = data[: len(data) // 2] + b"<<not JSON"
-                sent = data[: len(data) // 2] if plan.outcome == "truncated" else data
-                self._head(200, {"Content-Length": str(len(data))})
-                self.wfile.write(sent)
-
-            def _stream(self, plan: _Plan, wire: WireFormat, events: list[bytes]) -> None:
-                if plan.outcome == "truncated":
-                    events = events[: max(1, len(events) // 2)]  # never the final event
-                elif plan.outcome == "malformed":
-                    events = [*events[:1], wire.broken_event()]
-                self._head(
-                    200, {"Transfer-Encoding": "chunked", "Cache-Control": "no-cache"}, sse=True
-                )
-                for event in events:
-                    self._chunk(event)
-                if plan.outcome == "truncated":
-                    return  # no end marker, no closing zero-length chunk: the peer sees a cut
-                if wire.done():
-                    self._chunk(wire.done())
-                self.wfile.write(b"0\r\n\r\n")
-
-            def _chunk(self, data: bytes) -> None:
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-
-        return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a hung handler never keeps the process (or close()) waiting
-    request_queue_size = 256  # the default backlog of 5 drops connections from a busy council
-    block_on_close = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # the client gave up (its timeout fired): expected, not worth a traceback
-        super().handle_error(request, client_address)
+        return make_handler(self)
 
 
 def _check_latency(latency: Latency) -> None:
@@ -432,7 +312,133 @@ def _draw_latency(latency: Latency, rng: random.Random) -> float:
     return float(latency)
 
 
-if __name__ == "__main__":  # the command line lives in fake_cli; this name is the documented one
-    from council.testing.fake_cli import main
+# -- command line ---------------------------------------------------------------------------
 
+
+def _error_rates(text: str) -> dict[int, float]:
+    rates: dict[int, float] = {}
+    for item in filter(None, text.split(",")):
+        status, sep, rate = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError(item)
+            rates[int(status)] = float(rate)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected STATUS=RATE, e.g. 500=0.1: {item!r}"
+            ) from None
+    return rates
+
+
+def _fault_rates(text: str) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for item in filter(None, text.split(",")):
+        name, sep, rate = item.partition("=")
+        try:
+            if not sep or name not in REPLY_FAULTS:
+                raise ValueError(item)
+            rates[name] = float(rate)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected FAULT=RATE with FAULT one of {', '.join(REPLY_FAULTS)}: {item!r}"
+            ) from None
+    return rates
+
+
+def _latency(text: str) -> float | tuple[float, float]:
+    try:
+        parts = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SECONDS or MIN,MAX: {text!r}") from None
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        return (parts[0], parts[1])
+    raise argparse.ArgumentTypeError(f"expected SECONDS or MIN,MAX: {text!r}")
+
+
+def _loopback(text: str) -> str:
+    if text not in (HOST, "localhost"):
+        raise argparse.ArgumentTypeError(f"the fake provider binds {HOST} only, not {text!r}")
+    return HOST
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m council.testing.fake_provider",
+        description="A fake chat server on 127.0.0.1 (OpenAI, Anthropic and Gemini wire "
+        "formats) that injects faults.",
+    )
+    parser.add_argument("--host", type=_loopback, default=HOST, help="127.0.0.1 only")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--reply", default="A fake answer.", help="the text every answer gives")
+    parser.add_argument(
+        "--error-rate",
+        type=_error_rates,
+        action="append",
+        default=[],
+        metavar="STATUS=RATE",
+        help="e.g. 500=0.1 or 429=0.1,503=0.05 (repeatable)",
+    )
+    parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of 429s")
+    parser.add_argument("--latency", type=_latency, default=0.0, metavar="S|MIN,MAX")
+    parser.add_argument("--hang-rate", type=float, default=0.0)
+    parser.add_argument("--hang-s", type=float, default=30.0)
+    parser.add_argument("--malformed-rate", type=float, default=0.0)
+    parser.add_argument("--truncate-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--fault-rate",
+        type=_fault_rates,
+        action="append",
+        default=[],
+        metavar="FAULT=RATE",
+        help=f"a reply fault's rate, e.g. refusal=0.1 ({', '.join(REPLY_FAULTS)}; repeatable)",
+    )
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--enforce-max-tokens", action="store_true", help="cut replies off at max_tokens"
+    )
+    return parser.parse_args(argv)
+
+
+def from_args(args: argparse.Namespace) -> FakeProvider:
+    error_rates = {k: v for rates in args.error_rate for k, v in rates.items()}
+    return FakeProvider(
+        args.reply,
+        latency=args.latency,
+        error_rates=error_rates,
+        retry_after_s=args.retry_after,
+        hang_rate=args.hang_rate,
+        hang_s=args.hang_s,
+        malformed_rate=args.malformed_rate,
+        truncate_rate=args.truncate_rate,
+        fault_rates={k: v for rates in args.fault_rate for k, v in rates.items()},
+        seed=args.seed,
+        port=args.port,
+        enforce_max_tokens=args.enforce_max_tokens,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        provider = from_args(args)
+    except (ValueError, OSError) as exc:
+        print(f"fake_provider: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with provider:
+        print(provider.api_base, flush=True)
+        try:
+            while not done.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            pass
+    summary = ", ".join(f"{k}={v}" for k, v in sorted(provider.outcomes.items())) or "none"
+    print(f"{provider.request_count} requests: {summary}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
     sys.exit(main())

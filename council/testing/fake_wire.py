@@ -169,7 +169,6 @@ def register(cls: type[W]) -> type[W]:
 
 
 def format_for(path: str) -> WireFormat | None:
-    """The format whose endpoint ``path`` (without its query) is, or None."""
-    from council.testing import fake_anthropic, fake_gemini, fake_openai  # noqa: F401 (register)
-
+    """The format whose endpoint ``path`` (without its query) is, or None (of those imported:
+    the fake provider imports all three)."""
     return next((f for f in FORMATS if f.matches(path)), None)
