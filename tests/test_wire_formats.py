@@ -5,12 +5,12 @@ table these tests hold; a case council still gets wrong is a strict xfail naming
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from council import Council, SamplingSettings
+from council.records.events import CallRetrying, EventList
 from council.records.run import RunResult, Turn
 from council.seats import CallSettings
 from council.seats.litellm_model import import_litellm
@@ -31,7 +31,8 @@ MODELS = {
 PANEL = ["popper", "kuhn"]
 QUESTION = "Should the city close its harbour to cruise ships?"
 ANSWER = "Close it in summer: the evidence on crowding is strong and the fees do not cover it."
-FAST = dict(timeout_s=10, max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05)
+# Backoff waits a few hundredths of a second; a provider's Retry-After may lengthen it to 1 s.
+FAST = dict(timeout_s=10, max_attempts=3, backoff_initial_s=0.01, backoff_max_s=1.0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,7 +41,12 @@ def _litellm_imported() -> None:
 
 
 def convene(
-    fake: FakeProvider, wire: str, *, stream: bool = True, seed: int | None = None
+    fake: FakeProvider,
+    wire: str,
+    *,
+    stream: bool = True,
+    seed: int | None = None,
+    events: EventList | None = None,
 ) -> RunResult:
     """The quick protocol (two seats answer, the chair synthesises): three calls."""
     model = MODELS[wire]
@@ -53,6 +59,7 @@ def convene(
         similarity="words",
         calls=CallSettings(**FAST, stream=stream),  # type: ignore[arg-type]
         sampling=SamplingSettings(seed=seed),
+        sinks=[events] if events is not None else [],
     )
     return council.convene(QUESTION)
 
@@ -189,12 +196,21 @@ RETRIED = {
 def test_a_passing_provider_error_is_retried_and_counted(
     wire: str, stream: bool, fault: int | str
 ) -> None:
+    events = EventList()
     with FakeProvider(ANSWER) as fake:
-        fake.fail_next(fault, retry_after=0.01 if fault == 429 else None)
-        result = convene(fake, wire, stream=stream)
+        fake.fail_next(fault, retry_after=0.3 if fault == 429 else None)
+        result = convene(fake, wire, stream=stream, events=events)
     turn = hit(result)
     assert (turn.content, turn.error, turn.attempts) == (ANSWER, None, 2)
     assert fake.outcome_log.count(str(fault)) == 1 and fake.request_count == 4
+    # The retry is on record, with the provider's error and the wait it asked for (Anthropic
+    # and OpenAI in Retry-After, Gemini in its body's retryDelay); backoff alone is shorter.
+    retries = [e for e in events.events if isinstance(e, CallRetrying)]
+    assert [(e.seat, e.attempt) for e in retries] == [(turn.seat, 1)]
+    if fault == 429:
+        assert "RateLimitError" in retries[0].error and retries[0].wait_s == 0.3
+    else:
+        assert retries[0].wait_s < 0.3
 
 
 @STREAMS
@@ -270,6 +286,3 @@ def test_a_garbled_answer_is_retried(wire: str, stream: bool) -> None:
         result = convene(fake, wire, stream=stream)
     turn = hit(result)
     assert (turn.content, turn.error, turn.attempts) == (ANSWER, None, 2)
-
-
-Check = Callable[[RunResult], None]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -82,13 +83,24 @@ def _one_line(exc: BaseException, secrets: list[str]) -> str:
     return redact(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
 
 
+# Gemini says when to come back in its error body (google.rpc.RetryInfo), not in a header.
+_RETRY_DELAY = re.compile(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"')
+
+
 def retry_after_seconds(exc: BaseException | None) -> float:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    try:
-        return max(0.0, float(headers.get("retry-after", 0)))
-    except (TypeError, ValueError):
-        return 0.0
+    """The wait a provider asked for: ``Retry-After`` on the response, or on the headers
+    litellm keeps beside it (its Anthropic and Gemini errors carry an empty response), or
+    Gemini's ``retryDelay``; 0 when none was given."""
+    response_headers = getattr(getattr(exc, "response", None), "headers", None)
+    for headers in (response_headers, getattr(exc, "litellm_response_headers", None)):
+        lowered = {str(k).lower(): v for k, v in dict(headers or {}).items()}
+        try:
+            if lowered.get("retry-after") is not None:
+                return max(0.0, float(lowered["retry-after"]))
+        except (TypeError, ValueError):
+            pass
+    found = _RETRY_DELAY.search(str(exc)) if exc is not None else None
+    return float(found[1]) if found else 0.0
 
 
 _warmed: list[bool] = []

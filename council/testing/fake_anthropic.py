@@ -89,7 +89,7 @@ class AnthropicFormat(WireFormat):
     def broken_event(self) -> bytes:
         return b'event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n'
 
-    def error(self, status: int, message: str) -> dict[str, Any]:
+    def error(self, status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
         kind = ERROR_TYPES.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
 

@@ -80,7 +80,7 @@ class GeminiFormat(WireFormat):
     def broken_event(self) -> bytes:
         return b'data: {"candidates": [{"content": {"par\n\n'
 
-    def error(self, status: int, message: str) -> dict[str, Any]:
+    def error(self, status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
         error: dict[str, Any] = {
             "code": status,
             "message": message,
@@ -88,7 +88,10 @@ class GeminiFormat(WireFormat):
         }
         if status == 429:
             error["details"] = [
-                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{retry_after or 1:g}s",
+                }
             ]
         return {"error": error}
 

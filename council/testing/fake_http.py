@@ -95,7 +95,8 @@ def make_handler(provider: Any) -> type[BaseHTTPRequestHandler]:
                 headers = wire.limit_headers(plan.retry_after)
             elif plan.retry_after is not None:
                 headers["Retry-After"] = f"{plan.retry_after:g}"
-            self._send(plan.status, wire.error(plan.status, f"injected {plan.status}"), headers)
+            body = wire.error(plan.status, f"injected {plan.status}", plan.retry_after)
+            self._send(plan.status, body, headers)
 
         def _complete(self, plan: Plan, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()

@@ -87,7 +87,7 @@ class OpenAIFormat(WireFormat):
     def broken_event(self) -> bytes:
         return b'data: {"id": "broken", "choices": [{"delta": {"con\n\n'
 
-    def error(self, status: int, message: str) -> dict[str, Any]:
+    def error(self, status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
         return {"error": {"message": message, "type": "fake_provider", "code": status}}
 
     def limit_headers(self, retry_after: float | None) -> dict[str, str]:

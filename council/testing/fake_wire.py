@@ -143,7 +143,9 @@ class WireFormat(ABC):
         """An event whose data is not JSON: a garbled stream."""
 
     @abstractmethod
-    def error(self, status: int, message: str) -> dict[str, Any]: ...
+    def error(
+        self, status: int, message: str, retry_after: float | None = None
+    ) -> dict[str, Any]: ...
 
     @abstractmethod
     def limit_headers(self, retry_after: float | None) -> dict[str, str]:
