@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from council import Council, SamplingSettings
-from council.records.events import CallRetrying, EventList
+from council.records.events import CallRetrying, EventList, SeatAbsent
 from council.records.run import RunResult, Turn
 from council.seats import CallSettings
 from council.seats.litellm_model import import_litellm
@@ -92,7 +92,8 @@ def test_a_plain_answer_is_recorded_with_its_usage(wire: str, stream: bool) -> N
     for turn in result.turns:
         assert (turn.content, turn.error, turn.attempts) == (ANSWER, None, 1)
         assert turn.completion_tokens == len(ANSWER.split())
-        assert turn.prompt_tokens and turn.prompt_tokens > 20  # the system prompt counted too
+        assert turn.request is not None  # prompt usage: system prompt and messages, as sent
+        assert turn.prompt_tokens == sum(len(m["content"].split()) for m in turn.request.messages)
         assert not turn.truncated and turn.provider == wire
     # The persona's system prompt went where the format keeps it.
     body = fake.requests[0]
@@ -142,6 +143,8 @@ def test_a_refusal_is_recorded_as_a_refusal_not_an_answer(wire: str, stream: boo
     # Gemini's safety block carries no text; the others' refusal text is kept to read.
     assert turn.content == ("" if wire == "gemini" else REFUSAL_TEXT)
     assert result.status == "completed"
+    chair = result.turns_in("verdict")[0]
+    assert chair.request is not None and REFUSAL_TEXT not in str(chair.request.messages)
 
 
 @STREAMS
@@ -248,10 +251,12 @@ def test_a_rate_limit_carries_the_formats_headers_and_body(wire: str, stream: bo
 def test_a_request_error_fails_the_seat_at_once_with_the_providers_message(
     wire: str, stream: bool
 ) -> None:
+    events = EventList()
     with FakeProvider(ANSWER) as fake:
         fake.fail_next(400)
-        result = convene(fake, wire, stream=stream)
+        result = convene(fake, wire, stream=stream, events=events)
     turn = hit(result)
+    assert [e.seat for e in events.events if isinstance(e, SeatAbsent)] == [turn.seat]
     assert turn.content is None and turn.attempts == 1
     assert turn.error is not None and "BadRequestError" in turn.error
     assert "injected 400" in turn.error

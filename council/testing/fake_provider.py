@@ -430,6 +430,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with provider:
         print(provider.api_base, flush=True)
+        print(
+            f"anthropic/... api_base: {provider.anthropic_base}, gemini/... api_base: "
+            f"{provider.gemini_base}",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             while not done.wait(0.2):
                 pass
