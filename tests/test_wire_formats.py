@@ -147,6 +147,35 @@ def test_a_refusal_is_recorded_as_a_refusal_not_an_answer(wire: str, stream: boo
     assert chair.request is not None and REFUSAL_TEXT not in str(chair.request.messages)
 
 
+def _structured(wire: str, stream: bool) -> Any:
+    if wire == "openai" and stream:
+        return gap(
+            "litellm's stream drops OpenAI's delta.refusal pieces (and its chunk builder the "
+            "field): a structured-output refusal streamed is recorded as 'empty reply'"
+        )
+    return ()
+
+
+@pytest.mark.parametrize(
+    ("wire", "stream"),
+    [
+        pytest.param(w, s, id=f"{w}-{'streamed' if s else 'whole'}", marks=_structured(w, s))
+        for w in MODELS
+        for s in (True, False)
+    ],
+)
+def test_a_refusal_in_its_own_field_is_recorded_as_a_refusal(wire: str, stream: bool) -> None:
+    """OpenAI's structured outputs refuse in ``message.refusal`` with no content and finish
+    ``stop``; the other formats have no such field and refuse with their stop reason."""
+    with FakeProvider(ANSWER) as fake:
+        fake.fail_next("structured_refusal")
+        result = convene(fake, wire, stream=stream)
+    turn = hit(result)
+    assert turn.error is not None and turn.error.startswith("refused"), turn.error
+    if wire == "openai":
+        assert turn.error == f"refused: {REFUSAL_TEXT}" and turn.content == ""
+
+
 @STREAMS
 @WIRES
 def test_an_empty_reply_is_an_error_turn(wire: str, stream: bool) -> None:

@@ -245,6 +245,7 @@ class LiteLLMModel(ChatModel):
             # "length": the reply reached max_tokens and was cut off there (a stream's is its
             # last piece's, which litellm's builder carries over).
             finish_reason=getattr(choice, "finish_reason", None),
+            refusal=getattr(choice.message, "refusal", None) if choice else None,
         )
 
     def _params(

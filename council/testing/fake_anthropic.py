@@ -22,6 +22,7 @@ from council.testing.fake_wire import (
     FakeReply,
     WireFormat,
     cap_of,
+    folded,
     register,
     sse,
     words,
@@ -62,6 +63,7 @@ class AnthropicFormat(WireFormat):
         )
 
     def complete(self, number: int, ask: Ask, reply: FakeReply) -> dict[str, Any]:
+        reply = folded(reply)  # no refusal field here: a refusal is the stop reason
         return {
             **_message(number, ask),
             "content": _blocks(number, reply),
@@ -70,6 +72,7 @@ class AnthropicFormat(WireFormat):
         }
 
     def events(self, number: int, ask: Ask, reply: FakeReply) -> list[bytes]:
+        reply = folded(reply)  # no refusal field here: a refusal is the stop reason
         start = {
             **_message(number, ask),
             "content": [],

@@ -22,6 +22,7 @@ from council.testing.fake_wire import (
     FakeReply,
     WireFormat,
     cap_of,
+    folded,
     register,
     sse,
     words,
@@ -66,9 +67,11 @@ class GeminiFormat(WireFormat):
         )
 
     def complete(self, number: int, ask: Ask, reply: FakeReply) -> dict[str, Any]:
+        reply = folded(reply)  # no refusal field here: a refusal is the stop reason
         return _response(number, ask, _parts(reply), reply, last=True)
 
     def events(self, number: int, ask: Ask, reply: FakeReply) -> list[bytes]:
+        reply = folded(reply)  # no refusal field here: a refusal is the stop reason
         pieces = [{"text": p, "thought": True} for p in TOKENS.findall(reply.reasoning)]
         pieces += [{"text": p} for p in TOKENS.findall(reply.text)]
         pieces += [part for part in _parts(reply) if "functionCall" in part]

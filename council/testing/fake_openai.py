@@ -53,6 +53,8 @@ class OpenAIFormat(WireFormat):
 
     def complete(self, number: int, ask: Ask, reply: FakeReply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.refusal:  # structured outputs: the refusal instead of the content
+            message.update(content=None, refusal=reply.refusal)
         if reply.reasoning:
             message["reasoning_content"] = reply.reasoning
         if reply.tool_calls:
@@ -74,6 +76,7 @@ class OpenAIFormat(WireFormat):
         events = [chunk({"role": "assistant", "content": ""})]
         events += [chunk({"reasoning_content": p}) for p in TOKENS.findall(reply.reasoning)]
         events += [chunk({"content": piece}) for piece in TOKENS.findall(reply.text)]
+        events += [chunk({"refusal": piece}) for piece in TOKENS.findall(reply.refusal)]
         calls = _tool_calls(number, reply)
         events += [chunk({"tool_calls": [{"index": i, **call}]}) for i, call in enumerate(calls)]
         events.append(chunk({}, FINISH[reply.finish]))

@@ -11,6 +11,9 @@ Reply faults are answered ``200 OK`` and change what the reply says (``shaped``)
 - ``length``: the reply cut off halfway, ended by the format's "token cap reached" reason;
 - ``refusal``: a short refusal ended by the format's refusal reason (OpenAI's
   ``content_filter``, Anthropic's ``refusal``; Gemini's ``SAFETY`` carries no text at all);
+- ``structured_refusal``: OpenAI's refusal field (``message.refusal``, no content, ended
+  normally), as structured outputs refuse; the other formats have no such field and refuse as
+  in ``refusal``;
 - ``empty``: no text, ended normally;
 - ``reasoning``: the reply with reasoning before it (OpenAI ``reasoning_content``, Anthropic
   ``thinking`` blocks, Gemini ``thought`` parts);
@@ -26,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 Finish = Literal["stop", "length", "refusal", "tool_calls"]
-REPLY_FAULTS = ("length", "refusal", "empty", "reasoning", "tool_call")
+REPLY_FAULTS = ("length", "refusal", "structured_refusal", "empty", "reasoning", "tool_call")
 REFUSAL_TEXT = "I can't help with that."
 REASONING_TEXT = "The user asks a question. I weigh both sides before I answer."
 UNREQUESTED_TOOL = ("web_search", {"query": "what the council should decide"})
@@ -35,9 +38,11 @@ TOKENS = re.compile(r"\s*\S+\s*|\s+")  # a token here is a word with its spaces
 
 @dataclass(frozen=True)
 class FakeReply:
-    """One answer, in no format yet. ``tool_calls`` holds ``(name, arguments)`` pairs."""
+    """One answer, in no format yet. ``tool_calls`` holds ``(name, arguments)`` pairs;
+    ``refusal`` is a refusal in a field of its own (OpenAI's ``message.refusal``)."""
 
     text: str = ""
+    refusal: str = ""
     reasoning: str = ""
     tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
     finish: Finish = "stop"
@@ -65,6 +70,8 @@ def shaped(fault: str, reply: FakeReply) -> FakeReply:
         )
     if fault == "refusal":
         return FakeReply(text=REFUSAL_TEXT, finish="refusal")
+    if fault == "structured_refusal":
+        return FakeReply(refusal=REFUSAL_TEXT)
     if fault == "empty":
         return FakeReply(text="")
     if fault == "reasoning":
@@ -72,6 +79,13 @@ def shaped(fault: str, reply: FakeReply) -> FakeReply:
     if fault == "tool_call":
         return FakeReply(tool_calls=(UNREQUESTED_TOOL,), finish="tool_calls")
     return reply
+
+
+def folded(reply: FakeReply) -> FakeReply:
+    """The reply for a format with no refusal field: its refusal as text, ended as refused."""
+    if not reply.refusal:
+        return reply
+    return replace(reply, text=reply.refusal, refusal="", finish="refusal")
 
 
 def capped(reply: FakeReply, cap: int | None) -> FakeReply:
