@@ -219,6 +219,7 @@ RETRIED = {
     "unavailable (503)": 503,
     "overloaded (529)": 529,
     "cut off midway": "truncated",
+    "error event midway": "stream_error",  # a whole answer gets a 500 instead
 }
 
 

@@ -92,6 +92,10 @@ class AnthropicFormat(WireFormat):
     def broken_event(self) -> bytes:
         return b'event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n'
 
+    def error_event(self, message: str) -> bytes:
+        error = {"type": "overloaded_error", "message": message}
+        return sse({"type": "error", "error": error}, event="error")
+
     def error(self, status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
         kind = ERROR_TYPES.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": message}}

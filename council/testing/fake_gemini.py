@@ -83,6 +83,9 @@ class GeminiFormat(WireFormat):
     def broken_event(self) -> bytes:
         return b'data: {"candidates": [{"content": {"par\n\n'
 
+    def error_event(self, message: str) -> bytes:
+        return sse({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}})
+
     def error(self, status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
         error: dict[str, Any] = {
             "code": status,

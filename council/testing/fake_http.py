@@ -82,7 +82,9 @@ def make_handler(provider: Any) -> type[BaseHTTPRequestHandler]:
                 return
             ask = wire.ask(path, body)
             reply = provider._answer(plan, body, ask.max_tokens)
-            if reply is None:  # a reply function's bug: a 500 that says so
+            if plan.outcome == "stream_error" and not ask.stream:
+                self._send(500, wire.error(500, "injected error (a stream's comes midway)"))
+            elif reply is None:  # a reply function's bug: a 500 that says so
                 self._send(500, wire.error(500, "the reply function raised an exception"))
             elif ask.stream:
                 self._stream(plan, wire, wire.events(plan.number, ask, reply))
@@ -111,12 +113,14 @@ def make_handler(provider: Any) -> type[BaseHTTPRequestHandler]:
                 events = events[: max(1, len(events) // 2)]  # never the final event
             elif plan.outcome == "malformed":
                 events = [*events[:1], wire.broken_event()]
+            elif plan.outcome == "stream_error":  # then the stream ends, without its end marker
+                events = [*events[: len(events) // 2], wire.error_event("injected error midway")]
             self._head(200, {"Transfer-Encoding": "chunked", "Cache-Control": "no-cache"}, sse=True)
             for event in events:
                 self._chunk(event)
             if plan.outcome == "truncated":
                 return  # no end marker, no closing zero-length chunk: the peer sees a cut
-            if wire.done():
+            if wire.done() and plan.outcome != "stream_error":
                 self._chunk(wire.done())
             self.wfile.write(b"0\r\n\r\n")
 

@@ -90,6 +90,9 @@ class OpenAIFormat(WireFormat):
     def broken_event(self) -> bytes:
         return b'data: {"id": "broken", "choices": [{"delta": {"con\n\n'
 
+    def error_event(self, message: str) -> bytes:
+        return sse({"error": {"message": message, "type": "server_error", "code": None}})
+
     def error(self, status: int, message: str, retry_after: float | None = None) -> dict[str, Any]:
         return {"error": {"message": message, "type": "fake_provider", "code": status}}
 

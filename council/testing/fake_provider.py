@@ -27,9 +27,12 @@ Faults, each decided per request (queued ``fail_next`` faults first, then the ra
   ``Content-Length`` larger than what is sent; a stream sends some ``chat.completion.chunk``
   events and closes before its last chunk and before ``data: [DONE]``.
 - **reply faults** (``fault_rates={"refusal": 0.2}`` or ``fail_next("refusal")``): ``200 OK``
-  whose reply is cut off halfway (``length``), a refusal (``refusal``), empty (``empty``),
-  has reasoning before it (``reasoning``) or calls a tool nobody offered (``tool_call``). A
-  reply function may also return a ``FakeReply`` to say exactly what to answer.
+  whose reply is cut off halfway (``length``), a refusal (``refusal``; OpenAI's refusal field:
+  ``structured_refusal``), empty (``empty``), has reasoning before it (``reasoning``) or calls
+  a tool nobody offered (``tool_call``). A reply function may also return a ``FakeReply`` to
+  say exactly what to answer.
+- **error midway** (``stream_error``): a stream that begins ``200 OK`` and, halfway, sends the
+  format's error event instead of the rest (a whole answer gets a 500).
 - **rate limits**: a 429 carries the format's headers (OpenAI ``x-ratelimit-*``, Anthropic
   ``anthropic-ratelimit-*``; ``Retry-After`` where the format has it) and error body.
 - **latency** (``latency``): a delay before every answer or error: a fixed number of seconds,
@@ -69,6 +72,7 @@ from typing import Any
 from council.testing import fake_anthropic, fake_gemini, fake_openai  # noqa: F401 (registered)
 from council.testing.fake_http import Plan, Server, make_handler
 from council.testing.fake_wire import (
+    RATED_FAULTS,
     REPLY_FAULTS,
     FakeReply,
     WireFormat,
@@ -82,7 +86,7 @@ Latency = float | tuple[float, float] | Callable[[random.Random], float]
 Fault = int | str  # an HTTP error status or one of FAULT_NAMES
 
 HOST = "127.0.0.1"
-FAULT_NAMES = ("hang", "malformed", "truncated", *REPLY_FAULTS)
+FAULT_NAMES = ("hang", "malformed", "truncated", *RATED_FAULTS)
 
 
 def request_hash(body: Any) -> str:
@@ -136,8 +140,8 @@ class FakeProvider:
             ("truncated", truncate_rate),
         ]
         for name, rate in (fault_rates or {}).items():
-            if name not in REPLY_FAULTS:
-                raise ValueError(f"fault_rates keys must be reply faults {REPLY_FAULTS}: {name!r}")
+            if name not in RATED_FAULTS:
+                raise ValueError(f"fault_rates keys must be one of {RATED_FAULTS}: {name!r}")
             self._rates.append((name, rate))
         for name, rate in self._rates:
             if not 0.0 <= rate <= 1.0:
@@ -335,12 +339,12 @@ def _fault_rates(text: str) -> dict[str, float]:
     for item in filter(None, text.split(",")):
         name, sep, rate = item.partition("=")
         try:
-            if not sep or name not in REPLY_FAULTS:
+            if not sep or name not in RATED_FAULTS:
                 raise ValueError(item)
             rates[name] = float(rate)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected FAULT=RATE with FAULT one of {', '.join(REPLY_FAULTS)}: {item!r}"
+                f"expected FAULT=RATE with FAULT one of {', '.join(RATED_FAULTS)}: {item!r}"
             ) from None
     return rates
 
@@ -392,7 +396,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="FAULT=RATE",
-        help=f"a reply fault's rate, e.g. refusal=0.1 ({', '.join(REPLY_FAULTS)}; repeatable)",
+        help=f"a named fault's rate, e.g. refusal=0.1 ({', '.join(RATED_FAULTS)}; repeatable)",
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(

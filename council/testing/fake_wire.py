@@ -30,6 +30,9 @@ from typing import Any, Literal, TypeVar
 
 Finish = Literal["stop", "length", "refusal", "tool_calls"]
 REPLY_FAULTS = ("length", "refusal", "structured_refusal", "empty", "reasoning", "tool_call")
+# Faults that may be drawn at a rate (``fault_rates``): the reply faults, and an error that
+# arrives as an event halfway through a ``200 OK`` stream (a whole answer gets a 500 instead).
+RATED_FAULTS = (*REPLY_FAULTS, "stream_error")
 REFUSAL_TEXT = "I can't help with that."
 REASONING_TEXT = "The user asks a question. I weigh both sides before I answer."
 UNREQUESTED_TOOL = ("web_search", {"query": "what the council should decide"})
@@ -155,6 +158,10 @@ class WireFormat(ABC):
     @abstractmethod
     def broken_event(self) -> bytes:
         """An event whose data is not JSON: a garbled stream."""
+
+    @abstractmethod
+    def error_event(self, message: str) -> bytes:
+        """An error sent as an event inside a stream that began ``200 OK`` (e.g. overloaded)."""
 
     @abstractmethod
     def error(
