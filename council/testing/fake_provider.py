@@ -39,9 +39,10 @@ Faults, each decided per request (queued ``fail_next`` faults first, then the ra
   a ``(min, max)`` range drawn uniformly, or a function of a ``random.Random``.
 
 With ``enforce_max_tokens=True`` it also does what a real server does with a request's
-``max_tokens``: a reply longer than that (a token here is a word with its spaces, as in the
-usage it reports) is cut off after ``max_tokens`` of them and ends with ``finish_reason:
-"length"`` instead of ``"stop"``, streamed or not.
+``max_tokens`` (Gemini: ``maxOutputTokens``): a reply longer than that (a token here is a word
+with its spaces, as in the usage it reports) is cut off after ``max_tokens`` of them and ends
+with ``finish_reason: "length"`` (``max_tokens``, ``MAX_TOKENS``) instead of ``"stop"``,
+streamed or not. Reasoning counts first: a model that thinks past the cap answers nothing.
 
 ``seed`` makes the draws reproducible: the n-th request to arrive always gets the same fault
 and the same latency. ``request_count``, ``outcomes`` (a Counter of ``"ok"``, ``"429"``,

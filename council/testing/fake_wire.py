@@ -92,11 +92,18 @@ def folded(reply: FakeReply) -> FakeReply:
 
 
 def capped(reply: FakeReply, cap: int | None) -> FakeReply:
-    """The reply cut off after ``cap`` answer tokens ("length"), or whole when it fits."""
-    pieces = TOKENS.findall(reply.text)
-    if cap is None or len(pieces) <= cap:
+    """The reply cut off at ``cap`` tokens ("length"), or whole when it fits. Reasoning comes
+    first and counts against the cap, as every provider counts it: a model that thinks
+    longer than its cap never gets to the answer."""
+    thought, pieces = TOKENS.findall(reply.reasoning), TOKENS.findall(reply.text)
+    if cap is None or len(thought) + len(pieces) <= cap:
         return reply
-    return replace(reply, text="".join(pieces[: max(cap, 0)]).rstrip(), finish="length")
+    cap = max(cap, 0)
+    if len(thought) >= cap:
+        reasoning = "".join(thought[:cap]).rstrip()
+        return replace(reply, reasoning=reasoning, text="", tool_calls=(), finish="length")
+    text = "".join(pieces[: cap - len(thought)]).rstrip()
+    return replace(reply, text=text, finish="length")
 
 
 @dataclass(frozen=True)
