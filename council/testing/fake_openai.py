@@ -46,7 +46,7 @@ class OpenAIFormat(WireFormat):
         return Ask(
             model=str(body.get("model", "fake")),
             prompt_tokens=prompt,
-            max_tokens=cap_of(body.get("max_tokens")),
+            max_tokens=cap_of(body.get("max_tokens", body.get("max_completion_tokens"))),
             stream=bool(body.get("stream")),
             stream_usage=isinstance(options, dict) and bool(options.get("include_usage")),
         )

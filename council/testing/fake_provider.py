@@ -44,6 +44,10 @@ with its spaces, as in the usage it reports) is cut off after ``max_tokens`` of 
 with ``finish_reason: "length"`` (``max_tokens``, ``MAX_TOKENS``) instead of ``"stop"``,
 streamed or not. Reasoning counts first: a model that thinks past the cap answers nothing.
 
+With ``reasoning`` (text, or a function of the request body) it answers as a reasoning model
+does, in each format's way (``FakeReply.reasoning``): OpenAI's ``reasoning_content`` counted
+as ``reasoning_tokens``, Anthropic's ``thinking`` blocks, Gemini's ``thought`` parts.
+
 ``seed`` makes the draws reproducible: the n-th request to arrive always gets the same fault
 and the same latency. ``request_count``, ``outcomes`` (a Counter of ``"ok"``, ``"429"``,
 ``"hang"``, ...), ``outcome_log`` (one per request, in order) and ``answered_hashes`` (the
@@ -67,6 +71,7 @@ import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -121,6 +126,7 @@ class FakeProvider:
         port: int = 0,
         api_key: str | None = None,
         enforce_max_tokens: bool = False,
+        reasoning: str | Callable[[dict[str, Any]], str] | None = None,
     ) -> None:
         if latency is not None and latency_s:
             raise ValueError("give latency or latency_s, not both")
@@ -128,6 +134,7 @@ class FakeProvider:
         # when set, a request that does not present it (in its format's header) gets a 401
         self.api_key = api_key
         self.enforce_max_tokens = enforce_max_tokens  # cut replies off at max_tokens
+        self.reasoning = reasoning  # a reasoning model's thinking, sent beside each answer
         self.latency: Latency = latency if latency is not None else latency_s
         _check_latency(self.latency)
         self.error_rates = dict(error_rates or {})
@@ -280,6 +287,9 @@ class FakeProvider:
         try:
             given = self.reply(body) if callable(self.reply) else self.reply
             reply: FakeReply | None = as_reply(given)
+            thought = self.reasoning(body) if callable(self.reasoning) else self.reasoning
+            if reply is not None and thought and not reply.reasoning:
+                reply = replace(reply, reasoning=thought)
         except Exception:
             reply = None
         with self._lock:
