@@ -92,8 +92,6 @@ class Completion:
             return "refused: the provider stopped the reply (finish_reason content_filter)"
         if self.content.strip():
             return None
-        if self.finish_reason == "length":
-            return "empty reply: cut off at its token cap before any answer"
         if self.finish_reason == "tool_calls":
             return "empty reply: the model called a tool instead of answering (none is offered)"
         return "empty reply"
