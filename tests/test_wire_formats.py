@@ -21,7 +21,6 @@ from council.testing.fake_wire import REASONING_TEXT, REFUSAL_TEXT
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*the `ReadOnly` qualifier:UserWarning",
     "ignore:Accessing the 'model_:DeprecationWarning",
-    "ignore::DeprecationWarning",
 )
 
 MODELS = {
