@@ -316,17 +316,105 @@ def test_requests_outside_the_chat_route_are_not_counted() -> None:
     assert fake.request_count == 0 and not fake.outcomes
 
 
+# -- the other wire formats, as a client sees them on the wire ---------------------------------
+
+SYSTEM = "You are terse."
+ASKED = [{"role": "user", "content": "Is it so?"}]
+
+
+def post_to(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def events_of(raw: bytes) -> list[tuple[str | None, Any]]:
+    """(event name, JSON data) of each server-sent event."""
+    found = []
+    for block in raw.decode().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "data" in lines:
+            found.append((lines.get("event"), json.loads(lines["data"])))
+    return found
+
+
+def test_anthropic_messages_take_a_top_level_system_and_answer_in_blocks() -> None:
+    body = {"model": "claude-x", "system": SYSTEM, "messages": ASKED, "max_tokens": 2}
+    with FakeProvider("One two three.", enforce_max_tokens=True) as fake:
+        status, raw = post_to(f"{fake.anthropic_base}/v1/messages", body)
+    answer = json.loads(raw)
+    assert status == 200 and fake.wire_log == ["anthropic"]
+    assert answer["type"] == "message" and answer["content"] == [
+        {"type": "text", "text": "One two"}
+    ]
+    assert answer["stop_reason"] == "max_tokens"
+    assert answer["usage"] == {"input_tokens": 6, "output_tokens": 2}  # system words count
+
+
+def test_an_anthropic_stream_is_its_event_sequence_with_thinking_first() -> None:
+    body = {"model": "claude-x", "messages": ASKED, "max_tokens": 50, "stream": True}
+    with FakeProvider("Yes.") as fake:
+        fake.fail_next("reasoning")
+        _, raw = post_to(f"{fake.anthropic_base}/v1/messages", body)
+    events = events_of(raw)
+    assert all(name == data["type"] for name, data in events)
+    names = [name for name, _ in events]
+    assert names[:3] == ["message_start", "ping", "content_block_start"]
+    assert names[-2:] == ["message_delta", "message_stop"]
+    deltas = [data["delta"]["type"] for name, data in events if name == "content_block_delta"]
+    assert deltas[0] == "thinking_delta" and deltas[-1] == "text_delta"
+    assert "signature_delta" in deltas
+    assert events[-2][1]["delta"]["stop_reason"] == "end_turn"
+
+
+def test_gemini_takes_its_system_instruction_and_a_safety_block_has_no_content() -> None:
+    body = {
+        "systemInstruction": {"parts": [{"text": SYSTEM}]},
+        "contents": [{"role": "user", "parts": [{"text": "Is it so?"}]}],
+    }
+    with FakeProvider("Yes it is.") as fake:
+        url = f"{fake.gemini_base}/models/gemini-x:generateContent"
+        answer = json.loads(post_to(url, body)[1])
+        fake.fail_next("refusal")
+        blocked = json.loads(post_to(url, body)[1])
+    assert fake.wire_log == ["gemini", "gemini"]
+    assert answer["candidates"][0]["content"]["parts"] == [{"text": "Yes it is."}]
+    assert answer["candidates"][0]["finishReason"] == "STOP"
+    assert answer["usageMetadata"]["promptTokenCount"] == 6
+    assert blocked["candidates"][0]["finishReason"] == "SAFETY"
+    assert "content" not in blocked["candidates"][0]
+    assert blocked["candidates"][0]["safetyRatings"][0]["blocked"] is True
+
+
+def test_each_format_wants_the_key_in_its_own_header() -> None:
+    body = {"model": "m", "messages": ASKED, "max_tokens": 5}
+    with FakeProvider("Fine.", api_key="k") as fake:
+        anthropic = f"{fake.anthropic_base}/v1/messages"
+        gemini = f"{fake.gemini_base}/models/g:generateContent"
+        assert post_to(anthropic, body, {"x-api-key": "k"})[0] == 200
+        status, raw = post_to(anthropic, body, {"Authorization": "Bearer k"})
+        assert status == 401 and json.loads(raw)["error"]["type"] == "authentication_error"
+        assert post_to(gemini, {"contents": []}, {"x-goog-api-key": "k"})[0] == 200
+        status, raw = post_to(gemini, {"contents": []})
+        assert status == 401 and json.loads(raw)["error"]["status"] == "UNAUTHENTICATED"
+
+
 # -- command line -----------------------------------------------------------------------------
 
 
 def test_command_line_options_build_the_provider() -> None:
     argv = ["--error-rate", "500=0.1,429=0.05", "--error-rate", "503=0.02", "--seed", "1"]
     argv += ["--latency", "0.05,0.2", "--hang-rate", "0.01", "--truncate-rate", "0.02"]
+    argv += ["--fault-rate", "refusal=0.1,empty=0.05"]
     args = parse_args(argv)
     fake = from_args(args)
     try:
         assert fake.error_rates == {500: 0.1, 429: 0.05, 503: 0.02}
         assert fake.latency == (0.05, 0.2) and fake.seed == 1
+        assert ("refusal", 0.1) in fake._rates and ("empty", 0.05) in fake._rates
         assert fake.api_base.startswith("http://127.0.0.1:")
     finally:
         fake.close()
@@ -334,7 +422,12 @@ def test_command_line_options_build_the_provider() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--host", "0.0.0.0"], ["--error-rate", "500"], ["--latency", "1,2,3"]],
+    [
+        ["--host", "0.0.0.0"],
+        ["--error-rate", "500"],
+        ["--latency", "1,2,3"],
+        ["--fault-rate", "sulk=0.5"],
+    ],
 )
 def test_command_line_refuses_other_hosts_and_bad_values(argv: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as exit_:

@@ -486,8 +486,7 @@ class Deliberation(StagePrompts, RunRules):
             answered_by = completion.model or answered_by
             if answered_by != seat.model.model:
                 self.fall_back_for_good(seat.name, answered_by)
-            if not content.strip():
-                error = "empty reply"
+            error = completion.problem  # empty, refused, or a tool call instead of a reply
         except ModelCallError as exc:
             error, usage = str(exc), {"attempts": exc.attempts}
             self._absent.add(seat.name)

@@ -52,6 +52,7 @@ class FallbackModel(ChatModel):
                 model=completion.model or model.model,
                 reused=completion.reused,
                 finish_reason=completion.finish_reason,
+                refusal=completion.refusal,
             )
         raise ModelCallError(
             f"all {len(self.models)} models failed: " + " | ".join(failures),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -82,13 +83,24 @@ def _one_line(exc: BaseException, secrets: list[str]) -> str:
     return redact(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
 
 
+# Gemini says when to come back in its error body (google.rpc.RetryInfo), not in a header.
+_RETRY_DELAY = re.compile(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"')
+
+
 def retry_after_seconds(exc: BaseException | None) -> float:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    try:
-        return max(0.0, float(headers.get("retry-after", 0)))
-    except (TypeError, ValueError):
-        return 0.0
+    """The wait a provider asked for: ``Retry-After`` on the response, or on the headers
+    litellm keeps beside it (its Anthropic and Gemini errors carry an empty response), or
+    Gemini's ``retryDelay``; 0 when none was given."""
+    response_headers = getattr(getattr(exc, "response", None), "headers", None)
+    for headers in (response_headers, getattr(exc, "litellm_response_headers", None)):
+        lowered = {str(k).lower(): v for k, v in dict(headers or {}).items()}
+        try:
+            if lowered.get("retry-after") is not None:
+                return max(0.0, float(lowered["retry-after"]))
+        except (TypeError, ValueError):
+            pass
+    found = _RETRY_DELAY.search(str(exc)) if exc is not None else None
+    return float(found[1]) if found else 0.0
 
 
 _warmed: list[bool] = []
@@ -233,6 +245,7 @@ class LiteLLMModel(ChatModel):
             # "length": the reply reached max_tokens and was cut off there (a stream's is its
             # last piece's, which litellm's builder carries over).
             finish_reason=getattr(choice, "finish_reason", None),
+            refusal=getattr(choice.message, "refusal", None) if choice else None,
         )
 
     def _params(
@@ -247,13 +260,15 @@ class LiteLLMModel(ChatModel):
             "num_retries": 0,  # retries are ours, so they are counted and classified once
             **self.extra_params,
         }
-        if request.seed is not None:
+        provider, _, name = self.model.partition("/")
+        supported = litellm.get_supported_openai_params(name, custom_llm_provider=provider)
+        # A seed is sampling advice: a provider that takes none (Anthropic) would refuse the
+        # whole call for it, so it is left out there ("where supported", as --seed says).
+        if request.seed is not None and (supported is None or "seed" in supported):
             params["seed"] = request.seed
         params.update(endpoint)
         if self.stream:
             params["stream"] = True
-            provider, _, name = params["model"].partition("/")
-            supported = litellm.get_supported_openai_params(name, custom_llm_provider=provider)
             if "stream_options" in (supported or []):  # usage in the last piece, when offered
                 params["stream_options"] = {"include_usage": True}
         return params

@@ -72,10 +72,29 @@ class Completion:
     # Why the model stopped: "stop", or "length" when the request's max_tokens cut the reply
     # off; None where it is not known (a reply reused from the ledger, a test double).
     finish_reason: str | None = None
+    # A refusal the provider sent in a field of its own (OpenAI structured outputs' ``refusal``)
+    # instead of content.
+    refusal: str | None = None
 
     @property
     def truncated(self) -> bool:
         return self.finish_reason == "length"
+
+    @property
+    def problem(self) -> str | None:
+        """Why this reply is no answer, in one line, or None when it is one. litellm maps
+        every provider's refusal (OpenAI ``content_filter``, Anthropic ``refusal``, Gemini
+        ``SAFETY``) to ``content_filter``, and a reply that only calls a tool to
+        ``tool_calls``; council offers no tools, so such a call is never the answer."""
+        if self.refusal:
+            return f"refused: {' '.join(self.refusal.split())[:200]}"
+        if self.finish_reason == "content_filter":
+            return "refused: the provider stopped the reply (finish_reason content_filter)"
+        if self.content.strip():
+            return None
+        if self.finish_reason == "tool_calls":
+            return "empty reply: the model called a tool instead of answering (none is offered)"
+        return "empty reply"
 
 
 def request_hash(model: str, request: ModelRequest) -> str:

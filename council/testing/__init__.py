@@ -12,12 +12,14 @@ _EXPORTS = {
     "ScriptedModel": "council.testing.doubles",
     "well_formed_reply": "council.testing.doubles",
     "FakeProvider": "council.testing.fake_provider",
+    "FakeReply": "council.testing.fake_wire",
     "NetworkBlocked": "council.testing.network_guard",
     "loopback_only": "council.testing.network_guard",
 }
 
 __all__ = [
     "FakeProvider",
+    "FakeReply",
     "FunctionModel",
     "NetworkBlocked",
     "ScriptedModel",
@@ -28,6 +30,7 @@ __all__ = [
 if TYPE_CHECKING:
     from council.testing.doubles import FunctionModel, ScriptedModel, well_formed_reply
     from council.testing.fake_provider import FakeProvider
+    from council.testing.fake_wire import FakeReply
     from council.testing.network_guard import NetworkBlocked, loopback_only
 
 

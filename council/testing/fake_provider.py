@@ -1,12 +1,18 @@
-"""An OpenAI-compatible chat server on loopback that answers, injects faults, and counts.
+"""A chat server on loopback that answers, injects faults, and counts, in three wire formats.
 
-Real litellm calls (or any OpenAI client) go to it over HTTP, so retries, timeouts, error
-classification, streaming and usage accounting are tested end to end without any model::
+Real litellm calls go to it over HTTP, so retries, timeouts, error classification, streaming
+and usage accounting are tested end to end without any model::
 
     with FakeProvider("An answer.", error_rates={429: 0.1, 503: 0.05}, seed=1) as fake:
         model = make_model("openai/fake", endpoints={"openai/fake": fake.api_base})
         ...
         assert sum(fake.outcomes.values()) == fake.request_count
+
+It speaks OpenAI chat completions (``api_base``), Anthropic Messages (``anthropic_base``, for
+``anthropic/...`` models) and Gemini generateContent (``gemini_base``, for ``gemini/...``
+models), each as its provider does: litellm's own code path for that provider runs against it
+(``council.testing.fake_wire`` and the format modules say what each looks like). The format is
+the one whose endpoint a request was sent to; ``wire_log`` lists them in order.
 
 Faults, each decided per request (queued ``fail_next`` faults first, then the random rates):
 
@@ -20,13 +26,27 @@ Faults, each decided per request (queued ``fail_next`` faults first, then the ra
 - **truncated** (``truncate_rate``): ``200 OK`` that stops halfway. A plain response declares a
   ``Content-Length`` larger than what is sent; a stream sends some ``chat.completion.chunk``
   events and closes before its last chunk and before ``data: [DONE]``.
+- **reply faults** (``fault_rates={"refusal": 0.2}`` or ``fail_next("refusal")``): ``200 OK``
+  whose reply is cut off halfway (``length``), a refusal (``refusal``; OpenAI's refusal field:
+  ``structured_refusal``), empty (``empty``), has reasoning before it (``reasoning``) or calls
+  a tool nobody offered (``tool_call``). A reply function may also return a ``FakeReply`` to
+  say exactly what to answer.
+- **error midway** (``stream_error``): a stream that begins ``200 OK`` and, halfway, sends the
+  format's error event instead of the rest (a whole answer gets a 500).
+- **rate limits**: a 429 carries the format's headers (OpenAI ``x-ratelimit-*``, Anthropic
+  ``anthropic-ratelimit-*``; ``Retry-After`` where the format has it) and error body.
 - **latency** (``latency``): a delay before every answer or error: a fixed number of seconds,
   a ``(min, max)`` range drawn uniformly, or a function of a ``random.Random``.
 
 With ``enforce_max_tokens=True`` it also does what a real server does with a request's
-``max_tokens``: a reply longer than that (a token here is a word with its spaces, as in the
-usage it reports) is cut off after ``max_tokens`` of them and ends with ``finish_reason:
-"length"`` instead of ``"stop"``, streamed or not.
+``max_tokens`` (Gemini: ``maxOutputTokens``): a reply longer than that (a token here is a word
+with its spaces, as in the usage it reports) is cut off after ``max_tokens`` of them and ends
+with ``finish_reason: "length"`` (``max_tokens``, ``MAX_TOKENS``) instead of ``"stop"``,
+streamed or not. Reasoning counts first: a model that thinks past the cap answers nothing.
+
+With ``reasoning`` (text, or a function of the request body) it answers as a reasoning model
+does, in each format's way (``FakeReply.reasoning``): OpenAI's ``reasoning_content`` counted
+as ``reasoning_tokens``, Anthropic's ``thinking`` blocks, Gemini's ``thought`` parts.
 
 ``seed`` makes the draws reproducible: the n-th request to arrive always gets the same fault
 and the same latency. ``request_count``, ``outcomes`` (a Counter of ``"ok"``, ``"429"``,
@@ -46,41 +66,39 @@ import argparse
 import hashlib
 import json
 import random
-import re
 import signal
 import sys
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
-Reply = str | Callable[[dict[str, Any]], str]
+from council.testing import fake_anthropic, fake_gemini, fake_openai  # noqa: F401 (registered)
+from council.testing.fake_http import Plan, Server, make_handler
+from council.testing.fake_wire import (
+    RATED_FAULTS,
+    REPLY_FAULTS,
+    FakeReply,
+    WireFormat,
+    as_reply,
+    capped,
+    shaped,
+)
+
+Reply = str | FakeReply | Callable[[dict[str, Any]], str | FakeReply]
 Latency = float | tuple[float, float] | Callable[[random.Random], float]
-Fault = int | Literal["hang", "malformed", "truncated"]
+Fault = int | str  # an HTTP error status or one of FAULT_NAMES
 
 HOST = "127.0.0.1"
-FAULT_NAMES = ("hang", "malformed", "truncated")
-_TOKENS = re.compile(r"\s*\S+\s*|\s+")
+FAULT_NAMES = ("hang", "malformed", "truncated", *RATED_FAULTS)
 
 
 def request_hash(body: Any) -> str:
     """SHA-256 of a request body's canonical JSON (sorted keys, no spaces): equal bodies match."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What the server does with one request, decided when it arrives."""
-
-    outcome: str  # "ok", "hang", "malformed", "truncated" or a status code such as "429"
-    number: int  # 1-based arrival number
-    delay_s: float
-    status: int = 200
-    retry_after: float | None = None
 
 
 class FakeProvider:
@@ -103,16 +121,20 @@ class FakeProvider:
         hang_s: float = 30.0,
         malformed_rate: float = 0.0,
         truncate_rate: float = 0.0,
+        fault_rates: dict[str, float] | None = None,
         seed: int | None = None,
         port: int = 0,
         api_key: str | None = None,
         enforce_max_tokens: bool = False,
+        reasoning: str | Callable[[dict[str, Any]], str] | None = None,
     ) -> None:
         if latency is not None and latency_s:
             raise ValueError("give latency or latency_s, not both")
         self.reply = reply
-        self.api_key = api_key  # when set, a request without "Bearer <api_key>" gets a 401
+        # when set, a request that does not present it (in its format's header) gets a 401
+        self.api_key = api_key
         self.enforce_max_tokens = enforce_max_tokens  # cut replies off at max_tokens
+        self.reasoning = reasoning  # a reasoning model's thinking, sent beside each answer
         self.latency: Latency = latency if latency is not None else latency_s
         _check_latency(self.latency)
         self.error_rates = dict(error_rates or {})
@@ -125,6 +147,10 @@ class FakeProvider:
             ("malformed", malformed_rate),
             ("truncated", truncate_rate),
         ]
+        for name, rate in (fault_rates or {}).items():
+            if name not in RATED_FAULTS:
+                raise ValueError(f"fault_rates keys must be one of {RATED_FAULTS}: {name!r}")
+            self._rates.append((name, rate))
         for name, rate in self._rates:
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"rate for {name} must be between 0 and 1, got {rate}")
@@ -141,11 +167,12 @@ class FakeProvider:
         self.outcomes: Counter[str] = Counter()  # what each request got: "ok", "429", "hang"...
         self.outcome_log: list[str] = []  # the same, one entry per request in arrival order
         self.answered_hashes: list[str] = []  # request_hash() of each body answered 200 OK
+        self.wire_log: list[str] = []  # the wire format of each request: openai, anthropic...
         self._faults: deque[tuple[Fault, float | None]] = deque()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._stop = threading.Event()  # set on close: hung and delayed requests let go
-        self._server = _Server((HOST, port), self._handler())
+        self._server = Server((HOST, port), self._handler())
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -153,9 +180,32 @@ class FakeProvider:
     # -- public API ----------------------------------------------------------------------
 
     @property
-    def api_base(self) -> str:
+    def root(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_base(self) -> str:
+        """The base URL of an OpenAI-compatible server (``openai/...`` models)."""
+        return f"{self.root}/v1"
+
+    @property
+    def anthropic_base(self) -> str:
+        """The ``api_base`` of ``anthropic/...`` models: litellm adds ``/v1/messages``."""
+        return self.root
+
+    @property
+    def gemini_base(self) -> str:
+        """The ``api_base`` of ``gemini/...`` models: litellm adds ``/models/{model}:
+        generateContent`` (or ``:streamGenerateContent?alt=sse``)."""
+        return f"{self.root}/v1beta"
+
+    def base_for(self, model: str) -> str:
+        """The ``api_base`` that sends ``model`` (a litellm model string) here."""
+        provider = model.partition("/")[0]
+        return {"anthropic": self.anthropic_base, "gemini": self.gemini_base}.get(
+            provider, self.api_base
+        )
 
     @property
     def request_count(self) -> int:
@@ -173,7 +223,7 @@ class FakeProvider:
         """Queue faults for the next requests, in order, before any random ones.
 
         A fault is an HTTP status (``retry_after`` adds a ``Retry-After`` header to each) or
-        one of ``"hang"``, ``"malformed"``, ``"truncated"``.
+        one of ``FAULT_NAMES``: ``"hang"``, ``"malformed"``, ``"truncated"`` or a reply fault.
         """
         for fault in faults:
             if fault not in FAULT_NAMES and not (isinstance(fault, int) and 400 <= fault <= 599):
@@ -201,16 +251,17 @@ class FakeProvider:
 
     # -- deciding and answering -----------------------------------------------------------
 
-    def _plan(self, body: dict[str, Any], headers: dict[str, str]) -> _Plan:
+    def _plan(self, body: dict[str, Any], headers: dict[str, str], wire: WireFormat) -> Plan:
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
+            self.wire_log.append(wire.name)
             number = len(self.requests)
             queued = self._faults.popleft() if self._faults else None
             draw = self._rng.random()  # drawn even for queued faults: the sequence stays fixed
             delay = _draw_latency(self.latency, self._rng)
-            bearer = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
-            if self.api_key is not None and bearer != f"Bearer {self.api_key}":
+            key = wire.presented_key({k.lower(): v for k, v in headers.items()})
+            if self.api_key is not None and key != self.api_key:
                 outcome, retry_after = "401", None
             elif queued is not None:
                 fault, retry_after = queued
@@ -227,203 +278,34 @@ class FakeProvider:
             self.outcomes[outcome] += 1
             self.outcome_log.append(outcome)
         status = int(outcome) if outcome.isdigit() else 200
-        return _Plan(outcome, number, delay, status, retry_after)
+        return Plan(outcome, number, delay, status, retry_after)
 
-    def _answer_text(self, plan: _Plan, body: dict[str, Any]) -> str | None:
-        """The reply for a request about to be answered, or None where the reply function
-        raised (the request is then recorded as a 500, which is what it gets)."""
+    def _answer(self, plan: Plan, body: dict[str, Any], cap: int | None) -> FakeReply | None:
+        """The reply for a request about to be answered, as its reply fault (if any) shapes it
+        and cut off at ``cap`` when enforced; None where the reply function raised (the
+        request is then recorded as a 500, which is what it gets)."""
         try:
-            text = self.reply(body) if callable(self.reply) else self.reply
+            given = self.reply(body) if callable(self.reply) else self.reply
+            reply: FakeReply | None = as_reply(given)
+            thought = self.reasoning(body) if callable(self.reasoning) else self.reasoning
+            if reply is not None and thought and not reply.reasoning:
+                reply = replace(reply, reasoning=thought)
         except Exception:
-            text = None
+            reply = None
         with self._lock:
-            if text is None:
+            if reply is None:
                 self.outcomes[plan.outcome] -= 1
                 self.outcomes["500"] += 1
                 self.outcome_log[plan.number - 1] = "500"
-            elif plan.outcome == "ok":
+            elif plan.outcome == "ok" or plan.outcome in REPLY_FAULTS:
                 self.answered_hashes.append(request_hash(body))
-        return text
-
-    def _cut(self, body: dict[str, Any], text: str) -> tuple[str, str]:
-        """The reply as sent and why it ended: cut off at ``max_tokens`` ("length") when
-        enforced and the reply is longer, else whole ("stop")."""
-        cap = body.get("max_tokens")
-        tokens = _TOKENS.findall(text)
-        if not self.enforce_max_tokens or not isinstance(cap, int) or len(tokens) <= cap:
-            return text, "stop"
-        return "".join(tokens[: max(cap, 0)]).rstrip(), "length"
+        if reply is None:
+            return None
+        reply = shaped(plan.outcome, reply)
+        return capped(reply, cap) if self.enforce_max_tokens else reply
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # chunked streams; every response still closes
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # keep test output clean
-
-            def _send(
-                self, status: int, payload: Any, headers: dict[str, str] | None = None
-            ) -> None:
-                data = json.dumps(payload).encode()
-                self._head(status, {"Content-Length": str(len(data)), **(headers or {})})
-                self.wfile.write(data)
-
-            def _head(self, status: int, headers: dict[str, str], *, sse: bool = False) -> None:
-                self.close_connection = True
-                self.send_response(status)
-                kind = "text/event-stream" if sse else "application/json"
-                self.send_header("Content-Type", kind)
-                self.send_header("Connection", "close")
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-
-            def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": "fake"}]})
-                else:
-                    self._send(404, {"error": {"message": "not found"}})
-
-            def do_POST(self) -> None:
-                self.close_connection = True  # one request per connection, answered or not
-                length = int(self.headers.get("Content-Length") or 0)
-                try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    self._send(400, {"error": {"message": "invalid JSON"}})
-                    return
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send(404, {"error": {"message": "not found"}})
-                    return
-                if not isinstance(body, dict):
-                    self._send(400, {"error": {"message": "the body must be a JSON object"}})
-                    return
-                plan = provider._plan(body, dict(self.headers.items()))
-                if plan.outcome == "hang":
-                    provider._stop.wait(provider.hang_s)
-                    return  # close without a word: only the client's timeout ends its wait
-                if plan.delay_s and provider._stop.wait(plan.delay_s):
-                    return  # the provider closed while this request waited
-                if plan.status != 200:
-                    self._error(plan)
-                    return
-                text = provider._answer_text(plan, body)
-                if text is None:  # a reply function's bug: a 500 that says so
-                    self._send(500, _error_body("the reply function raised an exception", 500))
-                    return
-                text, finish = provider._cut(body, text)
-                if body.get("stream"):
-                    self._stream(plan, body, text, finish)
-                else:
-                    self._complete(plan, body, text, finish)
-
-            def _error(self, plan: _Plan) -> None:
-                headers = {}
-                if plan.retry_after is not None:
-                    headers["Retry-After"] = f"{plan.retry_after:g}"
-                self._send(
-                    plan.status, _error_body(f"injected {plan.status}", plan.status), headers
-                )
-
-            def _complete(self, plan: _Plan, body: dict[str, Any], text: str, finish: str) -> None:
-                data = json.dumps(_completion(plan.number, body, text, finish)).encode()
-                if plan.outcome == "malformed":
-                    data = data[: len(data) // 2] + b"<<not JSON"
-                sent = data[: len(data) // 2] if plan.outcome == "truncated" else data
-                self._head(200, {"Content-Length": str(len(data))})
-                self.wfile.write(sent)
-
-            def _stream(self, plan: _Plan, body: dict[str, Any], text: str, finish: str) -> None:
-                events = _chunks(plan.number, body, text, finish)
-                if plan.outcome == "truncated":
-                    events = events[: max(1, len(events) // 2)]  # never the final chunk
-                elif plan.outcome == "malformed":
-                    events = [*events[:1], '{"id": "broken", "choices": [{"delta": {"con']
-                self._head(
-                    200, {"Transfer-Encoding": "chunked", "Cache-Control": "no-cache"}, sse=True
-                )
-                for event in events:
-                    self._chunk(f"data: {event}\n\n".encode())
-                if plan.outcome == "truncated":
-                    return  # no [DONE], no closing zero-length chunk: the peer sees a cut
-                self._chunk(b"data: [DONE]\n\n")
-                self.wfile.write(b"0\r\n\r\n")
-
-            def _chunk(self, data: bytes) -> None:
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-
-        return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a hung handler never keeps the process (or close()) waiting
-    request_queue_size = 256  # the default backlog of 5 drops connections from a busy council
-    block_on_close = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # the client gave up (its timeout fired): expected, not worth a traceback
-        super().handle_error(request, client_address)
-
-
-def _error_body(message: str, status: int) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "fake_provider", "code": status}}
-
-
-def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
-    messages = body.get("messages")
-    messages = messages if isinstance(messages, list) else []
-    prompt = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
-    completion = len(text.split())
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-
-
-def _completion(
-    number: int, body: dict[str, Any], text: str, finish: str = "stop"
-) -> dict[str, Any]:
-    return {
-        "id": f"fake-{number}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": str(body.get("model", "fake")),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": finish,
-            }
-        ],
-        "usage": _usage(body, text),
-    }
-
-
-def _chunks(number: int, body: dict[str, Any], text: str, finish: str = "stop") -> list[str]:
-    """The JSON of each ``chat.completion.chunk`` event of a streamed answer, in order."""
-    base = {
-        "id": f"fake-{number}",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": str(body.get("model", "fake")),
-    }
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        return json.dumps({**base, "choices": [choice]})
-
-    events = [chunk({"role": "assistant", "content": ""})]
-    events += [chunk({"content": piece}) for piece in _TOKENS.findall(text)]
-    events.append(chunk({}, finish))
-    options = body.get("stream_options")
-    if isinstance(options, dict) and options.get("include_usage"):
-        events.append(json.dumps({**base, "choices": [], "usage": _usage(body, text)}))
-    return events
+        return make_handler(self)
 
 
 def _check_latency(latency: Latency) -> None:
@@ -463,6 +345,21 @@ def _error_rates(text: str) -> dict[int, float]:
     return rates
 
 
+def _fault_rates(text: str) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for item in filter(None, text.split(",")):
+        name, sep, rate = item.partition("=")
+        try:
+            if not sep or name not in RATED_FAULTS:
+                raise ValueError(item)
+            rates[name] = float(rate)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected FAULT=RATE with FAULT one of {', '.join(RATED_FAULTS)}: {item!r}"
+            ) from None
+    return rates
+
+
 def _latency(text: str) -> float | tuple[float, float]:
     try:
         parts = [float(p) for p in text.split(",")]
@@ -484,7 +381,8 @@ def _loopback(text: str) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m council.testing.fake_provider",
-        description="An OpenAI-compatible fake chat server on 127.0.0.1 that injects faults.",
+        description="A fake chat server on 127.0.0.1 (OpenAI, Anthropic and Gemini wire "
+        "formats) that injects faults.",
     )
     parser.add_argument("--host", type=_loopback, default=HOST, help="127.0.0.1 only")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
@@ -503,6 +401,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hang-s", type=float, default=30.0)
     parser.add_argument("--malformed-rate", type=float, default=0.0)
     parser.add_argument("--truncate-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--fault-rate",
+        type=_fault_rates,
+        action="append",
+        default=[],
+        metavar="FAULT=RATE",
+        help=f"a named fault's rate, e.g. refusal=0.1 ({', '.join(RATED_FAULTS)}; repeatable)",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
         "--enforce-max-tokens", action="store_true", help="cut replies off at max_tokens"
@@ -521,6 +427,7 @@ def from_args(args: argparse.Namespace) -> FakeProvider:
         hang_s=args.hang_s,
         malformed_rate=args.malformed_rate,
         truncate_rate=args.truncate_rate,
+        fault_rates={k: v for rates in args.fault_rate for k, v in rates.items()},
         seed=args.seed,
         port=args.port,
         enforce_max_tokens=args.enforce_max_tokens,
@@ -538,6 +445,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with provider:
         print(provider.api_base, flush=True)
+        print(
+            f"anthropic/... api_base: {provider.anthropic_base}, gemini/... api_base: "
+            f"{provider.gemini_base}",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             while not done.wait(0.2):
                 pass
