@@ -112,4 +112,35 @@ def well_formed_reply(request: ModelRequest) -> str:
         return "\n".join([opening, "FINAL RANKING:", *lines])
     if request.expects == "decision":
         return f"{opening}\nDECISION: CONTINUE"
+    if request.kind == "synthesis":
+        return well_formed_verdict(request, opening)
     return opening
+
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$", re.MULTILINE)
+# The outcome of a vote as the chair is shown it (council.records.describe), the last one wins.
+_OUTCOME = re.compile(
+    r"carries\*\* \((consensus)\)|\*\*(inconclusive)\*\*|\*\*no option carries\*\*()"
+    r"|(consensus) reached|no consensus \((split|inconclusive)\)"
+)
+
+
+def well_formed_verdict(request: ModelRequest, opening: str) -> str:
+    """A verdict that passes council's checks: every heading of the stage's template (its
+    deepest level) filled, the outcome of the vote it was shown stated in words, and every
+    dealbreaker line it was shown repeated. With none of these to meet, just ``opening``."""
+    prompt = request.messages[-1]["content"]
+    template = prompt.rsplit("\n---\n", 1)[-1]  # the stage's own prompt, after what it sees
+    headings = _HEADING.findall(template)
+    deepest = max((len(level) for level, _ in headings), default=0)
+    sections = [title for level, title in headings if len(level) == deepest]
+    votes = _OUTCOME.findall(prompt)
+    stated = [f"The vote's outcome: {next((w for w in votes[-1] if w), 'split')}."] if votes else []
+    named = [line for line in prompt.splitlines() if line.startswith("Dealbreakers")]
+    if not sections:
+        return "\n".join([opening, *stated, *named])
+    consensus = next((t for t in sections if t.lower().startswith("consensus")), None)
+    lines = []
+    for title in sections:
+        lines += [f"{'#' * deepest} {title}", opening, *(stated if title == consensus else [])]
+    return "\n".join([*lines, *([] if consensus else stated), *named])
