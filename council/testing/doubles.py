@@ -129,8 +129,10 @@ def well_formed_verdict(request: ModelRequest, opening: str) -> str:
     """A verdict that passes council's checks: every heading of the stage's template (its
     deepest level) filled, the outcome of the vote it was shown stated in words, and every
     dealbreaker line it was shown repeated. With none of these to meet, just ``opening``."""
-    prompt = request.messages[-1]["content"]
-    template = prompt.rsplit("\n---\n", 1)[-1]  # the stage's own prompt, after what it sees
+    # The stage's prompt is the first user message (a re-ask adds more), after what it sees.
+    asked = [m["content"] for m in request.messages if m["role"] == "user"]
+    prompt = "\n".join(asked)
+    template = asked[0].rsplit("\n---\n", 1)[-1]
     headings = _HEADING.findall(template)
     deepest = max((len(level) for level, _ in headings), default=0)
     sections = [title for level, title in headings if len(level) == deepest]
