@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from council.errors import ModelCallError
 from council.seats.model import ChatModel, Completion, ModelRequest
@@ -113,7 +113,7 @@ def well_formed_reply(request: ModelRequest) -> str:
     if request.expects == "decision":
         return f"{opening}\nDECISION: CONTINUE"
     if request.kind == "synthesis":
-        return well_formed_verdict(request, opening)
+        return well_formed_verdict(request.messages, opening)
     return opening
 
 
@@ -121,16 +121,17 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$", re.MULTILINE)
 # The outcome of a vote as the chair is shown it (council.records.describe), the last one wins.
 _OUTCOME = re.compile(
     r"carries\*\* \((consensus)\)|\*\*(inconclusive)\*\*|\*\*no option carries\*\*()"
-    r"|(consensus) reached|no consensus \((split|inconclusive)\)"
+    r"|; (consensus) reached\.|; no consensus \((split|inconclusive)\)"
 )
 
 
-def well_formed_verdict(request: ModelRequest, opening: str) -> str:
-    """A verdict that passes council's checks: every heading of the stage's template (its
-    deepest level) filled, the outcome of the vote it was shown stated in words, and every
+def well_formed_verdict(messages: Sequence[Mapping[str, str]], opening: str) -> str:
+    """A verdict that passes council's checks, for the chair's ``messages`` (a request's, or
+    a fake provider's body's): every heading of the stage's template (its deepest level)
+    filled with ``opening``, the outcome of the vote it was shown stated in words, and every
     dealbreaker line it was shown repeated. With none of these to meet, just ``opening``."""
     # The stage's prompt is the first user message (a re-ask adds more), after what it sees.
-    asked = [m["content"] for m in request.messages if m["role"] == "user"]
+    asked = [m["content"] for m in messages if m["role"] == "user"]
     prompt = "\n".join(asked)
     template = asked[0].rsplit("\n---\n", 1)[-1]
     headings = _HEADING.findall(template)
