@@ -160,7 +160,8 @@ def tally(outcome: str, winner: str | None = None, dealbreaker: str | None = Non
 
     ballots = [Ballot(seat="kuhn", valid=True, stance="poly", dealbreaker=dealbreaker)]
     return Tally(stage="final", kind="vote", rule="confidence_weighted", outcome=outcome,  # type: ignore[arg-type]
-                 winner=winner, consensus=outcome == "consensus", ballots=ballots)  # fmt: skip
+                 winner=winner, consensus=outcome == "consensus", ballots=ballots,
+                 dealbreaker="harmful")  # fmt: skip
 
 
 def verdict_turn(text: str, **fields: Any) -> Turn:
@@ -217,6 +218,13 @@ def test_every_dealbreaker_is_named_by_any_name_of_its_seat() -> None:
         "dealbreakers not named: kuhn"
     ]
     assert verdict_problems(verdict_turn("Split. Thomas Kuhn holds poly harmful."), facts) == []
+    # On the council scale a dealbreaker is what would change the seat's mind: not checked.
+    reversal = tally("split", dealbreaker="ridership falls").model_copy(
+        update={"dealbreaker": "reversal"}
+    )
+    assert (
+        verdict_problems(verdict_turn("No consensus reached."), VerdictFacts(tally=reversal)) == []
+    )
 
 
 def test_a_dealbreaker_left_out_of_a_real_run_is_asked_for() -> None:

@@ -1,19 +1,19 @@
 """What council checks of the chair's verdict, mechanically, once the chair has written it.
 
-A verdict passes when it has every required section, each filled; states the outcome the
-tally of the vote it read came to (consensus, split or inconclusive); names every seat that
-held a dealbreaker in that vote; and was neither cut off at its token cap nor over the
-stage's word limit. The required sections are the synthesis stage's ``sections:`` where the
-protocol lists them, else the deepest Markdown headings of its rendered prompt (nyk's
+A verdict passes when it has every required section, each filled; states the outcome the tally
+of the vote it read came to (consensus, split or inconclusive); names every seat that held a
+dealbreaker in that vote (nyk's ``DEALBREAKER: yes``); and was neither cut off at its token cap
+nor over the stage's word limit. The required sections are the synthesis stage's ``sections:``
+where the protocol lists them, else the deepest Markdown headings of its rendered prompt (nyk's
 ``### Problem``, ``### Kill Criteria``, ...), less those marked ``(optional)`` or
 ``(encouraged)``. A protocol with neither, and no vote, asks for nothing to check but length.
 
 A verdict that fails is sent back to the chair once, with what it lacks (its own turn,
 ``<stage>.reask``, counted as an enforcement call tagged ``verdict_check``). The re-asked
-verdict replaces the first; if it still fails, the run records the verdict ``unchecked``
-with the reasons (``VerdictCheck``), and ``council convene`` exits with its own status.
-No model weighs the verdict here: a check reads words, so it says what is *missing*, never
-whether an argument is good.
+verdict replaces the first; if it still fails, the run records the verdict ``unchecked`` with
+the reasons (``VerdictCheck``), and ``council convene`` exits with its own status. No model
+weighs the verdict here: a check reads words, so it says what is *missing*, never whether an
+argument is good.
 """
 
 from __future__ import annotations
@@ -81,7 +81,11 @@ class VerdictFacts:
 
     @property
     def dealbreakers(self) -> list[str]:
-        if self.tally is None:
+        """Seats that held the opposing option actively harmful (nyk's ``DEALBREAKER: yes``,
+        which the Minority Report must carry even when outvoted). On the council scale a
+        dealbreaker is what would change the seat's mind, which every seat may state: a
+        condition, not an objection a verdict must name."""
+        if self.tally is None or self.tally.dealbreaker != "harmful":
             return []
         return [b.seat for b in self.tally.ballots if b.valid and b.dealbreaker]
 
