@@ -55,6 +55,8 @@ _SPLIT = re.compile(
     r"\bsplit\b|\bno\s+option\s+(?:carries|carried|cleared|reached)\b|\bdeadlock", re.IGNORECASE
 )
 _INCONCLUSIVE = re.compile(r"\binconclusive\b", re.IGNORECASE)
+_CARRIES = re.compile(r"\bcarries\b|\bcleared\s+the\s+[\d/.]*\s*threshold", re.IGNORECASE)
+_NEGATION_BEFORE = re.compile(r"\b(?:no|not|never|none|nothing)\b[^.;:\n]*$", re.IGNORECASE)
 # What each outcome may also be called: nyk's templates ask an inconclusive vote to be
 # reported as "No consensus reached" / "Split" too.
 _ALLOWED = {
@@ -149,7 +151,7 @@ def verdict_sections(text: str, wanted: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def stated_outcomes(text: str, winner: str | None) -> set[str]:
+def stated_outcomes(text: str) -> set[str]:
     """The vote outcomes a text states (consensus, split, inconclusive)."""
     stated = set()
     if _INCONCLUSIVE.search(text):
@@ -161,8 +163,9 @@ def stated_outcomes(text: str, winner: str | None) -> set[str]:
         inside = any(start <= m.start() < end for start, end in negated)
         if not inside and not _NOT_A_CLAIM.match(text, m.end()):
             stated.add("consensus")
-    if winner and re.search(rf"\b{re.escape(winner)}\b\W{{0,4}}\s*carries\b", text, re.IGNORECASE):
-        stated.add("consensus")
+    for m in _CARRIES.finditer(text):  # "monorepo carries", "it cleared the 2/3 threshold"
+        if not _NEGATION_BEFORE.search(text[max(0, m.start() - 30) : m.start()]):
+            stated.add("consensus")
     return stated
 
 
@@ -178,7 +181,7 @@ def _outcome_problem(text: str, sections: Mapping[str, str], tally: Tally) -> st
     scope = "\n".join(body for key, body in sections.items() if key.startswith("consensus"))
     if not scope.strip():
         scope = "\n".join(line for line in text.splitlines() if not _HEADING.match(line))
-    stated = stated_outcomes(scope, tally.winner)
+    stated = stated_outcomes(scope)
     if tally.outcome not in stated:
         said = f"it states {' and '.join(sorted(stated))}" if stated else "not stated"
         return f"outcome: {said}; the tally's is {outcome_meaning(tally)}"
