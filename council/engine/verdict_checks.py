@@ -246,6 +246,8 @@ def reask_instruction(problems: Sequence[str], facts: VerdictFacts, words: int |
         )
     if words is not None:
         lines.append(f"Keep within {words} words.")
+    if any(problem.startswith("length: cut off") for problem in problems):
+        lines.append("Write it shorter: the verdict was cut off before its end.")
     return "\n".join(lines)
 
 
