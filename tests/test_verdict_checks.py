@@ -206,6 +206,13 @@ def test_the_stated_outcome_must_be_the_tallys() -> None:
     )
 
 
+def test_the_questions_words_and_the_options_state_no_outcome() -> None:
+    split_wins = tally("consensus", "split").model_copy(update={"scores": {"split": 2.0}})
+    facts = VerdictFacts(tally=split_wins, question="Should we split the repo?")
+    text = "Should we split the repo? The council says split: it carries, a consensus."
+    assert verdict_problems(verdict_turn(text), facts) == []
+
+
 def test_the_outcome_is_read_in_the_consensus_section_where_there_is_one() -> None:
     facts = VerdictFacts(sections=["Problem", "Consensus"], tally=tally("consensus", "mono"))
     text = "### Problem\nShould we split the repo?\n### Consensus\nmono carries (consensus)."

@@ -80,6 +80,7 @@ class VerdictFacts:
     tally: Tally | None = None
     names: Mapping[str, list[str]] = field(default_factory=dict)
     headings: list[str] = field(default_factory=list)  # the template's, optional ones too
+    question: str = ""  # as asked: its words state no outcome
 
     @property
     def dealbreakers(self) -> list[str]:
@@ -96,6 +97,7 @@ class CheckedRun(RunState, Protocol):
     """What the check reads and sets of the run (the engine's ``Deliberation``)."""
 
     verdict_check: VerdictCheck | None
+    question: str
 
     def _stage_prompt(self, stage: SpeakingStage, seat: Seat, round_number: int) -> str: ...
 
@@ -174,14 +176,25 @@ def outcome_meaning(tally: Tally) -> str:
     return f"{tally.outcome} ({_MEANS[tally.outcome].format(winner=tally.winner)})"
 
 
-def _outcome_problem(text: str, sections: Mapping[str, str], tally: Tally) -> str | None:
+def _scrubbed(text: str, phrases: Sequence[str]) -> str:
+    """The text without the question as asked and the vote's options: "split" in "Should we
+    split the repo?", or an option named "split", states no outcome."""
+    for phrase in sorted({p for p in phrases if p.strip()}, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", " ", text, flags=re.IGNORECASE)
+    return text
+
+
+def _outcome_problem(
+    text: str, sections: Mapping[str, str], tally: Tally, question: str
+) -> str | None:
     assert tally.outcome is not None
     # Where the template has a consensus section, the outcome is read there, so a "split"
-    # elsewhere (the question's own words, say) is not taken for a claim.
+    # elsewhere (in the problem as restated, say) is not taken for a claim.
     scope = "\n".join(body for key, body in sections.items() if key.startswith("consensus"))
     if not scope.strip():
         scope = "\n".join(line for line in text.splitlines() if not _HEADING.match(line))
-    stated = stated_outcomes(scope)
+    options = [*tally.scores, *(b.stance for b in tally.ballots if b.stance)]
+    stated = stated_outcomes(_scrubbed(scope, [question, *options]))
     if tally.outcome not in stated:
         said = f"it states {' and '.join(sorted(stated))}" if stated else "not stated"
         return f"outcome: {said}; the tally's is {outcome_meaning(tally)}"
@@ -208,7 +221,7 @@ def verdict_problems(turn: Turn, facts: VerdictFacts) -> list[str]:
     if empty:
         problems.append("empty sections: " + ", ".join(empty))
     if facts.tally is not None:
-        problem = _outcome_problem(text, found, facts.tally)
+        problem = _outcome_problem(text, found, facts.tally, facts.question)
         problems += [problem] if problem else []
     unnamed = [s for s in facts.dealbreakers if not _names(text, facts.names.get(s, [s]))]
     if unnamed:
@@ -263,7 +276,8 @@ def facts_for(run: CheckedRun, stage: SpeakingStage, seat: Seat, round_number: i
     listed = getattr(stage, "sections", None)
     headings = list(listed or template_headings(run._stage_prompt(stage, seat, round_number)))
     names = {name: [name, *name_variants(s)] for name, s in run.seats.items()}
-    return VerdictFacts(required(headings), outcome_tally(stage, run.tallies), names, headings)
+    tally = outcome_tally(stage, run.tallies)
+    return VerdictFacts(required(headings), tally, names, headings, run.question)
 
 
 async def checked(
