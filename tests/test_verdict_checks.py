@@ -7,6 +7,7 @@ test reads what the chair was sent, ``FakeProvider`` (real litellm calls) end to
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from council.protocols import compile_protocol
 from council.records.run import RunResult, Tally, Turn, utc_now
 from council.seats import ModelRequest
 from council.seats.local import DEFAULT_LOCAL_MODEL
-from council.testing import FakeProvider, FunctionModel, well_formed_reply
+from council.testing import FakeProvider, FunctionModel, well_formed_reply, well_formed_verdict
 
 PANEL = ["popper", "kuhn", "meadows"]
 QUICK = [
@@ -318,6 +319,25 @@ def test_convene_exits_4_when_the_verdict_is_unchecked(tmp_path: Path, capsys) -
     assert code == EXIT_VERDICT_UNCHECKED
     assert out.startswith("Sold!") and "[Verdict unchecked: missing sections: Problem" in out
     assert "council: verdict unchecked (asked once more)" in err
+
+
+def sold_then_fixed(body: dict[str, Any]) -> str:
+    """The chair writes "Sold!", then, told what is missing, the verdict in full."""
+    if "falls short" in body["messages"][-1]["content"]:
+        return well_formed_verdict(body["messages"], "Fixed.")
+    return sold_to_the_chair(body)
+
+
+def test_convene_exits_0_when_the_re_asked_verdict_passes(tmp_path: Path, capsys) -> None:
+    with FakeProvider(sold_then_fixed) as fake:
+        code = main(["convene", "Monorepo or polyrepo?", "--personas", "popper,kuhn",
+                     "--protocol", "high-council-quick", "--model", "openai/fake",
+                     "--endpoint", f"openai/fake={fake.api_base}", "--out", str(tmp_path),
+                     "--attempts", "1", "--quiet", "--json"])  # fmt: skip
+        assert fake.request_count == 6
+    run = json.loads(capsys.readouterr().out)
+    assert code == 0 and run["verdict_check"]["status"] == "checked"
+    assert run["verdict_check"]["reasked"] and run["synthesis"].startswith("### Problem\nFixed.")
 
 
 # -- the honest end of a run on the bundled model ------------------------------------------
