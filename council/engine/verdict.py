@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, cast
 
+from council.engine import verdict_checks
 from council.engine.stage_kinds import RunState, StageKind, register_stage_kind
 from council.protocols.spec import SpeakingStage
 from council.records.describe import describe_tally
@@ -24,7 +25,7 @@ COORDINATOR_MODEL = "council/tally-verdict"  # what the record names as the verd
 _EXCERPT = 400  # characters of a seat's reply quoted where there is no tally
 
 
-class VerdictRun(RunState, Protocol):
+class VerdictRun(verdict_checks.CheckedRun, Protocol):
     @property
     def calls(self) -> CallSettings: ...
 
@@ -57,10 +58,14 @@ class SynthesisKind(StageKind):
     async def follow_up(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> list[Turn]:
-        """Every model of the chair failed: the coordinator's verdict stands in for it (unless
+        """The chair's verdict, checked (``council.engine.verdict_checks``: asked for once
+        more if it falls short). Every model of the chair failed: the coordinator's verdict
+        stands in for it, unchecked as no model wrote it (unless
         ``CallSettings.chair_fallback`` is off: then the run fails, as it has no synthesis)."""
         verdict_run = cast(VerdictRun, run)
-        if not turns or any(t.ok for t in turns) or not verdict_run.calls.chair_fallback:
+        if any(t.ok for t in turns):
+            return await verdict_checks.checked(verdict_run, stage, turns, round_number)
+        if not turns or not verdict_run.calls.chair_fallback:
             return turns
         return [await verdict_run.coordinator_verdict(stage, round_number, turns[0])]
 

@@ -166,6 +166,8 @@ def run_summary(run: RunResult) -> dict[str, Any]:
         "question": run.question,
         "protocol": run.protocol,
         "verdict": run.synthesis,
+        # council's check of the verdict: unchecked, with what it lacks; None when not made.
+        "verdict_check": run.verdict_check.to_json() if run.verdict_check else None,
         "tally": tallies[-1] if tallies else None,
         "tallies": tallies,
         "absent": run.absent,

@@ -159,6 +159,12 @@ class SynthesisStage(SpeakingStage):
     seats: SeatSelector = "chair"
     sees: list[str] = Field(min_length=1)
     min_turns: int = Field(default=1, ge=1, description="a run without its synthesis has failed")
+    sections: list[str] | None = Field(
+        default=None, min_length=1,
+        description="the sections a verdict must have, each filled (council checks it and "
+        "asks once more); None: the prompt's deepest Markdown headings, less those marked "
+        "(optional) or (encouraged)",
+    )  # fmt: skip
 
 
 class VoteStage(SpeakingStage):

@@ -29,6 +29,7 @@ from council.records.run import (
     SessionMetadata,
     Tally,
     Turn,
+    VerdictCheck,
     utc_now,
 )
 from council.records.settings import RunConfig
@@ -172,6 +173,8 @@ class RunFinished(_Event):
     synthesis: str | None = None
     finished_at: datetime
     metadata: SessionMetadata | None = None
+    # The check of the chair's verdict (left out when none was made: older lines read).
+    verdict_check: VerdictCheck | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 Event = Annotated[

@@ -84,4 +84,5 @@ def fold_events(events: Iterable[Event]) -> RunResult:
         synthesis=finished.synthesis if finished else None,
         finished_at=finished.finished_at if finished else header.started_at,
         metadata=finished.metadata if finished else None,
+        verdict_check=finished.verdict_check if finished else None,
     )

