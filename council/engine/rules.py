@@ -77,7 +77,9 @@ class RunRules:
         self.enforced(tag, 1)
         assert turn.request is not None and turn.content is not None
         first = self._request(stage, seat, round_number)  # the prompt the turn was sent
-        request = dataclasses.replace(first, messages=[
+        # Asked again, a seat writes the text line: a JSON ballot it could not give is
+        # not asked for twice (the fallback to the line, read "parsed").
+        request = dataclasses.replace(first, response_schema=None, messages=[
             *first.messages,
             {"role": "assistant", "content": turn.content},
             {"role": "user", "content": instruction},

@@ -17,8 +17,10 @@ from council.engine.rankings import parse_ranking, ranking_instruction, tally_ra
 from council.engine.votes import (
     missing_line_instruction,
     parse_ballot,
+    structured_vote_instruction,
     tally_votes,
     vote_instruction,
+    vote_schema,
 )
 from council.protocols.spec import RankingStage, SpeakingStage, VoteStage
 from council.records.run import Ballot, Tally, Turn
@@ -79,6 +81,12 @@ class StageKind:
     def instruction(self, run: RunState, stage: SpeakingStage, seat: Seat) -> Instruction:
         return PLAIN
 
+    def response_schema(
+        self, run: RunState, stage: SpeakingStage, seat: Seat
+    ) -> dict[str, object] | None:
+        """The JSON schema the seat's reply is held to, or None for free text."""
+        return None
+
     def tally(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> Tally | None:
@@ -96,10 +104,21 @@ class StageKind:
 
 
 class VoteKind(StageKind):
+    """A seat whose model can be held to a JSON schema is asked for its ballot as JSON (read
+    ``structured``); any other writes the text line (read ``parsed``)."""
+
     def instruction(self, run: RunState, stage: SpeakingStage, seat: Seat) -> Instruction:
         assert isinstance(stage, VoteStage)
         expects = "number" if stage.numeric else "vote"
-        return vote_instruction(stage), expects, tuple(stage.options or ())
+        structured = seat.model.structured_output
+        text = structured_vote_instruction(stage) if structured else vote_instruction(stage)
+        return text, expects, tuple(stage.options or ())
+
+    def response_schema(
+        self, run: RunState, stage: SpeakingStage, seat: Seat
+    ) -> dict[str, object] | None:
+        assert isinstance(stage, VoteStage)
+        return vote_schema(stage) if seat.model.structured_output else None
 
     def tally(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int

@@ -55,6 +55,8 @@ def session_metadata(
         over_limit=sum(t.over_limit for t in replies),
         truncated=sum(t.truncated for t in replies),
         continued=sum(t.continued for t in replies),
+        reasoning_tokens=sum(t.reasoning_tokens or 0 for t in counted),
+        starved=sum(t.starved for t in replies),
         enforcement_calls=sum(tags.values()),
         enforcement_breakdown={**dict.fromkeys(ENFORCEMENT_TAGS, 0), **tags} if tags else {},
         chairman_failed_fallback=chair_failed or any(e.seat in chairs for e in fell),

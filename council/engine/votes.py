@@ -25,6 +25,7 @@ what it rounds), so two of three equal votes meet a 2/3 threshold.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections import Counter, defaultdict
@@ -70,6 +71,44 @@ def vote_instruction(stage: VoteStage) -> str:
     """The line a seat is asked to end with, in the words of the stage's ballot scale."""
     ranked = stage.rule == "borda"
     return ballot_scale(stage.ballot).instruction(stage.options, stage.numeric, ranked)
+
+
+def structured_vote_instruction(stage: VoteStage) -> str:
+    """What a seat whose model is held to ``vote_schema`` is asked: the ballot as JSON."""
+    ranked = stage.rule == "borda"
+    return ballot_scale(stage.ballot).structured_instruction(stage.options, stage.numeric, ranked)
+
+
+def vote_schema(stage: VoteStage) -> dict[str, Any]:
+    """The JSON schema a structured vote is held to (the stage's ballot scale's)."""
+    ranked = stage.rule == "borda"
+    return ballot_scale(stage.ballot).response_schema(stage.options, stage.numeric, ranked)
+
+
+def structured_fields(text: str) -> dict[str, Any] | None:
+    """The last JSON object in a reply that carries a stance (a structured ballot, maybe
+    followed by a re-asked line), or None: the reply is read as text."""
+    decoder = json.JSONDecoder()
+    found = None
+    for start in (m.start() for m in re.finditer(r"\{", text)):
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "stance" in value:
+            found = value
+    return found
+
+
+def _field_text(value: Any) -> str | None:
+    """A JSON field as the line parser reads it: a ranking joined by '>', numbers as text."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return " > ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def missing_line_instruction(stage: VoteStage, problem: str | None) -> str:
@@ -177,11 +216,38 @@ def _read_dealbreaker(scale: BallotScale, text: str | None) -> tuple[str | None,
 
 def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
     """One seat's ballot read by its stage's scale; an unreadable one is invalid, never an
-    error, and says why (a scale that asks again reads the reply with the answer added)."""
+    error, and says why (a scale that asks again reads the reply with the answer added). A
+    reply that is (or ends in) a JSON ballot is read from its fields, ``read="structured"``;
+    unless those fields make a valid ballot, the reply's text line is read as well, and the
+    better of the two is kept (``read="parsed"`` for the line)."""
     if not text or not text.strip():
         return Ballot(seat=seat, valid=False, problem="no reply")
+    fields = structured_fields(text)
+    if fields is not None:
+        structured = _read_ballot(seat, text, stage, _json_vote(fields), fields.get("reason"))
+        structured = structured.model_copy(update={"read": "structured"})
+        if structured.valid:
+            return structured
+    parsed = _read_ballot(seat, text, stage, _find_vote(text), None)
+    if fields is not None and not parsed.valid:
+        return structured  # the JSON's own problem says more than the missing line
+    return parsed.model_copy(update={"read": "parsed"})
+
+
+def _json_vote(fields: dict[str, Any]) -> tuple[str | None, str | None, str | None, str | None]:
+    stance = _field_text(fields.get("stance"))
+    problem = None if stance and stance.strip() else "the JSON ballot has no stance"
+    return (stance if not problem else None, _field_text(fields.get("confidence")),
+            _field_text(fields.get("dealbreaker")), problem)  # fmt: skip
+
+
+Found = tuple[str | None, str | None, str | None, str | None]
+
+
+def _read_ballot(seat: str, text: str, stage: VoteStage, found: Found, reason: Any) -> Ballot:
+    """A ballot from (stance, confidence, dealbreaker, problem) as found in the reply."""
     scale = ballot_scale(stage.ballot)
-    stance_text, confidence_text, dealbreaker, problem = _find_vote(text)
+    stance_text, confidence_text, dealbreaker, problem = found
     options = stage.options or []
     if (stance_text is None and scale.from_prose and options and not stage.numeric
             and stage.rule != "borda"):  # fmt: skip
@@ -197,9 +263,10 @@ def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
     if confidence is None or deal_problem:
         return Ballot(seat=seat, valid=False, raw_stance=_clean(stance_text), problem=unreadable)
     problem = "; ".join(p for p in (problem, confidence_problem) if p) or None
+    reason = str(reason).strip()[:200] if reason else _reason(text)
     common: dict[str, Any] = {
         "seat": seat, "confidence": confidence, "confidence_label": level,
-        "dealbreaker": deal, "reason": _reason(text), "raw_stance": _clean(stance_text),
+        "dealbreaker": deal, "reason": reason or None, "raw_stance": _clean(stance_text),
     }  # fmt: skip
     return _ballot_for(stage, stance_text, common, problem)
 

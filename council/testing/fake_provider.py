@@ -23,6 +23,10 @@ Faults, each decided per request (queued ``fail_next`` faults first, then the ra
 - **latency** (``latency``): a delay before every answer or error: a fixed number of seconds,
   a ``(min, max)`` range drawn uniformly, or a function of a ``random.Random``.
 
+With ``reasoning`` (text, or a function of the request body) it answers as a reasoning model
+does (``council.testing.fake_reasoning``): the reasoning as ``reasoning_content`` beside the
+answer, counted as ``reasoning_tokens``, and spent first under an enforced ``max_tokens``.
+
 With ``enforce_max_tokens=True`` it also does what a real server does with a request's
 ``max_tokens``: a reply longer than that (a token here is a word with its spaces, as in the
 usage it reports) is cut off after ``max_tokens`` of them and ends with ``finish_reason:
@@ -56,6 +60,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+from council.testing import fake_reasoning
 
 Reply = str | Callable[[dict[str, Any]], str]
 Latency = float | tuple[float, float] | Callable[[random.Random], float]
@@ -107,12 +113,14 @@ class FakeProvider:
         port: int = 0,
         api_key: str | None = None,
         enforce_max_tokens: bool = False,
+        reasoning: Reply | None = None,
     ) -> None:
         if latency is not None and latency_s:
             raise ValueError("give latency or latency_s, not both")
         self.reply = reply
         self.api_key = api_key  # when set, a request without "Bearer <api_key>" gets a 401
         self.enforce_max_tokens = enforce_max_tokens  # cut replies off at max_tokens
+        self.reasoning = reasoning  # a reasoning model's thinking, sent beside each answer
         self.latency: Latency = latency if latency is not None else latency_s
         _check_latency(self.latency)
         self.error_rates = dict(error_rates or {})
@@ -245,6 +253,15 @@ class FakeProvider:
                 self.answered_hashes.append(request_hash(body))
         return text
 
+    def _think(self, body: dict[str, Any], text: str) -> tuple[str | None, str, str]:
+        """(reasoning, answer, finish_reason): the reply as ``_cut`` sends it, with the
+        reasoning spent first under the cap when this provider reasons."""
+        if self.reasoning is None:
+            return None, *self._cut(body, text)
+        thought = self.reasoning(body) if callable(self.reasoning) else self.reasoning
+        cap = body.get("max_tokens", body.get("max_completion_tokens"))
+        return fake_reasoning.spend(thought, text, cap, self.enforce_max_tokens)
+
     def _cut(self, body: dict[str, Any], text: str) -> tuple[str, str]:
         """The reply as sent and why it ended: cut off at ``max_tokens`` ("length") when
         enforced and the reply is longer, else whole ("stop")."""
@@ -313,11 +330,11 @@ class FakeProvider:
                 if text is None:  # a reply function's bug: a 500 that says so
                     self._send(500, _error_body("the reply function raised an exception", 500))
                     return
-                text, finish = provider._cut(body, text)
+                reasoning, text, finish = provider._think(body, text)
                 if body.get("stream"):
-                    self._stream(plan, body, text, finish)
+                    self._stream(plan, body, text, finish, reasoning)
                 else:
-                    self._complete(plan, body, text, finish)
+                    self._complete(plan, body, text, finish, reasoning)
 
             def _error(self, plan: _Plan) -> None:
                 headers = {}
@@ -327,16 +344,27 @@ class FakeProvider:
                     plan.status, _error_body(f"injected {plan.status}", plan.status), headers
                 )
 
-            def _complete(self, plan: _Plan, body: dict[str, Any], text: str, finish: str) -> None:
-                data = json.dumps(_completion(plan.number, body, text, finish)).encode()
+            def _complete(
+                self, plan: _Plan, body: dict[str, Any], text: str, finish: str,
+                reasoning: str | None = None,
+            ) -> None:  # fmt: skip
+                payload = _completion(plan.number, body, text, finish)
+                if reasoning is not None:
+                    payload = fake_reasoning.completion(payload, reasoning)
+                data = json.dumps(payload).encode()
                 if plan.outcome == "malformed":
                     data = data[: len(data) // 2] + b"<<not JSON"
                 sent = data[: len(data) // 2] if plan.outcome == "truncated" else data
                 self._head(200, {"Content-Length": str(len(data))})
                 self.wfile.write(sent)
 
-            def _stream(self, plan: _Plan, body: dict[str, Any], text: str, finish: str) -> None:
+            def _stream(
+                self, plan: _Plan, body: dict[str, Any], text: str, finish: str,
+                reasoning: str | None = None,
+            ) -> None:  # fmt: skip
                 events = _chunks(plan.number, body, text, finish)
+                if reasoning is not None:
+                    events = fake_reasoning.chunks(events, reasoning)
                 if plan.outcome == "truncated":
                     events = events[: max(1, len(events) // 2)]  # never the final chunk
                 elif plan.outcome == "malformed":
