@@ -2,7 +2,10 @@
 
 It sits in the working directory (or wherever ``--config`` points) and holds top-level keys
 named like the flags (``model``, ``models``, ``protocol``, ``panel``, ``personas``,
-``chairman``, ``out``, budgets, sampling) and an ``[endpoints]`` table. Precedence, highest
+``chairman``, ``out``, budgets, sampling) and an ``[endpoints]`` table. ``reasoning_effort``
+is a level for every seat (``reasoning_effort = "low"``) or a table of seat -> level
+(``[reasoning_effort]`` with ``kuhn = "high"``; ``"*"`` for the rest); a flag's seats are
+set over the file's. Precedence, highest
 first: a flag on the command line, the project file, council's default.
 ``council config show`` prints every value and where it came from.
 """
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from council.errors import ConfigError
 from council.paths import RUNS_ENV, RUNS_HOME
+from council.seats.model import ReasoningEffort
 
 PROJECT_FILE = "council.toml"
 DEFAULTS: dict[str, Any] = {
@@ -26,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "chairman": None, "out": None, "temperature": 0.7, "seed": None, "max_tokens": None,
     "timeout": 120.0, "attempts": 4, "budget_tokens": None, "budget_usd": None,
     "budget_seconds": None, "endpoints": {}, "activation_cap": None, "continue_truncated": False,
+    "reasoning_effort": {},
 }  # fmt: skip
 
 
@@ -50,6 +55,7 @@ class ProjectFile(BaseModel):
     endpoints: dict[str, str] | None = None
     activation_cap: str | None = Field(default=None, pattern=r"^(p[0-9.]+|-?[0-9.]+)$")
     continue_truncated: bool | None = None
+    reasoning_effort: ReasoningEffort | dict[str, ReasoningEffort] | None = None
 
 
 def read_project(path: Path | None) -> tuple[dict[str, Any], Path | None]:
@@ -71,6 +77,8 @@ def read_project(path: Path | None) -> tuple[dict[str, Any], Path | None]:
         values.models = ",".join(values.models)
     if values.personas is not None:
         values.personas = list(values.personas)
+    if isinstance(values.reasoning_effort, str):  # one level for every seat
+        values.reasoning_effort = {"*": values.reasoning_effort}
     return values.model_dump(exclude_none=True), path
 
 
@@ -80,8 +88,8 @@ def settle(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
     merged: dict[str, tuple[Any, str]] = {}
     for key, default in DEFAULTS.items():
         flag = getattr(args, key, None)
-        if key == "endpoints":
-            flag = None  # --endpoint pairs merge over the file's table below
+        if key in ("endpoints", "reasoning_effort"):
+            flag = None  # --endpoint and --reasoning-effort pairs merge over the file's table
         if key == "personas" and isinstance(flag, str):
             flag = [p.strip() for p in flag.split(",") if p.strip()] or flag
         if flag is not None:

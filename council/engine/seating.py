@@ -25,6 +25,7 @@ def seat_assignment(seat: Seat, anonymous_label: str | None = None) -> SeatAssig
         anonymous_label=anonymous_label,
         reason=seat.reason or None,
         weight=seat.weight,
+        reasoning_effort=seat.reasoning_effort,
     )
 
 

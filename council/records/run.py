@@ -123,6 +123,8 @@ class SeatAssignment(Record):
     anonymous_label: str | None = None
     reason: str | None = None  # why the seat is on this model
     weight: float = 1.0  # its vote's weight in a tally
+    # How hard its model was asked to reason; left out of the JSON when not given.
+    reasoning_effort: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Ballot(Record):

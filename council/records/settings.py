@@ -79,3 +79,4 @@ class RunConfig(BaseModel):
     budget: Budget | None = None
     label_seed: str
     switches: dict[str, bool] = Field(default_factory=dict)  # protocol switches, as they ran
+    reasoning_effort: dict[str, str] = Field(default_factory=dict)  # seat -> effort it was given

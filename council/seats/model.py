@@ -6,7 +6,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from council.records.run import TurnActivations
 
@@ -35,6 +35,12 @@ class _NobodyListening:
 
 
 NOBODY_LISTENING: CallListener = _NobodyListening()
+
+
+# The levels litellm passes on as ``reasoning_effort`` (OpenAI's; litellm maps them to
+# Anthropic's and Gemini's thinking budgets).
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
+REASONING_EFFORTS: tuple[str, ...] = get_args(ReasoningEffort)
 
 
 @dataclass(frozen=True)

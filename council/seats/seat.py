@@ -14,7 +14,7 @@ from council.records.settings import CallSettings
 from council.seats.commands import CLI_PROVIDER, PARAM, command_params
 from council.seats.litellm_model import LiteLLMModel
 from council.seats.local import LOCAL_PROVIDER, LOCAL_SERVERS
-from council.seats.model import ChatModel, split_model_string
+from council.seats.model import REASONING_EFFORTS, ChatModel, split_model_string
 
 __all__ = ["CallSettings", "Seat", "SeatRole", "make_model"]
 
@@ -34,18 +34,11 @@ class Seat:
     reasoning_effort: str | None = None
 
 
-# The levels litellm passes on as ``reasoning_effort`` (OpenAI's; litellm maps them to
-# Anthropic's and Gemini's thinking budgets).
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
-
-
 def check_reasoning_effort(value: str, where: str) -> str:
     """A reasoning effort as given by a user (a flag, a slot file, council.toml), checked."""
     level = value.strip().lower()
     if level not in REASONING_EFFORTS:
-        raise ConfigError(
-            f"{where}: reasoning effort '{value}' is not one of {', '.join(REASONING_EFFORTS)}"
-        )
+        raise ConfigError(f"{where}: '{value}' is not one of {', '.join(REASONING_EFFORTS)}")
     return level
 
 
