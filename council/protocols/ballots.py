@@ -128,7 +128,8 @@ class BallotScale(BaseModel):
         return (
             f"Answer with one JSON object and nothing else: {fields}, where "
             f"{self.stance_rule(options, numeric, ranked)}; {self.confidence_rule()}; "
-            f"{self.dealbreaker_rule()}; REASON is your argument for it, in a sentence or two."
+            f"{self.dealbreaker_rule()}; REASON is your argument for it, all the prose of "
+            "your reply."
         )
 
     def response_schema(
@@ -137,7 +138,7 @@ class BallotScale(BaseModel):
         """The schema a structured vote is sent: ``json_schema`` and a one-line reason (the
         ballot's argument, which a line-form reply gives as prose before its line)."""
         schema = self.json_schema(options, numeric, ranked)
-        reason = {"type": "string", "description": "your argument for it, in a sentence or two"}
+        reason = {"type": "string", "description": "your argument for it: your reply's prose"}
         return {
             **schema,
             "title": "ballot",
