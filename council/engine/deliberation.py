@@ -489,8 +489,7 @@ class Deliberation(StagePrompts, RunRules):
             if answered_by != seat.model.model:
                 self.fall_back_for_good(seat.name, answered_by)
             if not content.strip():
-                error = "empty reply" + (": reasoning used the whole token cap"
-                                         if completion.starved else "")  # fmt: skip
+                error = "empty reply"  # ``starved`` says when reasoning used the whole cap
         except ModelCallError as exc:
             error, usage = str(exc), {"attempts": exc.attempts}
             self._absent.add(seat.name)

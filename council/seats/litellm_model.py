@@ -324,6 +324,10 @@ class LiteLLMModel(ChatModel):
             params["response_format"] = SCHEMA_FORMS[self.schema_form](request.response_schema)
         if request.reasoning_effort is not None:
             params["reasoning_effort"] = request.reasoning_effort
+        if self.reasons:
+            # Reasoning models refuse some sampling settings (OpenAI's o-series: any
+            # temperature but 1); litellm leaves those out instead of failing the call.
+            params["drop_params"] = True
         params.update(endpoint)
         if self.stream:
             params["stream"] = True
