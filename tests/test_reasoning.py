@@ -5,6 +5,7 @@ recorded apart from it, never shown to other seats nor measured; its tokens are 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ from council.engine.lengths import REASONING_HEADROOM, retry_cap
 from council.errors import ConfigError, CouncilError
 from council.records.run import RunResult
 from council.records.settings import CallSettings
+from council.seats import ModelRequest
+from council.seats.litellm_model import LiteLLMModel, import_litellm
 from council.seats.seat import make_model
 from council.seats.slots import read_seat_slots
 from council.testing import FakeProvider, FunctionModel, well_formed_reply
@@ -202,3 +205,19 @@ def test_the_cli_and_council_toml_set_efforts_and_show_reasoning(
                        capsys)  # fmt: skip
     assert code != 0 and "--reasoning-effort kuhn=lots: 'lots' is not one of" in err
     assert "Traceback" not in err
+
+
+def test_reasoning_is_priced_apart_within_the_calls_cost() -> None:
+    with FakeProvider(ANSWER, reasoning=THOUGHT) as fake:
+
+        async def endpoint(_: str) -> dict[str, Any]:
+            return {"api_base": fake.api_base, "api_key": "k"}
+
+        model = LiteLLMModel("openai/o3-mini", resolve_endpoint=endpoint, max_attempts=1)
+        request = ModelRequest(stage="s", messages=[{"role": "user", "content": "Well?"}],
+                               max_tokens=50, temperature=1.0)  # fmt: skip
+        completion = asyncio.run(model.complete(request))
+    tokens = len(THOUGHT.split())
+    _, price = import_litellm().cost_per_token(model="openai/o3-mini", completion_tokens=tokens)
+    assert completion.reasoning_tokens == tokens and completion.reasoning_cost_usd == price
+    assert completion.cost_usd is not None and completion.cost_usd > price > 0

@@ -482,6 +482,7 @@ class Deliberation(StagePrompts, RunRules):
                 # Kept apart from the answer: no other seat, and no meter, reads it.
                 "reasoning": redact(completion.reasoning) if completion.reasoning else None,
                 "reasoning_tokens": completion.reasoning_tokens,
+                "reasoning_cost_usd": completion.reasoning_cost_usd,
                 "starved": completion.starved,
                 "structured": completion.structured,
             }

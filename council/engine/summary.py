@@ -56,6 +56,7 @@ def session_metadata(
         truncated=sum(t.truncated for t in replies),
         continued=sum(t.continued for t in replies),
         reasoning_tokens=sum(t.reasoning_tokens or 0 for t in counted),
+        reasoning_cost_usd=round(sum(t.reasoning_cost_usd or 0.0 for t in counted), 6),
         starved=sum(t.starved for t in replies),
         enforcement_calls=sum(tags.values()),
         enforcement_breakdown={**dict.fromkeys(ENFORCEMENT_TAGS, 0), **tags} if tags else {},

@@ -103,6 +103,7 @@ class Turn(Record):
     # call is its own turn, ``<stage>.retry``).
     reasoning: str | None = Field(default=None, exclude_if=lambda v: v is None)
     reasoning_tokens: int | None = Field(default=None, exclude_if=lambda v: v is None)
+    reasoning_cost_usd: float | None = Field(default=None, exclude_if=lambda v: v is None)
     starved: bool = Field(default=False, exclude_if=lambda v: not v)
     # structured: the reply was asked for in a JSON schema (``CallRequest.response_schema``).
     structured: bool = Field(default=False, exclude_if=lambda v: not v)
@@ -275,6 +276,7 @@ class SessionMetadata(Record):
     continued: int = Field(default=0, exclude_if=lambda v: v == 0)  # cut-off replies continued
     # Of output_tokens, those reasoning models spent thinking; replies reasoning left empty.
     reasoning_tokens: int = Field(default=0, exclude_if=lambda v: v == 0)
+    reasoning_cost_usd: float = Field(default=0.0, exclude_if=lambda v: v == 0)
     starved: int = Field(default=0, exclude_if=lambda v: v == 0)
     # nyk's fields. Enforcement: every extra call a rule sent (a re-ask, a guard's turn), by
     # the rule's tag (ENFORCEMENT_TAGS, and council's own: diversity, drift).

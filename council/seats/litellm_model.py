@@ -303,6 +303,7 @@ class LiteLLMModel(ChatModel):
             finish_reason=getattr(choice, "finish_reason", None),
             reasoning=reasoning,
             reasoning_tokens=reasoning_tokens(usage),
+            reasoning_cost_usd=self._reasoning_cost(litellm, reasoning_tokens(usage)),
             structured="response_format" in params,
         )
 
@@ -374,6 +375,21 @@ class LiteLLMModel(ChatModel):
                 listener.delta(text)
         # Where the provider sent no usage, the builder counts the tokens itself.
         return litellm.stream_chunk_builder(chunks, messages=params["messages"]), pieces
+
+    def _reasoning_cost(self, litellm: Any, tokens: int | None) -> float | None:
+        """What ``tokens`` of reasoning cost at the model's output price (within the call's
+        cost); None where the price is unknown."""
+        if not tokens:
+            return None
+        if self.runs_on_this_machine:
+            return 0.0
+        if not self._priced:
+            return None
+        try:
+            _, cost = litellm.cost_per_token(model=self.model, completion_tokens=tokens)
+        except Exception:
+            return None
+        return float(cost)
 
     def _cost(self, litellm: Any, response: Any) -> float | None:
         if self.runs_on_this_machine:

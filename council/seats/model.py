@@ -90,6 +90,7 @@ class Completion:
     # ``completion_tokens``, as providers report them).
     reasoning: str | None = None
     reasoning_tokens: int | None = None
+    reasoning_cost_usd: float | None = None  # of cost_usd, what the reasoning tokens cost
     structured: bool = False  # the reply was asked for in the request's JSON schema
 
     @property
