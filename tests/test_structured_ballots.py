@@ -11,6 +11,7 @@ from typing import Any
 from council import Council
 from council.engine.lengths import count_words
 from council.engine.votes import parse_ballot
+from council.protocols.ballots import NYK_SCALE
 from council.protocols.spec import VoteStage
 from council.records.run import RunResult
 from council.seats import ModelRequest
@@ -178,3 +179,10 @@ def test_the_llama_cpp_form_reaches_the_server_as_it_is_sent() -> None:
         completion = asyncio.run(model.complete(request))
         assert completion.structured and completion.content == '{"stance": "x"}'
         assert fake.requests[0]["response_format"] == {"type": "json_object", "schema": schema}
+
+
+def test_a_free_stance_cannot_be_empty_under_a_grammar() -> None:
+    # The bundled model, held to the schema by llama.cpp's grammar, gave "" for half its
+    # stances until the schema said a stance has at least one character.
+    stance = NYK_SCALE.response_schema(None, numeric=False, ranked=False)["properties"]["stance"]
+    assert stance["type"] == "string" and stance["minLength"] == 1

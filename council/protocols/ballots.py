@@ -102,7 +102,8 @@ class BallotScale(BaseModel):
         elif options:
             stance = {"enum": [*options, "abstain"]}
         else:
-            stance = {"type": "string", "maxLength": 80}
+            # minLength: a grammar (llama.cpp) would otherwise let a small model give "".
+            stance = {"type": "string", "minLength": 1, "maxLength": 80}
         confidence: dict[str, Any] = (
             {"enum": list(self.levels)}
             if self.confidence == "levels"
