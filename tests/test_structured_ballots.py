@@ -186,3 +186,6 @@ def test_a_free_stance_cannot_be_empty_under_a_grammar() -> None:
     # stances until the schema said a stance has at least one character.
     stance = NYK_SCALE.response_schema(None, numeric=False, ranked=False)["properties"]["stance"]
     assert stance["type"] == "string" and stance["minLength"] == 1
+    # One gave "][" instead: marks with no word are no stance.
+    marks = parse_ballot("a", '{"stance": "][", "confidence": "high", "dealbreaker": "no"}', NYK)
+    assert not marks.valid and "no words" in (marks.problem or "")

@@ -304,6 +304,8 @@ def _ballot_for(
                 problem=f"stance '{_clean(stance_text)}' is not one of {', '.join(options)}",
             )  # fmt: skip
         return Ballot(**common, valid=True, stance=option, problem=problem)
+    if not canonical(stance_text):  # marks with no word ("][", "--"): no position at all
+        return Ballot(**common, valid=False, problem=f"stance '{stance_text.strip()}' has no words")
     if len(stance_text.split()) > MAX_STANCE_WORDS:  # prose caught by the pattern, not a stance
         return Ballot(
             **common, valid=False,
