@@ -42,7 +42,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from council.engine.budget import BudgetExceeded
-from council.engine.votes import structured_fields
+from council.engine.structured import structured_fields
 from council.protocols.spec import SpeakingStage
 from council.records.run import CONTINUATION, REASONING_RETRY, Turn
 from council.seats.model import ModelRequest

@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from council.engine.rankings import parse_ranking, ranking_instruction, tally_rankings
+from council.engine.structured import structured_vote_instruction, vote_schema
 from council.engine.votes import (
     missing_line_instruction,
     parse_ballot,
-    structured_vote_instruction,
     tally_votes,
     vote_instruction,
-    vote_schema,
 )
 from council.protocols.spec import RankingStage, SpeakingStage, VoteStage
 from council.records.run import Ballot, Tally, Turn

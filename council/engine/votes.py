@@ -3,7 +3,10 @@
 Models are asked to end with ``STANCE | CONFIDENCE | DEALBREAKER``. Real replies add prose,
 Markdown, labels ("Stance: yes"), percentages, or forget the line entirely; the parser takes the
 last line that looks like a vote, falls back to labelled lines, and records what it had to guess
-in ``Ballot.problem``. A reply it cannot read is an invalid ballot, never an exception.
+in ``Ballot.problem``. A reply it cannot read is an invalid ballot, never an exception. A seat
+whose model takes a JSON schema answers a vote with the ballot as JSON (``vote_schema``): it is
+read from its fields (``Ballot.read == "structured"``), and the text line is the fallback
+(``"parsed"``).
 
 Stances are normalised (case, punctuation, synonyms: "Agreed." is yes, "pass" is abstain) and
 ``abstain`` is a stance of its own. Confidence words map through ``CONFIDENCE_WORDS``.
@@ -25,7 +28,6 @@ what it rounds), so two of three equal votes meet a 2/3 threshold.
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 from collections import Counter, defaultdict
@@ -34,6 +36,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from council.engine.structured import json_vote, structured_fields
 from council.protocols.ballots import BallotScale, ballot_scale
 from council.protocols.spec import VoteStage
 from council.records.run import Ballot, Tally, VoteOutcome
@@ -71,44 +74,6 @@ def vote_instruction(stage: VoteStage) -> str:
     """The line a seat is asked to end with, in the words of the stage's ballot scale."""
     ranked = stage.rule == "borda"
     return ballot_scale(stage.ballot).instruction(stage.options, stage.numeric, ranked)
-
-
-def structured_vote_instruction(stage: VoteStage) -> str:
-    """What a seat whose model is held to ``vote_schema`` is asked: the ballot as JSON."""
-    ranked = stage.rule == "borda"
-    return ballot_scale(stage.ballot).structured_instruction(stage.options, stage.numeric, ranked)
-
-
-def vote_schema(stage: VoteStage) -> dict[str, Any]:
-    """The JSON schema a structured vote is held to (the stage's ballot scale's)."""
-    ranked = stage.rule == "borda"
-    return ballot_scale(stage.ballot).response_schema(stage.options, stage.numeric, ranked)
-
-
-def structured_fields(text: str) -> dict[str, Any] | None:
-    """The last JSON object in a reply that carries a stance (a structured ballot, maybe
-    followed by a re-asked line), or None: the reply is read as text."""
-    decoder = json.JSONDecoder()
-    found = None
-    for start in (m.start() for m in re.finditer(r"\{", text)):
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and "stance" in value:
-            found = value
-    return found
-
-
-def _field_text(value: Any) -> str | None:
-    """A JSON field as the line parser reads it: a ranking joined by '>', numbers as text."""
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return " > ".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
 
 
 def missing_line_instruction(stage: VoteStage, problem: str | None) -> str:
@@ -224,7 +189,7 @@ def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
         return Ballot(seat=seat, valid=False, problem="no reply")
     fields = structured_fields(text)
     if fields is not None:
-        structured = _read_ballot(seat, text, stage, _json_vote(fields), fields.get("reason"))
+        structured = _read_ballot(seat, text, stage, json_vote(fields), fields.get("reason"))
         structured = structured.model_copy(update={"read": "structured"})
         if structured.valid:
             return structured
@@ -232,13 +197,6 @@ def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
     if fields is not None and not parsed.valid:
         return structured  # the JSON's own problem says more than the missing line
     return parsed.model_copy(update={"read": "parsed"})
-
-
-def _json_vote(fields: dict[str, Any]) -> tuple[str | None, str | None, str | None, str | None]:
-    stance = _field_text(fields.get("stance"))
-    problem = None if stance and stance.strip() else "the JSON ballot has no stance"
-    return (stance if not problem else None, _field_text(fields.get("confidence")),
-            _field_text(fields.get("dealbreaker")), problem)  # fmt: skip
 
 
 Found = tuple[str | None, str | None, str | None, str | None]
