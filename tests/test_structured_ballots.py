@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from council import Council
@@ -189,3 +192,15 @@ def test_a_free_stance_cannot_be_empty_under_a_grammar() -> None:
     # One gave "][" instead: marks with no word are no stance.
     marks = parse_ballot("a", '{"stance": "][", "confidence": "high", "dealbreaker": "no"}', NYK)
     assert not marks.valid and "no words" in (marks.problem or "")
+
+
+def test_asking_what_a_model_can_do_imports_no_litellm() -> None:
+    # The engine asks as it builds each request: importing litellm there would cost seconds
+    # and keep the run's calls from the warm worker.
+    code = (
+        "import sys; from council.seats.seat import make_model; m = make_model('openai/o3-mini');"
+        "assert m.structured_output and m.reasons; assert 'litellm' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr

@@ -32,6 +32,7 @@ from tenacity import (
 
 from council.errors import ModelCallError
 from council.seats import warm
+from council.seats.capabilities import supports
 from council.seats.gate import call_gate, estimated_tokens
 from council.seats.model import CallListener, ChatModel, Completion, ModelRequest
 from council.secrets import redact
@@ -95,16 +96,6 @@ SCHEMA_FORMS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "json_schema": _json_schema,
     "json_object": _json_object,
 }
-
-
-def _model_supports(check: str, model: str) -> bool:
-    """litellm's model map on a capability (``supports_response_schema``, ...); a model it
-    does not know supports nothing."""
-    provider, _, name = model.partition("/")
-    try:
-        return bool(getattr(import_litellm(), check)(model=name, custom_llm_provider=provider))
-    except Exception:
-        return False
 
 
 def reasoning_of(message: Any) -> str | None:
@@ -184,7 +175,7 @@ class LiteLLMModel(ChatModel):
             schema_form=schema_form,
         )  # fmt: skip
         # Whether the model takes a JSON schema and is known to reason: as declared (a user's
-        # own server, a test), else as litellm's model map says, asked on first use.
+        # own server, a test), else as litellm's model map says (``council.seats.capabilities``).
         self._structured = structured_output
         self._reasons = reasons
         self.schema_form = schema_form  # how the schema travels (SCHEMA_FORMS)
@@ -210,13 +201,13 @@ class LiteLLMModel(ChatModel):
     @property
     def structured_output(self) -> bool:
         if self._structured is None:
-            self._structured = _model_supports("supports_response_schema", self.model)
+            self._structured = supports("supports_response_schema", self.model)
         return self._structured
 
     @property
     def reasons(self) -> bool:
         if self._reasons is None:
-            self._reasons = _model_supports("supports_reasoning", self.model)
+            self._reasons = supports("supports_reasoning", self.model)
         return self._reasons
 
     def _wait_for(self, state: RetryCallState) -> float:
