@@ -204,3 +204,22 @@ def test_asking_what_a_model_can_do_imports_no_litellm() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parent.parent, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_json_read_but_not_countable_is_asked_again_as_json() -> None:
+    empty = '{"stance": "", "confidence": "high", "dealbreaker": "no", "reason": "r"}'
+    whole = '{"stance": "keep them", "confidence": "med", "dealbreaker": "no", "reason": "r"}'
+
+    def reply(request: ModelRequest) -> str:
+        if request.stage != "final":
+            return well_formed_reply(request)
+        return whole if "could not be counted" in request.messages[-1]["content"] else empty
+
+    model = FunctionModel(reply, structured_output=True)
+    result = run(model)
+    ballots = finals(result)
+    assert all(b.valid and b.reasked and b.read == "structured" for b in ballots)
+    assert {b.stance for b in ballots} == {"keep them"}
+    again = [r for r in model.requests if "could not be counted" in r.messages[-1]["content"]]
+    assert len(again) == 3 and all(r.response_schema is not None for r in again)
+    assert "the JSON ballot has no stance" in again[0].messages[-1]["content"]

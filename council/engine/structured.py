@@ -4,7 +4,9 @@ A seat whose model can be held to a JSON schema (``ChatModel.structured_output``
 scale's schema (``vote_schema``, litellm's ``response_format``) and an instruction to answer
 with the ballot as one JSON object (``structured_vote_instruction``). Its reply is read from
 the JSON's fields (``structured_fields``, ``json_vote``) by the same rules as a line, and is
-read for a line when the JSON cannot be (``council.engine.votes.parse_ballot``).
+read for a line when the JSON cannot be (``council.engine.votes.parse_ballot``). Asked again
+(``VoteKind.follow_up``), a seat whose JSON was read but could not be counted is asked for the
+object again under the schema; one whose JSON could not be read at all writes the line.
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ def structured_vote_instruction(stage: VoteStage) -> str:
     """What a seat whose model is held to ``vote_schema`` is asked: the ballot as JSON."""
     ranked = stage.rule == "borda"
     return ballot_scale(stage.ballot).structured_instruction(stage.options, stage.numeric, ranked)
+
+
+def missing_json_instruction(stage: VoteStage, problem: str | None) -> str:
+    """What a seat whose JSON ballot was read but could not be counted (an empty stance, a
+    level off the scale) is asked: the object again, held to the same schema."""
+    why = f" ({problem})" if problem else ""
+    return (
+        f"Your JSON ballot could not be counted{why}. {structured_vote_instruction(stage)} "
+        "Give the whole object again, with every field filled in as asked."
+    )
 
 
 def vote_schema(stage: VoteStage) -> dict[str, Any]:
