@@ -34,7 +34,7 @@ from council.seats.fallback import FallbackModel
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
 from council.seats.routing import chair_fallback, chair_model, route
-from council.seats.seat import Seat, SeatRole, make_model
+from council.seats.seat import Seat, SeatRole, check_reasoning_effort, make_model
 from council.seats.slots import SeatSlots
 from council.secrets import redact
 from council.store.folder import RunFolder, new_run_id
@@ -98,6 +98,7 @@ class Council:
         switches: Mapping[str, bool] | None = None,
         question: str | None = None,
         panel_rules: bool = True,
+        reasoning_effort: str | Mapping[str, str] | None = None,
     ) -> None:
         start_render_worker()  # it starts while the cards load; the first prompt finds it up
         cards, chair_card, self.choice_notes = _resolve_cards(
@@ -118,8 +119,15 @@ class Council:
             raise UnknownNameError("seat", unknown, [*names, CHAIR])
         self.endpoints = dict(endpoints or {})
         self.api_key_envs = dict(api_key_envs or {})
+        efforts = _efforts(reasoning_effort)
+        for unknown in sorted(set(efforts) - {*names, CHAIR, ALL_SEATS}):
+            raise UnknownNameError("seat", unknown, [*names, CHAIR])
         if seat_slots is not None:
             _apply_slots(seat_slots, names, overrides, chains)
+            for member, effort in seat_slots.reasoning_efforts.items():
+                seat = CHAIR if member == CHAIR else seat_slots.seat_for(member, names)
+                if seat is not None:
+                    efforts.setdefault(seat, effort)
             self.endpoints |= seat_slots.endpoints
             self.api_key_envs |= seat_slots.api_key_envs
         self.calls = calls or CallSettings()
@@ -139,6 +147,8 @@ class Council:
         except ValueError as exc:  # a malformed model string
             raise ConfigError(str(exc)) from None
         self._specs = binder.specs  # seat -> model strings, for resume
+        self._bind_efforts(efforts)
+        self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
         check_panel_fits(self.protocol, len(self.panel))
         # Parts of the protocol turned on or off for its runs; an unknown switch, or a locked
         # one turned off (nyk's quick-mode anonymization), is refused here, before any call.
@@ -154,6 +164,21 @@ class Council:
         # What guards that watch a stage measure diversity and drift with (the bundled
         # embedder, loaded only when one measures, unless another is given).
         self.embedder = embedder
+
+    def _bind_efforts(self, efforts: Mapping[str, str]) -> None:
+        """Each seat's reasoning effort: its own, else the one given for every seat."""
+
+        def bound(seat: Seat) -> Seat:
+            effort = efforts.get(seat.name, efforts.get(ALL_SEATS))
+            return dataclasses.replace(seat, reasoning_effort=effort) if effort else seat
+
+        self.panel = [bound(seat) for seat in self.panel]
+        self.chair = bound(self.chair)
+
+    @property
+    def reasoning_efforts(self) -> dict[str, str]:
+        """seat -> the reasoning effort it was given (seats left at the default absent)."""
+        return {s.name: s.reasoning_effort for s in [*self.panel, self.chair] if s.reasoning_effort}
 
     @classmethod
     def for_question(cls, question: str, *, panel: str | None = None, **kwargs: Any) -> Council:
@@ -216,6 +241,7 @@ class Council:
             label_seed=label_seed,
             switches=self.switches,
             weights=weights,
+            reasoning_effort=self.reasoning_efforts,
         )
 
     async def aconvene(
@@ -407,6 +433,19 @@ def _apply_slots(
     if slots.fallback:
         for seat in [*names, CHAIR]:
             chains.setdefault(seat, [slots.fallback])
+
+
+ALL_SEATS = "*"  # in a reasoning-effort mapping: every seat not named
+
+
+def _efforts(given: str | Mapping[str, str] | None) -> dict[str, str]:
+    """Reasoning efforts as seat -> level (``ALL_SEATS`` for every seat), each level checked."""
+    if given is None:
+        return {}
+    mapping = {ALL_SEATS: given} if isinstance(given, str) else dict(given)
+    where = {seat: f"reasoning effort for '{seat}'" for seat in mapping}
+    where[ALL_SEATS] = "reasoning effort"
+    return {seat: check_reasoning_effort(v, where[seat]) for seat, v in mapping.items()}
 
 
 def _recorded(card: PersonaCard) -> RecordedCard:

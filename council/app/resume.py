@@ -80,6 +80,8 @@ class SeatChanges:
     tiers: Mapping[str, Mapping[str, str]] | None = None
     use_model_hints: bool = False
     calls: CallSettings | None = None
+    # seat -> reasoning effort ("*": every seat), over the recorded ones.
+    reasoning_effort: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def reseats(self) -> bool:
@@ -148,7 +150,15 @@ def recorded_council(
         # checked then, and is not chosen again.
         weights=config.weights,
         panel_rules=False,
+        reasoning_effort=_efforts(config, changes),
     )
+
+
+def _efforts(config: RunConfig, changes: SeatChanges) -> dict[str, str]:
+    """The recorded reasoning efforts with the replay's changes; one given for every seat
+    ("*") replaces every recorded one."""
+    kept = {} if "*" in changes.reasoning_effort else config.reasoning_effort
+    return {**kept, **changes.reasoning_effort}
 
 
 def resume(

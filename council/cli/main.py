@@ -36,7 +36,13 @@ from council.cli.arguments import (
     temperature,
 )
 from council.cli.output import parse_endpoints, parse_pairs, progress_sinks, report_run, split_list
-from council.cli.seat_options import add_seat_options, detected, fallback_chains, models_option
+from council.cli.seat_options import (
+    add_seat_options,
+    detected,
+    fallback_chains,
+    models_option,
+    reasoning_efforts,
+)
 from council.distribution import DISTRIBUTION, __version__, warn_if_shadowed
 
 EXIT_USAGE = 2
@@ -88,6 +94,7 @@ def _convene(args: argparse.Namespace) -> int:
         seat_slots=slots,
         tiers=tiers,
         switches=_switches(args.switch),
+        reasoning_effort={**s["reasoning_effort"], **reasoning_efforts(args.reasoning_effort)},
     )
     if s["personas"]:
         kwargs["personas"] = s["personas"]

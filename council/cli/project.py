@@ -7,7 +7,10 @@ top-level keys named like the flags (``model``, ``models``, ``protocol``, ``pane
 0xNyk), read as nyk's coordinator reads it: ``profile``, ``triad``, ``members``, ``chairman``,
 ``models`` and ``no_auto_route``, each turned into council's setting of the same meaning.
 Precedence, highest first: a flag on the command line, ``council.toml``, ``.council.yaml``,
-council's default. ``council config show`` prints every value and where it came from.
+council's default. ``reasoning_effort`` is a level for every seat
+(``reasoning_effort = "low"``) or a table of seat -> level (``[reasoning_effort]`` with
+``kuhn = "high"``; ``"*"`` for the rest); a flag's seats are set over the file's.
+``council config show`` prints every value and where it came from.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from council.errors import ConfigError
 from council.paths import RUNS_ENV, RUNS_HOME
+from council.seats.model import ReasoningEffort
 
 PROJECT_FILE = "council.toml"
 NYK_FILE = ".council.yaml"
@@ -31,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "timeout": 120.0, "attempts": 4, "budget_tokens": None, "budget_usd": None,
     "budget_seconds": None, "endpoints": {}, "activation_cap": None, "continue_truncated": False,
     "use_model_hints": False,
+    "reasoning_effort": {},
 }  # fmt: skip
 
 
@@ -56,6 +61,7 @@ class ProjectFile(BaseModel):
     activation_cap: str | None = Field(default=None, pattern=r"^(p[0-9.]+|-?[0-9.]+)$")
     continue_truncated: bool | None = None
     use_model_hints: bool | None = None
+    reasoning_effort: ReasoningEffort | dict[str, ReasoningEffort] | None = None
 
 
 class NykOverrides(BaseModel):
@@ -89,6 +95,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         values.models = ",".join(values.models)
     if values.personas is not None:
         values.personas = list(values.personas)
+    if isinstance(values.reasoning_effort, str):  # one level for every seat
+        values.reasoning_effort = {"*": values.reasoning_effort}
     return values.model_dump(exclude_none=True)
 
 
@@ -168,8 +176,9 @@ def settle(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
     merged: dict[str, tuple[Any, str]] = {}
     for key, default in DEFAULTS.items():
         flag = getattr(args, key, None)
-        if key == "endpoints" or (key == "use_model_hints" and flag is False):
-            flag = None  # --endpoint pairs merge over the file's table; an unset switch is unset
+        if key in ("endpoints", "reasoning_effort") or (key == "use_model_hints" and flag is False):
+            flag = None  # --endpoint and --reasoning-effort pairs merge over the file's table;
+            # an unset switch is unset
         if key == "personas" and isinstance(flag, str):
             flag = [p.strip() for p in flag.split(",") if p.strip()] or flag
         if flag is not None:

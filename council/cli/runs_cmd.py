@@ -17,7 +17,13 @@ from council.cli.output import (
     report_run,
 )
 from council.cli.project import runs_location
-from council.cli.seat_options import add_seat_options, detected, fallback_chains, models_option
+from council.cli.seat_options import (
+    add_seat_options,
+    detected,
+    fallback_chains,
+    models_option,
+    reasoning_efforts,
+)
 
 OUT_HELP = "the runs folder (default: the project's 'out', else the runs home)"
 
@@ -134,9 +140,11 @@ def _show(args: argparse.Namespace) -> int:
     run = ledger.run(run_id) or {}
     calls = ledger.calls(run_id)
     run["status"] = _status(args, run)
+    thoughts = _reasoning(ledger, run_id) if args.reasoning else None
     if args.json:
         shown = {**run, "seats": json.loads(run["seats"]), "config": json.loads(run["config"])}
-        print(json.dumps({**shown, "calls": calls}, indent=2, ensure_ascii=False))
+        extra = {"reasoning": thoughts} if thoughts is not None else {}
+        print(json.dumps({**shown, "calls": calls, **extra}, indent=2, ensure_ascii=False))
         return 0
     print(f"{run['run_id']}  {run['status']}  {run['protocol']}\n{run['question']}")
     if run["error"]:
@@ -151,7 +159,23 @@ def _show(args: argparse.Namespace) -> int:
             print(f"\n=== {call['stage']} r{call['round']} · {call['seat']} ===")
             for message in (call["request"] or {}).get("messages", []):
                 print(f"--- {message['role']} ---\n{message['content']}")
+    for thought in thoughts or []:
+        tokens = f" ({thought['reasoning_tokens']} tokens)" if thought["reasoning_tokens"] else ""
+        print(f"\n=== reasoning: {thought['stage']} r{thought['round']} · {thought['seat']}"
+              f"{tokens} ===\n{thought['reasoning']}")  # fmt: skip
     return 0
+
+
+def _reasoning(ledger: Any, run_id: str) -> list[dict[str, Any]]:
+    """Each turn's reasoning, kept apart from its answer in the run's record."""
+    from council.records.fold import fold_events
+
+    turns = fold_events(ledger.events(run_id)).turns
+    return [
+        {"stage": t.stage, "round": t.round, "seat": t.seat, "model": t.model,
+         "reasoning_tokens": t.reasoning_tokens, "reasoning": t.reasoning}
+        for t in turns if t.reasoning or t.reasoning_tokens
+    ]  # fmt: skip
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -203,6 +227,7 @@ def _replay(args: argparse.Namespace) -> int:
     changes = SeatChanges(
         seats=seats, model=model, models=pool, fallbacks=fallback_chains(args),
         seat_slots=slots, tiers=tiers, use_model_hints=args.use_model_hints, calls=calls,
+        reasoning_effort=reasoning_efforts(args.reasoning_effort),
     )  # fmt: skip
     result = replay(
         args.run_id, runs_location(args), changes=changes,
@@ -240,6 +265,10 @@ def _register_runs(commands: Any) -> None:
     show = actions.add_parser("show", help="a run and every call it made")
     show.add_argument("run_id", help=RUN_HELP)
     show.add_argument("--prompts", action="store_true", help="print every prompt a seat saw")
+    show.add_argument(
+        "--reasoning", action="store_true",
+        help="print each reply's reasoning (reasoning models), kept apart from its answer",
+    )  # fmt: skip
     show.set_defaults(handler=_show)
     export = actions.add_parser(
         "export", help="write a run's events.jsonl and transcript.md from the ledger"

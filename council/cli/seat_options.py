@@ -56,6 +56,12 @@ def add_seat_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None
         help="tries per call, with retries" + (" (default: 4)" if defaults else keep),
     )  # fmt: skip
     parser.add_argument(
+        "--reasoning-effort", action="append", metavar="[PERSONA=]LEVEL",
+        help="how hard reasoning models think before answering: none, minimal, low, medium or "
+        "high, for every seat, or PERSONA=LEVEL (or chair=LEVEL) for one; repeatable"
+        + (" (default: the provider's)" if defaults else keep),
+    )  # fmt: skip
+    parser.add_argument(
         "--activation-cap", type=activation_cap, metavar="pN|CEILING",
         help="activations/ seats: cap the projection on the assistant axis at the Nth "
         "percentile of the axis's persona replies, or at CEILING" + (
@@ -68,6 +74,19 @@ def fallback_chains(args: argparse.Namespace) -> dict[str, list[str]]:
 
     pairs = parse_pairs(args.fallback, "--fallback")
     return {seat: split_list(chain) for seat, chain in pairs.items()}
+
+
+def reasoning_efforts(values: list[str] | None) -> dict[str, str]:
+    """``--reasoning-effort LEVEL`` (every seat, as ``*``) or ``PERSONA=LEVEL``, repeatable."""
+    from council.seats.seat import check_reasoning_effort
+
+    efforts = {}
+    for value in values or []:
+        seat, sep, level = value.rpartition("=")
+        seat = seat.strip() if sep else "*"
+        where = f"--reasoning-effort {value}"
+        efforts[seat or "*"] = check_reasoning_effort(level, where)
+    return efforts
 
 
 def models_option(value: str | None) -> tuple[Any, list[str]]:

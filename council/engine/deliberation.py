@@ -484,11 +484,17 @@ class Deliberation(StagePrompts, RunRules):
                 "reused": completion.reused,
                 "activations": completion.activations,
                 "truncated": completion.truncated,
+                # Kept apart from the answer: no other seat, and no meter, reads it.
+                "reasoning": redact(completion.reasoning) if completion.reasoning else None,
+                "reasoning_tokens": completion.reasoning_tokens,
+                "reasoning_cost_usd": completion.reasoning_cost_usd,
+                "starved": completion.starved,
+                "structured": completion.structured,
             }
             answered_by = completion.model or answered_by
             if answered_by != seat.model.model:
                 self.fall_back_for_good(seat.name, answered_by)
-            error = completion.problem  # empty, refused, or a tool call instead of a reply
+            error = completion.problem  # empty (or starved), refused, a tool call
         except ModelCallError as exc:
             error, usage = str(exc), {"attempts": exc.attempts}
             self._absent.add(seat.name)
@@ -513,7 +519,8 @@ class Deliberation(StagePrompts, RunRules):
                 model=seat.model.model, messages=_redacted(request.messages),
                 max_tokens=request.max_tokens,
                 temperature=request.temperature, seed=request.seed, expects=request.expects,
-                choices=list(request.choices),
+                choices=list(request.choices), response_schema=request.response_schema,
+                reasoning_effort=request.reasoning_effort,
             ),
             **usage,
         )  # fmt: skip

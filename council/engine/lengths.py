@@ -25,6 +25,14 @@ of each reply afterwards.
   ``CONTINUE_INSTRUCTION``; that call is a turn of its own, ``<stage>.continue``, and the
   stage's turn holds both parts, marked ``continued`` (and still ``truncated`` only if the
   continuation was cut off too). A continuation is never continued.
+- **Reasoning.** A model that thinks before it answers spends completion tokens on reasoning
+  under the same cap, so a turn's cap gets ``REASONING_HEADROOM`` on top for a seat given a
+  reasoning effort, or on a model known to reason (the effort's headroom, ``medium``'s when
+  none is given). litellm sends ``low``/``medium``/``high`` to Anthropic as thinking budgets of
+  1024/2048/4096 tokens, which must fit under the cap with the answer; the headroom is those
+  budgets. A reply that is empty because reasoning used the whole cap (cut off, no answer,
+  reasoning given) is recorded ``starved`` and asked once more with ``retry_cap``; that call
+  is a turn of its own, ``<stage>.retry``, and the stage's turn holds its answer.
 """
 
 from __future__ import annotations
@@ -34,8 +42,9 @@ import re
 from collections.abc import Awaitable, Callable
 
 from council.engine.budget import BudgetExceeded
+from council.engine.structured import structured_fields
 from council.protocols.spec import SpeakingStage
-from council.records.run import CONTINUATION, Turn
+from council.records.run import CONTINUATION, REASONING_RETRY, Turn
 from council.seats.model import ModelRequest
 
 TOKENS_PER_WORD = 2  # a cap with headroom: measured prose runs 1.4 to 1.78 tokens a word
@@ -46,6 +55,8 @@ CONTINUE_INSTRUCTION = (
 )
 # A word as a reader counts it: letters or digits, with inner apostrophes or hyphens
 # ("don't", "first-principles"); Markdown marks, bullets and pipes are not words.
+# Tokens a reasoning model may think in before its answer, by reasoning effort (see above).
+REASONING_HEADROOM = {"none": 0, "minimal": 512, "low": 1024, "medium": 2048, "high": 4096}
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _LAST_LINE = frozenset({"vote", "number", "decision"})  # replies that end in a line to parse
 _RANKING = re.compile(r"final\s+ranking", re.IGNORECASE)  # a ranking's list starts here
@@ -75,9 +86,25 @@ def token_cap(stage: SpeakingStage, protocol_cap: int, user_cap: int | None) -> 
     return implied_cap(stage.words) if stage.words else protocol_cap
 
 
+def reasoning_headroom(effort: str | None, reasons: bool) -> int:
+    """Tokens added to a turn's cap so that reasoning cannot starve its answer."""
+    if effort is None:
+        return REASONING_HEADROOM["medium"] if reasons else 0
+    return REASONING_HEADROOM.get(effort, REASONING_HEADROOM["medium"])
+
+
+def retry_cap(cap: int) -> int:
+    """The cap a starved reply is asked again with: twice its own, and the most headroom."""
+    return cap * 2 + REASONING_HEADROOM["high"]
+
+
 def count_words(text: str, expects: str = "text") -> int:
     """Words in a reply, less what the engine asked for after the prose: the last line of a
-    vote or a moderator's decision, a ranking's FINAL RANKING list."""
+    vote or a moderator's decision, a ranking's FINAL RANKING list. A ballot given as JSON
+    counts the words of its reason, its prose."""
+    fields = structured_fields(text) if expects in _LAST_LINE else None
+    if fields is not None:
+        return len(_WORD.findall(str(fields.get("reason") or "")))
     if expects in _LAST_LINE:
         lines = text.rstrip().splitlines()
         text = "\n".join(lines[:-1]) if len(lines) > 1 else text
@@ -98,7 +125,17 @@ def measured(turn: Turn, words: int | None) -> Turn:
 
 
 def is_continuation(stage_id: str) -> bool:
-    return stage_id.endswith(CONTINUATION)
+    """A part of a stage's turn (a continuation, a starved reply's retry), not a reply."""
+    return stage_id.endswith((CONTINUATION, REASONING_RETRY))
+
+
+def retried(turn: Turn, again: Turn) -> Turn:
+    """The starved turn with the answer its retry gave; a failed retry leaves it empty."""
+    if not again.ok:
+        return turn
+    update = {"content": again.content, "error": None, "truncated": again.truncated,
+              "reasoning": again.reasoning}  # fmt: skip
+    return turn.model_copy(update=update)
 
 
 def continuation_request(request: ModelRequest, partial: str) -> ModelRequest:
@@ -140,10 +177,17 @@ async def finished(
     turn: Turn, request: ModelRequest, stage: SpeakingStage, continue_truncated: bool,
     take: TakeTurn,
 ) -> Turn:  # fmt: skip
-    """The turn as it is recorded: continued once if it was cut off (and that was asked for),
-    then counted against its stage's word limit. A continuation is neither: it is a part."""
+    """The turn as it is recorded: asked again with a larger cap if reasoning starved it,
+    continued once if it was cut off (and that was asked for), then counted against its
+    stage's word limit. A continuation or a retry is none of these: it is a part."""
     if is_continuation(turn.stage):
         return turn
+    if turn.starved:
+        try:
+            bigger = dataclasses.replace(request, max_tokens=retry_cap(request.max_tokens))
+            turn = retried(turn, await take(bigger, turn.stage + REASONING_RETRY))
+        except BudgetExceeded:
+            pass  # a retry the budget cannot cover is not made: the turn stays empty
     if should_continue(turn, continue_truncated):
         assert turn.content is not None
         try:

@@ -151,8 +151,9 @@ class StagePrompts:
             text = f"{text}\n\n{gates.EVIDENCE_INSTRUCTION}" if text else gates.EVIDENCE_INSTRUCTION
         return text, expects, choices
 
-    def _max_tokens(self, stage: SpeakingStage) -> int:
-        return lengths.token_cap(stage, self.protocol.spec.max_tokens, self.sampling.max_tokens)
+    def _max_tokens(self, stage: SpeakingStage, seat: Seat) -> int:
+        cap = lengths.token_cap(stage, self.protocol.spec.max_tokens, self.sampling.max_tokens)
+        return cap + lengths.reasoning_headroom(seat.reasoning_effort, seat.model.reasons)
 
     def _request(self, stage: SpeakingStage, seat: Seat, round_number: int) -> ModelRequest:
         instruction, expects, choices = self._instruction(stage, seat)
@@ -160,7 +161,7 @@ class StagePrompts:
         return ModelRequest(
             stage=stage.id,
             messages=self._messages(stage, seat, round_number, instruction),
-            max_tokens=self._max_tokens(stage),
+            max_tokens=self._max_tokens(stage, seat),
             temperature=self.sampling.temperature,
             seed=self._seat_seed(seat),
             seat=seat.name,
@@ -168,7 +169,15 @@ class StagePrompts:
             round=round_number,
             expects=expects,
             choices=choices,
+            response_schema=self._schema(stage, seat),
+            reasoning_effort=seat.reasoning_effort,
         )
+
+    def _schema(self, stage: SpeakingStage, seat: Seat) -> dict[str, object] | None:
+        loop = self._loop_of(stage)
+        if loop is not None and loop.until is not None and loop.until.moderator == stage.id:
+            return None  # a moderator writes its decision line, whatever its stage's kind
+        return self._kind(stage).response_schema(self._state, stage, seat)
 
     def _seat_seed(self, seat: Seat) -> int | None:
         if self.sampling.seed is None:

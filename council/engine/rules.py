@@ -69,7 +69,7 @@ class RunRules:
 
     async def ask_again(
         self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str,
-        *, tag: str,
+        *, tag: str, keep_schema: bool = False,
     ) -> Turn:  # fmt: skip
         """One more call for a turn that missed something (a stance line): the seat sees its
         own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``, and
@@ -77,7 +77,10 @@ class RunRules:
         self.enforced(tag, 1)
         assert turn.request is not None and turn.content is not None
         first = self._request(stage, seat, round_number)  # the prompt the turn was sent
-        request = dataclasses.replace(first, messages=[
+        # Asked again, a seat writes free text (the vote line: the fallback from JSON that
+        # could not be read), unless its reply is asked for again under the schema.
+        schema = first.response_schema if keep_schema else None
+        request = dataclasses.replace(first, response_schema=schema, messages=[
             *first.messages,
             {"role": "assistant", "content": turn.content},
             {"role": "user", "content": instruction},

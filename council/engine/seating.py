@@ -26,6 +26,7 @@ def seat_assignment(seat: Seat, anonymous_label: str | None = None) -> SeatAssig
         reason=seat.reason or None,
         weight=seat.weight,
         method=seat.persona.fields.reasoning_method,
+        reasoning_effort=seat.reasoning_effort,
     )
 
 

@@ -10,10 +10,15 @@ itself never asks which kind a stage is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Protocol
 
 from council.engine.rankings import parse_ranking, ranking_instruction, tally_rankings
+from council.engine.structured import (
+    missing_json_instruction,
+    structured_vote_instruction,
+    vote_schema,
+)
 from council.engine.votes import (
     missing_line_instruction,
     parse_ballot,
@@ -50,7 +55,7 @@ class RunState(Protocol):
 
     async def ask_again(
         self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str,
-        *, tag: str,
+        *, tag: str, keep_schema: bool = False,
     ) -> Turn: ...  # fmt: skip
 
 
@@ -79,6 +84,12 @@ class StageKind:
     def instruction(self, run: RunState, stage: SpeakingStage, seat: Seat) -> Instruction:
         return PLAIN
 
+    def response_schema(
+        self, run: RunState, stage: SpeakingStage, seat: Seat
+    ) -> dict[str, object] | None:
+        """The JSON schema the seat's reply is held to, or None for free text."""
+        return None
+
     def tally(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
     ) -> Tally | None:
@@ -96,10 +107,21 @@ class StageKind:
 
 
 class VoteKind(StageKind):
+    """A seat whose model can be held to a JSON schema is asked for its ballot as JSON (read
+    ``structured``); any other writes the text line (read ``parsed``)."""
+
     def instruction(self, run: RunState, stage: SpeakingStage, seat: Seat) -> Instruction:
         assert isinstance(stage, VoteStage)
         expects = "number" if stage.numeric else "vote"
-        return vote_instruction(stage), expects, tuple(stage.options or ())
+        structured = seat.model.structured_output
+        text = structured_vote_instruction(stage) if structured else vote_instruction(stage)
+        return text, expects, tuple(stage.options or ())
+
+    def response_schema(
+        self, run: RunState, stage: SpeakingStage, seat: Seat
+    ) -> dict[str, object] | None:
+        assert isinstance(stage, VoteStage)
+        return vote_schema(stage) if seat.model.structured_output else None
 
     def tally(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int
@@ -130,18 +152,23 @@ class VoteKind(StageKind):
         """A seat whose reply has no readable stance line is asked once, for that line only
         (nyk's STEP 5: re-prompt that one member, never infer the stance from prose); its
         answer joins its reply, so the ballot (and every later reader) sees it. Each is an
-        enforcement call tagged ``missing_stance``."""
+        enforcement call tagged ``missing_stance``. A JSON ballot that was read but could not
+        be counted is asked for again as JSON; any other, as the line."""
         assert isinstance(stage, VoteStage)
         missing = {t.seat: parse_ballot(t.seat, t.content, stage) for t in turns if t.ok}
         missing = {seat: ballot for seat, ballot in missing.items() if not ballot.valid}
         if not missing:
             return turns
-        answers = await asyncio.gather(*(
-            run.ask_again(stage, run.seats[t.seat], round_number, t,
-                          missing_line_instruction(stage, missing[t.seat].problem),
-                          tag="missing_stance")
-            for t in turns if t.seat in missing
-        ))  # fmt: skip
+
+        def again(turn: Turn) -> Awaitable[Turn]:
+            ballot = missing[turn.seat]
+            as_json = ballot.read == "structured" and run.seats[turn.seat].model.structured_output
+            ask = missing_json_instruction if as_json else missing_line_instruction
+            return run.ask_again(stage, run.seats[turn.seat], round_number, turn,
+                                 ask(stage, ballot.problem), tag="missing_stance",
+                                 keep_schema=as_json)  # fmt: skip
+
+        answers = await asyncio.gather(*(again(t) for t in turns if t.seat in missing))
         added = {a.seat: a.content for a in answers if a.ok}
         return [
             t.model_copy(update={"content": f"{t.content}\n\n{added[t.seat]}"})

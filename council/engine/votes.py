@@ -3,7 +3,10 @@
 Models are asked to end with ``STANCE | CONFIDENCE | DEALBREAKER``. Real replies add prose,
 Markdown, labels ("Stance: yes"), percentages, or forget the line entirely; the parser takes the
 last line that looks like a vote, falls back to labelled lines, and records what it had to guess
-in ``Ballot.problem``. A reply it cannot read is an invalid ballot, never an exception.
+in ``Ballot.problem``. A reply it cannot read is an invalid ballot, never an exception. A seat
+whose model takes a JSON schema answers a vote with the ballot as JSON (``vote_schema``): it is
+read from its fields (``Ballot.read == "structured"``), and the text line is the fallback
+(``"parsed"``).
 
 Stances are normalised (case, punctuation, synonyms: "Agreed." is yes, "pass" is abstain) and
 ``abstain`` is a stance of its own. Confidence words map through ``CONFIDENCE_WORDS``.
@@ -33,6 +36,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from council.engine.structured import json_vote, structured_fields
 from council.protocols.ballots import BallotScale, ballot_scale
 from council.protocols.spec import VoteStage
 from council.records.run import Ballot, Tally, VoteOutcome
@@ -177,11 +181,31 @@ def _read_dealbreaker(scale: BallotScale, text: str | None) -> tuple[str | None,
 
 def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
     """One seat's ballot read by its stage's scale; an unreadable one is invalid, never an
-    error, and says why (a scale that asks again reads the reply with the answer added)."""
+    error, and says why (a scale that asks again reads the reply with the answer added). A
+    reply that is (or ends in) a JSON ballot is read from its fields, ``read="structured"``;
+    unless those fields make a valid ballot, the reply's text line is read as well, and the
+    better of the two is kept (``read="parsed"`` for the line)."""
     if not text or not text.strip():
         return Ballot(seat=seat, valid=False, problem="no reply")
+    fields = structured_fields(text)
+    if fields is not None:
+        structured = _read_ballot(seat, text, stage, json_vote(fields), fields.get("reason"))
+        structured = structured.model_copy(update={"read": "structured"})
+        if structured.valid:
+            return structured
+    parsed = _read_ballot(seat, text, stage, _find_vote(text), None)
+    if fields is not None and not parsed.valid:
+        return structured  # the JSON's own problem says more than the missing line
+    return parsed.model_copy(update={"read": "parsed"})
+
+
+Found = tuple[str | None, str | None, str | None, str | None]
+
+
+def _read_ballot(seat: str, text: str, stage: VoteStage, found: Found, reason: Any) -> Ballot:
+    """A ballot from (stance, confidence, dealbreaker, problem) as found in the reply."""
     scale = ballot_scale(stage.ballot)
-    stance_text, confidence_text, dealbreaker, problem = _find_vote(text)
+    stance_text, confidence_text, dealbreaker, problem = found
     options = stage.options or []
     if (stance_text is None and scale.from_prose and options and not stage.numeric
             and stage.rule != "borda"):  # fmt: skip
@@ -197,9 +221,10 @@ def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
     if confidence is None or deal_problem:
         return Ballot(seat=seat, valid=False, raw_stance=_clean(stance_text), problem=unreadable)
     problem = "; ".join(p for p in (problem, confidence_problem) if p) or None
+    reason = str(reason).strip()[:200] if reason else _reason(text)
     common: dict[str, Any] = {
         "seat": seat, "confidence": confidence, "confidence_label": level,
-        "dealbreaker": deal, "reason": _reason(text), "raw_stance": _clean(stance_text),
+        "dealbreaker": deal, "reason": reason or None, "raw_stance": _clean(stance_text),
     }  # fmt: skip
     return _ballot_for(stage, stance_text, common, problem)
 
@@ -237,6 +262,8 @@ def _ballot_for(
                 problem=f"stance '{_clean(stance_text)}' is not one of {', '.join(options)}",
             )  # fmt: skip
         return Ballot(**common, valid=True, stance=option, problem=problem)
+    if not canonical(stance_text):  # marks with no word ("][", "--"): no position at all
+        return Ballot(**common, valid=False, problem=f"stance '{stance_text.strip()}' has no words")
     if len(stance_text.split()) > MAX_STANCE_WORDS:  # prose caught by the pattern, not a stance
         return Ballot(
             **common, valid=False,

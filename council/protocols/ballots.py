@@ -102,7 +102,8 @@ class BallotScale(BaseModel):
         elif options:
             stance = {"enum": [*options, "abstain"]}
         else:
-            stance = {"type": "string", "maxLength": 80}
+            # minLength: a grammar (llama.cpp) would otherwise let a small model give "".
+            stance = {"type": "string", "minLength": 1, "maxLength": 80}
         confidence: dict[str, Any] = (
             {"enum": list(self.levels)}
             if self.confidence == "levels"
@@ -120,6 +121,30 @@ class BallotScale(BaseModel):
             },
             "required": ["stance", "confidence", "dealbreaker"],
             "additionalProperties": False,
+        }
+
+    def structured_instruction(self, options: list[str] | None, numeric: bool, ranked: bool) -> str:
+        """What a seat held to ``response_schema`` is asked: the same rules, as JSON fields."""
+        fields = '{"stance": ..., "confidence": ..., "dealbreaker": ..., "reason": ...}'
+        return (
+            f"Answer with one JSON object and nothing else: {fields}, where "
+            f"{self.stance_rule(options, numeric, ranked)}; {self.confidence_rule()}; "
+            f"{self.dealbreaker_rule()}; REASON is your argument for it, all the prose of "
+            "your reply."
+        )
+
+    def response_schema(
+        self, options: list[str] | None, numeric: bool, ranked: bool
+    ) -> dict[str, Any]:
+        """The schema a structured vote is sent: ``json_schema`` and a one-line reason (the
+        ballot's argument, which a line-form reply gives as prose before its line)."""
+        schema = self.json_schema(options, numeric, ranked)
+        reason = {"type": "string", "description": "your argument for it: your reply's prose"}
+        return {
+            **schema,
+            "title": "ballot",
+            "properties": {**schema["properties"], "reason": reason},
+            "required": [*schema["required"], "reason"],
         }
 
     def level(self, word: str) -> str | None:

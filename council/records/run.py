@@ -35,6 +35,9 @@ class CallRequest(Record):
     seed: int | None = None
     expects: str = "text"  # what the engine parses from the reply: text, vote, ranking, ...
     choices: list[str] = Field(default_factory=list)
+    # Left out of the JSON when unset, so requests without them serialize as before.
+    response_schema: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
+    reasoning_effort: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class TurnActivations(Record):
@@ -54,6 +57,9 @@ class TurnActivations(Record):
 
 # A cut-off reply's continuation is recorded as its own turn, in stage ``<stage>.continue``.
 CONTINUATION = ".continue"
+# A reply left empty because reasoning spent its whole cap is asked again with a larger cap;
+# that call is recorded as its own turn, in stage ``<stage>.retry``.
+REASONING_RETRY = ".retry"
 
 
 class Turn(Record):
@@ -90,6 +96,17 @@ class Turn(Record):
     word_limit: int | None = Field(default=None, exclude_if=lambda v: v is None)  # stated
     words: int | None = Field(default=None, exclude_if=lambda v: v is None)  # as counted
     over_limit: bool = Field(default=False, exclude_if=lambda v: not v)  # words > word_limit
+    # Reasoning models (left out of the JSON when absent): the model's thinking, kept apart
+    # from ``content`` (never shown to other seats, never measured), and the completion tokens
+    # it spent on it. starved: the first call's reply was empty because reasoning used its
+    # whole cap; ``content`` holds the answer of the call made again with a larger cap (that
+    # call is its own turn, ``<stage>.retry``).
+    reasoning: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    reasoning_tokens: int | None = Field(default=None, exclude_if=lambda v: v is None)
+    reasoning_cost_usd: float | None = Field(default=None, exclude_if=lambda v: v is None)
+    starved: bool = Field(default=False, exclude_if=lambda v: not v)
+    # structured: the reply was asked for in a JSON schema (``CallRequest.response_schema``).
+    structured: bool = Field(default=False, exclude_if=lambda v: not v)
 
     @property
     def ok(self) -> bool:
@@ -109,6 +126,8 @@ class SeatAssignment(Record):
     weight: float = 1.0  # its vote's weight in a tally
     # The card's reasoning_method (nyk's routing table shows it); left out when the card has none.
     method: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    # How hard its model was asked to reason; left out of the JSON when not given.
+    reasoning_effort: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Ballot(Record):
@@ -126,6 +145,11 @@ class Ballot(Record):
     reason: str | None = None  # the reply's last sentence before its vote line
     raw_stance: str | None = None  # the stance as written, before it was normalised
     reasked: bool = False  # the seat was asked once more for its stance line
+    # How the ballot was read: "structured" from the JSON object a schema asked for, "parsed"
+    # from the text line; None for a ballot with nothing to read (no reply, an absent seat).
+    read: Literal["structured", "parsed"] | None = Field(
+        default=None, exclude_if=lambda v: v is None
+    )
 
 
 class RankingBallot(Record):
@@ -255,6 +279,10 @@ class SessionMetadata(Record):
     over_limit: int = Field(default=0, exclude_if=lambda v: v == 0)  # replies over their words
     truncated: int = Field(default=0, exclude_if=lambda v: v == 0)  # replies left cut off
     continued: int = Field(default=0, exclude_if=lambda v: v == 0)  # cut-off replies continued
+    # Of output_tokens, those reasoning models spent thinking; replies reasoning left empty.
+    reasoning_tokens: int = Field(default=0, exclude_if=lambda v: v == 0)
+    reasoning_cost_usd: float = Field(default=0.0, exclude_if=lambda v: v == 0)
+    starved: int = Field(default=0, exclude_if=lambda v: v == 0)
     # nyk's fields. Enforcement: every extra call a rule sent (a re-ask, a guard's turn), by
     # the rule's tag (ENFORCEMENT_TAGS, and council's own: diversity, drift).
     enforcement_calls: int = 0

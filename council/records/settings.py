@@ -80,3 +80,4 @@ class RunConfig(BaseModel):
     label_seed: str
     switches: dict[str, bool] = Field(default_factory=dict)  # protocol switches, as they ran
     weights: dict[str, float] = Field(default_factory=dict)  # seat -> vote weight, 1 if absent
+    reasoning_effort: dict[str, str] = Field(default_factory=dict)  # seat -> effort it was given

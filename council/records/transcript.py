@@ -5,7 +5,14 @@ from __future__ import annotations
 from html import escape
 
 from council.records.describe import describe_tally, session_block
-from council.records.run import CONTINUATION, TRANSCRIPT_RENDERERS, GateNote, RunResult, Turn
+from council.records.run import (
+    CONTINUATION,
+    REASONING_RETRY,
+    TRANSCRIPT_RENDERERS,
+    GateNote,
+    RunResult,
+    Turn,
+)
 
 
 def _turn_meta(turn: Turn) -> str:
@@ -31,12 +38,14 @@ def length_notes(turn: Turn) -> list[str]:
         notes.append(f"cut off{cap}, continued once{again}")
     elif turn.truncated:
         notes.append(f"cut off{cap}")
+    if turn.starved:
+        notes.append("its reasoning used the whole first cap: asked again with a larger one")
     return notes
 
 
 def _lengths_line(result: RunResult) -> list[str]:
     """The run's replies over their word limit or cut off, counted; nothing when none are."""
-    replies = [t for t in result.turns if not t.stage.endswith(CONTINUATION)]
+    replies = [t for t in result.turns if not t.stage.endswith((CONTINUATION, REASONING_RETRY))]
     counts = [
         (sum(t.over_limit for t in replies), "over their word limit"),
         (sum(t.truncated for t in replies), "left cut off at their token cap"),

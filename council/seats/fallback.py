@@ -6,6 +6,7 @@ SKILL.md says: "use the fallback provider for all remaining rounds"."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from council.errors import ModelCallError
@@ -29,6 +30,14 @@ class FallbackModel(ChatModel):
         rest = self.models[place:]
         return rest[0] if len(rest) == 1 else FallbackModel(rest)
 
+    @property
+    def structured_output(self) -> bool:  # as its primary: a fallback drops what it cannot send
+        return self.models[0].structured_output
+
+    @property
+    def reasons(self) -> bool:
+        return any(model.reasons for model in self.models)
+
     async def complete(self, request: ModelRequest) -> Completion:
         failures: list[str] = []
         attempts = 0
@@ -43,16 +52,10 @@ class FallbackModel(ChatModel):
                 continue
             if model is self.models[0]:
                 return completion
-            return Completion(
-                content=completion.content,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                cost_usd=completion.cost_usd,
+            return dataclasses.replace(  # every field of the answer, reasoning included
+                completion,
                 attempts=attempts + completion.attempts,
                 model=completion.model or model.model,
-                reused=completion.reused,
-                finish_reason=completion.finish_reason,
-                refusal=completion.refusal,
             )
         raise ModelCallError(
             f"all {len(self.models)} models failed: " + " | ".join(failures),

@@ -33,6 +33,7 @@ from tenacity import (
 
 from council.errors import ModelCallError
 from council.seats import warm
+from council.seats.capabilities import supports
 from council.seats.gate import call_gate, estimated_tokens
 from council.seats.model import CallListener, ChatModel, Completion, ModelRequest
 from council.secrets import redact
@@ -77,6 +78,42 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     status = getattr(exc, "status_code", None)
     return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's form, which litellm translates for Anthropic (a tool) and Gemini."""
+    return {"type": "json_schema",
+            "json_schema": {"name": schema.get("title", "reply"), "schema": schema}}  # fmt: skip
+
+
+def _json_object(schema: dict[str, Any]) -> dict[str, Any]:
+    """llama-cpp-python's 0.3.x server: a JSON object held to ``schema`` by a grammar (its
+    request type takes ``json_object`` with a ``schema``, not ``json_schema``)."""
+    return {"type": "json_object", "schema": schema}
+
+
+# How a reply's JSON schema is sent, by the form the server takes; a new form is registered.
+SCHEMA_FORMS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "json_schema": _json_schema,
+    "json_object": _json_object,
+}
+
+
+def reasoning_of(message: Any) -> str | None:
+    """A reply's reasoning apart from its answer: litellm's ``reasoning_content``, else the
+    text of its thinking blocks (Anthropic); None when the model showed none."""
+    text = getattr(message, "reasoning_content", None)
+    if not text:
+        blocks = getattr(message, "thinking_blocks", None) or []
+        text = "\n\n".join(str(b.get("thinking") or "") for b in blocks if isinstance(b, dict))
+    return (text.strip() or None) if isinstance(text, str) else None
+
+
+def reasoning_tokens(usage: Any) -> int | None:
+    """The completion tokens spent reasoning (``completion_tokens_details.reasoning_tokens``)."""
+    details = getattr(usage, "completion_tokens_details", None)
+    tokens = getattr(details, "reasoning_tokens", None)
+    return tokens if isinstance(tokens, int) and tokens > 0 else None
 
 
 def _one_line(exc: BaseException, secrets: list[str]) -> str:
@@ -135,6 +172,9 @@ class LiteLLMModel(ChatModel):
         priced: bool = True,
         stream: bool = True,
         in_process: bool = False,
+        structured_output: bool | None = None,
+        reasons: bool | None = None,
+        schema_form: str = "json_schema",
     ) -> None:
         self.model = model
         self.stream = stream
@@ -143,8 +183,14 @@ class LiteLLMModel(ChatModel):
             model=model, timeout_s=timeout_s, max_attempts=max_attempts,
             backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
             extra_params=dict(extra_params or {}), runs_on_this_machine=runs_on_this_machine,
-            priced=priced, stream=stream,
+            priced=priced, stream=stream, structured_output=structured_output, reasons=reasons,
+            schema_form=schema_form,
         )  # fmt: skip
+        # Whether the model takes a JSON schema and is known to reason: as declared (a user's
+        # own server, a test), else as litellm's model map says (``council.seats.capabilities``).
+        self._structured = structured_output
+        self._reasons = reasons
+        self.schema_form = schema_form  # how the schema travels (SCHEMA_FORMS)
         self._resolve_endpoint = resolve_endpoint
         # A call that starts a program here (a command seat) is never sent to the warm worker:
         # the program runs in this process's folder, and stops when this call is cancelled.
@@ -163,6 +209,18 @@ class LiteLLMModel(ChatModel):
         # missing from it is not looked up again on every call.
         self.runs_on_this_machine = runs_on_this_machine
         self._priced = priced and not runs_on_this_machine
+
+    @property
+    def structured_output(self) -> bool:
+        if self._structured is None:
+            self._structured = supports("supports_response_schema", self.model)
+        return self._structured
+
+    @property
+    def reasons(self) -> bool:
+        if self._reasons is None:
+            self._reasons = supports("supports_reasoning", self.model)
+        return self._reasons
 
     def _wait_for(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -230,6 +288,7 @@ class LiteLLMModel(ChatModel):
 
         choice = response.choices[0] if response and response.choices else None
         content = (choice.message.content or "") if choice else ""
+        reasoning = reasoning_of(choice.message) if choice else None
         usage = getattr(response, "usage", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         if pieces and (completion_tokens or 0) < pieces:
@@ -246,6 +305,10 @@ class LiteLLMModel(ChatModel):
             # last piece's, which litellm's builder carries over).
             finish_reason=getattr(choice, "finish_reason", None),
             refusal=getattr(choice.message, "refusal", None) if choice else None,
+            reasoning=reasoning,
+            reasoning_tokens=reasoning_tokens(usage),
+            reasoning_cost_usd=self._reasoning_cost(litellm, reasoning_tokens(usage)),
+            structured="response_format" in params,
         )
 
     def _params(
@@ -266,6 +329,14 @@ class LiteLLMModel(ChatModel):
         # whole call for it, so it is left out there ("where supported", as --seed says).
         if request.seed is not None and (supported is None or "seed" in supported):
             params["seed"] = request.seed
+        if request.response_schema is not None and self.structured_output:
+            params["response_format"] = SCHEMA_FORMS[self.schema_form](request.response_schema)
+        if request.reasoning_effort is not None:
+            params["reasoning_effort"] = request.reasoning_effort
+        if self.reasons:
+            # Reasoning models refuse some sampling settings (OpenAI's o-series: any
+            # temperature but 1); litellm leaves those out instead of failing the call.
+            params["drop_params"] = True
         params.update(endpoint)
         if self.stream:
             params["stream"] = True
@@ -310,6 +381,21 @@ class LiteLLMModel(ChatModel):
                 listener.delta(text)
         # Where the provider sent no usage, the builder counts the tokens itself.
         return litellm.stream_chunk_builder(chunks, messages=params["messages"]), pieces
+
+    def _reasoning_cost(self, litellm: Any, tokens: int | None) -> float | None:
+        """What ``tokens`` of reasoning cost at the model's output price (within the call's
+        cost); None where the price is unknown."""
+        if not tokens:
+            return None
+        if self.runs_on_this_machine:
+            return 0.0
+        if not self._priced:
+            return None
+        try:
+            _, cost = litellm.cost_per_token(model=self.model, completion_tokens=tokens)
+        except Exception:
+            return None
+        return float(cost)
 
     def _cost(self, litellm: Any, response: Any) -> float | None:
         if self.runs_on_this_machine:

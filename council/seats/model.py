@@ -6,7 +6,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from council.records.run import TurnActivations
 
@@ -37,6 +37,12 @@ class _NobodyListening:
 NOBODY_LISTENING: CallListener = _NobodyListening()
 
 
+# The levels litellm passes on as ``reasoning_effort`` (OpenAI's; litellm maps them to
+# Anthropic's and Gemini's thinking budgets).
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
+REASONING_EFFORTS: tuple[str, ...] = get_args(ReasoningEffort)
+
+
 @dataclass(frozen=True)
 class ModelRequest:
     """One call a seat makes: the stage it speaks in and the messages it sees."""
@@ -54,6 +60,12 @@ class ModelRequest:
     # (choices = labels to rank) or "decision" (choices = STOP, CONTINUE).
     expects: str = "text"
     choices: tuple[str, ...] = ()
+    # Structured output: the JSON schema the reply must follow (its "title" names it), sent
+    # only to a model that supports it (``ChatModel.structured_output``); None: free text.
+    response_schema: dict[str, Any] | None = None
+    # How hard a reasoning model thinks before it answers ("low", "medium", "high", ...);
+    # None: the provider's default. Passed to litellm as ``reasoning_effort``.
+    reasoning_effort: str | None = None
     # Who hears the call as it happens. It travels with the request so that wrappers
     # (fallbacks, reuse) pass it on untouched; it is no part of what the call is.
     listener: CallListener = field(default=NOBODY_LISTENING, compare=False, repr=False)
@@ -76,6 +88,14 @@ class Completion:
     # instead of content.
     refusal: str | None = None
 
+    # A reasoning model's thinking, apart from its answer (litellm's ``reasoning_content``,
+    # or the text of its thinking blocks), and the tokens it spent on it (counted within
+    # ``completion_tokens``, as providers report them).
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
+    reasoning_cost_usd: float | None = None  # of cost_usd, what the reasoning tokens cost
+    structured: bool = False  # the reply was asked for in the request's JSON schema
+
     @property
     def truncated(self) -> bool:
         return self.finish_reason == "length"
@@ -96,17 +116,29 @@ class Completion:
             return "empty reply: the model called a tool instead of answering (none is offered)"
         return "empty reply"
 
+    @property
+    def starved(self) -> bool:
+        """Cut off at the cap with no answer at all, because reasoning spent the whole cap."""
+        thought = bool(self.reasoning) or bool(self.reasoning_tokens)
+        return self.truncated and not self.content.strip() and thought
+
 
 def request_hash(model: str, request: ModelRequest) -> str:
     """What makes two calls the same call: model, messages and sampling settings."""
+    call: dict[str, Any] = {
+        "model": model,
+        "messages": request.messages,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "seed": request.seed,
+    }
+    # Added only when set, so calls without them hash exactly as before.
+    if request.response_schema is not None:
+        call["response_schema"] = request.response_schema
+    if request.reasoning_effort is not None:
+        call["reasoning_effort"] = request.reasoning_effort
     canonical = json.dumps(
-        {
-            "model": model,
-            "messages": request.messages,
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-            "seed": request.seed,
-        },
+        call,
         sort_keys=True,
         ensure_ascii=False,
     )
@@ -135,6 +167,17 @@ class ChatModel(ABC):
 
     @abstractmethod
     async def complete(self, request: ModelRequest) -> Completion: ...
+
+    @property
+    def structured_output(self) -> bool:
+        """Whether this model can be held to a JSON schema (``ModelRequest.response_schema``);
+        a model that cannot is sent the text instruction instead."""
+        return False
+
+    @property
+    def reasons(self) -> bool:
+        """Whether this model is known to think before it answers (its caps get headroom)."""
+        return False
 
     def from_fallback(self, answered_by: str) -> ChatModel:
         """The model to sit on once ``answered_by`` answered in this model's place (a fallback

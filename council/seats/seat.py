@@ -14,7 +14,7 @@ from council.records.settings import CallSettings
 from council.seats.commands import CLI_PROVIDER, PARAM, command_params
 from council.seats.litellm_model import LiteLLMModel
 from council.seats.local import LOCAL_PROVIDER, LOCAL_SERVERS
-from council.seats.model import ChatModel, split_model_string
+from council.seats.model import REASONING_EFFORTS, ChatModel, split_model_string
 
 __all__ = ["CallSettings", "Seat", "SeatRole", "make_model"]
 
@@ -29,6 +29,17 @@ class Seat:
     role: SeatRole = "panel"
     reason: str = ""  # why this seat is on this model (an override, routing, the default)
     weight: float = 1.0  # its vote's weight in a tally (1.5 for a panel's domain seat)
+    # How hard the seat's model reasons before it answers (``REASONING_EFFORTS``); None: the
+    # provider's default. Sent with each of its calls as ``reasoning_effort``.
+    reasoning_effort: str | None = None
+
+
+def check_reasoning_effort(value: str, where: str) -> str:
+    """A reasoning effort as given by a user (a flag, a slot file, council.toml), checked."""
+    level = value.strip().lower()
+    if level not in REASONING_EFFORTS:
+        raise ConfigError(f"{where}: '{value}' is not one of {', '.join(REASONING_EFFORTS)}")
+    return level
 
 
 def _key_from(variable: str) -> str:
@@ -110,4 +121,7 @@ def make_model(
         stream=settings.stream,
         runs_on_this_machine=is_local,
         priced=endpoint is None,
+        # The bundled models' llama.cpp server holds a reply to a JSON schema by a grammar.
+        structured_output=True if is_local else None,
+        schema_form="json_object" if is_local else "json_schema",
     )

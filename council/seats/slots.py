@@ -13,8 +13,10 @@ chairman: {provider: google, model: gemini-2.5-pro}
 ```
 
 Members are matched to seats by name or by the last part of it (``socrates`` is the seat
-``council-socrates``). Keys the file carries for other tools (``reasoning_mode``,
-``strategy``, ``profile``) are kept out of the way, not refused.
+``council-socrates``). A seat (or the chairman) may give its model a ``reasoning_effort``
+(none, minimal, low, medium, high), sent with each of its calls. Keys the file carries for
+other tools (``reasoning_mode``, ``strategy``, ``profile``) are kept out of the way, not
+refused.
 
 Command seats (``council.seats.commands``) sit on a subscription CLI instead of an API key:
 
@@ -52,6 +54,7 @@ from council.seats.commands import (
     command_spec,
     register_command,
 )
+from council.seats.model import ReasoningEffort
 from council.sourcefile import load_yaml, read_text, validate
 
 # nyk's provider names -> litellm's.
@@ -76,6 +79,7 @@ class _Slot(BaseModel):
     prompt: Literal["stdin", "argument"] | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     max_output_bytes: int | None = Field(default=None, gt=0)
+    reasoning_effort: ReasoningEffort | None = None
 
     @model_validator(mode="after")
     def _says_what_to_call(self) -> _Slot:
@@ -103,6 +107,7 @@ class SeatSlots:
     api_key_envs: dict[str, str] = field(default_factory=dict)  # model string -> variable
     fallback: str | None = None
     chairman: str | None = None
+    reasoning_efforts: dict[str, str] = field(default_factory=dict)  # member ("chair") -> effort
 
     def seat_for(self, member: str, seats: list[str]) -> str | None:
         """The seat a file's member names: itself, or the one seat ending in ``-member``."""
@@ -164,4 +169,8 @@ def read_seat_slots(path: Path | str) -> SeatSlots:
         plan.seats[member] = _model(slot, plan, member)
     plan.fallback = _model(spec.fallback, plan, "fallback") if spec.fallback else None
     plan.chairman = _model(spec.chairman, plan, "chairman") if spec.chairman else None
+    slots = {**spec.seats, "chair": spec.chairman} if spec.chairman else spec.seats
+    plan.reasoning_efforts = {
+        member: slot.reasoning_effort for member, slot in slots.items() if slot.reasoning_effort
+    }
     return plan

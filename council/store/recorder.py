@@ -103,6 +103,14 @@ class ReusingModel(ChatModel):
         self.ledger = ledger
         self.run_ids = list(run_ids)
 
+    @property
+    def structured_output(self) -> bool:  # asked as the model it stands for would be
+        return self.inner.structured_output
+
+    @property
+    def reasons(self) -> bool:
+        return self.inner.reasons
+
     async def complete(self, request: ModelRequest) -> Completion:
         row = self.ledger.answered(request_hash(self.model, request), self.run_ids)
         if row is None:
@@ -115,4 +123,5 @@ class ReusingModel(ChatModel):
             attempts=0,
             model=row["model"] if row["model"] != self.model else None,
             reused=True,
+            structured=request.response_schema is not None and self.structured_output,
         )

@@ -4,12 +4,15 @@
 ``FunctionModel`` answers with a function of the request (like pydantic-ai's ``FunctionModel``),
 so a test can assert on exactly what a seat was shown. Both stream, as real seats do: each
 reply reaches the request's listener word by word before the call returns (``stream=False``
-answers in one piece).
+answers in one piece). ``structured_output=True`` declares the double able to answer in a JSON
+schema (the engine then asks vote stages for JSON; the reply is whatever the double returns),
+and ``reasons=True`` a model known to reason (its caps get headroom).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -24,17 +27,33 @@ def _rough_tokens(text: str) -> int:
     return max(1, len(text.split()))
 
 
-def _answer(request: ModelRequest, reply: str, stream: bool) -> Completion:
+def _answer(request: ModelRequest, reply: str, stream: bool, structured: bool) -> Completion:
     if stream:
         for piece in _PIECES.findall(reply):
             request.listener.delta(piece)
     prompt = " ".join(m["content"] for m in request.messages)
     return Completion(
-        content=reply, prompt_tokens=_rough_tokens(prompt), completion_tokens=_rough_tokens(reply)
-    )
+        content=reply, prompt_tokens=_rough_tokens(prompt), completion_tokens=_rough_tokens(reply),
+        structured=structured and request.response_schema is not None,
+    )  # fmt: skip
 
 
-class ScriptedModel(ChatModel):
+class _Declared(ChatModel):
+    """What a double says it can do, as its test declares."""
+
+    _structured_output = False
+    _reasons = False
+
+    @property
+    def structured_output(self) -> bool:
+        return self._structured_output
+
+    @property
+    def reasons(self) -> bool:
+        return self._reasons
+
+
+class ScriptedModel(_Declared):
     """A scripted seat: replies come from a queue, in order; an ``Exception`` in the queue is
     raised as a failed call. When the queue runs dry it repeats ``default`` (or fails)."""
 
@@ -45,9 +64,12 @@ class ScriptedModel(ChatModel):
         default: str | None = None,
         model: str = "test/scripted",
         stream: bool = True,
+        structured_output: bool = False,
+        reasons: bool = False,
     ) -> None:
         self.model = model
         self.stream = stream
+        self._structured_output, self._reasons = structured_output, reasons
         self._queue: deque[str | Exception] = deque(replies)
         self.default = default
         self.requests: list[ModelRequest] = []
@@ -67,18 +89,22 @@ class ScriptedModel(ChatModel):
             if isinstance(reply, ModelCallError):
                 raise reply
             raise ModelCallError(f"{type(reply).__name__}: {reply}", retryable=False, attempts=1)
-        return _answer(request, reply, self.stream)
+        return _answer(request, reply, self.stream, self._structured_output)
 
 
 Responder = Callable[[ModelRequest], str | Awaitable[str]]
 
 
-class FunctionModel(ChatModel):
+class FunctionModel(_Declared):
     """A function seat: ``fn(request) -> str`` (sync or async) writes every reply."""
 
-    def __init__(self, fn: Responder, *, model: str = "test/function", stream: bool = True) -> None:
+    def __init__(
+        self, fn: Responder, *, model: str = "test/function", stream: bool = True,
+        structured_output: bool = False, reasons: bool = False,
+    ) -> None:  # fmt: skip
         self.model = model
         self.stream = stream
+        self._structured_output, self._reasons = structured_output, reasons
         self.fn = fn
         self.requests: list[ModelRequest] = []
 
@@ -88,7 +114,7 @@ class FunctionModel(ChatModel):
         if inspect.isawaitable(reply):
             reply = await reply
         assert isinstance(reply, str), "a FunctionModel's function must return a string"
-        return _answer(request, reply, self.stream)
+        return _answer(request, reply, self.stream, self._structured_output)
 
 
 _LEVELS = "CONFIDENCE: high|med|low"  # how the nyk ballot scale's instruction asks
@@ -100,6 +126,8 @@ def well_formed_reply(request: ModelRequest) -> str:
     the loop run. Lets a protocol run end to end with no model. A vote line is written in the
     form the stage's ballot scale asks for (nyk's levels, or a number)."""
     opening = f"{request.seat} in {request.stage} (round {request.round})."
+    if request.response_schema is not None:  # asked for the ballot as JSON
+        return _json_ballot(request, opening)
     if request.expects == "vote":
         stance = request.choices[0] if request.choices else "agree"
         if _LEVELS in request.messages[-1]["content"]:
@@ -147,3 +175,18 @@ def well_formed_verdict(messages: Sequence[Mapping[str, str]], opening: str) -> 
     for title in sections:
         lines += [f"{'#' * deepest} {title}", opening, *(stated if title == consensus else [])]
     return "\n".join([*lines, *([] if consensus else stated), *named])
+
+
+def _json_ballot(request: ModelRequest, reason: str) -> str:
+    """A ballot in the request's JSON schema: the first option (or 42), the scale's highest
+    confidence, no dealbreaker."""
+    fields = (request.response_schema or {}).get("properties", {})
+    stance: object = request.choices[0] if request.choices else "agree"
+    if request.expects == "number":
+        stance = 42
+    levels = fields.get("confidence", {}).get("enum")
+    deal = fields.get("dealbreaker", {}).get("enum")
+    return json.dumps({
+        "stance": stance, "confidence": levels[0] if levels else 0.8,
+        "dealbreaker": "no" if deal else "none", "reason": reason,
+    })  # fmt: skip
