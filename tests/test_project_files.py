@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from council.cli.main import main
-from council.testing import FakeProvider
+from council.testing import FakeProvider, well_formed_verdict
 
 NYK = Path(__file__).parent / "fixtures" / "nyk" / "agents"
 POOL = "openai/gpt-4o-mini,anthropic/claude-3-5-haiku-20241022,gemini/gemini-2.0-flash"
@@ -62,7 +63,11 @@ def test_flags_win_and_council_toml_wins_over_it(project: Path, capsys) -> None:
 
 
 def test_a_run_states_and_records_that_project_overrides_applied(project: Path, capsys) -> None:
-    with FakeProvider("STANCE: monorepo | CONFIDENCE: high | DEALBREAKER: no") as fake:
+    def reply(body: dict[str, Any]) -> str:  # a ballot line, and a verdict that passes the checks
+        return well_formed_verdict(body["messages"], "STANCE: monorepo | CONFIDENCE: high | "
+                                   "DEALBREAKER: no")  # fmt: skip
+
+    with FakeProvider(reply) as fake:
         argv = ["convene", "Monorepo or polyrepo?", "--protocol", "high-council-quick",
                 "--model", "openai/fake", "--chairman", "openai/fake",
                 "--endpoint", f"openai/fake={fake.api_base}", "--json"]  # fmt: skip
