@@ -91,11 +91,12 @@ def runs_location(value: Path | str | RunsHome) -> Path:
     return value.path() if isinstance(value, RunsHome) else Path(value)
 
 
-def held_by_another(lock: Path) -> bool:
+def held_by_another(lock: Path, *, create: bool = True) -> bool:
     """Whether a live process holds ``lock`` with ``flock`` (a run's lease, a warm worker):
-    a test lock is refused. Opening creates the file where it is missing."""
+    a test lock is refused. Opening creates the file where it is missing, unless ``create``
+    is off: then a missing file is nobody's."""
     try:
-        with lock.open("a") as handle:
+        with lock.open("a" if create else "r") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True

@@ -42,3 +42,18 @@ def write(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return _write
+
+
+@pytest.fixture
+def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    """nyk's eighteen agents (tests/fixtures/nyk), imported unchanged into a personas folder
+    on the search path, with the test's folder as the working directory."""
+    from council.cli.main import main
+
+    folder = tmp_path / "personas" / "nyk"
+    nyk = Path(__file__).parent / "fixtures" / "nyk" / "agents"
+    assert main(["personas", "import", str(nyk), "--to", str(folder)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("COUNCIL_PERSONAS_PATH", str(folder))
+    monkeypatch.chdir(tmp_path)
+    yield folder

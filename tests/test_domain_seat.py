@@ -7,7 +7,6 @@ in Python, quick mode, and an experiment's council units."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,16 +21,6 @@ from council.testing import FakeProvider, FunctionModel, well_formed_reply
 
 NYK = Path(__file__).parent / "fixtures" / "nyk" / "agents"
 needs_embedder = pytest.mark.skipif(not embedder_available(), reason="no bundled embedder")
-
-
-@pytest.fixture
-def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Iterator[Path]:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "personas" / "nyk"
-    assert main(["personas", "import", str(NYK), "--to", str(folder)]) == 0
-    capsys.readouterr()
-    monkeypatch.setenv("COUNCIL_PERSONAS_PATH", str(folder))
-    monkeypatch.chdir(tmp_path)
-    yield folder
 
 
 def dry_route(argv: list[str], capsys) -> tuple[dict[str, float], str]:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ Polarity Pairs"; MIT, 0xNyk): one question per row of the table, in nyk's keywor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,16 +34,6 @@ NYK_TABLE = [
     ("What should I have for lunch?", ("socrates", "feynman")),  # no keyword: the default
     ("Should we use microservices or monolith?", ("aristotle", "lao-tzu")),  # nyk's example
 ]
-
-
-@pytest.fixture
-def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Iterator[Path]:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "personas" / "nyk"
-    assert main(["personas", "import", str(NYK), "--to", str(folder)]) == 0
-    capsys.readouterr()
-    monkeypatch.setenv("COUNCIL_PERSONAS_PATH", str(folder))
-    monkeypatch.chdir(tmp_path)
-    yield folder
 
 
 @pytest.mark.parametrize(("question", "pair"), NYK_TABLE)

@@ -6,7 +6,6 @@ panels chosen by name, by the question, and duos; the project file's precedence.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,6 @@ from council.testing import FakeProvider
 
 NYK = Path(__file__).parent / "fixtures" / "nyk" / "agents"
 POOL = "openai/gpt-4o-mini,anthropic/claude-3-5-haiku-20241022,gemini/gemini-2.0-flash"
-
-
-@pytest.fixture
-def imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> Iterator[Path]:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "personas" / "nyk"
-    assert main(["personas", "import", str(NYK), "--to", str(folder)]) == 0
-    capsys.readouterr()
-    monkeypatch.setenv("COUNCIL_PERSONAS_PATH", str(folder))
-    monkeypatch.chdir(tmp_path)
-    yield folder
 
 
 def test_all_eighteen_import_lint_clean_and_render(imported: Path, capsys) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -42,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from council.errors import ModelCallError
-from council.paths import private_dir
+from council.paths import held_by_another, private_dir
 from council.seats.model import CallListener, Completion, ModelRequest
 
 SWITCH_ENV = "COUNCIL_WARM_WORKER"
@@ -138,13 +137,7 @@ def max_workers() -> int:
 def lock_held(lock: Path) -> bool:
     """Whether a worker holds ``lock``; a missing file is nobody's (and is not made here: a
     worker removes its lock file when it exits)."""
-    try:
-        with lock.open("r") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
+    return held_by_another(lock, create=False)
     return False
 
 
