@@ -125,7 +125,10 @@ def test_peer_review_ranks_and_tallies_on_the_bundled_model() -> None:
     )
     result = council.convene(QUESTION)
     assert result.status == "completed", result.error
-    assert [t.stage for t in result.turns] == ["answers"] * 3 + ["review"] * 3 + ["final"]
+    stages = [t.stage for t in result.turns]
+    assert stages[:7] == ["answers"] * 3 + ["review"] * 3 + ["final"]
+    check = result.verdict_check  # the verdict is checked; a cut-off one asked once more
+    assert check is not None and stages[7:] == (["final.reask"] if check.reasked else [])
     (tally,) = result.tallies
     assert tally.kind == "ranking" and len(tally.rankings) == 3
     for ballot in tally.rankings:
