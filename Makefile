@@ -47,8 +47,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --find-links $(WHEELHOUSE) -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+# Exit 4 is a run that completed with its verdict unchecked (the run says why): on the 135M
+# bundled model that is the honest outcome of a demo, not a failure of `make demo`.
 demo: $(STAMP)
-	$(BIN)/council convene --protocol $(PROTOCOL) $(if $(MODEL),--model $(MODEL)) "$(QUESTION)"
+	$(BIN)/council convene --protocol $(PROTOCOL) $(if $(MODEL),--model $(MODEL)) "$(QUESTION)" \
+		|| [ $$? -eq 4 ]
 
 lint: $(STAMP)
 	$(BIN)/ruff check council tests examples
