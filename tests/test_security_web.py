@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_web as web
 import uvicorn
 from cdp import browser_page
 
@@ -48,23 +49,14 @@ class Recorded:
         await self.app(scope, receive, watch if scope["type"] == "http" else send)
 
 
-class Server:
+class Server(web.Server):
+    """The app behind ``Recorded``: every answer it gave, by method, path and status."""
+
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.app = create_app(settings)
         self.recorded = Recorded(self.app)
-        config = uvicorn.Config(self.recorded, host="127.0.0.1", port=0, log_level="error")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        super().__init__(settings, asgi=self.recorded)
 
     def send(
         self,

@@ -24,8 +24,12 @@ from council.web.settings import MAX_BODY_BYTES, ServerSettings
 
 
 class Server:
-    def __init__(self, settings: ServerSettings) -> None:
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="error")
+    """The web app on a free loopback port, in a thread; ``asgi`` wraps it where a test
+    watches its traffic (tests/test_security_web.py)."""
+
+    def __init__(self, settings: ServerSettings, asgi: Any = None) -> None:
+        app = asgi or create_app(settings)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

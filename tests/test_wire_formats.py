@@ -6,6 +6,7 @@ table these tests hold; a case council still gets wrong is a strict xfail naming
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -147,6 +148,15 @@ def test_a_refusal_is_recorded_as_a_refusal_not_an_answer(wire: str, stream: boo
     assert chair.request is not None and REFUSAL_TEXT not in str(chair.request.messages)
 
 
+def every_wire(marks: Callable[[str, bool], Any]) -> list[Any]:
+    """(wire, stream) for every format, streamed and whole, each with its known gaps marked."""
+    return [
+        pytest.param(w, s, id=f"{w}-{'streamed' if s else 'whole'}", marks=marks(w, s))
+        for w in MODELS
+        for s in (True, False)
+    ]
+
+
 def _structured(wire: str, stream: bool) -> Any:
     if wire == "openai" and stream:
         return gap(
@@ -158,11 +168,7 @@ def _structured(wire: str, stream: bool) -> Any:
 
 @pytest.mark.parametrize(
     ("wire", "stream"),
-    [
-        pytest.param(w, s, id=f"{w}-{'streamed' if s else 'whole'}", marks=_structured(w, s))
-        for w in MODELS
-        for s in (True, False)
-    ],
+    every_wire(_structured),
 )
 def test_a_refusal_in_its_own_field_is_recorded_as_a_refusal(wire: str, stream: bool) -> None:
     """OpenAI's structured outputs refuse in ``message.refusal`` with no content and finish
@@ -339,11 +345,7 @@ def _garbled(wire: str, stream: bool) -> Any:
 
 @pytest.mark.parametrize(
     ("wire", "stream"),
-    [
-        pytest.param(w, s, id=f"{w}-{'streamed' if s else 'whole'}", marks=_garbled(w, s))
-        for w in MODELS
-        for s in (True, False)
-    ],
+    every_wire(_garbled),
 )
 def test_a_garbled_answer_is_retried(wire: str, stream: bool) -> None:
     with FakeProvider(ANSWER) as fake:
