@@ -220,6 +220,10 @@ def test_a_failed_chair_falls_back_to_the_coordinators_verdict() -> None:
     synthesis = result.synthesis or ""
     assert "The chair's model failed (empty reply)" in synthesis
     assert "### Positions" in synthesis and "- popper: " in synthesis
+    # No model wrote it, so nothing checked it: the record says so, and why.
+    check = result.verdict_check
+    assert check is not None and check.status == "unchecked"
+    assert "chair's model failed (empty reply)" in check.reasons[0]
 
 
 def test_sinks_hear_every_event_in_order_and_the_result_is_their_fold() -> None:

@@ -16,7 +16,9 @@ from council.engine.lengths import count_words
 from council.engine.votes import parse_ballot
 from council.protocols.ballots import NYK_SCALE
 from council.protocols.spec import VoteStage
+from council.records.replies import ballot_object, ballot_prose
 from council.records.run import RunResult
+from council.records.transcript import render_transcript
 from council.seats import ModelRequest
 from council.seats.litellm_model import LiteLLMModel, import_litellm
 from council.seats.seat import make_model
@@ -223,3 +225,49 @@ def test_json_read_but_not_countable_is_asked_again_as_json() -> None:
     again = [r for r in model.requests if "could not be counted" in r.messages[-1]["content"]]
     assert len(again) == 3 and all(r.response_schema is not None for r in again)
     assert "the JSON ballot has no stance" in again[0].messages[-1]["content"]
+
+
+def test_a_ballot_cut_off_in_its_reason_still_votes() -> None:
+    cut = '{"stance": "ship now", "confidence": "high", "dealbreaker": "no", "reason": "It is re'
+    ballot = parse_ballot("a", cut, NYK)
+    assert ballot.valid and ballot.read == "structured"
+    assert (ballot.stance, ballot.confidence_label, ballot.reason) == (
+        "ship now",
+        "high",
+        "It is re",
+    )
+    # Cut before its confidence: read, and not countable, and the JSON says why.
+    early = parse_ballot("a", '{"stance": "ship now", "confi', NYK)
+    assert not early.valid and early.read == "structured"
+    # A cut inside an escape, and a key with no value yet.
+    assert ballot_object('{"stance": "a", "reason": "x \\', cut=True) == (
+        0,
+        {"stance": "a", "reason": "x "},
+    )
+    assert ballot_object('{"stance": "a", "confidence":', cut=True) == (0, {"stance": "a"})
+    assert ballot_object('{"stance": "a", "confidence":') is None  # only a reply known cut
+
+
+def test_a_json_ballot_reads_as_prose_to_seats_the_transcript_and_the_meter() -> None:
+    reply = json.dumps({"stance": "wait", "confidence": "low", "dealbreaker": "no",
+                        "reason": "The data is thin."})  # fmt: skip
+    assert ballot_prose(reply) == (
+        "The data is thin.\n\nSTANCE: wait | CONFIDENCE: low | DEALBREAKER: no"
+    )
+    # Prose before the object is kept; a re-asked ballot after a first one reads both.
+    assert ballot_prose(f"Thinking aloud.\n{reply}").startswith("Thinking aloud.\n\nThe data")
+    again = json.dumps({"stance": "go", "confidence": "high", "dealbreaker": "yes", "reason": ""})
+    both = ballot_prose(f"{reply}\n\n{again}")
+    assert both.endswith("DEALBREAKER: no\n\nSTANCE: go | CONFIDENCE: high | DEALBREAKER: yes")
+    assert "{" not in both
+    assert ballot_prose("Plain prose, no ballot.") == "Plain prose, no ballot."
+    model = FunctionModel(well_formed_reply, structured_output=True)
+    result = run(model)
+    final = result.turns_in("final")
+    assert all(t.content and t.content.startswith("{") for t in final)
+    assert all(t.text and "{" not in t.text and "STANCE:" in t.text for t in final)
+    # What the chair was shown of the final round, and what the transcript prints, is prose.
+    chair = next(r for r in model.requests if r.stage == "verdict")
+    shown = "\n".join(str(m["content"]) for m in chair.messages)
+    assert '"stance"' not in shown and "STANCE:" in shown
+    assert '"stance"' not in render_transcript(result)

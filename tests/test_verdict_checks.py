@@ -282,7 +282,7 @@ def test_listed_sections_may_be_bold_labels_and_the_word_limit_holds() -> None:
     ]
 
 
-def test_a_verdict_council_assembled_itself_is_not_checked() -> None:
+def test_a_verdict_council_assembled_itself_is_recorded_unchecked_and_not_reasked() -> None:
     from council.errors import ModelCallError
 
     def reply(request: ModelRequest) -> str:
@@ -292,7 +292,11 @@ def test_a_verdict_council_assembled_itself_is_not_checked() -> None:
 
     result = convene(reply)
     assert result.metadata is not None and result.metadata.chairman_failed_fallback
-    assert result.verdict_check is None and not result.turns_in("verdict.reask")
+    # Nothing checked a verdict no model wrote; the record says so rather than saying nothing.
+    check = result.verdict_check
+    assert check is not None and check.status == "unchecked" and not check.reasked
+    assert "chair's model failed (chair down)" in check.reasons[0]
+    assert not result.turns_in("verdict.reask")
 
 
 # -- through litellm and the command line --------------------------------------------------

@@ -80,7 +80,7 @@ class EmbeddingProbe:
         inside = activation_position(seat, turn)
         if inside is not None:
             return inside, "activation"
-        if not assistant or not turn.content:
+        if not assistant or not turn.text:
             return None
         # numpy only once a guard measures: a run's first call does not wait for it.
         from council.diversity.analysis import card_reference_text
@@ -89,7 +89,7 @@ class EmbeddingProbe:
         persona = normalised_mean(self.encode([card_reference_text(seat.persona)]))
         voice = normalised_mean(self.encode(assistant))
         try:
-            return drift_position(self.encode([turn.content])[0], persona, voice), "embedding"
+            return drift_position(self.encode([turn.text])[0], persona, voice), "embedding"
         except EmbeddingError:  # the card and the assistant voice coincide
             return None
 

@@ -149,14 +149,14 @@ def analyse_run(
     not measured. Panel replies and baseline answers shorter than ``MIN_REPLY_CHARACTERS`` are
     left out of every measure and counted (``short_turns_skipped``, ``short_answers_skipped``).
     """
-    usable = [t for t in run.turns if t.ok and t.content and t.content.strip()]
+    usable = [t for t in run.turns if t.ok and t.text and t.text.strip()]
     panel = {s.seat for s in run.seats if s.role == "panel"}
-    short = [t for t in usable if t.seat in panel and not measurable(t.content)]
-    usable = [t for t in usable if measurable(t.content)]
+    short = [t for t in usable if t.seat in panel and not measurable(t.text)]
+    usable = [t for t in usable if measurable(t.text)]
     assistant_voice, short_answers = _long_enough(assistant_voice)
     failed = sum(1 for t in run.turns if t.error is not None and t.error != "empty reply")
     empty = sum(
-        1 for t in run.turns if t.error == "empty reply" or (t.ok and not (t.content or "").strip())
+        1 for t in run.turns if t.error == "empty reply" or (t.ok and not (t.text or "").strip())
     )
     order = {s.seat: i for i, s in enumerate(run.seats)}
     # The chair's synthesis is not a voice. Seating order, not finish order, so that every
@@ -165,7 +165,7 @@ def analyse_run(
         (t for t in usable if t.seat in panel), key=lambda t: order.get(t.seat, len(order))
     )
     vectors = check_embeddings(
-        embedder.encode([t.content or "" for t in measured]), embedder.dimension
+        embedder.encode([t.text or "" for t in measured]), embedder.dimension
     )
     index = {id(t): i for i, t in enumerate(measured)}
 
@@ -245,7 +245,7 @@ def _stage(stage: str, rnd: int, turns: list[Turn], X: Any) -> StageDiversity:
         labels=labels,
         similarity=[[_round4(v) for v in row] for row in (X @ X.T)],
         points=[
-            SeatPoint(t.seat, t.model, _round4(d), o, t.completion_tokens, len(t.content or ""))
+            SeatPoint(t.seat, t.model, _round4(d), o, t.completion_tokens, len(t.text or ""))
             for t, d, o in zip(turns, centroid.distances, centroid.outliers, strict=True)
         ],
     )

@@ -102,7 +102,7 @@ def visible_context(
     for section in sections:
         entries: list[tuple[str, str]] = []
         for turn in section.turns:
-            text = turn.content if turn.ok and turn.content else "(no answer: this seat failed)"
+            text = turn.text if turn.ok and turn.text else "(no answer: this seat failed)"
             if turn.seat == reader.name:
                 if ballot_style:
                     continue

@@ -27,11 +27,11 @@ def word_overlap(a: str, b: str) -> float:
 
 def answers_stable(previous: list[Turn], current: list[Turn], threshold: float) -> float | None:
     """The lowest similarity of any seat's answer to its previous one, if all reach threshold."""
-    before = {t.seat: t.content for t in previous if t.ok and t.content}
+    before = {t.seat: t.text for t in previous if t.ok and t.text}
     scores = [
-        word_overlap(before[t.seat], t.content)
+        word_overlap(before[t.seat], t.text)
         for t in current
-        if t.ok and t.content and t.seat in before
+        if t.ok and t.text and t.seat in before
     ]
     if not scores or min(scores) < threshold:
         return None
@@ -41,7 +41,7 @@ def answers_stable(previous: list[Turn], current: list[Turn], threshold: float) 
 def moderator_stops(turns: list[Turn]) -> bool:
     """True when the moderator's last DECISION line says STOP."""
     for turn in turns:
-        decisions = _DECISION.findall(turn.content or "")
+        decisions = _DECISION.findall(turn.text or "")
         if decisions and decisions[-1].upper() == "STOP":
             return True
     return False

@@ -80,7 +80,7 @@ class DissentQuotaCondition(GuardCondition):
                 else f"'{stage.checks}' has no leading stance: the council is split"
             )  # fmt: skip
             return self._note(run, stage, round_number, Verdict(False, why), [])
-        replies = {t.seat: t.content or "" for t in run.previous_turns(stage.checks or "") if t.ok}
+        replies = {t.seat: t.text or "" for t in run.previous_turns(stage.checks or "") if t.ok}
         objecting = {seat: replies.get(seat, "") for seat in tally.dissenters}
         distinct = _distinct(objecting, run.similarity, stage.objection_overlap)
         agreed = [b.seat for b in tally.ballots if b.valid and b.stance == tally.winner]
@@ -125,9 +125,9 @@ class HemlockCondition(GuardCondition):
         else:
             for seat in questioners:
                 asked = [q for t in run.previous_turns(earlier) if t.seat == seat and t.ok
-                         for q in questions(t.content)]  # fmt: skip
+                         for q in questions(t.text)]  # fmt: skip
                 again = [
-                    q for q in questions(latest[seat].content if seat in latest else "")
+                    q for q in questions(latest[seat].text if seat in latest else "")
                     if any(run.similarity(q, old) >= stage.question_overlap for old in asked)
                 ]  # fmt: skip
                 if again:
@@ -160,7 +160,7 @@ def restatement(
     line = stage.diverges_below or 0.0
     measure = similarity or _coverage
     method = "word coverage of the question" if similarity is None else "similarity"
-    scores = {t.seat: measure(question, t.content or "") for t in turns if t.ok}
+    scores = {t.seat: measure(question, t.text or "") for t in turns if t.ok}
     far = [seat for seat, score in scores.items() if score < line]
     shown = ", ".join(f"{seat} {scores[seat]:.2f}" for seat in far)
     run.record_gate(GateNote(

@@ -55,7 +55,7 @@ async def novelty(
     assert stage.novelty_against is not None
     earlier = {t.seat: t for t in run.previous_turns(stage.novelty_against) if t.ok}
     repeats = {
-        t.seat: similarity(t.content or "", earlier[t.seat].content or "")
+        t.seat: similarity(t.text or "", earlier[t.seat].text or "")
         for t in turns
         if t.ok and t.seat in earlier
     }
@@ -72,9 +72,9 @@ async def novelty(
 
     def challenge(seat: str) -> str:
         others = [t for t in turns if t.ok and t.seat != seat]
-        sharpest = min(others, key=lambda t: similarity(t.content or "", earlier[seat].content
+        sharpest = min(others, key=lambda t: similarity(t.text or "", earlier[seat].text
                                                         or ""), default=None)  # fmt: skip
-        quote = " ".join((sharpest.content or "").split())[:300] if sharpest else ""
+        quote = " ".join((sharpest.text or "").split())[:300] if sharpest else ""
         return (
             "Your reply repeats your earlier answer. Do not restate it: answer the sharpest "
             f"challenge from the others instead, and say what it changes.\n\n> {quote}"
@@ -91,7 +91,7 @@ async def novelty(
 
 
 def evidence(run: GateRun, stage: SpeakingStage, turns: Sequence[Turn], round_number: int) -> None:
-    tags = Counter(tag.lower() for t in turns if t.ok for tag in _TAG.findall(t.content or ""))
+    tags = Counter(tag.lower() for t in turns if t.ok for tag in _TAG.findall(t.text or ""))
     total = sum(tags.values())
     top, count = tags.most_common(1)[0] if tags else ("", 0)
     fired = total > 0 and count / total > MONOCULTURE

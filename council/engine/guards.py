@@ -203,9 +203,9 @@ def _replies(run: GuardRun, stage: GuardStage) -> tuple[list[Turn], int]:
     panel = {seat.name for seat in run.panel}
     answered = [
         t for t in run.previous_turns(stage.watches or "")
-        if t.ok and (t.content or "").strip() and t.seat in panel
+        if t.ok and (t.text or "").strip() and t.seat in panel
     ]  # fmt: skip
-    kept = [t for t in answered if measurable(t.content)]
+    kept = [t for t in answered if measurable(t.text)]
     return kept, len(answered) - len(kept)
 
 
@@ -269,7 +269,7 @@ class DiversityCondition(GuardCondition):
                 f"{_left_out(short, 'reply')}"
             )  # fmt: skip
             return self._record(run, stage, round_number, Verdict(False, f"unmeasured: {why}"))
-        value = probe.diversity([t.content or "" for t in turns])
+        value = probe.diversity([t.text or "" for t in turns])
         what = (
             f"diversity of '{stage.watches}' {value:.3f} (mean pairwise distance of "
             f"{len(turns)} replies, {probe.name}{_left_out(short, 'reply')})"
@@ -306,7 +306,7 @@ class DiversityCondition(GuardCondition):
             verdict = Verdict(False, why)
             return self._record(run, stage, round_number, verdict, measured=value, alpha=alpha)
         test = probe.against_baseline(
-            [(model, t.content or "") for model, t in zip(models, turns, strict=True)], voices
+            [(model, t.text or "") for model, t in zip(models, turns, strict=True)], voices
         )
         spread = (
             f"the no-persona baseline {test.floor:.3f} (5th to 95th percentile of "

@@ -11,12 +11,11 @@ object again under the schema; one whose JSON could not be read at all writes th
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 from council.protocols.ballots import ballot_scale
 from council.protocols.spec import VoteStage
+from council.records.replies import ballot_object, field_text
 
 
 def structured_vote_instruction(stage: VoteStage) -> str:
@@ -41,35 +40,16 @@ def vote_schema(stage: VoteStage) -> dict[str, Any]:
     return ballot_scale(stage.ballot).response_schema(stage.options, stage.numeric, ranked)
 
 
-def structured_fields(text: str) -> dict[str, Any] | None:
-    """The last JSON object in a reply that carries a stance (a structured ballot, maybe
-    followed by a re-asked line), or None: the reply is read as text."""
-    decoder = json.JSONDecoder(strict=False)  # a raw newline in a string, as small models write
-    found = None
-    for start in (m.start() for m in re.finditer(r"\{", text)):
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and "stance" in value:
-            found = value
-    return found
-
-
-def _field_text(value: Any) -> str | None:
-    """A JSON field as the line parser reads it: a ranking joined by '>', numbers as text."""
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return " > ".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+def structured_fields(text: str, *, cut: bool = False) -> dict[str, Any] | None:
+    """The fields of the reply's JSON ballot (``council.records.replies.ballot_object``: the
+    last whole one; with ``cut``, failing that, one its token cap cut short), or None."""
+    found = ballot_object(text, cut=cut)
+    return found[1] if found is not None else None
 
 
 def json_vote(fields: dict[str, Any]) -> tuple[str | None, str | None, str | None, str | None]:
     """(stance, confidence, dealbreaker, problem) from a JSON ballot, as the line gives them."""
-    stance = _field_text(fields.get("stance"))
+    stance = field_text(fields.get("stance"))
     problem = None if stance and stance.strip() else "the JSON ballot has no stance"
-    return (stance if not problem else None, _field_text(fields.get("confidence")),
-            _field_text(fields.get("dealbreaker")), problem)  # fmt: skip
+    return (stance if not problem else None, field_text(fields.get("confidence")),
+            field_text(fields.get("dealbreaker")), problem)  # fmt: skip

@@ -18,7 +18,7 @@ from council.engine import verdict_checks
 from council.engine.stage_kinds import RunState, StageKind, register_stage_kind
 from council.protocols.spec import SpeakingStage
 from council.records.describe import describe_tally
-from council.records.run import Tally, Turn
+from council.records.run import Tally, Turn, VerdictCheck
 from council.records.settings import CallSettings
 
 COORDINATOR_MODEL = "council/tally-verdict"  # what the record names as the verdict's author
@@ -60,14 +60,19 @@ class SynthesisKind(StageKind):
     ) -> list[Turn]:
         """The chair's verdict, checked (``council.engine.verdict_checks``: asked for once
         more if it falls short). Every model of the chair failed: the coordinator's verdict
-        stands in for it, unchecked as no model wrote it (unless
+        stands in for it, recorded ``unchecked`` as no model wrote it (unless
         ``CallSettings.chair_fallback`` is off: then the run fails, as it has no synthesis)."""
         verdict_run = cast(VerdictRun, run)
         if any(t.ok for t in turns):
             return await verdict_checks.checked(verdict_run, stage, turns, round_number)
         if not turns or not verdict_run.calls.chair_fallback:
             return turns
-        return [await verdict_run.coordinator_verdict(stage, round_number, turns[0])]
+        failed = turns[0]
+        verdict_run.verdict_check = VerdictCheck(status="unchecked", reasons=[
+            f"no model wrote this verdict: the chair's model failed ({failed.error}); council "
+            "assembled it from the record, and it weighs no argument"
+        ])  # fmt: skip
+        return [await verdict_run.coordinator_verdict(stage, round_number, failed)]
 
 
 def tally_verdict(

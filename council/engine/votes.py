@@ -184,19 +184,30 @@ def parse_ballot(seat: str, text: str | None, stage: VoteStage) -> Ballot:
     error, and says why (a scale that asks again reads the reply with the answer added). A
     reply that is (or ends in) a JSON ballot is read from its fields, ``read="structured"``;
     unless those fields make a valid ballot, the reply's text line is read as well, and the
-    better of the two is kept (``read="parsed"`` for the line)."""
+    better of the two is kept (``read="parsed"`` for the line). With neither, a JSON ballot cut
+    off by its token cap is read from the fields written before the cut."""
     if not text or not text.strip():
         return Ballot(seat=seat, valid=False, problem="no reply")
-    fields = structured_fields(text)
-    if fields is not None:
-        structured = _read_ballot(seat, text, stage, json_vote(fields), fields.get("reason"))
-        structured = structured.model_copy(update={"read": "structured"})
-        if structured.valid:
-            return structured
+    whole = structured_fields(text)
+    structured = _structured(seat, text, stage, whole)
+    if structured is not None and structured.valid:
+        return structured
     parsed = _read_ballot(seat, text, stage, _find_vote(text), None)
-    if fields is not None and not parsed.valid:
-        return structured  # the JSON's own problem says more than the missing line
-    return parsed.model_copy(update={"read": "parsed"})
+    if parsed.valid:
+        return parsed.model_copy(update={"read": "parsed"})
+    if whole is None:  # no line either: a JSON ballot its token cap cut short after its stance
+        structured = _structured(seat, text, stage, structured_fields(text, cut=True))
+    # The JSON's own problem says more than the missing line.
+    return structured if structured is not None else parsed.model_copy(update={"read": "parsed"})
+
+
+def _structured(
+    seat: str, text: str, stage: VoteStage, fields: dict[str, Any] | None
+) -> Ballot | None:
+    if fields is None:
+        return None
+    ballot = _read_ballot(seat, text, stage, json_vote(fields), fields.get("reason"))
+    return ballot.model_copy(update={"read": "structured"})
 
 
 Found = tuple[str | None, str | None, str | None, str | None]

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from council.records.replies import ballot_prose
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -111,6 +113,15 @@ class Turn(Record):
     @property
     def ok(self) -> bool:
         return self.error is None and bool(self.content)
+
+    @property
+    def text(self) -> str | None:
+        """The reply as seats, readers and the meter read it: ``content``, and for a ballot
+        asked for as JSON, the ballot as prose (its reason, then its line:
+        ``council.records.replies.ballot_prose``)."""
+        if not self.structured or self.content is None:
+            return self.content
+        return ballot_prose(self.content, cut=self.truncated)
 
 
 class SeatAssignment(Record):

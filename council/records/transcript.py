@@ -107,9 +107,7 @@ def render_transcript(result: RunResult) -> str:
         lines += ["", f"## {title}" + (f" (round {round_number})" if round_number else "")]
         for turn in [t for t in result.turns if (t.stage, t.round) == (stage, round_number)]:
             lines += ["", f"### {turn.seat}", "", f"*{_turn_meta(turn)}*", ""]
-            lines.append(
-                turn.content if turn.ok and turn.content else f"> **No answer.** {turn.error}"
-            )
+            lines.append(turn.text if turn.ok and turn.text else f"> **No answer.** {turn.error}")
             if turn.ok and turn.truncated:
                 lines += ["", "> **Cut off** at its token cap: the reply ends where it stopped."]
         tally = tallies.get((stage, round_number))
@@ -140,7 +138,7 @@ def render_transcript(result: RunResult) -> str:
 
 
 def _html_turn(turn: Turn) -> str:
-    body = turn.content if turn.ok and turn.content else f"No answer. {turn.error or ''}"
+    body = turn.text if turn.ok and turn.text else f"No answer. {turn.error or ''}"
     reused = " · reused" if turn.reused else ""
     return (
         f"<details open><summary><b>{escape(turn.seat)}</b> "

@@ -191,7 +191,7 @@ class _Measured:
         if not pairs:
             return []
         turns, labels = [t for t, _ in pairs], {id(t): label for t, label in pairs}
-        vectors = embedder.encode([t.content or "" for t in turns])
+        vectors = embedder.encode([t.text or "" for t in turns])
         of = "seat place" if arm.endswith(PLACEBO_SUFFIX) else "persona"
         found = turn_identifiability(
             turns, vectors, lambda t: labels[id(t)], of=of, embedder=embedder.name, seed=seed,
@@ -205,7 +205,7 @@ class _Measured:
         rows = [(a, f, t, q) for a, f, t, q in self.blind if a in arms]
         if len(rows) < 3:
             return None
-        vectors = embedder.encode([t.content or "" for _, _, t, _ in rows])
+        vectors = embedder.encode([t.text or "" for _, _, t, _ in rows])
         factors: dict[str, list[Hashable]] = {
             "question": [q for *_, q in rows],
             "run": [t.run_id for _, _, t, _ in rows],
