@@ -11,7 +11,7 @@ import pytest
 from council import Council
 from council.errors import ConfigError, UnknownNameError
 from council.protocols import load_protocol_file
-from council.records.events import TurnDelta
+from council.records.events import EventList, TurnDelta
 from council.seats import ModelRequest
 from council.testing import FunctionModel, ScriptedModel
 
@@ -227,9 +227,9 @@ def test_a_failed_chair_falls_back_to_the_coordinators_verdict() -> None:
 
 
 def test_sinks_hear_every_event_in_order_and_the_result_is_their_fold() -> None:
-    from council.records import EventList, fold_events
+    from council.records import fold_events
 
-    sink = EventList()
+    sink = EventList(wants_deltas=True)  # it shows replies as they are written
     result = Council(
         PANEL, protocol="quick", model=FunctionModel(echo), runs_dir=None, sinks=[sink]
     ).convene(QUESTION)
@@ -253,6 +253,15 @@ def test_sinks_hear_every_event_in_order_and_the_result_is_their_fold() -> None:
             )
     assert pieces == {(t.stage, t.seat): t.content for t in result.turns}
     assert len(sink.events) - len(record) == sum(len(t.content.split()) for t in result.turns)
+
+
+def test_a_sink_that_does_not_show_replies_as_they_come_hears_no_pieces() -> None:
+    sink = EventList()
+    result = Council(
+        PANEL, protocol="quick", model=FunctionModel(echo), runs_dir=None, sinks=[sink]
+    ).convene(QUESTION)
+    assert [e for e in sink.events if e.durable] == sink.events  # no TurnDelta
+    assert len(result.turns) == 4 and all(t.content for t in result.turns)
 
 
 def test_every_turn_keeps_the_prompts_its_seat_saw() -> None:

@@ -88,7 +88,7 @@ def test_clocks_tick_between_events_and_stop_when_the_stage_ends() -> None:
 
 
 def test_tokens_grow_as_a_reply_streams() -> None:
-    display = ProgressDisplay(console(terminal=False))
+    display = ProgressDisplay(console(terminal=True))  # live: the run's calls stream for it
     seen = Snapshots(display, lambda e: isinstance(e, TurnDelta) and e.seat == "chair")
     reply = "The chair weighs every opening and decides: no ban, a charge."
     Council(["popper", "kuhn"], protocol="quick", model=FunctionModel(lambda r: reply),
@@ -98,6 +98,18 @@ def test_tokens_grow_as_a_reply_streams() -> None:
     assert counts == list(range(1, len(reply.split()) + 1))
     last_words = [text for _, text in seen.taken][-1]
     assert "chair ▸ The chair weighs every opening and decides: no ban, a charge." in last_words
+
+
+def test_calls_stream_for_the_live_table_and_not_for_a_pipe() -> None:
+    for terminal in (True, False):
+        display = ProgressDisplay(console(terminal=terminal))
+        with FakeProvider("A considered answer.") as fake:
+            result = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
+                             endpoints={"openai/fake": fake.api_base}, runs_dir=None,
+                             calls=FAST, sinks=[display]).convene(QUESTION)  # fmt: skip
+            streamed = {bool(request.get("stream")) for request in fake.requests}
+        assert result.status == "completed" and streamed == {terminal}
+        assert display.wants_deltas is terminal
 
 
 def test_retries_and_fallbacks_show_as_they_happen(tmp_path: Path) -> None:

@@ -18,7 +18,9 @@ from council.cli.main import main
 from council.diversity.analysis import analyse_run
 from council.diversity.embedders import FakeEmbedder
 from council.engine.lengths import REASONING_HEADROOM, retry_cap
+from council.engine.live import TurnListener
 from council.errors import ConfigError, CouncilError
+from council.records.events import EventList
 from council.records.run import RunResult
 from council.records.settings import CallSettings
 from council.seats import ModelRequest
@@ -37,8 +39,9 @@ def convene(fake: FakeProvider, model: str = "openai/fake", stream: bool = True,
             **kwargs: Any) -> RunResult:  # fmt: skip
     settings = CallSettings(stream=stream)
     seat_model = make_model(model, endpoints={model: fake.api_base}, settings=settings)
+    # A streamed run has a follower that shows replies as they come: calls stream only then.
     council = Council(PANEL, model=seat_model, runs_dir=kwargs.pop("runs_dir", None),
-                      similarity="words", **kwargs)  # fmt: skip
+                      similarity="words", sinks=[EventList(wants_deltas=stream)], **kwargs)  # fmt: skip
     return council.convene(QUESTION)
 
 
@@ -207,16 +210,25 @@ def test_the_cli_and_council_toml_set_efforts_and_show_reasoning(
     assert "Traceback" not in err
 
 
-def test_reasoning_is_priced_apart_within_the_calls_cost() -> None:
+@pytest.mark.parametrize("listening", [False, True], ids=["plain", "streamed"])
+def test_reasoning_is_priced_apart_within_the_calls_cost(listening: bool) -> None:
     with FakeProvider(ANSWER, reasoning=THOUGHT) as fake:
 
         async def endpoint(_: str) -> dict[str, Any]:
             return {"api_base": fake.api_base, "api_key": "k"}
 
         model = LiteLLMModel("openai/o3-mini", resolve_endpoint=endpoint, max_attempts=1)
+        listener = TurnListener(EventList().handle, "r", "s", 0, "kuhn", wants_deltas=listening)
         request = ModelRequest(stage="s", messages=[{"role": "user", "content": "Well?"}],
-                               max_tokens=50, temperature=1.0)  # fmt: skip
+                               max_tokens=50, temperature=1.0, listener=listener)  # fmt: skip
         completion = asyncio.run(model.complete(request))
+        assert bool(fake.requests[0].get("stream")) is listening
+    # The call's cost from its usage: the prompt and the whole completion at the model's prices.
+    prompt_usd, completion_usd = import_litellm().cost_per_token(
+        model="openai/o3-mini", prompt_tokens=completion.prompt_tokens or 0,
+        completion_tokens=completion.completion_tokens or 0,
+    )  # fmt: skip
+    assert completion.cost_usd == pytest.approx(prompt_usd + completion_usd)
     tokens = len(THOUGHT.split())
     _, price = import_litellm().cost_per_token(model="openai/o3-mini", completion_tokens=tokens)
     assert completion.reasoning_tokens == tokens and completion.reasoning_cost_usd == price

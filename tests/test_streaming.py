@@ -3,6 +3,8 @@ is kept, a stream cut midway is retried from its start, and live events are neve
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -11,8 +13,11 @@ import pytest
 
 from council import Council
 from council.records import EventList
-from council.records.events import TurnDelta
-from council.seats import CallSettings, ModelRequest, make_model
+from council.records.events import TurnDelta, wants_deltas
+from council.seats import CallSettings, ModelRequest, make_model, warm
+from council.seats.litellm_model import LiteLLMModel
+from council.seats.model import NOBODY_LISTENING, Completion
+from council.seats.model import wants_deltas as listens
 from council.store.folder import export_run
 from council.store.ledger import Ledger
 from council.store.recorder import RunRecorder
@@ -100,8 +105,6 @@ async def test_a_stream_that_hangs_midway_is_ended_by_the_timeout() -> None:
 
 
 def test_the_test_doubles_stream_unless_told_not_to() -> None:
-    import asyncio
-
     heard, silent = Heard(), Heard()
     streaming, whole = ScriptedModel([REPLY]), ScriptedModel([REPLY], stream=False)
     asyncio.run(streaming.complete(request_to(heard)))
@@ -111,12 +114,13 @@ def test_the_test_doubles_stream_unless_told_not_to() -> None:
 
 
 def test_live_events_reach_followers_but_never_the_ledger_or_the_export(tmp_path: Path) -> None:
-    follower = EventList()
+    follower = EventList(wants_deltas=True)  # it shows replies as they come: calls stream
     with FakeProvider(REPLY) as fake:
         fake.fail_next(503, "truncated")
         result = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
                          endpoints={"openai/fake": fake.api_base}, runs_dir=tmp_path,
                          calls=FAST, sinks=[follower]).convene(QUESTION)  # fmt: skip
+        assert all(request.get("stream") is True for request in fake.requests)
     heard = Counter(event.type for event in follower.events)
     assert heard["turn_delta"] >= 3 * len(REPLY.split()) and heard["call_retrying"] == 2
     ledger = Ledger.existing(tmp_path)
@@ -139,3 +143,66 @@ def test_the_recorder_passes_live_events_on_without_recording_them() -> None:
     RunRecorder(ledger, followers=[follower]).handle(delta)
     assert follower.events == [delta] and ledger.event_lines("r") == []
     assert not delta.durable and "durable" not in delta.model_dump()
+
+
+# -- nobody listening: plain calls ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("sinks", [[], [EventList()]], ids=["no follower", "one not listening"])
+def test_a_run_nobody_watches_makes_plain_calls_with_the_same_record(
+    sinks: list[EventList],
+) -> None:
+    with FakeProvider(REPLY) as fake:
+        fake.fail_next(503)
+        result = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
+                         endpoints={"openai/fake": fake.api_base}, runs_dir=None,
+                         calls=FAST, sinks=sinks).convene(QUESTION)  # fmt: skip
+        sent = list(fake.requests)
+    assert result.status == "completed" and len(sent) == 4  # three turns, one retried
+    assert not any("stream" in request or "stream_options" in request for request in sent)
+    assert all(
+        t.content == REPLY and t.completion_tokens == len(REPLY.split()) for t in result.turns
+    )
+    assert sorted(t.attempts for t in result.turns) == [1, 1, 2]
+    for follower in sinks:
+        kinds = Counter(event.type for event in follower.events)
+        assert kinds["turn_delta"] == 0 and kinds["call_retrying"] == 1
+
+
+def test_a_call_nobody_hears_is_one_plain_request() -> None:
+    request = dataclasses.replace(request_to(Heard()), listener=NOBODY_LISTENING)
+    with FakeProvider(REPLY) as fake:
+        completion = asyncio.run(model_on(fake).complete(request))
+    assert "stream" not in fake.requests[0]
+    assert completion.content == REPLY and completion.prompt_tokens == 1
+    assert completion.completion_tokens == len(REPLY.split())
+
+
+def test_a_follower_of_the_recorder_that_listens_makes_the_run_stream() -> None:
+    listening, silent = EventList(wants_deltas=True), EventList()
+    assert not wants_deltas(RunRecorder(None, followers=[silent]))
+    assert wants_deltas(RunRecorder(None, followers=[silent, listening]))
+    # A listener that does not say (one written before the flag) hears the pieces, as before.
+    assert listens(Heard()) and not listens(NOBODY_LISTENING)
+
+
+def test_the_warm_worker_is_asked_to_stream_only_for_a_listener(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[bool] = []
+
+    class Worker:
+        async def complete(self, settings, endpoint, request):  # type: ignore[no-untyped-def]
+            asked.append(settings["stream"])
+            return Completion(content=REPLY)
+
+    async def worker() -> Worker:
+        return Worker()
+
+    monkeypatch.setattr(warm, "worker", worker)
+    model = LiteLLMModel("openai/fake", priced=False)
+    heard = Heard()
+    for listener in (NOBODY_LISTENING, heard):
+        request = dataclasses.replace(request_to(heard), listener=listener)
+        assert asyncio.run(model.complete(request)).content == REPLY
+    assert asked == [False, True] and model.settings["stream"] is True

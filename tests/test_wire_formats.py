@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from council import Council, SamplingSettings
-from council.records.events import CallRetrying, EventList, SeatAbsent
+from council.engine.live import TurnListener
+from council.records.events import CallRetrying, EventList, SeatAbsent, TurnDelta
 from council.records.run import RunResult, Turn
 from council.seats import CallSettings, ModelRequest, make_model
 from council.seats.litellm_model import import_litellm
@@ -49,8 +50,11 @@ def convene(
     seed: int | None = None,
     events: EventList | None = None,
 ) -> RunResult:
-    """The quick protocol (two seats answer, the chair synthesises): three calls."""
+    """The quick protocol (two seats answer, the chair synthesises): three calls. A streamed
+    run has a follower that shows replies as they come (calls stream only for one)."""
     model = MODELS[wire]
+    events = events if events is not None else EventList()
+    events.wants_deltas = stream
     council = Council(
         PANEL,
         protocol="quick",
@@ -60,9 +64,13 @@ def convene(
         similarity="words",
         calls=CallSettings(**FAST, stream=stream),  # type: ignore[arg-type]
         sampling=SamplingSettings(seed=seed),
-        sinks=[events] if events is not None else [],
+        sinks=[events],
     )
-    return council.convene(QUESTION)
+    result = council.convene(QUESTION)
+    # The pieces of a streamed reply reached the follower; a whole one came in one piece.
+    streamed = any(isinstance(e, TurnDelta) for e in events.events)
+    assert streamed == (stream and any(t.content for t in result.turns))
+    return result
 
 
 def hit(result: RunResult) -> Turn:
@@ -234,6 +242,8 @@ def test_reasoning_that_spends_the_whole_cap_leaves_an_empty_cut_off_reply(
         messages=[{"role": "user", "content": QUESTION}],
         max_tokens=200,
         temperature=0.7,
+        # Someone hears the call: it streams when the seat allows it.
+        listener=TurnListener(EventList().handle, "r", "opening", 0, "popper"),
     )
     with FakeProvider(ANSWER, reasoning=thinking, enforce_max_tokens=True) as fake:
         seat = make_model(

@@ -100,6 +100,12 @@ class ProgressDisplay:
         self.started_at = clock()
         self._lock = threading.Lock()  # the live display renders from its own thread
 
+    @property
+    def wants_deltas(self) -> bool:
+        """On a terminal the live table shows replies as they stream; piped, it prints only
+        finished turns, so calls need not stream for it."""
+        return bool(self.console.is_terminal)
+
     # -- rendering ------------------------------------------------------------------------
 
     def view(self) -> Any:

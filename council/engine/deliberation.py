@@ -61,6 +61,7 @@ from council.records.events import (
     TallyMade,
     TurnFinished,
     TurnStarted,
+    wants_deltas,
 )
 from council.records.fold import fold_events
 from council.records.run import (
@@ -467,7 +468,8 @@ class Deliberation(StagePrompts, RunRules):
             TurnStarted(run_id=self.run_id, stage=stage_id, round=round_number, seat=seat.name)
         )
         started_at, start = utc_now(), time.perf_counter()
-        listener = TurnListener(self._emit, self.run_id, stage_id, round_number, seat.name)
+        shown = wants_deltas(self.sink)  # a follower shows replies as they come: calls stream
+        listener = TurnListener(self._emit, self.run_id, stage_id, round_number, seat.name, shown)
         request = dataclasses.replace(request, listener=listener)
         answered_by = seat.model.model
         content: str | None = None

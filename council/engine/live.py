@@ -18,10 +18,19 @@ class TurnListener:
     """Hears one seat's call in one stage and round (a ``CallListener``)."""
 
     def __init__(
-        self, emit: Callable[[Event], None], run_id: str, stage: str, round_number: int, seat: str
+        self,
+        emit: Callable[[Event], None],
+        run_id: str,
+        stage: str,
+        round_number: int,
+        seat: str,
+        wants_deltas: bool = True,
     ) -> None:
         self._emit = emit
         self.run_id, self.stage, self.round, self.seat = run_id, stage, round_number, seat
+        # False when no follower of the run shows replies as they come: the call is not
+        # streamed (``council.seats.model.wants_deltas``).
+        self.wants_deltas = wants_deltas
 
     def delta(self, text: str) -> None:
         # Each piece is redacted on its own; the whole reply is redacted again when it is kept.

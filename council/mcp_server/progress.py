@@ -87,6 +87,10 @@ def _(event: RunFinished) -> str:
 class ProgressRelay:
     """An event sink that turns a run's events into progress notifications."""
 
+    # A notification says what finished (``progress_line`` has no line for a reply's pieces),
+    # so calls need not stream for it.
+    wants_deltas = False
+
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[object] = asyncio.Queue()

@@ -222,16 +222,30 @@ def events_jsonl(events: Iterable[Event]) -> str:
 
 
 class EventSink(Protocol):
-    """Anything that follows a run: it takes each event, in order, as it happens."""
+    """Anything that follows a run: it takes each event, in order, as it happens.
+
+    A sink that shows replies as they are written (a live display, a web page) says so with
+    an attribute ``wants_deltas = True``: only then do calls stream and ``TurnDelta`` events
+    reach it. A sink that does not say gets each finished turn whole, and no deltas."""
 
     def handle(self, event: Event) -> None: ...
 
 
-class EventList:
-    """A sink that keeps every event; the engine folds its own run from one of these."""
+def wants_deltas(sink: object) -> bool:
+    """Whether ``sink``, or a sink it passes events on to (its ``followers``, as the run's
+    recorder has), shows replies piece by piece."""
+    if getattr(sink, "wants_deltas", False):
+        return True
+    return any(wants_deltas(follower) for follower in getattr(sink, "followers", ()))
 
-    def __init__(self) -> None:
+
+class EventList:
+    """A sink that keeps every event; the engine folds its own run from one of these.
+    ``wants_deltas``: keep the pieces of each reply as it streams too."""
+
+    def __init__(self, wants_deltas: bool = False) -> None:
         self.events: list[Event] = []
+        self.wants_deltas = wants_deltas
 
     def handle(self, event: Event) -> None:
         self.events.append(event)

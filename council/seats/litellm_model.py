@@ -5,10 +5,13 @@ fix (rate limits, timeouts, connection errors, 5xx). Authentication and request 
 once. A ``Retry-After`` header from the provider lengthens the wait (never shortens it), up to the
 backoff maximum and the call timeout.
 
-Replies stream (``stream=True``): each piece goes to the request's listener as it arrives, and
+A reply streams when someone shows it as it comes (the request's listener ``wants_deltas``)
+and the seat allows it (``stream=True``): each piece goes to the listener as it arrives, and
 the pieces are assembled into one response (usage included) when the stream ends. An attempt
 is the whole stream: one cut off or garbled midway is an error like any other, retried from
-its start, and the call's timeout covers the stream to its last piece.
+its start, and the call's timeout covers the stream to its last piece. Nobody listening (a
+Python call, a ``--json`` or ``--quiet`` run): one plain call, without litellm's streaming
+handler and chunk builder.
 
 A model served on this machine (a bundled model's llama.cpp server) whose server died during
 the call is started again, and the call made once more on the new server.
@@ -35,7 +38,7 @@ from council.errors import ModelCallError
 from council.seats import warm
 from council.seats.capabilities import supports
 from council.seats.gate import call_gate, estimated_tokens
-from council.seats.model import CallListener, ChatModel, Completion, ModelRequest
+from council.seats.model import CallListener, ChatModel, Completion, ModelRequest, wants_deltas
 from council.secrets import redact
 
 # Resolves a model string to the keyword arguments that reach litellm (api_base, api_key).
@@ -253,13 +256,16 @@ class LiteLLMModel(ChatModel):
     async def _complete_at(self, endpoint: dict[str, Any], request: ModelRequest) -> Completion:
         # litellm already imported, in a process that stays warm; not where rate limits are
         # shared, since the limits are kept here
+        # A reply streams only to someone who shows it as it comes; otherwise one plain call.
+        streams = self.stream and wants_deltas(request.listener)
         worker = await warm.worker() if call_gate() is None and not self.in_process else None
         if worker is not None:
-            completion = await worker.complete(self.settings, endpoint, request)
+            settings = {**self.settings, "stream": streams}
+            completion = await worker.complete(settings, endpoint, request)
             if completion is not None:
                 return completion
         litellm = import_litellm()
-        params = self._params(litellm, request, endpoint)
+        params = self._params(litellm, request, endpoint, streams)
         secrets = [str(params["api_key"])] if params.get("api_key") else []
 
         def announce_retry(state: RetryCallState) -> None:
@@ -312,7 +318,7 @@ class LiteLLMModel(ChatModel):
         )
 
     def _params(
-        self, litellm: Any, request: ModelRequest, endpoint: dict[str, Any]
+        self, litellm: Any, request: ModelRequest, endpoint: dict[str, Any], stream: bool
     ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
@@ -338,7 +344,7 @@ class LiteLLMModel(ChatModel):
             # temperature but 1); litellm leaves those out instead of failing the call.
             params["drop_params"] = True
         params.update(endpoint)
-        if self.stream:
+        if stream:
             params["stream"] = True
             if "stream_options" in (supported or []):  # usage in the last piece, when offered
                 params["stream_options"] = {"include_usage": True}

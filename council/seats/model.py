@@ -14,7 +14,11 @@ from council.records.run import TurnActivations
 class CallListener(Protocol):
     """Hears a call while it happens, for whoever shows it live. A model that streams tells it
     each piece of text; one that retries or falls back says so before it waits or moves on.
-    A retried attempt or a fallback starts its text again: pieces heard before it are void."""
+    A retried attempt or a fallback starts its text again: pieces heard before it are void.
+
+    A listener may say ``wants_deltas = False``: nobody shows the pieces, so the model makes a
+    plain call instead of a stream (cheaper, the same answer). One that does not say hears
+    them (``wants_deltas``)."""
 
     def delta(self, text: str) -> None: ...
 
@@ -24,6 +28,8 @@ class CallListener(Protocol):
 
 
 class _NobodyListening:
+    wants_deltas = False
+
     def delta(self, text: str) -> None:
         pass
 
@@ -35,6 +41,11 @@ class _NobodyListening:
 
 
 NOBODY_LISTENING: CallListener = _NobodyListening()
+
+
+def wants_deltas(listener: CallListener) -> bool:
+    """Whether anyone hears a call's reply piece by piece: only then is it streamed."""
+    return bool(getattr(listener, "wants_deltas", True))
 
 
 # The levels litellm passes on as ``reasoning_effort`` (OpenAI's; litellm maps them to

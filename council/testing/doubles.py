@@ -2,11 +2,11 @@
 
 ``ScriptedModel`` answers from a queue (like simonw/llm's mock model with ``enqueue()``);
 ``FunctionModel`` answers with a function of the request (like pydantic-ai's ``FunctionModel``),
-so a test can assert on exactly what a seat was shown. Both stream, as real seats do: each
-reply reaches the request's listener word by word before the call returns (``stream=False``
-answers in one piece). ``structured_output=True`` declares the double able to answer in a JSON
-schema (the engine then asks vote stages for JSON; the reply is whatever the double returns),
-and ``reasons=True`` a model known to reason (its caps get headroom).
+so a test can assert on exactly what a seat was shown. Both stream as real seats do: to a
+listener that wants the pieces, each reply reaches it word by word before the call returns
+(``stream=False`` answers in one piece). ``structured_output=True`` declares the double able
+to answer in a JSON schema (the engine then asks vote stages for JSON; the reply is whatever
+the double returns), and ``reasons=True`` a model known to reason (its caps get headroom).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from council.errors import ModelCallError
-from council.seats.model import ChatModel, Completion, ModelRequest
+from council.seats.model import ChatModel, Completion, ModelRequest, wants_deltas
 
 _PIECES = re.compile(r"\s*\S+\s*|\s+")  # a word with the spaces around it
 
@@ -28,7 +28,7 @@ def _rough_tokens(text: str) -> int:
 
 
 def _answer(request: ModelRequest, reply: str, stream: bool, structured: bool) -> Completion:
-    if stream:
+    if stream and wants_deltas(request.listener):
         for piece in _PIECES.findall(reply):
             request.listener.delta(piece)
     prompt = " ".join(m["content"] for m in request.messages)

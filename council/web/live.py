@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from council.errors import ConfigError, CouncilError
 from council.records.events import Event, RunFinished, RunStarted
@@ -34,6 +34,8 @@ class RunBroadcast:
         default_factory=list
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # A browser shows each reply as it is written: the run's calls stream (an EventSink flag).
+    wants_deltas: ClassVar[bool] = True
 
     @property
     def run_id(self) -> str | None:
