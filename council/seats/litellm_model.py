@@ -1,6 +1,6 @@
 """The real seat model: every call goes through ``litellm.acompletion``.
 
-Retries use tenacity with exponential backoff and jitter, and only for errors that a retry can
+Retries use exponential backoff with jitter, and only for errors that a retry can
 fix (rate limits, timeouts, connection errors, 5xx). Authentication and request errors fail at
 once. A ``Retry-After`` header from the provider lengthens the wait (never shortens it), up to the
 backoff maximum and the call timeout.
@@ -21,18 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
+import random
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from council.errors import ModelCallError
 from council.seats import warm
@@ -45,8 +39,19 @@ from council.secrets import redact
 EndpointResolver = Callable[[str], Awaitable[dict[str, Any]]]
 
 
+@functools.cache
 def import_litellm() -> Any:
-    """Import litellm quietly and offline: its price map is the bundled copy, not a download."""
+    """Import litellm quietly and offline: its price map is the bundled copy, not a download.
+    Once a process: every call asks for it.
+
+    What litellm does on each call that council does not use (its Logging object, the logging
+    payload its success handler builds, its own pricing of the response) has no switch in
+    litellm 1.110 (counted in Python calls per call): ``no-log`` and ``disable_streaming_logging``
+    (read by synchronous streams only) change nothing, and ``turn_off_message_logging`` adds a
+    copy of the messages to redact. Council keeps out of it instead: it registers no
+    callbacks, streams only for a listener (a stream is more than twice a plain call's work),
+    and prices a call once (the cost litellm stamped on a plain response, else
+    ``completion_cost`` on the assembled stream)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
@@ -200,9 +205,8 @@ class LiteLLMModel(ChatModel):
         self.in_process = in_process
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
-        self._wait = wait_exponential_jitter(
-            multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
-        )
+        self._backoff_initial_s, self._backoff_max_s = backoff_initial_s, backoff_max_s
+        self._supported: list[list[str] | None] = []  # litellm's answer, once asked
         # A provider's Retry-After lengthens a wait up to this, never past it: "come back in
         # two minutes" must not hold a run far beyond its timeout.
         self._max_wait_s = max(backoff_initial_s, min(backoff_max_s, timeout_s))
@@ -224,10 +228,6 @@ class LiteLLMModel(ChatModel):
         if self._reasons is None:
             self._reasons = supports("supports_reasoning", self.model)
         return self._reasons
-
-    def _wait_for(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        return min(max(self._wait(state), retry_after_seconds(error)), self._max_wait_s)
 
     async def complete(self, request: ModelRequest) -> Completion:
         endpoint = await self._resolve_endpoint(self.model) if self._resolve_endpoint else {}
@@ -267,40 +267,55 @@ class LiteLLMModel(ChatModel):
         litellm = import_litellm()
         params = self._params(litellm, request, endpoint, streams)
         secrets = [str(params["api_key"])] if params.get("api_key") else []
+        response, pieces, attempts = await self._with_retries(litellm, params, request, secrets)
+        return self._completion(litellm, response, pieces, attempts, "response_format" in params)
 
-        def announce_retry(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            wait_s = state.next_action.sleep if state.next_action else 0.0
-            text = _one_line(error, secrets) if error else "failed"
-            request.listener.retrying(self.model, state.attempt_number, text, wait_s)
-
-        attempts = 0
+    async def _with_retries(
+        self, litellm: Any, params: dict[str, Any], request: ModelRequest, secrets: list[str]
+    ) -> tuple[Any, int, int]:
+        """The call, attempted up to ``max_attempts`` times: again only after an error a retry
+        can fix, each retry said to the listener before its wait. (response, pieces streamed,
+        attempts made). A plain loop: a retry library's machinery costs more per call than
+        the rest of this module, and almost every call succeeds at its first attempt."""
         gate = call_gate()
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.max_attempts),
-                wait=self._wait_for,
-                retry=retry_if_exception(is_retryable),
-                before_sleep=announce_retry,
-                reraise=True,
-            ):
-                with attempt:
-                    attempts += 1
-                    response, pieces = await self._attempt(litellm, params, request, gate)
-        except Exception as exc:
-            raise ModelCallError(
-                _one_line(exc, secrets), retryable=is_retryable(exc), attempts=attempts
-            ) from None
+        attempt = 1
+        while True:
+            try:
+                response, pieces = await self._attempt(litellm, params, request, gate)
+                return response, pieces, attempt
+            except Exception as exc:
+                retryable = is_retryable(exc)
+                if not retryable or attempt >= self.max_attempts:
+                    raise ModelCallError(
+                        _one_line(exc, secrets), retryable=retryable, attempts=attempt
+                    ) from None
+                wait_s = self._wait_s(attempt, exc)
+                request.listener.retrying(self.model, attempt, _one_line(exc, secrets), wait_s)
+                await asyncio.sleep(wait_s)
+            attempt += 1
 
+    def _wait_s(self, attempt: int, error: BaseException) -> float:
+        """Exponential backoff with jitter after failed attempt ``attempt``, lengthened (never
+        shortened) by a provider's Retry-After, within ``_max_wait_s``."""
+        try:
+            backoff = self._backoff_initial_s * 2 ** (attempt - 1)
+        except OverflowError:
+            backoff = self._backoff_max_s
+        backoff = min(backoff + random.uniform(0, self._backoff_initial_s), self._backoff_max_s)
+        return min(max(backoff, retry_after_seconds(error)), self._max_wait_s)
+
+    def _completion(
+        self, litellm: Any, response: Any, pieces: int, attempts: int, structured: bool
+    ) -> Completion:
         choice = response.choices[0] if response and response.choices else None
         content = (choice.message.content or "") if choice else ""
-        reasoning = reasoning_of(choice.message) if choice else None
         usage = getattr(response, "usage", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         if pieces and (completion_tokens or 0) < pieces:
             # A server that reports no usage in a stream (llama.cpp) leaves litellm to estimate
             # it with another model's tokenizer; each piece it sent is at least one token.
             completion_tokens = pieces
+        thought = reasoning_tokens(usage)
         return Completion(
             content=content.strip(),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
@@ -311,14 +326,14 @@ class LiteLLMModel(ChatModel):
             # last piece's, which litellm's builder carries over).
             finish_reason=getattr(choice, "finish_reason", None),
             refusal=getattr(choice.message, "refusal", None) if choice else None,
-            reasoning=reasoning,
-            reasoning_tokens=reasoning_tokens(usage),
-            reasoning_cost_usd=self._reasoning_cost(litellm, reasoning_tokens(usage)),
-            structured="response_format" in params,
+            reasoning=reasoning_of(choice.message) if choice else None,
+            reasoning_tokens=thought,
+            reasoning_cost_usd=self._reasoning_cost(litellm, thought),
+            structured=structured,
         )
 
     def _params(
-        self, litellm: Any, request: ModelRequest, endpoint: dict[str, Any], stream: bool
+        self, litellm: Any, request: ModelRequest, endpoint: dict[str, Any], stream: bool = False
     ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
@@ -329,8 +344,7 @@ class LiteLLMModel(ChatModel):
             "num_retries": 0,  # retries are ours, so they are counted and classified once
             **self.extra_params,
         }
-        provider, _, name = self.model.partition("/")
-        supported = litellm.get_supported_openai_params(name, custom_llm_provider=provider)
+        supported = self._supported_params(litellm)
         # A seed is sampling advice: a provider that takes none (Anthropic) would refuse the
         # whole call for it, so it is left out there ("where supported", as --seed says).
         if request.seed is not None and (supported is None or "seed" in supported):
@@ -350,11 +364,20 @@ class LiteLLMModel(ChatModel):
                 params["stream_options"] = {"include_usage": True}
         return params
 
+    def _supported_params(self, litellm: Any) -> list[str] | None:
+        """The OpenAI parameters litellm passes on to this model: asked once, not per call."""
+        if not self._supported:
+            provider, _, name = self.model.partition("/")
+            self._supported.append(
+                litellm.get_supported_openai_params(name, custom_llm_provider=provider)
+            )
+        return self._supported[0]
+
     async def _attempt(
         self, litellm: Any, params: dict[str, Any], request: ModelRequest, gate: Any
     ) -> tuple[Any, int]:
         """One attempt, within the provider's rate limits when a call gate is installed."""
-        tokens = estimated_tokens(request.messages, request.max_tokens)
+        tokens = estimated_tokens(request.messages, request.max_tokens) if gate else 0.0
         if gate is not None:  # the provider's limits, shared with every caller
             await gate.before(self.model, tokens)
         try:
