@@ -9,6 +9,8 @@ CLI prints with the seat map.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,8 +116,45 @@ def choose(question: str, panel: str | None, *, duo: bool = False) -> Choice | N
 
 
 def seat_by_domain(
-    question: str, cards: Sequence[PersonaCard], *, embedding: bool = True
+    question: str,
+    cards: Sequence[PersonaCard],
+    *,
+    embedding: bool = True,
+    encode: Encode | None = None,
 ) -> DomainSeat:
-    """The domain seat for ``question``: by the bundled embedder, or by shared words where it
-    is not installed or ``embedding`` is off (a council comparing texts by words)."""
-    return domain_seat(question, cards, _encoder() if embedding else None)
+    """The domain seat for ``question``: by the bundled embedder (``encode``, where the caller
+    keeps one: ``KeptVectors``), or by shared words where it is not installed or ``embedding``
+    is off (a council comparing texts by words)."""
+    if not embedding:
+        return domain_seat(question, cards, None)
+    return domain_seat(question, cards, encode or _encoder())
+
+
+class KeptVectors:
+    """The bundled embedder's encode, keeping each text's vector (the ``size`` most recently
+    used): a council asked question after question embeds its members' domains once, not
+    at every run, where they were most of a warm council's own time. One per council."""
+
+    def __init__(self, encode: Encode, size: int = 256) -> None:
+        self._encode, self._size = encode, size
+        self._kept: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()  # a council convened from two threads at once
+
+    @classmethod
+    def of_bundled(cls) -> KeptVectors | None:
+        encode = _encoder()
+        return cls(encode) if encode is not None else None
+
+    def __call__(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        with self._lock:
+            missing = list(dict.fromkeys(text for text in texts if text not in self._kept))
+            if missing:
+                self._kept.update(zip(missing, self._encode(missing), strict=True))
+            for text in texts:
+                self._kept.move_to_end(text)
+            vectors = np.stack([self._kept[text] for text in texts])
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return vectors

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from council.app.choosing import embedding_similarity, seat_by_domain
+from council.app.choosing import KeptVectors, embedding_similarity, seat_by_domain
 from council.app.probe import EmbeddingProbe, default_probe
 from council.diversity.embedders import Embedder
 from council.engine.deliberation import Deliberation
@@ -112,6 +112,7 @@ class Council:
         self.similarity = similarity
         self._weights = dict(weights or {})
         self._by_domain = panel_rules and not weights and self.protocol.spec.panel.max != 2
+        self._domain_vectors: KeptVectors | None = None  # made at the first domain seating
         names = [card.name for card in cards]
         overrides = dict(seats or {})
         chains = {seat: list(chain) for seat, chain in (fallbacks or {}).items()}
@@ -209,8 +210,11 @@ class Council:
         if not self._by_domain:
             why = "a duo has no tie to break" if self.protocol.spec.panel.max == 2 else "off"
             return self.panel, f"{_NOTE}none - {why}"
+        embedding = self.similarity == "embedding"
+        if embedding and self._domain_vectors is None:
+            self._domain_vectors = KeptVectors.of_bundled()
         found = seat_by_domain(question, [seat.persona for seat in self.panel],
-                               embedding=self.similarity == "embedding")  # fmt: skip
+                               embedding=embedding, encode=self._domain_vectors)  # fmt: skip
         panel = [
             dataclasses.replace(seat, weight=WEIGHT, reason=f"{seat.reason}; domain seat {WEIGHT}x")
             if seat.name == found.member else seat
@@ -326,7 +330,16 @@ class Council:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.aconvene(question, **kwargs))
+            ran: list[RunResult] = []
+
+            async def run() -> None:
+                # Its task returns nothing: asyncio.run formats its main task on the way out
+                # (checking its Ctrl-C handler), result included: a run's whole record was
+                # printed twice and thrown away, milliseconds a run.
+                ran.append(await self.aconvene(question, **kwargs))
+
+            asyncio.run(run())
+            return ran[0]
         raise ConfigError("convene() was called inside an event loop: use 'await aconvene()'")
 
 

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -80,12 +80,12 @@ from council.records.run import (
 from council.records.settings import Budget, CallSettings, RunConfig, SamplingSettings
 from council.seats.model import ModelRequest, request_hash, split_model_string
 from council.seats.seat import Seat
-from council.secrets import redact
+from council.secrets import Redactor
 
 __all__ = ["Deliberation", "SamplingSettings"]
 
 
-def _redacted(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+def _redacted(messages: list[dict[str, str]], redact: Callable[[str], str]) -> list[dict[str, str]]:
     return [{**m, "content": redact(m.get("content", ""))} for m in messages]
 
 
@@ -132,6 +132,8 @@ class Deliberation(StagePrompts, RunRules):
         self.config = config
         self.resumed = resumed
         self.choice_notes = list(choice_notes)
+        # The environment's secrets, read once for the run: every text it records is redacted.
+        self.redact = Redactor()
         self.seats = {seat.name: seat for seat in [*self.panel, chair]}
         # Replays keep the original run's labels, so identical prompts can be reused.
         self.label_seed = label_seed or run_id
@@ -209,7 +211,8 @@ class Deliberation(StagePrompts, RunRules):
             # Interrupted (Ctrl-C, a cancelled task) or a bug: the record still says how the
             # run ended, unless it is the record itself that failed.
             if not isinstance(exc, StorageError):
-                self._finish("failed", redact(f"interrupted: {type(exc).__name__} {exc}".strip()))
+                why = f"interrupted: {type(exc).__name__} {exc}".strip()
+                self._finish("failed", self.redact(why))
             raise
         synthesis = self._synthesis()
         status: RunStatus = (
@@ -408,7 +411,7 @@ class Deliberation(StagePrompts, RunRules):
             try:
                 async with self._in_flight, self._slots(seat):
                     completion = await seat.model.complete(request)
-                content = redact(completion.content)
+                content = self.redact(completion.content)
                 if not completion.reused:
                     tokens = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
                     usd = completion.cost_usd or 0.0
@@ -469,7 +472,9 @@ class Deliberation(StagePrompts, RunRules):
         )
         started_at, start = utc_now(), time.perf_counter()
         shown = wants_deltas(self.sink)  # a follower shows replies as they come: calls stream
-        listener = TurnListener(self._emit, self.run_id, stage_id, round_number, seat.name, shown)
+        listener = TurnListener(
+            self._emit, self.run_id, stage_id, round_number, seat.name, shown, self.redact
+        )
         request = dataclasses.replace(request, listener=listener)
         answered_by = seat.model.model
         content: str | None = None
@@ -477,7 +482,8 @@ class Deliberation(StagePrompts, RunRules):
         usage: dict[str, Any] = {}
         try:
             completion = await seat.model.complete(request)
-            content = redact(completion.content)  # a key a provider echoes back goes no further
+            # A key a provider echoes back goes no further.
+            content = self.redact(completion.content)
             usage = {
                 "prompt_tokens": completion.prompt_tokens,
                 "completion_tokens": completion.completion_tokens,
@@ -487,7 +493,7 @@ class Deliberation(StagePrompts, RunRules):
                 "activations": completion.activations,
                 "truncated": completion.truncated,
                 # Kept apart from the answer: no other seat, and no meter, reads it.
-                "reasoning": redact(completion.reasoning) if completion.reasoning else None,
+                "reasoning": self.redact(completion.reasoning) if completion.reasoning else None,
                 "reasoning_tokens": completion.reasoning_tokens,
                 "reasoning_cost_usd": completion.reasoning_cost_usd,
                 "starved": completion.starved,
@@ -503,7 +509,7 @@ class Deliberation(StagePrompts, RunRules):
             why = f"failed for good in '{stage.id}'"
             self._emit(SeatAbsent(run_id=self.run_id, seat=seat.name, reason=why))
         except Exception as exc:  # a seat model's own bug must not take the other turns down
-            error = redact(f"{type(exc).__name__}: {exc}")
+            error = self.redact(f"{type(exc).__name__}: {exc}")
         turn = Turn(
             run_id=self.run_id,
             stage=stage_id,
@@ -518,7 +524,7 @@ class Deliberation(StagePrompts, RunRules):
             latency_s=round(time.perf_counter() - start, 4),
             started_at=started_at,
             request=CallRequest(
-                model=seat.model.model, messages=_redacted(request.messages),
+                model=seat.model.model, messages=_redacted(request.messages, self.redact),
                 max_tokens=request.max_tokens,
                 temperature=request.temperature, seed=request.seed, expects=request.expects,
                 choices=list(request.choices), response_schema=request.response_schema,

@@ -25,8 +25,10 @@ class TurnListener:
         round_number: int,
         seat: str,
         wants_deltas: bool = True,
+        redact: Callable[[str], str] = redact,
     ) -> None:
         self._emit = emit
+        self.redact = redact  # the run's redactor: its secrets read once, not per piece
         self.run_id, self.stage, self.round, self.seat = run_id, stage, round_number, seat
         # False when no follower of the run shows replies as they come: the call is not
         # streamed (``council.seats.model.wants_deltas``).
@@ -37,7 +39,7 @@ class TurnListener:
         self._emit(
             TurnDelta(
                 run_id=self.run_id, stage=self.stage, round=self.round, seat=self.seat,
-                text=redact(text),
+                text=self.redact(text),
             )
         )  # fmt: skip
 
@@ -45,7 +47,7 @@ class TurnListener:
         self._emit(
             CallRetrying(
                 run_id=self.run_id, stage=self.stage, round=self.round, seat=self.seat,
-                model=model, attempt=attempt, error=redact(error), wait_s=round(wait_s, 3),
+                model=model, attempt=attempt, error=self.redact(error), wait_s=round(wait_s, 3),
             )
         )  # fmt: skip
 
@@ -53,6 +55,6 @@ class TurnListener:
         self._emit(
             CallFellBack(
                 run_id=self.run_id, stage=self.stage, round=self.round, seat=self.seat,
-                failed=failed, fallback=fallback, error=redact(error),
+                failed=failed, fallback=fallback, error=self.redact(error),
             )
         )  # fmt: skip
