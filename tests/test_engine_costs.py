@@ -1,6 +1,6 @@
 """What a warm council spends on itself per run and per turn (issue 29): the environment's
-secrets are read once a run, not for every text redacted; a council embeds its members'
-domains once, not at every run. What each saves is measured by bench/run.py, never here."""
+secrets are read once a run, not for every text redacted; a process embeds each member's
+domain once, not at every run of every council. What each saves is measured by bench/run.py, never here."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from council.personas.card import PersonaCard
@@ -131,19 +132,12 @@ def seat_by_domain(
 
 
 class KeptVectors:
-    """The bundled embedder's encode, keeping each text's vector (the ``size`` most recently
-    used): a council asked question after question embeds its members' domains once, not
-    at every run, where they were most of a warm council's own time. One per council."""
+    """An embedder's encode, keeping each text's vector (the ``size`` most recently used)."""
 
     def __init__(self, encode: Encode, size: int = 256) -> None:
         self._encode, self._size = encode, size
         self._kept: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()  # a council convened from two threads at once
-
-    @classmethod
-    def of_bundled(cls) -> KeptVectors | None:
-        encode = _encoder()
-        return cls(encode) if encode is not None else None
 
     def __call__(self, texts: list[str]) -> Any:
         import numpy as np
@@ -158,3 +152,13 @@ class KeptVectors:
             while len(self._kept) > self._size:
                 self._kept.popitem(last=False)
         return vectors
+
+
+@cache
+def bundled_vectors() -> KeptVectors | None:
+    """The bundled embedder's encode with its vectors kept, one for the process (as the
+    embedder is): a persona's domain is embedded once, not at every run of every council (a
+    web or MCP server makes a council per request), where it was most of a warm council's
+    own time; a run embeds its question. None where the embedder is not installed."""
+    encode = _encoder()
+    return KeptVectors(encode) if encode is not None else None

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from council.app.choosing import KeptVectors, embedding_similarity, seat_by_domain
+from council.app.choosing import bundled_vectors, embedding_similarity, seat_by_domain
 from council.app.probe import EmbeddingProbe, default_probe
 from council.diversity.embedders import Embedder
 from council.engine.deliberation import Deliberation
@@ -112,7 +112,6 @@ class Council:
         self.similarity = similarity
         self._weights = dict(weights or {})
         self._by_domain = panel_rules and not weights and self.protocol.spec.panel.max != 2
-        self._domain_vectors: KeptVectors | None = None  # made at the first domain seating
         names = [card.name for card in cards]
         overrides = dict(seats or {})
         chains = {seat: list(chain) for seat, chain in (fallbacks or {}).items()}
@@ -211,10 +210,9 @@ class Council:
             why = "a duo has no tie to break" if self.protocol.spec.panel.max == 2 else "off"
             return self.panel, f"{_NOTE}none - {why}"
         embedding = self.similarity == "embedding"
-        if embedding and self._domain_vectors is None:
-            self._domain_vectors = KeptVectors.of_bundled()
-        found = seat_by_domain(question, [seat.persona for seat in self.panel],
-                               embedding=embedding, encode=self._domain_vectors)  # fmt: skip
+        cards = [seat.persona for seat in self.panel]
+        encode = bundled_vectors() if embedding else None  # members' domains embedded once
+        found = seat_by_domain(question, cards, embedding=embedding, encode=encode)
         panel = [
             dataclasses.replace(seat, weight=WEIGHT, reason=f"{seat.reason}; domain seat {WEIGHT}x")
             if seat.name == found.member else seat
