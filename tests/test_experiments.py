@@ -3,9 +3,7 @@ intervals, comparisons, noise floor, decomposition, and the CLI."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,23 +16,7 @@ from council.errors import ConfigError
 from council.store.loader import load_run
 from council.testing import FakeProvider
 
-WORDS = ["cars", "city", "transit", "rules", "freedom", "cost", "safety", "data", "trust", "market"]
 PERSONAS = ["popper", "kuhn", "hayek", "keynes"]
-
-
-def reply(body: dict) -> str:  # type: ignore[type-arg]
-    """Different words for different prompts, models and seeds; a vote line when asked."""
-    digest = hashlib.sha256(
-        json.dumps([body["model"], body["messages"], body.get("seed")]).encode()
-    ).digest()
-    text = " ".join(WORDS[b % len(WORDS)] for b in digest[:8])
-    return text + ("\nyes | 0.7 | none" if "STANCE" in body["messages"][-1]["content"] else "")
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(reply) as fake:
-        yield fake
 
 
 def plan_for(provider: FakeProvider, out: Path, **kwargs) -> ExperimentPlan:  # type: ignore[no-untyped-def]

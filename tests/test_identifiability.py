@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,8 @@ from council.diversity.identifiability import (
 from council.records.run import RunResult, Turn, TurnActivations, utc_now
 from council.reports.objects import ExperimentReport, RunReport
 from council.seats import ModelRequest
-from council.testing import FakeProvider, FunctionModel
+from council.testing import FunctionModel
+from council.testing.fake_provider import Reply
 
 PERMUTATIONS = 1000
 
@@ -493,9 +493,8 @@ def persona_reply(body: dict) -> str:  # type: ignore[type-arg]
 
 
 @pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(persona_reply) as fake:
-        yield fake
+def provider_reply() -> Reply:
+    return persona_reply
 
 
 def test_an_experiment_reports_identifiability_per_arm(provider, tmp_path: Path) -> None:

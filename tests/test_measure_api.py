@@ -6,13 +6,11 @@ from __future__ import annotations
 import csv
 import html
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_experiments import PERSONAS
-from test_experiments import reply as provider_reply
 from test_reports import check_page
 
 import council
@@ -134,12 +132,6 @@ def test_a_run_held_in_memory_is_measured_without_files(tmp_path, monkeypatch) -
 
 
 # --- experiments ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(provider_reply) as fake:
-        yield fake
 
 
 def experiment(provider: FakeProvider, out: Path, samples: int = 2) -> council.Experiment:

@@ -34,16 +34,6 @@ FAST = CallSettings(timeout_s=5, max_attempts=2, backoff_initial_s=0.01, backoff
 PANEL = ["popper", "kuhn", "meadows"]
 
 
-def echo(body: dict) -> str:  # type: ignore[type-arg]
-    return f"{body['model']} answers {len(json.dumps(body['messages']))} characters"
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(echo) as fake:
-        yield fake
-
-
 def convene_args(provider: FakeProvider, out: Path, *extra: str) -> list[str]:
     return [
         "convene", QUESTION, "--personas", ",".join(PANEL), "--protocol", "quick",
