@@ -154,9 +154,12 @@ def test_the_plan_prints_calls_cost_and_power_before_any_call(provider, tmp_path
         "openai/qwen-small",
     ]
     hosted = ExperimentPlan(
-        arms=[Arm("solo", ["openai/gpt-4o-mini"], PERSONAS)], questions=["Q?", "R?"],
-        samples=1, out=tmp_path / "hosted", protocol="quick",
-    )  # fmt: skip
+        arms=[Arm("solo", ["openai/gpt-4o-mini"], PERSONAS)],
+        questions=["Q?", "R?"],
+        samples=1,
+        out=tmp_path / "hosted",
+        protocol="quick",
+    )
     priced = plan_experiment(hosted)
     assert priced.unpriced == [] and priced.cost_usd is not None and priced.cost_usd > 0
 

@@ -35,8 +35,13 @@ def test_every_finished_turn_is_synced_before_the_next_stage(
         log.entries.append("synced")
 
     monkeypatch.setattr(Ledger, "sync_to_disk", sync)
-    council = Council(PANEL, protocol="council", model=ScriptedModel(default="An answer."),
-                      runs_dir=tmp_path, sinks=[log])  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol="council",
+        model=ScriptedModel(default="An answer."),
+        runs_dir=tmp_path,
+        sinks=[log],
+    )
     result = council.convene("Should the library open on Sundays?")
     assert result.status == "completed"
     entries = log.entries
@@ -56,8 +61,9 @@ def test_outside_an_event_loop_a_finished_turn_is_synced_as_it_is_committed(
 ) -> None:
     """Replaying a run's events with no loop running (no one could await a deferred sync):
     every finished turn is committed with its sync, as before."""
-    council = Council(PANEL, protocol="council", model=ScriptedModel(default="x"),
-                      runs_dir=tmp_path / "first")  # fmt: skip
+    council = Council(
+        PANEL, protocol="council", model=ScriptedModel(default="x"), runs_dir=tmp_path / "first"
+    )
     run = council.convene("Q?")
     events = Ledger.existing(tmp_path / "first").events(run.run_id)
     deferred: list[bool] = []

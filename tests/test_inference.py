@@ -87,8 +87,12 @@ def test_one_sample_test_holds_its_false_positive_rate_at_the_null() -> None:
 
 def test_intervals_cover_known_effects() -> None:
     a, b = arms(3, effect=0.03, interaction=0.02)
-    paired = rate([covers(paired_difference(x, CLUSTERS, y, CLUSTERS).estimate, 0.03)
-                   for x, y in zip(a, b, strict=True)])  # fmt: skip
+    paired = rate(
+        [
+            covers(paired_difference(x, CLUSTERS, y, CLUSTERS).estimate, 0.03)
+            for x, y in zip(a, b, strict=True)
+        ]
+    )
     mean = rate([covers(cluster_mean(y, CLUSTERS), BASE + 0.03) for y in b])
     excess = rate([covers(one_sample_test(y, CLUSTERS, BASE).estimate, 0.03) for y in b])
     for coverage in (paired, mean, excess):
@@ -121,8 +125,12 @@ def test_unit_level_bootstrap_that_ignores_questions_misleads(
         [covers(stats.difference_interval(x, y), 0.03) for x, y in zip(a, b, strict=True)]
     )
     assert varying < 0.9, varying
-    paired_rate = rate([covers(paired_difference(x, CLUSTERS, y, CLUSTERS).estimate, 0.03)
-                        for x, y in zip(a, b, strict=True)])  # fmt: skip
+    paired_rate = rate(
+        [
+            covers(paired_difference(x, CLUSTERS, y, CLUSTERS).estimate, 0.03)
+            for x, y in zip(a, b, strict=True)
+        ]
+    )
     assert 0.92 <= paired_rate <= 0.98, paired_rate
 
 
@@ -150,9 +158,11 @@ def test_cluster_mean_weights_questions_not_answers() -> None:
 
 def test_paired_difference_pairs_by_question_and_lists_the_unpaired() -> None:
     a = paired_difference(
-        [0.1, 0.2, 0.3, 0.9], ["q1", "q2", "q3", "only-a"],
-        [0.2, 0.35, 0.38, 0.0], ["q3", "q1", "q2", "only-b"],
-    )  # fmt: skip
+        [0.1, 0.2, 0.3, 0.9],
+        ["q1", "q2", "q3", "only-a"],
+        [0.2, 0.35, 0.38, 0.0],
+        ["q3", "q1", "q2", "only-b"],
+    )
     # Differences per question: q1 0.25, q2 0.18, q3 -0.1.
     assert a.estimate.value == pytest.approx((0.25 + 0.18 - 0.1) / 3)
     assert a.clusters == ("q1", "q2", "q3") and a.dropped == ("only-a", "only-b")
@@ -190,10 +200,14 @@ def test_holm_and_the_primary_secondary_split() -> None:
         return Comparison(Estimate(0.1, 0.0, 0.2, 10, "m"), p, "t")
 
     found = adjust(
-        {"excess": comparison(0.01), "b": comparison(0.04), "c": comparison(0.03),
-         "tiny": comparison(None)},
+        {
+            "excess": comparison(0.01),
+            "b": comparison(0.04),
+            "c": comparison(0.03),
+            "tiny": comparison(None),
+        },
         primary={"excess"},
-    )  # fmt: skip
+    )
     assert found["excess"].role == "primary" and found["excess"].adjusted_p is None
     assert [found[k].adjusted_p for k in ("b", "c")] == pytest.approx([0.06, 0.06])
     assert found["tiny"].role == "secondary" and found["tiny"].adjusted_p is None

@@ -47,12 +47,15 @@ def sent_hashes(provider: FakeProvider, model: str = "openai/fake") -> Counter[s
         request_hash(
             model,
             ModelRequest(
-                stage="", messages=body["messages"], max_tokens=body["max_tokens"],
-                temperature=body["temperature"], seed=body.get("seed"),
+                stage="",
+                messages=body["messages"],
+                max_tokens=body["max_tokens"],
+                temperature=body["temperature"],
+                seed=body.get("seed"),
             ),
         )
         for body in provider.requests
-    )  # fmt: skip
+    )
 
 
 def test_every_call_is_in_the_ledger(provider: FakeProvider, tmp_path: Path) -> None:
@@ -98,11 +101,14 @@ def test_resume_after_a_failed_chair_repeats_no_finished_call(tmp_path: Path) ->
     with FakeProvider(varied) as panel, FakeProvider(varied) as chair:
         chair.fail_next(401)
         council = Council(
-            ["popper", "kuhn", "meadows"], protocol="quick", model="openai/fake",
+            ["popper", "kuhn", "meadows"],
+            protocol="quick",
+            model="openai/fake",
             seats={"chair": "openai/chair"},
             endpoints={"openai/fake": panel.api_base, "openai/chair": chair.api_base},
-            runs_dir=tmp_path, calls=replace(FAST, chair_fallback=False),  # a failed chair fails
-        )  # fmt: skip
+            runs_dir=tmp_path,
+            calls=replace(FAST, chair_fallback=False),  # a failed chair fails
+        )
         failed = council.convene(QUESTION)
         assert failed.status == "failed" and panel.request_count == 3
         resumed = resume(failed.run_id, tmp_path)
@@ -123,8 +129,14 @@ def test_resume_runs_the_cards_as_recorded_and_replay_reads_them_as_now(
     card = Path(__file__).parent.parent / "personas" / "high-council" / "popper.md"
     mine = write("cards/popper.md", card.read_text())
     provider.fail_next(401, 401)
-    run = Council([mine, "kuhn"], protocol="quick", model="openai/fake",
-                  endpoints={"openai/fake": provider.api_base}, runs_dir=tmp_path, calls=FAST).convene(QUESTION)  # fmt: skip
+    run = Council(
+        [mine, "kuhn"],
+        protocol="quick",
+        model="openai/fake",
+        endpoints={"openai/fake": provider.api_base},
+        runs_dir=tmp_path,
+        calls=FAST,
+    ).convene(QUESTION)
     assert run.status == "failed"
     mine.write_text(mine.read_text().replace("combative", "pugnacious"))
     mine.unlink()  # gone altogether: the ledger still holds the card as it ran
@@ -141,9 +153,13 @@ def test_a_card_built_in_code_runs_and_resumes(provider: FakeProvider, tmp_path:
     assert card.path is None and len(card.content_hash) == 64
     provider.fail_next(401, 401)
     run = Council(
-        [card, "kuhn"], protocol="quick", model="openai/fake",
-        endpoints={"openai/fake": provider.api_base}, runs_dir=tmp_path, calls=FAST,
-    ).convene(QUESTION)  # fmt: skip
+        [card, "kuhn"],
+        protocol="quick",
+        model="openai/fake",
+        endpoints={"openai/fake": provider.api_base},
+        runs_dir=tmp_path,
+        calls=FAST,
+    ).convene(QUESTION)
     assert run.status == "failed" and run.seats[0].card_path is None
     resumed = resume(run.run_id, tmp_path)
     assert resumed.status == "completed"
@@ -234,11 +250,14 @@ def test_a_fallback_answers_when_the_seat_model_fails(tmp_path: Path) -> None:
     with FakeProvider(varied) as broken, FakeProvider("backup answer") as backup:
         broken.fail_next(*[401] * 50)
         council = Council(
-            ["popper"], protocol="quick", model="openai/main",
+            ["popper"],
+            protocol="quick",
+            model="openai/main",
             fallbacks={"popper": ["openai/backup"]},
             endpoints={"openai/main": broken.api_base, "openai/backup": backup.api_base},
-            runs_dir=tmp_path, calls=replace(FAST, chair_fallback=False),
-        )  # fmt: skip
+            runs_dir=tmp_path,
+            calls=replace(FAST, chair_fallback=False),
+        )
         rows = {row.seat: row for row in council.seat_map()}
         assert "falls back to openai/backup" in (rows["popper"].reason or "")
         result = council.convene(QUESTION)

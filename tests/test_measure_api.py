@@ -24,23 +24,34 @@ IDENTIFIABILITY_TABLES = {"identifiability", "identifiability_confusion"}
 RUN_TABLES = {"seats", "stages", "points", "similarity", "no_persona_baseline", "drift"}
 RUN_TABLES |= IDENTIFIABILITY_TABLES
 EXPERIMENT_TABLES = {
-    "arms", "metrics", "comparisons", "placebo_floor", "power", "decomposition", "curves",
+    "arms",
+    "metrics",
+    "comparisons",
+    "placebo_floor",
+    "power",
+    "decomposition",
+    "curves",
     "failed_units",
-} | IDENTIFIABILITY_TABLES  # fmt: skip
+} | IDENTIFIABILITY_TABLES
 
 
 def reply(request: ModelRequest) -> str:
-    words = {"popper": "refutation bold conjecture", "kuhn": "paradigm anomaly community",
-             "meadows": "feedback stocks leverage"}  # fmt: skip
+    words = {
+        "popper": "refutation bold conjecture",
+        "kuhn": "paradigm anomaly community",
+        "meadows": "feedback stocks leverage",
+    }
     return f"On cars: {words.get(request.seat, request.seat)} in {request.stage}."
 
 
 @pytest.fixture
 def run(tmp_path: Path) -> council.RunResult:
     panel = council.Council(
-        ["popper", "kuhn", "meadows"], protocol="council", model=FunctionModel(reply),
+        ["popper", "kuhn", "meadows"],
+        protocol="council",
+        model=FunctionModel(reply),
         runs_dir=tmp_path / "runs",
-    )  # fmt: skip
+    )
     return panel.convene(QUESTION)
 
 
@@ -138,14 +149,17 @@ def experiment(provider: FakeProvider, out: Path, samples: int = 2) -> council.E
     return council.Experiment(
         arms=[
             council.Arm("single", models="openai/llama-small", personas=PERSONAS),
-            council.Arm("cross", models=["openai/llama-small", "openai/qwen-small"],
-                        personas=PERSONAS),
+            council.Arm(
+                "cross", models=["openai/llama-small", "openai/qwen-small"], personas=PERSONAS
+            ),
         ],
         questions=["Should cities ban cars?", "Should libraries open on Sundays?"],
-        samples=samples, out=out, protocol="quick", embedder="fake",
-        endpoints={"openai/llama-small": provider.api_base,
-                   "openai/qwen-small": provider.api_base},
-    )  # fmt: skip
+        samples=samples,
+        out=out,
+        protocol="quick",
+        embedder="fake",
+        endpoints={"openai/llama-small": provider.api_base, "openai/qwen-small": provider.api_base},
+    )
 
 
 def test_an_experiment_runs_summarises_and_resumes(provider, tmp_path: Path) -> None:

@@ -44,8 +44,13 @@ class Heard:
 
 
 def request_to(listener: Heard) -> ModelRequest:
-    return ModelRequest(stage="opening", messages=[{"role": "user", "content": "Sundays?"}],
-                        max_tokens=40, temperature=0.0, listener=listener)  # fmt: skip
+    return ModelRequest(
+        stage="opening",
+        messages=[{"role": "user", "content": "Sundays?"}],
+        max_tokens=40,
+        temperature=0.0,
+        listener=listener,
+    )
 
 
 def model_on(fake: FakeProvider, settings: CallSettings = FAST):  # type: ignore[no-untyped-def]
@@ -114,9 +119,15 @@ def test_live_events_reach_followers_but_never_the_ledger_or_the_export(tmp_path
     follower = EventList()
     with FakeProvider(REPLY) as fake:
         fake.fail_next(503, "truncated")
-        result = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
-                         endpoints={"openai/fake": fake.api_base}, runs_dir=tmp_path,
-                         calls=FAST, sinks=[follower]).convene(QUESTION)  # fmt: skip
+        result = Council(
+            ["popper", "kuhn"],
+            protocol="quick",
+            model="openai/fake",
+            endpoints={"openai/fake": fake.api_base},
+            runs_dir=tmp_path,
+            calls=FAST,
+            sinks=[follower],
+        ).convene(QUESTION)
     heard = Counter(event.type for event in follower.events)
     assert heard["turn_delta"] >= 3 * len(REPLY.split()) and heard["call_retrying"] == 2
     ledger = Ledger.existing(tmp_path)
