@@ -25,7 +25,7 @@ from council.diversity.inference import (
     sd_from_components,
     variance_components,
 )
-from council.diversity.stats import Estimate
+from council.diversity.stats import Interval
 
 # A realistic small experiment: 12 questions x 3 samples per arm; the question moves a
 # distance by about 0.05 (shared by the arms, which answer the same questions), one answer's
@@ -51,7 +51,7 @@ def arms(
     return a, b
 
 
-def covers(estimate: Estimate, truth: float) -> bool:
+def covers(estimate: Interval, truth: float) -> bool:
     assert estimate.low is not None and estimate.high is not None
     return estimate.low <= truth <= estimate.high
 
@@ -173,7 +173,7 @@ def test_one_sample_test_is_one_sided_on_request() -> None:
 
 
 def test_estimate_json_is_unchanged_for_unit_level_intervals() -> None:
-    assert "clusters" not in Estimate(0.5, 0.4, 0.6, 10, "m").to_json()
+    assert "clusters" not in Interval(value=0.5, low=0.4, high=0.6, n=10, method="m").to_json()
 
 
 def test_holm_and_the_primary_secondary_split() -> None:
@@ -187,7 +187,7 @@ def test_holm_and_the_primary_secondary_split() -> None:
         assert holm(p) == pytest.approx(multipletests(p, method="holm")[1], abs=1e-12)
 
     def comparison(p: float | None) -> Comparison:
-        return Comparison(Estimate(0.1, 0.0, 0.2, 10, "m"), p, "t")
+        return Comparison(Interval(value=0.1, low=0.0, high=0.2, n=10, method="m"), p, "t")
 
     found = adjust(
         {"excess": comparison(0.01), "b": comparison(0.04), "c": comparison(0.03),
