@@ -357,3 +357,23 @@ def test_labels_need_only_be_hashable() -> None:
     found = design_shares(X, factors, permute="seat", within="question", permutations=19)
     assert found.term("seat").p_value is not None
     assert cluster_mean([0.1, 0.2, 0.4], [1, "1", (1,)]).clusters == 3
+
+
+def test_one_interval_type_reads_back_both_of_its_json_forms() -> None:
+    from council.records.intervals import Interval as Recorded
+    from council.seats.activations.stats import Interval as Axis
+    from council.seats.activations.stats import auc_interval
+
+    assert Interval is Recorded is Axis
+    estimate = Interval(value=0.51234, low=0.4, high=0.6, n=10, method="m", clusters=5)
+    assert estimate.to_json() == {
+        "mean": 0.5123,
+        "ci95": [0.4, 0.6],
+        "n": 10,
+        "method": "m",
+        "clusters": 5,
+    }
+    assert Interval.model_validate(estimate.to_json()).ci95 == (0.4, 0.6)
+    auc = auc_interval([2.0, 3.0, 4.0], [0.0, 1.0, 2.5])
+    assert Interval.model_validate(auc.bounds_json()) == auc
+    assert auc.bounds_json()["estimate"] == auc.value and auc.n == 6

@@ -57,6 +57,9 @@ class Interval(BaseModel):
             data.setdefault("high", ci[1] if len(ci) == 2 else None)
         elif "estimate" in data:
             data.setdefault("value", data.pop("estimate"))
+            data.pop("held_out", None)  # an axis file's design note beside its interval
+            if data.get("positives") is not None and data.get("negatives") is not None:
+                data.setdefault("n", data["positives"] + data["negatives"])
         return data
 
     @property
