@@ -148,3 +148,19 @@ def test_a_record_without_its_texts_falls_back_to_the_library_and_says_so(
     ]
     text = str(council.measure(run, embedder="fake"))
     assert "Note: the run recorded no card text for popper" in text
+
+
+def test_a_stored_summary_with_a_malformed_field_is_refused_in_one_line(tmp_path: Path) -> None:
+    from council.app.measure import read_summary
+    from council.errors import ConfigError
+
+    summary = {"experiment": "diversity", "title": "t", "arms": [{"units": 3}]}
+    (tmp_path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"summary\.json: not an experiment summary: arms\.0\.name"
+    ):
+        read_summary(tmp_path)
+    summary["arms"] = [{"name": "a", "metrics": {"drift": {"mean": 0.2, "ci95": [0.1, 0.3]}}}]
+    (tmp_path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    (arm,) = read_summary(tmp_path).arms  # an older summary, without most sections, still reads
+    assert arm.metrics["drift"].ci95 == (0.1, 0.3) and arm.metrics["drift"].n == 0
