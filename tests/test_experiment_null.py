@@ -56,7 +56,7 @@ def summary(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[t
             endpoints={"openai/null-model": fake.api_base},
         )
         assert run_plan(plan)["failed"] == 0
-    return summarise(Path(out), FakeEmbedder())
+    return summarise(Path(out), FakeEmbedder()).to_json()
 
 
 def test_identifiability_sits_at_chance(summary: dict) -> None:  # type: ignore[type-arg]

@@ -100,7 +100,7 @@ def test_a_changed_plan_is_refused(provider, tmp_path) -> None:
 
 def test_summary_has_every_metric_with_intervals_on_question_means(provider, tmp_path) -> None:
     run_plan(plan_for(provider, tmp_path))
-    summary = summarise(tmp_path, FakeEmbedder())
+    summary = summarise(tmp_path, FakeEmbedder()).to_json()
     assert [a["name"] for a in summary["arms"]] == ["single", "cross"]
     measured = set(METRICS) - {"convergence"}  # "quick" has one panel stage: nothing to converge
     for arm in summary["arms"]:
@@ -204,7 +204,7 @@ def test_a_failed_unit_is_recorded_and_retried_on_rerun(provider, tmp_path) -> N
     rows = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
     missing = [r for r in rows if r["arm"] == "missing"]
     assert [r["status"] for r in missing] == ["failed"] and missing[0]["error"]
-    summary = summarise(tmp_path, FakeEmbedder())
+    summary = summarise(tmp_path, FakeEmbedder()).to_json()
     assert [u["unit"] for u in summary["failed_units"]] == [
         "missing/q0/s0",
         "missing~placebo/q0/s0",

@@ -537,7 +537,7 @@ def test_an_experiment_reports_identifiability_per_arm(provider, tmp_path: Path)
         endpoints=endpoints,
     )
     run_plan(plan)
-    summary = summarise(tmp_path, FakeEmbedder())
+    summary = summarise(tmp_path, FakeEmbedder()).to_json()
     for arm in summary["arms"]:
         measured = arm["identifiability"][0]
         assert measured["source"] == "embeddings" and measured["of"] == "persona"

@@ -25,7 +25,7 @@ from council.diversity.inference import (
     sd_from_components,
     variance_components,
 )
-from council.diversity.stats import Estimate
+from council.diversity.stats import Interval
 
 # A realistic small experiment: 12 questions x 3 samples per arm; the question moves a
 # distance by about 0.05 (shared by the arms, which answer the same questions), one answer's
@@ -51,7 +51,7 @@ def arms(
     return a, b
 
 
-def covers(estimate: Estimate, truth: float) -> bool:
+def covers(estimate: Interval, truth: float) -> bool:
     assert estimate.low is not None and estimate.high is not None
     return estimate.low <= truth <= estimate.high
 
@@ -183,7 +183,7 @@ def test_one_sample_test_is_one_sided_on_request() -> None:
 
 
 def test_estimate_json_is_unchanged_for_unit_level_intervals() -> None:
-    assert "clusters" not in Estimate(0.5, 0.4, 0.6, 10, "m").to_json()
+    assert "clusters" not in Interval(value=0.5, low=0.4, high=0.6, n=10, method="m").to_json()
 
 
 def test_holm_and_the_primary_secondary_split() -> None:
@@ -197,7 +197,7 @@ def test_holm_and_the_primary_secondary_split() -> None:
         assert holm(p) == pytest.approx(multipletests(p, method="holm")[1], abs=1e-12)
 
     def comparison(p: float | None) -> Comparison:
-        return Comparison(Estimate(0.1, 0.0, 0.2, 10, "m"), p, "t")
+        return Comparison(Interval(value=0.1, low=0.0, high=0.2, n=10, method="m"), p, "t")
 
     found = adjust(
         {
@@ -371,3 +371,23 @@ def test_labels_need_only_be_hashable() -> None:
     found = design_shares(X, factors, permute="seat", within="question", permutations=19)
     assert found.term("seat").p_value is not None
     assert cluster_mean([0.1, 0.2, 0.4], [1, "1", (1,)]).clusters == 3
+
+
+def test_one_interval_type_reads_back_both_of_its_json_forms() -> None:
+    from council.records.intervals import Interval as Recorded
+    from council.seats.activations.stats import Interval as Axis
+    from council.seats.activations.stats import auc_interval
+
+    assert Interval is Recorded is Axis
+    estimate = Interval(value=0.51234, low=0.4, high=0.6, n=10, method="m", clusters=5)
+    assert estimate.to_json() == {
+        "mean": 0.5123,
+        "ci95": [0.4, 0.6],
+        "n": 10,
+        "method": "m",
+        "clusters": 5,
+    }
+    assert Interval.model_validate(estimate.to_json()).ci95 == (0.4, 0.6)
+    auc = auc_interval([2.0, 3.0, 4.0], [0.0, 1.0, 2.5])
+    assert Interval.model_validate(auc.bounds_json()) == auc
+    assert auc.bounds_json()["estimate"] == auc.value and auc.n == 6

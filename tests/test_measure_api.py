@@ -172,9 +172,9 @@ def test_an_experiment_runs_summarises_and_resumes(provider, tmp_path: Path) -> 
     assert (counts.ran, counts.skipped, counts.failed) == (20, 0, 0)
     summary = exp.summary()
     assert isinstance(summary, ExperimentReport)
-    assert [a["name"] for a in summary.arms] == ["single", "cross"]
+    assert [a.name for a in summary.arms] == ["single", "cross"]
     assert summary.to_json()["title"] == "Single model against cross-provider seating"
-    assert all(c["test_method"].startswith("paired t test") for c in summary.comparisons)
+    assert all((c.test_method or "").startswith("paired t test") for c in summary.comparisons)
     check_page(summary.to_html())
     assert summary._repr_html_().startswith("<iframe srcdoc=")
     assert "single  blind_mean_pairwise_distance" in str(summary)

@@ -74,7 +74,7 @@ def test_ray_gives_the_same_records_and_summary(provider: FakeProvider, tmp_path
     assert len(records(there)["units"]) == 16
     summary = summarise(there, FakeEmbedder())
     assert summary == summarise(here, FakeEmbedder())
-    assert [arm["units"] for arm in summary["arms"]] == [4, 4]
+    assert [arm.units for arm in summary.arms] == [4, 4]
 
 
 @pytest.mark.parametrize("executor", ["ray", "in-process"])

@@ -12,9 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from test_reports import browse, experiment_summary, run_report
+from test_reports import (
+    browse,
+    experiment_summary,
+    run_report,
+    write_experiment_report,
+    write_run_report,
+)
 
-from council.reports import write_experiment_report, write_run_report
 from council.reports.svg import COLOURS, colour
 
 Image = npt.NDArray[np.uint8]

@@ -19,13 +19,41 @@ import pytest
 from council import Council
 from council.diversity.analysis import analyse_run
 from council.diversity.embedders import FakeEmbedder
-from council.reports import experiment_table, run_table, write_experiment_report, write_run_report
-from council.reports.html import experiment_report_html, run_report_html
+from council.diversity.experiment_report import ExperimentSummary
+from council.diversity.run_report import RunDiversity
+from council.reports import html as pages
+from council.reports import table as tables
 from council.reports.svg import nice_scale
 from council.reports.values import clean_json, fmt, fmt_p, stage_label
 from council.seats import ModelRequest
 from council.store.loader import load_run
 from council.testing import FunctionModel
+
+
+# The views take the typed report; these read the JSON a report is stored as into it first.
+def run_table(data: dict[str, Any]) -> str:
+    return tables.run_table(RunDiversity.model_validate(data))
+
+
+def run_report_html(data: dict[str, Any]) -> str:
+    return pages.run_report_html(RunDiversity.model_validate(data))
+
+
+def write_run_report(data: dict[str, Any], path: Path) -> Path:
+    return pages.write_run_report(RunDiversity.model_validate(data), path)
+
+
+def experiment_table(data: dict[str, Any]) -> str:
+    return tables.experiment_table(ExperimentSummary.model_validate(data))
+
+
+def experiment_report_html(data: dict[str, Any]) -> str:
+    return pages.experiment_report_html(ExperimentSummary.model_validate(data))
+
+
+def write_experiment_report(data: dict[str, Any], path: Path) -> Path:
+    return pages.write_experiment_report(ExperimentSummary.model_validate(data), path)
+
 
 HOSTILE = "<script>document.title='pwned'</script>"
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
