@@ -49,13 +49,18 @@ class RunFolder:
             self.problem = f"cannot write the run folder {path}: {exc.strerror}"
 
     def handle(self, event: Event) -> None:
+        if event.durable:
+            self.handle_line(event, event_json(event))
+
+    def handle_line(self, event: Event, line: str) -> None:
+        """Write the event's line as the ledger recorded it (serialized once, by the recorder)."""
         if not event.durable:
             return  # the folder is a copy of the ledger, which keeps no live events
         self._events.append(event)
         if self.problem is not None:
             return
         try:
-            self._log.write(event_json(event) + "\n")
+            self._log.write(line + "\n")
             self._log.flush()  # the ledger is the durable record; this is its copy
             if isinstance(event, RunFinished):
                 os.fsync(self._log.fileno())
