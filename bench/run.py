@@ -330,7 +330,8 @@ def ray_scaling() -> dict[str, Any]:
 def store_overhead(repeats: int = 15) -> dict[str, Any]:
     """What recording a run on disk adds to each stage: the peer workload (4 seats and a chair,
     3 stages, 9 calls) on a zero-latency provider with a runs folder on disk against the same
-    council with none (runs_dir=None), interleaved; medians, closing the ledger included."""
+    council with none (runs_dir=None), interleaved; medians, closing the ledger included. The
+    domain seat is chosen once, at construction (``question=``): its embedding is not the store's."""
     import tempfile
 
     panel = ["popper", "kuhn", "hayek", "keynes"]
@@ -341,7 +342,7 @@ def store_overhead(repeats: int = 15) -> dict[str, Any]:
         endpoints = {"openai/bench": fake.api_base}
         councils = {
             where: Council(panel, protocol="council", model="openai/bench", calls=NO_RETRY,
-                           endpoints=endpoints, runs_dir=runs_dir)
+                           endpoints=endpoints, runs_dir=runs_dir, question=QUESTION)
             for where, runs_dir in (("disk", Path(disk)), ("none", None))
         }  # fmt: skip
         walls: dict[str, list[float]] = {"disk": [], "none": []}

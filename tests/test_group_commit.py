@@ -4,6 +4,7 @@ the disk only when COUNCIL_FSYNC=every-turn asks; the log's checkpoint happens o
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,10 +14,11 @@ import pytest
 from council import Council
 from council.errors import ConfigError
 from council.records.events import Event
+from council.seats import ModelRequest
 from council.store import wal
 from council.store.ledger import Ledger
 from council.store.recorder import RunRecorder
-from council.testing import ScriptedModel
+from council.testing import FunctionModel, ScriptedModel
 
 PANEL = ["popper", "kuhn", "meadows"]
 QUESTION = "Should the library open on Sundays?"
@@ -53,9 +55,26 @@ def log(monkeypatch: pytest.MonkeyPatch) -> Log:
     return log
 
 
+def together() -> FunctionModel:
+    """The panel's replies of a stage all arrive at one moment, as replies often do."""
+    waiting: dict[tuple[str, int], list[asyncio.Future[None]]] = {}
+
+    async def answer(request: ModelRequest) -> str:
+        if request.seat in PANEL:
+            arrived = waiting.setdefault((request.stage, request.round), [])
+            mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            arrived.append(mine)
+            if len(arrived) == len(PANEL):
+                for future in arrived:
+                    future.set_result(None)
+            await mine
+        return "An answer."
+
+    return FunctionModel(answer)
+
+
 def convene(runs: Path, log: Log) -> None:
-    council = Council(PANEL, protocol="council", model=ScriptedModel(default="An answer."),
-                      runs_dir=runs, sinks=[log])  # fmt: skip
+    council = Council(PANEL, protocol="council", model=together(), runs_dir=runs, sinks=[log])
     result = council.convene(QUESTION)
     assert result.status == "completed"
     assert len(result.turns) == 3 + 3 + 1

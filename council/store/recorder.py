@@ -33,6 +33,7 @@ from council.records.events import (
     EventSink,
     RunFinished,
     RunStarted,
+    TurnFinished,
     TurnStarted,
     event_json,
 )
@@ -70,8 +71,10 @@ class RunRecorder:
             self._deliver([event])  # nothing to record first, nothing queued before it
         else:
             self._queued.append(event)
-            if isinstance(event, _AT_ONCE) or not self._queue_in_loop():
-                self._write()
+            if isinstance(event, _AT_ONCE):  # every-turn: a run's start and end on disk too
+                self._write(sync=isinstance(event, RunStarted | RunFinished))
+            elif not self._queue_in_loop():  # no loop: nobody awaits `synced`
+                self._write(sync=isinstance(event, TurnFinished))
         self._raise()
         if self.failure is not None and not isinstance(event, RunFinished):
             raise self.failure  # the engine stops: no call it could not record
@@ -115,7 +118,9 @@ class RunRecorder:
         except Exception as exc:  # a follower's: raised to the engine at its next event
             self._raised = self._raised or exc
 
-    def _write(self) -> None:
+    def _write(self, *, sync: bool = False) -> None:
+        """Commit the queue in one transaction (every-turn and ``sync``: on disk before this
+        returns), then hand it to the followers."""
         batch, self._queued = self._queued, []
         written, self._written = self._written, None
         try:
@@ -124,8 +129,8 @@ class RunRecorder:
             durable = [(e, line) for e, line in pairs if line is not None and e.durable]
             if durable and not self._commit(durable):
                 return  # not on record: no follower hears it
-            if self._every_turn and durable and written is None:
-                self._sync_now()  # committed outside the loop: synced as it is committed
+            if self._every_turn and sync:
+                self._sync_now()
             self._deliver(batch, lines)
         finally:
             if written is not None and not written.done():
