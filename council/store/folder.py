@@ -9,7 +9,6 @@ ledger holds everything and ``council runs export`` writes the files again.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from pathlib import Path
@@ -63,7 +62,8 @@ class RunFolder:
             self._log.write(line + "\n")
             self._log.flush()  # the ledger is the durable record; this is its copy
             if isinstance(event, RunFinished):
-                os.fsync(self._log.fileno())
+                # No fsync: the ledger is the durable record, and `council runs export` writes
+                # this copy again; a sync here was a disk flush on every run's path.
                 self._log.close()
                 transcript = render_transcript(fold_events(self._events))
                 (self.path / TRANSCRIPT_FILE).write_text(transcript, encoding="utf-8")

@@ -25,10 +25,12 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 IDLE_S = 2.0  # back-to-back runs share one keeper; a quiet ledger is checkpointed
+_LOOK_S = 0.5  # how often a keeper's reaper looks (one thread per keeper, not one per run)
 CHECKPOINT_BYTES = 4 << 20  # SQLite's own default: 1000 pages of 4 KiB
 
 
@@ -37,7 +39,7 @@ class _Keeper:
     db: sqlite3.Connection
     writers: int = 1
     closed: bool = False
-    timer: threading.Timer | None = None
+    idle_since: float = 0.0  # when its last writer closed
     checkpointing: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)  # one use of `db` at a time
 
@@ -54,17 +56,15 @@ def hold(path: Path) -> bool:
         keeper = _keepers.get(path)
         if keeper is not None:
             keeper.writers += 1
-            if keeper.timer is not None:
-                keeper.timer.cancel()
-                keeper.timer = None
             return True
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # takes the shared lock
         except sqlite3.Error:
             return False
-        _keepers[path] = _Keeper(db)
-        return True
+        keeper = _keepers[path] = _Keeper(db)
+    threading.Thread(target=_reap, args=(path, keeper), name="council-wal", daemon=True).start()
+    return True
 
 
 def release(path: Path, *, wal_bytes: int) -> None:
@@ -76,10 +76,7 @@ def release(path: Path, *, wal_bytes: int) -> None:
         if keeper is None:
             return
         keeper.writers -= 1
-        if keeper.writers == 0:
-            keeper.timer = threading.Timer(IDLE_S, _close_if_idle, (path, keeper))
-            keeper.timer.daemon = True
-            keeper.timer.start()
+        keeper.idle_since = time.monotonic()
     grown(path, wal_bytes=wal_bytes)
 
 
@@ -102,20 +99,24 @@ def settle() -> None:
     for the end of a command, and the process's exit."""
     with _lock:
         idle = [(path, k) for path, k in _keepers.items() if k.writers == 0]
-        for path, keeper in idle:
+        for path, _ in idle:
             del _keepers[path]
-            if keeper.timer is not None:
-                keeper.timer.cancel()
     for _, keeper in idle:
         _close(keeper)
 
 
-def _close_if_idle(path: Path, keeper: _Keeper) -> None:
-    with _lock:
-        if _keepers.get(path) is not keeper or keeper.writers:
-            return  # a writer came back, or settle() took it
-        del _keepers[path]
-    _close(keeper)
+def _reap(path: Path, keeper: _Keeper) -> None:
+    """Close the keeper once no writer has held it for ``IDLE_S`` (or stop: settled)."""
+    while True:
+        time.sleep(_LOOK_S)
+        with _lock:
+            if _keepers.get(path) is not keeper:
+                return  # settle() took it
+            if keeper.writers or time.monotonic() - keeper.idle_since < IDLE_S:
+                continue
+            del _keepers[path]
+        _close(keeper)
+        return
 
 
 def _close(keeper: _Keeper) -> None:
