@@ -23,6 +23,7 @@ from council.cli.main import main
 from council.errors import ConfigError, LedgerFull
 from council.records import CallSettings
 from council.seats import ModelRequest
+from council.store import wal
 from council.store.folder import export_run
 from council.store.ledger import Ledger
 from council.store.loader import load_run
@@ -386,6 +387,7 @@ def test_a_read_only_archive_is_listed_and_shown(
         council = Council(PANEL, protocol="quick", runs_dir=folder,
                           model=FunctionModel(lambda r: f"{r.seat} has a view."))  # fmt: skip
         run = council.convene(QUESTION)
+        wal.settle()  # the ledger's keeper holds it open a moment after a run: now closed
         if root:
             subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
         else:

@@ -316,7 +316,10 @@ class Council:
             switches=self.switches,
             choice_notes=self.choice_notes,
         )
-        result = await deliberation.run()
+        try:
+            result = await deliberation.run()
+        finally:
+            recorder.close()  # what an interrupted run left queued, onto the record
         if recorder.failure is not None:  # the ledger holds every turn it could keep
             raise recorder.failure
         return result

@@ -261,11 +261,24 @@ def _interrupted() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     warn_if_shadowed()  # also when another distribution's council/__init__.py replaced ours
     args = build_parser().parse_args(argv)
-    from council.errors import CouncilError
-    from council.processes import end_like_ctrl_c, interrupted_by
-    from council.secrets import redact
+    from council.processes import end_like_ctrl_c
 
     end_like_ctrl_c()  # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) end it cleanly
+    try:
+        return _run(args)
+    finally:
+        # The ledger's log is checkpointed after the command's output, not during its run
+        # (council/store/wal.py); a command that never opened a ledger imports nothing for it.
+        wal = sys.modules.get("council.store.wal")
+        if wal is not None:
+            wal.settle()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from council.errors import CouncilError
+    from council.processes import interrupted_by
+    from council.secrets import redact
+
     try:
         code: int = args.handler(args)
     except CouncilError as exc:
