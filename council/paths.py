@@ -105,6 +105,15 @@ def held_by_another(lock: Path, *, create: bool = True) -> bool:
     return False
 
 
+@contextmanager
+def locked(lock: Path) -> Iterator[None]:
+    """Hold ``lock`` (made where missing) with ``flock`` for the block, waiting for it: what
+    processes that must not act at once (warm workers counting each other) agree on."""
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # released as the file closes
+
+
 def private_dir() -> Path | None:
     """This user's folder for worker sockets and child leases (``$XDG_RUNTIME_DIR``, else the
     temporary folder, ``/council-UID``), made 0700; None where it is not safely ours."""
