@@ -444,3 +444,22 @@ def test_the_cap_counts_workers_still_starting(tmp_path: Path) -> None:
     finally:
         for handle in held:
             handle.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads memory from /proc")
+def test_worker_status_says_each_workers_memory_and_stop_ends_it(
+    worker_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from council.cli.main import main
+
+    assert main(["worker", "status", "--json"]) == 0
+    (status,) = json.loads(capsys.readouterr().out)
+    assert status["pid"] == _worker_pid(worker_path) and status["this_install"]
+    assert status["serving"] and status["rss_mb"] > 0
+    assert main(["worker", "stop"]) == 0
+    assert _gone_within(status["pid"], 5 + 5)  # its loop looks every 5 s
+    assert main(["worker", "status"]) == 0
+    assert capsys.readouterr().out.endswith("no warm worker alive\n")
+    worker_path.touch()  # for the fixture, which removes it
