@@ -106,12 +106,17 @@ def held_by_another(lock: Path, *, create: bool = True) -> bool:
 
 
 @contextmanager
-def locked(lock: Path) -> Iterator[None]:
-    """Hold ``lock`` (made where missing) with ``flock`` for the block, waiting for it: what
-    processes that must not act at once (warm workers counting each other) agree on."""
-    with lock.open("a") as handle:
+def locked(path: Path) -> Iterator[None]:
+    """Hold ``path`` with ``flock`` for the block, waiting for it: what processes that must not
+    act at once (warm workers counting each other) agree on. A folder is locked as it is, and
+    leaves no file behind; a file is made where missing."""
+    flags = os.O_RDONLY if path.is_dir() else os.O_RDWR | os.O_CREAT
+    handle = os.open(path, flags, 0o600)
+    try:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        yield  # released as the file closes
+        yield
+    finally:
+        os.close(handle)  # releases the lock
 
 
 def private_dir() -> Path | None:

@@ -22,7 +22,7 @@ and any lock file no worker holds.
 Workers do not pile up: each call touches the worker's socket, and each worker, as it starts,
 once it has imported litellm, and every few seconds while it serves, retires the least
 recently used workers beyond ``warm.max_workers()`` (those still starting count) by removing
-their socket and lock file, under a lock shared by the folder. A retired worker takes no new
+their socket and lock file, under a lock on their folder. A retired worker takes no new
 call, finishes those it holds and exits.
 """
 
@@ -301,7 +301,7 @@ def _retire_beyond_cap(folder: Path, keep: int) -> None:
     still importing litellm too) by removing their socket and lock file: each sees it, finishes
     its calls and exits. Sockets of dead workers go too. Under the folder's lock, so workers
     starting at once count each other."""
-    with locked(folder / "workers.lock"):
+    with locked(folder):
         for sock in folder.glob("worker-*.sock"):
             if not lock_held(sock.with_suffix(".lock")):
                 with contextlib.suppress(OSError):
