@@ -34,6 +34,7 @@ from bench.activations import activations
 from bench.peer import peer
 from bench.protocols import BROADCAST_4, LATEST_4, ROUNDS_4
 from bench.render import render_budget
+from bench.warm_workers import warm_workers
 from council import Council, SamplingSettings
 from council.protocols import compile_protocol
 from council.seats import CallSettings, ModelRequest, make_model
@@ -376,6 +377,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "tokens": tokens,
     "render_budget": render_budget,
     "peer": peer,
+    "warm_workers": warm_workers,
     "ray_scaling": ray_scaling,
     "activations": activations,
 }
@@ -395,6 +397,7 @@ TARGETS = {
     ("peer", "ratio_warm_wall_over_critical_path"): ("<=", 1.0),
     ("peer", "ratio_councils_per_second"): (">=", 1.0),
     ("store_overhead", "store_ms_per_stage"): ("<=", 2.0),
+    ("warm_workers", "workers_alive_after"): ("<=", 1),
 }
 
 

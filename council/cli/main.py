@@ -26,6 +26,7 @@ from council.cli import (
     protocols_cmd,
     runs_cmd,
     serve_cmd,
+    worker_cmd,
 )
 from council.cli.arguments import (
     Parser,
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     diversity_cmd.register(commands)
     mcp_cmd.register(commands)
     axis_cmd.register(commands)
+    worker_cmd.register(commands)
     return parser
 
 
