@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ class Option:
     @property
     def annotation(self) -> Any:
         """The field's type with ``None`` taken out of it: what a value given looks like."""
-        kind = self.info.annotation
+        kind: Any = self.info.annotation
         if typing.get_origin(kind) in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(kind) if a is not type(None)]
             kind = args[0] if len(args) == 1 else typing.Union[tuple(args)]  # noqa: UP007
@@ -58,7 +58,7 @@ class Option:
         origin = typing.get_origin(self.annotation)
         if self.annotation is bool:
             return "flag"
-        return {dict: "mapping", list: "list"}.get(origin, "value")  # type: ignore[arg-type]
+        return {dict: "mapping", list: "list"}.get(origin, "value")
 
     def default_words(self) -> str | None:
         """The default as help and ``config show`` put it, or None when there is nothing to say."""
@@ -105,31 +105,37 @@ def options(surface: str | None = None) -> list[Option]:
 
 
 def with_options(
-    values: Mapping[str, Any], base: CouncilSpec | None = None, where: str = ""
+    values: Mapping[str, Any],
+    base: CouncilSpec | None = None,
+    name: Callable[[str], str] = str,
 ) -> CouncilSpec:
     """``base`` (the defaults unless given) with options set by key, validated; a bad value is
-    a one-line ``ConfigError`` naming the key (and ``where`` it was given, a file say)."""
+    a one-line ``ConfigError`` naming the option as ``name(key)`` says (its flag, its file)."""
     data: dict[str, Any] = json.loads((base or CouncilSpec()).to_json())
     for key, value in values.items():
         if key not in BY_KEY:
-            raise ConfigError(f"{where}{key}: not a council option")
-        *parents, name = BY_KEY[key].path
+            raise ConfigError(f"{name(key)}: not a council option")
+        *parents, field = BY_KEY[key].path
         node = data
         for parent in parents:
             node = node[parent]
-        node[name] = value
+        node[field] = value
     try:
         return CouncilSpec.model_validate(data)
     except ValidationError as exc:
-        raise spec_error(exc, where) from None
+        raise spec_error(exc, name) from None
 
 
-def spec_error(exc: ValidationError, where: str = "") -> ConfigError:
-    """A spec's first validation error as one line naming the option by its public key."""
+def spec_error(exc: ValidationError, name: Callable[[str], str] = str) -> ConfigError:
+    """A spec's first validation error as one line naming the option (``name(key)``)."""
     first = exc.errors()[0]
     loc = tuple(str(part) for part in first["loc"])
     key = next((o.key for o in OPTIONS if loc[: len(o.path)] == o.path), ".".join(loc))
-    return ConfigError(f"{where}{key}: {first['msg']}")
+    message = first["msg"].removeprefix("Value error, ")
+    inner = ".".join(loc[len(BY_KEY[key].path) :]) if key in BY_KEY else ""
+    if inner:  # one entry of a mapping: as it was given, KEY=VALUE
+        return ConfigError(f"{name(key)} {inner}={first['input']}: {message}")
+    return ConfigError(f"{name(key)}: {message}")
 
 
 def option_values(spec: CouncilSpec, surface: str | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from council.records.spec import Budget, CallSettings, CouncilSpec, SamplingSettings
 
@@ -54,6 +54,11 @@ class RunConfig(BaseModel):
     # fallbacks say the same of the string chains.
     seats: dict[str, list[str] | None]
     label_seed: str
+
+    def __init__(self, **data: Any) -> None:
+        """Keyword arguments of either shape: ``spec=``, or the settings a configuration
+        held before the spec (``sampling=``, ``calls=``...; the store's legacy reader)."""
+        super().__init__(**data)
 
     @model_validator(mode="before")
     @classmethod

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 CLI = "cli"  # a convene flag, a council.toml key and a line of 'council config show'
@@ -31,6 +31,13 @@ REASONING_EFFORTS: tuple[str, ...] = get_args(ReasoningEffort)
 ALL_SEATS = "*"  # in a seat -> value mapping: every seat not named
 CHAIR_NAME = "chair"  # the chair's card and its seat (``chair`` in ``seats``)
 NO_NUMBER = ConfigDict(allow_inf_nan=False)  # NaN or infinity is never a setting
+
+
+def _effort(level: Any) -> Any:
+    """A reasoning effort, read case-blind, or what it should have been."""
+    if isinstance(level, str) and level.strip().lower() in REASONING_EFFORTS:
+        return level.strip().lower()
+    raise ValueError(f"'{level}' is not one of {', '.join(REASONING_EFFORTS)}")
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,9 @@ class CallSettings:
     """How real model calls behave: per-call timeout, retry budget, streaming."""
 
     timeout_s: Annotated[
-        float, Field(gt=0, description="seconds per model call"), public("timeout")
-    ] = 120.0
+        float, Field(gt=0, description="seconds per model call"),
+        public("timeout", metavar="SECONDS"),
+    ] = 120.0  # fmt: skip
     max_attempts: Annotated[
         int, Field(ge=1, description="tries per call, with retries"), public("attempts")
     ] = 4
@@ -126,11 +134,11 @@ class Budget:
     max_usd: Annotated[
         float | None,
         Field(gt=0, description="stop the run past this cost (calls of unknown price count 0)"),
-        public("budget_usd"),
+        public("budget_usd", metavar="USD"),
     ] = None  # fmt: skip
     max_wall_s: Annotated[
         float | None, Field(gt=0, description="stop the run past this wall time, in seconds"),
-        public("budget_seconds"),
+        public("budget_seconds", metavar="SECONDS"),
     ] = None  # fmt: skip
 
 
@@ -150,7 +158,7 @@ class CouncilSpec(BaseModel):
     personas: Annotated[
         list[str] | None,
         Field(description="persona names or card paths (comma-separated on the command line)"),
-        public("personas", CLI, MCP,
+        public("personas", CLI, MCP, metavar="P1,P2,...",
                default_text=f"{', '.join(DEFAULT_PANEL)}; a duo protocol's pair for the question"),
     ] = None  # fmt: skip
     panel: Annotated[
@@ -165,8 +173,9 @@ class CouncilSpec(BaseModel):
         list[str], Field(description="more folders to look for persona cards in")
     ] = []
     protocol: Annotated[
-        str, Field(description="protocol name or file"), public("protocol", CLI, MCP)
-    ] = "council"
+        str, Field(description="protocol name or file"),
+        public("protocol", CLI, MCP, metavar="NAME|FILE"),
+    ] = "council"  # fmt: skip
     switches: Annotated[
         dict[str, bool],
         Field(description="turn a part of the protocol on or off ('council protocols show' "
@@ -190,7 +199,7 @@ class CouncilSpec(BaseModel):
         Field(description="default model for every seat, litellm form ('provider/model'), or "
               "'auto': seat the council across the providers whose keys are set and the model "
               "servers on loopback"),
-        public("model", CLI, MCP, default_text="the bundled local model"),
+        public("model", CLI, MCP, metavar="MODEL|auto", default_text="the bundled local model"),
     ] = None  # fmt: skip
     chairman: Annotated[
         str | None,
@@ -215,7 +224,8 @@ class CouncilSpec(BaseModel):
     models: Annotated[
         list[str],
         Field(description="a pool of models: polarity pairs sit on different families, the "
-              "chair on a family none of them is on"),
+              "chair on a family none of them is on (on the command line, a YAML file here "
+              "is a seat-slot file)"),
         public("models", CLI, MCP, metavar="M1,M2,..."),
     ] = []  # fmt: skip
     seat_slots: Annotated[
@@ -237,7 +247,7 @@ class CouncilSpec(BaseModel):
         public("use_model_hints"),
     ] = False  # fmt: skip
     reasoning_effort: Annotated[
-        dict[str, ReasoningEffort],
+        dict[str, Annotated[ReasoningEffort, BeforeValidator(_effort)]],
         Field(description="how hard reasoning models think before answering (none, minimal, "
               "low, medium or high), for every seat or PERSONA=LEVEL (chair=LEVEL) for one"),
         public("reasoning_effort", metavar="[PERSONA=]LEVEL", bare=ALL_SEATS,
@@ -268,11 +278,9 @@ class CouncilSpec(BaseModel):
     @field_validator("reasoning_effort", mode="before")
     @classmethod
     def _one_level_for_all(cls, value: Any) -> Any:
-        """One level is every seat's; levels are read case-blind."""
+        """One level is every seat's."""
         if isinstance(value, str):
             value = {ALL_SEATS: value}
-        if isinstance(value, dict):
-            return {k: v.strip().lower() if isinstance(v, str) else v for k, v in value.items()}
         return value
 
     def to_json(self) -> str:

@@ -41,8 +41,6 @@ class _NobodyListening:
 NOBODY_LISTENING: CallListener = _NobodyListening()
 
 
-
-
 @dataclass(frozen=True)
 class ModelRequest:
     """One call a seat makes: the stage it speaks in and the messages it sees."""
