@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = config_actions.add_parser("show", help="every convene setting and where it came from")
     show.add_argument("--config", metavar="FILE", help="project file (default: ./council.toml)")
     show.add_argument("--json", action="store_true")
+    add_spec_flags(show)  # what convene would use with these flags
     show.set_defaults(handler=_config_show)
 
     personas_cmd.register(commands)
