@@ -178,3 +178,14 @@ def test_recorded_configuration_holds_the_spec(tmp_path: Path) -> None:
     assert again == config and again.spec.protocol == "quick"
     assert option_values(again.spec)["temperature"] == 0.7
     assert set(BY_KEY) >= {"temperature", "timeout", "attempts", "budget_tokens"}
+
+
+def test_a_call_budget_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeProvider("Fine, with one caveat.") as provider:
+        argv = ["convene", QUESTION, "--protocol", "quick", "--model", "openai/fake",
+                "--endpoint", f"openai/fake={provider.api_base}", "--budget-calls", "2",
+                "--out", str(tmp_path), "--json", "--quiet"]  # fmt: skip
+        main(argv)
+        assert provider.request_count == 2
+    run = json.loads(capsys.readouterr().out)
+    assert run["status"] == "stopped" and "call budget spent: 2 of 2" in run["error"]

@@ -140,6 +140,12 @@ class Budget:
         float | None, Field(gt=0, description="stop the run past this wall time, in seconds"),
         public("budget_seconds", metavar="SECONDS"),
     ] = None  # fmt: skip
+    max_calls: Annotated[
+        int | None,
+        Field(ge=1, description="stop the run past this many model calls (answers reused "
+              "from the ledger not counted)"),
+        public("budget_calls", CLI, MCP, metavar="N"),
+    ] = None  # fmt: skip
 
 
 SUB_MODELS = (SamplingSettings, CallSettings, Budget)
