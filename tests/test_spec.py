@@ -36,10 +36,14 @@ def convene_help() -> str:
 
 def test_a_spec_round_trips_as_json_and_its_parts_carry_the_defaults() -> None:
     spec = CouncilSpec(
-        personas=["popper", "kuhn"], protocol="quick", seats={"kuhn": "openai/other"},
-        reasoning_effort="High", sampling=SamplingSettings(temperature=0.2, seed=3),
-        budget=Budget(max_usd=0.5), switches={"anonymize": False},
-    )  # fmt: skip
+        personas=["popper", "kuhn"],
+        protocol="quick",
+        seats={"kuhn": "openai/other"},
+        reasoning_effort="High",
+        sampling=SamplingSettings(temperature=0.2, seed=3),
+        budget=Budget(max_usd=0.5),
+        switches={"anonymize": False},
+    )
     assert spec.reasoning_effort == {"*": "high"}  # one level for every seat, read case-blind
     assert CouncilSpec.model_validate_json(spec.to_json()) == spec
     assert CouncilSpec().sampling == SamplingSettings() and CouncilSpec().calls == CallSettings()
@@ -53,10 +57,14 @@ def test_a_spec_round_trips_as_json_and_its_parts_carry_the_defaults() -> None:
 
 def test_council_from_spec_seats_what_the_spec_says() -> None:
     spec = CouncilSpec(
-        personas=["popper", "kuhn"], protocol="quick", model="openai/main",
-        seats={"kuhn": "anthropic/other"}, chairman="gemini/chair",
-        fallbacks={"popper": ["openai/backup"]}, sampling=SamplingSettings(max_tokens=64),
-    )  # fmt: skip
+        personas=["popper", "kuhn"],
+        protocol="quick",
+        model="openai/main",
+        seats={"kuhn": "anthropic/other"},
+        chairman="gemini/chair",
+        fallbacks={"popper": ["openai/backup"]},
+        sampling=SamplingSettings(max_tokens=64),
+    )
     council = Council.from_spec(spec, runs_dir=None)
     models = {row.seat: row.model for row in council.seat_map()}
     assert models == {"popper": "openai/main", "kuhn": "anthropic/other", "chair": "gemini/chair"}
@@ -118,8 +126,15 @@ def test_the_mcp_convene_schema_is_the_specs_mcp_options() -> None:
 def _as_before_the_spec(config: dict[str, Any]) -> dict[str, Any]:
     """A configuration as RunConfig recorded it before it carried the spec."""
     spec = config.pop("spec")
-    kept = ("endpoints", "api_key_envs", "sampling", "calls", "switches", "weights",
-            "reasoning_effort")  # fmt: skip
+    kept = (
+        "endpoints",
+        "api_key_envs",
+        "sampling",
+        "calls",
+        "switches",
+        "weights",
+        "reasoning_effort",
+    )
     return config | {key: spec[key] for key in kept} | {"budget": None}
 
 
@@ -128,10 +143,13 @@ def test_a_run_recorded_before_the_spec_still_resumes(tmp_path: Path) -> None:
     with FakeProvider("Fine, with one caveat.") as provider:
         provider.fail_next(401, 401)
         spec = CouncilSpec(
-            personas=["popper", "kuhn"], protocol="quick", model="openai/fake",
-            endpoints={"openai/fake": provider.api_base}, calls=calls,
+            personas=["popper", "kuhn"],
+            protocol="quick",
+            model="openai/fake",
+            endpoints={"openai/fake": provider.api_base},
+            calls=calls,
             sampling=SamplingSettings(temperature=0.25),
-        )  # fmt: skip
+        )
         run = Council.from_spec(spec, runs_dir=tmp_path).convene(QUESTION)
         assert run.status == "failed"
         db = sqlite3.connect(tmp_path / "ledger.sqlite")
@@ -183,9 +201,22 @@ def test_recorded_configuration_holds_the_spec(tmp_path: Path) -> None:
 
 def test_a_call_budget_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with FakeProvider("Fine, with one caveat.") as provider:
-        argv = ["convene", QUESTION, "--protocol", "quick", "--model", "openai/fake",
-                "--endpoint", f"openai/fake={provider.api_base}", "--budget-calls", "2",
-                "--out", str(tmp_path), "--json", "--quiet"]  # fmt: skip
+        argv = [
+            "convene",
+            QUESTION,
+            "--protocol",
+            "quick",
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={provider.api_base}",
+            "--budget-calls",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--json",
+            "--quiet",
+        ]
         main(argv)
         assert provider.request_count == 2
     run = json.loads(capsys.readouterr().out)

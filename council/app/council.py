@@ -278,25 +278,27 @@ class Council:
         """The spec of this council as seated: each seat's model chain, the weights (its
         domain seat's, from ``panel``, the seating a run used) and efforts as they are."""
         chains = {seat: chain for seat, chain in self._specs.items() if chain}
-        return CouncilSpec.model_validate({
-            "personas": [seat.persona.name for seat in self.panel],
-            "chair": self.chair.persona.name,
-            "protocol": self.protocol.name,
-            "switches": self.switches,
-            "panel_rules": self._panel_rules,
-            "weights": {s.name: s.weight for s in panel or self.panel if s.weight != 1.0},
-            "model": self._default_model,
-            "seats": {seat: chain[0] for seat, chain in chains.items()},
-            "fallbacks": {seat: chain[1:] for seat, chain in chains.items() if chain[1:]},
-            # Credentials in a URL (http://user:KEY@host) are never stored; resume asks again.
-            "endpoints": {model: redact(url) for model, url in self.endpoints.items()},
-            "api_key_envs": self.api_key_envs,
-            "reasoning_effort": self.reasoning_efforts,
-            "similarity": self.similarity,
-            "sampling": self.sampling,
-            "calls": self.calls,
-            "budget": self.budget,
-        })  # fmt: skip
+        return CouncilSpec.model_validate(
+            {
+                "personas": [seat.persona.name for seat in self.panel],
+                "chair": self.chair.persona.name,
+                "protocol": self.protocol.name,
+                "switches": self.switches,
+                "panel_rules": self._panel_rules,
+                "weights": {s.name: s.weight for s in panel or self.panel if s.weight != 1.0},
+                "model": self._default_model,
+                "seats": {seat: chain[0] for seat, chain in chains.items()},
+                "fallbacks": {seat: chain[1:] for seat, chain in chains.items() if chain[1:]},
+                # Credentials in a URL (http://user:KEY@host) are never stored; resume asks again.
+                "endpoints": {model: redact(url) for model, url in self.endpoints.items()},
+                "api_key_envs": self.api_key_envs,
+                "reasoning_effort": self.reasoning_efforts,
+                "similarity": self.similarity,
+                "sampling": self.sampling,
+                "calls": self.calls,
+                "budget": self.budget,
+            }
+        )
 
     async def aconvene(
         self,
@@ -421,15 +423,28 @@ def _spec_arguments(spec: CouncilSpec, doubles: Mapping[str, ChatModel]) -> dict
     if spec.chairman:
         seats.setdefault(CHAIR, model(spec.chairman))
     kwargs: dict[str, Any] = dict(
-        protocol=spec.protocol, model=model(spec.model or DEFAULT_LOCAL_MODEL), seats=seats,
-        chair=spec.chair, endpoints=spec.endpoints, sampling=spec.sampling, calls=spec.calls,
-        budget=spec.budget, fallbacks=spec.fallbacks, use_model_hints=spec.use_model_hints,
-        models=spec.models, persona_dirs=[Path(folder) for folder in spec.persona_dirs],
-        panel=spec.panel, weights=spec.weights, api_key_envs=spec.api_key_envs,
+        protocol=spec.protocol,
+        model=model(spec.model or DEFAULT_LOCAL_MODEL),
+        seats=seats,
+        chair=spec.chair,
+        endpoints=spec.endpoints,
+        sampling=spec.sampling,
+        calls=spec.calls,
+        budget=spec.budget,
+        fallbacks=spec.fallbacks,
+        use_model_hints=spec.use_model_hints,
+        models=spec.models,
+        persona_dirs=[Path(folder) for folder in spec.persona_dirs],
+        panel=spec.panel,
+        weights=spec.weights,
+        api_key_envs=spec.api_key_envs,
         seat_slots=read_seat_slots(spec.seat_slots) if spec.seat_slots else None,
-        tiers=spec.tiers, similarity=spec.similarity, switches=spec.switches,
-        panel_rules=spec.panel_rules, reasoning_effort=dict(spec.reasoning_effort),
-    )  # fmt: skip
+        tiers=spec.tiers,
+        similarity=spec.similarity,
+        switches=spec.switches,
+        panel_rules=spec.panel_rules,
+        reasoning_effort=dict(spec.reasoning_effort),
+    )
     if spec.personas is not None:  # unset: the default panel, or the pair a duo seats
         kwargs["personas"] = spec.personas
     return kwargs

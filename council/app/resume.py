@@ -93,8 +93,10 @@ def _changed_seats(
     recorded: dict[str, list[str]] = {}
     for seat, spec in config.seats.items():
         if not spec:
-            raise ConfigError(f"seat '{seat}' ran on a model object, not a model string: "
-                              "rebuild that council in Python to rerun it")  # fmt: skip
+            raise ConfigError(
+                f"seat '{seat}' ran on a model object, not a model string: "
+                "rebuild that council in Python to rerun it"
+            )
         recorded[seat] = spec
     for seat in {*changes.seats, *changes.fallbacks} - set(recorded):
         raise UnknownNameError("seat", seat, recorded)
@@ -127,17 +129,23 @@ def recorded_council(
             )
     spec = config.spec.model_copy(
         update={
-            "panel": None, "chairman": None, "model": changes.model, "seats": seats,
-            "fallbacks": fallbacks, "models": list(changes.models),
-            "seat_slots": changes.seat_slots, "tiers": dict(changes.tiers or {}),
-            "use_model_hints": changes.use_model_hints, "endpoints": urls,
+            "panel": None,
+            "chairman": None,
+            "model": changes.model,
+            "seats": seats,
+            "fallbacks": fallbacks,
+            "models": list(changes.models),
+            "seat_slots": changes.seat_slots,
+            "tiers": dict(changes.tiers or {}),
+            "use_model_hints": changes.use_model_hints,
+            "endpoints": urls,
             "calls": changes.calls or config.calls,
             # The weights the run was convened with, its domain seat's among them; the panel
             # was checked then, and is not chosen again.
             "panel_rules": False,
             "reasoning_effort": _efforts(config, changes),
         }
-    )  # fmt: skip
+    )
     return Council.from_spec(
         spec,
         cards=[_card(card, as_now=as_now) for card in config.panel],

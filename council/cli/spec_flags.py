@@ -61,9 +61,11 @@ def add_spec_flags(
         words = "as recorded" if recorded else option.default_words()
         text = option.description + ("; repeatable" if option.shape == "mapping" else "")
         kwargs: dict[str, Any] = {
-            "dest": option.key, "default": None, "metavar": option.public.metavar,
+            "dest": option.key,
+            "default": None,
+            "metavar": option.public.metavar,
             "help": f"{text} (default: {words})" if words else text,
-        }  # fmt: skip
+        }
         if option.shape == "flag":
             kwargs |= {"action": argparse.BooleanOptionalAction, "metavar": None}
         elif option.shape == "mapping":

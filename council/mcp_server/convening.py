@@ -76,8 +76,10 @@ class Convener:
         if "personas" in given and "panel" in given:
             raise ConfigError("give personas or a panel, not both")
         check_numbers(given.get("max_tokens"), given.get("temperature"), given.get("seed"), limits)
-        checked = {key: NARROW[key](self, value) if key in NARROW else value
-                   for key, value in given.items()}  # fmt: skip
+        checked = {
+            key: NARROW[key](self, value) if key in NARROW else value
+            for key, value in given.items()
+        }
         base = CouncilSpec(
             model=self.settings.default_model, budget=Budget(max_wall_s=limits.run_seconds)
         )
@@ -92,9 +94,12 @@ class Convener:
         with library_only():
             spec = self.spec(request)
             return Council.from_spec(
-                spec, question=request.question, runs_dir=self.settings.runs_dir,
-                sinks=[relay], doubles=self.test_models,
-            )  # fmt: skip
+                spec,
+                question=request.question,
+                runs_dir=self.settings.runs_dir,
+                sinks=[relay],
+                doubles=self.test_models,
+            )
 
     async def convene(self, request: ConveneRequest, report: Report) -> dict[str, Any]:
         """Run one council; ``report`` receives its progress. Refused when every slot is busy."""
@@ -142,9 +147,12 @@ def _protocol(convener: Convener, name: str) -> str:
 def _seats(convener: Convener, seats: Mapping[str, str]) -> dict[str, str]:
     limits = convener.settings.limits
     check_count(seats, "seats", limits.personas + 1)
-    return {check_name(seat, "seat", limits): _models(model, f"seats[{seat}]", limits,
-                                                      convener.test_models)
-            for seat, model in seats.items()}  # fmt: skip
+    return {
+        check_name(seat, "seat", limits): _models(
+            model, f"seats[{seat}]", limits, convener.test_models
+        )
+        for seat, model in seats.items()
+    }
 
 
 def _pool(convener: Convener, models: list[str]) -> list[str]:
@@ -159,12 +167,13 @@ NARROW: dict[str, Callable[[Convener, Any], Any]] = {
     "personas": _personas,
     "panel": lambda convener, name: check_name(name, "panel", convener.settings.limits),
     "protocol": _protocol,
-    "model": lambda convener, model: _models(model, "model", convener.settings.limits,
-                                             convener.test_models),
+    "model": lambda convener, model: _models(
+        model, "model", convener.settings.limits, convener.test_models
+    ),
     "seats": _seats,
     "models": _pool,
     "endpoints": lambda convener, urls: check_endpoints(urls, convener.settings),
-}  # fmt: skip
+}
 
 
 def tally_summary(tally: Tally) -> dict[str, Any]:

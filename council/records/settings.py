@@ -18,9 +18,15 @@ __all__ = ["Budget", "CallSettings", "CouncilSpec", "RecordedCard", "RunConfig",
 
 # What a RunConfig recorded before it carried the spec, by the spec field it now is.
 _BEFORE_SPEC = (
-    "endpoints", "api_key_envs", "sampling", "calls", "budget", "switches", "weights",
+    "endpoints",
+    "api_key_envs",
+    "sampling",
+    "calls",
+    "budget",
+    "switches",
+    "weights",
     "reasoning_effort",
-)  # fmt: skip
+)
 
 
 class RecordedCard(BaseModel):

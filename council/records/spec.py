@@ -61,22 +61,31 @@ def public(key: str, *on: str, **more: Any) -> Public:
 @pydantic_dataclass(frozen=True, config=NO_NUMBER)
 class SamplingSettings:
     temperature: Annotated[
-        float, Field(ge=0, le=2, description="sampling temperature, 0 to 2"),
+        float,
+        Field(ge=0, le=2, description="sampling temperature, 0 to 2"),
         public("temperature", CLI, MCP),
-    ] = 0.7  # fmt: skip
+    ] = 0.7
     seed: Annotated[
-        int | None, Field(description="sampling seed, where the provider supports one"),
+        int | None,
+        Field(description="sampling seed, where the provider supports one"),
         public("seed", CLI, MCP),
-    ] = None  # fmt: skip
+    ] = None
     # Every turn's token cap, replacing the protocol's (raising or lowering them); None keeps
     # the protocol's caps (``council.engine.lengths``).
     max_tokens: Annotated[
         int | None,
-        Field(ge=1, description="every turn's token cap, replacing the protocol's (raises or "
-              "lowers them)"),
-        public("max_tokens", CLI, MCP, metavar="N",
-               default_text="the protocol's caps, or what its word limits imply"),
-    ] = None  # fmt: skip
+        Field(
+            ge=1,
+            description="every turn's token cap, replacing the protocol's (raises or lowers them)",
+        ),
+        public(
+            "max_tokens",
+            CLI,
+            MCP,
+            metavar="N",
+            default_text="the protocol's caps, or what its word limits imply",
+        ),
+    ] = None
 
 
 @pydantic_dataclass(frozen=True, config=NO_NUMBER)
@@ -84,9 +93,10 @@ class CallSettings:
     """How real model calls behave: per-call timeout, retry budget, streaming."""
 
     timeout_s: Annotated[
-        float, Field(gt=0, description="seconds per model call"),
+        float,
+        Field(gt=0, description="seconds per model call"),
         public("timeout", metavar="SECONDS"),
-    ] = 120.0  # fmt: skip
+    ] = 120.0
     max_attempts: Annotated[
         int, Field(ge=1, description="tries per call, with retries"), public("attempts")
     ] = 4
@@ -96,32 +106,39 @@ class CallSettings:
     max_in_flight_per_provider: Annotated[int, Field(ge=1)] = 16  # of those, to one provider
     stream: Annotated[
         bool,
-        Field(description="replies arrive piece by piece, shown live (off for a server that "
-              "cannot stream)"),
+        Field(
+            description="replies arrive piece by piece, shown live (off for a server that "
+            "cannot stream)"
+        ),
         public("stream"),
-    ] = True  # fmt: skip
+    ] = True
     # A reply cut off at its token cap is asked once to continue (council.engine.lengths).
     continue_truncated: Annotated[
-        bool, Field(description="ask a reply cut off at its token cap to continue, once"),
+        bool,
+        Field(description="ask a reply cut off at its token cap to continue, once"),
         public("continue_truncated"),
-    ] = False  # fmt: skip
+    ] = False
     # activations/ seats only: "p90" caps at that percentile of the axis's persona replies, a
     # number caps at that projection (the ceiling 'council experiment capping' calibrates).
     activation_cap: Annotated[
         str | None,
-        Field(pattern=r"^\s*(p[0-9.]+|-?[0-9.eE+-]+)\s*$",
-              description="activations/ seats: cap the projection on the assistant axis at the "
-              "Nth percentile of the axis's persona replies (pN), or at a ceiling"),
+        Field(
+            pattern=r"^\s*(p[0-9.]+|-?[0-9.eE+-]+)\s*$",
+            description="activations/ seats: cap the projection on the assistant axis at the "
+            "Nth percentile of the axis's persona replies (pN), or at a ceiling",
+        ),
         public("activation_cap", metavar="pN|CEILING", default_text="no cap"),
-    ] = None  # fmt: skip
+    ] = None
     # When the chair fails: first the pool's model of another family, then the verdict council
     # assembles from the tally (nyk's STEP 7 fallback). Off: a failed chair fails the run.
     chair_fallback: Annotated[
         bool,
-        Field(description="when the chair fails, try the pool's model of another family, then "
-              "the verdict assembled from the tally (off: a failed chair fails the run)"),
+        Field(
+            description="when the chair fails, try the pool's model of another family, then "
+            "the verdict assembled from the tally (off: a failed chair fails the run)"
+        ),
         public("chair_fallback"),
-    ] = True  # fmt: skip
+    ] = True
 
 
 @pydantic_dataclass(frozen=True, config=NO_NUMBER)
@@ -130,22 +147,26 @@ class Budget:
         int | None,
         Field(ge=1, description="stop the run past this many tokens (prompt and completion)"),
         public("budget_tokens"),
-    ] = None  # fmt: skip
+    ] = None
     max_usd: Annotated[
         float | None,
         Field(gt=0, description="stop the run past this cost (calls of unknown price count 0)"),
         public("budget_usd", metavar="USD"),
-    ] = None  # fmt: skip
+    ] = None
     max_wall_s: Annotated[
-        float | None, Field(gt=0, description="stop the run past this wall time, in seconds"),
+        float | None,
+        Field(gt=0, description="stop the run past this wall time, in seconds"),
         public("budget_seconds", metavar="SECONDS"),
-    ] = None  # fmt: skip
+    ] = None
     max_calls: Annotated[
         int | None,
-        Field(ge=1, description="stop the run past this many model calls (answers reused "
-              "from the ledger not counted)"),
+        Field(
+            ge=1,
+            description="stop the run past this many model calls (answers reused "
+            "from the ledger not counted)",
+        ),
         public("budget_calls", CLI, MCP, metavar="N"),
-    ] = None  # fmt: skip
+    ] = None
 
 
 SUB_MODELS = (SamplingSettings, CallSettings, Budget)
@@ -164,14 +185,19 @@ class CouncilSpec(BaseModel):
     personas: Annotated[
         list[str] | None,
         Field(description="persona names or card paths (comma-separated on the command line)"),
-        public("personas", CLI, MCP, metavar="P1,P2,...",
-               default_text=f"{', '.join(DEFAULT_PANEL)}; a duo protocol's pair for the question"),
-    ] = None  # fmt: skip
+        public(
+            "personas",
+            CLI,
+            MCP,
+            metavar="P1,P2,...",
+            default_text=f"{', '.join(DEFAULT_PANEL)}; a duo protocol's pair for the question",
+        ),
+    ] = None
     panel: Annotated[
         str | None,
         Field(description="seat a named panel, or 'auto': the panel that best fits the question"),
         public("panel", CLI, MCP, metavar="NAME|auto"),
-    ] = None  # fmt: skip
+    ] = None
     chair: Annotated[str, Field(description="the chair's persona card: a name or a path")] = (
         CHAIR_NAME
     )
@@ -179,94 +205,114 @@ class CouncilSpec(BaseModel):
         list[str], Field(description="more folders to look for persona cards in")
     ] = []
     protocol: Annotated[
-        str, Field(description="protocol name or file"),
+        str,
+        Field(description="protocol name or file"),
         public("protocol", CLI, MCP, metavar="NAME|FILE"),
-    ] = "council"  # fmt: skip
+    ] = "council"
     switches: Annotated[
         dict[str, bool],
-        Field(description="turn a part of the protocol on or off ('council protocols show' "
-              "lists its switches; 'anonymize' is in every protocol)"),
+        Field(
+            description="turn a part of the protocol on or off ('council protocols show' "
+            "lists its switches; 'anonymize' is in every protocol)"
+        ),
         public("switches", flag="switch", metavar="NAME=on|off"),
-    ] = {}  # fmt: skip
+    ] = {}
     panel_rules: Annotated[
         bool,
-        Field(description="nyk's panel rules: no two seats share a reasoning method, and the "
-              "seat whose domain the question is most plainly about votes with weight 1.5"),
+        Field(
+            description="nyk's panel rules: no two seats share a reasoning method, and the "
+            "seat whose domain the question is most plainly about votes with weight 1.5"
+        ),
         public("panel_rules"),
-    ] = True  # fmt: skip
+    ] = True
     weights: Annotated[
         dict[str, float],
         Field(description="seat -> vote weight (1 where absent); given, no domain seat is chosen"),
-    ] = {}  # fmt: skip
+    ] = {}
 
     # -- models and routing ---------------------------------------------------------------
     model: Annotated[
         str | None,
-        Field(description="default model for every seat, litellm form ('provider/model'), or "
-              "'auto': seat the council across the providers whose keys are set and the model "
-              "servers on loopback"),
+        Field(
+            description="default model for every seat, litellm form ('provider/model'), or "
+            "'auto': seat the council across the providers whose keys are set and the model "
+            "servers on loopback"
+        ),
         public("model", CLI, MCP, metavar="MODEL|auto", default_text="the bundled local model"),
-    ] = None  # fmt: skip
+    ] = None
     chairman: Annotated[
         str | None,
         Field(description="the chair's model (as 'chair' in seats)"),
         public("chairman", metavar="MODEL", default_text="as model, or routed from models"),
-    ] = None  # fmt: skip
+    ] = None
     seats: Annotated[
         dict[str, str],
         Field(description="put one persona (or 'chair') on its own model"),
         public("seats", CLI, MCP, flag="seat", metavar="PERSONA=MODEL"),
-    ] = {}  # fmt: skip
+    ] = {}
     endpoints: Annotated[
         dict[str, str],
-        Field(description="send a model to an OpenAI-compatible base URL (llama.cpp, vLLM, "
-              "Ollama); credentials in it are never stored"),
+        Field(
+            description="send a model to an OpenAI-compatible base URL (llama.cpp, vLLM, "
+            "Ollama); credentials in it are never stored"
+        ),
         public("endpoints", CLI, MCP, flag="endpoint", metavar="MODEL=URL"),
-    ] = {}  # fmt: skip
+    ] = {}
     api_key_envs: Annotated[
         dict[str, str],
         Field(description="model -> the variable holding its key (the name, never the value)"),
-    ] = {}  # fmt: skip
+    ] = {}
     models: Annotated[
         list[str],
-        Field(description="a pool of models: polarity pairs sit on different families, the "
-              "chair on a family none of them is on (on the command line, a YAML file here "
-              "is a seat-slot file)"),
+        Field(
+            description="a pool of models: polarity pairs sit on different families, the "
+            "chair on a family none of them is on (on the command line, a YAML file here "
+            "is a seat-slot file)"
+        ),
         public("models", CLI, MCP, metavar="M1,M2,..."),
-    ] = []  # fmt: skip
+    ] = []
     seat_slots: Annotated[
         str | None,
         Field(description="a seat-slot YAML file: members, chairman and fallback by model"),
         public("seat_slots", metavar="FILE.yaml"),
-    ] = None  # fmt: skip
+    ] = None
     fallbacks: Annotated[
         dict[str, list[str]],
         Field(description="models to try in order when a seat's own model fails for good"),
         public("fallbacks", flag="fallback", metavar="PERSONA=M1,M2"),
-    ] = {}  # fmt: skip
+    ] = {}
     tiers: Annotated[
         dict[str, dict[str, str]],
         Field(description="provider -> tier -> model, for routed seats whose card names a tier"),
-    ] = {}  # fmt: skip
+    ] = {}
     use_model_hints: Annotated[
-        bool, Field(description="seat personas on their cards' model hints"),
+        bool,
+        Field(description="seat personas on their cards' model hints"),
         public("use_model_hints"),
-    ] = False  # fmt: skip
+    ] = False
     reasoning_effort: Annotated[
         dict[str, Annotated[ReasoningEffort, BeforeValidator(_effort)]],
-        Field(description="how hard reasoning models think before answering (none, minimal, "
-              "low, medium or high), for every seat or PERSONA=LEVEL (chair=LEVEL) for one"),
-        public("reasoning_effort", metavar="[PERSONA=]LEVEL", bare=ALL_SEATS,
-               default_text="the provider's"),
-    ] = {}  # fmt: skip
+        Field(
+            description="how hard reasoning models think before answering (none, minimal, "
+            "low, medium or high), for every seat or PERSONA=LEVEL (chair=LEVEL) for one"
+        ),
+        public(
+            "reasoning_effort",
+            metavar="[PERSONA=]LEVEL",
+            bare=ALL_SEATS,
+            default_text="the provider's",
+        ),
+    ] = {}
     # How gates and free-stance votes compare texts: the bundled embedder (loaded only if a
     # run needs it), or word overlap, which needs nothing and is deterministic.
     similarity: Annotated[
         Literal["embedding", "words"],
-        Field(description="how gates and free-stance votes compare texts: embeddings, or word "
-              "overlap (needs nothing, deterministic)"),
+        Field(
+            description="how gates and free-stance votes compare texts: embeddings, or word "
+            "overlap (needs nothing, deterministic)"
+        ),
         public("similarity"),
-    ] = "embedding"  # fmt: skip
+    ] = "embedding"
 
     # -- calls, sampling, budgets ---------------------------------------------------------
     sampling: SamplingSettings = SamplingSettings()

@@ -57,15 +57,21 @@ def _within(asked: float | None, ceiling: float, field: str, flag: str) -> float
 def _spending(request: ConveneRequest, settings: ServerSettings) -> dict[str, Any]:
     """Tokens per turn and the run's budget: every run from the browser has both."""
     return {
-        "max_tokens": int(_within(request.max_tokens, settings.max_tokens, "max_tokens",
-                                  "--max-tokens")),
-        "budget_tokens": int(_within(request.budget_tokens, settings.budget_tokens,
-                                     "budget_tokens", "--budget-tokens")),
-        "budget_usd": _within(request.budget_usd, settings.budget_usd, "budget_usd",
-                              "--budget-usd"),
-        "budget_seconds": _within(request.budget_seconds, settings.budget_seconds,
-                                  "budget_seconds", "--budget-seconds"),
-    }  # fmt: skip
+        "max_tokens": int(
+            _within(request.max_tokens, settings.max_tokens, "max_tokens", "--max-tokens")
+        ),
+        "budget_tokens": int(
+            _within(
+                request.budget_tokens, settings.budget_tokens, "budget_tokens", "--budget-tokens"
+            )
+        ),
+        "budget_usd": _within(
+            request.budget_usd, settings.budget_usd, "budget_usd", "--budget-usd"
+        ),
+        "budget_seconds": _within(
+            request.budget_seconds, settings.budget_seconds, "budget_seconds", "--budget-seconds"
+        ),
+    }
 
 
 def council_spec(request: ConveneRequest, settings: ServerSettings) -> CouncilSpec:
