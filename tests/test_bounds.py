@@ -225,7 +225,7 @@ def test_credentials_in_an_endpoint_url_reach_no_artifact(tmp_path: Path, capsys
         assert main(["runs", "show", "latest", "--out", str(tmp_path), "--json"]) == 0
         shown = capsys.readouterr().out
         assert secret not in scan(tmp_path, out.out, out.err, shown)
-        assert json.loads(shown)["config"]["endpoints"]["openai/fake"].startswith(
+        assert json.loads(shown)["config"]["spec"]["endpoints"]["openai/fake"].startswith(
             "http://[redacted]@"
         )
         # Resume cannot use what was never stored: it asks, in one line, and takes it again.

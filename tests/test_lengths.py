@@ -86,9 +86,8 @@ def words(n: int, stem: str = "word") -> str:
 
 def convene(protocol: str, reply: Any, **kwargs: Any) -> tuple[RunResult, FunctionModel]:
     model = FunctionModel(reply)
-    council = Council(
-        PANEL, protocol=protocol, model=model, runs_dir=None, similarity="words", **kwargs
-    )
+    council = Council(PANEL, protocol=protocol, model=model, runs_dir=None, similarity="words",
+                      **kwargs)  # fmt: skip
     return council.convene(QUESTION), model
 
 
@@ -214,25 +213,21 @@ def test_the_web_and_mcp_caps_mean_the_same(tmp_path: Path) -> None:
 
     with FakeProvider("A short answer.") as fake:
         web = build_council(
-            WebRequest(
-                question=QUESTION,
-                personas=PANEL,
-                protocol="quick",
-                model="openai/fake",
-                max_tokens=900,
-            ),
+            WebRequest(question=QUESTION, personas=PANEL, protocol="quick",
+                       model="openai/fake", max_tokens=900),
             WebSettings(runs_dir=tmp_path / "web", endpoints={"openai/fake": fake.api_base}),
             sink=None,  # type: ignore[arg-type]
-        )
+        )  # fmt: skip
         web.sinks = []
         web.convene(QUESTION)
         assert [body["max_tokens"] for body in fake.requests] == [900, 900, 900]  # above 200/300
     double = FunctionModel(well_formed_reply, model="test/double")
     convener = Convener(McpSettings(runs_dir=tmp_path / "mcp"), {"test/double": double})
-    kwargs = convener.council_kwargs(
-        McpRequest(QUESTION, personas=PANEL, protocol="quick", model="test/double", max_tokens=900)
+    spec = convener.spec(McpRequest(QUESTION, {"personas": PANEL, "protocol": "quick",
+                                               "model": "test/double", "max_tokens": 900}))  # fmt: skip
+    Council.from_spec(spec, runs_dir=tmp_path / "mcp", doubles=convener.test_models).convene(
+        QUESTION
     )
-    Council(**kwargs).convene(QUESTION)
     assert [r.max_tokens for r in double.requests] == [900, 900, 900]
 
 
@@ -245,9 +240,8 @@ def test_the_fake_provider_cuts_a_reply_off_at_max_tokens(stream: bool) -> None:
         async def endpoint(_: str) -> dict[str, str]:
             return {"api_base": fake.api_base, "api_key": "fake"}
 
-        model = LiteLLMModel(
-            "openai/fake", resolve_endpoint=endpoint, stream=stream, max_attempts=1
-        )
+        model = LiteLLMModel("openai/fake", resolve_endpoint=endpoint, stream=stream,
+                             max_attempts=1)  # fmt: skip
         messages = [{"role": "user", "content": "Go on."}]
         return await model.complete(
             ModelRequest(stage="s", messages=messages, max_tokens=cap, temperature=0.0)
@@ -268,15 +262,10 @@ def test_a_reply_cut_off_at_its_cap_is_recorded_and_shown(
     display = ProgressDisplay(Console(record=True, width=200, file=io.StringIO()))
     with FakeProvider(words(400), enforce_max_tokens=True) as fake:
         council = Council(
-            PANEL,
-            protocol=unvoted,
-            model="openai/fake",
-            runs_dir=tmp_path,
-            endpoints={"openai/fake": fake.api_base},
-            similarity="words",
-            sinks=[display],
+            PANEL, protocol=unvoted, model="openai/fake", runs_dir=tmp_path,
+            endpoints={"openai/fake": fake.api_base}, similarity="words", sinks=[display],
             calls=CallSettings(timeout_s=10, max_attempts=1, stream=stream),
-        )
+        )  # fmt: skip
         result = council.convene(QUESTION)
         # Nothing continued (it is off by default); the verdict, cut off, is asked for once
         # more by council's verdict check, and cut off again.
@@ -308,14 +297,10 @@ def continuing(body: dict[str, Any]) -> str:
 def test_a_cut_off_reply_is_continued_once_when_asked(unvoted: str, tmp_path: Path) -> None:
     with FakeProvider(continuing, enforce_max_tokens=True) as fake:
         council = Council(
-            PANEL,
-            protocol=unvoted,
-            model="openai/fake",
-            runs_dir=tmp_path,
-            endpoints={"openai/fake": fake.api_base},
-            similarity="words",
+            PANEL, protocol=unvoted, model="openai/fake", runs_dir=tmp_path,
+            endpoints={"openai/fake": fake.api_base}, similarity="words",
             calls=CallSettings(timeout_s=10, max_attempts=1, continue_truncated=True),
-        )
+        )  # fmt: skip
         result = council.convene(QUESTION)
         bodies = list(fake.requests)
     assert result.status == "completed", result.error
@@ -328,10 +313,8 @@ def test_a_cut_off_reply_is_continued_once_when_asked(unvoted: str, tmp_path: Pa
     assert part.content == "and so 288 ends here." and part.words is None
     assert part.request is not None and part.request.max_tokens == 288
     said = part.request.messages[-2:]
-    assert said == [
-        {"role": "assistant", "content": words(288)},
-        {"role": "user", "content": CONTINUE_INSTRUCTION},
-    ]
+    assert said == [{"role": "assistant", "content": words(288)},
+                    {"role": "user", "content": CONTINUE_INSTRUCTION}]  # fmt: skip
     # What later stages read is the whole reply.
     brief = result.turns_in("brief")[0]
     assert (
@@ -371,16 +354,10 @@ def test_a_continuation_the_budget_cannot_cover_leaves_the_reply_cut_off(
     """The cut-off reply is paid for and kept; the continuation is refused before it starts."""
 
     def council(fake: FakeProvider, **kwargs: Any) -> Council:
-        return Council(
-            ["popper"],
-            protocol=unvoted,
-            model="openai/fake",
-            runs_dir=tmp_path,
-            endpoints={"openai/fake": fake.api_base},
-            similarity="words",
-            calls=CallSettings(timeout_s=10, max_attempts=1, continue_truncated=True),
-            **kwargs,
-        )
+        return Council(["popper"], protocol=unvoted, model="openai/fake", runs_dir=tmp_path,
+                       endpoints={"openai/fake": fake.api_base}, similarity="words",
+                       calls=CallSettings(timeout_s=10, max_attempts=1, continue_truncated=True),
+                       **kwargs)  # fmt: skip
 
     with FakeProvider(words(400), enforce_max_tokens=True) as fake:
         first = council(fake).convene(QUESTION).turns_in("opening")[0]

@@ -107,6 +107,13 @@ def test_persona_in_code_runs_on_the_bundled_model(capsys) -> None:
     check_persona_in_code(capsys.readouterr().out, scope)
 
 
+def test_spec_example_runs(capsys) -> None:
+    run_python(CONVENING, python_block(CONVENING, "CouncilSpec("))
+    out = capsys.readouterr().out
+    assert "('kuhn', 'anthropic/claude-3-5-haiku-20241022')" in out
+    assert "('popper', 'openai/gpt-4o-mini')" in out
+
+
 def test_example_with_test_doubles(capsys) -> None:
     runpy.run_path(str(REPO / "examples" / "protocol_with_test_doubles.py"), run_name="__main__")
     out = capsys.readouterr().out

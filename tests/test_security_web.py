@@ -245,7 +245,7 @@ def test_a_request_past_the_servers_caps_is_refused_and_a_run_has_a_budget(
     ledger = Ledger.existing(settings.runs_dir)
     config = json.loads((ledger.run(run_id) or {})["config"])
     ledger.close()
-    assert config["budget"] == {
+    assert config["spec"]["budget"] == {
         "max_tokens": settings.budget_tokens,
         "max_usd": settings.budget_usd,
         "max_wall_s": settings.budget_seconds,

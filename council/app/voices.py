@@ -16,6 +16,7 @@ from council.protocols.graph import Protocol, compile_protocol
 from council.protocols.library import find_protocol
 from council.protocols.spec import StatementStage
 from council.records.run import RunResult
+from council.records.spec import SamplingSettings
 from council.seats.model import ModelRequest
 from council.seats.seat import make_model
 from council.templates import render_template
@@ -87,7 +88,7 @@ def collect_baseline(
     k: int,
     *,
     max_tokens: int = 160,
-    temperature: float = 0.7,
+    temperature: float = SamplingSettings().temperature,  # a council's, unless given
     first_seed: int = 0,
 ) -> list[dict[str, Any]]:
     """k answers from each of the run's panel models to its first prompt (of the protocol as
