@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -221,12 +220,3 @@ def test_a_call_budget_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert provider.request_count == 2
     run = json.loads(capsys.readouterr().out)
     assert run["status"] == "stopped" and "call budget spent: 2 of 2" in run["error"]
-
-
-def test_the_readme_spec_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
-    (block,) = [block for block in blocks if "spec = CouncilSpec(" in block]
-    exec(compile(block, "README.md", "exec"), {})
-    out = capsys.readouterr().out
-    assert "('kuhn', 'anthropic/claude-3-5-haiku-20241022')" in out
