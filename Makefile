@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   create .venv, install everything, convene a council on the bundled local model
 #   make test   create/update .venv, then lint, type-check and run the whole test suite
+#   make docs   build the documentation site into build/site, warnings as errors
 
 PYTHON ?= python3
 VENV := .venv
@@ -22,11 +23,11 @@ QUESTION ?= Should cities ban private cars from their centres?
 # providers whose keys are set (the bundled model when none is); empty: the bundled model.
 PROTOCOL ?= full-council
 MODEL ?=
-# Every optional part is installed, so `make test` exercises it (build-support/requirements.py
-# names the same extras).
-EXTRAS := dev,mcp,ray,activations
+# Every optional part is installed, so `make test` exercises it, and the docs tools, so `make docs`
+# builds the site (build-support/requirements.py names the same extras).
+EXTRAS := dev,mcp,ray,activations,docs
 
-.PHONY: demo test lint install bench experiments clean
+.PHONY: demo test lint docs install bench experiments clean
 
 install: $(STAMP)
 
@@ -61,6 +62,12 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# The site: README.md as its front page, docs/*.md, the command-line reference generated from
+# the parser (a stale one fails the build) and the Python API from docstrings. Strict: a broken
+# link or reference is an error.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
@@ -82,4 +89,4 @@ experiments: $(STAMP)
 	$(BIN)/python docs/experiments/regenerate.py --measure
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build/site

@@ -34,6 +34,7 @@ from bench.activations import activations
 from bench.peer import peer
 from bench.protocols import BROADCAST_4, LATEST_4, ROUNDS_4
 from bench.render import render_budget
+from bench.warm_workers import warm_workers
 from council import Council, SamplingSettings
 from council.protocols import compile_protocol
 from council.seats import CallSettings, ModelRequest, make_model
@@ -327,10 +328,48 @@ def ray_scaling() -> dict[str, Any]:
     return measure()
 
 
+def store_overhead(repeats: int = 15) -> dict[str, Any]:
+    """What recording a run on disk adds to each stage: the peer workload (4 seats and a chair,
+    3 stages, 9 calls) on a zero-latency provider with a runs folder on disk against the same
+    council with none (runs_dir=None), interleaved; medians, closing the ledger included. The
+    domain seat is chosen once, at construction (``question=``): its embedding is not the store's."""
+    import tempfile
+
+    panel = ["popper", "kuhn", "hayek", "keynes"]
+    with (
+        FakeProvider("An answer of a few words.") as fake,
+        tempfile.TemporaryDirectory(dir=os.environ.get("COUNCIL_BENCH_DISK", str(HERE))) as disk,
+    ):
+        endpoints = {"openai/bench": fake.api_base}
+        councils = {
+            where: Council(panel, protocol="council", model="openai/bench", calls=NO_RETRY,
+                           endpoints=endpoints, runs_dir=runs_dir, question=QUESTION)
+            for where, runs_dir in (("disk", Path(disk)), ("none", None))
+        }  # fmt: skip
+        walls: dict[str, list[float]] = {"disk": [], "none": []}
+        stages = 0
+        for i in range(repeats + 2):  # interleaved, so drift hits both alike; two to warm up
+            for where, council in councils.items():
+                start = time.perf_counter()
+                result = council.convene(QUESTION)
+                if i >= 2:
+                    walls[where].append(time.perf_counter() - start)
+                stages = len({(turn.stage, turn.round) for turn in result.turns})
+    disk_s, none_s = statistics.median(walls["disk"]), statistics.median(walls["none"])
+    return {
+        "stages": stages,
+        "calls": len(result.turns),
+        "run_on_disk_ms_median": round(disk_s * 1000, 2),
+        "run_without_store_ms_median": round(none_s * 1000, 2),
+        "store_ms_per_stage": round((disk_s - none_s) * 1000 / stages, 2),
+    }
+
+
 SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "orchestration": orchestration,
     "overhead": call_overhead,
     "scale": scale,
+    "store_overhead": store_overhead,
     "meter": meter,
     "vendi": vendi,
     "startup": startup,
@@ -338,6 +377,7 @@ SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "tokens": tokens,
     "render_budget": render_budget,
     "peer": peer,
+    "warm_workers": warm_workers,
     "ray_scaling": ray_scaling,
     "activations": activations,
 }
@@ -356,6 +396,8 @@ TARGETS = {
     ("peer", "ratio_cli_start_to_first_request_s"): ("<=", 1.0),
     ("peer", "ratio_warm_wall_over_critical_path"): ("<=", 1.0),
     ("peer", "ratio_councils_per_second"): (">=", 1.0),
+    ("store_overhead", "store_ms_per_stage"): ("<=", 2.0),
+    ("warm_workers", "workers_alive_after"): ("<=", 1),
 }
 
 

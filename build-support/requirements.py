@@ -13,8 +13,9 @@ import tomllib
 from pathlib import Path
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
-# The extras `make` installs: the tests exercise every optional part (keep in step with Makefile).
-TESTED_EXTRAS = ("dev", "mcp", "ray", "activations")
+# The extras `make` installs: the tests exercise every optional part and CI builds the docs
+# (keep in step with Makefile).
+TESTED_EXTRAS = ("dev", "mcp", "ray", "activations", "docs")
 
 
 def normalized(name: str) -> str:

@@ -105,6 +105,20 @@ def held_by_another(lock: Path, *, create: bool = True) -> bool:
     return False
 
 
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold ``path`` with ``flock`` for the block, waiting for it: what processes that must not
+    act at once (warm workers counting each other) agree on. A folder is locked as it is, and
+    leaves no file behind; a file is made where missing."""
+    flags = os.O_RDONLY if path.is_dir() else os.O_RDWR | os.O_CREAT
+    handle = os.open(path, flags, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
 def private_dir() -> Path | None:
     """This user's folder for worker sockets and child leases (``$XDG_RUNTIME_DIR``, else the
     temporary folder, ``/council-UID``), made 0700; None where it is not safely ours."""

@@ -44,8 +44,9 @@ class Page:
                 return dict(message.get("result", {}))
 
     async def evaluate(self, script: str) -> Any:
-        result = await self.send("Runtime.evaluate", expression=script, awaitPromise=True,
-                                 returnByValue=True)  # fmt: skip
+        result = await self.send(
+            "Runtime.evaluate", expression=script, awaitPromise=True, returnByValue=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")

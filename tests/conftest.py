@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from replies import varied
 
-from council.testing import loopback_only
+from council.testing import FakeProvider, loopback_only
+from council.testing.fake_provider import Reply
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,6 +31,36 @@ def _runs_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "runs-home"
     monkeypatch.setenv("COUNCIL_RUNS", str(home))
     return home
+
+
+@pytest.fixture
+def provider_reply() -> Reply:
+    """What ``provider`` answers: ``replies.varied`` unless a test module overrides this
+    fixture with a reply of its own (a string, or a function of the request body)."""
+    return varied
+
+
+@pytest.fixture
+def provider(provider_reply: Reply) -> Iterator[FakeProvider]:
+    """The loopback fake provider (OpenAI-compatible, reached through litellm) for the test."""
+    with FakeProvider(provider_reply) as fake:
+        yield fake
+
+
+@pytest.fixture
+def local_model_on_fake_provider(
+    provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> FakeProvider:
+    """The bundled ``local/...`` models answered by ``provider`` instead of llama.cpp, so an
+    example written for the bundled model runs in seconds (through litellm all the same)."""
+    from council.seats.local import LOCAL_SERVERS
+
+    def litellm_params(model_string: str) -> dict[str, str]:
+        name = model_string.split("/", 1)[1]
+        return {"model": f"openai/{name}", "api_base": provider.api_base, "api_key": "x"}
+
+    monkeypatch.setattr(LOCAL_SERVERS, "litellm_params", litellm_params)
+    return provider
 
 
 @pytest.fixture

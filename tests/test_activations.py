@@ -15,6 +15,7 @@ import pytest
 
 from council import Council, SamplingSettings
 from council import measure as council_measure
+from council.diversity.run_report import Drift
 from council.errors import ConfigError, UnknownNameError
 from council.personas.library import find_persona
 from council.records.events import TurnFinished, event_json, parse_event
@@ -96,7 +97,7 @@ def test_auc_interval_brackets_the_estimate() -> None:
     rng = np.random.default_rng(1)
     mixed = auc_interval(rng.normal(0.5, 1, 30), rng.normal(0, 1, 30))
     assert mixed.low is not None and mixed.high is not None
-    assert 0 <= mixed.low <= mixed.estimate <= mixed.high <= 1 and mixed.high - mixed.low > 0.05
+    assert 0 <= mixed.low <= mixed.value <= mixed.high <= 1 and mixed.high - mixed.low > 0.05
     assert mixed.method.startswith("Newcombe") and (mixed.positives, mixed.negatives) == (30, 30)
     too_few = auc_interval([1.0], [0.0, 2.0])
     assert too_few.low is None and "fewer than 2" in too_few.method
@@ -107,7 +108,7 @@ def test_the_auc_interval_is_not_degenerate_at_perfect_separation() -> None:
     a dozen replies. The score interval's lower bound falls with fewer replies instead."""
     eight_six = auc_interval(np.arange(8) + 10.0, np.arange(6.0))
     four_six = auc_interval(np.arange(4) + 10.0, np.arange(6.0))
-    assert eight_six.estimate == four_six.estimate == 1.0 and eight_six.high == 1.0
+    assert eight_six.value == four_six.value == 1.0 and eight_six.high == 1.0
     assert eight_six.low is not None and four_six.low is not None
     assert 0.6 < four_six.low < eight_six.low < 0.8  # 0.63 and 0.72
     reversed_ = auc_interval(np.arange(6.0), np.arange(8) + 10.0)
@@ -365,12 +366,12 @@ def test_an_activation_seat_records_its_turns_through_the_engine_and_the_ledger(
     stored = load_run(result.run_id, tmp_path)  # the ledger kept them
     assert [t.activations for t in stored.turns] == [t.activations for t in result.turns]
     report = activation_drift(stored, axis)
-    assert report["recorded_turns"] == 2 and [r["stage"] for r in report["turns"]] == [
+    assert report.recorded_turns == 2 and [r.stage for r in report.turns] == [
         "opening", "cross_examination",
     ]  # fmt: skip
-    (seat_drift,) = report["seats"]
-    assert seat_drift["seat"] == "socrates" and seat_drift["change"] > 0  # toward the assistant
-    assert "no embedding drift" in report["embedding_correlation"]["note"]
+    (seat_drift,) = report.seats
+    assert seat_drift.seat == "socrates" and (seat_drift.change or 0) > 0  # toward the assistant
+    assert "no embedding drift" in (report.embedding_correlation.note or "")
     assert "socrates" in drift_table(report)
 
 
@@ -456,25 +457,26 @@ def test_activation_drift_pairs_turns_with_embedding_drift_and_skips_what_it_can
     run = RunResult(run_id="r1", run_dir=None, question="q", protocol="debate", protocol_hash="p",
                     seats=seats, started_at=utc_now(), finished_at=utc_now(), status="completed",
                     turns=turns)  # fmt: skip
-    embedding = [{"seat": "a", "stage": "opening", "round": 0, "position": 0.1},
-                 {"seat": "a", "stage": "debate", "round": 1, "position": 0.3},
-                 {"seat": "a", "stage": "debate", "round": 2, "position": 0.8},
-                 {"seat": "b", "stage": "opening", "round": 0, "position": 0.5}]  # fmt: skip
+    embedding = [Drift(seat=seat, stage=stage, round=rnd, position=position,
+                       persona_similarity=None, assistant_similarity=None)
+                 for seat, stage, rnd, position in (("a", "opening", 0, 0.1),
+                                                    ("a", "debate", 1, 0.3),
+                                                    ("a", "debate", 2, 0.8),
+                                                    ("b", "opening", 0, 0.5))]  # fmt: skip
     report = activation_drift(run, axis, embedding)
-    assert [r["projection"] for r in report["turns"]] == [-1.0, 0.0, 2.0, 1.0]
+    assert [r.projection for r in report.turns] == [-1.0, 0.0, 2.0, 1.0]
     span = axis.assistant_projection - axis.persona_projection
-    assert report["turns"][1]["position"] == pytest.approx(
-        -axis.persona_projection / span, abs=1e-3
-    )
-    assert report["skipped"] == {
+    assert report.turns[1].position == pytest.approx(-axis.persona_projection / span, abs=1e-3)
+    assert report.skipped == {
         "layer 2 not recorded (has [1])": 1, "recorded on other weights than the axis's": 1
     }  # fmt: skip
-    a = next(s for s in report["seats"] if s["seat"] == "a")
-    assert a["turns"] == 3 and a["change"] == pytest.approx(3 / span, abs=1e-3)
-    assert a["slope_per_turn"] == pytest.approx(1.5 / span, abs=1e-3)
-    corr = report["embedding_correlation"]
-    assert corr["pairs"] == 4 and corr["spearman"]["rho"] == pytest.approx(1.0)
-    assert 0.9 < corr["pearson"]["r"] < 1  # same order, not a straight line
+    a = next(s for s in report.seats if s.seat == "a")
+    assert a.turns == 3 and a.change == pytest.approx(3 / span, abs=1e-3)
+    assert a.slope_per_turn == pytest.approx(1.5 / span, abs=1e-3)
+    corr = report.embedding_correlation
+    assert corr.pairs == 4 and corr.spearman is not None and corr.pearson is not None
+    assert corr.spearman.rho == pytest.approx(1.0)
+    assert 0.9 < corr.pearson.r < 1  # same order, not a straight line
 
 
 def test_turns_without_activations_serialize_as_before_and_with_them_round_trip() -> None:
@@ -549,8 +551,8 @@ def test_a_tiny_axis_and_an_activation_seat_on_the_bundled_model(tmp_path: Path)
         )
         assert turn.activations.axis_projection is not None and turn.cost_usd == 0.0
     report = activation_drift(load_run(result.run_id, tmp_path), axis)
-    assert len(report["turns"]) == 2 and report["seats"][0]["turns"] == 2
-    assert all(np.isfinite(r["position"]) for r in report["turns"])
+    assert len(report.turns) == 2 and report.seats[0].turns == 2
+    assert all(r.position is not None and np.isfinite(r.position) for r in report.turns)
 
     # Capped below where the assistant replies sit, the recorded projection stays under it.
     cap = axis_cap(axis, 50)

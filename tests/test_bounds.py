@@ -149,8 +149,9 @@ def test_a_tiny_budget_fires_no_request_however_wide_the_protocol(tmp_path: Path
     path = tmp_path / "wide.yaml"
     path.write_text(many_stages(1000))
     model = FunctionModel(well_formed_reply)
-    result = Council(PANEL, protocol=str(path), model=model, runs_dir=tmp_path,
-                     budget=Budget(max_tokens=1)).convene("Q?")  # fmt: skip
+    result = Council(
+        PANEL, protocol=str(path), model=model, runs_dir=tmp_path, budget=Budget(max_tokens=1)
+    ).convene("Q?")
     assert result.status == "stopped" and model.requests == []
 
 
@@ -172,8 +173,9 @@ def test_calls_in_flight_are_capped(tmp_path: Path) -> None:
     path = tmp_path / "wide.yaml"
     path.write_text(many_stages(40))
     calls = CallSettings(max_in_flight=16, max_in_flight_per_provider=6)
-    result = Council(PANEL, protocol=str(path), model=FunctionModel(slow), runs_dir=None,
-                     calls=calls).convene("Q?")  # fmt: skip
+    result = Council(
+        PANEL, protocol=str(path), model=FunctionModel(slow), runs_dir=None, calls=calls
+    ).convene("Q?")
     assert result.status == "completed" and len(result.turns) == 121
     assert most == 6  # the provider's share of the run's slots, fully used
 
@@ -223,7 +225,7 @@ def test_credentials_in_an_endpoint_url_reach_no_artifact(tmp_path: Path, capsys
         assert main(["runs", "show", "latest", "--out", str(tmp_path), "--json"]) == 0
         shown = capsys.readouterr().out
         assert secret not in scan(tmp_path, out.out, out.err, shown)
-        assert json.loads(shown)["config"]["endpoints"]["openai/fake"].startswith(
+        assert json.loads(shown)["config"]["spec"]["endpoints"]["openai/fake"].startswith(
             "http://[redacted]@"
         )
         # Resume cannot use what was never stored: it asks, in one line, and takes it again.
@@ -259,8 +261,9 @@ def test_a_json_card_with_a_huge_number_is_skipped_not_fatal(tmp_path: Path, cap
     folder.mkdir()
     (folder / "huge.json").write_text('{"name": "x", "age": ' + "9" * 5000 + "}")
     (folder / "bard.md").write_text("---\nname: bard\ndescription: A poet.\n---\nYou are a poet.\n")
-    code = main(["personas", "import", str(folder), "--to", str(tmp_path / "out"),
-                 "--skip-invalid"])  # fmt: skip
+    code = main(
+        ["personas", "import", str(folder), "--to", str(tmp_path / "out"), "--skip-invalid"]
+    )
     assert code == 0 and (tmp_path / "out" / "bard.md").is_file()
     assert "huge.json" in capsys.readouterr().err
 
@@ -294,10 +297,20 @@ def test_out_naming_a_file_is_a_usage_error(tmp_path: Path, capsys) -> None:
 
 def test_a_question_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "council", "convene", b"caf\xe9?", "--out", str(tmp_path),
-         "--dry-route"],
-        capture_output=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "council",
+            "convene",
+            b"caf\xe9?",
+            "--out",
+            str(tmp_path),
+            "--dry-route",
+        ],
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
     assert done.returncode == 2
     err = done.stderr.decode().strip()
     assert err == "council: error: the question is not valid UTF-8 text"
@@ -307,7 +320,12 @@ def test_a_question_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
 def test_a_thousand_refusals_are_reported_in_one_short_line(tmp_path: Path) -> None:
     path = tmp_path / "wide.yaml"
     path.write_text(many_stages(200))
-    result = Council(PANEL, protocol=str(path), model=FunctionModel(well_formed_reply),
-                     runs_dir=None, budget=Budget(max_tokens=1)).convene("Q?")  # fmt: skip
+    result = Council(
+        PANEL,
+        protocol=str(path),
+        model=FunctionModel(well_formed_reply),
+        runs_dir=None,
+        budget=Budget(max_tokens=1),
+    ).convene("Q?")
     assert result.error is not None and len(result.error) < 300
     assert result.error.endswith("(and 199 more like it)")

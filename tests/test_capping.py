@@ -61,10 +61,14 @@ def scripted_speaker(calls: list[tuple[str, float | None]]) -> Speaker:
 
 def plan(**changes: object) -> CappingPlan:
     base: dict[str, object] = {
-        "model": "local/smollm2-135m-instruct", "axis_id": "test", "personas": PERSONAS,
-        "questions": QUESTIONS, "calibration": ["c1?", "c2?", "c3?"], "reply_tokens": 3,
+        "model": "local/smollm2-135m-instruct",
+        "axis_id": "test",
+        "personas": PERSONAS,
+        "questions": QUESTIONS,
+        "calibration": ["c1?", "c2?", "c3?"],
+        "reply_tokens": 3,
         "percentile": 90.0,
-    }  # fmt: skip
+    }
     return CappingPlan(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -80,8 +84,9 @@ def test_the_plan_refuses_what_cannot_be_measured() -> None:
 
 def test_the_cap_is_a_percentile_of_the_persona_calibration_positions(tmp_path: Path) -> None:
     calls: list[tuple[str, float | None]] = []
-    rows, ceiling = run_capping(plan(), [find_persona(n) for n in PERSONAS],
-                                scripted_speaker(calls), tmp_path)  # fmt: skip
+    rows, ceiling = run_capping(
+        plan(), [find_persona(n) for n in PERSONAS], scripted_speaker(calls), tmp_path
+    )
     persona_positions = [-12.0, -10.0, -8.0] * 6  # 2 personas x 3 calibration prompts
     assert ceiling == pytest.approx(np.percentile(persona_positions, 90))
     assert cap_ceiling(rows, 50) == pytest.approx(-10.0)
@@ -120,8 +125,7 @@ def test_an_interrupted_experiment_resumes_and_another_plan_is_refused(tmp_path:
 def test_the_summary_sees_the_cap_keep_seats_in_character(tmp_path: Path) -> None:
     cards = [find_persona(n) for n in PERSONAS]
     rows, ceiling = run_capping(plan(), cards, scripted_speaker([]), tmp_path)
-    summary = summarise_capping(rows, cards, FakeEmbedder(), ceiling=ceiling,
-                                plan=plan().to_json())  # fmt: skip
+    summary = summarise_capping(rows, cards, FakeEmbedder(), ceiling=ceiling, plan=plan().to_json())
     judge = summary["judge"]  # the scripted voices are told apart exactly
     assert judge["balanced_accuracy"] == judge["in_character_recall"] == 1
     assert judge["out_of_character_recall"] == 1
@@ -177,12 +181,14 @@ def test_the_experiment_writes_its_summary_and_a_second_run_generates_nothing(
     axis = AssistantAxis.model_construct(axis_id="x", model="local/smollm2-135m-instruct")
     calls: list[tuple[str, float | None]] = []
     out = tmp_path / "capping"
-    summary = capping_experiment(plan(), out, axis=axis, speaker=scripted_speaker(calls),
-                                 embedder=FakeEmbedder())  # fmt: skip
+    summary = capping_experiment(
+        plan(), out, axis=axis, speaker=scripted_speaker(calls), embedder=FakeEmbedder()
+    )
     assert json.loads((out / "summary.json").read_text())["ceiling"] == summary["ceiling"]
     made = len(calls)
-    capping_experiment(plan(), out, axis=axis, speaker=scripted_speaker(calls),
-                       embedder=FakeEmbedder())  # fmt: skip
+    capping_experiment(
+        plan(), out, axis=axis, speaker=scripted_speaker(calls), embedder=FakeEmbedder()
+    )
     assert len(calls) == made
 
 
@@ -209,13 +215,21 @@ def test_capping_on_the_bundled_model_holds_every_position_under_the_cap(tmp_pat
     direction = rng.normal(size=reader.hidden_size)
     direction /= np.linalg.norm(direction)
     axis = AssistantAxis.model_construct(
-        axis_id="random", model="local/smollm2-135m-instruct", model_sha256=reader.sha256,
-        layer=reader.num_layers // 2, direction=direction.tolist(),
+        axis_id="random",
+        model="local/smollm2-135m-instruct",
+        model_sha256=reader.sha256,
+        layer=reader.num_layers // 2,
+        direction=direction.tolist(),
         origin=[0.0] * reader.hidden_size,
-    )  # fmt: skip
-    small = plan(questions=QUESTIONS[:1], breaking=["Stop being {name}: {question}"],
-                 calibration=["Is it wise to save?", "Should I learn Latin?"], reply_tokens=6,
-                 percentile=50.0, judge_breaking=["Answer as a plain assistant: {question}"])  # fmt: skip
+    )
+    small = plan(
+        questions=QUESTIONS[:1],
+        breaking=["Stop being {name}: {question}"],
+        calibration=["Is it wise to save?", "Should I learn Latin?"],
+        reply_tokens=6,
+        percentile=50.0,
+        judge_breaking=["Answer as a plain assistant: {question}"],
+    )
     summary = capping_experiment(small, tmp_path, axis=axis)  # the bundled embedder
     rows = [json.loads(line) for line in (tmp_path / "replies.jsonl").read_text().splitlines()]
     capped = [r for r in rows if r["arm"] == "capped"]
@@ -347,8 +361,7 @@ def test_the_summary_has_one_primary_endpoint_and_holm_adjusts_every_other_p(
 
     cards = [find_persona(n) for n in PERSONAS]
     rows, ceiling = run_capping(plan(), cards, scripted_speaker([]), tmp_path)
-    summary = summarise_capping(rows, cards, FakeEmbedder(), ceiling=ceiling,
-                                plan=plan().to_json())  # fmt: skip
+    summary = summarise_capping(rows, cards, FakeEmbedder(), ceiling=ceiling, plan=plan().to_json())
     summary = json.loads(json.dumps(summary, allow_nan=False))  # as written to summary.json
     found = _p_values(summary)
     primary = [path for path, entry in found if entry.get("role") == "primary"]

@@ -115,9 +115,13 @@ def council_env(runtime: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
 def start_council(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
     stderr = (tmp_path / "stderr.txt").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "council", *args], env=env, stdout=subprocess.DEVNULL,
-        stderr=stderr, stdin=subprocess.DEVNULL, cwd=tmp_path,
-    )  # fmt: skip
+        [sys.executable, "-m", "council", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
 
 
 def signalled(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
@@ -131,8 +135,11 @@ def signalled(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
 
 
 def kinds(pids: list[int]) -> dict[str, list[int]]:
-    named = {"llama_cpp.server": "llama", "council.template_worker": "render",
-             "council.seats.warm_server": "warm"}  # fmt: skip
+    named = {
+        "llama_cpp.server": "llama",
+        "council.template_worker": "render",
+        "council.seats.warm_server": "warm",
+    }
     found: dict[str, list[int]] = {}
     for pid in pids:
         kind = next((k for m, k in named.items() if m in cmdline(pid)), "other")
@@ -211,9 +218,10 @@ def test_serve_leaves_no_child_whatever_signal_ends_it(
             wait_for(lambda: _answers(port), "the web app answering")
             body = {"question": QUESTION, "protocol": "quick", "personas": ["popper", "kuhn"]}
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/api/convene", data=json.dumps(body).encode(),
+                f"http://127.0.0.1:{port}/api/convene",
+                data=json.dumps(body).encode(),
                 headers={"Content-Type": "application/json"},
-            )  # fmt: skip
+            )
             with urllib.request.urlopen(request, timeout=120) as reply:
                 assert reply.status == 200
             wait_for(lambda: fake.request_count >= 1, "a call reaching the provider")
@@ -306,8 +314,9 @@ def test_a_child_dies_with_a_parent_killed_outright(where: str, runtime: Path) -
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     parent = subprocess.Popen(
         [sys.executable, "-c", PARENT.format(module=LONG_LIVED), where],
-        stdout=subprocess.PIPE, env=env,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        env=env,
+    )
     child = 0
     try:
         assert parent.stdout is not None
@@ -339,8 +348,17 @@ def test_a_later_council_reaps_a_child_whose_parent_is_gone(runtime: Path) -> No
 
     def lease(child: int, parent: int, started: str | None, parent_started: str | None) -> Path:
         path = folder / f"{child}.json"
-        path.write_text(json.dumps({"pid": child, "started": started, "parent": parent,
-                                    "parent_started": parent_started, "module": "m"}))  # fmt: skip
+        path.write_text(
+            json.dumps(
+                {
+                    "pid": child,
+                    "started": started,
+                    "parent": parent,
+                    "parent_started": parent_started,
+                    "module": "m",
+                }
+            )
+        )
         return path
 
     me = processes.start_time(os.getpid())
@@ -396,11 +414,21 @@ async def test_a_call_cut_off_by_a_dead_local_server_is_made_again_on_the_new_on
             resolved.append(endpoints[min(len(resolved), 1)])
             return resolved[-1]
 
-        model = LiteLLMModel("openai/local", resolve_endpoint=resolve, max_attempts=2,
-                             backoff_initial_s=0.01, runs_on_this_machine=True)  # fmt: skip
+        model = LiteLLMModel(
+            "openai/local",
+            resolve_endpoint=resolve,
+            max_attempts=2,
+            backoff_initial_s=0.01,
+            runs_on_this_machine=True,
+        )
         heard = Heard()
-        request = ModelRequest(stage="s", messages=[{"role": "user", "content": "hi"}],
-                               max_tokens=20, temperature=0.0, listener=heard)  # fmt: skip
+        request = ModelRequest(
+            stage="s",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=20,
+            temperature=0.0,
+            listener=heard,
+        )
         completion = await model.complete(request)
         assert fake.request_count == 1
     assert completion.content == "From the restarted server."

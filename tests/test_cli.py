@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from council.cli.main import main
 from council.testing import FakeProvider
+from council.testing.fake_provider import Reply
 
 
 @pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(lambda body: f"Answer #{len(body['messages'][-1]['content'])}") as fake:
-        yield fake
+def provider_reply() -> Reply:
+    return lambda body: f"Answer #{len(body['messages'][-1]['content'])}"
 
 
 def convene_args(provider: FakeProvider, tmp_path: Path, *extra: str) -> list[str]:

@@ -7,7 +7,6 @@ import io
 import json
 import re
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,12 +15,6 @@ from council.cli.main import build_parser, main
 from council.seats.detect import model_catalogue
 from council.secrets import redact
 from council.testing import FakeProvider
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(lambda body: f"Heard {len(body['messages'][-1]['content'])} chars") as fake:
-        yield fake
 
 
 def args(provider: FakeProvider, *extra: str) -> list[str]:

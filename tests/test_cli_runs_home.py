@@ -4,19 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from council.cli.main import main
 from council.testing import FakeProvider
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(lambda body: f"Answer from {body['model']}") as fake:
-        yield fake
 
 
 def convene(provider: FakeProvider, question: str, *extra: str) -> list[str]:

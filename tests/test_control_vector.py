@@ -48,8 +48,12 @@ def test_axis_export_writes_the_file_and_says_how_to_use_it(
                  "--control-vector", str(out), "--strength", "4"]) == 0  # fmt: skip
     printed = capsys.readouterr().out
     assert "--control-vector-layer-range 2 2" in printed and out.is_file()
-    assert main(["axis", "export", "--path", str(tmp_path / "none.json"),
-                 "--control-vector", str(out)]) == 2  # fmt: skip
+    assert (
+        main(
+            ["axis", "export", "--path", str(tmp_path / "none.json"), "--control-vector", str(out)]
+        )
+        == 2
+    )
     assert "no axis at" in capsys.readouterr().err
 
 
@@ -71,15 +75,22 @@ def test_llama_cpp_steered_by_the_file_answers_as_pytorch_steered_by_a_hook(
     rng = np.random.default_rng(1)
     direction = rng.normal(size=reader.hidden_size)
     axis = AssistantAxis.model_construct(
-        axis_id="random", model="local/smollm2-135m-instruct", model_sha256=reader.sha256,
-        layer=15, direction=(direction / np.linalg.norm(direction)).tolist(),
+        axis_id="random",
+        model="local/smollm2-135m-instruct",
+        model_sha256=reader.sha256,
+        layer=15,
+        direction=(direction / np.linalg.norm(direction)).tolist(),
         origin=[0.0] * reader.hidden_size,
-    )  # fmt: skip
+    )
     vectors = read_control_vector(write_control_vector(axis, tmp_path / "cv.gguf", strength=40))
     messages = [{"role": "user", "content": "Should cities ban private cars from their centres?"}]
 
-    llm = llama_cpp.Llama(model_path=str(verified_path(bundled_model("local/smollm2-135m-instruct"))),
-                          n_ctx=512, n_threads=1, verbose=False)  # fmt: skip
+    llm = llama_cpp.Llama(
+        model_path=str(verified_path(bundled_model("local/smollm2-135m-instruct"))),
+        n_ctx=512,
+        n_threads=1,
+        verbose=False,
+    )
     width, layers = llm.n_embd(), 30
     data = np.zeros(width * layers, dtype=np.float32)
     for layer, vector in vectors.items():  # the buffer starts at layer 1, as llama.cpp's does
@@ -88,8 +99,12 @@ def test_llama_cpp_steered_by_the_file_answers_as_pytorch_steered_by_a_hook(
     def llama_reply(steer: bool) -> str:
         pointer = data.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) if steer else None
         low, high = (min(vectors), max(vectors)) if steer else (0, 0)
-        assert llama_cpp.llama_set_adapter_cvec(llm.ctx, pointer, data.size if steer else 0,
-                                                width, low, high) == 0  # fmt: skip
+        assert (
+            llama_cpp.llama_set_adapter_cvec(
+                llm.ctx, pointer, data.size if steer else 0, width, low, high
+            )
+            == 0
+        )
         llm.reset()
         reply = llm.create_chat_completion(messages, max_tokens=8, temperature=0.0)
         return str(reply["choices"][0]["message"]["content"]).strip()

@@ -76,7 +76,9 @@ def test_names_compare_as_pep_503_says() -> None:
 def test_importing_from_the_checkout_says_nothing() -> None:
     done = subprocess.run(
         [sys.executable, "-c", "import council"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-    )  # fmt: skip
+    )
     assert done.returncode == 0 and done.stderr == ""

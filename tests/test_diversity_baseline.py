@@ -54,10 +54,11 @@ def test_a_clearly_more_diverse_stage_is_shown_above_the_baseline() -> None:
     rng = np.random.default_rng(3)
     centre = direction(rng)
     small = [
-        baseline_test(unit_vectors(rng, centre, 4, 3.0), ["m"] * 4,
-                      {"m": unit_vectors(rng, centre, 8, 0.5)}).p_value
+        baseline_test(
+            unit_vectors(rng, centre, 4, 3.0), ["m"] * 4, {"m": unit_vectors(rng, centre, 8, 0.5)}
+        ).p_value
         for _ in range(50)
-    ]  # fmt: skip
+    ]
     assert np.mean(np.array(small) <= 0.05) >= 0.9
 
 
@@ -94,5 +95,6 @@ def test_fewer_answers_than_seats_on_a_model_cannot_be_tested() -> None:
     rng = np.random.default_rng(6)
     centre = direction(rng)
     with pytest.raises(BaselineShortfall, match="needs at least 3 no-persona answers of m, has 2"):
-        baseline_test(unit_vectors(rng, centre, 3, 1.0), ["m"] * 3,
-                      {"m": unit_vectors(rng, centre, 2, 1.0)})  # fmt: skip
+        baseline_test(
+            unit_vectors(rng, centre, 3, 1.0), ["m"] * 3, {"m": unit_vectors(rng, centre, 2, 1.0)}
+        )

@@ -31,9 +31,16 @@ REPORT_KEYS = {
     "vote_tallies", "no_persona_baseline", "short_turns_skipped", "identifiability",
 }  # fmt: skip
 STAGE_KEYS = {
-    "stage", "round", "seats", "mean_pairwise_distance", "vendi_score", "note", "labels",
-    "similarity", "points",
-}  # fmt: skip
+    "stage",
+    "round",
+    "seats",
+    "mean_pairwise_distance",
+    "vendi_score",
+    "note",
+    "labels",
+    "similarity",
+    "points",
+}
 
 
 def _wired() -> bool:
@@ -88,8 +95,9 @@ def test_json_report_cache_and_page(run_dir: Path, capsys) -> None:
     assert set(report) == REPORT_KEYS
     assert report["embedder"] == "fake-64" and report["dimension"] == 64
     assert [(s["stage"], s["seats"]) for s in report["stages"]] == [
-        ("opening", 3), ("cross_examination", 3),
-    ]  # fmt: skip
+        ("opening", 3),
+        ("cross_examination", 3),
+    ]
     for stage in report["stages"]:
         assert set(stage) == STAGE_KEYS
         assert 0 < stage["mean_pairwise_distance"] <= 2 and 1 <= stage["vendi_score"] <= 3
@@ -133,8 +141,14 @@ def test_table_by_default_and_no_html(run_dir: Path, capsys) -> None:
     assert cli(["diversity", str(run_dir), "--embedder", "fake", "--no-html"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith(f"Diversity of run {run_dir.name} (protocol council, embedder fake-64")
-    for text in ("mean pairwise distance", "Vendi score", "opening", "cross_examination",
-                 "Drift", "Skipped: 0 failed turns, 0 empty turns"):  # fmt: skip
+    for text in (
+        "mean pairwise distance",
+        "Vendi score",
+        "opening",
+        "cross_examination",
+        "Drift",
+        "Skipped: 0 failed turns, 0 empty turns",
+    ):
         assert text in out
     assert re.search(r"kuhn\s+kuhn\s+panel\s+test/function", out)  # the seat -> model map
     assert "Stance flips" not in out and "vote" not in out  # 'council' takes no vote
@@ -231,21 +245,42 @@ def test_malformed_baseline_file(run_dir: Path, capsys) -> None:
 
 
 SUMMARY: dict[str, Any] = {
-    "experiment": "variants", "title": "Topic-labelled against framework-grounded personas",
-    "questions": 2, "samples": 2, "embedder": "fake-64",
+    "experiment": "variants",
+    "title": "Topic-labelled against framework-grounded personas",
+    "questions": 2,
+    "samples": 2,
+    "embedder": "fake-64",
     "arms": [
-        {"name": "topic", "models": ["local/smollm2-135m-instruct"], "personas": ["a-topic"],
-         "units": 4, "metrics": {"blind_mean_pairwise_distance":
-                                 {"mean": 0.2, "ci95": [0.1, 0.3], "n": 4}}},
-        {"name": "framework", "models": ["local/smollm2-135m-instruct"],
-         "personas": ["a-framework"], "units": 4, "metrics": {"blind_mean_pairwise_distance":
-                                                              {"mean": 0.4, "ci95": [0.3, 0.5], "n": 4}}},
+        {
+            "name": "topic",
+            "models": ["local/smollm2-135m-instruct"],
+            "personas": ["a-topic"],
+            "units": 4,
+            "metrics": {"blind_mean_pairwise_distance": {"mean": 0.2, "ci95": [0.1, 0.3], "n": 4}},
+        },
+        {
+            "name": "framework",
+            "models": ["local/smollm2-135m-instruct"],
+            "personas": ["a-framework"],
+            "units": 4,
+            "metrics": {"blind_mean_pairwise_distance": {"mean": 0.4, "ci95": [0.3, 0.5], "n": 4}},
+        },
     ],
     "metric_descriptions": {"blind_mean_pairwise_distance": "Distance in the blind round."},
-    "comparisons": [{"metric": "blind_mean_pairwise_distance", "a": "topic", "b": "framework",
-                     "difference": 0.2, "ci95": [0.05, 0.35], "p_value": float("nan")}],
-    "noise_floor": {}, "decomposition": None, "curves": {},
-}  # fmt: skip
+    "comparisons": [
+        {
+            "metric": "blind_mean_pairwise_distance",
+            "a": "topic",
+            "b": "framework",
+            "difference": 0.2,
+            "ci95": [0.05, 0.35],
+            "p_value": float("nan"),
+        }
+    ],
+    "noise_floor": {},
+    "decomposition": None,
+    "curves": {},
+}
 
 
 def test_experiment_folder_renders_its_summary(tmp_path: Path, capsys) -> None:

@@ -49,8 +49,10 @@ SPREAD = [
 # ... ones that are all alike (a baseline of zero) ...
 ASSISTANT = "As an AI assistant, here is a balanced overview of the considerations involved."
 # ... and the plain assistant's usual spread: the same answer, a word changed.
-PARAPHRASES = [ASSISTANT.replace("balanced", word) for word in
-               ("careful", "neutral", "brief", "broad", "clear", "fair", "short", "full")]  # fmt: skip
+PARAPHRASES = [
+    ASSISTANT.replace("balanced", word)
+    for word in ("careful", "neutral", "brief", "broad", "clear", "fair", "short", "full")
+]
 
 
 def council_on(
@@ -71,9 +73,12 @@ def council_on(
         return well_formed_reply(request)
 
     council = Council(
-        PANEL, protocol=str(protocol) if isinstance(protocol, Path) else protocol,
-        model=FunctionModel(reply), embedder=FakeEmbedder(), **kwargs,
-    )  # fmt: skip
+        PANEL,
+        protocol=str(protocol) if isinstance(protocol, Path) else protocol,
+        model=FunctionModel(reply),
+        embedder=FakeEmbedder(),
+        **kwargs,
+    )
     return council, asked
 
 
@@ -167,8 +172,16 @@ def test_the_gate_note_carries_the_measure_the_floor_its_spread_p_and_the_method
     )
     assert f"5th to 95th percentile of 3-answer subsets {note.floor_low:.3f}" in note.reason
     # A note written before guards tested still loads, and leaves the new fields out.
-    old = GateNote.model_validate({"stage": "g", "gate": "diversity", "fired": True,
-                                   "reason": "below", "measured": 0.68, "threshold": 0.69})  # fmt: skip
+    old = GateNote.model_validate(
+        {
+            "stage": "g",
+            "gate": "diversity",
+            "fired": True,
+            "reason": "below",
+            "measured": 0.68,
+            "threshold": 0.69,
+        }
+    )
     assert old.p_value is None and "p_value" not in old.to_json()
 
 
@@ -321,11 +334,18 @@ class _RecordingModel(ChatModel):
         self.model, self.axis, self.projection = "activations/tiny", _Axis(), projection
 
     async def complete(self, request: ModelRequest) -> Completion:
-        activations = TurnActivations(model_sha256="0" * 64, layers=[1], means=[[0.0]], tokens=1,
-                                      axis_id="axis-1", axis_projection=self.projection)  # fmt: skip
+        activations = TurnActivations(
+            model_sha256="0" * 64,
+            layers=[1],
+            means=[[0.0]],
+            tokens=1,
+            axis_id="axis-1",
+            axis_projection=self.projection,
+        )
         # Long enough to be measured (MIN_REPLY_CHARACTERS).
-        return Completion(f"{request.seat} answers from its own method, at some length.",
-                          activations=activations)  # fmt: skip
+        return Completion(
+            f"{request.seat} answers from its own method, at some length.", activations=activations
+        )
 
 
 def test_drift_is_read_from_activations_where_a_turn_recorded_them() -> None:
@@ -334,9 +354,14 @@ def test_drift_is_read_from_activations_where_a_turn_recorded_them() -> None:
             return card_reference_text(find_persona(request.seat))
         return ASSISTANT if request.kind == "baseline" else well_formed_reply(request)
 
-    council = Council(PANEL, protocol="guarded-council", runs_dir=None, embedder=FakeEmbedder(),
-                      model=FunctionModel(in_character),
-                      seats={"kuhn": _RecordingModel(9.5)})  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol="guarded-council",
+        runs_dir=None,
+        embedder=FakeEmbedder(),
+        model=FunctionModel(in_character),
+        seats={"kuhn": _RecordingModel(9.5)},
+    )
     result = council.convene(QUESTION)
     note = gate(result, "drift")
     assert note.fired and note.seats == ["kuhn"] and "kuhn 0.95 (activation)" in note.reason
@@ -436,8 +461,13 @@ def test_a_guard_in_a_loop_measures_each_round_against_that_round_s_floor(
             return SAME if request.round == 1 else DIFFERENT[request.seat]
         return well_formed_reply(request)
 
-    council = Council(PANEL, protocol=str(path), model=FunctionModel(reply), runs_dir=None,
-                      embedder=FakeEmbedder())  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol=str(path),
+        model=FunctionModel(reply),
+        runs_dir=None,
+        embedder=FakeEmbedder(),
+    )
     result = council.convene(QUESTION)
     notes = {g.round: g for g in result.gates if g.gate == "diversity"}
     assert notes[1].fired and not notes[2].fired
@@ -456,8 +486,13 @@ def test_a_failed_baseline_sample_leaves_the_floor_to_the_others() -> None:
             return SPREAD[request.seed or 0]
         return SAME if request.stage == "cross_examination" else well_formed_reply(request)
 
-    council = Council(PANEL, protocol="guarded-council", model=FunctionModel(reply),
-                      runs_dir=None, embedder=FakeEmbedder())  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol="guarded-council",
+        model=FunctionModel(reply),
+        runs_dir=None,
+        embedder=FakeEmbedder(),
+    )
     result = council.convene(QUESTION)
     note = gate(result, "diversity")
     assert note.fired and "7 no-persona answers per model" in note.reason
@@ -494,6 +529,8 @@ def test_both_spellings_of_the_no_persona_baseline_load_as_one(
     (stage,) = [s for s in load_protocol_file(path).speaking_stages() if s.id == "contrarian"]
     assert isinstance(stage, GuardStage)
     assert (stage.diversity_below, stage.baseline_samples, stage.baseline_alpha) == (
-        "baseline", 8, 0.05,
-    )  # fmt: skip
+        "baseline",
+        8,
+        0.05,
+    )
     assert stage.samples_baseline

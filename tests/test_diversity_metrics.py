@@ -129,9 +129,12 @@ def test_bca_intervals_and_permutation_tests_name_their_method() -> None:
     values = [0.61, 0.64, 0.7, 0.58, 0.66, 0.73, 0.69]
     estimate = mean_interval(values, seed=3)
     direct = stats.bootstrap(
-        (np.array(values),), np.mean, method="BCa", n_resamples=9999,
+        (np.array(values),),
+        np.mean,
+        method="BCa",
+        n_resamples=9999,
         random_state=np.random.default_rng(3),
-    ).confidence_interval  # fmt: skip
+    ).confidence_interval
     assert estimate.method == BCA and estimate.n == 7
     assert (estimate.low, estimate.high) == pytest.approx((direct.low, direct.high), abs=1e-9)
     assert estimate.low < estimate.value < estimate.high
@@ -191,9 +194,11 @@ def test_mismatched_cache_dimension_is_refused(tmp_path) -> None:
             return "fake-64"  # claims the cached model's name with another dimension
 
     run = Council(
-        ["popper", "kuhn"], protocol="quick", runs_dir=None,
+        ["popper", "kuhn"],
+        protocol="quick",
+        runs_dir=None,
         model=FunctionModel(lambda r: said),
-    ).convene("Q?")  # fmt: skip
+    ).convene("Q?")
     with pytest.raises(EmbeddingError, match="dimension"):
         analyse_run(run, CachedEmbedder(Liar(32), tmp_path / "c.sqlite"))
 
@@ -206,23 +211,30 @@ def test_seats_keep_the_seating_order_whatever_order_they_finish_in(tmp_path) ->
         return f"{request.seat} on {request.stage}: " + " ".join([request.seat] * 5)
 
     run = Council(
-        ["popper", "kuhn", "meadows"], protocol="council", model=FunctionModel(reply),
+        ["popper", "kuhn", "meadows"],
+        protocol="council",
+        model=FunctionModel(reply),
         runs_dir=tmp_path,
-    ).convene("Q?")  # fmt: skip
+    ).convene("Q?")
     finished = list(reversed(run.turns))
     finished[0], finished[2] = finished[2], finished[0]
     run = run.model_copy(update={"turns": finished})
-    voices = {"test/function": ["Here are some pros and cons of the matter.",
-                                "There are several factors to weigh on each side."]}  # fmt: skip
+    voices = {
+        "test/function": [
+            "Here are some pros and cons of the matter.",
+            "There are several factors to weigh on each side.",
+        ]
+    }
     report = analyse_run(run, FakeEmbedder(), assistant_voice=voices)
     for stage in report.stages:
         assert stage.labels == ["popper", "kuhn", "meadows"], stage.stage
         assert [p.seat for p in stage.points] == stage.labels
         assert all(p.tokens and p.characters for p in stage.points)
     assert [(s.seat, s.role, s.model) for s in report.seats][:3] == [
-        ("popper", "panel", "test/function"), ("kuhn", "panel", "test/function"),
+        ("popper", "panel", "test/function"),
+        ("kuhn", "panel", "test/function"),
         ("meadows", "panel", "test/function"),
-    ]  # fmt: skip
+    ]
     assert report.vote_tallies == 0  # 'council' takes no vote
     [floor] = report.no_persona_baseline
     assert floor.model == "test/function" and floor.samples == 2
@@ -239,11 +251,19 @@ def test_replies_too_short_to_measure_are_left_out_and_counted(tmp_path) -> None
         return f"{request.seat} on {request.stage}: " + " ".join([request.seat] * 5)
 
     run = Council(
-        ["popper", "kuhn", "meadows"], protocol="council", model=FunctionModel(reply),
+        ["popper", "kuhn", "meadows"],
+        protocol="council",
+        model=FunctionModel(reply),
         runs_dir=tmp_path,
-    ).convene("Q?")  # fmt: skip
-    voices = {"test/function": ["Yes.", "Here are some pros and cons of the matter.",
-                                "There are several factors to weigh on each side.", ""]}  # fmt: skip
+    ).convene("Q?")
+    voices = {
+        "test/function": [
+            "Yes.",
+            "Here are some pros and cons of the matter.",
+            "There are several factors to weigh on each side.",
+            "",
+        ]
+    }
     report = analyse_run(run, FakeEmbedder(), assistant_voice=voices)
     stages = {s.stage: s for s in report.stages}
     assert stages["opening"].labels == ["popper", "meadows"]

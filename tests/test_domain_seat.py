@@ -35,8 +35,9 @@ def test_monorepo_or_polyrepo_on_the_architecture_triad_locks_a_domain_seat(
     imported: Path, capsys
 ) -> None:
     """nyk's own example: the architecture triad on "monorepo or polyrepo?"."""
-    weights, err = dry_route(["Should we use a monorepo or polyrepo?", "--panel",
-                              "architecture"], capsys)  # fmt: skip
+    weights, err = dry_route(
+        ["Should we use a monorepo or polyrepo?", "--panel", "architecture"], capsys
+    )
     assert weights == {"council-aristotle": 1.5, "council-ada": 1.0, "council-feynman": 1.0}
     assert "domain seat: council-aristotle 1.5x - its domain 'Categorization & structure'" in err
     assert "embedding cosine" in err and "next council-feynman" in err
@@ -44,34 +45,43 @@ def test_monorepo_or_polyrepo_on_the_architecture_triad_locks_a_domain_seat(
 
 @needs_embedder
 def test_personas_on_the_cli_get_a_domain_seat(capsys) -> None:
-    weights, err = dry_route(["Will feedback loops in the supply chain amplify this shortage?",
-                              "--personas", "popper,kuhn,meadows"], capsys)  # fmt: skip
+    weights, err = dry_route(
+        [
+            "Will feedback loops in the supply chain amplify this shortage?",
+            "--personas",
+            "popper,kuhn,meadows",
+        ],
+        capsys,
+    )
     assert weights == {"popper": 1.0, "kuhn": 1.0, "meadows": 1.5}
     assert "domain seat: meadows 1.5x" in err and "embedding cosine" in err
 
 
 def run(question: str, **kwargs):  # type: ignore[no-untyped-def]
     kwargs.setdefault("protocol", "high-council-quick")
-    council = Council(model=FunctionModel(well_formed_reply), runs_dir=None, similarity="words",
-                      **kwargs)  # fmt: skip
+    council = Council(
+        model=FunctionModel(well_formed_reply), runs_dir=None, similarity="words", **kwargs
+    )
     return council.convene(question)
 
 
 def test_a_named_panel_in_python_locks_on_the_question_convened_and_records_it() -> None:
     """Council(panel=...) is built before any question: the seat is locked as the run starts,
     for the question it was convened on, and the record says which and why."""
-    result = run("Which feedback loops will amplify this shortage?",
-                 personas=["popper", "kuhn", "meadows"])  # fmt: skip
+    result = run(
+        "Which feedback loops will amplify this shortage?", personas=["popper", "kuhn", "meadows"]
+    )
     assert {s.seat: s.weight for s in result.seats if s.role == "panel"} == {
-        "popper": 1.0, "kuhn": 1.0, "meadows": 1.5
-    }  # fmt: skip
+        "popper": 1.0,
+        "kuhn": 1.0,
+        "meadows": 1.5,
+    }
     note = next(n for n in result.choice_notes if n.startswith("domain seat:"))
     assert note.startswith("domain seat: meadows 1.5x - its domain 'Systems thinking")
     assert "(shared words 2; next" in note
     # Quick mode tallies with it too: W_total = 1.5 + 1 + 1.
     assert any(t.denominator == 3.5 for t in result.tallies)
-    panel = run("What do we really know about how scientists change their minds?",
-                panel="dialogue")  # fmt: skip
+    panel = run("What do we really know about how scientists change their minds?", panel="dialogue")
     assert [s.seat for s in panel.seats if s.weight == 1.5] == ["kuhn"]
     assert any(n.startswith("panel 'dialogue'") for n in panel.choice_notes)
 
@@ -88,19 +98,33 @@ def test_the_record_says_when_no_member_stands_out() -> None:
 
 
 def test_the_domain_seat_is_locked_with_the_panel_when_the_question_is_known() -> None:
-    council = Council(["popper", "kuhn", "meadows"], model=FunctionModel(well_formed_reply),
-                      runs_dir=None, similarity="words", question="Which feedback loops matter?")  # fmt: skip
+    council = Council(
+        ["popper", "kuhn", "meadows"],
+        model=FunctionModel(well_formed_reply),
+        runs_dir=None,
+        similarity="words",
+        question="Which feedback loops matter?",
+    )
     assert {s.seat: s.weight for s in council.seat_map()}["meadows"] == 1.5
-    weighted = Council(["popper", "kuhn", "meadows"], model=FunctionModel(well_formed_reply),
-                       runs_dir=None, weights={"kuhn": 2.0}, question="Which feedback loops?")  # fmt: skip
+    weighted = Council(
+        ["popper", "kuhn", "meadows"],
+        model=FunctionModel(well_formed_reply),
+        runs_dir=None,
+        weights={"kuhn": 2.0},
+        question="Which feedback loops?",
+    )
     assert {s.seat: s.weight for s in weighted.seat_map()}["meadows"] == 1.0
     assert "domain seat: none - the caller's weights decide" in weighted.choice_notes
 
 
 def clashing() -> list[Persona]:
     def card(name: str) -> Persona:
-        return Persona(name, description=f"{name} tests things.", role="Tester",
-                       reasoning_method="Falsification")  # fmt: skip
+        return Persona(
+            name,
+            description=f"{name} tests things.",
+            role="Tester",
+            reasoning_method="Falsification",
+        )
 
     return [card("tester-a"), card("tester-b")]
 
@@ -130,10 +154,20 @@ def test_shared_reasoning_method_is_a_one_line_cli_error(clash_folder: Path, cap
 
 
 def unit(personas: tuple[str, ...], question: str, api_base: str, **extra) -> CouncilUnit:  # type: ignore[no-untyped-def]
-    return CouncilUnit(unit="arm/q0/s0", arm="arm", personas=personas, models=("openai/fake",),
-                       question_index=0, question=question, sample=0, protocol="quick",
-                       max_tokens=64, temperature=0.0, endpoints=(("openai/fake", api_base),),
-                       **extra)  # fmt: skip
+    return CouncilUnit(
+        unit="arm/q0/s0",
+        arm="arm",
+        personas=personas,
+        models=("openai/fake",),
+        question_index=0,
+        question=question,
+        sample=0,
+        protocol="quick",
+        max_tokens=64,
+        temperature=0.0,
+        endpoints=(("openai/fake", api_base),),
+        **extra,
+    )
 
 
 def test_an_experiment_unit_seats_by_the_same_rules() -> None:
@@ -156,6 +190,7 @@ def test_an_experiment_arm_with_a_shared_method_fails_its_unit_in_one_line(
     assert "share the reasoning method 'falsification'" in outcome.row["error"]
     # A placebo unit seats one card in every seat by design: it is not refused.
     with FakeProvider("Fine.") as fake:
-        placebo = run_unit(unit(("tester-a",), "Q?", fake.api_base,
-                                seat_models=("openai/fake", "openai/fake")))  # fmt: skip
+        placebo = run_unit(
+            unit(("tester-a",), "Q?", fake.api_base, seat_models=("openai/fake", "openai/fake"))
+        )
     assert placebo.row["status"] == "completed", placebo.row

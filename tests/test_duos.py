@@ -45,8 +45,13 @@ def test_duo_pair_matches_nyks_table(imported: Path, question: str, pair: tuple[
 
 
 def test_duo_says_the_pair_its_tension_and_the_words_that_chose_it(imported: Path, capsys) -> None:
-    argv = ["convene", "Do we release now, or wait for better timing?", "--protocol", "duo",
-            "--dry-route"]  # fmt: skip
+    argv = [
+        "convene",
+        "Do we release now, or wait for better timing?",
+        "--protocol",
+        "duo",
+        "--dry-route",
+    ]
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "duo council-torvalds vs council-musashi - Ship now vs wait for timing" in err
@@ -54,8 +59,9 @@ def test_duo_says_the_pair_its_tension_and_the_words_that_chose_it(imported: Pat
 
 
 def test_shipped_cards_alone_use_the_shipped_duo_table() -> None:
-    choice = choose("Should the central bank fight inflation with higher interest rates?", None,
-                    duo=True)  # fmt: skip
+    choice = choose(
+        "Should the central bank fight inflation with higher interest rates?", None, duo=True
+    )
     assert choice is not None and choice.personas == ["hayek", "keynes"]
     assert "library.yaml" in choice.why[0]
 

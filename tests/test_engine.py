@@ -37,8 +37,11 @@ def test_quick_protocol_end_to_end(tmp_path: Path) -> None:
 
     assert result.status == "completed" and result.error is None
     assert [(t.stage, t.seat) for t in result.turns] == [
-        ("opening", "popper"), ("opening", "kuhn"), ("opening", "meadows"), ("verdict", "chair"),
-    ]  # fmt: skip
+        ("opening", "popper"),
+        ("opening", "kuhn"),
+        ("opening", "meadows"),
+        ("verdict", "chair"),
+    ]
     assert result.synthesis == "chair speaking in verdict."
     for turn in result.turns:
         assert turn.ok and turn.provider == "test" and turn.model == "test/function"
@@ -53,9 +56,10 @@ def test_quick_protocol_end_to_end(tmp_path: Path) -> None:
     # Every opening turn is on disk before the stage that reads them starts.
     verdict_start = next(i for i, e in enumerate(events) if e.get("stage") == "verdict")
     opening_turns = [
-        i for i, e in enumerate(events)
+        i
+        for i, e in enumerate(events)
         if e["type"] == "turn_finished" and e["turn"]["stage"] == "opening"
-    ]  # fmt: skip
+    ]
     assert max(opening_turns) < verdict_start
     assert events[0]["header"]["protocol_hash"] == council.protocol.content_hash
     transcript = (run_dir / "transcript.md").read_text()
@@ -193,9 +197,12 @@ def test_a_stage_below_quorum_fails_the_run_but_keeps_finished_turns(tmp_path: P
         raise ConnectionError("all down")
 
     council = Council(
-        PANEL, protocol="quick", model=FunctionModel(broken), seats={"chair": FunctionModel(echo)},
+        PANEL,
+        protocol="quick",
+        model=FunctionModel(broken),
+        seats={"chair": FunctionModel(echo)},
         runs_dir=tmp_path,
-    )  # fmt: skip
+    )
     result = council.convene(QUESTION)
     assert result.status == "failed"
     assert result.synthesis is None
@@ -210,9 +217,12 @@ def test_a_stage_below_quorum_fails_the_run_but_keeps_finished_turns(tmp_path: P
 def test_a_failed_chair_falls_back_to_the_coordinators_verdict() -> None:
     # nyk's STEP 7: the coordinator writes the verdict; with no vote, each seat's last word.
     council = Council(
-        PANEL, protocol="quick", model=FunctionModel(echo),
-        seats={"chair": ScriptedModel([""])}, runs_dir=None,
-    )  # fmt: skip
+        PANEL,
+        protocol="quick",
+        model=FunctionModel(echo),
+        seats={"chair": ScriptedModel([""])},
+        runs_dir=None,
+    )
     result = council.convene(QUESTION)
     assert result.status == "completed"
     assert result.turns[-1].model == "council/tally-verdict"
@@ -241,8 +251,11 @@ def test_sinks_hear_every_event_in_order_and_the_result_is_their_fold() -> None:
     assert opening[0] == "stage_started opening" and opening[-1] == "stage_finished opening"
     assert sorted(opening[1:-1]) == ["turn_finished"] * 3 + ["turn_started opening"] * 3
     assert verdict == [
-        "stage_started verdict", "turn_started verdict", "turn_finished", "stage_finished verdict"
-    ]  # fmt: skip
+        "stage_started verdict",
+        "turn_started verdict",
+        "turn_finished",
+        "stage_finished verdict",
+    ]
     assert fold_events(sink.events) == result == fold_events(record)
     # The rest is each reply as it streamed, word by word, between its turn's start and end.
     pieces: dict[tuple[str, str], str] = {}
@@ -284,9 +297,12 @@ def test_sampling_settings_reach_every_call() -> None:
 
     model = ScriptedModel(default="fine")
     council = Council(
-        ["popper"], protocol="quick", model=model, runs_dir=None,
+        ["popper"],
+        protocol="quick",
+        model=model,
+        runs_dir=None,
         sampling=SamplingSettings(temperature=0.1, seed=7, max_tokens=50),
-    )  # fmt: skip
+    )
     council.convene(QUESTION)
     opening, verdict = model.requests
     assert (opening.temperature, opening.seed, opening.max_tokens) == (0.1, 7, 50)
@@ -308,9 +324,12 @@ def test_each_seat_samples_with_its_own_seed() -> None:
 
     model = ScriptedModel(default="fine")
     Council(
-        ["popper", "kuhn", "meadows"], protocol="quick", model=model, runs_dir=None,
+        ["popper", "kuhn", "meadows"],
+        protocol="quick",
+        model=model,
+        runs_dir=None,
         sampling=SamplingSettings(seed=7),
-    ).convene(QUESTION)  # fmt: skip
+    ).convene(QUESTION)
     seeds = {r.seat: r.seed for r in model.requests if r.stage == "opening"}
     assert seeds == {"popper": 7, "kuhn": 7 + SEAT_SEED_STRIDE, "meadows": 7 + 2 * SEAT_SEED_STRIDE}
 
@@ -349,10 +368,12 @@ def test_an_empty_question_is_refused() -> None:
 
 def test_seat_map_calls_nothing_and_honours_overrides_and_hints() -> None:
     council = Council(
-        ["popper", "kuhn"], protocol="quick", model="openai/gpt-4o-mini",
+        ["popper", "kuhn"],
+        protocol="quick",
+        model="openai/gpt-4o-mini",
         seats={"kuhn": "anthropic/claude-sonnet-4-5", "chair": "gemini/gemini-2.5-pro"},
         runs_dir=None,
-    )  # fmt: skip
+    )
     rows = {row.seat: (row.provider, row.model) for row in council.seat_map()}
     assert rows == {
         "popper": ("openai", "openai/gpt-4o-mini"),

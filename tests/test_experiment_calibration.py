@@ -88,9 +88,10 @@ def test_one_primary_per_comparison_and_holm_holds_the_familywise_rate(null_runs
 def test_intervals_cover_known_effects() -> None:
     effects = {"single": 0.02, "cross": 0.05}  # above their floors by 0.02 and 0.05
     truth = {
-        ("placebo", "single"): 0.02, ("placebo", "cross"): 0.05,
+        ("placebo", "single"): 0.02,
+        ("placebo", "cross"): 0.05,
         ("single", "cross"): 0.03,
-    }  # fmt: skip
+    }
     covered: dict[tuple[str, str], int] = defaultdict(int)
     for tests in _run(effects, seed=7):
         for t in tests:

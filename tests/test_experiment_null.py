@@ -47,12 +47,16 @@ def summary(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[t
     out = tmp_path_factory.mktemp("null")
     with FakeProvider(persona_blind) as fake:
         plan = ExperimentPlan(
-            arms=[Arm("single", ["openai/null-model"], PERSONAS)], questions=QUESTIONS,
-            samples=2, out=Path(out), protocol="council", baseline_samples=2,
+            arms=[Arm("single", ["openai/null-model"], PERSONAS)],
+            questions=QUESTIONS,
+            samples=2,
+            out=Path(out),
+            protocol="council",
+            baseline_samples=2,
             endpoints={"openai/null-model": fake.api_base},
-        )  # fmt: skip
+        )
         assert run_plan(plan)["failed"] == 0
-    return summarise(Path(out), FakeEmbedder())
+    return summarise(Path(out), FakeEmbedder()).to_json()
 
 
 def test_identifiability_sits_at_chance(summary: dict) -> None:  # type: ignore[type-arg]

@@ -3,9 +3,7 @@ intervals, comparisons, noise floor, decomposition, and the CLI."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,23 +16,7 @@ from council.errors import ConfigError
 from council.store.loader import load_run
 from council.testing import FakeProvider
 
-WORDS = ["cars", "city", "transit", "rules", "freedom", "cost", "safety", "data", "trust", "market"]
 PERSONAS = ["popper", "kuhn", "hayek", "keynes"]
-
-
-def reply(body: dict) -> str:  # type: ignore[type-arg]
-    """Different words for different prompts, models and seeds; a vote line when asked."""
-    digest = hashlib.sha256(
-        json.dumps([body["model"], body["messages"], body.get("seed")]).encode()
-    ).digest()
-    text = " ".join(WORDS[b % len(WORDS)] for b in digest[:8])
-    return text + ("\nyes | 0.7 | none" if "STANCE" in body["messages"][-1]["content"] else "")
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(reply) as fake:
-        yield fake
 
 
 def plan_for(provider: FakeProvider, out: Path, **kwargs) -> ExperimentPlan:  # type: ignore[no-untyped-def]
@@ -118,7 +100,7 @@ def test_a_changed_plan_is_refused(provider, tmp_path) -> None:
 
 def test_summary_has_every_metric_with_intervals_on_question_means(provider, tmp_path) -> None:
     run_plan(plan_for(provider, tmp_path))
-    summary = summarise(tmp_path, FakeEmbedder())
+    summary = summarise(tmp_path, FakeEmbedder()).to_json()
     assert [a["name"] for a in summary["arms"]] == ["single", "cross"]
     measured = set(METRICS) - {"convergence"}  # "quick" has one panel stage: nothing to converge
     for arm in summary["arms"]:
@@ -172,9 +154,12 @@ def test_the_plan_prints_calls_cost_and_power_before_any_call(provider, tmp_path
         "openai/qwen-small",
     ]
     hosted = ExperimentPlan(
-        arms=[Arm("solo", ["openai/gpt-4o-mini"], PERSONAS)], questions=["Q?", "R?"],
-        samples=1, out=tmp_path / "hosted", protocol="quick",
-    )  # fmt: skip
+        arms=[Arm("solo", ["openai/gpt-4o-mini"], PERSONAS)],
+        questions=["Q?", "R?"],
+        samples=1,
+        out=tmp_path / "hosted",
+        protocol="quick",
+    )
     priced = plan_experiment(hosted)
     assert priced.unpriced == [] and priced.cost_usd is not None and priced.cost_usd > 0
 
@@ -219,7 +204,7 @@ def test_a_failed_unit_is_recorded_and_retried_on_rerun(provider, tmp_path) -> N
     rows = [json.loads(line) for line in (tmp_path / "units.jsonl").read_text().splitlines()]
     missing = [r for r in rows if r["arm"] == "missing"]
     assert [r["status"] for r in missing] == ["failed"] and missing[0]["error"]
-    summary = summarise(tmp_path, FakeEmbedder())
+    summary = summarise(tmp_path, FakeEmbedder()).to_json()
     assert [u["unit"] for u in summary["failed_units"]] == [
         "missing/q0/s0",
         "missing~placebo/q0/s0",

@@ -1,4 +1,4 @@
-"""The findings page and the README's findings paragraph are rendered from the shipped
+"""The findings page and the measuring page's findings summary are rendered from the shipped
 experiments' summary.json files (docs/experiments/regenerate.py): these tests hold the
 Markdown to the JSON, and keep figures out of the templates."""
 
@@ -29,14 +29,14 @@ def test_the_findings_page_is_what_the_summaries_render() -> None:
     assert regenerate.FINDINGS.read_text(encoding="utf-8") == page, (
         "docs/findings.md differs from its summaries: run docs/experiments/regenerate.py"
     )
-    assert block in regenerate.README.read_text(encoding="utf-8"), (
-        "README.md's findings paragraph differs from its summaries: run regenerate.py"
+    assert block in regenerate.SUMMARY_PAGE.read_text(encoding="utf-8"), (
+        "docs/measuring.md's findings summary differs from its summaries: run regenerate.py"
     )
 
 
 def test_the_templates_hold_no_figure_typed_by_hand() -> None:
     regenerate = _regenerate()
-    for template in (regenerate.TEMPLATE, regenerate.README_TEMPLATE):
+    for template in (regenerate.TEMPLATE, regenerate.SUMMARY_TEMPLATE):
         text = template.read_text(encoding="utf-8")
         prose = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", "", text, flags=re.S)
         typed = [match.group(0) for match in FIGURE.finditer(prose)]

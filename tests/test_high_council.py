@@ -24,8 +24,9 @@ FULL_VERDICT = ("Problem", "Council Composition", "Chairman", "Provider Routing"
 
 
 def run(reply, protocol: str = "high-council", panel=PANEL) -> RunResult:  # type: ignore[no-untyped-def]
-    council = Council(panel, protocol=protocol, model=FunctionModel(reply), runs_dir=None,
-                      similarity="words")  # fmt: skip
+    council = Council(
+        panel, protocol=protocol, model=FunctionModel(reply), runs_dir=None, similarity="words"
+    )
     return council.convene(QUESTION)
 
 
@@ -137,13 +138,21 @@ def test_quick_and_duo_modes_run() -> None:
 
 @pytest.mark.local_model
 def test_high_council_on_the_bundled_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    council = Council(PANEL, protocol="high-council", runs_dir=tmp_path,
-                      sampling=SamplingSettings(temperature=0.7, seed=5, max_tokens=48))  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol="high-council",
+        runs_dir=tmp_path,
+        sampling=SamplingSettings(temperature=0.7, seed=5, max_tokens=48),
+    )
     result = council.convene(QUESTION)
     assert result.status == "completed", result.error
     assert {g.gate for g in result.gates} == {
-        "restatement", "novelty", "evidence-monoculture", "dissent_quota", "anti_recursion",
-    }  # fmt: skip
+        "restatement",
+        "novelty",
+        "evidence-monoculture",
+        "dissent_quota",
+        "anti_recursion",
+    }
     final = next(t for t in result.tallies if t.stage == "final")
     # W_total is the base weights: 3, or 3.5 when a member's domain stood out (its 1.5x seat).
     assert final.denominator == sum(final.weights.get(seat, 1.0) for seat in PANEL)

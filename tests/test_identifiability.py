@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,8 @@ from council.diversity.identifiability import (
 from council.records.run import RunResult, Turn, TurnActivations, utc_now
 from council.reports.objects import ExperimentReport, RunReport
 from council.seats import ModelRequest
-from council.testing import FakeProvider, FunctionModel
+from council.testing import FunctionModel
+from council.testing.fake_provider import Reply
 
 PERMUTATIONS = 1000
 
@@ -138,9 +138,14 @@ def test_the_vectorised_procedure_matches_the_definition() -> None:
     cases = [
         ("answer", every, {}, every, [0] * len(rows)),
         ("run", every, {"groups": groups, "blocks": blocks}, groups, blocks),
-        ("stage", first, {"groups": [0] * 6, "blocks": [stage_of[i] for i in first]},
-         [stage_of[i] for i in first], [stage_of[i] for i in first]),
-    ]  # fmt: skip
+        (
+            "stage",
+            first,
+            {"groups": [0] * 6, "blocks": [stage_of[i] for i in first]},
+            [stage_of[i] for i in first],
+            [stage_of[i] for i in first],
+        ),
+    ]
     for held_out, subset, given, units, keys in cases:
         named = [labels[i] for i in subset]
         result = identifiability(vectors[subset], named, permutations=0, **given)
@@ -171,9 +176,12 @@ def test_each_shuffle_renames_within_runs_and_scores_as_the_relabelled_data() ->
             mapping = set(zip(d.y[mine].tolist(), renamed[mine].tolist(), strict=True))
             assert len(mapping) == 4 and {b for _, b in mapping} == set(range(4))
         again = identifiability(
-            d.X, [f"p{c}" for c in renamed], groups=d.fold.tolist(), blocks=d.key.tolist(),
+            d.X,
+            [f"p{c}" for c in renamed],
+            groups=d.fold.tolist(),
+            blocks=d.key.tolist(),
             permutations=0,
-        )  # fmt: skip
+        )
         assert again.balanced_accuracy == round(float(score), 4)
 
 
@@ -241,9 +249,12 @@ def test_one_run_holds_out_each_stage_and_shuffles_within_it() -> None:
     stage_pull = 3.0 * rng.normal(size=(stages, d))
     seat_pull = 0.6 * rng.normal(size=(seats, d))
     vectors = np.array(
-        [stage_pull[s] + seat_pull[k] + 0.2 * rng.normal(size=d)
-         for s in range(stages) for k in range(seats)]
-    )  # fmt: skip
+        [
+            stage_pull[s] + seat_pull[k] + 0.2 * rng.normal(size=d)
+            for s in range(stages)
+            for k in range(seats)
+        ]
+    )
     labels = [f"seat{k}" for _ in range(stages) for k in range(seats)]
     blocks = [s for s in range(stages) for _ in range(seats)]
     singly = identifiability(vectors, labels, permutations=200)
@@ -278,10 +289,21 @@ def test_a_persona_told_apart_only_by_its_model_is_shown_as_such() -> None:
     seating = {"popper": "m/a", "hayek": "m/a", "kuhn": "m/b", "keynes": "m/b"}
     centres = {"m/a": rng.normal(size=16), "m/b": rng.normal(size=16)}
     turns = [
-        Turn(run_id=f"r{i}", stage="opening", round=0, seat=p, persona=p, provider="m", model=m,
-             content="x", latency_s=0.1, started_at=utc_now())
-        for i in range(40) for p, m in seating.items()
-    ]  # fmt: skip
+        Turn(
+            run_id=f"r{i}",
+            stage="opening",
+            round=0,
+            seat=p,
+            persona=p,
+            provider="m",
+            model=m,
+            content="x",
+            latency_s=0.1,
+            started_at=utc_now(),
+        )
+        for i in range(40)
+        for p, m in seating.items()
+    ]
     vectors = np.array([centres[t.model] + 0.3 * rng.normal(size=16) for t in turns])
     found = turn_identifiability(turns, vectors, lambda t: t.persona, of="persona", embedder="e")
     results = {r.of: r for r in found}
@@ -315,11 +337,14 @@ def experiment(
     rng, d = np.random.default_rng(seed), 16
     Q, R, S = questions, runs, stages
     vectors = (
-        1.0 * rng.normal(size=(Q, 1, 1, 1, d)) + 0.5 * rng.normal(size=(Q, 1, S, 1, d))
-        + 0.7 * rng.normal(size=(Q, R, 1, 1, d)) + 0.5 * rng.normal(size=(Q, R, S, 1, d))
-        + 0.7 * rng.normal(size=(Q, R, 1, k, d)) + rng.normal(size=(Q, R, S, k, d))
+        1.0 * rng.normal(size=(Q, 1, 1, 1, d))
+        + 0.5 * rng.normal(size=(Q, 1, S, 1, d))
+        + 0.7 * rng.normal(size=(Q, R, 1, 1, d))
+        + 0.5 * rng.normal(size=(Q, R, S, 1, d))
+        + 0.7 * rng.normal(size=(Q, R, 1, k, d))
+        + rng.normal(size=(Q, R, S, k, d))
         + persona * np.random.default_rng(99).normal(size=(k, d))
-    )  # fmt: skip
+    )
     grid = np.meshgrid(range(Q), range(R), range(S), range(k), indexing="ij")
     q, r, s, c = (axis.ravel() for axis in grid)
     design = {"groups": list(q * R + r), "blocks": list(zip(q.tolist(), s.tolist(), strict=True))}
@@ -493,21 +518,26 @@ def persona_reply(body: dict) -> str:  # type: ignore[type-arg]
 
 
 @pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(persona_reply) as fake:
-        yield fake
+def provider_reply() -> Reply:
+    return persona_reply
 
 
 def test_an_experiment_reports_identifiability_per_arm(provider, tmp_path: Path) -> None:
     personas = ["popper", "kuhn", "hayek"]
     endpoints = {"openai/llama-small": provider.api_base, "openai/qwen-small": provider.api_base}
     plan = ExperimentPlan(
-        arms=[Arm("single", ["openai/llama-small"], personas),
-              Arm("cross", ["openai/llama-small", "openai/qwen-small"], personas)],
-        questions=QUESTIONS, samples=2, out=tmp_path, protocol="quick", endpoints=endpoints,
-    )  # fmt: skip
+        arms=[
+            Arm("single", ["openai/llama-small"], personas),
+            Arm("cross", ["openai/llama-small", "openai/qwen-small"], personas),
+        ],
+        questions=QUESTIONS,
+        samples=2,
+        out=tmp_path,
+        protocol="quick",
+        endpoints=endpoints,
+    )
     run_plan(plan)
-    summary = summarise(tmp_path, FakeEmbedder())
+    summary = summarise(tmp_path, FakeEmbedder()).to_json()
     for arm in summary["arms"]:
         measured = arm["identifiability"][0]
         assert measured["source"] == "embeddings" and measured["of"] == "persona"

@@ -25,7 +25,7 @@ from council.diversity.inference import (
     sd_from_components,
     variance_components,
 )
-from council.diversity.stats import Estimate
+from council.diversity.stats import Interval
 
 # A realistic small experiment: 12 questions x 3 samples per arm; the question moves a
 # distance by about 0.05 (shared by the arms, which answer the same questions), one answer's
@@ -51,7 +51,7 @@ def arms(
     return a, b
 
 
-def covers(estimate: Estimate, truth: float) -> bool:
+def covers(estimate: Interval, truth: float) -> bool:
     assert estimate.low is not None and estimate.high is not None
     return estimate.low <= truth <= estimate.high
 
@@ -87,8 +87,12 @@ def test_one_sample_test_holds_its_false_positive_rate_at_the_null() -> None:
 
 def test_intervals_cover_known_effects() -> None:
     a, b = arms(3, effect=0.03, interaction=0.02)
-    paired = rate([covers(paired_difference(x, CLUSTERS, y, CLUSTERS).estimate, 0.03)
-                   for x, y in zip(a, b, strict=True)])  # fmt: skip
+    paired = rate(
+        [
+            covers(paired_difference(x, CLUSTERS, y, CLUSTERS).estimate, 0.03)
+            for x, y in zip(a, b, strict=True)
+        ]
+    )
     mean = rate([covers(cluster_mean(y, CLUSTERS), BASE + 0.03) for y in b])
     excess = rate([covers(one_sample_test(y, CLUSTERS, BASE).estimate, 0.03) for y in b])
     for coverage in (paired, mean, excess):
@@ -121,8 +125,12 @@ def test_unit_level_bootstrap_that_ignores_questions_misleads(
         [covers(stats.difference_interval(x, y), 0.03) for x, y in zip(a, b, strict=True)]
     )
     assert varying < 0.9, varying
-    paired_rate = rate([covers(paired_difference(x, CLUSTERS, y, CLUSTERS).estimate, 0.03)
-                        for x, y in zip(a, b, strict=True)])  # fmt: skip
+    paired_rate = rate(
+        [
+            covers(paired_difference(x, CLUSTERS, y, CLUSTERS).estimate, 0.03)
+            for x, y in zip(a, b, strict=True)
+        ]
+    )
     assert 0.92 <= paired_rate <= 0.98, paired_rate
 
 
@@ -150,9 +158,11 @@ def test_cluster_mean_weights_questions_not_answers() -> None:
 
 def test_paired_difference_pairs_by_question_and_lists_the_unpaired() -> None:
     a = paired_difference(
-        [0.1, 0.2, 0.3, 0.9], ["q1", "q2", "q3", "only-a"],
-        [0.2, 0.35, 0.38, 0.0], ["q3", "q1", "q2", "only-b"],
-    )  # fmt: skip
+        [0.1, 0.2, 0.3, 0.9],
+        ["q1", "q2", "q3", "only-a"],
+        [0.2, 0.35, 0.38, 0.0],
+        ["q3", "q1", "q2", "only-b"],
+    )
     # Differences per question: q1 0.25, q2 0.18, q3 -0.1.
     assert a.estimate.value == pytest.approx((0.25 + 0.18 - 0.1) / 3)
     assert a.clusters == ("q1", "q2", "q3") and a.dropped == ("only-a", "only-b")
@@ -173,7 +183,7 @@ def test_one_sample_test_is_one_sided_on_request() -> None:
 
 
 def test_estimate_json_is_unchanged_for_unit_level_intervals() -> None:
-    assert "clusters" not in Estimate(0.5, 0.4, 0.6, 10, "m").to_json()
+    assert "clusters" not in Interval(value=0.5, low=0.4, high=0.6, n=10, method="m").to_json()
 
 
 def test_holm_and_the_primary_secondary_split() -> None:
@@ -187,13 +197,17 @@ def test_holm_and_the_primary_secondary_split() -> None:
         assert holm(p) == pytest.approx(multipletests(p, method="holm")[1], abs=1e-12)
 
     def comparison(p: float | None) -> Comparison:
-        return Comparison(Estimate(0.1, 0.0, 0.2, 10, "m"), p, "t")
+        return Comparison(Interval(value=0.1, low=0.0, high=0.2, n=10, method="m"), p, "t")
 
     found = adjust(
-        {"excess": comparison(0.01), "b": comparison(0.04), "c": comparison(0.03),
-         "tiny": comparison(None)},
+        {
+            "excess": comparison(0.01),
+            "b": comparison(0.04),
+            "c": comparison(0.03),
+            "tiny": comparison(None),
+        },
         primary={"excess"},
-    )  # fmt: skip
+    )
     assert found["excess"].role == "primary" and found["excess"].adjusted_p is None
     assert [found[k].adjusted_p for k in ("b", "c")] == pytest.approx([0.06, 0.06])
     assert found["tiny"].role == "secondary" and found["tiny"].adjusted_p is None
@@ -357,3 +371,23 @@ def test_labels_need_only_be_hashable() -> None:
     found = design_shares(X, factors, permute="seat", within="question", permutations=19)
     assert found.term("seat").p_value is not None
     assert cluster_mean([0.1, 0.2, 0.4], [1, "1", (1,)]).clusters == 3
+
+
+def test_one_interval_type_reads_back_both_of_its_json_forms() -> None:
+    from council.records.intervals import Interval as Recorded
+    from council.seats.activations.stats import Interval as Axis
+    from council.seats.activations.stats import auc_interval
+
+    assert Interval is Recorded is Axis
+    estimate = Interval(value=0.51234, low=0.4, high=0.6, n=10, method="m", clusters=5)
+    assert estimate.to_json() == {
+        "mean": 0.5123,
+        "ci95": [0.4, 0.6],
+        "n": 10,
+        "method": "m",
+        "clusters": 5,
+    }
+    assert Interval.model_validate(estimate.to_json()).ci95 == (0.4, 0.6)
+    auc = auc_interval([2.0, 3.0, 4.0], [0.0, 1.0, 2.5])
+    assert Interval.model_validate(auc.bounds_json()) == auc
+    assert auc.bounds_json()["estimate"] == auc.value and auc.n == 6

@@ -26,8 +26,19 @@ from council.testing import FakeProvider
 
 REPO = Path(__file__).resolve().parent.parent
 # What an sdist is built from: the package, the shipped library and the build's own files.
-SOURCES = ("council", "personas", "protocols", "panels", "routing", "pyproject.toml", "setup.py",
-           "MANIFEST.in", "README.md", "LICENSE", "CHANGELOG.md")  # fmt: skip
+SOURCES = (
+    "council",
+    "personas",
+    "protocols",
+    "panels",
+    "routing",
+    "pyproject.toml",
+    "setup.py",
+    "MANIFEST.in",
+    "README.md",
+    "LICENSE",
+    "CHANGELOG.md",
+)
 BUILD = "import sys; from setuptools import build_meta; print(build_meta.build_{}(sys.argv[1]))"
 
 
@@ -47,8 +58,11 @@ class Installed:
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "HF_HUB_OFFLINE": "1",
         }
-        command = [str(self.venv / "bin" / "python"), "-c", code] if code else [
-            str(self.venv / "bin" / "council"), *args]  # fmt: skip
+        command = (
+            [str(self.venv / "bin" / "python"), "-c", code]
+            if code
+            else [str(self.venv / "bin" / "council"), *args]
+        )
         return subprocess.run(
             command, cwd=self.outside, env=env, capture_output=True, text=True, timeout=300
         )
@@ -57,8 +71,12 @@ class Installed:
 def _build(kind: str, source: Path, out: Path) -> Path:
     done = subprocess.run(
         [sys.executable, "-c", BUILD.format(kind), str(out)],
-        cwd=source, capture_output=True, text=True, timeout=300, env=_without_pythonpath(),
-    )  # fmt: skip
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_without_pythonpath(),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return out / done.stdout.strip().splitlines()[-1]
 
@@ -83,9 +101,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     purelib = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('purelib'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(purelib, "inherited-site-packages.pth").write_text("\n".join(site.getsitepackages()))
     # --ignore-installed: the inherited folder may hold this distribution's editable install,
     # which pip would otherwise take as already satisfying the wheel.

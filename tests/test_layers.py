@@ -106,9 +106,9 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     assert layer_of("council.app.council", layers) > layer_of("council.engine", layers)
 
 
-def test_the_readme_shows_the_pipeline_in_layer_order() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+def test_the_architecture_page_shows_the_pipeline_in_layer_order() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = page.split("## The folders", 1)[1].split("\n## ", 1)[0]
     folders = re.findall(r"^[│├└─ ]+(\w+)/", section, re.MULTILINE)
     layers = layer_order()
     ranks = [layer_of(f"council.{folder}", layers) for folder in folders]

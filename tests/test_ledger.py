@@ -11,11 +11,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from replies import varied
 
 from council import Council
 from council.app.resume import replay, resume
@@ -28,17 +28,6 @@ from council.testing import FakeProvider
 
 QUESTION = "Should the library open on Sundays?"
 FAST = CallSettings(timeout_s=5, max_attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02)
-
-
-def echo(body: dict) -> str:  # type: ignore[type-arg]
-    # Deterministic: the same request always gets the same answer.
-    return f"{body['model']} answers {len(json.dumps(body['messages']))} characters"
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(echo) as fake:
-        yield fake
 
 
 def council_on(provider: FakeProvider, runs: Path, **kwargs) -> Council:  # type: ignore[no-untyped-def]
@@ -58,12 +47,15 @@ def sent_hashes(provider: FakeProvider, model: str = "openai/fake") -> Counter[s
         request_hash(
             model,
             ModelRequest(
-                stage="", messages=body["messages"], max_tokens=body["max_tokens"],
-                temperature=body["temperature"], seed=body.get("seed"),
+                stage="",
+                messages=body["messages"],
+                max_tokens=body["max_tokens"],
+                temperature=body["temperature"],
+                seed=body.get("seed"),
             ),
         )
         for body in provider.requests
-    )  # fmt: skip
+    )
 
 
 def test_every_call_is_in_the_ledger(provider: FakeProvider, tmp_path: Path) -> None:
@@ -106,14 +98,17 @@ def test_replay_with_one_seat_changed_pays_only_for_what_changed(provider, tmp_p
 
 
 def test_resume_after_a_failed_chair_repeats_no_finished_call(tmp_path: Path) -> None:
-    with FakeProvider(echo) as panel, FakeProvider(echo) as chair:
+    with FakeProvider(varied) as panel, FakeProvider(varied) as chair:
         chair.fail_next(401)
         council = Council(
-            ["popper", "kuhn", "meadows"], protocol="quick", model="openai/fake",
+            ["popper", "kuhn", "meadows"],
+            protocol="quick",
+            model="openai/fake",
             seats={"chair": "openai/chair"},
             endpoints={"openai/fake": panel.api_base, "openai/chair": chair.api_base},
-            runs_dir=tmp_path, calls=replace(FAST, chair_fallback=False),  # a failed chair fails
-        )  # fmt: skip
+            runs_dir=tmp_path,
+            calls=replace(FAST, chair_fallback=False),  # a failed chair fails
+        )
         failed = council.convene(QUESTION)
         assert failed.status == "failed" and panel.request_count == 3
         resumed = resume(failed.run_id, tmp_path)
@@ -134,8 +129,14 @@ def test_resume_runs_the_cards_as_recorded_and_replay_reads_them_as_now(
     card = Path(__file__).parent.parent / "personas" / "high-council" / "popper.md"
     mine = write("cards/popper.md", card.read_text())
     provider.fail_next(401, 401)
-    run = Council([mine, "kuhn"], protocol="quick", model="openai/fake",
-                  endpoints={"openai/fake": provider.api_base}, runs_dir=tmp_path, calls=FAST).convene(QUESTION)  # fmt: skip
+    run = Council(
+        [mine, "kuhn"],
+        protocol="quick",
+        model="openai/fake",
+        endpoints={"openai/fake": provider.api_base},
+        runs_dir=tmp_path,
+        calls=FAST,
+    ).convene(QUESTION)
     assert run.status == "failed"
     mine.write_text(mine.read_text().replace("combative", "pugnacious"))
     mine.unlink()  # gone altogether: the ledger still holds the card as it ran
@@ -152,9 +153,13 @@ def test_a_card_built_in_code_runs_and_resumes(provider: FakeProvider, tmp_path:
     assert card.path is None and len(card.content_hash) == 64
     provider.fail_next(401, 401)
     run = Council(
-        [card, "kuhn"], protocol="quick", model="openai/fake",
-        endpoints={"openai/fake": provider.api_base}, runs_dir=tmp_path, calls=FAST,
-    ).convene(QUESTION)  # fmt: skip
+        [card, "kuhn"],
+        protocol="quick",
+        model="openai/fake",
+        endpoints={"openai/fake": provider.api_base},
+        runs_dir=tmp_path,
+        calls=FAST,
+    ).convene(QUESTION)
     assert run.status == "failed" and run.seats[0].card_path is None
     resumed = resume(run.run_id, tmp_path)
     assert resumed.status == "completed"
@@ -162,7 +167,7 @@ def test_a_card_built_in_code_runs_and_resumes(provider: FakeProvider, tmp_path:
 
 
 def test_sigkill_mid_run_then_resume_issues_no_completed_call_again(tmp_path: Path) -> None:
-    with FakeProvider(echo, latency_s=0.4) as provider:
+    with FakeProvider(varied, latency_s=0.4) as provider:
         convene = [
             sys.executable, "-m", "council", "convene", QUESTION, "--personas", "popper,kuhn,meadows",
             "--protocol", "council", "--model", "openai/fake",
@@ -235,21 +240,24 @@ def test_a_token_budget_too_small_for_any_call_makes_none(
 
 
 def test_a_wall_time_budget_stops_a_slow_run(tmp_path: Path) -> None:
-    with FakeProvider(echo, latency_s=1.0) as slow:
+    with FakeProvider(varied, latency_s=1.0) as slow:
         council = council_on(slow, tmp_path, budget=Budget(max_wall_s=0.5))
         result = council.convene(QUESTION)
     assert result.status == "stopped" and "wall-time budget" in (result.error or "")
 
 
 def test_a_fallback_answers_when_the_seat_model_fails(tmp_path: Path) -> None:
-    with FakeProvider(echo) as broken, FakeProvider("backup answer") as backup:
+    with FakeProvider(varied) as broken, FakeProvider("backup answer") as backup:
         broken.fail_next(*[401] * 50)
         council = Council(
-            ["popper"], protocol="quick", model="openai/main",
+            ["popper"],
+            protocol="quick",
+            model="openai/main",
             fallbacks={"popper": ["openai/backup"]},
             endpoints={"openai/main": broken.api_base, "openai/backup": backup.api_base},
-            runs_dir=tmp_path, calls=replace(FAST, chair_fallback=False),
-        )  # fmt: skip
+            runs_dir=tmp_path,
+            calls=replace(FAST, chair_fallback=False),
+        )
         rows = {row.seat: row for row in council.seat_map()}
         assert "falls back to openai/backup" in (rows["popper"].reason or "")
         result = council.convene(QUESTION)
@@ -261,7 +269,7 @@ def test_a_fallback_answers_when_the_seat_model_fails(tmp_path: Path) -> None:
 def test_no_secret_reaches_any_artifact(tmp_path: Path, monkeypatch, capsys) -> None:
     secret = "sk-planted-secret-9f8e7d6c5b4a"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
-    with FakeProvider(echo) as provider:
+    with FakeProvider(varied) as provider:
         # The provider's own base URL, so litellm sends the real key as a bearer token.
         monkeypatch.setenv("OPENAI_API_BASE", provider.api_base)
         provider.fail_next(401, 500, 500, 429)

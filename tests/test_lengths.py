@@ -223,9 +223,11 @@ def test_the_web_and_mcp_caps_mean_the_same(tmp_path: Path) -> None:
         assert [body["max_tokens"] for body in fake.requests] == [900, 900, 900]  # above 200/300
     double = FunctionModel(well_formed_reply, model="test/double")
     convener = Convener(McpSettings(runs_dir=tmp_path / "mcp"), {"test/double": double})
-    kwargs = convener.council_kwargs(McpRequest(QUESTION, personas=PANEL, protocol="quick",
-                                                model="test/double", max_tokens=900))  # fmt: skip
-    Council(**kwargs).convene(QUESTION)
+    spec = convener.spec(McpRequest(QUESTION, {"personas": PANEL, "protocol": "quick",
+                                               "model": "test/double", "max_tokens": 900}))  # fmt: skip
+    Council.from_spec(spec, runs_dir=tmp_path / "mcp", doubles=convener.test_models).convene(
+        QUESTION
+    )
     assert [r.max_tokens for r in double.requests] == [900, 900, 900]
 
 

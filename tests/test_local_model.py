@@ -97,9 +97,13 @@ class Pieces:
 async def test_the_bundled_model_streams_its_reply_piece_by_piece() -> None:
     heard = Pieces()
     request = ModelRequest(
-        stage="opening", messages=[{"role": "user", "content": QUESTION}], max_tokens=32,
-        temperature=0.0, seed=5, listener=heard,
-    )  # fmt: skip
+        stage="opening",
+        messages=[{"role": "user", "content": QUESTION}],
+        max_tokens=32,
+        temperature=0.0,
+        seed=5,
+        listener=heard,
+    )
     completion = await make_model(DEFAULT_LOCAL_MODEL).complete(request)
     assert heard.other == [] and len(heard.pieces) > 3
     assert "".join(heard.pieces).strip() == completion.content and completion.content
@@ -143,9 +147,11 @@ def test_the_meter_measures_a_real_run_with_an_assistant_baseline(tmp_path: Path
     from council.cli.main import main
 
     run = Council(
-        ["popper", "kuhn"], protocol="council", runs_dir=tmp_path,
+        ["popper", "kuhn"],
+        protocol="council",
+        runs_dir=tmp_path,
         sampling=SamplingSettings(seed=2, max_tokens=40),
-    ).convene(QUESTION)  # fmt: skip
+    ).convene(QUESTION)
     assert run.status == "completed", run.error
     assert main(["diversity", str(run.run_dir), "--baseline", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -180,9 +186,12 @@ async def test_a_bundled_server_that_dies_is_restarted_and_the_call_made_again()
     settings = CallSettings(max_attempts=2, backoff_initial_s=0.05)
     model = make_model(DEFAULT_LOCAL_MODEL, settings=settings)
     request = ModelRequest(
-        stage="opening", messages=[{"role": "user", "content": QUESTION}], max_tokens=8,
-        temperature=0.0, seed=5,
-    )  # fmt: skip
+        stage="opening",
+        messages=[{"role": "user", "content": QUESTION}],
+        max_tokens=8,
+        temperature=0.0,
+        seed=5,
+    )
     name = BUNDLED_MODELS["smollm2-135m-instruct"].name
 
     def server() -> subprocess.Popen[bytes]:

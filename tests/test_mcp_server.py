@@ -30,6 +30,7 @@ from council.mcp_server.server import build_server  # noqa: E402
 from council.mcp_server.transports import check_bind  # noqa: E402
 from council.seats import ModelRequest  # noqa: E402
 from council.testing import FakeProvider, FunctionModel, well_formed_reply  # noqa: E402
+from council.testing.fake_provider import Reply  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "Should cities ban private cars from their centres?"
@@ -327,9 +328,8 @@ def test_non_loopback_binds_need_a_flag_and_a_token() -> None:
 
 
 @pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(lambda body: f"Answer with {len(body['messages'])} messages.") as fake:
-        yield fake
+def provider_reply() -> Reply:
+    return lambda body: f"Answer with {len(body['messages'])} messages."
 
 
 def _child_env(**extra: str) -> dict[str, str]:

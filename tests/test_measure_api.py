@@ -6,13 +6,11 @@ from __future__ import annotations
 import csv
 import html
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_experiments import PERSONAS
-from test_experiments import reply as provider_reply
 from test_reports import check_page
 
 import council
@@ -26,23 +24,34 @@ IDENTIFIABILITY_TABLES = {"identifiability", "identifiability_confusion"}
 RUN_TABLES = {"seats", "stages", "points", "similarity", "no_persona_baseline", "drift"}
 RUN_TABLES |= IDENTIFIABILITY_TABLES
 EXPERIMENT_TABLES = {
-    "arms", "metrics", "comparisons", "placebo_floor", "power", "decomposition", "curves",
+    "arms",
+    "metrics",
+    "comparisons",
+    "placebo_floor",
+    "power",
+    "decomposition",
+    "curves",
     "failed_units",
-} | IDENTIFIABILITY_TABLES  # fmt: skip
+} | IDENTIFIABILITY_TABLES
 
 
 def reply(request: ModelRequest) -> str:
-    words = {"popper": "refutation bold conjecture", "kuhn": "paradigm anomaly community",
-             "meadows": "feedback stocks leverage"}  # fmt: skip
+    words = {
+        "popper": "refutation bold conjecture",
+        "kuhn": "paradigm anomaly community",
+        "meadows": "feedback stocks leverage",
+    }
     return f"On cars: {words.get(request.seat, request.seat)} in {request.stage}."
 
 
 @pytest.fixture
 def run(tmp_path: Path) -> council.RunResult:
     panel = council.Council(
-        ["popper", "kuhn", "meadows"], protocol="council", model=FunctionModel(reply),
+        ["popper", "kuhn", "meadows"],
+        protocol="council",
+        model=FunctionModel(reply),
         runs_dir=tmp_path / "runs",
-    )  # fmt: skip
+    )
     return panel.convene(QUESTION)
 
 
@@ -136,24 +145,21 @@ def test_a_run_held_in_memory_is_measured_without_files(tmp_path, monkeypatch) -
 # --- experiments ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(provider_reply) as fake:
-        yield fake
-
-
 def experiment(provider: FakeProvider, out: Path, samples: int = 2) -> council.Experiment:
     return council.Experiment(
         arms=[
             council.Arm("single", models="openai/llama-small", personas=PERSONAS),
-            council.Arm("cross", models=["openai/llama-small", "openai/qwen-small"],
-                        personas=PERSONAS),
+            council.Arm(
+                "cross", models=["openai/llama-small", "openai/qwen-small"], personas=PERSONAS
+            ),
         ],
         questions=["Should cities ban cars?", "Should libraries open on Sundays?"],
-        samples=samples, out=out, protocol="quick", embedder="fake",
-        endpoints={"openai/llama-small": provider.api_base,
-                   "openai/qwen-small": provider.api_base},
-    )  # fmt: skip
+        samples=samples,
+        out=out,
+        protocol="quick",
+        embedder="fake",
+        endpoints={"openai/llama-small": provider.api_base, "openai/qwen-small": provider.api_base},
+    )
 
 
 def test_an_experiment_runs_summarises_and_resumes(provider, tmp_path: Path) -> None:
@@ -166,9 +172,9 @@ def test_an_experiment_runs_summarises_and_resumes(provider, tmp_path: Path) -> 
     assert (counts.ran, counts.skipped, counts.failed) == (20, 0, 0)
     summary = exp.summary()
     assert isinstance(summary, ExperimentReport)
-    assert [a["name"] for a in summary.arms] == ["single", "cross"]
+    assert [a.name for a in summary.arms] == ["single", "cross"]
     assert summary.to_json()["title"] == "Single model against cross-provider seating"
-    assert all(c["test_method"].startswith("paired t test") for c in summary.comparisons)
+    assert all((c.test_method or "").startswith("paired t test") for c in summary.comparisons)
     check_page(summary.to_html())
     assert summary._repr_html_().startswith("<iframe srcdoc=")
     assert "single  blind_mean_pairwise_distance" in str(summary)

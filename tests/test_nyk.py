@@ -61,8 +61,9 @@ def test_panel_architecture_seats_nyks_triad(imported: Path, capsys) -> None:
     families = {r["seat"]: r["family"] for r in rows}
     assert sorted(families[s] for s in panel) == ["anthropic", "google", "openai"]  # spread
     # A fourth family in the pool leaves the chair one the panel is not on: fresh eyes.
-    rows = seat_map(["--panel", "architecture", "--models", POOL + ",mistral/mistral-small"],
-                    capsys)  # fmt: skip
+    rows = seat_map(
+        ["--panel", "architecture", "--models", POOL + ",mistral/mistral-small"], capsys
+    )
     families = {r["seat"]: r["family"] for r in rows}
     assert families["chair"] == "mistral"
 
@@ -88,8 +89,18 @@ def test_eighteen_members_spread_evenly_and_split_every_pair(
 
 
 def test_panel_auto_says_what_it_chose_and_why(capsys) -> None:
-    assert main(["convene", "Who should manage the shared fishing grounds of the bay?",
-                 "--panel", "auto", "--dry-route"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "convene",
+                "Who should manage the shared fishing grounds of the bay?",
+                "--panel",
+                "auto",
+                "--dry-route",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "panel 'commons'" in err and "embedding cosine" in err
 
@@ -220,15 +231,20 @@ def test_detection_finds_keys_and_a_loopback_server_and_tiers_pick_models() -> N
     with FakeProvider("Fine.") as server:
         port = urlsplit(server.api_base).port
         assert port is not None
-        found = detect({"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "y"},
-                       servers=(("llama.cpp", port, "/v1/models"),))  # fmt: skip
+        found = detect(
+            {"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "y"},
+            servers=(("llama.cpp", port, "/v1/models"),),
+        )
     assert found.models == ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "openai/fake"]
     assert found.endpoints == {"openai/fake": f"http://127.0.0.1:{port}/v1"}
     assert detect({}, servers=()).models == []  # nothing: the caller seats the bundled model
     council = Council(
-        ["popper", "kuhn"], protocol="quick", runs_dir=None, tiers=tier_models(),
+        ["popper", "kuhn"],
+        protocol="quick",
+        runs_dir=None,
+        tiers=tier_models(),
         models=["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"],
-    )  # fmt: skip
+    )
     assert {row.seat: row.model for row in council.seat_map()}["popper"] in {
         "openai/gpt-4o-mini",
         "anthropic/claude-sonnet-4-5",
@@ -240,9 +256,12 @@ def test_a_tier_hint_takes_the_providers_model_of_that_strength(imported: Path) 
     from council.seats.detect import tier_models
 
     council = Council(
-        ["council-ada", "council-machiavelli"], protocol="duo", runs_dir=None,
-        tiers=tier_models(), models=["openai/gpt-4o-mini", "gemini/gemini-2.5-flash"],
-    )  # fmt: skip
+        ["council-ada", "council-machiavelli"],
+        protocol="duo",
+        runs_dir=None,
+        tiers=tier_models(),
+        models=["openai/gpt-4o-mini", "gemini/gemini-2.5-flash"],
+    )
     rows = {row.seat: row for row in council.seat_map()}
     assert {rows["council-ada"].model, rows["council-machiavelli"].model} == {
         "openai/gpt-4o",
@@ -252,8 +271,14 @@ def test_a_tier_hint_takes_the_providers_model_of_that_strength(imported: Path) 
 
 
 def test_model_auto_with_nothing_found_is_the_bundled_model(monkeypatch, capsys) -> None:
-    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
-                     "XAI_API_KEY", "DEEPSEEK_API_KEY"):  # fmt: skip
+    for variable in (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "MISTRAL_API_KEY",
+        "XAI_API_KEY",
+        "DEEPSEEK_API_KEY",
+    ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr("council.seats.detect.LOOPBACK_SERVERS", ())
     assert main(["convene", "Q?", "--model", "auto", "--dry-route", "--json"]) == 0

@@ -39,10 +39,20 @@ def nyk_tally(votes: dict[str, str], weights: dict[str, float] | None = None):  
     return tally_votes(NYK, ballots, weights=weights)
 
 
-def convene(reply: Callable[[ModelRequest], str], protocol: str = "high-council-quick",
-            panel: list[str] = PANEL, **kwargs: Any) -> RunResult:  # fmt: skip
-    council = Council(panel, protocol=protocol, model=FunctionModel(reply), runs_dir=None,
-                      similarity="words", **kwargs)  # fmt: skip
+def convene(
+    reply: Callable[[ModelRequest], str],
+    protocol: str = "high-council-quick",
+    panel: list[str] = PANEL,
+    **kwargs: Any,
+) -> RunResult:
+    council = Council(
+        panel,
+        protocol=protocol,
+        model=FunctionModel(reply),
+        runs_dir=None,
+        similarity="words",
+        **kwargs,
+    )
     return council.convene("Monorepo or polyrepo?")
 
 
@@ -59,8 +69,11 @@ def test_nyk_confidence_levels_weigh_1_075_05() -> None:
 
 
 def test_nyk_confidence_that_is_not_a_level_is_unreadable_never_assumed_half() -> None:
-    for text in ("STANCE: x | CONFIDENCE: 0.8 | DEALBREAKER: no", "STANCE: x | DEALBREAKER: no",
-                 "STANCE: x"):  # fmt: skip
+    for text in (
+        "STANCE: x | CONFIDENCE: 0.8 | DEALBREAKER: no",
+        "STANCE: x | DEALBREAKER: no",
+        "STANCE: x",
+    ):
         ballot = parse_ballot("ada", text, NYK)
         assert not ballot.valid and "is not one of high|med|low" in (ballot.problem or ""), text
 
@@ -163,8 +176,11 @@ def test_a_stance_still_missing_after_the_reask_is_uncounted_not_guessed() -> No
 
 # -- STEP 6: the tally ---------------------------------------------------------------------
 
-ADA_FEYNMAN_TORVALDS = {"ada": line("monorepo", "high"), "feynman": line("monorepo", "med"),
-                        "torvalds": line("polyrepo", "high")}  # fmt: skip
+ADA_FEYNMAN_TORVALDS = {
+    "ada": line("monorepo", "high"),
+    "feynman": line("monorepo", "med"),
+    "torvalds": line("polyrepo", "high"),
+}
 
 
 def test_tally_names_the_domain_seat_factors_and_threshold() -> None:
@@ -174,8 +190,10 @@ def test_tally_names_the_domain_seat_factors_and_threshold() -> None:
     assert tally.weights == {"ada": 1.5, "feynman": 1.0, "torvalds": 1.0}
     assert not tally.consensus and tally.outcome == "split"
     text = describe_tally(tally, {})
-    assert ("- monorepo — 2.25 (ada [1.5× domain, high], feynman [med → 0.75]) — did not "
-            "clear the 2.333 threshold") in text  # fmt: skip
+    assert (
+        "- monorepo — 2.25 (ada [1.5× domain, high], feynman [med → 0.75]) — did not "
+        "clear the 2.333 threshold"
+    ) in text
     assert "- polyrepo — 1.0 (torvalds [high])" in text
     assert "W_total 3.5 · threshold 2/3 → 2.333 · **no option carries**" in text
     assert "escalated to the user" in text and "Domain-weight seat: ada (1.5×)" in text
@@ -202,8 +220,9 @@ def test_w_total_is_base_weights_so_a_hesitant_council_cannot_make_consensus() -
 
 
 def test_abstain_counts_toward_w_total_at_full_base_weight() -> None:
-    tally = nyk_tally({"a": line("ship"), "b": line("ship", "med"), "c": line("abstain")},
-                      weights={"c": 1.5})  # fmt: skip
+    tally = nyk_tally(
+        {"a": line("ship"), "b": line("ship", "med"), "c": line("abstain")}, weights={"c": 1.5}
+    )
     assert tally.abstained == ["c"] and tally.denominator == 3.5
     assert tally.scores == {"ship": 1.75} and not tally.consensus  # 1.75 < 2.333
     assert "Abstained (counted in W_total at full base weight): c." in describe_tally(tally, {})
@@ -240,8 +259,11 @@ def test_a_seat_absent_since_an_earlier_failure_stays_in_w_total() -> None:
 
 
 def test_the_chair_sees_the_tally_and_the_transcript_shows_it() -> None:
-    stances = {"popper": line("mono", "high"), "kuhn": line("poly", "med", "yes"),
-               "meadows": line("mono", "low")}  # fmt: skip
+    stances = {
+        "popper": line("mono", "high"),
+        "kuhn": line("poly", "med", "yes"),
+        "meadows": line("mono", "low"),
+    }
 
     def reply(request: ModelRequest) -> str:
         if request.expects == "vote":
@@ -252,8 +274,10 @@ def test_the_chair_sees_the_tally_and_the_transcript_shows_it() -> None:
     verdict = result.turns_in("verdict")[0]
     assert verdict.request is not None
     prompt = verdict.request.messages[1]["content"]
-    assert "- mono — 1.5 (popper (Karl Popper) [high], meadows (Donella H. Meadows) [low → " \
-           "0.5]) — did not clear the 2.333 threshold" in prompt  # fmt: skip
+    assert (
+        "- mono — 1.5 (popper (Karl Popper) [high], meadows (Donella H. Meadows) [low → "
+        "0.5]) — did not clear the 2.333 threshold" in prompt
+    )
     assert "kuhn (Thomas S. Kuhn) [1.5× domain, med → 1.125]" in prompt
     assert "Dealbreakers (the opposing option is actively harmful" in prompt
     transcript = result.transcript()
@@ -268,12 +292,33 @@ FULL = ["Problem", "Council Composition", "Chairman", "Provider Routing",
         "Recommended Next Steps", "Consensus & Agreement", "Vote Tally",
         "Key Insights by Member", "Points of Disagreement", "Minority Report",
         "Epistemic Diversity Scorecard", "Follow-Up"]  # fmt: skip
-QUICK = ["Problem", "Panel", "Chairman", "Recommended Action", "Kill Criteria",
-         "Concrete Next Step", "Acceptable Compromises (optional)", "Positions", "Consensus",
-         "Vote Tally", "Key Disagreement", "Follow-Up"]  # fmt: skip
-DUO = ["Problem", "The Dialectic", "Chairman", "What This Means for Your Decision",
-       "popper's Position", "kuhn's Position", "Where They Agree", "The Core Tension",
-       "Concrete Next Step", "Kill Criteria (encouraged)", "Follow-Up"]  # fmt: skip
+QUICK = [
+    "Problem",
+    "Panel",
+    "Chairman",
+    "Recommended Action",
+    "Kill Criteria",
+    "Concrete Next Step",
+    "Acceptable Compromises (optional)",
+    "Positions",
+    "Consensus",
+    "Vote Tally",
+    "Key Disagreement",
+    "Follow-Up",
+]
+DUO = [
+    "Problem",
+    "The Dialectic",
+    "Chairman",
+    "What This Means for Your Decision",
+    "popper's Position",
+    "kuhn's Position",
+    "Where They Agree",
+    "The Core Tension",
+    "Concrete Next Step",
+    "Kill Criteria (encouraged)",
+    "Follow-Up",
+]
 
 
 @pytest.mark.parametrize(
@@ -345,17 +390,26 @@ def down() -> Iterator[FakeProvider]:
 def provider_council(
     good: FakeProvider, down: FakeProvider, calls: CallSettings | None = None, **kwargs: Any
 ) -> Council:
-    endpoints = {m: good.api_base for m in ("openai/good", "openai/gemini-good",
-                                            "openai/llama-good")}  # fmt: skip
+    endpoints = {
+        m: good.api_base for m in ("openai/good", "openai/gemini-good", "openai/llama-good")
+    }
     endpoints |= {"openai/down": down.api_base, "openai/claude-down": down.api_base}
-    return Council(PANEL, protocol="high-council-quick", model="openai/good",
-                   endpoints=endpoints, runs_dir=None, similarity="words",
-                   calls=calls or CallSettings(max_attempts=1), **kwargs)  # fmt: skip
+    return Council(
+        PANEL,
+        protocol="high-council-quick",
+        model="openai/good",
+        endpoints=endpoints,
+        runs_dir=None,
+        similarity="words",
+        calls=calls or CallSettings(max_attempts=1),
+        **kwargs,
+    )
 
 
 def test_failed_seat_stays_on_its_fallback(good: FakeProvider, down: FakeProvider) -> None:
-    council = provider_council(good, down, seats={"kuhn": "openai/down"},
-                               fallbacks={"kuhn": ["openai/good"]})  # fmt: skip
+    council = provider_council(
+        good, down, seats={"kuhn": "openai/down"}, fallbacks={"kuhn": ["openai/good"]}
+    )
     result = council.convene("Monorepo or polyrepo?")
     assert result.status == "completed", result.error
     assert down.request_count == 1  # tried once, in the first round only: then skipped
@@ -432,13 +486,15 @@ class Counting(ChatModel):
     model = "test/counting"
 
     async def complete(self, request: ModelRequest) -> Completion:
-        return Completion(content=well_formed_reply(request), prompt_tokens=100,
-                          completion_tokens=10)  # fmt: skip
+        return Completion(
+            content=well_formed_reply(request), prompt_tokens=100, completion_tokens=10
+        )
 
 
 def test_session_metadata_has_nyks_fields_and_block() -> None:
-    result = Council(PANEL, protocol="high-council", model=Counting(), runs_dir=None,
-                     similarity="words").convene("Monorepo or polyrepo?")  # fmt: skip
+    result = Council(
+        PANEL, protocol="high-council", model=Counting(), runs_dir=None, similarity="words"
+    ).convene("Monorepo or polyrepo?")
     meta = result.metadata
     assert meta is not None and meta.schema_version == 1 and meta.panel_size == 3
     calls = len([t for t in result.turns])
@@ -448,14 +504,28 @@ def test_session_metadata_has_nyks_fields_and_block() -> None:
     # objection the dissent quota asks all three who agreed; each counted under nyk's tag.
     assert meta.enforcement_calls == 5 and meta.enforcement_breakdown["agreement_check"] == 2
     assert meta.enforcement_breakdown["dissent_quota"] == 3
-    assert list(meta.enforcement_breakdown)[:5] == ["dissent_quota", "novelty_gate",
-                                                    "agreement_check", "anti_recursion",
-                                                    "missing_stance"]  # fmt: skip
+    assert list(meta.enforcement_breakdown)[:5] == [
+        "dissent_quota",
+        "novelty_gate",
+        "agreement_check",
+        "anti_recursion",
+        "missing_stance",
+    ]
     block = session_block(meta)
-    for key in ("schema_version: 1", "mode: high-council", "panel_size: 3", "rounds_run: 1",
-                "enforcement_calls: 5", "chairman_failed_fallback: no", "tools_used: no",
-                "input_tokens_estimate: ~", "output_tokens_estimate: ~", "duration_seconds: ~",
-                "provider_count: 1", "fallbacks_triggered: none"):  # fmt: skip
+    for key in (
+        "schema_version: 1",
+        "mode: high-council",
+        "panel_size: 3",
+        "rounds_run: 1",
+        "enforcement_calls: 5",
+        "chairman_failed_fallback: no",
+        "tools_used: no",
+        "input_tokens_estimate: ~",
+        "output_tokens_estimate: ~",
+        "duration_seconds: ~",
+        "provider_count: 1",
+        "fallbacks_triggered: none",
+    ):
         assert key in block, key
     assert "enforcement_breakdown: {dissent_quota: 3, novelty_gate: 0, agreement_check: 2" in block
     assert "### Session Metadata" in result.transcript()

@@ -28,8 +28,13 @@ def reply(request: ModelRequest) -> str:
 
 @pytest.fixture(scope="module")
 def run() -> RunResult:
-    council = Council(PANEL, protocol="high-council", model=FunctionModel(reply), runs_dir=None,
-                      similarity="words")  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol="high-council",
+        model=FunctionModel(reply),
+        runs_dir=None,
+        similarity="words",
+    )
     result = council.convene(QUESTION)
     assert result.status == "completed", result.error
     return result

@@ -43,8 +43,14 @@ FOUR = [*PANEL, "socrates"]
 FIVE = [*FOUR, "hayek"]
 QUESTION = "Should the city move its buses to a monorepo of timetables?"
 NYK = Path(__file__).parent / "fixtures" / "nyk" / "agents"
-FULL_STEPS = [["restate"], ["blind"], ["cross"], ["counterfactual", "dissent", "hemlock"],
-              ["final"], ["verdict"]]  # fmt: skip
+FULL_STEPS = [
+    ["restate"],
+    ["blind"],
+    ["cross"],
+    ["counterfactual", "dissent", "hemlock"],
+    ["final"],
+    ["verdict"],
+]
 Reply = Callable[[ModelRequest], str]
 
 
@@ -52,8 +58,15 @@ def convene(
     reply: Reply, protocol: str = "high-council", panel: list[str] = PANEL, **options: object
 ) -> tuple[RunResult, list[Event]]:
     events = EventList()
-    council = Council(panel, protocol=protocol, model=FunctionModel(reply), runs_dir=None,
-                      similarity="words", sinks=[events], **options)  # type: ignore[arg-type]  # fmt: skip
+    council = Council(
+        panel,
+        protocol=protocol,
+        model=FunctionModel(reply),
+        runs_dir=None,
+        similarity="words",
+        sinks=[events],
+        **options,
+    )  # type: ignore[arg-type]
     result = council.convene(QUESTION)
     assert result.status == "completed", result.error
     return result, events.events
@@ -144,11 +157,17 @@ def test_every_stage_cites_the_step_it_implements_in_its_title_and_a_comment() -
 
 def test_word_limits_are_nyks_on_every_stage_and_not_in_the_prompts() -> None:
     limits = {
-        "high-council": {"restate": 50, "blind": 400, "cross": 300, "dissent": 150,
-                         "hemlock": 50, "final": 100},
+        "high-council": {
+            "restate": 50,
+            "blind": 400,
+            "cross": 300,
+            "dissent": 150,
+            "hemlock": 50,
+            "final": 100,
+        },
         "high-council-quick": {"blind": 200, "final": 75},
         "high-council-duo": {"theses": 300, "reply": 200, "final": 50},
-    }  # fmt: skip
+    }
     for name, words in limits.items():
         protocol = find_protocol(name)
         for stage_id, limit in words.items():
@@ -175,11 +194,13 @@ def test_round_two_goes_one_seat_after_another_for_four_seats_still_anonymized()
     for place, seat in enumerate(FOUR):
         shown = _before_yours(prompt(cross[seat]))
         assert shown == sorted(labels[s] for s in FOUR[:place]), seat
-        assert not any(name in prompt(cross[seat]).split("replies before yours")[-1]
-                       for name in FOUR[:place])  # fmt: skip
+        assert not any(
+            name in prompt(cross[seat]).split("replies before yours")[-1] for name in FOUR[:place]
+        )
     started = [i for i, e in enumerate(events) if isinstance(e, TurnStarted) and e.stage == "cross"]
-    finished = [i for i, e in enumerate(events)
-                if isinstance(e, TurnFinished) and e.turn.stage == "cross"]  # fmt: skip
+    finished = [
+        i for i, e in enumerate(events) if isinstance(e, TurnFinished) and e.turn.stage == "cross"
+    ]
     assert all(f < s for f, s in zip(finished, started[1:], strict=False))  # one after another
 
 
@@ -193,10 +214,16 @@ def test_round_two_is_parallel_for_five_seats() -> None:
 def test_round_two_carries_the_anti_conformity_directive_and_nyks_four_items() -> None:
     result, _ = convene(well_formed_reply)
     text = said(result.turns_in("cross")[0])
-    for phrase in ("Identity is masked", "Anti-conformity directive", "1. Which member's",
-                   "2. Which member's insight", "3. Restate your position",
-                   "4. Label your key claims", "engage at least 2 other members by label",
-                   "[empirical]"):  # fmt: skip
+    for phrase in (
+        "Identity is masked",
+        "Anti-conformity directive",
+        "1. Which member's",
+        "2. Which member's insight",
+        "3. Restate your position",
+        "4. Label your key claims",
+        "engage at least 2 other members by label",
+        "[empirical]",
+    ):
         assert phrase.lower() in text.lower(), phrase
 
 
@@ -221,8 +248,10 @@ def test_dissent_quota_fires_when_no_one_objects_and_asks_those_who_agreed() -> 
 
 def test_dissent_quota_holds_with_two_distinct_objections_and_no_agreement_check_below_70() -> None:
     stances = {"popper": "yes", "kuhn": "no", "meadows": "wait", "socrates": "yes", "hayek": "yes"}
-    texts = {"kuhn": "Ridership data shows the merge strands night routes.",
-             "meadows": "The feedback loop between depots and planners would break."}  # fmt: skip
+    texts = {
+        "kuhn": "Ridership data shows the merge strands night routes.",
+        "meadows": "The feedback loop between depots and planners would break.",
+    }
     result, _ = convene(voting(stances, texts), panel=FIVE)
     quota = gate(result, "dissent_quota", "dissent")
     assert not quota.fired and "2 non-overlapping objection(s)" in quota.reason
@@ -268,8 +297,9 @@ def test_hemlock_rule_forces_a_position_when_the_questioner_reasks_an_answered_q
 
 
 def test_hemlock_rule_stands_down_for_a_new_question_or_without_a_questioner() -> None:
-    result, _ = convene(_socrates("Who pays when a route is dropped?"),
-                        panel=["popper", "kuhn", "socrates"])  # fmt: skip
+    result, _ = convene(
+        _socrates("Who pays when a route is dropped?"), panel=["popper", "kuhn", "socrates"]
+    )
     assert not gate(result, "anti_recursion", "hemlock").fired
     assert not result.turns_in("hemlock")
     plain, _ = convene(well_formed_reply)
@@ -303,8 +333,13 @@ def test_a_restatement_far_from_the_question_is_flagged_in_transcript_and_live_d
     console = Console(record=True, force_terminal=False, width=200, file=io.StringIO())
     ProgressDisplay(console).handle(GateChecked(run_id=result.run_id, note=flag))
     assert "flag: restatement far from the question (kuhn" in console.export_text()
-    calm, _ = convene(lambda r: "The city weighs moving bus timetables to a monorepo."
-                      if r.stage == "restate" else well_formed_reply(r))  # fmt: skip
+    calm, _ = convene(
+        lambda r: (
+            "The city weighs moving bus timetables to a monorepo."
+            if r.stage == "restate"
+            else well_formed_reply(r)
+        )
+    )
     assert not gate(calm, "restatement", "restate").fired
 
 
@@ -313,8 +348,13 @@ def test_a_restatement_far_from_the_question_is_flagged_in_transcript_and_live_d
 
 def test_quick_mode_anonymization_cannot_be_switched_off(capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="switch 'anonymize' cannot be turned off: nyk: quick"):
-        Council(PANEL, protocol="high-council-quick", model=FunctionModel(well_formed_reply),
-                runs_dir=None, switches={"anonymize": False})  # fmt: skip
+        Council(
+            PANEL,
+            protocol="high-council-quick",
+            model=FunctionModel(well_formed_reply),
+            runs_dir=None,
+            switches={"anonymize": False},
+        )
     argv = ["convene", "Q?", "--protocol", "high-council-quick", "--switch", "anonymize=off",
             "--dry-route"]  # fmt: skip
     assert main(argv) == 2
@@ -393,9 +433,13 @@ def _fake_reply(body: dict) -> str:  # type: ignore[type-arg]
     ],
 )  # fmt: skip
 def test_nyks_agents_run_every_mode_to_completion_with_every_step_in_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, protocol: str, members: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    protocol: str,
+    members: str,
     steps: list[str],
-) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "personas"
     assert main(["personas", "import", str(NYK), "--to", str(folder)]) == 0
     monkeypatch.setenv("COUNCIL_PERSONAS_PATH", str(folder))
@@ -413,8 +457,11 @@ def test_nyks_agents_run_every_mode_to_completion_with_every_step_in_order(
     if protocol == "high-council":
         socrates = " ".join(first["council-socrates"]["request"]["messages"][-1]["content"].split())
         assert "Reason via your designated method: dialectical questioning" in socrates
-        finals = {t["seat"]: " ".join(t["request"]["messages"][-1]["content"].split())
-                  for t in run["turns"] if t["stage"] == "final"}  # fmt: skip
+        finals = {
+            t["seat"]: " ".join(t["request"]["messages"][-1]["content"].split())
+            for t in run["turns"]
+            if t["stage"] == "final"
+        }
         assert "exactly ONE question" in finals["council-socrates"]
         assert "exactly ONE question" not in finals["council-ada"]
         assert run["metadata"]["enforcement_breakdown"]["dissent_quota"] == 3  # all three agreed

@@ -286,8 +286,10 @@ def test_crewai_agents_become_cards_with_template_variables(tmp_path: Path) -> N
     assert researcher.fields.extensions["crewai"]["allow_delegation"] is False
     prompt = system_prompt(researcher, "open-source AI")
     assert prompt.startswith("You are open-source AI Senior Data Researcher. You're a seasoned")
-    assert "Your personal goal is: Uncover cutting-edge developments in open-source AI for " \
-        "<audience>" in prompt  # fmt: skip
+    assert (
+        "Your personal goal is: Uncover cutting-edge developments in open-source AI for "
+        "<audience>" in prompt
+    )
     analyst = load_card(paths[1])
     assert analyst.fields.model is None  # "gpt-4o" is not a litellm provider/model string
     assert analyst.fields.extensions["crewai"]["llm"] == "gpt-4o"

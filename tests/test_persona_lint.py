@@ -102,8 +102,14 @@ def test_polarity_pairs(tmp_path: Path) -> None:
     assert codes([write_card(tmp_path, "c", polarity_pairs=["c"])]) == {("self-pair", "warning")}
     mutual = tmp_path / "mutual"
     write_card(mutual, "left", polarity_pairs=["right"])
-    write_card(mutual, "right", polarity_pairs=["left"], description="A tidal engineer.",
-               framework=["Harmonic analysis of tides"], asks=["When is slack water?"])  # fmt: skip
+    write_card(
+        mutual,
+        "right",
+        polarity_pairs=["left"],
+        description="A tidal engineer.",
+        framework=["Harmonic analysis of tides"],
+        asks=["When is slack water?"],
+    )
     assert codes([mutual]) == set()
 
 
@@ -181,16 +187,14 @@ def test_scaffold_loads_and_lints_clean_once_filled_in(tmp_path: Path) -> None:
     assert report.errors == [] and {f.code for f in report.findings} == {"todo"}
     filled = path.read_text(encoding="utf-8")
     for todo, value in {
-        "TODO: one sentence: who this persona is and what they test in a proposal":
-            "A harbour pilot who asks how a plan behaves in fog, at night and at spring tide.",
+        "TODO: one sentence: who this persona is and what they test in a proposal": "A harbour pilot who asks how a plan behaves in fog, at night and at spring tide.",
         "TODO: their role, e.g. Historian of public health": "Harbour pilot",
         "TODO: a trait": "unhurried",
         "TODO: another trait": "exact about soundings",
-        "TODO: Framework name: what it claims, in one line":
-            "Under-keel clearance: every passage is judged by the water left beneath the hull",
+        "TODO: Framework name: what it claims, in one line": "Under-keel clearance: every passage is judged by the water left beneath the hull",
         "TODO: a question this persona always asks": "What happens at low water with a squall?",
         "TODO: something this persona tends to miss": "Costs that fall far from the quay",
-    }.items():  # fmt: skip
+    }.items():
         filled = filled.replace(todo, value)
     path.write_text(filled, encoding="utf-8")
     assert lint_paths([path]).findings == []
@@ -201,11 +205,16 @@ def test_real_embedder_flags_near_copies_not_the_library(tmp_path: Path) -> None
     write_card(tmp_path, "glaciologist")
     near = "A glaciologist who reads each plan against the slow physics of ice."
     write_card(tmp_path, "ice-reader", description=near, traits=["patient", "exact about ice"])
-    write_card(tmp_path, "bookseller", description="A rare-book dealer who prices provenance.",
-               role="Antiquarian bookseller", traits=["genial", "shrewd"],
-               framework=["Provenance: a book's history is part of its value"],
-               asks=["Who owned this before, and can we prove it?"],
-               blind_spots=["Books nobody collects"])  # fmt: skip
+    write_card(
+        tmp_path,
+        "bookseller",
+        description="A rare-book dealer who prices provenance.",
+        role="Antiquarian bookseller",
+        traits=["genial", "shrewd"],
+        framework=["Provenance: a book's history is part of its value"],
+        asks=["Who owned this before, and can we prove it?"],
+        blind_spots=["Books nobody collects"],
+    )
     report = lint_paths([tmp_path], embedder=default_embedder())
     assert report.similarity == "embedding (all-MiniLM-L6-v2)"
     similar = [f for f in report.findings if f.code == "similar-card"]

@@ -129,9 +129,15 @@ def test_lint_output_and_exit_codes(tmp_path: Path, capsys) -> None:
     assert main(["personas", "lint", "--lexical", "--json", str(broken)]) == 1
     findings = json.loads(capsys.readouterr().out)
     assert findings == [
-        {"path": str(broken), "name": "surveyor", "severity": "error",
-         "code": "undeclared-variable", "line": 11, "message": findings[0]["message"]},
-    ]  # fmt: skip
+        {
+            "path": str(broken),
+            "name": "surveyor",
+            "severity": "error",
+            "code": "undeclared-variable",
+            "line": 11,
+            "message": findings[0]["message"],
+        },
+    ]
 
 
 def test_lint_whole_search_path_has_no_errors(capsys) -> None:
@@ -144,10 +150,15 @@ def test_import_and_export(tmp_path: Path, capsys) -> None:
     original = {
         "spec": "chara_card_v2",
         "spec_version": "2.0",
-        "data": {"name": "Old Sailor", "description": "{{char}} has seen every storm.",
-                 "personality": "weathered, wry", "first_mes": "Ahoy.", "tags": [],
-                 "extensions": {"world": "sea"}},
-    }  # fmt: skip
+        "data": {
+            "name": "Old Sailor",
+            "description": "{{char}} has seen every storm.",
+            "personality": "weathered, wry",
+            "first_mes": "Ahoy.",
+            "tags": [],
+            "extensions": {"world": "sea"},
+        },
+    }
     source = tmp_path / "sailor.json"
     source.write_text(json.dumps(original), encoding="utf-8")
     (tmp_path / "broken.json").write_text("{nope", encoding="utf-8")

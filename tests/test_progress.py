@@ -65,9 +65,16 @@ class Clock:
 
 
 def header(protocol: str = "quick") -> RunHeader:
-    return RunHeader(run_id="r", run_dir=None, question=QUESTION, protocol=protocol,
-                     protocol_hash="0" * 64, seats=[], stages=["opening"],
-                     started_at=utc_now())  # fmt: skip
+    return RunHeader(
+        run_id="r",
+        run_dir=None,
+        question=QUESTION,
+        protocol=protocol,
+        protocol_hash="0" * 64,
+        seats=[],
+        stages=["opening"],
+        started_at=utc_now(),
+    )
 
 
 def test_clocks_tick_between_events_and_stop_when_the_stage_ends() -> None:
@@ -91,10 +98,16 @@ def test_tokens_grow_as_a_reply_streams() -> None:
     display = ProgressDisplay(console(terminal=True))  # live: the run's calls stream for it
     seen = Snapshots(display, lambda e: isinstance(e, TurnDelta) and e.seat == "chair")
     reply = "The chair weighs every opening and decides: no ban, a charge."
-    Council(["popper", "kuhn"], protocol="quick", model=FunctionModel(lambda r: reply),
-            runs_dir=None, sinks=[display, seen]).convene(QUESTION)  # fmt: skip
-    counts = [int(m[1]) for _, text in seen.taken for m in [re.search(r"chair \((\d+) tok", text)]
-              if m]  # fmt: skip
+    Council(
+        ["popper", "kuhn"],
+        protocol="quick",
+        model=FunctionModel(lambda r: reply),
+        runs_dir=None,
+        sinks=[display, seen],
+    ).convene(QUESTION)
+    counts = [
+        int(m[1]) for _, text in seen.taken for m in [re.search(r"chair \((\d+) tok", text)] if m
+    ]
     assert counts == list(range(1, len(reply.split()) + 1))
     last_words = [text for _, text in seen.taken][-1]
     assert "chair ▸ The chair weighs every opening and decides: no ban, a charge." in last_words
@@ -115,24 +128,35 @@ def test_calls_stream_for_the_live_table_and_not_for_a_pipe() -> None:
 def test_retries_and_fallbacks_show_as_they_happen(tmp_path: Path) -> None:
     with FakeProvider("A considered answer.") as fake, FakeProvider("A backup answer.") as backup:
         fake.fail_next(503)
-        endpoints = {"openai/fake": fake.api_base, "openai/backup": backup.api_base,
-                     "openai/down": "http://127.0.0.1:9/v1"}  # fmt: skip
+        endpoints = {
+            "openai/fake": fake.api_base,
+            "openai/backup": backup.api_base,
+            "openai/down": "http://127.0.0.1:9/v1",
+        }
         live = ProgressDisplay(console(terminal=True))
         piped = ProgressDisplay(console(terminal=False))
         moments = Snapshots(live, lambda e: e.type in {"call_retrying", "call_fell_back"})
         result = Council(
-            ["popper", "kuhn", "meadows"], protocol="quick", model=FunctionModel(well_formed_reply),
+            ["popper", "kuhn", "meadows"],
+            protocol="quick",
+            model=FunctionModel(well_formed_reply),
             seats={"kuhn": "openai/fake", "meadows": "openai/down"},
-            fallbacks={"meadows": ["openai/backup"]}, endpoints=endpoints, runs_dir=tmp_path,
-            calls=CallSettings(timeout_s=5, max_attempts=2, backoff_initial_s=0.01,
-                               backoff_max_s=0.02),
+            fallbacks={"meadows": ["openai/backup"]},
+            endpoints=endpoints,
+            runs_dir=tmp_path,
+            calls=CallSettings(
+                timeout_s=5, max_attempts=2, backoff_initial_s=0.01, backoff_max_s=0.02
+            ),
             sinks=[live, piped, moments],
-        ).convene(QUESTION)  # fmt: skip
+        ).convene(QUESTION)
     assert result.status == "completed"
     # The moment kuhn's first attempt failed, its cell said so; likewise meadows's fallback.
     taken = {(event.type, getattr(event, "seat", "")): shown for event, shown in moments.taken}
-    assert set(taken) == {("call_retrying", "kuhn"), ("call_retrying", "meadows"),
-                          ("call_fell_back", "meadows")}  # fmt: skip
+    assert set(taken) == {
+        ("call_retrying", "kuhn"),
+        ("call_retrying", "meadows"),
+        ("call_fell_back", "meadows"),
+    }
     assert "… kuhn (try 2)" in taken[("call_retrying", "kuhn")]
     assert "… meadows (try 2)" in taken[("call_retrying", "meadows")]
     assert "… meadows (via openai/backup)" in taken[("call_fell_back", "meadows")]
@@ -165,8 +189,14 @@ def test_retries_and_fallbacks_show_as_they_happen(tmp_path: Path) -> None:
 def test_turns_reused_by_replay_are_marked(tmp_path: Path) -> None:
     with FakeProvider("The same answer every time.") as fake:
         endpoints = {"openai/fake": fake.api_base}
-        first = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
-                        endpoints=endpoints, runs_dir=tmp_path, calls=FAST).convene(QUESTION)  # fmt: skip
+        first = Council(
+            ["popper", "kuhn"],
+            protocol="quick",
+            model="openai/fake",
+            endpoints=endpoints,
+            runs_dir=tmp_path,
+            calls=FAST,
+        ).convene(QUESTION)
         live = ProgressDisplay(console(terminal=True))
         piped = ProgressDisplay(console(terminal=False))
         again = replay(first.run_id, tmp_path, sinks=[live, piped], endpoints=endpoints)
@@ -181,8 +211,13 @@ def test_turns_reused_by_replay_are_marked(tmp_path: Path) -> None:
 
 def test_each_loop_round_keeps_its_own_row_and_the_title_names_the_protocol() -> None:
     display = ProgressDisplay(console(terminal=False))
-    result = Council(["popper", "kuhn"], protocol="debate", model=FunctionModel(well_formed_reply),
-                     runs_dir=None, sinks=[display]).convene(QUESTION)  # fmt: skip
+    result = Council(
+        ["popper", "kuhn"],
+        protocol="debate",
+        model=FunctionModel(well_formed_reply),
+        runs_dir=None,
+        sinks=[display],
+    ).convene(QUESTION)
     rounds = sorted({t.round for t in result.turns if t.stage == "revise"})
     assert rounds == [1, 2, 3]
     final = text_of(display.view())
@@ -195,9 +230,15 @@ def test_a_resumed_run_says_so_and_marks_the_turns_it_kept(tmp_path: Path) -> No
     with FakeProvider("A panel answer.") as panel, FakeProvider("A verdict.") as chair:
         chair.fail_next(401)
         endpoints = {"openai/fake": panel.api_base, "openai/chair": chair.api_base}
-        failed = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
-                         seats={"chair": "openai/chair"}, endpoints=endpoints, runs_dir=tmp_path,
-                         calls=replace(FAST, chair_fallback=False)).convene(QUESTION)  # fmt: skip
+        failed = Council(
+            ["popper", "kuhn"],
+            protocol="quick",
+            model="openai/fake",
+            seats={"chair": "openai/chair"},
+            endpoints=endpoints,
+            runs_dir=tmp_path,
+            calls=replace(FAST, chair_fallback=False),
+        ).convene(QUESTION)
         assert failed.status == "failed"
         live = ProgressDisplay(console(terminal=True))
         resumed = resume(failed.run_id, tmp_path, sinks=[live], endpoints=endpoints)

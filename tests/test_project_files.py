@@ -47,7 +47,7 @@ def test_nyks_keys_become_councils_settings(project: Path, capsys) -> None:
     settings = shown(capsys)
     assert settings["panel"]["value"] == "classic"  # a profile, with no triad to narrow it
     assert settings["personas"]["value"] == ["council-socrates", "council-feynman"]
-    assert settings["models"]["value"] == "slots.yaml"
+    assert settings["seat_slots"]["value"] == "slots.yaml"  # a YAML file is a seat-slot file
     assert settings["use_model_hints"] == {"value": True, "from": ".council.yaml"}
 
 

@@ -43,8 +43,18 @@ def test_every_shipped_protocol_runs_end_to_end(name: str, tmp_path: Path) -> No
 
 
 def test_at_least_eight_protocols_ship() -> None:
-    expected = {"quick", "council", "full-council", "peer-review", "duo", "debate", "mad",
-                "mixture-of-agents", "delphi", "red-team"}  # fmt: skip
+    expected = {
+        "quick",
+        "council",
+        "full-council",
+        "peer-review",
+        "duo",
+        "debate",
+        "mad",
+        "mixture-of-agents",
+        "delphi",
+        "red-team",
+    }
     assert expected <= set(available_protocols())
 
 

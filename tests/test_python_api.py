@@ -27,14 +27,20 @@ def test_a_persona_in_code_is_a_card_with_every_field_in_its_prompt() -> None:
     card = skeptic()
     assert isinstance(card, council.PersonaCard) and card.path is None
     assert card.text.startswith("---\nname: skeptic\n")
-    result = council.Council([card, "popper"], protocol="quick",
-                             model=ScriptedModel(["Fine."] * 3), runs_dir=None).convene("Why?")  # fmt: skip
+    result = council.Council(
+        [card, "popper"], protocol="quick", model=ScriptedModel(["Fine."] * 3), runs_dir=None
+    ).convene("Why?")
     request = result.turns_in("opening")[0].request
     assert request is not None and result.status == "completed"
     prompt = request.messages[0]["content"]
-    for text in ("You are skeptic: Doubts every claim", "Your role: Professional sceptic.",
-                 "You are dry, patient.", "The council is deliberating: Why?",
-                 "- What would change your mind?", "- Decisions that must be made"):  # fmt: skip
+    for text in (
+        "You are skeptic: Doubts every claim",
+        "Your role: Professional sceptic.",
+        "You are dry, patient.",
+        "The council is deliberating: Why?",
+        "- What would change your mind?",
+        "- Decisions that must be made",
+    ):
         assert text in prompt, text
 
 
@@ -58,16 +64,18 @@ def test_a_bad_persona_in_code_names_its_field(fields, message) -> None:
 
 def test_a_persona_in_code_is_recorded_and_resumes(tmp_path) -> None:
     scripted = ScriptedModel(["One.", "Two.", "Verdict."])
-    first = council.Council([skeptic(), "popper"], protocol="quick", model=scripted,
-                            runs_dir=tmp_path).convene("Why?")  # fmt: skip
+    first = council.Council(
+        [skeptic(), "popper"], protocol="quick", model=scripted, runs_dir=tmp_path
+    ).convene("Why?")
     loaded = council.load_run(first.run_id, tmp_path)
     assert [t.persona for t in loaded.turns_in("opening")] == ["skeptic", "popper"]
 
 
 def test_transcript_and_notebook_view(tmp_path) -> None:
     scripted = ScriptedModel(["<b>bold</b> claim", "Second.", "Verdict & reasons."])
-    result = council.Council(["popper", "kuhn"], protocol="quick", model=scripted,
-                             runs_dir=tmp_path).convene("Cars <or> bikes?")  # fmt: skip
+    result = council.Council(
+        ["popper", "kuhn"], protocol="quick", model=scripted, runs_dir=tmp_path
+    ).convene("Cars <or> bikes?")
     assert result.run_dir is not None
     on_disk = (tmp_path / result.run_id / "transcript.md").read_text(encoding="utf-8")
     assert result.transcript() == on_disk
@@ -79,10 +87,13 @@ def test_transcript_and_notebook_view(tmp_path) -> None:
 
 def test_find_runs(tmp_path) -> None:
     for question in ("Ban cars?", "Tax sugar?"):
-        council.Council(["popper", "kuhn"], protocol="quick", model=ScriptedModel(["x"] * 3),
-                        runs_dir=tmp_path).convene(question)  # fmt: skip
-    assert [r["question"] for r in council.find_runs(runs_dir=tmp_path)] == ["Tax sugar?",
-                                                                             "Ban cars?"]  # fmt: skip
+        council.Council(
+            ["popper", "kuhn"], protocol="quick", model=ScriptedModel(["x"] * 3), runs_dir=tmp_path
+        ).convene(question)
+    assert [r["question"] for r in council.find_runs(runs_dir=tmp_path)] == [
+        "Tax sugar?",
+        "Ban cars?",
+    ]
     assert [r["question"] for r in council.find_runs(question="cars", runs_dir=tmp_path)] == [
         "Ban cars?"
     ]
@@ -91,7 +102,8 @@ def test_find_runs(tmp_path) -> None:
 
 
 def test_the_runs_home_is_the_default(_runs_home) -> None:
-    result = council.Council(["popper", "kuhn"], protocol="quick",
-                             model=ScriptedModel(["x"] * 3)).convene("Where?")  # fmt: skip
+    result = council.Council(
+        ["popper", "kuhn"], protocol="quick", model=ScriptedModel(["x"] * 3)
+    ).convene("Where?")
     assert result.run_dir is not None and str(result.run_dir).startswith(str(_runs_home))
     assert council.load_run("latest").run_id == result.run_id

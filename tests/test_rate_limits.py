@@ -84,8 +84,12 @@ def test_every_call_and_every_429_goes_through_the_gate() -> None:
             fake.fail_next(429, retry_after=0.0)
             settings = CallSettings(backoff_initial_s=0.01)
             chat = make_model("openai/x", endpoints={"openai/x": fake.api_base}, settings=settings)
-            request = ModelRequest(stage="s", messages=[{"role": "user", "content": "hi"}],
-                                   max_tokens=5, temperature=0.0)  # fmt: skip
+            request = ModelRequest(
+                stage="s",
+                messages=[{"role": "user", "content": "hi"}],
+                max_tokens=5,
+                temperature=0.0,
+            )
             completion = asyncio.run(chat.complete(request))
         assert completion.content == "fine" and completion.attempts == 2
         assert gate.policy.granted == fake.request_count == 2

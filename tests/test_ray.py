@@ -14,7 +14,8 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'persona-council[ray]')")
 
-from test_experiments import plan_for, reply  # noqa: E402
+from replies import varied  # noqa: E402
+from test_experiments import plan_for  # noqa: E402
 
 from council.app.experiments.runner import run_plan  # noqa: E402
 from council.app.experiments.summary import summarise  # noqa: E402
@@ -43,13 +44,7 @@ class TimedReplies:
     def __call__(self, body: dict[str, Any]) -> str:
         with self._lock:
             self.times.append(time.monotonic())
-        return reply(body)
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(reply) as fake:
-        yield fake
+        return varied(body)
 
 
 def records(out: Path) -> dict[str, Any]:
@@ -79,7 +74,7 @@ def test_ray_gives_the_same_records_and_summary(provider: FakeProvider, tmp_path
     assert len(records(there)["units"]) == 16
     summary = summarise(there, FakeEmbedder())
     assert summary == summarise(here, FakeEmbedder())
-    assert [arm["units"] for arm in summary["arms"]] == [4, 4]
+    assert [arm.units for arm in summary.arms] == [4, 4]
 
 
 @pytest.mark.parametrize("executor", ["ray", "in-process"])

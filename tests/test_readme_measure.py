@@ -1,27 +1,28 @@
-"""The README's "Measuring and experimenting from Python" example runs as written: on the loopback
-fake provider standing in for the bundled model (fast), and on the bundled model itself."""
+"""The "Measuring and experimenting from Python" example (docs/measuring.md, once the README's)
+runs as written: on the loopback fake provider standing in for the bundled model (fast), and on
+the bundled model itself."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from council.diversity import embedder_available
-from council.testing import FakeProvider
+from council.testing.fake_provider import Reply
 
 REPO = Path(__file__).resolve().parent.parent
-HEADING = "### Measuring and experimenting from Python"
+PAGE = REPO / "docs" / "measuring.md"
+HEADING = "## Measuring and experimenting from Python"
 
 
 def readme_measure_example() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    assert HEADING in text, "the README has no Python measuring section"
+    text = PAGE.read_text(encoding="utf-8")
+    assert HEADING in text, "docs/measuring.md has no Python measuring section"
     block = re.search(r"```python\n(.*?)```", text.split(HEADING, 1)[1], re.DOTALL)
     assert block is not None
     return block.group(1)
@@ -36,23 +37,13 @@ def reply(body: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def local_model_on_fake_provider(monkeypatch) -> Iterator[FakeProvider]:
-    """``local/...`` models answered by the fake provider instead of llama.cpp."""
-    from council.seats.local import LOCAL_SERVERS
-
-    with FakeProvider(reply) as fake:
-
-        def litellm_params(model_string: str) -> dict[str, Any]:
-            name = model_string.split("/", 1)[1]
-            return {"model": f"openai/{name}", "api_base": fake.api_base, "api_key": "x"}
-
-        monkeypatch.setattr(LOCAL_SERVERS, "litellm_params", litellm_params)
-        yield fake
+def provider_reply() -> Reply:
+    return reply
 
 
 def run_example(tmp_path: Path, monkeypatch, capsys) -> str:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
-    exec(compile(readme_measure_example(), "README.md", "exec"), {})
+    exec(compile(readme_measure_example(), str(PAGE), "exec"), {})
     out: str = capsys.readouterr().out
     assert out.startswith("Diversity of run ")
     assert "local/smollm2-135m-instruct" in out  # the seat -> model map

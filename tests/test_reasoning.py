@@ -35,8 +35,9 @@ THOUGHT = "PRIVATE-THOUGHT weighing the options one by one before I answer"
 ANSWER = "The council should pilot the change on two routes first and measure delays."
 
 
-def convene(fake: FakeProvider, model: str = "openai/fake", stream: bool = True,
-            **kwargs: Any) -> RunResult:  # fmt: skip
+def convene(
+    fake: FakeProvider, model: str = "openai/fake", stream: bool = True, **kwargs: Any
+) -> RunResult:
     settings = CallSettings(stream=stream)
     seat_model = make_model(model, endpoints={model: fake.api_base}, settings=settings)
     # A streamed run has a follower that shows replies as they come: calls stream only then.
@@ -155,11 +156,16 @@ def test_reasoning_effort_is_sent_per_seat_and_sizes_its_cap() -> None:
 
 def test_an_unknown_effort_or_seat_is_one_clear_line() -> None:
     with pytest.raises(ConfigError, match="'extreme' is not one of none, minimal"):
-        Council(PANEL, model=FunctionModel(well_formed_reply), runs_dir=None,
-                reasoning_effort="extreme")  # fmt: skip
+        Council(
+            PANEL, model=FunctionModel(well_formed_reply), runs_dir=None, reasoning_effort="extreme"
+        )
     with pytest.raises(CouncilError, match="nobody"):
-        Council(PANEL, model=FunctionModel(well_formed_reply), runs_dir=None,
-                reasoning_effort={"nobody": "low"})  # fmt: skip
+        Council(
+            PANEL,
+            model=FunctionModel(well_formed_reply),
+            runs_dir=None,
+            reasoning_effort={"nobody": "low"},
+        )
 
 
 def test_a_slot_file_gives_seats_their_effort(tmp_path: Path) -> None:
@@ -198,14 +204,16 @@ def test_the_cli_and_council_toml_set_efforts_and_show_reasoning(
     assert code == 0, err
     assert sent == {"low", "medium", "high"}
     run_id = json.loads(out)["run_id"]
-    code, out, err = cli(["runs", "show", run_id, "--reasoning", "--out", str(tmp_path / "runs")],
-                         capsys)  # fmt: skip
+    code, out, err = cli(
+        ["runs", "show", run_id, "--reasoning", "--out", str(tmp_path / "runs")], capsys
+    )
     assert code == 0, err
     assert "=== reasoning: opening r0 · kuhn" in out and THOUGHT in out
     code, out, _ = cli(["runs", "show", run_id, "--out", str(tmp_path / "runs")], capsys)
     assert THOUGHT not in out  # shown only on request
-    code, _, err = cli(["convene", QUESTION, "--reasoning-effort", "kuhn=lots", "--dry-route"],
-                       capsys)  # fmt: skip
+    code, _, err = cli(
+        ["convene", QUESTION, "--reasoning-effort", "kuhn=lots", "--dry-route"], capsys
+    )
     assert code != 0 and "--reasoning-effort kuhn=lots: 'lots' is not one of" in err
     assert "Traceback" not in err
 

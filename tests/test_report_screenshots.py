@@ -12,9 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from test_reports import browse, experiment_summary, run_report
+from test_reports import (
+    browse,
+    experiment_summary,
+    run_report,
+    write_experiment_report,
+    write_run_report,
+)
 
-from council.reports import write_experiment_report, write_run_report
 from council.reports.svg import COLOURS, colour
 
 Image = npt.NDArray[np.uint8]
@@ -98,25 +103,39 @@ def legends(dom: str) -> dict[str, list[tuple[str, str]]]:
 
 
 def references(dom: str) -> set[str]:
-    return set(re.findall(r'<g class="legend-reference" data-name="[^"]*" data-colour="([^"]*)"',
-                          dom))  # fmt: skip
+    return set(
+        re.findall(r'<g class="legend-reference" data-name="[^"]*" data-colour="([^"]*)"', dom)
+    )
 
 
 def test_the_run_report_keeps_one_seat_order_and_colour_in_every_chart(tmp_path: Path) -> None:
     report = run_report()
     # The second round's turns arrived in another order, and every seat drifted.
     report["stages"][2]["labels"] = [SEATS[2], SEATS[0], SEATS[1]]
-    report["drift"].append({"seat": SEATS[2], "stage": "rebuttal", "round": 1, "position": 0.3,
-                            "persona_similarity": 0.4, "assistant_similarity": 0.3})  # fmt: skip
+    report["drift"].append(
+        {
+            "seat": SEATS[2],
+            "stage": "rebuttal",
+            "round": 1,
+            "position": 0.3,
+            "persona_similarity": 0.4,
+            "assistant_similarity": 0.3,
+        }
+    )
     page = write_run_report(report, tmp_path / "run.html")
     dom = browse(page, tmp_path / "profile", "--dump-dom").stdout
     expected = [(seat, colour(i)) for i, seat in enumerate(SEATS)]
     charts = legends(dom)
-    seat_charts = {title: keys for title, keys in charts.items() if keys and title != (
-        "Mean pairwise distance by stage and round")}  # fmt: skip
+    seat_charts = {
+        title: keys
+        for title, keys in charts.items()
+        if keys and title != ("Mean pairwise distance by stage and round")
+    }
     assert set(seat_charts) == {
-        "Cosine similarity: rebuttal r1", "Cosine similarity: rebuttal r2", "Drift per seat",
-    }  # fmt: skip
+        "Cosine similarity: rebuttal r1",
+        "Cosine similarity: rebuttal r2",
+        "Drift per seat",
+    }
     for title, keys in seat_charts.items():
         assert keys == expected, title
     assert len(references(dom)) >= 2 and not references(dom) & set(COLOURS)

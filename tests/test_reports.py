@@ -19,13 +19,41 @@ import pytest
 from council import Council
 from council.diversity.analysis import analyse_run
 from council.diversity.embedders import FakeEmbedder
-from council.reports import experiment_table, run_table, write_experiment_report, write_run_report
-from council.reports.html import experiment_report_html, run_report_html
+from council.diversity.experiment_report import ExperimentSummary
+from council.diversity.run_report import RunDiversity
+from council.reports import html as pages
+from council.reports import table as tables
 from council.reports.svg import nice_scale
 from council.reports.values import clean_json, fmt, fmt_p, stage_label
 from council.seats import ModelRequest
 from council.store.loader import load_run
 from council.testing import FunctionModel
+
+
+# The views take the typed report; these read the JSON a report is stored as into it first.
+def run_table(data: dict[str, Any]) -> str:
+    return tables.run_table(RunDiversity.model_validate(data))
+
+
+def run_report_html(data: dict[str, Any]) -> str:
+    return pages.run_report_html(RunDiversity.model_validate(data))
+
+
+def write_run_report(data: dict[str, Any], path: Path) -> Path:
+    return pages.write_run_report(RunDiversity.model_validate(data), path)
+
+
+def experiment_table(data: dict[str, Any]) -> str:
+    return tables.experiment_table(ExperimentSummary.model_validate(data))
+
+
+def experiment_report_html(data: dict[str, Any]) -> str:
+    return pages.experiment_report_html(ExperimentSummary.model_validate(data))
+
+
+def write_experiment_report(data: dict[str, Any], path: Path) -> Path:
+    return pages.write_experiment_report(ExperimentSummary.model_validate(data), path)
+
 
 HOSTILE = "<script>document.title='pwned'</script>"
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
@@ -63,54 +91,128 @@ def run_report() -> dict[str, Any]:
     ]
     return {
         "run_id": "20261125-120000-abcd-cars",
-        "question": f"Should cities ban cars? {HOSTILE} & \"quotes\"",
+        "question": f'Should cities ban cars? {HOSTILE} & "quotes"',
         "protocol": "mad",
         "embedder": "fake-64",
         "dimension": 64,
         "stages": [
-            {"stage": "affirmative", "round": 0, "seats": 1, "mean_pairwise_distance": None,
-             "vendi_score": None, "note": "one seat spoke: diversity needs at least two voices",
-             "labels": ["popper"], "similarity": [], "points": []},
-            {"stage": "rebuttal", "round": 1, "seats": 3, "mean_pairwise_distance": 0.5567,
-             "vendi_score": 2.31, "note": None, "labels": seats, "similarity": similarity,
-             "points": points},
-            {"stage": "rebuttal", "round": 2, "seats": 3, "mean_pairwise_distance": 0.3211,
-             "vendi_score": float("nan"), "note": None, "labels": seats,
-             "similarity": similarity, "points": points},
+            {
+                "stage": "affirmative",
+                "round": 0,
+                "seats": 1,
+                "mean_pairwise_distance": None,
+                "vendi_score": None,
+                "note": "one seat spoke: diversity needs at least two voices",
+                "labels": ["popper"],
+                "similarity": [],
+                "points": [],
+            },
+            {
+                "stage": "rebuttal",
+                "round": 1,
+                "seats": 3,
+                "mean_pairwise_distance": 0.5567,
+                "vendi_score": 2.31,
+                "note": None,
+                "labels": seats,
+                "similarity": similarity,
+                "points": points,
+            },
+            {
+                "stage": "rebuttal",
+                "round": 2,
+                "seats": 3,
+                "mean_pairwise_distance": 0.3211,
+                "vendi_score": float("nan"),
+                "note": None,
+                "labels": seats,
+                "similarity": similarity,
+                "points": points,
+            },
         ],
         "stance_flips": [
-            {"stage": "vote", "seat": "kuhn", "from_round": 1, "to_round": 2,
-             "from_stance": "ban", "to_stance": f"keep {HOSTILE}"},
+            {
+                "stage": "vote",
+                "seat": "kuhn",
+                "from_round": 1,
+                "to_round": 2,
+                "from_stance": "ban",
+                "to_stance": f"keep {HOSTILE}",
+            },
         ],
         "drift": [
-            {"seat": "popper", "stage": "affirmative", "round": 0, "position": 0.2,
-             "persona_similarity": 0.5, "assistant_similarity": 0.3},
-            {"seat": "popper", "stage": "rebuttal", "round": 1, "position": 0.45,
-             "persona_similarity": 0.4, "assistant_similarity": 0.4},
-            {"seat": "kuhn", "stage": "rebuttal", "round": 1, "position": 1.2,
-             "persona_similarity": 0.1, "assistant_similarity": 0.6},
-            {"seat": "kuhn", "stage": "rebuttal", "round": 2, "position": float("nan"),
-             "persona_similarity": 0.1, "assistant_similarity": 0.6},
+            {
+                "seat": "popper",
+                "stage": "affirmative",
+                "round": 0,
+                "position": 0.2,
+                "persona_similarity": 0.5,
+                "assistant_similarity": 0.3,
+            },
+            {
+                "seat": "popper",
+                "stage": "rebuttal",
+                "round": 1,
+                "position": 0.45,
+                "persona_similarity": 0.4,
+                "assistant_similarity": 0.4,
+            },
+            {
+                "seat": "kuhn",
+                "stage": "rebuttal",
+                "round": 1,
+                "position": 1.2,
+                "persona_similarity": 0.1,
+                "assistant_similarity": 0.6,
+            },
+            {
+                "seat": "kuhn",
+                "stage": "rebuttal",
+                "round": 2,
+                "position": float("nan"),
+                "persona_similarity": 0.1,
+                "assistant_similarity": 0.6,
+            },
         ],
         "drift_note": "no assistant baseline for other/model",
         "failed_turns_skipped": 2,
         "empty_turns_skipped": 1,
         "seats": [
-            {"seat": "popper", "persona": "popper", "role": "panel", "model": "m/one",
-             "provider": "m"},
-            {"seat": "kuhn", "persona": "kuhn", "role": "panel", "model": "m/two",
-             "provider": "m"},
-            {"seat": seats[2], "persona": "meadows", "role": "panel", "model": "m/one",
-             "provider": "m"},
-            {"seat": "chair", "persona": "chair", "role": "chair", "model": "m/one",
-             "provider": "m"},
+            {
+                "seat": "popper",
+                "persona": "popper",
+                "role": "panel",
+                "model": "m/one",
+                "provider": "m",
+            },
+            {"seat": "kuhn", "persona": "kuhn", "role": "panel", "model": "m/two", "provider": "m"},
+            {
+                "seat": seats[2],
+                "persona": "meadows",
+                "role": "panel",
+                "model": "m/one",
+                "provider": "m",
+            },
+            {
+                "seat": "chair",
+                "persona": "chair",
+                "role": "chair",
+                "model": "m/one",
+                "provider": "m",
+            },
         ],
         "vote_tallies": 2,
-        "no_persona_baseline": [{"model": "m/one", "mean_pairwise_distance": 0.18, "samples": 3,
-                                 "short_answers_skipped": 1,
-                                 "note": "fewer than 8 answers: a noisy baseline"}],
+        "no_persona_baseline": [
+            {
+                "model": "m/one",
+                "mean_pairwise_distance": 0.18,
+                "samples": 3,
+                "short_answers_skipped": 1,
+                "note": "fewer than 8 answers: a noisy baseline",
+            }
+        ],
         "short_turns_skipped": 2,
-    }  # fmt: skip
+    }
 
 
 def experiment_summary() -> dict[str, Any]:
@@ -124,16 +226,28 @@ def experiment_summary() -> dict[str, Any]:
         "samples": 3,
         "embedder": "all-MiniLM-L6-v2",
         "arms": [
-            {"name": "single", "models": ["local/smollm2-135m-instruct"],
-             "personas": ["popper", "kuhn"], "units": 12,
-             "metrics": {"blind_mean_pairwise_distance": metric(0.21, 0.18, 0.24),
-                         "blind_vendi_score": metric(1.8, 1.6, 2.0),
-                         "drift": metric(0.4, 0.3, 0.5)}},
-            {"name": f"cross{HOSTILE}", "models": ["openai/gpt-4o-mini", "anthropic/claude"],
-             "personas": ["popper", "kuhn"], "units": 12,
-             "metrics": {"blind_mean_pairwise_distance": metric(0.33, 0.29, 0.37),
-                         "blind_vendi_score": metric(2.2, 2.0, 2.4),
-                         "drift": {"mean": float("nan"), "ci95": [float("nan"), 1.0], "n": 0}}},
+            {
+                "name": "single",
+                "models": ["local/smollm2-135m-instruct"],
+                "personas": ["popper", "kuhn"],
+                "units": 12,
+                "metrics": {
+                    "blind_mean_pairwise_distance": metric(0.21, 0.18, 0.24),
+                    "blind_vendi_score": metric(1.8, 1.6, 2.0),
+                    "drift": metric(0.4, 0.3, 0.5),
+                },
+            },
+            {
+                "name": f"cross{HOSTILE}",
+                "models": ["openai/gpt-4o-mini", "anthropic/claude"],
+                "personas": ["popper", "kuhn"],
+                "units": 12,
+                "metrics": {
+                    "blind_mean_pairwise_distance": metric(0.33, 0.29, 0.37),
+                    "blind_vendi_score": metric(2.2, 2.0, 2.4),
+                    "drift": {"mean": float("nan"), "ci95": [float("nan"), 1.0], "n": 0},
+                },
+            },
             {"name": "empty", "models": ["x/y"], "personas": [], "units": 0, "metrics": {}},
         ],
         "metric_descriptions": {
@@ -141,38 +255,95 @@ def experiment_summary() -> dict[str, Any]:
             "blind_vendi_score": f"Effective number of distinct answers {HOSTILE}.",
         },
         "comparisons": [
-            {"metric": "blind_mean_pairwise_distance", "a": "single", "b": f"cross{HOSTILE}",
-             "difference": 0.12, "ci95": [0.07, 0.17], "p_value": 0.0001},
-            {"metric": "blind_vendi_score", "a": "single", "b": f"cross{HOSTILE}",
-             "difference": 0.4, "ci95": [0.1, 0.7], "p_value": 0.0213},
+            {
+                "metric": "blind_mean_pairwise_distance",
+                "a": "single",
+                "b": f"cross{HOSTILE}",
+                "difference": 0.12,
+                "ci95": [0.07, 0.17],
+                "p_value": 0.0001,
+            },
+            {
+                "metric": "blind_vendi_score",
+                "a": "single",
+                "b": f"cross{HOSTILE}",
+                "difference": 0.4,
+                "ci95": [0.1, 0.7],
+                "p_value": 0.0213,
+            },
         ],
         "tests": [
-            {"metric": "above_placebo_floor", "a": "placebo", "b": "single",
-             "difference": 0.06, "ci95": [0.02, 0.1], "p_value": 0.012, "role": "primary",
-             "adjusted_p": None},
-            {"metric": "blind_mean_pairwise_distance", "a": "single", "b": f"cross{HOSTILE}",
-             "difference": 0.12, "ci95": [0.07, 0.17], "p_value": 0.0001,
-             "role": "secondary", "adjusted_p": 0.0003},
-            {"metric": "blind_vendi_score", "a": "single", "b": f"cross{HOSTILE}",
-             "difference": 0.4, "ci95": [0.1, 0.7], "p_value": 0.0213, "role": "secondary",
-             "adjusted_p": 0.0426},
+            {
+                "metric": "above_placebo_floor",
+                "a": "placebo",
+                "b": "single",
+                "difference": 0.06,
+                "ci95": [0.02, 0.1],
+                "p_value": 0.012,
+                "role": "primary",
+                "adjusted_p": None,
+            },
+            {
+                "metric": "blind_mean_pairwise_distance",
+                "a": "single",
+                "b": f"cross{HOSTILE}",
+                "difference": 0.12,
+                "ci95": [0.07, 0.17],
+                "p_value": 0.0001,
+                "role": "secondary",
+                "adjusted_p": 0.0003,
+            },
+            {
+                "metric": "blind_vendi_score",
+                "a": "single",
+                "b": f"cross{HOSTILE}",
+                "difference": 0.4,
+                "ci95": [0.1, 0.7],
+                "p_value": 0.0213,
+                "role": "secondary",
+                "adjusted_p": 0.0426,
+            },
         ],
-        "placebo_floor": {"single": metric(0.15, 0.12, 0.18, 9),
-                          f"cross{HOSTILE}": metric(0.09, 0.07, 0.11, 9)},
-        "power": [{"metric": "above_placebo_floor", "a": "placebo", "b": "single",
-                   "effect": 0.03, "questions": 4, "power": 0.21, "questions_for_80": 19}],
+        "placebo_floor": {
+            "single": metric(0.15, 0.12, 0.18, 9),
+            f"cross{HOSTILE}": metric(0.09, 0.07, 0.11, 9),
+        },
+        "power": [
+            {
+                "metric": "above_placebo_floor",
+                "a": "placebo",
+                "b": "single",
+                "effect": 0.03,
+                "questions": 4,
+                "power": 0.21,
+                "questions_for_80": 19,
+            }
+        ],
         "underpowered": True,
         "decomposition": {"persona": 0.42, "family": 0.21, "residual": 0.37},
         "curves": {
-            "single": [{"stage": "opening", "round": 0, "mean": 0.21, "ci95": [0.18, 0.24], "n": 12},
-                       {"stage": "cross_examination", "round": 0, "mean": 0.17,
-                        "ci95": [0.15, 0.2], "n": 12}],
-            f"cross{HOSTILE}": [{"stage": "opening", "round": 0, "mean": 0.33,
-                                 "ci95": [0.29, 0.37], "n": 12},
-                                {"stage": "cross_examination", "round": 0, "mean": float("nan"),
-                                 "ci95": None, "n": 0}],
+            "single": [
+                {"stage": "opening", "round": 0, "mean": 0.21, "ci95": [0.18, 0.24], "n": 12},
+                {
+                    "stage": "cross_examination",
+                    "round": 0,
+                    "mean": 0.17,
+                    "ci95": [0.15, 0.2],
+                    "n": 12,
+                },
+            ],
+            f"cross{HOSTILE}": [
+                {"stage": "opening", "round": 0, "mean": 0.33, "ci95": [0.29, 0.37], "n": 12},
+                {
+                    "stage": "cross_examination",
+                    "round": 0,
+                    "mean": float("nan"),
+                    "ci95": None,
+                    "n": 0,
+                },
+            ],
         },
-    }  # fmt: skip
+    }
 
 
 EMPTY_SUMMARY: dict[str, Any] = {
@@ -374,8 +545,13 @@ def test_run_page_edge_cases() -> None:
     report.update(stages=[report["stages"][0]], drift=[], stance_flips=[])
     report["drift_note"] = "no assistant baseline: run 'council diversity RUN_DIR --baseline K'"
     page = run_report_html(report)
-    structure = check_page(page.replace("</main>", '<svg xmlns="http://www.w3.org/2000/svg" '
-                                        'role="img" aria-label="x"><title>x</title></svg></main>'))  # fmt: skip
+    structure = check_page(
+        page.replace(
+            "</main>",
+            '<svg xmlns="http://www.w3.org/2000/svg" '
+            'role="img" aria-label="x"><title>x</title></svg></main>',
+        )
+    )
     text = " ".join(structure.text)
     assert "<svg" not in page  # nothing to plot: notes instead of empty charts
     assert "No stage or round had two seats to compare." in text
@@ -415,10 +591,14 @@ def test_empty_experiment_page() -> None:
     structure = parse(page)
     text = " ".join(structure.text)
     assert "<svg" not in page and not NAN.search(text)
-    for expected in ("This experiment has no arms.", "No metrics were measured.",
-                     "No tests: one arm, or too few questions.",
-                     "Not measured: this experiment ran without placebo arms.",
-                     "No variance decomposition", "No per-round curves."):  # fmt: skip
+    for expected in (
+        "This experiment has no arms.",
+        "No metrics were measured.",
+        "No tests: one arm, or too few questions.",
+        "Not measured: this experiment ran without placebo arms.",
+        "No variance decomposition",
+        "No per-round curves.",
+    ):
         assert expected in text
 
 
@@ -427,9 +607,11 @@ def test_page_from_a_real_run(tmp_path: Path) -> None:
         return f"{request.seat} argues about {request.stage}: cars, streets, {request.seat}."
 
     result = Council(
-        ["popper", "kuhn", "meadows"], protocol="council", model=FunctionModel(reply),
+        ["popper", "kuhn", "meadows"],
+        protocol="council",
+        model=FunctionModel(reply),
         runs_dir=tmp_path,
-    ).convene("Should cities ban private cars?")  # fmt: skip
+    ).convene("Should cities ban private cars?")
     voices = {"test/function": ["As an AI assistant, I can list pros and cons of car bans."]}
     report = analyse_run(load_run(result.run_dir or ""), FakeEmbedder(), assistant_voice=voices)
     data = report.to_json()
@@ -473,18 +655,28 @@ def test_pages_in_a_headless_browser(tmp_path: Path) -> None:
 
     dom = browse(run_page, tmp_path / "profile", "--dump-dom").stdout
     assert dom.count("<svg") == 4 and "<script" not in dom.lower()
-    for label in ("Mean pairwise distance by stage and round", "Cosine similarity: rebuttal r1",
-                  "Drift per seat", "stage and round, in order", "mean pairwise distance",
-                  "persona voice (0)", "one seat spoke: diversity needs at least two voices"):  # fmt: skip
+    for label in (
+        "Mean pairwise distance by stage and round",
+        "Cosine similarity: rebuttal r1",
+        "Drift per seat",
+        "stage and round, in order",
+        "mean pairwise distance",
+        "persona voice (0)",
+        "one seat spoke: diversity needs at least two voices",
+    ):
         assert label in dom, label
     assert "<title>Diversity: Should cities ban cars? &lt;script&gt;" in dom  # not 'pwned'
     assert "meadows&lt;script&gt;" in dom
 
     dom = browse(experiment_page, tmp_path / "profile", "--dump-dom").stdout
     assert dom.count("<svg") == 5
-    for label in ("blind_vendi_score by arm", "floor: single",
-                  "Where the variance comes from", "share of the total variance",
-                  "per arm"):  # fmt: skip
+    for label in (
+        "blind_vendi_score by arm",
+        "floor: single",
+        "Where the variance comes from",
+        "share of the total variance",
+        "per arm",
+    ):
         assert label in dom, label
 
     for page in (run_page, experiment_page):
@@ -513,9 +705,17 @@ def test_seats_keep_one_order_and_one_colour_in_every_chart() -> None:
     seats = ["popper", "kuhn", f"meadows{HOSTILE}"]
     # The second heatmap's turns arrived in another order: the page still lists seating order.
     report["stages"][2]["labels"] = [seats[2], seats[0], seats[1]]
-    report["drift"].insert(0, {"seat": seats[2], "stage": "rebuttal", "round": 1,
-                               "position": 0.3, "persona_similarity": 0.4,
-                               "assistant_similarity": 0.3})  # fmt: skip
+    report["drift"].insert(
+        0,
+        {
+            "seat": seats[2],
+            "stage": "rebuttal",
+            "round": 1,
+            "position": 0.3,
+            "persona_similarity": 0.4,
+            "assistant_similarity": 0.3,
+        },
+    )
     page = run_report_html(report)
     found = charts(page)
     r1 = legend(found["Cosine similarity: rebuttal r1"])
@@ -523,8 +723,9 @@ def test_seats_keep_one_order_and_one_colour_in_every_chart() -> None:
     drift = legend(found["Drift per seat"])
     assert drift == r1  # same seats, same order, same colours
     assert len({colour for _, colour in r1}) == 3
-    references = re.findall(r'class="legend-reference" data-name="[^"]*" data-colour="([^"]*)"',
-                            found["Drift per seat"])  # fmt: skip
+    references = re.findall(
+        r'class="legend-reference" data-name="[^"]*" data-colour="([^"]*)"', found["Drift per seat"]
+    )
     assert len(references) == 2 and not set(references) & {c for _, c in r1}
     assert not set(references) & set(svg_colours())
 
@@ -580,13 +781,21 @@ def test_every_y_axis_starts_at_zero() -> None:
 def test_a_variance_split_that_does_not_add_up_is_undefined_not_rescaled() -> None:
     summary = experiment_summary()
     note_text = "undefined: the answers have near-zero variance (they are all but identical)"
-    summary["decomposition"] = {"persona": None, "family": None, "residual": None,
-                                "note": note_text}  # fmt: skip
+    summary["decomposition"] = {
+        "persona": None,
+        "family": None,
+        "residual": None,
+        "note": note_text,
+    }
     page = experiment_report_html(summary)
     assert "Where the variance comes from" not in page and note_text in page
     assert "undefined" in experiment_table(summary)
-    summary["decomposition"] = {"persona": 1.057, "family": 0.492, "residual": None,
-                                "note": "residual undefined: confounded"}  # fmt: skip
+    summary["decomposition"] = {
+        "persona": 1.057,
+        "family": 0.492,
+        "residual": None,
+        "note": "residual undefined: confounded",
+    }
     page = experiment_report_html(summary)
     assert "Where the variance comes from" not in page  # no bar: it would have to rescale
     assert "1.057" in page and "0.492" in page and "68%" not in page and "32%" not in page

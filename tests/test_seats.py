@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,6 +10,7 @@ from council.errors import ModelCallError
 from council.seats import CallSettings, ModelRequest, make_model
 from council.secrets import REDACTED, redact
 from council.testing import FakeProvider
+from council.testing.fake_provider import Reply
 
 FAST = CallSettings(timeout_s=5, max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05)
 REQUEST = ModelRequest(
@@ -22,9 +22,8 @@ REQUEST = ModelRequest(
 
 
 @pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider("Hello from the fake provider.") as fake:
-        yield fake
+def provider_reply() -> Reply:
+    return "Hello from the fake provider."
 
 
 def model_on(provider: FakeProvider, settings: CallSettings = FAST):  # type: ignore[no-untyped-def]

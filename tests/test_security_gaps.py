@@ -41,8 +41,14 @@ def test_an_activation_cap_that_is_no_finite_number_is_refused(
 
 def test_the_chaos_benchmark_explains_itself() -> None:
     def chaos(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bench.chaos", *args], cwd=REPO,
-                              env=_child_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "bench.chaos", *args],
+            cwd=REPO,
+            env=_child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     helped = chaos("--help")
     assert helped.returncode == 0 and helped.stdout.startswith("usage: python -m bench.chaos")
@@ -78,8 +84,14 @@ def test_lint_refuses_a_memory_bomb_card_without_taking_the_memory(
     (tmp_path / "attacker.md").write_text(
         f"---\nname: attacker\ndescription: d\nrole: r\n---\n{body}\n"
     )
-    done = subprocess.run([sys.executable, "-c", LINT_AND_MEASURE, str(tmp_path)], cwd=REPO,
-                          env=_child_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", LINT_AND_MEASURE, str(tmp_path)],
+        cwd=REPO,
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     *findings, summary = done.stdout.strip().splitlines()
     measured = json.loads(summary)
     failed = [line for line in findings if "render-failed" in line]

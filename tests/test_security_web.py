@@ -25,6 +25,7 @@ from council.cli.main import main
 from council.store.ledger import Ledger
 from council.store.query import RunQuery
 from council.testing import FakeProvider
+from council.testing.fake_provider import Reply
 from council.web.app import create_app
 from council.web.guard import APP_CSP, REPORT_CSP
 from council.web.settings import ServerSettings
@@ -98,9 +99,9 @@ class Server(web.Server):
 
 
 @pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider(lambda body: f"Reply from {body['model']}, long enough to measure.") as fake:
-        yield fake
+def provider_reply() -> Reply:
+    """Replies of 40 characters or more: shorter ones are too short for the meter to measure."""
+    return lambda body: f"Reply from {body['model']}, long enough to measure."
 
 
 def serve(tmp_path: Path, provider: FakeProvider, **changes: Any) -> Server:
@@ -244,7 +245,7 @@ def test_a_request_past_the_servers_caps_is_refused_and_a_run_has_a_budget(
     ledger = Ledger.existing(settings.runs_dir)
     config = json.loads((ledger.run(run_id) or {})["config"])
     ledger.close()
-    assert config["budget"] == {
+    assert config["spec"]["budget"] == {
         "max_tokens": settings.budget_tokens,
         "max_usd": settings.budget_usd,
         "max_wall_s": settings.budget_seconds,

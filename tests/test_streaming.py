@@ -49,8 +49,13 @@ class Heard:
 
 
 def request_to(listener: Heard) -> ModelRequest:
-    return ModelRequest(stage="opening", messages=[{"role": "user", "content": "Sundays?"}],
-                        max_tokens=40, temperature=0.0, listener=listener)  # fmt: skip
+    return ModelRequest(
+        stage="opening",
+        messages=[{"role": "user", "content": "Sundays?"}],
+        max_tokens=40,
+        temperature=0.0,
+        listener=listener,
+    )
 
 
 def model_on(fake: FakeProvider, settings: CallSettings = FAST):  # type: ignore[no-untyped-def]

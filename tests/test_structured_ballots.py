@@ -49,8 +49,11 @@ def test_a_json_ballot_is_read_structured_and_a_line_parsed() -> None:
     assert (ballot.stance, ballot.confidence, ballot.reason) == ("ship now", 0.75, "It is ready.")
     line = parse_ballot("a", "Prose.\nSTANCE: ship now | CONFIDENCE: med | DEALBREAKER: no", NYK)
     assert line.valid and line.read == "parsed" and line.stance == "ship now"
-    chosen = parse_ballot("a", '{"stance": "reject", "confidence": 0.9, "dealbreaker": "none",'
-                          ' "reason": "r"}', OPTIONS)  # fmt: skip
+    chosen = parse_ballot(
+        "a",
+        '{"stance": "reject", "confidence": 0.9, "dealbreaker": "none", "reason": "r"}',
+        OPTIONS,
+    )
     assert chosen.valid and chosen.read == "structured" and chosen.stance == "reject"
 
 
@@ -123,10 +126,14 @@ def fake_reply(body: dict[str, Any]) -> str:
     if schema is None:
         return "A considered answer about the timetables, in plain prose."
     stance = schema["properties"]["stance"]
-    return json.dumps({
-        "stance": stance["enum"][0] if "enum" in stance else "keep the timetables",
-        "confidence": "high", "dealbreaker": "no", "reason": "The data supports it.",
-    })  # fmt: skip
+    return json.dumps(
+        {
+            "stance": stance["enum"][0] if "enum" in stance else "keep the timetables",
+            "confidence": "high",
+            "dealbreaker": "no",
+            "reason": "The data supports it.",
+        }
+    )
 
 
 def test_the_request_body_carries_the_ballot_schema_through_litellm() -> None:
@@ -135,8 +142,9 @@ def test_the_request_body_carries_the_ballot_schema_through_litellm() -> None:
         async def endpoint(_: str) -> dict[str, Any]:
             return {"api_base": fake.api_base, "api_key": "k"}
 
-        model = LiteLLMModel("openai/fake", resolve_endpoint=endpoint, structured_output=True,
-                             max_attempts=1)  # fmt: skip
+        model = LiteLLMModel(
+            "openai/fake", resolve_endpoint=endpoint, structured_output=True, max_attempts=1
+        )
         result = run(model)
         assert result.status == "completed", result.error
         votes = [b for b in fake.requests if "response_format" in b]
@@ -164,8 +172,13 @@ def test_which_models_take_a_schema_and_in_what_form() -> None:
     local = make_model("local/smollm2-135m")  # no server starts until a call
     assert local.structured_output and isinstance(local, LiteLLMModel)
     # llama-cpp-python 0.3.x takes {"type": "json_object", "schema": ...}, not json_schema.
-    request = ModelRequest(stage="s", messages=[], max_tokens=5, temperature=0,
-                           response_schema={"title": "ballot", "type": "object"})  # fmt: skip
+    request = ModelRequest(
+        stage="s",
+        messages=[],
+        max_tokens=5,
+        temperature=0,
+        response_schema={"title": "ballot", "type": "object"},
+    )
     params = local._params(import_litellm(), request, {"model": "openai/smollm2-135m"})
     assert params["response_format"] == {"type": "json_object", "schema": request.response_schema}
 
@@ -176,11 +189,21 @@ def test_the_llama_cpp_form_reaches_the_server_as_it_is_sent() -> None:
         async def endpoint(_: str) -> dict[str, Any]:
             return {"api_base": fake.api_base, "api_key": "k"}
 
-        model = LiteLLMModel("openai/fake", resolve_endpoint=endpoint, structured_output=True,
-                             schema_form="json_object", max_attempts=1)  # fmt: skip
+        model = LiteLLMModel(
+            "openai/fake",
+            resolve_endpoint=endpoint,
+            structured_output=True,
+            schema_form="json_object",
+            max_attempts=1,
+        )
         schema = {"title": "ballot", "type": "object", "properties": {"stance": {"type": "string"}}}
-        request = ModelRequest(stage="s", messages=[{"role": "user", "content": "vote"}],
-                               max_tokens=20, temperature=0, response_schema=schema)  # fmt: skip
+        request = ModelRequest(
+            stage="s",
+            messages=[{"role": "user", "content": "vote"}],
+            max_tokens=20,
+            temperature=0,
+            response_schema=schema,
+        )
         completion = asyncio.run(model.complete(request))
         assert completion.structured and completion.content == '{"stance": "x"}'
         assert fake.requests[0]["response_format"] == {"type": "json_object", "schema": schema}
@@ -203,8 +226,13 @@ def test_asking_what_a_model_can_do_imports_no_litellm() -> None:
         "import sys; from council.seats.seat import make_model; m = make_model('openai/o3-mini');"
         "assert m.structured_output and m.reasons; assert 'litellm' not in sys.modules"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -249,8 +277,9 @@ def test_a_ballot_cut_off_in_its_reason_still_votes() -> None:
 
 
 def test_a_json_ballot_reads_as_prose_to_seats_the_transcript_and_the_meter() -> None:
-    reply = json.dumps({"stance": "wait", "confidence": "low", "dealbreaker": "no",
-                        "reason": "The data is thin."})  # fmt: skip
+    reply = json.dumps(
+        {"stance": "wait", "confidence": "low", "dealbreaker": "no", "reason": "The data is thin."}
+    )
     assert ballot_prose(reply) == (
         "The data is thin.\n\nSTANCE: wait | CONFIDENCE: low | DEALBREAKER: no"
     )

@@ -46,10 +46,21 @@ QUICK = [
 ]  # fmt: skip  (Acceptable Compromises is marked optional)
 
 
-def convene(reply: Callable[[ModelRequest], str], protocol: Any = "high-council-quick",
-            *, model: str = "test/function", **kwargs: Any) -> RunResult:  # fmt: skip
-    council = Council(PANEL, protocol=protocol, model=FunctionModel(reply, model=model),
-                      runs_dir=None, similarity="words", **kwargs)  # fmt: skip
+def convene(
+    reply: Callable[[ModelRequest], str],
+    protocol: Any = "high-council-quick",
+    *,
+    model: str = "test/function",
+    **kwargs: Any,
+) -> RunResult:
+    council = Council(
+        PANEL,
+        protocol=protocol,
+        model=FunctionModel(reply, model=model),
+        runs_dir=None,
+        similarity="words",
+        **kwargs,
+    )
     return council.convene("Monorepo or polyrepo?")
 
 
@@ -135,8 +146,13 @@ def test_a_verdict_still_short_when_asked_again_is_recorded_unchecked_with_reaso
 def test_an_unchecked_verdict_survives_the_record(tmp_path: Path) -> None:
     from council.store import load_run
 
-    council = Council(PANEL, protocol="high-council-quick", model=FunctionModel(chair_writes("Sold!")),
-                      runs_dir=tmp_path, similarity="words")  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol="high-council-quick",
+        model=FunctionModel(chair_writes("Sold!")),
+        runs_dir=tmp_path,
+        similarity="words",
+    )
     result = council.convene("Monorepo or polyrepo?")
     loaded = load_run(result.run_id, tmp_path)
     assert loaded.verdict_check == result.verdict_check
@@ -160,15 +176,31 @@ def tally(outcome: str, winner: str | None = None, dealbreaker: str | None = Non
     from council.records.run import Ballot
 
     ballots = [Ballot(seat="kuhn", valid=True, stance="poly", dealbreaker=dealbreaker)]
-    return Tally(stage="final", kind="vote", rule="confidence_weighted", outcome=outcome,  # type: ignore[arg-type]
-                 winner=winner, consensus=outcome == "consensus", ballots=ballots,
-                 dealbreaker="harmful")  # fmt: skip
+    return Tally(
+        stage="final",
+        kind="vote",
+        rule="confidence_weighted",
+        outcome=outcome,  # type: ignore[arg-type]
+        winner=winner,
+        consensus=outcome == "consensus",
+        ballots=ballots,
+        dealbreaker="harmful",
+    )
 
 
 def verdict_turn(text: str, **fields: Any) -> Turn:
-    return Turn(run_id="r", stage="verdict", seat="chair", persona="chair", provider="test",
-                model="test/function", content=text, latency_s=0.0, started_at=utc_now(),
-                **fields)  # fmt: skip
+    return Turn(
+        run_id="r",
+        stage="verdict",
+        seat="chair",
+        persona="chair",
+        provider="test",
+        model="test/function",
+        content=text,
+        latency_s=0.0,
+        started_at=utc_now(),
+        **fields,
+    )
 
 
 @pytest.mark.parametrize(
@@ -195,8 +227,10 @@ def test_outcome_statements_are_read_from_words(text: str, stated: set[str]) -> 
 def test_the_stated_outcome_must_be_the_tallys() -> None:
     facts = VerdictFacts(tally=tally("split"))
     problems = verdict_problems(verdict_turn("Consensus reached: ship it."), facts)
-    assert problems == ["outcome: it states consensus; the tally's is split (no option cleared "
-                        "the threshold: no consensus reached)"]  # fmt: skip
+    assert problems == [
+        "outcome: it states consensus; the tally's is split (no option cleared "
+        "the threshold: no consensus reached)"
+    ]
     assert verdict_problems(verdict_turn("No consensus reached; it goes to you."), facts) == []
     inconclusive = VerdictFacts(tally=tally("inconclusive"))
     assert (
@@ -356,8 +390,10 @@ def test_a_run_on_the_bundled_model_ends_with_the_tally_the_note_and_the_command
         out[-1]
         == f"Seat a real model: {REAL_MODEL_COMMAND} (council models lists what is reachable)."
     )
-    assert out[-2] == (f"Note: {DEFAULT_LOCAL_MODEL} (135M parameters) is an offline stand-in that "
-                       "runs with no key: expect generic, sometimes broken prose, not advice.")  # fmt: skip
+    assert out[-2] == (
+        f"Note: {DEFAULT_LOCAL_MODEL} (135M parameters) is an offline stand-in that "
+        "runs with no key: expect generic, sometimes broken prose, not advice."
+    )
     tally_at = next(i for i, line in enumerate(out) if line.startswith("Vote tally"))
     assert any("carries (consensus)" in line for line in out[tally_at:-2])
     assert "Run folder" in "\n".join(out[:tally_at])

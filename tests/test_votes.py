@@ -193,8 +193,11 @@ def test_a_domain_seat_and_one_confident_seat_pass_a_denominator_of_three_and_a_
     tally = tally_votes(stage, ballots(stage, *replies), weights=weights)
     assert tally.denominator == 3.5 and tally.scores == {"yes": 2.5, "no": 1.0}
     assert tally.consensus  # 2.5 >= 2/3 x 3.5
-    weaker = tally_votes(stage, ballots(stage, "yes | high | none", "yes | low | none",
-                                        "no | high | none"), weights=weights)  # fmt: skip
+    weaker = tally_votes(
+        stage,
+        ballots(stage, "yes | high | none", "yes | low | none", "no | high | none"),
+        weights=weights,
+    )
     assert weaker.scores["yes"] == 2.0 and not weaker.consensus  # 2.0 < 2.333
 
 
@@ -228,25 +231,31 @@ def test_messy_stances_are_normalised(reply: str, stance: str | None) -> None:
 
 def test_free_stances_fold_case_punctuation_and_synonyms() -> None:
     free = vote(rule="confidence_weighted")
-    tally = tally_votes(free, ballots(free, "Monorepo. | high | none", "monorepo | med | x",
-                                      "Polyrepo! | high | none"))  # fmt: skip
+    tally = tally_votes(
+        free,
+        ballots(free, "Monorepo. | high | none", "monorepo | med | x", "Polyrepo! | high | none"),
+    )
     assert tally.scores == {"monorepo": 1.75, "polyrepo": 1.0}
     assert tally.ballots[0].raw_stance == "Monorepo" and tally.ballots[0].stance == "monorepo"
 
 
 def test_a_split_reports_each_option_with_its_strongest_argument() -> None:
     stage = CONFIDENCE_WEIGHTED
-    tally = tally_votes(stage, ballots(
+    tally = tally_votes(
         stage,
-        "Trams last fifty years.\nyes | high | none",
-        "Buses can change routes.\nno | high | none",
-        "It hinges on funding.\ndepends | med | none",
-    ))  # fmt: skip
+        ballots(
+            stage,
+            "Trams last fifty years.\nyes | high | none",
+            "Buses can change routes.\nno | high | none",
+            "It hinges on funding.\ndepends | med | none",
+        ),
+    )
     assert (tally.split and not tally.consensus and tally.winner is None) or tally.split
     assert tally.arguments == {
-        "yes": "Trams last fifty years.", "no": "Buses can change routes.",
+        "yes": "Trams last fifty years.",
+        "no": "Buses can change routes.",
         "depends": "It hinges on funding.",
-    }  # fmt: skip
+    }
 
 
 def test_a_missing_stance_line_is_asked_for_once_and_recorded() -> None:
@@ -264,8 +273,9 @@ def test_a_missing_stance_line_is_asked_for_once_and_recorded() -> None:
         return "yes | high | none"
 
     protocol = "full-council"
-    result = Council(["popper", "kuhn", "meadows"], protocol=protocol,
-                     model=FunctionModel(reply), runs_dir=None).convene("Q?")  # fmt: skip
+    result = Council(
+        ["popper", "kuhn", "meadows"], protocol=protocol, model=FunctionModel(reply), runs_dir=None
+    ).convene("Q?")
     assert asked.count("kuhn") == 2 and asked.count("popper") == 1  # once more, kuhn only
     reask = [t for t in result.turns if t.stage == "vote.reask"]
     assert [t.seat for t in reask] == ["kuhn"] and reask[0].request is not None
@@ -282,8 +292,12 @@ def test_free_stances_that_mean_the_same_merge_by_the_bundled_embedder() -> None
     similarity = embedding_similarity()
     assert similarity is not None
     free = vote(rule="confidence_weighted")
-    replies = ["Raise taxes | high | none", "raise taxes | high | none",
-               "Increase taxes | high | none", "Cut spending | high | none"]  # fmt: skip
+    replies = [
+        "Raise taxes | high | none",
+        "raise taxes | high | none",
+        "Increase taxes | high | none",
+        "Cut spending | high | none",
+    ]
     tally = tally_votes(free, ballots(free, *replies), similarity=similarity)
     assert tally.scores == {"raise taxes": 3.0, "cut spending": 1.0}
     assert tally.merged == {"Increase taxes": "raise taxes"}  # case alone is no merge
@@ -294,8 +308,10 @@ def test_free_stances_that_mean_the_same_merge_by_the_bundled_embedder() -> None
 
 def test_a_free_stance_is_a_few_words_not_prose() -> None:
     free = vote(rule="confidence_weighted")
-    prose = ("that is a good one that is a great answer here is the response to it in three "
-             "words stance | 0.5 | none")  # fmt: skip
+    prose = (
+        "that is a good one that is a great answer here is the response to it in three "
+        "words stance | 0.5 | none"
+    )
     ballot = parse_ballot("keynes", prose, free)
     assert not ballot.valid and "not a position in a few words" in (ballot.problem or "")
     assert parse_ballot("keynes", "Build the tram line first | high | none", free).valid

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from council.errors import ModelCallError
 from council.seats import warm
 from council.seats.litellm_model import LiteLLMModel
 from council.seats.model import Completion, ModelRequest
+from council.seats.provider_env import call_variables
 from council.testing import FakeProvider
 
 REQUEST = ModelRequest(stage="s", messages=[{"role": "user", "content": "hi"}], max_tokens=20,
@@ -104,16 +106,141 @@ def test_a_folder_too_long_for_a_socket_gets_no_worker(
     assert warm.socket_path() is None
 
 
-def test_a_changed_key_or_switch_gets_another_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_worker_per_install_whatever_the_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "one")
+    monkeypatch.setenv("COUNCIL_UNRELATED", "one")
     first = warm.fingerprint()
-    monkeypatch.setenv("OPENAI_API_KEY", "two")
+    monkeypatch.setenv("OPENAI_API_KEY", "two")  # keys travel with each call
+    monkeypatch.setenv("COUNCIL_UNRELATED", "two")
+    monkeypatch.setenv("PWD", "/elsewhere")
+    assert warm.fingerprint() == first
+    monkeypatch.setenv("LITELLM_LOG", "DEBUG")  # read by litellm as it is imported
     assert warm.fingerprint() != first
-    monkeypatch.setenv("PWD", "/elsewhere")  # what a shell changes between commands does not
-    assert warm.fingerprint() == warm.fingerprint()
     monkeypatch.setenv(warm.SWITCH_ENV, "off")
     assert not warm.enabled()
     assert asyncio.run(warm.worker()) is None
+
+
+def test_a_worker_starts_with_no_provider_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-in-the-worker")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-never-in-the-worker")
+    monkeypatch.setenv("LITELLM_PROXY_API_KEY", "proxy-never-in-the-worker")
+    monkeypatch.setenv("COUNCIL_UNRELATED", "x")
+    monkeypatch.setenv("LITELLM_LOG", "ERROR")
+    monkeypatch.setenv("PYTHONPATH", "relative/folder")
+    env = warm.worker_environment()
+    assert not {"OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY", "LITELLM_PROXY_API_KEY"} & set(env)
+    assert "COUNCIL_UNRELATED" not in env and env["LITELLM_LOG"] == "ERROR"
+    assert env[warm.SWITCH_ENV] == "off"
+    assert all(Path(p).is_absolute() for p in env["PYTHONPATH"].split(os.pathsep))
+
+
+def test_a_call_carries_the_variables_of_its_provider_only() -> None:
+    environ = {"OPENAI_API_KEY": "o", "OPENAI_BASE_URL": "http://b", "ANTHROPIC_API_KEY": "a",
+               "AWS_REGION_NAME": "r", "HOME": "/h", "LITELLM_LOG": "ERROR"}  # fmt: skip
+    assert call_variables("openai/gpt-4o", environ) == {"OPENAI_API_KEY": "o",
+                                                        "OPENAI_BASE_URL": "http://b"}  # fmt: skip
+    assert call_variables("bedrock/claude", environ) == {"AWS_REGION_NAME": "r"}
+    # No provider named: litellm works it out, so every provider's variables travel.
+    assert set(call_variables("gpt-4o", environ)) == {"OPENAI_API_KEY", "OPENAI_BASE_URL",
+                                                      "ANTHROPIC_API_KEY", "AWS_REGION_NAME"}  # fmt: skip
+
+
+def test_every_variable_litellm_asks_for_travels_with_the_call() -> None:
+    """For every provider litellm knows, the variables its validate_environment names are
+    among those a call to that provider carries: the worker, which has none, gets them."""
+    from council.seats.litellm_model import import_litellm
+
+    litellm = import_litellm()
+    missed = {}
+    for provider in litellm.provider_list:
+        name = getattr(provider, "value", provider)
+        if name in ("chatgpt", "github_copilot"):
+            continue  # signed in through a browser, no variable; asking would go online
+        try:
+            needed = litellm.validate_environment(model=f"{name}/x").get("missing_keys") or []
+        except Exception:
+            continue
+        carried = call_variables(f"{name}/x", {key: "set" for key in needed})
+        if set(needed) - set(carried):
+            missed[name] = sorted(set(needed) - set(carried))
+    assert not missed
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker in /proc")
+def test_environments_differing_in_an_unrelated_variable_share_one_worker(
+    worker_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = LiteLLMModel("openai/fake", max_attempts=1, priced=False)
+    with FakeProvider("Shared.") as fake:
+        endpoint = {"api_base": fake.api_base, "api_key": "k"}
+        for shell in ("one", "two"):
+            monkeypatch.setenv("COUNCIL_UNRELATED", shell)  # another shell, another script
+            path = warm.socket_path()
+            assert path == worker_path and warm.find_or_start(path)
+            completion = asyncio.run(warm.WorkerClient(path).complete(model.settings, endpoint,
+                                                                      REQUEST))  # fmt: skip
+            assert completion is not None and completion.content == "Shared."
+        assert fake.request_count == 2
+    (alive,) = warm.live_workers()
+    assert alive.socket == worker_path and alive.pid == _worker_pid(worker_path)
+    assert alive.serving and alive.rss_mb and alive.rss_mb > 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads the worker's environ")
+def test_a_key_one_environment_sends_is_not_seen_by_another_that_lacks_it(
+    worker_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker holds no key of its own: a call made with a key uses it; a call from an
+    environment without one is made without one (and fails as it would there), never with
+    the key the worker was last sent; the key reaches no message."""
+    key = "sk-only-environment-a-0123456789"
+    model = LiteLLMModel("openai/fake", max_attempts=1, priced=False)
+    with FakeProvider("Keyed.") as fake:
+        endpoint = {"api_base": fake.api_base}  # the key comes from the environment
+        client = warm.WorkerClient(worker_path)
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        completion = asyncio.run(client.complete(model.settings, endpoint, REQUEST))
+        assert completion is not None and completion.content == "Keyed."
+        assert {k.lower(): v for k, v in fake.headers[0].items()}[
+            "authorization"
+        ] == f"Bearer {key}"
+        monkeypatch.delenv("OPENAI_API_KEY")
+        with pytest.raises(ModelCallError) as caught:
+            asyncio.run(client.complete(model.settings, endpoint, REQUEST))
+        assert "OPENAI_API_KEY" in str(caught.value)  # missing, as it is here
+        assert fake.request_count == 1  # never sent with environment a's key
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        fake.fail_next(401)
+        with pytest.raises(ModelCallError) as refused:
+            asyncio.run(client.complete(model.settings, endpoint, REQUEST))
+        assert key not in str(refused.value)
+    environ = Path(f"/proc/{_worker_pid(worker_path)}/environ").read_bytes()
+    assert key.encode() not in environ and b"OPENAI_API_KEY" not in environ
+
+
+def test_calls_with_other_variables_take_turns_and_leave_none_behind() -> None:
+    from council.seats.warm_server import CallEnvironment
+
+    environment = CallEnvironment()
+    seen: list[tuple[str, str | None, int]] = []
+
+    async def call(name: str, variables: dict[str, str]) -> None:
+        async with environment.holding(variables):
+            seen.append((name, os.environ.get("COUNCIL_TEST_PROVIDER_KEY"), environment.active))
+            await asyncio.sleep(0.01)
+            assert os.environ.get("COUNCIL_TEST_PROVIDER_KEY") == variables.get(
+                "COUNCIL_TEST_PROVIDER_KEY"
+            )
+
+    async def main() -> None:
+        a = {"COUNCIL_TEST_PROVIDER_KEY": "a"}
+        await asyncio.gather(call("a1", a), call("a2", a), call("none", {}), call("a3", a))
+
+    asyncio.run(main())
+    # a1 and a2 run together; the call without the key waits for them, a3 for it (in order).
+    assert seen == [("a1", "a", 1), ("a2", "a", 2), ("none", None, 1), ("a3", "a", 1)]
+    assert "COUNCIL_TEST_PROVIDER_KEY" not in os.environ and environment.active == 0
 
 
 def test_a_worker_dying_during_the_call_sends_it_back_to_this_process() -> None:
@@ -230,7 +357,7 @@ def test_a_stopped_worker_removes_its_socket_and_lock(worker_path: Path) -> None
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker in /proc")
 def test_workers_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three environments, two workers at most: the third retires the least recently used,
+    """Three installs, two workers at most: the third retires the least recently used,
     which finishes the call it holds, then exits; a dead worker's socket is removed."""
     import threading
 
@@ -249,9 +376,10 @@ def test_workers_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
         return "Finished by a retired worker."
 
     def start(name: str) -> Path:
-        monkeypatch.setenv("COUNCIL_TEST_ENVIRONMENT", name)  # another environment
-        path = warm.socket_path()
-        assert path is not None and warm.find_or_start(path)
+        folder = warm.private_folder()
+        assert folder is not None
+        path = folder / f"worker-{name}.sock"  # another install's (it is named by a digest)
+        assert warm.find_or_start(path)
         pids.append(_worker_pid(path))
         paths[name] = path
         return path
@@ -288,3 +416,50 @@ def test_workers_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
             if not _gone_within(pid, 6):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_the_cap_counts_workers_still_starting(tmp_path: Path) -> None:
+    """Workers are counted by the locks they hold, those still importing litellm (no socket
+    yet) included: the least recently used beyond the cap lose socket and lock file."""
+    from council.seats.warm_server import _retire_beyond_cap
+
+    held = []
+    try:
+        for age, name in enumerate(["newest", "starting", "older", "oldest"]):
+            lock = tmp_path / f"worker-{name}.lock"
+            handle = lock.open("a")
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a live worker's
+            held.append(handle)
+            when = time.time() - 10 * age
+            os.utime(lock, (when, when))
+            if name != "starting":
+                lock.with_suffix(".sock").touch()
+                os.utime(lock.with_suffix(".sock"), (when, when))
+        (tmp_path / "worker-dead.sock").touch()  # no lock held: a dead worker's
+        assert [w.socket.stem for w in warm.live_workers(tmp_path)] == [
+            "worker-newest", "worker-starting", "worker-older", "worker-oldest"]  # fmt: skip
+        _retire_beyond_cap(tmp_path, 2)
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "worker-newest.lock", "worker-newest.sock", "worker-starting.lock"]  # fmt: skip
+    finally:
+        for handle in held:
+            handle.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads memory from /proc")
+def test_worker_status_says_each_workers_memory_and_stop_ends_it(
+    worker_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from council.cli.main import main
+
+    assert main(["worker", "status", "--json"]) == 0
+    (status,) = json.loads(capsys.readouterr().out)
+    assert status["pid"] == _worker_pid(worker_path) and status["this_install"]
+    assert status["serving"] and status["rss_mb"] > 0
+    assert main(["worker", "stop"]) == 0
+    assert _gone_within(status["pid"], 5 + 5)  # its loop looks every 5 s
+    assert main(["worker", "status"]) == 0
+    assert capsys.readouterr().out.endswith("no warm worker alive\n")
+    worker_path.touch()  # for the fixture, which removes it

@@ -17,6 +17,7 @@ import uvicorn
 from cdp import browser_page
 
 from council.errors import ConfigError
+from council.records.events import event_json, parse_event
 from council.store.ledger import Ledger
 from council.testing import FakeProvider
 from council.web.app import create_app
@@ -321,3 +322,45 @@ def test_a_runs_diversity_is_measured_on_request_and_kept(tmp_path) -> None:
             server.stop()
     assert status == 200 and "<svg" in page and "popper" in page
     assert kept.read_text(encoding="utf-8") == page
+
+
+def test_two_councils_in_threads_stream_each_event_as_its_own_line(
+    tmp_path: Path, provider: FakeProvider
+) -> None:
+    """Councils run in worker threads while the server's loop streams their events: every SSE
+    line is its own event's serialization, of its own run, as the ledger recorded it."""
+    running = serve(tmp_path, provider, max_runs=2)
+    streams: dict[str, str] = {}
+    problems: list[str] = []
+
+    def follow(question: str) -> None:
+        status, text = running.request("/api/convene", {**QUICK, "question": question})
+        if status != 200:
+            problems.append(text)
+            return
+        run_id = json.loads(text)["run_id"]
+        streams[run_id] = running.request(f"/api/runs/{run_id}/events")[1]  # joins mid-run
+
+    try:
+        threads = [threading.Thread(target=follow, args=(f"Should town {n} ban cars?",))
+                   for n in (1, 2)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        running.stop()
+    assert problems == [] and len(streams) == 2
+    ledger = Ledger.existing(tmp_path / "runs")
+    try:
+        for run_id, stream in streams.items():
+            assert stream.rstrip().endswith("event: end\ndata: {}")
+            lines = [line[6:] for line in stream.splitlines() if line.startswith('data: {"')]
+            events = [parse_event(line) for line in lines]
+            assert {event.run_id for event in events} == {run_id}
+            assert [event_json(event) for event in events] == lines
+            recorded = [line for event, line in zip(events, lines, strict=True) if event.durable]
+            assert recorded == ledger.event_lines(run_id)  # every type, in order, same JSON
+            assert any(event.type == "turn_delta" for event in events)  # live pieces too
+    finally:
+        ledger.close()

@@ -89,9 +89,11 @@ def test_only_front_matter_that_looks_like_a_subagent_is_read_as_one(
 def test_write_ups_and_addenda_pair_as_topic_and_framework_variants(tmp_path: Path) -> None:
     written = write_imported(pair_write_ups(imported_cards(WRITEUPS)), tmp_path / "cards")
     names = sorted(path.stem for path in written)
-    assert names == [f"{base}-{style}" for base in
-                     ("court-interpreter", "glacier-hydrologist", "harbour-pilot")
-                     for style in ("framework", "topic")]  # fmt: skip
+    assert names == [
+        f"{base}-{style}"
+        for base in ("court-interpreter", "glacier-hydrologist", "harbour-pilot")
+        for style in ("framework", "topic")
+    ]
     topic = load_card(tmp_path / "cards" / "harbour-pilot-topic.md")
     framework = load_card(tmp_path / "cards" / "harbour-pilot-framework.md")
     assert topic.fields.extensions["variant"] == {"of": "harbour-pilot", "style": "topic"}
@@ -124,10 +126,14 @@ def test_addenda_pair_only_when_the_pairing_is_not_a_guess(tmp_path: Path) -> No
     assert card.fields.name == "ines-caldeira-harbour-pilot-addendum"
     assert "imported on its own" in card.notes[-1]
     # Two write-ups claim the same persona: neither is paired with the one addendum.
-    twin = write_file(tmp_path / "twin.md", write_up.replace("title:", "persona: harbour-pilot\n"
-                                                             "title:", 1))  # fmt: skip
-    cards = [*read_foreign(WRITEUPS / "harbour-pilot.md"), *read_foreign(twin),
-             *read_foreign(WRITEUPS / "harbour-pilot-addendum.md")]  # fmt: skip
+    twin = write_file(
+        tmp_path / "twin.md", write_up.replace("title:", "persona: harbour-pilot\ntitle:", 1)
+    )
+    cards = [
+        *read_foreign(WRITEUPS / "harbour-pilot.md"),
+        *read_foreign(twin),
+        *read_foreign(WRITEUPS / "harbour-pilot-addendum.md"),
+    ]
     paired = pair_write_ups(cards)
     assert [c.fields.name for c in paired] == [c.fields.name for c in cards]
     assert "2 write-ups and 1 addenda" in paired[2].notes[-1]

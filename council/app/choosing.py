@@ -30,11 +30,19 @@ class Choice:
     why: list[str] = field(default_factory=list)
 
 
-def _encoder() -> Encode | None:
+def _encoder(*, light: bool = False) -> Encode | None:
+    """The bundled embedder's encode; ``light``: the same model in numpy, for the few short
+    texts of a seating choice, made before the first request (torch's import takes seconds)."""
     from council.diversity.embedders import default_embedder, embedder_available
 
     if not embedder_available():
         return None
+    if light:
+        from council.diversity.light import light_default_embedder
+
+        model = light_default_embedder()
+        if model is not None:
+            return model.encode
     try:
         return default_embedder().encode
     except Exception:  # a broken torch install: fall back to word overlap
@@ -52,7 +60,7 @@ def _lazy_encoder() -> Encode | None:
 
     def encode(texts: list[str]) -> Any:
         if not loaded:
-            encoder = _encoder()
+            encoder = _encoder(light=True)
             if encoder is None:
                 raise RuntimeError("the bundled embedder did not load")
             loaded.append(encoder)
@@ -109,7 +117,7 @@ def choose(question: str, panel: str | None, *, duo: bool = False) -> Choice | N
         return Choice(names, [reason])
     panels = available_panels(cards)
     if panel == AUTO:
-        chosen, reason = choose_panel(question, panels, _encoder())
+        chosen, reason = choose_panel(question, panels, _encoder(light=True))
     else:
         chosen = find_panel(panel, panels)
         reason = f"panel '{chosen.name}' from {chosen.source}"
@@ -123,12 +131,12 @@ def seat_by_domain(
     embedding: bool = True,
     encode: Encode | None = None,
 ) -> DomainSeat:
-    """The domain seat for ``question``: by the bundled embedder (``encode``, where the caller
-    keeps one: ``KeptVectors``), or by shared words where it is not installed or ``embedding``
-    is off (a council comparing texts by words)."""
+    """The domain seat for ``question``: by the bundled embedder run in numpy (``encode``,
+    where the caller keeps one: ``KeptVectors``), or by shared words where it is not installed
+    or ``embedding`` is off (a council comparing texts by words)."""
     if not embedding:
         return domain_seat(question, cards, None)
-    return domain_seat(question, cards, encode or _encoder())
+    return domain_seat(question, cards, encode or _encoder(light=True))
 
 
 class KeptVectors:
@@ -160,5 +168,5 @@ def bundled_vectors() -> KeptVectors | None:
     embedder is): a persona's domain is embedded once, not at every run of every council (a
     web or MCP server makes a council per request), where it was most of a warm council's
     own time; a run embeds its question. None where the embedder is not installed."""
-    encode = _encoder()
+    encode = _encoder(light=True)
     return KeptVectors(encode) if encode is not None else None

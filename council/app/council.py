@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from council.app.binding import ModelChoice, SeatBinder, apply_slots
+from council.app.binding import efforts as binding_efforts
 from council.app.choosing import bundled_vectors, embedding_similarity, seat_by_domain
 from council.app.probe import EmbeddingProbe, default_probe
 from council.diversity.embedders import Embedder
@@ -26,16 +28,17 @@ from council.records.run import RunResult, SeatAssignment
 from council.records.settings import (
     Budget,
     CallSettings,
+    CouncilSpec,
     RecordedCard,
     RunConfig,
     SamplingSettings,
 )
-from council.seats.fallback import FallbackModel
+from council.records.spec import ALL_SEATS, DEFAULT_PANEL
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
-from council.seats.routing import chair_fallback, chair_model, route
-from council.seats.seat import Seat, SeatRole, check_reasoning_effort, make_model
-from council.seats.slots import SeatSlots
+from council.seats.routing import route
+from council.seats.seat import Seat, make_model
+from council.seats.slots import SeatSlots, read_seat_slots
 from council.secrets import redact
 from council.store.folder import RunFolder, new_run_id
 from council.store.lease import RunLease
@@ -43,10 +46,10 @@ from council.store.ledger import Ledger
 from council.store.recorder import ReusingModel, RunRecorder
 from council.templates import start_render_worker
 
-DEFAULT_PANEL = ("popper", "kuhn", "meadows")
-DEFAULT_PROTOCOL = "council"
+_DEFAULTS = CouncilSpec()
+DEFAULT_PROTOCOL = _DEFAULTS.protocol
+__all__ = ["DEFAULT_PANEL", "DEFAULT_PROTOCOL", "Council"]
 _NOTE = "domain seat: "  # how choice_notes name the domain seat's line
-ModelChoice = str | ChatModel
 
 
 class Council:
@@ -68,6 +71,10 @@ class Council:
     (chosen for ``question`` here, or when convened for the question convened on; none on a
     duo, none when ``weights`` are given, none when no member clearly stands out). An
     experiment that compares panels turns them off to keep its arms on equal terms.
+
+    ``Council.from_spec`` builds one from a ``CouncilSpec``, the one description of a council
+    every interface reads; these parameters are the spec's fields, plus what only Python can
+    hand over (cards, protocols and models as objects, sinks, an embedder).
     """
 
     def __init__(
@@ -93,17 +100,18 @@ class Council:
         api_key_envs: Mapping[str, str] | None = None,
         seat_slots: SeatSlots | None = None,
         tiers: Mapping[str, Mapping[str, str]] | None = None,
-        similarity: Literal["embedding", "words"] = "embedding",
+        similarity: Literal["embedding", "words"] = _DEFAULTS.similarity,
         embedder: Embedder | None = None,
         switches: Mapping[str, bool] | None = None,
         question: str | None = None,
-        panel_rules: bool = True,
+        panel_rules: bool = _DEFAULTS.panel_rules,
         reasoning_effort: str | Mapping[str, str] | None = None,
     ) -> None:
         start_render_worker()  # it starts while the cards load; the first prompt finds it up
         cards, chair_card, self.choice_notes = _resolve_cards(
             personas, chair, panel, list(persona_dirs)
         )
+        self._panel_rules = panel_rules
         if panel_rules:
             check_methods(cards)
         self.protocol = protocol if isinstance(protocol, Protocol) else find_protocol(protocol)
@@ -119,19 +127,20 @@ class Council:
             raise UnknownNameError("seat", unknown, [*names, CHAIR])
         self.endpoints = dict(endpoints or {})
         self.api_key_envs = dict(api_key_envs or {})
-        efforts = _efforts(reasoning_effort)
+        efforts = binding_efforts(reasoning_effort)
         for unknown in sorted(set(efforts) - {*names, CHAIR, ALL_SEATS}):
             raise UnknownNameError("seat", unknown, [*names, CHAIR])
         if seat_slots is not None:
-            _apply_slots(seat_slots, names, overrides, chains)
+            apply_slots(seat_slots, names, overrides, chains)
             for member, effort in seat_slots.reasoning_efforts.items():
                 seat = CHAIR if member == CHAIR else seat_slots.seat_for(member, names)
                 if seat is not None:
                     efforts.setdefault(seat, effort)
             self.endpoints |= seat_slots.endpoints
             self.api_key_envs |= seat_slots.api_key_envs
-        self.calls = calls or CallSettings()
-        binder = _SeatBinder(
+        self.calls = calls or _DEFAULTS.calls
+        self._default_model = model if isinstance(model, str) else None
+        binder = SeatBinder(
             overrides=overrides, chains=chains, default=model, use_hints=use_model_hints,
             pool=list(models), tiers=tiers or {}, weights=self._weights,
             chair_fallback=self.calls.chair_fallback,
@@ -159,8 +168,8 @@ class Council:
             self.choice_notes.append(note)
         self.runs_dir = runs_location(runs_dir).absolute() if runs_dir is not None else None
         self.sinks = list(sinks)
-        self.sampling = sampling or SamplingSettings()
-        self.budget = budget
+        self.sampling = sampling or _DEFAULTS.sampling
+        self.budget = budget or _DEFAULTS.budget
         # What guards that watch a stage measure diversity and drift with (the bundled
         # embedder, loaded only when one measures, unless another is given).
         self.embedder = embedder
@@ -201,6 +210,36 @@ class Council:
         council.choice_notes[:0] = choice.why
         return council
 
+    @classmethod
+    def from_spec(
+        cls,
+        spec: CouncilSpec,
+        *,
+        question: str | None = None,
+        runs_dir: Path | str | RunsHome | None = RUNS_HOME,
+        sinks: Sequence[EventSink] = (),
+        embedder: Embedder | None = None,
+        cards: Sequence[str | Path | PersonaCard] | None = None,
+        chair: PersonaCard | None = None,
+        protocol: Protocol | None = None,
+        doubles: Mapping[str, ChatModel] | None = None,
+    ) -> Council:
+        """The council ``spec`` describes. With ``question``, its panel is chosen for it as
+        ``for_question`` does. ``cards``, ``chair`` and ``protocol`` stand in for the spec's
+        names (cards as they were recorded, say); ``doubles`` maps model names to models such
+        as the test doubles in ``council.testing``."""
+        kwargs = _spec_arguments(spec, doubles or {})
+        if cards is not None:
+            kwargs["personas"] = list(cards)
+        if chair is not None:
+            kwargs["chair"] = chair
+        if protocol is not None:
+            kwargs["protocol"] = protocol
+        kwargs |= {"runs_dir": runs_dir, "sinks": sinks, "embedder": embedder}
+        if question is None:
+            return cls(**kwargs)
+        return cls.for_question(question, panel=kwargs.pop("panel"), **kwargs)
+
     def _domain_seated(self, question: str) -> tuple[list[Seat], str]:
         """The panel with its domain seat weighing 1.5 for ``question``, and a note saying
         which seat and why (or why none)."""
@@ -227,23 +266,40 @@ class Council:
     def config(self, label_seed: str, panel: Sequence[Seat] | None = None) -> RunConfig:
         """What it takes to convene this council again (``council resume``, ``replay``);
         ``panel`` is the seating a run used, its domain seat's weight included."""
-        weights = {s.name: s.weight for s in panel or self.panel if s.weight != 1.0}
         return RunConfig(
+            spec=self.resolved_spec(panel),
             panel=[_recorded(seat.persona) for seat in self.panel],
             chair=_recorded(self.chair.persona),
             protocol_path=str(self.protocol.path),
             protocol_text=self.protocol.text,
             seats=self._specs,
-            # Credentials in a URL (http://user:KEY@host) are never stored; resume asks again.
-            endpoints={model: redact(url) for model, url in self.endpoints.items()},
-            api_key_envs=self.api_key_envs,
-            sampling=self.sampling,
-            calls=self.calls,
-            budget=self.budget,
             label_seed=label_seed,
-            switches=self.switches,
-            weights=weights,
-            reasoning_effort=self.reasoning_efforts,
+        )
+
+    def resolved_spec(self, panel: Sequence[Seat] | None = None) -> CouncilSpec:
+        """The spec of this council as seated: each seat's model chain, the weights (its
+        domain seat's, from ``panel``, the seating a run used) and efforts as they are."""
+        chains = {seat: chain for seat, chain in self._specs.items() if chain}
+        return CouncilSpec.model_validate(
+            {
+                "personas": [seat.persona.name for seat in self.panel],
+                "chair": self.chair.persona.name,
+                "protocol": self.protocol.name,
+                "switches": self.switches,
+                "panel_rules": self._panel_rules,
+                "weights": {s.name: s.weight for s in panel or self.panel if s.weight != 1.0},
+                "model": self._default_model,
+                "seats": {seat: chain[0] for seat, chain in chains.items()},
+                "fallbacks": {seat: chain[1:] for seat, chain in chains.items() if chain[1:]},
+                # Credentials in a URL (http://user:KEY@host) are never stored; resume asks again.
+                "endpoints": {model: redact(url) for model, url in self.endpoints.items()},
+                "api_key_envs": self.api_key_envs,
+                "reasoning_effort": self.reasoning_efforts,
+                "similarity": self.similarity,
+                "sampling": self.sampling,
+                "calls": self.calls,
+                "budget": self.budget,
+            }
         )
 
     async def aconvene(
@@ -318,7 +374,10 @@ class Council:
             switches=self.switches,
             choice_notes=self.choice_notes,
         )
-        result = await deliberation.run()
+        try:
+            result = await deliberation.run()
+        finally:
+            recorder.close()  # what an interrupted run left queued, onto the record
         if recorder.failure is not None:  # the ledger holds every turn it could keep
             raise recorder.failure
         return result
@@ -368,95 +427,41 @@ def _resolve_cards(
     return cards, chair_card, notes
 
 
-@dataclasses.dataclass
-class _SeatBinder:
-    """Which model each seat sits on, and why: an override, the card's hint, routing (with
-    the card's tier), the chair's rule, or the council's default; then its fallbacks."""
+def _spec_arguments(spec: CouncilSpec, doubles: Mapping[str, ChatModel]) -> dict[str, Any]:
+    """``Council``'s arguments for a spec; a model name ``doubles`` holds is that model."""
 
-    overrides: dict[str, ModelChoice]
-    chains: dict[str, list[str]]
-    default: ModelChoice
-    use_hints: bool
-    pool: list[str]
-    tiers: Mapping[str, Mapping[str, str]]
-    weights: Mapping[str, float]
-    routed: dict[str, Any]
-    make: Any  # model choice -> ChatModel
-    chair_fallback: bool = True  # a chair with no fallbacks given falls back to another family
-    specs: dict[str, list[str] | None] = dataclasses.field(default_factory=dict)
+    def model(name: str) -> ModelChoice:
+        return doubles.get(name, name)
 
-    def _choice(
-        self, card: PersonaCard, seat_name: str, role: SeatRole, panel: list[Seat]
-    ) -> tuple[ModelChoice, str]:
-        if seat_name in self.overrides:
-            return self.overrides[seat_name], "set for this seat"
-        if self.use_hints and card.fields.model:
-            return card.fields.model, "the card's model hint"
-        if seat_name in self.routed:
-            routed = self.routed[seat_name]
-            tiered = self.tiers.get(routed.model.split("/")[0], {}).get(card.fields.tier or "")
-            if tiered:
-                return tiered, f"routed: {routed.reason}; its {card.fields.tier} tier model"
-            return routed.model, "routed: " + routed.reason
-        if role == "chair" and self.pool:
-            picked = chair_model(self.pool, [seat.model.model for seat in panel])
-            if picked is not None:
-                return picked
-        return self.default, "the council's default model"
-
-    def bind(self, card: PersonaCard, seat_name: str, role: SeatRole, panel: list[Seat]) -> Seat:
-        choice, reason = self._choice(card, seat_name, role, panel)
-        chain = [choice, *self.chains.get(seat_name, self._chair_fallback(role, choice, panel))]
-        bound = [self.make(c) for c in chain]
-        if len(bound) > 1:
-            reason += f"; falls back to {', '.join(m.model for m in bound[1:])}"
-        self.specs[seat_name] = [c for c in chain if isinstance(c, str)] or None
-        return Seat(
-            name=seat_name, persona=card, role=role, reason=reason,
-            model=bound[0] if len(bound) == 1 else FallbackModel(bound),
-            weight=self.weights.get(seat_name, 1.0),
-        )  # fmt: skip
-
-    def _chair_fallback(self, role: SeatRole, choice: ModelChoice, panel: list[Seat]) -> list[str]:
-        """By default a chair falls back to a model of another family from the pool (nyk's
-        STEP 7 fallback; after it, the engine's verdict from the tally)."""
-        if (
-            role != "chair"
-            or not self.chair_fallback
-            or not self.pool
-            or not isinstance(choice, str)
-        ):
-            return []
-        other = chair_fallback(self.pool, choice, [seat.model.model for seat in panel])
-        return [other] if other else []
-
-
-def _apply_slots(
-    slots: SeatSlots, names: list[str], overrides: dict[str, Any], chains: dict[str, list[str]]
-) -> None:
-    """A seat-slot file's members onto this panel's seats (flags already set win)."""
-    for member, model in slots.seats.items():
-        seat = slots.seat_for(member, names)
-        if seat is not None:
-            overrides.setdefault(seat, model)
-    if slots.chairman:
-        overrides.setdefault(CHAIR, slots.chairman)
-    if slots.fallback:
-        for seat in [*names, CHAIR]:
-            chains.setdefault(seat, [slots.fallback])
-
-
-ALL_SEATS = "*"  # in a reasoning-effort mapping: every seat not named
-
-
-def _efforts(given: str | Mapping[str, str] | None) -> dict[str, str]:
-    """Reasoning efforts as seat -> level (``ALL_SEATS`` for every seat), each level checked."""
-    if given is None:
-        return {}
-    mapping = {ALL_SEATS: given} if isinstance(given, str) else dict(given)
-    where = {seat: f"reasoning effort for '{seat}'" for seat in mapping}
-    where[ALL_SEATS] = "reasoning effort"
-    return {seat: check_reasoning_effort(v, where[seat]) for seat, v in mapping.items()}
+    seats = {seat: model(name) for seat, name in spec.seats.items()}
+    if spec.chairman:
+        seats.setdefault(CHAIR, model(spec.chairman))
+    kwargs: dict[str, Any] = dict(
+        protocol=spec.protocol,
+        model=model(spec.model or DEFAULT_LOCAL_MODEL),
+        seats=seats,
+        chair=spec.chair,
+        endpoints=spec.endpoints,
+        sampling=spec.sampling,
+        calls=spec.calls,
+        budget=spec.budget,
+        fallbacks=spec.fallbacks,
+        use_model_hints=spec.use_model_hints,
+        models=spec.models,
+        persona_dirs=[Path(folder) for folder in spec.persona_dirs],
+        panel=spec.panel,
+        weights=spec.weights,
+        api_key_envs=spec.api_key_envs,
+        seat_slots=read_seat_slots(spec.seat_slots) if spec.seat_slots else None,
+        tiers=spec.tiers,
+        similarity=spec.similarity,
+        switches=spec.switches,
+        panel_rules=spec.panel_rules,
+        reasoning_effort=dict(spec.reasoning_effort),
+    )
+    if spec.personas is not None:  # unset: the default panel, or the pair a duo seats
+        kwargs["personas"] = spec.personas
+    return kwargs
 
 
 def _recorded(card: PersonaCard) -> RecordedCard:

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from council.diversity.analysis import analyse_run, assistant_texts_by_model
 from council.diversity.cache import CachedEmbedder, open_embedder
 from council.diversity.embedders import Embedder
+from council.diversity.experiment_report import ExperimentSummary
 from council.diversity.metrics import EmbeddingError
+from council.diversity.run_report import RunDiversity
 from council.errors import ConfigError
 from council.paths import RUNS_HOME, runs_location
 from council.records.run import RunResult
@@ -68,7 +72,7 @@ class Measured:
     """A run's report and the embedder that made it (a cache's ``hits`` and ``misses`` say
     what it saved)."""
 
-    report: dict[str, Any]
+    report: RunDiversity
     embedder: Embedder
     run: RunResult
     folder: Path | None  # where the run's baseline and report live; None: a run in memory
@@ -126,23 +130,29 @@ def measure_run(
         raise ConfigError(f"{exc}{where}{hint}") from None
     except sqlite3.Error as exc:
         raise ConfigError(f"{redacted_line(exc)}{where}") from None
-    data = report.to_json()
-    add_activation_drift(data, found, axis)
-    return Measured(data, model, found, folder)
+    if rows:
+        from council.app.voices import library_protocol_note
+
+        notes = [note for note in [library_protocol_note(found)] if note]
+        report = report.model_copy(update={"record_notes": [*report.record_notes, *notes]})
+    return Measured(with_activation_drift(report, found, axis), model, found, folder)
 
 
-def add_activation_drift(report: dict[str, Any], run: RunResult, axis: Path | str | None) -> None:
-    """For a run whose seats recorded activations, their drift along the assistant axis and its
-    correlation with the embedding drift (``report["activation_drift"]``)."""
+def with_activation_drift(
+    report: RunDiversity, run: RunResult, axis: Path | str | None
+) -> RunDiversity:
+    """For a run whose seats recorded activations, the report with their drift along the
+    assistant axis and its correlation with the embedding drift (``activation_drift``)."""
     recorded = [t for t in run.turns if t.activations is not None]
     if not recorded:
-        return
+        return report
     from council.seats.activations.axis import load_axis, stored_axis
     from council.seats.activations.drift import activation_drift
 
     local = "local/" + recorded[0].model.rpartition("/")[2]
     found = load_axis(Path(axis)) if axis is not None else stored_axis(local)
-    report["activation_drift"] = activation_drift(run, found, report.get("drift"))
+    drift = activation_drift(run, found, report.drift)
+    return report.model_copy(update={"activation_drift": drift})
 
 
 def _embedder(
@@ -185,7 +195,7 @@ def measure(
     return RunReport(measured.report)
 
 
-def read_summary(folder: Path) -> dict[str, Any]:
+def read_summary(folder: Path) -> ExperimentSummary:
     """An experiment folder's ``summary.json``, refused in one line when it is not one."""
     path = folder / SUMMARY_FILE
     try:
@@ -196,4 +206,9 @@ def read_summary(folder: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(summary, dict) or not isinstance(summary.get("arms", []), list):
         raise ConfigError(f"{path}: not an experiment summary (expected an object with 'arms')")
-    return summary
+    try:
+        return ExperimentSummary.model_validate(summary)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: not an experiment summary: {where}: {error['msg']}") from None

@@ -24,8 +24,6 @@ from council.protocols.graph import Protocol, compile_protocol, load_protocol_fi
 from council.records.events import EventSink, RunStarted
 from council.records.run import RunHeader, RunResult
 from council.records.settings import CallSettings, RecordedCard, RunConfig
-from council.seats.local import DEFAULT_LOCAL_MODEL
-from council.seats.slots import SeatSlots
 from council.secrets import REDACTED
 from council.store.lease import is_live
 from council.store.ledger import Ledger
@@ -76,7 +74,7 @@ class SeatChanges:
     model: str | None = None
     models: Sequence[str] = ()
     fallbacks: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    seat_slots: SeatSlots | None = None
+    seat_slots: str | None = None  # a seat-slot YAML file
     tiers: Mapping[str, Mapping[str, str]] | None = None
     use_model_hints: bool = False
     calls: CallSettings | None = None
@@ -95,8 +93,10 @@ def _changed_seats(
     recorded: dict[str, list[str]] = {}
     for seat, spec in config.seats.items():
         if not spec:
-            raise ConfigError(f"seat '{seat}' ran on a model object, not a model string: "
-                              "rebuild that council in Python to rerun it")  # fmt: skip
+            raise ConfigError(
+                f"seat '{seat}' ran on a model object, not a model string: "
+                "rebuild that council in Python to rerun it"
+            )
         recorded[seat] = spec
     for seat in {*changes.seats, *changes.fallbacks} - set(recorded):
         raise UnknownNameError("seat", seat, recorded)
@@ -127,30 +127,32 @@ def recorded_council(
                 f"the endpoint of {model} had credentials, which are never stored: give it "
                 f"again with --endpoint {model}=URL (endpoints={{...}} in Python)"
             )
-    return Council(
-        [_card(card, as_now=as_now) for card in config.panel],
-        protocol=_protocol(config, as_now=as_now),
+    spec = config.spec.model_copy(
+        update={
+            "panel": None,
+            "chairman": None,
+            "model": changes.model,
+            "seats": seats,
+            "fallbacks": fallbacks,
+            "models": list(changes.models),
+            "seat_slots": changes.seat_slots,
+            "tiers": dict(changes.tiers or {}),
+            "use_model_hints": changes.use_model_hints,
+            "endpoints": urls,
+            "calls": changes.calls or config.calls,
+            # The weights the run was convened with, its domain seat's among them; the panel
+            # was checked then, and is not chosen again.
+            "panel_rules": False,
+            "reasoning_effort": _efforts(config, changes),
+        }
+    )
+    return Council.from_spec(
+        spec,
+        cards=[_card(card, as_now=as_now) for card in config.panel],
         chair=_card(config.chair, as_now=as_now),
-        model=changes.model or DEFAULT_LOCAL_MODEL,
-        seats=seats,
-        fallbacks=fallbacks,
-        models=list(changes.models),
-        seat_slots=changes.seat_slots,
-        tiers=changes.tiers,
-        use_model_hints=changes.use_model_hints,
-        endpoints=urls,
-        api_key_envs=config.api_key_envs,
+        protocol=_protocol(config, as_now=as_now),
         runs_dir=runs_dir,
         sinks=sinks,
-        sampling=config.sampling,
-        calls=changes.calls or config.calls,
-        budget=config.budget,
-        switches=config.switches,
-        # The weights the run was convened with, its domain seat's among them; the panel was
-        # checked then, and is not chosen again.
-        weights=config.weights,
-        panel_rules=False,
-        reasoning_effort=_efforts(config, changes),
     )
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from council.engine import lengths
 from council.engine.prompts import ASSISTANT_SYSTEM_PROMPT
 from council.personas.card import Persona
 from council.personas.prompt import template_variables
-from council.protocols.graph import Protocol
+from council.protocols.graph import Protocol, compile_protocol
 from council.protocols.library import find_protocol
 from council.protocols.spec import StatementStage
 from council.records.run import RunResult
+from council.records.spec import SamplingSettings
 from council.seats.model import ModelRequest
 from council.seats.seat import make_model
 from council.templates import render_template
@@ -61,17 +63,37 @@ async def sample(
     return answers
 
 
+def recorded_protocol(run: RunResult) -> Protocol:
+    """The protocol as the run recorded it, never as the library holds it now; a record
+    without its text (one made before runs recorded it) falls back to the library by name
+    (``library_protocol_note`` says so)."""
+    if run.config is not None:
+        path = Path(run.config.protocol_path or f"<protocol '{run.protocol}' as recorded>")
+        return compile_protocol(run.config.protocol_text, path)
+    return find_protocol(run.protocol)
+
+
+def library_protocol_note(run: RunResult) -> str | None:
+    """What a report says when the baseline's prompt came from the library, not the record."""
+    if run.config is not None:
+        return None
+    return (
+        "the run recorded no protocol text: its no-persona baseline answers the first prompt "
+        f"of protocol '{run.protocol}' as the library holds it now"
+    )
+
+
 def collect_baseline(
     run: RunResult,
     k: int,
     *,
     max_tokens: int = 160,
-    temperature: float = 0.7,
+    temperature: float = SamplingSettings().temperature,  # a council's, unless given
     first_seed: int = 0,
 ) -> list[dict[str, Any]]:
-    """k answers from each of the run's panel models to its first prompt, with no persona, on
-    seeds ``first_seed`` .. ``first_seed + k - 1``."""
-    protocol = find_protocol(run.protocol)
+    """k answers from each of the run's panel models to its first prompt (of the protocol as
+    the run recorded it), with no persona, on seeds ``first_seed`` .. ``first_seed + k - 1``."""
+    protocol = recorded_protocol(run)
     prompt = first_prompt(protocol, run.question)
     models: Sequence[str] = sorted({s.model for s in run.seats if s.role == "panel"})
 

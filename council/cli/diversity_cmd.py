@@ -46,7 +46,7 @@ def analyse_run_dir(
         cache=cache_path,
         folder=Path(run_dir),
     )
-    return measured.report, measured.embedder
+    return measured.report.to_json(), measured.embedder
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Path]:

@@ -26,23 +26,12 @@ from council.cli import (
     protocols_cmd,
     runs_cmd,
     serve_cmd,
+    worker_cmd,
 )
-from council.cli.arguments import (
-    Parser,
-    positive_float,
-    positive_int,
-    read_question,
-    runs_folder,
-    temperature,
-)
-from council.cli.output import parse_endpoints, parse_pairs, progress_sinks, report_run, split_list
-from council.cli.seat_options import (
-    add_seat_options,
-    detected,
-    fallback_chains,
-    models_option,
-    reasoning_efforts,
-)
+from council.cli.arguments import Parser, read_question, runs_folder
+from council.cli.output import progress_sinks, report_run, split_list
+from council.cli.seat_options import detected
+from council.cli.spec_flags import add_spec_flags
 from council.distribution import DISTRIBUTION, __version__, warn_if_shadowed
 
 EXIT_USAGE = 2
@@ -55,51 +44,21 @@ def _convene(args: argparse.Namespace) -> int:
     from council.app.council import Council
     from council.cli.project import overrides_note, settle
     from council.errors import ConfigError
-    from council.records.settings import Budget, CallSettings, SamplingSettings
-    from council.seats.local import DEFAULT_LOCAL_MODEL
 
     if args.personas is not None and not split_list(args.personas):
         raise ConfigError(f"--personas names no persona: '{args.personas}'")
     question = read_question(args.question, args.question_file)
     settled = settle(args)
-    s = {key: value for key, (value, _) in settled.items()}
-    seats = parse_pairs(args.seat, "--seat")
-    if s["chairman"]:
-        seats.setdefault("chair", s["chairman"])
-    slots, pool = models_option(s["models"])
-    model, endpoints = s["model"] or DEFAULT_LOCAL_MODEL, dict(s["endpoints"])
-    tiers = None
-    if model == "auto":
-        model, pool, tiers = detected(pool, endpoints)
-    kwargs: dict[str, Any] = dict(
-        protocol=s["protocol"],
-        model=model,
-        seats=seats,
-        endpoints={**endpoints, **parse_endpoints(args.endpoint)},
-        runs_dir=s["out"],
-        sinks=progress_sinks(args.quiet),
-        sampling=SamplingSettings(
-            temperature=s["temperature"], seed=s["seed"], max_tokens=s["max_tokens"]
-        ),
-        calls=CallSettings(
-            timeout_s=s["timeout"],
-            max_attempts=s["attempts"],
-            activation_cap=s["activation_cap"],
-            continue_truncated=s["continue_truncated"],
-        ),
-        budget=Budget(s["budget_tokens"], s["budget_usd"], s["budget_seconds"]),
-        fallbacks=fallback_chains(args),
-        use_model_hints=s["use_model_hints"],
-        models=pool,
-        seat_slots=slots,
-        tiers=tiers,
-        switches=_switches(args.switch),
-        reasoning_effort={**s["reasoning_effort"], **reasoning_efforts(args.reasoning_effort)},
+    spec = settled.spec
+    if spec.model == "auto":  # the command line's own: found here, said on screen
+        found: dict[str, str] = {}
+        model, pool, tiers = detected(list(spec.models), found)
+        spec = spec.model_copy(update={"model": model, "models": pool, "tiers": tiers or {},
+                                       "endpoints": {**found, **spec.endpoints}})  # fmt: skip
+    council = Council.from_spec(
+        spec, question=question, runs_dir=settled.out[0], sinks=progress_sinks(args.quiet)
     )
-    if s["personas"]:
-        kwargs["personas"] = s["personas"]
-    council = Council.for_question(question, panel=s["panel"], **kwargs)
-    applied = overrides_note(settled)  # nyk's checkpoint says when project overrides applied
+    applied = overrides_note(settled.rows())  # nyk's checkpoint says when overrides applied
     if applied:
         council.choice_notes.insert(0, applied)
     if args.dry_route or not args.quiet:  # quiet or not, the run's record keeps them
@@ -108,19 +67,6 @@ def _convene(args: argparse.Namespace) -> int:
     if args.dry_route:
         return _print_seat_map(council.seat_map(), args.json)
     return report_run(council.convene(question), args.json)
-
-
-def _switches(values: Sequence[str]) -> dict[str, bool]:
-    """``--switch NAME=on|off``, repeatable."""
-    from council.errors import ConfigError
-
-    states = {"on": True, "off": False}
-    switches = {}
-    for name, state in parse_pairs(values, "--switch").items():
-        if state.lower() not in states:
-            raise ConfigError(f"--switch {name}: give on or off, not '{state}'")
-        switches[name] = states[state.lower()]
-    return switches
 
 
 def _config_show(args: argparse.Namespace) -> int:
@@ -163,21 +109,9 @@ def _register_convene(commands: Any) -> None:
     convene.add_argument(
         "--question-file", metavar="FILE", help="read the question from a file (UTF-8)"
     )
-    convene.add_argument("--personas", help="comma-separated persona names or card paths")
-    convene.add_argument("--protocol", help="protocol name or file (default: council)")
-    convene.add_argument(
-        "--switch", action="append", default=[], metavar="NAME=on|off",
-        help="turn a part of the protocol on or off ('council protocols show' lists its "
-        "switches; 'anonymize' is in every protocol); repeatable",
-    )  # fmt: skip
-    convene.add_argument(
-        "--panel", metavar="NAME|auto",
-        help="seat a named panel, or 'auto': the panel that best fits the question",
-    )  # fmt: skip
     convene.add_argument(
         "--config", metavar="FILE", help="project file of defaults (default: ./council.toml)"
     )
-    add_seat_options(convene, defaults=True)
     convene.add_argument(
         "--dry-route", action="store_true", help="print the seat map and why; call no model"
     )
@@ -187,26 +121,7 @@ def _register_convene(commands: Any) -> None:
         "~/.local/share/council/runs)",
     )  # fmt: skip
     convene.add_argument("--json", action="store_true", help="print the run as JSON on stdout")
-    convene.add_argument("--temperature", type=temperature, help="0 to 2 (default: 0.7)")
-    convene.add_argument("--seed", type=int, default=None, help="sampling seed, where supported")
-    convene.add_argument(
-        "--max-tokens", type=positive_int, default=None, metavar="N",
-        help="every turn's token cap, replacing the protocol's (raises or lowers them; "
-        "default: the protocol's caps, or what its word limits imply)",
-    )  # fmt: skip
-    convene.add_argument(
-        "--continue-truncated", action="store_true", default=None,
-        help="ask a reply cut off at its token cap to continue, once",
-    )  # fmt: skip
-    convene.add_argument(
-        "--budget-tokens", type=positive_int, help="stop the run past this many tokens"
-    )
-    convene.add_argument(
-        "--budget-usd", type=positive_float, help="stop the run past this cost (known prices)"
-    )
-    convene.add_argument(
-        "--budget-seconds", type=positive_float, help="stop the run past this wall time"
-    )
+    add_spec_flags(convene)  # every council option, from CouncilSpec
     convene.add_argument(
         "--quiet", action="store_true", help="no progress display, no seating notes"
     )
@@ -229,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = config_actions.add_parser("show", help="every convene setting and where it came from")
     show.add_argument("--config", metavar="FILE", help="project file (default: ./council.toml)")
     show.add_argument("--json", action="store_true")
+    add_spec_flags(show)  # what convene would use with these flags
     show.set_defaults(handler=_config_show)
 
     personas_cmd.register(commands)
@@ -240,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     diversity_cmd.register(commands)
     mcp_cmd.register(commands)
     axis_cmd.register(commands)
+    worker_cmd.register(commands)
     return parser
 
 
@@ -261,11 +178,24 @@ def _interrupted() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     warn_if_shadowed()  # also when another distribution's council/__init__.py replaced ours
     args = build_parser().parse_args(argv)
-    from council.errors import CouncilError
-    from council.processes import end_like_ctrl_c, interrupted_by
-    from council.secrets import redact
+    from council.processes import end_like_ctrl_c
 
     end_like_ctrl_c()  # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) end it cleanly
+    try:
+        return _run(args)
+    finally:
+        # The ledger's log is checkpointed after the command's output, not during its run
+        # (council/store/wal.py); a command that never opened a ledger imports nothing for it.
+        wal = sys.modules.get("council.store.wal")
+        if wal is not None:
+            wal.settle()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from council.errors import CouncilError
+    from council.processes import interrupted_by
+    from council.secrets import redact
+
     try:
         code: int = args.handler(args)
     except CouncilError as exc:

@@ -11,6 +11,10 @@ council's default. ``reasoning_effort`` is a level for every seat
 (``reasoning_effort = "low"``) or a table of seat -> level (``[reasoning_effort]`` with
 ``kuhn = "high"``; ``"*"`` for the rest); a flag's seats are set over the file's.
 ``council config show`` prints every value and where it came from.
+
+The keys of ``council.toml`` are the options of ``CouncilSpec`` (``council.records.spec``)
+that the command line sets, named as its flags are, plus ``out``: the file is read into the
+spec, so a key and its flag cannot disagree.
 """
 
 from __future__ import annotations
@@ -18,50 +22,21 @@ from __future__ import annotations
 import argparse
 import json
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from council.errors import ConfigError
 from council.paths import RUNS_ENV, RUNS_HOME
-from council.seats.model import ReasoningEffort
+from council.records.options import BY_KEY, option_values, options, with_options
+from council.records.spec import CLI, CouncilSpec
 
 PROJECT_FILE = "council.toml"
 NYK_FILE = ".council.yaml"
-DEFAULTS: dict[str, Any] = {
-    "model": None, "models": None, "protocol": "council", "panel": None, "personas": None,
-    "chairman": None, "out": None, "temperature": 0.7, "seed": None, "max_tokens": None,
-    "timeout": 120.0, "attempts": 4, "budget_tokens": None, "budget_usd": None,
-    "budget_seconds": None, "endpoints": {}, "activation_cap": None, "continue_truncated": False,
-    "use_model_hints": False,
-    "reasoning_effort": {},
-}  # fmt: skip
-
-
-class ProjectFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str | None = None
-    models: str | list[str] | None = None  # a list, or a seat-slot YAML file
-    protocol: str | None = None
-    panel: str | None = None
-    personas: list[str] | None = None
-    chairman: str | None = None
-    out: str | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    seed: int | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    timeout: float | None = Field(default=None, gt=0)
-    attempts: int | None = Field(default=None, ge=1)
-    budget_tokens: int | None = Field(default=None, ge=1)
-    budget_usd: float | None = Field(default=None, gt=0)
-    budget_seconds: float | None = Field(default=None, gt=0)
-    endpoints: dict[str, str] | None = None
-    activation_cap: str | None = Field(default=None, pattern=r"^(p[0-9.]+|-?[0-9.]+)$")
-    continue_truncated: bool | None = None
-    use_model_hints: bool | None = None
-    reasoning_effort: ReasoningEffort | dict[str, ReasoningEffort] | None = None
+OUT = "out"  # the one key of the project file that is the command line's, not the council's
+SLOT_FILES = (".yaml", ".yml")  # a 'models' value naming one is a seat-slot file
 
 
 class NykOverrides(BaseModel):
@@ -77,33 +52,40 @@ class NykOverrides(BaseModel):
     no_auto_route: bool | None = None
 
 
-def _invalid(path: Path, exc: ValidationError) -> ConfigError:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    message = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-    return ConfigError(f"{path}: key '{where}': {message}")
+def slots_in_models(values: dict[str, Any]) -> dict[str, Any]:
+    """``models`` naming a YAML file (``--models slots.yaml``, nyk's ``models:``) means that
+    seat-slot file, not a pool of one model."""
+    models = values.get("models")
+    if isinstance(models, list) and len(models) == 1:
+        models = models[0]
+    if isinstance(models, str) and models.strip().lower().endswith(SLOT_FILES):
+        values = {k: v for k, v in values.items() if k != "models"}
+        values["seat_slots"] = models.strip()
+    return values
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        values = ProjectFile.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it: {exc}") from None
-    except ValidationError as exc:
-        raise _invalid(path, exc) from None
-    if isinstance(values.models, list):
-        values.models = ",".join(values.models)
-    if values.personas is not None:
-        values.personas = list(values.personas)
-    if isinstance(values.reasoning_effort, str):  # one level for every seat
-        values.reasoning_effort = {"*": values.reasoning_effort}
-    return values.model_dump(exclude_none=True)
+    keys = {option.key for option in options(CLI)} | {OUT}
+    for key in data:
+        if key not in keys:
+            raise ConfigError(f"{path}: key '{key}': unknown key")
+    out = data.pop(OUT, None)
+    if out is not None and not isinstance(out, str):
+        raise ConfigError(f"{path}: key '{OUT}': a folder name, in quotes")
+    data = slots_in_models(data)
+    shown = option_values(with_options(data, name=lambda key: f"{path}: key '{key}'"))
+    return {key: shown[key] for key in data} | ({OUT: out} if out else {})
 
 
 def _read_nyk(path: Path) -> dict[str, Any]:
     """nyk's keys as council's settings: a triad (or else a profile) is the panel, members
-    the personas, ``no_auto_route`` the cards' model hints; a chairman named by provider
-    alone (nyk's ``chairman: gemini``) takes that provider's high-tier model."""
+    the personas, ``no_auto_route`` the cards' model hints, ``models`` a seat-slot file; a
+    chairman named by provider alone (nyk's ``chairman: gemini``) takes that provider's
+    high-tier model."""
     from council.sourcefile import SourceError, load_yaml, read_text, validate
 
     try:  # errors name the file, the line and the key
@@ -118,7 +100,7 @@ def _read_nyk(path: Path) -> dict[str, Any]:
         "panel": values.triad or values.profile,
         "personas": members or None,
         "chairman": values.chairman and _chairman(values.chairman, path),
-        "models": values.models,
+        "seat_slots": values.models,
         "use_model_hints": values.no_auto_route,
     }
     return {key: value for key, value in found.items() if value is not None}
@@ -160,6 +142,47 @@ def read_project(path: Path | None) -> tuple[dict[str, Any], Path | None]:
     )
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A convene's spec, from flags over project files over the spec's defaults, and where
+    each option's value came from; ``out`` is the runs folder."""
+
+    spec: CouncilSpec
+    where: dict[str, str]  # option key -> "flag", a file, or "default"
+    out: tuple[str, str]  # (folder, where)
+
+    def rows(self) -> dict[str, tuple[Any, str]]:
+        """Every option (and ``out``) as (value, where), in the spec's order."""
+        values = option_values(self.spec, CLI)
+        return {key: (value, self.where[key]) for key, value in values.items()} | {OUT: self.out}
+
+
+def settle(args: argparse.Namespace) -> Settled:
+    """Every convene setting: a flag, else the project files, else the spec's default."""
+    from council.cli.spec_flags import spec_flags
+
+    project = project_settings(Path(args.config) if getattr(args, "config", None) else None)
+    flags = slots_in_models(spec_flags(args))
+    given: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    for option in options(CLI):
+        key = option.key
+        if key in flags:  # flag pairs (--endpoint, --seat...) go over the file's table
+            filed = project.get(key, ({}, ""))[0] if option.shape == "mapping" else {}
+            given[key], where[key] = (filed | flags[key] if filed else flags[key]), "flag"
+        elif key in project:
+            given[key], where[key] = project[key]
+        else:
+            where[key] = "default"
+    spec = with_options(given, name=lambda key: BY_KEY[key].flag if key in flags else key)
+    out = project.get(OUT, (None, ""))
+    if getattr(args, OUT, None):
+        out = (args.out, "flag")
+    if out[0] is None:
+        out = (str(RUNS_HOME.path()), f"default: the runs home, ${RUNS_ENV} to move it")
+    return Settled(spec, where, out)
+
+
 def overrides_note(settings: dict[str, tuple[Any, str]]) -> str | None:
     """The line nyk's checkpoint states when project overrides were applied, or None."""
     applied = sorted({where for _, where in settings.values()
@@ -168,28 +191,6 @@ def overrides_note(settings: dict[str, tuple[Any, str]]) -> str | None:
         return None
     keys = ", ".join(k for k, (_, where) in settings.items() if where in applied)
     return f"project overrides applied from {' and '.join(applied)}: {keys}"
-
-
-def settle(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
-    """Every convene setting as (value, where it came from): flag, project file or default."""
-    project = project_settings(Path(args.config) if getattr(args, "config", None) else None)
-    merged: dict[str, tuple[Any, str]] = {}
-    for key, default in DEFAULTS.items():
-        flag = getattr(args, key, None)
-        if key in ("endpoints", "reasoning_effort") or (key == "use_model_hints" and flag is False):
-            flag = None  # --endpoint and --reasoning-effort pairs merge over the file's table;
-            # an unset switch is unset
-        if key == "personas" and isinstance(flag, str):
-            flag = [p.strip() for p in flag.split(",") if p.strip()] or flag
-        if flag is not None:
-            merged[key] = (flag, "flag")
-        elif key in project:
-            merged[key] = project[key]
-        else:
-            merged[key] = (default, "default")
-    if merged["out"][0] is None:
-        merged["out"] = (str(RUNS_HOME.path()), f"default: the runs home, ${RUNS_ENV} to move it")
-    return merged
 
 
 def runs_location(args: argparse.Namespace) -> Path:
@@ -202,11 +203,11 @@ def runs_location(args: argparse.Namespace) -> Path:
 
 
 def show(args: argparse.Namespace) -> int:
-    merged = settle(args)
+    rows = settle(args).rows()
     if args.json:
-        print(json.dumps({k: {"value": v, "from": w} for k, (v, w) in merged.items()}, indent=2))
+        print(json.dumps({k: {"value": v, "from": w} for k, (v, w) in rows.items()}, indent=2))
         return 0
-    width = max(len(key) for key in merged)
-    for key, (value, where) in merged.items():
+    width = max(len(key) for key in rows)
+    for key, (value, where) in rows.items():
         print(f"{key:<{width}}  {json.dumps(value)}  ({where})")
     return 0

@@ -11,19 +11,13 @@ from typing import Any
 from council.cli.arguments import positive_int, runs_folder
 from council.cli.output import (
     parse_endpoints,
-    parse_pairs,
     print_rows,
     progress_sinks,
     report_run,
+    split_list,
 )
 from council.cli.project import runs_location
-from council.cli.seat_options import (
-    add_seat_options,
-    detected,
-    fallback_chains,
-    models_option,
-    reasoning_efforts,
-)
+from council.cli.seat_options import CALLS, add_replay_options, detected
 
 OUT_HELP = "the runs folder (default: the project's 'out', else the runs home)"
 
@@ -208,26 +202,28 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from council.app.resume import SeatChanges, replay
-    from council.records.settings import CallSettings
+    from council.cli.project import slots_in_models
+    from council.cli.spec_flags import spec_flags
+    from council.records.options import with_options
 
-    slots, pool = models_option(args.models)
-    seats = parse_pairs(args.seat, "--seat")
-    if args.chairman:
-        seats.setdefault("chair", args.chairman)
-    endpoints = parse_endpoints(args.endpoint)
-    model, tiers = args.model, None
+    given = slots_in_models(spec_flags(args))
+    seats = dict(given.get("seats", {}))
+    if given.get("chairman"):
+        seats.setdefault("chair", given["chairman"])
+    endpoints = dict(given.get("endpoints", {}))
+    model, pool, tiers = given.get("model"), split_list(given.get("models")), None
     if model == "auto":
         model, pool, tiers = detected(pool, endpoints)
-    calls = None
-    if args.timeout or args.attempts or args.activation_cap:
-        default = CallSettings()
-        calls = CallSettings(timeout_s=args.timeout or default.timeout_s,
-                             max_attempts=args.attempts or default.max_attempts,
-                             activation_cap=args.activation_cap)  # fmt: skip
+    # Call options given replace the spec's defaults; none given: the calls as recorded.
+    calls = {key: value for key, value in given.items() if key in CALLS}
+    spec = with_options({key: given[key] for key in ("fallbacks", "reasoning_effort")
+                         if key in given})  # fmt: skip
     changes = SeatChanges(
-        seats=seats, model=model, models=pool, fallbacks=fallback_chains(args),
-        seat_slots=slots, tiers=tiers, use_model_hints=args.use_model_hints, calls=calls,
-        reasoning_effort=reasoning_efforts(args.reasoning_effort),
+        seats=seats, model=model, models=pool, fallbacks=spec.fallbacks,
+        seat_slots=given.get("seat_slots"), tiers=tiers,
+        use_model_hints=bool(given.get("use_model_hints")),
+        calls=with_options(calls).calls if calls else None,
+        reasoning_effort=dict(spec.reasoning_effort),
     )  # fmt: skip
     result = replay(
         args.run_id, runs_location(args), changes=changes,
@@ -310,7 +306,7 @@ def _register_rerun(commands: Any) -> None:
         "replay", help="rerun a run with its seats changed, reusing every identical call"
     )
     replay.add_argument("run_id", help=RUN_HELP)
-    add_seat_options(replay, defaults=False)
+    add_replay_options(replay)
     replay.set_defaults(handler=_replay)
     for parser in (resume, replay):
         parser.add_argument("--json", action="store_true", help="the run as JSON, as convene")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from council.diversity.embedders import Embedder
-from council.diversity.identifiability import Identifiability, turn_identifiability
+from council.diversity.identifiability import turn_identifiability
 from council.diversity.metrics import (
     EmbeddingError,
     centroid_distances,
@@ -20,111 +19,74 @@ from council.diversity.metrics import (
     normalised_mean,
     vendi_score,
 )
-from council.personas.card import PersonaCard, load_card
+from council.diversity.run_report import (
+    Drift,
+    NoPersonaBaseline,
+    RunDiversity,
+    SeatInfo,
+    SeatPoint,
+    StageDiversity,
+    StanceFlip,
+)
+from council.personas.card import PersonaCard, load_card, parse_card
 from council.personas.library import find_persona
 from council.records.measurable import BASELINE_ANSWERS, measurable
 from council.records.run import RunResult, SeatAssignment, Turn
 
-
-@dataclass
-class SeatPoint:
-    seat: str
-    model: str
-    distance_to_centroid: float
-    outlier: bool
-    tokens: int | None = None  # the reply's completion tokens, where the provider counted them
-    characters: int = 0  # so a short reply flagged as an outlier shows why
-
-
-@dataclass
-class SeatInfo:
-    """Who sat where, in the run's seating order: every chart and table lists seats so."""
-
-    seat: str
-    persona: str
-    role: str
-    model: str
-    provider: str
+__all__ = [
+    "Drift",
+    "NoPersonaBaseline",
+    "RunDiversity",
+    "SeatInfo",
+    "SeatPoint",
+    "StageDiversity",
+    "StanceFlip",
+    "analyse_run",
+    "card_reference_text",
+    "persona_references",
+]
 
 
-@dataclass
-class NoPersonaBaseline:
-    """The no-persona baseline of one model: the mean pairwise distance between its answers
-    under the plain assistant prompt, the diversity that sampling alone produces. (Not the
-    placebo floor, the same persona in every seat, which only experiments measure.)"""
-
-    model: str
-    mean_pairwise_distance: float
-    samples: int  # answers measured
-    short_answers_skipped: int = 0  # under MIN_REPLY_CHARACTERS, left out
-    note: str | None = None  # why the value is weak, when it is
-
-
-@dataclass
-class StageDiversity:
-    stage: str
-    round: int
-    seats: int  # turns measured
-    mean_pairwise_distance: float | None
-    vendi_score: float | None
-    note: str | None  # why a metric is missing
-    labels: list[str] = field(default_factory=list)
-    similarity: list[list[float]] = field(default_factory=list)
-    points: list[SeatPoint] = field(default_factory=list)
-
-
-@dataclass
-class StanceFlip:
-    stage: str
-    seat: str
-    from_round: int
-    to_round: int
-    from_stance: str
-    to_stance: str
-
-
-@dataclass
-class Drift:
-    seat: str
-    stage: str
-    round: int
-    position: float  # 0 = the persona's own voice, 1 = the model's generic-assistant voice
-    persona_similarity: float
-    assistant_similarity: float
-
-
-@dataclass
-class RunDiversity:
-    run_id: str
-    question: str
-    protocol: str
-    embedder: str
-    dimension: int
-    stages: list[StageDiversity]
-    stance_flips: list[StanceFlip]
-    drift: list[Drift]
-    drift_note: str | None
-    failed_turns_skipped: int
-    empty_turns_skipped: int
-    seats: list[SeatInfo] = field(default_factory=list)
-    vote_tallies: int = 0  # 0: the protocol took no vote, so there are no flips to look for
-    no_persona_baseline: list[NoPersonaBaseline] = field(default_factory=list)
-    short_turns_skipped: int = 0  # panel replies under MIN_REPLY_CHARACTERS, not measured
-    # Can the panel's answers be told apart by seat: from embeddings, and from activations
-    # where the seats recorded them.
-    identifiability: list[Identifiability] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def persona_reference_text(seat: SeatAssignment) -> str:
-    """A persona's own voice as its card states it: who it is, how it reasons, what it asks.
-    The card is read where the run found it, or by name if it has moved since."""
-    path = Path(seat.card_path) if seat.card_path else None
-    return card_reference_text(
-        load_card(path) if path and path.is_file() else find_persona(seat.persona)
+def persona_references(run: RunResult) -> tuple[dict[str, str], str | None]:
+    """Each panel seat's own voice as its card stated it when the run was convened: the card
+    text the run recorded (matched by the seat's card hash), never the library as it is now.
+    A record without that text (one made before runs recorded it, or of a council seated in
+    code without a configuration) falls back to the card where the run found it, else by
+    name; the note says which seats did."""
+    recorded = _recorded_cards(run)
+    references: dict[str, str] = {}
+    fallback: list[str] = []
+    for seat in run.seats:
+        if seat.role != "panel":
+            continue
+        card = recorded.get(seat.card_hash)
+        if card is None:
+            fallback.append(seat.seat)
+        references[seat.seat] = card_reference_text(card or _library_card(seat))
+    if not fallback:
+        return references, None
+    return references, (
+        f"the run recorded no card text for {', '.join(fallback)}: their drift is measured "
+        "against the card as the library holds it now"
     )
+
+
+def _recorded_cards(run: RunResult) -> dict[str, PersonaCard]:
+    """The cards the run recorded, by the SHA-256 of their text (a seat's ``card_hash``)."""
+    if run.config is None:
+        return {}
+    cards = {}
+    for recorded in [*run.config.panel, run.config.chair]:
+        where = Path(recorded.path or f"<card '{recorded.name}' as recorded>")
+        card = parse_card(recorded.text, where)
+        cards[card.content_hash] = card
+    return cards
+
+
+def _library_card(seat: SeatAssignment) -> PersonaCard:
+    """The card where the run found it, or by name if it has moved since."""
+    path = Path(seat.card_path) if seat.card_path else None
+    return load_card(path) if path and path.is_file() else find_persona(seat.persona)
 
 
 def card_reference_text(card: PersonaCard) -> str:
@@ -177,7 +139,7 @@ def analyse_run(
         for (stage, rnd), turns in groups.items()
     ]
 
-    drift, note = _drift(run, measured, vectors, index, embedder, assistant_voice)
+    drift, note, record_note = _drift(run, measured, vectors, index, embedder, assistant_voice)
     return RunDiversity(
         run_id=run.run_id,
         question=run.question,
@@ -190,13 +152,19 @@ def analyse_run(
         drift_note=note,
         failed_turns_skipped=failed,
         empty_turns_skipped=empty,
-        seats=[SeatInfo(s.seat, s.persona, s.role, s.model, s.provider) for s in run.seats],
+        seats=[
+            SeatInfo(
+                seat=s.seat, persona=s.persona, role=s.role, model=s.model, provider=s.provider
+            )
+            for s in run.seats
+        ],
         vote_tallies=sum(1 for t in run.tallies if t.kind == "vote"),
         no_persona_baseline=_baseline(embedder, assistant_voice, short_answers),
         short_turns_skipped=len(short),
         identifiability=turn_identifiability(
             measured, vectors, lambda t: t.seat, of="seat", embedder=embedder.name
         ),
+        record_notes=[record_note] if record_note else [],
     )
 
 
@@ -222,7 +190,8 @@ def _baseline(
             thin = len(texts) < BASELINE_ANSWERS
             note = f"fewer than {BASELINE_ANSWERS} answers: a noisy baseline" if thin else None
             baselines.append(NoPersonaBaseline(
-                model, _round4(distance), len(texts), short.get(model, 0), note
+                model=model, mean_pairwise_distance=_round4(distance), samples=len(texts),
+                short_answers_skipped=short.get(model, 0), note=note,
             ))  # fmt: skip
     return baselines
 
@@ -231,8 +200,9 @@ def _stage(stage: str, rnd: int, turns: list[Turn], X: Any) -> StageDiversity:
     labels = [t.seat for t in turns]
     if len(turns) < 2:
         return StageDiversity(
-            stage, rnd, len(turns), None, None,
-            note="one seat spoke: diversity needs at least two voices", labels=labels,
+            stage=stage, round=rnd, seats=len(turns), mean_pairwise_distance=None,
+            vendi_score=None, note="one seat spoke: diversity needs at least two voices",
+            labels=labels,
         )  # fmt: skip
     centroid = centroid_distances(X)
     return StageDiversity(
@@ -245,7 +215,14 @@ def _stage(stage: str, rnd: int, turns: list[Turn], X: Any) -> StageDiversity:
         labels=labels,
         similarity=[[_round4(v) for v in row] for row in (X @ X.T)],
         points=[
-            SeatPoint(t.seat, t.model, _round4(d), o, t.completion_tokens, len(t.text or ""))
+            SeatPoint(
+                seat=t.seat,
+                model=t.model,
+                distance_to_centroid=_round4(d),
+                outlier=o,
+                tokens=t.completion_tokens,
+                characters=len(t.text or ""),
+            )
             for t, d, o in zip(turns, centroid.distances, centroid.outliers, strict=True)
         ],
     )
@@ -263,8 +240,11 @@ def _flips(run: RunResult) -> list[StanceFlip]:
             old = {b.seat: b.stance for b in before.ballots if b.valid}
             for ballot in after.ballots:
                 if ballot.valid and ballot.seat in old and old[ballot.seat] != ballot.stance:
-                    flips.append(StanceFlip(stage, ballot.seat, before.round, after.round,
-                                            str(old[ballot.seat]), str(ballot.stance)))  # fmt: skip
+                    flips.append(StanceFlip(
+                        stage=stage, seat=ballot.seat, from_round=before.round,
+                        to_round=after.round, from_stance=str(old[ballot.seat]),
+                        to_stance=str(ballot.stance),
+                    ))  # fmt: skip
     return flips
 
 
@@ -275,18 +255,14 @@ def _drift(
     index: dict[int, int],
     embedder: Embedder,
     assistant_voice: Mapping[str, Sequence[str]] | None,
-) -> tuple[list[Drift], str | None]:
+) -> tuple[list[Drift], str | None, str | None]:
+    """The drift of each measured turn, why any is missing, and which cards it could not read
+    from the run's record."""
     if not assistant_voice:
-        return (
-            [],
-            "no no-persona baseline: run 'council diversity RUN --baseline' to measure drift",
-        )
-    seats = {s.seat: s for s in run.seats}
-    references = {
-        seat: normalised_mean(embedder.encode([persona_reference_text(s)]))
-        for seat, s in seats.items()
-        if s.role == "panel"
-    }
+        why = "no no-persona baseline: run 'council diversity RUN --baseline' to measure drift"
+        return [], why, None
+    texts, fallback = persona_references(run)
+    references = {seat: normalised_mean(embedder.encode([text])) for seat, text in texts.items()}
     assistants = {
         model: normalised_mean(embedder.encode(list(texts)))
         for model, texts in assistant_voice.items()
@@ -305,10 +281,13 @@ def _drift(
             position = drift_position(vector, persona, assistant)
         except EmbeddingError:
             continue
-        drift.append(Drift(turn.seat, turn.stage, turn.round, _round4(position),
-                           _round4(vector @ persona), _round4(vector @ assistant)))  # fmt: skip
+        drift.append(Drift(
+            seat=turn.seat, stage=turn.stage, round=turn.round, position=_round4(position),
+            persona_similarity=_round4(vector @ persona),
+            assistant_similarity=_round4(vector @ assistant),
+        ))  # fmt: skip
     note = f"no no-persona baseline for {', '.join(sorted(missing))}" if missing else None
-    return drift, note
+    return drift, note, fallback
 
 
 def assistant_texts_by_model(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -317,12 +296,3 @@ def assistant_texts_by_model(rows: Sequence[Mapping[str, Any]]) -> dict[str, lis
         if row.get("content"):
             grouped.setdefault(str(row["model"]), []).append(str(row["content"]))
     return grouped
-
-
-def stage_means(report: RunDiversity) -> dict[str, float]:
-    """Mean pairwise distance per stage label, for comparing runs."""
-    return {
-        f"{s.stage}#{s.round}": s.mean_pairwise_distance
-        for s in report.stages
-        if s.mean_pairwise_distance is not None
-    }

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from council.diversity.metrics import NEAR_ZERO_VARIANCE, Matrix, check_embeddings
-from council.diversity.stats import LEVEL, Estimate
+from council.diversity.stats import LEVEL, Interval
 
 ALPHA = 0.05
 NO_VALUES = "no values"
@@ -57,7 +57,7 @@ def _cluster_means(
 
 def _t(
     means: np.ndarray, n: int, what: str, null: float = 0.0, alternative: str = "two-sided"
-) -> tuple[Estimate, float | None]:
+) -> tuple[Interval, float | None]:
     """Mean of G cluster-level values minus ``null``, its 95% t interval on G-1 df, and the
     t test's p-value. With fewer than two distinct values there is no spread to scale a t by,
     so the estimate carries no interval and no p-value, and the method says why."""
@@ -65,13 +65,13 @@ def _t(
 
     g = int(means.size)
     if g == 0:
-        return Estimate(None, None, None, n, NO_VALUES, clusters=0), None
+        return Interval(value=None, n=n, method=NO_VALUES, clusters=0), None
     centre = float(means.mean()) - null
     if g == 1:
-        return Estimate(centre, None, None, n, f"one {what}: no interval", clusters=1), None
+        return Interval(value=centre, n=n, method=f"one {what}: no interval", clusters=1), None
     if np.ptp(means) == 0:
         reason = f"all {g} {what}s equal: no interval"
-        return Estimate(centre, None, None, n, reason, clusters=g), None
+        return Interval(value=centre, n=n, method=reason, clusters=g), None
     # The interval is always the two-sided 95% one; only the p-value follows ``alternative``.
     two_sided = stats.ttest_1samp(means, null)
     ci = two_sided.confidence_interval(LEVEL)
@@ -79,12 +79,13 @@ def _t(
         two_sided = stats.ttest_1samp(means, null, alternative=alternative)
     p = float(two_sided.pvalue)
     method = f"t interval on {g} {what}s ({g - 1} df, scipy.stats.t)"
-    return Estimate(centre, float(ci.low) - null, float(ci.high) - null, n, method, g), p
+    low, high = float(ci.low) - null, float(ci.high) - null
+    return Interval(value=centre, low=low, high=high, n=n, method=method, clusters=g), p
 
 
 def cluster_mean(
     values: Sequence[float], clusters: Sequence[Hashable], *, unit: str = "question"
-) -> Estimate:
+) -> Interval:
     """The mean of the cluster means, with a t interval on G-1 degrees of freedom.
 
     Each cluster counts once whatever its number of answers, because the cluster (question),
@@ -99,7 +100,7 @@ class Comparison:
     """An estimated effect, its test, and its place in the plan: the one ``primary`` endpoint of
     a comparison is read unadjusted; every ``secondary`` one carries a Holm-adjusted p."""
 
-    estimate: Estimate
+    estimate: Interval
     p_value: float | None
     test_method: str
     role: str = "secondary"
@@ -115,8 +116,8 @@ class Comparison:
         """This comparison named: ``b - a`` on ``metric``, in its ``role``."""
         return replace(self, metric=metric, a=a, b=b, role=role or self.role)
 
-    def to_json(self, digits: int = 4) -> dict[str, Any]:
-        estimate = self.estimate.to_json(digits)
+    def to_json(self) -> dict[str, Any]:
+        estimate = self.estimate.to_json()
         return {
             "metric": self.metric, "a": self.a, "b": self.b,
             "difference": estimate["mean"], "ci95": estimate["ci95"], "n": estimate["n"],

@@ -2,7 +2,8 @@
 mean and of a difference in means, and permutation tests (exact when the groups are small).
 
 Every result names the method that made it, because a degenerate sample (one value, all values
-equal) has no BCa interval and gets a plainly stated one instead of a silent fallback.
+equal) has no BCa interval and gets a plainly stated one instead of a silent fallback. Intervals
+are ``council.records.intervals.Interval``, the one interval type (re-exported here).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from council.records.intervals import Interval
 
 LEVEL = 0.95
 RESAMPLES = 9999
@@ -27,32 +30,6 @@ EXACT_PERMUTATION = "exact permutation test (scipy.stats.permutation_test)"
 RANDOM_PERMUTATION = f"permutation test, {RESAMPLES} resamples (scipy.stats.permutation_test)"
 EXACT_PAIRED = "exact paired sign-flip test (scipy.stats.permutation_test)"
 RANDOM_PAIRED = f"paired sign-flip test, {RESAMPLES} resamples (scipy.stats.permutation_test)"
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A mean (or difference of means) with its 95% interval and how the interval was made.
-
-    ``n`` counts the values; ``clusters`` counts the units of inference (questions) where the
-    interval was made on cluster means, so a reader can see which count the interval rests on.
-    """
-
-    value: float | None
-    low: float | None
-    high: float | None
-    n: int
-    method: str
-    clusters: int | None = None
-
-    def to_json(self, digits: int = 4) -> dict[str, Any]:
-        def r(x: float | None) -> float | None:
-            return None if x is None else round(x, digits)
-
-        ci = None if self.low is None or self.high is None else [r(self.low), r(self.high)]
-        out = {"mean": r(self.value), "ci95": ci, "n": self.n, "method": self.method}
-        if self.clusters is not None:  # absent for unit-level intervals: old JSON is unchanged
-            out["clusters"] = self.clusters
-        return out
 
 
 def _mean(*samples: Any, axis: int = -1) -> Any:
@@ -85,34 +62,35 @@ def _bootstrap(samples: tuple[Any, ...], statistic: Any, seed: int) -> tuple[flo
     return low, high, PERCENTILE
 
 
-def mean_interval(values: Sequence[float], *, seed: int = 0) -> Estimate:
+def mean_interval(values: Sequence[float], *, seed: int = 0) -> Interval:
     """The mean of ``values`` with a BCa 95% interval."""
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:
-        return Estimate(None, None, None, 0, "no values")
+        return Interval(value=None, n=0, method="no values")
     mean = float(data.mean())
     if data.size == 1:
-        return Estimate(mean, None, None, 1, ONE_VALUE)
+        return Interval(value=mean, n=1, method=ONE_VALUE)
     if np.ptp(data) == 0:
-        return Estimate(mean, mean, mean, int(data.size), ALL_EQUAL)
+        return Interval(value=mean, low=mean, high=mean, n=int(data.size), method=ALL_EQUAL)
     if data.size < MIN_BOOTSTRAP:
-        return Estimate(mean, None, None, int(data.size), TOO_FEW)
+        return Interval(value=mean, n=int(data.size), method=TOO_FEW)
     low, high, method = _bootstrap((data,), _mean, seed)
-    return Estimate(mean, low, high, int(data.size), method)
+    return Interval(value=mean, low=low, high=high, n=int(data.size), method=method)
 
 
-def difference_interval(a: Sequence[float], b: Sequence[float], *, seed: int = 0) -> Estimate:
+def difference_interval(a: Sequence[float], b: Sequence[float], *, seed: int = 0) -> Interval:
     """Mean of ``b`` minus mean of ``a``, with a BCa 95% interval (independent samples)."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.size < 2 or y.size < 2:
         raise ValueError("each group needs at least two values")
     difference = float(y.mean() - x.mean())
     if np.ptp(x) == 0 and np.ptp(y) == 0:
-        return Estimate(difference, difference, difference, int(x.size + y.size), ALL_EQUAL)
+        n = int(x.size + y.size)
+        return Interval(value=difference, low=difference, high=difference, n=n, method=ALL_EQUAL)
     if min(x.size, y.size) < MIN_BOOTSTRAP:
-        return Estimate(difference, None, None, int(x.size + y.size), TOO_FEW)
+        return Interval(value=difference, n=int(x.size + y.size), method=TOO_FEW)
     low, high, method = _bootstrap((x, y), _difference, seed)
-    return Estimate(difference, low, high, int(x.size + y.size), method)
+    return Interval(value=difference, low=low, high=high, n=int(x.size + y.size), method=method)
 
 
 @dataclass(frozen=True)
@@ -161,3 +139,13 @@ def paired_permutation_test(
 
 def _paired_difference(a: Any, b: Any, axis: int = -1) -> Any:
     return np.mean(a - b, axis=axis)
+
+
+__all__ = [
+    "Interval",
+    "PermutationResult",
+    "difference_interval",
+    "mean_interval",
+    "paired_permutation_test",
+    "permutation_test",
+]

@@ -29,6 +29,7 @@ class BudgetTracker:
         self.tokens = 0
         self.usd = 0.0
         self.reserved = 0
+        self.calls = 0  # calls started, less those answered from the ledger
         self.started = time.monotonic()
 
     def start(self) -> None:
@@ -47,10 +48,12 @@ class BudgetTracker:
                 f"{b.max_tokens}; the next call could take {worst_case_tokens}"
             )
         self.reserved += worst_case_tokens
+        self.calls += 1
         return worst_case_tokens
 
     def settle(self, reservation: int, turn: Turn) -> None:
         self.reserved -= reservation
+        self.calls -= turn.reused  # a reused answer made no call
         self.add(turn)
 
     def settle_usage(self, reservation: int, tokens: int, usd: float) -> None:
@@ -76,6 +79,8 @@ class BudgetTracker:
             raise BudgetExceeded(f"token budget spent: {self.tokens} of {b.max_tokens} tokens")
         if b.max_usd is not None and self.usd >= b.max_usd:
             raise BudgetExceeded(f"cost budget spent: ${self.usd:.4f} of ${b.max_usd:.4f}")
+        if b.max_calls is not None and self.calls >= b.max_calls:
+            raise BudgetExceeded(f"call budget spent: {self.calls} of {b.max_calls} calls")
         remaining = self.remaining_wall_s()
         if remaining is not None and remaining <= 0:
             raise BudgetExceeded(f"wall-time budget spent: {b.max_wall_s:g} s")

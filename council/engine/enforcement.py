@@ -53,8 +53,9 @@ def questions(text: str | None) -> list[str]:
     return [q for q in found if len(q.split()) >= 3]
 
 
-def _distinct(texts: dict[str, str], similarity: Callable[[str, str], float], overlap: float
-              ) -> list[str]:  # fmt: skip
+def _distinct(
+    texts: dict[str, str], similarity: Callable[[str, str], float], overlap: float
+) -> list[str]:
     """Seats whose texts do not overlap any kept before them (first come, first kept)."""
     kept: list[str] = []
     for seat, text in texts.items():
@@ -76,9 +77,10 @@ class DissentQuotaCondition(GuardCondition):
         quota = stage.dissent_quota or 0
         if tally is None or tally.winner is None:
             why = (
-                f"no tally from '{stage.checks}' to check" if tally is None
+                f"no tally from '{stage.checks}' to check"
+                if tally is None
                 else f"'{stage.checks}' has no leading stance: the council is split"
-            )  # fmt: skip
+            )
             return self._note(run, stage, round_number, Verdict(False, why), [])
         replies = {t.seat: t.text or "" for t in run.previous_turns(stage.checks or "") if t.ok}
         objecting = {seat: replies.get(seat, "") for seat in tally.dissenters}
@@ -95,12 +97,24 @@ class DissentQuotaCondition(GuardCondition):
             state = ": no one agreed to ask"
         return self._note(run, stage, round_number, Verdict(fired, said + state), reading.chosen)
 
-    def _note(self, run: GuardRun, stage: GuardStage, round_number: int, verdict: Verdict,
-              seats: list[str]) -> Verdict:  # fmt: skip
-        run.record_gate(GateNote(
-            stage=stage.id, round=round_number, gate=self.gate, fired=verdict.fired, seats=seats,
-            reason=verdict.reason,
-        ))  # fmt: skip
+    def _note(
+        self,
+        run: GuardRun,
+        stage: GuardStage,
+        round_number: int,
+        verdict: Verdict,
+        seats: list[str],
+    ) -> Verdict:
+        run.record_gate(
+            GateNote(
+                stage=stage.id,
+                round=round_number,
+                gate=self.gate,
+                fired=verdict.fired,
+                seats=seats,
+                reason=verdict.reason,
+            )
+        )
         return verdict
 
 
@@ -124,12 +138,17 @@ class HemlockCondition(GuardCondition):
             verdict = Verdict(False, f"no member has answered '{earlier}' in '{watched}' yet")
         else:
             for seat in questioners:
-                asked = [q for t in run.previous_turns(earlier) if t.seat == seat and t.ok
-                         for q in questions(t.text)]  # fmt: skip
+                asked = [
+                    q
+                    for t in run.previous_turns(earlier)
+                    if t.seat == seat and t.ok
+                    for q in questions(t.text)
+                ]
                 again = [
-                    q for q in questions(latest[seat].text if seat in latest else "")
+                    q
+                    for q in questions(latest[seat].text if seat in latest else "")
                     if any(run.similarity(q, old) >= stage.question_overlap for old in asked)
-                ]  # fmt: skip
+                ]
                 if again:
                     reading.chosen.append(seat)
                     reading.questions += again
@@ -137,12 +156,20 @@ class HemlockCondition(GuardCondition):
             verdict = Verdict(
                 bool(reading.chosen),
                 f"{', '.join(reading.chosen)} re-asked a question answered since '{earlier}': "
-                f"{shown}" if reading.chosen else
-                f"{', '.join(questioners)} asked nothing already answered since '{earlier}'",
-            )  # fmt: skip
-        run.record_gate(GateNote(stage=stage.id, round=round_number, gate=self.gate,
-                                 fired=verdict.fired, seats=list(reading.chosen),
-                                 reason=verdict.reason))  # fmt: skip
+                f"{shown}"
+                if reading.chosen
+                else f"{', '.join(questioners)} asked nothing already answered since '{earlier}'",
+            )
+        run.record_gate(
+            GateNote(
+                stage=stage.id,
+                round=round_number,
+                gate=self.gate,
+                fired=verdict.fired,
+                seats=list(reading.chosen),
+                reason=verdict.reason,
+            )
+        )
         return verdict
 
 
@@ -153,9 +180,13 @@ def _coverage(question: str, reply: str) -> float:
 
 
 def restatement(
-    run: gates.GateRun, stage: SpeakingStage, turns: Sequence[Turn], round_number: int,
-    question: str, similarity: Callable[[str, str], float] | None,
-) -> None:  # fmt: skip
+    run: gates.GateRun,
+    stage: SpeakingStage,
+    turns: Sequence[Turn],
+    round_number: int,
+    question: str,
+    similarity: Callable[[str, str], float] | None,
+) -> None:
     """Flag replies far from the question (``diverges_below``); ``similarity`` None: words."""
     line = stage.diverges_below or 0.0
     measure = similarity or _coverage
@@ -163,14 +194,24 @@ def restatement(
     scores = {t.seat: measure(question, t.text or "") for t in turns if t.ok}
     far = [seat for seat, score in scores.items() if score < line]
     shown = ", ".join(f"{seat} {scores[seat]:.2f}" for seat in far)
-    run.record_gate(GateNote(
-        stage=stage.id, round=round_number, gate="restatement", fired=bool(far), seats=far,
-        threshold=line, measured=round(min(scores.values()), 4) if scores else None,
-        method=method,
-        reason=(f"restatement far from the question ({shown}; {method} below {line:.2f}): "
+    run.record_gate(
+        GateNote(
+            stage=stage.id,
+            round=round_number,
+            gate="restatement",
+            fired=bool(far),
+            seats=far,
+            threshold=line,
+            measured=round(min(scores.values()), 4) if scores else None,
+            method=method,
+            reason=(
+                f"restatement far from the question ({shown}; {method} below {line:.2f}): "
                 "it may reveal a framing issue worth settling before the deliberation"
-                if far else f"every restatement near the question ({method} {line:.2f}+)"),
-    ))  # fmt: skip
+                if far
+                else f"every restatement near the question ({method} {line:.2f}+)"
+            ),
+        )
+    )
 
 
 register_guard_condition(DissentQuotaCondition())

@@ -49,9 +49,12 @@ def word_similarity(a: str, b: str) -> float:
 
 
 async def novelty(
-    run: GateRun, stage: SpeakingStage, turns: list[Turn], round_number: int,
+    run: GateRun,
+    stage: SpeakingStage,
+    turns: list[Turn],
+    round_number: int,
     similarity: Similarity,
-) -> list[Turn]:  # fmt: skip
+) -> list[Turn]:
     assert stage.novelty_against is not None
     earlier = {t.seat: t for t in run.previous_turns(stage.novelty_against) if t.ok}
     repeats = {
@@ -61,19 +64,29 @@ async def novelty(
     }
     stale = [seat for seat, score in repeats.items() if score >= stage.novelty_threshold]
     shown = ", ".join(f"{seat} {repeats[seat]:.2f}" for seat in stale)
-    run.record_gate(GateNote(
-        stage=stage.id, round=round_number, gate="novelty", fired=bool(stale), seats=stale,
-        reason=(f"too like their '{stage.novelty_against}' reply ({shown})" if stale else
-                f"every reply moved on from '{stage.novelty_against}' (threshold "
-                f"{stage.novelty_threshold:.2f})"),
-    ))  # fmt: skip
+    run.record_gate(
+        GateNote(
+            stage=stage.id,
+            round=round_number,
+            gate="novelty",
+            fired=bool(stale),
+            seats=stale,
+            reason=(
+                f"too like their '{stage.novelty_against}' reply ({shown})"
+                if stale
+                else f"every reply moved on from '{stage.novelty_against}' (threshold "
+                f"{stage.novelty_threshold:.2f})"
+            ),
+        )
+    )
     if not stale:
         return turns
 
     def challenge(seat: str) -> str:
         others = [t for t in turns if t.ok and t.seat != seat]
-        sharpest = min(others, key=lambda t: similarity(t.text or "", earlier[seat].text
-                                                        or ""), default=None)  # fmt: skip
+        sharpest = min(
+            others, key=lambda t: similarity(t.text or "", earlier[seat].text or ""), default=None
+        )
         quote = " ".join((sharpest.text or "").split())[:300] if sharpest else ""
         return (
             "Your reply repeats your earlier answer. Do not restate it: answer the sharpest "
@@ -81,11 +94,19 @@ async def novelty(
         )
 
     by_seat = {t.seat: t for t in turns}
-    again = await asyncio.gather(*(
-        run.ask_again(stage, run.seats[seat], round_number, by_seat[seat], challenge(seat),
-                      tag="novelty_gate")
-        for seat in stale
-    ))  # fmt: skip
+    again = await asyncio.gather(
+        *(
+            run.ask_again(
+                stage,
+                run.seats[seat],
+                round_number,
+                by_seat[seat],
+                challenge(seat),
+                tag="novelty_gate",
+            )
+            for seat in stale
+        )
+    )
     replaced = {t.seat: t for t in again if t.ok}
     return [replaced.get(t.seat, t) for t in turns]
 
@@ -96,11 +117,19 @@ def evidence(run: GateRun, stage: SpeakingStage, turns: Sequence[Turn], round_nu
     top, count = tags.most_common(1)[0] if tags else ("", 0)
     fired = total > 0 and count / total > MONOCULTURE
     counts = ", ".join(f"{kind} {n}" for kind, n in tags.most_common()) or "no tags"
-    run.record_gate(GateNote(
-        stage=stage.id, round=round_number, gate="evidence-monoculture", fired=fired,
-        reason=(f"{count / total:.0%} of {total} tagged claims are {top}: one kind of evidence"
-                if fired else f"evidence mixed enough ({counts})"),
-    ))  # fmt: skip
+    run.record_gate(
+        GateNote(
+            stage=stage.id,
+            round=round_number,
+            gate="evidence-monoculture",
+            fired=fired,
+            reason=(
+                f"{count / total:.0%} of {total} tagged claims are {top}: one kind of evidence"
+                if fired
+                else f"evidence mixed enough ({counts})"
+            ),
+        )
+    )
 
 
 def likely_dissenters(tally: Tally | None, panel: Sequence[str], count: int = 2) -> list[str]:

@@ -133,8 +133,12 @@ def retried(turn: Turn, again: Turn) -> Turn:
     """The starved turn with the answer its retry gave; a failed retry leaves it empty."""
     if not again.ok:
         return turn
-    update = {"content": again.content, "error": None, "truncated": again.truncated,
-              "reasoning": again.reasoning}  # fmt: skip
+    update = {
+        "content": again.content,
+        "error": None,
+        "truncated": again.truncated,
+        "reasoning": again.reasoning,
+    }
     return turn.model_copy(update=update)
 
 
@@ -174,9 +178,12 @@ TakeTurn = Callable[[ModelRequest, str], Awaitable[Turn]]
 
 
 async def finished(
-    turn: Turn, request: ModelRequest, stage: SpeakingStage, continue_truncated: bool,
+    turn: Turn,
+    request: ModelRequest,
+    stage: SpeakingStage,
+    continue_truncated: bool,
     take: TakeTurn,
-) -> Turn:  # fmt: skip
+) -> Turn:
     """The turn as it is recorded: asked again with a larger cap if reasoning starved it,
     continued once if it was cut off (and that was asked for), then counted against its
     stage's word limit. A continuation or a retry is none of these: it is a part."""

@@ -38,23 +38,37 @@ class TurnListener:
         # Each piece is redacted on its own; the whole reply is redacted again when it is kept.
         self._emit(
             TurnDelta(
-                run_id=self.run_id, stage=self.stage, round=self.round, seat=self.seat,
+                run_id=self.run_id,
+                stage=self.stage,
+                round=self.round,
+                seat=self.seat,
                 text=self.redact(text),
             )
-        )  # fmt: skip
+        )
 
     def retrying(self, model: str, attempt: int, error: str, wait_s: float) -> None:
         self._emit(
             CallRetrying(
-                run_id=self.run_id, stage=self.stage, round=self.round, seat=self.seat,
-                model=model, attempt=attempt, error=self.redact(error), wait_s=round(wait_s, 3),
+                run_id=self.run_id,
+                stage=self.stage,
+                round=self.round,
+                seat=self.seat,
+                model=model,
+                attempt=attempt,
+                error=self.redact(error),
+                wait_s=round(wait_s, 3),
             )
-        )  # fmt: skip
+        )
 
     def falling_back(self, failed: str, fallback: str, error: str) -> None:
         self._emit(
             CallFellBack(
-                run_id=self.run_id, stage=self.stage, round=self.round, seat=self.seat,
-                failed=failed, fallback=fallback, error=self.redact(error),
+                run_id=self.run_id,
+                stage=self.stage,
+                round=self.round,
+                seat=self.seat,
+                failed=failed,
+                fallback=fallback,
+                error=self.redact(error),
             )
-        )  # fmt: skip
+        )

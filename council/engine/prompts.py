@@ -73,10 +73,13 @@ class StagePrompts:
         }
         loop = self._loop_of(stage)
         return render_template(
-            stage.prompt, variables, path=self.protocol.path,
-            first_line=self.protocol.prompt_line(stage.id), error=ProtocolError,
+            stage.prompt,
+            variables,
+            path=self.protocol.path,
+            first_line=self.protocol.prompt_line(stage.id),
+            error=ProtocolError,
             field=f"stage '{stage.id}'.prompt" + (f" (round {round_number})" if loop else ""),
-        )  # fmt: skip
+        )
 
     def _loop_of(self, stage: SpeakingStage) -> LoopStage | None:
         loop_id = self.protocol.loop_of.get(stage.id)
@@ -121,10 +124,13 @@ class StagePrompts:
         if sections:
             anonymizer = self.anonymizer if self._anonymizes(stage) else None
             context = visible_context(
-                seat, sections, self.seats, anonymizer,
+                seat,
+                sections,
+                self.seats,
+                anonymizer,
                 ballot_style=isinstance(stage, RankingStage),
                 revealer=None if anonymizer else self.anonymizer,
-            )  # fmt: skip
+            )
             prompt = f"{context}\n\n---\n\n{prompt}"
         return [
             {"role": "system", "content": self._system[seat.name]},

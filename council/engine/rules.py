@@ -40,9 +40,13 @@ class RunRules:
         raise NotImplementedError
 
     async def _take_turn(
-        self, stage: SpeakingStage, seat: Seat, round_number: int,
-        request: ModelRequest | None = None, record_as: str | None = None,
-    ) -> Turn:  # fmt: skip
+        self,
+        stage: SpeakingStage,
+        seat: Seat,
+        round_number: int,
+        request: ModelRequest | None = None,
+        record_as: str | None = None,
+    ) -> Turn:
         raise NotImplementedError
 
     def enforced(self, tag: str, calls: int) -> None:
@@ -68,9 +72,16 @@ class RunRules:
         return results
 
     async def ask_again(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str,
-        *, tag: str, keep_schema: bool = False,
-    ) -> Turn:  # fmt: skip
+        self,
+        stage: SpeakingStage,
+        seat: Seat,
+        round_number: int,
+        turn: Turn,
+        instruction: str,
+        *,
+        tag: str,
+        keep_schema: bool = False,
+    ) -> Turn:
         """One more call for a turn that missed something (a stance line): the seat sees its
         own reply and the instruction. It is recorded as its own turn, ``<stage>.reask``, and
         counted as an enforcement call under ``tag``."""
@@ -80,11 +91,15 @@ class RunRules:
         # Asked again, a seat writes free text (the vote line: the fallback from JSON that
         # could not be read), unless its reply is asked for again under the schema.
         schema = first.response_schema if keep_schema else None
-        request = dataclasses.replace(first, response_schema=schema, messages=[
-            *first.messages,
-            {"role": "assistant", "content": turn.content},
-            {"role": "user", "content": instruction},
-        ])  # fmt: skip
+        request = dataclasses.replace(
+            first,
+            response_schema=schema,
+            messages=[
+                *first.messages,
+                {"role": "assistant", "content": turn.content},
+                {"role": "user", "content": instruction},
+            ],
+        )
         self.reasked.setdefault(stage.id, set()).add(seat.name)
         return await self._take_turn(stage, seat, round_number, request, f"{stage.id}.reask")
 
@@ -111,19 +126,37 @@ class RunRules:
         (``council.engine.verdict``): recorded as the chair's turn by ``council/tally-verdict``,
         with the fallback logged like any other."""
         self.chair_failed = True
-        self._emit(CallFellBack(
-            run_id=self.run_id, stage=stage.id, round=round_number, seat=failed.seat,
-            failed=failed.model, fallback=verdict.COORDINATOR_MODEL, error=failed.error or "",
-        ))  # fmt: skip
+        self._emit(
+            CallFellBack(
+                run_id=self.run_id,
+                stage=stage.id,
+                round=round_number,
+                seat=failed.seat,
+                failed=failed.model,
+                fallback=verdict.COORDINATOR_MODEL,
+                error=failed.error or "",
+            )
+        )
         content = verdict.tally_verdict(
-            self.question, failed.seat, failed.error, list(self.tallies.values()),
+            self.question,
+            failed.seat,
+            failed.error,
+            list(self.tallies.values()),
             _seen(self._latest, stage.sees),
-        )  # fmt: skip
-        turn = failed.model_copy(update={
-            "content": content, "error": None, "provider": "council",
-            "model": verdict.COORDINATOR_MODEL, "prompt_tokens": None, "completion_tokens": None,
-            "cost_usd": None, "latency_s": 0.0, "started_at": utc_now(),
-        })  # fmt: skip
+        )
+        turn = failed.model_copy(
+            update={
+                "content": content,
+                "error": None,
+                "provider": "council",
+                "model": verdict.COORDINATOR_MODEL,
+                "prompt_tokens": None,
+                "completion_tokens": None,
+                "cost_usd": None,
+                "latency_s": 0.0,
+                "started_at": utc_now(),
+            }
+        )
         self._emit(TurnFinished(run_id=self.run_id, turn=turn))
         await self._on_disk()
         return turn

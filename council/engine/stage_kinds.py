@@ -54,9 +54,16 @@ class RunState(Protocol):
     def enforced(self, tag: str, calls: int) -> None: ...  # extra calls a rule sent
 
     async def ask_again(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, turn: Turn, instruction: str,
-        *, tag: str, keep_schema: bool = False,
-    ) -> Turn: ...  # fmt: skip
+        self,
+        stage: SpeakingStage,
+        seat: Seat,
+        round_number: int,
+        turn: Turn,
+        instruction: str,
+        *,
+        tag: str,
+        keep_schema: bool = False,
+    ) -> Turn: ...
 
 
 Instruction = tuple[str | None, str, tuple[str, ...]]  # (text to add, what to parse, choices)
@@ -164,9 +171,15 @@ class VoteKind(StageKind):
             ballot = missing[turn.seat]
             as_json = ballot.read == "structured" and run.seats[turn.seat].model.structured_output
             ask = missing_json_instruction if as_json else missing_line_instruction
-            return run.ask_again(stage, run.seats[turn.seat], round_number, turn,
-                                 ask(stage, ballot.problem), tag="missing_stance",
-                                 keep_schema=as_json)  # fmt: skip
+            return run.ask_again(
+                stage,
+                run.seats[turn.seat],
+                round_number,
+                turn,
+                ask(stage, ballot.problem),
+                tag="missing_stance",
+                keep_schema=as_json,
+            )
 
         answers = await asyncio.gather(*(again(t) for t in turns if t.seat in missing))
         added = {a.seat: a.content for a in answers if a.ok}
@@ -189,11 +202,13 @@ class RankingKind(StageKind):
         assert isinstance(stage, RankingStage)
         rankings = [
             parse_ranking(
-                t.seat, t.content if t.ok else None, run.ballot(stage, run.seats[t.seat]),
+                t.seat,
+                t.content if t.ok else None,
+                run.ballot(stage, run.seats[t.seat]),
                 own=run.labels.get(t.seat, "").replace("Member", "Response") or None,
             )
             for t in turns
-        ]  # fmt: skip
+        ]
         return tally_rankings(stage, rankings, round_number)
 
 

@@ -51,5 +51,9 @@ def json_vote(fields: dict[str, Any]) -> tuple[str | None, str | None, str | Non
     """(stance, confidence, dealbreaker, problem) from a JSON ballot, as the line gives them."""
     stance = field_text(fields.get("stance"))
     problem = None if stance and stance.strip() else "the JSON ballot has no stance"
-    return (stance if not problem else None, field_text(fields.get("confidence")),
-            field_text(fields.get("dealbreaker")), problem)  # fmt: skip
+    return (
+        stance if not problem else None,
+        field_text(fields.get("confidence")),
+        field_text(fields.get("dealbreaker")),
+        problem,
+    )

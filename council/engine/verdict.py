@@ -68,10 +68,13 @@ class SynthesisKind(StageKind):
         if not turns or not verdict_run.calls.chair_fallback:
             return turns
         failed = turns[0]
-        verdict_run.verdict_check = VerdictCheck(status="unchecked", reasons=[
-            f"no model wrote this verdict: the chair's model failed ({failed.error}); council "
-            "assembled it from the record, and it weighs no argument"
-        ])  # fmt: skip
+        verdict_run.verdict_check = VerdictCheck(
+            status="unchecked",
+            reasons=[
+                f"no model wrote this verdict: the chair's model failed ({failed.error}); council "
+                "assembled it from the record, and it weighs no argument"
+            ],
+        )
         return [await verdict_run.coordinator_verdict(stage, round_number, failed)]
 
 

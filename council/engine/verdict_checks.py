@@ -200,8 +200,10 @@ def _outcome_problem(
         return f"outcome: {said}; the tally's is {outcome_meaning(tally)}"
     wrong = stated - _ALLOWED[tally.outcome]
     if wrong:
-        return (f"outcome: it states {' and '.join(sorted(wrong))} as well as "
-                f"{tally.outcome}; the tally's is {outcome_meaning(tally)}")  # fmt: skip
+        return (
+            f"outcome: it states {' and '.join(sorted(wrong))} as well as "
+            f"{tally.outcome}; the tally's is {outcome_meaning(tally)}"
+        )
     return None
 
 
@@ -302,9 +304,11 @@ async def checked(
         else [f"asked again, the chair gave no verdict: {again.error}"]
     )
     run.verdict_check = VerdictCheck(
-        status="unchecked" if reasons else "checked", reasons=reasons, reasked=True,
+        status="unchecked" if reasons else "checked",
+        reasons=reasons,
+        reasked=True,
         first_reasons=problems,
-    )  # fmt: skip
+    )
     if not again.ok:  # the first verdict stands, unchecked
         return turns
     return [t.model_copy(update={"content": again.content}) if t is first else t for t in turns]

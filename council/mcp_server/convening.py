@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from council.errors import ConfigError, CouncilError
 from council.mcp_server.progress import ProgressRelay, Report
 from council.mcp_server.requests import (
+    Limits,
     ServerSettings,
     check_count,
     check_endpoints,
@@ -26,7 +27,9 @@ from council.mcp_server.requests import (
     seat_model,
 )
 from council.records.describe import describe_tally
+from council.records.options import options, with_options
 from council.records.run import RunResult, Tally
+from council.records.spec import MCP, Budget, CouncilSpec
 from council.seats.model import ChatModel
 
 
@@ -36,19 +39,16 @@ class ServerBusy(CouncilError):
 
 @dataclass
 class ConveneRequest:
-    """A convene tool call's arguments, as the client sent them."""
+    """A convene tool call's arguments, as the client sent them: the question, and council
+    options by their ``CouncilSpec`` keys (those the spec marks for MCP; None: not given)."""
 
     question: str
-    personas: Sequence[str] | None = None
-    panel: str | None = None
-    protocol: str | None = None
-    model: str | None = None
-    seats: Mapping[str, str] | None = None
-    models: Sequence[str] | None = None
-    endpoints: Mapping[str, str] | None = None
-    max_tokens: int | None = None  # replaces every turn's token cap (council.engine.lengths)
-    temperature: float | None = None
-    seed: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _models(value: Any, what: str, limits: Limits, doubles: Mapping[str, Any]) -> str:
+    """A model string, or the name of a test double the server was built with."""
+    return value if value in doubles else str(seat_model(value, what, limits, {}))
 
 
 @dataclass
@@ -64,50 +64,26 @@ class Convener:
     def __post_init__(self) -> None:
         self._slots = threading.BoundedSemaphore(self.settings.max_concurrent)
 
-    def council_kwargs(self, request: ConveneRequest) -> dict[str, Any]:
-        """The ``Council`` arguments for a request, every field checked against the limits.
-        Call inside ``paths.library_only``: personas and protocols become library files."""
-        from council.personas.library import available_personas
-        from council.protocols.library import available_protocols
-        from council.records.settings import Budget, SamplingSettings
-
-        limits, doubles = self.settings.limits, self.test_models
+    def spec(self, request: ConveneRequest) -> CouncilSpec:
+        """The council a request asks for: its options, each held to the server's limits, over
+        the server's defaults; an option these checks do not name is held to the spec's own
+        bounds. Call inside ``paths.library_only``: names resolve to library files only."""
+        limits = self.settings.limits
         check_question(request.question, limits)
-        check_numbers(request.max_tokens, request.temperature, request.seed, limits)
-        kwargs: dict[str, Any] = {
-            "model": seat_model(request.model or self.settings.default_model, "model", limits,
-                                doubles),
-            "runs_dir": self.settings.runs_dir,
-            "endpoints": check_endpoints(request.endpoints or {}, self.settings),
-            "budget": Budget(None, None, limits.run_seconds),
-            "sampling": SamplingSettings(
-                temperature=0.7 if request.temperature is None else request.temperature,
-                seed=request.seed, max_tokens=request.max_tokens,
-            ),
-        }  # fmt: skip
-        if request.personas is not None:
-            check_count(request.personas, "personas", limits.personas)
-            library = available_personas()
-            kwargs["personas"] = [library_entry(p, "persona", library, limits)
-                                  for p in request.personas]  # fmt: skip
-        if request.panel is not None:
-            if request.personas is not None:
-                raise ConfigError("give personas or a panel, not both")
-            kwargs["panel"] = check_name(request.panel, "panel", limits)
-        if request.protocol is not None:
-            found = library_entry(request.protocol, "protocol", available_protocols(), limits)
-            kwargs["protocol"] = str(found)
-        if request.seats:
-            check_count(request.seats, "seats", limits.personas + 1)
-            kwargs["seats"] = {
-                check_name(seat, "seat", limits): seat_model(model, f"seats[{seat}]", limits,
-                                                             doubles)
-                for seat, model in request.seats.items()
-            }  # fmt: skip
-        if request.models:
-            check_count(request.models, "models", limits.models)
-            kwargs["models"] = [seat_model(m, "models", limits, {}) for m in request.models]
-        return kwargs
+        given = {key: value for key, value in request.options.items() if value is not None}
+        for key in set(given) - {option.key for option in options(MCP)}:
+            raise ConfigError(f"{key}: not an option this server takes")
+        if "personas" in given and "panel" in given:
+            raise ConfigError("give personas or a panel, not both")
+        check_numbers(given.get("max_tokens"), given.get("temperature"), given.get("seed"), limits)
+        checked = {
+            key: NARROW[key](self, value) if key in NARROW else value
+            for key, value in given.items()
+        }
+        base = CouncilSpec(
+            model=self.settings.default_model, budget=Budget(max_wall_s=limits.run_seconds)
+        )
+        return with_options(checked, base)
 
     def seat(self, request: ConveneRequest, relay: ProgressRelay) -> Any:
         """The council for a request, its names resolved in the library alone (blocking: cards,
@@ -116,8 +92,14 @@ class Convener:
         from council.paths import library_only
 
         with library_only():
-            kwargs = self.council_kwargs(request)
-            return Council.for_question(request.question, sinks=[relay], **kwargs)
+            spec = self.spec(request)
+            return Council.from_spec(
+                spec,
+                question=request.question,
+                runs_dir=self.settings.runs_dir,
+                sinks=[relay],
+                doubles=self.test_models,
+            )
 
     async def convene(self, request: ConveneRequest, report: Report) -> dict[str, Any]:
         """Run one council; ``report`` receives its progress. Refused when every slot is busy."""
@@ -144,6 +126,54 @@ class Convener:
         relay.close()
         await pump  # every line sent before the answer
         return run_summary(result) | {"choice_notes": list(council.choice_notes)}
+
+
+def _personas(convener: Convener, names: list[str]) -> list[str]:
+    from council.personas.library import available_personas
+
+    limits = convener.settings.limits
+    check_count(names, "personas", limits.personas)
+    library = available_personas()
+    return [str(library_entry(name, "persona", library, limits)) for name in names]
+
+
+def _protocol(convener: Convener, name: str) -> str:
+    from council.protocols.library import available_protocols
+
+    limits = convener.settings.limits
+    return str(library_entry(name, "protocol", available_protocols(), limits))
+
+
+def _seats(convener: Convener, seats: Mapping[str, str]) -> dict[str, str]:
+    limits = convener.settings.limits
+    check_count(seats, "seats", limits.personas + 1)
+    return {
+        check_name(seat, "seat", limits): _models(
+            model, f"seats[{seat}]", limits, convener.test_models
+        )
+        for seat, model in seats.items()
+    }
+
+
+def _pool(convener: Convener, models: list[str]) -> list[str]:
+    limits = convener.settings.limits
+    check_count(models, "models", limits.models)
+    return [_models(model, "models", limits, {}) for model in models]
+
+
+# How the server holds each option a client may give to its limits (names from the library
+# only, models by string, URLs only where allowed); a number's range is ``check_numbers``.
+NARROW: dict[str, Callable[[Convener, Any], Any]] = {
+    "personas": _personas,
+    "panel": lambda convener, name: check_name(name, "panel", convener.settings.limits),
+    "protocol": _protocol,
+    "model": lambda convener, model: _models(
+        model, "model", convener.settings.limits, convener.test_models
+    ),
+    "seats": _seats,
+    "models": _pool,
+    "endpoints": lambda convener, urls: check_endpoints(urls, convener.settings),
+}
 
 
 def tally_summary(tally: Tally) -> dict[str, Any]:

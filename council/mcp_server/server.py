@@ -9,18 +9,22 @@ server's environment reaches a client.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
 
 from council.errors import CouncilError
 from council.mcp_server import catalog
 from council.mcp_server.convening import Convener, ConveneRequest
 from council.mcp_server.requests import ServerSettings
 from council.paths import library_only
+from council.records.options import options
+from council.records.spec import MCP
 from council.secrets import redact
 
 if TYPE_CHECKING:
@@ -81,41 +85,42 @@ def build_server(
 
 def _add_convene(server: MCPServer, convener: Convener) -> None:
     limits = convener.settings.limits
-
-    @server.tool(
-        description=(
-            "Convene a council on a question and wait for its verdict. Name personas (see "
-            "list_personas) or a panel (see list_panels; 'auto' picks one for the question), a "
-            "protocol (see list_protocols; default 'council'), and the model every seat sits on "
-            "('provider/model'), with per-seat overrides in 'seats' (persona or 'chair' -> "
-            "model) or a pool in 'models' for routing. Sends progress notifications while it "
-            "runs. Returns the verdict, the tally, absent seats and the run ID. 'max_tokens' "
-            "replaces every turn's token cap, raising or lowering the protocol's (default: the "
-            f"protocol's caps). Limits: question {limits.question_chars} characters, "
-            f"{limits.personas} personas, max_tokens {limits.max_tokens}."
-        )
+    description = (
+        "Convene a council on a question and wait for its verdict. Name personas (see "
+        "list_personas) or a panel (see list_panels; 'auto' picks one for the question), a "
+        "protocol (see list_protocols; default 'council'), and the model every seat sits on "
+        "('provider/model'), with per-seat overrides in 'seats' (persona or 'chair' -> "
+        "model) or a pool in 'models' for routing. Sends progress notifications while it "
+        "runs. Returns the verdict, the tally, absent seats and the run ID. "
+        f"Limits: question {limits.question_chars} characters, "
+        f"{limits.personas} personas, max_tokens {limits.max_tokens}."
     )
-    async def convene(
-        question: str,
-        ctx: Context,
-        personas: list[str] | None = None,
-        panel: str | None = None,
-        protocol: str | None = None,
-        model: str | None = None,
-        seats: dict[str, str] | None = None,
-        models: list[str] | None = None,
-        endpoints: dict[str, str] | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        seed: int | None = None,
-    ) -> dict[str, Any]:
-        request = ConveneRequest(
-            question, personas=personas, panel=panel, protocol=protocol, model=model,
-            seats=seats, models=models, endpoints=endpoints, max_tokens=max_tokens,
-            temperature=temperature, seed=seed,
-        )  # fmt: skip
+
+    async def convene(ctx: Context, **arguments: Any) -> dict[str, Any]:
+        request = ConveneRequest(arguments.pop("question"), arguments)
         with tool_errors():
             return dict(redacted(await convener.convene(request, ctx.report_progress)))
+
+    convene.__signature__ = convene_signature()  # type: ignore[attr-defined]
+    server.tool(description=description)(convene)
+
+
+def convene_signature() -> inspect.Signature:
+    """The convene tool's arguments: the question and every option ``CouncilSpec`` marks for
+    MCP, each with its description and default; its JSON schema is generated from this.
+    Types only: each bound is checked with the server's own limits and a one-line error."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    question = Annotated[str, Field(description="the question before the council")]
+    params = [
+        inspect.Parameter("question", keyword, annotation=question),
+        inspect.Parameter("ctx", keyword, annotation=Context),
+    ]
+    for option in options(MCP):
+        words = option.default_words()
+        text = option.description + (f" (default: {words})" if words else "")
+        kind: Any = Annotated[option.annotation | None, Field(description=text)]
+        params.append(inspect.Parameter(option.key, keyword, default=None, annotation=kind))
+    return inspect.Signature(params, return_annotation=dict[str, Any])
 
 
 def _add_catalog(server: MCPServer, settings: ServerSettings) -> None:

@@ -53,16 +53,25 @@ def _pair(key: str, write_up: ImportedCard, addendum: ImportedCard) -> list[Impo
     body = f"{write_up.body.removesuffix(TOPIC_LINE).rstrip()}\n\n{text.strip()}{TOPIC_LINE}"
     command = f"`council experiment variants --pairs {key}`"
     topic = ImportedCard(
-        _variant(write_up, key, "topic"), write_up.body, write_up.source,
-        [*write_up.notes, f"paired with the addendum {addendum.source.name}: named "
-                          f"{key}-topic, the arm {command} compares with {key}-framework"],
-    )  # fmt: skip
+        _variant(write_up, key, "topic"),
+        write_up.body,
+        write_up.source,
+        [
+            *write_up.notes,
+            f"paired with the addendum {addendum.source.name}: named "
+            f"{key}-topic, the arm {command} compares with {key}-framework",
+        ],
+    )
     framework = ImportedCard(
         _variant(write_up, key, "framework", extensions={"addendum": kept}, **taken),
-        body, addendum.source,
-        [*addendum.notes, f"addendum to {write_up.source.name}: the write-up with this "
-                          f"addendum appended, named {key}-framework for {command}"],
-    )  # fmt: skip
+        body,
+        addendum.source,
+        [
+            *addendum.notes,
+            f"addendum to {write_up.source.name}: the write-up with this "
+            f"addendum appended, named {key}-framework for {command}",
+        ],
+    )
     return [topic, framework]
 
 
@@ -86,7 +95,9 @@ def pair_write_ups(cards: list[ImportedCard]) -> list[ImportedCard]:
             continue
         for index in addenda:
             card = cards[index]
-            why = (f"an addendum to '{key}', but {len(write_ups)} write-ups and {len(addenda)} "
-                   "addenda of that name were imported: imported on its own, unpaired")  # fmt: skip
+            why = (
+                f"an addendum to '{key}', but {len(write_ups)} write-ups and {len(addenda)} "
+                "addenda of that name were imported: imported on its own, unpaired"
+            )
             result[index] = ImportedCard(card.fields, card.body, card.source, [*card.notes, why])
     return result

@@ -209,9 +209,15 @@ _CardDumper.add_representer(str, _str_representer)
 
 # Fields most cards leave empty: a written card names them only when it uses them.
 _OMITTED_WHEN_UNSET = (
-    "variables", "reasoning_method", "domain", "polarity", "triads", "profiles", "duo_keywords",
+    "variables",
+    "reasoning_method",
+    "domain",
+    "polarity",
+    "triads",
+    "profiles",
+    "duo_keywords",
     "tier",
-)  # fmt: skip
+)
 
 
 def dump_card(fields: CardFields, body: str) -> str:

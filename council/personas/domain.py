@@ -57,11 +57,17 @@ def domain_seat(
     ranked = sorted(zip(scores, cards, strict=True), key=lambda pair: -pair[0])
     (best, card), (second, runner_up) = ranked[0], ranked[1]
     if best < floor:
-        return DomainSeat(None, f"none - no member's domain matches the question ({method}: "
-                                f"best {card.name} {_score(best)})")  # fmt: skip
+        return DomainSeat(
+            None,
+            f"none - no member's domain matches the question ({method}: "
+            f"best {card.name} {_score(best)})",
+        )
     if best - second < margin:
-        return DomainSeat(None, f"none - ambiguous match ({method}: {card.name} {_score(best)}, "
-                                f"{runner_up.name} {_score(second)})")  # fmt: skip
+        return DomainSeat(
+            None,
+            f"none - ambiguous match ({method}: {card.name} {_score(best)}, "
+            f"{runner_up.name} {_score(second)})",
+        )
     domain = card.fields.domain or card.fields.role
     return DomainSeat(
         card.name,

@@ -82,8 +82,10 @@ def _resolve(row: DuoRow, cards: Sequence[PersonaCard]) -> _Seated | None:
         return None
 
     def linked(a: int, b: int) -> bool:
-        return (cards[b].name in cards[a].fields.polarity_pairs
-                or cards[a].name in cards[b].fields.polarity_pairs)  # fmt: skip
+        return (
+            cards[b].name in cards[a].fields.polarity_pairs
+            or cards[a].name in cards[b].fields.polarity_pairs
+        )
 
     a, b = min(combos, key=lambda ab: (not linked(*ab), max(ab), ab))
     return _Seated(row, (cards[a].name, cards[b].name), max(a, b))
@@ -121,8 +123,10 @@ def choose_duo(
             return _said(*found)
     defaults = [s for s in seated if s.row.entry.default]
     if not defaults:
-        raise ConfigError("no duo's keywords match the question and no duo table row is "
-                          "'default: true': name the pair with --personas")  # fmt: skip
+        raise ConfigError(
+            "no duo's keywords match the question and no duo table row is "
+            "'default: true': name the pair with --personas"
+        )
     return _said(_first(defaults, seated), "no row's keywords match: the default pair")
 
 

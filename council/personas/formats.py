@@ -358,8 +358,10 @@ def resolve_pairs(cards: list[ImportedCard], *, keep_unknown: bool = False) -> l
             pairs += unknown
         elif unknown:
             extensions["unresolved_pairs"] = unknown
-            notes.append(f"pair {', '.join(unknown)} is not among the imported cards: set aside "
-                         "under extensions.unresolved_pairs")  # fmt: skip
+            notes.append(
+                f"pair {', '.join(unknown)} is not among the imported cards: set aside "
+                "under extensions.unresolved_pairs"
+            )
         fields = card.fields.model_copy(update={"polarity_pairs": pairs, "extensions": extensions})
         resolved.append(ImportedCard(fields, card.body, card.source, notes))
     return resolved

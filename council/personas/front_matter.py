@@ -96,7 +96,9 @@ def read_front_matter(
                 pass  # refused below, as strict YAML refused it
             else:
                 where = ", ".join(f"{line + offset} ({key})" for line, key in changed)
-                note = (f"front matter line {where} is not strict YAML: read as Claude Code "
-                        "reads it, one key a line, the value the rest of the line")  # fmt: skip
+                note = (
+                    f"front matter line {where} is not strict YAML: read as Claude Code "
+                    "reads it, one key a line, the value the rest of the line"
+                )
                 return data, node, [note]
         raise CardError(path, strict.message, line=strict.line, field=field) from None

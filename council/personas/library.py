@@ -9,9 +9,10 @@ from pathlib import Path
 from council.errors import CardError, ConfigError, UnknownNameError
 from council.paths import search_path
 from council.personas.card import PersonaCard, load_card
+from council.records.spec import CHAIR_NAME
 
 # The chair is a persona too, but sits outside the panel unless asked for.
-CHAIR = "chair"
+CHAIR = CHAIR_NAME
 
 
 def persona_dirs(extra: list[Path] | None = None) -> list[Path]:

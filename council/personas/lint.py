@@ -42,8 +42,10 @@ LEXICAL_THRESHOLD = 0.6
 TENSIONS: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
     (frozenset(a.split()), frozenset(b.split()))
     for a, b in (
-        ("empathetic empathic compassionate gentle tactful diplomatic kind warm",
-         "blunt brusque abrasive harsh tactless callous cold"),
+        (
+            "empathetic empathic compassionate gentle tactful diplomatic kind warm",
+            "blunt brusque abrasive harsh tactless callous cold",
+        ),
         ("cautious prudent risk-averse careful", "reckless rash daredevil"),
         ("humble modest self-effacing", "arrogant conceited vain boastful grandiose"),
         ("patient", "impulsive impatient hasty"),
@@ -59,7 +61,7 @@ TENSIONS: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
         ("formal", "casual informal"),
         ("orthodox conventional traditionalist", "unorthodox unconventional iconoclastic"),
     )
-)  # fmt: skip
+)
 _NEGATIONS = frozenset({"not", "never", "without", "no", "rarely"})
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _STOP = frozenset({
@@ -159,8 +161,13 @@ class _CardLinter:
         self.template()
         fields = self.card.fields
         if not fields.framework and not fields.asks:
-            self.add("warning", "topic-label", "no named framework and no questions it asks: "
-                     "a topic label, not a way of reasoning", "framework")  # fmt: skip
+            self.add(
+                "warning",
+                "topic-label",
+                "no named framework and no questions it asks: "
+                "a topic label, not a way of reasoning",
+                "framework",
+            )
         if not fields.blind_spots:
             self.add("warning", "no-blind-spots", "no blind spots: say what this persona misses")
         words = _words(fields.traits)
@@ -170,17 +177,28 @@ class _CardLinter:
                 self.add("warning", "trait-tension", f"traits pull apart: {pair}", "traits")
         for name, default in fields.variables.items():
             if _PLACEHOLDER.match(default):
-                self.add("warning", "placeholder-variable",
-                         f"variable '{name}' has only a placeholder default '{default}'",
-                         "variables")  # fmt: skip
+                self.add(
+                    "warning",
+                    "placeholder-variable",
+                    f"variable '{name}' has only a placeholder default '{default}'",
+                    "variables",
+                )
         for key, value in fields.model_dump(exclude={"extensions"}).items():
             if any(_TODO.search(text) for text in _strings(value)):
                 self.add("warning", "todo", f"'{key}' still has a TODO", key)
         todo = _TODO.search(self.card.body)
         if todo:
             line = self.card.body_line + self.card.body.count("\n", 0, todo.start())
-            self.findings.append(Finding(str(self.card.path), self.card.name, "warning", "todo",
-                                         "the body still has a TODO", line))  # fmt: skip
+            self.findings.append(
+                Finding(
+                    str(self.card.path),
+                    self.card.name,
+                    "warning",
+                    "todo",
+                    "the body still has a TODO",
+                    line,
+                )
+            )
         self.pairs()
         return self.findings
 
@@ -211,11 +229,17 @@ class _CardLinter:
         missing -= set(env.globals)
         for name in sorted(missing):
             uses = [n.lineno for n in tree.find_all(nodes.Name) if n.name == name]
-            self.findings.append(Finding(
-                str(card.path), card.name, "error", "undeclared-variable",
-                f"template variable '{name}' is provided by nobody (not a card field, not "
-                "'topic', not in 'variables')", card.body_line + min(uses, default=1) - 1,
-            ))  # fmt: skip
+            self.findings.append(
+                Finding(
+                    str(card.path),
+                    card.name,
+                    "error",
+                    "undeclared-variable",
+                    f"template variable '{name}' is provided by nobody (not a card field, not "
+                    "'topic', not in 'variables')",
+                    card.body_line + min(uses, default=1) - 1,
+                )
+            )
         if failure is not None and not missing:
             self.add("error", "render-failed", failure)
 
@@ -225,8 +249,12 @@ class _CardLinter:
             if other == name:
                 self.add("warning", "self-pair", "lists itself in polarity_pairs", "polarity_pairs")
             elif other not in self.known:
-                self.add("error", "unknown-pair", f"polarity pair '{other}' is not a known persona",
-                         "polarity_pairs")  # fmt: skip
+                self.add(
+                    "error",
+                    "unknown-pair",
+                    f"polarity pair '{other}' is not a known persona",
+                    "polarity_pairs",
+                )
             else:
                 found = self.known[other]
                 try:
@@ -234,9 +262,12 @@ class _CardLinter:
                 except CardError:
                     continue  # reported where that card is linted
                 if name not in partner.fields.polarity_pairs:
-                    self.add("warning", "one-sided-pair",
-                             f"'{other}' does not list '{name}' among its polarity pairs",
-                             "polarity_pairs")  # fmt: skip
+                    self.add(
+                        "warning",
+                        "one-sided-pair",
+                        f"'{other}' does not list '{name}' among its polarity pairs",
+                        "polarity_pairs",
+                    )
 
 
 def profile(card: PersonaCard) -> str:
@@ -289,11 +320,16 @@ def _similar(
     for i, card in enumerate(linted):
         for j in range(i + 1, len(cards)):
             if cards[j].name != card.name and matrix[i][j] >= threshold:
-                findings.append(Finding(
-                    str(card.path), card.name, "warning", "similar-card",
-                    f"too similar to '{cards[j].name}' ({cards[j].path}): {method} cosine "
-                    f"{matrix[i][j]:.2f} >= {threshold}",
-                ))  # fmt: skip
+                findings.append(
+                    Finding(
+                        str(card.path),
+                        card.name,
+                        "warning",
+                        "similar-card",
+                        f"too similar to '{cards[j].name}' ({cards[j].path}): {method} cosine "
+                        f"{matrix[i][j]:.2f} >= {threshold}",
+                    )
+                )
     return findings, method
 
 
@@ -321,11 +357,16 @@ def lint_paths(
     seen: dict[str, PersonaCard] = {}
     for card in loaded:
         if card.name in seen:
-            report.findings.append(Finding(
-                str(card.path), card.name, "warning", "duplicate-name",
-                f"another card is also named '{card.name}' ({seen[card.name].path}); "
-                "only the first one found is used",
-            ))  # fmt: skip
+            report.findings.append(
+                Finding(
+                    str(card.path),
+                    card.name,
+                    "warning",
+                    "duplicate-name",
+                    f"another card is also named '{card.name}' ({seen[card.name].path}); "
+                    "only the first one found is used",
+                )
+            )
         seen.setdefault(card.name, card)
     known |= seen
     for card in loaded:

@@ -82,8 +82,11 @@ def _items(text: str) -> list[str]:
         return bullets
     flat = " ".join(text.split())
     parts = re.split(r";\s+|(?<=\?)\s+", flat)
-    return [p.strip().rstrip(".") if not p.strip().endswith("?") else p.strip()
-            for p in parts if p.strip()]  # fmt: skip
+    return [
+        p.strip().rstrip(".") if not p.strip().endswith("?") else p.strip()
+        for p in parts
+        if p.strip()
+    ]
 
 
 def _inline(text: str) -> list[tuple[str, str]]:
@@ -198,11 +201,22 @@ def markdown_persona_card(text: str, path: Path) -> ImportedCard:
     for field, raw in labelled.items():
         values[field] = _items(raw) if field in LIST_FIELDS else " ".join(raw.split())
     after_title = text[title.end() :] if title else text
-    prose = next((p for p in re.split(r"\n\s*\n", after_title) if p.strip()
-                  and not _INLINE.match(p) and not p.lstrip().startswith("#")), "")  # fmt: skip
+    prose = next(
+        (
+            p
+            for p in re.split(r"\n\s*\n", after_title)
+            if p.strip() and not _INLINE.match(p) and not p.lstrip().startswith("#")
+        ),
+        "",
+    )
     subtitle = display[len(figure) :].strip(" ,:—–-")
-    markdown = {"title": heading, "labels": sorted(labelled), "persona": persona_key(front, path),
-                "addendum": addendum, **({"front_matter": front} if front else {})}  # fmt: skip
+    markdown = {
+        "title": heading,
+        "labels": sorted(labelled),
+        "persona": persona_key(front, path),
+        "addendum": addendum,
+        **({"front_matter": front} if front else {}),
+    }
     found = provenance(front)
     values |= {
         "name": slugify(f"{display} addendum" if addendum else display),

@@ -9,9 +9,17 @@ from council.templates import render_template
 
 # Fields that steer seating, not wording: the body cannot see them.
 HIDDEN_FIELDS = frozenset(
-    {"extensions", "model", "provider_affinity", "variables", "triads", "profiles",
-     "duo_keywords", "tier"}
-)  # fmt: skip
+    {
+        "extensions",
+        "model",
+        "provider_affinity",
+        "variables",
+        "triads",
+        "profiles",
+        "duo_keywords",
+        "tier",
+    }
+)
 
 
 def template_variables(card: PersonaCard, topic: str) -> dict[str, object]:

@@ -127,14 +127,16 @@ def claude_code_card(text: str, path: Path) -> ImportedCard:
     values |= {
         "name": slugify(display),
         "description": council.get("description") or _description(data, council, display),
-        "role": council.get("role") or str(values.get("domain") or "").capitalize() or figure
+        "role": council.get("role")
+        or str(values.get("domain") or "").capitalize()
+        or figure
         or display.replace("-", " ").replace("_", " ").capitalize(),
         "tags": as_list(council.get("tags"))
         + [slugify(str(d)) for d in as_list(council.get("domain"))],
         "model": council.get("model") or _claude_model(data.get("model")),
         "tier": council.get("tier") or TIERS.get(str(data.get("model"))),
         "extensions": {"claude_code": data},
-    }  # fmt: skip
+    }
     prompt = escape_jinja(body.strip())
     if values.get("reasoning_method"):
         prompt += "\n\nYour reasoning method: {{ reasoning_method }}."

@@ -52,9 +52,10 @@ def describe(protocol: Protocol) -> str:
         lines.append(f"origin: {spec.origin}")
     bounds = spec.panel
     panel = (
-        f"exactly {bounds.min}" if bounds.max == bounds.min
+        f"exactly {bounds.min}"
+        if bounds.max == bounds.min
         else f"{bounds.min}" + (f" to {bounds.max}" if bounds.max else " or more")
-    )  # fmt: skip
+    )
     lines += [f"panel: {panel} personas", f"file: {protocol.path}", "", "stages:"]
     for stage in protocol.order():
         if isinstance(stage, LoopStage):

@@ -113,9 +113,11 @@ class _Compiler:
     def fail(self, stage_id: str, field: str, message: str) -> ProtocolError:
         line = locate(self.node, [*self.locs[stage_id], field])
         return ProtocolError(
-            self.path, one_line(message), line=line + 1 if line is not None else None,
+            self.path,
+            one_line(message),
+            line=line + 1 if line is not None else None,
             field=f"stage '{stage_id}'.{field}",
-        )  # fmt: skip
+        )
 
     def register(self) -> None:
         for index, stage in enumerate(self.spec.stages):
@@ -207,10 +209,11 @@ class _Compiler:
         if stage.votes_when not in self.spec.switches:
             declared = ", ".join(self.spec.switches) or "none"
             raise self.fail(
-                stage.id, "votes_when",
+                stage.id,
+                "votes_when",
                 f"switch '{stage.votes_when}' is not declared under 'switches' "
                 f"(declared: {declared})",
-            )  # fmt: skip
+            )
 
     def _check_until(self, loop: LoopStage) -> None:
         until = loop.until
@@ -229,9 +232,10 @@ class _Compiler:
         synthesis = [s for s in self.spec.stages if isinstance(s, SynthesisStage)]
         if len(synthesis) != 1:
             raise ProtocolError(
-                self.path, f"a protocol needs exactly one synthesis stage, found {len(synthesis)}",
+                self.path,
+                f"a protocol needs exactly one synthesis stage, found {len(synthesis)}",
                 field="stages",
-            )  # fmt: skip
+            )
         final = synthesis[0].id
         if self.graph.out_degree(final) != 0:
             raise self.fail(final, "id", "the synthesis stage must be last: no stage may follow it")
@@ -300,9 +304,12 @@ def compile_protocol(text: str, path: Path) -> Protocol:
     for stage in compiler.stages.values():
         if isinstance(stage, SpeakingStage):  # a broken prompt fails here, before any call
             check_syntax(
-                stage.prompt, path=path, first_line=lines.get(stage.id, 1), error=ProtocolError,
+                stage.prompt,
+                path=path,
+                first_line=lines.get(stage.id, 1),
+                error=ProtocolError,
                 field=f"stage '{stage.id}'.prompt",
-            )  # fmt: skip
+            )
     return Protocol(
         spec=spec,
         graph=compiler.graph,

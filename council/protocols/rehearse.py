@@ -56,12 +56,19 @@ def rehearse(protocol: Protocol) -> int:
         loop = protocol.stage(loop_id) if loop_id else None
         rounds = loop.rounds if isinstance(loop, LoopStage) else 1
         for round_number in range(1, rounds + 1):
-            variables = {**REPRESENTATIVE, "stage": stage.id, "round": round_number,
-                         "rounds": rounds}  # fmt: skip
+            variables = {
+                **REPRESENTATIVE,
+                "stage": stage.id,
+                "round": round_number,
+                "rounds": rounds,
+            }
             render_template(
-                stage.prompt, variables, path=protocol.path,
-                first_line=protocol.prompt_line(stage.id), error=ProtocolError,
+                stage.prompt,
+                variables,
+                path=protocol.path,
+                first_line=protocol.prompt_line(stage.id),
+                error=ProtocolError,
                 field=f"stage '{stage.id}'.prompt (round {round_number})",
-            )  # fmt: skip
+            )
             renders += 1
     return renders

@@ -3,8 +3,8 @@
 The engine emits these events and nothing else; every sink (the ledger, the run folder's
 exports, the live display, a web stream) takes them through one method, ``handle``. They are a
 pydantic discriminated union on ``type`` with one ``TypeAdapter`` (``EVENTS``), so there is one
-serializer: ``event_json`` writes the line the ledger stores and ``events.jsonl`` exports, and
-``parse_event`` reads either back.
+serializer: ``event_json`` writes the line the ledger stores, ``events.jsonl`` exports and a
+web stream sends, and ``parse_event`` reads either back.
 
 Each event type says whether it is *durable* (``durable`` is a class attribute, not a field):
 a durable event is the record, committed to the ledger and exported to ``events.jsonl``; a
@@ -198,18 +198,11 @@ Event = Annotated[
 EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
 
 
-_last_written: list[tuple[Event, str]] = []  # the event just serialized, and its line
-
-
 def event_json(event: Event) -> str:
-    """The one serialization of an event: a single line of JSON. The ledger and the run
-    folder write each event in turn, so the last line made is kept for the second of them
-    (a turn carries its whole prompt: serializing it twice is real work)."""
-    if _last_written and _last_written[0][0] is event:
-        return _last_written[0][1]
-    line = EVENTS.dump_json(event).decode("utf-8")
-    _last_written[:] = [(event, line)]
-    return line
+    """The one serialization of an event: a single line of JSON. A run's recorder makes it
+    once per event and hands that line to the ledger and to every follower that takes lines
+    (``LineSink``), so a turn's whole prompt is serialized once, and no cache is shared."""
+    return EVENTS.dump_json(event).decode("utf-8")
 
 
 def parse_event(line: str | bytes) -> Event:
@@ -237,6 +230,13 @@ def wants_deltas(sink: object) -> bool:
     if getattr(sink, "wants_deltas", False):
         return True
     return any(wants_deltas(follower) for follower in getattr(sink, "followers", ()))
+
+
+class LineSink(EventSink, Protocol):
+    """A follower that writes events out (the run folder, a web stream): it also takes each
+    event with its line as recorded (``event_json``), made once by the run's recorder."""
+
+    def handle_line(self, event: Event, line: str) -> None: ...
 
 
 class EventList:

@@ -26,6 +26,7 @@ from council.records.events import (
     TurnFinished,
 )
 from council.records.run import GateNote, LoopOutcome, RunHeader, RunResult, Tally, Turn
+from council.records.settings import RunConfig
 
 NOT_FINISHED = "the run did not finish"
 
@@ -36,6 +37,7 @@ class EmptyRun(ValueError):
 
 def fold_events(events: Iterable[Event]) -> RunResult:
     header: RunHeader | None = None
+    config: RunConfig | None = None
     turns: dict[tuple[str, int, str], Turn] = {}
     tallies: dict[tuple[str, int], Tally] = {}
     loops: dict[str, LoopOutcome] = {}
@@ -46,6 +48,7 @@ def fold_events(events: Iterable[Event]) -> RunResult:
     for event in events:
         if isinstance(event, RunStarted):
             header = header or event.header  # the first start is when the run started
+            config = config or event.config  # a resume convenes the texts the first recorded
             absent, finished = {}, None
         elif isinstance(event, TurnFinished):
             turn = event.turn
@@ -85,4 +88,5 @@ def fold_events(events: Iterable[Event]) -> RunResult:
         finished_at=finished.finished_at if finished else header.started_at,
         metadata=finished.metadata if finished else None,
         verdict_check=finished.verdict_check if finished else None,
+        config=config,
     )

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from council.records.replies import ballot_prose
+from council.records.settings import RunConfig
 
 
 def utc_now() -> datetime:
@@ -354,6 +355,10 @@ class RunResult(RunHeader):
     metadata: SessionMetadata | None = None
     # The verdict's check; None where none was made (no chair wrote it, an older record).
     verdict_check: VerdictCheck | None = Field(default=None, exclude_if=lambda v: v is None)
+    # What the run was convened with, as its start recorded it: the card and protocol texts
+    # it used, so the meter reads the run as it was, never the library as it is now. Not in
+    # the run's JSON (it is the run_started event's); None where the record holds none.
+    config: RunConfig | None = Field(default=None, exclude=True)
 
     @property
     def wall_s(self) -> float:

@@ -2,50 +2,31 @@
 
 They live at the bottom layer because every layer above reads them: seats (call settings), the
 engine (sampling, budgets), the store (the recorded configuration) and the application (resume).
+``SamplingSettings``, ``CallSettings`` and ``Budget`` are parts of ``CouncilSpec``
+(``council.records.spec``), where their defaults are stated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from council.records.spec import Budget, CallSettings, CouncilSpec, SamplingSettings
 
-@dataclass(frozen=True)
-class SamplingSettings:
-    temperature: float = 0.7
-    seed: int | None = None
-    # Every turn's token cap, replacing the protocol's (raising or lowering them); None keeps
-    # the protocol's caps (``council.engine.lengths``).
-    max_tokens: int | None = None
+__all__ = ["Budget", "CallSettings", "CouncilSpec", "RecordedCard", "RunConfig", "SamplingSettings"]
 
-
-@dataclass(frozen=True)
-class CallSettings:
-    """How real model calls behave: per-call timeout, retry budget, streaming."""
-
-    timeout_s: float = 120.0
-    max_attempts: int = 4
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 30.0  # also caps a provider's Retry-After
-    max_in_flight: int = 16  # calls one run has open at once
-    max_in_flight_per_provider: int = 16  # of those, calls to one provider
-    stream: bool = True  # replies arrive piece by piece (shown live); off for a server that cannot
-    # A reply cut off at its token cap is asked once to continue (council.engine.lengths).
-    continue_truncated: bool = False
-    # activations/ seats only: "p90" caps at that percentile of the axis's persona replies, a
-    # number caps at that projection (the ceiling 'council experiment capping' calibrates).
-    activation_cap: str | None = None
-    # When the chair fails: first the pool's model of another family, then the verdict council
-    # assembles from the tally (nyk's STEP 7 fallback). Off: a failed chair fails the run.
-    chair_fallback: bool = True
-
-
-@dataclass(frozen=True)
-class Budget:
-    max_tokens: int | None = None  # prompt + completion tokens over the whole run
-    max_usd: float | None = None  # calls with unknown cost count as 0
-    max_wall_s: float | None = None
+# What a RunConfig recorded before it carried the spec, by the spec field it now is.
+_BEFORE_SPEC = (
+    "endpoints",
+    "api_key_envs",
+    "sampling",
+    "calls",
+    "budget",
+    "switches",
+    "weights",
+    "reasoning_effort",
+)
 
 
 class RecordedCard(BaseModel):
@@ -59,25 +40,76 @@ class RecordedCard(BaseModel):
 
 
 class RunConfig(BaseModel):
-    """What resume and replay need to convene the same council again.
+    """What resume and replay need to convene the same council again: the spec it ran with,
+    resolved (each seat's model chain, its weights and reasoning efforts as they were), and the
+    cards and protocol it read.
 
     Cards and the protocol are kept as text, so a run convened from cards defined in code (or
-    from files since deleted) can still be resumed exactly as it ran.
+    from files since deleted) can still be resumed exactly as it ran. A configuration recorded
+    before the spec (its settings at the top level) is read into one.
     """
 
     model_config = ConfigDict(frozen=True)
 
+    spec: CouncilSpec = CouncilSpec()
     panel: list[RecordedCard]
     chair: RecordedCard
     protocol_path: str | None
     protocol_text: str
-    seats: dict[str, list[str] | None]  # seat -> model chain; None: a model object, not a string
-    endpoints: dict[str, str] = Field(default_factory=dict)
-    api_key_envs: dict[str, str] = Field(default_factory=dict)  # variable names, never values
-    sampling: SamplingSettings = SamplingSettings()
-    calls: CallSettings = CallSettings()
-    budget: Budget | None = None
+    # seat -> model chain as it ran; None: a model object, not a string. The spec's seats and
+    # fallbacks say the same of the string chains.
+    seats: dict[str, list[str] | None]
     label_seed: str
-    switches: dict[str, bool] = Field(default_factory=dict)  # protocol switches, as they ran
-    weights: dict[str, float] = Field(default_factory=dict)  # seat -> vote weight, 1 if absent
-    reasoning_effort: dict[str, str] = Field(default_factory=dict)  # seat -> effort it was given
+
+    def __init__(self, **data: Any) -> None:
+        """Keyword arguments of either shape: ``spec=``, or the settings a configuration
+        held before the spec (``sampling=``, ``calls=``...; the store's legacy reader)."""
+        super().__init__(**data)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _settings_into_spec(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "spec" in data:
+            return data
+        data = dict(data)
+        spec = {key: data.pop(key) for key in _BEFORE_SPEC if key in data}
+        if spec.get("budget") is None:
+            spec.pop("budget", None)  # no budget: the spec's, which limits nothing
+        chains = {seat: chain for seat, chain in (data.get("seats") or {}).items() if chain}
+        spec["seats"] = {seat: chain[0] for seat, chain in chains.items()}
+        spec["fallbacks"] = {seat: chain[1:] for seat, chain in chains.items() if chain[1:]}
+        data["spec"] = spec
+        return data
+
+    # The settings as RunConfig held them before the spec, for readers of that shape.
+    @property
+    def sampling(self) -> SamplingSettings:
+        return self.spec.sampling
+
+    @property
+    def calls(self) -> CallSettings:
+        return self.spec.calls
+
+    @property
+    def budget(self) -> Budget:
+        return self.spec.budget
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        return self.spec.endpoints
+
+    @property
+    def api_key_envs(self) -> dict[str, str]:
+        return self.spec.api_key_envs
+
+    @property
+    def switches(self) -> dict[str, bool]:
+        return self.spec.switches
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return self.spec.weights
+
+    @property
+    def reasoning_effort(self) -> dict[str, str]:
+        return dict(self.spec.reasoning_effort)

@@ -4,12 +4,11 @@ drift tracked it over the same turns."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from council.diversity.run_report import RunDiversity
 from council.reports import svg
 from council.reports.page import esc, figure, note, table
-from council.reports.values import fmt, seat_colours, seat_order, stage_label
+from council.reports.values import fmt, seat_colours, stage_label
+from council.seats.activations.drift import ActivationDrift, Correlation, PlacedTurn
 
 AXIS_REFERENCES = (
     svg.Reference(0.0, "persona replies (0)", svg.reference_colour(0), "2 3"),
@@ -17,9 +16,9 @@ AXIS_REFERENCES = (
 )
 
 
-def activation_section(report: Mapping[str, Any]) -> str:
+def activation_section(report: RunDiversity) -> str:
     """Nothing for a run without activation-recorded turns."""
-    drift = report.get("activation_drift")
+    drift = report.activation_drift
     if not drift:
         return ""
     body = [
@@ -28,26 +27,26 @@ def activation_section(report: Mapping[str, Any]) -> str:
         "activation; each is placed on the model's assistant axis (0: the mean of the persona "
         "replies the axis was built from, 1: the plain assistant's).</p>",
     ]
-    axis = drift.get("axis")
+    axis = drift.axis
     if axis:
-        auc = axis["held_out_auc"]
-        body.append(note(f"Axis {esc(axis['id'])} of {esc(axis['model'])} at layer "
-                         f"{axis['layer']}: held-out AUC {fmt(auc.get('estimate'), 3)} "
-                         f"[{fmt(auc.get('low'), 3)}, {fmt(auc.get('high'), 3)}]."))  # fmt: skip
-    rows = [r for r in drift.get("turns", []) if r.get("position") is not None]
+        auc = axis.auc
+        body.append(note(f"Axis {esc(axis.id)} of {esc(axis.model)} at layer "
+                         f"{axis.layer}: held-out AUC {fmt(auc.value, 3)} "
+                         f"[{fmt(auc.low, 3)}, {fmt(auc.high, 3)}]."))  # fmt: skip
+    rows = [r for r in drift.turns if r.position is not None]
     if rows:
-        body.append(_chart(report, rows))
-    body.append(_correlation(drift))
-    for why, count in (drift.get("skipped") or {}).items():
+        body.append(_chart(report, drift, rows))
+    body.append(_correlation(drift.embedding_correlation))
+    for why, count in drift.skipped.items():
         body.append(note(f"{count} turns not placed: {why}."))
     return "".join(body)
 
 
-def _chart(report: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> str:
-    labels = list(dict.fromkeys(stage_label(r["stage"], r["round"]) for r in rows))
-    positions = {(r["seat"], stage_label(r["stage"], r["round"])): r["position"] for r in rows}
-    placed = {r["seat"] for r in rows}
-    seats = [s for s in seat_order(report) if s in placed]
+def _chart(report: RunDiversity, drift: ActivationDrift, rows: list[PlacedTurn]) -> str:
+    labels = list(dict.fromkeys(stage_label(r.stage, r.round) for r in rows))
+    positions = {(r.seat, stage_label(r.stage, r.round)): r.position for r in rows}
+    placed = {r.seat for r in rows}
+    seats = [s for s in report.seat_order() if s in placed]
     seats += sorted(placed - set(seats))
     colours = seat_colours(report)
     series = [svg.Series(seat, [positions.get((seat, lab)) for lab in labels],
@@ -58,9 +57,9 @@ def _chart(report: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> str:
         refs=AXIS_REFERENCES, include=[-0.05, 1.05],
         desc="Each activation-recorded seat's position on the assistant axis, turn by turn.",
     )  # fmt: skip
-    by_seat = {s["seat"]: s for s in report["activation_drift"]["seats"]}
-    summary = [[seat, str(s["turns"]), fmt(s["first"], 3), fmt(s["last"], 3),
-                fmt(s["change"], 3), fmt(s["slope_per_turn"], 3)]
+    by_seat = {s.seat: s for s in drift.seats}
+    summary = [[seat, str(s.turns), fmt(s.first, 3), fmt(s.last, 3),
+                fmt(s.change, 3), fmt(s.slope_per_turn, 3)]
                for seat in seats if (s := by_seat.get(seat))]  # fmt: skip
     return figure(chart, "One line per seat.") + table(
         ["seat", "turns", "first", "last", "change", "slope per turn"], summary,
@@ -68,13 +67,12 @@ def _chart(report: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> str:
     )  # fmt: skip
 
 
-def _correlation(drift: Mapping[str, Any]) -> str:
-    corr = drift.get("embedding_correlation") or {}
-    if corr.get("pearson") is None:
-        return note(f"Against the embedding drift: {esc(corr.get('note', 'not compared'))}.")
-    pearson, spearman = corr["pearson"], corr["spearman"]
+def _correlation(corr: Correlation) -> str:
+    if corr.pearson is None or corr.spearman is None:
+        return note(f"Against the embedding drift: {esc(corr.note or 'not compared')}.")
+    pearson, spearman = corr.pearson, corr.spearman
     return note(
-        f"Against the embedding drift over the same {corr['pairs']} turns: Pearson r "
-        f"{fmt(pearson['r'], 2)} (p {fmt(pearson['p'], 3)}), Spearman ρ "
-        f"{fmt(spearman['rho'], 2)} (p {fmt(spearman['p'], 3)})."
+        f"Against the embedding drift over the same {corr.pairs} turns: Pearson r "
+        f"{fmt(pearson.r, 2)} (p {fmt(pearson.p, 3)}), Spearman ρ "
+        f"{fmt(spearman.rho, 2)} (p {fmt(spearman.p, 3)})."
     )

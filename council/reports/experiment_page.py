@@ -5,10 +5,9 @@ Every chart starts its y axis at 0 and gives each arm the same colour."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+from council.diversity.experiment_report import ArmSummary, ExperimentSummary
 from council.reports import svg
 from council.reports.identifiability import experiment_identifiability_html
 from council.reports.page import esc, figure, meta, note, page, table, write
@@ -29,21 +28,17 @@ from council.reports.values import (
 )
 
 
-def _arm_names(arms: Sequence[Mapping[str, Any]]) -> list[str]:
-    return [str(a.get("name", f"arm {i + 1}")) for i, a in enumerate(arms)]
-
-
-def experiment_report_html(summary: Mapping[str, Any]) -> str:
-    title = str(summary.get("title") or "Experiment")
+def experiment_report_html(summary: ExperimentSummary) -> str:
+    title = summary.title or "Experiment"
     body = [
         f"<h1>{esc(title)}</h1>",
         *(note(line) for line in underpowered(summary)),
         meta(
             [
-                ("experiment", str(summary.get("experiment", "?"))),
-                ("questions", fmt_int(summary.get("questions"))),
-                ("samples per question", fmt_int(summary.get("samples"))),
-                ("embedder", str(summary.get("embedder", "?"))),
+                ("experiment", summary.experiment),
+                ("questions", fmt_int(summary.questions)),
+                ("samples per question", fmt_int(summary.samples)),
+                ("embedder", summary.embedder or "?"),
             ]
         ),
         _arms(summary),
@@ -58,29 +53,23 @@ def experiment_report_html(summary: Mapping[str, Any]) -> str:
     return page(title, "".join(body))
 
 
-def _arms(summary: Mapping[str, Any]) -> str:
-    arms = list(summary.get("arms") or [])
-    names = _arm_names(arms)
+def _arms(summary: ExperimentSummary) -> str:
+    arms = summary.arms
     body = ["<h2>Arms</h2>"]
     if not arms:
         body.append(note("This experiment has no arms."))
     else:
         rows = [
-            [
-                n,
-                ", ".join(map(str, a.get("models") or [])),
-                ", ".join(map(str, a.get("personas") or [])),
-                fmt_int(a.get("units")),
-                fmt_int(a.get("failed_units", 0)),
-            ]
-            for n, a in zip(names, arms, strict=True)
-        ]
+            [a.name, ", ".join(a.models), ", ".join(a.personas), fmt_int(a.units),
+             fmt_int(a.failed_units)]
+            for a in arms
+        ]  # fmt: skip
         headers = ["arm", "models", "personas", "units", "failed units"]
         body.append(table(headers, rows, numeric=[3, 4]))
-        empty = [n for n, a in zip(names, arms, strict=True) if not a.get("metrics")]
+        empty = [a.name for a in arms if not a.metrics]
         if empty:
             body.append(note(f"No results yet for: {', '.join(empty)}."))
-    failures = summary.get("failed_units") or []
+    failures = summary.failed_units
     if failures:
         body.append(
             note(
@@ -88,55 +77,49 @@ def _arms(summary: Mapping[str, Any]) -> str:
                 "again retries them."
             )
         )
-        rows = [[str(f.get("unit")), str(f.get("error") or f.get("status"))] for f in failures]
+        rows = [[str(f.unit), str(f.error or f.status)] for f in failures]
         body.append(table(["unit", "error"], rows))
     return "".join(body)
 
 
-def _metrics(summary: Mapping[str, Any]) -> str:
-    arms = list(summary.get("arms") or [])
-    names = _arm_names(arms)
+def _metrics(summary: ExperimentSummary) -> str:
+    arms = summary.arms
     metrics = arm_metrics(summary)
-    descriptions = summary.get("metric_descriptions") or {}
+    descriptions = summary.metric_descriptions
     body = ["<h2>Metrics by arm</h2>"]
     if not metrics:
         return "".join([*body, note("No metrics were measured.")])
     rows = []
-    for n, a in zip(names, arms, strict=True):
+    for a in arms:
         for metric in metrics:
-            m = (a.get("metrics") or {}).get(metric)
+            m = a.metrics.get(metric)
             if m is not None:
-                rows.append(
-                    [n, metric, fmt(m.get("mean")), fmt_ci(m.get("ci95")), fmt_int(m.get("n")),
-                     str(m.get("method") or "")]
-                )  # fmt: skip
+                rows.append([a.name, metric, fmt(m.value), fmt_ci(m.ci95), fmt_int(m.n), m.method])
     headers = ["arm", "metric", "mean", "95% CI", "n", "interval"]
     body.append(table(headers, rows, numeric=[2, 3, 4]))
     for metric in metrics:
         body.append(f"<h3><code>{esc(metric)}</code></h3>")
         if metric in descriptions:
             body.append(f'<p class="explain">{esc(descriptions[metric])}</p>')
-        body.append(_metric_chart(summary, metric, names, arms))
+        body.append(_metric_chart(summary, metric, arms))
     return "".join(body)
 
 
-def _metric_chart(
-    summary: Mapping[str, Any], metric: str, names: list[str], arms: list[Mapping[str, Any]]
-) -> str:
+def _metric_chart(summary: ExperimentSummary, metric: str, arms: list[ArmSummary]) -> str:
     """One dot (and whisker) per arm, each arm in its own colour, on a y axis from 0."""
     series, x_labels = [], []
-    for i, (n, a) in enumerate(zip(names, arms, strict=True)):
-        m = (a.get("metrics") or {}).get(metric) or {}
-        mean = finite(m.get("mean"))
-        x_labels.append(n if mean is not None else f"{n} (no data)")
+    for i, a in enumerate(arms):
+        m = a.metrics.get(metric)
+        mean = finite(m.value) if m else None
+        x_labels.append(a.name if mean is not None else f"{a.name} (no data)")
         values: list[float | None] = [None] * len(arms)
         bounds: list[tuple[float, float] | None] = [None] * len(arms)
-        values[i], bounds[i] = mean, interval(m.get("ci95"))
-        series.append(svg.Series(n, values, bounds))
+        values[i], bounds[i] = mean, interval(m.ci95) if m else None
+        series.append(svg.Series(a.name, values, bounds))
     refs = []
     if metric in FLOOR_METRICS:
-        for k, (arm, floor) in enumerate((summary.get("placebo_floor") or {}).items()):
-            value = finite((floor or {}).get("mean"))
+        for k, (arm, floor) in enumerate(summary.placebo_floor.items()):
+            value = finite(floor.value)
             if value is not None:
                 name = f"floor: {arm}"
                 refs.append(svg.Reference(value, name, svg.reference_colour(k)))
@@ -156,11 +139,11 @@ def _metric_chart(
     return figure(chart, caption)
 
 
-def _comparisons(summary: Mapping[str, Any]) -> str:
-    comparisons = summary.get("tests") or summary.get("comparisons") or []
+def _comparisons(summary: ExperimentSummary) -> str:
+    comparisons = summary.all_tests
     if not comparisons:
         return "<h2>Tests</h2>" + note("No tests: one arm, or too few questions.")
-    methods = summary.get("methods") or {}
+    methods = summary.methods
     how = " ".join(str(methods[k]) + "." for k in ("interval", "test", "multiplicity")
                    if k in methods)  # fmt: skip
     return (
@@ -172,7 +155,7 @@ def _comparisons(summary: Mapping[str, Any]) -> str:
     )
 
 
-def _power(summary: Mapping[str, Any]) -> str:
+def _power(summary: ExperimentSummary) -> str:
     lines = power_lines(summary)
     if not lines:
         return ""
@@ -185,17 +168,13 @@ def _power(summary: Mapping[str, Any]) -> str:
     )
 
 
-def _placebo_floor(summary: Mapping[str, Any]) -> str:
-    floors = summary.get("placebo_floor") or {}
+def _placebo_floor(summary: ExperimentSummary) -> str:
+    floors = summary.placebo_floor
     if not floors:
         return "<h2>Placebo floor</h2>" + note(
             "Not measured: this experiment ran without placebo arms."
         )
-    rows = [
-        [str(arm), fmt((f or {}).get("mean")), fmt_ci((f or {}).get("ci95")),
-         fmt_int((f or {}).get("n"))]
-        for arm, f in floors.items()
-    ]  # fmt: skip
+    rows = [[arm, fmt(f.value), fmt_ci(f.ci95), fmt_int(f.n)] for arm, f in floors.items()]
     return (
         "<h2>Placebo floor per arm</h2>"
         '<p class="explain">The blind-round distance of the arm\'s placebo twin: one persona '
@@ -204,10 +183,10 @@ def _placebo_floor(summary: Mapping[str, Any]) -> str:
     )
 
 
-def _decomposition(summary: Mapping[str, Any]) -> str:
+def _decomposition(summary: ExperimentSummary) -> str:
     """The shares as measured; the bar only when they add up to the whole, never rescaled."""
     body = ["<h2>Variance decomposition</h2>"]
-    parts, why = decomposition_shares(summary.get("decomposition"))
+    parts, why = decomposition_shares(summary.decomposition)
     shares = [(k, v) for k, v in parts if v is not None]
     if parts:
         rows = [[k, fmt(v) if v is not None else "undefined"] for k, v in parts]
@@ -229,27 +208,27 @@ def _decomposition(summary: Mapping[str, Any]) -> str:
     return "".join(body)
 
 
-def _curves(summary: Mapping[str, Any]) -> str:
-    names = _arm_names(list(summary.get("arms") or []))
-    curves = summary.get("curves") or {}
+def _curves(summary: ExperimentSummary) -> str:
+    names = [a.name for a in summary.arms]
+    curves = summary.curves
     x_labels: list[str] = []
     for points in curves.values():
-        for p in points or []:
-            label = stage_label(p.get("stage"), p.get("round"))
+        for p in points:
+            label = stage_label(p.stage, p.round)
             x_labels += [label] if label not in x_labels else []
     if not x_labels:
         return "<h2>Curves per arm</h2>" + note("No per-round curves.")
     series = []
     # Every arm, in plan order and in its own colour, as in the charts above.
-    ordered = names + [str(a) for a in curves if str(a) not in names]
+    ordered = names + [a for a in curves if a not in names]
     for index, arm in enumerate(ordered):
-        by_label = {stage_label(p.get("stage"), p.get("round")): p for p in curves.get(arm) or []}
-        points = [by_label.get(lab) or {} for lab in x_labels]
+        by_label = {stage_label(p.stage, p.round): p for p in curves.get(arm) or []}
+        found = [by_label.get(lab) for lab in x_labels]
         series.append(
             svg.Series(
                 arm,
-                [finite(p.get("mean")) for p in points],
-                [interval(p.get("ci95")) for p in points],
+                [finite(p.value) if p else None for p in found],
+                [interval(p.ci95) if p else None for p in found],
                 svg.colour(index),
             )
         )
@@ -265,6 +244,6 @@ def _curves(summary: Mapping[str, Any]) -> str:
     return "<h2>Curves per arm</h2>" + figure(chart, caption)
 
 
-def write_experiment_report(summary: Mapping[str, Any], path: Path | str) -> Path:
+def write_experiment_report(summary: ExperimentSummary, path: Path | str) -> Path:
     """Write an experiment's ``summary.json`` as one self-contained HTML page."""
     return write(path, experiment_report_html(summary))

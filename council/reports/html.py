@@ -5,10 +5,9 @@ seating order and one colour each in every chart."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from council.diversity.run_report import RunDiversity
 from council.reports import svg
 from council.reports.activations import activation_section
 from council.reports.experiment_page import experiment_report_html, write_experiment_report
@@ -22,10 +21,8 @@ from council.reports.values import (
     fmt,
     fmt_int,
     has_vote_section,
-    no_persona_baseline,
     outliers,
     seat_colours,
-    seat_order,
     seat_rows,
     skipped_turns,
     stage_label,
@@ -48,22 +45,19 @@ DRIFT_REFERENCES = (
 )
 
 
-def run_report_html(report: Mapping[str, Any]) -> str:
+def run_report_html(report: RunDiversity) -> str:
     body = [
         "<h1>Diversity of a council run</h1>",
-        f'<p class="question">{esc(report.get("question", ""))}</p>',
+        f'<p class="question">{esc(report.question)}</p>',
         meta(
             [
-                ("run", str(report.get("run_id", "?"))),
-                ("protocol", str(report.get("protocol", "?"))),
-                (
-                    "embedder",
-                    f"{report.get('embedder', '?')} ({fmt_int(report.get('dimension'))} "
-                    "dimensions)",
-                ),
+                ("run", report.run_id),
+                ("protocol", report.protocol),
+                ("embedder", f"{report.embedder} ({fmt_int(report.dimension)} dimensions)"),
                 ("skipped", skipped_turns(report)),
             ]
         ),
+        *(note(line) for line in report.record_notes),
         _seats(report),
         _stages(report),
         _convergence(report),
@@ -73,18 +67,18 @@ def run_report_html(report: Mapping[str, Any]) -> str:
         _votes(report),
         run_identifiability_html(report),
     ]
-    return page(f"Diversity: {report.get('question', '')}", "".join(body))
+    return page(f"Diversity: {report.question}", "".join(body))
 
 
-def _seats(report: Mapping[str, Any]) -> str:
+def _seats(report: RunDiversity) -> str:
     rows = seat_rows(report)
     if not rows:
         return "<h2>Seats</h2>" + note("This report does not record the seating.")
     return "<h2>Seats</h2>" + table(SEAT_HEADERS, rows)
 
 
-def _stages(report: Mapping[str, Any]) -> str:
-    stages = list(report.get("stages") or [])
+def _stages(report: RunDiversity) -> str:
+    stages = report.stages
     body = [
         "<h2>Stages and rounds</h2>",
         '<p class="explain">Mean pairwise distance is 1 &minus; cosine similarity averaged over '
@@ -101,21 +95,21 @@ def _stages(report: Mapping[str, Any]) -> str:
     return "".join(body)
 
 
-def _baseline_references(report: Mapping[str, Any]) -> list[svg.Reference]:
+def _baseline_references(report: RunDiversity) -> list[svg.Reference]:
     refs = []
-    for k, floor in enumerate(no_persona_baseline(report)):
-        value = finite(floor.get("mean_pairwise_distance"))
+    for k, floor in enumerate(report.no_persona_baseline):
+        value = finite(floor.mean_pairwise_distance)
         if value is not None:
-            name = f"no-persona baseline: {str(floor.get('model')).split('/')[-1]}"
+            name = f"no-persona baseline: {floor.model.split('/')[-1]}"
             refs.append(svg.Reference(value, name, svg.reference_colour(k)))
     return refs
 
 
-def _convergence(report: Mapping[str, Any]) -> str:
-    stages = list(report.get("stages") or [])
-    labels = [stage_label(s["stage"], s["round"]) for s in stages]
+def _convergence(report: RunDiversity) -> str:
+    stages = report.stages
+    labels = [stage_label(s.stage, s.round) for s in stages]
     body = ["<h2>Convergence across rounds</h2>"]
-    values = [finite(s.get("mean_pairwise_distance")) for s in stages]
+    values = [finite(s.mean_pairwise_distance) for s in stages]
     if not any(v is not None for v in values):
         body.append(note("No stage or round had two seats to compare."))
         return "".join(body)
@@ -149,19 +143,18 @@ def _convergence(report: Mapping[str, Any]) -> str:
     return "".join(body)
 
 
-def _heatmaps(report: Mapping[str, Any]) -> str:
-    stages = list(report.get("stages") or [])
+def _heatmaps(report: RunDiversity) -> str:
+    stages = report.stages
     colours = seat_colours(report)
-    order = seat_order(report)
+    order = report.seat_order()
     body = ['<h2>Similarity between seats</h2><div class="figures">']
     for stage in stages:
-        label = stage_label(stage["stage"], stage["round"])
-        if stage.get("similarity"):
-            seats = [str(x) for x in stage.get("labels") or []]
+        label = stage_label(stage.stage, stage.round)
+        if stage.similarity:
             # Seating order, whatever order the turns finished in: every heatmap alike.
-            rank = sorted(range(len(seats)), key=lambda i: order.index(seats[i]))
-            seats = [seats[i] for i in rank]
-            matrix = [[finite(stage["similarity"][i][j]) for j in rank] for i in rank]
+            rank = sorted(range(len(stage.labels)), key=lambda i: order.index(stage.labels[i]))
+            seats = [stage.labels[i] for i in rank]
+            matrix = [[finite(stage.similarity[i][j]) for j in rank] for i in rank]
             chart = svg.heatmap(
                 f"Cosine similarity: {label}",
                 seats,
@@ -172,13 +165,13 @@ def _heatmaps(report: Mapping[str, Any]) -> str:
             body.append(figure(chart, f"{label}: outliers {outliers(stage)}"))
     body.append("</div>")
     for stage in stages:
-        if not stage.get("similarity"):
-            label = stage_label(stage["stage"], stage["round"])
-            body.append(note(f"{label}: {stage.get('note') or 'no similarity measured'}"))
+        if not stage.similarity:
+            label = stage_label(stage.stage, stage.round)
+            body.append(note(f"{label}: {stage.note or 'no similarity measured'}"))
     return "".join(body)
 
 
-def _drift(report: Mapping[str, Any]) -> str:
+def _drift(report: RunDiversity) -> str:
     body = [
         "<h2>Drift toward the assistant voice</h2>",
         '<p class="explain">Each turn is placed on the line from the persona\'s own voice '
@@ -187,7 +180,7 @@ def _drift(report: Mapping[str, Any]) -> str:
     ]
     seats, drift_labels, means = drift_pivot(report)
     if not seats:
-        body.append(note(report.get("drift_note") or "Drift was not measured."))
+        body.append(note(report.drift_note or "Drift was not measured."))
         return "".join(body)
     colours = seat_colours(report)
     series = [
@@ -207,26 +200,20 @@ def _drift(report: Mapping[str, Any]) -> str:
     body.append(figure(chart, "One line per seat."))
     rows = [[seat, *(fmt(means.get((seat, lab)), 2) for lab in drift_labels)] for seat in seats]
     body.append(table(["seat", *drift_labels], rows, numeric=range(1, len(drift_labels) + 1)))
-    if report.get("drift_note"):
-        body.append(note(str(report["drift_note"])))
+    if report.drift_note:
+        body.append(note(report.drift_note))
     return "".join(body)
 
 
-def _votes(report: Mapping[str, Any]) -> str:
+def _votes(report: RunDiversity) -> str:
     """Only for a protocol that voted: a protocol without votes has no flips to report."""
     if not has_vote_section(report):
         return ""
-    flips = report.get("stance_flips") or []
+    flips = report.stance_flips
     body = ["<h2>Stance flips</h2>"]
     if flips:
         rows = [
-            [
-                str(f["stage"]),
-                str(f["seat"]),
-                f"{f['from_round']} → {f['to_round']}",
-                str(f["from_stance"]),
-                str(f["to_stance"]),
-            ]
+            [f.stage, f.seat, f"{f.from_round} → {f.to_round}", f.from_stance, f.to_stance]
             for f in flips
         ]
         body.append(table(["stage", "seat", "rounds", "from", "to"], rows))
@@ -235,6 +222,6 @@ def _votes(report: Mapping[str, Any]) -> str:
     return "".join(body)
 
 
-def write_run_report(report: Mapping[str, Any], path: Path | str) -> Path:
-    """Write ``RunDiversity.to_json()`` as one self-contained HTML page."""
+def write_run_report(report: RunDiversity, path: Path | str) -> Path:
+    """Write a run's report as one self-contained HTML page."""
     return write(path, run_report_html(report))

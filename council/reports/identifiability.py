@@ -6,9 +6,13 @@ personas over its pooled units."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
+from council.diversity.experiment_report import ExperimentSummary
+from council.diversity.identifiability import Identifiability
+from council.diversity.run_report import RunDiversity
 from council.reports.page import esc, note, table
 from council.reports.values import fmt, fmt_ci, fmt_int, fmt_p
 
@@ -32,34 +36,25 @@ EXPLAIN = (
 )
 
 
-def results_of(container: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [r for r in container.get("identifiability") or [] if isinstance(r, Mapping)]
-
-
-def result_row(result: Mapping[str, Any]) -> list[str]:
+def result_row(result: Identifiability) -> list[str]:
     return [
-        str(result.get("of", "?")), str(result.get("source", "?")), fmt_int(result.get("samples")),
-        str(result.get("held_out") or "?"), fmt_int(len(result.get("classes") or [])),
-        fmt(result.get("balanced_accuracy")), fmt_ci(result.get("ci95")),
-        fmt(result.get("uniform_chance")), fmt(result.get("null_mean")),
-        fmt_p(result.get("p_value")), fmt(result.get("accuracy")), fmt(result.get("chance")),
+        result.of, result.source, fmt_int(result.samples), result.held_out or "?",
+        fmt_int(len(result.classes)), fmt(result.balanced_accuracy), fmt_ci(result.ci95),
+        fmt(result.uniform_chance), fmt(result.null_mean), fmt_p(result.p_value),
+        fmt(result.accuracy), fmt(result.chance),
     ]  # fmt: skip
 
 
-def result_notes(results: Sequence[Mapping[str, Any]], prefix: str = "") -> list[str]:
-    return [
-        f"{prefix}{r.get('of')} from {r.get('source')}: {r['note']}"
-        for r in results
-        if r.get("note")
-    ]
+def result_notes(results: Sequence[Identifiability], prefix: str = "") -> list[str]:
+    return [f"{prefix}{r.of} from {r.source}: {r.note}" for r in results if r.note]
 
 
 # --- HTML --------------------------------------------------------------------------------
 
 
-def _confusion(result: Mapping[str, Any], caption: str) -> str:
-    classes = [str(c) for c in result.get("classes") or []]
-    matrix = result.get("confusion") or []
+def _confusion(result: Identifiability, caption: str) -> str:
+    classes = result.classes
+    matrix = result.confusion
     if not classes or len(matrix) != len(classes):
         return ""
     rows = [[c, *(fmt_int(v) for v in row)] for c, row in zip(classes, matrix, strict=True)]
@@ -67,24 +62,24 @@ def _confusion(result: Mapping[str, Any], caption: str) -> str:
     return f"<h3>{esc(caption)}</h3>" + table(headers, rows, numeric=range(1, len(classes) + 1))
 
 
-def _section(results: Sequence[Mapping[str, Any]]) -> str:
+def _section(results: Sequence[Identifiability]) -> str:
     body = [table(HEADERS, [result_row(r) for r in results], numeric=NUMERIC)]
     body += [note(line) for line in result_notes(results)]
     for r in results:
-        caption = f"Confusion matrix: {r.get('of') or 'answers'}, from {r.get('source') or '?'}"
+        caption = f"Confusion matrix: {r.of or 'answers'}, from {r.source or '?'}"
         body.append(_confusion(r, caption))
     return "".join(body)
 
 
-def run_identifiability_html(report: Mapping[str, Any]) -> str:
-    results = results_of(report)
+def run_identifiability_html(report: RunDiversity) -> str:
+    results = report.identifiability
     body = ["<h2>Identifiability</h2>", f'<p class="explain">{esc(EXPLAIN.format(cls="seat"))}</p>']
     if not results:
         return "".join([*body, note("Identifiability was not measured for this report.")])
     return "".join([*body, _section(results)])
 
 
-def experiment_identifiability_html(summary: Mapping[str, Any]) -> str:
+def experiment_identifiability_html(summary: ExperimentSummary) -> str:
     body = [
         "<h2>Identifiability by arm</h2>",
         f'<p class="explain">{esc(EXPLAIN.format(cls="persona"))} Each arm pools the panel '
@@ -92,12 +87,10 @@ def experiment_identifiability_html(summary: Mapping[str, Any]) -> str:
         "time.</p>",
     ]
     measured = False
-    for arm in summary.get("arms") or []:
-        results = results_of(arm)
-        if results:
+    for arm in summary.arms:
+        if arm.identifiability:
             measured = True
-            name = str(arm.get("name"))
-            body += [f"<h3>Arm <code>{esc(name)}</code></h3>", _section(results)]
+            body += [f"<h3>Arm <code>{esc(arm.name)}</code></h3>", _section(arm.identifiability)]
     if not measured:
         body.append(note("Identifiability was not measured for this experiment."))
     return "".join(body)
@@ -110,27 +103,27 @@ _FIELDS = ("of", "source", "detail", "samples", "held_out", "groups", "folds",
            "p_value", "permutations", "method", "interval_method", "note")  # fmt: skip
 
 
-def _record(result: Mapping[str, Any]) -> dict[str, Any]:
-    ci = result.get("ci95") or [None, None]
+def _record(result: Identifiability) -> dict[str, Any]:
+    ci: list[float | None] = [*result.ci95] if result.ci95 else [None, None]
+    fields = asdict(result)
     return {
-        **{k: result.get(k) for k in _FIELDS},
-        "classes": len(result.get("classes") or []),
+        **{k: fields[k] for k in _FIELDS},
+        "classes": len(result.classes),
         "ci95_low": ci[0],
         "ci95_high": ci[1],
     }
 
 
-def _confusion_records(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    classes = [str(c) for c in result.get("classes") or []]
+def _confusion_records(result: Identifiability) -> list[dict[str, Any]]:
     return [
-        {"source": result.get("source"), "true": a, "predicted": b, "count": count}
-        for a, row in zip(classes, result.get("confusion") or [], strict=False)
-        for b, count in zip(classes, row, strict=False)
+        {"source": result.source, "true": a, "predicted": b, "count": count}
+        for a, row in zip(result.classes, result.confusion, strict=False)
+        for b, count in zip(result.classes, row, strict=False)
     ]
 
 
 def identifiability_records(
-    items: Sequence[tuple[dict[str, Any], Mapping[str, Any]]],
+    items: Sequence[tuple[dict[str, Any], Identifiability]],
 ) -> dict[str, list[dict[str, Any]]]:
     """The ``identifiability`` and ``identifiability_confusion`` tables; ``items`` pairs the
     columns that say where a result belongs (an arm, or nothing for a run) with the result."""
@@ -142,13 +135,13 @@ def identifiability_records(
     }
 
 
-def run_identifiability_records(report: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    return identifiability_records([({}, r) for r in results_of(report)])
+def run_identifiability_records(report: RunDiversity) -> dict[str, list[dict[str, Any]]]:
+    return identifiability_records([({}, r) for r in report.identifiability])
 
 
 def experiment_identifiability_records(
-    summary: Mapping[str, Any],
+    summary: ExperimentSummary,
 ) -> dict[str, list[dict[str, Any]]]:
     return identifiability_records(
-        [({"arm": a.get("name")}, r) for a in summary.get("arms") or [] for r in results_of(a)]
+        [({"arm": a.name}, r) for a in summary.arms for r in a.identifiability]
     )

@@ -8,11 +8,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from council.diversity.experiment_report import ExperimentSummary
+from council.diversity.run_report import RunDiversity
 from council.reports.identifiability import (
     experiment_identifiability_records,
     run_identifiability_records,
 )
-from council.reports.values import interval, no_persona_baseline, seat_order, stage_label
+from council.reports.values import interval, stage_label
 
 Records = list[dict[str, Any]]
 
@@ -22,90 +24,79 @@ def _ci(value: Any) -> dict[str, float | None]:
     return {"ci95_low": pair[0] if pair else None, "ci95_high": pair[1] if pair else None}
 
 
-def run_records(report: Mapping[str, Any]) -> dict[str, Records]:
+def run_records(report: RunDiversity) -> dict[str, Records]:
     """The tables of one run's report: seats, stages, seat points (distance to the centroid,
     outlier, reply length), similarity (one row per pair), no-persona baseline, drift,
     identifiability (and its confusion matrices, one row per cell), and stance flips where the
     protocol voted."""
-    stages = list(report.get("stages") or [])
+    stages = report.stages
     tables: dict[str, Records] = {
-        "seats": [dict(s) for s in report.get("seats") or []],
-        "stages": [
-            {
-                k: s.get(k)
-                for k in (
-                    "stage",
-                    "round",
-                    "seats",
-                    "mean_pairwise_distance",
-                    "vendi_score",
-                    "note",
-                )
-            }
-            for s in stages
-        ],
+        "seats": [s.to_json() for s in report.seats],
+        "stages": [{k: s.to_json()[k] for k in _STAGE_COLUMNS} for s in stages],
         "points": [
-            {"stage": s["stage"], "round": s["round"], **dict(p)}
-            for s in stages
-            for p in s.get("points") or []
+            {"stage": s.stage, "round": s.round, **p.to_json()} for s in stages for p in s.points
         ],
         "similarity": [
-            {"stage": s["stage"], "round": s["round"], "seat_a": a, "seat_b": b, "cosine": v}
+            {"stage": s.stage, "round": s.round, "seat_a": a, "seat_b": b, "cosine": v}
             for s in stages
-            for a, row in zip(s.get("labels") or [], s.get("similarity") or [], strict=False)
-            for b, v in zip(s.get("labels") or [], row, strict=False)
+            for a, row in zip(s.labels, s.similarity, strict=False)
+            for b, v in zip(s.labels, row, strict=False)
         ],
-        "no_persona_baseline": [dict(f) for f in no_persona_baseline(report)],
+        "no_persona_baseline": [f.to_json() for f in report.no_persona_baseline],
         "drift": _drift_records(report),
         **run_identifiability_records(report),
     }
-    if report.get("stance_flips") or report.get("vote_tallies"):
-        tables["stance_flips"] = [dict(f) for f in report.get("stance_flips") or []]
+    if report.stance_flips or report.vote_tallies:
+        tables["stance_flips"] = [f.to_json() for f in report.stance_flips]
     return tables
 
 
-def _drift_records(report: Mapping[str, Any]) -> Records:
+_STAGE_COLUMNS = ("stage", "round", "seats", "mean_pairwise_distance", "vendi_score", "note")
+
+
+def _drift_records(report: RunDiversity) -> Records:
     """Every measured turn (the page shows their means per seat), in seating order."""
-    order = seat_order(report)
-    rows = [dict(d) for d in report.get("drift") or []]
-    rows.sort(key=lambda d: order.index(d["seat"]) if d["seat"] in order else len(order))
-    return rows
+    order = report.seat_order()
+    rows = sorted(
+        report.drift, key=lambda d: order.index(d.seat) if d.seat in order else len(order)
+    )
+    return [d.to_json() for d in rows]
 
 
-def experiment_records(summary: Mapping[str, Any]) -> dict[str, Records]:
+def experiment_records(summary: ExperimentSummary) -> dict[str, Records]:
     """The tables of an experiment's summary: arms, metrics per arm, tests, placebo floors, power,
     variance decomposition, curves, failed units and identifiability per arm."""
-    arms = list(summary.get("arms") or [])
-    decomposition = summary.get("decomposition") or {}
+    arms = summary.arms
+    decomposition = summary.decomposition or {}
     return {
         "arms": [
             {
-                "arm": a.get("name"),
-                "models": ", ".join(a.get("models") or []),
-                "personas": ", ".join(a.get("personas") or []),
-                "units": a.get("units"),
-                "failed_units": a.get("failed_units", 0),
+                "arm": a.name,
+                "models": ", ".join(a.models),
+                "personas": ", ".join(a.personas),
+                "units": a.units,
+                "failed_units": a.failed_units,
             }
             for a in arms
         ],
         "metrics": [
             {
-                "arm": a.get("name"),
+                "arm": a.name,
                 "metric": name,
-                "mean": m.get("mean"),
-                **_ci(m.get("ci95")),
-                "n": m.get("n"),
-                "method": m.get("method"),
+                "mean": m.value,
+                **_ci(m.ci95),
+                "n": m.n,
+                "method": m.method,
             }
             for a in arms
-            for name, m in (a.get("metrics") or {}).items()
+            for name, m in a.metrics.items()
         ],
         "comparisons": _test_records(summary),
         "placebo_floor": [
-            {"arm": arm, "mean": f.get("mean"), **_ci(f.get("ci95")), "n": f.get("n")}
-            for arm, f in (summary.get("placebo_floor") or {}).items()
+            {"arm": arm, "mean": f.value, **_ci(f.ci95), "n": f.n}
+            for arm, f in summary.placebo_floor.items()
         ],
-        "power": [dict(row) for row in summary.get("power") or []],
+        "power": [row.to_json() for row in summary.power],
         "decomposition": [
             {"source": k, "share": v, "note": decomposition.get("note")}
             for k, v in decomposition.items()
@@ -114,35 +105,35 @@ def experiment_records(summary: Mapping[str, Any]) -> dict[str, Records]:
         "curves": [
             {
                 "arm": arm,
-                "stage": stage_label(p.get("stage"), p.get("round")),
-                "mean": p.get("mean"),
-                **_ci(p.get("ci95")),
-                "n": p.get("n"),
+                "stage": stage_label(p.stage, p.round),
+                "mean": p.value,
+                **_ci(p.ci95),
+                "n": p.n,
             }
-            for arm, points in (summary.get("curves") or {}).items()
-            for p in points or []
+            for arm, points in summary.curves.items()
+            for p in points
         ],
-        "failed_units": [dict(f) for f in summary.get("failed_units") or []],
+        "failed_units": [f.to_json() for f in summary.failed_units],
         **experiment_identifiability_records(summary),
     }
 
 
-def _test_records(summary: Mapping[str, Any]) -> Records:
+def _test_records(summary: ExperimentSummary) -> Records:
     """Every test of an experiment: what it compares, its estimate, p, Holm p and role."""
     return [
         {
-            "metric": c.get("metric"),
-            "a": c.get("a"),
-            "b": c.get("b"),
-            "difference": c.get("difference"),
-            **_ci(c.get("ci95")),
-            "p_value": c.get("p_value"),
-            "holm_p": c.get("adjusted_p"),
-            "role": c.get("role"),
-            "interval_method": c.get("interval_method"),
-            "test_method": c.get("test_method"),
+            "metric": c.metric,
+            "a": c.a,
+            "b": c.b,
+            "difference": c.difference,
+            **_ci(c.ci95),
+            "p_value": c.p_value,
+            "holm_p": c.adjusted_p,
+            "role": c.role,
+            "interval_method": c.interval_method,
+            "test_method": c.test_method,
         }
-        for c in summary.get("tests") or summary.get("comparisons") or []
+        for c in summary.all_tests
     ]
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from council.diversity.experiment_report import ExperimentSummary
+from council.diversity.run_report import RunDiversity
 from council.reports.identifiability import HEADERS as IDENTIFIABILITY_HEADERS
 from council.reports.identifiability import NUMERIC as IDENTIFIABILITY_NUMERIC
-from council.reports.identifiability import result_notes, result_row, results_of
+from council.reports.identifiability import result_notes, result_row
 from council.reports.values import (
     BASELINE_HEADERS,
     COMPARISON_HEADERS,
@@ -51,22 +52,22 @@ def grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[
     return "\n".join(lines)
 
 
-def run_table(report: Mapping[str, Any]) -> str:
+def run_table(report: RunDiversity) -> str:
     """One run: the seats and their models; per stage and round, the diversity metrics against
     the no-persona baseline; then stance flips (protocols that vote), drift per seat, what was
     skipped."""
     out = [
-        f"Diversity of run {report.get('run_id', '?')} "
-        f"(protocol {report.get('protocol', '?')}, embedder {report.get('embedder', '?')}, "
-        f"{fmt_int(report.get('dimension'))} dimensions)",
-        f"Question: {report.get('question', '')}",
+        f"Diversity of run {report.run_id} "
+        f"(protocol {report.protocol}, embedder {report.embedder}, "
+        f"{fmt_int(report.dimension)} dimensions)",
+        f"Question: {report.question}",
+        *(f"Note: {line}" for line in report.record_notes),
         "",
     ]
     seats = seat_rows(report)
     if seats:
         out += [grid(["seat", "persona", "role", "model", "provider"], seats), ""]
-    stages = report.get("stages") or []
-    rows = stage_rows(stages)
+    rows = stage_rows(report.stages)
     headers = ["stage", "round", "seats", "mean pairwise distance", "Vendi score", "outliers"]
     if rows:
         out.append(grid([*headers, "note"], rows, right=[1, 2, 3, 4]))
@@ -91,23 +92,23 @@ def run_table(report: Mapping[str, Any]) -> str:
         "",
         f"Skipped: {skipped_turns(report)}",
     ]
-    if report.get("activation_drift"):
+    if report.activation_drift:
         from council.seats.activations.drift import drift_table
 
-        out += ["", drift_table(report["activation_drift"])]
+        out += ["", drift_table(report.activation_drift)]
     return "\n".join(out)
 
 
-def _flips(report: Mapping[str, Any]) -> list[str]:
+def _flips(report: RunDiversity) -> list[str]:
     out = ["Stance flips"]
-    flips = report.get("stance_flips") or []
+    flips = report.stance_flips
     if flips:
         flip_rows = [
             [
-                str(f["stage"]),
-                str(f["seat"]),
-                f"{f['from_round']} -> {f['to_round']}",
-                f"{f['from_stance']} -> {f['to_stance']}",
+                f.stage,
+                f.seat,
+                f"{f.from_round} -> {f.to_round}",
+                f"{f.from_stance} -> {f.to_stance}",
             ]
             for f in flips
         ]
@@ -117,7 +118,7 @@ def _flips(report: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _drift_lines(report: Mapping[str, Any]) -> list[str]:
+def _drift_lines(report: RunDiversity) -> list[str]:
     out: list[str] = []
     seats, labels, means = drift_pivot(report)
     if seats:
@@ -125,13 +126,13 @@ def _drift_lines(report: Mapping[str, Any]) -> list[str]:
         out.append(grid(["seat", *labels], drift_rows, right=range(1, len(labels) + 1)))
     else:
         out.append("not measured")
-    if report.get("drift_note"):
-        out.append(f"Note: {report['drift_note']}")
+    if report.drift_note:
+        out.append(f"Note: {report.drift_note}")
     return out
 
 
-def _run_identifiability_lines(report: Mapping[str, Any]) -> list[str]:
-    results = results_of(report)
+def _run_identifiability_lines(report: RunDiversity) -> list[str]:
+    results = report.identifiability
     out = [
         "Identifiability (can the answers be told apart by seat? held-out balanced accuracy, "
         "each stage and round held out in turn)"
@@ -143,16 +144,15 @@ def _run_identifiability_lines(report: Mapping[str, Any]) -> list[str]:
     return out + [f"Note: {line}" for line in result_notes(results)]
 
 
-def _experiment_identifiability_lines(summary: Mapping[str, Any]) -> list[str]:
+def _experiment_identifiability_lines(summary: ExperimentSummary) -> list[str]:
     out = [
         "Identifiability by arm (can the answers be told apart by persona? units pooled, each "
         "run held out in turn; held-out balanced accuracy)"
     ]
     rows, notes = [], []
-    for arm in summary.get("arms") or []:
-        name = str(arm.get("name"))
-        rows += [[name, *result_row(r)] for r in results_of(arm)]
-        notes += result_notes(results_of(arm), f"{name}, ")
+    for arm in summary.arms:
+        rows += [[arm.name, *result_row(r)] for r in arm.identifiability]
+        notes += result_notes(arm.identifiability, f"{arm.name}, ")
     if not rows:
         return [*out, "not measured"]
     headers = ["arm", *IDENTIFIABILITY_HEADERS]
@@ -160,21 +160,21 @@ def _experiment_identifiability_lines(summary: Mapping[str, Any]) -> list[str]:
     return out + [f"Note: {line}" for line in notes]
 
 
-def experiment_table(summary: Mapping[str, Any]) -> str:
+def experiment_table(summary: ExperimentSummary) -> str:
     """An experiment: each arm's metrics with 95% intervals (and how they were made), failed
     units, the comparisons between arms, the noise floor per model, the variance decomposition
     (undefined shares said so) and the per-round curves."""
     out = [
-        f"{summary.get('title') or 'Experiment'} ({summary.get('experiment', '?')} experiment: "
-        f"{fmt_int(summary.get('questions'))} questions x {fmt_int(summary.get('samples'))} "
-        f"samples, embedder {summary.get('embedder', '?')})",
+        f"{summary.title or 'Experiment'} ({summary.experiment} experiment: "
+        f"{fmt_int(summary.questions)} questions x {fmt_int(summary.samples)} "
+        f"samples, embedder {summary.embedder or '?'})",
         *underpowered(summary),
         "",
         *_arm_lines(summary),
         "",
         "Tests (difference = b - a, paired by question; a = placebo: the arm against its floor)",
     ]
-    comparisons = summary.get("tests") or summary.get("comparisons") or []
+    comparisons = summary.all_tests
     if comparisons:
         out.append(grid(COMPARISON_HEADERS, comparison_rows(comparisons), right=[3, 5, 6]))
     else:
@@ -182,11 +182,10 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
     out += ["", "Power of each primary endpoint", *(power_lines(summary) or ["not measured"])]
     floor_metrics = ", ".join(sorted(FLOOR_METRICS))
     out += ["", f"Placebo floor per arm (one persona in every seat; compare with {floor_metrics})"]
-    floors = summary.get("placebo_floor") or {}
+    floors = summary.placebo_floor
     if floors:
         floor_rows = [
-            [str(arm), fmt(f.get("mean")), fmt_ci(f.get("ci95")), fmt_int(f.get("n"))]
-            for arm, f in floors.items()
+            [arm, fmt(f.value), fmt_ci(f.ci95), fmt_int(f.n)] for arm, f in floors.items()
         ]
         out.append(grid(["arm", "mean", "95% CI", "n"], floor_rows, right=[1, 3]))
     else:
@@ -197,31 +196,28 @@ def experiment_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(out + _curve_lines(summary))
 
 
-def _arm_lines(summary: Mapping[str, Any]) -> list[str]:
+def _arm_lines(summary: ExperimentSummary) -> list[str]:
     metrics = arm_metrics(summary)
     rows = []
-    for arm in summary.get("arms") or []:
-        values = arm.get("metrics") or {}
+    for arm in summary.arms:
+        values = arm.metrics
         if not values:
-            rows.append([str(arm.get("name")), MISSING, MISSING, MISSING, "0", "no results"])
+            rows.append([arm.name, MISSING, MISSING, MISSING, "0", "no results"])
         for metric in [m for m in metrics if m in values]:
             m = values[metric]
-            rows.append(
-                [str(arm.get("name")), metric, fmt(m.get("mean")), fmt_ci(m.get("ci95")),
-                 fmt_int(m.get("n")), ""]
-            )  # fmt: skip
+            rows.append([arm.name, metric, fmt(m.value), fmt_ci(m.ci95), fmt_int(m.n), ""])
     out = []
     if rows:
         out.append(grid(["arm", "metric", "mean", "95% CI", "n", "note"], rows, right=[2, 4]))
     else:
         out.append("No arms.")
-    methods = summary.get("methods") or {}
+    methods = summary.methods
     out += [f"{methods[k]}" for k in ("interval", "test") if k in methods]
-    failures = summary.get("failed_units") or []
+    failures = summary.failed_units
     if failures:
         out += ["", f"Failed units ({len(failures)}, left out; running again retries them)"]
-        out += [f"  {f.get('unit')}: {f.get('error') or f.get('status')}" for f in failures]
-    descriptions = summary.get("metric_descriptions") or {}
+        out += [f"  {f.unit}: {f.error or f.status}" for f in failures]
+    descriptions = summary.metric_descriptions
     if descriptions:
         out += ["", "Metrics"]
         out += [f"  {name}: {descriptions[name]}" for name in metrics if name in descriptions]
@@ -229,21 +225,20 @@ def _arm_lines(summary: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _decomposition_lines(summary: Mapping[str, Any]) -> list[str]:
-    parts, why = decomposition_shares(summary.get("decomposition"))
+def _decomposition_lines(summary: ExperimentSummary) -> list[str]:
+    parts, why = decomposition_shares(summary.decomposition)
     if not parts:
         return ["not available"] + ([f"Note: {why}"] if why else [])
     rows = [[name, "undefined" if share is None else fmt(share)] for name, share in parts]
     return [grid(["source", "share"], rows, right=[1])] + ([f"Note: {why}"] if why else [])
 
 
-def _curve_lines(summary: Mapping[str, Any]) -> list[str]:
+def _curve_lines(summary: ExperimentSummary) -> list[str]:
     rows = [
-        [str(arm), stage_label(p.get("stage"), p.get("round")), fmt(p.get("mean")),
-         fmt_ci(p.get("ci95")), fmt_int(p.get("n"))]
-        for arm, points in (summary.get("curves") or {}).items()
-        for p in points or []
-    ]  # fmt: skip
+        [arm, stage_label(p.stage, p.round), fmt(p.value), fmt_ci(p.ci95), fmt_int(p.n)]
+        for arm, points in summary.curves.items()
+        for p in points
+    ]
     if not rows:
         return []
     headers = ["arm", "stage", "mean", "95% CI", "n"]

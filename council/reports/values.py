@@ -7,6 +7,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from council.diversity.experiment_report import EndpointTest, ExperimentSummary
+from council.diversity.run_report import RunDiversity, SeatPoint, StageDiversity
 from council.records.measurable import MIN_REPLY_CHARACTERS
 
 MISSING = "-"
@@ -74,116 +76,93 @@ def ordered_metrics(names: Iterable[str]) -> list[str]:
     return known + [m for m in seen if m not in METRIC_ORDER]
 
 
-def arm_metrics(summary: Mapping[str, Any]) -> list[str]:
+def arm_metrics(summary: ExperimentSummary) -> list[str]:
     names: list[str] = []
-    for arm in summary.get("arms") or []:
-        names += list((arm.get("metrics") or {}).keys())
+    for arm in summary.arms:
+        names += list(arm.metrics)
     return ordered_metrics(names)
 
 
-def seat_order(report: Mapping[str, Any]) -> list[str]:
-    """The panel seats in the run's seating order (from ``seats``; reports written before it
-    was recorded fall back to the order seats first appear in)."""
-    seats = [str(s["seat"]) for s in report.get("seats") or [] if s.get("role") != "chair"]
-    for stage in report.get("stages") or []:
-        seats += [str(x) for x in stage.get("labels") or [] if str(x) not in seats]
-    for point in report.get("drift") or []:
-        seats += [str(point["seat"])] if str(point["seat"]) not in seats else []
-    return seats
-
-
-def seat_colours(report: Mapping[str, Any]) -> dict[str, str]:
+def seat_colours(report: RunDiversity) -> dict[str, str]:
     """One colour per panel seat, by seating order: the same in every chart of the page."""
     from council.reports.svg import colour
 
-    return {seat: colour(i) for i, seat in enumerate(seat_order(report))}
+    return {seat: colour(i) for i, seat in enumerate(report.seat_order())}
 
 
 def drift_pivot(
-    report: Mapping[str, Any],
+    report: RunDiversity,
 ) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
     """Mean drift position by (seat, stage/round label): seats in seating order, labels in run
     order, values."""
-    order = [stage_label(s["stage"], s["round"]) for s in report.get("stages") or []]
+    order = [stage_label(s.stage, s.round) for s in report.stages]
     sums: dict[tuple[str, str], list[float]] = {}
     seats: list[str] = []
     labels: list[str] = []
-    for point in report.get("drift") or []:
-        position = finite(point.get("position"))
+    for point in report.drift:
+        position = finite(point.position)
         if position is None:
             continue
-        seat, label = str(point["seat"]), stage_label(point["stage"], point["round"])
+        seat, label = point.seat, stage_label(point.stage, point.round)
         seats += [seat] if seat not in seats else []
         labels += [label] if label not in labels else []
         sums.setdefault((seat, label), []).append(position)
     labels.sort(key=lambda lab: order.index(lab) if lab in order else len(order))
-    seating = seat_order(report)
+    seating = report.seat_order()
     seats.sort(key=lambda seat: seating.index(seat) if seat in seating else len(seating))
     means = {key: sum(v) / len(v) for key, v in sums.items()}
     return seats, labels, means
 
 
-def reply_length(point: Mapping[str, Any]) -> str:
+def reply_length(point: SeatPoint) -> str:
     """``14 tokens`` (or characters where the provider counted no tokens): a short reply is
     the usual reason a seat stands apart."""
-    tokens = finite(point.get("tokens"))
-    if tokens is not None:
-        return f"{int(tokens)} tokens"
-    characters = finite(point.get("characters"))
-    return f"{int(characters)} characters" if characters is not None else "length unknown"
+    if point.tokens is not None:
+        return f"{point.tokens} tokens"
+    return f"{point.characters} characters" if point.characters else "length unknown"
 
 
-def outliers(stage: Mapping[str, Any]) -> str:
-    if not stage.get("points"):
+def outliers(stage: StageDiversity) -> str:
+    if not stage.points:
         return MISSING
-    flagged = [p for p in stage["points"] if p.get("outlier")]
-    return ", ".join(f"{p['seat']} ({reply_length(p)})" for p in flagged) or "none"
+    flagged = [p for p in stage.points if p.outlier]
+    return ", ".join(f"{p.seat} ({reply_length(p)})" for p in flagged) or "none"
 
 
-def seat_rows(report: Mapping[str, Any]) -> list[list[str]]:
+def seat_rows(report: RunDiversity) -> list[list[str]]:
     """The seat -> model map, in seating order."""
-    return [
-        [str(s.get(k, MISSING)) for k in ("seat", "persona", "role", "model", "provider")]
-        for s in report.get("seats") or []
-    ]
+    return [[s.seat, s.persona, s.role, s.model, s.provider] for s in report.seats]
 
 
 BASELINE_HEADERS = ["model", "mean pairwise distance", "answers", "note"]
 
 
-def no_persona_baseline(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """A run's no-persona baseline per model (``noise_floor`` in reports made before the
-    baseline had its name)."""
-    return list(report.get("no_persona_baseline") or report.get("noise_floor") or [])
-
-
-def skipped_turns(report: Mapping[str, Any]) -> str:
+def skipped_turns(report: RunDiversity) -> str:
     """What the meter left out of a run, and why."""
     return (
-        f"{fmt_int(report.get('failed_turns_skipped'))} failed turns, "
-        f"{fmt_int(report.get('empty_turns_skipped'))} empty turns, "
-        f"{fmt_int(report.get('short_turns_skipped', 0))} panel replies under "
+        f"{report.failed_turns_skipped} failed turns, "
+        f"{report.empty_turns_skipped} empty turns, "
+        f"{report.short_turns_skipped} panel replies under "
         f"{MIN_REPLY_CHARACTERS} characters"
     )
 
 
-def baseline_rows(report: Mapping[str, Any]) -> list[list[str]]:
+def baseline_rows(report: RunDiversity) -> list[list[str]]:
     rows = []
-    for f in no_persona_baseline(report):
-        short = f.get("short_answers_skipped")
+    for f in report.no_persona_baseline:
+        short = f.short_answers_skipped
         notes = [f"{short} under {MIN_REPLY_CHARACTERS} characters left out"] if short else []
-        notes += [str(f["note"])] if f.get("note") else []
+        notes += [f.note] if f.note else []
         rows.append([
-            str(f.get("model")), fmt(f.get("mean_pairwise_distance")),
-            fmt_int(f.get("samples")), "; ".join(notes),
+            f.model, fmt(f.mean_pairwise_distance), fmt_int(f.samples), "; ".join(notes),
         ])  # fmt: skip
     return rows
 
 
-def vote_summary(report: Mapping[str, Any]) -> str | None:
+def vote_summary(report: RunDiversity) -> str | None:
     """What to say when no seat flipped; ``None`` where the protocol took no vote, so a page
     has no vote section at all. Reports written before votes were counted show flips only."""
-    votes = report.get("vote_tallies")
+    votes = report.vote_tallies
     if not votes:
         return None
     if votes == 1:
@@ -191,12 +170,12 @@ def vote_summary(report: Mapping[str, Any]) -> str | None:
     return "No seat changed its vote between rounds."
 
 
-def has_vote_section(report: Mapping[str, Any]) -> bool:
-    return bool(report.get("stance_flips")) or bool(report.get("vote_tallies"))
+def has_vote_section(report: RunDiversity) -> bool:
+    return bool(report.stance_flips) or bool(report.vote_tallies)
 
 
 def decomposition_shares(
-    decomposition: Mapping[str, Any] | None,
+    decomposition: Mapping[str, float | str | None] | None,
 ) -> tuple[list[tuple[str, float | None]], str | None]:
     """The persona, family and residual shares (``None`` where undefined) and why any is."""
     if not decomposition:
@@ -204,56 +183,52 @@ def decomposition_shares(
     shares = [
         (str(k), finite(v)) for k, v in decomposition.items() if k not in ("note", "undefined")
     ]
-    return shares, decomposition.get("note")
+    note = decomposition.get("note")
+    return shares, None if note is None else str(note)
 
 
-def stage_rows(stages: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+def stage_rows(stages: Sequence[StageDiversity]) -> list[list[str]]:
     """One row per stage and round, shared by the table and the page."""
     return [
         [
-            str(s["stage"]),
-            fmt_int(s.get("round")),
-            fmt_int(s.get("seats")),
-            fmt(s.get("mean_pairwise_distance")),
-            fmt(s.get("vendi_score"), 2),
+            s.stage,
+            fmt_int(s.round),
+            fmt_int(s.seats),
+            fmt(s.mean_pairwise_distance),
+            fmt(s.vendi_score, 2),
             outliers(s),
-            s.get("note") or "",
+            s.note or "",
         ]
         for s in stages
     ]
 
 
-def comparison_rows(comparisons: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+def comparison_rows(comparisons: Sequence[EndpointTest]) -> list[list[str]]:
     """One row per test: a primary endpoint's p stands alone; a secondary's is shown beside
     its Holm-adjusted p, the one to read."""
     return [
         [
-            str(c.get("metric")), str(c.get("a")), str(c.get("b")), fmt(c.get("difference")),
-            fmt_ci(c.get("ci95")), fmt_p(c.get("p_value")), fmt_p(c.get("adjusted_p")),
-            str(c.get("role") or ""),
+            c.metric, c.a, c.b, fmt(c.difference), fmt_ci(c.ci95), fmt_p(c.p_value),
+            fmt_p(c.adjusted_p), c.role or "",
         ]
         for c in comparisons
     ]  # fmt: skip
 
 
-def power_lines(summary: Mapping[str, Any]) -> list[str]:
+def power_lines(summary: ExperimentSummary) -> list[str]:
     """Each primary endpoint's power to detect the stated effect, and the questions 80%
     needs."""
-    lines = []
-    for row in summary.get("power") or []:
-        power = finite(row.get("power"))
-        lines.append(
-            f"{row.get('metric')} ({row.get('a')} vs {row.get('b')}): power "
-            f"{fmt(power, 2)} to detect {fmt(row.get('effect'))} with "
-            f"{fmt_int(row.get('questions'))} questions; 80% needs "
-            f"{fmt_int(row.get('questions_for_80'))} questions"
-        )
-    return lines
+    return [
+        f"{row.metric} ({row.a} vs {row.b}): power {fmt(row.power, 2)} to detect "
+        f"{fmt(row.effect)} with {fmt_int(row.questions)} questions; 80% needs "
+        f"{fmt_int(row.questions_for_80)} questions"
+        for row in summary.power
+    ]
 
 
-def underpowered(summary: Mapping[str, Any]) -> list[str]:
+def underpowered(summary: ExperimentSummary) -> list[str]:
     """The warning an underpowered design carries at the top of its report, or nothing."""
-    if not summary.get("underpowered"):
+    if not summary.underpowered:
         return []
     return ["UNDERPOWERED: a primary endpoint has power below 0.8 to detect the stated effect "
             "(see the power table): a difference it misses is no evidence of none"]  # fmt: skip

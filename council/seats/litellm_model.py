@@ -1,6 +1,7 @@
 """The real seat model: every call goes through ``litellm.acompletion``.
 
-Retries use exponential backoff with jitter, and only for errors that a retry can
+Retries use exponential backoff with jitter (tenacity, past a first attempt made directly), and
+only for errors that a retry can
 fix (rate limits, timeouts, connection errors, 5xx). Authentication and request errors fail at
 once. A ``Retry-After`` header from the provider lengthens the wait (never shortens it), up to the
 backoff maximum and the call timeout.
@@ -27,6 +28,8 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from council.errors import ModelCallError
 from council.seats import warm
@@ -275,26 +278,51 @@ class LiteLLMModel(ChatModel):
     ) -> tuple[Any, int, int]:
         """The call, attempted up to ``max_attempts`` times: again only after an error a retry
         can fix, each retry said to the listener before its wait. (response, pieces streamed,
-        attempts made). A plain loop: a retry library's machinery costs more per call than
-        the rest of this module, and almost every call succeeds at its first attempt."""
+        attempts made). The first attempt is made directly: almost every call succeeds at it,
+        and tenacity's machinery costs more per call than the rest of this module; a failure
+        a retry can fix hands the attempts left to tenacity."""
         gate = call_gate()
-        attempt = 1
-        while True:
-            try:
-                response, pieces = await self._attempt(litellm, params, request, gate)
-                return response, pieces, attempt
-            except Exception as exc:
-                retryable = is_retryable(exc)
-                if not retryable or attempt >= self.max_attempts:
-                    raise ModelCallError(
-                        _one_line(exc, secrets), retryable=retryable, attempts=attempt
-                    ) from None
-                wait_s = self._wait_s(attempt, exc)
-                request.listener.retrying(self.model, attempt, _one_line(exc, secrets), wait_s)
-                await asyncio.sleep(wait_s)
-            attempt += 1
+        try:
+            response, pieces = await self._attempt(litellm, params, request, gate)
+            return response, pieces, 1
+        except Exception as exc:
+            if not is_retryable(exc) or self.max_attempts <= 1:
+                raise ModelCallError(
+                    _one_line(exc, secrets), retryable=is_retryable(exc), attempts=1
+                ) from None
+            first = exc
+        wait_s = self._wait_s(1, first)
+        request.listener.retrying(self.model, 1, _one_line(first, secrets), wait_s)
+        await asyncio.sleep(wait_s)
+        attempts = 1
 
-    def _wait_s(self, attempt: int, error: BaseException) -> float:
+        def announce(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            text = _one_line(error, secrets) if error else "failed"
+            request.listener.retrying(self.model, attempts, text, wait)
+
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_attempts - 1),
+                # tenacity numbers the attempts it makes from 1: the call's second is its first.
+                wait=lambda state: self._wait_s(
+                    state.attempt_number + 1, state.outcome.exception() if state.outcome else None
+                ),
+                retry=retry_if_exception(is_retryable),
+                before_sleep=announce,
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    response, pieces = await self._attempt(litellm, params, request, gate)
+        except Exception as exc:
+            raise ModelCallError(
+                _one_line(exc, secrets), retryable=is_retryable(exc), attempts=attempts
+            ) from None
+        return response, pieces, attempts
+
+    def _wait_s(self, attempt: int, error: BaseException | None) -> float:
         """Exponential backoff with jitter after failed attempt ``attempt``, lengthened (never
         shortened) by a provider's Retry-After, within ``_max_wait_s``."""
         try:

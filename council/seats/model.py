@@ -6,9 +6,13 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol
 
 from council.records.run import TurnActivations
+
+# The levels litellm passes on as ``reasoning_effort``, stated with the council's spec.
+from council.records.spec import REASONING_EFFORTS as REASONING_EFFORTS
+from council.records.spec import ReasoningEffort as ReasoningEffort
 
 
 class CallListener(Protocol):
@@ -46,12 +50,6 @@ NOBODY_LISTENING: CallListener = _NobodyListening()
 def wants_deltas(listener: CallListener) -> bool:
     """Whether anyone hears a call's reply piece by piece: only then is it streamed."""
     return bool(getattr(listener, "wants_deltas", True))
-
-
-# The levels litellm passes on as ``reasoning_effort`` (OpenAI's; litellm maps them to
-# Anthropic's and Gemini's thinking budgets).
-ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
-REASONING_EFFORTS: tuple[str, ...] = get_args(ReasoningEffort)
 
 
 @dataclass(frozen=True)

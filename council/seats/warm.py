@@ -3,24 +3,35 @@ processes that start after it, so their first request leaves at once instead of 
 seconds litellm takes to import.
 
 Every call still goes through ``litellm.acompletion`` (with council's retries and pricing), in
-the worker. A process that has not imported litellm asks the worker for this user, council
-install and environment; when there is none it starts one in the background and waits for it
-(one import instead of two), and when that fails it calls litellm itself, as before.
+the worker. A process that has not imported litellm asks the worker for this user and install;
+when there is none it starts one in the background and waits for it (one import instead of
+two), and when that fails it calls litellm itself, as before.
+
+One worker per user and install: the socket's name is a digest of what makes a worker answer
+as its caller would (the Python, council's source, litellm, and the few variables litellm
+reads once: ``provider_env.worker_variables``), so shells and scripts that differ in anything
+else share it. The worker starts with a scrubbed environment and never holds a provider key of
+its own: each call carries the provider variables its model reads
+(``provider_env.call_variables``), and the worker sets exactly those while the call runs
+(calls with other variables wait for it), then removes them. A key one environment sends is
+never seen by a call from another that lacks it.
 
 Safety: the socket lives in a folder only this user can enter (checked, never trusted), the
-worker answers only this user's processes (``SO_PEERCRED``), and a worker serves only callers
-whose council source, Python, litellm and environment (provider keys included) are exactly its
-own: the socket's name is a digest of all of them, so a changed key or an edited module gets a
-worker of its own. ``COUNCIL_WARM_WORKER=off`` turns it off (the tests do).
+worker answers only this user's processes (``SO_PEERCRED``), and the calls' variables travel
+over that socket only: never on a command line, in the worker's environment, or in a message
+(the worker redacts them from every error it returns). ``COUNCIL_WARM_WORKER=off`` turns it
+off (the tests do).
 
 Lifetime: unlike the children of ``council.processes``, the worker is meant to outlive the
 process that started it (it runs in a session of its own). It ends after
 ``COUNCIL_WARM_WORKER_IDLE_S`` (default 600) seconds with no call (an open connection that
-sends nothing does not count), when its socket is removed, or on SIGTERM, and removes its
-socket and lock file as it goes. At most ``COUNCIL_WARM_WORKERS`` (default 2) live at once
-per user: a worker that starts retires the least recently used beyond that. A caller that dies
-mid-call has its call cancelled; the worker starts no process and resolves no endpoint (a
-bundled model's server belongs to the caller), so a dead caller leaves it holding nothing.
+sends nothing does not count), when its socket or lock file is removed, or on SIGTERM, and
+removes its socket and lock file as it goes. At most ``COUNCIL_WARM_WORKERS`` (default 2) live
+at once per user and private folder, those still starting included: each worker, as it starts
+and every few seconds after, retires the least recently used beyond that (under a lock, so two
+starting at once cannot miss each other). A caller that dies mid-call has its call cancelled;
+the worker starts no process and resolves no endpoint (a bundled model's server belongs to the
+caller), so a dead caller leaves it holding nothing.
 """
 
 from __future__ import annotations
@@ -43,13 +54,16 @@ from typing import Any
 from council.errors import ModelCallError
 from council.paths import held_by_another, private_dir
 from council.seats.model import CallListener, Completion, ModelRequest
+from council.seats.provider_env import call_variables, worker_variables
 
 SWITCH_ENV = "COUNCIL_WARM_WORKER"
 IDLE_ENV = "COUNCIL_WARM_WORKER_IDLE_S"
 MAX_ENV = "COUNCIL_WARM_WORKERS"  # workers alive at once per user (default 2)
 START_WAIT_S = 60.0  # a cold worker imports litellm: seconds on a busy machine
-# Variables a shell changes between commands that no model call reads.
-_VOLATILE_ENV = {"_", "PWD", "OLDPWD", "SHLVL", "COLUMNS", "LINES", "PYTEST_CURRENT_TEST"}
+# What a worker keeps of the environment that starts it, besides ``worker_variables``: where
+# it finds its files and how it speaks, nothing a call reads.
+_KEPT_ENV = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", IDLE_ENV,
+             MAX_ENV}  # fmt: skip
 COUNCIL_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -64,8 +78,9 @@ def private_folder() -> Path | None:
 
 
 def fingerprint() -> str:
-    """What a worker must share with its callers: Python, council's source, litellm, the
-    environment. Stat calls only, a few milliseconds."""
+    """What a worker must share with its callers: Python, council's source, litellm, and the
+    variables litellm reads once (never a key: those travel with each call). Stat calls only,
+    a few milliseconds."""
     digest = hashlib.sha256(f"{sys.executable}\0{sys.version}\0{COUNCIL_DIR}".encode())
     for folder, dirs, files in os.walk(COUNCIL_DIR):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -76,9 +91,8 @@ def fingerprint() -> str:
     if spec is not None and spec.origin:
         info = os.stat(spec.origin)
         digest.update(f"{spec.origin}\0{info.st_mtime_ns}\0{info.st_size}\0".encode())
-    for key, value in sorted(os.environ.items()):
-        if key not in _VOLATILE_ENV:
-            digest.update(f"{key}={value}\0".encode(errors="surrogateescape"))
+    for key, value in sorted(worker_variables().items()):
+        digest.update(f"{key}={value}\0".encode(errors="surrogateescape"))
     return digest.hexdigest()[:24]
 
 
@@ -100,13 +114,20 @@ def _answers(path: Path) -> bool:
     return True
 
 
+def worker_environment() -> dict[str, str]:
+    """The whole environment a worker starts with: scrubbed of every provider variable."""
+    paths = [str(COUNCIL_DIR.parent), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    paths = [os.path.abspath(p) for p in paths if p]  # it starts in /, not the caller's folder
+    kept = {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("LC_")}
+    return {**kept, **worker_variables(), SWITCH_ENV: "off",
+            "PYTHONPATH": os.pathsep.join(paths)}  # fmt: skip
+
+
 def start_worker(path: Path) -> subprocess.Popen[bytes]:
-    """A worker for ``path``, detached from this process's session and terminal."""
-    paths = [str(COUNCIL_DIR.parent), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, SWITCH_ENV: "off", "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    """A worker for ``path``, detached from this process's session, terminal and folder."""
     return subprocess.Popen(
         [sys.executable, "-m", "council.seats.warm_server", str(path), str(COUNCIL_DIR)],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        env=worker_environment(), cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
     )  # fmt: skip
 
@@ -138,7 +159,47 @@ def lock_held(lock: Path) -> bool:
     """Whether a worker holds ``lock``; a missing file is nobody's (and is not made here: a
     worker removes its lock file when it exits)."""
     return held_by_another(lock, create=False)
-    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveWorker:
+    """A worker alive in this user's folder (serving, or still importing litellm)."""
+
+    socket: Path
+    pid: int | None  # written in its lock file as it starts (None: an older worker's)
+    serving: bool  # its socket is there: it takes calls
+    last_used: float  # when it last finished a call (or started), seconds since the epoch
+    rss_mb: float | None  # its resident memory now, from /proc (None where there is none)
+
+
+def live_workers(folder: Path | None = None) -> list[LiveWorker]:
+    """Every worker alive in ``folder`` (default: this user's), most recently used first."""
+    folder = folder or private_folder()
+    found = []
+    for lock in sorted(folder.glob("worker-*.lock")) if folder else []:
+        if not lock_held(lock):
+            continue
+        sock = lock.with_suffix(".sock")
+        try:
+            text = lock.read_text().strip()
+            times = [lock.stat().st_mtime, *([sock.stat().st_mtime] if sock.exists() else [])]
+        except OSError:
+            continue  # gone as we looked
+        pid = int(text) if text.isdigit() else None
+        found.append(LiveWorker(sock, pid, sock.exists(), max(times), resident_mb(pid)))
+    return sorted(found, key=lambda w: -w.last_used)
+
+
+def resident_mb(pid: int | None) -> float | None:
+    """A process's resident set size (VmRSS) in MiB, from /proc; None where it cannot be read."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text() if pid else ""
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 class WorkerClient:
@@ -155,7 +216,9 @@ class WorkerClient:
         call, or the call cannot travel as JSON: the caller then makes the call itself."""
         sent = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)
                 if f.name != "listener"}  # fmt: skip
-        call = {"settings": settings, "endpoint": endpoint, "request": sent}
+        # The provider variables this call reads, from this process: the worker has none.
+        env = call_variables(str(settings.get("model", "")))
+        call = {"settings": settings, "endpoint": endpoint, "request": sent, "env": env}
         try:
             line = json.dumps(call).encode() + b"\n"
         except (TypeError, ValueError):

@@ -9,7 +9,6 @@ ledger holds everything and ``council runs export`` writes the files again.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from pathlib import Path
@@ -49,16 +48,22 @@ class RunFolder:
             self.problem = f"cannot write the run folder {path}: {exc.strerror}"
 
     def handle(self, event: Event) -> None:
+        if event.durable:
+            self.handle_line(event, event_json(event))
+
+    def handle_line(self, event: Event, line: str) -> None:
+        """Write the event's line as the ledger recorded it (serialized once, by the recorder)."""
         if not event.durable:
             return  # the folder is a copy of the ledger, which keeps no live events
         self._events.append(event)
         if self.problem is not None:
             return
         try:
-            self._log.write(event_json(event) + "\n")
+            self._log.write(line + "\n")
             self._log.flush()  # the ledger is the durable record; this is its copy
             if isinstance(event, RunFinished):
-                os.fsync(self._log.fileno())
+                # No fsync: the ledger is the durable record, and `council runs export` writes
+                # this copy again; a sync here was a disk flush on every run's path.
                 self._log.close()
                 transcript = render_transcript(fold_events(self._events))
                 (self.path / TRANSCRIPT_FILE).write_text(transcript, encoding="utf-8")

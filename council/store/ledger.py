@@ -2,8 +2,16 @@
 
 The ``events`` table is the record; ``runs`` and ``calls`` are indexes kept in the same
 transaction as the event they come from (a run's status, a call's request hash for reuse).
-Each event is committed the moment it happens, before any later stage can read it, so a run
-killed at any point (SIGKILL included) keeps every finished turn.
+Events are committed as they happen (the run recorder commits those that come together in one
+transaction), before any later stage can read them.
+
+Durability: the ledger runs WAL with ``synchronous=NORMAL``. A commit is in the log, in the
+operating system's hands, when it returns: a run killed at any point (SIGKILL included) keeps
+every committed event, so every finished turn. What NORMAL does not survive is a power cut or
+an operating-system crash: those can lose the last transactions before the log was synced
+(never damage the ledger). ``COUNCIL_FSYNC=every-turn`` syncs the log to the disk before a run
+starts, before each finished turn counts as done and when the run ends (turns finishing
+together share one sync), for councils whose every paid answer must survive a power cut.
 
 Storage faults end in a ``StorageError`` subclass with one line and its own exit status: a
 read-only folder, a full disk, a lock held past the busy timeout, a damaged or empty file, a
@@ -19,12 +27,13 @@ import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from council.errors import (
+    ConfigError,
     LedgerBusy,
     LedgerDamaged,
     LedgerFull,
@@ -41,12 +50,24 @@ from council.records.events import (
     parse_event,
 )
 from council.records.run import Outcome
+from council.store import wal
 from council.store.query import RunQuery
 from council.store.schema import SCHEMA_VERSION, migrate
 
 LEDGER_FILE = "ledger.sqlite"
 RESERVE_BYTES = 512 * 1024  # freed on a full disk so the run can record how it ended
 BUSY_TIMEOUT_ENV = "COUNCIL_LEDGER_BUSY_TIMEOUT_S"
+FSYNC_ENV = "COUNCIL_FSYNC"
+FSYNC_CHOICES = ("every-turn", "off")  # off: WAL with synchronous=NORMAL (see above)
+GROWTH_CHECK_COMMITS = 64  # how often a writer looks at the log's size
+
+
+def fsync_every_turn() -> bool:
+    """Whether ``COUNCIL_FSYNC`` asks for the log to be synced for every finished turn."""
+    value = os.environ.get(FSYNC_ENV, "").strip().lower() or "off"
+    if value not in FSYNC_CHOICES:
+        raise ConfigError(f"{FSYNC_ENV}={value!r}: expected one of {', '.join(FSYNC_CHOICES)}")
+    return value == "every-turn"
 
 
 def busy_timeout_s() -> float:
@@ -98,7 +119,12 @@ class Ledger:
             else:
                 self._db = self._open(path)
         self._db.row_factory = sqlite3.Row
-        self._full_sync = True  # PRAGMA synchronous=FULL, as opened
+        self._commits = 0
+        self._dir_synced = False
+        # A writer's log outlives its connection (no checkpoint on the run's path: wal.py).
+        self._kept = path is not None and not read_only and wal.hold(path)
+        if self._kept:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
 
     @classmethod
     def in_folder(cls, runs_dir: Path | str) -> Ledger:
@@ -140,7 +166,7 @@ class Ledger:
         db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s())
         try:
             db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s() * 1000)}")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA synchronous=NORMAL")  # survives SIGKILL; see the module's note
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise LedgerTooNew(
@@ -164,6 +190,16 @@ class Ledger:
 
     def close(self) -> None:
         self._db.close()
+        if self._kept:
+            assert self.path is not None
+            self._kept = False
+            wal.release(self.path, wal_bytes=self._wal_bytes())
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return 0
 
     # -- the reserve: room to record how a run ended on a full disk --------------------------
 
@@ -188,54 +224,65 @@ class Ledger:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def append(self, event: Event, *, defer_sync: bool = False) -> None:
-        """Commit one event, with the index rows it implies, in one transaction.
+    def append(self, event: Event) -> None:
+        """Commit one event, with the index rows it implies, in one transaction."""
+        self.append_many([(event, event_json(event))])
 
-        Every commit survives the process being killed (WAL). A run's start, each finished
-        turn and its end are also synced to the disk before this returns, so a power cut
-        loses at most progress markers, never a paid-for answer; the WAL keeps order, so a
-        synced event carries every event before it. ``defer_sync`` leaves that sync to the
-        caller's ``sync_to_disk``, which it must make before anything reads the event.
-        """
-        if not event.durable:
-            raise ValueError(f"a live event ({event.type}) is never stored in the ledger")
-        full_sync = isinstance(event, RunStarted | TurnFinished | RunFinished) and not defer_sync
+    def append_many(self, entries: Sequence[tuple[Event, str]]) -> None:
+        """Commit events, each with its line (``event_json``, made once by the caller), and the
+        index rows they imply, in one transaction: all of them or none."""
+        if any(not event.durable for event, _ in entries):
+            raise ValueError("a live event is never stored in the ledger")
         with self._guard():
-            if full_sync != self._full_sync:
-                self._db.execute(f"PRAGMA synchronous={'FULL' if full_sync else 'NORMAL'}")
-                self._full_sync = full_sync
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                seq = self._db.execute(
-                    "SELECT coalesce(max(seq), 0) + 1 FROM events WHERE run_id=?",
-                    (event.run_id,),
-                ).fetchone()[0]
-                self._db.execute(
-                    "INSERT INTO events (run_id, seq, type, body) VALUES (?, ?, ?, ?)",
-                    (event.run_id, seq, event.type, event_json(event)),
-                )
-                self._index(event)
+                next_seq: dict[str, int] = {}
+                for event, line in entries:
+                    seq = (
+                        next_seq.get(event.run_id)
+                        or self._db.execute(
+                            "SELECT coalesce(max(seq), 0) + 1 FROM events WHERE run_id=?",
+                            (event.run_id,),
+                        ).fetchone()[0]
+                    )
+                    self._db.execute(
+                        "INSERT INTO events (run_id, seq, type, body) VALUES (?, ?, ?, ?)",
+                        (event.run_id, seq, event.type, line),
+                    )
+                    next_seq[event.run_id] = seq + 1
+                    self._index(event)
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+        self._commits += 1
+        if self._kept and self._commits % GROWTH_CHECK_COMMITS == 0:
+            assert self.path is not None
+            wal.grown(self.path, wal_bytes=self._wal_bytes())
 
     def sync_to_disk(self) -> None:
         """Sync the write-ahead log, as a FULL commit would: every event committed so far
         survives a power cut. Safe from another thread; one sync covers every commit before
-        it, however many."""
+        it, however many. The first also syncs the folder, which holds the log's name."""
         if self.path is None:
             return
         with self._guard():
             try:
-                wal = os.open(f"{self.path}-wal", os.O_RDONLY)
+                log = os.open(f"{self.path}-wal", os.O_RDONLY)
             except FileNotFoundError:
                 return  # checkpointed into the database file, which the checkpoint synced
             try:
-                os.fsync(wal)
+                os.fsync(log)
             finally:
-                os.close(wal)
+                os.close(log)
+            if not self._dir_synced:
+                folder = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
+                self._dir_synced = True
 
     def _index(self, event: Event) -> None:
         if isinstance(event, RunStarted):

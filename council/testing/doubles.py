@@ -33,9 +33,11 @@ def _answer(request: ModelRequest, reply: str, stream: bool, structured: bool) -
             request.listener.delta(piece)
     prompt = " ".join(m["content"] for m in request.messages)
     return Completion(
-        content=reply, prompt_tokens=_rough_tokens(prompt), completion_tokens=_rough_tokens(reply),
+        content=reply,
+        prompt_tokens=_rough_tokens(prompt),
+        completion_tokens=_rough_tokens(reply),
         structured=structured and request.response_schema is not None,
-    )  # fmt: skip
+    )
 
 
 class _Declared(ChatModel):
@@ -99,9 +101,14 @@ class FunctionModel(_Declared):
     """A function seat: ``fn(request) -> str`` (sync or async) writes every reply."""
 
     def __init__(
-        self, fn: Responder, *, model: str = "test/function", stream: bool = True,
-        structured_output: bool = False, reasons: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        fn: Responder,
+        *,
+        model: str = "test/function",
+        stream: bool = True,
+        structured_output: bool = False,
+        reasons: bool = False,
+    ) -> None:
         self.model = model
         self.stream = stream
         self._structured_output, self._reasons = structured_output, reasons
@@ -186,7 +193,11 @@ def _json_ballot(request: ModelRequest, reason: str) -> str:
         stance = 42
     levels = fields.get("confidence", {}).get("enum")
     deal = fields.get("dealbreaker", {}).get("enum")
-    return json.dumps({
-        "stance": stance, "confidence": levels[0] if levels else 0.8,
-        "dealbreaker": "no" if deal else "none", "reason": reason,
-    })  # fmt: skip
+    return json.dumps(
+        {
+            "stance": stance,
+            "confidence": levels[0] if levels else 0.8,
+            "dealbreaker": "no" if deal else "none",
+            "reason": reason,
+        }
+    )

@@ -23,7 +23,6 @@ from council.errors import CouncilError
 from council.personas.library import available_personas, find_persona
 from council.personas.panels import available_panels
 from council.protocols.library import available_protocols, find_protocol
-from council.records.events import Event, event_json
 from council.records.transcript import render_transcript_html
 from council.secrets import redact
 from council.store.ledger import Ledger
@@ -197,21 +196,23 @@ def _run_id(settings: ServerSettings, name: str, live: LiveRuns | None = None) -
 
 
 async def _sse(settings: ServerSettings, live: LiveRuns, run_id: str) -> AsyncIterator[str]:
+    # Each line is sent as the run's recorder serialized it (or as the ledger holds it): the
+    # stream never serializes, so it cannot mix one event's JSON with another's.
     broadcast = live.get(run_id)
     if broadcast is None:  # a finished run: its record, then the end
-        for event in _stored_events(settings, run_id):
-            yield f"data: {event_json(event)}\n\n"
+        for line in _stored_lines(settings, run_id):
+            yield f"data: {line}\n\n"
         yield "event: end\ndata: {}\n\n"
         return
     history, queue = broadcast.subscribe()
     try:
-        for event in history:
-            yield f"data: {event_json(event)}\n\n"
+        for line in history:
+            yield f"data: {line}\n\n"
         while queue is not None:
             item = await queue.get()
             if item is None:
                 break
-            yield f"data: {event_json(item)}\n\n"
+            yield f"data: {item}\n\n"
         end = {"error": broadcast.error} if broadcast.error else {}
         yield f"event: end\ndata: {json.dumps(end)}\n\n"
     finally:
@@ -219,10 +220,10 @@ async def _sse(settings: ServerSettings, live: LiveRuns, run_id: str) -> AsyncIt
             broadcast.unsubscribe(queue)
 
 
-def _stored_events(settings: ServerSettings, run_id: str) -> list[Event]:
+def _stored_lines(settings: ServerSettings, run_id: str) -> list[str]:
     ledger = Ledger.existing(settings.runs_dir)
     try:
-        return ledger.events(run_id)
+        return ledger.event_lines(run_id)
     finally:
         ledger.close()
 

@@ -8,9 +8,9 @@ from council.app.council import Council
 from council.errors import ConfigError
 from council.personas.library import available_personas
 from council.protocols.library import available_protocols
-from council.records.settings import Budget, SamplingSettings
+from council.records.options import with_options
+from council.records.spec import CouncilSpec
 from council.seats.detect import model_catalogue
-from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.web.live import RunBroadcast
 from council.web.settings import ConveneRequest, ServerSettings
 
@@ -54,37 +54,40 @@ def _within(asked: float | None, ceiling: float, field: str, flag: str) -> float
     return asked
 
 
-def _spending(request: ConveneRequest, settings: ServerSettings) -> tuple[int, Budget]:
+def _spending(request: ConveneRequest, settings: ServerSettings) -> dict[str, Any]:
     """Tokens per turn and the run's budget: every run from the browser has both."""
-    max_tokens = int(_within(request.max_tokens, settings.max_tokens, "max_tokens",
-                             "--max-tokens"))  # fmt: skip
-    budget = Budget(
-        int(_within(request.budget_tokens, settings.budget_tokens, "budget_tokens",
-                    "--budget-tokens")),
-        _within(request.budget_usd, settings.budget_usd, "budget_usd", "--budget-usd"),
-        _within(request.budget_seconds, settings.budget_seconds, "budget_seconds",
-                "--budget-seconds"),
-    )  # fmt: skip
-    return max_tokens, budget
+    return {
+        "max_tokens": int(
+            _within(request.max_tokens, settings.max_tokens, "max_tokens", "--max-tokens")
+        ),
+        "budget_tokens": int(
+            _within(
+                request.budget_tokens, settings.budget_tokens, "budget_tokens", "--budget-tokens"
+            )
+        ),
+        "budget_usd": _within(
+            request.budget_usd, settings.budget_usd, "budget_usd", "--budget-usd"
+        ),
+        "budget_seconds": _within(
+            request.budget_seconds, settings.budget_seconds, "budget_seconds", "--budget-seconds"
+        ),
+    }
+
+
+def council_spec(request: ConveneRequest, settings: ServerSettings) -> CouncilSpec:
+    """The council a browser asks for, held to what the operator allowed: names from the
+    library, models offered, endpoints where allowed, spending within the server's caps."""
+    _check_names(request)
+    given = request.model_dump(exclude={"question"}, exclude_defaults=True)
+    given |= {"endpoints": _check_models(request, settings), **_spending(request, settings)}
+    return with_options(given, CouncilSpec(model=settings.default_model))
 
 
 def build_council(request: ConveneRequest, settings: ServerSettings, sink: RunBroadcast) -> Council:
-    _check_names(request)
-    endpoints = _check_models(request, settings)
-    max_tokens, budget = _spending(request, settings)
-    kwargs: dict[str, Any] = dict(
-        protocol=request.protocol,
-        model=request.model or settings.default_model or DEFAULT_LOCAL_MODEL,
-        seats=request.seats,
-        endpoints=endpoints,
-        runs_dir=settings.runs_dir,
-        sinks=[sink],
-        sampling=SamplingSettings(max_tokens=max_tokens),
-        budget=budget,
+    spec = council_spec(request, settings)
+    return Council.from_spec(
+        spec, question=request.question, runs_dir=settings.runs_dir, sinks=[sink]
     )
-    if request.personas:
-        kwargs["personas"] = request.personas
-    return Council.for_question(request.question, panel=request.panel, **kwargs)
 
 
 def convene(request: ConveneRequest, settings: ServerSettings, sink: RunBroadcast) -> None:

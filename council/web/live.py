@@ -3,7 +3,9 @@ out to every browser watching.
 
 A browser that connects mid-run is sent the events so far, then each new one, with no gap and
 no repeat: the history and the subscriber list change under one lock. Events arrive here after
-the ledger has committed them (the broadcaster is a follower of the run's recorder).
+the ledger has committed them (the broadcaster is a follower of the run's recorder), each with
+the line the recorder serialized it to once: the stream sends that line, made on the run's
+thread, so no serialization happens on the server's loop and none is shared between runs.
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from council.errors import ConfigError, CouncilError
-from council.records.events import Event, RunFinished, RunStarted
+from council.records.events import Event, RunFinished, RunStarted, event_json
 from council.secrets import redact
 
-# What a subscriber's queue carries: an event, or None once the run is over.
-Item = Event | None
+# What a subscriber's queue carries: an event's line (its JSON), or None once the run is over.
+Item = str | None
 
 
 @dataclass
 class RunBroadcast:
-    """The events of one live run, kept for late subscribers and pushed to every queue."""
+    """The events of one live run (their lines), kept for late subscribers and pushed to
+    every queue."""
 
-    history: list[Event] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)
+    run_id: str | None = None
     done: bool = False
     error: str | None = None  # why the run could not start or finish, if it could not
     started: threading.Event = field(default_factory=threading.Event)
@@ -37,19 +41,19 @@ class RunBroadcast:
     # A browser shows each reply as it is written: the run's calls stream (an EventSink flag).
     wants_deltas: ClassVar[bool] = True
 
-    @property
-    def run_id(self) -> str | None:
-        return self.history[0].run_id if self.history else None
-
     def handle(self, event: Event) -> None:
+        self.handle_line(event, event_json(event))
+
+    def handle_line(self, event: Event, line: str) -> None:
         with self._lock:
             # A late subscriber is sent the record so far; the pieces of a reply streamed before
             # it came are in the finished turn, so live-only events are not kept.
             if event.durable:
-                self.history.append(event)
+                self.history.append(line)
+            self.run_id = self.run_id or event.run_id
             targets = list(self._subscribers)
         for loop, queue in targets:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+            loop.call_soon_threadsafe(queue.put_nowait, line)
         if isinstance(event, RunStarted):
             self.started.set()
 
@@ -61,8 +65,8 @@ class RunBroadcast:
             loop.call_soon_threadsafe(queue.put_nowait, None)
         self.started.set()  # a run that failed before it started wakes its starter too
 
-    def subscribe(self) -> tuple[list[Event], asyncio.Queue[Item] | None]:
-        """(events so far, a queue of the rest); no queue when the run is already over."""
+    def subscribe(self) -> tuple[list[str], asyncio.Queue[Item] | None]:
+        """(the lines so far, a queue of the rest); no queue when the run is already over."""
         queue: asyncio.Queue[Item] = asyncio.Queue()
         with self._lock:
             if self.done:

@@ -1,7 +1,7 @@
-"""Every number in docs/findings.md and in the README's findings paragraph, from the shipped
+"""Every number in docs/findings.md and in the findings summary on docs/measuring.md, from the shipped
 experiments' summary.json files: nothing is typed by hand.
 
-    python docs/experiments/regenerate.py            # render findings.md and the README block
+    python docs/experiments/regenerate.py            # render findings.md and the summary
     python docs/experiments/regenerate.py --measure  # first re-measure every shipped folder
 
 ``--measure`` re-summarises each experiment folder with the current meter (summary.json and
@@ -23,10 +23,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "docs" / "experiments"
 TEMPLATE = ROOT / "docs" / "findings.template.md"
-README_TEMPLATE = ROOT / "docs" / "readme-findings.template.md"
+SUMMARY_TEMPLATE = ROOT / "docs" / "findings-summary.template.md"
 FINDINGS = ROOT / "docs" / "findings.md"
-README = ROOT / "README.md"
-README_START, README_END = "<!-- findings:start -->", "<!-- findings:end -->"
+SUMMARY_PAGE = ROOT / "docs" / "measuring.md"
+SUMMARY_START, SUMMARY_END = "<!-- findings:start -->", "<!-- findings:end -->"
 FOLDERS = {  # what each experiment folder is called in the template
     "div": "diversity",
     "old": "diversity-2026-11-25",
@@ -120,16 +120,16 @@ def render(template: str) -> str:
 
 
 def rendered() -> tuple[str, str]:
-    """The findings page and the README's findings block (markers included), as they must
-    read."""
+    """The findings page and the measuring page's findings summary (markers included), as they
+    must read."""
     page = render(TEMPLATE.read_text(encoding="utf-8"))
-    block = render(README_TEMPLATE.read_text(encoding="utf-8")).strip()
-    return page, f"{README_START}\n{block}\n{README_END}"
+    block = render(SUMMARY_TEMPLATE.read_text(encoding="utf-8")).strip()
+    return page, f"{SUMMARY_START}\n{block}\n{SUMMARY_END}"
 
 
-def readme_with(block: str) -> str:
-    text = README.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+def summary_page_with(block: str) -> str:
+    text = SUMMARY_PAGE.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(SUMMARY_START) + ".*?" + re.escape(SUMMARY_END), re.S)
     return pattern.sub(lambda _: block, text, count=1)
 
 
@@ -171,8 +171,8 @@ def main() -> None:
         measure()
     page, block = rendered()
     FINDINGS.write_text(page, encoding="utf-8")
-    README.write_text(readme_with(block), encoding="utf-8")
-    print(f"wrote {FINDINGS.relative_to(ROOT)} and the findings block of README.md")
+    SUMMARY_PAGE.write_text(summary_page_with(block), encoding="utf-8")
+    print(f"wrote {FINDINGS.relative_to(ROOT)} and the findings summary of {SUMMARY_PAGE.name}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from council.diversity.inference import (
     sd_from_components,
     variance_components,
 )
+from council.diversity.stats import Interval
 
 BLIND = "blind_mean_pairwise_distance"
 ABOVE_FLOOR = "above_placebo_floor"
@@ -64,11 +65,12 @@ class UnitValues:
 
 @dataclass
 class DesignAnalysis:
-    """Everything inferred from the units: per arm (metric -> estimate JSON), each arm's test
-    above its floor, the comparisons between arms, and the power of each primary endpoint."""
+    """Everything inferred from the units: per arm (metric -> estimate), each arm's placebo
+    floor and its test above it, the comparisons between arms, and the power of each primary
+    endpoint."""
 
-    arms: dict[str, dict[str, Any]] = field(default_factory=dict)
-    floors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    arms: dict[str, dict[str, Interval]] = field(default_factory=dict)
+    floors: dict[str, Interval] = field(default_factory=dict)
     tests: list[Comparison] = field(default_factory=list)
     power: list[dict[str, Any]] = field(default_factory=list)
 
@@ -111,11 +113,11 @@ def analyse_units(
         for metric in METRICS:
             values, questions = _values(rows, arm, metric)
             if values:
-                result.arms[arm][metric] = cluster_mean(values, questions).to_json()
+                result.arms[arm][metric] = cluster_mean(values, questions)
         if arm in placebo_of:
             values, questions = _values(rows, placebo_of[arm], BLIND)
             if values:
-                result.floors[arm] = cluster_mean(values, questions).to_json()
+                result.floors[arm] = cluster_mean(values, questions)
             values, questions = _values(rows, arm, ABOVE_FLOOR)
             if len(set(questions)) >= 2:
                 test = one_sample_test(values, questions)

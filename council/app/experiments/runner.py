@@ -226,6 +226,7 @@ def _record(outcome: UnitOutcome, ledger: Ledger, runs_dir: Path, journal: _Jour
         recorder = RunRecorder(ledger, followers=[RunFolder(folder)])
         for line in outcome.events:
             recorder.handle(_here(parse_event(line), folder))
+        recorder.close()
         row = {**row, "run_dir": str(folder)}
     journal.add(row)
 

@@ -22,7 +22,16 @@ from council.app.experiments.design import (
 from council.app.experiments.runner import PLACEBO_SUFFIX
 from council.diversity.analysis import RunDiversity, analyse_run
 from council.diversity.embedders import Embedder
-from council.diversity.identifiability import turn_identifiability
+from council.diversity.experiment_report import (
+    ArmSummary,
+    CurvePoint,
+    EndpointTest,
+    ExperimentSummary,
+    FailedUnit,
+    PlaceboArm,
+    PowerEstimate,
+)
+from council.diversity.identifiability import Identifiability, turn_identifiability
 from council.diversity.inference import (
     HOLM,
     Comparison,
@@ -30,7 +39,7 @@ from council.diversity.inference import (
     cluster_mean,
     design_shares,
 )
-from council.diversity.stats import Estimate
+from council.diversity.stats import Interval
 from council.records.run import RunResult, Turn
 from council.seats.routing import model_family
 from council.store.loader import load_run
@@ -53,7 +62,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 def summarise(
     out: Path, embedder: Embedder, *, title: str | None = None, effect: float = DEFAULT_EFFECT
-) -> dict[str, Any]:
+) -> ExperimentSummary:
     plan = json.loads((out / "plan.json").read_text())
     arms = [arm["name"] for arm in plan["arms"]]
     placebo_of = {a: a + PLACEBO_SUFFIX for a in arms} if plan.get("placebo") else {}
@@ -74,55 +83,60 @@ def summarise(
     shares = measured.decomposition(embedder, set(arms))
     extra = [*_share_tests(shares), *_identifiability_tests(identifiability)]
     analysis = analyse_units(arms, measured.rows, placebo_of, effect=effect, extra_tests=extra)
-    return {
-        "experiment": plan["kind"],
-        "title": title or f"{plan['kind']} experiment",
-        "questions": len(plan["questions"]),
-        "samples": plan["samples"],
-        "embedder": embedder.name,
-        "arms": [
+    power = [PowerEstimate.model_validate(row) for row in analysis.power]
+    return ExperimentSummary(
+        experiment=plan["kind"],
+        title=title or f"{plan['kind']} experiment",
+        questions=len(plan["questions"]),
+        samples=plan["samples"],
+        embedder=embedder.name,
+        arms=[
             _arm(arm, units, latest, analysis.arms.get(arm["name"], {}), identifiability)
             for arm in plan["arms"]
         ],
-        "placebo_arms": [
-            {
-                "name": p,
-                "of": a,
-                "units": sum(u["arm"] == p for u in units),
-                "identifiability": identifiability.get(p, []),
-            }
+        placebo_arms=[
+            PlaceboArm(
+                name=p,
+                of=a,
+                units=sum(u["arm"] == p for u in units),
+                identifiability=identifiability.get(p, []),
+            )
             for a, p in placebo_of.items()
         ],
-        "metric_descriptions": METRICS,
-        "methods": METHODS,
-        "failed_units": [_failure(u) for u in latest if u.get("status") != "completed"],
-        "short_replies_excluded": measured.short,
-        "tests": [t.to_json() for t in analysis.tests],
-        "comparisons": [t.to_json() for t in analysis.tests if t.a in arms],  # arm against arm
-        "placebo_floor": analysis.floors,
-        "power": analysis.power,
-        "underpowered": any(p.get("power", 0.0) < TARGET_POWER for p in analysis.power),
-        "decomposition": _shares(shares),
-        "decomposition_detail": None if shares is None else shares.to_json(),
-        "curves": measured.curves_json(arms),
-    }
+        metric_descriptions=METRICS,
+        methods=METHODS,
+        failed_units=[_failure(u) for u in latest if u.get("status") != "completed"],
+        short_replies_excluded=measured.short,
+        tests=[_test(t) for t in analysis.tests],
+        comparisons=[_test(t) for t in analysis.tests if t.a in arms],  # arm against arm
+        placebo_floor=analysis.floors,
+        power=power,
+        underpowered=any((p.power or 0.0) < TARGET_POWER for p in power),
+        decomposition=_shares(shares),
+        decomposition_detail=None if shares is None else shares.to_json(),
+        curves=measured.curves(arms),
+    )
+
+
+def _test(comparison: Comparison) -> EndpointTest:
+    return EndpointTest.model_validate(comparison.to_json())
 
 
 def _arm(
     arm: dict[str, Any],
     units: list[dict[str, Any]],
     latest: list[dict[str, Any]],
-    metrics: dict[str, Any],
-    identifiability: dict[str, list[dict[str, Any]]],
-) -> dict[str, Any]:
+    metrics: dict[str, Interval],
+    identifiability: dict[str, list[Identifiability]],
+) -> ArmSummary:
     name = arm["name"]
-    return {
+    return ArmSummary.model_validate({
         **arm,
         "units": sum(u["arm"] == name for u in units),
         "failed_units": sum(u["arm"] == name and u.get("status") != "completed" for u in latest),
         "metrics": metrics,
         "identifiability": identifiability.get(name, []),
-    }
+    })  # fmt: skip
 
 
 def _load_unit_run(out: Path, unit: dict[str, Any]) -> RunResult:
@@ -151,8 +165,8 @@ class _Measured:
     def __init__(self, assistant: dict[int, dict[str, list[str]]]) -> None:
         self.assistant = assistant
         self.rows: list[UnitValues] = []
-        self.curves: dict[str, dict[tuple[str, int], tuple[list[float], list[int]]]] = defaultdict(
-            lambda: defaultdict(lambda: ([], []))
+        self.stage_values: dict[str, dict[tuple[str, int], tuple[list[float], list[int]]]] = (
+            defaultdict(lambda: defaultdict(lambda: ([], [])))
         )
         self.blind: list[tuple[str, str, Turn, int]] = []  # (arm, family, turn, question)
         self.panel_turns: dict[str, list[tuple[Turn, str]]] = defaultdict(list)
@@ -168,7 +182,7 @@ class _Measured:
         self.rows.append(UnitValues(unit["arm"], q, unit["sample"], _unit_metrics(report)))
         for stage in report.stages:
             if stage.mean_pairwise_distance is not None:
-                values, questions = self.curves[unit["arm"]][(stage.stage, stage.round)]
+                values, questions = self.stage_values[unit["arm"]][(stage.stage, stage.round)]
                 values.append(stage.mean_pairwise_distance)
                 questions.append(q)
         measured = {(p.seat, s.stage, s.round) for s in report.stages for p in s.points}
@@ -184,7 +198,7 @@ class _Measured:
             if turn.stage == blind:
                 self.blind.append((unit["arm"], model_family(turn.model), turn, q))
 
-    def identifiability(self, arm: str, embedder: Embedder, seed: int) -> list[dict[str, Any]]:
+    def identifiability(self, arm: str, embedder: Embedder, seed: int) -> list[Identifiability]:
         """Can the arm's panel answers, pooled over its runs, be told apart by persona (by seat
         place, in a placebo, where it must not)? Whole runs are held out."""
         pairs = self.panel_turns.get(arm) or []
@@ -193,11 +207,10 @@ class _Measured:
         turns, labels = [t for t, _ in pairs], {id(t): label for t, label in pairs}
         vectors = embedder.encode([t.text or "" for t in turns])
         of = "seat place" if arm.endswith(PLACEBO_SUFFIX) else "persona"
-        found = turn_identifiability(
+        return turn_identifiability(
             turns, vectors, lambda t: labels[id(t)], of=of, embedder=embedder.name, seed=seed,
             questions=self.questions,
         )  # fmt: skip
-        return [result.to_json() for result in found]
 
     def decomposition(self, embedder: Embedder, arms: set[str]) -> DesignShares | None:
         """The blind-round answers of the arms (not their placebos), split by question, run,
@@ -214,15 +227,16 @@ class _Measured:
         }
         return design_shares(vectors, factors, permute="persona", within="run")
 
-    def curves_json(self, arms: list[str]) -> dict[str, list[dict[str, Any]]]:
+    def curves(self, arms: list[str]) -> dict[str, list[CurvePoint]]:
         return {
             arm: [
-                {"stage": stage, "round": rnd, **cluster_mean(values, questions).to_json()}
-                for (stage, rnd), (values, questions) in self.curves[arm].items()
+                CurvePoint(stage=stage, round=rnd,
+                           **dict(cluster_mean(values, questions)))
+                for (stage, rnd), (values, questions) in self.stage_values[arm].items()
             ]
             for arm in arms
-            if arm in self.curves
-        }
+            if arm in self.stage_values
+        }  # fmt: skip
 
 
 def _shares(shares: DesignShares | None) -> dict[str, Any] | None:
@@ -244,7 +258,7 @@ def _share_tests(shares: DesignShares | None) -> list[Comparison]:
     term = next((t for t in shares.terms if t.p_value is not None), None)
     if term is None or term.share is None or term.null_mean is None:
         return []
-    estimate = Estimate(term.share - term.null_mean, None, None, shares.n, shares.method)
+    estimate = Interval(value=term.share - term.null_mean, n=shares.n, method=shares.method)
     return [
         Comparison(estimate, term.p_value, "permutation of persona labels within runs").labelled(
             metric=f"{term.name} share of variance", a="label noise", b=term.name
@@ -252,25 +266,24 @@ def _share_tests(shares: DesignShares | None) -> list[Comparison]:
     ]
 
 
-def _identifiability_tests(found: dict[str, list[dict[str, Any]]]) -> list[Comparison]:
+def _identifiability_tests(found: dict[str, list[Identifiability]]) -> list[Comparison]:
     """Each arm's first identifiability result (its embeddings, all its answers) against its
     chance level: a secondary test, adjusted with the others."""
     tests = []
     for arm, results in found.items():
-        first = results[0] if results else {}
-        if first.get("p_value") is None or first.get("balanced_accuracy") is None:
+        first = results[0] if results else None
+        if first is None or first.p_value is None or first.balanced_accuracy is None:
             continue
-        chance = first.get("null_mean") or first.get("uniform_chance") or 0.0
-        low, high = first.get("ci95") or (None, None)
-        estimate = Estimate(
-            first["balanced_accuracy"] - chance, None if low is None else low - chance,
-            None if high is None else high - chance, first.get("samples", 0),
-            first.get("interval_method", ""),
+        chance = first.null_mean or first.uniform_chance or 0.0
+        low, high = first.ci95 or (None, None)
+        estimate = Interval(
+            value=first.balanced_accuracy - chance, low=None if low is None else low - chance,
+            high=None if high is None else high - chance, n=first.samples,
+            method=first.interval_method,
         )  # fmt: skip
-        comparison = Comparison(estimate, first["p_value"], first.get("method", ""))
+        comparison = Comparison(estimate, first.p_value, first.method)
         tests.append(comparison.labelled(
-            metric=f"identifiability of {first.get('of')} (balanced accuracy)",
-            a="chance", b=arm,
+            metric=f"identifiability of {first.of} (balanced accuracy)", a="chance", b=arm,
         ))  # fmt: skip
     return tests
 
@@ -288,14 +301,18 @@ def _unit_metrics(report: RunDiversity) -> dict[str, float]:
         values["convergence"] = (last.mean_pairwise_distance or 0.0) - values[
             "blind_mean_pairwise_distance"
         ]
-    drift = [d.position for d in report.drift if (d.stage, d.round) == (last.stage, last.round)]
+    drift = [
+        d.position
+        for d in report.drift
+        if (d.stage, d.round) == (last.stage, last.round) and d.position is not None
+    ]
     if drift:
         values["drift"] = sum(drift) / len(drift)
     return values
 
 
-def _failure(unit: dict[str, Any]) -> dict[str, Any]:
-    return {key: unit.get(key) for key in ("unit", "arm", "status", "error")}
+def _failure(unit: dict[str, Any]) -> FailedUnit:
+    return FailedUnit(**{key: unit.get(key) for key in ("unit", "arm", "status", "error")})
 
 
 def latest_units(out: Path) -> list[dict[str, Any]]:
@@ -306,7 +323,7 @@ def latest_units(out: Path) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def write_summary(out: Path, summary: dict[str, Any]) -> Path:
+def write_summary(out: Path, summary: ExperimentSummary) -> Path:
     path = out / "summary.json"
-    path.write_text(json.dumps(summary, indent=2))
+    path.write_text(json.dumps(summary.to_json(), indent=2))
     return path

@@ -17,11 +17,11 @@ from typing import Any
 
 from council.app.council import Council
 from council.app.voices import sample
-from council.engine.deliberation import SamplingSettings
 from council.errors import CouncilError
 from council.personas.card import PersonaCard
 from council.personas.library import find_persona
 from council.records.events import EventList, event_json
+from council.records.spec import CouncilSpec, SamplingSettings
 from council.secrets import redacted_line
 
 
@@ -94,26 +94,16 @@ def _council(unit: CouncilUnit) -> UnitOutcome:
     events = EventList()
     try:
         personas, seats = _seating(unit)
-        council = Council(
-            personas,
-            protocol=unit.protocol,
-            model=unit.models[0],
-            models=unit.models if len(unit.models) > 1 and not unit.placebo else (),
-            seats={"chair": unit.models[0], **seats},
-            endpoints=dict(unit.endpoints),
-            runs_dir=None,  # the driver records the events in the experiment's ledger
-            sinks=[events],
+        council = Council.from_spec(
+            unit_spec(unit, seats),
+            cards=personas,
             # nyk's panel rules hold in every arm: the domain seat is locked for the unit's
             # question as the panel is seated, and no two seats share a reasoning method;
             # except in a placebo arm, one card in every seat by design (its seats are equally
             # on-domain, so it has no domain seat either way).
             question=unit.question,
-            panel_rules=not unit.placebo,
-            sampling=SamplingSettings(
-                temperature=unit.temperature,
-                seed=1000 * unit.sample + unit.question_index,
-                max_tokens=unit.max_tokens,
-            ),
+            runs_dir=None,  # the driver records the events in the experiment's ledger
+            sinks=[events],
         )
         # Labels seeded by the unit, not the run id: the same unit gives the same prompts.
         result = council.convene(unit.question, label_seed=unit.label_seed or unit.unit)
@@ -127,6 +117,23 @@ def _council(unit: CouncilUnit) -> UnitOutcome:
     # Only the record travels back: the pieces of streamed replies are live, never stored.
     lines = [event_json(event) for event in events.events if event.durable]
     return UnitOutcome("units", row, lines, time.monotonic() - started)
+
+
+def unit_spec(unit: CouncilUnit, seats: dict[str, str]) -> CouncilSpec:
+    """The council of one unit: its arm's models and protocol, its sample's seed."""
+    return CouncilSpec(
+        protocol=unit.protocol,
+        model=unit.models[0],
+        models=list(unit.models) if len(unit.models) > 1 and not unit.placebo else [],
+        seats={"chair": unit.models[0], **seats},
+        endpoints=dict(unit.endpoints),
+        panel_rules=not unit.placebo,
+        sampling=SamplingSettings(
+            temperature=unit.temperature,
+            seed=1000 * unit.sample + unit.question_index,
+            max_tokens=unit.max_tokens,
+        ),
+    )
 
 
 def _seating(unit: CouncilUnit) -> tuple[list[str | PersonaCard], dict[str, str]]:

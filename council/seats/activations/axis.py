@@ -141,7 +141,7 @@ class AssistantAxis(BaseModel):
     personas: dict[str, str]  # name -> card hash
     reply_tokens: int
     samples: list[AxisSample]
-    # Interval.to_json() at the axis's layer, and under 'held_out' what it rests on (counted)
+    # Interval.bounds_json() at the axis's layer, and under 'held_out' what it rests on (counted)
     held_out_auc: dict[str, Any]
     layer_auc: dict[int, float] = Field(default_factory=dict)  # held-out AUC at every layer
     persona_vectors: list[PersonaVector] = Field(default_factory=list)
@@ -366,7 +366,7 @@ def axis_from_samples(
         raise ConfigError(f"layer {layer} is out of range: this model has 1..{layers - 1}")
     names = [c.name for c in cards]
     held = split_samples(samples, names)[1]
-    interval = auc_interval(*held_out_scores(samples, names, layer)).to_json()
+    interval = auc_interval(*held_out_scores(samples, names, layer)).bounds_json()
     interval["held_out"] = held_out_design(samples, held)
     by_layer = {i: round(auc(*held_out_scores(samples, names, i)), 4) for i in range(1, layers)}
     direction, origin = _fit(samples, layer)

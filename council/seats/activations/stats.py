@@ -1,16 +1,18 @@
 """The arithmetic of the assistant axis, on plain arrays: contrast of means, projections, how
 well a direction separates two groups (AUC with a score interval), and correlations.
 
-Nothing here touches a model, so it is tested on synthetic tensors.
+Nothing here touches a model, so it is tested on synthetic tensors. The AUC's interval is
+``council.records.intervals.Interval``, the meter's one interval type (re-exported here).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from council.records.intervals import Interval
 
 Matrix = Any  # a numpy array; numpy's own typing of shapes adds nothing here
 
@@ -57,22 +59,6 @@ def auc(positive: Sequence[float] | Matrix, negative: Sequence[float] | Matrix) 
     return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
 
 
-@dataclass(frozen=True)
-class Interval:
-    estimate: float
-    low: float | None
-    high: float | None
-    method: str  # how the interval was made, or why there is none
-    confidence: float = 0.95
-    positives: int | None = None  # the scores it rests on, on each side
-    negatives: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"estimate": self.estimate, "low": self.low, "high": self.high,
-                "method": self.method, "confidence": self.confidence,
-                "positives": self.positives, "negatives": self.negatives}  # fmt: skip
-
-
 AUC_METHOD = (
     "Newcombe (2006) score interval, method 5: inverts the Hanley-McNeil variance taken at "
     "the candidate AUC, with both group sizes replaced by their mean minus 1; scores treated "
@@ -110,8 +96,8 @@ def auc_interval(
     estimate = auc(pos, neg)
     m, n = len(pos), len(neg)
     if m < 2 or n < 2:
-        return Interval(estimate, None, None, "no interval: fewer than 2 samples in a group",
-                        confidence, m, n)  # fmt: skip
+        why = "no interval: fewer than 2 samples in a group"
+        return _auc(estimate, None, None, why, confidence, m, n)
     z2 = float(norm.ppf(0.5 + confidence / 2)) ** 2
 
     def excess(theta: float) -> float:  # <= 0 where theta is inside the interval
@@ -122,8 +108,22 @@ def auc_interval(
     inner = 1e-9
     low = 0.0 if estimate <= 0 else brentq(excess, 0.0, max(estimate - inner, inner / 2))
     high = 1.0 if estimate >= 1 else brentq(excess, min(estimate + inner, 1 - inner / 2), 1.0)
-    return Interval(estimate, round(float(low), 4), round(float(high), 4), AUC_METHOD,
-                    confidence, m, n)  # fmt: skip
+    return _auc(estimate, round(float(low), 4), round(float(high), 4), AUC_METHOD, confidence, m, n)
+
+
+def _auc(
+    estimate: float,
+    low: float | None,
+    high: float | None,
+    method: str,
+    confidence: float,
+    positives: int,
+    negatives: int,
+) -> Interval:
+    return Interval(
+        value=estimate, low=low, high=high, n=positives + negatives, method=method,
+        confidence=confidence, positives=positives, negatives=negatives,
+    )  # fmt: skip
 
 
 def correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
@@ -145,3 +145,14 @@ def correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
     out["pearson"] = {"r": round(float(pearson.statistic), 4), "p": float(pearson.pvalue)}
     out["spearman"] = {"rho": round(float(spearman.statistic), 4), "p": float(spearman.pvalue)}
     return out
+
+
+__all__ = [
+    "Interval",
+    "auc",
+    "auc_interval",
+    "contrast_of_means",
+    "correlations",
+    "project",
+    "unit",
+]
