@@ -18,7 +18,9 @@ from council.testing import ScriptedModel
 
 
 class Lines:
-    """A follower that writes events out: it takes the recorder's line."""
+    """A follower that writes events out: it takes the recorder's line, reply pieces too."""
+
+    wants_deltas = True  # so that the run streams and live pieces reach it
 
     def __init__(self) -> None:
         self.got: list[tuple[Event, str]] = []

@@ -249,6 +249,7 @@ def test_a_request_past_the_servers_caps_is_refused_and_a_run_has_a_budget(
         "max_tokens": settings.budget_tokens,
         "max_usd": settings.budget_usd,
         "max_wall_s": settings.budget_seconds,
+        "max_calls": None,  # the server caps tokens, dollars and time, not calls
     }
     # The server's cap is a ceiling on the protocol's own caps (200 and 300 tokens here).
     assert max(body["max_tokens"] for body in provider.requests) <= settings.max_tokens
