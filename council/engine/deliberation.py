@@ -26,6 +26,7 @@ from council.engine.convergence import answers_stable, moderator_stops
 from council.engine.live import TurnListener
 from council.engine.prompts import StagePrompts
 from council.engine.rules import RunRules
+from council.engine.samples import AssistantSamples
 from council.engine.seating import (
     check_panel_fits,
     questioner_seats,
@@ -94,7 +95,7 @@ class _NoSink:
         pass
 
 
-class Deliberation(StagePrompts, RunRules):
+class Deliberation(StagePrompts, RunRules, AssistantSamples):
     """One run of one protocol with one seating, from question to synthesis."""
 
     def __init__(
@@ -396,33 +397,6 @@ class Deliberation(StagePrompts, RunRules):
                 f"stage '{stage.id}': {answered} of {len(turns)} seats answered, "
                 f"{stage.min_turns} needed ({failed})"
             )
-
-    async def sample_assistant(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, count: int
-    ) -> list[str]:
-        """``count`` answers from the seat's model to the stage's prompt as the seat was sent
-        it, with no persona: a guard's baseline. Budgeted like turns; not turns of the run."""
-
-        async def one(request: ModelRequest) -> str:
-            reservation = self._budget.reserve(
-                worst_case_tokens(request.messages, request.max_tokens)
-            )
-            tokens, usd, content = 0, 0.0, ""
-            try:
-                async with self._in_flight, self._slots(seat):
-                    completion = await seat.model.complete(request)
-                content = self.redact(completion.content)
-                if not completion.reused:
-                    tokens = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
-                    usd = completion.cost_usd or 0.0
-            except Exception:  # a sample short (or a model's bug): the rest still measure
-                pass
-            finally:
-                self._budget.settle_usage(reservation, tokens, usd)
-            return content
-
-        requests = [self._assistant_request(stage, seat, round_number, i) for i in range(count)]
-        return list(await asyncio.gather(*(one(r) for r in requests)))
 
     async def _take_turn(
         self,

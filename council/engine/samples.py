@@ -1,0 +1,56 @@
+"""A guard's baseline inside a run: answers from a seat's model to a stage's prompt with no
+persona (the plain assistant prompt), budgeted like turns but not turns of the run. A mixin of
+``Deliberation``, which holds the run's budget, its limits on calls in flight and its
+redactor."""
+
+from __future__ import annotations
+
+import asyncio
+
+from council.engine.budget import BudgetTracker, worst_case_tokens
+from council.protocols.spec import SpeakingStage
+from council.seats.model import ModelRequest
+from council.seats.seat import Seat
+from council.secrets import Redactor
+
+
+class AssistantSamples:
+    redact: Redactor
+    _budget: BudgetTracker
+    _in_flight: asyncio.Semaphore
+
+    # Provided by the engine's other parts (``StagePrompts``, ``Deliberation``).
+    def _slots(self, seat: Seat) -> asyncio.Semaphore:
+        raise NotImplementedError
+
+    def _assistant_request(
+        self, stage: SpeakingStage, seat: Seat, round_number: int, sample: int
+    ) -> ModelRequest:
+        raise NotImplementedError
+
+    async def sample_assistant(
+        self, stage: SpeakingStage, seat: Seat, round_number: int, count: int
+    ) -> list[str]:
+        """``count`` answers from the seat's model to the stage's prompt as the seat was sent
+        it, with no persona: a guard's baseline. Budgeted like turns; not turns of the run."""
+
+        async def one(request: ModelRequest) -> str:
+            reservation = self._budget.reserve(
+                worst_case_tokens(request.messages, request.max_tokens)
+            )
+            tokens, usd, content = 0, 0.0, ""
+            try:
+                async with self._in_flight, self._slots(seat):
+                    completion = await seat.model.complete(request)
+                content = self.redact(completion.content)
+                if not completion.reused:
+                    tokens = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
+                    usd = completion.cost_usd or 0.0
+            except Exception:  # a sample short (or a model's bug): the rest still measure
+                pass
+            finally:
+                self._budget.settle_usage(reservation, tokens, usd)
+            return content
+
+        requests = [self._assistant_request(stage, seat, round_number, i) for i in range(count)]
+        return list(await asyncio.gather(*(one(r) for r in requests)))
