@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +218,15 @@ def test_a_free_stance_cannot_be_empty_under_a_grammar() -> None:
     # One gave "][" instead: marks with no word are no stance.
     marks = parse_ballot("a", '{"stance": "][", "confidence": "high", "dealbreaker": "no"}', NYK)
     assert not marks.valid and "no words" in (marks.problem or "")
+    # So the schema asks for a first character that is no space, bracket or mark (a letter or
+    # digit of any script still starts one), and llama.cpp compiles that into its grammar.
+    pattern = re.compile(stance["pattern"])
+    assert all(pattern.match(ok) for ok in ["wait", "3 months", "Élan", "保持现状"])
+    assert not any(pattern.match(bad) for bad in ["[", "][", " wait", '"', "-", "a\nb"])
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    schema = NYK_SCALE.response_schema(None, numeric=False, ranked=False)
+    LlamaGrammar.from_string(json_schema_to_gbnf(json.dumps(schema)), verbose=False)
 
 
 def test_asking_what_a_model_can_do_imports_no_litellm() -> None:

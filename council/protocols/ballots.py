@@ -102,8 +102,11 @@ class BallotScale(BaseModel):
         elif options:
             stance = {"enum": [*options, "abstain"]}
         else:
-            # minLength: a grammar (llama.cpp) would otherwise let a small model give "".
-            stance = {"type": "string", "minLength": 1, "maxLength": 80}
+            # minLength and the first character: under a grammar (llama.cpp) a small model
+            # otherwise gives "", or fills the field with "[" or "][" (the bundled model did in
+            # 2 of 18 ballots); a letter or digit of any script still starts a stance.
+            stance = {"type": "string", "minLength": 1, "maxLength": 80,
+                      "pattern": FREE_STANCE_PATTERN}  # fmt: skip
         confidence: dict[str, Any] = (
             {"enum": list(self.levels)}
             if self.confidence == "levels"
@@ -156,6 +159,11 @@ class BallotScale(BaseModel):
     def _levels_text(self) -> str:
         return "|".join(self.levels)
 
+
+# A free-text stance as a JSON schema pattern (ECMA regex, as OpenAI, Gemini and llama.cpp's
+# grammar read it): a first character that is no space, bracket or mark, then up to 79 more
+# on one line.
+FREE_STANCE_PATTERN = r'^[^ \t\n\[\]{}()"\\.,;:!?*#|<>-][^"\\\n]{0,79}$'
 
 COUNCIL_SCALE = BallotScale(name="council", confidence="number", dealbreaker="reversal")
 NYK_SCALE = BallotScale(
