@@ -42,7 +42,7 @@ def _body(rng: random.Random, depth: int) -> str:
 
 
 def _worker_peak_kb() -> int:
-    from council.templates import _WORKER
+    from council.text.templates import _WORKER
 
     process = _WORKER._process
     if process is None or process.poll() is not None:
@@ -52,8 +52,13 @@ def _worker_peak_kb() -> int:
 
 
 def render_budget(count: int = 300) -> dict[str, Any]:
-    from council.errors import CardError
-    from council.templates import RENDER_MEGABYTES, RENDER_SECONDS, render_here, render_template
+    from council.base.errors import CardError
+    from council.text.templates import (
+        RENDER_MEGABYTES,
+        RENDER_SECONDS,
+        render_here,
+        render_template,
+    )
 
     rng = random.Random(7)
     variables = {"name": "fuzz", "traits": ["a", "b"]}

@@ -163,8 +163,8 @@ def meter(count: int = 2000) -> dict[str, Any]:
     """The meter's embedding throughput over raw SentenceTransformer.encode, same 2,000 texts."""
     import tempfile
 
-    from council.diversity.cache import CachedEmbedder
-    from council.diversity.embedders import default_embedder
+    from council.meter.cache import CachedEmbedder
+    from council.meter.embedders import default_embedder
 
     words = [
         "council",
@@ -207,7 +207,7 @@ def meter(count: int = 2000) -> dict[str, Any]:
 
 
 def vendi() -> dict[str, Any]:
-    from council.diversity import metrics
+    from council.meter import metrics
 
     figures: dict[str, Any] = {}
     rng = np.random.default_rng(0)

@@ -9,14 +9,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from council.distribution import __version__, warn_if_shadowed
+from council.base.distribution import __version__, warn_if_shadowed
 
 warn_if_shadowed(__version__)
 
 _EXPORTS = {
     "Council": "council.app.council",
     "DEFAULT_PANEL": "council.app.council",
-    "CouncilError": "council.errors",
+    "CouncilError": "council.base.errors",
     "Persona": "council.personas.card",
     "PersonaCard": "council.personas.card",
     "RunResult": "council.records.run",
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from council.app.experiments.runner import Arm
     from council.app.measure import measure
     from council.app.resume import SeatChanges, replay, resume
-    from council.errors import CouncilError
+    from council.base.errors import CouncilError
     from council.personas.card import Persona, PersonaCard
     from council.records.run import RunResult, Turn
     from council.records.settings import Budget, CallSettings, SamplingSettings

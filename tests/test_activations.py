@@ -15,8 +15,8 @@ import pytest
 
 from council import Council, SamplingSettings
 from council import measure as council_measure
-from council.diversity.run_report import Drift
-from council.errors import ConfigError, UnknownNameError
+from council.base.errors import ConfigError, UnknownNameError
+from council.meter.run_report import Drift
 from council.personas.library import find_persona
 from council.records.events import TurnFinished, event_json, parse_event
 from council.records.run import Turn, TurnActivations, utc_now

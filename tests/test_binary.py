@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from council.diversity.binary import (
+from council.meter.binary import (
     BinaryComparison,
     mcnemar_exact,
     newcombe_paired_interval,
     paired_binary,
 )
-from council.diversity.inference import holm
+from council.meter.inference import holm
 
 
 def test_newcombe_matches_the_published_worked_example() -> None:

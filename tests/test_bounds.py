@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from council import Budget, Council
+from council.base.errors import CardError, ProtocolError
 from council.cli.main import main
-from council.errors import CardError, ProtocolError
 from council.personas.card import load_card
 from council.personas.prompt import system_prompt
 from council.seats import ModelRequest

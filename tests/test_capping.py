@@ -25,8 +25,8 @@ from council.app.experiments.capping_summary import (
     looping,
     summarise_capping,
 )
-from council.diversity.embedders import FakeEmbedder
-from council.errors import ConfigError
+from council.base.errors import ConfigError
+from council.meter.embedders import FakeEmbedder
 from council.personas.library import find_persona
 
 PERSONAS = ["socrates", "taleb"]
@@ -255,7 +255,7 @@ def test_the_example_breaking_prompts_make_a_valid_plan() -> None:
 def test_the_paired_test_is_mcnemars_exact_test_on_zero_one_outcomes() -> None:
     from scipy.stats import binomtest
 
-    from council.diversity.stats import paired_permutation_test
+    from council.meter.stats import paired_permutation_test
 
     free, capped = [1, 1, 1, 1, 1, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0, 1, 1, 0]
     test = paired_permutation_test(free, capped)

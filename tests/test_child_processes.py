@@ -137,7 +137,7 @@ def signalled(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
 def kinds(pids: list[int]) -> dict[str, list[int]]:
     named = {
         "llama_cpp.server": "llama",
-        "council.template_worker": "render",
+        "council.text.template_worker": "render",
         "council.seats.warm_server": "warm",
     }
     found: dict[str, list[int]] = {}
@@ -160,7 +160,7 @@ def assert_ended_like_ctrl_c(code: int, sig: signal.Signals, tmp_path: Path) -> 
 def assert_files_left_clean(runtime: Path, sig: signal.Signals) -> None:
     """No worker socket or lock file is left. A parent ended cleanly removed its children's
     leases; one killed outright left them for the next council, which finds nothing to kill."""
-    from council import processes
+    from council.base import processes
 
     left = [p.name for p in runtime.rglob("*") if p.is_file() or p.is_socket()]
     assert not [name for name in left if not name.endswith(".json")], left
@@ -294,7 +294,7 @@ def _answers_models(port: int) -> bool:
 
 PARENT = """
 import sys, threading, time
-from council.processes import spawn
+from council.base.processes import spawn
 started = []
 if sys.argv[1] == "thread":  # started from a thread that ends at once: the child must not
     worker = threading.Thread(target=lambda: started.append(spawn("{module}", [])))
@@ -333,8 +333,8 @@ def test_a_child_dies_with_a_parent_killed_outright(where: str, runtime: Path) -
 
 
 def test_a_later_council_reaps_a_child_whose_parent_is_gone(runtime: Path) -> None:
-    from council import processes
-    from council.paths import private_dir
+    from council.base import processes
+    from council.base.paths import private_dir
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # a parent that has ended
@@ -435,7 +435,7 @@ async def test_a_call_cut_off_by_a_dead_local_server_is_made_again_on_the_new_on
     assert completion.attempts == 3  # two on the dead server, one on the new one
     assert heard.retries[-1].endswith("(server restarted)")
     # A hosted model is not "restarted": its failure stands, and nothing is resolved again.
-    from council.errors import ModelCallError
+    from council.base.errors import ModelCallError
 
     hosted = LiteLLMModel("openai/hosted", resolve_endpoint=resolve, max_attempts=1, priced=False)
     resolved.clear()

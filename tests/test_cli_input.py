@@ -10,10 +10,10 @@ import socket
 
 import pytest
 
+from council.base.secrets import redact
 from council.cli.arguments import MAX_QUESTION_BYTES
 from council.cli.main import build_parser, main
 from council.seats.detect import model_catalogue
-from council.secrets import redact
 from council.testing import FakeProvider
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from council.base.errors import ConfigError, ModelCallError, SourceError
 from council.cli.main import main
-from council.errors import ConfigError, ModelCallError, SourceError
 from council.personas.card import slugify
 from council.seats import ModelRequest, make_model
 from council.seats import commands as command_registry

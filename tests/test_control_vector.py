@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from test_activations import synthetic_axis
 
+from council.base.errors import ConfigError
 from council.cli.main import main
-from council.errors import ConfigError
 
 gguf = pytest.importorskip("gguf")
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from council.distribution import (
+from council.base.distribution import (
     DISTRIBUTION,
     __version__,
     _foreign_entries,

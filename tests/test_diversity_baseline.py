@@ -1,4 +1,4 @@
-"""The one-sided test of a stage against the no-persona baseline (council.diversity.baseline),
+"""The one-sided test of a stage against the no-persona baseline (council.meter.baseline),
 in pure numpy: calibrated under the null, powerful against a clearly more diverse stage, and
 matched to the stage's pair types when seats sit on different models."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from council.diversity.baseline import BaselineShortfall, baseline_test
+from council.meter.baseline import BaselineShortfall, baseline_test
 
 DIMENSION = 16
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from council import Council
+from council.base.errors import CouncilError
 from council.cli import diversity_cmd
 from council.cli.diversity_cmd import BASELINE_ANSWERS
 from council.cli.main import build_parser, main
-from council.diversity import embedder_available
-from council.errors import CouncilError
+from council.meter import embedder_available
 from council.seats import ModelRequest
 from council.testing import FunctionModel
 

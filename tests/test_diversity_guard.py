@@ -13,11 +13,11 @@ import pytest
 
 from council import Council
 from council.app.probe import EmbeddingProbe
-from council.diversity.analysis import card_reference_text
-from council.diversity.embedders import FakeEmbedder
+from council.base.errors import ProtocolError
 from council.engine.deliberation import Deliberation
 from council.engine.prompts import ASSISTANT_SYSTEM_PROMPT
-from council.errors import ProtocolError
+from council.meter.analysis import card_reference_text
+from council.meter.embedders import FakeEmbedder
 from council.personas.library import find_persona
 from council.protocols import find_protocol, load_protocol_file
 from council.protocols.diagram import describe, mermaid

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from council import Council
-from council.diversity import FakeEmbedder
-from council.diversity.analysis import analyse_run
-from council.diversity.cache import CachedEmbedder
-from council.diversity.metrics import (
+from council.meter import FakeEmbedder
+from council.meter.analysis import analyse_run
+from council.meter.cache import CachedEmbedder
+from council.meter.metrics import (
     EmbeddingError,
     centroid_distances,
     check_embeddings,
@@ -18,7 +18,7 @@ from council.diversity.metrics import (
     mean_pairwise_distance,
     vendi_score,
 )
-from council.diversity.stats import (
+from council.meter.stats import (
     ALL_EQUAL,
     BCA,
     EXACT_PERMUTATION,

@@ -13,9 +13,9 @@ import pytest
 
 from council import Council, Persona
 from council.app.experiments.units import CouncilUnit, run_unit
+from council.base.errors import ConfigError
 from council.cli.main import main
-from council.diversity.embedders import embedder_available
-from council.errors import ConfigError
+from council.meter.embedders import embedder_available
 from council.records.events import RunStarted, parse_event
 from council.testing import FakeProvider, FunctionModel, well_formed_reply
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from council.app.choosing import choose
+from council.base.errors import ConfigError
 from council.cli.main import main
-from council.errors import ConfigError
 from council.personas.duos import DuoEntry, DuoRow, choose_duo
 from council.personas.library import find_persona
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from council import Council
-from council.errors import ConfigError, UnknownNameError
+from council.base.errors import ConfigError, UnknownNameError
 from council.protocols import load_protocol_file
 from council.records.events import EventList, TurnDelta
 from council.seats import ModelRequest

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from council import Council
-from council import secrets as secrets_module
 from council.app.choosing import KeptVectors, seat_by_domain
-from council.diversity.embedders import FakeEmbedder
+from council.base import secrets as secrets_module
+from council.base.secrets import REDACTED, Redactor, redact
+from council.meter.embedders import FakeEmbedder
 from council.personas.library import find_persona
 from council.records.events import EventList
-from council.secrets import REDACTED, Redactor, redact
 from council.testing import FunctionModel
 
 PANEL = ["popper", "kuhn", "meadows"]

@@ -13,7 +13,7 @@ import pytest
 
 from council.app.experiments.runner import Arm, ExperimentPlan, run_plan
 from council.app.experiments.summary import summarise
-from council.diversity import FakeEmbedder
+from council.meter import FakeEmbedder
 from council.testing import FakeProvider
 
 POOL = [

@@ -10,9 +10,9 @@ import pytest
 
 from council.app.experiments.runner import Arm, ExperimentPlan, read_questions, run_plan
 from council.app.experiments.summary import METRICS, summarise
+from council.base.errors import ConfigError
 from council.cli.main import main
-from council.diversity import FakeEmbedder
-from council.errors import ConfigError
+from council.meter import FakeEmbedder
 from council.store.loader import load_run
 from council.testing import FakeProvider
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from council.errors import ModelCallError
+from council.base.errors import ModelCallError
 from council.seats import CallSettings, ModelRequest, make_model
 from council.seats.litellm_model import import_litellm
 from council.testing import FakeProvider

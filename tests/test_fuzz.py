@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from council.errors import CardError, CouncilError, ProtocolError
+from council.base.errors import CardError, CouncilError, ProtocolError
 from council.personas import parse_card, system_prompt
 from council.personas.card import CardFields
 from council.protocols import compile_protocol

@@ -12,9 +12,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from council.errors import CardError
+from council.base.errors import CardError
 from council.personas import parse_card, system_prompt
-from council.templates import MAX_OUTPUT_CHARS, RENDER_SECONDS
+from council.text.templates import MAX_OUTPUT_CHARS, RENDER_SECONDS
 
 CARD = Path("fuzz.md")
 # A render may use its whole budget and the worker then restarts; nothing may take longer.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from council import Council
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.records.events import Event
 from council.seats import ModelRequest
 from council.store import wal

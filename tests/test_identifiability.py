@@ -21,9 +21,9 @@ from test_reports import check_page
 from council import Council
 from council.app.experiments.runner import Arm, ExperimentPlan, run_plan
 from council.app.experiments.summary import summarise
-from council.diversity import FakeEmbedder
-from council.diversity.analysis import analyse_run
-from council.diversity.identifiability import (
+from council.meter import FakeEmbedder
+from council.meter.analysis import analyse_run
+from council.meter.identifiability import (
     _balanced,
     _design,
     _predictions,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from council.diversity import stats
-from council.diversity.inference import (
+from council.meter import stats
+from council.meter.inference import (
     HOLM,
     Comparison,
     adjust,
@@ -25,7 +25,7 @@ from council.diversity.inference import (
     sd_from_components,
     variance_components,
 )
-from council.diversity.stats import Interval
+from council.meter.stats import Interval
 
 # A realistic small experiment: 12 questions x 3 samples per arm; the question moves a
 # distance by about 0.05 (shared by the arms, which answer the same questions), one answer's

@@ -113,3 +113,8 @@ def test_the_architecture_page_shows_the_pipeline_in_layer_order() -> None:
     layers = layer_order()
     ranks = [layer_of(f"council.{folder}", layers) for folder in folders]
     assert len(folders) >= 8 and ranks == sorted(ranks)
+    # Every package of council is on the page, and every layer but the facade is a folder.
+    packages = {p.parent.name for p in (ROOT / "council").glob("*/__init__.py")}
+    assert set(folders) == packages, packages ^ set(folders)
+    loose = {p.stem for p in (ROOT / "council").glob("*.py")} - {"__init__", "__main__"}
+    assert not loose, f"modules outside a layer's folder: {sorted(loose)}"

@@ -19,9 +19,9 @@ from replies import varied
 
 from council import Council
 from council.app.resume import replay, resume
+from council.base.errors import ConfigError, RunInProgress, UnknownNameError
 from council.cli.main import main
 from council.engine.budget import Budget
-from council.errors import ConfigError, RunInProgress, UnknownNameError
 from council.seats import CallSettings, ModelRequest
 from council.seats.model import request_hash
 from council.testing import FakeProvider

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from council.diversity.embedders import _bundled_model_path, embedder_available
+from council.meter.embedders import _bundled_model_path, embedder_available
 
 needs_embedder = pytest.mark.skipif(not embedder_available(), reason="no bundled embedder")
 
@@ -29,8 +29,8 @@ TEXTS = [
 def test_the_light_model_gives_the_full_models_vectors() -> None:
     import numpy as np
 
-    from council.diversity.embedders import default_embedder
-    from council.diversity.light import light_default_embedder
+    from council.meter.embedders import default_embedder
+    from council.meter.light import light_default_embedder
 
     light = light_default_embedder()
     assert light is not None and light.dimension == 384
@@ -59,7 +59,7 @@ def test_a_seating_choice_imports_no_torch() -> None:
 
 
 def test_a_model_in_another_layout_is_not_read_here(tmp_path: Path) -> None:
-    from council.diversity.light import _readable
+    from council.meter.light import _readable
 
     bundled = _bundled_model_path()
     if bundled is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from council import Council, SamplingSettings
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.seats import ModelRequest, make_model
 from council.seats.local import BUNDLED_MODELS, DEFAULT_LOCAL_MODEL, LOCAL_SERVERS, verified_path
 

@@ -24,7 +24,7 @@ mcp = pytest.importorskip("mcp", reason="the MCP SDK (pip install 'mcp==2.3.0')"
 
 from mcp import Client, StdioServerParameters  # noqa: E402
 
-from council.errors import ConfigError  # noqa: E402
+from council.base.errors import ConfigError  # noqa: E402
 from council.mcp_server.requests import Limits, ServerSettings  # noqa: E402
 from council.mcp_server.server import build_server  # noqa: E402
 from council.mcp_server.transports import check_bind  # noqa: E402

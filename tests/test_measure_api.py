@@ -14,7 +14,7 @@ from test_experiments import PERSONAS
 from test_reports import check_page
 
 import council
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.reports.objects import ExperimentReport, RunReport
 from council.seats import ModelRequest
 from council.testing import FakeProvider, FunctionModel

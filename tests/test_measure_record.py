@@ -15,9 +15,9 @@ import pytest
 
 import council
 from council.app.voices import first_prompt, recorded_protocol
-from council.diversity.analysis import analyse_run
-from council.diversity.embedders import FakeEmbedder
 from council.engine.prompts import ASSISTANT_SYSTEM_PROMPT
+from council.meter.analysis import analyse_run
+from council.meter.embedders import FakeEmbedder
 from council.personas.library import find_persona
 from council.protocols.library import find_protocol
 from council.store.loader import load_run
@@ -152,7 +152,7 @@ def test_a_record_without_its_texts_falls_back_to_the_library_and_says_so(
 
 def test_a_stored_summary_with_a_malformed_field_is_refused_in_one_line(tmp_path: Path) -> None:
     from council.app.measure import read_summary
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
 
     summary = {"experiment": "diversity", "title": "t", "arms": [{"units": 3}]}
     (tmp_path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")

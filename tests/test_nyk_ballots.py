@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from council import Council
+from council.base.errors import ModelCallError, ProtocolError
 from council.engine.votes import parse_ballot, tally_votes, vote_instruction
-from council.errors import ModelCallError, ProtocolError
 from council.protocols import compile_protocol, find_protocol
 from council.protocols.ballots import NYK_SCALE, ballot_scale
 from council.protocols.spec import VoteStage

@@ -19,9 +19,9 @@ import pytest
 from rich.console import Console
 
 from council import Council
+from council.base.errors import ConfigError
 from council.cli.main import main
 from council.cli.progress import ProgressDisplay
-from council.errors import ConfigError
 from council.protocols.library import find_protocol
 from council.records.events import (
     Event,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from council.errors import CardError
+from council.base.errors import CardError
 from council.personas import find_persona, load_card, system_prompt
 from council.personas.formats import (
     CLAUDE_MODELS,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from council.diversity import FakeEmbedder, embedder_available
-from council.diversity.embedders import default_embedder
+from council.meter import FakeEmbedder, embedder_available
+from council.meter.embedders import default_embedder
 from council.personas import find_persona
 from council.personas.library import persona_dirs
 from council.personas.lint import LEXICAL_THRESHOLD, TENSIONS, lexical_similarity, lint_paths
@@ -224,7 +224,7 @@ def test_real_embedder_flags_near_copies_not_the_library(tmp_path: Path) -> None
 
 
 def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no such file or folder"):
         lint_paths([tmp_path / "nope"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from council.errors import CardError, UnknownNameError
+from council.base.errors import CardError, UnknownNameError
 from council.personas import available_personas, find_persona, load_card, system_prompt
 
 VALID_FRONT = """---

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from council import Council
+from council.base.errors import ConfigError, ProtocolError
 from council.cli.main import main
-from council.errors import ConfigError, ProtocolError
 from council.protocols import available_protocols, find_protocol, load_protocol_file
 from council.seats import ModelRequest
 from council.testing import FunctionModel, well_formed_reply

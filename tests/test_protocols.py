@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from council.errors import ProtocolError, UnknownNameError
+from council.base.errors import ProtocolError, UnknownNameError
 from council.protocols import available_protocols, find_protocol, load_protocol_file
 
 BASE = """\

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 import council
-from council.errors import CardError
+from council.base.errors import CardError
 from council.testing import ScriptedModel
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from council.base.errors import ConfigError
 from council.cli.main import main
-from council.errors import ConfigError
 from council.records.settings import CallSettings
 from council.seats.gate import (
     LocalGate,

@@ -20,7 +20,7 @@ from test_experiments import plan_for  # noqa: E402
 from council.app.experiments.runner import run_plan  # noqa: E402
 from council.app.experiments.summary import summarise  # noqa: E402
 from council.cli.main import main  # noqa: E402
-from council.diversity import FakeEmbedder  # noqa: E402
+from council.meter import FakeEmbedder  # noqa: E402
 from council.seats.gate import ProviderLimit  # noqa: E402
 from council.store.loader import load_run  # noqa: E402
 from council.testing import FakeProvider  # noqa: E402

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from council.diversity import embedder_available
+from council.meter import embedder_available
 from council.testing.fake_provider import Reply
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from council import Council
+from council.base.errors import ConfigError, CouncilError
 from council.cli.main import main
-from council.diversity.analysis import analyse_run
-from council.diversity.embedders import FakeEmbedder
 from council.engine.lengths import REASONING_HEADROOM, retry_cap
 from council.engine.live import TurnListener
-from council.errors import ConfigError, CouncilError
+from council.meter.analysis import analyse_run
+from council.meter.embedders import FakeEmbedder
 from council.records.events import EventList
 from council.records.run import RunResult
 from council.records.settings import CallSettings

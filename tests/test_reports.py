@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from council import Council
-from council.diversity.analysis import analyse_run
-from council.diversity.embedders import FakeEmbedder
-from council.diversity.experiment_report import ExperimentSummary
-from council.diversity.run_report import RunDiversity
+from council.meter.analysis import analyse_run
+from council.meter.embedders import FakeEmbedder
+from council.meter.experiment_report import ExperimentSummary
+from council.meter.run_report import RunDiversity
 from council.reports import html as pages
 from council.reports import table as tables
 from council.reports.svg import nice_scale

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from council.errors import ModelCallError
+from council.base.errors import ModelCallError
+from council.base.secrets import REDACTED, redact
 from council.seats import CallSettings, ModelRequest, make_model
-from council.secrets import REDACTED, redact
 from council.testing import FakeProvider
 from council.testing.fake_provider import Reply
 

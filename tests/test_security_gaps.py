@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from council.base.errors import ConfigError
 from council.cli.main import main
-from council.errors import ConfigError
 from council.seats.activations.backend import parse_cap
 
 REPO = Path(__file__).resolve().parent.parent

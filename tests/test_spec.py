@@ -14,8 +14,8 @@ import pytest
 
 from council import Council
 from council.app.resume import resume
+from council.base.errors import ConfigError
 from council.cli.main import build_parser, main
-from council.errors import ConfigError
 from council.mcp_server.server import build_server
 from council.records.events import RunStarted
 from council.records.options import BY_KEY, option_values, options, with_options

@@ -19,8 +19,8 @@ import pytest
 
 from council import Council
 from council.app.resume import resume
+from council.base.errors import ConfigError, LedgerFull
 from council.cli.main import main
-from council.errors import ConfigError, LedgerFull
 from council.records import CallSettings
 from council.seats import ModelRequest
 from council.store import wal

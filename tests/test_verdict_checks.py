@@ -317,7 +317,7 @@ def test_listed_sections_may_be_bold_labels_and_the_word_limit_holds() -> None:
 
 
 def test_a_verdict_council_assembled_itself_is_recorded_unchecked_and_not_reasked() -> None:
-    from council.errors import ModelCallError
+    from council.base.errors import ModelCallError
 
     def reply(request: ModelRequest) -> str:
         if request.seat == "chair":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from council.errors import ModelCallError
+from council.base.errors import ModelCallError
 from council.seats import warm
 from council.seats.litellm_model import LiteLLMModel
 from council.seats.model import Completion, ModelRequest

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from cdp import browser_page
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.records.events import event_json, parse_event
 from council.store.ledger import Ledger
 from council.testing import FakeProvider

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from council.base.errors import CardError
 from council.cli.main import main
-from council.errors import CardError
 from council.personas import load_card, system_prompt
 from council.personas.addenda import pair_write_ups
 from council.personas.formats import detect_format, read_foreign, write_imported

@@ -33,12 +33,12 @@ class Choice:
 def _encoder(*, light: bool = False) -> Encode | None:
     """The bundled embedder's encode; ``light``: the same model in numpy, for the few short
     texts of a seating choice, made before the first request (torch's import takes seconds)."""
-    from council.diversity.embedders import default_embedder, embedder_available
+    from council.meter.embedders import default_embedder, embedder_available
 
     if not embedder_available():
         return None
     if light:
-        from council.diversity.light import light_default_embedder
+        from council.meter.light import light_default_embedder
 
         model = light_default_embedder()
         if model is not None:
@@ -52,7 +52,7 @@ def _encoder(*, light: bool = False) -> Encode | None:
 def _lazy_encoder() -> Encode | None:
     """The bundled embedder's encode, loaded only if called (a duo whose keywords match the
     question never needs it); None where it is not installed."""
-    from council.diversity.embedders import embedder_available
+    from council.meter.embedders import embedder_available
 
     if not embedder_available():
         return None
@@ -72,7 +72,7 @@ def _lazy_encoder() -> Encode | None:
 def embedding_similarity() -> Callable[[str, str], float] | None:
     """Cosine similarity by the bundled embedder, loaded on first use (a run whose gates and
     votes never compare texts never loads it); None where it is not installed."""
-    from council.diversity.embedders import embedder_available
+    from council.meter.embedders import embedder_available
 
     if not embedder_available():
         return None
@@ -94,7 +94,7 @@ def embedding_similarity() -> Callable[[str, str], float] | None:
 
 def _all_cards() -> list[PersonaCard]:
     """Every installed card, in search order (a user's folders before the shipped library)."""
-    from council.errors import CardError
+    from council.base.errors import CardError
     from council.personas.card import load_card
 
     cards = []

@@ -12,11 +12,12 @@ from council.app.binding import ModelChoice, SeatBinder, apply_slots
 from council.app.binding import efforts as binding_efforts
 from council.app.choosing import bundled_vectors, embedding_similarity, seat_by_domain
 from council.app.probe import EmbeddingProbe, default_probe
-from council.diversity.embedders import Embedder
+from council.base.errors import ConfigError, UnknownNameError
+from council.base.paths import RUNS_HOME, RunsHome, runs_location
+from council.base.secrets import redact
 from council.engine.deliberation import Deliberation
 from council.engine.seating import check_panel_fits, seat_assignment
-from council.errors import ConfigError, UnknownNameError
-from council.paths import RUNS_HOME, RunsHome, runs_location
+from council.meter.embedders import Embedder
 from council.personas.card import PersonaCard
 from council.personas.domain import WEIGHT
 from council.personas.library import CHAIR, find_persona
@@ -39,12 +40,11 @@ from council.seats.model import ChatModel
 from council.seats.routing import route
 from council.seats.seat import Seat, make_model
 from council.seats.slots import SeatSlots, read_seat_slots
-from council.secrets import redact
 from council.store.folder import RunFolder, new_run_id
 from council.store.lease import RunLease
 from council.store.ledger import Ledger
 from council.store.recorder import ReusingModel, RunRecorder
-from council.templates import start_render_worker
+from council.text.templates import start_render_worker
 
 _DEFAULTS = CouncilSpec()
 DEFAULT_PROTOCOL = _DEFAULTS.protocol

@@ -17,17 +17,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from council.diversity.analysis import analyse_run, assistant_texts_by_model
-from council.diversity.cache import CachedEmbedder, open_embedder
-from council.diversity.embedders import Embedder
-from council.diversity.experiment_report import ExperimentSummary
-from council.diversity.metrics import EmbeddingError
-from council.diversity.run_report import RunDiversity
-from council.errors import ConfigError
-from council.paths import RUNS_HOME, runs_location
+from council.base.errors import ConfigError
+from council.base.paths import RUNS_HOME, runs_location
+from council.base.secrets import redacted_line
+from council.meter.analysis import analyse_run, assistant_texts_by_model
+from council.meter.cache import CachedEmbedder, open_embedder
+from council.meter.embedders import Embedder
+from council.meter.experiment_report import ExperimentSummary
+from council.meter.metrics import EmbeddingError
+from council.meter.run_report import RunDiversity
 from council.records.run import RunResult
 from council.reports.objects import RunReport
-from council.secrets import redacted_line
 from council.store.loader import load_run
 
 REPORT_FILE = "report.html"  # a run's or an experiment's page, in its folder

@@ -3,7 +3,7 @@
 embedder (the bundled all-MiniLM-L6-v2 unless told otherwise).
 
 Diversity is the meter's mean pairwise cosine distance, tested against the no-persona
-baseline by ``council.diversity.baseline``; drift is the meter's drift position, from the
+baseline by ``council.meter.baseline``; drift is the meter's drift position, from the
 seat's card (what it is, how it reasons, what it asks) to its model's no-persona answers. A
 seat whose turn recorded activations on the assistant axis its model carries is placed by those
 instead: the position inside the model, on the same 0-to-1 scale.
@@ -15,12 +15,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from council.diversity.embedders import Embedder, default_embedder, embedder_available
+from council.meter.embedders import Embedder, default_embedder, embedder_available
 from council.records.run import Turn
 from council.seats.seat import Seat
 
 if TYPE_CHECKING:
-    from council.diversity.baseline import BaselineTest
+    from council.meter.baseline import BaselineTest
 
 
 def activation_position(seat: Seat, turn: Turn) -> float | None:
@@ -63,14 +63,14 @@ class EmbeddingProbe:
         return np.stack([self._vectors[t] for t in texts])
 
     def diversity(self, texts: Sequence[str]) -> float:
-        from council.diversity.metrics import mean_pairwise_distance
+        from council.meter.metrics import mean_pairwise_distance
 
         return mean_pairwise_distance(self.encode(texts))
 
     def against_baseline(
         self, replies: Sequence[tuple[str, str]], baseline: Mapping[str, Sequence[str]]
     ) -> BaselineTest:
-        from council.diversity.baseline import baseline_test
+        from council.meter.baseline import baseline_test
 
         models = [model for model, _ in replies]
         pools = {model: self.encode(baseline[model]) for model in dict.fromkeys(models)}
@@ -83,8 +83,8 @@ class EmbeddingProbe:
         if not assistant or not turn.text:
             return None
         # numpy only once a guard measures: a run's first call does not wait for it.
-        from council.diversity.analysis import card_reference_text
-        from council.diversity.metrics import EmbeddingError, drift_position, normalised_mean
+        from council.meter.analysis import card_reference_text
+        from council.meter.metrics import EmbeddingError, drift_position, normalised_mean
 
         persona = normalised_mean(self.encode([card_reference_text(seat.persona)]))
         voice = normalised_mean(self.encode(assistant))

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from council.app.council import Council
-from council.errors import ConfigError, RunInProgress, UnknownNameError
-from council.paths import RUNS_HOME, RunsHome, runs_location
+from council.base.errors import ConfigError, RunInProgress, UnknownNameError
+from council.base.paths import RUNS_HOME, RunsHome, runs_location
+from council.base.secrets import REDACTED
 from council.personas.card import PersonaCard, load_card, parse_card
 from council.protocols.graph import Protocol, compile_protocol, load_protocol_file
 from council.records.events import EventSink, RunStarted
 from council.records.run import RunHeader, RunResult
 from council.records.settings import CallSettings, RecordedCard, RunConfig
-from council.secrets import REDACTED
 from council.store.lease import is_live
 from council.store.ledger import Ledger
 from council.store.loader import resolve_run_id

@@ -19,7 +19,7 @@ from council.records.run import RunResult
 from council.records.spec import SamplingSettings
 from council.seats.model import ModelRequest
 from council.seats.seat import make_model
-from council.templates import render_template
+from council.text.templates import render_template
 
 # What a prompt's {{ card.* }} reads when the one asked is the plain assistant (no persona).
 ASSISTANT_CARD = Persona("assistant", description="A helpful AI assistant.", role="Assistant")

@@ -70,7 +70,7 @@ temperature = _number(float, 0, False, 2)
 
 def activation_cap(text: str) -> str:
     """``pN`` or a number, checked now (the seat parses it again when it is made)."""
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
     from council.seats.activations.backend import parse_cap
 
     try:
@@ -93,7 +93,7 @@ MAX_QUESTION_BYTES = 1 << 20
 
 def read_question(argument: str | None, file: str | None) -> str:
     """The question: the argument, standard input for ``-``, or ``--question-file``."""
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
 
     if (argument is None) == (file is None):
         raise ConfigError("give the question, '-' to read it from standard input, "

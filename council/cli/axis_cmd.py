@@ -12,8 +12,8 @@ from council.cli.arguments import positive_int
 
 
 def _build(args: argparse.Namespace) -> int:
+    from council.base.errors import ConfigError
     from council.cli.output import split_list
-    from council.errors import ConfigError
     from council.personas.library import find_persona
     from council.seats.activations.axis import (
         DEFAULT_PERSONAS,
@@ -98,7 +98,7 @@ def _summary(axis: Any) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
     from council.seats.activations.axis import axis_path, load_axis
 
     path = Path(args.path) if args.path else axis_path(args.model)
@@ -118,7 +118,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
     from council.seats.activations.axis import axis_path, load_axis
     from council.seats.activations.control_vector import llama_cpp_layer, write_control_vector
 

@@ -52,9 +52,9 @@ def analyse_run_dir(
 def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     """The report object for ``RUN`` and the folder its page goes into."""
     from council.app.measure import measure_run
+    from council.base.errors import ConfigError
     from council.cli.project import runs_location
-    from council.diversity.cache import CachedEmbedder
-    from council.errors import ConfigError
+    from council.meter.cache import CachedEmbedder
     from council.reports.objects import ExperimentReport, RunReport
 
     folder = Path(args.run_dir)
@@ -85,8 +85,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
 
 
 def _diversity(args: argparse.Namespace) -> int:
-    from council.errors import ConfigError
-    from council.secrets import redacted_line
+    from council.base.errors import ConfigError
+    from council.base.secrets import redacted_line
 
     report, folder = _load(args)
     path = folder / REPORT_FILE

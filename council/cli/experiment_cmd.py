@@ -13,7 +13,7 @@ from council.cli.output import split_list
 
 def _arms(values: list[str], personas: list[str]) -> list[Any]:
     from council.app.experiments.runner import Arm
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
 
     arms = []
     for value in values:
@@ -84,7 +84,7 @@ def _capping(args: argparse.Namespace) -> int:
     from council.app.experiments.capping import CappingPlan, calibration_prompts
     from council.app.experiments.capping_summary import capping_experiment, capping_lines
     from council.app.experiments.runner import read_questions
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
     from council.seats.activations.axis import axis_path, load_axis
     from council.seats.activations.backend import require_packages
     from council.seats.local import LOCAL_PROVIDER, bundled_model
@@ -124,7 +124,7 @@ def _breaking(args: argparse.Namespace) -> dict[str, list[str]]:
     """The test's and the judge's persona-breaking prompts: --breaking alone is split in
     halves (the first tested, the second shown to the judge), so the two never share one."""
     from council.app.experiments.runner import read_questions
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
 
     chosen: dict[str, list[str]] = {}
     if args.breaking:

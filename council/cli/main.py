@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from council.base.distribution import DISTRIBUTION, __version__, warn_if_shadowed
 from council.cli import (
     axis_cmd,
     diversity_cmd,
@@ -32,18 +33,17 @@ from council.cli.arguments import Parser, read_question, runs_folder
 from council.cli.output import progress_sinks, report_run, split_list
 from council.cli.seat_options import detected
 from council.cli.spec_flags import add_spec_flags
-from council.distribution import DISTRIBUTION, __version__, warn_if_shadowed
 
 EXIT_USAGE = 2
 
 
 def _convene(args: argparse.Namespace) -> int:
-    from council.templates import start_render_worker
+    from council.text.templates import start_render_worker
 
     start_render_worker()  # a run is certain: the render worker starts during the imports below
     from council.app.council import Council
+    from council.base.errors import ConfigError
     from council.cli.project import overrides_note, settle
-    from council.errors import ConfigError
 
     if args.personas is not None and not split_list(args.personas):
         raise ConfigError(f"--personas names no persona: '{args.personas}'")
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _interrupted() -> int:
     """Ctrl-C, SIGTERM or SIGHUP ended the command: said in one line (a closed terminal may
     take it), with the shell's status for that signal."""
-    from council.processes import interrupted_by
+    from council.base.processes import interrupted_by
 
     sig = interrupted_by()
     with contextlib.suppress(OSError):
@@ -178,7 +178,7 @@ def _interrupted() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     warn_if_shadowed()  # also when another distribution's council/__init__.py replaced ours
     args = build_parser().parse_args(argv)
-    from council.processes import end_like_ctrl_c
+    from council.base.processes import end_like_ctrl_c
 
     end_like_ctrl_c()  # SIGTERM and SIGHUP (timeout, systemd, a closed terminal) end it cleanly
     try:
@@ -192,9 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from council.errors import CouncilError
-    from council.processes import interrupted_by
-    from council.secrets import redact
+    from council.base.errors import CouncilError
+    from council.base.processes import interrupted_by
+    from council.base.secrets import redact
 
     try:
         code: int = args.handler(args)

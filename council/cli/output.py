@@ -28,7 +28,7 @@ def split_list(text: str | None) -> list[str]:
 
 
 def parse_pairs(values: Sequence[str], flag: str) -> dict[str, str]:
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
 
     pairs: dict[str, str] = {}
     for value in values:
@@ -122,7 +122,7 @@ def parse_endpoints(values: Sequence[str]) -> dict[str, str]:
     """``--endpoint MODEL=URL`` pairs, each URL an http(s) address with a host."""
     from urllib.parse import urlsplit
 
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
 
     endpoints = parse_pairs(values, "--endpoint")
     for model, url in endpoints.items():

@@ -18,7 +18,7 @@ DEFAULT_TOPIC = "(the question before the council)"
 
 
 def _write(path: Path, text: str) -> None:
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
 
     try:
         path.write_text(text, encoding="utf-8")
@@ -90,7 +90,7 @@ def _new(args: argparse.Namespace) -> int:
 
 def _lint_embedder() -> tuple[Any, str]:
     """The bundled embedder for similarity, or None and why the linter falls back to words."""
-    from council.diversity.embedders import default_embedder, embedder_available
+    from council.meter.embedders import default_embedder, embedder_available
 
     if not embedder_available():
         return None, "embedder not installed"
@@ -118,7 +118,7 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from council.errors import CardError, ConfigError
+    from council.base.errors import CardError, ConfigError
     from council.personas.addenda import pair_write_ups
     from council.personas.formats import (
         foreign_files,

@@ -28,8 +28,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from council.errors import ConfigError
-from council.paths import RUNS_ENV, RUNS_HOME
+from council.base.errors import ConfigError
+from council.base.paths import RUNS_ENV, RUNS_HOME
 from council.records.options import BY_KEY, option_values, options, with_options
 from council.records.spec import CLI, CouncilSpec
 
@@ -86,7 +86,7 @@ def _read_nyk(path: Path) -> dict[str, Any]:
     the personas, ``no_auto_route`` the cards' model hints, ``models`` a seat-slot file; a
     chairman named by provider alone (nyk's ``chairman: gemini``) takes that provider's
     high-tier model."""
-    from council.sourcefile import SourceError, load_yaml, read_text, validate
+    from council.text.sourcefile import SourceError, load_yaml, read_text, validate
 
     try:  # errors name the file, the line and the key
         data, node = load_yaml(*read_text(path, SourceError), SourceError)

@@ -41,7 +41,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from council.errors import CouncilError
+    from council.base.errors import CouncilError
     from council.protocols.graph import load_protocol_file
     from council.protocols.rehearse import rehearse
 

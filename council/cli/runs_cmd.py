@@ -40,7 +40,7 @@ def _status(args: argparse.Namespace, run: dict[str, Any]) -> str:
 def _query(args: argparse.Namespace) -> Any:
     from datetime import date
 
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
     from council.store.query import RunQuery
 
     days: dict[str, date | None] = {}
@@ -97,7 +97,7 @@ def _outcome(args: argparse.Namespace) -> int:
     """Record, or update, whether a run's verdict proved right."""
     from datetime import date
 
-    from council.errors import ConfigError
+    from council.base.errors import ConfigError
     from council.records.run import Outcome, utc_now
     from council.store.loader import resolve_run_id
 
@@ -173,7 +173,7 @@ def _reasoning(ledger: Any, run_id: str) -> list[dict[str, Any]]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from council.errors import StorageError
+    from council.base.errors import StorageError
     from council.store.folder import export_run
     from council.store.loader import resolve_run_id
 

@@ -13,10 +13,10 @@ from council.cli.tokens import add_token_options, read_token
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from council.base.errors import ConfigError
     from council.cli.output import parse_endpoints
     from council.cli.project import runs_location
     from council.cli.seat_options import models_option
-    from council.errors import ConfigError
     from council.web.settings import TOKEN_ENV, ServerSettings
 
     try:

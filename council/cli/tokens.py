@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 
 MAX_TOKEN_FILE_BYTES = 4096
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from council.errors import RunFailed
+from council.base.errors import RunFailed
 from council.records.run import Turn
 from council.records.settings import Budget
 

@@ -19,6 +19,15 @@ from typing import Any
 
 import networkx as nx
 
+from council.base.errors import (
+    CardError,
+    CouncilError,
+    ModelCallError,
+    ProtocolError,
+    RunFailed,
+    StorageError,
+)
+from council.base.secrets import Redactor
 from council.engine import enforcement, gates, guards, lengths
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
@@ -35,14 +44,6 @@ from council.engine.seating import (
 )
 from council.engine.stage_kinds import StageKind
 from council.engine.summary import failure_summary, session_metadata
-from council.errors import (
-    CardError,
-    CouncilError,
-    ModelCallError,
-    ProtocolError,
-    RunFailed,
-    StorageError,
-)
 from council.personas.prompt import system_prompt
 from council.protocols.graph import Protocol
 from council.protocols.spec import LoopStage, SpeakingStage
@@ -81,7 +82,6 @@ from council.records.run import (
 from council.records.settings import Budget, CallSettings, RunConfig, SamplingSettings
 from council.seats.model import ModelRequest, request_hash, split_model_string
 from council.seats.seat import Seat
-from council.secrets import Redactor
 
 __all__ = ["Deliberation", "SamplingSettings"]
 

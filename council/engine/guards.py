@@ -24,7 +24,7 @@ turns of the run: they are no persona's words. Replies and answers shorter than
 ``MIN_REPLY_CHARACTERS`` are left out of every measure, and the note counts them.
 
 **Against the baseline, a test, not two point values.** A stage of m replies is tested
-one-sided against its models' no-persona answers (``council.diversity.baseline``: relabelling
+one-sided against its models' no-persona answers (``council.meter.baseline``: relabelling
 the stage's replies with the answers, per model, so the floor matches the stage's pair types).
 The guard *fires unless the replies are shown to be more diverse than the baseline* (p <= the
 guard's ``baseline_alpha``, 0.05 by default), rather than only when they are shown to be less
@@ -61,7 +61,7 @@ NO_PROBE = "no embedder to measure with (the bundled all-MiniLM-L6-v2 is not ins
 
 class BaselineReading(Protocol):
     """What a guard reads of the meter's test of a stage against the no-persona baseline
-    (``council.diversity.baseline.BaselineTest``)."""
+    (``council.meter.baseline.BaselineTest``)."""
 
     @property
     def measured(self) -> float: ...  # the stage's mean pairwise distance

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from council.base.secrets import redact
 from council.records.events import CallFellBack, CallRetrying, Event, TurnDelta
-from council.secrets import redact
 
 
 class TurnListener:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import dataclasses
 from typing import cast
 
+from council.base.errors import ProtocolError
 from council.engine import gates, lengths
 from council.engine.context import Anonymizer, Section, visible_context
 from council.engine.convergence import MODERATOR_INSTRUCTION
 from council.engine.stage_kinds import PLAIN_KIND, Instruction, RunState, StageKind, behaviour_of
-from council.errors import ProtocolError
 from council.personas.prompt import template_variables
 from council.protocols.graph import Protocol
 from council.protocols.spec import ANONYMIZE_SWITCH, LoopStage, RankingStage, SpeakingStage
@@ -19,7 +19,7 @@ from council.records.run import Tally, Turn
 from council.records.settings import SamplingSettings
 from council.seats.model import ModelRequest
 from council.seats.seat import Seat
-from council.templates import render_template
+from council.text.templates import render_template
 
 # The no-persona voice: the meter's drift pole and a guard's noise-floor baseline.
 ASSISTANT_SYSTEM_PROMPT = "You are a helpful assistant."

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 
+from council.base.secrets import Redactor
 from council.engine.budget import BudgetTracker, worst_case_tokens
 from council.protocols.spec import SpeakingStage
 from council.seats.model import ModelRequest
 from council.seats.seat import Seat
-from council.secrets import Redactor
 
 
 class AssistantSamples:

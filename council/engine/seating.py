@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.protocols.graph import Protocol
 from council.records.run import SeatAssignment
 from council.seats.seat import Seat

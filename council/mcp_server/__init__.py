@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 
 SDK_VERSION = "2.3.0"
 INSTALL_HINT = f"council mcp needs the MCP SDK: pip install 'mcp=={SDK_VERSION}'"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
+from council.base.paths import runs_location
 from council.mcp_server.convening import run_summary
 from council.mcp_server.requests import (
     Limits,
@@ -16,7 +17,6 @@ from council.mcp_server.requests import (
     check_range,
     library_entry,
 )
-from council.paths import runs_location
 from council.records.run import RunResult
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from council.errors import ConfigError, CouncilError
+from council.base.errors import ConfigError, CouncilError
 from council.mcp_server.progress import ProgressRelay, Report
 from council.mcp_server.requests import (
     Limits,
@@ -89,7 +89,7 @@ class Convener:
         """The council for a request, its names resolved in the library alone (blocking: cards,
         the protocol and, for ``panel="auto"``, an embedder are loaded)."""
         from council.app.council import Council
-        from council.paths import library_only
+        from council.base.paths import library_only
 
         with library_only():
             spec = self.spec(request)

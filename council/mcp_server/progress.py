@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from functools import singledispatch
 
+from council.base.secrets import redact
 from council.records.events import (
     Event,
     LoopRound,
@@ -23,7 +24,6 @@ from council.records.events import (
     TallyMade,
     TurnFinished,
 )
-from council.secrets import redact
 
 Report = Callable[[float, float | None, str | None], Awaitable[None]]
 _DONE = object()

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from council.errors import ConfigError, UnknownNameError
-from council.paths import RUNS_HOME, RunsHome
+from council.base.errors import ConfigError, UnknownNameError
+from council.base.paths import RUNS_HOME, RunsHome
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
 

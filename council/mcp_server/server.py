@@ -2,7 +2,7 @@
 
 Tools answer JSON (structured content). A mistake in a request (an unknown persona, a field
 past its limit, a URL the server does not allow) comes back as a tool error of one line; every
-answer and error passes through ``council.secrets.redact`` on its way out, so no key from the
+answer and error passes through ``council.base.secrets.redact`` on its way out, so no key from the
 server's environment reaches a client.
 """
 
@@ -18,14 +18,14 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from council.errors import CouncilError
+from council.base.errors import CouncilError
+from council.base.paths import library_only
+from council.base.secrets import redact
 from council.mcp_server import catalog
 from council.mcp_server.convening import Convener, ConveneRequest
 from council.mcp_server.requests import ServerSettings
-from council.paths import library_only
 from council.records.options import options
 from council.records.spec import MCP
-from council.secrets import redact
 
 if TYPE_CHECKING:
     from council.seats.model import ChatModel

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.mcp_server.requests import ServerSettings
 from council.web.settings import MIN_TOKEN_CHARS, check_token, is_loopback
 
-TOKEN_ENV = "COUNCIL_MCP_TOKEN"  # ends in TOKEN: council.secrets redacts it everywhere
+TOKEN_ENV = "COUNCIL_MCP_TOKEN"  # ends in TOKEN: council.base.secrets redacts it everywhere
 
 
 def check_bind(host: str, allow_remote: bool, token: str | None) -> None:

@@ -12,8 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from council.errors import CardError
-from council.sourcefile import load_yaml, read_text, validate
+from council.base.errors import CardError
+from council.text.sourcefile import load_yaml, read_text, validate
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 # Jinja's own literals; a variable by these names could never be referenced in a template.

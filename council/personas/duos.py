@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.personas.card import PersonaCard
 from council.personas.matching import Encode, phrase_stems, stems
 

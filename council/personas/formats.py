@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from council.errors import CardError
+from council.base.errors import CardError
 from council.personas.card import CardFields, PersonaCard, parse_card, slugify
 from council.personas.importing import (
     TOPIC_LINE,
@@ -30,7 +30,7 @@ from council.personas.importing import (
 from council.personas.markdown_import import front_matter_kind, markdown_persona_card
 from council.personas.prompt import escape_jinja, system_prompt
 from council.personas.subagents import CLAUDE_MODELS, claude_code_card
-from council.sourcefile import load_yaml, locate, read_bytes, read_text, write_plain_file
+from council.text.sourcefile import load_yaml, locate, read_bytes, read_text, write_plain_file
 
 __all__ = ["CLAUDE_MODELS", "FORMATS", "ImportedCard", "read_foreign", "write_imported"]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from council.errors import CardError
-from council.sourcefile import load_yaml
+from council.base.errors import CardError
+from council.text.sourcefile import load_yaml
 
 # A top-level key with a plain value on its line: one that opens with YAML syntax (a quote, a
 # flow collection, a block scalar, an anchor or tag) was meant as YAML, and its error stands.

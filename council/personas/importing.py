@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from council.errors import CardError
+from council.base.errors import CardError
 from council.personas.card import CardFields, dump_card
 
 TOPIC_LINE = "\n\nThe council is deliberating: {{ topic }}\n"

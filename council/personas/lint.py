@@ -29,11 +29,11 @@ import jinja2
 import yaml
 from jinja2 import meta, nodes
 
-from council.errors import CardError
+from council.base.errors import CardError
 from council.personas.card import PersonaCard, load_card, split_front_matter
 from council.personas.library import available_personas, card_files
 from council.personas.prompt import provided_names, template_variables
-from council.templates import TemplateProblem, render_bounded, sandbox
+from council.text.templates import TemplateProblem, render_bounded, sandbox
 
 EMBEDDING_THRESHOLD = 0.92
 LEXICAL_THRESHOLD = 0.6
@@ -297,7 +297,7 @@ def lexical_similarity(texts: Sequence[str]) -> list[list[float]]:
 
 
 class TextEncoder(Protocol):
-    """What the linter needs of an embedder: unit vectors for texts (see council.diversity)."""
+    """What the linter needs of an embedder: unit vectors for texts (see council.meter)."""
 
     name: str
 

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from council.errors import CardError
+from council.base.errors import CardError
 from council.personas.card import slugify, split_front_matter
 from council.personas.front_matter import read_front_matter
 from council.personas.importing import (

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from council.errors import CardError, ConfigError, UnknownNameError
-from council.paths import search_path
+from council.base.errors import CardError, ConfigError, UnknownNameError
+from council.base.paths import search_path
 from council.personas.card import PersonaCard
 from council.personas.duos import DuoEntry, DuoRow
 from council.personas.matching import Encode
-from council.sourcefile import load_yaml, read_text, validate
+from council.text.sourcefile import load_yaml, read_text, validate
 
 AUTO = "auto"
 

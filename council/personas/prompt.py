@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from council.personas.card import CardFields, PersonaCard
-from council.templates import render_template
+from council.text.templates import render_template
 
 # Fields that steer seating, not wording: the body cannot see them.
 HIDDEN_FIELDS = frozenset(

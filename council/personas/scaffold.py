@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.personas.card import NAME_PATTERN, slugify
-from council.sourcefile import write_plain_file
+from council.text.sourcefile import write_plain_file
 
 SCAFFOLD = """\
 ---

@@ -16,13 +16,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from council.errors import CardError
+from council.base.errors import CardError
 from council.personas.card import CardFields, slugify
 from council.personas.card import split_front_matter as _split
 from council.personas.front_matter import read_front_matter
 from council.personas.importing import TOPIC_LINE, ImportedCard, as_list, summary, validated_fields
 from council.personas.prompt import escape_jinja
-from council.sourcefile import locate
+from council.text.sourcefile import locate
 
 TIERS = {"opus": "high", "sonnet": "mid", "haiku": "low"}
 # Claude Code model aliases -> litellm model hints ("inherit": the session's model, no hint).

@@ -17,7 +17,7 @@ from typing import Any
 import networkx as nx
 import yaml
 
-from council.errors import ConfigError, ProtocolError
+from council.base.errors import ConfigError, ProtocolError
 from council.protocols.spec import (
     ANONYMIZE_SWITCH,
     AnyStage,
@@ -28,8 +28,8 @@ from council.protocols.spec import (
     SynthesisStage,
     VoteStage,
 )
-from council.sourcefile import load_yaml, locate, one_line, read_text, validate
-from council.templates import check_syntax
+from council.text.sourcefile import load_yaml, locate, one_line, read_text, validate
+from council.text.templates import check_syntax
 
 
 @dataclass(frozen=True)

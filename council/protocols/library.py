@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from council.errors import UnknownNameError
-from council.paths import search_path
+from council.base.errors import UnknownNameError
+from council.base.paths import search_path
 from council.protocols.graph import Protocol, load_protocol_file
 
 

@@ -7,10 +7,10 @@ The engine does the same with the run's real values when a council is convened.
 
 from __future__ import annotations
 
-from council.errors import ProtocolError
+from council.base.errors import ProtocolError
 from council.protocols.graph import Protocol
 from council.protocols.spec import LoopStage
-from council.templates import render_template
+from council.text.templates import render_template
 
 # Every variable a stage prompt may use, with a value of the kind the engine passes.
 REPRESENTATIVE: dict[str, object] = {

@@ -1,5 +1,5 @@
 """One interval type for every measured estimate: an experiment metric's mean with its bootstrap
-or t interval (the meter, ``council.diversity.stats`` and ``inference``) and the assistant axis's
+or t interval (the meter, ``council.meter.stats`` and ``inference``) and the assistant axis's
 held-out AUC with its score interval (``council.seats.activations.stats``).
 
 It lives in the records layer because both the meter and the seats' activation backend (a layer

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.records.spec import SUB_MODELS, CouncilSpec, Public
 
 

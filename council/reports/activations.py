@@ -4,7 +4,7 @@ drift tracked it over the same turns."""
 
 from __future__ import annotations
 
-from council.diversity.run_report import RunDiversity
+from council.meter.run_report import RunDiversity
 from council.reports import svg
 from council.reports.page import esc, figure, note, table
 from council.reports.values import fmt, seat_colours, stage_label

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from council.diversity.experiment_report import ArmSummary, ExperimentSummary
+from council.meter.experiment_report import ArmSummary, ExperimentSummary
 from council.reports import svg
 from council.reports.identifiability import experiment_identifiability_html
 from council.reports.page import esc, figure, meta, note, page, table, write

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from council.diversity.run_report import RunDiversity
+from council.meter.run_report import RunDiversity
 from council.reports import svg
 from council.reports.activations import activation_section
 from council.reports.experiment_page import experiment_report_html, write_experiment_report

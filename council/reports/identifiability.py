@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from council.diversity.experiment_report import ExperimentSummary
-from council.diversity.identifiability import Identifiability
-from council.diversity.run_report import RunDiversity
+from council.meter.experiment_report import ExperimentSummary
+from council.meter.identifiability import Identifiability
+from council.meter.run_report import RunDiversity
 from council.reports.page import esc, note, table
 from council.reports.values import fmt, fmt_ci, fmt_int, fmt_p
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from council.diversity.experiment_report import ArmSummary, EndpointTest, ExperimentSummary
-from council.diversity.run_report import ReportModel, RunDiversity, StageDiversity
+from council.meter.experiment_report import ArmSummary, EndpointTest, ExperimentSummary
+from council.meter.run_report import ReportModel, RunDiversity, StageDiversity
 from council.reports.experiment_page import experiment_report_html
 from council.reports.html import run_report_html
 from council.reports.page import write
@@ -55,7 +55,7 @@ class Report(Generic[Model]):
         try:
             import pandas as pd
         except ImportError:
-            from council.errors import ConfigError
+            from council.base.errors import ConfigError
 
             raise ConfigError(
                 "pandas is not installed: use .tables() for records, or pip install pandas"

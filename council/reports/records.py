@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from council.diversity.experiment_report import ExperimentSummary
-from council.diversity.run_report import RunDiversity
+from council.meter.experiment_report import ExperimentSummary
+from council.meter.run_report import RunDiversity
 from council.reports.identifiability import (
     experiment_identifiability_records,
     run_identifiability_records,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from council.diversity.experiment_report import ExperimentSummary
-from council.diversity.run_report import RunDiversity
+from council.meter.experiment_report import ExperimentSummary
+from council.meter.run_report import RunDiversity
 from council.reports.identifiability import HEADERS as IDENTIFIABILITY_HEADERS
 from council.reports.identifiability import NUMERIC as IDENTIFIABILITY_NUMERIC
 from council.reports.identifiability import result_notes, result_row

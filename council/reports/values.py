@@ -7,8 +7,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from council.diversity.experiment_report import EndpointTest, ExperimentSummary
-from council.diversity.run_report import RunDiversity, SeatPoint, StageDiversity
+from council.meter.experiment_report import EndpointTest, ExperimentSummary
+from council.meter.run_report import RunDiversity, SeatPoint, StageDiversity
 from council.records.measurable import MIN_REPLY_CHARACTERS
 
 MISSING = "-"

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 
 CLI_PROVIDER = "cli"
 PARAM = "council_command"  # the litellm parameter a command seat's call carries its command in

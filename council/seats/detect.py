@@ -18,9 +18,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from council.errors import ConfigError, SourceError
-from council.paths import search_path
-from council.sourcefile import load_yaml, read_text, validate
+from council.base.errors import ConfigError, SourceError
+from council.base.paths import search_path
+from council.text.sourcefile import load_yaml, read_text, validate
 
 KEY_VARIABLES = {
     "OPENAI_API_KEY": "openai", "ANTHROPIC_API_KEY": "anthropic", "GEMINI_API_KEY": "gemini",

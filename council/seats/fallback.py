@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from council.errors import ModelCallError
+from council.base.errors import ModelCallError
 from council.seats.model import ChatModel, Completion, ModelRequest
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 
 
 @dataclass(frozen=True)

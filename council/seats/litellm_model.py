@@ -31,12 +31,12 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from council.errors import ModelCallError
+from council.base.errors import ModelCallError
+from council.base.secrets import redact
 from council.seats import warm
 from council.seats.capabilities import supports
 from council.seats.gate import call_gate, estimated_tokens
 from council.seats.model import CallListener, ChatModel, Completion, ModelRequest, wants_deltas
-from council.secrets import redact
 
 # Resolves a model string to the keyword arguments that reach litellm (api_base, api_key).
 EndpointResolver = Callable[[str], Awaitable[dict[str, Any]]]

@@ -5,7 +5,7 @@ file's SHA-256 is checked, then ``llama_cpp.server`` (an OpenAI-compatible serve
 a free port of 127.0.0.1, and litellm reaches it as ``openai/<name>``. Nothing is downloaded.
 
 A server stops when the process exits, however it exits: it is a child of
-``council.processes`` (it dies with its parent, even one killed with SIGKILL). A server that
+``council.base.processes`` (it dies with its parent, even one killed with SIGKILL). A server that
 died is started again by the next call that needs it, and a call it cut off is made again on
 the new server, once (``LiteLLMModel.complete``).
 """
@@ -28,8 +28,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
 
-from council.errors import ConfigError, UnknownNameError
-from council.processes import ended, spawn
+from council.base.errors import ConfigError, UnknownNameError
+from council.base.processes import ended, spawn
 
 LOCAL_PROVIDER = "local"
 

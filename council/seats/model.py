@@ -165,7 +165,7 @@ def split_model_string(model: str) -> tuple[str, str]:
 class ChatModel(ABC):
     """A model a seat talks to. ``model`` is a litellm string such as ``openai/gpt-4o-mini``.
 
-    ``complete`` raises ``council.errors.ModelCallError`` when the call fails for good.
+    ``complete`` raises ``council.base.errors.ModelCallError`` when the call fails for good.
     """
 
     model: str

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from council.errors import ConfigError, ModelCallError
+from council.base.errors import ConfigError, ModelCallError
 from council.personas.card import PersonaCard
 from council.records.settings import CallSettings
 from council.seats.commands import CLI_PROVIDER, PARAM, command_params

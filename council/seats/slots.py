@@ -45,7 +45,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from council.errors import ConfigError, SourceError
+from council.base.errors import ConfigError, SourceError
 from council.personas.card import slugify
 from council.seats.commands import (
     CLI_PROVIDER,
@@ -55,7 +55,7 @@ from council.seats.commands import (
     register_command,
 )
 from council.seats.model import ReasoningEffort
-from council.sourcefile import load_yaml, read_text, validate
+from council.text.sourcefile import load_yaml, read_text, validate
 
 # nyk's provider names -> litellm's.
 _PROVIDERS = {"google": "gemini", "xai": "xai", "meta": "meta_llama", "nvidia_nim": "nvidia_nim"}

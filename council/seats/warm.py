@@ -22,7 +22,7 @@ over that socket only: never on a command line, in the worker's environment, or 
 (the worker redacts them from every error it returns). ``COUNCIL_WARM_WORKER=off`` turns it
 off (the tests do).
 
-Lifetime: unlike the children of ``council.processes``, the worker is meant to outlive the
+Lifetime: unlike the children of ``council.base.processes``, the worker is meant to outlive the
 process that started it (it runs in a session of its own). It ends after
 ``COUNCIL_WARM_WORKER_IDLE_S`` (default 600) seconds with no call (an open connection that
 sends nothing does not count), when its socket or lock file is removed, or on SIGTERM, and
@@ -51,8 +51,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from council.errors import ModelCallError
-from council.paths import held_by_another, private_dir
+from council.base.errors import ModelCallError
+from council.base.paths import held_by_another, private_dir
 from council.seats.model import CallListener, Completion, ModelRequest
 from council.seats.provider_env import call_variables, worker_variables
 

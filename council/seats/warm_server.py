@@ -44,13 +44,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
-from council.errors import ModelCallError
-from council.paths import locked
+from council.base.errors import ModelCallError
+from council.base.paths import locked
+from council.base.secrets import redact
 from council.seats.litellm_model import LiteLLMModel, import_litellm
 from council.seats.model import ModelRequest
 from council.seats.provider_env import is_credential
 from council.seats.warm import IDLE_ENV, live_workers, lock_held, max_workers
-from council.secrets import redact
 
 MODELS_KEPT = 256  # models (with what they learned: unpriced names) kept between calls
 TICK_S = 5.0  # how often a serving worker looks at its socket, lock file and the others

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import IO
 
-from council.errors import RunInProgress
-from council.paths import held_by_another
+from council.base.errors import RunInProgress
+from council.base.paths import held_by_another
 from council.store.ledger import storage_error
 
 LIVE_DIR = ".live"

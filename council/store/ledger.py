@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from council.errors import (
+from council.base.errors import (
     ConfigError,
     LedgerBusy,
     LedgerDamaged,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from council.errors import LedgerFull, StorageError
+from council.base.errors import LedgerFull, StorageError
 from council.records.events import (
     Event,
     EventSink,

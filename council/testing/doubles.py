@@ -17,7 +17,7 @@ import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
-from council.errors import ModelCallError
+from council.base.errors import ModelCallError
 from council.seats.model import ChatModel, Completion, ModelRequest, wants_deltas
 
 _PIECES = re.compile(r"\s*\S+\s*|\s+")  # a word with the spaces around it

@@ -19,12 +19,12 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from council.errors import CouncilError
+from council.base.errors import CouncilError
+from council.base.secrets import redact
 from council.personas.library import available_personas, find_persona
 from council.personas.panels import available_panels
 from council.protocols.library import available_protocols, find_protocol
 from council.records.transcript import render_transcript_html
-from council.secrets import redact
 from council.store.ledger import Ledger
 from council.store.loader import load_run, resolve_run_id
 from council.store.query import RunQuery

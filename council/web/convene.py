@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from council.app.council import Council
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.personas.library import available_personas
 from council.protocols.library import available_protocols
 from council.records.options import with_options

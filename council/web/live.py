@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from council.errors import ConfigError, CouncilError
+from council.base.errors import ConfigError, CouncilError
+from council.base.secrets import redact
 from council.records.events import Event, RunFinished, RunStarted, event_json
-from council.secrets import redact
 
 # What a subscriber's queue carries: an event's line (its JSON), or None once the run is over.
 Item = str | None

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 
 MAX_QUESTION_CHARS = 100_000
 MAX_PERSONAS = 12
 MAX_BODY_BYTES = 256 * 1024  # a convene request, with a long question, fits with room to spare
 MIN_TOKEN_CHARS = 16
-TOKEN_ENV = "COUNCIL_SERVE_TOKEN"  # ends in TOKEN: council.secrets redacts it everywhere
+TOKEN_ENV = "COUNCIL_SERVE_TOKEN"  # ends in TOKEN: council.base.secrets redacts it everywhere
 
 
 @dataclass

@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from council.app.experiments.folder import check_plan, journal_lines
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.personas.card import PersonaCard
 from council.personas.prompt import system_prompt
 from council.seats.activations.axis import DEFAULT_PROMPTS, AssistantAxis

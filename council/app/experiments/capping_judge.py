@@ -34,8 +34,8 @@ from council.app.experiments.capping import (
     CappingReply,
     near_duplicate,
 )
-from council.diversity.binary import wilson
-from council.diversity.metrics import normalised_mean
+from council.meter.binary import wilson
+from council.meter.metrics import normalised_mean
 
 JUDGE_METHOD = (
     "nearest centroid on reply embeddings with the question's direction removed; "

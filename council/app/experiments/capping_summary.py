@@ -20,7 +20,7 @@ questions); capped minus free, the same on the question means of the paired diff
 (same persona and prompt), with a one-sample t-test (``scipy.stats.ttest_1samp``). The 0/1
 judge is compared exactly: Wilson intervals per arm, and for the paired difference the exact
 conditional McNemar test with Newcombe's hybrid score interval
-(``council.diversity.binary.paired_binary``).
+(``council.meter.binary.paired_binary``).
 
 Multiplicity: one primary endpoint, leaving character on the persona-breaking prompts, capped
 against free; every other p-value (the other metrics and prompt kinds, and identifiability) is
@@ -53,13 +53,13 @@ from council.app.experiments.capping import (
 )
 from council.app.experiments.capping_judge import Judge, JudgeDesign, judge_design, unit_rows
 from council.app.experiments.folder import PLAN_FILE, experiment_embedder, journal_lines
-from council.diversity.analysis import card_reference_text
-from council.diversity.binary import paired_binary, wilson
-from council.diversity.embedders import Embedder
-from council.diversity.identifiability import identifiability
-from council.diversity.inference import holm
-from council.diversity.metrics import drift_position, mean_pairwise_distance, normalised_mean
-from council.errors import ConfigError
+from council.base.errors import ConfigError
+from council.meter.analysis import card_reference_text
+from council.meter.binary import paired_binary, wilson
+from council.meter.embedders import Embedder
+from council.meter.identifiability import identifiability
+from council.meter.inference import holm
+from council.meter.metrics import drift_position, mean_pairwise_distance, normalised_mean
 from council.personas.card import PersonaCard
 from council.personas.library import find_persona
 from council.seats.activations.axis import AssistantAxis

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from council.diversity.inference import (
+from council.meter.inference import (
     POWER,
     Comparison,
     adjust,
@@ -32,7 +32,7 @@ from council.diversity.inference import (
     sd_from_components,
     variance_components,
 )
-from council.diversity.stats import Interval
+from council.meter.stats import Interval
 
 BLIND = "blind_mean_pairwise_distance"
 ABOVE_FLOOR = "above_placebo_floor"

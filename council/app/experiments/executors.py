@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.seats.gate import LocalGate, ProviderLimit, install_call_gate
 from council.seats.litellm_model import warm_up
 

@@ -17,8 +17,8 @@ from council.app.experiments.planning import PlanReport, plan_experiment
 from council.app.experiments.runner import Arm, ExperimentPlan, read_questions, run_plan
 from council.app.experiments.summary import summarise, write_summary
 from council.app.measure import REPORT_FILE
-from council.diversity.embedders import Embedder
-from council.errors import ConfigError
+from council.base.errors import ConfigError
+from council.meter.embedders import Embedder
 from council.reports.objects import ExperimentReport
 from council.seats.gate import ProviderLimit
 

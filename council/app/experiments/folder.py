@@ -10,9 +10,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from council.diversity.cache import open_embedder
-from council.diversity.embedders import Embedder
-from council.errors import ConfigError
+from council.base.errors import ConfigError
+from council.meter.cache import open_embedder
+from council.meter.embedders import Embedder
 
 PLAN_FILE = "plan.json"
 EMBEDDINGS_FILE = "embeddings.sqlite"

@@ -16,8 +16,8 @@ from typing import Any
 
 from council.app.experiments.design import DEFAULT_EFFECT, TARGET_POWER
 from council.app.experiments.runner import ExperimentPlan, council_units, voice_units
-from council.diversity.inference import clusters_needed, paired_power, sd_from_components
-from council.errors import ConfigError
+from council.base.errors import ConfigError
+from council.meter.inference import clusters_needed, paired_power, sd_from_components
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
 from council.protocols.spec import LoopStage, SpeakingStage

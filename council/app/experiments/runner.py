@@ -27,7 +27,7 @@ from council.app.experiments.units import (
     run_unit,
 )
 from council.app.voices import ASSISTANT_SYSTEM_PROMPT, first_prompt
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.personas.library import find_persona
 from council.protocols.library import find_protocol
 from council.records.events import Event, RunStarted, parse_event

@@ -20,9 +20,9 @@ from council.app.experiments.design import (
     analyse_units,
 )
 from council.app.experiments.runner import PLACEBO_SUFFIX
-from council.diversity.analysis import RunDiversity, analyse_run
-from council.diversity.embedders import Embedder
-from council.diversity.experiment_report import (
+from council.meter.analysis import RunDiversity, analyse_run
+from council.meter.embedders import Embedder
+from council.meter.experiment_report import (
     ArmSummary,
     CurvePoint,
     EndpointTest,
@@ -31,15 +31,15 @@ from council.diversity.experiment_report import (
     PlaceboArm,
     PowerEstimate,
 )
-from council.diversity.identifiability import Identifiability, turn_identifiability
-from council.diversity.inference import (
+from council.meter.identifiability import Identifiability, turn_identifiability
+from council.meter.inference import (
     HOLM,
     Comparison,
     DesignShares,
     cluster_mean,
     design_shares,
 )
-from council.diversity.stats import Interval
+from council.meter.stats import Interval
 from council.records.run import RunResult, Turn
 from council.seats.routing import model_family
 from council.store.loader import load_run

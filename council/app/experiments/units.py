@@ -17,12 +17,12 @@ from typing import Any
 
 from council.app.council import Council
 from council.app.voices import sample
-from council.errors import CouncilError
+from council.base.errors import CouncilError
+from council.base.secrets import redacted_line
 from council.personas.card import PersonaCard
 from council.personas.library import find_persona
 from council.records.events import EventList, event_json
 from council.records.spec import CouncilSpec, SamplingSettings
-from council.secrets import redacted_line
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.personas.card import PersonaCard
 from council.personas.prompt import system_prompt
 from council.records.run import utc_now

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from council.errors import ConfigError, ModelCallError
+from council.base.errors import ConfigError, ModelCallError
 from council.records.run import TurnActivations
 from council.seats.local import LOCAL_PROVIDER, BundledModel, bundled_model, verified_path
 from council.seats.model import ChatModel, Completion, ModelRequest, split_model_string

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from council.errors import ConfigError
+from council.base.errors import ConfigError
 from council.seats.activations.axis import AssistantAxis
 
 ARCHITECTURE = "controlvector"

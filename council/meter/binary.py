@@ -15,7 +15,7 @@ binary outcome, such as "left character" free and capped, is summarised by:
   the phi correlation of the pairs (corrected toward 0 by N/2 when positive, as in the paper),
   so it stays inside [-1, 1], is never of zero width, and needs no resampling.
 
-Several of these in one report are adjusted by ``council.diversity.inference.holm``.
+Several of these in one report are adjusted by ``council.meter.inference.holm``.
 """
 
 from __future__ import annotations

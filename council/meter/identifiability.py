@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from council.diversity.binary import wilson
+from council.meter.binary import wilson
 from council.records.run import Turn
 
 PERMUTATIONS = 1000

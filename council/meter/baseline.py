@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from council.diversity.metrics import check_embeddings
+from council.meter.metrics import check_embeddings
 
 RELABELLINGS = 5000  # all relabellings up to this many, else this many random ones
 _TIE = 1e-9  # equal texts give equal distances, summed in different orders

@@ -7,7 +7,7 @@ template render worker. None of them may outlive it:
   does (the run is recorded as interrupted), so the process ends through its exit handlers,
   and those stop the children.
 - **SIGKILL, a crash.** Nothing runs in the parent. On Linux each child asks the kernel to send
-  it SIGKILL when its parent dies (``PR_SET_PDEATHSIG``): ``python -m council.processes``
+  it SIGKILL when its parent dies (``PR_SET_PDEATHSIG``): ``python -m council.base.processes``
   sets it, checks that its parent is still the one that started it, then runs the child's
   module. The kernel sends it when the *thread* that started the child ends, so every child
   is started from one thread that lives as long as the process. SIGKILL, not SIGTERM: a
@@ -34,10 +34,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from council.paths import private_dir
+from council.base.paths import private_dir
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 _spawner: list[Any] = []  # the one ThreadPoolExecutor that starts children
 _spawner_lock = threading.Lock()
 _leases: dict[int, Path] = {}  # child PID -> its lease file

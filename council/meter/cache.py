@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from council.diversity.embedders import Embedder, Vectors
-from council.diversity.metrics import EmbeddingError
+from council.meter.embedders import Embedder, Vectors
+from council.meter.metrics import EmbeddingError
 
 
 class CachedEmbedder:
@@ -114,7 +114,7 @@ class LiteLLMEmbedder:
 def embedder_from_name(name: str | None) -> Embedder:
     """``None``: the bundled all-MiniLM-L6-v2; ``fake``: the test embedder; a path or a
     sentence-transformers name; or ``litellm:<provider/model>`` for an API model."""
-    from council.diversity.embedders import (
+    from council.meter.embedders import (
         FakeEmbedder,
         SentenceTransformerEmbedder,
         default_embedder,
@@ -134,8 +134,8 @@ def open_embedder(name: str | None, cache_path: Path | str) -> CachedEmbedder:
     name fails here in one line, behind a content-hash cache at ``cache_path``."""
     import os
 
-    from council.errors import ConfigError
-    from council.secrets import redacted_line
+    from council.base.errors import ConfigError
+    from council.base.secrets import redacted_line
 
     label = name or "the bundled all-MiniLM-L6-v2"
     # A sentence-transformers name is looked up on disk only: council never downloads a model.

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from council.errors import SourceError
+from council.base.errors import SourceError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -6,9 +6,9 @@ access to Python internals, no mutation) with strict undefined variables, so a t
 name is an error naming the card and line rather than a silently empty prompt. The sandbox also
 refuses the cheap ways to exhaust memory or time (``'a' * 10**10``, ``2 ** 10**9``, a filter
 asked for a width of a billion, ``lipsum``) and caps the rendered size. Against everything it
-does not know, renders run in a worker process (``council.template_worker``) with an address-
+does not know, renders run in a worker process (``council.text.template_worker``) with an address-
 space limit, killed when one outlives ``RENDER_SECONDS``: no template can take the host's memory
-or a core for longer than that. The worker is a child of ``council.processes``: it dies with
+or a core for longer than that. The worker is a child of ``council.base.processes``: it dies with
 this process, however this process ends.
 """
 
@@ -26,8 +26,8 @@ from typing import IO, Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from council.errors import CardError, SourceError
-from council.processes import ended, spawn
+from council.base.errors import CardError, SourceError
+from council.base.processes import ended, spawn
 
 MAX_OUTPUT_CHARS = 200_000  # a system prompt longer than this is a mistake or an attack
 _MAX_REPEAT = 10_000  # 'x' * n, [..] * n
@@ -123,7 +123,7 @@ def render_here(source: str, variables: dict[str, Any]) -> str:
 
 
 class _RenderWorker:
-    """The client side of ``council.template_worker``: one child, started on first use,
+    """The client side of ``council.text.template_worker``: one child, started on first use,
     restarted after it is killed, shared by every thread (renders are short)."""
 
     def __init__(self) -> None:
@@ -135,7 +135,7 @@ class _RenderWorker:
         if self._process is None or self._process.poll() is not None:
             self.stop()  # one that died: its lease goes
             self._process = spawn(
-                "council.template_worker", [str(RENDER_MEGABYTES)],
+                "council.text.template_worker", [str(RENDER_MEGABYTES)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         return self._process

@@ -11,14 +11,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "Embedder": "council.diversity.embedders",
-    "FakeEmbedder": "council.diversity.embedders",
-    "SentenceTransformerEmbedder": "council.diversity.embedders",
-    "default_embedder": "council.diversity.embedders",
-    "embedder_available": "council.diversity.embedders",
-    "EmbeddingError": "council.diversity.metrics",
-    "mean_pairwise_distance": "council.diversity.metrics",
-    "vendi_score": "council.diversity.metrics",
+    "Embedder": "council.meter.embedders",
+    "FakeEmbedder": "council.meter.embedders",
+    "SentenceTransformerEmbedder": "council.meter.embedders",
+    "default_embedder": "council.meter.embedders",
+    "embedder_available": "council.meter.embedders",
+    "EmbeddingError": "council.meter.metrics",
+    "mean_pairwise_distance": "council.meter.metrics",
+    "vendi_score": "council.meter.metrics",
 }
 
 __all__ = [
@@ -33,17 +33,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from council.diversity.embedders import (
+    from council.meter.embedders import (
         Embedder,
         FakeEmbedder,
         SentenceTransformerEmbedder,
         default_embedder,
         embedder_available,
     )
-    from council.diversity.metrics import EmbeddingError, mean_pairwise_distance, vendi_score
+    from council.meter.metrics import EmbeddingError, mean_pairwise_distance, vendi_score
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'council.diversity' has no attribute {name!r}")
+    raise AttributeError(f"module 'council.meter' has no attribute {name!r}")

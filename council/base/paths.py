@@ -19,7 +19,7 @@ LIBRARY_KINDS = ("personas", "protocols", "panels", "routing")
 PACKAGED_LIBRARY = "library"
 
 # In a checkout (editable install, or PYTHONPATH) council/ sits beside the library folders.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def shipped_dir(kind: str) -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from council.diversity.identifiability import Identifiability
+from council.meter.identifiability import Identifiability
 from council.seats.activations.drift import ActivationDrift
 
 

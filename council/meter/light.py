@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from council.diversity.embedders import DEFAULT_MODEL_NAME, Vectors, _bundled_model_path
+from council.meter.embedders import DEFAULT_MODEL_NAME, Vectors, _bundled_model_path
 
 # The one layout read here: what sentence-transformers' all-MiniLM-L6-v2 folder declares.
 _MODULES = [

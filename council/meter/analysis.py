@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from council.diversity.embedders import Embedder
-from council.diversity.identifiability import turn_identifiability
-from council.diversity.metrics import (
+from council.meter.embedders import Embedder
+from council.meter.identifiability import turn_identifiability
+from council.meter.metrics import (
     EmbeddingError,
     centroid_distances,
     check_embeddings,
@@ -19,7 +19,7 @@ from council.diversity.metrics import (
     normalised_mean,
     vendi_score,
 )
-from council.diversity.run_report import (
+from council.meter.run_report import (
     Drift,
     NoPersonaBaseline,
     RunDiversity,
