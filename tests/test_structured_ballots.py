@@ -15,7 +15,7 @@ from typing import Any
 from council import Council
 from council.engine.lengths import count_words
 from council.engine.votes import parse_ballot
-from council.protocols.ballots import NYK_SCALE
+from council.protocols.ballots import MAX_STANCE_WORDS, NYK_SCALE
 from council.protocols.spec import VoteStage
 from council.records.replies import ballot_object, ballot_prose
 from council.records.run import RunResult
@@ -223,6 +223,10 @@ def test_a_free_stance_cannot_be_empty_under_a_grammar() -> None:
     pattern = re.compile(stance["pattern"])
     assert all(pattern.match(ok) for ok in ["wait", "3 months", "Élan", "保持现状"])
     assert not any(pattern.match(bad) for bad in ["[", "][", " wait", '"', "-", "a\nb"])
+    # No more words than the reader counts as a stance: the bundled model, held to 80
+    # characters alone, filled them with 14 words the reader then refused.
+    assert pattern.match(" ".join(["word"] * MAX_STANCE_WORDS))
+    assert not pattern.match(" ".join(["word"] * (MAX_STANCE_WORDS + 1)))
     from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
     schema = NYK_SCALE.response_schema(None, numeric=False, ranked=False)

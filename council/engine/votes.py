@@ -37,7 +37,7 @@ from functools import lru_cache
 from typing import Any
 
 from council.engine.structured import json_vote, structured_fields
-from council.protocols.ballots import BallotScale, ballot_scale
+from council.protocols.ballots import MAX_STANCE_WORDS, BallotScale, ballot_scale
 from council.protocols.spec import VoteStage
 from council.records.run import Ballot, Tally, VoteOutcome
 
@@ -58,7 +58,6 @@ CONFIDENCE_WORDS = {
     "moderate": 0.75, "mid": 0.75, "very low": 0.25, "low": 0.5,
 }  # fmt: skip
 ABSTAIN = "abstain"
-MAX_STANCE_WORDS = 12  # a free stance is "a position in a few words"
 # Words that mean a canonical stance; a fixed option list uses the ones among its options.
 SYNONYMS = {
     "yes": ("yes", "yeah", "yep", "agree", "agreed", "support", "in favour", "in favor",

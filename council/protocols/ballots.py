@@ -160,10 +160,15 @@ class BallotScale(BaseModel):
         return "|".join(self.levels)
 
 
+# A free stance is "a position in a few words": at most this many words (the ballot reader
+# refuses more, ``council.engine.votes``, and the schema holds a model to the same).
+MAX_STANCE_WORDS = 12
 # A free-text stance as a JSON schema pattern (ECMA regex, as OpenAI, Gemini and llama.cpp's
-# grammar read it): a first character that is no space, bracket or mark, then up to 79 more
-# on one line.
-FREE_STANCE_PATTERN = r'^[^ \t\n\[\]{}()"\\.,;:!?*#|<>-][^"\\\n]{0,79}$'
+# grammar read it): a first character that is no space, bracket or mark, then up to
+# MAX_STANCE_WORDS words of at most 24 characters on one line.
+_FIRST = r'[^ \t\n\[\]{}()"\\.,;:!?*#|<>-]'
+_WORD = r'[^ "\\\n]'
+FREE_STANCE_PATTERN = f"^{_FIRST}{_WORD}{{0,23}}( {_WORD}{{1,24}}){{0,{MAX_STANCE_WORDS - 1}}}$"
 
 COUNCIL_SCALE = BallotScale(name="council", confidence="number", dealbreaker="reversal")
 NYK_SCALE = BallotScale(
