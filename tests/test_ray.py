@@ -97,9 +97,12 @@ def test_an_interrupted_run_resumes_without_repeating_finished_units(
     finished = records(out)
     assert len(finished["units"]) == 3
     before = provider.request_count
-    # The voices ran first, so what is left is 16 councils less the 3 finished.
+    # What is left: 16 councils less the 3 finished, and any voice still out when the driver
+    # stopped (the voices are sent first, but a cluster hands back what finishes first: on a
+    # loaded machine a council can come back before the last voice).
+    voices_left = len(records(clean)["voices"]) - len(finished["voices"])
     assert run_plan(plan_for(provider, out), executor="ray") == {
-        "ran": 13,
+        "ran": 13 + voices_left,
         "skipped": 3,
         "failed": 0,
     }
