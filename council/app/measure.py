@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from council.base.errors import ConfigError
+from council.base.errors import ConfigError, first_problem
 from council.base.paths import RUNS_HOME, runs_location
 from council.base.secrets import redacted_line
 from council.meter.analysis import analyse_run, assistant_texts_by_model
@@ -209,6 +209,5 @@ def read_summary(folder: Path) -> ExperimentSummary:
     try:
         return ExperimentSummary.model_validate(summary)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: not an experiment summary: {where}: {error['msg']}") from None
+        problem = first_problem(exc, "(top level)")
+        raise ConfigError(f"{path}: not an experiment summary: {problem}") from None

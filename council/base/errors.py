@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 class CouncilError(Exception):
@@ -101,3 +102,11 @@ class LedgerDamaged(StorageError):
 
 class LedgerTooNew(StorageError):
     exit_code = 77
+
+
+def first_problem(exc: Any, top: str) -> str:
+    """A pydantic ``ValidationError`` as one line: its first error's place (dotted; ``top``
+    when the whole value is wrong) and message."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or top
+    return f"{where}: {first['msg']}"

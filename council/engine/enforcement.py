@@ -64,6 +64,27 @@ def _distinct(
     return kept
 
 
+def _noted(
+    run: GuardRun,
+    stage: GuardStage,
+    round_number: int,
+    gate: str,
+    verdict: Verdict,
+    seats: list[str],
+) -> Verdict:
+    """The verdict of a STEP 4 check, recorded as the gate note its tag names."""
+    note = GateNote(
+        stage=stage.id,
+        round=round_number,
+        gate=gate,
+        fired=verdict.fired,
+        seats=seats,
+        reason=verdict.reason,
+    )
+    run.record_gate(note)
+    return verdict
+
+
 class DissentQuotaCondition(GuardCondition):
     gate = "dissent_quota"
 
@@ -81,7 +102,7 @@ class DissentQuotaCondition(GuardCondition):
                 if tally is None
                 else f"'{stage.checks}' has no leading stance: the council is split"
             )
-            return self._note(run, stage, round_number, Verdict(False, why), [])
+            return _noted(run, stage, round_number, self.gate, Verdict(False, why), [])
         replies = {t.seat: t.text or "" for t in run.previous_turns(stage.checks or "") if t.ok}
         objecting = {seat: replies.get(seat, "") for seat in tally.dissenters}
         distinct = _distinct(objecting, run.similarity, stage.objection_overlap)
@@ -95,27 +116,8 @@ class DissentQuotaCondition(GuardCondition):
         state = f": dissent asked of {', '.join(agreed)}" if fired else ": quota met"
         if len(distinct) < quota and not agreed:
             state = ": no one agreed to ask"
-        return self._note(run, stage, round_number, Verdict(fired, said + state), reading.chosen)
-
-    def _note(
-        self,
-        run: GuardRun,
-        stage: GuardStage,
-        round_number: int,
-        verdict: Verdict,
-        seats: list[str],
-    ) -> Verdict:
-        run.record_gate(
-            GateNote(
-                stage=stage.id,
-                round=round_number,
-                gate=self.gate,
-                fired=verdict.fired,
-                seats=seats,
-                reason=verdict.reason,
-            )
-        )
-        return verdict
+        verdict = Verdict(fired, said + state)
+        return _noted(run, stage, round_number, self.gate, verdict, reading.chosen)
 
 
 class HemlockCondition(GuardCondition):
@@ -160,17 +162,7 @@ class HemlockCondition(GuardCondition):
                 if reading.chosen
                 else f"{', '.join(questioners)} asked nothing already answered since '{earlier}'",
             )
-        run.record_gate(
-            GateNote(
-                stage=stage.id,
-                round=round_number,
-                gate=self.gate,
-                fired=verdict.fired,
-                seats=list(reading.chosen),
-                reason=verdict.reason,
-            )
-        )
-        return verdict
+        return _noted(run, stage, round_number, self.gate, verdict, list(reading.chosen))
 
 
 def _coverage(question: str, reply: str) -> float:

@@ -19,7 +19,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from council.base.errors import CouncilError
+from council.base.errors import CouncilError, first_problem
 from council.base.secrets import redact
 from council.personas.library import available_personas, find_persona
 from council.personas.panels import available_panels
@@ -100,9 +100,7 @@ def _run_routes(app: FastAPI, settings: ServerSettings, live: LiveRuns) -> None:
         try:
             wanted = ConveneRequest.model_validate_json(await _body(request))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            return JSONResponse({"error": f"{where}: {first['msg']}"}, status_code=400)
+            return JSONResponse({"error": first_problem(exc, "body")}, status_code=400)
         run_id = await asyncio.to_thread(live.start, lambda sink: convene(wanted, settings, sink))
         return JSONResponse({"run_id": run_id, "url": f"/runs/{run_id}"})
 

@@ -35,7 +35,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from council.app.experiments.folder import check_plan, journal_lines
-from council.base.errors import ConfigError
+from council.base.errors import ConfigError, first_problem
 from council.personas.card import PersonaCard
 from council.personas.prompt import system_prompt
 from council.seats.activations.axis import DEFAULT_PROMPTS, AssistantAxis
@@ -302,9 +302,7 @@ def _journal_row(line: str, path: Path, number: int) -> CappingReply:
     try:
         return CappingReply.model_validate_json(line)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "(line)"
-        raise ConfigError(f"{path}:{number}: {where}: {error['msg']}") from None
+        raise ConfigError(f"{path}:{number}: {first_problem(exc, '(line)')}") from None
 
 
 def _reply(ask: Ask, made: Generated, ceiling: float | None) -> CappingReply:

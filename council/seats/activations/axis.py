@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from council.base.errors import ConfigError
+from council.base.errors import ConfigError, first_problem
 from council.personas.card import PersonaCard
 from council.personas.prompt import system_prompt
 from council.records.run import utc_now
@@ -179,9 +179,7 @@ def load_axis(path: Path) -> AssistantAxis:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the axis: {exc.strerror}") from None
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "(top)"
-        raise ConfigError(f"{path}: not an assistant axis: {where}: {error['msg']}") from None
+        raise ConfigError(f"{path}: not an assistant axis: {first_problem(exc, '(top)')}") from None
 
 
 def stored_axis(
