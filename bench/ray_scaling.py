@@ -48,7 +48,7 @@ class _KeptOpen:
 
 def _plan(out: Path, questions: list[str], samples: int) -> ExperimentPlan:
     arm = Arm("bundled", [DEFAULT_LOCAL_MODEL], ["popper", "kuhn"])
-    return ExperimentPlan(kind="diversity", arms=[arm], questions=questions, samples=samples,
+    return ExperimentPlan(arms=[arm], questions=questions, samples=samples,
                           out=out, protocol="quick", max_tokens=16, placebo=False,
                           baseline_samples=0)  # fmt: skip
 
