@@ -16,19 +16,20 @@ import pytest
 from council import Council, SamplingSettings
 from council import measure as council_measure
 from council.base.errors import ConfigError, UnknownNameError
+from council.meter.activations.axis import Sample, axis_from_samples, collect_samples, split_samples
+from council.meter.activations.drift import activation_drift, drift_table
+from council.meter.activations.stats import (
+    auc,
+    auc_interval,
+    contrast_of_means,
+    correlations,
+    project,
+)
 from council.meter.run_report import Drift
 from council.personas.library import find_persona
+from council.records.axis import AssistantAxis, load_axis, stored_axis
 from council.records.events import TurnFinished, event_json, parse_event
 from council.records.run import Turn, TurnActivations, utc_now
-from council.seats.activations.axis import (
-    AssistantAxis,
-    Sample,
-    axis_from_samples,
-    collect_samples,
-    load_axis,
-    split_samples,
-    stored_axis,
-)
 from council.seats.activations.backend import (
     ActivationModel,
     Reply,
@@ -36,14 +37,6 @@ from council.seats.activations.backend import (
     clamp_along,
     missing_packages,
     parse_cap,
-)
-from council.seats.activations.drift import activation_drift, drift_table
-from council.seats.activations.stats import (
-    auc,
-    auc_interval,
-    contrast_of_means,
-    correlations,
-    project,
 )
 from council.seats.local import BUNDLED_MODELS
 from council.seats.seat import make_model
@@ -239,7 +232,7 @@ def test_a_polarity_pair_gets_its_persona_vector() -> None:
 
 def test_a_persona_vector_separates_no_better_than_chance_on_noise() -> None:
     """Poles that differ by nothing: the cross-fitted AUC stays near one half on average."""
-    from council.seats.activations.axis import _cross_fitted
+    from council.meter.activations.axis import _cross_fitted
 
     rng = np.random.default_rng(3)
     scores = []
@@ -505,8 +498,8 @@ def test_the_backend_is_named_by_model_string_and_checks_its_packages(
 
 
 def test_the_activation_modules_import_no_torch() -> None:
-    code = ("import sys, council.seats.activations.backend, council.seats.activations.axis, "
-            "council.seats.activations.drift, council.cli.axis_cmd; "
+    code = ("import sys, council.seats.activations.backend, council.meter.activations.axis, "
+            "council.meter.activations.drift, council.cli.axis_cmd; "
             "print(sorted(m for m in ('torch', 'transformers', 'gguf') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -522,7 +515,7 @@ NEEDS = missing_packages()
     bool(NEEDS), reason=f"persona-council[activations] not installed: {', '.join(NEEDS)}"
 )
 def test_a_tiny_axis_and_an_activation_seat_on_the_bundled_model(tmp_path: Path) -> None:
-    from council.seats.activations.axis import build_axis
+    from council.meter.activations.axis import build_axis
     from council.seats.activations.backend import shared_reader
 
     reader = shared_reader("smollm2-135m-instruct")

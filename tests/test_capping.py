@@ -176,7 +176,7 @@ def test_looping_counts_repeated_trigrams() -> None:
 def test_the_experiment_writes_its_summary_and_a_second_run_generates_nothing(
     tmp_path: Path,
 ) -> None:
-    from council.seats.activations.axis import AssistantAxis
+    from council.records.axis import AssistantAxis
 
     axis = AssistantAxis.model_construct(axis_id="x", model="local/smollm2-135m-instruct")
     calls: list[tuple[str, float | None]] = []
@@ -207,7 +207,7 @@ def test_capping_on_the_bundled_model_holds_every_position_under_the_cap(tmp_pat
     """A real model, a direction chosen at random at its middle layer: capping must hold the
     recorded projection at or under the ceiling at every position, and leave free replies be."""
     pytest.importorskip("transformers")
-    from council.seats.activations.axis import AssistantAxis
+    from council.records.axis import AssistantAxis
     from council.seats.activations.backend import shared_reader
 
     reader = shared_reader("smollm2-135m-instruct")

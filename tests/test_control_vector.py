@@ -16,7 +16,7 @@ from council.cli.main import main
 
 gguf = pytest.importorskip("gguf")
 
-from council.seats.activations.control_vector import (  # noqa: E402
+from council.meter.activations.control_vector import (  # noqa: E402
     llama_cpp_layer,
     read_control_vector,
     write_control_vector,
@@ -67,7 +67,7 @@ def test_llama_cpp_steered_by_the_file_answers_as_pytorch_steered_by_a_hook(
     import llama_cpp
     import torch
 
-    from council.seats.activations.axis import AssistantAxis
+    from council.records.axis import AssistantAxis
     from council.seats.activations.backend import shared_reader
     from council.seats.local import bundled_model, verified_path
 

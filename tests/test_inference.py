@@ -374,11 +374,11 @@ def test_labels_need_only_be_hashable() -> None:
 
 
 def test_one_interval_type_reads_back_both_of_its_json_forms() -> None:
-    from council.records.intervals import Interval as Recorded
-    from council.seats.activations.stats import Interval as Axis
-    from council.seats.activations.stats import auc_interval
+    from council.meter.activations.stats import auc_interval
+    from council.meter.intervals import Interval as Recorded
+    from council.meter.stats import Interval as Bootstrapped
 
-    assert Interval is Recorded is Axis
+    assert Interval is Recorded is Bootstrapped
     estimate = Interval(value=0.51234, low=0.4, high=0.6, n=10, method="m", clusters=5)
     assert estimate.to_json() == {
         "mean": 0.5123,

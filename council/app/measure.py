@@ -146,8 +146,8 @@ def with_activation_drift(
     recorded = [t for t in run.turns if t.activations is not None]
     if not recorded:
         return report
-    from council.seats.activations.axis import load_axis, stored_axis
-    from council.seats.activations.drift import activation_drift
+    from council.meter.activations.drift import activation_drift
+    from council.records.axis import load_axis, stored_axis
 
     local = "local/" + recorded[0].model.rpartition("/")[2]
     found = load_axis(Path(axis)) if axis is not None else stored_axis(local)

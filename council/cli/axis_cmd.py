@@ -14,13 +14,9 @@ from council.cli.arguments import positive_int
 def _build(args: argparse.Namespace) -> int:
     from council.base.errors import ConfigError
     from council.cli.output import split_list
+    from council.meter.activations.axis import DEFAULT_PERSONAS, DEFAULT_PROMPTS, build_axis
     from council.personas.library import find_persona
-    from council.seats.activations.axis import (
-        DEFAULT_PERSONAS,
-        DEFAULT_PROMPTS,
-        axis_path,
-        build_axis,
-    )
+    from council.records.axis import axis_path
     from council.seats.activations.backend import require_packages, shared_reader
     from council.seats.local import LOCAL_PROVIDER, bundled_model
 
@@ -99,7 +95,7 @@ def _summary(axis: Any) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     from council.base.errors import ConfigError
-    from council.seats.activations.axis import axis_path, load_axis
+    from council.records.axis import axis_path, load_axis
 
     path = Path(args.path) if args.path else axis_path(args.model)
     if not path.is_file():
@@ -119,8 +115,8 @@ def _show(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from council.base.errors import ConfigError
-    from council.seats.activations.axis import axis_path, load_axis
-    from council.seats.activations.control_vector import llama_cpp_layer, write_control_vector
+    from council.meter.activations.control_vector import llama_cpp_layer, write_control_vector
+    from council.records.axis import axis_path, load_axis
 
     path = Path(args.path) if args.path else axis_path(args.model)
     if not path.is_file():

@@ -85,7 +85,7 @@ def _capping(args: argparse.Namespace) -> int:
     from council.app.experiments.capping_summary import capping_experiment, capping_lines
     from council.app.experiments.runner import read_questions
     from council.base.errors import ConfigError
-    from council.seats.activations.axis import axis_path, load_axis
+    from council.records.axis import axis_path, load_axis
     from council.seats.activations.backend import require_packages
     from council.seats.local import LOCAL_PROVIDER, bundled_model
 

@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from council.meter.identifiability import Identifiability
+from council.meter.intervals import Interval
 from council.meter.run_report import ReportModel
-from council.records.intervals import Interval
 
 # Keys this version does not know (an arm's other plan fields, a newer summary's sections) are
 # kept and written back.

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from council.meter.intervals import Interval
 from council.meter.metrics import NEAR_ZERO_VARIANCE, Matrix, check_embeddings
-from council.meter.stats import LEVEL, Interval
+from council.meter.stats import LEVEL
 
 ALPHA = 0.05
 NO_VALUES = "no values"

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from council.meter.activations.drift import ActivationDrift
 from council.meter.identifiability import Identifiability
-from council.seats.activations.drift import ActivationDrift
 
 
 class ReportModel(BaseModel):

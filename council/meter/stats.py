@@ -3,7 +3,7 @@ mean and of a difference in means, and permutation tests (exact when the groups 
 
 Every result names the method that made it, because a degenerate sample (one value, all values
 equal) has no BCa interval and gets a plainly stated one instead of a silent fallback. Intervals
-are ``council.records.intervals.Interval``, the one interval type (re-exported here).
+are ``council.meter.intervals.Interval``, the one interval type.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from council.records.intervals import Interval
+from council.meter.intervals import Interval
 
 LEVEL = 0.95
 RESAMPLES = 9999

@@ -4,11 +4,11 @@ drift tracked it over the same turns."""
 
 from __future__ import annotations
 
+from council.meter.activations.drift import ActivationDrift, Correlation, PlacedTurn
 from council.meter.run_report import RunDiversity
 from council.reports import svg
 from council.reports.page import esc, figure, note, table
 from council.reports.values import fmt, seat_colours, stage_label
-from council.seats.activations.drift import ActivationDrift, Correlation, PlacedTurn
 
 AXIS_REFERENCES = (
     svg.Reference(0.0, "persona replies (0)", svg.reference_colour(0), "2 3"),

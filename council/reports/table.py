@@ -93,7 +93,7 @@ def run_table(report: RunDiversity) -> str:
         f"Skipped: {skipped_turns(report)}",
     ]
     if report.activation_drift:
-        from council.seats.activations.drift import drift_table
+        from council.meter.activations.drift import drift_table
 
         out += ["", drift_table(report.activation_drift)]
     return "\n".join(out)

@@ -36,9 +36,10 @@ from pydantic import BaseModel, ConfigDict
 
 from council.app.experiments.folder import check_plan, journal_lines
 from council.base.errors import ConfigError, first_problem
+from council.meter.activations.axis import DEFAULT_PROMPTS
 from council.personas.card import PersonaCard
 from council.personas.prompt import system_prompt
-from council.seats.activations.axis import DEFAULT_PROMPTS, AssistantAxis
+from council.records.axis import AssistantAxis
 
 # Attempts to pull a seat out of character, each wrapped around one of the questions: the
 # analogue of the cited jailbreak test. {name} is the persona's name. The first half of

@@ -62,7 +62,7 @@ from council.meter.inference import holm
 from council.meter.metrics import drift_position, mean_pairwise_distance, normalised_mean
 from council.personas.card import PersonaCard
 from council.personas.library import find_persona
-from council.seats.activations.axis import AssistantAxis
+from council.records.axis import AssistantAxis
 
 CONTINUOUS = ("activation_position", "embedding_drift", "looping", "clamped")
 METRICS = ("activation_position", "embedding_drift", "left_character", "looping", "clamped")

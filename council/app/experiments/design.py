@@ -32,7 +32,7 @@ from council.meter.inference import (
     sd_from_components,
     variance_components,
 )
-from council.meter.stats import Interval
+from council.meter.intervals import Interval
 
 BLIND = "blind_mean_pairwise_distance"
 ABOVE_FLOOR = "above_placebo_floor"

@@ -39,7 +39,7 @@ from council.meter.inference import (
     cluster_mean,
     design_shares,
 )
-from council.meter.stats import Interval
+from council.meter.intervals import Interval
 from council.records.run import RunResult, Turn
 from council.seats.routing import model_family
 from council.store.loader import load_run

@@ -314,7 +314,7 @@ class ActivationModel(ChatModel):
         self.model = model
         self.reader = reader
         if axis is None:
-            from council.seats.activations.axis import stored_axis
+            from council.records.axis import stored_axis
 
             axis = stored_axis(f"{LOCAL_PROVIDER}/{name}", axis_dir)
         self.axis = axis

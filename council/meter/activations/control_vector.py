@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from council.base.errors import ConfigError
-from council.seats.activations.axis import AssistantAxis
+from council.records.axis import AssistantAxis
 
 ARCHITECTURE = "controlvector"
 

@@ -2,7 +2,7 @@
 well a direction separates two groups (AUC with a score interval), and correlations.
 
 Nothing here touches a model, so it is tested on synthetic tensors. The AUC's interval is
-``council.records.intervals.Interval``, the meter's one interval type (re-exported here).
+``council.meter.intervals.Interval``, the meter's one interval type.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from council.records.intervals import Interval
+from council.meter.intervals import Interval
 
 Matrix = Any  # a numpy array; numpy's own typing of shapes adds nothing here
 

@@ -1,10 +1,11 @@
 """One interval type for every measured estimate: an experiment metric's mean with its bootstrap
 or t interval (the meter, ``council.meter.stats`` and ``inference``) and the assistant axis's
-held-out AUC with its score interval (``council.seats.activations.stats``).
+held-out AUC with its score interval (``council.meter.activations.stats``).
 
-It lives in the records layer because both the meter and the seats' activation backend (a layer
-below the meter) make it. It reads and writes the meter's JSON form (``mean``, ``ci95``, ``n``,
-``method``, ``clusters`` where set), the form every report and ``summary.json`` holds;
+Only the meter makes one (the activation backend records activations; the axis measured from
+them is the meter's), so it lives here. It reads and writes the meter's JSON form (``mean``,
+``ci95``, ``n``, ``method``, ``clusters`` where set), the form every report and
+``summary.json`` holds;
 ``bounds_json()`` writes the named-bounds form an axis file stores (``estimate``, ``low``,
 ``high``, ...), and that form reads back too.
 """

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from council.records.intervals import Interval
+from council.meter.activations.stats import correlations
+from council.meter.intervals import Interval
+from council.records.axis import AssistantAxis
 from council.records.run import RunResult, Turn
-from council.seats.activations.axis import AssistantAxis
-from council.seats.activations.stats import correlations
 
 TurnKey = tuple[str, str, int]  # seat, stage, round
 
