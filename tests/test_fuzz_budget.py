@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from council.base.errors import CardError
 from council.personas import parse_card, system_prompt
-from council.text.templates import MAX_OUTPUT_CHARS, RENDER_SECONDS
+from council.text.sandbox import MAX_OUTPUT_CHARS
+from council.text.templates import RENDER_SECONDS
 
 CARD = Path("fuzz.md")
 # A render may use its whole budget and the worker then restarts; nothing may take longer.

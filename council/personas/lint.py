@@ -33,7 +33,8 @@ from council.base.errors import CardError
 from council.personas.card import PersonaCard, load_card, split_front_matter
 from council.personas.library import available_personas, card_files
 from council.personas.prompt import provided_names, template_variables
-from council.text.templates import TemplateProblem, render_bounded, sandbox
+from council.text.sandbox import TemplateProblem, sandbox
+from council.text.templates import render_bounded
 
 EMBEDDING_THRESHOLD = 0.92
 LEXICAL_THRESHOLD = 0.6

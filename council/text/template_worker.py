@@ -13,7 +13,7 @@ import json
 import resource
 import sys
 
-from council.text.templates import TemplateProblem, render_here
+from council.text.sandbox import TemplateProblem, render_here
 
 
 def _limit_memory(megabytes: int) -> None:

@@ -1,15 +1,11 @@
-"""Rendering user-authored Jinja templates (card bodies, protocol prompts) in a sandbox,
-within a budget of time and memory.
+"""Rendering user-authored Jinja templates (card bodies, protocol prompts) within a budget of
+time and memory.
 
-Cards are data from strangers: the body is rendered by Jinja's immutable sandbox (no attribute
-access to Python internals, no mutation) with strict undefined variables, so a typo in a variable
-name is an error naming the card and line rather than a silently empty prompt. The sandbox also
-refuses the cheap ways to exhaust memory or time (``'a' * 10**10``, ``2 ** 10**9``, a filter
-asked for a width of a billion, ``lipsum``) and caps the rendered size. Against everything it
-does not know, renders run in a worker process (``council.text.template_worker``) with an address-
-space limit, killed when one outlives ``RENDER_SECONDS``: no template can take the host's memory
-or a core for longer than that. The worker is a child of ``council.base.processes``: it dies with
-this process, however this process ends.
+Templates render in Jinja's sandbox (``council.text.sandbox``). Against everything the sandbox
+does not know, renders run in a worker process (``council.text.template_worker``) with an
+address-space limit, killed when one outlives ``RENDER_SECONDS``: no template can take the host's
+memory or a core for longer than that. The worker is a child of ``council.base.processes``: it
+dies with this process, however this process ends.
 """
 
 from __future__ import annotations
@@ -20,106 +16,18 @@ import json
 import select
 import subprocess
 import threading
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import IO, Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from council.base.errors import CardError, SourceError
 from council.base.processes import ended, spawn
+from council.text import template_worker
+from council.text.sandbox import TemplateProblem, render_here, sandbox
 
-MAX_OUTPUT_CHARS = 200_000  # a system prompt longer than this is a mistake or an attack
-_MAX_REPEAT = 10_000  # 'x' * n, [..] * n
-_MAX_EXPONENT = 1_000
-_MAX_WIDTH = 1_000  # center, indent, wordwrap, truncate, format widths
 RENDER_SECONDS = 2.0  # one render's time budget
 RENDER_MEGABYTES = 512  # the render worker's address space, interpreter included
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is too large for a template")
-        if operator == "*":
-            for value, count in ((left, right), (right, left)):
-                sequence = isinstance(value, str | list | tuple) and isinstance(count, int)
-                if sequence and count * max(len(value), 1) > _MAX_REPEAT:
-                    raise SecurityError("repetition too large for a template")
-        return super().call_binop(context, operator, left, right)
-
-
-def _bounded(name: str, filter_function: Any, position: int) -> Any:
-    def bounded(*args: Any, **kwargs: Any) -> Any:
-        width = args[position] if len(args) > position else next(iter(kwargs.values()), 0)
-        if isinstance(width, int) and abs(width) > _MAX_WIDTH:
-            raise SecurityError(f"filter '{name}' width {width} is too large for a template")
-        return filter_function(*args, **kwargs)
-
-    # Keep Jinja's marker for filters that receive the environment or context first.
-    if hasattr(filter_function, "jinja_pass_arg"):
-        bounded.jinja_pass_arg = filter_function.jinja_pass_arg  # type: ignore[attr-defined]
-    return bounded
-
-
-@cache
-def sandbox() -> ImmutableSandboxedEnvironment:
-    environment = _Sandbox(
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.globals.pop("lipsum", None)
-    for name, position in (("center", 1), ("indent", 1), ("wordwrap", 2), ("truncate", 2)):
-        environment.filters[name] = _bounded(name, environment.filters[name], position)
-    return environment
-
-
-@lru_cache(maxsize=1024)
-def _compiled(source: str) -> jinja2.Template:
-    # Compiling is most of a render's cost; each prompt is rendered once per seat and round.
-    return sandbox().from_string(source)
-
-
-class TemplateProblem(Exception):
-    """Why a template could not render; ``line`` is 1-based within the template."""
-
-    def __init__(self, message: str, line: int | None = None, kind: str = "render") -> None:
-        super().__init__(message)
-        self.message, self.line, self.kind = message, line, kind
-
-
-def render_here(source: str, variables: dict[str, Any]) -> str:
-    """Render in this process, in the sandbox; every failure is a ``TemplateProblem``."""
-    try:
-        rendered = _compiled(source).render(**variables)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno or 1) from None
-    except SecurityError as exc:
-        raise TemplateProblem(f"template refused by the sandbox: {exc}") from None
-    except jinja2.UndefinedError as exc:
-        known = ", ".join(sorted(variables))
-        raise TemplateProblem(
-            f"template uses an undefined variable ({exc.message}); known: {known}"
-        ) from None
-    except RecursionError:
-        raise TemplateProblem("template nests or recurses too deeply") from None
-    except MemoryError:
-        raise TemplateProblem("template needs too much memory to render", kind="memory") from None
-    except (
-        jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AssertionError,
-    ) as exc:  # fmt: skip
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TemplateProblem(f"template failed to render: {message}") from None
-    # The cap is on what the template adds: text handed in (a long question) may appear once.
-    limit = MAX_OUTPUT_CHARS + sum(len(v) for v in variables.values() if isinstance(v, str))
-    if len(rendered) > limit:
-        raise TemplateProblem(f"template renders {len(rendered)} characters; at most {limit}")
-    return rendered.strip()
 
 
 class _RenderWorker:
@@ -135,7 +43,7 @@ class _RenderWorker:
         if self._process is None or self._process.poll() is not None:
             self.stop()  # one that died: its lease goes
             self._process = spawn(
-                "council.text.template_worker", [str(RENDER_MEGABYTES)],
+                template_worker.__name__, [str(RENDER_MEGABYTES)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         return self._process
