@@ -37,13 +37,14 @@ from council.records.settings import (
 from council.records.spec import ALL_SEATS, DEFAULT_PANEL
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
+from council.seats.reusing import ReusingModel
 from council.seats.routing import route
 from council.seats.seat import Seat, make_model
 from council.seats.slots import SeatSlots, read_seat_slots
 from council.store.folder import RunFolder, new_run_id
 from council.store.lease import RunLease
 from council.store.ledger import Ledger
-from council.store.recorder import ReusingModel, RunRecorder
+from council.store.recorder import RunRecorder
 from council.text.templates import start_render_worker
 
 _DEFAULTS = CouncilSpec()
@@ -470,4 +471,6 @@ def _recorded(card: PersonaCard) -> RecordedCard:
 
 
 def _reusing(seat: Seat, ledger: Ledger, runs: Sequence[str]) -> Seat:
-    return dataclasses.replace(seat, model=ReusingModel(seat.model, ledger, runs))
+    return dataclasses.replace(
+        seat, model=ReusingModel(seat.model, lambda hashed: ledger.answered(hashed, runs))
+    )

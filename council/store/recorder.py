@@ -37,7 +37,6 @@ from council.records.events import (
     TurnStarted,
     event_json,
 )
-from council.seats.model import ChatModel, Completion, ModelRequest, request_hash
 from council.store.ledger import Ledger, fsync_every_turn
 
 # Written at once, with whatever is queued: no call starts before the record is current (a full
@@ -200,37 +199,3 @@ def _tell(follower: EventSink) -> Tell:
     if handle_line is None:
         return lambda event, _line: follower.handle(event)
     return lambda event, line: handle_line(event, line if line is not None else event_json(event))
-
-
-class ReusingModel(ChatModel):
-    """Answers a call from the ledger when one of ``run_ids`` already made the identical call
-    (same model, messages and sampling) and it succeeded; otherwise calls the real model."""
-
-    def __init__(self, inner: ChatModel, ledger: Ledger, run_ids: Sequence[str]) -> None:
-        self.inner = inner
-        self.model = inner.model
-        self.ledger = ledger
-        self.run_ids = list(run_ids)
-
-    @property
-    def structured_output(self) -> bool:  # asked as the model it stands for would be
-        return self.inner.structured_output
-
-    @property
-    def reasons(self) -> bool:
-        return self.inner.reasons
-
-    async def complete(self, request: ModelRequest) -> Completion:
-        row = self.ledger.answered(request_hash(self.model, request), self.run_ids)
-        if row is None:
-            return await self.inner.complete(request)
-        return Completion(
-            content=row["content"],
-            prompt_tokens=row["prompt_tokens"],
-            completion_tokens=row["completion_tokens"],
-            cost_usd=row["cost_usd"],
-            attempts=0,
-            model=row["model"] if row["model"] != self.model else None,
-            reused=True,
-            structured=request.response_schema is not None and self.structured_output,
-        )
