@@ -63,12 +63,17 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(status, int) and (status == 429 or status >= 500)
 
 
-def failure_text(exc: BaseException, secrets: list[str]) -> str:
+def failure_text(exc: BaseException, secrets: list[str], timeout_s: float | None = None) -> str:
     """A failed call in one line, saying why it was not retried where the provider refused
-    the caller (retrying would only be refused again)."""
+    the caller (retrying would only be refused again), and after how long a timeout came."""
     why = refused(exc)
     line = one_line(exc, secrets)
-    return f"{line} [not retried: {why}]" if why else line
+    if why:
+        return f"{line} [not retried: {why}]"
+    timed_out = isinstance(exc, TimeoutError | import_litellm().Timeout)
+    if timed_out and timeout_s is not None and "call timeout" not in line:
+        return f"{line} [no reply within the call timeout, {timeout_s:g} s of model time]"
+    return line
 
 
 def one_line(exc: BaseException, secrets: list[str]) -> str:

@@ -275,7 +275,9 @@ class LiteLLMModel(ChatModel):
         except Exception as exc:
             if not is_retryable(exc) or self.max_attempts <= 1:
                 raise ModelCallError(
-                    failure_text(exc, secrets), retryable=is_retryable(exc), attempts=1
+                    failure_text(exc, secrets, self.timeout_s),
+                    retryable=is_retryable(exc),
+                    attempts=1,
                 ) from None
             first = exc
         wait_s = self._wait_s(1, first)
@@ -305,7 +307,9 @@ class LiteLLMModel(ChatModel):
                     response, pieces = await self._attempt(litellm, params, request, gate, clock)
         except Exception as exc:
             raise ModelCallError(
-                failure_text(exc, secrets), retryable=is_retryable(exc), attempts=attempts
+                failure_text(exc, secrets, self.timeout_s),
+                retryable=is_retryable(exc),
+                attempts=attempts,
             ) from None
         return response, pieces, attempts
 
