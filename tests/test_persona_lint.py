@@ -175,7 +175,10 @@ def test_duplicates_todo_and_placeholders(tmp_path: Path) -> None:
     assert ("duplicate-name", "warning") in codes([tmp_path])
     todo = write_card(tmp_path, "todo", role="TODO: a role", body="TODO {{ topic }}")
     messages = [f.message for f in lint_paths([todo]).findings]
-    assert messages == ["'role' still has a TODO", "the body still has a TODO"]
+    assert messages == [
+        "'role' still has a TODO (an unresolved scaffold placeholder)",
+        "the body still has a TODO (an unresolved scaffold placeholder)",
+    ]
     held = write_card(tmp_path, "held", body="{{ city }}", variables={"city": "<city>"})
     assert codes([held]) == {("placeholder-variable", "warning")}
 
@@ -184,7 +187,11 @@ def test_scaffold_loads_and_lints_clean_once_filled_in(tmp_path: Path) -> None:
     path = tmp_path / "harbour-pilot.md"
     path.write_text(scaffold_text("harbour-pilot"), encoding="utf-8")
     report = lint_paths([path])
-    assert report.errors == [] and {f.code for f in report.findings} == {"todo"}
+    # Unresolved scaffold placeholders are errors (issue 32): one per field, with its line.
+    assert report.errors and {f.code for f in report.findings} == {"todo"}
+    assert {(f.severity, f.line) for f in report.findings if "'role'" in f.message} == {
+        ("error", 4)
+    }
     filled = path.read_text(encoding="utf-8")
     for todo, value in {
         "TODO: one sentence: who this persona is and what they test in a proposal": "A harbour pilot who asks how a plan behaves in fog, at night and at spring tide.",

@@ -110,8 +110,8 @@ def test_new_writes_a_scaffold_that_loads(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().out.strip() == str(path)
     assert main(["personas", "render", str(path), "--topic", "Dredge the channel?"]) == 0
     assert "Dredge the channel?" in capsys.readouterr().out
-    assert main(["personas", "lint", "--lexical", str(path)]) == 0  # TODOs are warnings
-    assert "warning todo:" in capsys.readouterr().out
+    assert main(["personas", "lint", "--lexical", str(path)]) == 1  # TODOs are errors
+    assert f"{path}:4: error todo: 'role' still has a TODO" in capsys.readouterr().out
     assert main(["personas", "new", "harbour-pilot", "--dir", str(tmp_path)]) == 2
     assert "already exists" in one_line_error(capsys)
     assert main(["personas", "new", "harbour-pilot", "--dir", str(tmp_path), "--force"]) == 0

@@ -21,6 +21,7 @@ from council.meter.embedders import Embedder
 from council.personas.card import PersonaCard
 from council.personas.domain import WEIGHT
 from council.personas.library import CHAIR, find_persona
+from council.personas.lint import check_resolved
 from council.personas.panels import check_methods
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
@@ -37,6 +38,7 @@ from council.records.settings import (
 from council.records.spec import ALL_SEATS, DEFAULT_PANEL
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
+from council.seats.preflight import absent_seats
 from council.seats.reusing import ReusingModel
 from council.seats.routing import route
 from council.seats.seat import Seat, make_model
@@ -107,6 +109,7 @@ class Council:
         question: str | None = None,
         panel_rules: bool = _DEFAULTS.panel_rules,
         reasoning_effort: str | Mapping[str, str] | None = None,
+        allow_absent: bool = _DEFAULTS.allow_absent,
     ) -> None:
         start_render_worker()  # it starts while the cards load; the first prompt finds it up
         cards, chair_card, self.choice_notes = _resolve_cards(
@@ -174,6 +177,8 @@ class Council:
         # What guards that watch a stage measure diversity and drift with (the bundled
         # embedder, loaded only when one measures, unless another is given).
         self.embedder = embedder
+        # Seats that fail the pre-flight sit out (recorded absent) instead of failing the run.
+        self.allow_absent = allow_absent
 
     def _bind_efforts(self, efforts: Mapping[str, str]) -> None:
         """Each seat's reasoning effort: its own, else the one given for every seat."""
@@ -300,6 +305,7 @@ class Council:
                 "sampling": self.sampling,
                 "calls": self.calls,
                 "budget": self.budget,
+                "allow_absent": self.allow_absent,
             }
         )
 
@@ -321,6 +327,12 @@ class Council:
         if not question:
             raise ConfigError("the question is empty")
         resuming = run_id is not None
+        # Every seat's model checked before anything is recorded or spent; not for a resume or
+        # replay, whose calls the record may answer in full (one it cannot fails unretried).
+        absent = (
+            [] if reuse_from
+            else await absent_seats([*self.panel, self.chair], allow_absent=self.allow_absent)
+        )  # fmt: skip
         run_id = run_id or new_run_id(question)
         ledger = Ledger.in_folder(self.runs_dir) if self.runs_dir else None
         lease = RunLease(self.runs_dir, run_id) if self.runs_dir else None
@@ -329,7 +341,7 @@ class Council:
                 lease.acquire()  # a run resumed twice at once would make every call twice
                 ledger.reserve()
             return await self._deliberate(question, run_id, ledger, reuse_from, label_seed,
-                                          resuming)  # fmt: skip
+                                          resuming, absent)  # fmt: skip
         finally:
             if lease is not None:
                 lease.release()
@@ -344,6 +356,7 @@ class Council:
         reuse_from: Sequence[str],
         label_seed: str | None,
         resuming: bool,
+        absent: Mapping[str, str],
     ) -> RunResult:
         panel, chair = self.panel, self.chair
         if not self._domain_locked:  # chosen for this question before any seat speaks
@@ -374,6 +387,7 @@ class Council:
             probe=EmbeddingProbe(self.embedder) if self.embedder else default_probe(),
             switches=self.switches,
             choice_notes=self.choice_notes,
+            absent=absent,
         )
         try:
             result = await deliberation.run()
@@ -416,6 +430,8 @@ def _resolve_cards(
         assert choice is not None
         personas, notes = choice.personas, choice.why
     cards = [p if isinstance(p, PersonaCard) else find_persona(str(p), dirs) for p in personas]
+    for card in cards:
+        check_resolved(card)  # a scaffold's TODOs would reach the model as its identity
     if not cards:
         raise ConfigError("a council needs at least one persona")
     names = [card.name for card in cards]
@@ -459,6 +475,7 @@ def _spec_arguments(spec: CouncilSpec, doubles: Mapping[str, ChatModel]) -> dict
         switches=spec.switches,
         panel_rules=spec.panel_rules,
         reasoning_effort=dict(spec.reasoning_effort),
+        allow_absent=spec.allow_absent,
     )
     if spec.personas is not None:  # unset: the default panel, or the pair a duo seats
         kwargs["personas"] = spec.personas

@@ -8,6 +8,7 @@ non-zero instead of showing a traceback.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,56 @@ class ConfigError(CouncilError):
 
 
 class ModelCallError(CouncilError):
-    """A model call failed for good (after retries, or with an error that is not retried)."""
+    """A model call failed for good (after retries, or with an error that is not retried).
+    ``queue_s`` and ``start_s`` say how long it waited before its model worked on it (a turn
+    on a local server, a warm worker or server starting), as a turn records them."""
 
-    def __init__(self, message: str, *, retryable: bool, attempts: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        attempts: int,
+        queue_s: float = 0.0,
+        start_s: float = 0.0,
+    ) -> None:
         self.retryable = retryable
         self.attempts = attempts
+        self.queue_s = queue_s
+        self.start_s = start_s
         super().__init__(message)
+
+
+@dataclass(frozen=True)
+class SeatProblem:
+    """What one seat's model needs before it can be called, and how to give it that."""
+
+    seat: str
+    model: str
+    need: str  # "OPENAI_API_KEY", "a server answering at http://127.0.0.1:8080/v1"
+    fix: str  # "export it, or seat another model: council models"
+
+    @property
+    def line(self) -> str:
+        return f"seat {self.seat}: {self.model} needs {self.need} ({self.fix})"
+
+
+class PreflightError(CouncilError):
+    """Seats whose models cannot be called here (a key not set, a server not answering, a
+    bundled model not installed, a setting the model does not take), found before any call:
+    nothing was spent. ``problems`` holds one per seat; the message is one line per seat.
+    Exit status 78 (sysexits' EX_CONFIG)."""
+
+    exit_code = 78
+
+    def __init__(self, problems: Iterable[SeatProblem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        head = (
+            f"pre-flight: {count} seat{'s' if count != 1 else ''} cannot be called here; "
+            "nothing was sent (--allow-absent convenes without them)"
+        )
+        super().__init__("\n".join([head, *(p.line for p in self.problems)]))
 
 
 class RunFailed(CouncilError):

@@ -138,16 +138,17 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         shown = {**run, "seats": json.loads(run["seats"]), "config": json.loads(run["config"])}
         extra = {"reasoning": thoughts} if thoughts is not None else {}
-        print(json.dumps({**shown, "calls": calls, **extra}, indent=2, ensure_ascii=False))
+        timed = _timed(ledger, run_id, calls)
+        print(json.dumps({**shown, "calls": timed, **extra}, indent=2, ensure_ascii=False))
         return 0
     print(f"{run['run_id']}  {run['status']}  {run['protocol']}\n{run['question']}")
     if run["error"]:
         print(f"error: {run['error']}")
-    for call in calls:
+    waits = _waits(ledger, run_id, len(calls))
+    for call, waited in zip(calls, waits, strict=True):
         state = "reused" if call["reused"] else ("ok" if not call["error"] else call["error"])
-        tokens = f"{call['prompt_tokens']} -> {call['completion_tokens']} tokens"
         print(f"  {call['stage']:<18} r{call['round']} {call['seat']:<12} {call['model']:<32} "
-              f"{call['latency_s']:6.2f} s  {tokens}  {state}")  # fmt: skip
+              f"{call['latency_s']:6.2f} s{waited}  {_tokens(call)}  {state}")  # fmt: skip
     if args.prompts:
         for call in calls:
             print(f"\n=== {call['stage']} r{call['round']} · {call['seat']} ===")
@@ -158,6 +159,42 @@ def _show(args: argparse.Namespace) -> int:
         print(f"\n=== reasoning: {thought['stage']} r{thought['round']} · {thought['seat']}"
               f"{tokens} ===\n{thought['reasoning']}")  # fmt: skip
     return 0
+
+
+def _timed(ledger: Any, run_id: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The calls with their queue and start times, from the record (an older one has none)."""
+    from council.records.fold import fold_events
+
+    turns = fold_events(ledger.events(run_id)).turns
+    if len(turns) != len(calls):
+        return calls
+    return [
+        {**c, "queue_s": t.queue_s, "start_s": t.start_s} for c, t in zip(calls, turns, strict=True)
+    ]
+
+
+def _tokens(call: dict[str, Any]) -> str:
+    """What is known of a call's tokens: a failed call's are not (never ``None -> None``)."""
+    given, got = call["prompt_tokens"], call["completion_tokens"]
+    if given is None and got is None:
+        return "tokens unknown"
+    return f"{'?' if given is None else given} -> {'?' if got is None else got} tokens"
+
+
+def _waits(ledger: Any, run_id: str, count: int) -> list[str]:
+    """Each call's time before its model worked on it (queued, starting), from the record;
+    the latency shown beside it is the model's own."""
+    from council.records.fold import fold_events
+
+    turns = fold_events(ledger.events(run_id)).turns
+    if len(turns) != count:  # an older record: its latency is all it has
+        return [""] * count
+    shown = []
+    for turn in turns:
+        parts = [f"queued {turn.queue_s:.2f} s" if turn.queue_s >= 0.005 else "",
+                 f"start {turn.start_s:.2f} s" if turn.start_s >= 0.005 else ""]  # fmt: skip
+        shown.append(f" ({', '.join(p for p in parts if p)})" if any(parts) else "")
+    return shown
 
 
 def _reasoning(ledger: Any, run_id: str) -> list[dict[str, Any]]:

@@ -118,6 +118,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         probe: guards.DiversityProbe | None = None,
         switches: Mapping[str, bool] | None = None,
         choice_notes: Sequence[str] = (),
+        absent: Mapping[str, str] | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -158,6 +159,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         self.readings: dict[str, guards.GuardReading] = {}  # guard -> what it last measured
         self.baselines: dict[tuple[str, int, str, int], asyncio.Task[list[str]]] = {}
         self._absent: set[str] = set()  # seats that failed for good and sit out
+        self._absent_from_start = dict(absent or {})  # seat -> why it never sits (pre-flight)
         self.enforcement: Counter[str] = Counter()  # rule tag -> extra calls it sent
         self.chair_failed = False  # the chair's own model failed; another wrote the verdict
         self.verdict_check: VerdictCheck | None = None  # council's check of the verdict
@@ -205,6 +207,9 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         self._emit(
             RunStarted(run_id=self.run_id, header=header, config=self.config, resumed=self.resumed)
         )
+        for seat, reason in self._absent_from_start.items():
+            self._absent.add(seat)
+            self._emit(SeatAbsent(run_id=self.run_id, seat=seat, reason=reason))
         self._budget.start()  # wall time counts from here, not from process start
         try:
             error, stopped = await self._run_to_end()
@@ -410,8 +415,12 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         # No call starts that the budget could not cover at its worst.
         reservation = self._budget.reserve(worst_case_tokens(request.messages, request.max_tokens))
         provider_slots = self._slots(seat)
+        waiting = time.perf_counter()
         async with self._in_flight, provider_slots:
-            turn = await self._call(stage, seat, round_number, request, record_as or stage.id)
+            queued = time.perf_counter() - waiting  # for a slot: queue time, not the model's
+            turn = await self._call(
+                stage, seat, round_number, request, record_as or stage.id, queued
+            )
         self._budget.settle(reservation, turn)
         turn = await lengths.finished(
             turn,
@@ -439,7 +448,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
 
     async def _call(
         self, stage: SpeakingStage, seat: Seat, round_number: int, request: ModelRequest,
-        stage_id: str,
+        stage_id: str, queued_s: float = 0.0,
     ) -> Turn:  # fmt: skip
         self._emit(
             TurnStarted(run_id=self.run_id, stage=stage_id, round=round_number, seat=seat.name)
@@ -454,8 +463,10 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         content: str | None = None
         error: str | None = None
         usage: dict[str, Any] = {}
+        waits = (0.0, 0.0)  # (queue, start) the model waited before it worked on the call
         try:
             completion = await seat.model.complete(request)
+            waits = (completion.queue_s, completion.start_s)
             # A key a provider echoes back goes no further.
             content = self.redact(completion.content)
             usage = {
@@ -479,6 +490,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
             error = completion.problem  # empty (or starved), refused, a tool call
         except ModelCallError as exc:
             error, usage = str(exc), {"attempts": exc.attempts}
+            waits = (exc.queue_s, exc.start_s)
             self._absent.add(seat.name)
             why = f"failed for good in '{stage.id}'"
             self._emit(SeatAbsent(run_id=self.run_id, seat=seat.name, reason=why))
@@ -495,7 +507,10 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
             content=content,
             error=error,
             request_hash=request_hash(seat.model.model, request),
-            latency_s=round(time.perf_counter() - start, 4),
+            # The model's time: what the call took, less what it waited for before it left.
+            latency_s=round(max(0.0, time.perf_counter() - start - sum(waits)), 4),
+            queue_s=round(queued_s + waits[0], 4),
+            start_s=round(waits[1], 4),
             started_at=started_at,
             request=CallRequest(
                 model=seat.model.model, messages=_redacted(request.messages, self.redact),

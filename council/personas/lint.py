@@ -5,8 +5,9 @@ Errors: a card that does not load (``invalid-card``), a body that does not parse
 when rendered (``render-failed``), and ``polarity_pairs`` naming an unknown persona
 (``unknown-pair``). Warnings: ``topic-label`` (no framework and no questions: a persona in name
 only), ``no-blind-spots``, ``trait-tension`` (see ``TENSIONS``), ``similar-card``,
-``one-sided-pair``, ``self-pair``, ``duplicate-name``, ``placeholder-variable`` (a variable whose
-default is still ``<...>``) and ``todo`` (a TODO marker left in, e.g. from ``personas new``).
+``one-sided-pair``, ``self-pair``, ``duplicate-name`` and ``placeholder-variable`` (a variable
+whose default is still ``<...>``). ``todo`` (a TODO marker left in, an unresolved placeholder of
+``personas new``) is an error: convening refuses such a card (``check_resolved``).
 
 Similarity compares what a persona is (description, role, traits, frameworks, questions, blind
 spots; the body too when a card has no frameworks or questions): cosine >= ``EMBEDDING_THRESHOLD``
@@ -146,6 +147,33 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(item)
 
 
+def placeholders(
+    card: PersonaCard, lines: dict[str, int] | None = None
+) -> Iterable[tuple[str | None, int | None]]:
+    """Where a card still has a TODO marker (what ``personas new`` scaffolds): (its field,
+    or None for the body; its line where known)."""
+    lines = _field_lines(card) if lines is None else lines
+    for key, value in card.fields.model_dump(exclude={"extensions"}).items():
+        if any(_TODO.search(text) for text in _strings(value)):
+            yield key, lines.get(key)
+    todo = _TODO.search(card.body)
+    if todo:
+        yield None, card.body_line + card.body.count("\n", 0, todo.start())
+
+
+def check_resolved(card: PersonaCard) -> None:
+    """Refuse a card whose scaffold placeholders are unresolved: convened, its model would be
+    told "You are TODO: their role". One line: file, line, field."""
+    for key, line in placeholders(card):
+        raise CardError(
+            card.path or card.name,
+            "unresolved scaffold placeholder TODO: fill it in "
+            f"(council personas lint {card.path or card.name})",
+            line=line,
+            field=key,
+        )
+
+
 class _CardLinter:
     def __init__(self, card: PersonaCard, known: dict[str, PersonaCard | Path]) -> None:
         self.card, self.known = card, known
@@ -184,22 +212,12 @@ class _CardLinter:
                     f"variable '{name}' has only a placeholder default '{default}'",
                     "variables",
                 )
-        for key, value in fields.model_dump(exclude={"extensions"}).items():
-            if any(_TODO.search(text) for text in _strings(value)):
-                self.add("warning", "todo", f"'{key}' still has a TODO", key)
-        todo = _TODO.search(self.card.body)
-        if todo:
-            line = self.card.body_line + self.card.body.count("\n", 0, todo.start())
-            self.findings.append(
-                Finding(
-                    str(self.card.path),
-                    self.card.name,
-                    "warning",
-                    "todo",
-                    "the body still has a TODO",
-                    line,
-                )
-            )
+        for key, line in placeholders(self.card, self.lines):
+            where = f"'{key}' still has" if key else "the body still has"
+            self.findings.append(  # an error: a council would be told "You are TODO: ..."
+                Finding(str(self.card.path), self.card.name, "error", "todo",
+                        f"{where} a TODO (an unresolved scaffold placeholder)", line)
+            )  # fmt: skip
         self.pairs()
         return self.findings
 

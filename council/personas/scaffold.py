@@ -1,7 +1,7 @@
 """``council personas new``: a card that loads and renders at once, with TODOs to fill in.
 
-The TODO markers are lint warnings (``todo``), so ``council personas lint`` shows what is left;
-once every TODO is replaced the card lints clean.
+The TODO markers are lint errors (``todo``), so ``council personas lint`` shows what is left
+and a council refuses the card until every TODO is replaced; then it lints clean.
 """
 
 from __future__ import annotations

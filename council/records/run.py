@@ -80,7 +80,13 @@ class Turn(Record):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
+    # The model's time: from the moment its call left (its slot taken, its server or worker
+    # up) to its reply, retries and their waits included. Time spent before that is apart:
+    # queue_s waiting for a slot (the run's, the provider's, a rate limit, a local server
+    # that answers one call at a time), start_s for a warm worker or local server to start.
     latency_s: float
+    queue_s: float = 0.0
+    start_s: float = 0.0
     attempts: int = 1
     request_hash: str | None = None
     reused: bool = False  # answered from the ledger (resume, replay): no call was made

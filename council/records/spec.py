@@ -314,6 +314,19 @@ class CouncilSpec(BaseModel):
         public("similarity"),
     ] = "embedding"
 
+    # Before the first call every seat's model is checked (a key variable, a server
+    # answering, its files installed: council.seats.preflight); a seat that fails it fails
+    # the run before anything is spent, unless the council may convene without it.
+    allow_absent: Annotated[
+        bool,
+        Field(
+            description="convene without the seats whose models fail the pre-flight (a key "
+            "not set, a server not answering), recorded absent with the reason; off: the run "
+            "fails before any call"
+        ),
+        public("allow_absent", CLI, MCP),
+    ] = False
+
     # -- calls, sampling, budgets ---------------------------------------------------------
     sampling: SamplingSettings = SamplingSettings()
     calls: CallSettings = CallSettings()

@@ -26,6 +26,8 @@ KEY_VARIABLES = {
     "OPENAI_API_KEY": "openai", "ANTHROPIC_API_KEY": "anthropic", "GEMINI_API_KEY": "gemini",
     "MISTRAL_API_KEY": "mistral", "XAI_API_KEY": "xai", "DEEPSEEK_API_KEY": "deepseek",
 }  # fmt: skip
+# Variables litellm also takes for a provider's key, besides the one above.
+_ALSO_KEYS = {"gemini": ("GOOGLE_API_KEY",)}
 # Local servers council knows how to ask for their models: (name, port, models path).
 LOOPBACK_SERVERS = (("ollama", 11434, "/api/tags"), ("llama.cpp", 8080, "/v1/models"))
 Tier = str  # "high", "mid" or "low"
@@ -92,6 +94,25 @@ def detect(
     return found
 
 
+def missing_keys(model: str, env: Mapping[str, str] | None = None) -> list[str]:
+    """The key variables a hosted ``model`` needs that are not set (empty: none missing):
+    what ``council models`` and the pre-flight both say. A provider in ``KEY_VARIABLES`` is
+    read from ``env`` without importing litellm; any other is asked of litellm
+    (``validate_environment``, which reads this process's environment). A missing base URL
+    is no key: those providers have a default (Ollama's own port)."""
+    env = os.environ if env is None else env
+    provider = model.partition("/")[0]
+    own = next((v for v, p in KEY_VARIABLES.items() if p == provider), None)
+    if own is not None:
+        choices = (own, *_ALSO_KEYS.get(provider, ()))
+        return [] if any(env.get(name) for name in choices) else [own]
+    from council.seats.litellm_import import import_litellm
+
+    found = import_litellm().validate_environment(model=model)
+    missing = [k for k in found.get("missing_keys", []) if not k.endswith("_API_BASE")]
+    return [] if found.get("keys_in_environment") else missing
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """One model that could take a seat here, where it comes from, and whether it can now."""
@@ -146,12 +167,10 @@ def model_catalogue(
     env = os.environ if env is None else env
     servers = LOOPBACK_SERVERS if servers is None else servers
     entries = _bundled_entries()
-    provider_keys = {provider: variable for variable, provider in KEY_VARIABLES.items()}
     for provider, tiers in tier_models().items():
-        variable = provider_keys.get(provider)
-        ready = bool(variable and env.get(variable))
-        note = "" if ready else f"set {variable}" if variable else "no key variable known"
         for model in dict.fromkeys(tiers.values()):
+            missing = missing_keys(model, env)
+            ready, note = not missing, f"set {' and '.join(missing)}" if missing else ""
             strengths = "/".join(tier for tier, m in tiers.items() if m == model)
             entries.append(ModelEntry(model, f"{provider} ({strengths})", ready, note))
     for name, port, path in servers:

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from council.base.errors import ModelCallError
-from council.seats.model import ChatModel, Completion, ModelRequest
+from council.seats.model import ChatModel, Completion, ModelRequest, Need
 
 
 class FallbackModel(ChatModel):
@@ -37,6 +37,11 @@ class FallbackModel(ChatModel):
     @property
     def reasons(self) -> bool:
         return any(model.reasons for model in self.models)
+
+    async def preflight(self) -> Need | None:
+        """Callable when any model of the chain is; otherwise what its primary needs."""
+        needs = [await model.preflight() for model in self.models]
+        return None if any(need is None for need in needs) else needs[0]
 
     async def complete(self, request: ModelRequest) -> Completion:
         failures: list[str] = []

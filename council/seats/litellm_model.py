@@ -21,74 +21,32 @@ the call is started again, and the call made once more on the new server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-import functools
-import os
 import random
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from council.base.errors import ModelCallError
-from council.base.secrets import redact
 from council.seats import warm
+from council.seats.call_clock import Clock, local_turn
 from council.seats.capabilities import supports
+from council.seats.failures import failure_text, is_retryable, one_line, retry_after_seconds
 from council.seats.gate import call_gate, estimated_tokens
-from council.seats.model import CallListener, ChatModel, Completion, ModelRequest, wants_deltas
+from council.seats.litellm_import import import_litellm as import_litellm
+from council.seats.model import (
+    CallListener,
+    ChatModel,
+    Completion,
+    ModelRequest,
+    Need,
+    wants_deltas,
+)
 
 # Resolves a model string to the keyword arguments that reach litellm (api_base, api_key).
 EndpointResolver = Callable[[str], Awaitable[dict[str, Any]]]
-
-
-@functools.cache
-def import_litellm() -> Any:
-    """Import litellm quietly and offline: its price map is the bundled copy, not a download.
-    Once a process: every call asks for it.
-
-    What litellm does on each call that council does not use (its Logging object, the logging
-    payload its success handler builds, its own pricing of the response) has no switch in
-    litellm 1.110 (counted in Python calls per call): ``no-log`` and ``disable_streaming_logging``
-    (read by synchronous streams only) change nothing, and ``turn_off_message_logging`` adds a
-    copy of the messages to redact. Council keeps out of it instead: it registers no
-    callbacks, streams only for a listener (a stream is more than twice a plain call's work),
-    and prices a call once (the cost litellm stamped on a plain response, else
-    ``completion_cost`` on the assembled stream)."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
-    from council.seats.command_provider import register
-
-    register(litellm)  # command seats (``cli/...``): local programs, called through litellm
-    return litellm
-
-
-def is_retryable(exc: BaseException) -> bool:
-    litellm = import_litellm()
-    retryable = (
-        litellm.RateLimitError,
-        litellm.Timeout,
-        litellm.APIConnectionError,
-        litellm.InternalServerError,
-        litellm.ServiceUnavailableError,
-        litellm.BadGatewayError,
-        asyncio.TimeoutError,
-    )
-    not_retryable = (
-        litellm.AuthenticationError,
-        litellm.PermissionDeniedError,
-        litellm.BadRequestError,
-        litellm.NotFoundError,
-    )
-    if isinstance(exc, not_retryable):
-        return False
-    if isinstance(exc, retryable):
-        return True
-    status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and (status == 429 or status >= 500)
 
 
 def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -127,30 +85,6 @@ def reasoning_tokens(usage: Any) -> int | None:
     return tokens if isinstance(tokens, int) and tokens > 0 else None
 
 
-def _one_line(exc: BaseException, secrets: list[str]) -> str:
-    return redact(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
-
-
-# Gemini says when to come back in its error body (google.rpc.RetryInfo), not in a header.
-_RETRY_DELAY = re.compile(r'"retryDelay"\s*:\s*"(\d+(?:\.\d+)?)s"')
-
-
-def retry_after_seconds(exc: BaseException | None) -> float:
-    """The wait a provider asked for: ``Retry-After`` on the response, or on the headers
-    litellm keeps beside it (its Anthropic and Gemini errors carry an empty response), or
-    Gemini's ``retryDelay``; 0 when none was given."""
-    response_headers = getattr(getattr(exc, "response", None), "headers", None)
-    for headers in (response_headers, getattr(exc, "litellm_response_headers", None)):
-        lowered = {str(k).lower(): v for k, v in dict(headers or {}).items()}
-        try:
-            if lowered.get("retry-after") is not None:
-                return max(0.0, float(lowered["retry-after"]))
-        except (TypeError, ValueError):
-            pass
-    found = _RETRY_DELAY.search(str(exc)) if exc is not None else None
-    return float(found[1]) if found else 0.0
-
-
 _warmed: list[bool] = []
 
 
@@ -186,8 +120,12 @@ class LiteLLMModel(ChatModel):
         structured_output: bool | None = None,
         reasons: bool | None = None,
         schema_form: str = "json_schema",
+        check: Callable[[], Awaitable[Need | None]] | None = None,
     ) -> None:
         self.model = model
+        # What the pre-flight asks before the first call (``make_model`` says, by the kind of
+        # seat); None: a hosted model's key variable.
+        self._check = check
         self.stream = stream
         # What a warm worker needs to make this model's calls the way this process would.
         self.settings: dict[str, Any] = dict(
@@ -221,6 +159,18 @@ class LiteLLMModel(ChatModel):
         self._priced = priced and not runs_on_this_machine
 
     @property
+    def hosted(self) -> bool:
+        """A provider's model, reached by its own API (no endpoint, no server here)."""
+        return self._check is None and self._resolve_endpoint is None and not self.in_process
+
+    async def preflight(self) -> Need | None:
+        if self._check is not None:
+            return await self._check()
+        from council.seats.needs import key_need
+
+        return key_need(self.model)
+
+    @property
     def structured_output(self) -> bool:
         if self._structured is None:
             self._structured = supports("supports_response_schema", self.model)
@@ -233,18 +183,29 @@ class LiteLLMModel(ChatModel):
         return self._reasons
 
     async def complete(self, request: ModelRequest) -> Completion:
-        endpoint = await self._resolve_endpoint(self.model) if self._resolve_endpoint else {}
+        clock = Clock()
+        with clock.starting():  # a bundled model's server starts on its first call
+            endpoint = await self._resolve_endpoint(self.model) if self._resolve_endpoint else {}
         try:
-            return await self._complete_at(endpoint, request)
+            completion = await self._complete_at(endpoint, request, clock)
         except ModelCallError as exc:
             restarted = await self._restarted(endpoint, exc)
             if restarted is None:
+                exc.queue_s, exc.start_s = exc.queue_s + clock.queue_s, exc.start_s + clock.start_s
                 raise
             # The server on this machine died during the call and has been started again:
             # the call is made once more there, after the attempts it already spent.
             request.listener.retrying(self.model, exc.attempts, f"{exc} (server restarted)", 0.0)
-            completion = await self._complete_at(restarted, request)
-            return dataclasses.replace(completion, attempts=exc.attempts + completion.attempts)
+            completion = await self._complete_at(restarted, request, clock)
+            completion = dataclasses.replace(
+                completion, attempts=exc.attempts + completion.attempts
+            )
+        # What a warm worker measured on its side, and what this process waited for.
+        return dataclasses.replace(
+            completion,
+            queue_s=round(completion.queue_s + clock.queue_s, 4),
+            start_s=round(completion.start_s + clock.start_s, 4),
+        )
 
     async def _restarted(
         self, endpoint: dict[str, Any], failure: ModelCallError
@@ -256,25 +217,51 @@ class LiteLLMModel(ChatModel):
         fresh = await self._resolve_endpoint(self.model)
         return fresh if fresh != endpoint else None
 
-    async def _complete_at(self, endpoint: dict[str, Any], request: ModelRequest) -> Completion:
+    async def _complete_at(
+        self, endpoint: dict[str, Any], request: ModelRequest, clock: Clock
+    ) -> Completion:
         # litellm already imported, in a process that stays warm; not where rate limits are
         # shared, since the limits are kept here
         # A reply streams only to someone who shows it as it comes; otherwise one plain call.
         streams = self.stream and wants_deltas(request.listener)
-        worker = await warm.worker() if call_gate() is None and not self.in_process else None
-        if worker is not None:
-            settings = {**self.settings, "stream": streams}
-            completion = await worker.complete(settings, endpoint, request)
-            if completion is not None:
-                return completion
-        litellm = import_litellm()
-        params = self._params(litellm, request, endpoint, streams)
-        secrets = [str(params["api_key"])] if params.get("api_key") else []
-        response, pieces, attempts = await self._with_retries(litellm, params, request, secrets)
+        with clock.starting():  # the first call of a process may wait for the worker to start
+            worker = await warm.worker() if call_gate() is None and not self.in_process else None
+        async with self._turn(clock):
+            if worker is not None:
+                settings = {**self.settings, "stream": streams}
+                completion = await worker.complete(settings, endpoint, request)
+                if completion is not None:
+                    return completion
+            litellm = import_litellm()
+            params = self._params(litellm, request, endpoint, streams)
+            secrets = [str(params["api_key"])] if params.get("api_key") else []
+            response, pieces, attempts = await self._with_retries(
+                litellm, params, request, secrets, clock
+            )
         return self._completion(litellm, response, pieces, attempts, "response_format" in params)
 
+    @contextlib.asynccontextmanager
+    async def _turn(self, clock: Clock) -> AsyncIterator[None]:
+        """A bundled model's llama.cpp server answers one call at a time: its calls wait
+        for their turn here, before they leave, so the wait is queue time, and the call's
+        timeout covers only the model's own time."""
+        if not self.runs_on_this_machine:
+            yield
+            return
+        with clock.queued():
+            await local_turn(self.model).acquire()
+        try:
+            yield
+        finally:
+            local_turn(self.model).release()
+
     async def _with_retries(
-        self, litellm: Any, params: dict[str, Any], request: ModelRequest, secrets: list[str]
+        self,
+        litellm: Any,
+        params: dict[str, Any],
+        request: ModelRequest,
+        secrets: list[str],
+        clock: Clock,
     ) -> tuple[Any, int, int]:
         """The call, attempted up to ``max_attempts`` times: again only after an error a retry
         can fix, each retry said to the listener before its wait. (response, pieces streamed,
@@ -283,23 +270,25 @@ class LiteLLMModel(ChatModel):
         a retry can fix hands the attempts left to tenacity."""
         gate = call_gate()
         try:
-            response, pieces = await self._attempt(litellm, params, request, gate)
+            response, pieces = await self._attempt(litellm, params, request, gate, clock)
             return response, pieces, 1
         except Exception as exc:
             if not is_retryable(exc) or self.max_attempts <= 1:
                 raise ModelCallError(
-                    _one_line(exc, secrets), retryable=is_retryable(exc), attempts=1
+                    failure_text(exc, secrets, self.timeout_s),
+                    retryable=is_retryable(exc),
+                    attempts=1,
                 ) from None
             first = exc
         wait_s = self._wait_s(1, first)
-        request.listener.retrying(self.model, 1, _one_line(first, secrets), wait_s)
+        request.listener.retrying(self.model, 1, one_line(first, secrets), wait_s)
         await asyncio.sleep(wait_s)
         attempts = 1
 
         def announce(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
-            text = _one_line(error, secrets) if error else "failed"
+            text = one_line(error, secrets) if error else "failed"
             request.listener.retrying(self.model, attempts, text, wait)
 
         try:
@@ -315,10 +304,12 @@ class LiteLLMModel(ChatModel):
             ):
                 with attempt:
                     attempts += 1
-                    response, pieces = await self._attempt(litellm, params, request, gate)
+                    response, pieces = await self._attempt(litellm, params, request, gate, clock)
         except Exception as exc:
             raise ModelCallError(
-                _one_line(exc, secrets), retryable=is_retryable(exc), attempts=attempts
+                failure_text(exc, secrets, self.timeout_s),
+                retryable=is_retryable(exc),
+                attempts=attempts,
             ) from None
         return response, pieces, attempts
 
@@ -402,17 +393,26 @@ class LiteLLMModel(ChatModel):
         return self._supported[0]
 
     async def _attempt(
-        self, litellm: Any, params: dict[str, Any], request: ModelRequest, gate: Any
+        self, litellm: Any, params: dict[str, Any], request: ModelRequest, gate: Any, clock: Clock
     ) -> tuple[Any, int]:
         """One attempt, within the provider's rate limits when a call gate is installed."""
         tokens = estimated_tokens(request.messages, request.max_tokens) if gate else 0.0
         if gate is not None:  # the provider's limits, shared with every caller
-            await gate.before(self.model, tokens)
+            with clock.queued():
+                await gate.before(self.model, tokens)
         try:
             # litellm's own timeout covers the HTTP call; this one covers everything, a
             # streamed reply to its last piece included.
-            async with asyncio.timeout(self.timeout_s + 5):
-                response, pieces = await self._call(litellm, params, request.listener)
+            try:
+                async with asyncio.timeout(self.timeout_s + 5):
+                    response, pieces = await self._call(litellm, params, request.listener)
+            except TimeoutError as exc:
+                if str(exc):
+                    raise
+                raise TimeoutError(  # asyncio's own says nothing at all
+                    f"{self.model} had not finished its reply after {self.timeout_s + 5:g} s "
+                    f"(the call timeout, {self.timeout_s:g} s, covers the model's time only)"
+                ) from None
         except Exception as exc:
             if gate is not None and getattr(exc, "status_code", None) == 429:
                 gate.after(self.model, tokens, None, retry_after_seconds(exc))

@@ -53,6 +53,15 @@ def wants_deltas(listener: CallListener) -> bool:
 
 
 @dataclass(frozen=True)
+class Need:
+    """What a model needs before it can be called here (``what``: "OPENAI_API_KEY") and how
+    to give it that (``fix``), as the pre-flight says it."""
+
+    what: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class ModelRequest:
     """One call a seat makes: the stage it speaks in and the messages it sees."""
 
@@ -104,6 +113,10 @@ class Completion:
     reasoning_tokens: int | None = None
     reasoning_cost_usd: float | None = None  # of cost_usd, what the reasoning tokens cost
     structured: bool = False  # the reply was asked for in the request's JSON schema
+    # Seconds the call waited before its model worked on it: for a turn (a local server
+    # answering one call at a time, a rate limit) and for a warm worker or server to start.
+    queue_s: float = 0.0
+    start_s: float = 0.0
 
     @property
     def truncated(self) -> bool:
@@ -187,6 +200,12 @@ class ChatModel(ABC):
     def reasons(self) -> bool:
         """Whether this model is known to think before it answers (its caps get headroom)."""
         return False
+
+    async def preflight(self) -> Need | None:
+        """What this model needs before its first call that it lacks here (a key variable, a
+        server answering, its files), found without calling it; None: nothing. Test doubles
+        and models that need nothing keep this."""
+        return None
 
     def from_fallback(self, answered_by: str) -> ChatModel:
         """The model to sit on once ``answered_by`` answered in this model's place (a fallback

@@ -11,10 +11,11 @@ from typing import Any, Literal
 from council.base.errors import ConfigError, ModelCallError
 from council.personas.card import PersonaCard
 from council.records.settings import CallSettings
+from council.seats import needs
 from council.seats.commands import CLI_PROVIDER, PARAM, command_params
 from council.seats.litellm_model import LiteLLMModel
 from council.seats.local import LOCAL_PROVIDER, LOCAL_SERVERS
-from council.seats.model import REASONING_EFFORTS, ChatModel, split_model_string
+from council.seats.model import REASONING_EFFORTS, ChatModel, Need, split_model_string
 
 __all__ = ["CallSettings", "Seat", "SeatRole", "make_model"]
 
@@ -89,11 +90,16 @@ def make_model(
     settings = settings or CallSettings()
     if provider == CLI_PROVIDER:  # a local program: its command travels with each call
         command = command_params(model)
+        program = str(command["spec"]["argv"][0])
+
+        async def program_check() -> Need | None:
+            return needs.program_need(program)
+
         return LiteLLMModel(  # the command's own time limit is the call's
             model, timeout_s=command["spec"]["timeout_s"], max_attempts=settings.max_attempts,
             backoff_initial_s=settings.backoff_initial_s, backoff_max_s=settings.backoff_max_s,
             stream=settings.stream, priced=False, in_process=True,
-            extra_params={PARAM: command},
+            extra_params={PARAM: command}, check=program_check,
         )  # fmt: skip
     given = (endpoints or {}).get(model)
     endpoint, url_key = split_credentials(given) if given is not None else (None, None)
@@ -110,6 +116,13 @@ def make_model(
             return {"api_base": endpoint, "api_key": key or "no-key"}
         return await asyncio.to_thread(LOCAL_SERVERS.litellm_params, model_string)
 
+    async def check() -> Need | None:  # what the pre-flight asks before the first call
+        if endpoint is None:
+            return needs.bundled_need(model)
+        if key_env and not os.environ.get(key_env):
+            return Need(key_env, f"export it (the key named for {model}), or {needs.OTHER_MODEL}")
+        return await needs.endpoint_need(endpoint)
+
     is_local = model.startswith(f"{LOCAL_PROVIDER}/") and endpoint is None
     return LiteLLMModel(
         model,
@@ -124,4 +137,5 @@ def make_model(
         # The bundled models' llama.cpp server holds a reply to a JSON schema by a grammar.
         structured_output=True if is_local else None,
         schema_form="json_object" if is_local else "json_schema",
+        check=check if (is_local or endpoint is not None) else None,
     )
