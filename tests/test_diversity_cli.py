@@ -102,7 +102,8 @@ def test_json_report_cache_and_page(run_dir: Path, capsys) -> None:
         assert set(stage) == STAGE_KEYS
         assert 0 < stage["mean_pairwise_distance"] <= 2 and 1 <= stage["vendi_score"] <= 3
         assert stage["labels"] == ["popper", "kuhn", "meadows"] and len(stage["similarity"]) == 3
-    assert report["drift"] == [] and "council diversity RUN --baseline" in report["drift_note"]
+    command = f"council diversity {run_dir.name} --baseline"  # the run's own ID, runnable
+    assert report["drift"] == [] and command in report["drift_note"]
     cache = run_dir.parent / ".embeddings.sqlite"
     assert cache.is_file()  # beside the runs, shared by every run in the folder
     assert f"embeddings: 0 from the cache, 6 new ({cache})" in err

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,10 @@ def read_baseline(path: Path) -> list[dict[str, Any]]:
 
 
 def _collect_baseline(
-    run: RunResult, k: int, recorded: list[dict[str, Any]]
+    run: RunResult,
+    k: int,
+    recorded: list[dict[str, Any]],
+    endpoints: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Ask each panel model ``k`` times with no persona, on seeds after those of the answers
     already ``recorded``: the same seeds again would give the same answers, and a baseline of
@@ -64,7 +68,10 @@ def _collect_baseline(
 
     panel = {s.model for s in run.seats if s.role == "panel"}
     counts = Counter(str(row["model"]) for row in recorded if row.get("model") in panel)
-    return voices.collect_baseline(run, k, first_seed=max(counts.values(), default=0))
+    first_seed = max(counts.values(), default=0)
+    if endpoints:  # only when given: a stand-in for collect_baseline need not take them
+        return voices.collect_baseline(run, k, first_seed=first_seed, endpoints=endpoints)
+    return voices.collect_baseline(run, k, first_seed=first_seed)
 
 
 @dataclass
@@ -105,17 +112,19 @@ def measure_run(
     cache: Path | str | None = None,
     folder: Path | None = None,
     axis: Path | str | None = None,
+    endpoints: Mapping[str, str] | None = None,
 ) -> Measured:
     """Measure a run; with ``baseline`` K, first ask each panel model K more times with no
     persona (appended to the run folder's ``baseline.jsonl``; BASELINE_ANSWERS, 8, or more in
-    all make a baseline worth reading). ``folder``: where a ``RunResult``'s baseline and cache
-    live, when not its own ``run_dir``. Turns that recorded activations are also placed on the
-    assistant axis (``axis``, else the model's stored one).
+    all make a baseline worth reading), each model reached at the endpoint the run recorded for
+    it unless ``endpoints`` names another. ``folder``: where a ``RunResult``'s baseline and
+    cache live, when not its own ``run_dir``. Turns that recorded activations are also placed
+    on the assistant axis (``axis``, else the model's stored one).
     """
     found, folder = locate(run, runs_dir, folder)
     rows = read_baseline(folder / BASELINE_FILE) if folder else []
     if baseline:
-        fresh = _collect_baseline(found, baseline, rows)
+        fresh = _collect_baseline(found, baseline, rows, endpoints)
         if folder:
             with (folder / BASELINE_FILE).open("a", encoding="utf-8") as out:
                 out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in fresh)
@@ -174,6 +183,7 @@ def measure(
     runs_dir: Path | str | None = None,
     cache: Path | str | None = None,
     axis: Path | str | None = None,
+    endpoints: Mapping[str, str] | None = None,
 ) -> RunReport:
     """How different a run's seats were: per stage and round the mean pairwise distance and
     Vendi score, outliers with their reply lengths, similarity between seats, drift toward
@@ -184,14 +194,17 @@ def measure(
     ``run``: a ``RunResult``, a run folder, or an ID, unique prefix or ``latest`` in the ledger
     of ``runs_dir``. ``baseline``: first ask each panel model that many more times with no
     persona (at least 8 answers per model in all, BASELINE_ANSWERS, for a baseline that is
-    not mostly noise; the report notes a thinner one).
+    not mostly noise; the report notes a thinner one). Each model is asked where the run asked
+    it: at the endpoint the run recorded (``endpoints``, model -> base URL, overrides one or
+    adds one, e.g. a URL whose key was not stored), with its key read from the environment now.
     ``embedder``: ``None`` (the bundled all-MiniLM-L6-v2), ``"fake"``, a sentence-transformers
     name or folder, ``"litellm:PROVIDER/MODEL"``, or an embedder object. ``axis``: the assistant
     axis file for activation-recorded turns (default: the one stored for their model).
     """
     measured = measure_run(
-        run, baseline=baseline, embedder=embedder, runs_dir=runs_dir, cache=cache, axis=axis
-    )
+        run, baseline=baseline, embedder=embedder, runs_dir=runs_dir, cache=cache, axis=axis,
+        endpoints=endpoints,
+    )  # fmt: skip
     return RunReport(measured.report)
 
 

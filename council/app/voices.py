@@ -4,10 +4,12 @@ assistant): the no-persona baseline, for drift and ``council.measure``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from council.base.errors import ConfigError
+from council.base.secrets import REDACTED
 from council.engine import lengths
 from council.engine.prompts import ASSISTANT_SYSTEM_PROMPT
 from council.personas.card import Persona
@@ -16,7 +18,7 @@ from council.protocols.graph import Protocol, compile_protocol
 from council.protocols.library import find_protocol
 from council.protocols.spec import StatementStage
 from council.records.run import RunResult
-from council.records.spec import SamplingSettings
+from council.records.spec import CallSettings, SamplingSettings
 from council.seats.model import ModelRequest
 from council.seats.seat import make_model
 from council.text.templates import render_template
@@ -47,10 +49,12 @@ async def sample(
     max_tokens: int,
     temperature: float,
     seed: int,
-    endpoints: dict[str, str] | None = None,
+    endpoints: Mapping[str, str] | None = None,
+    api_key_envs: Mapping[str, str] | None = None,
+    settings: CallSettings | None = None,
 ) -> list[str]:
     """k answers from one model to one prompt, sampled with seeds seed..seed+k-1."""
-    chat = make_model(model, endpoints=endpoints)
+    chat = make_model(model, endpoints=endpoints, api_key_envs=api_key_envs, settings=settings)
     answers: list[str] = []
     for i in range(k):  # one local server answers one request at a time anyway
         request = ModelRequest(
@@ -83,6 +87,23 @@ def library_protocol_note(run: RunResult) -> str | None:
     )
 
 
+def recorded_endpoints(
+    run: RunResult, endpoints: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The endpoints the run's models were reached at, as it recorded them, with ``endpoints``
+    given now taking precedence. A URL whose credentials were redacted when the run was
+    recorded must be given again: the baseline asks the same server the seat did."""
+    recorded = dict(run.config.endpoints) if run.config is not None else {}
+    urls = {**recorded, **(endpoints or {})}
+    for model, url in urls.items():
+        if REDACTED in url:
+            raise ConfigError(
+                f"the endpoint of {model} had credentials, which are never stored: give it "
+                f"again with --endpoint {model}=URL (endpoints={{...}} in Python)"
+            )
+    return urls
+
+
 def collect_baseline(
     run: RunResult,
     k: int,
@@ -90,12 +111,20 @@ def collect_baseline(
     max_tokens: int = 160,
     temperature: float = SamplingSettings().temperature,  # a council's, unless given
     first_seed: int = 0,
+    endpoints: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """k answers from each of the run's panel models to its first prompt (of the protocol as
-    the run recorded it), with no persona, on seeds ``first_seed`` .. ``first_seed + k - 1``."""
+    the run recorded it), with no persona, on seeds ``first_seed`` .. ``first_seed + k - 1``.
+
+    Each model is reached as the run reached it: at its recorded endpoint (``endpoints``
+    overrides one, or adds one the record lacks), with the key variable it named; keys are
+    never recorded, so they are read from the environment now."""
     protocol = recorded_protocol(run)
     prompt = first_prompt(protocol, run.question)
     models: Sequence[str] = sorted({s.model for s in run.seats if s.role == "panel"})
+    urls = recorded_endpoints(run, endpoints)
+    key_envs = run.config.api_key_envs if run.config is not None else {}
+    calls = run.config.calls if run.config is not None else None
 
     async def gather() -> list[dict[str, Any]]:
         rows = []
@@ -103,6 +132,7 @@ def collect_baseline(
             answers = await sample(
                 model, ASSISTANT_SYSTEM_PROMPT, prompt, k,
                 max_tokens=max_tokens, temperature=temperature, seed=first_seed,
+                endpoints=urls, api_key_envs=key_envs, settings=calls,
             )  # fmt: skip
             rows += [{"model": model, "content": a, "kind": "assistant"} for a in answers]
         return rows

@@ -53,16 +53,18 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     """The report object for ``RUN`` and the folder its page goes into."""
     from council.app.measure import measure_run
     from council.base.errors import ConfigError
+    from council.cli.output import parse_endpoints
     from council.cli.project import runs_location
     from council.meter.cache import CachedEmbedder
     from council.reports.objects import ExperimentReport, RunReport
 
+    endpoints = parse_endpoints(args.endpoint)
     folder = Path(args.run_dir)
     named = not folder.is_dir()  # a run ID, a unique prefix of one, or 'latest', in the ledger
     if named or (folder / "events.jsonl").is_file():
         measured = measure_run(
             args.run_dir if named else folder, baseline=args.baseline, embedder=args.embedder,
-            runs_dir=runs_location(args), cache=args.cache, axis=args.axis,
+            runs_dir=runs_location(args), cache=args.cache, axis=args.axis, endpoints=endpoints,
         )  # fmt: skip
         embedder = measured.embedder
         if isinstance(embedder, CachedEmbedder):
@@ -138,8 +140,14 @@ def register(commands: Any) -> None:
         metavar="K",
         help="first ask each panel model K more times (default "
         f"{BASELINE_ANSWERS}) under the plain assistant prompt, appended to {BASELINE_FILE}: "
-        "the no-persona baseline, for drift and the diversity sampling alone produces",
+        "the no-persona baseline, for drift and the diversity sampling alone produces; "
+        "each model is asked at the endpoint the run recorded for it",
     )
+    diversity.add_argument(
+        "--endpoint", action="append", default=[], metavar="MODEL=URL",
+        help="for --baseline: send a model to this OpenAI-compatible base URL instead of the "
+        "one the run recorded (repeatable; give a URL with a key again, keys are not stored)",
+    )  # fmt: skip
     diversity.add_argument("--no-html", action="store_true", help=f"do not write {REPORT_FILE}")
     diversity.add_argument(
         "--csv", metavar="DIR", help="also write every table as a CSV file into DIR"

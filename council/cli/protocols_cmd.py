@@ -1,10 +1,11 @@
-"""``council protocols ...``: list, show and validate protocols."""
+"""``council protocols ...``: list, show, validate and scaffold protocols."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from council.cli.output import print_rows
@@ -64,6 +65,15 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if all(r["valid"] for r in results) else 2
 
 
+def _new(args: argparse.Namespace) -> int:
+    from council.protocols.scaffold import write_scaffold
+
+    path = write_scaffold(args.name, Path(args.dir), force=args.force)
+    print(path)
+    print(f"council: change its prompts, then: council protocols validate {path}", file=sys.stderr)
+    return 0
+
+
 def register(commands: Any) -> None:
     group = commands.add_parser("protocols", help="the protocols council can find")
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -75,5 +85,19 @@ def register(commands: Any) -> None:
     show.set_defaults(handler=_show)
     validate = actions.add_parser("validate", help="check protocol files; exit 2 on errors")
     validate.add_argument("paths", nargs="+", metavar="PATH")
-    validate.add_argument("--json", action="store_true")
+    validate.add_argument("--json", action="store_true", help="a JSON list, one object a file")
     validate.set_defaults(handler=_validate)
+    new = actions.add_parser(
+        "new",
+        help="write a working protocol to change (it validates and convenes as written)",
+        description="Write DIR/NAME.yaml: a three-stage protocol (blind answers, replies, the "
+        "chair's verdict) whose comments list the variables each prompt may use. Every field "
+        "is explained in examples/protocol.yaml.",
+    )
+    new.add_argument("name", metavar="NAME", help="lowercase letters, digits, hyphens")
+    new.add_argument(
+        "--dir", default="protocols",
+        help="folder to write to (default: protocols, where --protocol NAME finds it)",
+    )  # fmt: skip
+    new.add_argument("--force", action="store_true", help="overwrite an existing file")
+    new.set_defaults(handler=_new)

@@ -259,7 +259,11 @@ def _drift(
     """The drift of each measured turn, why any is missing, and which cards it could not read
     from the run's record."""
     if not assistant_voice:
-        why = "no no-persona baseline: run 'council diversity RUN --baseline' to measure drift"
+        # The command as it can be run: the run's own ID, in the ledger it was recorded in.
+        why = (
+            f"no no-persona baseline: run 'council diversity {run.run_id} --baseline' "
+            "to measure drift"
+        )
         return [], why, None
     texts, fallback = persona_references(run)
     references = {seat: normalised_mean(embedder.encode([text])) for seat, text in texts.items()}

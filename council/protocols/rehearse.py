@@ -10,41 +10,10 @@ from __future__ import annotations
 from council.base.errors import ProtocolError
 from council.protocols.graph import Protocol
 from council.protocols.spec import LoopStage
+from council.protocols.variables import examples
 from council.text.templates import render_template
 
-# Every variable a stage prompt may use, with a value of the kind the engine passes.
-REPRESENTATIVE: dict[str, object] = {
-    "question": "Should a city ban private cars from its centre?",
-    "seat": "popper",
-    "persona": "popper",
-    "members": 3,
-    "agreement": "72%",  # guard stages: the checked vote's tally
-    "leading": "yes",
-    "dissenters": 1,
-    "diversity": "0.142",  # guard stages that watch a stage: what the meter measured
-    "diversity_floor": "0.205",
-    "diversity_p": "0.412",  # its p against the no-persona baseline
-    "drifting": "popper (0.91)",
-    "reasked": "What do we mean by a centre?",  # a hemlock guard: the question asked again
-    "questioner": False,  # whether the seat is the protocol's questioner (nyk's Socrates)
-    # The seat's card, as its body sees it (``council.personas.prompt.template_variables``).
-    "card": {
-        "name": "popper",
-        "description": "A philosopher of science who tests bold conjectures.",
-        "role": "critic",
-        "figure": "Karl Popper",
-        "traits": ["critical"],
-        "framework": ["falsification"],
-        "asks": ["What would show this is false?"],
-        "blind_spots": ["tacit knowledge"],
-        "polarity_pairs": ["kuhn"],
-        "reasoning_method": "conjecture and refutation",
-        "domain": "science",
-        "polarity": "falsify first",
-        "tags": ["science"],
-        "topic": "a city's car ban",
-    },
-}
+QUESTION = "Should a city ban private cars from its centre?"
 
 
 def rehearse(protocol: Protocol) -> int:
@@ -56,8 +25,10 @@ def rehearse(protocol: Protocol) -> int:
         loop = protocol.stage(loop_id) if loop_id else None
         rounds = loop.rounds if isinstance(loop, LoopStage) else 1
         for round_number in range(1, rounds + 1):
+            # Each stage with the variables its kind offers (council/protocols/variables.py).
             variables = {
-                **REPRESENTATIVE,
+                **examples(stage.prompt_variables, QUESTION),
+                "question": QUESTION,
                 "stage": stage.id,
                 "round": round_number,
                 "rounds": rounds,

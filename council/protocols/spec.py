@@ -26,6 +26,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from council.protocols.ballots import DEFAULT_BALLOT, check_ballot_name
+from council.protocols.variables import EVERY_STAGE, GUARD, SYNTHESIS, TemplateVariable
 from council.records.measurable import BASELINE_ANSWERS
 
 STAGE_ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
@@ -106,6 +107,8 @@ class SpeakingStage(_Strict):
     answers: ClassVar[bool] = False  # its turns are answers another stage may rank
     collects_votes: ClassVar[bool] = False
     may_loop: ClassVar[bool] = True  # may sit inside a loop
+    # What its prompt template may use (council/protocols/variables.py; the engine builds them).
+    prompt_variables: ClassVar[tuple[TemplateVariable, ...]] = EVERY_STAGE
 
     def reference_problem(self, stages: Mapping[str, Any]) -> tuple[str, str] | None:
         """(field, message) when a stage it refers to is of the wrong kind, else None."""
@@ -156,6 +159,7 @@ class SummaryStage(SpeakingStage):
 class SynthesisStage(SpeakingStage):
     kind: Literal["synthesis"]
     may_loop: ClassVar[bool] = False
+    prompt_variables: ClassVar[tuple[TemplateVariable, ...]] = EVERY_STAGE + SYNTHESIS
     seats: SeatSelector = "chair"
     sees: list[str] = Field(min_length=1)
     min_turns: int = Field(default=1, ge=1, description="a run without its synthesis has failed")
@@ -244,6 +248,7 @@ class GuardStage(SpeakingStage):
     """
 
     kind: Literal["guard"]
+    prompt_variables: ClassVar[tuple[TemplateVariable, ...]] = EVERY_STAGE + GUARD
     checks: str | None = Field(default=None, description="the vote stage whose tally is checked")
     agreement_above: float | None = Field(default=None, gt=0, le=1)
     dissenters_below: int | None = Field(default=None, ge=1)

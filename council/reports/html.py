@@ -139,7 +139,8 @@ def _convergence(report: RunDiversity) -> str:
     if rows:
         body.append(table(BASELINE_HEADERS, rows, numeric=[1, 2]))
     else:
-        body.append(note("No no-persona baseline: measure one (council diversity RUN --baseline)."))
+        command = f"council diversity {report.run_id} --baseline"
+        body.append(note(f"No no-persona baseline: measure one ({command})."))
     return "".join(body)
 
 

@@ -196,12 +196,31 @@ def validate(
         message = one_line(first["msg"].removeprefix("Value error, "))
         if first["type"] == "extra_forbidden":
             message = "unknown field (not allowed here)"
+        if first["type"] == "missing":  # a first draft is told every missing field at once
+            message += _also_missing(exc.errors()[1:], node, line_offset, describe_loc)
         raise error(
             path,
             message,
             line=line + 1 + line_offset if line is not None else None,
             field=one_line(field) if field else field,
         ) from None
+
+
+def _also_missing(
+    errors: Sequence[Any],
+    node: yaml.Node | None,
+    line_offset: int,
+    describe_loc: Callable[[Sequence[int | str]], str] | None,
+) -> str:
+    """The other required fields a file lacks, each with its line: '' when there are none."""
+    found: list[str] = []
+    for problem in errors:
+        if problem["type"] != "missing":
+            continue
+        loc, line = resolve(node, list(problem["loc"]), missing=True)
+        field = describe_loc(loc) if describe_loc else ".".join(str(p) for p in loc)
+        found.append(f"{field} (line {line + 1 + line_offset})" if line is not None else field)
+    return f"; also missing: {', '.join(dict.fromkeys(found))}" if found else ""
 
 
 def _check_size(
