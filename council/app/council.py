@@ -330,7 +330,7 @@ class Council:
         # Every seat's model checked before anything is recorded or spent; not for a resume or
         # replay, whose calls the record may answer in full (one it cannot fails unretried).
         absent = (
-            [] if reuse_from
+            {} if reuse_from
             else await absent_seats([*self.panel, self.chair], allow_absent=self.allow_absent)
         )  # fmt: skip
         run_id = run_id or new_run_id(question)
