@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from cdp import audit, browser_page, set_width
-from test_web import ARTIFACTS, Server
+from test_web import Server, keep
 
 from council.protocols.library import find_protocol
 from council.records.events import TurnFinished, event_json, parse_event
@@ -66,13 +66,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             yield Served(server, run_id, runs)
         finally:
             server.stop()
-
-
-async def keep(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"web-{name}.png"
-    await page.screenshot(str(path))
-    assert path.stat().st_size > 10_000
 
 
 SERIOUS = ("serious", "critical")
