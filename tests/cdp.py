@@ -124,3 +124,23 @@ def _devtools_port(process: subprocess.Popen[str]) -> int:
         if not line and process.poll() is not None:
             break
     raise RuntimeError("chromium did not start its DevTools server")
+
+
+AXE = os.path.join(os.path.dirname(__file__), "axe", "axe.min.js")
+
+
+async def audit(page: Page) -> list[dict[str, Any]]:
+    """axe-core's violations on the page as it is now (vendored: tests/axe/README.md), each
+    as {id, impact, help, nodes: [target selectors]}."""
+    with open(AXE, encoding="utf-8") as source:
+        await page.send("Runtime.evaluate", expression=source.read())
+    found = await page.evaluate("""axe.run(document, {resultTypes: ['violations']}).then(r =>
+        r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                nodes: v.nodes.map(n => n.target.join(' '))})))""")
+    return list(found)
+
+
+async def set_width(page: Page, width: int, height: int = 1000) -> None:
+    """A window ``width`` CSS pixels wide (a phone's, below 500: as a mobile device)."""
+    await page.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                    deviceScaleFactor=1, mobile=width < 500)  # fmt: skip

@@ -27,7 +27,7 @@ from council.store.query import RunQuery
 from council.testing import FakeProvider
 from council.testing.fake_provider import Reply
 from council.web.app import create_app
-from council.web.guard import APP_CSP, REPORT_CSP
+from council.web.guard import APP_CSP
 from council.web.settings import ServerSettings
 
 QUICK = {"question": "Should a city ban cars?", "protocol": "quick", "personas": ["popper", "kuhn"]}
@@ -205,7 +205,9 @@ def test_measuring_diversity_takes_a_post_from_the_app_alone(
     assert not report.exists()
     assert server.send(path, b"{}", own_origin(server))[0] == 200
     status, headers, page = server.send(f"/runs/{run_id}/diversity")
-    assert status == 200 and "<svg" in page and headers["content-security-policy"] == REPORT_CSP
+    # Shown inside the app's page, under the app's policy: no inline style, no script of its own.
+    assert status == 200 and "<svg" in page and headers["content-security-policy"] == APP_CSP
+    assert "<style" not in page
 
 
 @pytest.mark.parametrize(
@@ -479,9 +481,9 @@ async def test_the_apps_own_pages_break_no_policy_in_a_real_browser(server: Serv
                 await page.wait_for("document.body.dataset.runDone === 'true'")
                 await page.evaluate("document.querySelector('[data-tab=Transcript]').click()")
             assert await page.evaluate("window.__violations") == [], path
-        # The report page, once measured: its one inline style block is allowed by its hash.
+        # The report, once measured, inside the app's page: styled by the app's style sheet.
         await page.evaluate("document.getElementById('measure').click()")
-        await page.wait_for("document.querySelectorAll('svg').length > 0", timeout_s=120)
+        await page.wait_for("document.querySelectorAll('.report svg').length > 0", timeout_s=120)
         assert await page.evaluate("window.__violations") == []
         shown = await page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth")
-        assert shown == "1060px"  # the report's own style applies
+        assert shown == "1100px"  # the app's own style applies

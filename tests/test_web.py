@@ -18,6 +18,7 @@ from cdp import browser_page
 
 from council.base.errors import ConfigError
 from council.records.events import event_json, parse_event
+from council.reports.page import body_of
 from council.store.ledger import Ledger
 from council.testing import FakeProvider
 from council.web.app import create_app
@@ -224,7 +225,7 @@ async def test_a_council_convened_and_watched_in_a_browser(server: Server, tmp_p
         }))()""")
         assert shown["status"] == "completed" and shown["running"] == 0
         assert shown["verdict"] == REPLY
-        assert shown["stages"] == ["opening", "cross examination", "verdict"]
+        assert shown["stages"] == ["Blind round", "Cross-examination", "Chair's verdict"]
         assert shown["title"].startswith("council: Should the library open on Sundays?")
         # The seats saw each other as anonymous members; the page shows them so until revealed.
         assert all(s.startswith("Member ") for s in shown["seats"][:6])
@@ -251,13 +252,19 @@ async def test_a_council_convened_and_watched_in_a_browser(server: Server, tmp_p
         )
         await keep(page, "run-transcript")
 
-        # Measured only when asked (a POST from the page's button), then shown from then on.
+        # Measured only when asked (a POST from the page's button), then shown from then on,
+        # inside the app: its navigation, and the run page's Diversity tab.
         await page.goto(f"{server.base}/runs/{shown['run']}/diversity")
         await page.evaluate("document.getElementById('measure').click()")
-        await page.wait_for("document.querySelectorAll('svg').length > 0", timeout_s=120)
-        report = await page.evaluate("document.body.innerText")
+        await page.wait_for("document.querySelectorAll('.report svg').length > 0", timeout_s=120)
+        report = await page.evaluate("document.querySelector('.report').innerText")
         assert "popper" in report and "kuhn" in report and "meadows" in report
+        assert await page.evaluate("document.querySelectorAll('nav a').length") == 5
         await keep(page, "run-diversity")
+        await page.goto(f"{server.base}/runs/{shown['run']}")
+        await page.evaluate("document.querySelector('[data-tab=Diversity]').click()")
+        tab = await page.evaluate("document.querySelector('[data-pane=Diversity]').innerText")
+        assert "popper" in tab and "Measure now" not in tab
 
 
 @pytest.mark.local_model
@@ -320,8 +327,8 @@ def test_a_runs_diversity_is_measured_on_request_and_kept(tmp_path) -> None:
             status, page = server.request(f"/runs/{run_id[:20]}/diversity")
         finally:
             server.stop()
-    assert status == 200 and "<svg" in page and "popper" in page
-    assert kept.read_text(encoding="utf-8") == page
+    assert status == 200 and "<svg" in page and "popper" in page and "<nav" in page
+    assert body_of(kept.read_text(encoding="utf-8")) in page  # the kept report, in the app
 
 
 def test_two_councils_in_threads_stream_each_event_as_its_own_line(

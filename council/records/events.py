@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal, Protocol
+from typing import Annotated, ClassVar, Literal, Protocol, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from council.records.run import (
     GateNote,
@@ -115,6 +115,16 @@ class TurnFinished(_Event):
 
     type: Literal["turn_finished"] = "turn_finished"
     turn: Turn
+    # A reply asked for as JSON (a structured ballot), as readers read it (``Turn.text``), so a
+    # page following the run shows prose without parsing JSON itself; absent for other turns,
+    # which serialize exactly as before.
+    prose: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+    @model_validator(mode="after")
+    def _with_prose(self) -> Self:
+        if self.prose is None and self.turn.structured and self.turn.content is not None:
+            object.__setattr__(self, "prose", self.turn.text)  # frozen: set once, when made
+        return self
 
 
 class TallyMade(_Event):

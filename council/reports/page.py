@@ -49,6 +49,17 @@ def page(title: str, body: str) -> str:
     )
 
 
+def body_of(document: str) -> str:
+    """What ``page`` put inside a document's ``<main>``, its footer left out: the report as a
+    fragment, for a page of its own around it (the web app's). Every string from the data was
+    escaped, so the first ``<main>`` and the last ``<footer>`` are the page's own."""
+    start = document.find("<main>")
+    end = document.rfind("<footer>")
+    if start < 0 or end < start:
+        return document  # not a page() document: shown as it is, still the report's own HTML
+    return document[start + len("<main>") : end]
+
+
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[int] = ()
 ) -> str:

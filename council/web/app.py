@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from html import escape
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from council.base.errors import CouncilError, first_problem
+from council.base.errors import CouncilError, UnknownNameError, first_problem
 from council.base.secrets import redact
 from council.personas.library import available_personas, find_persona
 from council.personas.panels import available_panels
@@ -28,9 +30,10 @@ from council.records.transcript import render_transcript_html
 from council.store.ledger import Ledger
 from council.store.loader import load_run, resolve_run_id
 from council.store.query import RunQuery
-from council.web import pages
+from council.web import pages, run_view
 from council.web.convene import allowed_models, convene
-from council.web.guard import HEADERS, REPORT_CSP, refusal
+from council.web.errors import error_response
+from council.web.guard import HEADERS, refusal
 from council.web.library_pages import (
     experiments_page,
     persona_page,
@@ -53,7 +56,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
         problem = refusal(request, settings)
         if problem is not None:
-            response = JSONResponse({"error": problem[1]}, status_code=problem[0])
+            response = error_response(request, *problem)
         else:
             response = await call_next(request)
             if settings.token and request.query_params.get("token"):  # a link with the token:
@@ -65,9 +68,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return response
 
     @app.exception_handler(CouncilError)
-    async def council_error(request: Request, exc: CouncilError) -> JSONResponse:
+    async def council_error(request: Request, exc: CouncilError) -> Response:
         status = 429 if isinstance(exc, Busy) else 400
-        return JSONResponse({"error": redact(str(exc))}, status_code=status)
+        return error_response(request, status, redact(str(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(request, exc.status_code, str(exc.detail))
 
     _static_routes(app)
     _run_routes(app, settings, live)
@@ -128,14 +135,13 @@ def _run_routes(app: FastAPI, settings: ServerSettings, live: LiveRuns) -> None:
         return _run_page(settings, live, _run_id(settings, name, live))
 
     @app.get("/runs/{name}/diversity", response_class=HTMLResponse)
-    def diversity(name: str) -> Response:
+    def diversity(name: str) -> str:
         from council.web.measure import kept_report
 
-        run_id = _run_id(settings, name)
-        kept = kept_report(settings, run_id)
-        if kept is None:  # measured only when asked by a POST: a GET computes nothing
-            return HTMLResponse(pages.measure_page(run_id))
-        return HTMLResponse(kept, headers={"Content-Security-Policy": REPORT_CSP})
+        run_id = _run_id(settings, name)  # measured only when asked by a POST: a GET computes
+        pane = run_view.diversity_pane(run_id, kept_report(settings, run_id))  # nothing
+        back = f"<p><a href='/runs/{escape(run_id)}'>Back to the run</a></p>"
+        return pages.layout("Diversity", back + pane)
 
     @app.post("/api/runs/{name}/diversity")
     async def measure(name: str) -> dict[str, str]:
@@ -180,6 +186,8 @@ def _row(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_id(settings: ServerSettings, name: str, live: LiveRuns | None = None) -> str:
+    """The run ``name`` names; an error names what was asked for and never lists the ledger's
+    run IDs (a page may be shown to someone who should not learn the others)."""
     if live is not None and live.get(name) is not None:
         return name
     ledger = _ledger(settings)
@@ -187,8 +195,10 @@ def _run_id(settings: ServerSettings, name: str, live: LiveRuns | None = None) -
         raise HTTPException(404, "no runs yet")
     try:
         return resolve_run_id(ledger, name)
-    except CouncilError as exc:
-        raise HTTPException(404, str(exc)) from None
+    except UnknownNameError:
+        raise HTTPException(404, f"no run '{name}'") from None
+    except CouncilError:  # 'latest' in an empty ledger, or a prefix of several runs
+        raise HTTPException(404, f"no single run '{name}': give more of its ID") from None
     finally:
         ledger.close()
 
@@ -227,38 +237,45 @@ def _stored_lines(settings: ServerSettings, run_id: str) -> list[str]:
 
 
 def _run_page(settings: ServerSettings, live: LiveRuns, run_id: str) -> str:
-    from html import escape
+    from council.web.measure import kept_report
 
     ledger = _ledger(settings)
-    calls = ledger.calls(run_id) if ledger is not None else []
-    if ledger is not None:
+    if ledger is None:
+        raise HTTPException(404, "no runs yet")
+    try:
+        calls, row = ledger.calls(run_id), ledger.run(run_id) or {"run_id": run_id}
+    finally:
         ledger.close()
     broadcast = live.get(run_id)
     running = broadcast is not None and not broadcast.done
-    transcript = "<p>The transcript appears when the run has finished.</p>"
+    transcript, synthesis, report = (
+        "<p>The transcript appears when the run has finished.</p>",
+        None,
+        None,
+    )
     if not running:
-        transcript = render_transcript_html(load_run(run_id, settings.runs_dir))
-    header = f"<p class='run-id'><code>{escape(run_id)}</code></p>"
+        result = load_run(run_id, settings.runs_dir)
+        transcript, synthesis = render_transcript_html(result), result.synthesis
+        report = kept_report(settings, run_id)
     tabs = {
-        "Live": pages.live_pane(),
+        "Stages": run_view.stages_pane(),
         "Transcript": transcript,
-        "Prompts": pages.prompts_pane(calls),
-        "Costs and latencies": pages.calls_table(calls),
-        "Diversity": f"<p><a href='/runs/{escape(run_id)}/diversity'>This run's diversity</a> "
-        "(measured when you ask for it, then kept beside the run).</p>",
+        "Prompts": run_view.prompts_pane(calls),
+        "Costs and latencies": run_view.costs_pane(calls),
+        "Diversity": run_view.diversity_pane(run_id, report),
     }
-    return pages.run_page(run_id, header, tabs)
+    return run_view.run_page(row, synthesis, tabs, running=running)
 
 
 def _library_routes(app: FastAPI, settings: ServerSettings) -> None:
     @app.get("/", response_class=HTMLResponse)
     def home() -> str:
         cards = {name: find_persona(name) for name in available_personas()}
-        about = {name: card.fields.description for name, card in cards.items()}
-        panels = sorted(available_panels(cards.values()))
+        panels = available_panels(cards.values())
+        protocols = {name: find_protocol(name).spec.description for name in available_protocols()}
         models = allowed_models(settings)
         default = settings.default_model or (models[0] if models else "")
-        return pages.convene_page(about, panels, sorted(available_protocols()), models, default)
+        return pages.convene_page(cards, panels, dict(sorted(protocols.items())), models, default)
 
     @app.get("/api/models")
     def models() -> list[str]:
@@ -289,14 +306,14 @@ def _library_routes(app: FastAPI, settings: ServerSettings) -> None:
         return experiments_page(_experiment_folders(settings))
 
     @app.get("/experiments/{name}", response_class=HTMLResponse)
-    def experiment(name: str) -> Response:
+    def experiment(name: str) -> str:
         from council.web.measure import experiment_html
 
         folders = {p.name: p for p in _experiment_folders(settings)}
         if name not in folders:
             raise HTTPException(404, f"no experiment '{name}'")
-        html = experiment_html(folders[name])
-        return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP})
+        fragment = f"<div class='report'>{experiment_html(folders[name])}</div>"
+        return pages.layout(f"Experiment: {name}", fragment)
 
 
 def _experiment_folders(settings: ServerSettings) -> list[Any]:

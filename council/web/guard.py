@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from council.reports.page import STYLE
 from council.web.settings import MAX_BODY_BYTES, ServerSettings, is_loopback
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -38,17 +37,14 @@ def _hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-# The app's pages: their script and style sheet are files served from here, nothing inline but
-# the one style attribute a transcript's verdict carries (it is a notebook fragment too).
+# The app's pages (reports included: a diversity or experiment report is shown inside one, its
+# inline style block left out): their script and style sheet are files served from here,
+# nothing inline but the one style attribute a transcript's verdict carries (it is a notebook
+# fragment too).
 APP_CSP = (
     "default-src 'none'; script-src 'self'; "
     f"style-src 'self' 'unsafe-hashes' {_hash('white-space:pre-wrap')}; img-src 'self' data:; "
     f"connect-src 'self'; form-action 'self'; {_FRAMING}"
-)
-# A report page (diversity, experiment) is one self-contained document with one inline style
-# block, allowed by its hash and nothing else; it runs no script.
-REPORT_CSP = (
-    f"default-src 'none'; style-src {_hash(STYLE)}; img-src data:; form-action 'none'; {_FRAMING}"
 )
 HEADERS = {
     "Content-Security-Policy": APP_CSP,

@@ -6,19 +6,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from council.personas.card import PersonaCard
+from council.personas.panels import Panel
+from council.records.spec import CHAIR_NAME
+
 NAV = (("/", "Convene"), ("/runs", "Runs"), ("/experiments", "Experiments"),
        ("/personas", "Personas"), ("/protocols", "Protocols"))  # fmt: skip
 
 
 def layout(title: str, body: str, *, script: bool = True) -> str:
     links = "".join(f"<a href='{href}'>{label}</a>" for href, label in NAV)
+    # Landmarks for a screen reader: the navigation is named, the page's content is <main>.
     js = "<script src='/static/app.js'></script>" if script else ""
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{escape(title)} · council</title>"
         "<link rel='stylesheet' href='/static/app.css'></head>"
-        f"<body><nav><b>council</b>{links}</nav><main><h1>{escape(title)}</h1>{body}</main>"
+        f"<body><nav aria-label='council'><b>council</b>{links}</nav>"
+        f"<main><h1>{escape(title)}</h1>{body}</main>"
         f"{js}</body></html>"
     )
 
@@ -40,98 +46,111 @@ def options(values: Iterable[str], selected: str | None = None) -> str:
     )
 
 
+def is_chair(card: PersonaCard) -> bool:
+    """A chair's card: it chairs the council and is never ticked as a member."""
+    return card.name == CHAIR_NAME or "chair" in card.fields.tags
+
+
+def persona_groups(
+    cards: Mapping[str, PersonaCard], panels: Mapping[str, Panel]
+) -> list[tuple[str, str, list[str]]]:
+    """(heading, what it is for, card names): each panel's members, each card under the
+    first panel that seats it, then the cards no panel seats by their folder; no chair."""
+    members = {name: card for name, card in cards.items() if not is_chair(card)}
+    shown: set[str] = set()
+    groups = []
+    for panel in panels.values():
+        names = [m for m in panel.members if m in members and m not in shown]
+        again = [m for m in panel.members if m in shown]
+        about = panel.about + (f" With {', '.join(again)}, listed above." if again else "")
+        if names:
+            groups.append((f"Panel: {panel.name}", about.strip(), names))
+            shown.update(names)
+    folders: dict[str, list[str]] = {}
+    for name, card in members.items():
+        if name not in shown:
+            folder = card.path.parent.name if card.path is not None else ""
+            folders.setdefault(folder, []).append(name)
+    for folder, names in sorted(folders.items()):
+        heading = "More personas" if folder in ("", "personas") else f"More personas: {folder}"
+        groups.append((heading, "", names))
+    return groups
+
+
+def _persona_box(card: PersonaCard) -> str:
+    domain = card.fields.domain or card.fields.role
+    return (
+        f"<label class='persona'><input type='checkbox' name='personas' "
+        f"value='{escape(card.name)}'><span><b>{escape(card.name)}</b> "
+        f"<span class='domain'>{escape(domain)}</span>"
+        f"<span class='about'>{escape(card.fields.description)}</span></span></label>"
+    )
+
+
+def _persona_fieldset(cards: Mapping[str, PersonaCard], panels: Mapping[str, Panel]) -> str:
+    groups = "".join(
+        f"<fieldset class='group'><legend>{escape(heading)}</legend>"
+        + (f"<p class='explain'>{escape(about)}</p>" if about else "")
+        + "<div class='personas'>"
+        + "".join(_persona_box(cards[name]) for name in names)
+        + "</div></fieldset>"
+        for heading, about, names in persona_groups(cards, panels)
+    )
+    return (
+        "<fieldset class='members'><legend>Personas (none ticked: the default panel; the chair "
+        f"writes the verdict and is not listed)</legend>{groups}</fieldset>"
+    )
+
+
+def _protocol_choice(protocols: Mapping[str, str]) -> str:
+    chosen = "council" if "council" in protocols else next(iter(protocols), "")
+    choices = "".join(
+        f"<option value='{escape(name)}' data-about='{escape(about)}'"
+        f"{' selected' if name == chosen else ''}>{escape(name)}</option>"
+        for name, about in protocols.items()
+    )
+    listing = "".join(
+        f"<dt>{escape(name)}</dt><dd>{escape(about)}</dd>" for name, about in protocols.items()
+    )
+    return (
+        f"<label>Protocol<select name='protocol' aria-describedby='protocol-about'>{choices}"
+        f"</select></label><p id='protocol-about' class='explain' aria-live='polite'>"
+        f"{escape(protocols.get(chosen, ''))}</p>"
+        "<details class='protocols'><summary>What each protocol does</summary>"
+        f"<dl>{listing}</dl></details>"
+    )
+
+
 def convene_page(
-    personas: Mapping[str, str], panels: Sequence[str], protocols: Sequence[str],
+    cards: Mapping[str, PersonaCard], panels: Mapping[str, Panel], protocols: Mapping[str, str],
     models: Sequence[str], default_model: str,
 ) -> str:  # fmt: skip
-    boxes = "".join(
-        f"<label class='persona' title='{escape(about)}'><input type='checkbox' name='personas' "
-        f"value='{escape(name)}'> {escape(name)}</label>"
-        for name, about in personas.items()
+    """``protocols``: name -> what it does."""
+    panel_choices = "".join(
+        f"<option value='{escape(name)}'>{escape(name)}: {escape(', '.join(p.members))}</option>"
+        for name, p in panels.items()
     )
     body = f"""
 <form id='convene' class='stack'>
   <label>Question<textarea name='question' required rows='3' maxlength='100000'></textarea></label>
   <div class='row'>
-    <label>Protocol<select name='protocol'>{options(protocols, "council")}</select></label>
     <label>Panel<select name='panel'><option value=''>the personas ticked below</option>
       <option value='auto'>auto: the panel that fits the question</option>
-      {options(panels)}</select></label>
+      {panel_choices}</select></label>
     <label>Model<select name='model'>{options(models, default_model)}</select></label>
   </div>
+  <div class='protocol'>{_protocol_choice(protocols)}</div>
   <div class='row'>
     <label>Token budget<input name='budget_tokens' type='number' min='1'></label>
     <label>Seconds budget<input name='budget_seconds' type='number' min='1'></label>
     <label title="replaces every turn's cap, raising or lowering the protocol's">Token cap per
       turn<input name='max_tokens' type='number' min='1'></label>
   </div>
-  <fieldset><legend>Personas (none ticked: the default panel)</legend>{boxes}</fieldset>
-  <button type='submit'>Convene</button> <span id='convene-error' class='error'></span>
+  {_persona_fieldset(cards, panels)}
+  <div><button type='submit'>Convene</button>
+    <span id='convene-error' class='error' role='status'></span></div>
 </form>"""
     return layout("Convene a council", body)
-
-
-def run_page(run_id: str, header: str, tabs: Mapping[str, str]) -> str:
-    buttons = "".join(
-        f"<button type='button' data-tab='{escape(key)}'>{escape(key)}</button>" for key in tabs
-    )
-    panes = "".join(
-        f"<section class='tab' data-pane='{escape(key)}'>{html}</section>"
-        for key, html in tabs.items()
-    )
-    body = (
-        f"<div id='run' data-run='{escape(run_id)}'>{header}"
-        f"<div class='tabs'>{buttons}</div>{panes}</div>"
-    )
-    return layout("Run", body)
-
-
-def measure_page(run_id: str) -> str:
-    """A run not measured yet: measuring takes seconds, so it waits for the button (a POST)."""
-    body = (
-        f"<p class='run-id'><code>{escape(run_id)}</code></p>"
-        "<p>This run's diversity has not been measured yet. Measuring embeds every reply "
-        "(seconds; the first time also loads the embedder), then keeps the report beside "
-        "the run.</p>"
-        f"<button type='button' id='measure' data-run='{escape(run_id)}'>Measure now</button> "
-        "<span id='measure-status' class='error'></span>"
-    )
-    return layout("Diversity", body)
-
-
-def live_pane() -> str:
-    return (
-        "<p id='status' class='status'>connecting…</p>"
-        "<label class='reveal'><input type='checkbox' id='reveal'> reveal who is who "
-        "(the seats saw each other as anonymous members)</label>"
-        "<div id='stages'></div><h2>Verdict</h2><div id='verdict' class='verdict'>…</div>"
-    )
-
-
-def calls_table(calls: Sequence[Mapping[str, Any]]) -> str:
-    rows = [
-        [c["stage"], c["round"], c["seat"], c["model"], f"{c['latency_s']:.2f} s",
-         c["prompt_tokens"] if c["prompt_tokens"] is not None else "-",
-         c["completion_tokens"] if c["completion_tokens"] is not None else "-",
-         f"${c['cost_usd']:.4f}" if c["cost_usd"] else "-", c["attempts"],
-         "reused" if c["reused"] else (c["error"] or "ok")]
-        for c in calls
-    ]  # fmt: skip
-    headers = ["stage", "round", "seat", "model", "latency", "prompt", "completion", "cost",
-               "attempts", "state"]  # fmt: skip
-    return table(headers, rows)
-
-
-def prompts_pane(calls: Sequence[Mapping[str, Any]]) -> str:
-    parts = []
-    for call in calls:
-        messages = (call.get("request") or {}).get("messages", [])
-        shown = "".join(
-            f"<h4>{escape(m['role'])}</h4><pre>{escape(str(m['content']))}</pre>" for m in messages
-        )
-        title = f"{call['stage']} r{call['round']} · {call['seat']} · {call['model']}"
-        parts.append(f"<details><summary>{escape(title)}</summary>{shown}</details>")
-    return "".join(parts) or "<p>No calls yet.</p>"
 
 
 def runs_page(rows: Sequence[Mapping[str, Any]], filters: Mapping[str, str]) -> str:

@@ -33,6 +33,15 @@ if (form) {
   });
 }
 
+// The chosen protocol's description, under its menu.
+const protocolMenu = form && form.querySelector("select[name=protocol]");
+if (protocolMenu) {
+  protocolMenu.addEventListener("change", () => {
+    document.getElementById("protocol-about").textContent =
+      protocolMenu.selectedOptions[0].dataset.about || "";
+  });
+}
+
 // --- measuring a run's diversity (a POST: it takes seconds, so no GET does it) ---------------
 const measureButton = document.getElementById("measure");
 if (measureButton) {
@@ -54,7 +63,9 @@ if (measureButton) {
 function showTab(key) {
   for (const pane of document.querySelectorAll("[data-pane]")) pane.hidden = pane.dataset.pane !== key;
   for (const button of document.querySelectorAll("[data-tab]")) {
-    button.classList.toggle("active", button.dataset.tab === key);
+    const active = button.dataset.tab === key;
+    button.classList.toggle("active", active);
+    button.setAttribute("aria-selected", String(active));
   }
 }
 const firstTab = document.querySelector("[data-tab]");
@@ -65,51 +76,140 @@ if (firstTab) {
   showTab(firstTab.dataset.tab);
 }
 
+// --- a run's tallies, drawn --------------------------------------------------------------
+const number = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+const percent = (x) => `${Math.round(x * 100)}%`;
+
+// Effective votes (issue 31), once a tally carries them: a number, or {n_eff, basis}.
+function effectiveVotes(t) {
+  const found = t.effective_votes;
+  if (found == null) return null;
+  const n = typeof found === "number" ? found : (found.n_eff ?? found.value);
+  if (n == null) return null;
+  const basis = typeof found === "object" && found.basis ? `; basis: ${found.basis}` : "";
+  return `about ${number(n)} independent votes${basis}`;
+}
+
+// One bar per option (its weight of the whole), the threshold marked, then who weighed what
+// and who dissented. seatName: a seat as the page shows it (anonymous until revealed).
+function tallyFigure(t, title, seatName) {
+  const scores = Object.entries(t.scores || {}).sort((a, b) => b[1] - a[1]);
+  const whole = t.denominator || scores.reduce((sum, [, s]) => sum + s, 0) || 1;
+  const scale = t.kind === "ranking" ? Math.max(1, ...scores.map(([, s]) => s)) : whole;
+  const outcome = t.winner ? `${t.winner} carries${t.consensus ? " (consensus)" : ""}`
+    : (t.outcome === "inconclusive" ? "inconclusive: too many ballots could not be counted"
+      : (t.split ? "split: no option reached the threshold" : "no winner"));
+  const figure = el("figure", { class: "tally", "data-stage": t.stage });
+  figure.append(el("figcaption", {}, el("b", {}, title), ` (${t.kind}, ${t.rule.replaceAll("_", " ")}): `,
+    el("span", { class: "outcome" }, outcome)));
+  const bars = el("ul", { class: "bars" });
+  for (const [option, score] of scores) {
+    const fill = el("span", { class: "fill" });
+    fill.style.width = `${Math.min(100, (100 * score) / scale)}%`;
+    const track = el("span", { class: "track", "aria-hidden": "true" }, fill);
+    if (t.kind === "vote" && t.threshold != null) {
+      const mark = el("span", { class: "threshold" });
+      mark.style.left = `${Math.min(100, t.threshold * 100)}%`;
+      track.append(mark);
+    }
+    const of = t.kind === "vote" ? ` of ${number(whole)}` : " points";
+    bars.append(el("li", { class: option === t.winner ? "bar winner" : "bar", "data-option": option },
+      el("span", { class: "option" }, option), track, el("span", { class: "score" }, `${number(score)}${of}`)));
+  }
+  figure.append(bars);
+  const facts = el("p", { class: "facts" });
+  const fact = (...parts) => { if (facts.childNodes.length) facts.append(" · "); facts.append(...parts); };
+  if (t.threshold != null) {
+    fact(`threshold ${percent(t.threshold)}` + (t.needed != null ? ` (${number(t.needed)} of ${number(whole)})` : ""));
+  }
+  if (t.agreement != null) fact(`agreement ${percent(t.agreement)}`);
+  const weights = Object.entries(t.weights || {});
+  if (weights.length) {
+    const list = el("span", { class: "weights" }, "weights: ");
+    weights.forEach(([seat, weight], i) => list.append(i ? ", " : "", seatName(seat), ` ${number(weight)}`));
+    fact(list);
+  }
+  const list = (label, seats) => {
+    if (!seats || !seats.length) return;
+    const span = el("span", { class: label }, `${label}: `);
+    seats.forEach((seat, i) => span.append(i ? ", " : "", seatName(seat)));
+    fact(span);
+  };
+  list("dissent", t.dissenters);
+  list("not counted", t.invalid);
+  list("abstained", t.abstained);
+  const effective = effectiveVotes(t);
+  if (effective) fact(el("span", { class: "effective" }, effective));
+  if (facts.childNodes.length) figure.append(facts);
+  return figure;
+}
+
 // --- a run, live -------------------------------------------------------------------------
+const REVEAL_KEY = "council.reveal";  // the reveal switch, remembered between runs
 const runNode = document.getElementById("run");
 if (runNode) watch(runNode.dataset.run);
+
+function remembered(key) {
+  try { return window.localStorage.getItem(key); } catch (e) { return null; }
+}
+function remember(key, value) {
+  try { window.localStorage.setItem(key, value); } catch (e) { /* storage off: not remembered */ }
+}
 
 function watch(runId) {
   const status = document.getElementById("status");
   const stages = document.getElementById("stages");
   const verdict = document.getElementById("verdict");
+  const tallies = document.getElementById("tallies");
   const cards = new Map();   // "stage/round/seat" -> card element
   const labels = new Map();  // seat -> anonymous label, as the other seats saw it
+  const titles = new Map();  // stage id -> its title in the protocol
   const timers = new Map();
+  const title = (stage, round) => (titles.get(stage)
+    || stage.charAt(0).toUpperCase() + stage.slice(1).replaceAll("_", " ").replaceAll("-", " "))
+    + (round ? ` (round ${round})` : "");
+  // A stage's calls made again ("verdict.reask", ".continue", ".retry") sit in its own box.
   const stageBox = (stage, round) => {
-    const id = `stage-${stage}-${round}`;
+    const base = stage.split(".")[0];
+    const id = `stage-${base}-${round}`;
     let box = document.getElementById(id);
     if (!box) {
-      box = el("section", { id, class: "stage" },
-        el("h3", {}, stage.replaceAll("_", " ") + (round ? ` (round ${round})` : "")));
+      box = el("section", { id, class: "stage", "data-stage": base }, el("h3", {}, title(base, round)));
       stages.append(box);
     }
     return box;
   };
+  const AGAIN = { reask: "asked again", continue: "continued", retry: "asked again with a larger cap" };
   const seatName = (seat) => el("span", { class: "seat", "data-seat": seat,
     "data-label": labels.get(seat) || seat }, labels.get(seat) || seat);
   const reveal = document.getElementById("reveal");
+  reveal.checked = remembered(REVEAL_KEY) === "true";
   const applyReveal = () => {
     for (const span of document.querySelectorAll(".seat")) {
       span.textContent = reveal.checked ? span.dataset.seat : span.dataset.label;
     }
   };
-  reveal.addEventListener("change", applyReveal);
+  reveal.addEventListener("change", () => { remember(REVEAL_KEY, String(reveal.checked)); applyReveal(); });
 
   const on = {
     run_started(e) {
       for (const seat of e.header.seats) {
         if (seat.anonymous_label) labels.set(seat.seat, seat.anonymous_label);
       }
+      reveal.closest("label").hidden = labels.size === 0;  // nothing to reveal
       document.title = `${e.header.protocol}: ${e.header.question.slice(0, 60)} · council`;
       status.textContent = `running: ${e.header.protocol} · ${e.header.seats.length} seats`;
     },
-    stage_started(e) { stageBox(e.stage, e.round); },
+    stage_started(e) {
+      if (e.label) titles.set(e.stage, e.label);
+      stageBox(e.stage, e.round);
+    },
     turn_started(e) {
       const key = `${e.stage}/${e.round}/${e.seat}`;
       const meta = el("small", { class: "meta" }, "thinking… 0 s");
-      const card = el("article", { class: "turn running" }, seatName(e.seat), " ", meta,
-        el("pre", { class: "content" }));
+      const again = AGAIN[e.stage.split(".")[1]];
+      const card = el("article", { class: "turn running" }, seatName(e.seat), " ",
+        again ? el("small", { class: "again" }, `${again} · `) : "", meta, el("pre", { class: "content" }));
       stageBox(e.stage, e.round).append(card);
       cards.set(key, card);
       const began = Date.now();
@@ -135,17 +235,14 @@ function watch(runId) {
       if (t.truncated) parts.push(t.continued ? "cut off again" : "cut off at its token cap");
       card.classList.toggle("cut", Boolean(t.truncated || t.over_limit));
       card.querySelector(".meta").textContent = parts.join(" · ");
-      card.querySelector(".content").textContent = t.error ? `No answer: ${t.error}` : t.content;
+      // A ballot asked for as JSON arrives as prose too (the server's Turn.text): shown so.
+      card.querySelector(".content").textContent = t.error ? `No answer: ${t.error}` : (e.prose ?? t.content);
     },
     tally_made(e) {
       const t = e.tally;
-      const scores = Object.entries(t.scores || {}).map(([option, score]) => `${option}: ${score}`);
-      const outcome = t.winner ? `${t.winner}${t.consensus ? " (consensus)" : ""}`
-        : (t.split ? "split: no option reached the threshold" : "no winner");
-      const agreement = t.agreement != null ? ` · agreement ${(t.agreement * 100).toFixed(0)}%` : "";
-      const dissent = t.dissenters.length ? ` · dissent: ${t.dissenters.join(", ")}` : "";
-      stageBox(t.stage, t.round).append(el("p", { class: "tally" },
-        `${t.kind} (${t.rule}): ${outcome}${agreement}${dissent} — ${scores.join(", ")}`));
+      const heading = title(t.stage, t.round);
+      tallies.append(tallyFigure(t, heading, seatName));
+      stageBox(t.stage, t.round).append(tallyFigure(t, heading, seatName));
     },
     seat_absent(e) {
       status.textContent += ` · ${e.seat} absent (${e.reason})`;
@@ -155,7 +252,7 @@ function watch(runId) {
     },
     run_finished(e) {
       status.textContent = `${e.status}` + (e.error ? `: ${e.error}` : "");
-      verdict.textContent = e.synthesis || "No synthesis.";
+      verdict.textContent = e.synthesis || "No verdict.";
       // council's check of the verdict: unchecked, it says what the verdict still lacks.
       const check = e.verdict_check;
       if (check && check.status === "unchecked") {
