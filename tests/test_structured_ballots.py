@@ -314,3 +314,24 @@ def test_a_json_ballot_reads_as_prose_to_seats_the_transcript_and_the_meter() ->
     shown = "\n".join(str(m["content"]) for m in chair.messages)
     assert '"stance"' not in shown and "STANCE:" in shown
     assert '"stance"' not in render_transcript(result)
+
+
+def test_a_turn_held_to_a_schema_says_so_when_it_starts() -> None:
+    # A page following the run shows a structured ballot's streamed JSON as progress, not as
+    # text, and its prose once it finishes (council/web/static/app.js): it needs to know at
+    # the start which turns are held to a schema.
+    from council.records.events import EventList, TurnStarted, event_json
+
+    events = EventList()
+    model = FunctionModel(well_formed_reply, structured_output=True)
+    council = Council(PANEL, protocol="high-council", model=model, runs_dir=None,
+                      similarity="words", sinks=[events])  # fmt: skip
+    council.convene(QUESTION)
+    started = [e for e in events.events if isinstance(e, TurnStarted)]
+    held = {(e.stage, e.seat) for e in started if e.structured}
+    assert held and {stage for stage, _ in held} <= {"cross", "final", "cross.reask",
+                                                     "final.reask"}  # fmt: skip
+    assert not any(e.structured for e in started if e.stage == "blind")
+    # Other turns' lines are as they were: the field is written only when set.
+    plain = next(e for e in started if not e.structured)
+    assert '"structured"' not in event_json(plain)

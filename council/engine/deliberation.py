@@ -450,9 +450,9 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         self, stage: SpeakingStage, seat: Seat, round_number: int, request: ModelRequest,
         stage_id: str, queued_s: float = 0.0,
     ) -> Turn:  # fmt: skip
-        self._emit(
-            TurnStarted(run_id=self.run_id, stage=stage_id, round=round_number, seat=seat.name)
-        )
+        structured = request.response_schema is not None and seat.model.structured_output
+        self._emit(TurnStarted(run_id=self.run_id, stage=stage_id, round=round_number,
+                               seat=seat.name, structured=structured))  # fmt: skip
         started_at, start = utc_now(), time.perf_counter()
         shown = wants_deltas(self.sink)  # a follower shows replies as they come: calls stream
         listener = TurnListener(

@@ -72,6 +72,9 @@ class TurnStarted(_Event):
     stage: str
     round: int = 0
     seat: str
+    # The reply is asked for as JSON (a structured ballot): its streamed pieces are JSON, which
+    # a page shows as progress, not text, until the finished turn brings its prose.
+    structured: bool = Field(default=False, exclude_if=lambda v: not v)
 
 
 class TurnDelta(LiveEvent):

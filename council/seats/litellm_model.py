@@ -166,6 +166,8 @@ class LiteLLMModel(ChatModel):
     async def preflight(self) -> Need | None:
         if self._check is not None:
             return await self._check()
+        if self._resolve_endpoint is not None:  # the resolver brings its own base and key
+            return None
         from council.seats.needs import key_need
 
         return key_need(self.model)

@@ -208,7 +208,7 @@ function watch(runId) {
       const key = `${e.stage}/${e.round}/${e.seat}`;
       const meta = el("small", { class: "meta" }, "thinking… 0 s");
       const again = AGAIN[e.stage.split(".")[1]];
-      const card = el("article", { class: "turn running" }, seatName(e.seat), " ",
+      const card = el("article", { class: "turn running", "data-structured": e.structured ? "1" : "" }, seatName(e.seat), " ",
         again ? el("small", { class: "again" }, `${again} · `) : "", meta, el("pre", { class: "content" }));
       stageBox(e.stage, e.round).append(card);
       cards.set(key, card);
@@ -271,7 +271,16 @@ function watch(runId) {
     found.append(el("p", { class: "note" }, text));
   };
   Object.assign(on, {
-    turn_delta(e) { const found = card(e); if (found) found.querySelector(".content").textContent += e.text; },
+    turn_delta(e) {
+      const found = card(e);
+      if (!found) return;
+      const content = found.querySelector(".content");
+      // A ballot asked for as JSON streams JSON: counted here, shown as prose once finished.
+      if (found.dataset.structured) {
+        found.dataset.streamed = String(Number(found.dataset.streamed || 0) + e.text.length);
+        content.textContent = `writing its ballot… ${found.dataset.streamed} characters`;
+      } else content.textContent += e.text;
+    },
     call_retrying(e) { note(e, `attempt ${e.attempt} on ${e.model} failed (${e.error}); retrying in ${e.wait_s.toFixed(1)} s`); },
     call_fell_back(e) { note(e, `${e.failed} failed for good (${e.error}); falling back to ${e.fallback}`); },
   });
