@@ -74,6 +74,6 @@ def register(commands: Any) -> None:
     show.add_argument("name", help="protocol name or file")
     show.set_defaults(handler=_show)
     validate = actions.add_parser("validate", help="check protocol files; exit 2 on errors")
-    validate.add_argument("paths", nargs="+", metavar="PATH")
-    validate.add_argument("--json", action="store_true")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="protocol files")
+    validate.add_argument("--json", action="store_true", help="the results as a JSON list")
     validate.set_defaults(handler=_validate)

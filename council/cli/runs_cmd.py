@@ -127,31 +127,34 @@ def _outcome(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from council.records.fold import fold_events
     from council.store.loader import resolve_run_id
 
     ledger = _ledger(args)
     run_id = resolve_run_id(ledger, args.run_id)
     run = ledger.run(run_id) or {}
-    calls = ledger.calls(run_id)
-    run["status"] = _status(args, run)
-    thoughts = _reasoning(ledger, run_id) if args.reasoning else None
+    # The run as its events fold (as convene and load_run read it): its turns, never the
+    # ledger's call rows, so --json has convene --json's shape and names.
+    result = fold_events(ledger.events(run_id))
+    status = _status(args, run)
+    thoughts = _reasoning(result.turns) if args.reasoning else None
     if args.json:
-        shown = {**run, "seats": json.loads(run["seats"]), "config": json.loads(run["config"])}
+        shown = result.to_json() | {"status": status, "error": run.get("error", result.error),
+                                    "config": json.loads(run["config"])}  # fmt: skip
         extra = {"reasoning": thoughts} if thoughts is not None else {}
-        print(json.dumps({**shown, "calls": calls, **extra}, indent=2, ensure_ascii=False))
+        print(json.dumps(shown | extra, indent=2, ensure_ascii=False))
         return 0
-    print(f"{run['run_id']}  {run['status']}  {run['protocol']}\n{run['question']}")
-    if run["error"]:
+    print(f"{run_id}  {status}  {result.protocol}\n{result.question}")
+    if run.get("error"):
         print(f"error: {run['error']}")
-    for call in calls:
-        state = "reused" if call["reused"] else ("ok" if not call["error"] else call["error"])
-        tokens = f"{call['prompt_tokens']} -> {call['completion_tokens']} tokens"
-        print(f"  {call['stage']:<18} r{call['round']} {call['seat']:<12} {call['model']:<32} "
-              f"{call['latency_s']:6.2f} s  {tokens}  {state}")  # fmt: skip
+    for turn in result.turns:
+        state = "reused" if turn.reused else ("ok" if not turn.error else turn.error)
+        print(f"  {turn.stage:<18} r{turn.round} {turn.seat:<12} {turn.model:<32} "
+              f"{turn.latency_s:6.2f} s  {_tokens(turn)}  {state}")  # fmt: skip
     if args.prompts:
-        for call in calls:
-            print(f"\n=== {call['stage']} r{call['round']} · {call['seat']} ===")
-            for message in (call["request"] or {}).get("messages", []):
+        for turn in result.turns:
+            print(f"\n=== {turn.stage} r{turn.round} · {turn.seat} ===")
+            for message in turn.request.messages if turn.request else []:
                 print(f"--- {message['role']} ---\n{message['content']}")
     for thought in thoughts or []:
         tokens = f" ({thought['reasoning_tokens']} tokens)" if thought["reasoning_tokens"] else ""
@@ -160,11 +163,14 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reasoning(ledger: Any, run_id: str) -> list[dict[str, Any]]:
-    """Each turn's reasoning, kept apart from its answer in the run's record."""
-    from council.records.fold import fold_events
+def _tokens(turn: Any) -> str:
+    """Prompt -> completion tokens, or '-' for a count the provider did not report."""
+    counts = [turn.prompt_tokens, turn.completion_tokens]
+    return " -> ".join("-" if n is None else str(n) for n in counts) + " tokens"
 
-    turns = fold_events(ledger.events(run_id)).turns
+
+def _reasoning(turns: list[Any]) -> list[dict[str, Any]]:
+    """Each turn's reasoning, kept apart from its answer in the run's record."""
     return [
         {"stage": t.stage, "round": t.round, "seat": t.seat, "model": t.model,
          "reasoning_tokens": t.reasoning_tokens, "reasoning": t.reasoning}
@@ -258,7 +264,7 @@ def _register_runs(commands: Any) -> None:
     listing = actions.add_parser("list", help="list runs, newest first, filtered")
     _add_filters(listing)
     listing.set_defaults(handler=_list)
-    show = actions.add_parser("show", help="a run and every call it made")
+    show = actions.add_parser("show", help="a run and every turn it took")
     show.add_argument("run_id", help=RUN_HELP)
     show.add_argument("--prompts", action="store_true", help="print every prompt a seat saw")
     show.add_argument(
@@ -285,7 +291,10 @@ def _register_outcome(commands: Any) -> None:
     outcome.add_argument("--prediction", help="what the verdict predicts, to check later")
     outcome.add_argument("--owner", help="who answers for it")
     outcome.add_argument("--review-by", metavar="YYYY-MM-DD", help="when to look again")
-    outcome.add_argument("--status", choices=["open", "confirmed", "revised", "reversed"])
+    outcome.add_argument(
+        "--status", choices=["open", "confirmed", "revised", "reversed"],
+        help="where the verdict stands (a new record starts open)",
+    )  # fmt: skip
     outcome.add_argument("--note", help="what happened")
     outcome.add_argument("--json", action="store_true", help="JSON on stdout")
     outcome.add_argument("--out", type=runs_folder, help=OUT_HELP)
