@@ -38,7 +38,7 @@ def _show(args: argparse.Namespace) -> int:
 
     panels, cards = _panels()
     panel = find_panel(args.name, panels)
-    members = [
+    members: list[dict[str, str | None]] = [
         {"name": name, "description": cards[name].fields.description if name in cards else None}
         for name in panel.members
     ]
@@ -47,7 +47,7 @@ def _show(args: argparse.Namespace) -> int:
         print(json.dumps(shown | {"members": members}, indent=2, ensure_ascii=False))
         return 0
     print(f"{panel.name}  ({panel.source})\n  {panel.about}")
-    width = max(len(member["name"]) for member in members)
+    width = max(len(name) for name in panel.members)
     for member in members:  # a member without a card is said, not hidden: convene refuses it
         about = member["description"] or "(no card of this name: convene will refuse it)"
         print(f"  {member['name']:<{width}}  {about}")
