@@ -206,7 +206,7 @@ def test_a_key_a_provider_echoes_back_reaches_no_artifact(
         out = capsys.readouterr()
     assert main(["runs", "show", "latest", "--out", str(tmp_path), "--json"]) == 0
     shown = capsys.readouterr().out
-    assert json.loads(shown)["calls"][0]["content"].startswith("Here is what I was given")
+    assert json.loads(shown)["turns"][0]["content"].startswith("Here is what I was given")
     assert key not in scan(tmp_path, out.out, out.err, shown)
     assert "[redacted]" in shown
 

@@ -256,5 +256,5 @@ def test_convene_json_and_runs_show_carry_the_latency_fields(tmp_path: Path, cap
     turns = json.loads(capsys.readouterr().out)["turns"]
     assert all({"latency_s", "queue_s", "start_s"} <= set(t) for t in turns)
     assert main(["runs", "show", "latest", "--out", str(tmp_path), "--json"]) == 0
-    calls = json.loads(capsys.readouterr().out)["calls"]
-    assert all({"latency_s", "queue_s", "start_s"} <= set(c) for c in calls)
+    shown = json.loads(capsys.readouterr().out)["turns"]  # the same records, by the same name
+    assert all({"latency_s", "queue_s", "start_s"} <= set(t) for t in shown)

@@ -82,7 +82,8 @@ def test_transcript_and_notebook_view(tmp_path) -> None:
     html = result._repr_html_()
     assert "<h3>Cars &lt;or&gt; bikes?</h3>" in html and "&lt;b&gt;bold&lt;/b&gt;" in html
     assert "<b>bold</b>" not in html and "Verdict &amp; reasons." in html
-    assert html.index(">popper<") < html.index(">kuhn<") < html.index("Synthesis")
+    assert html.index(">popper<") < html.index(">kuhn<") < html.index("Verdict &amp; reasons.")
+    assert html.count("Verdict &amp; reasons.") == 1  # in its stage, not again as "Synthesis"
 
 
 def test_find_runs(tmp_path) -> None:

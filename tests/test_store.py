@@ -126,14 +126,14 @@ def test_runs_show_json_has_every_prompt(
     result = json.loads(capsys.readouterr().out)
     assert main(["runs", "show", "latest", "--out", str(tmp_path), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["run_id"] == result["run_id"] and len(shown["calls"]) == 4
+    assert shown["run_id"] == result["run_id"] and len(shown["turns"]) == 4
     sent = [body["messages"] for body in provider.requests]
-    for call in shown["calls"]:
+    for call in shown["turns"]:
         request = call["request"]
         assert request["model"] == "openai/fake" and request["max_tokens"] > 0
         assert request["messages"] in sent  # exactly what the provider received
-    chair = next(c for c in shown["calls"] if c["seat"] == "chair")
-    for call in shown["calls"]:
+    chair = next(c for c in shown["turns"] if c["seat"] == "chair")
+    for call in shown["turns"]:
         if call["seat"] != "chair":
             assert call["content"] in chair["request"]["messages"][1]["content"]
     assert shown["config"]["panel"][0]["name"] == "popper"
@@ -182,7 +182,7 @@ def test_a_first_round_ledger_is_migrated_and_reads(
     run_id = first_round_ledger(tmp_path)
     assert main(["runs", "show", run_id, "--out", str(tmp_path), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["calls"][0]["content"] == "Falsify it first." and shown["status"] == "failed"
+    assert shown["turns"][0]["content"] == "Falsify it first." and shown["status"] == "failed"
     run = load_run(run_id, tmp_path)
     assert run.status == "failed" and run.error == "chair failed"
     assert [t.content for t in run.turns] == ["Falsify it first."]
@@ -398,7 +398,7 @@ def test_a_read_only_archive_is_listed_and_shown(
         assert main(["runs", "show", "latest", "--out", str(folder), "--json"]) == 0
         shown = json.loads(capsys.readouterr().out)
         assert shown["run_id"] == run.run_id and shown["question"] == QUESTION
-        assert len(shown["calls"]) == len(run.turns)
+        assert len(shown["turns"]) == len(run.turns)
         assert main(["runs", "export", "latest", "--out", str(folder)]) == 70
         assert "give --to FOLDER" in one_line_error(capsys)
     finally:

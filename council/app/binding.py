@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from council.personas.card import PersonaCard
-from council.personas.library import CHAIR
+from council.personas.library import CHAIR, available_personas
 from council.records.spec import ALL_SEATS
 from council.seats.fallback import FallbackModel
 from council.seats.model import ChatModel
@@ -84,9 +85,15 @@ class SeatBinder:
 
 
 def apply_slots(
-    slots: SeatSlots, names: list[str], overrides: dict[str, Any], chains: dict[str, list[str]]
+    slots: SeatSlots,
+    names: list[str],
+    overrides: dict[str, Any],
+    chains: dict[str, list[str]],
+    persona_dirs: list[Path] | None = None,
 ) -> None:
-    """A seat-slot file's members onto this panel's seats (flags already set win)."""
+    """A seat-slot file's members onto this panel's seats (flags already set win); a member
+    naming no card on the search path (``persona_dirs`` first) is refused."""
+    slots.check_members(names, available_personas(persona_dirs))
     for member, model in slots.seats.items():
         seat = slots.seat_for(member, names)
         if seat is not None:

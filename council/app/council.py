@@ -135,7 +135,7 @@ class Council:
         for unknown in sorted(set(efforts) - {*names, CHAIR, ALL_SEATS}):
             raise UnknownNameError("seat", unknown, [*names, CHAIR])
         if seat_slots is not None:
-            apply_slots(seat_slots, names, overrides, chains)
+            apply_slots(seat_slots, names, overrides, chains, list(persona_dirs))
             for member, effort in seat_slots.reasoning_efforts.items():
                 seat = CHAIR if member == CHAIR else seat_slots.seat_for(member, names)
                 if seat is not None:

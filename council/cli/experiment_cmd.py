@@ -199,7 +199,9 @@ def register(commands: Any) -> None:
     variants.add_argument(
         "--pairs", required=True, help="bases with NAME-topic and NAME-framework cards"
     )
-    variants.add_argument("--model", default=DEFAULT_LOCAL_MODEL)
+    variants.add_argument(
+        "--model", default=DEFAULT_LOCAL_MODEL, help="the model every seat sits on"
+    )
     variants.set_defaults(handler=_variants)
     _register_capping(kinds)
     for parser in (diversity, variants):
@@ -212,9 +214,13 @@ def _register_common(parser: Any) -> None:
     parser.add_argument("--questions", required=True, help="a file, one question per line")
     parser.add_argument("--samples", type=positive_int, default=3, help="runs per arm and question")
     parser.add_argument("--out", default="experiments/latest", help="results folder (resumable)")
-    parser.add_argument("--protocol", default="council")
-    parser.add_argument("--max-tokens", type=positive_int, default=80)
-    parser.add_argument("--temperature", type=temperature, default=0.8)
+    parser.add_argument("--protocol", default="council", help="protocol name or file")
+    parser.add_argument(
+        "--max-tokens", type=positive_int, default=80, help="every turn's token cap"
+    )
+    parser.add_argument(
+        "--temperature", type=temperature, default=0.8, help="sampling temperature, 0 to 2"
+    )
     parser.add_argument(
         "--baseline-samples", type=non_negative_int, default=8,
         help="no-persona answers per model and question (the drift pole)",
@@ -239,7 +245,10 @@ def _register_common(parser: Any) -> None:
         help="a finished experiment whose variance components the power uses "
         "(default: the shipped experiment's)",
     )  # fmt: skip
-    parser.add_argument("--endpoint", action="append", default=[], metavar="MODEL=URL")
+    parser.add_argument(
+        "--endpoint", action="append", default=[], metavar="MODEL=URL",
+        help="send a model to this OpenAI-compatible base URL; repeatable",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
         "--csv", metavar="DIR", help="also write every table as a CSV file into DIR"

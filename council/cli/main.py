@@ -23,6 +23,7 @@ from council.cli import (
     experiment_cmd,
     mcp_cmd,
     models_cmd,
+    panels_cmd,
     personas_cmd,
     protocols_cmd,
     runs_cmd,
@@ -143,11 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     config_actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")
     show = config_actions.add_parser("show", help="every convene setting and where it came from")
     show.add_argument("--config", metavar="FILE", help="project file (default: ./council.toml)")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="the settings as one JSON object")
     add_spec_flags(show)  # what convene would use with these flags
     show.set_defaults(handler=_config_show)
 
     personas_cmd.register(commands)
+    panels_cmd.register(commands)
     protocols_cmd.register(commands)
     runs_cmd.register(commands)
     models_cmd.register(commands)

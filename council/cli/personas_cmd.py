@@ -175,12 +175,12 @@ def register(commands: Any) -> None:
     listing.set_defaults(handler=_list)
 
     show = actions.add_parser("show", help="a card's fields and file")
-    show.add_argument("name", metavar="NAME|PATH")
+    show.add_argument("name", metavar="NAME|PATH", help="a persona name or a card file")
     show.add_argument("--json", action="store_true", help="the fields as one JSON object")
     show.set_defaults(handler=_show)
 
     render = actions.add_parser("render", help="print a card's rendered system prompt")
-    render.add_argument("name", metavar="NAME|PATH")
+    render.add_argument("name", metavar="NAME|PATH", help="a persona name or a card file")
     render.add_argument("--topic", default=DEFAULT_TOPIC, help="the question to render with")
     render.set_defaults(handler=_render)
 
@@ -207,6 +207,7 @@ def register(commands: Any) -> None:
     imports.add_argument(
         "--format", default="auto",
         choices=["auto", "claude-code", "chara-card", "crewai", "council", "markdown"],
+        help="the files' format; auto: read it from each file",
     )  # fmt: skip
     imports.add_argument("--force", action="store_true", help="overwrite existing cards")
     imports.add_argument(
@@ -219,6 +220,6 @@ def register(commands: Any) -> None:
     imports.set_defaults(handler=_import)
 
     export = actions.add_parser("export", help="a card as Character Card V2 JSON")
-    export.add_argument("name", metavar="NAME|PATH")
+    export.add_argument("name", metavar="NAME|PATH", help="a persona name or a card file")
     export.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
     export.set_defaults(handler=_export)

@@ -84,7 +84,7 @@ def register(commands: Any) -> None:
     show.add_argument("name", help="protocol name or file")
     show.set_defaults(handler=_show)
     validate = actions.add_parser("validate", help="check protocol files; exit 2 on errors")
-    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="protocol files")
     validate.add_argument("--json", action="store_true", help="a JSON list, one object a file")
     validate.set_defaults(handler=_validate)
     new = actions.add_parser(

@@ -127,32 +127,34 @@ def _outcome(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from council.records.fold import fold_events
     from council.store.loader import resolve_run_id
 
     ledger = _ledger(args)
     run_id = resolve_run_id(ledger, args.run_id)
     run = ledger.run(run_id) or {}
-    calls = ledger.calls(run_id)
-    run["status"] = _status(args, run)
-    thoughts = _reasoning(ledger, run_id) if args.reasoning else None
+    # The run as its events fold (as convene and load_run read it): its turns, never the
+    # ledger's call rows, so --json has convene --json's shape and names.
+    result = fold_events(ledger.events(run_id))
+    status = _status(args, run)
+    thoughts = _reasoning(result.turns) if args.reasoning else None
     if args.json:
-        shown = {**run, "seats": json.loads(run["seats"]), "config": json.loads(run["config"])}
+        shown = result.to_json() | {"status": status, "error": run.get("error", result.error),
+                                    "config": json.loads(run["config"])}  # fmt: skip
         extra = {"reasoning": thoughts} if thoughts is not None else {}
-        timed = _timed(ledger, run_id, calls)
-        print(json.dumps({**shown, "calls": timed, **extra}, indent=2, ensure_ascii=False))
+        print(json.dumps(shown | extra, indent=2, ensure_ascii=False))
         return 0
-    print(f"{run['run_id']}  {run['status']}  {run['protocol']}\n{run['question']}")
-    if run["error"]:
+    print(f"{run_id}  {status}  {result.protocol}\n{result.question}")
+    if run.get("error"):
         print(f"error: {run['error']}")
-    waits = _waits(ledger, run_id, len(calls))
-    for call, waited in zip(calls, waits, strict=True):
-        state = "reused" if call["reused"] else ("ok" if not call["error"] else call["error"])
-        print(f"  {call['stage']:<18} r{call['round']} {call['seat']:<12} {call['model']:<32} "
-              f"{call['latency_s']:6.2f} s{waited}  {_tokens(call)}  {state}")  # fmt: skip
+    for turn in result.turns:
+        state = "reused" if turn.reused else ("ok" if not turn.error else turn.error)
+        print(f"  {turn.stage:<18} r{turn.round} {turn.seat:<12} {turn.model:<32} "
+              f"{turn.latency_s:6.2f} s{_waited(turn)}  {_tokens(turn)}  {state}")  # fmt: skip
     if args.prompts:
-        for call in calls:
-            print(f"\n=== {call['stage']} r{call['round']} · {call['seat']} ===")
-            for message in (call["request"] or {}).get("messages", []):
+        for turn in result.turns:
+            print(f"\n=== {turn.stage} r{turn.round} · {turn.seat} ===")
+            for message in turn.request.messages if turn.request else []:
                 print(f"--- {message['role']} ---\n{message['content']}")
     for thought in thoughts or []:
         tokens = f" ({thought['reasoning_tokens']} tokens)" if thought["reasoning_tokens"] else ""
@@ -161,47 +163,24 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _timed(ledger: Any, run_id: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The calls with their queue and start times, from the record (an older one has none)."""
-    from council.records.fold import fold_events
-
-    turns = fold_events(ledger.events(run_id)).turns
-    if len(turns) != len(calls):
-        return calls
-    return [
-        {**c, "queue_s": t.queue_s, "start_s": t.start_s} for c, t in zip(calls, turns, strict=True)
-    ]
-
-
-def _tokens(call: dict[str, Any]) -> str:
-    """What is known of a call's tokens: a failed call's are not (never ``None -> None``)."""
-    given, got = call["prompt_tokens"], call["completion_tokens"]
+def _tokens(turn: Any) -> str:
+    """What is known of a turn's tokens: a failed call's are not (never ``None -> None``)."""
+    given, got = turn.prompt_tokens, turn.completion_tokens
     if given is None and got is None:
         return "tokens unknown"
     return f"{'?' if given is None else given} -> {'?' if got is None else got} tokens"
 
 
-def _waits(ledger: Any, run_id: str, count: int) -> list[str]:
-    """Each call's time before its model worked on it (queued, starting), from the record;
-    the latency shown beside it is the model's own."""
-    from council.records.fold import fold_events
-
-    turns = fold_events(ledger.events(run_id)).turns
-    if len(turns) != count:  # an older record: its latency is all it has
-        return [""] * count
-    shown = []
-    for turn in turns:
-        parts = [f"queued {turn.queue_s:.2f} s" if turn.queue_s >= 0.005 else "",
-                 f"start {turn.start_s:.2f} s" if turn.start_s >= 0.005 else ""]  # fmt: skip
-        shown.append(f" ({', '.join(p for p in parts if p)})" if any(parts) else "")
-    return shown
+def _waited(turn: Any) -> str:
+    """A turn's time before its model worked on it (queued, starting); the latency shown
+    beside it is the model's own."""
+    parts = [f"queued {turn.queue_s:.2f} s" if turn.queue_s >= 0.005 else "",
+             f"start {turn.start_s:.2f} s" if turn.start_s >= 0.005 else ""]  # fmt: skip
+    return f" ({', '.join(p for p in parts if p)})" if any(parts) else ""
 
 
-def _reasoning(ledger: Any, run_id: str) -> list[dict[str, Any]]:
+def _reasoning(turns: list[Any]) -> list[dict[str, Any]]:
     """Each turn's reasoning, kept apart from its answer in the run's record."""
-    from council.records.fold import fold_events
-
-    turns = fold_events(ledger.events(run_id)).turns
     return [
         {"stage": t.stage, "round": t.round, "seat": t.seat, "model": t.model,
          "reasoning_tokens": t.reasoning_tokens, "reasoning": t.reasoning}
@@ -295,7 +274,7 @@ def _register_runs(commands: Any) -> None:
     listing = actions.add_parser("list", help="list runs, newest first, filtered")
     _add_filters(listing)
     listing.set_defaults(handler=_list)
-    show = actions.add_parser("show", help="a run and every call it made")
+    show = actions.add_parser("show", help="a run and every turn it took")
     show.add_argument("run_id", help=RUN_HELP)
     show.add_argument("--prompts", action="store_true", help="print every prompt a seat saw")
     show.add_argument(
@@ -322,7 +301,10 @@ def _register_outcome(commands: Any) -> None:
     outcome.add_argument("--prediction", help="what the verdict predicts, to check later")
     outcome.add_argument("--owner", help="who answers for it")
     outcome.add_argument("--review-by", metavar="YYYY-MM-DD", help="when to look again")
-    outcome.add_argument("--status", choices=["open", "confirmed", "revised", "reversed"])
+    outcome.add_argument(
+        "--status", choices=["open", "confirmed", "revised", "reversed"],
+        help="where the verdict stands (a new record starts open)",
+    )  # fmt: skip
     outcome.add_argument("--note", help="what happened")
     outcome.add_argument("--json", action="store_true", help="JSON on stdout")
     outcome.add_argument("--out", type=runs_folder, help=OUT_HELP)

@@ -38,11 +38,36 @@ def _serve(args: argparse.Namespace) -> int:
         experiments_dir=Path(args.experiments) if args.experiments else None, **spending,
     )  # fmt: skip
     settings.check_bind(args.allow_remote)
+    _check_port(args.host, args.port)  # before "serving ... on": a taken port is one line
     # The token is not printed: this line may end up in a log.
     link = f"http://{args.host}:{args.port}/" + ("?token=<your token>" if token else "")
     print(f"council: serving {settings.runs_dir} on {link}", file=sys.stderr)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind the address once, as uvicorn will (SO_REUSEADDR: a port in TIME_WAIT is free), so
+    that a port another program holds fails here in one line rather than in uvicorn's log
+    after the app has said it is serving."""
+    import socket
+
+    from council.base.errors import ConfigError
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: {exc.strerror}") from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise ConfigError(f"cannot serve on {host}:{port}: {reason} (another server is "
+                              "there? give --port N)") from None  # fmt: skip
 
 
 def register(commands: Any) -> None:

@@ -76,6 +76,15 @@ def _verdict_line(result: RunResult) -> list[str]:
     return [f"- Verdict: {note}"] if note else []
 
 
+def synthesis_turn(result: RunResult) -> Turn | None:
+    """The turn whose reply is the run's synthesis (the chair's verdict), shown in its stage
+    and so not again under its own heading; None where the synthesis is no turn's (none, or
+    the engine's verdict from the tally when the chair failed)."""
+    if not result.synthesis:
+        return None
+    return next((t for t in reversed(result.turns) if t.ok and t.content == result.synthesis), None)
+
+
 def _gate_line(note: GateNote) -> str:
     where = note.stage + (f" round {note.round}" if note.round else "")
     outcome = ("fired" if note.fired else "passed") + (
@@ -125,7 +134,9 @@ def render_transcript(result: RunResult) -> str:
 
     if result.metadata is not None and result.metadata.fallback_log:
         lines += ["", *(f"`{line}`" for line in result.metadata.fallback_log)]
-    lines += ["", "## Synthesis", "", result.synthesis or "*No synthesis: the run did not finish.*"]
+    if synthesis_turn(result) is None:  # else the verdict stands in its stage, printed once
+        text = result.synthesis or "*No synthesis: the run did not finish.*"
+        lines += ["", "## Synthesis", "", text]
     check = result.verdict_check
     if check is not None and check.status == "unchecked":
         lines += ["", "> **Verdict unchecked.** Asked once more, it still lacks:",
@@ -180,8 +191,11 @@ def render_transcript_html(result: RunResult) -> str:
         if tally is not None:
             text = describe_tally(tally, {}).replace("**", "")
             parts.append(f"<pre style='white-space:pre-wrap'>{escape(text)}</pre>")
-    synthesis = result.synthesis or "No synthesis: the run did not finish."
-    parts.append(f"<h4>Synthesis</h4><pre style='white-space:pre-wrap'>{escape(synthesis)}</pre>")
+    if synthesis_turn(result) is None:  # else the verdict stands in its stage, shown once
+        synthesis = result.synthesis or "No synthesis: the run did not finish."
+        parts.append(
+            f"<h4>Synthesis</h4><pre style='white-space:pre-wrap'>{escape(synthesis)}</pre>"
+        )
     return "".join(parts) + "</div>"
 
 

