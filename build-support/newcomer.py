@@ -46,6 +46,11 @@ SUBSTITUTES: dict[str, list[list[str]]] = {
     'council convene --model auto "<question>"': [
         ["council", "convene", "--model", "auto", QUESTION, "--dry-route"]
     ],
+    # Placeholders to fill: a protocol written under a name, then that file validated.
+    "council protocols new NAME": [["council", "protocols", "new", "my-protocol"]],
+    "council protocols validate FILE": [
+        ["council", "protocols", "validate", "protocols/my-protocol.yaml"]
+    ],
     # Optional flags in brackets: the command bare, then with both.
     "council models [--ready] [--json]": [
         ["council", "models"],
