@@ -1,14 +1,14 @@
 """Everything about the distribution is in pyproject.toml; this file only maps the repository's
 shipped library (``personas/``, ``protocols/``, ``panels/``, ``routing/`` at the top level) into
 the package as ``council/library/<kind>``, so a wheel carries it. The folders stay where they are
-in the repository; an editable clone reads them in place (council/base/paths.py)."""
+in the repository; an editable clone reads them in place (council/base/library_paths.py)."""
 
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-LIBRARY_KINDS = ("personas", "protocols", "panels", "routing")  # as in council/base/paths.py
+LIBRARY_KINDS = ("personas", "protocols", "panels", "routing")  # as in council/base/library_paths.py
 
 
 class BuildWithLibrary(build_py):

@@ -334,7 +334,7 @@ def test_a_child_dies_with_a_parent_killed_outright(where: str, runtime: Path) -
 
 def test_a_later_council_reaps_a_child_whose_parent_is_gone(runtime: Path) -> None:
     from council.base import processes
-    from council.base.paths import private_dir
+    from council.base.locks import private_dir
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # a parent that has ended

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from council.base.distribution import DISTRIBUTION, __version__
-from council.base.paths import LIBRARY_KINDS, PACKAGED_LIBRARY
+from council.base.library_paths import LIBRARY_KINDS, PACKAGED_LIBRARY
 from council.testing import FakeProvider
 
 REPO = Path(__file__).resolve().parent.parent
@@ -138,7 +138,7 @@ def test_the_wheel_carries_the_library_and_the_licence(installed: Installed) -> 
 
 
 def test_the_installed_package_reads_its_own_library(installed: Installed) -> None:
-    code = "import council, council.base.paths as p; print(council.__file__); print(p.shipped_dir('personas'))"
+    code = "import council, council.base.library_paths as p; print(council.__file__); print(p.shipped_dir('personas'))"
     done = installed.run(code=code)
     assert done.returncode == 0, done.stderr
     package_file, personas = done.stdout.split()

@@ -13,7 +13,7 @@ from council.app.binding import efforts as binding_efforts
 from council.app.choosing import bundled_vectors, embedding_similarity, seat_by_domain
 from council.app.probe import EmbeddingProbe, default_probe
 from council.base.errors import ConfigError, UnknownNameError
-from council.base.paths import RUNS_HOME, RunsHome, runs_location
+from council.base.runs_home import RUNS_HOME, RunsHome, runs_location
 from council.base.secrets import redact
 from council.engine.deliberation import Deliberation
 from council.engine.seating import check_panel_fits, seat_assignment

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from council.base.errors import ConfigError, first_problem
-from council.base.paths import RUNS_HOME, runs_location
+from council.base.runs_home import RUNS_HOME, runs_location
 from council.base.secrets import redacted_line
 from council.meter.analysis import analyse_run, assistant_texts_by_model
 from council.meter.cache import CachedEmbedder, open_embedder

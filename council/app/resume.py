@@ -18,7 +18,7 @@ from pathlib import Path
 
 from council.app.council import Council
 from council.base.errors import ConfigError, RunInProgress, UnknownNameError
-from council.base.paths import RUNS_HOME, RunsHome, runs_location
+from council.base.runs_home import RUNS_HOME, RunsHome, runs_location
 from council.base.secrets import REDACTED
 from council.personas.card import PersonaCard, load_card, parse_card
 from council.protocols.graph import Protocol, compile_protocol, load_protocol_file

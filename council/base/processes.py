@@ -34,7 +34,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from council.base.paths import private_dir
+from council.base.locks import private_dir
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)

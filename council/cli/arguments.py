@@ -1,13 +1,14 @@
-"""Argument types that refuse nonsense at parse time, each with one line: a number that is not
-finite, not positive or not whole, a runs folder that is a file. argparse reports them as
-``council: error: argument --timeout: ...`` and exits 2."""
+"""Reading the command line: argument types that refuse nonsense at parse time, each with one
+line (a number that is not finite, not positive or not whole, a runs folder that is a file;
+argparse reports them as ``council: error: argument --timeout: ...`` and exits 2), and the
+parsers of comma lists, ``NAME=VALUE`` pairs and ``--endpoint MODEL=URL``."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -123,3 +124,36 @@ def read_question(argument: str | None, file: str | None) -> str:
     if not text.strip():
         raise ConfigError(f"{where}: the question is empty")
     return text.strip() if argument is None or argument == "-" else text
+
+
+def split_list(text: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``; None or empty -> ``[]``."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+def parse_pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+    from council.base.errors import ConfigError
+
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise ConfigError(f"{flag} expects NAME=VALUE, got '{value}'")
+        pairs[key.strip()] = rest.strip()
+    return pairs
+
+
+def parse_endpoints(values: Sequence[str]) -> dict[str, str]:
+    """``--endpoint MODEL=URL`` pairs, each URL an http(s) address with a host."""
+    from urllib.parse import urlsplit
+
+    from council.base.errors import ConfigError
+
+    endpoints = parse_pairs(values, "--endpoint")
+    for model, url in endpoints.items():
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"--endpoint {model}=...: not an http(s) URL with a host")
+        if "/" not in model:
+            raise ConfigError(f"--endpoint {model}=...: the model must be 'provider/model'")
+    return endpoints

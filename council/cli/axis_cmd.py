@@ -13,7 +13,7 @@ from council.cli.arguments import positive_int
 
 def _build(args: argparse.Namespace) -> int:
     from council.base.errors import ConfigError
-    from council.cli.output import split_list
+    from council.cli.arguments import split_list
     from council.meter.activations.axis import DEFAULT_PERSONAS, DEFAULT_PROMPTS, build_axis
     from council.personas.library import find_persona
     from council.records.axis import axis_path

@@ -53,8 +53,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     """The report object for ``RUN`` and the folder its page goes into."""
     from council.app.measure import measure_run
     from council.base.errors import ConfigError
-    from council.cli.output import parse_endpoints
-    from council.cli.project import runs_location
+    from council.cli.arguments import parse_endpoints
+    from council.cli.project import runs_folder_of
     from council.meter.cache import CachedEmbedder
     from council.reports.objects import ExperimentReport, RunReport
 
@@ -64,7 +64,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     if named or (folder / "events.jsonl").is_file():
         measured = measure_run(
             args.run_dir if named else folder, baseline=args.baseline, embedder=args.embedder,
-            runs_dir=runs_location(args), cache=args.cache, axis=args.axis, endpoints=endpoints,
+            runs_dir=runs_folder_of(args), cache=args.cache, axis=args.axis, endpoints=endpoints,
         )  # fmt: skip
         embedder = measured.embedder
         if isinstance(embedder, CachedEmbedder):

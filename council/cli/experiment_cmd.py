@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from council.cli.arguments import non_negative_int, positive_int, temperature
-from council.cli.output import split_list
+from council.cli.arguments import non_negative_int, positive_int, split_list, temperature
 
 
 def _arms(values: list[str], personas: list[str]) -> list[Any]:
@@ -49,7 +48,7 @@ def _run(args: argparse.Namespace, experiment: Any) -> int:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    from council.cli.output import parse_pairs
+    from council.cli.arguments import parse_pairs
     from council.seats.gate import parse_rate_limit
 
     return {

@@ -30,8 +30,8 @@ from council.cli import (
     serve_cmd,
     worker_cmd,
 )
-from council.cli.arguments import Parser, read_question, runs_folder
-from council.cli.output import progress_sinks, report_run, split_list
+from council.cli.arguments import Parser, read_question, runs_folder, split_list
+from council.cli.output import progress_sinks, report_run
 from council.cli.seat_options import detected
 from council.cli.spec_flags import add_spec_flags
 

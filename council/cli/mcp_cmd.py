@@ -13,7 +13,7 @@ from council.cli.tokens import add_token_options, read_token
 
 
 def _mcp(args: argparse.Namespace) -> int:
-    from council.base.paths import RUNS_HOME
+    from council.base.runs_home import RUNS_HOME
     from council.mcp_server import require_sdk
     from council.mcp_server.requests import ServerSettings
     from council.mcp_server.transports import TOKEN_ENV, check_bind

@@ -9,7 +9,7 @@ from typing import Any
 
 
 def _models(args: argparse.Namespace) -> int:
-    from council.cli.output import split_list
+    from council.cli.arguments import split_list
     from council.cli.project import read_project
     from council.seats.detect import ModelEntry, model_catalogue
 

@@ -22,23 +22,6 @@ EXIT_VERDICT_UNCHECKED = 4
 REAL_MODEL_COMMAND = 'council convene --model auto "<question>"'
 
 
-def split_list(text: str | None) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``; None or empty -> ``[]``."""
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
-
-
-def parse_pairs(values: Sequence[str], flag: str) -> dict[str, str]:
-    from council.base.errors import ConfigError
-
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, sep, rest = value.partition("=")
-        if not sep or not key.strip() or not rest.strip():
-            raise ConfigError(f"{flag} expects NAME=VALUE, got '{value}'")
-        pairs[key.strip()] = rest.strip()
-    return pairs
-
-
 def print_rows(rows: Sequence[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
     if as_json:
         print(json.dumps(list(rows), indent=2, ensure_ascii=False))
@@ -116,19 +99,3 @@ def closing_lines(result: RunResult) -> list[str]:
             f"Seat a real model: {REAL_MODEL_COMMAND} (council models lists what is reachable).",
         ]
     return lines
-
-
-def parse_endpoints(values: Sequence[str]) -> dict[str, str]:
-    """``--endpoint MODEL=URL`` pairs, each URL an http(s) address with a host."""
-    from urllib.parse import urlsplit
-
-    from council.base.errors import ConfigError
-
-    endpoints = parse_pairs(values, "--endpoint")
-    for model, url in endpoints.items():
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"--endpoint {model}=...: not an http(s) URL with a host")
-        if "/" not in model:
-            raise ConfigError(f"--endpoint {model}=...: the model must be 'provider/model'")
-    return endpoints

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from council.base.errors import ConfigError
-from council.base.paths import RUNS_ENV, RUNS_HOME
+from council.base.runs_home import RUNS_ENV, RUNS_HOME
 from council.records.options import BY_KEY, option_values, options, with_options
 from council.records.spec import CLI, CouncilSpec
 
@@ -193,7 +193,7 @@ def overrides_note(settings: dict[str, tuple[Any, str]]) -> str | None:
     return f"project overrides applied from {' and '.join(applied)}: {keys}"
 
 
-def runs_location(args: argparse.Namespace) -> Path:
+def runs_folder_of(args: argparse.Namespace) -> Path:
     """The runs folder a command reads or writes: ``--out``, the project file's ``out``, or
     the runs home shared by every working directory."""
     if getattr(args, "out", None):

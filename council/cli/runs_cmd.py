@@ -8,15 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from council.cli.arguments import positive_int, runs_folder
-from council.cli.output import (
-    parse_endpoints,
-    print_rows,
-    progress_sinks,
-    report_run,
-    split_list,
-)
-from council.cli.project import runs_location
+from council.cli.arguments import parse_endpoints, positive_int, runs_folder, split_list
+from council.cli.output import print_rows, progress_sinks, report_run
+from council.cli.project import runs_folder_of
 from council.cli.seat_options import CALLS, add_replay_options, detected
 
 OUT_HELP = "the runs folder (default: the project's 'out', else the runs home)"
@@ -25,14 +19,14 @@ OUT_HELP = "the runs folder (default: the project's 'out', else the runs home)"
 def _ledger(args: argparse.Namespace) -> Any:
     from council.store.ledger import Ledger
 
-    return Ledger.existing(runs_location(args))
+    return Ledger.existing(runs_folder_of(args))
 
 
 def _status(args: argparse.Namespace, run: dict[str, Any]) -> str:
     """A run left 'running' by a process that is gone reads as interrupted."""
     from council.store.lease import is_live
 
-    if run["status"] == "running" and not is_live(runs_location(args), run["run_id"]):
+    if run["status"] == "running" and not is_live(runs_folder_of(args), run["run_id"]):
         return "interrupted"
     return str(run["status"])
 
@@ -195,7 +189,7 @@ def _export(args: argparse.Namespace) -> int:
 
     ledger = _ledger(args)
     run_id = resolve_run_id(ledger, args.run_id)
-    folder = Path(args.to) if args.to else runs_location(args) / run_id
+    folder = Path(args.to) if args.to else runs_folder_of(args) / run_id
     try:
         written = export_run(ledger, run_id, folder)
     except OSError as exc:  # a read-only archive: the run folder cannot be written
@@ -210,7 +204,7 @@ def _resume(args: argparse.Namespace) -> int:
     from council.app.resume import resume
 
     result = resume(
-        args.run_id, runs_location(args), sinks=progress_sinks(args.quiet),
+        args.run_id, runs_folder_of(args), sinks=progress_sinks(args.quiet),
         endpoints=parse_endpoints(args.endpoint),
     )  # fmt: skip
     return report_run(result, args.json)
@@ -242,7 +236,7 @@ def _replay(args: argparse.Namespace) -> int:
         reasoning_effort=dict(spec.reasoning_effort),
     )  # fmt: skip
     result = replay(
-        args.run_id, runs_location(args), changes=changes,
+        args.run_id, runs_folder_of(args), changes=changes,
         sinks=progress_sinks(args.quiet), endpoints=endpoints,
     )  # fmt: skip
     return report_run(result, args.json)

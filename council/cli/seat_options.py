@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from council.cli.output import split_list
+from council.cli.arguments import split_list
 from council.cli.spec_flags import add_spec_flags
 from council.records.options import options
 

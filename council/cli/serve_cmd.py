@@ -14,8 +14,8 @@ def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from council.base.errors import ConfigError
-    from council.cli.output import parse_endpoints
-    from council.cli.project import runs_location
+    from council.cli.arguments import parse_endpoints
+    from council.cli.project import runs_folder_of
     from council.cli.seat_options import models_option
     from council.web.settings import TOKEN_ENV, ServerSettings
 
@@ -32,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
                 ("max_tokens", "budget_tokens", "budget_usd", "budget_seconds")
                 if getattr(args, key) is not None}  # fmt: skip
     settings = ServerSettings(
-        runs_dir=runs_location(args), host=args.host, port=args.port, token=token,
+        runs_dir=runs_folder_of(args), host=args.host, port=args.port, token=token,
         max_runs=args.max_runs, allow_endpoints=args.allow_endpoints,
         endpoints=parse_endpoints(args.endpoint), models=pool, default_model=args.model,
         experiments_dir=Path(args.experiments) if args.experiments else None, **spending,

@@ -17,8 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from council.cli.arguments import activation_cap
-from council.cli.output import parse_endpoints, parse_pairs, split_list
+from council.cli.arguments import activation_cap, parse_endpoints, parse_pairs, split_list
 from council.records.options import BY_KEY, Option, options
 from council.records.spec import CLI
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from council.base.errors import ConfigError
-from council.base.paths import runs_location
+from council.base.runs_home import runs_location
 from council.mcp_server.convening import run_summary
 from council.mcp_server.requests import (
     Limits,

@@ -89,7 +89,7 @@ class Convener:
         """The council for a request, its names resolved in the library alone (blocking: cards,
         the protocol and, for ``panel="auto"``, an embedder are loaded)."""
         from council.app.council import Council
-        from council.base.paths import library_only
+        from council.base.library_paths import library_only
 
         with library_only():
             spec = self.spec(request)

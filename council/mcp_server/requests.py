@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from council.base.errors import ConfigError, UnknownNameError
-from council.base.paths import RUNS_HOME, RunsHome
+from council.base.runs_home import RUNS_HOME, RunsHome
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.seats.model import ChatModel
 

@@ -19,7 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from council.base.errors import CouncilError
-from council.base.paths import library_only
+from council.base.library_paths import library_only
 from council.base.secrets import redact
 from council.mcp_server import catalog
 from council.mcp_server.convening import Convener, ConveneRequest

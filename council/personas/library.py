@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from council.base.errors import CardError, ConfigError, UnknownNameError
-from council.base.paths import search_path
+from council.base.library_paths import search_path
 from council.personas.card import PersonaCard, load_card
 from council.records.spec import CHAIR_NAME
 

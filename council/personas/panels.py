@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from council.base.errors import CardError, ConfigError, UnknownNameError
-from council.base.paths import search_path
+from council.base.library_paths import search_path
 from council.personas.card import PersonaCard
 from council.personas.duos import DuoEntry, DuoRow
 from council.personas.matching import Encode

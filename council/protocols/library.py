@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from council.base.errors import UnknownNameError
-from council.base.paths import search_path
+from council.base.library_paths import search_path
 from council.protocols.graph import Protocol, load_protocol_file
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from council.base.errors import ConfigError, SourceError
-from council.base.paths import search_path
+from council.base.library_paths import search_path
 from council.text.sourcefile import load_yaml, read_text, validate
 
 KEY_VARIABLES = {

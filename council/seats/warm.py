@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from council.base.errors import ModelCallError
-from council.base.paths import held_by_another, private_dir
+from council.base.locks import held_by_another, private_dir
 from council.seats.model import CallListener, Completion, ModelRequest
 from council.seats.provider_env import call_variables, worker_variables
 

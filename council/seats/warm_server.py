@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from council.base.errors import ModelCallError
-from council.base.paths import locked
+from council.base.locks import locked
 from council.base.secrets import redact
 from council.seats.litellm_model import LiteLLMModel, import_litellm
 from council.seats.model import ModelRequest

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from council.base.errors import RunInProgress
-from council.base.paths import held_by_another
+from council.base.locks import held_by_another
 from council.store.ledger import storage_error
 
 LIVE_DIR = ".live"

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from council.base.errors import ConfigError, UnknownNameError
-from council.base.paths import RUNS_HOME, RunsHome, runs_location
+from council.base.runs_home import RUNS_HOME, RunsHome, runs_location
 from council.records.events import Event, parse_event
 from council.records.fold import EmptyRun, fold_events
 from council.records.run import RunResult
