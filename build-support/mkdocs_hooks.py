@@ -3,7 +3,8 @@
 - The README is the site's front page: it is served as ``index.md`` with its links into
   ``docs/`` made relative to the site, so one file is both GitHub's front page and the site's.
 - A stale command-line reference fails the build: docs/cli.md must be what
-  build-support/cli_reference.py renders from the parser today.
+  build-support/cli_reference.py renders from the parser today; so does a stale import graph
+  in docs/architecture.md (build-support/import_graph.py).
 """
 
 from __future__ import annotations
@@ -25,16 +26,26 @@ def front_page(readme: str) -> str:
     return re.sub(r"\]\(docs/", "](", readme)
 
 
-def on_pre_build(config: Any) -> None:
-    sys.path.insert(0, str(ROOT))  # this checkout's council, whatever the environment installed
-    script = ROOT / "build-support" / "cli_reference.py"
-    spec = importlib.util.spec_from_file_location("cli_reference", script)
+def _script(name: str) -> Any:
+    """A build-support script, loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "build-support" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def on_pre_build(config: Any) -> None:
+    sys.path.insert(0, str(ROOT))  # this checkout's council, whatever the environment installed
+    module = _script("cli_reference")
     if module.PAGE.read_text(encoding="utf-8") != module.render():
         raise PluginError(
             "docs/cli.md differs from `council --help`: run build-support/cli_reference.py"
+        )
+    graph = _script("import_graph")
+    if graph.PAGE.read_text(encoding="utf-8") != graph.rendered_page():
+        raise PluginError(
+            "docs/architecture.md's import graph is stale: run build-support/import_graph.py"
         )
 
 

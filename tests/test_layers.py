@@ -1,76 +1,33 @@
 """The folder tree reads as the pipeline: every import in council/ respects the layer order
-written in docs/architecture.md, and no modules import each other in a cycle."""
+written in docs/architecture.md, no modules import each other in a cycle, and the page's
+package import graph is the one the source has (build-support/import_graph.py reads both)."""
 
 from __future__ import annotations
 
-import ast
+import importlib.util
 import re
 from pathlib import Path
+from types import ModuleType
 
 import networkx as nx
 
 ROOT = Path(__file__).parent.parent
-PACKAGE = ROOT / "council"
 
 
-def layer_order() -> list[tuple[str, list[str]]]:
-    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    block = re.search(r"```layers\n(.*?)```", text, re.DOTALL)
-    assert block, "docs/architecture.md has no ```layers block"
-    layers = []
-    for line in block.group(1).strip().splitlines():
-        name, _, modules = line.partition(":")
-        layers.append((name.strip(), modules.split()))
-    return layers
+def _reader() -> ModuleType:
+    """build-support/import_graph.py: the import reader, shared with the page it writes."""
+    spec = importlib.util.spec_from_file_location(
+        "import_graph", ROOT / "build-support" / "import_graph.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imports_of(path: Path) -> list[tuple[str, int]]:
-    """Every council module this file imports, wherever the import statement stands."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [(alias.name, node.lineno) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.module, node.lineno))
-            # "from council.app import voices" imports the module council.app.voices
-            found += [(f"{node.module}.{alias.name}", node.lineno) for alias in node.names]
-    return [(name, line) for name, line in found if name.split(".")[0] == "council"]
-
-
-def existing_module(name: str, modules: set[str]) -> str | None:
-    while name and name not in modules:
-        name = name.rpartition(".")[0]
-    return name or None
-
-
-def layer_of(module: str, layers: list[tuple[str, list[str]]]) -> int:
-    best, rank = -1, -1
-    for index, (_, prefixes) in enumerate(layers):
-        for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
-                best, rank = len(prefix), index
-    assert rank >= 0, f"{module} belongs to no layer in docs/architecture.md"
-    return rank
-
-
-def import_graph() -> tuple[nx.DiGraph, dict[tuple[str, str], tuple[Path, int]]]:
-    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph: nx.DiGraph = nx.DiGraph()
-    where: dict[tuple[str, str], tuple[Path, int]] = {}
-    for module, path in files.items():
-        graph.add_node(module)
-        for imported, line in imports_of(path):
-            target = existing_module(imported, set(files))
-            if target and target != module and not module.startswith(target + "."):
-                graph.add_edge(module, target)
-                where.setdefault((module, target), (path, line))
-    return graph, where
+reader = _reader()
+layer_order, imports_of, layer_of = reader.layer_order, reader.imports_of, reader.layer_of
+import_graph = reader.import_graph
 
 
 def test_every_module_belongs_to_a_layer() -> None:
@@ -118,3 +75,27 @@ def test_the_architecture_page_shows_the_pipeline_in_layer_order() -> None:
     assert set(folders) == packages, packages ^ set(folders)
     loose = {p.stem for p in (ROOT / "council").glob("*.py")} - {"__init__", "__main__"}
     assert not loose, f"modules outside a layer's folder: {sorted(loose)}"
+
+
+def test_the_architecture_page_shows_the_import_graph_as_the_source_has_it() -> None:
+    assert reader.PAGE.read_text(encoding="utf-8") == reader.rendered_page(), (
+        "docs/architecture.md's import graph is out of date: run "
+        "python build-support/import_graph.py"
+    )
+    section = reader.render_section()
+    assert "0 running back up the layers and 0 package cycles" in section
+    # A sibling import is shown in its own column: the command line starts the web app.
+    assert "| `cli` | interfaces |" in section and section.count("`web`") >= 2
+
+
+def test_the_graph_is_package_level_and_marks_siblings() -> None:
+    layers = [("base", ["council.base"]), ("interfaces", ["council.cli", "council.web"])]
+    edges = [
+        ("council.cli.main", "council.web.app"),
+        ("council.web.app", "council.web.pages"),  # inside one package: no edge
+        ("council.web.app", "council.base.errors"),
+    ]
+    section = reader.render_section(layers, nx.DiGraph(edges))
+    assert "2 package edges, 1 of them between siblings" in section
+    assert "| `cli` | interfaces | nothing | `web` |" in section
+    assert "| `web` | interfaces | `base` |  |" in section

@@ -7,7 +7,8 @@ then narrowed to each server's limits), experiments, and resume (a run records t
 with, resolved, in its ``RunConfig``).
 
 A field's ``Public`` marker says what users call it (``key``: the flag is ``--key``, the
-council.toml key and the MCP argument ``key``) and where they may set it (``CLI``, ``MCP``); a
+council.toml key, the MCP argument and the web form's input ``key``) and where they may set it
+(``CLI``, ``MCP``, ``WEB``); a
 field without one is set from Python only. Adding an option is adding one field here; what it
 does is the code that reads it.
 """
@@ -22,7 +23,10 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 CLI = "cli"  # a convene flag, a council.toml key and a line of 'council config show'
 MCP = "mcp"  # an argument of the MCP convene tool: a hostile client may send it, so bound it
-SURFACES = (CLI, MCP)
+# An input of the web app's convene form (council.web.form): a browser may send it, so bound
+# it, and never mark a field that names a file, a URL or a key.
+WEB = "web"
+SURFACES = (CLI, MCP, WEB)
 
 # The levels litellm passes on as ``reasoning_effort`` (OpenAI's; litellm maps them to
 # Anthropic's and Gemini's thinking budgets).
@@ -63,12 +67,12 @@ class SamplingSettings:
     temperature: Annotated[
         float,
         Field(ge=0, le=2, description="sampling temperature, 0 to 2"),
-        public("temperature", CLI, MCP),
+        public("temperature", CLI, MCP, WEB),
     ] = 0.7
     seed: Annotated[
         int | None,
         Field(description="sampling seed, where the provider supports one"),
-        public("seed", CLI, MCP),
+        public("seed", CLI, MCP, WEB),
     ] = None
     # Every turn's token cap, replacing the protocol's (raising or lowering them); None keeps
     # the protocol's caps (``council.engine.lengths``).
@@ -82,6 +86,7 @@ class SamplingSettings:
             "max_tokens",
             CLI,
             MCP,
+            WEB,
             metavar="N",
             default_text="the protocol's caps, or what its word limits imply",
         ),
@@ -116,7 +121,7 @@ class CallSettings:
     continue_truncated: Annotated[
         bool,
         Field(description="ask a reply cut off at its token cap to continue, once"),
-        public("continue_truncated"),
+        public("continue_truncated", CLI, WEB),
     ] = False
     # activations/ seats only: "p90" caps at that percentile of the axis's persona replies, a
     # number caps at that projection (the ceiling 'council experiment capping' calibrates).
@@ -137,7 +142,7 @@ class CallSettings:
             description="when the chair fails, try the pool's model of another family, then "
             "the verdict assembled from the tally (off: a failed chair fails the run)"
         ),
-        public("chair_fallback"),
+        public("chair_fallback", CLI, WEB),
     ] = True
 
 
@@ -146,17 +151,17 @@ class Budget:
     max_tokens: Annotated[
         int | None,
         Field(ge=1, description="stop the run past this many tokens (prompt and completion)"),
-        public("budget_tokens"),
+        public("budget_tokens", CLI, WEB),
     ] = None
     max_usd: Annotated[
         float | None,
         Field(gt=0, description="stop the run past this cost (calls of unknown price count 0)"),
-        public("budget_usd", metavar="USD"),
+        public("budget_usd", CLI, WEB, metavar="USD"),
     ] = None
     max_wall_s: Annotated[
         float | None,
         Field(gt=0, description="stop the run past this wall time, in seconds"),
-        public("budget_seconds", metavar="SECONDS"),
+        public("budget_seconds", CLI, WEB, metavar="SECONDS"),
     ] = None
     max_calls: Annotated[
         int | None,
@@ -165,7 +170,7 @@ class Budget:
             description="stop the run past this many model calls (answers reused "
             "from the ledger not counted)",
         ),
-        public("budget_calls", CLI, MCP, metavar="N"),
+        public("budget_calls", CLI, MCP, WEB, metavar="N"),
     ] = None
 
 
@@ -223,7 +228,7 @@ class CouncilSpec(BaseModel):
             description="nyk's panel rules: no two seats share a reasoning method, and the "
             "seat whose domain the question is most plainly about votes with weight 1.5"
         ),
-        public("panel_rules"),
+        public("panel_rules", CLI, WEB),
     ] = True
     weights: Annotated[
         dict[str, float],
@@ -311,7 +316,7 @@ class CouncilSpec(BaseModel):
             description="how gates and free-stance votes compare texts: embeddings, or word "
             "overlap (needs nothing, deterministic)"
         ),
-        public("similarity"),
+        public("similarity", CLI, WEB),
     ] = "embedding"
 
     # Before the first call every seat's model is checked (a key variable, a server
@@ -324,7 +329,7 @@ class CouncilSpec(BaseModel):
             "not set, a server not answering), recorded absent with the reason; off: the run "
             "fails before any call"
         ),
-        public("allow_absent", CLI, MCP),
+        public("allow_absent", CLI, MCP, WEB),
     ] = False
 
     # -- calls, sampling, budgets ---------------------------------------------------------

@@ -275,7 +275,9 @@ def _library_routes(app: FastAPI, settings: ServerSettings) -> None:
         protocols = {name: find_protocol(name).spec.description for name in available_protocols()}
         models = allowed_models(settings)
         default = settings.default_model or (models[0] if models else "")
-        return pages.convene_page(cards, panels, dict(sorted(protocols.items())), models, default)
+        return pages.convene_page(
+            cards, panels, dict(sorted(protocols.items())), models, default, settings.ceilings()
+        )
 
     @app.get("/api/models")
     def models() -> list[str]:

@@ -12,7 +12,7 @@ from council.records.options import with_options
 from council.records.spec import CouncilSpec
 from council.seats.detect import model_catalogue
 from council.web.live import RunBroadcast
-from council.web.settings import ConveneRequest, ServerSettings
+from council.web.settings import ConveneChoices, ServerSettings
 
 
 def allowed_models(settings: ServerSettings) -> list[str]:
@@ -23,7 +23,7 @@ def allowed_models(settings: ServerSettings) -> list[str]:
     return list(dict.fromkeys(m for m in [*operator, *ready] if m))
 
 
-def _check_names(request: ConveneRequest) -> None:
+def _check_names(request: ConveneChoices) -> None:
     personas = available_personas()
     for name in request.personas:
         if name not in personas:  # a name from the library, never a path
@@ -32,7 +32,7 @@ def _check_names(request: ConveneRequest) -> None:
         raise ConfigError(f"unknown protocol '{request.protocol}'")
 
 
-def _check_models(request: ConveneRequest, settings: ServerSettings) -> dict[str, str]:
+def _check_models(request: ConveneChoices, settings: ServerSettings) -> dict[str, str]:
     """The request's endpoints (only where allowed), after every model has been checked."""
     if request.endpoints and not settings.allow_endpoints:
         raise ConfigError("this server does not let a request send seats to a URL "
@@ -54,27 +54,17 @@ def _within(asked: float | None, ceiling: float, field: str, flag: str) -> float
     return asked
 
 
-def _spending(request: ConveneRequest, settings: ServerSettings) -> dict[str, Any]:
+def _spending(request: ConveneChoices, settings: ServerSettings) -> dict[str, Any]:
     """Tokens per turn and the run's budget: every run from the browser has both."""
-    return {
-        "max_tokens": int(
-            _within(request.max_tokens, settings.max_tokens, "max_tokens", "--max-tokens")
-        ),
-        "budget_tokens": int(
-            _within(
-                request.budget_tokens, settings.budget_tokens, "budget_tokens", "--budget-tokens"
-            )
-        ),
-        "budget_usd": _within(
-            request.budget_usd, settings.budget_usd, "budget_usd", "--budget-usd"
-        ),
-        "budget_seconds": _within(
-            request.budget_seconds, settings.budget_seconds, "budget_seconds", "--budget-seconds"
-        ),
+    given = request.options_given()
+    spending = {  # each server cap is set by the serve flag of its name
+        key: _within(given.get(key), ceiling, key, "--" + key.replace("_", "-"))
+        for key, ceiling in settings.ceilings().items()
     }
+    return spending | {key: int(spending[key]) for key in ("max_tokens", "budget_tokens")}
 
 
-def council_spec(request: ConveneRequest, settings: ServerSettings) -> CouncilSpec:
+def council_spec(request: ConveneChoices, settings: ServerSettings) -> CouncilSpec:
     """The council a browser asks for, held to what the operator allowed: names from the
     library, models offered, endpoints where allowed, spending within the server's caps."""
     _check_names(request)
@@ -83,12 +73,12 @@ def council_spec(request: ConveneRequest, settings: ServerSettings) -> CouncilSp
     return with_options(given, CouncilSpec(model=settings.default_model))
 
 
-def build_council(request: ConveneRequest, settings: ServerSettings, sink: RunBroadcast) -> Council:
+def build_council(request: ConveneChoices, settings: ServerSettings, sink: RunBroadcast) -> Council:
     spec = council_spec(request, settings)
     return Council.from_spec(
         spec, question=request.question, runs_dir=settings.runs_dir, sinks=[sink]
     )
 
 
-def convene(request: ConveneRequest, settings: ServerSettings, sink: RunBroadcast) -> None:
+def convene(request: ConveneChoices, settings: ServerSettings, sink: RunBroadcast) -> None:
     build_council(request, settings, sink).convene(request.question)

@@ -8,7 +8,9 @@ from typing import Any
 
 from council.personas.card import PersonaCard
 from council.personas.panels import Panel
-from council.records.spec import CHAIR_NAME
+from council.records.options import options as spec_options
+from council.records.spec import CHAIR_NAME, WEB
+from council.web.form import option_inputs
 
 NAV = (("/", "Convene"), ("/runs", "Runs"), ("/experiments", "Experiments"),
        ("/personas", "Personas"), ("/protocols", "Protocols"))  # fmt: skip
@@ -123,9 +125,10 @@ def _protocol_choice(protocols: Mapping[str, str]) -> str:
 
 def convene_page(
     cards: Mapping[str, PersonaCard], panels: Mapping[str, Panel], protocols: Mapping[str, str],
-    models: Sequence[str], default_model: str,
+    models: Sequence[str], default_model: str, ceilings: Mapping[str, float],
 ) -> str:  # fmt: skip
-    """``protocols``: name -> what it does."""
+    """``protocols``: name -> what it does; ``ceilings``: the server's cap on an option, by
+    key. The library choices are written here; the options are generated from the spec."""
     panel_choices = "".join(
         f"<option value='{escape(name)}'>{escape(name)}: {escape(', '.join(p.members))}</option>"
         for name, p in panels.items()
@@ -140,13 +143,8 @@ def convene_page(
     <label>Model<select name='model'>{options(models, default_model)}</select></label>
   </div>
   <div class='protocol'>{_protocol_choice(protocols)}</div>
-  <div class='row'>
-    <label>Token budget<input name='budget_tokens' type='number' min='1'></label>
-    <label>Seconds budget<input name='budget_seconds' type='number' min='1'></label>
-    <label title="replaces every turn's cap, raising or lowering the protocol's">Token cap per
-      turn<input name='max_tokens' type='number' min='1'></label>
-  </div>
   {_persona_fieldset(cards, panels)}
+  {option_inputs(spec_options(WEB), ceilings)}
   <div><button type='submit'>Convene</button>
     <span id='convene-error' class='error' role='status'></span></div>
 </form>"""

@@ -1,15 +1,21 @@
 """What the operator allows when starting ``council serve`` or ``council mcp``, and what a
-convene request from a browser may ask for within it."""
+convene request from a browser may ask for within it: the library choices, and the council
+options ``CouncilSpec`` marks ``WEB``, generated from the spec and held to the web's bounds."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from council.base.errors import ConfigError
+from council.records.options import Option, options
+from council.records.spec import WEB
 
 MAX_QUESTION_CHARS = 100_000
 MAX_PERSONAS = 12
@@ -37,6 +43,15 @@ class ServerSettings:
     budget_tokens: int = 500_000
     budget_usd: float = 1.0  # models with a known price; a local model costs nothing
     budget_seconds: float = 1800.0
+
+    def ceilings(self) -> dict[str, float]:
+        """The caps above by the key of the option each caps (a request may ask for less)."""
+        return {
+            "max_tokens": self.max_tokens,
+            "budget_tokens": self.budget_tokens,
+            "budget_usd": self.budget_usd,
+            "budget_seconds": self.budget_seconds,
+        }
 
     def check_bind(self, allow_remote: bool) -> None:
         """Loopback unless told otherwise, and never beyond it without a strong token."""
@@ -75,11 +90,38 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class ConveneRequest(BaseModel):
-    """A convene from the browser: names from the library and models from the allowed list,
-    never a file path; an endpoint URL only where the operator allowed endpoints."""
+# The web's own bounds on the options a browser may set, where it is stricter than the spec
+# (the server's caps in ServerSettings narrow the spending ones further, per server).
+WEB_LIMITS: dict[str, dict[str, float]] = {
+    "seed": {"ge": 0, "le": 2**32 - 1},  # the largest seed a provider is sent
+    "max_tokens": {"le": 100_000},  # per turn
+    "budget_tokens": {"le": 10_000_000},
+    "budget_usd": {"le": 1000},
+    "budget_seconds": {"le": 24 * 3600},
+    "budget_calls": {"le": 100_000},
+}
+_BOUNDS = {Ge: "ge", Gt: "gt", Le: "le", Lt: "lt"}
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+def bounds(
+    option: Option, limits: Mapping[str, Mapping[str, float]] = WEB_LIMITS
+) -> dict[str, float]:
+    """An option's numeric bounds (``ge``, ``gt``, ``le``, ``lt``): the spec field's, each
+    replaced by the web's own where ``limits`` names one."""
+    found: dict[str, float] = {}
+    for constraint in option.info.metadata:
+        name = _BOUNDS.get(type(constraint))
+        if name is not None:
+            found[name] = getattr(constraint, name)
+    return found | dict(limits.get(option.key, {}))
+
+
+class ConveneChoices(BaseModel):
+    """What a browser picks from the library to convene: names from the library and models
+    from the allowed list, never a file path; an endpoint URL only where the operator allowed
+    endpoints. The council's options are added to it from the spec (``convene_request``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     personas: list[str] = Field(default_factory=list, max_length=MAX_PERSONAS)
@@ -88,7 +130,27 @@ class ConveneRequest(BaseModel):
     model: str | None = Field(default=None, max_length=200)
     seats: dict[str, str] = Field(default_factory=dict, max_length=MAX_PERSONAS + 1)
     endpoints: dict[str, str] = Field(default_factory=dict, max_length=MAX_PERSONAS + 1)
-    budget_tokens: int | None = Field(default=None, ge=1, le=10_000_000)
-    budget_usd: float | None = Field(default=None, gt=0, le=1000)
-    budget_seconds: float | None = Field(default=None, gt=0, le=24 * 3600)
-    max_tokens: int | None = Field(default=None, ge=1, le=100_000)  # replaces every turn's cap
+
+    def options_given(self) -> dict[str, Any]:
+        """The council options this request set, by key (those it left out are None)."""
+        chosen = ConveneChoices.model_fields
+        return {
+            name: value
+            for name in type(self).model_fields
+            if name not in chosen and (value := getattr(self, name)) is not None
+        }
+
+
+def convene_request(web_options: Sequence[Option]) -> type[ConveneChoices]:
+    """The request model: the library choices and one optional field per option, typed as
+    the spec types it, with the spec's bounds narrowed by the web's (``bounds``)."""
+    fields: dict[str, Any] = {}
+    for option in web_options:
+        limits: dict[str, Any] = bounds(option)
+        info = Field(default=None, description=option.description, **limits)
+        fields[option.key] = (option.annotation | None, info)
+    return create_model("ConveneRequest", __base__=ConveneChoices, **fields)
+
+
+# A convene request from the browser: exactly the options the spec marks WEB.
+ConveneRequest = convene_request(options(WEB))

@@ -19,8 +19,12 @@ if (form) {
     if (personas.length) body.personas = personas;
     if (data.get("panel")) body.panel = data.get("panel");
     if (data.get("model")) body.model = data.get("model");
-    for (const key of ["budget_tokens", "budget_seconds", "max_tokens"]) {
-      if (data.get(key)) body[key] = Number(data.get(key));
+    // The options, generated from the spec: a switch is sent as it stands, a number or a word
+    // only when given (left blank, the server's cap or the council's default holds).
+    for (const input of form.querySelectorAll("[data-option]")) {
+      const kind = input.dataset.option;
+      if (kind === "flag") body[input.name] = input.checked;
+      else if (input.value !== "") body[input.name] = kind === "number" ? Number(input.value) : input.value;
     }
     const error = document.getElementById("convene-error");
     error.textContent = "starting…";
