@@ -118,9 +118,14 @@ def test_a_run_without_a_seat_says_so_and_exits_3(provider, capsys) -> None:
     command = ["convene", "Should we?", "--protocol", "quick", "--quiet", "--attempts", "1",
                "--model", "openai/fake", "--endpoint", f"openai/fake={provider.api_base}",
                "--seat", "kuhn=openai/gone", "--endpoint", f"openai/gone={dead}"]  # fmt: skip
-    assert main(command) == 3
+    # The pre-flight finds nobody answering at kuhn's endpoint: the run fails before any call
+    # (exit 78), or, allowed to, convenes without kuhn, recorded absent with the reason.
+    assert main(command) == 78
+    _, err = capsys.readouterr()
+    assert "seat kuhn: openai/gone" in err and "object at 0x" not in err
+    assert main([*command, "--allow-absent"]) == 3
     out, err = capsys.readouterr()
-    assert out.startswith("[Synthesis without 1 absent seat(s): kuhn: failed for good in")
+    assert out.startswith("[Synthesis without 1 absent seat(s): kuhn: pre-flight: openai/gone")
     assert err.startswith("council: run completed with 1 seat(s) absent: kuhn")
     assert "object at 0x" not in out + err
 
