@@ -71,15 +71,9 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if PAGE.read_text(encoding="utf-8") != text:
-            print(f"{PAGE.relative_to(ROOT)} is out of date: run {Path(__file__).name}")
-            return 1
-        return 0
-    PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {PAGE.relative_to(ROOT)}")
-    return 0
+    from generated_page import write_or_check  # beside this script, which runs as one
+
+    return write_or_check(PAGE, render(), argv, Path(__file__).name)
 
 
 if __name__ == "__main__":

@@ -141,16 +141,9 @@ def rendered_page() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = rendered_page()
-    if "--check" in argv:
-        if PAGE.read_text(encoding="utf-8") != text:
-            print(
-                f"{PAGE.relative_to(ROOT)}'s import graph is out of date: run {Path(__file__).name}"
-            )
-            return 1
-        return 0
-    PAGE.write_text(text, encoding="utf-8")
-    return 0
+    from generated_page import write_or_check  # beside this script, which runs as one
+
+    return write_or_check(PAGE, rendered_page(), argv, Path(__file__).name)
 
 
 if __name__ == "__main__":

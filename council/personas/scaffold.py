@@ -11,7 +11,7 @@ from pathlib import Path
 
 from council.base.errors import ConfigError
 from council.personas.card import NAME_PATTERN, slugify
-from council.text.sourcefile import write_plain_file
+from council.text.sourcefile import write_scaffold_file
 
 SCAFFOLD = """\
 ---
@@ -70,13 +70,5 @@ def scaffold_text(name: str) -> str:
 
 def write_scaffold(name: str, directory: Path, *, force: bool = False) -> Path:
     """Write ``DIRECTORY/NAME.md``; an existing card is never overwritten without ``force``."""
-    text = scaffold_text(name)
     path = directory / f"{name}.md"
-    if path.exists() and not force:
-        raise ConfigError(f"{path} already exists; use --force to overwrite it")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        write_plain_file(path, text)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    return write_scaffold_file(path, scaffold_text(name), force=force)

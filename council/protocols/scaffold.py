@@ -14,7 +14,7 @@ from pathlib import Path
 from council.base.errors import ConfigError
 from council.protocols.spec import ProtocolSpec
 from council.protocols.variables import EVERY_STAGE, SYNTHESIS, TemplateVariable
-from council.text.sourcefile import write_plain_file
+from council.text.sourcefile import write_scaffold_file
 
 SCAFFOLD = """\
 # {name}: a protocol to change. Check it, then convene with it:
@@ -84,12 +84,4 @@ def scaffold_text(name: str, path: Path | str) -> str:
 def write_scaffold(name: str, directory: Path, *, force: bool = False) -> Path:
     """Write ``DIRECTORY/NAME.yaml``; an existing file is never overwritten without ``force``."""
     path = directory / f"{name}.yaml"
-    text = scaffold_text(name, path)
-    if path.exists() and not force:
-        raise ConfigError(f"{path} already exists; use --force to overwrite it")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        write_plain_file(path, text)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+    return write_scaffold_file(path, scaffold_text(name, path), force=force)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from council.base.errors import SourceError
+from council.base.errors import ConfigError, SourceError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -53,6 +53,19 @@ def write_plain_file(path: Path, text: str) -> None:
     fd = os.open(path, flags, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def write_scaffold_file(path: Path, text: str, *, force: bool = False) -> Path:
+    """Write a scaffolded file (a card, a protocol) and its folder; an existing file is never
+    overwritten without ``force``. Every failure is one ``ConfigError`` line naming the file."""
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; use --force to overwrite it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_plain_file(path, text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
 
 
 def read_text(path: Path | str, error: type[SourceError]) -> tuple[str, Path]:
