@@ -44,8 +44,10 @@ def activations(tokens: int = 48, repeats: int = 2) -> dict[str, Any]:
     rates: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(repeats):
         for prompt in PROMPTS:
-            messages = [{"role": "system", "content": system_prompt(card, prompt)},
-                        {"role": "user", "content": prompt}]  # fmt: skip
+            messages = [
+                {"role": "system", "content": system_prompt(card, prompt)},
+                {"role": "user", "content": prompt},
+            ]
             for name, options in modes.items():
                 reply = reader.respond(messages, max_new_tokens=tokens, **options)
                 rates[name].append(reply.completion_tokens / reply.seconds)

@@ -25,8 +25,12 @@ from council.seats import CallSettings
 from council.testing import FakeProvider
 
 HERE = Path(__file__).resolve().parent
-FAULTS = {"error_rates": {429: 0.10, 500: 0.08, 503: 0.05}, "hang_rate": 0.03,
-          "malformed_rate": 0.02, "truncate_rate": 0.02}  # fmt: skip
+FAULTS = {
+    "error_rates": {429: 0.10, 500: 0.08, 503: 0.05},
+    "hang_rate": 0.03,
+    "malformed_rate": 0.02,
+    "truncate_rate": 0.02,
+}
 FAULT_RATE = 0.30  # the rates above add up to this
 CALLS = CallSettings(timeout_s=1.0, max_attempts=6, backoff_initial_s=0.05, backoff_max_s=0.5)
 
@@ -45,8 +49,14 @@ def main(runs: int = 50, retry_after_s: float = 0.2) -> dict[str, object]:
         ) as fake,
     ):
         out = Path(folder)
-        council = Council(["popper", "kuhn", "meadows"], protocol="council", model="openai/chaos",
-                          endpoints={"openai/chaos": fake.api_base}, runs_dir=out, calls=CALLS)  # fmt: skip
+        council = Council(
+            ["popper", "kuhn", "meadows"],
+            protocol="council",
+            model="openai/chaos",
+            endpoints={"openai/chaos": fake.api_base},
+            runs_dir=out,
+            calls=CALLS,
+        )
         results = [council.convene(f"Question number {i}?") for i in range(runs)]
         with sqlite3.connect(out / "ledger.sqlite") as db:
             recorded = {
@@ -90,9 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("runs", nargs="?", type=int, default=50, help="councils (default 50)")
     parser.add_argument(
-        "retry_after_s", nargs="?", type=float, default=0.2,
+        "retry_after_s",
+        nargs="?",
+        type=float,
+        default=0.2,
         help="the Retry-After each 429 asks for, in seconds (default 0.2)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or not args.retry_after_s >= 0:
         parser.error("RUNS must be at least 1 and RETRY_AFTER_S a number of seconds, 0 or more")

@@ -22,9 +22,14 @@ CONCURRENT = 20
 def main(mode: str, api_base: str, runs_dir: str) -> None:
     from council import CallSettings, Council
 
-    council = Council(PANEL, protocol="council", model="openai/bench",
-                      endpoints={"openai/bench": api_base}, runs_dir=runs_dir,
-                      calls=CallSettings(timeout_s=60, max_attempts=1))  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol="council",
+        model="openai/bench",
+        endpoints={"openai/bench": api_base},
+        runs_dir=runs_dir,
+        calls=CallSettings(timeout_s=60, max_attempts=1),
+    )
     if mode == "first":
         result = council.convene(QUESTION)
         print(json.dumps({"requests": len(result.turns)}))

@@ -94,10 +94,26 @@ def _run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, dic
 def _tools(api_base: str, folder: Path) -> dict[str, Callable[[str], list[str]]]:
     peer = str(peer_python())
     runs = str(folder / "runs")
-    cli = [sys.executable, "-m", "council", "convene", "Should cities ban private cars?",
-           "--personas", "popper,kuhn,hayek,keynes", "--protocol", "council", "--model",
-           "openai/bench", "--endpoint", f"openai/bench={api_base}", "--out", runs,
-           "--quiet", "--attempts", "1"]  # fmt: skip
+    cli = [
+        sys.executable,
+        "-m",
+        "council",
+        "convene",
+        "Should cities ban private cars?",
+        "--personas",
+        "popper,kuhn,hayek,keynes",
+        "--protocol",
+        "council",
+        "--model",
+        "openai/bench",
+        "--endpoint",
+        f"openai/bench={api_base}",
+        "--out",
+        runs,
+        "--quiet",
+        "--attempts",
+        "1",
+    ]
     driver = [sys.executable, "-m", "bench.council_driver"]
     return {
         "council": lambda mode: [*driver, mode, api_base, runs],
@@ -113,14 +129,24 @@ def measure(repeats: int = REPEATS) -> dict[str, dict[str, list[float]]]:
     samples: dict[str, dict[str, list[float]]] = {}
     # Byte-compiled as pip installs the peer: with PYTHONDONTWRITEBYTECODE set, every council
     # process would otherwise compile its modules again.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "council")],
-                   check=True, capture_output=True)  # fmt: skip
-    with FakeProvider("A short answer.", latency=arrivals.latency) as fake, \
-            tempfile.TemporaryDirectory() as tmp:  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(HERE.parent / "council")],
+        check=True,
+        capture_output=True,
+    )
+    with (
+        FakeProvider("A short answer.", latency=arrivals.latency) as fake,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         folder = Path(tmp)
-        env = {**os.environ, "LLM_COUNCIL_CONFIG": str(peer_config(fake.api_base, folder)),
-               "PYTHONPATH": str(HERE.parent), "OPENROUTER_API_KEY": "bench-key",
-               "COUNCIL_WARM_WORKER": "on", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # fmt: skip
+        env = {
+            **os.environ,
+            "LLM_COUNCIL_CONFIG": str(peer_config(fake.api_base, folder)),
+            "PYTHONPATH": str(HERE.parent),
+            "OPENROUTER_API_KEY": "bench-key",
+            "COUNCIL_WARM_WORKER": "on",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        }
         tools = _tools(fake.api_base, folder)
         for command in tools.values():  # not counted: starts council's warm worker, fills caches
             _run(command("first"), env, folder)

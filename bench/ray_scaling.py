@@ -48,9 +48,16 @@ class _KeptOpen:
 
 def _plan(out: Path, questions: list[str], samples: int) -> ExperimentPlan:
     arm = Arm("bundled", [DEFAULT_LOCAL_MODEL], ["popper", "kuhn"])
-    return ExperimentPlan(arms=[arm], questions=questions, samples=samples,
-                          out=out, protocol="quick", max_tokens=16, placebo=False,
-                          baseline_samples=0)  # fmt: skip
+    return ExperimentPlan(
+        arms=[arm],
+        questions=questions,
+        samples=samples,
+        out=out,
+        protocol="quick",
+        max_tokens=16,
+        placebo=False,
+        baseline_samples=0,
+    )
 
 
 def _measure(executor: Executor, folder: Path) -> dict[str, Any]:

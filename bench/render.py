@@ -14,31 +14,61 @@ import time
 from pathlib import Path
 from typing import Any
 
-ATOMS = ["0", "3", "100", "100000", "999999999", "'x'", "'%999999s'", "'{:>9999999}'",
-         "name", "traits", "range(100000)", "range(3)"]  # fmt: skip
+ATOMS = [
+    "0",
+    "3",
+    "100",
+    "100000",
+    "999999999",
+    "'x'",
+    "'%999999s'",
+    "'{:>9999999}'",
+    "name",
+    "traits",
+    "range(100000)",
+    "range(3)",
+]
 OPERATORS = ["~", "+", "*", "%", "**", "//"]
-FILTERS = ["join", "upper", "list", "center(1000000)", "indent(999999)", "batch(3)", "length",
-           "replace('x', 'xxxxxxxxxxxxxxxx')", "wordwrap(2)", "sort"]  # fmt: skip
+FILTERS = [
+    "join",
+    "upper",
+    "list",
+    "center(1000000)",
+    "indent(999999)",
+    "batch(3)",
+    "length",
+    "replace('x', 'xxxxxxxxxxxxxxxx')",
+    "wordwrap(2)",
+    "sort",
+]
 
 
 def _expression(rng: random.Random, depth: int) -> str:
     if depth == 0 or rng.random() < 0.3:
         return rng.choice(ATOMS)
     a, b = _expression(rng, depth - 1), _expression(rng, depth - 1)
-    return rng.choice([f"({a} {rng.choice(OPERATORS)} {b})", f"(({a})|{rng.choice(FILTERS)})",
-                       f"{a}.format({b})", f"[{a}, {b}]"])  # fmt: skip
+    return rng.choice(
+        [
+            f"({a} {rng.choice(OPERATORS)} {b})",
+            f"(({a})|{rng.choice(FILTERS)})",
+            f"{a}.format({b})",
+            f"[{a}, {b}]",
+        ]
+    )
 
 
 def _body(rng: random.Random, depth: int) -> str:
     if depth == 0 or rng.random() < 0.25:
         return "{{ " + _expression(rng, 3) + " }}"
     inner = _body(rng, depth - 1)
-    return rng.choice([
-        f"{{% for x in {_expression(rng, 2)} %}}{inner}{{% endfor %}}",
-        f"{{% set s = {_expression(rng, 2)} %}}{{% set s = s ~ s ~ s %}}{inner}{{{{ s }}}}",
-        f"{{% if {_expression(rng, 1)} %}}{inner}{{% endif %}}",
-        inner + inner,
-    ])  # fmt: skip
+    return rng.choice(
+        [
+            f"{{% for x in {_expression(rng, 2)} %}}{inner}{{% endfor %}}",
+            f"{{% set s = {_expression(rng, 2)} %}}{{% set s = s ~ s ~ s %}}{inner}{{{{ s }}}}",
+            f"{{% if {_expression(rng, 1)} %}}{inner}{{% endif %}}",
+            inner + inner,
+        ]
+    )
 
 
 def _worker_peak_kb() -> int:

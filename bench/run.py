@@ -41,8 +41,20 @@ from council.seats import CallSettings, ModelRequest, make_model
 from council.testing import FakeProvider, ScriptedModel
 
 HERE = Path(__file__).resolve().parent
-THINKERS = ["popper", "kuhn", "hayek", "keynes", "meadows", "taleb", "socrates", "machiavelli",
-            "arendt", "hobbes", "ostrom", "hardin"]  # fmt: skip
+THINKERS = [
+    "popper",
+    "kuhn",
+    "hayek",
+    "keynes",
+    "meadows",
+    "taleb",
+    "socrates",
+    "machiavelli",
+    "arendt",
+    "hobbes",
+    "ostrom",
+    "hardin",
+]
 QUESTION = "Should cities ban private cars from their centres?"
 NO_RETRY = CallSettings(timeout_s=30, max_attempts=1)
 
@@ -56,8 +68,14 @@ def orchestration() -> dict[str, Any]:
     (the sum over stages of the slowest call), and the same calls made one after another."""
     with FakeProvider("An answer of a few words.", latency_s=0.1) as fake:
         endpoints = {"openai/bench": fake.api_base}
-        council = Council(THINKERS, protocol=protocol(ROUNDS_4), model="openai/bench",
-                          endpoints=endpoints, runs_dir=None, calls=NO_RETRY)  # fmt: skip
+        council = Council(
+            THINKERS,
+            protocol=protocol(ROUNDS_4),
+            model="openai/bench",
+            endpoints=endpoints,
+            runs_dir=None,
+            calls=NO_RETRY,
+        )
         council.convene(QUESTION)  # warm litellm and the connection pool
         start = time.perf_counter()
         result = council.convene(QUESTION)
@@ -74,8 +92,13 @@ def orchestration() -> dict[str, Any]:
             litellm = import_litellm()
             began = time.perf_counter()
             for _ in result.turns:
-                await litellm.acompletion(model="openai/bench", api_base=fake.api_base, api_key="x",
-                                          messages=[{"role": "user", "content": QUESTION}], max_tokens=50)  # fmt: skip
+                await litellm.acompletion(
+                    model="openai/bench",
+                    api_base=fake.api_base,
+                    api_key="x",
+                    messages=[{"role": "user", "content": QUESTION}],
+                    max_tokens=50,
+                )
             return time.perf_counter() - began
 
         plain = asyncio.run(sequential())
@@ -105,9 +128,16 @@ def call_overhead(samples: int = 300) -> dict[str, Any]:
             bare, seat = [], []
             for i in range(samples + 20):  # interleaved, so drift hits both alike
                 t = time.perf_counter()
-                await litellm.acompletion(model="openai/bench", api_base=fake.api_base, api_key="no-key",
-                                          messages=messages, max_tokens=20, temperature=0.0, timeout=30,
-                                          num_retries=0)  # fmt: skip
+                await litellm.acompletion(
+                    model="openai/bench",
+                    api_base=fake.api_base,
+                    api_key="no-key",
+                    messages=messages,
+                    max_tokens=20,
+                    temperature=0.0,
+                    timeout=30,
+                    num_retries=0,
+                )
                 middle = time.perf_counter()
                 await model.complete(request)
                 end = time.perf_counter()
@@ -137,8 +167,14 @@ def call_overhead(samples: int = 300) -> dict[str, Any]:
 def scale(deliberations: int = 200) -> dict[str, Any]:
     """200 deliberations at once in one process against the loopback provider."""
     with FakeProvider("A short answer.", latency_s=0.05) as fake:
-        council = Council(["popper", "kuhn", "meadows"], protocol="quick", model="openai/bench",
-                          endpoints={"openai/bench": fake.api_base}, runs_dir=None, calls=NO_RETRY)  # fmt: skip
+        council = Council(
+            ["popper", "kuhn", "meadows"],
+            protocol="quick",
+            model="openai/bench",
+            endpoints={"openai/bench": fake.api_base},
+            runs_dir=None,
+            calls=NO_RETRY,
+        )
 
         async def many() -> list[Any]:
             return await asyncio.gather(
@@ -263,8 +299,10 @@ def local_model(tokens: int = 96) -> dict[str, Any]:
     from council.seats.local import BUNDLED_MODELS, verified_path
 
     path = verified_path(BUNDLED_MODELS["smollm2-135m-instruct"])
-    messages = [{"role": "system", "content": "You are Karl Popper."},
-                {"role": "user", "content": QUESTION + " Answer at length."}]  # fmt: skip
+    messages = [
+        {"role": "system", "content": "You are Karl Popper."},
+        {"role": "user", "content": QUESTION + " Answer at length."},
+    ]
     llm = Llama(str(path), n_ctx=4096, n_threads=os.cpu_count() or 1, verbose=False)
     llm.create_chat_completion(messages=messages, max_tokens=8)  # warm-up
     rates = []
@@ -306,8 +344,13 @@ def tokens() -> dict[str, Any]:
     counts = {}
     for name, text in (("council", LATEST_4), ("broadcast", BROADCAST_4)):
         model = ScriptedModel(default=answer)
-        result = Council(THINKERS[:5], protocol=protocol(text), model=model, runs_dir=None,
-                         sampling=SamplingSettings(max_tokens=200)).convene(QUESTION)  # fmt: skip
+        result = Council(
+            THINKERS[:5],
+            protocol=protocol(text),
+            model=model,
+            runs_dir=None,
+            sampling=SamplingSettings(max_tokens=200),
+        ).convene(QUESTION)
         counts[name] = sum(t.prompt_tokens or 0 for t in result.turns)
     return {
         "council_prompt_tokens": counts["council"],
@@ -342,10 +385,17 @@ def store_overhead(repeats: int = 15) -> dict[str, Any]:
     ):
         endpoints = {"openai/bench": fake.api_base}
         councils = {
-            where: Council(panel, protocol="council", model="openai/bench", calls=NO_RETRY,
-                           endpoints=endpoints, runs_dir=runs_dir, question=QUESTION)
+            where: Council(
+                panel,
+                protocol="council",
+                model="openai/bench",
+                calls=NO_RETRY,
+                endpoints=endpoints,
+                runs_dir=runs_dir,
+                question=QUESTION,
+            )
             for where, runs_dir in (("disk", Path(disk)), ("none", None))
-        }  # fmt: skip
+        }
         walls: dict[str, list[float]] = {"disk": [], "none": []}
         stages = 0
         for i in range(repeats + 2):  # interleaved, so drift hits both alike; two to warm up
@@ -429,9 +479,13 @@ def main() -> None:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = ["# council benchmarks", "",
-             f"{results['date']} on {results['machine']['platform']}, Python {results['machine']['python']}, "
-             f"{results['machine']['cpus']} CPUs. Each figure is measured beside its baseline in the same run.", ""]  # fmt: skip
+    lines = [
+        "# council benchmarks",
+        "",
+        f"{results['date']} on {results['machine']['platform']}, Python {results['machine']['python']}, "
+        f"{results['machine']['cpus']} CPUs. Each figure is measured beside its baseline in the same run.",
+        "",
+    ]
     for section, figures in results.items():
         if section in ("machine", "date"):
             continue

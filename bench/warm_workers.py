@@ -29,27 +29,51 @@ HERE = Path(__file__).resolve().parent
 
 
 def _council(folder: Path) -> list[str]:
-    return [sys.executable, "-m", "council", "convene", "Should cities ban private cars?",
-            "--personas", "popper,kuhn,hayek,keynes", "--protocol", "council", "--model",
-            "openai/bench", "--out", str(folder / "runs"), "--quiet", "--attempts", "1"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "council",
+        "convene",
+        "Should cities ban private cars?",
+        "--personas",
+        "popper,kuhn,hayek,keynes",
+        "--protocol",
+        "council",
+        "--model",
+        "openai/bench",
+        "--out",
+        str(folder / "runs"),
+        "--quiet",
+        "--attempts",
+        "1",
+    ]
 
 
 def _environment(number: int, runtime: str, api_base: str) -> dict[str, str]:
     """One shell's environment: its own unrelated variables and its own provider key."""
     return {
-        **os.environ, "PYTHONPATH": str(HERE.parent), "XDG_RUNTIME_DIR": runtime,
-        "COUNCIL_WARM_WORKER": "on", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "OPENAI_API_BASE": api_base, "OPENAI_API_KEY": f"sk-bench-shell-{number}",
-        "BENCH_SHELL": str(number), "OLDPWD": f"/tmp/shell-{number}", "SHLVL": str(number),
+        **os.environ,
+        "PYTHONPATH": str(HERE.parent),
+        "XDG_RUNTIME_DIR": runtime,
+        "COUNCIL_WARM_WORKER": "on",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "OPENAI_API_BASE": api_base,
+        "OPENAI_API_KEY": f"sk-bench-shell-{number}",
+        "BENCH_SHELL": str(number),
+        "OLDPWD": f"/tmp/shell-{number}",
+        "SHLVL": str(number),
         "TERM": ["xterm", "screen", "dumb", "tmux-256color", "vt100"][number % 5],
-    }  # fmt: skip
+    }
 
 
 def _start(number: int, runtime: str, api_base: str, tmp: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        _council(tmp / str(number)), cwd=tmp, env=_environment(number, runtime, api_base),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        _council(tmp / str(number)),
+        cwd=tmp,
+        env=_environment(number, runtime, api_base),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def warm_workers() -> dict[str, Any]:
@@ -57,11 +81,14 @@ def warm_workers() -> dict[str, Any]:
     folder = Path(runtime) / f"council-{os.getuid()}"
     keys: Counter[str] = Counter()
     try:
-        with FakeProvider("A short answer.", latency_s=0.1) as fake, \
-                tempfile.TemporaryDirectory() as tmp:  # fmt: skip
+        with (
+            FakeProvider("A short answer.", latency_s=0.1) as fake,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
             began = time.perf_counter()
-            shells = [_start(number, runtime, fake.api_base, Path(tmp))
-                      for number in range(ENVIRONMENTS)]  # fmt: skip
+            shells = [
+                _start(number, runtime, fake.api_base, Path(tmp)) for number in range(ENVIRONMENTS)
+            ]
             failed = [shell.communicate()[1].decode()[-400:] for shell in shells]
             wall = time.perf_counter() - began
             if any(shell.returncode for shell in shells):

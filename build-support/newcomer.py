@@ -111,9 +111,13 @@ def run(words: list[str], folder: Path, env: dict[str, str], api_base: str) -> O
     started = time.monotonic()
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "council", *argv[1:]], cwd=folder, env=env, input=stdin,
-            capture_output=True, timeout=PER_COMMAND_S,
-        )  # fmt: skip
+            [sys.executable, "-m", "council", *argv[1:]],
+            cwd=folder,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            timeout=PER_COMMAND_S,
+        )
     except subprocess.TimeoutExpired:
         return Outcome(words, -1, PER_COMMAND_S, [f"still running after {PER_COMMAND_S} s"])
     outcome = Outcome(words, done.returncode, time.monotonic() - started)
@@ -168,12 +172,14 @@ def environment(home: Path) -> dict[str, str]:
     keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
     env = {key: os.environ[key] for key in keep if key in os.environ}
     env |= {
-        "HOME": str(home), "PYTHONPATH": str(REPO),  # the checkout's council, from any folder
-        "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HOME": str(home),
+        "PYTHONPATH": str(REPO),  # the checkout's council, from any folder
+        "HF_HUB_OFFLINE": "1",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         # The warm worker's start is seconds per process on these shared CPUs; the walk is
         # about the commands, and tests/test_warm_worker.py about the worker.
         "COUNCIL_WARM_WORKER": "off",
-    }  # fmt: skip
+    }
     return env
 
 

@@ -78,12 +78,24 @@ class Page:
 async def browser_page(width: int = 1200, height: int = 1600) -> AsyncIterator[Page]:
     profile = tempfile.mkdtemp(prefix="council-chromium-")
     process = subprocess.Popen(
-        [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-extensions", "--remote-debugging-address=127.0.0.1",
-         "--remote-debugging-port=0", f"--user-data-dir={profile}",
-         f"--window-size={width},{height}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        [
+            chromium(),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         port = _devtools_port(process)
         async with aiohttp.ClientSession() as session:
@@ -142,5 +154,10 @@ async def audit(page: Page) -> list[dict[str, Any]]:
 
 async def set_width(page: Page, width: int, height: int = 1000) -> None:
     """A window ``width`` CSS pixels wide (a phone's, below 500: as a mobile device)."""
-    await page.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                    deviceScaleFactor=1, mobile=width < 500)  # fmt: skip
+    await page.send(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=height,
+        deviceScaleFactor=1,
+        mobile=width < 500,
+    )

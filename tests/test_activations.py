@@ -163,9 +163,14 @@ def synthetic_axis(layer: int = SIGNAL_LAYER) -> AssistantAxis:
     cards = [find_persona(n) for n in ("socrates", "taleb", "arendt", "hobbes")]
     samples = synthetic_samples(prompts=12, personas=tuple(c.name for c in cards))
     return axis_from_samples(
-        samples, model="local/smollm2-135m-instruct", model_sha256=SHA, layer=layer,
-        prompts=[f"p{i}" for i in range(12)], cards=cards, reply_tokens=4,
-    )  # fmt: skip
+        samples,
+        model="local/smollm2-135m-instruct",
+        model_sha256=SHA,
+        layer=layer,
+        prompts=[f"p{i}" for i in range(12)],
+        cards=cards,
+        reply_tokens=4,
+    )
 
 
 def test_held_out_split_keeps_prompts_system_prompts_and_personas_apart() -> None:
@@ -237,10 +242,12 @@ def test_a_persona_vector_separates_no_better_than_chance_on_noise() -> None:
     rng = np.random.default_rng(3)
     scores = []
     for _ in range(40):
-        ones = [Sample("persona", "x", p, "", rng.normal(0, 1, (LAYERS + 1, WIDTH)))
-                for p in range(6)]  # fmt: skip
-        twos = [Sample("persona", "y", p, "", rng.normal(0, 1, (LAYERS + 1, WIDTH)))
-                for p in range(6)]  # fmt: skip
+        ones = [
+            Sample("persona", "x", p, "", rng.normal(0, 1, (LAYERS + 1, WIDTH))) for p in range(6)
+        ]
+        twos = [
+            Sample("persona", "y", p, "", rng.normal(0, 1, (LAYERS + 1, WIDTH))) for p in range(6)
+        ]
         scores.append(_cross_fitted(ones, twos, SIGNAL_LAYER))
     assert 0.3 < float(np.mean(scores)) < 0.6
 
@@ -262,8 +269,15 @@ def test_axis_build_refuses_too_few_samples_to_hold_out() -> None:
     cards = [find_persona("socrates"), find_persona("taleb")]
     samples = synthetic_samples(prompts=1, personas=("socrates", "taleb"))
     with pytest.raises(ConfigError, match="at least 2 of each"):
-        axis_from_samples(samples, model="local/x", model_sha256=SHA, layer=2, prompts=["p"],
-                          cards=cards, reply_tokens=4)  # fmt: skip
+        axis_from_samples(
+            samples,
+            model="local/x",
+            model_sha256=SHA,
+            layer=2,
+            prompts=["p"],
+            cards=cards,
+            reply_tokens=4,
+        )
 
 
 def test_samples_are_collected_with_and_without_system_prompts() -> None:
@@ -274,12 +288,15 @@ def test_samples_are_collected_with_and_without_system_prompts() -> None:
         return f"reply {len(seen)}", np.zeros((3, 2))
 
     cards = [find_persona("socrates")]
-    samples = collect_samples(respond, cards, ["Q1?", "Q2?"], reply_tokens=5,
-                              systems=("", "plain"))  # fmt: skip
+    samples = collect_samples(respond, cards, ["Q1?", "Q2?"], reply_tokens=5, systems=("", "plain"))
     assert [(s.side, s.speaker, s.prompt) for s in samples] == [
-        ("assistant", "assistant#0", 0), ("assistant", "assistant#1", 0), ("persona", "socrates", 0),
-        ("assistant", "assistant#0", 1), ("assistant", "assistant#1", 1), ("persona", "socrates", 1),
-    ]  # fmt: skip
+        ("assistant", "assistant#0", 0),
+        ("assistant", "assistant#1", 0),
+        ("persona", "socrates", 0),
+        ("assistant", "assistant#0", 1),
+        ("assistant", "assistant#1", 1),
+        ("persona", "socrates", 1),
+    ]
     assert seen[0] == [{"role": "user", "content": "Q1?"}]  # the model's own default
     assert seen[1][0] == {"role": "system", "content": "plain"}
     assert "Socrates" in seen[2][0]["content"] and seen[2][1]["content"] == "Q1?"
@@ -331,20 +348,28 @@ class StandInReader:
         self.kwargs.append(kwargs)
         means = np.zeros((LAYERS + 1, WIDTH))
         means[SIGNAL_LAYER] = SIGNAL * (self.calls - 2) / 4  # -1.5, 0, 1.5, ... units
-        return Reply(f"turn {self.calls}", means, prompt_tokens=10, completion_tokens=4,
-                     seconds=0.01)  # fmt: skip
+        return Reply(
+            f"turn {self.calls}", means, prompt_tokens=10, completion_tokens=4, seconds=0.01
+        )
 
 
 def test_an_activation_seat_records_its_turns_through_the_engine_and_the_ledger(
     tmp_path: Path,
 ) -> None:
     axis = synthetic_axis()
-    seat = ActivationModel("activations/smollm2-135m-instruct", reader=StandInReader(), axis=axis,
-                           layers=[1, SIGNAL_LAYER])  # fmt: skip
+    seat = ActivationModel(
+        "activations/smollm2-135m-instruct",
+        reader=StandInReader(),
+        axis=axis,
+        layers=[1, SIGNAL_LAYER],
+    )
     council = Council(
-        ["socrates", "taleb"], protocol="council", runs_dir=tmp_path,
-        model=FunctionModel(well_formed_reply), seats={"socrates": seat},
-    )  # fmt: skip
+        ["socrates", "taleb"],
+        protocol="council",
+        runs_dir=tmp_path,
+        model=FunctionModel(well_formed_reply),
+        seats={"socrates": seat},
+    )
     result = council.convene("Should the town keep its library?")
     assert result.status == "completed", result.error
     recorded = [t for t in result.turns if t.activations is not None]
@@ -360,8 +385,9 @@ def test_an_activation_seat_records_its_turns_through_the_engine_and_the_ledger(
     assert [t.activations for t in stored.turns] == [t.activations for t in result.turns]
     report = activation_drift(stored, axis)
     assert report.recorded_turns == 2 and [r.stage for r in report.turns] == [
-        "opening", "cross_examination",
-    ]  # fmt: skip
+        "opening",
+        "cross_examination",
+    ]
     (seat_drift,) = report.seats
     assert seat_drift.seat == "socrates" and (seat_drift.change or 0) > 0  # toward the assistant
     assert "no embedding drift" in (report.embedding_correlation.note or "")
@@ -374,10 +400,19 @@ def test_council_diversity_adds_the_activation_drift_of_recorded_turns(
     from council.cli.main import main
 
     axis_file = synthetic_axis().save(tmp_path / "axis.json")
-    seat = ActivationModel("activations/smollm2-135m-instruct", reader=StandInReader(),
-                           layers=[SIGNAL_LAYER], axis_dir=tmp_path / "none")  # fmt: skip
-    council = Council(["socrates", "taleb"], protocol="council", runs_dir=tmp_path / "runs",
-                      model=FunctionModel(well_formed_reply), seats={"socrates": seat})  # fmt: skip
+    seat = ActivationModel(
+        "activations/smollm2-135m-instruct",
+        reader=StandInReader(),
+        layers=[SIGNAL_LAYER],
+        axis_dir=tmp_path / "none",
+    )
+    council = Council(
+        ["socrates", "taleb"],
+        protocol="council",
+        runs_dir=tmp_path / "runs",
+        model=FunctionModel(well_formed_reply),
+        seats={"socrates": seat},
+    )
     run = council.convene("Should the town keep its library?")
     argv = [
         "diversity",
@@ -405,8 +440,12 @@ def test_council_diversity_adds_the_activation_drift_of_recorded_turns(
 
 
 def test_a_run_without_activations_has_no_axis_section(tmp_path: Path) -> None:
-    council = Council(["socrates", "taleb"], protocol="council", runs_dir=tmp_path,
-                      model=FunctionModel(well_formed_reply))  # fmt: skip
+    council = Council(
+        ["socrates", "taleb"],
+        protocol="council",
+        runs_dir=tmp_path,
+        model=FunctionModel(well_formed_reply),
+    )
     report = council_measure(council.convene("Keep the library?"), embedder="fake")
     assert "activation_drift" not in report.to_json()
     assert "assistant axis" not in report.to_html()
@@ -416,10 +455,12 @@ async def test_a_capped_seat_hands_its_cap_to_the_model_and_records_it() -> None
     from council.seats.model import ModelRequest
 
     axis, reader = synthetic_axis(), StandInReader()
-    seat = ActivationModel("activations/smollm2-135m-instruct", reader=reader, axis=axis,
-                           cap_percentile=90)  # fmt: skip
-    request = ModelRequest(stage="s", messages=[{"role": "user", "content": "q"}], max_tokens=4,
-                           temperature=0.0)  # fmt: skip
+    seat = ActivationModel(
+        "activations/smollm2-135m-instruct", reader=reader, axis=axis, cap_percentile=90
+    )
+    request = ModelRequest(
+        stage="s", messages=[{"role": "user", "content": "q"}], max_tokens=4, temperature=0.0
+    )
     completion = await seat.complete(request)
     assert reader.kwargs[0]["cap"] == axis_cap(axis, 90) and reader.kwargs[0]["max_new_tokens"] == 4
     assert completion.activations is not None
@@ -427,9 +468,19 @@ async def test_a_capped_seat_hands_its_cap_to_the_model_and_records_it() -> None
 
 
 def _turn(seat: str, stage: str, rnd: int, activations: TurnActivations | None) -> Turn:
-    return Turn(run_id="r1", stage=stage, round=rnd, seat=seat, persona=seat, provider="activations",
-                model="activations/smollm2-135m-instruct", content="text", latency_s=0.1,
-                started_at=utc_now(), activations=activations)  # fmt: skip
+    return Turn(
+        run_id="r1",
+        stage=stage,
+        round=rnd,
+        seat=seat,
+        persona=seat,
+        provider="activations",
+        model="activations/smollm2-135m-instruct",
+        content="text",
+        latency_s=0.1,
+        started_at=utc_now(),
+        activations=activations,
+    )
 
 
 def test_activation_drift_pairs_turns_with_embedding_drift_and_skips_what_it_cannot_place() -> None:
@@ -440,29 +491,63 @@ def test_activation_drift_pairs_turns_with_embedding_drift_and_skips_what_it_can
         row = (np.asarray(axis.origin) + offset * np.asarray(axis.direction)).tolist()
         return TurnActivations(model_sha256=sha, layers=[layer], means=[row], tokens=4)
 
-    turns = [_turn("a", "opening", 0, recorded(-1.0)), _turn("a", "debate", 1, recorded(0.0)),
-             _turn("a", "debate", 2, recorded(2.0)), _turn("b", "opening", 0, recorded(1.0)),
-             _turn("b", "debate", 1, recorded(0.5, layer=1)),
-             _turn("b", "debate", 2, recorded(0.5, sha="0" * 64)), _turn("b", "x", 0, None)]  # fmt: skip
-    seats = [SeatAssignment(seat=s, persona=s, role="panel", provider="activations",
-                            model="activations/smollm2-135m-instruct", card_path=None,
-                            card_hash="h") for s in "ab"]  # fmt: skip
-    run = RunResult(run_id="r1", run_dir=None, question="q", protocol="debate", protocol_hash="p",
-                    seats=seats, started_at=utc_now(), finished_at=utc_now(), status="completed",
-                    turns=turns)  # fmt: skip
-    embedding = [Drift(seat=seat, stage=stage, round=rnd, position=position,
-                       persona_similarity=None, assistant_similarity=None)
-                 for seat, stage, rnd, position in (("a", "opening", 0, 0.1),
-                                                    ("a", "debate", 1, 0.3),
-                                                    ("a", "debate", 2, 0.8),
-                                                    ("b", "opening", 0, 0.5))]  # fmt: skip
+    turns = [
+        _turn("a", "opening", 0, recorded(-1.0)),
+        _turn("a", "debate", 1, recorded(0.0)),
+        _turn("a", "debate", 2, recorded(2.0)),
+        _turn("b", "opening", 0, recorded(1.0)),
+        _turn("b", "debate", 1, recorded(0.5, layer=1)),
+        _turn("b", "debate", 2, recorded(0.5, sha="0" * 64)),
+        _turn("b", "x", 0, None),
+    ]
+    seats = [
+        SeatAssignment(
+            seat=s,
+            persona=s,
+            role="panel",
+            provider="activations",
+            model="activations/smollm2-135m-instruct",
+            card_path=None,
+            card_hash="h",
+        )
+        for s in "ab"
+    ]
+    run = RunResult(
+        run_id="r1",
+        run_dir=None,
+        question="q",
+        protocol="debate",
+        protocol_hash="p",
+        seats=seats,
+        started_at=utc_now(),
+        finished_at=utc_now(),
+        status="completed",
+        turns=turns,
+    )
+    embedding = [
+        Drift(
+            seat=seat,
+            stage=stage,
+            round=rnd,
+            position=position,
+            persona_similarity=None,
+            assistant_similarity=None,
+        )
+        for seat, stage, rnd, position in (
+            ("a", "opening", 0, 0.1),
+            ("a", "debate", 1, 0.3),
+            ("a", "debate", 2, 0.8),
+            ("b", "opening", 0, 0.5),
+        )
+    ]
     report = activation_drift(run, axis, embedding)
     assert [r.projection for r in report.turns] == [-1.0, 0.0, 2.0, 1.0]
     span = axis.assistant_projection - axis.persona_projection
     assert report.turns[1].position == pytest.approx(-axis.persona_projection / span, abs=1e-3)
     assert report.skipped == {
-        "layer 2 not recorded (has [1])": 1, "recorded on other weights than the axis's": 1
-    }  # fmt: skip
+        "layer 2 not recorded (has [1])": 1,
+        "recorded on other weights than the axis's": 1,
+    }
     a = next(s for s in report.seats if s.seat == "a")
     assert a.turns == 3 and a.change == pytest.approx(3 / span, abs=1e-3)
     assert a.slope_per_turn == pytest.approx(1.5 / span, abs=1e-3)
@@ -475,9 +560,14 @@ def test_activation_drift_pairs_turns_with_embedding_drift_and_skips_what_it_can
 def test_turns_without_activations_serialize_as_before_and_with_them_round_trip() -> None:
     plain = _turn("a", "opening", 0, None)
     assert '"activations":' not in event_json(TurnFinished(run_id="r1", turn=plain))
-    rich = _turn("a", "opening", 0, TurnActivations(model_sha256=SHA, layers=[15],
-                                                    means=[[0.5, -0.25]], tokens=3,
-                                                    axis_projection=1.5))  # fmt: skip
+    rich = _turn(
+        "a",
+        "opening",
+        0,
+        TurnActivations(
+            model_sha256=SHA, layers=[15], means=[[0.5, -0.25]], tokens=3, axis_projection=1.5
+        ),
+    )
     event = parse_event(event_json(TurnFinished(run_id="r1", turn=rich)))
     assert isinstance(event, TurnFinished) and event.turn.activations == rich.activations
 
@@ -498,9 +588,11 @@ def test_the_backend_is_named_by_model_string_and_checks_its_packages(
 
 
 def test_the_activation_modules_import_no_torch() -> None:
-    code = ("import sys, council.seats.activations.backend, council.meter.activations.axis, "
-            "council.meter.activations.drift, council.cli.axis_cmd; "
-            "print(sorted(m for m in ('torch', 'transformers', 'gguf') if m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys, council.seats.activations.backend, council.meter.activations.axis, "
+        "council.meter.activations.drift, council.cli.axis_cmd; "
+        "print(sorted(m for m in ('torch', 'transformers', 'gguf') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -520,18 +612,22 @@ def test_a_tiny_axis_and_an_activation_seat_on_the_bundled_model(tmp_path: Path)
 
     reader = shared_reader("smollm2-135m-instruct")
     cards = [find_persona("socrates"), find_persona("machiavelli")]
-    axis = build_axis(reader, cards, prompts=["Is rain good?", "Should I buy a car?"],
-                      layer=15, reply_tokens=3)  # fmt: skip
+    axis = build_axis(
+        reader, cards, prompts=["Is rain good?", "Should I buy a car?"], layer=15, reply_tokens=3
+    )
     assert axis.model_sha256 == SHA and axis.num_layers == 30 and axis.hidden_size == 576
     assert len(axis.samples) == 2 * (4 + 2) and axis.layer_auc.keys() == set(range(1, 31))
     assert 0 <= axis.held_out_auc["estimate"] <= 1
 
     seat = ActivationModel("activations/smollm2-135m-instruct", axis=axis, layers=[8, 15])
     council = Council(
-        ["socrates", "machiavelli"], protocol="council", runs_dir=tmp_path,
-        model=FunctionModel(well_formed_reply), seats={"socrates": seat},
+        ["socrates", "machiavelli"],
+        protocol="council",
+        runs_dir=tmp_path,
+        model=FunctionModel(well_formed_reply),
+        seats={"socrates": seat},
         sampling=SamplingSettings(max_tokens=4, temperature=0.0, seed=1),
-    )  # fmt: skip
+    )
     result = council.convene("Should the town keep its library?")
     assert result.status == "completed", result.error
     recorded = [t for t in result.turns if t.activations is not None]
@@ -582,8 +678,9 @@ def test_the_activation_cap_option_reaches_the_seats_it_makes(
     axis.save(tmp_path / "smollm2-135m-instruct.json")
     monkeypatch.setenv("COUNCIL_AXIS_DIR", str(tmp_path))
     pytest.importorskip("transformers")
-    seat = make_model("activations/smollm2-135m-instruct",
-                      settings=CallSettings(activation_cap="p50"))  # fmt: skip
+    seat = make_model(
+        "activations/smollm2-135m-instruct", settings=CallSettings(activation_cap="p50")
+    )
     assert isinstance(seat, ActivationModel) and seat.cap == axis_cap(axis, 50)
     with pytest.raises(SystemExit) as exit_info:
         main(["convene", "--activation-cap", "p500", "Q?"])
@@ -600,8 +697,9 @@ def test_the_cap_spares_the_attention_sink_of_the_prompt_and_holds_everywhere_el
 
     block = torch.nn.Identity()
     reader = ActivationReader.__new__(ActivationReader)
-    reader._model = SimpleNamespace(config=SimpleNamespace(num_hidden_layers=4),
-                                    model=SimpleNamespace(layers=[block] * 4))  # fmt: skip
+    reader._model = SimpleNamespace(
+        config=SimpleNamespace(num_hidden_layers=4), model=SimpleNamespace(layers=[block] * 4)
+    )
     cap = Cap(layer=2, direction=(1.0, 0.0), origin=(0.0, 0.0), ceiling=1.0)
     prompt = torch.tensor([[[500.0, 3.0], [5.0, 1.0], [0.5, 2.0]]])  # a sink, then two more
     with reader._capping(cap):

@@ -38,9 +38,13 @@ def baseline_calls(fake: FakeProvider) -> int:
 
 def convene(fake: FakeProvider, runs: Path, **options: object) -> council.RunResult:
     panel = council.Council(
-        ["popper", "kuhn"], protocol="quick", model=MODEL, runs_dir=runs,
-        endpoints=options.pop("endpoints", {MODEL: fake.api_base}), **options,  # type: ignore[arg-type]
-    )  # fmt: skip
+        ["popper", "kuhn"],
+        protocol="quick",
+        model=MODEL,
+        runs_dir=runs,
+        endpoints=options.pop("endpoints", {MODEL: fake.api_base}),
+        **options,  # type: ignore[arg-type]
+    )
     result = panel.convene("Should cities ban private cars from their centres?")
     assert result.status == "completed"
     return result
@@ -64,8 +68,20 @@ def test_the_cli_baseline_and_the_command_the_report_suggests(
     monkeypatch.setenv("COUNCIL_RUNS", str(tmp_path / "runs"))
     monkeypatch.chdir(tmp_path)  # no project file: runs go to (and are read from) COUNCIL_RUNS
     with FakeProvider(ANSWER) as fake:
-        argv = ["convene", "Q?", "--personas", "popper,kuhn", "--protocol", "quick", "--model",
-                MODEL, "--endpoint", f"{MODEL}={fake.api_base}", "--json", "--quiet"]  # fmt: skip
+        argv = [
+            "convene",
+            "Q?",
+            "--personas",
+            "popper,kuhn",
+            "--protocol",
+            "quick",
+            "--model",
+            MODEL,
+            "--endpoint",
+            f"{MODEL}={fake.api_base}",
+            "--json",
+            "--quiet",
+        ]
         assert main(argv) == 0
         run_id = json.loads(capsys.readouterr().out)["run_id"]
         assert main(["diversity", run_id, "--json", "--embedder", "fake"]) == 0
@@ -99,8 +115,17 @@ def test_a_redacted_endpoint_is_asked_for_again_and_an_override_wins(
         assert main(["diversity", folder, "--baseline", "1", "--embedder", "fake"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and f"--endpoint {MODEL}=URL" in err
-        argv = ["diversity", folder, "--baseline", "1", "--embedder", "fake", "--no-html",
-                "--endpoint", f"{MODEL}={keyed}"]  # fmt: skip
+        argv = [
+            "diversity",
+            folder,
+            "--baseline",
+            "1",
+            "--embedder",
+            "fake",
+            "--no-html",
+            "--endpoint",
+            f"{MODEL}={keyed}",
+        ]
         assert main(argv) == 0
         assert baseline_calls(fake) == 3
 

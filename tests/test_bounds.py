@@ -199,9 +199,24 @@ def test_a_key_a_provider_echoes_back_reaches_no_artifact(
         return f"Here is what I was given: {key}. And again: Bearer {key}"
 
     with FakeProvider(echo_key) as provider:
-        argv = ["convene", "Q?", "--personas", ",".join(PANEL), "--protocol", "quick",
-                "--model", "openai/fake", "--endpoint", f"openai/fake={provider.api_base}",
-                "--out", str(tmp_path), "--json", "--quiet", "--attempts", "1"]  # fmt: skip
+        argv = [
+            "convene",
+            "Q?",
+            "--personas",
+            ",".join(PANEL),
+            "--protocol",
+            "quick",
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={provider.api_base}",
+            "--out",
+            str(tmp_path),
+            "--json",
+            "--quiet",
+            "--attempts",
+            "1",
+        ]
         assert main(argv) == 0
         out = capsys.readouterr()
     assert main(["runs", "show", "latest", "--out", str(tmp_path), "--json"]) == 0
@@ -216,9 +231,24 @@ def test_credentials_in_an_endpoint_url_reach_no_artifact(tmp_path: Path, capsys
     secret = "urlsecret-9876543210"
     with FakeProvider("Fine.", api_key=secret) as provider:
         url = provider.api_base.replace("http://", f"http://user:{secret}@")
-        argv = ["convene", "Q?", "--personas", ",".join(PANEL), "--protocol", "quick",
-                "--model", "openai/fake", "--endpoint", f"openai/fake={url}",
-                "--out", str(tmp_path), "--json", "--quiet", "--attempts", "1"]  # fmt: skip
+        argv = [
+            "convene",
+            "Q?",
+            "--personas",
+            ",".join(PANEL),
+            "--protocol",
+            "quick",
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={url}",
+            "--out",
+            str(tmp_path),
+            "--json",
+            "--quiet",
+            "--attempts",
+            "1",
+        ]
         provider.fail_next(500, 500, 500)  # every opening fails: a run left to resume
         assert main(argv) != 0
         out = capsys.readouterr()
@@ -231,8 +261,15 @@ def test_credentials_in_an_endpoint_url_reach_no_artifact(tmp_path: Path, capsys
         # Resume cannot use what was never stored: it asks, in one line, and takes it again.
         assert main(["resume", "latest", "--out", str(tmp_path), "--quiet"]) == 2
         assert "had credentials, which are never stored" in one_line(capsys)
-        again = ["resume", "latest", "--out", str(tmp_path), "--quiet", "--endpoint",
-                 f"openai/fake={url}"]  # fmt: skip
+        again = [
+            "resume",
+            "latest",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--endpoint",
+            f"openai/fake={url}",
+        ]
         assert main(again) == 0
         assert provider.outcome_log.count("ok") == 4  # three openings and the verdict
         sent = {h.get("Authorization") or h.get("authorization") for h in provider.headers}

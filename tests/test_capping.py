@@ -197,8 +197,18 @@ def test_the_command_needs_an_axis(tmp_path: Path, capsys: pytest.CaptureFixture
 
     questions = tmp_path / "q.txt"
     questions.write_text("Should cities ban cars?\n")
-    code = main(["experiment", "capping", "--questions", str(questions),
-                 "--axis", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o")])  # fmt: skip
+    code = main(
+        [
+            "experiment",
+            "capping",
+            "--questions",
+            str(questions),
+            "--axis",
+            str(tmp_path / "missing.json"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code != 0 and "cannot read the axis" in capsys.readouterr().err
 
 
@@ -276,8 +286,18 @@ def test_the_command_refuses_an_axis_of_another_model(
     (tmp_path / "axis.json").write_text(axis.model_dump_json())
     questions = tmp_path / "q.txt"
     questions.write_text("Should cities ban cars?\n")
-    code = main(["experiment", "capping", "--questions", str(questions),
-                 "--axis", str(tmp_path / "axis.json"), "--out", str(tmp_path / "o")])  # fmt: skip
+    code = main(
+        [
+            "experiment",
+            "capping",
+            "--questions",
+            str(questions),
+            "--axis",
+            str(tmp_path / "axis.json"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "the axis is of local/qwen2.5-coder-0.5b-instruct" in err, err
 

@@ -182,9 +182,21 @@ def test_convene_leaves_no_child_whatever_signal_ends_it(
     sig: signal.Signals, runtime: Path, tmp_path: Path
 ) -> None:
     with FakeProvider("A slow answer.", latency_s=60.0) as fake:
-        args = ["convene", QUESTION, "--personas", "popper,kuhn", "--protocol", "quick",
-                "--model", "openai/fake", "--endpoint", f"openai/fake={fake.api_base}",
-                "--attempts", "1", "--quiet"]  # fmt: skip
+        args = [
+            "convene",
+            QUESTION,
+            "--personas",
+            "popper,kuhn",
+            "--protocol",
+            "quick",
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={fake.api_base}",
+            "--attempts",
+            "1",
+            "--quiet",
+        ]
         process = start_council(args, council_env(runtime, tmp_path), tmp_path)
         children: list[int] = []
         try:
@@ -209,8 +221,15 @@ def test_serve_leaves_no_child_whatever_signal_ends_it(
 ) -> None:
     with FakeProvider("A slow answer.", latency_s=60.0) as fake:
         port = _free_port()
-        args = ["serve", "--port", str(port), "--model", "openai/fake",
-                "--endpoint", f"openai/fake={fake.api_base}"]  # fmt: skip
+        args = [
+            "serve",
+            "--port",
+            str(port),
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={fake.api_base}",
+        ]
         env = council_env(runtime, tmp_path, COUNCIL_WARM_WORKER="off")
         process = start_council(args, env, tmp_path)
         children: list[int] = []
@@ -256,8 +275,17 @@ def _answers(port: int) -> bool:
 def test_the_bundled_server_dies_with_convene_whatever_signal(
     sig: signal.Signals, runtime: Path, tmp_path: Path
 ) -> None:
-    args = ["convene", QUESTION, "--personas", "popper,kuhn", "--protocol", "quick",
-            "--max-tokens", "8", "--quiet"]  # fmt: skip
+    args = [
+        "convene",
+        QUESTION,
+        "--personas",
+        "popper,kuhn",
+        "--protocol",
+        "quick",
+        "--max-tokens",
+        "8",
+        "--quiet",
+    ]
     env = council_env(runtime, tmp_path, COUNCIL_WARM_WORKER="off", HF_HUB_OFFLINE="1")
     process = start_council(args, env, tmp_path)
     children: list[int] = []

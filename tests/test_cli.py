@@ -19,14 +19,20 @@ def provider_reply() -> Reply:
 
 def convene_args(provider: FakeProvider, tmp_path: Path, *extra: str) -> list[str]:
     return [
-        "convene", "Should cities ban private cars?",
-        "--personas", "popper,kuhn",
-        "--model", "openai/fake",
-        "--endpoint", f"openai/fake={provider.api_base}",
-        "--out", str(tmp_path),
-        "--attempts", "2",
+        "convene",
+        "Should cities ban private cars?",
+        "--personas",
+        "popper,kuhn",
+        "--model",
+        "openai/fake",
+        "--endpoint",
+        f"openai/fake={provider.api_base}",
+        "--out",
+        str(tmp_path),
+        "--attempts",
+        "2",
         *extra,
-    ]  # fmt: skip
+    ]
 
 
 def test_convene_json(provider: FakeProvider, tmp_path: Path, capsys) -> None:

@@ -18,8 +18,18 @@ from council.testing import FakeProvider
 
 
 def args(provider: FakeProvider, *extra: str) -> list[str]:
-    return ["convene", *extra, "--protocol", "quick", "--quiet", "--json", "--model",
-            "openai/fake", "--endpoint", f"openai/fake={provider.api_base}"]  # fmt: skip
+    return [
+        "convene",
+        *extra,
+        "--protocol",
+        "quick",
+        "--quiet",
+        "--json",
+        "--model",
+        "openai/fake",
+        "--endpoint",
+        f"openai/fake={provider.api_base}",
+    ]
 
 
 def stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
@@ -82,8 +92,14 @@ def test_help_names_the_defaults(capsys) -> None:
         help_text(*command)
     text = capsys.readouterr().out
     convene_help = text.split("usage: council runs list")[0]
-    for default in ("(default: council)", "(default: 120)", "(default: 4)", "(default: 0.7)",
-                    "(default: the bundled local model)", "(default: the runs home"):  # fmt: skip
+    for default in (
+        "(default: council)",
+        "(default: 120)",
+        "(default: 4)",
+        "(default: 0.7)",
+        "(default: the bundled local model)",
+        "(default: the runs home",
+    ):
         assert default in re.sub(r"\s+", " ", convene_help), default
     assert "(default: as recorded)" in text  # replay keeps the recorded seats
 
@@ -95,8 +111,12 @@ def test_models_lists_what_can_sit_without_calling_anyone(provider, monkeypatch,
     out = capsys.readouterr().out
     entries = {entry["model"]: entry for entry in json.loads(out)}
     assert entries["local/smollm2-135m-instruct"]["ready"] is True
-    assert entries["openai/gpt-4o"] == {"model": "openai/gpt-4o", "source": "openai (high)",
-                                        "ready": False, "note": "set OPENAI_API_KEY"}  # fmt: skip
+    assert entries["openai/gpt-4o"] == {
+        "model": "openai/gpt-4o",
+        "source": "openai (high)",
+        "ready": False,
+        "note": "set OPENAI_API_KEY",
+    }
     assert entries["anthropic/claude-sonnet-4-5"]["ready"] is True
     assert "sk-ant-secret" not in out
     port = int(provider.api_base.rsplit(":", 1)[1].split("/")[0])
@@ -115,9 +135,23 @@ def closed_port() -> int:
 
 def test_a_run_without_a_seat_says_so_and_exits_3(provider, capsys) -> None:
     dead = f"http://127.0.0.1:{closed_port()}/v1"
-    command = ["convene", "Should we?", "--protocol", "quick", "--quiet", "--attempts", "1",
-               "--model", "openai/fake", "--endpoint", f"openai/fake={provider.api_base}",
-               "--seat", "kuhn=openai/gone", "--endpoint", f"openai/gone={dead}"]  # fmt: skip
+    command = [
+        "convene",
+        "Should we?",
+        "--protocol",
+        "quick",
+        "--quiet",
+        "--attempts",
+        "1",
+        "--model",
+        "openai/fake",
+        "--endpoint",
+        f"openai/fake={provider.api_base}",
+        "--seat",
+        "kuhn=openai/gone",
+        "--endpoint",
+        f"openai/gone={dead}",
+    ]
     # The pre-flight finds nobody answering at kuhn's endpoint: the run fails before any call
     # (exit 78), or, allowed to, convenes without kuhn, recorded absent with the reason.
     assert main(command) == 78
@@ -131,7 +165,10 @@ def test_a_run_without_a_seat_says_so_and_exits_3(provider, capsys) -> None:
 
 
 def test_object_reprs_never_reach_a_message() -> None:
-    text = ("Cannot connect to host localhost:11434 ssl:<ssl.SSLContext object at 0x7f3a2c> "
-            "[Connect call failed]; session <aiohttp.client.ClientSession object at 0xdead>")  # fmt: skip
-    assert redact(text) == ("Cannot connect to host localhost:11434 [Connect call failed]; "
-                            "session <ClientSession>")  # fmt: skip
+    text = (
+        "Cannot connect to host localhost:11434 ssl:<ssl.SSLContext object at 0x7f3a2c> "
+        "[Connect call failed]; session <aiohttp.client.ClientSession object at 0xdead>"
+    )
+    assert redact(text) == (
+        "Cannot connect to host localhost:11434 [Connect call failed]; session <ClientSession>"
+    )

@@ -14,9 +14,18 @@ from council.testing import FakeProvider
 
 def convene(provider: FakeProvider, question: str, *extra: str) -> list[str]:
     return [
-        "convene", question, "--protocol", "quick", "--quiet", "--json",
-        "--model", "openai/fake", "--endpoint", f"openai/fake={provider.api_base}", *extra,
-    ]  # fmt: skip
+        "convene",
+        question,
+        "--protocol",
+        "quick",
+        "--quiet",
+        "--json",
+        "--model",
+        "openai/fake",
+        "--endpoint",
+        f"openai/fake={provider.api_base}",
+        *extra,
+    ]
 
 
 def listed(capsys: pytest.CaptureFixture[str], *filters: str) -> list[dict[str, object]]:
@@ -62,15 +71,27 @@ def test_a_project_file_and_a_flag_move_the_runs(provider, tmp_path, monkeypatch
 def test_runs_list_filters(provider, capsys) -> None:
     assert main(convene(provider, "Should cities ban private cars?")) == 0
     assert main(convene(provider, "Is 100% of 50_000 a lot?", "--personas", "hayek,keynes")) == 0
-    assert main([*convene(provider, "Ban cars on Sundays?"), "--seat", "kuhn=openai/other",
-                 "--endpoint", f"openai/other={provider.api_base}"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                *convene(provider, "Ban cars on Sundays?"),
+                "--seat",
+                "kuhn=openai/other",
+                "--endpoint",
+                f"openai/other={provider.api_base}",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
 
     def questions(*filters: str) -> list[object]:
         return [row["question"] for row in listed(capsys, *filters)]
 
-    assert questions("--question", "BAN") == ["Ban cars on Sundays?",
-                                               "Should cities ban private cars?"]  # fmt: skip
+    assert questions("--question", "BAN") == [
+        "Ban cars on Sundays?",
+        "Should cities ban private cars?",
+    ]
     assert questions("--question", "100%") == ["Is 100% of 50_000 a lot?"]
     assert questions("--question", "0_0") == ["Is 100% of 50_000 a lot?"]
     assert questions("--question", "%") == ["Is 100% of 50_000 a lot?"]  # taken literally
@@ -84,8 +105,12 @@ def test_runs_list_filters(provider, capsys) -> None:
     assert questions("--until", "2000-01-01") == []
     assert questions("--limit", "1") == ["Ban cars on Sundays?"]
     row = listed(capsys, "--model", "other")[0]
-    assert row["seats"] == {"popper": "openai/fake", "kuhn": "openai/other",
-                            "meadows": "openai/fake", "chair": "openai/fake"}  # fmt: skip
+    assert row["seats"] == {
+        "popper": "openai/fake",
+        "kuhn": "openai/other",
+        "meadows": "openai/fake",
+        "chair": "openai/fake",
+    }
 
 
 def test_runs_list_refuses_a_bad_date_in_one_line(provider, capsys) -> None:
@@ -93,8 +118,7 @@ def test_runs_list_refuses_a_bad_date_in_one_line(provider, capsys) -> None:
     capsys.readouterr()
     assert main(["runs", "list", "--since", "last tuesday"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == ("council: error: --since takes a date as YYYY-MM-DD, "
-                           "not 'last tuesday'")  # fmt: skip
+    assert err.strip() == ("council: error: --since takes a date as YYYY-MM-DD, not 'last tuesday'")
 
 
 def test_every_command_takes_a_prefix_or_latest(provider, capsys, tmp_path) -> None:
@@ -113,13 +137,41 @@ def test_replay_takes_every_seat_option(provider, capsys) -> None:
     assert main(convene(provider, "Replay me?")) == 0
     first = json.loads(capsys.readouterr().out)
     other = ["--endpoint", f"openai/other={provider.api_base}"]
-    assert main(["replay", "latest", "--json", "--quiet", "--model", "openai/other", *other,
-                 "--timeout", "30", "--attempts", "2"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "replay",
+                "latest",
+                "--json",
+                "--quiet",
+                "--model",
+                "openai/other",
+                *other,
+                "--timeout",
+                "30",
+                "--attempts",
+                "2",
+            ]
+        )
+        == 0
+    )
     moved = json.loads(capsys.readouterr().out)
     assert moved["run_id"] != first["run_id"]
     assert {t["model"] for t in moved["turns"]} == {"openai/other"}
-    assert main(["replay", first["run_id"][:20], "--json", "--quiet", "--chairman",
-                 "openai/other", *other]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "replay",
+                first["run_id"][:20],
+                "--json",
+                "--quiet",
+                "--chairman",
+                "openai/other",
+                *other,
+            ]
+        )
+        == 0
+    )
     chaired = json.loads(capsys.readouterr().out)
     models = {t["seat"]: t["model"] for t in chaired["turns"]}
     assert models["chair"] == "openai/other" and models["popper"] == "openai/fake"

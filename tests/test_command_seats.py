@@ -115,9 +115,20 @@ def test_a_council_on_command_seats_from_a_slot_file_is_recorded(
         f"  kuhn: {{command: {argv}, model: m-kuhn}}\n"
         f"chairman: {{command: {argv}, model: m-chair}}\n"
     )
-    args = ["convene", "Is falsifiability enough?", "--personas", "popper,kuhn", "--protocol",
-            "quick", "--models", str(slots), "--out", str(tmp_path / "runs"), "--json",
-            "--quiet"]  # fmt: skip
+    args = [
+        "convene",
+        "Is falsifiability enough?",
+        "--personas",
+        "popper,kuhn",
+        "--protocol",
+        "quick",
+        "--models",
+        str(slots),
+        "--out",
+        str(tmp_path / "runs"),
+        "--json",
+        "--quiet",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     run = json.loads(capsys.readouterr().out)
     program = slugify(Path(sys.executable).name)
@@ -263,11 +274,15 @@ def test_nyk_slot_files_seat_members_on_their_subscription_clis(tmp_path: Path) 
     )
     plan = read_seat_slots(slots)
     assert plan.seats == {
-        "socrates": "cli/claude:opus", "feynman": "cli/codex:gpt-5",
-        "sun-tzu": "cli/gemini:gemini-2.5-pro", "lao-tzu": "cli/ollama:llama3.1:8b",
-        "ada": "cli/cursor-agent:grok-4", "torvalds": "cli/codex-torvalds:gpt-5",
-        "aurelius": "cli/my-llm:small", "musashi": "anthropic/claude-sonnet-4-5",
-    }  # fmt: skip
+        "socrates": "cli/claude:opus",
+        "feynman": "cli/codex:gpt-5",
+        "sun-tzu": "cli/gemini:gemini-2.5-pro",
+        "lao-tzu": "cli/ollama:llama3.1:8b",
+        "ada": "cli/cursor-agent:grok-4",
+        "torvalds": "cli/codex-torvalds:gpt-5",
+        "aurelius": "cli/my-llm:small",
+        "musashi": "anthropic/claude-sonnet-4-5",
+    }
     assert plan.fallback == "cli/claude:sonnet"
     assert command_registry.command_spec("codex-torvalds").timeout_s == 300  # type: ignore[union-attr]
     # The command's own limit is the call's, past the default call timeout (120 s) too.
@@ -306,6 +321,12 @@ def test_the_test_double_is_a_real_program() -> None:
     """The fake stands in for a CLI only if it behaves as one: stdin in, stdout out."""
     import subprocess
 
-    done = subprocess.run([sys.executable, FAKE, "reply"], input=f"{SYSTEM}\n\n{QUESTION}",
-                          capture_output=True, text=True, check=True, env=dict(os.environ))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, FAKE, "reply"],
+        input=f"{SYSTEM}\n\n{QUESTION}",
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ),
+    )
     assert done.stdout.startswith("Speaking as Ada Lovelace on default")

@@ -44,8 +44,21 @@ def test_axis_export_writes_the_file_and_says_how_to_use_it(
     axis = synthetic_axis(layer=3)
     axis.save(tmp_path / "axis.json")
     out = tmp_path / "cv.gguf"
-    assert main(["axis", "export", "--path", str(tmp_path / "axis.json"),
-                 "--control-vector", str(out), "--strength", "4"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "axis",
+                "export",
+                "--path",
+                str(tmp_path / "axis.json"),
+                "--control-vector",
+                str(out),
+                "--strength",
+                "4",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "--control-vector-layer-range 2 2" in printed and out.is_file()
     assert (

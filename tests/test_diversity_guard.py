@@ -203,15 +203,27 @@ stages:
 """
 
 
-@pytest.mark.parametrize(("settings", "baseline", "message"), [
-    ("baseline_samples: 2", SPREAD,
-     "the test needs at least 3 no-persona answers of test/function, has 2 (baseline_samples: 2)"),
-    ("baseline_samples: 8", ["Yes.", "No.", "Maybe.", "Sure.", "Fine.", "Why not?", *SPREAD[:2]],
-     "needs at least 3 no-persona answers of test/function, has 2 (baseline_samples: 8; "
-     "6 answers under 40 characters left out)"),
-    ("baseline_samples: 3\n    baseline_alpha: 0.01", SPREAD,
-     "20 relabellings cannot give p <= 0.01; raise baseline_samples"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("settings", "baseline", "message"),
+    [
+        (
+            "baseline_samples: 2",
+            SPREAD,
+            "the test needs at least 3 no-persona answers of test/function, has 2 (baseline_samples: 2)",
+        ),
+        (
+            "baseline_samples: 8",
+            ["Yes.", "No.", "Maybe.", "Sure.", "Fine.", "Why not?", *SPREAD[:2]],
+            "needs at least 3 no-persona answers of test/function, has 2 (baseline_samples: 8; "
+            "6 answers under 40 characters left out)",
+        ),
+        (
+            "baseline_samples: 3\n    baseline_alpha: 0.01",
+            SPREAD,
+            "20 relabellings cannot give p <= 0.01; raise baseline_samples",
+        ),
+    ],
+)
 def test_too_few_baseline_answers_leave_the_guard_unmeasured_and_it_does_not_fire(
     settings: str, baseline: list[str], message: str, tmp_path: Path
 ) -> None:
@@ -258,8 +270,9 @@ stages:
 """
 
 
-@pytest.mark.parametrize(("replies", "fires"), [(lambda seat: SAME, True),
-                                                (DIFFERENT.__getitem__, False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("replies", "fires"), [(lambda seat: SAME, True), (DIFFERENT.__getitem__, False)]
+)
 def test_a_stated_threshold_needs_no_baseline(
     replies: Callable[[str], str], fires: bool, tmp_path: Path
 ) -> None:
@@ -375,16 +388,26 @@ def test_the_probe_measures_what_the_meter_measures() -> None:
     assert probe.name == "fake-64"
 
 
-@pytest.mark.parametrize(("change", "field", "message"), [
-    ("diversity_below: 0.2", "stage 'check'", "need 'watches: <stage>'"),
-    ("watches: opening", "stage 'check'", "needs diversity_below, drift_above or hemlock_against"),
-    ("watches: opening\n    diversity_below: 3", "diversity_below", "lies in (0, 2]"),
-    ("watches: opening\n    diversity_below: often", "diversity_below", "or baseline, not"),
-    ("watches: rounds\n    drift_above: 0.5", "watches", "is a loop"),
-    ("watches: nowhere\n    drift_above: 0.5", "watches", "undefined stage 'nowhere'"),
-    ("watches: opening\n    diversity_below: 0.2\n    seats: drifting", "seats",
-     "only a guard with drift_above"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ("diversity_below: 0.2", "stage 'check'", "need 'watches: <stage>'"),
+        (
+            "watches: opening",
+            "stage 'check'",
+            "needs diversity_below, drift_above or hemlock_against",
+        ),
+        ("watches: opening\n    diversity_below: 3", "diversity_below", "lies in (0, 2]"),
+        ("watches: opening\n    diversity_below: often", "diversity_below", "or baseline, not"),
+        ("watches: rounds\n    drift_above: 0.5", "watches", "is a loop"),
+        ("watches: nowhere\n    drift_above: 0.5", "watches", "undefined stage 'nowhere'"),
+        (
+            "watches: opening\n    diversity_below: 0.2\n    seats: drifting",
+            "seats",
+            "only a guard with drift_above",
+        ),
+    ],
+)
 def test_a_malformed_meter_guard_is_refused_naming_its_field(
     change: str, field: str, message: str, tmp_path: Path
 ) -> None:

@@ -76,8 +76,9 @@ def test_a_run_reads_the_environment_once_and_keeps_its_key_out_of_the_record(
 
     monkeypatch.setattr(secrets_module, "secret_values", counted)
     echo = FunctionModel(lambda request: f"My key is {KEY}, said the provider.")
-    result = Council(PANEL, protocol="quick", model=echo, runs_dir=None,
-                     sinks=[EventList(wants_deltas=True)]).convene(QUESTION)  # fmt: skip
+    result = Council(
+        PANEL, protocol="quick", model=echo, runs_dir=None, sinks=[EventList(wants_deltas=True)]
+    ).convene(QUESTION)
     assert result.status == "completed" and len(result.turns) == 4
     assert len(reads) == 1  # not once per message, per turn or per streamed piece
     assert KEY not in result.model_dump_json()

@@ -48,8 +48,13 @@ def test_each_event_is_serialized_once_and_every_follower_gets_that_line(
     monkeypatch.setattr(recorder_module, "event_json", counted)
     monkeypatch.setattr(folder_module, "event_json", refused)
     lines = Lines()
-    council = Council(["popper", "kuhn"], protocol="quick", runs_dir=tmp_path, sinks=[lines],
-                      model=ScriptedModel(default="A view, streamed in pieces."))  # fmt: skip
+    council = Council(
+        ["popper", "kuhn"],
+        protocol="quick",
+        runs_dir=tmp_path,
+        sinks=[lines],
+        model=ScriptedModel(default="A view, streamed in pieces."),
+    )
     run = council.convene("Should the library open on Sundays?")
     assert run.status == "completed"
     assert len(made) == len(lines.got)  # one serialization per event, live pieces included

@@ -178,10 +178,26 @@ def test_experiment_cli(provider: FakeProvider, tmp_path: Path, capsys) -> None:
     questions.write_text("Should cities ban cars?\n")
     out = tmp_path / "exp"
     args = [
-        "experiment", "variants", "--pairs", "anthropologist,nurse", "--model", "openai/llama-small",
-        "--endpoint", f"openai/llama-small={provider.api_base}", "--questions", str(questions),
-        "--samples", "2", "--out", str(out), "--protocol", "quick", "--embedder", "fake", "--json",
-    ]  # fmt: skip
+        "experiment",
+        "variants",
+        "--pairs",
+        "anthropologist,nurse",
+        "--model",
+        "openai/llama-small",
+        "--endpoint",
+        f"openai/llama-small={provider.api_base}",
+        "--questions",
+        str(questions),
+        "--samples",
+        "2",
+        "--out",
+        str(out),
+        "--protocol",
+        "quick",
+        "--embedder",
+        "fake",
+        "--json",
+    ]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     arms = {a["name"]: a for a in summary["arms"]}

@@ -37,11 +37,30 @@ atoms = st.one_of(numbers, strings, variables, numbers.map(lambda n: f"range({n}
 
 def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     binary = st.tuples(children, st.sampled_from(["~", "+", "*", "%", "**", "//", "-"]), children)
-    filters = st.sampled_from([
-        "join", "upper", "list", "sort", "unique", "reverse", "string", "length", "wordcount",
-        "center(1000000)", "indent(999999)", "wordwrap(3)", "truncate(5)", "batch(3)",
-        "replace('x', 'xxxxxxxx')", "format('y')", "join(', ')", "first", "sum", "int",
-    ])  # fmt: skip
+    filters = st.sampled_from(
+        [
+            "join",
+            "upper",
+            "list",
+            "sort",
+            "unique",
+            "reverse",
+            "string",
+            "length",
+            "wordcount",
+            "center(1000000)",
+            "indent(999999)",
+            "wordwrap(3)",
+            "truncate(5)",
+            "batch(3)",
+            "replace('x', 'xxxxxxxx')",
+            "format('y')",
+            "join(', ')",
+            "first",
+            "sum",
+            "int",
+        ]
+    )
     return st.one_of(
         binary.map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(children, filters).map(lambda t: f"(({t[0]})|{t[1]})"),

@@ -131,8 +131,9 @@ def test_outside_an_event_loop_each_event_is_committed_as_it_is_handed_over(
     tmp_path: Path, log: Log
 ) -> None:
     """Replaying a run's events with no loop running: nothing waits for a batch."""
-    council = Council(PANEL, protocol="council", model=ScriptedModel(default="x"),
-                      runs_dir=tmp_path / "first")  # fmt: skip
+    council = Council(
+        PANEL, protocol="council", model=ScriptedModel(default="x"), runs_dir=tmp_path / "first"
+    )
     run = council.convene(QUESTION)
     events = Ledger.existing(tmp_path / "first").events(run.run_id)
     log.commits.clear()

@@ -16,11 +16,24 @@ QUESTION = "Should the city move its buses to a monorepo of timetables?"
 
 
 # nyk's "Council Verdict (Full Mode)" sections, in order (SKILL.md v1.2.0, Output Templates).
-FULL_VERDICT = ("Problem", "Council Composition", "Chairman", "Provider Routing",
-                "Acceptable Compromises", "Kill Criteria", "Concrete Next Step",
-                "Unresolved Questions", "Recommended Next Steps", "Consensus & Agreement",
-                "Vote Tally", "Key Insights by Member", "Points of Disagreement",
-                "Minority Report", "Epistemic Diversity Scorecard", "Follow-Up")  # fmt: skip
+FULL_VERDICT = (
+    "Problem",
+    "Council Composition",
+    "Chairman",
+    "Provider Routing",
+    "Acceptable Compromises",
+    "Kill Criteria",
+    "Concrete Next Step",
+    "Unresolved Questions",
+    "Recommended Next Steps",
+    "Consensus & Agreement",
+    "Vote Tally",
+    "Key Insights by Member",
+    "Points of Disagreement",
+    "Minority Report",
+    "Epistemic Diversity Scorecard",
+    "Follow-Up",
+)
 
 
 def run(reply, protocol: str = "high-council", panel=PANEL) -> RunResult:  # type: ignore[no-untyped-def]

@@ -114,10 +114,22 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     # --ignore-installed: the inherited folder may hold this distribution's editable install,
     # which pip would otherwise take as already satisfying the wheel.
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-         "--quiet", "--no-deps", "--no-index", "--ignore-installed", str(wheel)],
-        check=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
     outside = root / "elsewhere"
     outside.mkdir()
     yield Installed(venv, outside, wheel)
@@ -170,10 +182,21 @@ def test_dry_route_seats_the_default_council(installed: Installed) -> None:
 def test_a_real_council_on_the_fake_provider(installed: Installed) -> None:
     with FakeProvider("An installed answer.") as provider:
         done = installed.run(
-            "convene", "Should cities ban private cars?", "--protocol", "quick",
-            "--model", "openai/fake", "--endpoint", f"openai/fake={provider.api_base}",
-            "--out", str(installed.outside / "runs"), "--json", "--quiet", "--attempts", "2",
-        )  # fmt: skip
+            "convene",
+            "Should cities ban private cars?",
+            "--protocol",
+            "quick",
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={provider.api_base}",
+            "--out",
+            str(installed.outside / "runs"),
+            "--json",
+            "--quiet",
+            "--attempts",
+            "2",
+        )
     assert done.returncode == 0, done.stderr[-2000:]
     run = json.loads(done.stdout)
     assert run["status"] == "completed" and run["synthesis"] == "An installed answer."

@@ -169,10 +169,23 @@ def test_a_card_built_in_code_runs_and_resumes(provider: FakeProvider, tmp_path:
 def test_sigkill_mid_run_then_resume_issues_no_completed_call_again(tmp_path: Path) -> None:
     with FakeProvider(varied, latency_s=0.4) as provider:
         convene = [
-            sys.executable, "-m", "council", "convene", QUESTION, "--personas", "popper,kuhn,meadows",
-            "--protocol", "council", "--model", "openai/fake",
-            "--endpoint", f"openai/fake={provider.api_base}", "--out", str(tmp_path), "--quiet",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "council",
+            "convene",
+            QUESTION,
+            "--personas",
+            "popper,kuhn,meadows",
+            "--protocol",
+            "council",
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={provider.api_base}",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
         child = subprocess.Popen(convene, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ledger = tmp_path / "ledger.sqlite"
         done: list[str] = []
@@ -197,9 +210,21 @@ def test_sigkill_mid_run_then_resume_issues_no_completed_call_again(tmp_path: Pa
         assert status == "running" and 4 <= len(done) < 7  # killed mid-run
 
         resumed = subprocess.run(
-            [sys.executable, "-m", "council", "resume", run_id, "--out", str(tmp_path), "--json", "--quiet"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "council",
+                "resume",
+                run_id,
+                "--out",
+                str(tmp_path),
+                "--json",
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert resumed.returncode == 0, resumed.stderr
         run = json.loads(resumed.stdout)
         assert run["status"] == "completed" and run["run_id"] == run_id
@@ -273,8 +298,21 @@ def test_no_secret_reaches_any_artifact(tmp_path: Path, monkeypatch, capsys) -> 
         # The provider's own base URL, so litellm sends the real key as a bearer token.
         monkeypatch.setenv("OPENAI_API_BASE", provider.api_base)
         provider.fail_next(401, 500, 500, 429)
-        args = ["convene", QUESTION, "--personas", "popper,kuhn", "--protocol", "council",
-                "--model", "openai/gpt-4o-mini", "--out", str(tmp_path), "--attempts", "2", "--json"]  # fmt: skip
+        args = [
+            "convene",
+            QUESTION,
+            "--personas",
+            "popper,kuhn",
+            "--protocol",
+            "council",
+            "--model",
+            "openai/gpt-4o-mini",
+            "--out",
+            str(tmp_path),
+            "--attempts",
+            "2",
+            "--json",
+        ]
         main(args)
         sent = [{k.lower(): v for k, v in h.items()} for h in provider.headers]
         assert any(h.get("authorization") == f"Bearer {secret}" for h in sent)

@@ -86,8 +86,9 @@ def words(n: int, stem: str = "word") -> str:
 
 def convene(protocol: str, reply: Any, **kwargs: Any) -> tuple[RunResult, FunctionModel]:
     model = FunctionModel(reply)
-    council = Council(PANEL, protocol=protocol, model=model, runs_dir=None, similarity="words",
-                      **kwargs)  # fmt: skip
+    council = Council(
+        PANEL, protocol=protocol, model=model, runs_dir=None, similarity="words", **kwargs
+    )
     return council.convene(QUESTION), model
 
 
@@ -180,10 +181,26 @@ def test_the_cli_cap_replaces_every_stage_cap(
 ) -> None:
     # The verdict states the vote's outcome, as council's verdict check asks.
     with FakeProvider("A short answer: consensus.\nship | 0.8 | none") as fake:
-        argv = ["convene", QUESTION, "--personas", ",".join(PANEL), "--protocol", protocol,
-                "--model", "openai/fake", "--endpoint", f"openai/fake={fake.api_base}",
-                "--out", str(tmp_path / "runs"), "--quiet", "--json", "--attempts", "1",
-                "--max-tokens", str(cap)]  # fmt: skip
+        argv = [
+            "convene",
+            QUESTION,
+            "--personas",
+            ",".join(PANEL),
+            "--protocol",
+            protocol,
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={fake.api_base}",
+            "--out",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--json",
+            "--attempts",
+            "1",
+            "--max-tokens",
+            str(cap),
+        ]
         assert main(argv) == 0
         sent = [body["max_tokens"] for body in fake.requests]
     assert len(sent) == 7 and set(sent) == {cap}
@@ -213,18 +230,27 @@ def test_the_web_and_mcp_caps_mean_the_same(tmp_path: Path) -> None:
 
     with FakeProvider("A short answer.") as fake:
         web = build_council(
-            WebRequest(question=QUESTION, personas=PANEL, protocol="quick",
-                       model="openai/fake", max_tokens=900),
+            WebRequest(
+                question=QUESTION,
+                personas=PANEL,
+                protocol="quick",
+                model="openai/fake",
+                max_tokens=900,
+            ),
             WebSettings(runs_dir=tmp_path / "web", endpoints={"openai/fake": fake.api_base}),
             sink=None,  # type: ignore[arg-type]
-        )  # fmt: skip
+        )
         web.sinks = []
         web.convene(QUESTION)
         assert [body["max_tokens"] for body in fake.requests] == [900, 900, 900]  # above 200/300
     double = FunctionModel(well_formed_reply, model="test/double")
     convener = Convener(McpSettings(runs_dir=tmp_path / "mcp"), {"test/double": double})
-    spec = convener.spec(McpRequest(QUESTION, {"personas": PANEL, "protocol": "quick",
-                                               "model": "test/double", "max_tokens": 900}))  # fmt: skip
+    spec = convener.spec(
+        McpRequest(
+            QUESTION,
+            {"personas": PANEL, "protocol": "quick", "model": "test/double", "max_tokens": 900},
+        )
+    )
     Council.from_spec(spec, runs_dir=tmp_path / "mcp", doubles=convener.test_models).convene(
         QUESTION
     )
@@ -240,8 +266,9 @@ def test_the_fake_provider_cuts_a_reply_off_at_max_tokens(stream: bool) -> None:
         async def endpoint(_: str) -> dict[str, str]:
             return {"api_base": fake.api_base, "api_key": "fake"}
 
-        model = LiteLLMModel("openai/fake", resolve_endpoint=endpoint, stream=stream,
-                             max_attempts=1)  # fmt: skip
+        model = LiteLLMModel(
+            "openai/fake", resolve_endpoint=endpoint, stream=stream, max_attempts=1
+        )
         messages = [{"role": "user", "content": "Go on."}]
         return await model.complete(
             ModelRequest(stage="s", messages=messages, max_tokens=cap, temperature=0.0)
@@ -262,10 +289,15 @@ def test_a_reply_cut_off_at_its_cap_is_recorded_and_shown(
     display = ProgressDisplay(Console(record=True, width=200, file=io.StringIO()))
     with FakeProvider(words(400), enforce_max_tokens=True) as fake:
         council = Council(
-            PANEL, protocol=unvoted, model="openai/fake", runs_dir=tmp_path,
-            endpoints={"openai/fake": fake.api_base}, similarity="words", sinks=[display],
+            PANEL,
+            protocol=unvoted,
+            model="openai/fake",
+            runs_dir=tmp_path,
+            endpoints={"openai/fake": fake.api_base},
+            similarity="words",
+            sinks=[display],
             calls=CallSettings(timeout_s=10, max_attempts=1, stream=stream),
-        )  # fmt: skip
+        )
         result = council.convene(QUESTION)
         # Nothing continued (it is off by default); the verdict, cut off, is asked for once
         # more by council's verdict check, and cut off again.
@@ -297,10 +329,14 @@ def continuing(body: dict[str, Any]) -> str:
 def test_a_cut_off_reply_is_continued_once_when_asked(unvoted: str, tmp_path: Path) -> None:
     with FakeProvider(continuing, enforce_max_tokens=True) as fake:
         council = Council(
-            PANEL, protocol=unvoted, model="openai/fake", runs_dir=tmp_path,
-            endpoints={"openai/fake": fake.api_base}, similarity="words",
+            PANEL,
+            protocol=unvoted,
+            model="openai/fake",
+            runs_dir=tmp_path,
+            endpoints={"openai/fake": fake.api_base},
+            similarity="words",
             calls=CallSettings(timeout_s=10, max_attempts=1, continue_truncated=True),
-        )  # fmt: skip
+        )
         result = council.convene(QUESTION)
         bodies = list(fake.requests)
     assert result.status == "completed", result.error
@@ -313,8 +349,10 @@ def test_a_cut_off_reply_is_continued_once_when_asked(unvoted: str, tmp_path: Pa
     assert part.content == "and so 288 ends here." and part.words is None
     assert part.request is not None and part.request.max_tokens == 288
     said = part.request.messages[-2:]
-    assert said == [{"role": "assistant", "content": words(288)},
-                    {"role": "user", "content": CONTINUE_INSTRUCTION}]  # fmt: skip
+    assert said == [
+        {"role": "assistant", "content": words(288)},
+        {"role": "user", "content": CONTINUE_INSTRUCTION},
+    ]
     # What later stages read is the whole reply.
     brief = result.turns_in("brief")[0]
     assert (
@@ -331,10 +369,24 @@ def test_a_cut_off_reply_is_continued_once_when_asked(unvoted: str, tmp_path: Pa
 
 def test_a_continuation_is_never_continued(unvoted: str, tmp_path: Path) -> None:
     with FakeProvider(words(1000), enforce_max_tokens=True) as fake:
-        argv = ["convene", QUESTION, "--personas", ",".join(PANEL), "--protocol", unvoted,
-                "--model", "openai/fake", "--endpoint", f"openai/fake={fake.api_base}",
-                "--out", str(tmp_path), "--quiet", "--attempts", "1",
-                "--continue-truncated"]  # fmt: skip
+        argv = [
+            "convene",
+            QUESTION,
+            "--personas",
+            ",".join(PANEL),
+            "--protocol",
+            unvoted,
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={fake.api_base}",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--attempts",
+            "1",
+            "--continue-truncated",
+        ]
         # The verdict, still cut off, is asked for once more (council's verdict check), and
         # that answer is cut off, continued once and cut off again: the verdict is unchecked.
         assert main(argv) == EXIT_VERDICT_UNCHECKED
@@ -354,10 +406,16 @@ def test_a_continuation_the_budget_cannot_cover_leaves_the_reply_cut_off(
     """The cut-off reply is paid for and kept; the continuation is refused before it starts."""
 
     def council(fake: FakeProvider, **kwargs: Any) -> Council:
-        return Council(["popper"], protocol=unvoted, model="openai/fake", runs_dir=tmp_path,
-                       endpoints={"openai/fake": fake.api_base}, similarity="words",
-                       calls=CallSettings(timeout_s=10, max_attempts=1, continue_truncated=True),
-                       **kwargs)  # fmt: skip
+        return Council(
+            ["popper"],
+            protocol=unvoted,
+            model="openai/fake",
+            runs_dir=tmp_path,
+            endpoints={"openai/fake": fake.api_base},
+            similarity="words",
+            calls=CallSettings(timeout_s=10, max_attempts=1, continue_truncated=True),
+            **kwargs,
+        )
 
     with FakeProvider(words(400), enforce_max_tokens=True) as fake:
         first = council(fake).convene(QUESTION).turns_in("opening")[0]

@@ -52,8 +52,13 @@ def test_a_seating_choice_imports_no_torch() -> None:
         "found = seat_by_domain('How should a central bank respond to a recession?', cards)\n"
         "print(json.dumps([found.note, 'torch' in sys.modules]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=True, cwd=Path(__file__).parent.parent)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
     note, torch = json.loads(done.stdout.splitlines()[-1])
     assert "embedding cosine" in note and torch is False
 

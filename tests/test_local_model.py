@@ -59,13 +59,28 @@ def test_a_real_council_deliberates_on_the_bundled_model(tmp_path: Path) -> None
 def test_the_cli_convenes_on_the_bundled_model(tmp_path: Path) -> None:
     completed = subprocess.run(
         [
-            sys.executable, "-m", "council", "convene", QUESTION,
-            "--personas", "hayek,keynes", "--protocol", "quick",
-            "--max-tokens", "48", "--seed", "3", "--out", str(tmp_path), "--json",
+            sys.executable,
+            "-m",
+            "council",
+            "convene",
+            QUESTION,
+            "--personas",
+            "hayek,keynes",
+            "--protocol",
+            "quick",
+            "--max-tokens",
+            "48",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--json",
         ],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
+    )
     run = json.loads(completed.stdout)
     # A verdict cut off at 48 tokens may stay short when asked again: exit 4, and it says so.
     unchecked = (run.get("verdict_check") or {}).get("status") == "unchecked"

@@ -47,9 +47,11 @@ def server_for(tmp_path: Path, **settings: Any) -> Any:
     (and MEASURED, the same with replies the meter measures)."""
     return build_server(
         ServerSettings(runs_dir=tmp_path / "runs", embedder="fake", **settings),
-        test_models={DOUBLE: FunctionModel(well_formed_reply, model=DOUBLE),
-                     MEASURED: FunctionModel(measured_reply, model=MEASURED)},
-    )  # fmt: skip
+        test_models={
+            DOUBLE: FunctionModel(well_formed_reply, model=DOUBLE),
+            MEASURED: FunctionModel(measured_reply, model=MEASURED),
+        },
+    )
 
 
 async def call(client: Client, tool: str, args: dict[str, Any] | None = None) -> Any:
@@ -104,15 +106,27 @@ def test_convene_in_memory_sends_progress_and_answers_the_verdict(tmp_path: Path
 
         async with Client(server_for(tmp_path)) as client:
             names = {tool.name for tool in (await client.list_tools()).tools}
-            assert names == {"convene", "list_personas", "show_persona", "list_panels",
-                             "list_protocols", "show_protocol", "list_runs", "get_run",
-                             "measure_diversity"}  # fmt: skip
+            assert names == {
+                "convene",
+                "list_personas",
+                "show_persona",
+                "list_panels",
+                "list_protocols",
+                "show_protocol",
+                "list_runs",
+                "get_run",
+                "measure_diversity",
+            }
             result = await client.call_tool(
                 "convene",
-                {"question": QUESTION, "personas": ["popper", "kuhn", "meadows"],
-                 "protocol": "debate", "model": DOUBLE},
+                {
+                    "question": QUESTION,
+                    "personas": ["popper", "kuhn", "meadows"],
+                    "protocol": "debate",
+                    "model": DOUBLE,
+                },
                 progress_callback=progress,
-            )  # fmt: skip
+            )
             assert not result.is_error, result.content
             run = result.structured_content
             assert run is not None
@@ -166,8 +180,11 @@ def test_catalog_tools_list_and_show(tmp_path: Path) -> None:
 def test_measure_diversity_of_a_past_run(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with Client(server_for(tmp_path)) as client:
-            run = await call(client, "convene", {"question": QUESTION, "model": MEASURED,
-                                                 "personas": ["popper", "kuhn"]})  # fmt: skip
+            run = await call(
+                client,
+                "convene",
+                {"question": QUESTION, "model": MEASURED, "personas": ["popper", "kuhn"]},
+            )
             report = await call(client, "measure_diversity", {"run": "latest"})
             assert report["run_id"] == run["run_id"] and report["embedder"] == "fake-64"
             opening = next(s for s in report["stages"] if s["stage"] == "opening")
@@ -181,14 +198,24 @@ def test_convene_seats_a_named_panel(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with Client(server_for(tmp_path)) as client:
             panel = (await call(client, "list_panels"))["result"][0]
-            run = await call(client, "convene", {"question": QUESTION, "panel": panel["name"],
-                                                 "protocol": "quick", "model": DOUBLE})  # fmt: skip
+            run = await call(
+                client,
+                "convene",
+                {
+                    "question": QUESTION,
+                    "panel": panel["name"],
+                    "protocol": "quick",
+                    "model": DOUBLE,
+                },
+            )
             panel_seats = [s["persona"] for s in run["seats"] if s["role"] == "panel"]
             assert panel_seats == panel["members"]
             assert any(f"panel '{panel['name']}'" in note for note in run["choice_notes"])
             assert "personas or a panel, not both" in await refusal(
-                client, "convene", {"question": QUESTION, "panel": panel["name"],
-                                    "personas": ["popper"]})  # fmt: skip
+                client,
+                "convene",
+                {"question": QUESTION, "panel": panel["name"], "personas": ["popper"]},
+            )
 
     asyncio.run(scenario())
 
@@ -241,8 +268,11 @@ def test_request_sizes_are_bounded(tmp_path: Path) -> None:
             assert "max_tokens" in text
             assert "empty" in await refusal(client, "convene", {"question": "  "})
             # Still serving after every refusal.
-            run = await call(client, "convene", {"question": QUESTION, "model": DOUBLE,
-                                                 "personas": ["popper", "kuhn"]})  # fmt: skip
+            run = await call(
+                client,
+                "convene",
+                {"question": QUESTION, "model": DOUBLE, "personas": ["popper", "kuhn"]},
+            )
             assert run["status"] == "completed"
 
     asyncio.run(scenario())
@@ -260,9 +290,11 @@ def test_concurrent_convenes_are_capped(tmp_path: Path) -> None:
 
         server = build_server(
             ServerSettings(runs_dir=tmp_path / "runs", max_concurrent=2),
-            test_models={"test/held": FunctionModel(held, model="test/held"),
-                         DOUBLE: FunctionModel(well_formed_reply, model=DOUBLE)},
-        )  # fmt: skip
+            test_models={
+                "test/held": FunctionModel(held, model="test/held"),
+                DOUBLE: FunctionModel(well_formed_reply, model=DOUBLE),
+            },
+        )
         ask = {"question": QUESTION, "personas": ["popper", "kuhn"], "protocol": "quick"}
         async with Client(server) as client:
             started: list[str] = []
@@ -271,15 +303,20 @@ def test_concurrent_convenes_are_capped(tmp_path: Path) -> None:
                 started.append(message or "")
 
             held_runs = [
-                asyncio.create_task(client.call_tool(
-                    "convene", {**ask, "model": "test/held"}, progress_callback=note))
+                asyncio.create_task(
+                    client.call_tool(
+                        "convene", {**ask, "model": "test/held"}, progress_callback=note
+                    )
+                )
                 for _ in range(2)
-            ]  # fmt: skip
+            ]
             while sum(line.startswith("run ") for line in started) < 2:
                 await asyncio.sleep(0.01)
             text = await refusal(client, "convene", {**ask, "model": DOUBLE})
-            assert text.endswith("busy: 2 council(s) already convening, the most this server "
-                                 "runs at once; ask again when one has finished")  # fmt: skip
+            assert text.endswith(
+                "busy: 2 council(s) already convening, the most this server "
+                "runs at once; ask again when one has finished"
+            )
             release.set()
             for result in await asyncio.gather(*held_runs):
                 assert not result.is_error and result.structured_content["status"] == "completed"
@@ -297,9 +334,16 @@ def test_answers_never_carry_the_servers_secrets(
 
     async def scenario() -> None:
         async with Client(server_for(tmp_path)) as client:
-            run = await call(client, "convene", {"question": f"Is {secret} a good key?",
-                                                 "model": DOUBLE, "personas": ["popper"],
-                                                 "protocol": "quick"})  # fmt: skip
+            run = await call(
+                client,
+                "convene",
+                {
+                    "question": f"Is {secret} a good key?",
+                    "model": DOUBLE,
+                    "personas": ["popper"],
+                    "protocol": "quick",
+                },
+            )
             fetched = await call(client, "get_run", {"run": "latest", "prompts": True})
             listed = await call(client, "list_runs")
             error = await refusal(client, "show_persona", {"name": secret})
@@ -319,8 +363,12 @@ def test_non_loopback_binds_need_a_flag_and_a_token() -> None:
     check_bind("0.0.0.0", True, "x" * 32)
     out = subprocess.run(
         [sys.executable, "-m", "council", "mcp", "--http", "--host", "0.0.0.0"],
-        capture_output=True, text=True, cwd=REPO, env=_child_env(), timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=_child_env(),
+        timeout=60,
+    )
     assert out.returncode == 2 and out.stderr.startswith("council: error: --host 0.0.0.0 is not")
 
 
@@ -340,9 +388,12 @@ def _child_env(**extra: str) -> dict[str, str]:
 
 def _convene_on(provider: FakeProvider) -> dict[str, Any]:
     return {
-        "question": QUESTION, "personas": ["popper", "kuhn"], "protocol": "quick",
-        "model": "openai/fake", "endpoints": {"openai/fake": provider.api_base},
-    }  # fmt: skip
+        "question": QUESTION,
+        "personas": ["popper", "kuhn"],
+        "protocol": "quick",
+        "model": "openai/fake",
+        "endpoints": {"openai/fake": provider.api_base},
+    }
 
 
 async def _convene_with_progress(client: Client, args: dict[str, Any]) -> tuple[Any, list[str]]:
@@ -362,8 +413,9 @@ def test_stdio_subprocess_convenes_on_the_fake_provider(
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "council", "mcp", "--allow-endpoints", "--out", str(tmp_path / "runs")],
-        env=_child_env(), cwd=str(REPO),
-    )  # fmt: skip
+        env=_child_env(),
+        cwd=str(REPO),
+    )
 
     async def scenario() -> None:
         async with Client(params) as client:
@@ -390,11 +442,23 @@ def http_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     token = "test-token-0123456789abcdef"
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "council", "mcp", "--http", "--port", str(port),
-         "--allow-endpoints", "--out", str(tmp_path / "runs")],
-        cwd=REPO, env=_child_env(COUNCIL_MCP_TOKEN=token),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "council",
+            "mcp",
+            "--http",
+            "--port",
+            str(port),
+            "--allow-endpoints",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        cwd=REPO,
+        env=_child_env(COUNCIL_MCP_TOKEN=token),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
@@ -449,17 +513,25 @@ def test_convene_on_the_bundled_model(tmp_path: Path) -> None:
         async with Client(build_server(ServerSettings(runs_dir=tmp_path))) as client:
             start = time.perf_counter()
             result = await client.call_tool(
-                "convene", {"question": QUESTION, "personas": ["popper", "kuhn"],
-                            "protocol": "quick", "max_tokens": 48, "seed": 7},
+                "convene",
+                {
+                    "question": QUESTION,
+                    "personas": ["popper", "kuhn"],
+                    "protocol": "quick",
+                    "max_tokens": 48,
+                    "seed": 7,
+                },
                 progress_callback=progress,
-            )  # fmt: skip
+            )
             assert not result.is_error, result.content
             run = result.structured_content
             assert run["status"] == "completed" and run["verdict"].strip()
             assert {s["model"] for s in run["seats"]} == {"local/smollm2-135m-instruct"}
             first_turn = next(at for at, line in stamps if ": ok (" in line)
-            print(f"\nfirst progress after {stamps[0][0] - start:.2f} s, first turn after "
-                  f"{first_turn - start:.2f} s; run took {time.perf_counter() - start:.2f} s; "
-                  f"{len(stamps)} notifications")  # fmt: skip
+            print(
+                f"\nfirst progress after {stamps[0][0] - start:.2f} s, first turn after "
+                f"{first_turn - start:.2f} s; run took {time.perf_counter() - start:.2f} s; "
+                f"{len(stamps)} notifications"
+            )
 
     asyncio.run(scenario())

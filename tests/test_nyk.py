@@ -106,8 +106,14 @@ def test_panel_auto_says_what_it_chose_and_why(capsys) -> None:
 
 
 def test_duo_seats_the_pair_whose_keywords_match(imported: Path, capsys) -> None:
-    argv = ["convene", "Do we release now, or wait for better timing?", "--protocol", "duo",
-            "--dry-route", "--json"]  # fmt: skip
+    argv = [
+        "convene",
+        "Do we release now, or wait for better timing?",
+        "--protocol",
+        "duo",
+        "--dry-route",
+        "--json",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr()
     panel = [r["seat"] for r in json.loads(out.out) if r["role"] == "panel"]
@@ -130,8 +136,20 @@ def test_a_seat_slot_file_reaches_a_keyed_endpoint(
             f"  feynman: {{provider: local, model: open, base_url: '{keyless.api_base}'}}\n"
             f"chairman: {{provider: local, model: open, base_url: '{keyless.api_base}'}}\n"
         )
-        argv = ["convene", "Q?", "--panel", "architecture", "--protocol", "quick", "--models",
-                str(slots), "--out", str(tmp_path / "runs"), "--json", "--quiet"]  # fmt: skip
+        argv = [
+            "convene",
+            "Q?",
+            "--panel",
+            "architecture",
+            "--protocol",
+            "quick",
+            "--models",
+            str(slots),
+            "--out",
+            str(tmp_path / "runs"),
+            "--json",
+            "--quiet",
+        ]
         assert main(argv) == 0, capsys.readouterr().err
         run = json.loads(capsys.readouterr().out)
         assert keyed.request_count == 1 and keyed.outcome_log == ["ok"]  # the bearer matched
@@ -149,8 +167,20 @@ def test_a_slot_key_that_is_not_set_fails_that_seat_in_one_line(
             "seats:\n  aristotle: {provider: x, model: m, base_url: "
             f"'{keyed.api_base}', api_key_env: NOT_SET_ANYWHERE}}\n"
         )
-        argv = ["convene", "Q?", "--panel", "architecture", "--protocol", "quick", "--models",
-                str(slots), "--out", str(tmp_path / "runs"), "--json", "--quiet"]  # fmt: skip
+        argv = [
+            "convene",
+            "Q?",
+            "--panel",
+            "architecture",
+            "--protocol",
+            "quick",
+            "--models",
+            str(slots),
+            "--out",
+            str(tmp_path / "runs"),
+            "--json",
+            "--quiet",
+        ]
         # The pre-flight finds it before any call: the run stops, one line for the seat.
         assert main(argv) == 78
         err = capsys.readouterr().err
@@ -161,8 +191,7 @@ def test_a_slot_key_that_is_not_set_fails_that_seat_in_one_line(
         run = json.loads(capsys.readouterr().out)
         assert keyed.request_count == 0
     assert "council-aristotle" not in {t["seat"] for t in run["turns"]}
-    assert any("council-aristotle" in line and "NOT_SET_ANYWHERE" in line
-               for line in run["absent"])  # fmt: skip
+    assert any("council-aristotle" in line and "NOT_SET_ANYWHERE" in line for line in run["absent"])
 
 
 def test_markdown_persona_write_ups_import(tmp_path: Path, capsys) -> None:
@@ -214,8 +243,18 @@ def test_project_file_defaults_and_flags_win(tmp_path: Path, monkeypatch, capsys
     assert shown["timeout"] == {"value": 120.0, "from": "default"}
     assert shown["endpoints"]["value"] == {"openai/mine": "http://127.0.0.1:9/v1"}
     with FakeProvider("Fine.") as fake:
-        argv = ["convene", "Q?", "--temperature", "0.9", "--model", "openai/fake",
-                "--endpoint", f"openai/fake={fake.api_base}", "--json", "--quiet"]  # fmt: skip
+        argv = [
+            "convene",
+            "Q?",
+            "--temperature",
+            "0.9",
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={fake.api_base}",
+            "--json",
+            "--quiet",
+        ]
         assert main(argv) == 0
         run = json.loads(capsys.readouterr().out)
         assert {body["temperature"] for body in fake.requests} == {0.9}  # the flag won

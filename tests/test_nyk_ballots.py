@@ -117,10 +117,12 @@ def test_the_protocol_declares_its_ballot_scale_and_a_stage_may_override_it() ->
         assert all(s.ballot == "nyk" for s in votes), name
         assert bool(votes) == (name != "high-council-duo")  # the duo has no vote: the user decides
     assert find_protocol("full-council").stage("vote").ballot == "council"  # others keep theirs
-    text = ("name: p\ndescription: d\nballot: nyk\nstages:\n"
-            "  - {id: a, kind: vote, prompt: x, ballot: council}\n"
-            "  - {id: b, kind: vote, prompt: x}\n"
-            "  - {id: s, kind: synthesis, sees: [a, b], prompt: x}\n")  # fmt: skip
+    text = (
+        "name: p\ndescription: d\nballot: nyk\nstages:\n"
+        "  - {id: a, kind: vote, prompt: x, ballot: council}\n"
+        "  - {id: b, kind: vote, prompt: x}\n"
+        "  - {id: s, kind: synthesis, sees: [a, b], prompt: x}\n"
+    )
     protocol = compile_protocol(text, Path("p.yaml"))
     assert (protocol.stage("a").ballot, protocol.stage("b").ballot) == ("council", "nyk")
 
@@ -287,11 +289,24 @@ def test_the_chair_sees_the_tally_and_the_transcript_shows_it() -> None:
 
 # -- STEP 7: the verdict templates ---------------------------------------------------------
 
-FULL = ["Problem", "Council Composition", "Chairman", "Provider Routing",
-        "Acceptable Compromises", "Kill Criteria", "Concrete Next Step", "Unresolved Questions",
-        "Recommended Next Steps", "Consensus & Agreement", "Vote Tally",
-        "Key Insights by Member", "Points of Disagreement", "Minority Report",
-        "Epistemic Diversity Scorecard", "Follow-Up"]  # fmt: skip
+FULL = [
+    "Problem",
+    "Council Composition",
+    "Chairman",
+    "Provider Routing",
+    "Acceptable Compromises",
+    "Kill Criteria",
+    "Concrete Next Step",
+    "Unresolved Questions",
+    "Recommended Next Steps",
+    "Consensus & Agreement",
+    "Vote Tally",
+    "Key Insights by Member",
+    "Points of Disagreement",
+    "Minority Report",
+    "Epistemic Diversity Scorecard",
+    "Follow-Up",
+]
 QUICK = [
     "Problem",
     "Panel",

@@ -355,8 +355,15 @@ def test_quick_mode_anonymization_cannot_be_switched_off(capsys) -> None:  # typ
             runs_dir=None,
             switches={"anonymize": False},
         )
-    argv = ["convene", "Q?", "--protocol", "high-council-quick", "--switch", "anonymize=off",
-            "--dry-route"]  # fmt: skip
+    argv = [
+        "convene",
+        "Q?",
+        "--protocol",
+        "high-council-quick",
+        "--switch",
+        "anonymize=off",
+        "--dry-route",
+    ]
     assert main(argv) == 2
     assert "conformity-prone" in capsys.readouterr().err
 
@@ -445,9 +452,22 @@ def test_nyks_agents_run_every_mode_to_completion_with_every_step_in_order(
     monkeypatch.setenv("COUNCIL_PERSONAS_PATH", str(folder))
     capsys.readouterr()
     with FakeProvider(_fake_reply) as fake:
-        argv = ["convene", QUESTION, "--protocol", protocol, "--personas", members,
-                "--model", "openai/fake", "--endpoint", f"openai/fake={fake.api_base}",
-                "--out", str(tmp_path / "runs"), "--json", "--quiet"]  # fmt: skip
+        argv = [
+            "convene",
+            QUESTION,
+            "--protocol",
+            protocol,
+            "--personas",
+            members,
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={fake.api_base}",
+            "--out",
+            str(tmp_path / "runs"),
+            "--json",
+            "--quiet",
+        ]
         assert main(argv) == 0, capsys.readouterr().err
     run = json.loads(capsys.readouterr().out)
     assert run["status"] == "completed" and run["stages"] == steps

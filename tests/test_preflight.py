@@ -33,8 +33,9 @@ WIRES = {
     "anthropic": "anthropic/claude-3-5-haiku-20241022",
     "gemini": "gemini/gemini-2.5-flash",
 }
-REQUEST = ModelRequest(stage="opening", messages=[{"role": "user", "content": "Hi?"}],
-                       max_tokens=20, temperature=0.0)  # fmt: skip
+REQUEST = ModelRequest(
+    stage="opening", messages=[{"role": "user", "content": "Hi?"}], max_tokens=20, temperature=0.0
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +47,13 @@ def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def council_on(fake: FakeProvider, **kwargs: object) -> Council:
     """popper and kuhn on the fake (quick protocol: two seats, then the chair)."""
     args: dict[str, object] = dict(
-        protocol="quick", model="openai/fake", runs_dir=None, similarity="words",
-        endpoints={"openai/fake": fake.api_base}, calls=FAST,
-    )  # fmt: skip
+        protocol="quick",
+        model="openai/fake",
+        runs_dir=None,
+        similarity="words",
+        endpoints={"openai/fake": fake.api_base},
+        calls=FAST,
+    )
     args.update(kwargs)
     return Council(["popper", "kuhn"], **args)  # type: ignore[arg-type]
 
@@ -58,11 +63,26 @@ def council_on(fake: FakeProvider, **kwargs: object) -> Council:
 
 def test_a_missing_key_fails_the_cli_run_before_any_call(tmp_path: Path, capsys) -> None:
     with FakeProvider("An answer.") as fake:
-        code = main([
-            "convene", "Close the harbour?", "--personas", "popper,kuhn", "--protocol", "quick",
-            "--model", "openai/fake", "--endpoint", f"openai/fake={fake.api_base}",
-            "--seat", "popper=openai/gpt-4o", "--out", str(tmp_path), "--similarity", "words",
-        ])  # fmt: skip
+        code = main(
+            [
+                "convene",
+                "Close the harbour?",
+                "--personas",
+                "popper,kuhn",
+                "--protocol",
+                "quick",
+                "--model",
+                "openai/fake",
+                "--endpoint",
+                f"openai/fake={fake.api_base}",
+                "--seat",
+                "popper=openai/gpt-4o",
+                "--out",
+                str(tmp_path),
+                "--similarity",
+                "words",
+            ]
+        )
         sent = fake.request_count
     out, err = capsys.readouterr()
     assert code == 78 and sent == 0 and out == ""
@@ -102,9 +122,12 @@ def test_allow_absent_records_the_seat_absent_up_front() -> None:
         sent = fake.request_count
     absent = [e for e in events.events if isinstance(e, SeatAbsent)]
     assert [(e.seat, e.reason) for e in absent] == [
-        ("popper", "pre-flight: openai/gpt-4o needs OPENAI_API_KEY (export it, or seat another "
-                   "model: council models)")
-    ]  # fmt: skip
+        (
+            "popper",
+            "pre-flight: openai/gpt-4o needs OPENAI_API_KEY (export it, or seat another "
+            "model: council models)",
+        )
+    ]
     assert events.events.index(absent[0]) == 1  # right after the run started, before any turn
     assert {t.seat for t in result.turns} == {"kuhn", "chair"} and sent == 2
     assert council.resolved_spec().allow_absent
@@ -113,8 +136,14 @@ def test_allow_absent_records_the_seat_absent_up_front() -> None:
 def test_an_endpoint_nobody_answers_at_is_found_before_any_call() -> None:
     with FakeProvider("An answer.") as fake:
         closed = fake.api_base
-    council = Council(["popper", "kuhn"], protocol="quick", model="openai/fake", runs_dir=None,
-                      endpoints={"openai/fake": closed}, similarity="words")  # fmt: skip
+    council = Council(
+        ["popper", "kuhn"],
+        protocol="quick",
+        model="openai/fake",
+        runs_dir=None,
+        endpoints={"openai/fake": closed},
+        similarity="words",
+    )
     with pytest.raises(PreflightError) as refused:
         council.convene("Close the harbour?")
     assert {p.seat for p in refused.value.problems} == {"popper", "kuhn", "chair"}
@@ -129,8 +158,14 @@ def test_a_bundled_model_not_installed_and_an_unsupported_effort_are_found(
     need = asyncio.run(make_model("local/ghost").preflight())
     assert need is not None and need.fix == "pip install 'ghost-model==1'"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-used")
-    council = Council(["popper", "kuhn"], protocol="quick", model="openai/gpt-4o-mini",
-                      runs_dir=None, reasoning_effort={"kuhn": "high"}, similarity="words")  # fmt: skip
+    council = Council(
+        ["popper", "kuhn"],
+        protocol="quick",
+        model="openai/gpt-4o-mini",
+        runs_dir=None,
+        reasoning_effort={"kuhn": "high"},
+        similarity="words",
+    )
     with pytest.raises(PreflightError) as refused:
         council.convene("Close the harbour?")
     assert [p.line for p in refused.value.problems] == [
@@ -150,8 +185,9 @@ def test_auth_and_permission_errors_are_never_retried(wire: str, status: int) ->
     events = EventList()
     with FakeProvider("An answer.") as fake:
         fake.fail_next(status)
-        council = council_on(fake, model=model, endpoints={model: fake.base_for(model)},
-                             sinks=[events])  # fmt: skip
+        council = council_on(
+            fake, model=model, endpoints={model: fake.base_for(model)}, sinks=[events]
+        )
         result = council.convene("Close the harbour?")
         sent = fake.request_count
     failed = [t for t in result.turns if t.error]
@@ -193,8 +229,20 @@ def test_a_scaffolded_card_is_refused_at_convene(tmp_path: Path, capsys) -> None
         f"{card}:3: field 'description': unresolved scaffold placeholder TODO: fill it in "
         f"(council personas lint {card})"
     )
-    code = main(["convene", "Dredge?", "--personas", f"{card},kuhn", "--protocol", "quick",
-                 "--model", "openai/fake", "--out", str(tmp_path)])  # fmt: skip
+    code = main(
+        [
+            "convene",
+            "Dredge?",
+            "--personas",
+            f"{card},kuhn",
+            "--protocol",
+            "quick",
+            "--model",
+            "openai/fake",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and f"{card}:3: field 'description'" in err
 
@@ -228,8 +276,14 @@ def test_the_call_timeout_covers_model_time_not_a_local_servers_queue() -> None:
         async def endpoint(_model: str) -> dict[str, str]:
             return {"api_base": fake.api_base, "api_key": "no-key"}
 
-        model = LiteLLMModel("openai/fake", resolve_endpoint=endpoint, timeout_s=1.0,
-                             max_attempts=1, runs_on_this_machine=True, stream=False)  # fmt: skip
+        model = LiteLLMModel(
+            "openai/fake",
+            resolve_endpoint=endpoint,
+            timeout_s=1.0,
+            max_attempts=1,
+            runs_on_this_machine=True,
+            stream=False,
+        )
 
         async def three() -> list[object]:
             return await asyncio.gather(*(model.complete(REQUEST) for _ in range(3)))
@@ -241,8 +295,11 @@ def test_the_call_timeout_covers_model_time_not_a_local_servers_queue() -> None:
 
 def test_a_timeout_says_what_timed_out_and_after_how_long() -> None:
     with FakeProvider("late", hang_rate=1.0, hang_s=5.0) as fake:
-        model = make_model("openai/fake", endpoints={"openai/fake": fake.api_base},
-                           settings=CallSettings(timeout_s=0.5, max_attempts=1))  # fmt: skip
+        model = make_model(
+            "openai/fake",
+            endpoints={"openai/fake": fake.api_base},
+            settings=CallSettings(timeout_s=0.5, max_attempts=1),
+        )
         with pytest.raises(ModelCallError) as failed:
             asyncio.run(model.complete(REQUEST))
     assert "call timeout, 0.5 s of model time" in str(failed.value)
@@ -250,9 +307,28 @@ def test_a_timeout_says_what_timed_out_and_after_how_long() -> None:
 
 def test_convene_json_and_runs_show_carry_the_latency_fields(tmp_path: Path, capsys) -> None:
     with FakeProvider("An answer.") as fake:
-        assert main(["convene", "Close?", "--personas", "popper,kuhn", "--protocol", "quick",
-                     "--model", "openai/fake", "--endpoint", f"openai/fake={fake.api_base}",
-                     "--out", str(tmp_path), "--json", "--similarity", "words"]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "convene",
+                    "Close?",
+                    "--personas",
+                    "popper,kuhn",
+                    "--protocol",
+                    "quick",
+                    "--model",
+                    "openai/fake",
+                    "--endpoint",
+                    f"openai/fake={fake.api_base}",
+                    "--out",
+                    str(tmp_path),
+                    "--json",
+                    "--similarity",
+                    "words",
+                ]
+            )
+            == 0
+        )
     turns = json.loads(capsys.readouterr().out)["turns"]
     assert all({"latency_s", "queue_s", "start_s"} <= set(t) for t in turns)
     assert main(["runs", "show", "latest", "--out", str(tmp_path), "--json"]) == 0

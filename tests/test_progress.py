@@ -117,9 +117,15 @@ def test_calls_stream_for_the_live_table_and_not_for_a_pipe() -> None:
     for terminal in (True, False):
         display = ProgressDisplay(console(terminal=terminal))
         with FakeProvider("A considered answer.") as fake:
-            result = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
-                             endpoints={"openai/fake": fake.api_base}, runs_dir=None,
-                             calls=FAST, sinks=[display]).convene(QUESTION)  # fmt: skip
+            result = Council(
+                ["popper", "kuhn"],
+                protocol="quick",
+                model="openai/fake",
+                endpoints={"openai/fake": fake.api_base},
+                runs_dir=None,
+                calls=FAST,
+                sinks=[display],
+            ).convene(QUESTION)
             streamed = {bool(request.get("stream")) for request in fake.requests}
         assert result.status == "completed" and streamed == {terminal}
         assert display.wants_deltas is terminal

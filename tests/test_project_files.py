@@ -64,21 +64,34 @@ def test_flags_win_and_council_toml_wins_over_it(project: Path, capsys) -> None:
 
 def test_a_run_states_and_records_that_project_overrides_applied(project: Path, capsys) -> None:
     def reply(body: dict[str, Any]) -> str:  # a ballot line, and a verdict that passes the checks
-        return well_formed_verdict(body["messages"], "STANCE: monorepo | CONFIDENCE: high | "
-                                   "DEALBREAKER: no")  # fmt: skip
+        return well_formed_verdict(
+            body["messages"], "STANCE: monorepo | CONFIDENCE: high | DEALBREAKER: no"
+        )
 
     with FakeProvider(reply) as fake:
-        argv = ["convene", "Monorepo or polyrepo?", "--protocol", "high-council-quick",
-                "--model", "openai/fake", "--chairman", "openai/fake",
-                "--endpoint", f"openai/fake={fake.api_base}", "--json"]  # fmt: skip
+        argv = [
+            "convene",
+            "Monorepo or polyrepo?",
+            "--protocol",
+            "high-council-quick",
+            "--model",
+            "openai/fake",
+            "--chairman",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={fake.api_base}",
+            "--json",
+        ]
         assert main(argv) == 0
     captured = capsys.readouterr()
     note = "project overrides applied from .council.yaml: panel"  # --chairman won the chair
     assert f"council: {note}" in captured.err
     run = json.loads(captured.out)
     assert sorted(s["seat"] for s in run["seats"] if s["role"] == "panel") == [
-        "council-ada", "council-aristotle", "council-feynman"
-    ]  # fmt: skip
+        "council-ada",
+        "council-aristotle",
+        "council-feynman",
+    ]
     assert note in run["choice_notes"]
 
 

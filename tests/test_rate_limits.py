@@ -104,8 +104,17 @@ def test_ray_flag_without_ray_says_how_to_install(
     monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
     questions = tmp_path / "q.txt"
     questions.write_text("Why?\n")
-    args = ["experiment", "variants", "--pairs", "nurse", "--questions", str(questions),
-            "--out", str(tmp_path / "out"), "--ray"]  # fmt: skip
+    args = [
+        "experiment",
+        "variants",
+        "--pairs",
+        "nurse",
+        "--questions",
+        str(questions),
+        "--out",
+        str(tmp_path / "out"),
+        "--ray",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("--ray needs Ray: pip install 'persona-council[ray]'") and "\n" not in err

@@ -132,11 +132,29 @@ def test_experiment_cli_on_ray(provider: FakeProvider, tmp_path: Path, capsys) -
     questions = tmp_path / "questions.txt"
     questions.write_text("Should cities ban cars?\n")
     args = [
-        "experiment", "variants", "--pairs", "nurse", "--model", "openai/llama-small",
-        "--endpoint", f"openai/llama-small={provider.api_base}", "--questions", str(questions),
-        "--samples", "1", "--out", str(tmp_path / "exp"), "--protocol", "quick",
-        "--embedder", "fake", "--json", "--ray", "--rate-limit", "openai=6000",
-    ]  # fmt: skip
+        "experiment",
+        "variants",
+        "--pairs",
+        "nurse",
+        "--model",
+        "openai/llama-small",
+        "--endpoint",
+        f"openai/llama-small={provider.api_base}",
+        "--questions",
+        str(questions),
+        "--samples",
+        "1",
+        "--out",
+        str(tmp_path / "exp"),
+        "--protocol",
+        "quick",
+        "--embedder",
+        "fake",
+        "--json",
+        "--ray",
+        "--rate-limit",
+        "openai=6000",
+    ]
     assert main(args) == 0
     arms = {a["name"]: a["units"] for a in json.loads(capsys.readouterr().out)["arms"]}
     assert arms == {"topic": 1, "framework": 1}

@@ -41,8 +41,14 @@ def convene(
     settings = CallSettings(stream=stream)
     seat_model = make_model(model, endpoints={model: fake.api_base}, settings=settings)
     # A streamed run has a follower that shows replies as they come: calls stream only then.
-    council = Council(PANEL, model=seat_model, runs_dir=kwargs.pop("runs_dir", None),
-                      similarity="words", sinks=[EventList(wants_deltas=stream)], **kwargs)  # fmt: skip
+    council = Council(
+        PANEL,
+        model=seat_model,
+        runs_dir=kwargs.pop("runs_dir", None),
+        similarity="words",
+        sinks=[EventList(wants_deltas=stream)],
+        **kwargs,
+    )
     return council.convene(QUESTION)
 
 
@@ -195,11 +201,23 @@ def test_the_cli_and_council_toml_set_efforts_and_show_reasoning(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "council.toml").write_text('[reasoning_effort]\n"*" = "low"\npopper = "medium"\n')
     with FakeProvider(ANSWER, reasoning=THOUGHT) as fake:
-        code, out, err = cli([
-            "convene", QUESTION, "--model", "openai/fake", "--endpoint",
-            f"openai/fake={fake.api_base}", "--reasoning-effort", "kuhn=high",
-            "--out", str(tmp_path / "runs"), "--quiet", "--json",
-        ], capsys)  # fmt: skip
+        code, out, err = cli(
+            [
+                "convene",
+                QUESTION,
+                "--model",
+                "openai/fake",
+                "--endpoint",
+                f"openai/fake={fake.api_base}",
+                "--reasoning-effort",
+                "kuhn=high",
+                "--out",
+                str(tmp_path / "runs"),
+                "--quiet",
+                "--json",
+            ],
+            capsys,
+        )
         sent = {b["reasoning_effort"] for b in fake.requests}
     assert code == 0, err
     assert sent == {"low", "medium", "high"}
@@ -227,15 +245,21 @@ def test_reasoning_is_priced_apart_within_the_calls_cost(listening: bool) -> Non
 
         model = LiteLLMModel("openai/o3-mini", resolve_endpoint=endpoint, max_attempts=1)
         listener = TurnListener(EventList().handle, "r", "s", 0, "kuhn", wants_deltas=listening)
-        request = ModelRequest(stage="s", messages=[{"role": "user", "content": "Well?"}],
-                               max_tokens=50, temperature=1.0, listener=listener)  # fmt: skip
+        request = ModelRequest(
+            stage="s",
+            messages=[{"role": "user", "content": "Well?"}],
+            max_tokens=50,
+            temperature=1.0,
+            listener=listener,
+        )
         completion = asyncio.run(model.complete(request))
         assert bool(fake.requests[0].get("stream")) is listening
     # The call's cost from its usage: the prompt and the whole completion at the model's prices.
     prompt_usd, completion_usd = import_litellm().cost_per_token(
-        model="openai/o3-mini", prompt_tokens=completion.prompt_tokens or 0,
+        model="openai/o3-mini",
+        prompt_tokens=completion.prompt_tokens or 0,
         completion_tokens=completion.completion_tokens or 0,
-    )  # fmt: skip
+    )
     assert completion.cost_usd == pytest.approx(prompt_usd + completion_usd)
     tokens = len(THOUGHT.split())
     _, price = import_litellm().cost_per_token(model="openai/o3-mini", completion_tokens=tokens)

@@ -639,11 +639,22 @@ def chromium() -> str:
 def browse(page: Path, profile: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """Chromium, headless, on a file:// URL only, with every background fetch turned off."""
     command = [
-        chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars",
-        f"--user-data-dir={profile}", *options, page.resolve().as_uri(),
-    ]  # fmt: skip
+        chromium(),
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        *options,
+        page.resolve().as_uri(),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     return result

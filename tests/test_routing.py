@@ -92,9 +92,17 @@ def test_council_routes_the_panel_and_keeps_overrides() -> None:
 
 def test_dry_route_prints_the_seat_map_and_calls_nothing(capsys) -> None:
     args = [
-        "convene", "Any question", "--personas", "hayek,keynes", "--protocol", "duo",
-        "--models", "openai/gpt-4o-mini,openrouter/anthropic/claude-3.5-haiku", "--dry-route", "--json",
-    ]  # fmt: skip
+        "convene",
+        "Any question",
+        "--personas",
+        "hayek,keynes",
+        "--protocol",
+        "duo",
+        "--models",
+        "openai/gpt-4o-mini,openrouter/anthropic/claude-3.5-haiku",
+        "--dry-route",
+        "--json",
+    ]
     assert main(args) == 0
     rows = {row["seat"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["hayek"]["family"] != rows["keynes"]["family"]

@@ -64,13 +64,22 @@ def test_persona_and_protocol_names_resolve_only_in_the_library(
                 ("show_persona", {"name": "x.md"}, "unknown persona 'x.md'"),
                 ("show_persona", {"name": "intruder"}, "unknown persona 'intruder'"),
                 ("show_protocol", {"name": "intruder"}, "unknown protocol 'intruder'"),
-                ("convene", {"question": QUESTION, "model": DOUBLE,
-                             "personas": ["popper", "x.md"]}, "unknown persona 'x.md'"),
-                ("convene", {"question": QUESTION, "model": DOUBLE,
-                             "personas": ["popper", "intruder"]}, "unknown persona 'intruder'"),
-                ("convene", {"question": QUESTION, "model": DOUBLE,
-                             "protocol": "intruder"}, "unknown protocol 'intruder'"),
-            ]:  # fmt: skip
+                (
+                    "convene",
+                    {"question": QUESTION, "model": DOUBLE, "personas": ["popper", "x.md"]},
+                    "unknown persona 'x.md'",
+                ),
+                (
+                    "convene",
+                    {"question": QUESTION, "model": DOUBLE, "personas": ["popper", "intruder"]},
+                    "unknown persona 'intruder'",
+                ),
+                (
+                    "convene",
+                    {"question": QUESTION, "model": DOUBLE, "protocol": "intruder"},
+                    "unknown protocol 'intruder'",
+                ),
+            ]:
                 assert unknown in await refusal(client, tool, args), (tool, args)
             # The library's own names still resolve, from any working folder.
             shown = await client.call_tool("show_persona", {"name": "popper"})
@@ -139,9 +148,14 @@ class Stdio:
     def __init__(self, cwd: Path) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "council", "mcp", "--out", str(cwd / "runs")],
-            cwd=cwd, env=_child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True, bufsize=1,
-        )  # fmt: skip
+            cwd=cwd,
+            env=_child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
         self.replies: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -198,10 +212,24 @@ def http_url(tmp_path: Path) -> Iterator[tuple[str, str]]:
     (tmp_path / "token").write_text(token + "\n")
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "council", "mcp", "--http", "--port", str(port),
-         "--token-file", str(tmp_path / "token"), "--out", str(tmp_path / "runs")],
-        cwd=tmp_path, env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "council",
+            "mcp",
+            "--http",
+            "--port",
+            str(port),
+            "--token-file",
+            str(tmp_path / "token"),
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        cwd=tmp_path,
+        env=_child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
         for _ in range(600):
@@ -250,8 +278,9 @@ def test_every_malformed_message_over_http_gets_a_json_rpc_error(
     status, reply = _post(url, json.dumps(INITIALIZE).encode(), token)
     assert status == 200 and reply["result"]["serverInfo"]
     # A wrong token, non-ASCII too, is refused before any message is read.
-    wrong = urllib.request.Request(url, data=b"[]", method="POST",
-                                   headers={"Authorization": "Bearer " + "é" * 30})  # fmt: skip
+    wrong = urllib.request.Request(
+        url, data=b"[]", method="POST", headers={"Authorization": "Bearer " + "é" * 30}
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(wrong, timeout=60)
     assert refused.value.code == 401

@@ -37,10 +37,23 @@ PANEL = ["popper", "kuhn", "meadows"]
 
 def convene_args(provider: FakeProvider, out: Path, *extra: str) -> list[str]:
     return [
-        "convene", QUESTION, "--personas", ",".join(PANEL), "--protocol", "quick",
-        "--model", "openai/fake", "--endpoint", f"openai/fake={provider.api_base}",
-        "--out", str(out), "--quiet", "--attempts", "2", *extra,
-    ]  # fmt: skip
+        "convene",
+        QUESTION,
+        "--personas",
+        ",".join(PANEL),
+        "--protocol",
+        "quick",
+        "--model",
+        "openai/fake",
+        "--endpoint",
+        f"openai/fake={provider.api_base}",
+        "--out",
+        str(out),
+        "--quiet",
+        "--attempts",
+        "2",
+        *extra,
+    ]
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -55,8 +68,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 6 MiB file system (tmpfs), unmounted afterwards."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
-                          capture_output=True)  # fmt: skip
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True
+    )
     if made.returncode != 0:
         pytest.skip("mounting a tmpfs needs root")
     try:
@@ -88,9 +102,14 @@ def test_exports_regenerated_from_the_ledger_equal_those_written_live(
     provider: FakeProvider, tmp_path: Path
 ) -> None:
     provider.fail_next(401)  # one seat fails for good: seat_absent, a failed turn
-    council = Council(PANEL, protocol="full-council", model="openai/fake",
-                      endpoints={"openai/fake": provider.api_base}, runs_dir=tmp_path,
-                      calls=FAST)  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol="full-council",
+        model="openai/fake",
+        endpoints={"openai/fake": provider.api_base},
+        runs_dir=tmp_path,
+        calls=FAST,
+    )
     result = council.convene(QUESTION)
     live = Path(result.run_dir or "")
     ledger = Ledger.existing(tmp_path)
@@ -150,22 +169,50 @@ def first_round_ledger(folder: Path) -> str:
     db.row_factory = sqlite3.Row
     MIGRATIONS[0](db)  # the first-round DDL, which such a ledger has; user_version stays 0
     run_id, started = "20261120-101010-abcd-old-run", "2026-11-20T10:10:10+00:00"
-    seat = {"seat": "popper", "persona": "popper", "role": "panel", "provider": "openai",
-            "model": "openai/fake", "card_path": str(repo / "personas/high-council/popper.md"),
-            "card_hash": "0" * 64}  # fmt: skip
-    chair = {**seat, "seat": "chair", "persona": "chair", "role": "chair",
-             "card_path": str(repo / "personas/chair.md")}  # fmt: skip
-    config = {"personas": [seat["card_path"]], "chair": chair["card_path"],
-              "protocol": str(repo / "protocols/quick.yaml"), "seats": {"popper": ["openai/fake"],
-              "chair": ["openai/fake"]}, "endpoints": {}, "sampling": {"temperature": 0.7,
-              "seed": None, "max_tokens": None}, "calls": {"timeout_s": 5, "max_attempts": 2,
-              "backoff_initial_s": 0.01, "backoff_max_s": 0.02}, "budget": None,
-              "label_seed": run_id}  # fmt: skip
+    seat = {
+        "seat": "popper",
+        "persona": "popper",
+        "role": "panel",
+        "provider": "openai",
+        "model": "openai/fake",
+        "card_path": str(repo / "personas/high-council/popper.md"),
+        "card_hash": "0" * 64,
+    }
+    chair = {
+        **seat,
+        "seat": "chair",
+        "persona": "chair",
+        "role": "chair",
+        "card_path": str(repo / "personas/chair.md"),
+    }
+    config = {
+        "personas": [seat["card_path"]],
+        "chair": chair["card_path"],
+        "protocol": str(repo / "protocols/quick.yaml"),
+        "seats": {"popper": ["openai/fake"], "chair": ["openai/fake"]},
+        "endpoints": {},
+        "sampling": {"temperature": 0.7, "seed": None, "max_tokens": None},
+        "calls": {
+            "timeout_s": 5,
+            "max_attempts": 2,
+            "backoff_initial_s": 0.01,
+            "backoff_max_s": 0.02,
+        },
+        "budget": None,
+        "label_seed": run_id,
+    }
     db.execute(
         "INSERT INTO runs VALUES (?, ?, 'quick', ?, 'failed', 'chair failed', ?, ?, NULL, ?, ?)",
-        (run_id, QUESTION, "f" * 64, started, started,
-         json.dumps({"popper": seat, "chair": chair}), json.dumps(config)),
-    )  # fmt: skip
+        (
+            run_id,
+            QUESTION,
+            "f" * 64,
+            started,
+            started,
+            json.dumps({"popper": seat, "chair": chair}),
+            json.dumps(config),
+        ),
+    )
     db.execute(
         "INSERT INTO calls (run_id, stage, round, seat, persona, provider, model, request_hash,"
         " response, latency_s, attempts, started_at) VALUES (?, 'opening', 0, 'popper', 'popper',"
@@ -210,8 +257,9 @@ def test_a_read_only_runs_folder(
     folder = tmp_path / "ro"
     folder.mkdir()
     if os.geteuid() == 0:  # root writes through permissions: remount a tmpfs read-only
-        made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)],
-                              capture_output=True)  # fmt: skip
+        made = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)], capture_output=True
+        )
         if made.returncode != 0:
             pytest.skip("a read-only folder for root needs a mount")
     else:
@@ -243,8 +291,9 @@ def test_a_disk_filling_mid_run_keeps_every_finished_turn(small_disk: Path) -> N
             fill(small_disk)  # the disk fills while the second seat is thinking
         return f"{request.seat} has a view."
 
-    council = Council(PANEL, protocol="quick", model=FunctionModel(answer),
-                      runs_dir=small_disk / "runs")  # fmt: skip
+    council = Council(
+        PANEL, protocol="quick", model=FunctionModel(answer), runs_dir=small_disk / "runs"
+    )
     with pytest.raises(LedgerFull, match="is full") as raised:
         council.convene(QUESTION)
     assert raised.value.exit_code == 74
@@ -328,8 +377,9 @@ def test_resume_of_a_run_on_model_objects_says_why(tmp_path: Path) -> None:
     def broken(request: ModelRequest) -> str:
         raise ConnectionError("down")
 
-    failed = Council(PANEL, protocol="quick", model=FunctionModel(broken),
-                     runs_dir=tmp_path).convene(QUESTION)  # fmt: skip
+    failed = Council(
+        PANEL, protocol="quick", model=FunctionModel(broken), runs_dir=tmp_path
+    ).convene(QUESTION)
     assert failed.status == "failed"
     with pytest.raises(ConfigError, match="ran on a model object"):
         resume(failed.run_id, tmp_path)
@@ -353,13 +403,41 @@ def test_outcomes_are_recorded_updated_and_listed(
     transcript = (Path(run["run_dir"]) / "transcript.md").read_text()
     assert '"schema_version": 1' in transcript
     out = str(tmp_path)
-    assert main(["outcome", "latest", "--out", out, "--prediction", "Sunday visits double",
-                 "--owner", "ana", "--review-by", "2020-01-31"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "outcome",
+                "latest",
+                "--out",
+                out,
+                "--prediction",
+                "Sunday visits double",
+                "--owner",
+                "ana",
+                "--review-by",
+                "2020-01-31",
+            ]
+        )
+        == 0
+    )
     assert main(["runs", "list", "--outcomes", "--out", out, "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert row["outcome"] == "open (review overdue)" and row["owner"] == "ana"
-    assert main(["outcome", run["run_id"][:20], "--out", out, "--status", "confirmed",
-                 "--note", "visits rose 80%"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "outcome",
+                run["run_id"][:20],
+                "--out",
+                out,
+                "--status",
+                "confirmed",
+                "--note",
+                "visits rose 80%",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["runs", "list", "--outcomes", "--out", out, "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
@@ -380,12 +458,21 @@ def test_a_read_only_archive_is_listed_and_shown(
     folder = tmp_path / "archive"
     folder.mkdir()
     root = os.geteuid() == 0
-    if root and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)],
-                               capture_output=True).returncode != 0:  # fmt: skip
+    if (
+        root
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("a read-only folder for root needs a mount")
     try:
-        council = Council(PANEL, protocol="quick", runs_dir=folder,
-                          model=FunctionModel(lambda r: f"{r.seat} has a view."))  # fmt: skip
+        council = Council(
+            PANEL,
+            protocol="quick",
+            runs_dir=folder,
+            model=FunctionModel(lambda r: f"{r.seat} has a view."),
+        )
         run = council.convene(QUESTION)
         wal.settle()  # the ledger's keeper holds it open a moment after a run: now closed
         if root:

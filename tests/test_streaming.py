@@ -122,9 +122,15 @@ def test_live_events_reach_followers_but_never_the_ledger_or_the_export(tmp_path
     follower = EventList(wants_deltas=True)  # it shows replies as they come: calls stream
     with FakeProvider(REPLY) as fake:
         fake.fail_next(503, "truncated")
-        result = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
-                         endpoints={"openai/fake": fake.api_base}, runs_dir=tmp_path,
-                         calls=FAST, sinks=[follower]).convene(QUESTION)  # fmt: skip
+        result = Council(
+            ["popper", "kuhn"],
+            protocol="quick",
+            model="openai/fake",
+            endpoints={"openai/fake": fake.api_base},
+            runs_dir=tmp_path,
+            calls=FAST,
+            sinks=[follower],
+        ).convene(QUESTION)
         assert all(request.get("stream") is True for request in fake.requests)
     heard = Counter(event.type for event in follower.events)
     assert heard["turn_delta"] >= 3 * len(REPLY.split()) and heard["call_retrying"] == 2
@@ -159,9 +165,15 @@ def test_a_run_nobody_watches_makes_plain_calls_with_the_same_record(
 ) -> None:
     with FakeProvider(REPLY) as fake:
         fake.fail_next(503)
-        result = Council(["popper", "kuhn"], protocol="quick", model="openai/fake",
-                         endpoints={"openai/fake": fake.api_base}, runs_dir=None,
-                         calls=FAST, sinks=sinks).convene(QUESTION)  # fmt: skip
+        result = Council(
+            ["popper", "kuhn"],
+            protocol="quick",
+            model="openai/fake",
+            endpoints={"openai/fake": fake.api_base},
+            runs_dir=None,
+            calls=FAST,
+            sinks=sinks,
+        ).convene(QUESTION)
         sent = list(fake.requests)
     assert result.status == "completed" and len(sent) == 4  # three turns, one retried
     assert not any("stream" in request or "stream_options" in request for request in sent)

@@ -332,13 +332,18 @@ def test_a_turn_held_to_a_schema_says_so_when_it_starts() -> None:
 
     events = EventList()
     model = FunctionModel(well_formed_reply, structured_output=True)
-    council = Council(PANEL, protocol="high-council", model=model, runs_dir=None,
-                      similarity="words", sinks=[events])  # fmt: skip
+    council = Council(
+        PANEL,
+        protocol="high-council",
+        model=model,
+        runs_dir=None,
+        similarity="words",
+        sinks=[events],
+    )
     council.convene(QUESTION)
     started = [e for e in events.events if isinstance(e, TurnStarted)]
     held = {(e.stage, e.seat) for e in started if e.structured}
-    assert held and {stage for stage, _ in held} <= {"cross", "final", "cross.reask",
-                                                     "final.reask"}  # fmt: skip
+    assert held and {stage for stage, _ in held} <= {"cross", "final", "cross.reask", "final.reask"}
     assert not any(e.structured for e in started if e.stage == "blind")
     # Other turns' lines are as they were: the field is written only when set.
     plain = next(e for e in started if not e.structured)

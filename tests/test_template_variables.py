@@ -34,9 +34,12 @@ def ballot_reply(body: dict[str, Any]) -> str:
 
 def convene(protocol: str, runs: Path, fake: FakeProvider) -> council.RunResult:
     panel = council.Council(
-        ["popper", "kuhn", "meadows"], protocol=protocol, model=MODEL, runs_dir=runs,
+        ["popper", "kuhn", "meadows"],
+        protocol=protocol,
+        model=MODEL,
+        runs_dir=runs,
         endpoints={MODEL: fake.api_base},
-    )  # fmt: skip
+    )
     return panel.convene("Should cities ban private cars from their centres?")
 
 

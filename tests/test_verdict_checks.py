@@ -348,10 +348,25 @@ def sold_to_the_chair(body: dict[str, Any]) -> str:
 
 def test_convene_exits_4_when_the_verdict_is_unchecked(tmp_path: Path, capsys) -> None:
     with FakeProvider(sold_to_the_chair) as fake:
-        code = main(["convene", "Monorepo or polyrepo?", "--personas", "popper,kuhn",
-                     "--protocol", "high-council-quick", "--model", "openai/fake",
-                     "--endpoint", f"openai/fake={fake.api_base}", "--out", str(tmp_path),
-                     "--attempts", "1", "--quiet"])  # fmt: skip
+        code = main(
+            [
+                "convene",
+                "Monorepo or polyrepo?",
+                "--personas",
+                "popper,kuhn",
+                "--protocol",
+                "high-council-quick",
+                "--model",
+                "openai/fake",
+                "--endpoint",
+                f"openai/fake={fake.api_base}",
+                "--out",
+                str(tmp_path),
+                "--attempts",
+                "1",
+                "--quiet",
+            ]
+        )
         assert fake.request_count == 2 + 2 + 1 + 1  # two rounds, the verdict, its re-ask
     out, err = capsys.readouterr()
     assert code == EXIT_VERDICT_UNCHECKED
@@ -368,10 +383,26 @@ def sold_then_fixed(body: dict[str, Any]) -> str:
 
 def test_convene_exits_0_when_the_re_asked_verdict_passes(tmp_path: Path, capsys) -> None:
     with FakeProvider(sold_then_fixed) as fake:
-        code = main(["convene", "Monorepo or polyrepo?", "--personas", "popper,kuhn",
-                     "--protocol", "high-council-quick", "--model", "openai/fake",
-                     "--endpoint", f"openai/fake={fake.api_base}", "--out", str(tmp_path),
-                     "--attempts", "1", "--quiet", "--json"])  # fmt: skip
+        code = main(
+            [
+                "convene",
+                "Monorepo or polyrepo?",
+                "--personas",
+                "popper,kuhn",
+                "--protocol",
+                "high-council-quick",
+                "--model",
+                "openai/fake",
+                "--endpoint",
+                f"openai/fake={fake.api_base}",
+                "--out",
+                str(tmp_path),
+                "--attempts",
+                "1",
+                "--quiet",
+                "--json",
+            ]
+        )
         assert fake.request_count == 6
     run = json.loads(capsys.readouterr().out)
     assert code == 0 and run["verdict_check"]["status"] == "checked"

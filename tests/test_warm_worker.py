@@ -23,8 +23,9 @@ from council.seats.model import Completion, ModelRequest
 from council.seats.provider_env import call_variables
 from council.testing import FakeProvider
 
-REQUEST = ModelRequest(stage="s", messages=[{"role": "user", "content": "hi"}], max_tokens=20,
-                       temperature=0.0)  # fmt: skip
+REQUEST = ModelRequest(
+    stage="s", messages=[{"role": "user", "content": "hi"}], max_tokens=20, temperature=0.0
+)
 
 
 @pytest.fixture
@@ -136,14 +137,26 @@ def test_a_worker_starts_with_no_provider_variable(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_call_carries_the_variables_of_its_provider_only() -> None:
-    environ = {"OPENAI_API_KEY": "o", "OPENAI_BASE_URL": "http://b", "ANTHROPIC_API_KEY": "a",
-               "AWS_REGION_NAME": "r", "HOME": "/h", "LITELLM_LOG": "ERROR"}  # fmt: skip
-    assert call_variables("openai/gpt-4o", environ) == {"OPENAI_API_KEY": "o",
-                                                        "OPENAI_BASE_URL": "http://b"}  # fmt: skip
+    environ = {
+        "OPENAI_API_KEY": "o",
+        "OPENAI_BASE_URL": "http://b",
+        "ANTHROPIC_API_KEY": "a",
+        "AWS_REGION_NAME": "r",
+        "HOME": "/h",
+        "LITELLM_LOG": "ERROR",
+    }
+    assert call_variables("openai/gpt-4o", environ) == {
+        "OPENAI_API_KEY": "o",
+        "OPENAI_BASE_URL": "http://b",
+    }
     assert call_variables("bedrock/claude", environ) == {"AWS_REGION_NAME": "r"}
     # No provider named: litellm works it out, so every provider's variables travel.
-    assert set(call_variables("gpt-4o", environ)) == {"OPENAI_API_KEY", "OPENAI_BASE_URL",
-                                                      "ANTHROPIC_API_KEY", "AWS_REGION_NAME"}  # fmt: skip
+    assert set(call_variables("gpt-4o", environ)) == {
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "AWS_REGION_NAME",
+    }
 
 
 def test_every_variable_litellm_asks_for_travels_with_the_call() -> None:
@@ -178,8 +191,9 @@ def test_environments_differing_in_an_unrelated_variable_share_one_worker(
             monkeypatch.setenv("COUNCIL_UNRELATED", shell)  # another shell, another script
             path = warm.socket_path()
             assert path == worker_path and warm.find_or_start(path)
-            completion = asyncio.run(warm.WorkerClient(path).complete(model.settings, endpoint,
-                                                                      REQUEST))  # fmt: skip
+            completion = asyncio.run(
+                warm.WorkerClient(path).complete(model.settings, endpoint, REQUEST)
+            )
             assert completion is not None and completion.content == "Shared."
         assert fake.request_count == 2
     (alive,) = warm.live_workers()
@@ -393,8 +407,11 @@ def test_workers_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
             dead.touch()  # a socket no worker holds the lock of
             a, b = pids
             client = warm.WorkerClient(paths["a"])
-            call = threading.Thread(target=lambda: replies.append(
-                asyncio.run(client.complete(model.settings, endpoint, REQUEST))))  # fmt: skip
+            call = threading.Thread(
+                target=lambda: replies.append(
+                    asyncio.run(client.complete(model.settings, endpoint, REQUEST))
+                )
+            )
             call.start()
             assert arrived.wait(60)  # a holds a call, and was used before b started
             start("c")
@@ -437,10 +454,17 @@ def test_the_cap_counts_workers_still_starting(tmp_path: Path) -> None:
                 os.utime(lock.with_suffix(".sock"), (when, when))
         (tmp_path / "worker-dead.sock").touch()  # no lock held: a dead worker's
         assert [w.socket.stem for w in warm.live_workers(tmp_path)] == [
-            "worker-newest", "worker-starting", "worker-older", "worker-oldest"]  # fmt: skip
+            "worker-newest",
+            "worker-starting",
+            "worker-older",
+            "worker-oldest",
+        ]
         _retire_beyond_cap(tmp_path, 2)
         assert sorted(p.name for p in tmp_path.iterdir()) == [
-            "worker-newest.lock", "worker-newest.sock", "worker-starting.lock"]  # fmt: skip
+            "worker-newest.lock",
+            "worker-newest.sock",
+            "worker-starting.lock",
+        ]
     finally:
         for handle in held:
             handle.close()

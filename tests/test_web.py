@@ -44,11 +44,19 @@ class Server:
         self.server.should_exit = True
         self.thread.join(10)
 
-    def request(self, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                raw: bytes | None = None) -> tuple[int, str]:  # fmt: skip
+    def request(
+        self,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, str]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(self.base + path, data=data, headers={
-            "Content-Type": "application/json", **(headers or {})})  # fmt: skip
+        request = urllib.request.Request(
+            self.base + path,
+            data=data,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(request, timeout=120) as reply:
                 return reply.status, reply.read().decode()
@@ -62,14 +70,19 @@ REPLY = "Reply from fake, long enough to measure."
 @pytest.fixture
 def provider() -> Iterator[FakeProvider]:
     # Replies of 40 characters or more: shorter ones are too short for the meter to measure.
-    with FakeProvider(lambda body: f"Reply from {body['model']}, long enough to measure.",
-                      latency_s=0.2) as fake:  # fmt: skip
+    with FakeProvider(
+        lambda body: f"Reply from {body['model']}, long enough to measure.", latency_s=0.2
+    ) as fake:
         yield fake
 
 
 def serve(tmp_path: Path, provider: FakeProvider, **changes: Any) -> Server:
-    settings = ServerSettings(runs_dir=tmp_path / "runs", endpoints={"openai/fake": provider.api_base},
-                              default_model="openai/fake", **changes)  # fmt: skip
+    settings = ServerSettings(
+        runs_dir=tmp_path / "runs",
+        endpoints={"openai/fake": provider.api_base},
+        default_model="openai/fake",
+        **changes,
+    )
     return Server(settings)
 
 
@@ -113,12 +126,17 @@ def test_convene_and_follow_the_event_stream(server: Server, provider, tmp_path:
 
 def test_pages_render(server: Server) -> None:
     server.request("/api/convene", QUICK)
-    for path, needle in [("/", "Convene a council"), ("/runs?question=cars", "Should a city"),
-                         ("/personas", "popper"), ("/personas/popper?question=Tax%20sugar%3F",
-                         "Tax sugar?"), ("/protocols", "council"), ("/protocols/council",
-                         "<svg"), ("/runs/latest", "Costs and latencies"),
-                         ("/experiments", "No experiment folders"),
-                         ("/static/app.js", "EventSource")]:  # fmt: skip
+    for path, needle in [
+        ("/", "Convene a council"),
+        ("/runs?question=cars", "Should a city"),
+        ("/personas", "popper"),
+        ("/personas/popper?question=Tax%20sugar%3F", "Tax sugar?"),
+        ("/protocols", "council"),
+        ("/protocols/council", "<svg"),
+        ("/runs/latest", "Costs and latencies"),
+        ("/experiments", "No experiment folders"),
+        ("/static/app.js", "EventSource"),
+    ]:
         status, text = server.request(path)
         assert status == 200 and needle in text, path
     assert server.request("/personas/..%2F..%2Fetc%2Fpasswd")[0] == 404
@@ -159,8 +177,10 @@ def test_request_guards(tmp_path: Path, provider: FakeProvider, monkeypatch) -> 
         assert running.request("/api/convene", raw=big, headers=auth)[0] == 413
         status, text = running.request("/api/convene", QUICK, headers=auth)
         run_id = json.loads(text)["run_id"]
-        pages = [running.request(p, headers=auth)[1] for p in
-                 ("/", f"/runs/{run_id}", f"/api/runs/{run_id}", f"/api/runs/{run_id}/events")]  # fmt: skip
+        pages = [
+            running.request(p, headers=auth)[1]
+            for p in ("/", f"/runs/{run_id}", f"/api/runs/{run_id}", f"/api/runs/{run_id}/events")
+        ]
         assert not any("sk-test-never-shown" in page for page in pages)
     finally:
         running.stop()
@@ -349,8 +369,9 @@ def test_two_councils_in_threads_stream_each_event_as_its_own_line(
         streams[run_id] = running.request(f"/api/runs/{run_id}/events")[1]  # joins mid-run
 
     try:
-        threads = [threading.Thread(target=follow, args=(f"Should town {n} ban cars?",))
-                   for n in (1, 2)]  # fmt: skip
+        threads = [
+            threading.Thread(target=follow, args=(f"Should town {n} ban cars?",)) for n in (1, 2)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -54,8 +54,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     runs = tmp_path_factory.mktemp("web-pages") / "runs"
     docs = Path(__file__).resolve().parent.parent / "docs" / "experiments"
     with FakeProvider(reply) as fake:
-        settings = ServerSettings(runs_dir=runs, endpoints={MODEL: fake.api_base},
-                                  default_model=MODEL, experiments_dir=docs)  # fmt: skip
+        settings = ServerSettings(
+            runs_dir=runs,
+            endpoints={MODEL: fake.api_base},
+            default_model=MODEL,
+            experiments_dir=docs,
+        )
         server = Server(settings)
         try:
             body = {"question": QUESTION, "protocol": "high-council-quick", "personas": PANEL}
@@ -127,8 +131,9 @@ async def test_the_run_page_leads_with_the_answer(served: Served) -> None:
         await page.goto(f"{server.base}/runs/{run_id}")
         await page.wait_for("document.body.dataset.runDone === 'true'")
         assert await page.evaluate("document.getElementById('reveal').checked")
-        seats = await page.evaluate("[...document.querySelectorAll('.stage .seat')]"
-                                    ".map(s => s.textContent)")  # fmt: skip
+        seats = await page.evaluate(
+            "[...document.querySelectorAll('.stage .seat')].map(s => s.textContent)"
+        )
         assert sorted(set(seats) - {"chair"}) == sorted(PANEL)
         assert "dissent: meadows" in await page.evaluate(
             "document.querySelector('#tallies .facts').textContent"
@@ -208,8 +213,9 @@ def test_errors_are_pages_for_a_browser_and_json_for_the_api(served: Served) -> 
 
 def test_no_error_lists_the_ledgers_run_ids(tmp_path: Path) -> None:
     with FakeProvider(reply) as fake:
-        settings = ServerSettings(runs_dir=tmp_path / "runs", endpoints={MODEL: fake.api_base},
-                                  default_model=MODEL)  # fmt: skip
+        settings = ServerSettings(
+            runs_dir=tmp_path / "runs", endpoints={MODEL: fake.api_base}, default_model=MODEL
+        )
         server = Server(settings)
         try:
             ids = []
@@ -219,8 +225,16 @@ def test_no_error_lists_the_ledgers_run_ids(tmp_path: Path) -> None:
                 server.request(f"/api/runs/{run_id}/events")
                 ids.append(run_id)
             shared = ids[0][:2]  # a prefix of both: which one is not said
-            answers = [server.request(p) for p in ("/api/runs/zzz", f"/api/runs/{shared}",
-                       "/runs/zzz", f"/runs/{shared}/diversity", "/api/runs/zzz/events")]  # fmt: skip
+            answers = [
+                server.request(p)
+                for p in (
+                    "/api/runs/zzz",
+                    f"/api/runs/{shared}",
+                    "/runs/zzz",
+                    f"/runs/{shared}/diversity",
+                    "/api/runs/zzz/events",
+                )
+            ]
         finally:
             server.stop()
     for status, text in answers:
@@ -260,11 +274,21 @@ def test_costs_and_latencies_have_totals(served: Served) -> None:
 
 
 def test_a_structured_turn_event_carries_its_prose() -> None:
-    ballot = json.dumps({"stance": "yes", "confidence": "high", "dealbreaker": "no",
-                         "reason": REASON})  # fmt: skip
-    turn = Turn(run_id="r", stage="final", seat="popper", persona="popper", provider="openai",
-                model=MODEL, content=ballot, latency_s=0.1, started_at=utc_now(),
-                structured=True)  # fmt: skip
+    ballot = json.dumps(
+        {"stance": "yes", "confidence": "high", "dealbreaker": "no", "reason": REASON}
+    )
+    turn = Turn(
+        run_id="r",
+        stage="final",
+        seat="popper",
+        persona="popper",
+        provider="openai",
+        model=MODEL,
+        content=ballot,
+        latency_s=0.1,
+        started_at=utc_now(),
+        structured=True,
+    )
     event = TurnFinished(run_id="r", turn=turn)
     assert event.prose == turn.text and REASON in (event.prose or "")
     line = event_json(event)

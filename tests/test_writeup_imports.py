@@ -156,11 +156,26 @@ def test_council_experiment_variants_takes_the_imported_pairs_directly(
     questions = write_file(tmp_path / "questions.txt", "Should the port run at night?\n")
     with FakeProvider(_reply) as provider:
         args = [
-            "experiment", "variants", "--pairs", "harbour-pilot,glacier-hydrologist",
-            "--model", "openai/fake", "--endpoint", f"openai/fake={provider.api_base}",
-            "--questions", str(questions), "--samples", "2", "--out", str(tmp_path / "exp"),
-            "--protocol", "quick", "--embedder", "fake", "--json",
-        ]  # fmt: skip
+            "experiment",
+            "variants",
+            "--pairs",
+            "harbour-pilot,glacier-hydrologist",
+            "--model",
+            "openai/fake",
+            "--endpoint",
+            f"openai/fake={provider.api_base}",
+            "--questions",
+            str(questions),
+            "--samples",
+            "2",
+            "--out",
+            str(tmp_path / "exp"),
+            "--protocol",
+            "quick",
+            "--embedder",
+            "fake",
+            "--json",
+        ]
         assert main(args) == 0
         prompts = [r["messages"][0]["content"] for r in provider.requests]
     arms = {arm["name"]: arm["personas"] for arm in json.loads(capsys.readouterr().out)["arms"]}

@@ -65,10 +65,13 @@ class SeatBinder:
             reason += f"; falls back to {', '.join(m.model for m in bound[1:])}"
         self.specs[seat_name] = [c for c in chain if isinstance(c, str)] or None
         return Seat(
-            name=seat_name, persona=card, role=role, reason=reason,
+            name=seat_name,
+            persona=card,
+            role=role,
+            reason=reason,
             model=bound[0] if len(bound) == 1 else FallbackModel(bound),
             weight=self.weights.get(seat_name, 1.0),
-        )  # fmt: skip
+        )
 
     def _chair_fallback(self, role: SeatRole, choice: ModelChoice, panel: list[Seat]) -> list[str]:
         """By default a chair falls back to a model of another family from the pool (nyk's

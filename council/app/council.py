@@ -145,15 +145,24 @@ class Council:
         self.calls = calls or _DEFAULTS.calls
         self._default_model = model if isinstance(model, str) else None
         binder = SeatBinder(
-            overrides=overrides, chains=chains, default=model, use_hints=use_model_hints,
-            pool=list(models), tiers=tiers or {}, weights=self._weights,
+            overrides=overrides,
+            chains=chains,
+            default=model,
+            use_hints=use_model_hints,
+            pool=list(models),
+            tiers=tiers or {},
+            weights=self._weights,
             chair_fallback=self.calls.chair_fallback,
             # A pool of models: polarity pairs are seated on different model families, and
             # the chair on a family none of them is on, where the pool has one.
             routed={c.persona: c for c in route(cards, models)} if models else {},
-            make=lambda choice: make_model(choice, endpoints=self.endpoints, settings=self.calls,
-                                           api_key_envs=self.api_key_envs),
-        )  # fmt: skip
+            make=lambda choice: make_model(
+                choice,
+                endpoints=self.endpoints,
+                settings=self.calls,
+                api_key_envs=self.api_key_envs,
+            ),
+        )
         try:
             self.panel = [binder.bind(card, card.name, "panel", []) for card in cards]
             self.chair = binder.bind(chair_card, CHAIR, "chair", self.panel)
@@ -260,9 +269,10 @@ class Council:
         found = seat_by_domain(question, cards, embedding=embedding, encode=encode)
         panel = [
             dataclasses.replace(seat, weight=WEIGHT, reason=f"{seat.reason}; domain seat {WEIGHT}x")
-            if seat.name == found.member else seat
+            if seat.name == found.member
+            else seat
             for seat in self.panel
-        ]  # fmt: skip
+        ]
         return panel, _NOTE + found.note
 
     def seat_map(self) -> list[SeatAssignment]:
@@ -330,9 +340,10 @@ class Council:
         # Every seat's model checked before anything is recorded or spent; not for a resume or
         # replay, whose calls the record may answer in full (one it cannot fails unretried).
         absent = (
-            {} if reuse_from
+            {}
+            if reuse_from
             else await absent_seats([*self.panel, self.chair], allow_absent=self.allow_absent)
-        )  # fmt: skip
+        )
         run_id = run_id or new_run_id(question)
         ledger = Ledger.in_folder(self.runs_dir) if self.runs_dir else None
         lease = RunLease(self.runs_dir, run_id) if self.runs_dir else None
@@ -340,8 +351,9 @@ class Council:
             if lease is not None and ledger is not None:
                 lease.acquire()  # a run resumed twice at once would make every call twice
                 ledger.reserve()
-            return await self._deliberate(question, run_id, ledger, reuse_from, label_seed,
-                                          resuming, absent)  # fmt: skip
+            return await self._deliberate(
+                question, run_id, ledger, reuse_from, label_seed, resuming, absent
+            )
         finally:
             if lease is not None:
                 lease.release()

@@ -202,9 +202,14 @@ def measure(
     axis file for activation-recorded turns (default: the one stored for their model).
     """
     measured = measure_run(
-        run, baseline=baseline, embedder=embedder, runs_dir=runs_dir, cache=cache, axis=axis,
+        run,
+        baseline=baseline,
+        embedder=embedder,
+        runs_dir=runs_dir,
+        cache=cache,
+        axis=axis,
         endpoints=endpoints,
-    )  # fmt: skip
+    )
     return RunReport(measured.report)
 
 

@@ -32,9 +32,16 @@ def first_prompt(protocol: Protocol, question: str) -> str:
     stage = next((s for s in protocol.speaking_stages() if isinstance(s, StatementStage)), None)
     if stage is None:
         return question
-    variables = {"question": question, "seat": "assistant", "persona": "assistant",
-                 "stage": stage.id, "members": 1, "round": 1, "rounds": 1,
-                 "card": template_variables(ASSISTANT_CARD, question)}  # fmt: skip
+    variables = {
+        "question": question,
+        "seat": "assistant",
+        "persona": "assistant",
+        "stage": stage.id,
+        "members": 1,
+        "round": 1,
+        "rounds": 1,
+        "card": template_variables(ASSISTANT_CARD, question),
+    }
     prompt = render_template(stage.prompt, variables, path=protocol.path)
     limit = lengths.stated(stage.words, None)  # as the engine states it: the same limit
     return f"{prompt}\n\n{limit}" if limit else prompt
@@ -58,10 +65,13 @@ async def sample(
     answers: list[str] = []
     for i in range(k):  # one local server answers one request at a time anyway
         request = ModelRequest(
-            stage="voice", seat="voice",
+            stage="voice",
+            seat="voice",
             messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
-            max_tokens=max_tokens, temperature=temperature, seed=seed + i,
-        )  # fmt: skip
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=seed + i,
+        )
         completion = await chat.complete(request)
         answers.append(completion.content)
     return answers
@@ -130,10 +140,17 @@ def collect_baseline(
         rows = []
         for model in models:
             answers = await sample(
-                model, ASSISTANT_SYSTEM_PROMPT, prompt, k,
-                max_tokens=max_tokens, temperature=temperature, seed=first_seed,
-                endpoints=urls, api_key_envs=key_envs, settings=calls,
-            )  # fmt: skip
+                model,
+                ASSISTANT_SYSTEM_PROMPT,
+                prompt,
+                k,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=first_seed,
+                endpoints=urls,
+                api_key_envs=key_envs,
+                settings=calls,
+            )
             rows += [{"model": model, "content": a, "kind": "assistant"} for a in answers]
         return rows
 

@@ -69,10 +69,12 @@ def _suspicious(folders: list[str], version: str) -> bool:
         return True
     own = normalized(DISTRIBUTION)
     return any(
-        entry.endswith(".dist-info") and "council" in entry.lower()
+        entry.endswith(".dist-info")
+        and "council" in entry.lower()
         and _dist_info_name(entry) != own
-        for folder in folders for entry in os.listdir(folder)
-    )  # fmt: skip
+        for folder in folders
+        for entry in os.listdir(folder)
+    )
 
 
 def _lists_package(record: bytes) -> bool:

@@ -130,8 +130,13 @@ def start_time(pid: int) -> str | None:
 
 def _ps_start_time(pid: int) -> str | None:
     try:
-        done = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True,
-                              text=True, timeout=5, check=False)  # fmt: skip
+        done = subprocess.run(
+            ["ps", "-o", "lstart=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None
@@ -142,8 +147,13 @@ def _write_lease(pid: int, module: str) -> None:
     started, parent_started = start_time(pid), start_time(os.getpid())
     if folder is None or started is None or parent_started is None:
         return  # the child is already gone, or nowhere is private: no lease
-    lease = {"pid": pid, "started": started, "parent": os.getpid(),
-             "parent_started": parent_started, "module": module}  # fmt: skip
+    lease = {
+        "pid": pid,
+        "started": started,
+        "parent": os.getpid(),
+        "parent_started": parent_started,
+        "module": module,
+    }
     path = folder / f"{pid}.json"
     with contextlib.suppress(OSError):
         path.write_text(json.dumps(lease))

@@ -97,8 +97,10 @@ def read_question(argument: str | None, file: str | None) -> str:
     from council.base.errors import ConfigError
 
     if (argument is None) == (file is None):
-        raise ConfigError("give the question, '-' to read it from standard input, "
-                          "or --question-file FILE (one of them)")  # fmt: skip
+        raise ConfigError(
+            "give the question, '-' to read it from standard input, "
+            "or --question-file FILE (one of them)"
+        )
     if argument is not None and argument != "-":
         try:
             argument.encode("utf-8")

@@ -37,9 +37,13 @@ def _build(args: argparse.Namespace) -> int:
         print(f"\rreplies {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
 
     axis = build_axis(
-        reader, cards, prompts=DEFAULT_PROMPTS[: args.prompts], layer=args.layer,
-        reply_tokens=args.reply_tokens, progress=progress,
-    )  # fmt: skip
+        reader,
+        cards,
+        prompts=DEFAULT_PROMPTS[: args.prompts],
+        layer=args.layer,
+        reply_tokens=args.reply_tokens,
+        progress=progress,
+    )
     path = axis.save(Path(args.out) if args.out else axis_path(bundled.model_string))
     print(_summary(axis))
     print(f"axis: {path}", file=sys.stderr)
@@ -51,9 +55,11 @@ def _held_out(auc: dict[str, Any]) -> str:
     held = auc.get("held_out")
     if not held:
         return ""
-    return (f"; held out: {held['assistant']} assistant replies (system prompts "
-            f"{held['assistant_systems']}) against {held['persona']} persona replies "
-            f"({', '.join(held['personas'])}), prompts {held['prompts']}")  # fmt: skip
+    return (
+        f"; held out: {held['assistant']} assistant replies (system prompts "
+        f"{held['assistant_systems']}) against {held['persona']} persona replies "
+        f"({', '.join(held['personas'])}), prompts {held['prompts']}"
+    )
 
 
 def _summary(axis: Any) -> str:
@@ -74,20 +80,26 @@ def _summary(axis: Any) -> str:
         f"persona {axis.persona_projection:.3f}",
     ]
     if best is not None:
-        lines.append(f"best held-out layer: {best[0]} (AUC {best[1]:.3f}; chosen after the fact, "
-                     "so optimistic)")  # fmt: skip
+        lines.append(
+            f"best held-out layer: {best[0]} (AUC {best[1]:.3f}; chosen after the fact, "
+            "so optimistic)"
+        )
     by_speaker: dict[str, list[float]] = {}
     for sample in axis.samples:
         by_speaker.setdefault(sample.speaker, []).append(sample.projection)
     means = "  ".join(f"{name} {sum(v) / len(v):+.2f}" for name, v in by_speaker.items())
-    lines.append(f"mean projection by speaker (assistant#{len(axis.assistant_systems) - 1} is "
-                 f"the card-length plain prompt): {means}")  # fmt: skip
+    lines.append(
+        f"mean projection by speaker (assistant#{len(axis.assistant_systems) - 1} is "
+        f"the card-length plain prompt): {means}"
+    )
     for vector in axis.persona_vectors:
         held = vector.held_out_per_side
         scored = f"{held} held out a side" if held else "half held out"
-        lines.append(f"persona vector {vector.pair[0]} vs {vector.pair[1]}: held-out AUC "
-                     f"{vector.held_out_auc:.3f}, cosine with the axis {vector.axis_cosine:+.3f} "
-                     f"({vector.samples} replies, {scored})")  # fmt: skip
+        lines.append(
+            f"persona vector {vector.pair[0]} vs {vector.pair[1]}: held-out AUC "
+            f"{vector.held_out_auc:.3f}, cosine with the axis {vector.axis_cosine:+.3f} "
+            f"({vector.samples} replies, {scored})"
+        )
     chart = "  ".join(f"{layer}:{value:.2f}" for layer, value in sorted(axis.layer_auc.items()))
     lines.append(f"held-out AUC by layer: {chart}")
     return "\n".join(lines)
@@ -107,8 +119,10 @@ def _show(args: argparse.Namespace) -> int:
     print(_summary(axis))
     for sample in sorted(axis.samples, key=lambda s: s.projection):
         mark = "*" if sample.held_out else " "
-        print(f"{sample.projection:>8.3f} {mark} {sample.side:<9} {sample.speaker:<14} "
-              f"{sample.reply[:60]!r}")  # fmt: skip
+        print(
+            f"{sample.projection:>8.3f} {mark} {sample.side:<9} {sample.speaker:<14} "
+            f"{sample.reply[:60]!r}"
+        )
     print("(* held out when the AUC was measured)")
     return 0
 
@@ -124,10 +138,14 @@ def _export(args: argparse.Namespace) -> int:
     axis = load_axis(path)
     written = write_control_vector(axis, Path(args.control_vector), strength=args.strength)
     layer = llama_cpp_layer(axis)
-    print(f"control vector: {written} (axis {axis.axis_id}, llama.cpp layer {layer}, "
-          f"{args.strength:g} toward the persona side)")  # fmt: skip
-    print(f"use: llama-server -m MODEL.gguf --control-vector-scaled {written} 1.0 "
-          f"--control-vector-layer-range {layer} {layer}")  # fmt: skip
+    print(
+        f"control vector: {written} (axis {axis.axis_id}, llama.cpp layer {layer}, "
+        f"{args.strength:g} toward the persona side)"
+    )
+    print(
+        f"use: llama-server -m MODEL.gguf --control-vector-scaled {written} 1.0 "
+        f"--control-vector-layer-range {layer} {layer}"
+    )
     return 0
 
 
@@ -157,8 +175,12 @@ def register(commands: Any) -> None:
         "export", help="the axis as a llama.cpp control vector (steering toward the persona)"
     )
     export.add_argument("--control-vector", required=True, metavar="FILE", help="GGUF to write")
-    export.add_argument("--strength", type=float, default=8.0,
-                        help="how far to push along the axis (default: %(default)s)")  # fmt: skip
+    export.add_argument(
+        "--strength",
+        type=float,
+        default=8.0,
+        help="how far to push along the axis (default: %(default)s)",
+    )
     export.add_argument("--model", default="local/smollm2-135m-instruct", help="a bundled model")
     export.add_argument("--path", help="an axis file (default: the model's in the axis cache)")
     export.set_defaults(handler=_export)

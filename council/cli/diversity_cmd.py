@@ -63,9 +63,14 @@ def _load(args: argparse.Namespace) -> tuple[Any, Path]:
     named = not folder.is_dir()  # a run ID, a unique prefix of one, or 'latest', in the ledger
     if named or (folder / "events.jsonl").is_file():
         measured = measure_run(
-            args.run_dir if named else folder, baseline=args.baseline, embedder=args.embedder,
-            runs_dir=runs_folder_of(args), cache=args.cache, axis=args.axis, endpoints=endpoints,
-        )  # fmt: skip
+            args.run_dir if named else folder,
+            baseline=args.baseline,
+            embedder=args.embedder,
+            runs_dir=runs_folder_of(args),
+            cache=args.cache,
+            axis=args.axis,
+            endpoints=endpoints,
+        )
         embedder = measured.embedder
         if isinstance(embedder, CachedEmbedder):
             print(
@@ -118,10 +123,11 @@ def register(commands: Any) -> None:
         "assistant voice. Writes a self-contained report.html into the folder.",
     )
     diversity.add_argument(
-        "run_dir", metavar="RUN",
+        "run_dir",
+        metavar="RUN",
         help="a run ID (or unique prefix, or 'latest') in the ledger of --out, a run folder, "
         "or an experiment folder",
-    )  # fmt: skip
+    )
     diversity.add_argument(
         "--out", help="the runs folder (default: the project's 'out', else the runs home)"
     )
@@ -144,10 +150,13 @@ def register(commands: Any) -> None:
         "each model is asked at the endpoint the run recorded for it",
     )
     diversity.add_argument(
-        "--endpoint", action="append", default=[], metavar="MODEL=URL",
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="MODEL=URL",
         help="for --baseline: send a model to this OpenAI-compatible base URL instead of the "
         "one the run recorded (repeatable; give a URL with a key again, keys are not stored)",
-    )  # fmt: skip
+    )
     diversity.add_argument("--no-html", action="store_true", help=f"do not write {REPORT_FILE}")
     diversity.add_argument(
         "--csv", metavar="DIR", help="also write every table as a CSV file into DIR"
@@ -156,7 +165,9 @@ def register(commands: Any) -> None:
         "--cache", metavar="PATH", help=f"embedding cache (default: {CACHE_FILE} beside RUN_DIR)"
     )
     diversity.add_argument(
-        "--axis", metavar="FILE", help="assistant axis for activation-recorded turns "
+        "--axis",
+        metavar="FILE",
+        help="assistant axis for activation-recorded turns "
         "(default: the model's stored by 'council axis build')",
-    )  # fmt: skip
+    )
     diversity.set_defaults(handler=_diversity)

@@ -52,15 +52,21 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     from council.seats.gate import parse_rate_limit
 
     return {
-        "questions": Path(args.questions), "samples": args.samples, "out": Path(args.out),
-        "protocol": args.protocol, "max_tokens": args.max_tokens,
-        "temperature": args.temperature, "placebo": not args.no_placebo, "effect": args.effect,
-        "baseline_samples": args.baseline_samples, "embedder": args.embedder,
+        "questions": Path(args.questions),
+        "samples": args.samples,
+        "out": Path(args.out),
+        "protocol": args.protocol,
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "placebo": not args.no_placebo,
+        "effect": args.effect,
+        "baseline_samples": args.baseline_samples,
+        "embedder": args.embedder,
         "endpoints": parse_pairs(args.endpoint, "--endpoint"),
         "executor": "ray" if args.ray is not None else None,
         "ray_address": None if args.ray in (None, "local") else args.ray,
         "rate_limits": dict(parse_rate_limit(text) for text in args.rate_limit),
-    }  # fmt: skip
+    }
 
 
 def _diversity(args: argparse.Namespace) -> int:
@@ -91,8 +97,10 @@ def _capping(args: argparse.Namespace) -> int:
     bundled = bundled_model(args.model.replace("activations/", f"{LOCAL_PROVIDER}/", 1))
     path = Path(args.axis) if args.axis else axis_path(bundled.model_string)
     if not args.axis and not path.is_file():
-        raise ConfigError(f"no axis stored for {bundled.model_string} ({path}): run "
-                          "'council axis build' first, or pass --axis FILE")  # fmt: skip
+        raise ConfigError(
+            f"no axis stored for {bundled.model_string} ({path}): run "
+            "'council axis build' first, or pass --axis FILE"
+        )
     axis = load_axis(path)
     if axis.model != bundled.model_string:
         raise ConfigError(f"{path}: the axis is of {axis.model}, not {bundled.model_string}")
@@ -100,13 +108,20 @@ def _capping(args: argparse.Namespace) -> int:
     questions = read_questions(args.questions)
     calibration, dropped = calibration_prompts(args.calibration, questions)
     for prompt in dropped:
-        print(f"calibration prompt left out (it nearly repeats a test question): {prompt}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"calibration prompt left out (it nearly repeats a test question): {prompt}",
+            file=sys.stderr,
+        )
     plan = CappingPlan(
-        model=bundled.model_string, axis_id=axis.axis_id, personas=split_list(args.personas),
-        questions=questions, calibration=calibration, **_breaking(args),
-        reply_tokens=args.reply_tokens, percentile=args.percentile,
-    )  # fmt: skip
+        model=bundled.model_string,
+        axis_id=axis.axis_id,
+        personas=split_list(args.personas),
+        questions=questions,
+        calibration=calibration,
+        **_breaking(args),
+        reply_tokens=args.reply_tokens,
+        percentile=args.percentile,
+    )
 
     def progress(done: int, total: int) -> None:
         print(f"\rreplies {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
@@ -132,8 +147,10 @@ def _breaking(args: argparse.Namespace) -> dict[str, list[str]]:
         chosen["judge_breaking"] = read_questions(args.judge_breaking)
     elif args.breaking:
         if len(chosen["breaking"]) < 2:
-            raise ConfigError("--breaking: give at least 2 prompts (half of them calibrate the "
-                              "judge), or the judge's own with --judge-breaking")  # fmt: skip
+            raise ConfigError(
+                "--breaking: give at least 2 prompts (half of them calibrate the "
+                "judge), or the judge's own with --judge-breaking"
+            )
         half = (len(chosen["breaking"]) + 1) // 2
         chosen["breaking"], chosen["judge_breaking"] = (
             chosen["breaking"][:half],
@@ -146,35 +163,62 @@ def _register_capping(kinds: Any) -> None:
     from council.seats.local import DEFAULT_LOCAL_MODEL
 
     capping = kinds.add_parser(
-        "capping", help="capped against free activation seats, on questions and on prompts "
+        "capping",
+        help="capped against free activation seats, on questions and on prompts "
         "that try to break character",
-    )  # fmt: skip
-    capping.add_argument("--personas", default="socrates,taleb,meadows",
-                         help="comma-separated persona names (default: %(default)s)")  # fmt: skip
+    )
+    capping.add_argument(
+        "--personas",
+        default="socrates,taleb,meadows",
+        help="comma-separated persona names (default: %(default)s)",
+    )
     capping.add_argument("--questions", required=True, help="a file, one question per line")
     capping.add_argument(
-        "--breaking", metavar="FILE", help="persona-breaking prompts, one a line, each with "
+        "--breaking",
+        metavar="FILE",
+        help="persona-breaking prompts, one a line, each with "
         "{question} (and optionally {name}); without --judge-breaking the first half is tested "
         "and the second calibrates the judge; default: examples/persona_breaking.txt's halves",
-    )  # fmt: skip
+    )
     capping.add_argument(
-        "--judge-breaking", metavar="FILE", help="persona-breaking prompts that only calibrate "
+        "--judge-breaking",
+        metavar="FILE",
+        help="persona-breaking prompts that only calibrate "
         "the judge (never tested; none may nearly repeat a tested one)",
-    )  # fmt: skip
-    capping.add_argument("--model", default=DEFAULT_LOCAL_MODEL.replace("local/", "activations/"),
-                         help="a bundled model (default: %(default)s)")  # fmt: skip
-    capping.add_argument("--axis", help="the axis file (default: the one 'council axis build' "
-                         "stored for the model)")  # fmt: skip
-    capping.add_argument("--calibration", type=positive_int, default=4,
-                         help="calibration prompts, taken from the axis's prompts that do not "
-                         "nearly repeat a test question (default: %(default)s)")  # fmt: skip
-    capping.add_argument("--reply-tokens", type=positive_int, default=48,
-                         help="tokens per reply (default: %(default)s)")  # fmt: skip
-    capping.add_argument("--percentile", type=float, default=90.0,
-                         help="the cap, as a percentile of the persona calibration replies' "
-                         "per-position projections (default: %(default)s)")  # fmt: skip
-    capping.add_argument("--out", default="experiments/capping",
-                         help="results folder, resumable (default: %(default)s)")  # fmt: skip
+    )
+    capping.add_argument(
+        "--model",
+        default=DEFAULT_LOCAL_MODEL.replace("local/", "activations/"),
+        help="a bundled model (default: %(default)s)",
+    )
+    capping.add_argument(
+        "--axis", help="the axis file (default: the one 'council axis build' stored for the model)"
+    )
+    capping.add_argument(
+        "--calibration",
+        type=positive_int,
+        default=4,
+        help="calibration prompts, taken from the axis's prompts that do not "
+        "nearly repeat a test question (default: %(default)s)",
+    )
+    capping.add_argument(
+        "--reply-tokens",
+        type=positive_int,
+        default=48,
+        help="tokens per reply (default: %(default)s)",
+    )
+    capping.add_argument(
+        "--percentile",
+        type=float,
+        default=90.0,
+        help="the cap, as a percentile of the persona calibration replies' "
+        "per-position projections (default: %(default)s)",
+    )
+    capping.add_argument(
+        "--out",
+        default="experiments/capping",
+        help="results folder, resumable (default: %(default)s)",
+    )
     capping.add_argument("--embedder", help="sentence-transformers name or path, or 'fake'")
     capping.add_argument("--json", action="store_true", help="print the summary as JSON")
     capping.set_defaults(handler=_capping)
@@ -190,9 +234,12 @@ def register(commands: Any) -> None:
     diversity = kinds.add_parser("diversity", help="the same cards on each arm's models")
     diversity.add_argument("--personas", required=True, help="comma-separated persona names")
     diversity.add_argument(
-        "--arms", nargs="+", required=True, metavar="NAME=MODEL[,MODEL...]",
+        "--arms",
+        nargs="+",
+        required=True,
+        metavar="NAME=MODEL[,MODEL...]",
         help="one model: every seat on it; several: polarity pairs on different families",
-    )  # fmt: skip
+    )
     diversity.set_defaults(handler=_diversity)
     variants = kinds.add_parser("variants", help="topic-labelled against framework-grounded cards")
     variants.add_argument(
@@ -221,44 +268,60 @@ def _register_common(parser: Any) -> None:
         "--temperature", type=temperature, default=0.8, help="sampling temperature, 0 to 2"
     )
     parser.add_argument(
-        "--baseline-samples", type=non_negative_int, default=8,
+        "--baseline-samples",
+        type=non_negative_int,
+        default=8,
         help="no-persona answers per model and question (the drift pole)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--no-placebo", action="store_true",
+        "--no-placebo",
+        action="store_true",
         help="skip the placebo arms (one persona in every seat): no floor is measured",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--embedder", help="sentence-transformers name or path, 'fake', or litellm:MODEL"
     )
     parser.add_argument(
-        "--plan", action="store_true",
+        "--plan",
+        action="store_true",
         help="print the calls, tokens, cost and power the experiment would have, and stop",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--effect", type=float, default=0.03,
+        "--effect",
+        type=float,
+        default=0.03,
         help="the difference in distance above the placebo floor the power is of",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--pilot", metavar="DIR",
+        "--pilot",
+        metavar="DIR",
         help="a finished experiment whose variance components the power uses "
         "(default: the shipped experiment's)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--endpoint", action="append", default=[], metavar="MODEL=URL",
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="MODEL=URL",
         help="send a model to this OpenAI-compatible base URL; repeatable",
-    )  # fmt: skip
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
         "--csv", metavar="DIR", help="also write every table as a CSV file into DIR"
     )
     parser.add_argument(
-        "--ray", nargs="?", const="local", metavar="auto|ADDRESS",
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="auto|ADDRESS",
         help="run units as Ray tasks: alone, a local cluster (or the one RAY_ADDRESS "
         "names); 'auto', the running cluster; or a cluster's address",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--rate-limit", action="append", default=[], metavar="PROVIDER=RPM[:TPM]",
+        "--rate-limit",
+        action="append",
+        default=[],
+        metavar="PROVIDER=RPM[:TPM]",
         help="requests (and tokens) per minute for one provider or model, shared by "
         "every worker; a 429's Retry-After holds them all",
-    )  # fmt: skip
+    )

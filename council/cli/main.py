@@ -54,8 +54,14 @@ def _convene(args: argparse.Namespace) -> int:
     if spec.model == "auto":  # the command line's own: found here, said on screen
         found: dict[str, str] = {}
         model, pool, tiers = detected(list(spec.models), found)
-        spec = spec.model_copy(update={"model": model, "models": pool, "tiers": tiers or {},
-                                       "endpoints": {**found, **spec.endpoints}})  # fmt: skip
+        spec = spec.model_copy(
+            update={
+                "model": model,
+                "models": pool,
+                "tiers": tiers or {},
+                "endpoints": {**found, **spec.endpoints},
+            }
+        )
     council = Council.from_spec(
         spec, question=question, runs_dir=settled.out[0], sinks=progress_sinks(args.quiet)
     )
@@ -81,12 +87,17 @@ def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
 
     rows = [
         {
-            "seat": s.seat, "persona": s.persona, "role": s.role, "model": s.model,
-            "family": model_family(s.model), "method": s.method, "reason": s.reason,
+            "seat": s.seat,
+            "persona": s.persona,
+            "role": s.role,
+            "model": s.model,
+            "family": model_family(s.model),
+            "method": s.method,
+            "reason": s.reason,
             "weight": s.weight,
         }
         for s in seats
-    ]  # fmt: skip
+    ]
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -104,9 +115,10 @@ def _print_seat_map(seats: Sequence[Any], as_json: bool) -> int:
 def _register_convene(commands: Any) -> None:
     convene = commands.add_parser("convene", help="deliberate on a question")
     convene.add_argument(
-        "question", nargs="?",
+        "question",
+        nargs="?",
         help="the question before the council; '-' reads it from standard input",
-    )  # fmt: skip
+    )
     convene.add_argument(
         "--question-file", metavar="FILE", help="read the question from a file (UTF-8)"
     )
@@ -117,10 +129,11 @@ def _register_convene(commands: Any) -> None:
         "--dry-route", action="store_true", help="print the seat map and why; call no model"
     )
     convene.add_argument(
-        "--out", type=runs_folder,
+        "--out",
+        type=runs_folder,
         help="folder for runs (default: the runs home, $COUNCIL_RUNS or "
         "~/.local/share/council/runs)",
-    )  # fmt: skip
+    )
     convene.add_argument("--json", action="store_true", help="print the run as JSON on stdout")
     add_spec_flags(convene)  # every council option, from CouncilSpec
     convene.add_argument(

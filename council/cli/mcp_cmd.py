@@ -54,24 +54,29 @@ def register(commands: Any) -> None:
     mcp.add_argument("--host", default="127.0.0.1", help="address to bind with --http")
     mcp.add_argument("--port", type=non_negative_int, default=8765, help="port with --http")
     mcp.add_argument(
-        "--allow-remote", action="store_true",
+        "--allow-remote",
+        action="store_true",
         help="allow a non-loopback --host; needs a token in $COUNCIL_MCP_TOKEN or --token-file",
-    )  # fmt: skip
+    )
     add_token_options(mcp, "COUNCIL_MCP_TOKEN")
     mcp.add_argument(
-        "--allow-endpoints", action="store_true",
+        "--allow-endpoints",
+        action="store_true",
         help="let requests send seats to base URLs of their choosing (off: names only)",
-    )  # fmt: skip
+    )
     mcp.add_argument(
-        "--max-concurrent", type=positive_int, default=2,
+        "--max-concurrent",
+        type=positive_int,
+        default=2,
         help="councils convening at once; one more is refused as busy",
-    )  # fmt: skip
+    )
     mcp.add_argument("--model", help="model for seats a request leaves unset (default: bundled)")
     mcp.add_argument(
-        "--out", type=runs_folder,
+        "--out",
+        type=runs_folder,
         help="folder for runs (default: the runs home, $COUNCIL_RUNS or "
         "~/.local/share/council/runs)",
-    )  # fmt: skip
+    )
     mcp.add_argument(
         "--embedder", help="embedder for measure_diversity (default: the bundled MiniLM)"
     )

@@ -49,8 +49,11 @@ def report_run(result: RunResult, as_json: bool) -> int:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         if result.absent:
-            print(f"[Synthesis without {len(result.absent)} absent seat(s): "
-                  + "; ".join(result.absent) + "]\n")  # fmt: skip
+            print(
+                f"[Synthesis without {len(result.absent)} absent seat(s): "
+                + "; ".join(result.absent)
+                + "]\n"
+            )
         print(result.synthesis or "")
         print(f"\nRun folder: {result.run_dir}")
         for line in closing_lines(result):
@@ -60,12 +63,17 @@ def report_run(result: RunResult, as_json: bool) -> int:
         return EXIT_RUN_FAILED
     check = result.verdict_check
     if check is not None and check.status == "unchecked":
-        print("council: verdict unchecked (asked once more): " + "; ".join(check.reasons),
-              file=sys.stderr)  # fmt: skip
+        print(
+            "council: verdict unchecked (asked once more): " + "; ".join(check.reasons),
+            file=sys.stderr,
+        )
         return EXIT_VERDICT_UNCHECKED
     if result.absent:
-        print(f"council: run completed with {len(result.absent)} seat(s) absent: "
-              + "; ".join(result.absent), file=sys.stderr)  # fmt: skip
+        print(
+            f"council: run completed with {len(result.absent)} seat(s) absent: "
+            + "; ".join(result.absent),
+            file=sys.stderr,
+        )
         return EXIT_SEAT_ABSENT
     return 0
 

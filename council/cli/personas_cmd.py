@@ -49,8 +49,13 @@ def _show(args: argparse.Namespace) -> int:
     card = find_persona(args.name)
     fields = card.fields
     if args.json:
-        print(json.dumps({"path": str(card.path), **fields.model_dump(mode="json")}, indent=2,
-                         ensure_ascii=False))  # fmt: skip
+        print(
+            json.dumps(
+                {"path": str(card.path), **fields.model_dump(mode="json")},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return 0
     print(f"{card.name}  ({card.path})")
     for key, value in fields.model_dump(mode="json", exclude={"name"}).items():
@@ -111,9 +116,11 @@ def _lint(args: argparse.Namespace) -> int:
     else:
         for finding in report.findings:
             print(finding)
-        print(f"council: {report.cards} cards, {len(report.errors)} errors, "
-              f"{len(report.warnings)} warnings (similarity: {report.similarity})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"council: {report.cards} cards, {len(report.errors)} errors, "
+            f"{len(report.warnings)} warnings (similarity: {report.similarity})",
+            file=sys.stderr,
+        )
     return report.exit_code
 
 
@@ -145,8 +152,11 @@ def _import(args: argparse.Namespace) -> int:
         for note in card.notes:
             print(f"  note: {note}")
     _skipped(skipped)
-    print(f"council: imported {len(written)} cards from {len(files)} files; "
-          f"{len(skipped)} files skipped", file=sys.stderr)  # fmt: skip
+    print(
+        f"council: imported {len(written)} cards from {len(files)} files; "
+        f"{len(skipped)} files skipped",
+        file=sys.stderr,
+    )
     return 0 if written else 1
 
 
@@ -205,15 +215,17 @@ def register(commands: Any) -> None:
     imports.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     imports.add_argument("--to", required=True, metavar="DIR", help="folder for the new cards")
     imports.add_argument(
-        "--format", default="auto",
+        "--format",
+        default="auto",
         choices=["auto", "claude-code", "chara-card", "crewai", "council", "markdown"],
         help="the files' format; auto: read it from each file",
-    )  # fmt: skip
+    )
     imports.add_argument("--force", action="store_true", help="overwrite existing cards")
     imports.add_argument(
-        "--pairs-from-library", action="store_true",
+        "--pairs-from-library",
+        action="store_true",
         help="keep polarity pairs that name no imported card (they then pair with the library)",
-    )  # fmt: skip
+    )
     imports.add_argument(
         "--skip-invalid", action="store_true", help="import the rest when a file is invalid"
     )

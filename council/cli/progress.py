@@ -128,9 +128,11 @@ class ProgressDisplay:
                 seconds = (row.finished or now) - row.started
                 table.add_row(row.title, cells, str(tokens), f"{seconds:.1f} s")
             streaming = sum(
-                cell.tokens for row in self.rows.values() for cell in row.cells.values()
+                cell.tokens
+                for row in self.rows.values()
+                for cell in row.cells.values()
                 if cell.state == "running"
-            )  # fmt: skip
+            )
             lines = [f" {_count(self.tokens + streaming)} · {now - self.started_at:.1f} s"]
             seat, said = self.latest
             if seat:
@@ -205,8 +207,10 @@ class ProgressDisplay:
             cell = self._cell(event.stage, event.round, event.seat)
             cell.model, cell.attempt, cell.tokens = event.fallback, 1, 0
         where = _where(event.stage, event.round)
-        self._live_note(f"  {where} · {event.seat}: {event.failed} failed, falling back to "
-                   f"{event.fallback} ({_brief(event.error)})")  # fmt: skip
+        self._live_note(
+            f"  {where} · {event.seat}: {event.failed} failed, falling back to "
+            f"{event.fallback} ({_brief(event.error)})"
+        )
 
     @handle.register
     def _(self, event: TurnFinished) -> None:

@@ -113,8 +113,10 @@ def _chairman(name: str, path: Path) -> str:
 
     tiers = tier_models().get(name.lower())
     if not tiers or "high" not in tiers:
-        raise ConfigError(f"{path}: key 'chairman': '{name}' is neither a model (provider/model) "
-                          "nor a provider council knows a high-tier model for")  # fmt: skip
+        raise ConfigError(
+            f"{path}: key 'chairman': '{name}' is neither a model (provider/model) "
+            "nor a provider council knows a high-tier model for"
+        )
     return tiers["high"]
 
 
@@ -185,8 +187,13 @@ def settle(args: argparse.Namespace) -> Settled:
 
 def overrides_note(settings: dict[str, tuple[Any, str]]) -> str | None:
     """The line nyk's checkpoint states when project overrides were applied, or None."""
-    applied = sorted({where for _, where in settings.values()
-                      if where != "flag" and not where.startswith("default")})  # fmt: skip
+    applied = sorted(
+        {
+            where
+            for _, where in settings.values()
+            if where != "flag" and not where.startswith("default")
+        }
+    )
     if not applied:
         return None
     keys = ", ".join(k for k, (_, where) in settings.items() if where in applied)

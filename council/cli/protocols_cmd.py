@@ -96,8 +96,9 @@ def register(commands: Any) -> None:
     )
     new.add_argument("name", metavar="NAME", help="lowercase letters, digits, hyphens")
     new.add_argument(
-        "--dir", default="protocols",
+        "--dir",
+        default="protocols",
         help="folder to write to (default: protocols, where --protocol NAME finds it)",
-    )  # fmt: skip
+    )
     new.add_argument("--force", action="store_true", help="overwrite an existing file")
     new.set_defaults(handler=_new)

@@ -47,22 +47,31 @@ def _query(args: argparse.Namespace) -> Any:
     # 'interrupted' is not stored: it is a 'running' run whose process is gone.
     stored_status = "running" if args.status == "interrupted" else args.status
     return RunQuery(
-        question=args.question, persona=args.persona, model=args.model,
-        protocol=args.protocol, status=stored_status, limit=args.limit, **days,
-    )  # fmt: skip
+        question=args.question,
+        persona=args.persona,
+        model=args.model,
+        protocol=args.protocol,
+        status=stored_status,
+        limit=args.limit,
+        **days,
+    )
 
 
 def _list(args: argparse.Namespace) -> int:
     ledger = _ledger(args)
     rows = [
         {
-            "run_id": r["run_id"], "question": r["question"], "status": _status(args, r),
-            "protocol": r["protocol"], "started": r["started_at"], "finished": r["finished_at"],
+            "run_id": r["run_id"],
+            "question": r["question"],
+            "status": _status(args, r),
+            "protocol": r["protocol"],
+            "started": r["started_at"],
+            "finished": r["finished_at"],
             "calls": r["calls"],
             "seats": {seat: s["model"] for seat, s in json.loads(r["seats"]).items()},
         }
         for r in ledger.runs(_query(args))
-    ]  # fmt: skip
+    ]
     if args.status:
         rows = [row for row in rows if row["status"] == args.status]
     columns = ["run_id", "status", "started", "protocol", "question"]
@@ -82,9 +91,11 @@ def _outcome_columns(outcome: Any) -> dict[str, Any]:
     overdue = outcome.status == "open" and outcome.review_by and outcome.review_by < date.today()
     return {
         "outcome": outcome.status + (" (review overdue)" if overdue else ""),
-        "review_by": str(outcome.review_by or "-"), "owner": outcome.owner or "-",
-        "prediction": outcome.prediction or "-", "note": outcome.note,
-    }  # fmt: skip
+        "review_by": str(outcome.review_by or "-"),
+        "owner": outcome.owner or "-",
+        "prediction": outcome.prediction or "-",
+        "note": outcome.note,
+    }
 
 
 def _outcome(args: argparse.Namespace) -> int:
@@ -114,9 +125,12 @@ def _outcome(args: argparse.Namespace) -> int:
     base = previous.model_dump() if previous else {"run_id": run_id}
     outcome = Outcome.model_validate({**base, **given, "recorded_at": utc_now()})
     ledger.record_outcome(outcome)
-    print(json.dumps(outcome.to_json(), indent=2) if args.json else
-          f"{run_id}: {outcome.status}" + (f", review by {outcome.review_by}"
-                                           if outcome.review_by else ""))  # fmt: skip
+    print(
+        json.dumps(outcome.to_json(), indent=2)
+        if args.json
+        else f"{run_id}: {outcome.status}"
+        + (f", review by {outcome.review_by}" if outcome.review_by else "")
+    )
     return 0
 
 
@@ -133,8 +147,11 @@ def _show(args: argparse.Namespace) -> int:
     status = _status(args, run)
     thoughts = _reasoning(result.turns) if args.reasoning else None
     if args.json:
-        shown = result.to_json() | {"status": status, "error": run.get("error", result.error),
-                                    "config": json.loads(run["config"])}  # fmt: skip
+        shown = result.to_json() | {
+            "status": status,
+            "error": run.get("error", result.error),
+            "config": json.loads(run["config"]),
+        }
         extra = {"reasoning": thoughts} if thoughts is not None else {}
         print(json.dumps(shown | extra, indent=2, ensure_ascii=False))
         return 0
@@ -143,8 +160,10 @@ def _show(args: argparse.Namespace) -> int:
         print(f"error: {run['error']}")
     for turn in result.turns:
         state = "reused" if turn.reused else ("ok" if not turn.error else turn.error)
-        print(f"  {turn.stage:<18} r{turn.round} {turn.seat:<12} {turn.model:<32} "
-              f"{turn.latency_s:6.2f} s{_waited(turn)}  {_tokens(turn)}  {state}")  # fmt: skip
+        print(
+            f"  {turn.stage:<18} r{turn.round} {turn.seat:<12} {turn.model:<32} "
+            f"{turn.latency_s:6.2f} s{_waited(turn)}  {_tokens(turn)}  {state}"
+        )
     if args.prompts:
         for turn in result.turns:
             print(f"\n=== {turn.stage} r{turn.round} · {turn.seat} ===")
@@ -152,8 +171,10 @@ def _show(args: argparse.Namespace) -> int:
                 print(f"--- {message['role']} ---\n{message['content']}")
     for thought in thoughts or []:
         tokens = f" ({thought['reasoning_tokens']} tokens)" if thought["reasoning_tokens"] else ""
-        print(f"\n=== reasoning: {thought['stage']} r{thought['round']} · {thought['seat']}"
-              f"{tokens} ===\n{thought['reasoning']}")  # fmt: skip
+        print(
+            f"\n=== reasoning: {thought['stage']} r{thought['round']} · {thought['seat']}"
+            f"{tokens} ===\n{thought['reasoning']}"
+        )
     return 0
 
 
@@ -168,18 +189,27 @@ def _tokens(turn: Any) -> str:
 def _waited(turn: Any) -> str:
     """A turn's time before its model worked on it (queued, starting); the latency shown
     beside it is the model's own."""
-    parts = [f"queued {turn.queue_s:.2f} s" if turn.queue_s >= 0.005 else "",
-             f"start {turn.start_s:.2f} s" if turn.start_s >= 0.005 else ""]  # fmt: skip
+    parts = [
+        f"queued {turn.queue_s:.2f} s" if turn.queue_s >= 0.005 else "",
+        f"start {turn.start_s:.2f} s" if turn.start_s >= 0.005 else "",
+    ]
     return f" ({', '.join(p for p in parts if p)})" if any(parts) else ""
 
 
 def _reasoning(turns: list[Any]) -> list[dict[str, Any]]:
     """Each turn's reasoning, kept apart from its answer in the run's record."""
     return [
-        {"stage": t.stage, "round": t.round, "seat": t.seat, "model": t.model,
-         "reasoning_tokens": t.reasoning_tokens, "reasoning": t.reasoning}
-        for t in turns if t.reasoning or t.reasoning_tokens
-    ]  # fmt: skip
+        {
+            "stage": t.stage,
+            "round": t.round,
+            "seat": t.seat,
+            "model": t.model,
+            "reasoning_tokens": t.reasoning_tokens,
+            "reasoning": t.reasoning,
+        }
+        for t in turns
+        if t.reasoning or t.reasoning_tokens
+    ]
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -193,8 +223,10 @@ def _export(args: argparse.Namespace) -> int:
     try:
         written = export_run(ledger, run_id, folder)
     except OSError as exc:  # a read-only archive: the run folder cannot be written
-        raise StorageError(f"cannot write {exc.filename or folder}: {exc.strerror}; give "
-                           "--to FOLDER to export elsewhere") from None  # fmt: skip
+        raise StorageError(
+            f"cannot write {exc.filename or folder}: {exc.strerror}; give "
+            "--to FOLDER to export elsewhere"
+        ) from None
     for path in written:
         print(path)
     return 0
@@ -204,9 +236,11 @@ def _resume(args: argparse.Namespace) -> int:
     from council.app.resume import resume
 
     result = resume(
-        args.run_id, runs_folder_of(args), sinks=progress_sinks(args.quiet),
+        args.run_id,
+        runs_folder_of(args),
+        sinks=progress_sinks(args.quiet),
         endpoints=parse_endpoints(args.endpoint),
-    )  # fmt: skip
+    )
     return report_run(result, args.json)
 
 
@@ -226,19 +260,27 @@ def _replay(args: argparse.Namespace) -> int:
         model, pool, tiers = detected(pool, endpoints)
     # Call options given replace the spec's defaults; none given: the calls as recorded.
     calls = {key: value for key, value in given.items() if key in CALLS}
-    spec = with_options({key: given[key] for key in ("fallbacks", "reasoning_effort")
-                         if key in given})  # fmt: skip
+    spec = with_options(
+        {key: given[key] for key in ("fallbacks", "reasoning_effort") if key in given}
+    )
     changes = SeatChanges(
-        seats=seats, model=model, models=pool, fallbacks=spec.fallbacks,
-        seat_slots=given.get("seat_slots"), tiers=tiers,
+        seats=seats,
+        model=model,
+        models=pool,
+        fallbacks=spec.fallbacks,
+        seat_slots=given.get("seat_slots"),
+        tiers=tiers,
         use_model_hints=bool(given.get("use_model_hints")),
         calls=with_options(calls).calls if calls else None,
         reasoning_effort=dict(spec.reasoning_effort),
-    )  # fmt: skip
+    )
     result = replay(
-        args.run_id, runs_folder_of(args), changes=changes,
-        sinks=progress_sinks(args.quiet), endpoints=endpoints,
-    )  # fmt: skip
+        args.run_id,
+        runs_folder_of(args),
+        changes=changes,
+        sinks=progress_sinks(args.quiet),
+        endpoints=endpoints,
+    )
     return report_run(result, args.json)
 
 
@@ -251,9 +293,10 @@ def _add_filters(listing: argparse.ArgumentParser) -> None:
     listing.add_argument("--model", metavar="TEXT", help="runs with a seat on a model like TEXT")
     listing.add_argument("--protocol", metavar="NAME", help="runs of this protocol")
     listing.add_argument(
-        "--status", choices=["completed", "failed", "running", "interrupted", "stopped"],
+        "--status",
+        choices=["completed", "failed", "running", "interrupted", "stopped"],
         help="runs in this state",
-    )  # fmt: skip
+    )
     listing.add_argument("--since", metavar="YYYY-MM-DD", help="runs started on or after")
     listing.add_argument("--until", metavar="YYYY-MM-DD", help="runs started on or before")
     listing.add_argument("--limit", type=positive_int, help="at most this many, newest first")
@@ -272,9 +315,10 @@ def _register_runs(commands: Any) -> None:
     show.add_argument("run_id", help=RUN_HELP)
     show.add_argument("--prompts", action="store_true", help="print every prompt a seat saw")
     show.add_argument(
-        "--reasoning", action="store_true",
+        "--reasoning",
+        action="store_true",
         help="print each reply's reasoning (reasoning models), kept apart from its answer",
-    )  # fmt: skip
+    )
     show.set_defaults(handler=_show)
     export = actions.add_parser(
         "export", help="write a run's events.jsonl and transcript.md from the ledger"
@@ -296,9 +340,10 @@ def _register_outcome(commands: Any) -> None:
     outcome.add_argument("--owner", help="who answers for it")
     outcome.add_argument("--review-by", metavar="YYYY-MM-DD", help="when to look again")
     outcome.add_argument(
-        "--status", choices=["open", "confirmed", "revised", "reversed"],
+        "--status",
+        choices=["open", "confirmed", "revised", "reversed"],
         help="where the verdict stands (a new record starts open)",
-    )  # fmt: skip
+    )
     outcome.add_argument("--note", help="what happened")
     outcome.add_argument("--json", action="store_true", help="JSON on stdout")
     outcome.add_argument("--out", type=runs_folder, help=OUT_HELP)
@@ -311,9 +356,12 @@ def _register_rerun(commands: Any) -> None:
     )
     resume.add_argument("run_id", help=RUN_HELP)
     resume.add_argument(
-        "--endpoint", action="append", default=[], metavar="MODEL=URL",
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="MODEL=URL",
         help="send a model to this OpenAI-compatible base URL (credentials are not stored)",
-    )  # fmt: skip
+    )
     resume.set_defaults(handler=_resume)
     replay = commands.add_parser(
         "replay", help="rerun a run with its seats changed, reusing every identical call"

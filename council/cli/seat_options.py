@@ -12,8 +12,17 @@ from council.cli.spec_flags import add_spec_flags
 from council.records.options import options
 
 # The options a replay may change: who sits on which model, and how calls behave.
-SEATING = ("model", "chairman", "seats", "endpoints", "models", "seat_slots", "fallbacks",
-           "use_model_hints", "reasoning_effort")  # fmt: skip
+SEATING = (
+    "model",
+    "chairman",
+    "seats",
+    "endpoints",
+    "models",
+    "seat_slots",
+    "fallbacks",
+    "use_model_hints",
+    "reasoning_effort",
+)
 CALLS = tuple(option.key for option in options() if option.path[0] == "calls")
 
 

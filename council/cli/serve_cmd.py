@@ -24,19 +24,30 @@ def _serve(args: argparse.Namespace) -> int:
 
         from council.web.app import create_app
     except ImportError as exc:
-        raise ConfigError(f"the web app needs fastapi and uvicorn ({exc.name} is missing): "
-                          "pip install 'fastapi>=0.110' 'uvicorn>=0.29'") from None  # fmt: skip
+        raise ConfigError(
+            f"the web app needs fastapi and uvicorn ({exc.name} is missing): "
+            "pip install 'fastapi>=0.110' 'uvicorn>=0.29'"
+        ) from None
     token = read_token(args, TOKEN_ENV)
     _, pool = models_option(args.models)
-    spending = {key: getattr(args, key) for key in
-                ("max_tokens", "budget_tokens", "budget_usd", "budget_seconds")
-                if getattr(args, key) is not None}  # fmt: skip
+    spending = {
+        key: getattr(args, key)
+        for key in ("max_tokens", "budget_tokens", "budget_usd", "budget_seconds")
+        if getattr(args, key) is not None
+    }
     settings = ServerSettings(
-        runs_dir=runs_folder_of(args), host=args.host, port=args.port, token=token,
-        max_runs=args.max_runs, allow_endpoints=args.allow_endpoints,
-        endpoints=parse_endpoints(args.endpoint), models=pool, default_model=args.model,
-        experiments_dir=Path(args.experiments) if args.experiments else None, **spending,
-    )  # fmt: skip
+        runs_dir=runs_folder_of(args),
+        host=args.host,
+        port=args.port,
+        token=token,
+        max_runs=args.max_runs,
+        allow_endpoints=args.allow_endpoints,
+        endpoints=parse_endpoints(args.endpoint),
+        models=pool,
+        default_model=args.model,
+        experiments_dir=Path(args.experiments) if args.experiments else None,
+        **spending,
+    )
     settings.check_bind(args.allow_remote)
     _check_port(args.host, args.port)  # before "serving ... on": a taken port is one line
     # The token is not printed: this line may end up in a log.
@@ -66,8 +77,9 @@ def _check_port(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
-            raise ConfigError(f"cannot serve on {host}:{port}: {reason} (another server is "
-                              "there? give --port N)") from None  # fmt: skip
+            raise ConfigError(
+                f"cannot serve on {host}:{port}: {reason} (another server is there? give --port N)"
+            ) from None
 
 
 def register(commands: Any) -> None:
@@ -77,10 +89,11 @@ def register(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind")
     serve.add_argument("--port", type=positive_int, default=8000, help="port to bind")
     serve.add_argument(
-        "--allow-remote", action="store_true",
+        "--allow-remote",
+        action="store_true",
         help="allow a --host beyond loopback (needs a token: $COUNCIL_SERVE_TOKEN or "
         "--token-file, at least 16 characters)",
-    )  # fmt: skip
+    )
     add_token_options(serve, "COUNCIL_SERVE_TOKEN")
     serve.add_argument("--max-runs", type=positive_int, default=2, help="councils at once")
     serve.add_argument(
@@ -104,15 +117,19 @@ def register(commands: Any) -> None:
         help="each run's wall-time budget (default 1800)",
     )
     serve.add_argument(
-        "--allow-endpoints", action="store_true",
+        "--allow-endpoints",
+        action="store_true",
         help="let a convene request send seats to a URL of its choosing",
-    )  # fmt: skip
+    )
     serve.add_argument("--model", help="the default model offered (default: the bundled one)")
     serve.add_argument("--models", metavar="M1,M2,...", help="more models to offer")
     serve.add_argument(
-        "--endpoint", action="append", default=[], metavar="MODEL=URL",
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="MODEL=URL",
         help="offer a model served at an OpenAI-compatible URL; repeatable",
-    )  # fmt: skip
+    )
     serve.add_argument("--out", type=runs_folder, help="the runs folder (default: the runs home)")
     serve.add_argument("--experiments", metavar="DIR", help="a folder of experiment folders")
     serve.set_defaults(handler=_serve)

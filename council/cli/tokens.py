@@ -15,9 +15,10 @@ MAX_TOKEN_FILE_BYTES = 4096
 
 def add_token_options(parser: Any, env_var: str) -> None:
     parser.add_argument(
-        "--token-file", metavar="FILE",
+        "--token-file",
+        metavar="FILE",
         help=f"read the token every request must carry from FILE (or set ${env_var})",
-    )  # fmt: skip
+    )
     # Taken only to refuse it with the reason: argparse would say 'unrecognized arguments'.
     parser.add_argument("--token", help=argparse.SUPPRESS)
 

@@ -15,11 +15,22 @@ def _status(args: argparse.Namespace) -> int:
 
     workers = warm.live_workers()
     if args.json:
-        print(json.dumps([{
-            "socket": str(w.socket), "pid": w.pid, "serving": w.serving,
-            "idle_s": round(time.time() - w.last_used, 1), "rss_mb": w.rss_mb,
-            "this_install": w.socket == warm.socket_path(),
-        } for w in workers], indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                [
+                    {
+                        "socket": str(w.socket),
+                        "pid": w.pid,
+                        "serving": w.serving,
+                        "idle_s": round(time.time() - w.last_used, 1),
+                        "rss_mb": w.rss_mb,
+                        "this_install": w.socket == warm.socket_path(),
+                    }
+                    for w in workers
+                ],
+                indent=2,
+            )
+        )
         return 0
     if not workers:
         print("no warm worker alive")

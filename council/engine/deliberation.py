@@ -253,18 +253,27 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
     def _finish(self, status: RunStatus, error: str | None) -> None:
         self._emit(
             RunFinished(
-                run_id=self.run_id, status=status, error=error, synthesis=self._synthesis(),
-                finished_at=utc_now(), metadata=self._metadata(), verdict_check=self.verdict_check,
+                run_id=self.run_id,
+                status=status,
+                error=error,
+                synthesis=self._synthesis(),
+                finished_at=utc_now(),
+                metadata=self._metadata(),
+                verdict_check=self.verdict_check,
             )
-        )  # fmt: skip
+        )
 
     def _metadata(self) -> SessionMetadata:
         return session_metadata(
-            self._record.events, self.protocol.name, self.seats, len(self.panel),
+            self._record.events,
+            self.protocol.name,
+            self.seats,
+            len(self.panel),
             reasks=sum(len(seats) for seats in self.reasked.values()),
             duration_s=time.monotonic() - self._budget.started,
-            enforcement=self.enforcement, chair_failed=self.chair_failed,
-        )  # fmt: skip
+            enforcement=self.enforcement,
+            chair_failed=self.chair_failed,
+        )
 
     async def _run_graph(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -335,10 +344,13 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         seats = [seat for seat in chosen if seat.name not in self._absent]
         self._emit(
             StageStarted(
-                run_id=self.run_id, stage=stage.id, round=round_number, label=stage.label,
+                run_id=self.run_id,
+                stage=stage.id,
+                round=round_number,
+                label=stage.label,
                 seats=[seat.name for seat in seats],
             )
-        )  # fmt: skip
+        )
         turns = await self._speak(stage, seats, round_number)
         turns = await self._enforce(kind, stage, turns, round_number)
         if stage.id in self._latest:
@@ -350,8 +362,9 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
             self._emit(TallyMade(run_id=self.run_id, tally=tally))
         self._finish_stage(stage, turns, round_number)
 
-    async def _speak(self, stage: SpeakingStage, seats: list[Seat], round_number: int
-                     ) -> list[Turn]:  # fmt: skip
+    async def _speak(
+        self, stage: SpeakingStage, seats: list[Seat], round_number: int
+    ) -> list[Turn]:
         if stage.sequential_up_to is not None and len(seats) <= stage.sequential_up_to:
             results = await self._one_by_one(stage, seats, round_number)
         else:
@@ -366,8 +379,9 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
             raise refused[0]
         return [r for r in results if isinstance(r, Turn)]
 
-    async def _enforce(self, kind: StageKind, stage: SpeakingStage, turns: list[Turn],
-                       round_number: int) -> list[Turn]:  # fmt: skip
+    async def _enforce(
+        self, kind: StageKind, stage: SpeakingStage, turns: list[Turn], round_number: int
+    ) -> list[Turn]:
         """The stage kind's own follow-up, then the gates the stage names (nyk's STEP 4 scan
         and the restate gate's flag), each extra call counted under its rule's tag."""
         turns = await kind.follow_up(self, stage, turns, round_number)
@@ -389,10 +403,13 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         answered = sum(turn.ok for turn in turns)
         self._emit(
             StageFinished(
-                run_id=self.run_id, stage=stage.id, round=round_number, answered=answered,
+                run_id=self.run_id,
+                stage=stage.id,
+                round=round_number,
+                answered=answered,
                 seats=len(turns),
             )
-        )  # fmt: skip
+        )
         if answered < stage.min_turns:
             failed = "; ".join(
                 [f"{t.seat}: {t.error}" for t in turns if not t.ok]
@@ -447,12 +464,24 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         return self._per_provider[provider]
 
     async def _call(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, request: ModelRequest,
-        stage_id: str, queued_s: float = 0.0,
-    ) -> Turn:  # fmt: skip
+        self,
+        stage: SpeakingStage,
+        seat: Seat,
+        round_number: int,
+        request: ModelRequest,
+        stage_id: str,
+        queued_s: float = 0.0,
+    ) -> Turn:
         structured = request.response_schema is not None and seat.model.structured_output
-        self._emit(TurnStarted(run_id=self.run_id, stage=stage_id, round=round_number,
-                               seat=seat.name, structured=structured))  # fmt: skip
+        self._emit(
+            TurnStarted(
+                run_id=self.run_id,
+                stage=stage_id,
+                round=round_number,
+                seat=seat.name,
+                structured=structured,
+            )
+        )
         started_at, start = utc_now(), time.perf_counter()
         shown = wants_deltas(self.sink)  # a follower shows replies as they come: calls stream
         listener = TurnListener(
@@ -513,12 +542,16 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
             start_s=round(waits[1], 4),
             started_at=started_at,
             request=CallRequest(
-                model=seat.model.model, messages=_redacted(request.messages, self.redact),
+                model=seat.model.model,
+                messages=_redacted(request.messages, self.redact),
                 max_tokens=request.max_tokens,
-                temperature=request.temperature, seed=request.seed, expects=request.expects,
-                choices=list(request.choices), response_schema=request.response_schema,
+                temperature=request.temperature,
+                seed=request.seed,
+                expects=request.expects,
+                choices=list(request.choices),
+                response_schema=request.response_schema,
                 reasoning_effort=request.reasoning_effort,
             ),
             **usage,
-        )  # fmt: skip
+        )
         return turn

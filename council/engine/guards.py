@@ -202,9 +202,10 @@ def _replies(run: GuardRun, stage: GuardStage) -> tuple[list[Turn], int]:
     measure, and how many answered too briefly to be."""
     panel = {seat.name for seat in run.panel}
     answered = [
-        t for t in run.previous_turns(stage.watches or "")
+        t
+        for t in run.previous_turns(stage.watches or "")
         if t.ok and (t.text or "").strip() and t.seat in panel
-    ]  # fmt: skip
+    ]
     kept = [t for t in answered if measurable(t.text)]
     return kept, len(answered) - len(kept)
 
@@ -264,10 +265,14 @@ class DiversityCondition(GuardCondition):
         reading = run.readings.setdefault(stage.id, GuardReading())
         reading.diversity = reading.threshold = reading.p_value = None  # nothing stale
         if probe is None or len(turns) < 2:
-            why = NO_PROBE if probe is None else (
-                f"fewer than two replies in '{stage.watches}' to measure"
-                f"{_left_out(short, 'reply')}"
-            )  # fmt: skip
+            why = (
+                NO_PROBE
+                if probe is None
+                else (
+                    f"fewer than two replies in '{stage.watches}' to measure"
+                    f"{_left_out(short, 'reply')}"
+                )
+            )
             return self._record(run, stage, round_number, Verdict(False, f"unmeasured: {why}"))
         value = probe.diversity([t.text or "" for t in turns])
         what = (
@@ -285,9 +290,14 @@ class DiversityCondition(GuardCondition):
         return self._record(run, stage, round_number, verdict, measured=value, threshold=threshold)
 
     async def _against_baseline(
-        self, run: GuardRun, stage: GuardStage, round_number: int, turns: list[Turn],
-        value: float, what: str,
-    ) -> Verdict:  # fmt: skip
+        self,
+        run: GuardRun,
+        stage: GuardStage,
+        round_number: int,
+        turns: list[Turn],
+        value: float,
+        what: str,
+    ) -> Verdict:
         probe = cast(DiversityProbe, run.probe)
         voices, short = _long_enough(await assistant_voice(run, stage, turns))
         models = [run.seats[t.seat].model.model for t in turns]
@@ -314,9 +324,13 @@ class DiversityCondition(GuardCondition):
             f"{_answers(voices)}{_left_out(short, 'answer')})"
         )
         numbers = dict(
-            measured=test.measured, threshold=test.floor, floor_low=test.floor_low,
-            floor_high=test.floor_high, alpha=alpha, method=test.method,
-        )  # fmt: skip
+            measured=test.measured,
+            threshold=test.floor,
+            floor_low=test.floor_low,
+            floor_high=test.floor_high,
+            alpha=alpha,
+            method=test.method,
+        )
         if test.smallest_p > alpha:
             why = (
                 f"unmeasured: {what} against {spread}: {test.relabellings} relabellings cannot "
@@ -325,29 +339,44 @@ class DiversityCondition(GuardCondition):
             return self._record(run, stage, round_number, Verdict(False, why), **numbers)
         reading = run.readings[stage.id]
         reading.diversity, reading.threshold, reading.p_value = (
-            test.measured, test.floor, test.p_value,
-        )  # fmt: skip
+            test.measured,
+            test.floor,
+            test.p_value,
+        )
         fired = test.p_value > alpha
-        verdict = Verdict(fired, (
-            f"{what} is {'not shown' if fired else 'shown'} above {spread}: p = "
-            f"{test.p_value:.3f} {'>' if fired else '<='} alpha {alpha:g}, one-sided "
-            f"permutation test over {test.relabellings} relabellings"
-        ))  # fmt: skip
+        verdict = Verdict(
+            fired,
+            (
+                f"{what} is {'not shown' if fired else 'shown'} above {spread}: p = "
+                f"{test.p_value:.3f} {'>' if fired else '<='} alpha {alpha:g}, one-sided "
+                f"permutation test over {test.relabellings} relabellings"
+            ),
+        )
         return self._record(run, stage, round_number, verdict, p_value=test.p_value, **numbers)
 
     def _record(
-        self, run: GuardRun, stage: GuardStage, round_number: int, verdict: Verdict,
+        self,
+        run: GuardRun,
+        stage: GuardStage,
+        round_number: int,
+        verdict: Verdict,
         **numbers: Any,
-    ) -> Verdict:  # fmt: skip
+    ) -> Verdict:
         """Record the check as a gate note: the reason, and what was measured (distances and
         p to 4 places; alpha and the method as they are)."""
         for name in ("measured", "threshold", "floor_low", "floor_high", "p_value"):
             if name in numbers:
                 numbers[name] = _rounded(numbers[name])
-        run.record_gate(GateNote(
-            stage=stage.id, round=round_number, gate=self.gate, fired=verdict.fired,
-            reason=verdict.reason, **numbers,
-        ))  # fmt: skip
+        run.record_gate(
+            GateNote(
+                stage=stage.id,
+                round=round_number,
+                gate=self.gate,
+                fired=verdict.fired,
+                reason=verdict.reason,
+                **numbers,
+            )
+        )
         return verdict
 
 
@@ -371,8 +400,14 @@ class DriftCondition(GuardCondition):
                     positions[turn.seat] = found
         if not positions:
             why = NO_PROBE if probe is None else f"no reply in '{stage.watches}' could be placed"
-            note = GateNote(stage=stage.id, round=round_number, gate=self.gate, fired=False,
-                            reason=f"unmeasured: {why}", threshold=cap)  # fmt: skip
+            note = GateNote(
+                stage=stage.id,
+                round=round_number,
+                gate=self.gate,
+                fired=False,
+                reason=f"unmeasured: {why}",
+                threshold=cap,
+            )
             run.record_gate(note)
             return Verdict(False, note.reason)
         shown = ", ".join(f"{seat} {_two(p)} ({how})" for seat, (p, how) in positions.items())
@@ -380,13 +415,21 @@ class DriftCondition(GuardCondition):
         fired = bool(reading.drifting)
         reason = (
             f"{', '.join(reading.drifting)} past the drift cap {cap:.2f} ({shown})"
-            if fired else f"every seat within the drift cap {cap:.2f} ({shown})"
-        )  # fmt: skip
-        run.record_gate(GateNote(
-            stage=stage.id, round=round_number, gate=self.gate, fired=fired,
-            seats=list(reading.drifting), reason=reason, threshold=cap,
-            measured=_rounded(max(p for p, _ in positions.values())),
-        ))  # fmt: skip
+            if fired
+            else f"every seat within the drift cap {cap:.2f} ({shown})"
+        )
+        run.record_gate(
+            GateNote(
+                stage=stage.id,
+                round=round_number,
+                gate=self.gate,
+                fired=fired,
+                seats=list(reading.drifting),
+                reason=reason,
+                threshold=cap,
+                measured=_rounded(max(p for p, _ in positions.values())),
+            )
+        )
         return Verdict(fired, reason)
 
 

@@ -217,8 +217,13 @@ def _read_ballot(seat: str, text: str, stage: VoteStage, found: Found, reason: A
     scale = ballot_scale(stage.ballot)
     stance_text, confidence_text, dealbreaker, problem = found
     options = stage.options or []
-    if (stance_text is None and scale.from_prose and options and not stage.numeric
-            and stage.rule != "borda"):  # fmt: skip
+    if (
+        stance_text is None
+        and scale.from_prose
+        and options
+        and not stage.numeric
+        and stage.rule != "borda"
+    ):
         # Last resort: a reply that names exactly one option in its final sentence.
         tail = re.split(r"(?<=[.!?])\s+", text.strip())[-1]
         stance_text = tail if match_option(tail, options) else None
@@ -233,9 +238,13 @@ def _read_ballot(seat: str, text: str, stage: VoteStage, found: Found, reason: A
     problem = "; ".join(p for p in (problem, confidence_problem) if p) or None
     reason = str(reason).strip()[:200] if reason else _reason(text)
     common: dict[str, Any] = {
-        "seat": seat, "confidence": confidence, "confidence_label": level,
-        "dealbreaker": deal, "reason": reason or None, "raw_stance": _clean(stance_text),
-    }  # fmt: skip
+        "seat": seat,
+        "confidence": confidence,
+        "confidence_label": level,
+        "dealbreaker": deal,
+        "reason": reason or None,
+        "raw_stance": _clean(stance_text),
+    }
     return _ballot_for(stage, stance_text, common, problem)
 
 
@@ -268,17 +277,19 @@ def _ballot_for(
         option = match_option(stance_text, options)
         if option is None:
             return Ballot(
-                **common, valid=False,
+                **common,
+                valid=False,
                 problem=f"stance '{_clean(stance_text)}' is not one of {', '.join(options)}",
-            )  # fmt: skip
+            )
         return Ballot(**common, valid=True, stance=option, problem=problem)
     if not canonical(stance_text):  # marks with no word ("][", "--"): no position at all
         return Ballot(**common, valid=False, problem=f"stance '{stance_text.strip()}' has no words")
     if len(stance_text.split()) > MAX_STANCE_WORDS:  # prose caught by the pattern, not a stance
         return Ballot(
-            **common, valid=False,
+            **common,
+            valid=False,
             problem=f"stance '{_clean(stance_text)[:60]}' is not a position in a few words",
-        )  # fmt: skip
+        )
     return Ballot(**common, valid=True, stance=canonical(stance_text), problem=problem)
 
 
@@ -310,8 +321,9 @@ def merge_stances(
     canon: dict[str, str] = {}
     kept: list[str] = []
     for stance, _ in sorted(counts.items(), key=lambda item: -item[1]):
-        target = next((k for k in kept if similarity and similarity(stance, k) >= STANCE_MERGE),
-                      None)  # fmt: skip
+        target = next(
+            (k for k in kept if similarity and similarity(stance, k) >= STANCE_MERGE), None
+        )
         if target is None:
             kept.append(stance)
         else:
@@ -357,18 +369,28 @@ def tally_votes(
     valid = [b for b in ballots if b.valid and b.stance != ABSTAIN]
     scale = ballot_scale(stage.ballot)
     base: dict[str, Any] = {
-        "stage": stage.id, "round": round_number, "kind": "vote", "ballots": ballots,
-        "invalid": [b.seat for b in ballots if not b.valid], "threshold": _threshold(stage),
+        "stage": stage.id,
+        "round": round_number,
+        "kind": "vote",
+        "ballots": ballots,
+        "invalid": [b.seat for b in ballots if not b.valid],
+        "threshold": _threshold(stage),
         "abstained": [b.seat for b in ballots if b.valid and b.stance == ABSTAIN],
-        "denominator": float(denominator), "merged": merged,
+        "denominator": float(denominator),
+        "merged": merged,
         "weights": {seat: float(w) for seat, w in base_weight.items()},
         "needed": round(float(_exact(_threshold(stage)) * denominator), 4),
-        "ballot": scale.name, "dealbreaker": scale.dealbreaker,
-    }  # fmt: skip
+        "ballot": scale.name,
+        "dealbreaker": scale.dealbreaker,
+    }
     if not valid or not denominator:
         could = bool(denominator) and _reached(stage, uncounted / denominator)
-        return Tally(**base, rule=stage.rule, outcome="inconclusive" if could else "split",
-                     split=not could and bool(ballots))  # fmt: skip
+        return Tally(
+            **base,
+            rule=stage.rule,
+            outcome="inconclusive" if could else "split",
+            split=not could and bool(ballots),
+        )
     if stage.numeric:
         return _tally_numeric(stage, valid, base, len(ballots))
     scores: dict[str, Fraction] = defaultdict(Fraction)
@@ -462,7 +484,11 @@ def _tally_numeric(
         outcome=outcome,
         dissenters=[b.seat for b in valid if b not in agreeing],
         scores={
-            "median": median, "q1": quartiles[0], "q3": quartiles[2],
-            "mean": round(statistics.fmean(values), 4), "min": values[0], "max": values[-1],
+            "median": median,
+            "q1": quartiles[0],
+            "q3": quartiles[2],
+            "mean": round(statistics.fmean(values), 4),
+            "min": values[0],
+            "max": values[-1],
         },
-    )  # fmt: skip
+    )

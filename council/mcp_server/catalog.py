@@ -53,11 +53,14 @@ def list_protocols() -> list[dict[str, Any]]:
     rows = []
     for path in available_protocols().values():
         protocol = load_protocol_file(path)
-        rows.append({
-            "name": protocol.name, "description": protocol.spec.description,
-            "origin": protocol.spec.origin,
-            "stages": [stage.id for stage in protocol.speaking_stages()],
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": protocol.name,
+                "description": protocol.spec.description,
+                "origin": protocol.spec.origin,
+                "stages": [stage.id for stage in protocol.speaking_stages()],
+            }
+        )
     return rows
 
 
@@ -94,13 +97,16 @@ def list_runs(settings: ServerSettings, filters: dict[str, Any], limit: int) -> 
     query = RunQuery(**filters, limit=limit)
     return [
         {
-            "run_id": r["run_id"], "question": r["question"], "status": r["status"],
-            "protocol": r["protocol"], "started_at": r["started_at"],
+            "run_id": r["run_id"],
+            "question": r["question"],
+            "status": r["status"],
+            "protocol": r["protocol"],
+            "started_at": r["started_at"],
             "finished_at": r["finished_at"],
             "seats": {seat: s["model"] for seat, s in json.loads(r["seats"]).items()},
         }
         for r in find_runs(query, runs_location(settings.runs_dir))
-    ]  # fmt: skip
+    ]
 
 
 def fetch_run(name: str, settings: ServerSettings) -> RunResult:
@@ -117,13 +123,19 @@ def run_record(run: RunResult, turns: bool, prompts: bool) -> dict[str, Any]:
     if turns:
         record["transcript"] = [
             {
-                "stage": t.stage, "round": t.round, "seat": t.seat, "persona": t.persona,
-                "model": t.model, "content": t.content, "error": t.error,
-                "latency_s": t.latency_s, "completion_tokens": t.completion_tokens,
+                "stage": t.stage,
+                "round": t.round,
+                "seat": t.seat,
+                "persona": t.persona,
+                "model": t.model,
+                "content": t.content,
+                "error": t.error,
+                "latency_s": t.latency_s,
+                "completion_tokens": t.completion_tokens,
                 **({"messages": t.request.messages if t.request else []} if prompts else {}),
             }
             for t in run.turns
-        ]  # fmt: skip
+        ]
     return record
 
 

@@ -178,12 +178,20 @@ NARROW: dict[str, Callable[[Convener, Any], Any]] = {
 
 def tally_summary(tally: Tally) -> dict[str, Any]:
     return {
-        "stage": tally.stage, "round": tally.round, "kind": tally.kind, "rule": tally.rule,
-        "winner": tally.winner, "agreement": tally.agreement, "consensus": tally.consensus,
-        "split": tally.split, "scores": tally.scores, "dissenters": tally.dissenters,
-        "abstained": tally.abstained, "invalid": tally.invalid,
+        "stage": tally.stage,
+        "round": tally.round,
+        "kind": tally.kind,
+        "rule": tally.rule,
+        "winner": tally.winner,
+        "agreement": tally.agreement,
+        "consensus": tally.consensus,
+        "split": tally.split,
+        "scores": tally.scores,
+        "dissenters": tally.dissenters,
+        "abstained": tally.abstained,
+        "invalid": tally.invalid,
         "summary": describe_tally(tally, {}),
-    }  # fmt: skip
+    }
 
 
 def run_summary(run: RunResult) -> dict[str, Any]:

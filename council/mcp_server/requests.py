@@ -62,9 +62,14 @@ def _matching(value: str, pattern: re.Pattern[str], most: int, refusal: str) -> 
 
 def check_name(value: str, what: str, limits: Limits) -> str:
     most = limits.name_chars
-    return _matching(value, _NAME, most, f"{what} '{value[:most]}' is not a name (letters, "
-                     f"digits, '-', '_', '.'; at most {most} characters): this server takes "
-                     "names, not paths")  # fmt: skip
+    return _matching(
+        value,
+        _NAME,
+        most,
+        f"{what} '{value[:most]}' is not a name (letters, "
+        f"digits, '-', '_', '.'; at most {most} characters): this server takes "
+        "names, not paths",
+    )
 
 
 def library_entry(name: str, what: str, library: Mapping[str, Path], limits: Limits) -> Path:
@@ -95,8 +100,13 @@ def check_count(values: Sized, what: str, most: int) -> None:
 
 def check_model(value: str, what: str, limits: Limits) -> str:
     most = limits.model_chars
-    return _matching(value, _MODEL, most, f"{what}: '{value[:most]}' is not a model string "
-                     f"'provider/model' (at most {most} characters, no URL)")  # fmt: skip
+    return _matching(
+        value,
+        _MODEL,
+        most,
+        f"{what}: '{value[:most]}' is not a model string "
+        f"'provider/model' (at most {most} characters, no URL)",
+    )
 
 
 def check_endpoints(endpoints: Mapping[str, str], settings: ServerSettings) -> dict[str, str]:

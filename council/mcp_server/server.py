@@ -159,8 +159,7 @@ def _add_runs(server: MCPServer, settings: ServerSettings) -> None:
         status: str | None = None,
         limit: int = 20,
     ) -> list[dict[str, Any]]:
-        filters = {"question": question, "persona": persona, "protocol": protocol,
-                   "status": status}  # fmt: skip
+        filters = {"question": question, "persona": persona, "protocol": protocol, "status": status}
         return list(await in_thread(catalog.list_runs, settings, filters, limit))
 
     @server.tool(

@@ -89,8 +89,9 @@ def claimed_stdin() -> Iterator[Any]:
     os.dup2(null, 0)
     os.close(null)
     # closefd=False: a reader thread may still block on it after the server stops.
-    text = io.TextIOWrapper(os.fdopen(wire, "rb", closefd=False), encoding="utf-8",
-                            errors="replace")  # fmt: skip
+    text = io.TextIOWrapper(
+        os.fdopen(wire, "rb", closefd=False), encoding="utf-8", errors="replace"
+    )
     try:
         yield anyio.wrap_file(text)
     finally:
@@ -147,8 +148,7 @@ async def serve_stdio(server: Any) -> None:
         gate = GatedLines(stdin)
         async with stdio_server(stdin=cast(Any, gate)) as (read_stream, write_stream):
             gate.answer_with(write_stream)
-            await lowlevel.run(read_stream, write_stream,
-                               lowlevel.create_initialization_options())  # fmt: skip
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
 # -- streamable HTTP --------------------------------------------------------------------------
@@ -194,6 +194,11 @@ class JsonRpcGate:
 
 async def _answer(send: Any, status: int, reply: Reply) -> None:
     body = json.dumps(reply).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -175,8 +175,10 @@ def _long_enough(
     if not voices:
         return None, {}
     kept = {model: [t for t in texts if measurable(t)] for model, texts in voices.items()}
-    short = {model: sum(1 for t in texts if t.strip()) - len(kept[model])
-             for model, texts in voices.items()}  # fmt: skip
+    short = {
+        model: sum(1 for t in texts if t.strip()) - len(kept[model])
+        for model, texts in voices.items()
+    }
     return {model: texts for model, texts in kept.items() if texts} or None, short
 
 
@@ -189,10 +191,15 @@ def _baseline(
             distance = mean_pairwise_distance(embedder.encode(list(texts)))
             thin = len(texts) < BASELINE_ANSWERS
             note = f"fewer than {BASELINE_ANSWERS} answers: a noisy baseline" if thin else None
-            baselines.append(NoPersonaBaseline(
-                model=model, mean_pairwise_distance=_round4(distance), samples=len(texts),
-                short_answers_skipped=short.get(model, 0), note=note,
-            ))  # fmt: skip
+            baselines.append(
+                NoPersonaBaseline(
+                    model=model,
+                    mean_pairwise_distance=_round4(distance),
+                    samples=len(texts),
+                    short_answers_skipped=short.get(model, 0),
+                    note=note,
+                )
+            )
     return baselines
 
 
@@ -200,10 +207,14 @@ def _stage(stage: str, rnd: int, turns: list[Turn], X: Any) -> StageDiversity:
     labels = [t.seat for t in turns]
     if len(turns) < 2:
         return StageDiversity(
-            stage=stage, round=rnd, seats=len(turns), mean_pairwise_distance=None,
-            vendi_score=None, note="one seat spoke: diversity needs at least two voices",
+            stage=stage,
+            round=rnd,
+            seats=len(turns),
+            mean_pairwise_distance=None,
+            vendi_score=None,
+            note="one seat spoke: diversity needs at least two voices",
             labels=labels,
-        )  # fmt: skip
+        )
     centroid = centroid_distances(X)
     return StageDiversity(
         stage=stage,
@@ -240,11 +251,16 @@ def _flips(run: RunResult) -> list[StanceFlip]:
             old = {b.seat: b.stance for b in before.ballots if b.valid}
             for ballot in after.ballots:
                 if ballot.valid and ballot.seat in old and old[ballot.seat] != ballot.stance:
-                    flips.append(StanceFlip(
-                        stage=stage, seat=ballot.seat, from_round=before.round,
-                        to_round=after.round, from_stance=str(old[ballot.seat]),
-                        to_stance=str(ballot.stance),
-                    ))  # fmt: skip
+                    flips.append(
+                        StanceFlip(
+                            stage=stage,
+                            seat=ballot.seat,
+                            from_round=before.round,
+                            to_round=after.round,
+                            from_stance=str(old[ballot.seat]),
+                            to_stance=str(ballot.stance),
+                        )
+                    )
     return flips
 
 
@@ -285,11 +301,16 @@ def _drift(
             position = drift_position(vector, persona, assistant)
         except EmbeddingError:
             continue
-        drift.append(Drift(
-            seat=turn.seat, stage=turn.stage, round=turn.round, position=_round4(position),
-            persona_similarity=_round4(vector @ persona),
-            assistant_similarity=_round4(vector @ assistant),
-        ))  # fmt: skip
+        drift.append(
+            Drift(
+                seat=turn.seat,
+                stage=turn.stage,
+                round=turn.round,
+                position=_round4(position),
+                persona_similarity=_round4(vector @ persona),
+                assistant_similarity=_round4(vector @ assistant),
+            )
+        )
     note = f"no no-persona baseline for {', '.join(sorted(missing))}" if missing else None
     return drift, note, fallback
 

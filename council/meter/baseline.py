@@ -121,11 +121,16 @@ def baseline_test(
     low, high = np.percentile(_mean_within(distances, _masks(subsets, len(labels)), m), [5, 95])
     measured = float(_mean_within(distances, observed, m)[0])
     return BaselineTest(
-        measured=measured, floor=measured - observed_excess, floor_low=float(low),
-        floor_high=float(high), p_value=float(np.mean(excess >= observed_excess - _TIE)),
-        relabellings=len(excess), exhaustive=exhaustive, replies=m,
+        measured=measured,
+        floor=measured - observed_excess,
+        floor_low=float(low),
+        floor_high=float(high),
+        p_value=float(np.mean(excess >= observed_excess - _TIE)),
+        relabellings=len(excess),
+        exhaustive=exhaustive,
+        replies=m,
         answers={model: len(baseline[model]) for model in models},
-    )  # fmt: skip
+    )
 
 
 def _draws(

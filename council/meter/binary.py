@@ -133,6 +133,15 @@ def paired_binary(
     low, high = newcombe_paired_interval(a, b, c, d, confidence=confidence)
     n = len(pairs)
     return BinaryComparison(
-        before=(a + b) / n, after=(a + c) / n, difference=(c - b) / n, low=low, high=high,
-        n_pairs=n, b=b, c=c, p_value=mcnemar_exact(b, c), confidence=confidence, role=role,
-    )  # fmt: skip
+        before=(a + b) / n,
+        after=(a + c) / n,
+        difference=(c - b) / n,
+        low=low,
+        high=high,
+        n_pairs=n,
+        b=b,
+        c=c,
+        p_value=mcnemar_exact(b, c),
+        confidence=confidence,
+        role=role,
+    )

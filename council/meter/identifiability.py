@@ -151,9 +151,19 @@ def _design(X: Matrix, y: Indices, fold: Indices, key: Indices, k: int) -> _Desi
     sums = np.zeros((int(key.max()) + 1, X.shape[1]))
     np.add.at(sums, key, X)
     return _Design(
-        X, y, fold, key, pair.astype(np.intp), pairs // k, pairs % k, k, int(fold.max()) + 1,
-        starts, sums, np.bincount(key),
-    )  # fmt: skip
+        X,
+        y,
+        fold,
+        key,
+        pair.astype(np.intp),
+        pairs // k,
+        pairs % k,
+        k,
+        int(fold.max()) + 1,
+        starts,
+        sums,
+        np.bincount(key),
+    )
 
 
 def _unit_rows(X: Matrix) -> Matrix:
@@ -384,20 +394,35 @@ def _score(result: Identifiability, d: _Design, permutations: int, seed: int) ->
 def _notes(result: Identifiability, sizes: Sequence[int], B: int) -> list[str]:
     unit, folds, floor = HOLD_OUT[result.held_out or "answer"][0], result.folds, result.p_floor
     candidates = [
-        (bool(result.excluded), f"left out (in under two held-out {unit}s, so never both "
-         f"trained on and held out): {', '.join(result.excluded)}"),
-        (result.held_out == "stage", "no second run to hold out: each block (stage and round) "
-         f"held out in turn, so this measures how consistently a {result.of} speaks from one "
-         "block to the next (anything a seat keeps through the run counts, persona or not); "
-         "pool runs to measure the persona"),
-        (result.held_out != "answer" and folds < FEW_UNITS, f"only {folds} {unit}s held out: "
-         f"the interval rests on {folds - 1} degrees of freedom and is wide"),
-        (min(sizes) < SMALL_PER_CLASS, f"few answers per class (as few as {min(sizes)}): a "
-         "coarse accuracy and a weak test (a high p-value is no evidence that they are alike)"),
-        (bool(B) and floor is not None and floor > 1 / (B + 1), "so few answers that even a "
-         f"perfect score has a p-value of about {floor or 0:.2g} (the shuffles that only "
-         "rename classes score alike)"),
-    ]  # fmt: skip
+        (
+            bool(result.excluded),
+            f"left out (in under two held-out {unit}s, so never both "
+            f"trained on and held out): {', '.join(result.excluded)}",
+        ),
+        (
+            result.held_out == "stage",
+            "no second run to hold out: each block (stage and round) "
+            f"held out in turn, so this measures how consistently a {result.of} speaks from one "
+            "block to the next (anything a seat keeps through the run counts, persona or not); "
+            "pool runs to measure the persona",
+        ),
+        (
+            result.held_out != "answer" and folds < FEW_UNITS,
+            f"only {folds} {unit}s held out: "
+            f"the interval rests on {folds - 1} degrees of freedom and is wide",
+        ),
+        (
+            min(sizes) < SMALL_PER_CLASS,
+            f"few answers per class (as few as {min(sizes)}): a "
+            "coarse accuracy and a weak test (a high p-value is no evidence that they are alike)",
+        ),
+        (
+            bool(B) and floor is not None and floor > 1 / (B + 1),
+            "so few answers that even a "
+            f"perfect score has a p-value of about {floor or 0:.2g} (the shuffles that only "
+            "rename classes score alike)",
+        ),
+    ]
     return [text for applies, text in candidates if applies]
 
 
@@ -463,9 +488,14 @@ def turn_identifiability(
     recorded, vectors, detail, why = activation_vectors(turns)
     if recorded:
         measured = identifiability(
-            vectors, [label(t) for t in recorded], **_design_of(recorded, questions),
-            of=of, source="activations", detail=detail, seed=seed,
-        )  # fmt: skip
+            vectors,
+            [label(t) for t in recorded],
+            **_design_of(recorded, questions),
+            of=of,
+            source="activations",
+            detail=detail,
+            seed=seed,
+        )
         measured.note = "; ".join(x for x in (measured.note, why) if x) or None
         results.append(measured)
     models = list(dict.fromkeys(t.model for t in turns))

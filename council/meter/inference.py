@@ -120,12 +120,20 @@ class Comparison:
     def to_json(self) -> dict[str, Any]:
         estimate = self.estimate.to_json()
         return {
-            "metric": self.metric, "a": self.a, "b": self.b,
-            "difference": estimate["mean"], "ci95": estimate["ci95"], "n": estimate["n"],
-            "clusters": estimate.get("clusters"), "interval_method": estimate["method"],
-            "p_value": _p(self.p_value), "test_method": self.test_method, "role": self.role,
-            "adjusted_p": _p(self.adjusted_p), "dropped": [str(c) for c in self.dropped],
-        }  # fmt: skip
+            "metric": self.metric,
+            "a": self.a,
+            "b": self.b,
+            "difference": estimate["mean"],
+            "ci95": estimate["ci95"],
+            "n": estimate["n"],
+            "clusters": estimate.get("clusters"),
+            "interval_method": estimate["method"],
+            "p_value": _p(self.p_value),
+            "test_method": self.test_method,
+            "role": self.role,
+            "adjusted_p": _p(self.adjusted_p),
+            "dropped": [str(c) for c in self.dropped],
+        }
 
 
 def paired_difference(
@@ -313,10 +321,13 @@ class PowerRow:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "effect": self.effect, "questions": self.clusters, "samples": self.samples,
-            "power": round(self.power, 3), "questions_for_80": self.clusters_for_80,
+            "effect": self.effect,
+            "questions": self.clusters,
+            "samples": self.samples,
+            "power": round(self.power, 3),
+            "questions_for_80": self.clusters_for_80,
             "method": POWER,
-        }  # fmt: skip
+        }
 
 
 def power_row(
@@ -325,9 +336,12 @@ def power_row(
     """Power of a design (questions x samples) for ``effect``, from pilot components."""
     sd = sd_from_components(components.between, components.within, samples)
     return PowerRow(
-        effect, clusters, samples, paired_power(sd, effect, clusters, alpha),
+        effect,
+        clusters,
+        samples,
+        paired_power(sd, effect, clusters, alpha),
         clusters_needed(sd, effect, 0.8, alpha),
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,12 @@ class Interval(BaseModel):
 
     def bounds_json(self) -> dict[str, Any]:
         """The named-bounds form an axis file stores its held-out AUC in."""
-        return {"estimate": self.value, "low": self.low, "high": self.high,
-                "method": self.method, "confidence": self.confidence,
-                "positives": self.positives, "negatives": self.negatives}  # fmt: skip
+        return {
+            "estimate": self.value,
+            "low": self.low,
+            "high": self.high,
+            "method": self.method,
+            "confidence": self.confidence,
+            "positives": self.positives,
+            "negatives": self.negatives,
+        }

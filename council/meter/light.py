@@ -43,15 +43,19 @@ def _readable(folder: Path) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False
     mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
-        value for key, value in pooling.items() if key.startswith("pooling_mode_") and
-        key != "pooling_mode_mean_tokens"
-    )  # fmt: skip
+        value
+        for key, value in pooling.items()
+        if key.startswith("pooling_mode_") and key != "pooling_mode_mean_tokens"
+    )
     return (
-        modules == _MODULES and bool(mean_only) and config.get("model_type") == "bert"
+        modules == _MODULES
+        and bool(mean_only)
+        and config.get("model_type") == "bert"
         and config.get("hidden_act") == "gelu"
         and config.get("position_embedding_type", "absolute") == "absolute"
-        and (folder / "tokenizer.json").is_file() and (folder / "model.safetensors").is_file()
-    )  # fmt: skip
+        and (folder / "tokenizer.json").is_file()
+        and (folder / "model.safetensors").is_file()
+    )
 
 
 def _weights(path: Path) -> dict[str, Any]:
@@ -77,8 +81,9 @@ def _erf(x: Any) -> Any:
 
     sign, a = np.sign(x), np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t
-            + 0.254829592) * t  # fmt: skip
+    poly = (
+        (((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592
+    ) * t
     return sign * (1.0 - poly * np.exp(-a * a))
 
 
@@ -134,9 +139,11 @@ class LightMiniLM:
         import numpy as np
 
         w, eps = self.w, float(self.config.get("layer_norm_eps", 1e-12))
-        x = (w["embeddings.word_embeddings.weight"][ids]
-             + w["embeddings.position_embeddings.weight"][: len(ids)]
-             + w["embeddings.token_type_embeddings.weight"][types])  # fmt: skip
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][: len(ids)]
+            + w["embeddings.token_type_embeddings.weight"][types]
+        )
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
         for layer in range(int(self.config["num_hidden_layers"])):
             x = self._layer(x, f"encoder.layer.{layer}.", eps)
@@ -154,21 +161,29 @@ class LightMiniLM:
         heads = int(self.config["num_attention_heads"])
         tokens, width = x.shape
         split = (tokens, heads, width // heads)
-        q, k, v = (dense(x, f"attention.self.{n}").reshape(split).transpose(1, 0, 2)
-                   for n in ("query", "key", "value"))  # fmt: skip
+        q, k, v = (
+            dense(x, f"attention.self.{n}").reshape(split).transpose(1, 0, 2)
+            for n in ("query", "key", "value")
+        )
         scores = q @ k.transpose(0, 2, 1) * (1.0 / math.sqrt(width // heads))
         scores = scores - scores.max(-1, keepdims=True)
         weights = np.exp(scores)
         weights /= weights.sum(-1, keepdims=True)
         attended = (weights @ v).transpose(1, 0, 2).reshape(tokens, width)
-        x = _layer_norm(dense(attended, "attention.output.dense") + x,
-                        w[f"{prefix}attention.output.LayerNorm.weight"],
-                        w[f"{prefix}attention.output.LayerNorm.bias"], eps)  # fmt: skip
+        x = _layer_norm(
+            dense(attended, "attention.output.dense") + x,
+            w[f"{prefix}attention.output.LayerNorm.weight"],
+            w[f"{prefix}attention.output.LayerNorm.bias"],
+            eps,
+        )
         inner = dense(x, "intermediate.dense")
         inner = 0.5 * inner * (1.0 + _erf(inner * (1.0 / math.sqrt(2.0))))
-        return _layer_norm(dense(inner, "output.dense") + x,
-                           w[f"{prefix}output.LayerNorm.weight"],
-                           w[f"{prefix}output.LayerNorm.bias"], eps)  # fmt: skip
+        return _layer_norm(
+            dense(inner, "output.dense") + x,
+            w[f"{prefix}output.LayerNorm.weight"],
+            w[f"{prefix}output.LayerNorm.bias"],
+            eps,
+        )
 
 
 @cache

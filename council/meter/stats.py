@@ -49,9 +49,14 @@ def _bootstrap(samples: tuple[Any, ...], statistic: Any, seed: int) -> tuple[flo
             # A BCa failure is detected below (non-finite bounds) and said in the method.
             warnings.simplefilter("ignore")
             result = stats.bootstrap(
-                samples, statistic, n_resamples=RESAMPLES, confidence_level=LEVEL,
-                method=method, vectorized=True, random_state=np.random.default_rng(seed),
-            )  # fmt: skip
+                samples,
+                statistic,
+                n_resamples=RESAMPLES,
+                confidence_level=LEVEL,
+                method=method,
+                vectorized=True,
+                random_state=np.random.default_rng(seed),
+            )
         ci = result.confidence_interval
         return float(ci.low), float(ci.high)
 
@@ -109,9 +114,13 @@ def permutation_test(a: Sequence[float], b: Sequence[float], *, seed: int = 0) -
         raise ValueError("both groups need values")
     exact = math.comb(x.size + y.size, x.size) <= RESAMPLES
     result = stats.permutation_test(
-        (x, y), _difference, n_resamples=RESAMPLES, vectorized=True,
-        alternative="two-sided", random_state=np.random.default_rng(seed),
-    )  # fmt: skip
+        (x, y),
+        _difference,
+        n_resamples=RESAMPLES,
+        vectorized=True,
+        alternative="two-sided",
+        random_state=np.random.default_rng(seed),
+    )
     method = EXACT_PERMUTATION if exact else RANDOM_PERMUTATION
     return PermutationResult(float(result.pvalue), method)
 
@@ -131,9 +140,14 @@ def paired_permutation_test(
         return PermutationResult(1.0, "no pair differs")
     exact = 2**x.size <= RESAMPLES
     result = stats.permutation_test(
-        (y, x), _paired_difference, permutation_type="samples", n_resamples=RESAMPLES,
-        vectorized=True, alternative="two-sided", random_state=np.random.default_rng(seed),
-    )  # fmt: skip
+        (y, x),
+        _paired_difference,
+        permutation_type="samples",
+        n_resamples=RESAMPLES,
+        vectorized=True,
+        alternative="two-sided",
+        random_state=np.random.default_rng(seed),
+    )
     return PermutationResult(float(result.pvalue), EXACT_PAIRED if exact else RANDOM_PAIRED)
 
 

@@ -66,12 +66,54 @@ TENSIONS: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
 )
 _NEGATIONS = frozenset({"not", "never", "without", "no", "rarely"})
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_STOP = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "he", "her",
-    "his", "i", "in", "is", "it", "its", "my", "of", "on", "or", "our", "she", "that", "the",
-    "their", "them", "they", "this", "to", "was", "we", "what", "when", "which", "who", "why",
-    "will", "with", "you", "your",
-})  # fmt: skip
+_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "that",
+        "the",
+        "their",
+        "them",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    }
+)
 _TODO = re.compile(r"\bTODO\b")
 _PLACEHOLDER = re.compile(r"\A<[^<>]*>\Z")
 
@@ -215,9 +257,15 @@ class _CardLinter:
         for key, line in placeholders(self.card, self.lines):
             where = f"'{key}' still has" if key else "the body still has"
             self.findings.append(  # an error: a council would be told "You are TODO: ..."
-                Finding(str(self.card.path), self.card.name, "error", "todo",
-                        f"{where} a TODO (an unresolved scaffold placeholder)", line)
-            )  # fmt: skip
+                Finding(
+                    str(self.card.path),
+                    self.card.name,
+                    "error",
+                    "todo",
+                    f"{where} a TODO (an unresolved scaffold placeholder)",
+                    line,
+                )
+            )
         self.pairs()
         return self.findings
 

@@ -105,8 +105,12 @@ class BallotScale(BaseModel):
             # minLength and the first character: under a grammar (llama.cpp) a small model
             # otherwise gives "", or fills the field with "[" or "][" (the bundled model did in
             # 2 of 18 ballots); a letter or digit of any script still starts a stance.
-            stance = {"type": "string", "minLength": 1, "maxLength": 80,
-                      "pattern": FREE_STANCE_PATTERN}  # fmt: skip
+            stance = {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 80,
+                "pattern": FREE_STANCE_PATTERN,
+            }
         confidence: dict[str, Any] = (
             {"enum": list(self.levels)}
             if self.confidence == "levels"

@@ -82,14 +82,17 @@ class SpeakingStage(_Strict):
         default=False, description="ask for [empirical]/[mechanistic]/... tags and count them"
     )
     sequential_up_to: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="with this many seats or fewer, seats answer one after another, each "
         "reading the replies given before it in this stage",
-    )  # fmt: skip
+    )
     diverges_below: float | None = Field(
-        default=None, gt=0, le=1,
+        default=None,
+        gt=0,
+        le=1,
         description="flag a reply whose similarity to the question is below this",
-    )  # fmt: skip
+    )
     votes_when: str | None = Field(
         default=None, description="a switch: off, this vote stage runs as a plain response"
     )
@@ -164,11 +167,12 @@ class SynthesisStage(SpeakingStage):
     sees: list[str] = Field(min_length=1)
     min_turns: int = Field(default=1, ge=1, description="a run without its synthesis has failed")
     sections: list[str] | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="the sections a verdict must have, each filled (council checks it and "
         "asks once more); None: the prompt's deepest Markdown headings, less those marked "
         "(optional) or (encouraged)",
-    )  # fmt: skip
+    )
 
 
 class VoteStage(SpeakingStage):
@@ -263,17 +267,20 @@ class GuardStage(SpeakingStage):
         default=None, description="drift position cap (0 persona's voice, 1 assistant's)"
     )
     baseline_samples: int = Field(
-        default=BASELINE_ANSWERS, ge=2, le=20,
+        default=BASELINE_ANSWERS,
+        ge=2,
+        le=20,
         description="no-persona answers per panel model (the test needs one per seat on it)",
-    )  # fmt: skip
+    )
     baseline_alpha: float = Field(
         default=0.05, gt=0, lt=1, description="the level the test against the baseline uses"
     )
     dissent_quota: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="fewest seats whose objections to the leading stance of 'checks' do not "
         "overlap; fewer, and those who agreed are asked for their strongest objection",
-    )  # fmt: skip
+    )
     objection_overlap: float = Field(
         default=0.8, gt=0, le=1, description="two objections this similar count as one"
     )

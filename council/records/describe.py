@@ -133,8 +133,11 @@ def _dealbreakers(tally: Tally, name: dict[str, str]) -> list[str]:
     if tally.dealbreaker == "harmful":
         who = ", ".join(f"{name.get(b.seat, b.seat)} (backs {b.stance})" for b in held)
         return [f"Dealbreakers ({HARMFUL}; in the Minority Report even if outvoted): {who}."]
-    return ["Dealbreakers: " + "; ".join(f"{name.get(b.seat, b.seat)}: {b.dealbreaker}"
-                                         for b in held) + "."]  # fmt: skip
+    return [
+        "Dealbreakers: "
+        + "; ".join(f"{name.get(b.seat, b.seat)}: {b.dealbreaker}" for b in held)
+        + "."
+    ]
 
 
 def _describe_other(tally: Tally, name: dict[str, str]) -> str:
@@ -155,8 +158,7 @@ def _describe_other(tally: Tally, name: dict[str, str]) -> str:
     else:
         counts = ", ".join(f"{option} {score:g}" for option, score in tally.scores.items())
         verdict = "consensus reached" if tally.consensus else f"no consensus ({tally.outcome})"
-        text = (f"Vote ({tally.rule}): {counts}. Leading: {tally.winner} with {share}; "
-                f"{verdict}.")  # fmt: skip
+        text = f"Vote ({tally.rule}): {counts}. Leading: {tally.winner} with {share}; {verdict}."
     if tally.dissenters:
         text += " Dissent: " + ", ".join(name.get(s, s) for s in tally.dissenters) + "."
     deal = _dealbreakers(tally, name)

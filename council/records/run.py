@@ -274,8 +274,13 @@ class LoopOutcome(Record):
 RunStatus = Literal["completed", "failed", "stopped"]  # stopped: a budget ran out
 
 
-ENFORCEMENT_TAGS = ("dissent_quota", "novelty_gate", "agreement_check", "anti_recursion",
-                    "missing_stance")  # fmt: skip
+ENFORCEMENT_TAGS = (
+    "dissent_quota",
+    "novelty_gate",
+    "agreement_check",
+    "anti_recursion",
+    "missing_stance",
+)
 
 
 class SessionMetadata(Record):

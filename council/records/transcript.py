@@ -139,12 +139,28 @@ def render_transcript(result: RunResult) -> str:
         lines += ["", "## Synthesis", "", text]
     check = result.verdict_check
     if check is not None and check.status == "unchecked":
-        lines += ["", "> **Verdict unchecked.** Asked once more, it still lacks:",
-                  *(f"> - {reason}" for reason in check.reasons)]  # fmt: skip
+        lines += [
+            "",
+            "> **Verdict unchecked.** Asked once more, it still lacks:",
+            *(f"> - {reason}" for reason in check.reasons),
+        ]
     if result.metadata is not None:
-        lines += ["", "---", "", "### Session Metadata", "", "```",
-                  session_block(result.metadata), "```", "", "Council's full record of it:", "",
-                  "```json", result.metadata.model_dump_json(indent=2), "```"]  # fmt: skip
+        lines += [
+            "",
+            "---",
+            "",
+            "### Session Metadata",
+            "",
+            "```",
+            session_block(result.metadata),
+            "```",
+            "",
+            "Council's full record of it:",
+            "",
+            "```json",
+            result.metadata.model_dump_json(indent=2),
+            "```",
+        ]
     return "\n".join(lines) + "\n"
 
 

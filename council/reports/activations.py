@@ -30,9 +30,13 @@ def activation_section(report: RunDiversity) -> str:
     axis = drift.axis
     if axis:
         auc = axis.auc
-        body.append(note(f"Axis {esc(axis.id)} of {esc(axis.model)} at layer "
-                         f"{axis.layer}: held-out AUC {fmt(auc.value, 3)} "
-                         f"[{fmt(auc.low, 3)}, {fmt(auc.high, 3)}]."))  # fmt: skip
+        body.append(
+            note(
+                f"Axis {esc(axis.id)} of {esc(axis.model)} at layer "
+                f"{axis.layer}: held-out AUC {fmt(auc.value, 3)} "
+                f"[{fmt(auc.low, 3)}, {fmt(auc.high, 3)}]."
+            )
+        )
     rows = [r for r in drift.turns if r.position is not None]
     if rows:
         body.append(_chart(report, drift, rows))
@@ -49,22 +53,38 @@ def _chart(report: RunDiversity, drift: ActivationDrift, rows: list[PlacedTurn])
     seats = [s for s in report.seat_order() if s in placed]
     seats += sorted(placed - set(seats))
     colours = seat_colours(report)
-    series = [svg.Series(seat, [positions.get((seat, lab)) for lab in labels],
-                         colour=colours.get(seat)) for seat in seats]  # fmt: skip
+    series = [
+        svg.Series(seat, [positions.get((seat, lab)) for lab in labels], colour=colours.get(seat))
+        for seat in seats
+    ]
     chart = svg.xy_chart(
-        "Position on the assistant axis per seat", labels, series,
-        x_axis="stage and round, in order", y_axis="position (0 persona, 1 assistant)",
-        refs=AXIS_REFERENCES, include=[-0.05, 1.05],
+        "Position on the assistant axis per seat",
+        labels,
+        series,
+        x_axis="stage and round, in order",
+        y_axis="position (0 persona, 1 assistant)",
+        refs=AXIS_REFERENCES,
+        include=[-0.05, 1.05],
         desc="Each activation-recorded seat's position on the assistant axis, turn by turn.",
-    )  # fmt: skip
+    )
     by_seat = {s.seat: s for s in drift.seats}
-    summary = [[seat, str(s.turns), fmt(s.first, 3), fmt(s.last, 3),
-                fmt(s.change, 3), fmt(s.slope_per_turn, 3)]
-               for seat in seats if (s := by_seat.get(seat))]  # fmt: skip
+    summary = [
+        [
+            seat,
+            str(s.turns),
+            fmt(s.first, 3),
+            fmt(s.last, 3),
+            fmt(s.change, 3),
+            fmt(s.slope_per_turn, 3),
+        ]
+        for seat in seats
+        if (s := by_seat.get(seat))
+    ]
     return figure(chart, "One line per seat.") + table(
-        ["seat", "turns", "first", "last", "change", "slope per turn"], summary,
+        ["seat", "turns", "first", "last", "change", "slope per turn"],
+        summary,
         numeric=range(1, 6),
-    )  # fmt: skip
+    )
 
 
 def _correlation(corr: Correlation) -> str:

@@ -60,10 +60,15 @@ def _arms(summary: ExperimentSummary) -> str:
         body.append(note("This experiment has no arms."))
     else:
         rows = [
-            [a.name, ", ".join(a.models), ", ".join(a.personas), fmt_int(a.units),
-             fmt_int(a.failed_units)]
+            [
+                a.name,
+                ", ".join(a.models),
+                ", ".join(a.personas),
+                fmt_int(a.units),
+                fmt_int(a.failed_units),
+            ]
             for a in arms
-        ]  # fmt: skip
+        ]
         headers = ["arm", "models", "personas", "units", "failed units"]
         body.append(table(headers, rows, numeric=[3, 4]))
         empty = [a.name for a in arms if not a.metrics]
@@ -144,8 +149,9 @@ def _comparisons(summary: ExperimentSummary) -> str:
     if not comparisons:
         return "<h2>Tests</h2>" + note("No tests: one arm, or too few questions.")
     methods = summary.methods
-    how = " ".join(str(methods[k]) + "." for k in ("interval", "test", "multiplicity")
-                   if k in methods)  # fmt: skip
+    how = " ".join(
+        str(methods[k]) + "." for k in ("interval", "test", "multiplicity") if k in methods
+    )
     return (
         "<h2>Tests</h2>"
         '<p class="explain">difference = b &minus; a, paired by question; where a is '

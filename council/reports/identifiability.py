@@ -16,8 +16,20 @@ from council.meter.run_report import RunDiversity
 from council.reports.page import esc, note, table
 from council.reports.values import fmt, fmt_ci, fmt_int, fmt_p
 
-HEADERS = ["told apart", "from", "answers", "held out", "classes", "balanced accuracy",
-           "95% CI", "1/k", "shuffled", "p-value", "accuracy", "chance"]  # fmt: skip
+HEADERS = [
+    "told apart",
+    "from",
+    "answers",
+    "held out",
+    "classes",
+    "balanced accuracy",
+    "95% CI",
+    "1/k",
+    "shuffled",
+    "p-value",
+    "accuracy",
+    "chance",
+]
 NUMERIC = [2, *range(4, len(HEADERS))]
 EXPLAIN = (
     "A nearest-centroid classifier is trained on some answers and scored on others it never "
@@ -38,11 +50,19 @@ EXPLAIN = (
 
 def result_row(result: Identifiability) -> list[str]:
     return [
-        result.of, result.source, fmt_int(result.samples), result.held_out or "?",
-        fmt_int(len(result.classes)), fmt(result.balanced_accuracy), fmt_ci(result.ci95),
-        fmt(result.uniform_chance), fmt(result.null_mean), fmt_p(result.p_value),
-        fmt(result.accuracy), fmt(result.chance),
-    ]  # fmt: skip
+        result.of,
+        result.source,
+        fmt_int(result.samples),
+        result.held_out or "?",
+        fmt_int(len(result.classes)),
+        fmt(result.balanced_accuracy),
+        fmt_ci(result.ci95),
+        fmt(result.uniform_chance),
+        fmt(result.null_mean),
+        fmt_p(result.p_value),
+        fmt(result.accuracy),
+        fmt(result.chance),
+    ]
 
 
 def result_notes(results: Sequence[Identifiability], prefix: str = "") -> list[str]:
@@ -98,9 +118,26 @@ def experiment_identifiability_html(summary: ExperimentSummary) -> str:
 
 # --- records -----------------------------------------------------------------------------
 
-_FIELDS = ("of", "source", "detail", "samples", "held_out", "groups", "folds",
-           "balanced_accuracy", "accuracy", "correct", "chance", "uniform_chance", "null_mean",
-           "p_value", "permutations", "method", "interval_method", "note")  # fmt: skip
+_FIELDS = (
+    "of",
+    "source",
+    "detail",
+    "samples",
+    "held_out",
+    "groups",
+    "folds",
+    "balanced_accuracy",
+    "accuracy",
+    "correct",
+    "chance",
+    "uniform_chance",
+    "null_mean",
+    "p_value",
+    "permutations",
+    "method",
+    "interval_method",
+    "note",
+)
 
 
 def _record(result: Identifiability) -> dict[str, Any]:

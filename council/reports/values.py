@@ -153,9 +153,14 @@ def baseline_rows(report: RunDiversity) -> list[list[str]]:
         short = f.short_answers_skipped
         notes = [f"{short} under {MIN_REPLY_CHARACTERS} characters left out"] if short else []
         notes += [f.note] if f.note else []
-        rows.append([
-            f.model, fmt(f.mean_pairwise_distance), fmt_int(f.samples), "; ".join(notes),
-        ])  # fmt: skip
+        rows.append(
+            [
+                f.model,
+                fmt(f.mean_pairwise_distance),
+                fmt_int(f.samples),
+                "; ".join(notes),
+            ]
+        )
     return rows
 
 
@@ -208,11 +213,17 @@ def comparison_rows(comparisons: Sequence[EndpointTest]) -> list[list[str]]:
     its Holm-adjusted p, the one to read."""
     return [
         [
-            c.metric, c.a, c.b, fmt(c.difference), fmt_ci(c.ci95), fmt_p(c.p_value),
-            fmt_p(c.adjusted_p), c.role or "",
+            c.metric,
+            c.a,
+            c.b,
+            fmt(c.difference),
+            fmt_ci(c.ci95),
+            fmt_p(c.p_value),
+            fmt_p(c.adjusted_p),
+            c.role or "",
         ]
         for c in comparisons
-    ]  # fmt: skip
+    ]
 
 
 def power_lines(summary: ExperimentSummary) -> list[str]:
@@ -230,8 +241,10 @@ def underpowered(summary: ExperimentSummary) -> list[str]:
     """The warning an underpowered design carries at the top of its report, or nothing."""
     if not summary.underpowered:
         return []
-    return ["UNDERPOWERED: a primary endpoint has power below 0.8 to detect the stated effect "
-            "(see the power table): a difference it misses is no evidence of none"]  # fmt: skip
+    return [
+        "UNDERPOWERED: a primary endpoint has power below 0.8 to detect the stated effect "
+        "(see the power table): a difference it misses is no evidence of none"
+    ]
 
 
 def clean_json(value: Any) -> Any:

@@ -55,10 +55,20 @@ class CommandLLM(CustomLLM):
             raise CustomLLMError(_STATUS[failed.kind], str(failed)) from None
 
     async def acompletion(  # type: ignore[override]
-        self, model: str, messages: list[Any], api_base: str, custom_prompt_dict: dict[str, Any],
-        model_response: Any, print_verbose: Any, encoding: Any, api_key: Any, logging_obj: Any,
-        optional_params: dict[str, Any], timeout: Any = None, **_: Any,
-    ) -> Any:  # fmt: skip
+        self,
+        model: str,
+        messages: list[Any],
+        api_base: str,
+        custom_prompt_dict: dict[str, Any],
+        model_response: Any,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict[str, Any],
+        timeout: Any = None,
+        **_: Any,
+    ) -> Any:
         text = "".join([p async for p in self._pieces(model, messages, optional_params, timeout)])
         model_response.choices[0].message.content = text
         prompt = litellm.token_counter(messages=messages)
@@ -69,16 +79,38 @@ class CommandLLM(CustomLLM):
         return model_response
 
     async def astreaming(  # type: ignore[override]
-        self, model: str, messages: list[Any], api_base: str, custom_prompt_dict: dict[str, Any],
-        model_response: Any, print_verbose: Any, encoding: Any, api_key: Any, logging_obj: Any,
-        optional_params: dict[str, Any], timeout: Any = None, **_: Any,
-    ) -> AsyncIterator[Any]:  # fmt: skip
+        self,
+        model: str,
+        messages: list[Any],
+        api_base: str,
+        custom_prompt_dict: dict[str, Any],
+        model_response: Any,
+        print_verbose: Any,
+        encoding: Any,
+        api_key: Any,
+        logging_obj: Any,
+        optional_params: dict[str, Any],
+        timeout: Any = None,
+        **_: Any,
+    ) -> AsyncIterator[Any]:
         async for piece in self._pieces(model, messages, optional_params, timeout):
-            yield {"text": piece, "is_finished": False, "finish_reason": "", "usage": None,
-                   "index": 0, "tool_use": None}  # fmt: skip
+            yield {
+                "text": piece,
+                "is_finished": False,
+                "finish_reason": "",
+                "usage": None,
+                "index": 0,
+                "tool_use": None,
+            }
         # No usage: litellm counts the prompt and the reply, as for any server that sends none.
-        yield {"text": "", "is_finished": True, "finish_reason": "stop", "usage": None,
-               "index": 0, "tool_use": None}  # fmt: skip
+        yield {
+            "text": "",
+            "is_finished": True,
+            "finish_reason": "stop",
+            "usage": None,
+            "index": 0,
+            "tool_use": None,
+        }
 
 
 def register(module: Any = litellm) -> None:

@@ -68,8 +68,13 @@ class CommandSpec:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CommandSpec:
-        return cls(**{**params, "argv": tuple(params["argv"]),
-                      "model_args": tuple(params.get("model_args", ()))})  # fmt: skip
+        return cls(
+            **{
+                **params,
+                "argv": tuple(params["argv"]),
+                "model_args": tuple(params.get("model_args", ())),
+            }
+        )
 
 
 # The subscription CLIs, called as nyk's dispatch calls them (SKILL.md STEP 2, MIT, 0xNyk),
@@ -180,9 +185,12 @@ async def _start(spec: CommandSpec, argv: list[str]) -> asyncio.subprocess.Proce
     stdin = asyncio.subprocess.PIPE if spec.prompt == "stdin" else asyncio.subprocess.DEVNULL
     try:
         return await asyncio.create_subprocess_exec(
-            *argv, stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            *argv,
+            stdin=stdin,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group, so all of it can be stopped
-        )  # fmt: skip
+        )
     except FileNotFoundError:
         raise CommandFailed("missing", f"'{argv[0]}' is not installed or not on PATH") from None
     except OSError as exc:
@@ -213,8 +221,9 @@ async def run_command(
         while block := await asyncio.wait_for(process.stdout.read(65536), deadline - loop.time()):
             printed += len(block)
             if printed > spec.max_output_bytes:
-                raise CommandFailed("flood", f"'{name}' printed more than "
-                                    f"{spec.max_output_bytes} bytes: stopped")  # fmt: skip
+                raise CommandFailed(
+                    "flood", f"'{name}' printed more than {spec.max_output_bytes} bytes: stopped"
+                )
             if text := decoder.decode(block):
                 said = said or bool(text.strip())
                 yield text

@@ -123,8 +123,7 @@ class ModelEntry:
     note: str = ""  # what to do when it is not ready
 
     def to_json(self) -> dict[str, object]:
-        return {"model": self.model, "source": self.source, "ready": self.ready,
-                "note": self.note}  # fmt: skip
+        return {"model": self.model, "source": self.source, "ready": self.ready, "note": self.note}
 
 
 def _bundled_entries() -> list[ModelEntry]:
@@ -179,6 +178,9 @@ def model_catalogue(
             string = f"ollama_chat/{model}" if name == "ollama" else f"openai/{model}"
             entries.append(ModelEntry(string, f"{name} on 127.0.0.1:{port}", True))
         if not served:
-            entries.append(ModelEntry(f"{name}/*", f"{name} on 127.0.0.1:{port}", False,
-                                      "nothing answering there"))  # fmt: skip
+            entries.append(
+                ModelEntry(
+                    f"{name}/*", f"{name} on 127.0.0.1:{port}", False, "nothing answering there"
+                )
+            )
     return entries + _command_entries(which)

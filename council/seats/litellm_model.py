@@ -51,8 +51,10 @@ EndpointResolver = Callable[[str], Awaitable[dict[str, Any]]]
 
 def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """OpenAI's form, which litellm translates for Anthropic (a tool) and Gemini."""
-    return {"type": "json_schema",
-            "json_schema": {"name": schema.get("title", "reply"), "schema": schema}}  # fmt: skip
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.get("title", "reply"), "schema": schema},
+    }
 
 
 def _json_object(schema: dict[str, Any]) -> dict[str, Any]:
@@ -129,12 +131,19 @@ class LiteLLMModel(ChatModel):
         self.stream = stream
         # What a warm worker needs to make this model's calls the way this process would.
         self.settings: dict[str, Any] = dict(
-            model=model, timeout_s=timeout_s, max_attempts=max_attempts,
-            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
-            extra_params=dict(extra_params or {}), runs_on_this_machine=runs_on_this_machine,
-            priced=priced, stream=stream, structured_output=structured_output, reasons=reasons,
+            model=model,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s,
+            extra_params=dict(extra_params or {}),
+            runs_on_this_machine=runs_on_this_machine,
+            priced=priced,
+            stream=stream,
+            structured_output=structured_output,
+            reasons=reasons,
             schema_form=schema_form,
-        )  # fmt: skip
+        )
         # Whether the model takes a JSON schema and is known to reason: as declared (a user's
         # own server, a test), else as litellm's model map says (``council.seats.capabilities``).
         self._structured = structured_output

@@ -163,16 +163,23 @@ class LocalServer:
         path = verified_path(self.model)
         self.port = free_loopback_port()
         arguments = [
-            "--model", str(path),
-            "--model_alias", self.model.name,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--n_threads", str(self.threads),
-            "--n_ctx", str(self.model.context_tokens),
+            "--model",
+            str(path),
+            "--model_alias",
+            self.model.name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_threads",
+            str(self.threads),
+            "--n_ctx",
+            str(self.model.context_tokens),
             # By default a request arriving mid-stream ends the stream being served, so the
             # seats of a stage would cut each other off; they take turns instead.
-            "--interrupt_requests", "False",
-        ]  # fmt: skip
+            "--interrupt_requests",
+            "False",
+        ]
         import urllib.request  # here: its import costs `council --help`, which names this module
 
         self._process = spawn(

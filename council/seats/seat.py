@@ -96,17 +96,25 @@ def make_model(
             return needs.program_need(program)
 
         return LiteLLMModel(  # the command's own time limit is the call's
-            model, timeout_s=command["spec"]["timeout_s"], max_attempts=settings.max_attempts,
-            backoff_initial_s=settings.backoff_initial_s, backoff_max_s=settings.backoff_max_s,
-            stream=settings.stream, priced=False, in_process=True,
-            extra_params={PARAM: command}, check=program_check,
-        )  # fmt: skip
+            model,
+            timeout_s=command["spec"]["timeout_s"],
+            max_attempts=settings.max_attempts,
+            backoff_initial_s=settings.backoff_initial_s,
+            backoff_max_s=settings.backoff_max_s,
+            stream=settings.stream,
+            priced=False,
+            in_process=True,
+            extra_params={PARAM: command},
+            check=program_check,
+        )
     given = (endpoints or {}).get(model)
     endpoint, url_key = split_credentials(given) if given is not None else (None, None)
     key_env = (api_key_envs or {}).get(model)
     if url_key is not None and key_env is not None:
-        raise ConfigError(f"{model}: its endpoint URL carries a key and an api key variable is "
-                          "named for it too: give the key one way")  # fmt: skip
+        raise ConfigError(
+            f"{model}: its endpoint URL carries a key and an api key variable is "
+            "named for it too: give the key one way"
+        )
 
     async def resolve(model_string: str) -> dict[str, Any]:
         if endpoint is not None:

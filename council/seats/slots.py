@@ -87,7 +87,7 @@ class _Slot(BaseModel):
         if self.command is not None and not (
             shlex.split(self.command) if isinstance(self.command, str) else self.command
         ):
-            raise ValueError("command must name a program")  # fmt: skip
+            raise ValueError("command must name a program")
         if _preset(self) is None and self.command is None and not (self.provider and self.model):
             raise ValueError("a seat needs provider and model, an exec_method or a command")
         return self
@@ -152,8 +152,11 @@ def _command_model(slot: _Slot, member: str) -> str | None:
         spec, base = PRESETS[preset], preset
     else:
         return None
-    changes = {key: getattr(slot, key) for key in ("prompt", "timeout_s", "max_output_bytes")
-               if getattr(slot, key) is not None}  # fmt: skip
+    changes = {
+        key: getattr(slot, key)
+        for key in ("prompt", "timeout_s", "max_output_bytes")
+        if getattr(slot, key) is not None
+    }
     spec = replace(spec, **changes)
     known = command_spec(base)  # the name is the program's, unless another command has it
     name = base if known is None or known == replace(spec, name=base) else f"{base}-{member}"

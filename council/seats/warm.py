@@ -62,8 +62,18 @@ MAX_ENV = "COUNCIL_WARM_WORKERS"  # workers alive at once per user (default 2)
 START_WAIT_S = 60.0  # a cold worker imports litellm: seconds on a busy machine
 # What a worker keeps of the environment that starts it, besides ``worker_variables``: where
 # it finds its files and how it speaks, nothing a call reads.
-_KEPT_ENV = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", IDLE_ENV,
-             MAX_ENV}  # fmt: skip
+_KEPT_ENV = {
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    IDLE_ENV,
+    MAX_ENV,
+}
 COUNCIL_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -119,17 +129,21 @@ def worker_environment() -> dict[str, str]:
     paths = [str(COUNCIL_DIR.parent), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
     paths = [os.path.abspath(p) for p in paths if p]  # it starts in /, not the caller's folder
     kept = {k: v for k, v in os.environ.items() if k in _KEPT_ENV or k.startswith("LC_")}
-    return {**kept, **worker_variables(), SWITCH_ENV: "off",
-            "PYTHONPATH": os.pathsep.join(paths)}  # fmt: skip
+    return {**kept, **worker_variables(), SWITCH_ENV: "off", "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def start_worker(path: Path) -> subprocess.Popen[bytes]:
     """A worker for ``path``, detached from this process's session, terminal and folder."""
     return subprocess.Popen(
         [sys.executable, "-m", "council.seats.warm_server", str(path), str(COUNCIL_DIR)],
-        env=worker_environment(), cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-    )  # fmt: skip
+        env=worker_environment(),
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
 
 
 def find_or_start(path: Path, wait_s: float = START_WAIT_S) -> bool:
@@ -214,8 +228,11 @@ class WorkerClient:
     ) -> Completion | None:
         """The worker's completion; None when it could not be reached or stopped during the
         call, or the call cannot travel as JSON: the caller then makes the call itself."""
-        sent = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)
-                if f.name != "listener"}  # fmt: skip
+        sent = {
+            f.name: getattr(request, f.name)
+            for f in dataclasses.fields(request)
+            if f.name != "listener"
+        }
         # The provider variables this call reads, from this process: the worker has none.
         env = call_variables(str(settings.get("model", "")))
         call = {"settings": settings, "endpoint": endpoint, "request": sent, "env": env}

@@ -294,9 +294,17 @@ class Ledger:
                 " run_dir, seats, config) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)"
                 " ON CONFLICT(run_id) DO UPDATE SET status='running', error=NULL,"
                 " finished_at=NULL",
-                (h.run_id, h.question, h.protocol, h.protocol_hash, h.started_at.isoformat(),
-                 h.run_dir, seats, config),
-            )  # fmt: skip
+                (
+                    h.run_id,
+                    h.question,
+                    h.protocol,
+                    h.protocol_hash,
+                    h.started_at.isoformat(),
+                    h.run_dir,
+                    seats,
+                    config,
+                ),
+            )
         elif isinstance(event, TurnFinished):
             t = event.turn
             request = t.request.model_dump_json() if t.request else None
@@ -305,11 +313,27 @@ class Ledger:
                 " request_hash, content, error, prompt_tokens, completion_tokens, cost_usd,"
                 " latency_s, attempts, reused, started_at, request)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (t.run_id, t.stage, t.round, t.seat, t.persona, t.provider, t.model,
-                 t.request_hash, t.content, t.error, t.prompt_tokens, t.completion_tokens,
-                 t.cost_usd, t.latency_s, t.attempts, int(t.reused), t.started_at.isoformat(),
-                 request),
-            )  # fmt: skip
+                (
+                    t.run_id,
+                    t.stage,
+                    t.round,
+                    t.seat,
+                    t.persona,
+                    t.provider,
+                    t.model,
+                    t.request_hash,
+                    t.content,
+                    t.error,
+                    t.prompt_tokens,
+                    t.completion_tokens,
+                    t.cost_usd,
+                    t.latency_s,
+                    t.attempts,
+                    int(t.reused),
+                    t.started_at.isoformat(),
+                    request,
+                ),
+            )
         elif isinstance(event, RunFinished):
             self._db.execute(
                 "UPDATE runs SET status=?, error=?, finished_at=? WHERE run_id=?",

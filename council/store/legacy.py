@@ -58,20 +58,23 @@ def legacy_events(lines: Iterable[str], config: RunConfig | None = None) -> list
             header = RunHeader.model_validate({**row, "stages": stages})
             events.append(RunStarted(**common, header=header, config=config))
         elif kind == "stage_started":
-            events.append(StageStarted(**common, stage=row["stage"], label=row["stage"],
-                                       seats=row["seats"]))  # fmt: skip
+            events.append(
+                StageStarted(**common, stage=row["stage"], label=row["stage"], seats=row["seats"])
+            )
         elif kind == "turn":
             events.append(TurnFinished(**common, turn=Turn.model_validate(row)))
         elif kind == "tally":
             events.append(TallyMade(**common, tally=Tally.model_validate(row)))
         elif kind == "stage_finished":
-            events.append(StageFinished(**common, stage=row["stage"], answered=row["ok"],
-                                        seats=row["turns"]))  # fmt: skip
+            events.append(
+                StageFinished(**common, stage=row["stage"], answered=row["ok"], seats=row["turns"])
+            )
         elif kind == "stage_skipped":
             events.append(StageSkipped(**common, stage=row["stage"], reason=row["reason"]))
         elif kind == "loop_round":
-            events.append(LoopRound(**common, loop=row["loop"], round=row["round"],
-                                    stop=row["stop"]))  # fmt: skip
+            events.append(
+                LoopRound(**common, loop=row["loop"], round=row["round"], stop=row["stop"])
+            )
         elif kind == "run_finished":
             events += _finish(common, row)
     return events
@@ -86,9 +89,14 @@ def _finish(common: dict[str, Any], row: dict[str, Any]) -> list[Event]:
         seat, _, reason = entry.partition(": ")
         events.append(SeatAbsent(**common, seat=seat, reason=reason))
     events.append(
-        RunFinished(**common, status=row["status"], error=row.get("error"),
-                    synthesis=row.get("synthesis"), finished_at=row["finished_at"])
-    )  # fmt: skip
+        RunFinished(
+            **common,
+            status=row["status"],
+            error=row.get("error"),
+            synthesis=row.get("synthesis"),
+            finished_at=row["finished_at"],
+        )
+    )
     return events
 
 
@@ -122,18 +130,25 @@ def _events_from_rows(
 ) -> list[Event]:
     turns = [Turn.model_validate({**dict(call), "reused": bool(call["reused"])}) for call in calls]
     header = RunHeader.model_validate(
-        {**dict(run), "seats": list(json.loads(run["seats"]).values()),
-         "stages": _stage_order(dict(c) for c in calls)}
-    )  # fmt: skip
+        {
+            **dict(run),
+            "seats": list(json.loads(run["seats"]).values()),
+            "stages": _stage_order(dict(c) for c in calls),
+        }
+    )
     common = {"run_id": run["run_id"], "at": run["started_at"]}
     events: list[Event] = [RunStarted(**common, header=header, config=config)]
     events += [TurnFinished(run_id=run["run_id"], at=t.started_at, turn=t) for t in turns]
     if run["status"] != "running":
         events.append(
-            RunFinished(run_id=run["run_id"], at=run["finished_at"] or run["started_at"],
-                        status=run["status"], error=run["error"],
-                        finished_at=run["finished_at"] or run["started_at"])
-        )  # fmt: skip
+            RunFinished(
+                run_id=run["run_id"],
+                at=run["finished_at"] or run["started_at"],
+                status=run["status"],
+                error=run["error"],
+                finished_at=run["finished_at"] or run["started_at"],
+            )
+        )
     return events
 
 

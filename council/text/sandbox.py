@@ -96,8 +96,13 @@ def render_here(source: str, variables: dict[str, Any]) -> str:
     except MemoryError:
         raise TemplateProblem("template needs too much memory to render", kind="memory") from None
     except (
-        jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AssertionError,
-    ) as exc:  # fmt: skip
+        jinja2.TemplateError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+        LookupError,
+        AssertionError,
+    ) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TemplateProblem(f"template failed to render: {message}") from None
     # The cap is on what the template adds: text handed in (a long question) may appear once.

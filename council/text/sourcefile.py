@@ -75,8 +75,9 @@ def read_text(path: Path | str, error: type[SourceError]) -> tuple[str, Path]:
     try:
         return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n"), path
     except UnicodeDecodeError as exc:
-        raise error(path, f"cannot read file: not UTF-8 text ({exc.reason} at byte "
-                          f"{exc.start})") from None  # fmt: skip
+        raise error(
+            path, f"cannot read file: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
 class _NamedErrors:
@@ -112,8 +113,9 @@ _FastLoader: type | None = (
 )
 
 
-def _parse(loader_type: type, text: str, path: Path, error: type[SourceError],
-           line_offset: int) -> tuple[Any, yaml.Node | None]:  # fmt: skip
+def _parse(
+    loader_type: type, text: str, path: Path, error: type[SourceError], line_offset: int
+) -> tuple[Any, yaml.Node | None]:
     loader = loader_type(text)  # a safe loader: data only, never objects
     try:
         node = loader.get_single_node()
@@ -251,8 +253,9 @@ def _check_size(
         line = node.start_mark.line + 1 + line_offset
         if isinstance(node, yaml.ScalarNode):
             if len(node.value) > MAX_SCALAR_CHARS:
-                raise error(path, f"a value is longer than {MAX_SCALAR_CHARS} characters",
-                            line=line)  # fmt: skip
+                raise error(
+                    path, f"a value is longer than {MAX_SCALAR_CHARS} characters", line=line
+                )
             expanded[id(node)] = 1
             continue
         children = [part for item in node.value for part in _parts(item)]
@@ -266,8 +269,11 @@ def _check_size(
         open_nodes.discard(id(node))
         total = 1 + sum(expanded.get(id(child), 1) for child in children)
         if total > MAX_YAML_NODES:
-            raise error(path, f"YAML expands to more than {MAX_YAML_NODES} values (anchors and "
-                              "aliases)", line=line)  # fmt: skip
+            raise error(
+                path,
+                f"YAML expands to more than {MAX_YAML_NODES} values (anchors and aliases)",
+                line=line,
+            )
         expanded[id(node)] = total
 
 

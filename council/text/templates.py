@@ -43,9 +43,12 @@ class _RenderWorker:
         if self._process is None or self._process.poll() is not None:
             self.stop()  # one that died: its lease goes
             self._process = spawn(
-                template_worker.__name__, [str(RENDER_MEGABYTES)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                template_worker.__name__,
+                [str(RENDER_MEGABYTES)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
         return self._process
 
     def warm(self) -> None:
@@ -75,8 +78,9 @@ class _RenderWorker:
                 self.stop()
                 raise TemplateProblem(
                     f"template takes longer than {RENDER_SECONDS:g} s or more than "
-                    f"{RENDER_MEGABYTES} MB to render", kind="budget",
-                )  # fmt: skip
+                    f"{RENDER_MEGABYTES} MB to render",
+                    kind="budget",
+                )
             return reply
 
     @staticmethod
@@ -142,8 +146,10 @@ def check_syntax(
         sandbox().parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise error(
-            path, f"template syntax error: {exc.message}", line=first_line + (exc.lineno or 1) - 1,
+            path,
+            f"template syntax error: {exc.message}",
+            line=first_line + (exc.lineno or 1) - 1,
             field=field,
-        ) from None  # fmt: skip
+        ) from None
     except RecursionError:
         raise error(path, "template nests too deeply", field=field) from None

@@ -61,8 +61,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             response = await call_next(request)
             if settings.token and request.query_params.get("token"):  # a link with the token:
                 # the pages it loads (scripts, the event stream) carry it as a cookie from then on
-                response.set_cookie("council_token", settings.token, httponly=True,
-                                    samesite="strict")  # fmt: skip
+                response.set_cookie(
+                    "council_token", settings.token, httponly=True, samesite="strict"
+                )
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)  # a report page brings its own policy
         return response
@@ -122,8 +123,11 @@ def _run_routes(app: FastAPI, settings: ServerSettings, live: LiveRuns) -> None:
     @app.get("/api/runs/{name}/events")
     async def events(name: str) -> StreamingResponse:
         run_id = _run_id(settings, name, live)
-        return StreamingResponse(_sse(settings, live, run_id), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store"})  # fmt: skip
+        return StreamingResponse(
+            _sse(settings, live, run_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store"},
+        )
 
     @app.get("/runs", response_class=HTMLResponse)
     def runs_page(request: Request) -> str:

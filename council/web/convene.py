@@ -35,8 +35,10 @@ def _check_names(request: ConveneChoices) -> None:
 def _check_models(request: ConveneChoices, settings: ServerSettings) -> dict[str, str]:
     """The request's endpoints (only where allowed), after every model has been checked."""
     if request.endpoints and not settings.allow_endpoints:
-        raise ConfigError("this server does not let a request send seats to a URL "
-                          "(start it with --allow-endpoints)")  # fmt: skip
+        raise ConfigError(
+            "this server does not let a request send seats to a URL "
+            "(start it with --allow-endpoints)"
+        )
     allowed = set(allowed_models(settings)) | set(request.endpoints)
     for model in [request.model, *request.seats.values()]:
         if model and model not in allowed:
@@ -49,8 +51,10 @@ def _within(asked: float | None, ceiling: float, field: str, flag: str) -> float
     if asked is None:
         return ceiling
     if asked > ceiling:
-        raise ConfigError(f"{field}: {asked:g} is more than this server allows ({ceiling:g}; "
-                          f"council serve {flag} raises it)")  # fmt: skip
+        raise ConfigError(
+            f"{field}: {asked:g} is more than this server allows ({ceiling:g}; "
+            f"council serve {flag} raises it)"
+        )
     return asked
 
 

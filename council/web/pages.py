@@ -12,8 +12,13 @@ from council.records.options import options as spec_options
 from council.records.spec import CHAIR_NAME, WEB
 from council.web.form import option_inputs
 
-NAV = (("/", "Convene"), ("/runs", "Runs"), ("/experiments", "Experiments"),
-       ("/personas", "Personas"), ("/protocols", "Protocols"))  # fmt: skip
+NAV = (
+    ("/", "Convene"),
+    ("/runs", "Runs"),
+    ("/experiments", "Experiments"),
+    ("/personas", "Personas"),
+    ("/protocols", "Protocols"),
+)
 
 
 def layout(title: str, body: str, *, script: bool = True) -> str:
@@ -124,9 +129,13 @@ def _protocol_choice(protocols: Mapping[str, str]) -> str:
 
 
 def convene_page(
-    cards: Mapping[str, PersonaCard], panels: Mapping[str, Panel], protocols: Mapping[str, str],
-    models: Sequence[str], default_model: str, ceilings: Mapping[str, float],
-) -> str:  # fmt: skip
+    cards: Mapping[str, PersonaCard],
+    panels: Mapping[str, Panel],
+    protocols: Mapping[str, str],
+    models: Sequence[str],
+    default_model: str,
+    ceilings: Mapping[str, float],
+) -> str:
     """``protocols``: name -> what it does; ``ceilings``: the server's cap on an option, by
     key. The library choices are written here; the options are generated from the spec."""
     panel_choices = "".join(
@@ -168,9 +177,14 @@ def runs_page(rows: Sequence[Mapping[str, Any]], filters: Mapping[str, str]) -> 
         + "<button>Filter</button></form>"
     )
     body_rows = [
-        [f"<a href='/runs/{escape(r['run_id'])}'>{escape(r['run_id'])}</a>", escape(r["status"]),
-         escape(r["protocol"]), escape(r["question"][:160]), escape(str(r["calls"]))]
+        [
+            f"<a href='/runs/{escape(r['run_id'])}'>{escape(r['run_id'])}</a>",
+            escape(r["status"]),
+            escape(r["protocol"]),
+            escape(r["question"][:160]),
+            escape(str(r["calls"])),
+        ]
         for r in rows
-    ]  # fmt: skip
+    ]
     listing = table(["run", "status", "protocol", "question", "calls"], body_rows, raw=True)
     return layout("Runs", form + (listing if rows else "<p>No runs match.</p>"))

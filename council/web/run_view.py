@@ -68,15 +68,32 @@ def costs_pane(calls: Sequence[Mapping[str, Any]]) -> str:
     if not calls:
         return "<p>No calls yet.</p>"
     rows = [
-        [c["stage"], c["round"], c["seat"], c["model"], f"{c['latency_s']:.2f} s",
-         c["prompt_tokens"] if c["prompt_tokens"] is not None else "-",
-         c["completion_tokens"] if c["completion_tokens"] is not None else "-",
-         f"${c['cost_usd']:.4f}" if c["cost_usd"] else "-", c["attempts"],
-         "reused" if c["reused"] else (c["error"] or "ok")]
+        [
+            c["stage"],
+            c["round"],
+            c["seat"],
+            c["model"],
+            f"{c['latency_s']:.2f} s",
+            c["prompt_tokens"] if c["prompt_tokens"] is not None else "-",
+            c["completion_tokens"] if c["completion_tokens"] is not None else "-",
+            f"${c['cost_usd']:.4f}" if c["cost_usd"] else "-",
+            c["attempts"],
+            "reused" if c["reused"] else (c["error"] or "ok"),
+        ]
         for c in calls
-    ]  # fmt: skip
-    headers = ["stage", "round", "seat", "model", "latency", "prompt", "completion", "cost",
-               "attempts", "state"]  # fmt: skip
+    ]
+    headers = [
+        "stage",
+        "round",
+        "seat",
+        "model",
+        "latency",
+        "prompt",
+        "completion",
+        "cost",
+        "attempts",
+        "state",
+    ]
     return "<h2>Totals</h2>" + _totals(calls) + "<h2>Every call</h2>" + table(headers, rows)
 
 
@@ -99,8 +116,15 @@ def _totals(calls: Sequence[Mapping[str, Any]]) -> str:
 
     rows = [row(seat, group) for seat, group in by_seat.items()]
     rows.append(row("all seats", calls))
-    headers = ["seat", "calls", "latency, summed", "slowest call", "prompt tokens",
-               "completion tokens", "cost"]  # fmt: skip
+    headers = [
+        "seat",
+        "calls",
+        "latency, summed",
+        "slowest call",
+        "prompt tokens",
+        "completion tokens",
+        "cost",
+    ]
     note = (
         "<p class='explain'>Latencies are summed over calls; seats answer in parallel, so the "
         "run took less wall time than the sum.</p>"

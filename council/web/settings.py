@@ -60,20 +60,25 @@ class ServerSettings:
         if is_loopback(self.host):
             return
         if not allow_remote:
-            raise ConfigError(f"--host {self.host} is not loopback: add --allow-remote and set "
-                              f"${TOKEN_ENV} to serve beyond this machine")  # fmt: skip
+            raise ConfigError(
+                f"--host {self.host} is not loopback: add --allow-remote and set "
+                f"${TOKEN_ENV} to serve beyond this machine"
+            )
         if not self.token:
-            raise ConfigError(f"serving beyond loopback needs a token of at least "
-                              f"{MIN_TOKEN_CHARS} characters in ${TOKEN_ENV} or --token-file "
-                              "(every request must carry it)")  # fmt: skip
+            raise ConfigError(
+                f"serving beyond loopback needs a token of at least "
+                f"{MIN_TOKEN_CHARS} characters in ${TOKEN_ENV} or --token-file "
+                "(every request must carry it)"
+            )
 
 
 def check_token(token: str, where: str) -> str:
     """A token worth the name: at least 16 printable ASCII characters, no spaces (it travels
     in a header, a cookie and a URL)."""
     if len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"the token in {where} has {len(token)} characters; it needs at least "
-                          f"{MIN_TOKEN_CHARS}")  # fmt: skip
+        raise ConfigError(
+            f"the token in {where} has {len(token)} characters; it needs at least {MIN_TOKEN_CHARS}"
+        )
     if not all("!" <= c <= "~" for c in token):
         raise ConfigError(f"the token in {where} must be printable ASCII with no spaces")
     return token

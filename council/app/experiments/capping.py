@@ -161,8 +161,10 @@ def calibration_prompts(count: int, questions: Sequence[str]) -> tuple[list[str]
             break
         (dropped if near_duplicate(prompt, questions) else kept).append(prompt)
     if len(kept) < count:
-        raise ConfigError(f"--calibration {count}: only {len(kept)} shipped calibration prompts "
-                          "are not near-duplicates of a test question")  # fmt: skip
+        raise ConfigError(
+            f"--calibration {count}: only {len(kept)} shipped calibration prompts "
+            "are not near-duplicates of a test question"
+        )
     return kept, dropped
 
 
@@ -273,8 +275,9 @@ def test_asks(plan: CappingPlan, cards: Sequence[PersonaCard]) -> Iterator[Ask]:
 
 def cap_ceiling(rows: Sequence[CappingReply], percentile: float) -> float:
     """The cap: a percentile of the persona calibration replies' per-position projections."""
-    positions = [p for r in rows if r.phase == "calibration" and r.speaker != ASSISTANT
-                 for p in r.positions]  # fmt: skip
+    positions = [
+        p for r in rows if r.phase == "calibration" and r.speaker != ASSISTANT for p in r.positions
+    ]
     if not positions:
         raise ConfigError("no persona calibration replies to set the cap from")
     return float(np.percentile(positions, percentile))
@@ -313,13 +316,20 @@ def _reply(ask: Ask, made: Generated, ceiling: float | None) -> CappingReply:
         at_cap = float(np.mean(projections >= ceiling - 1e-3))
     keep = ask.phase == "calibration"
     return CappingReply(
-        phase=ask.phase, speaker=ask.speaker, kind=ask.kind, index=ask.index, arm=ask.arm,
-        prompt=ask.prompt, text=made.text, tokens=made.tokens,
+        phase=ask.phase,
+        speaker=ask.speaker,
+        kind=ask.kind,
+        index=ask.index,
+        arm=ask.arm,
+        prompt=ask.prompt,
+        text=made.text,
+        tokens=made.tokens,
         projection=round(float(projections.mean()), 4) if projections.size else 0.0,
         peak=round(float(projections.max()), 4) if projections.size else 0.0,
-        clamped=round(at_cap, 4), seconds=round(made.seconds, 3),
+        clamped=round(at_cap, 4),
+        seconds=round(made.seconds, 3),
         positions=[round(float(p), 3) for p in projections] if keep else [],
-    )  # fmt: skip
+    )
 
 
 def run_capping(

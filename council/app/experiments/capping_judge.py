@@ -89,10 +89,16 @@ class JudgeDesign:
             "rule": f"no judge prompt may repeat a tested one; a calibration prompt whose "
             f"word set overlaps a test question's by Jaccard >= {NEAR_DUPLICATE} is left out",
             "reanalysed": self.reanalysed,
-            **({"note": "plan.json predates the split: its replies were re-analysed with the "
-                "first half of its breaking prompts tested and the second half calibrating "
-                "the judge"} if self.reanalysed else {}),
-        }  # fmt: skip
+            **(
+                {
+                    "note": "plan.json predates the split: its replies were re-analysed with the "
+                    "first half of its breaking prompts tested and the second half calibrating "
+                    "the judge"
+                }
+                if self.reanalysed
+                else {}
+            ),
+        }
 
 
 def judge_design(plan: Mapping[str, Any]) -> JudgeDesign:
@@ -109,16 +115,24 @@ def judge_design(plan: Mapping[str, Any]) -> JudgeDesign:
     if "judge_breaking" in plan:  # the judge had its own breaking prompts
         judge = list(plan["judge_breaking"])
         return JudgeDesign(
-            test_templates=tuple(range(len(breaking))), judge_templates=tuple(judge),
-            wrapped_per_prompt=len(judge), judge_template_slots=tuple(range(len(judge))),
-            calibration_kept=tuple(kept), dropped=tuple(dropped), reanalysed=False,
-        )  # fmt: skip
+            test_templates=tuple(range(len(breaking))),
+            judge_templates=tuple(judge),
+            wrapped_per_prompt=len(judge),
+            judge_template_slots=tuple(range(len(judge))),
+            calibration_kept=tuple(kept),
+            dropped=tuple(dropped),
+            reanalysed=False,
+        )
     half = (len(breaking) + 1) // 2
     return JudgeDesign(
-        test_templates=tuple(range(half)), judge_templates=tuple(breaking[half:]),
-        wrapped_per_prompt=len(breaking), judge_template_slots=tuple(range(half, len(breaking))),
-        calibration_kept=tuple(kept), dropped=tuple(dropped), reanalysed=True,
-    )  # fmt: skip
+        test_templates=tuple(range(half)),
+        judge_templates=tuple(breaking[half:]),
+        wrapped_per_prompt=len(breaking),
+        judge_template_slots=tuple(range(half, len(breaking))),
+        calibration_kept=tuple(kept),
+        dropped=tuple(dropped),
+        reanalysed=True,
+    )
 
 
 def _share(hits: Sequence[float]) -> float | None:
@@ -170,11 +184,15 @@ class Judge:
         pooled = len(kept) + len(caught) * len(self.persona)
         return {
             "balanced_accuracy": balanced,
-            "in_character_recall": in_recall, "in_character_ci95": _wilson(kept),
-            "out_of_character_recall": out_recall, "out_of_character_ci95": _wilson(caught),
-            "persona_replies": len(kept), "assistant_replies": len(caught),
+            "in_character_recall": in_recall,
+            "in_character_ci95": _wilson(kept),
+            "out_of_character_recall": out_recall,
+            "out_of_character_ci95": _wilson(caught),
+            "persona_replies": len(kept),
+            "assistant_replies": len(caught),
             # The old headline, for comparison only: assistant replies once per persona.
             "pooled_accuracy": round((sum(kept) + sum(caught) * len(self.persona)) / pooled, 4)
-            if pooled else None,
+            if pooled
+            else None,
             "method": JUDGE_METHOD,
-        }  # fmt: skip
+        }

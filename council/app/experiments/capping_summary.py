@@ -101,9 +101,12 @@ def _question(row: CappingReply, plan: dict[str, Any], design: JudgeDesign) -> s
 
 
 def _without_topic(
-    rows: Sequence[CappingReply], vectors: dict[tuple[Any, ...], Any], plan: dict[str, Any],
-    embedder: Embedder, design: JudgeDesign,
-) -> dict[tuple[Any, ...], Any]:  # fmt: skip
+    rows: Sequence[CappingReply],
+    vectors: dict[tuple[Any, ...], Any],
+    plan: dict[str, Any],
+    embedder: Embedder,
+    design: JudgeDesign,
+) -> dict[tuple[Any, ...], Any]:
     """Each reply's embedding with the direction of its question's embedding taken out, so the
     judge compares voices rather than topics (on the bundled model's calibration replies this
     took its leave-one-out accuracy from 62% to 100%)."""
@@ -144,17 +147,29 @@ def reply_metrics(
         if not design.tested(row) or row.speaker == ASSISTANT:
             continue
         vector = vectors[row.key]
-        metrics.append({
-            "speaker": row.speaker, "kind": row.kind, "index": row.index, "arm": row.arm,
-            "cluster": question_index(row, plan),
-            "activation_position": (row.projection - low) / (high - low) if high != low else None,
-            "embedding_drift": drift_position(vector, poles[row.speaker], assistant_pole),
-            "left_character": float(judge.left(row.speaker, voices[row.key])),
-            "looping": looping(row.text), "clamped": row.clamped, "vector": vector,
-        })  # fmt: skip
-    return metrics, {**judge.accuracy(), "design": design.to_json(plan),
-                     "persona_mean_projection": round(low, 4),
-                     "assistant_mean_projection": round(high, 4)}  # fmt: skip
+        metrics.append(
+            {
+                "speaker": row.speaker,
+                "kind": row.kind,
+                "index": row.index,
+                "arm": row.arm,
+                "cluster": question_index(row, plan),
+                "activation_position": (row.projection - low) / (high - low)
+                if high != low
+                else None,
+                "embedding_drift": drift_position(vector, poles[row.speaker], assistant_pole),
+                "left_character": float(judge.left(row.speaker, voices[row.key])),
+                "looping": looping(row.text),
+                "clamped": row.clamped,
+                "vector": vector,
+            }
+        )
+    return metrics, {
+        **judge.accuracy(),
+        "design": design.to_json(plan),
+        "persona_mean_projection": round(low, 4),
+        "assistant_mean_projection": round(high, 4),
+    }
 
 
 def _of_kind(rows: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -182,8 +197,13 @@ def cluster_estimate(by_cluster: dict[int, list[float]], *, test: bool) -> dict[
 
     means = np.array([np.mean(v) for v in by_cluster.values() if v], dtype=np.float64)
     n = sum(len(v) for v in by_cluster.values())
-    out: dict[str, Any] = {"mean": None, "ci95": None, "n": n, "clusters": len(means),
-                           "method": CLUSTER_T}  # fmt: skip
+    out: dict[str, Any] = {
+        "mean": None,
+        "ci95": None,
+        "n": n,
+        "clusters": len(means),
+        "method": CLUSTER_T,
+    }
     if not len(means):
         out["method"] = "no values"
         return out
@@ -209,8 +229,12 @@ def _proportion(values: list[float]) -> dict[str, Any]:
         return {"mean": None, "ci95": None, "n": 0, "method": "no values"}
     hits = round(sum(values))
     low, high = wilson(hits, len(values))
-    return {"mean": _round(hits / len(values)), "ci95": [_round(low), _round(high)],
-            "n": len(values), "method": WILSON}  # fmt: skip
+    return {
+        "mean": _round(hits / len(values)),
+        "ci95": [_round(low), _round(high)],
+        "n": len(values),
+        "method": WILSON,
+    }
 
 
 def _by_cluster(rows: list[dict[str, Any]], metric: str) -> dict[int, list[float]]:
@@ -254,10 +278,14 @@ def summarise_capping(
             arms.setdefault(arm, {})[kind] = _levels(mine, diversity[arm], kind)
         differences[kind] = _paired(chosen, diversity, kind)
     summary = {
-        "plan": plan, "ceiling": round(ceiling, 4), "judge": judge,
-        "replies": len(metrics), "arms": arms, "differences": differences,
+        "plan": plan,
+        "ceiling": round(ceiling, 4),
+        "judge": judge,
+        "replies": len(metrics),
+        "arms": arms,
+        "differences": differences,
         "identifiability": {arm: _identifiable(metrics, arm) for arm in ("free", "capped")},
-    }  # fmt: skip
+    }
     summary["multiplicity"] = adjust_for_multiplicity(summary)
     return summary
 
@@ -267,9 +295,12 @@ def _identifiable(metrics: list[dict[str, Any]], arm: str) -> dict[str, Any]:
     prompt, so a persona is told from the others answering the same prompt."""
     mine = [r for r in metrics if r["arm"] == arm]
     result = identifiability(
-        np.stack([r["vector"] for r in mine]), [r["speaker"] for r in mine],
-        blocks=[(r["kind"], r["index"]) for r in mine], of="persona", detail=arm,
-    )  # fmt: skip
+        np.stack([r["vector"] for r in mine]),
+        [r["speaker"] for r in mine],
+        blocks=[(r["kind"], r["index"]) for r in mine],
+        of="persona",
+        detail=arm,
+    )
     return result.to_json()
 
 
@@ -279,8 +310,11 @@ def _paired(
     """Capped minus free for each metric, paired by persona and prompt (diversity by prompt):
     continuous metrics on question means, the 0/1 judge exactly."""
     by_key = {(r["speaker"], r["kind"], r["index"], r["arm"]): r for r in chosen}
-    pairs = [(by_key[(s, k, i, "free")], r) for (s, k, i, arm), r in by_key.items()
-             if arm == "capped" and (s, k, i, "free") in by_key]  # fmt: skip
+    pairs = [
+        (by_key[(s, k, i, "free")], r)
+        for (s, k, i, arm), r in by_key.items()
+        if arm == "capped" and (s, k, i, "free") in by_key
+    ]
     out: dict[str, Any] = {}
     for metric in CONTINUOUS:
         spread: dict[int, list[float]] = {}
@@ -302,17 +336,25 @@ def _binary(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any
     """Left character free against capped: exact McNemar and Newcombe's interval."""
     if not pairs:
         return {"mean": None, "ci95": None, "n": 0, "method": "no pairs"}
-    result = paired_binary([int(f["left_character"]) for f, _ in pairs],
-                           [int(c["left_character"]) for _, c in pairs])  # fmt: skip
+    result = paired_binary(
+        [int(f["left_character"]) for f, _ in pairs], [int(c["left_character"]) for _, c in pairs]
+    )
     data = result.to_json()
     return {
-        "mean": data["difference"], "ci95": [data["low"], data["high"]], "n": result.n_pairs,
-        "clusters": len({f["cluster"] for f, _ in pairs}), "method": result.interval_method,
-        "p_value": result.p_value, "test": result.test_method, "free": data["before"],
-        "capped": data["after"], "b": result.b, "c": result.c,
+        "mean": data["difference"],
+        "ci95": [data["low"], data["high"]],
+        "n": result.n_pairs,
+        "clusters": len({f["cluster"] for f, _ in pairs}),
+        "method": result.interval_method,
+        "p_value": result.p_value,
+        "test": result.test_method,
+        "free": data["before"],
+        "capped": data["after"],
+        "b": result.b,
+        "c": result.c,
         "note": "b: left character free but not capped; c: the reverse; the test treats "
         "pairs as independent although they fall in the questions counted in clusters",
-    }  # fmt: skip
+    }
 
 
 def adjust_for_multiplicity(summary: dict[str, Any]) -> dict[str, Any]:
@@ -372,8 +414,10 @@ def _judge_lines(judge: dict[str, Any]) -> list[str]:
             f"{len(design['test_breaking'])} breaking prompts"
         )
         for dropped in design["calibration_left_out"]:
-            lines.append(f"  left out of the judge: '{dropped['prompt']}' (nearly repeats "
-                         f"'{dropped['nearly_repeats']}')")  # fmt: skip
+            lines.append(
+                f"  left out of the judge: '{dropped['prompt']}' (nearly repeats "
+                f"'{dropped['nearly_repeats']}')"
+            )
         if design.get("note"):
             lines.append(f"  {design['note']}")
     return lines
@@ -402,15 +446,19 @@ def capping_lines(summary: dict[str, Any]) -> list[str]:
             f"{primary['c']} only capped; {primary['test']}, p {primary['p_value']:.3g}; "
             f"{primary['method']})"
         )
-    lines.append(f"{'metric':22} {'prompts':9} {'free':26} {'capped':26} {'capped - free':26} "
-                 f"{'p':>8} {'Holm p':>8}")  # fmt: skip
+    lines.append(
+        f"{'metric':22} {'prompts':9} {'free':26} {'capped':26} {'capped - free':26} "
+        f"{'p':>8} {'Holm p':>8}"
+    )
     for metric, kind in itertools.product((*METRICS, "diversity"), KINDS):
         free = summary["arms"]["free"][kind][metric]
         capped = summary["arms"]["capped"][kind][metric]
         diff = summary["differences"][kind][metric]
         p, adjusted = _p(diff)
-        lines.append(f"{metric:22} {kind:9} {cell(free):26} {cell(capped):26} {cell(diff):26} "
-                     f"{p:>8} {adjusted:>8}")  # fmt: skip
+        lines.append(
+            f"{metric:22} {kind:9} {cell(free):26} {cell(capped):26} {cell(diff):26} "
+            f"{p:>8} {adjusted:>8}"
+        )
     for arm, result in summary.get("identifiability", {}).items():
         if result.get("accuracy") is not None:
             p, adjusted = _p(result)
@@ -421,8 +469,10 @@ def capping_lines(summary: dict[str, Any]) -> list[str]:
             )
     multiplicity = summary.get("multiplicity")
     if multiplicity:
-        lines.append(f"multiplicity: {multiplicity['secondary']} secondary p-values, "
-                     f"{multiplicity['adjustment']}")  # fmt: skip
+        lines.append(
+            f"multiplicity: {multiplicity['secondary']} secondary p-values, "
+            f"{multiplicity['adjustment']}"
+        )
     lines.append(f"continuous metrics: {CLUSTER_T}; {CLUSTER_TEST}. left_character: {WILSON}")
     return lines
 
@@ -444,8 +494,10 @@ def capping_experiment(
 
         reader = shared_reader(axis.model.rpartition("/")[2])
         if reader.sha256 != axis.model_sha256:
-            raise ConfigError(f"the axis {axis.axis_id} was built on other weights than "
-                              f"{plan.model}: rebuild it with 'council axis build'")  # fmt: skip
+            raise ConfigError(
+                f"the axis {axis.axis_id} was built on other weights than "
+                f"{plan.model}: rebuild it with 'council axis build'"
+            )
         speaker = reader_speaker(reader, axis)
     rows, ceiling = run_capping(plan, cards, speaker, out, progress=progress)
     model = experiment_embedder(embedder, out)

@@ -176,18 +176,30 @@ def _power(rows: Sequence[UnitValues], test: Comparison, effect: float) -> dict[
     samples = max(1.0, len(values) / max(G, 1))
     if G < 2 or len(values) <= G:
         why = "too few questions, or no repeat within one, for a power analysis"
-        return {"metric": test.metric, "a": test.a, "b": test.b, "effect": effect,
-                "questions": G, "note": why}  # fmt: skip
+        return {
+            "metric": test.metric,
+            "a": test.a,
+            "b": test.b,
+            "effect": effect,
+            "questions": G,
+            "note": why,
+        }
     components = variance_components(values, questions)
     between, within = components.between, components.within
     sd = sd_from_components(between, within, round(samples))
     row: dict[str, Any] = {
-        "metric": test.metric, "a": test.a, "b": test.b, "effect": effect, "questions": G,
-        "samples_per_question": round(samples, 2), "between_question_variance": between,
-        "within_question_variance": within, "sd_of_question_difference": sd,
+        "metric": test.metric,
+        "a": test.a,
+        "b": test.b,
+        "effect": effect,
+        "questions": G,
+        "samples_per_question": round(samples, 2),
+        "between_question_variance": between,
+        "within_question_variance": within,
+        "sd_of_question_difference": sd,
         "target_power": TARGET_POWER,
         "method": f"{POWER}; variance components: {components.method}",
-    }  # fmt: skip
+    }
     if sd > 0:
         row["power"] = round(paired_power(sd, effect, G), 3)
         row["questions_for_80"] = clusters_needed(sd, effect, TARGET_POWER)

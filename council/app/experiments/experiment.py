@@ -71,25 +71,34 @@ class Experiment:
         if not all(isinstance(arm, Arm) for arm in arms):
             raise ConfigError("arms must be council.Arm(name, models=..., personas=...)")
         self.plan = ExperimentPlan(
-            arms=list(arms), questions=list(questions), samples=samples, out=Path(out),
-            protocol=protocol, max_tokens=max_tokens, temperature=temperature,
-            baseline_samples=baseline_samples, placebo=placebo,
+            arms=list(arms),
+            questions=list(questions),
+            samples=samples,
+            out=Path(out),
+            protocol=protocol,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            baseline_samples=baseline_samples,
+            placebo=placebo,
             endpoints=dict(endpoints or {}),
-        )  # fmt: skip
+        )
         self.title = title or TITLES[self.plan.kind]
         self.embedder = embedder
         self.effect = effect  # the difference the power analysis asks about
         self.execution: dict[str, Any] = {
-            "executor": executor, "ray_address": ray_address, "rate_limits": rate_limits,
-        }  # fmt: skip
+            "executor": executor,
+            "ray_address": ray_address,
+            "rate_limits": rate_limits,
+        }
 
     @classmethod
     def across_models(
         cls, personas: Sequence[str], arms: Mapping[str, str | Sequence[str]], **options: Any
     ) -> Experiment:
         """The same cards on each arm's models: ``{"single": "m1", "cross": ["m1", "m2"]}``."""
-        return cls([Arm(name, _names(models), list(personas)) for name, models in arms.items()],
-                   **options)  # fmt: skip
+        return cls(
+            [Arm(name, _names(models), list(personas)) for name, models in arms.items()], **options
+        )
 
     @classmethod
     def card_variants(cls, bases: Sequence[str], model: str, **options: Any) -> Experiment:
@@ -121,8 +130,9 @@ class Experiment:
     ) -> UnitCounts:
         """Run every unit that has not completed (failed ones again, unless ``retry_failed``
         is false), then write ``summary.json`` and ``report.html`` into ``out``."""
-        counts = run_plan(self.plan, progress or (lambda _: None), retry_failed=retry_failed,
-                          **self.execution)  # fmt: skip
+        counts = run_plan(
+            self.plan, progress or (lambda _: None), retry_failed=retry_failed, **self.execution
+        )
         self.summary()
         return UnitCounts(counts["ran"], counts["skipped"], counts["failed"])
 
@@ -130,8 +140,7 @@ class Experiment:
         """Before any call: the calls, tokens and cost this experiment will spend, and its power
         to detect ``effect`` from a pilot's variance components (default: the shipped
         experiment's)."""
-        return plan_experiment(self.plan, effect=self.effect,
-                               pilot=Path(pilot) if pilot else None)  # fmt: skip
+        return plan_experiment(self.plan, effect=self.effect, pilot=Path(pilot) if pilot else None)
 
     def summary(self) -> ExperimentReport:
         """Measure what has run so far: every metric per arm with its interval on question

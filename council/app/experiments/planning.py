@@ -105,8 +105,16 @@ def write_pilot(summary: dict[str, Any], source: str, path: Path = SHIPPED_PILOT
     if not rows:
         raise ConfigError("the summary has no power analysis to take variance components from")
     row = next((r for r in rows if r.get("a") != "placebo"), rows[0])
-    keep = ("metric", "a", "b", "questions", "samples_per_question",
-            "between_question_variance", "within_question_variance", "method")  # fmt: skip
+    keep = (
+        "metric",
+        "a",
+        "b",
+        "questions",
+        "samples_per_question",
+        "between_question_variance",
+        "within_question_variance",
+        "method",
+    )
     path.write_text(json.dumps({"source": source, **{k: row[k] for k in keep}}, indent=2) + "\n")
     return path
 
@@ -153,13 +161,20 @@ def plan_experiment(
         components.between_question_variance, components.within_question_variance, plan.samples
     )
     return PlanReport(
-        councils=len(units), voice_calls=voice_calls, calls=calls,
-        max_completion_tokens=calls * plan.max_tokens, cost_usd=cost, unpriced=unpriced,
-        effect=effect, questions=G, samples=plan.samples,
+        councils=len(units),
+        voice_calls=voice_calls,
+        calls=calls,
+        max_completion_tokens=calls * plan.max_tokens,
+        cost_usd=cost,
+        unpriced=unpriced,
+        effect=effect,
+        questions=G,
+        samples=plan.samples,
         power=round(_power(components, effect, G, plan.samples), 3) if G >= 2 else None,
         questions_for_80=clusters_needed(sd, effect, TARGET_POWER) if sd > 0 else None,
-        pilot=components.source, table=table,
-    )  # fmt: skip
+        pilot=components.source,
+        table=table,
+    )
 
 
 def _power(pilot: Pilot, effect: float, questions: int, samples: int) -> float:

@@ -176,8 +176,10 @@ def run_plan(
     """
     check_plan(plan.out, plan.to_json())
     protocol = find_protocol(plan.protocol)
-    journals = {"units": _Journal(plan.out / "units.jsonl"),
-                "voices": _Journal(plan.out / "voices.jsonl")}  # fmt: skip
+    journals = {
+        "units": _Journal(plan.out / "units.jsonl"),
+        "voices": _Journal(plan.out / "voices.jsonl"),
+    }
     councils = council_units(plan)
     # The no-persona voices first: few and quick, and every unit's drift needs them.
     todo: list[Unit] = [*_todo(voice_units(plan, protocol), journals["voices"], retry_failed)]
@@ -211,9 +213,10 @@ def run_plan(
 def _todo(units: Sequence[Unit], journal: _Journal, retry_failed: bool) -> list[Unit]:
     """The units not yet completed; those that failed before only when retrying them."""
     return [
-        u for u in units
+        u
+        for u in units
         if u.unit not in journal.done and (retry_failed or not journal.failed(u.unit))
-    ]  # fmt: skip
+    ]
 
 
 def _record(outcome: UnitOutcome, ledger: Ledger, runs_dir: Path, journal: _Journal) -> None:
@@ -259,18 +262,31 @@ def council_units(plan: ExperimentPlan) -> list[CouncilUnit]:
         for s in range(plan.samples):
             for arm in plan.arms:
                 unit = CouncilUnit(
-                    unit=f"{arm.name}/q{q}/s{s}", arm=arm.name, personas=tuple(arm.personas),
-                    models=tuple(arm.models), question_index=q, question=question, sample=s,
-                    protocol=plan.protocol, max_tokens=plan.max_tokens,
-                    temperature=plan.temperature, endpoints=tuple(sorted(plan.endpoints.items())),
-                )  # fmt: skip
+                    unit=f"{arm.name}/q{q}/s{s}",
+                    arm=arm.name,
+                    personas=tuple(arm.personas),
+                    models=tuple(arm.models),
+                    question_index=q,
+                    question=question,
+                    sample=s,
+                    protocol=plan.protocol,
+                    max_tokens=plan.max_tokens,
+                    temperature=plan.temperature,
+                    endpoints=tuple(sorted(plan.endpoints.items())),
+                )
                 units.append(unit)
                 if plan.placebo:
                     who = arm.personas[(q * plan.samples + s) % len(arm.personas)]
-                    units.append(dataclasses.replace(
-                        unit, unit=f"{placebo_arm(arm.name)}/q{q}/s{s}", arm=placebo_arm(arm.name),
-                        personas=(who,), seat_models=seating[arm.name], label_seed=unit.unit,
-                    ))  # fmt: skip
+                    units.append(
+                        dataclasses.replace(
+                            unit,
+                            unit=f"{placebo_arm(arm.name)}/q{q}/s{s}",
+                            arm=placebo_arm(arm.name),
+                            personas=(who,),
+                            seat_models=seating[arm.name],
+                            label_seed=unit.unit,
+                        )
+                    )
     return units
 
 
@@ -278,8 +294,9 @@ def arm_seat_models(arm: Arm) -> tuple[str, ...]:
     """The model each of the arm's seats sits on, in seating order, as ``Council`` routes it."""
     if len(arm.models) == 1:
         return (arm.models[0],) * len(arm.personas)
-    chosen = {c.persona: c.model for c in route([find_persona(p) for p in arm.personas],
-                                                arm.models)}  # fmt: skip
+    chosen = {
+        c.persona: c.model for c in route([find_persona(p) for p in arm.personas], arm.models)
+    }
     return tuple(chosen[find_persona(p).name] for p in arm.personas)
 
 

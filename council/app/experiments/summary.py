@@ -130,13 +130,17 @@ def _arm(
     identifiability: dict[str, list[Identifiability]],
 ) -> ArmSummary:
     name = arm["name"]
-    return ArmSummary.model_validate({
-        **arm,
-        "units": sum(u["arm"] == name for u in units),
-        "failed_units": sum(u["arm"] == name and u.get("status") != "completed" for u in latest),
-        "metrics": metrics,
-        "identifiability": identifiability.get(name, []),
-    })  # fmt: skip
+    return ArmSummary.model_validate(
+        {
+            **arm,
+            "units": sum(u["arm"] == name for u in units),
+            "failed_units": sum(
+                u["arm"] == name and u.get("status") != "completed" for u in latest
+            ),
+            "metrics": metrics,
+            "identifiability": identifiability.get(name, []),
+        }
+    )
 
 
 def _load_unit_run(out: Path, unit: dict[str, Any]) -> RunResult:
@@ -208,9 +212,14 @@ class _Measured:
         vectors = embedder.encode([t.text or "" for t in turns])
         of = "seat place" if arm.endswith(PLACEBO_SUFFIX) else "persona"
         return turn_identifiability(
-            turns, vectors, lambda t: labels[id(t)], of=of, embedder=embedder.name, seed=seed,
+            turns,
+            vectors,
+            lambda t: labels[id(t)],
+            of=of,
+            embedder=embedder.name,
+            seed=seed,
             questions=self.questions,
-        )  # fmt: skip
+        )
 
     def decomposition(self, embedder: Embedder, arms: set[str]) -> DesignShares | None:
         """The blind-round answers of the arms (not their placebos), split by question, run,
@@ -230,13 +239,12 @@ class _Measured:
     def curves(self, arms: list[str]) -> dict[str, list[CurvePoint]]:
         return {
             arm: [
-                CurvePoint(stage=stage, round=rnd,
-                           **dict(cluster_mean(values, questions)))
+                CurvePoint(stage=stage, round=rnd, **dict(cluster_mean(values, questions)))
                 for (stage, rnd), (values, questions) in self.stage_values[arm].items()
             ]
             for arm in arms
             if arm in self.stage_values
-        }  # fmt: skip
+        }
 
 
 def _shares(shares: DesignShares | None) -> dict[str, Any] | None:
@@ -277,14 +285,20 @@ def _identifiability_tests(found: dict[str, list[Identifiability]]) -> list[Comp
         chance = first.null_mean or first.uniform_chance or 0.0
         low, high = first.ci95 or (None, None)
         estimate = Interval(
-            value=first.balanced_accuracy - chance, low=None if low is None else low - chance,
-            high=None if high is None else high - chance, n=first.samples,
+            value=first.balanced_accuracy - chance,
+            low=None if low is None else low - chance,
+            high=None if high is None else high - chance,
+            n=first.samples,
             method=first.interval_method,
-        )  # fmt: skip
+        )
         comparison = Comparison(estimate, first.p_value, first.method)
-        tests.append(comparison.labelled(
-            metric=f"identifiability of {first.of} (balanced accuracy)", a="chance", b=arm,
-        ))  # fmt: skip
+        tests.append(
+            comparison.labelled(
+                metric=f"identifiability of {first.of} (balanced accuracy)",
+                a="chance",
+                b=arm,
+            )
+        )
     return tests
 
 

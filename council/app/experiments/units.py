@@ -89,8 +89,12 @@ def run_unit(unit: Any) -> UnitOutcome:
 @run_unit.register
 def _council(unit: CouncilUnit) -> UnitOutcome:
     started = time.monotonic()
-    row: dict[str, Any] = {"unit": unit.unit, "arm": unit.arm, "question": unit.question_index,
-                           "sample": unit.sample}  # fmt: skip
+    row: dict[str, Any] = {
+        "unit": unit.unit,
+        "arm": unit.arm,
+        "question": unit.question_index,
+        "sample": unit.sample,
+    }
     events = EventList()
     try:
         personas, seats = _seating(unit)
@@ -158,15 +162,26 @@ def placebo_seat_name(persona: str, place: int) -> str:
 @run_unit.register
 def _voices(unit: VoiceUnit) -> UnitOutcome:
     started = time.monotonic()
-    row = {"unit": unit.unit, "kind": unit.kind, "model": unit.model,
-           "question": unit.question_index, "persona": unit.who}  # fmt: skip
+    row = {
+        "unit": unit.unit,
+        "kind": unit.kind,
+        "model": unit.model,
+        "question": unit.question_index,
+        "persona": unit.who,
+    }
     try:
         answers = asyncio.run(
             sample(
-                unit.model, unit.system, unit.prompt, unit.k, max_tokens=unit.max_tokens,
-                temperature=unit.temperature, seed=unit.seed, endpoints=dict(unit.endpoints),
+                unit.model,
+                unit.system,
+                unit.prompt,
+                unit.k,
+                max_tokens=unit.max_tokens,
+                temperature=unit.temperature,
+                seed=unit.seed,
+                endpoints=dict(unit.endpoints),
             )
-        )  # fmt: skip
+        )
     except CouncilError as exc:
         row |= {"answers": [], "status": "failed", "error": redacted_line(exc)}
     else:

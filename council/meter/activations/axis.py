@@ -197,8 +197,10 @@ def _cross_fitted(ones: Sequence[Sample], twos: Sequence[Sample], layer: int) ->
     first: list[float] = []
     second: list[float] = []
     for prompt in sorted({s.prompt for s in (*ones, *twos)}):
-        fit = [np.stack([s.layer_means[layer] for s in group if s.prompt != prompt])
-               for group in (ones, twos)]  # fmt: skip
+        fit = [
+            np.stack([s.layer_means[layer] for s in group if s.prompt != prompt])
+            for group in (ones, twos)
+        ]
         direction = contrast_of_means(*fit)
         origin = (fit[0].mean(axis=0) + fit[1].mean(axis=0)) / 2
         for group, scores in ((ones, first), (twos, second)):
@@ -214,24 +216,37 @@ def persona_vectors(
     """One vector per polarity pair whose poles were both sampled on at least 2 prompts (cards
     declare the pairs)."""
     names = {c.name for c in cards}
-    pairs = sorted({tuple(sorted((c.name, other))) for c in cards
-                    for other in c.fields.polarity_pairs or () if other in names})  # fmt: skip
+    pairs = sorted(
+        {
+            tuple(sorted((c.name, other)))
+            for c in cards
+            for other in c.fields.polarity_pairs or ()
+            if other in names
+        }
+    )
     vectors = []
     for first, second in pairs:
         ones = [s for s in samples if s.speaker == first]
         twos = [s for s in samples if s.speaker == second]
         if len({s.prompt for s in ones}) < 2 or len({s.prompt for s in twos}) < 2:
             continue  # nothing to fit on once a prompt is left out
-        direction = unit(contrast_of_means(
-            np.stack([s.layer_means[layer] for s in ones]),
-            np.stack([s.layer_means[layer] for s in twos]),
-        ))  # fmt: skip
-        vectors.append(PersonaVector(
-            pair=(first, second), direction=[float(v) for v in direction],
-            held_out_auc=round(_cross_fitted(ones, twos, layer), 4),
-            samples=len(ones) + len(twos), axis_cosine=round(float(direction @ axis), 4),
-            held_out_per_side=min(len(ones), len(twos)), auc_method=PERSONA_AUC_METHOD,
-        ))  # fmt: skip
+        direction = unit(
+            contrast_of_means(
+                np.stack([s.layer_means[layer] for s in ones]),
+                np.stack([s.layer_means[layer] for s in twos]),
+            )
+        )
+        vectors.append(
+            PersonaVector(
+                pair=(first, second),
+                direction=[float(v) for v in direction],
+                held_out_auc=round(_cross_fitted(ones, twos, layer), 4),
+                samples=len(ones) + len(twos),
+                axis_cosine=round(float(direction @ axis), 4),
+                held_out_per_side=min(len(ones), len(twos)),
+                auc_method=PERSONA_AUC_METHOD,
+            )
+        )
     return vectors
 
 
@@ -259,21 +274,34 @@ def axis_from_samples(
     projections = project(np.stack([s.layer_means[layer] for s in samples]), direction, origin)
     sides = np.array([s.side == "assistant" for s in samples])
     return AssistantAxis(
-        model=model, model_sha256=model_sha256, layer=layer, num_layers=layers - 1,
-        hidden_size=len(direction), direction=[float(v) for v in direction],
+        model=model,
+        model_sha256=model_sha256,
+        layer=layer,
+        num_layers=layers - 1,
+        hidden_size=len(direction),
+        direction=[float(v) for v in direction],
         origin=[float(v) for v in origin],
         assistant_projection=float(projections[sides].mean()),
         persona_projection=float(projections[~sides].mean()),
-        prompts=list(prompts), assistant_systems=list(systems),
-        personas={c.name: c.content_hash for c in cards}, reply_tokens=reply_tokens,
+        prompts=list(prompts),
+        assistant_systems=list(systems),
+        personas={c.name: c.content_hash for c in cards},
+        reply_tokens=reply_tokens,
         samples=[
-            AxisSample(side=s.side, speaker=s.speaker, prompt=s.prompt, held_out=h,
-                       projection=round(float(p), 4), reply=s.reply)
+            AxisSample(
+                side=s.side,
+                speaker=s.speaker,
+                prompt=s.prompt,
+                held_out=h,
+                projection=round(float(p), 4),
+                reply=s.reply,
+            )
             for s, h, p in zip(samples, held, projections, strict=True)
         ],
-        held_out_auc=interval, layer_auc=by_layer,
+        held_out_auc=interval,
+        layer_auc=by_layer,
         persona_vectors=persona_vectors(samples, cards, layer, direction),
-    )  # fmt: skip
+    )
 
 
 def build_axis(
@@ -293,11 +321,15 @@ def build_axis(
         reply = reader.respond(messages, max_new_tokens=tokens)
         return reply.text, reply.layer_means
 
-    samples = collect_samples(respond, cards, prompts, reply_tokens=reply_tokens,
-                              progress=progress)  # fmt: skip
+    samples = collect_samples(respond, cards, prompts, reply_tokens=reply_tokens, progress=progress)
     chosen = layer if layer is not None else reader.num_layers // 2
     axis = axis_from_samples(
-        samples, model=model, model_sha256=reader.sha256, layer=chosen, prompts=prompts,
-        cards=cards, reply_tokens=reply_tokens,
-    )  # fmt: skip
+        samples,
+        model=model,
+        model_sha256=reader.sha256,
+        layer=chosen,
+        prompts=prompts,
+        cards=cards,
+        reply_tokens=reply_tokens,
+    )
     return axis.model_copy(update={"build_seconds": round(time.perf_counter() - start, 1)})

@@ -124,10 +124,16 @@ def _seat_drift(rows: Sequence[PlacedTurn]) -> list[SeatTrend]:
         slope = None
         if len(positions) >= 2:
             slope = float(np.polyfit(np.arange(len(positions)), positions, 1)[0])
-        seats.append(SeatTrend(
-            seat=seat, turns=len(positions), first=positions[0], last=positions[-1],
-            change=_round(positions[-1] - positions[0]), slope_per_turn=_round(slope),
-        ))  # fmt: skip
+        seats.append(
+            SeatTrend(
+                seat=seat,
+                turns=len(positions),
+                first=positions[0],
+                last=positions[-1],
+                change=_round(positions[-1] - positions[0]),
+                slope_per_turn=_round(slope),
+            )
+        )
     return seats
 
 
@@ -155,8 +161,13 @@ def activation_drift(
             continue
         assert projection is not None
         position = axis.position(projection) if axis is not None else None
-        placed = PlacedTurn(seat=turn.seat, stage=turn.stage, round=turn.round,
-                            projection=_round(projection), position=_round(position))  # fmt: skip
+        placed = PlacedTurn(
+            seat=turn.seat,
+            stage=turn.stage,
+            round=turn.round,
+            projection=_round(projection),
+            position=_round(position),
+        )
         rows.append(placed)
     embedded = {
         (d.seat, d.stage, d.round): float(d.position)
@@ -179,9 +190,13 @@ def activation_drift(
         )
     )
     return ActivationDrift(
-        axis=used, recorded_turns=len(recorded), turns=rows, seats=_seat_drift(rows),
-        skipped=skipped, embedding_correlation=Correlation.model_validate(correlation),
-    )  # fmt: skip
+        axis=used,
+        recorded_turns=len(recorded),
+        turns=rows,
+        seats=_seat_drift(rows),
+        skipped=skipped,
+        embedding_correlation=Correlation.model_validate(correlation),
+    )
 
 
 def _counts(auc: Interval) -> str:
@@ -198,24 +213,31 @@ def drift_table(report: ActivationDrift) -> str:
     axis = report.axis
     if axis:
         auc = axis.auc
-        lines.append(f"axis {axis.id} ({axis.model}, layer {axis.layer}; held-out AUC "
-                     f"{auc.value:.3f} [{auc.low}, {auc.high}]{_counts(auc)})")  # fmt: skip
+        lines.append(
+            f"axis {axis.id} ({axis.model}, layer {axis.layer}; held-out AUC "
+            f"{auc.value:.3f} [{auc.low}, {auc.high}]{_counts(auc)})"
+        )
     lines.append(f"{'seat':<16} {'stage':<22} {'round':>5} {'projection':>11} {'position':>9}")
     for row in report.turns:
         position = "-" if row.position is None else f"{row.position:.3f}"
         projection = "-" if row.projection is None else f"{row.projection:.3f}"
-        lines.append(f"{row.seat:<16} {row.stage:<22} {row.round:>5} "
-                     f"{projection:>11} {position:>9}")  # fmt: skip
+        lines.append(
+            f"{row.seat:<16} {row.stage:<22} {row.round:>5} {projection:>11} {position:>9}"
+        )
     for seat in report.seats:
-        lines.append(f"{seat.seat}: {seat.turns} turns, change {seat.change}, "
-                     f"slope {seat.slope_per_turn} per turn")  # fmt: skip
+        lines.append(
+            f"{seat.seat}: {seat.turns} turns, change {seat.change}, "
+            f"slope {seat.slope_per_turn} per turn"
+        )
     for why, count in report.skipped.items():
         lines.append(f"skipped {count} turns: {why}")
     corr = report.embedding_correlation
     if corr.pearson is not None and corr.spearman is not None:
-        lines.append(f"vs embedding drift over {corr.pairs} turns: Pearson r "
-                     f"{corr.pearson.r} (p {corr.pearson.p:.3g}), Spearman rho "
-                     f"{corr.spearman.rho} (p {corr.spearman.p:.3g})")  # fmt: skip
+        lines.append(
+            f"vs embedding drift over {corr.pairs} turns: Pearson r "
+            f"{corr.pearson.r} (p {corr.pearson.p:.3g}), Spearman rho "
+            f"{corr.spearman.rho} (p {corr.spearman.p:.3g})"
+        )
     else:
         lines.append(f"vs embedding drift: {corr.note}")
     return "\n".join(lines)

@@ -121,9 +121,15 @@ def _auc(
     negatives: int,
 ) -> Interval:
     return Interval(
-        value=estimate, low=low, high=high, n=positives + negatives, method=method,
-        confidence=confidence, positives=positives, negatives=negatives,
-    )  # fmt: skip
+        value=estimate,
+        low=low,
+        high=high,
+        n=positives + negatives,
+        method=method,
+        confidence=confidence,
+        positives=positives,
+        negatives=negatives,
+    )
 
 
 def correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:

@@ -176,18 +176,28 @@ class ActivationReader:
                 torch.manual_seed(seed if seed is not None else 0)
                 sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0}
             out = self._model.generate(
-                prompt, attention_mask=encoded["attention_mask"], max_new_tokens=max_new_tokens,
-                output_hidden_states=record, return_dict_in_generate=True,
-                pad_token_id=self._tokenizer.eos_token_id, **sampling,
-            )  # fmt: skip
+                prompt,
+                attention_mask=encoded["attention_mask"],
+                max_new_tokens=max_new_tokens,
+                output_hidden_states=record,
+                return_dict_in_generate=True,
+                pad_token_id=self._tokenizer.eos_token_id,
+                **sampling,
+            )
             generated = out.sequences[0, prompt.shape[1] :]
             text = self._tokenizer.decode(generated, skip_special_tokens=True).strip()
             means = _reply_means(out.hidden_states) if record else None
             positions = None
             if record and keep_layer is not None:
                 positions = _reply_positions(out.hidden_states, keep_layer)
-            return Reply(text, means, int(prompt.shape[1]), int(generated.shape[0]),
-                         time.perf_counter() - start, positions)  # fmt: skip
+            return Reply(
+                text,
+                means,
+                int(prompt.shape[1]),
+                int(generated.shape[0]),
+                time.perf_counter() - start,
+                positions,
+            )
 
     @contextlib.contextmanager
     def _capping(self, cap: Cap | None) -> Iterator[None]:
@@ -345,9 +355,13 @@ class ActivationModel(ChatModel):
     async def complete(self, request: ModelRequest) -> Completion:
         try:
             reply = await asyncio.to_thread(
-                self.reader.respond, request.messages, max_new_tokens=request.max_tokens,
-                temperature=request.temperature, seed=request.seed, cap=self.cap,
-            )  # fmt: skip
+                self.reader.respond,
+                request.messages,
+                max_new_tokens=request.max_tokens,
+                temperature=request.temperature,
+                seed=request.seed,
+                cap=self.cap,
+            )
         except ConfigError as exc:
             raise ModelCallError(str(exc), retryable=False, attempts=1) from None
         return Completion(
