@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -218,11 +219,13 @@ def test_a_free_stance_cannot_be_empty_under_a_grammar() -> None:
     # One gave "][" instead: marks with no word are no stance.
     marks = parse_ballot("a", '{"stance": "][", "confidence": "high", "dealbreaker": "no"}', NYK)
     assert not marks.valid and "no words" in (marks.problem or "")
-    # So the schema asks for a first character that is no space, bracket or mark (a letter or
+    # So the schema asks for a first character that is no space or ASCII mark (a letter or
     # digit of any script still starts one), and llama.cpp compiles that into its grammar.
     pattern = re.compile(stance["pattern"])
     assert all(pattern.match(ok) for ok in ["wait", "3 months", "Élan", "保持现状"])
     assert not any(pattern.match(bad) for bad in ["[", "][", " wait", '"', "-", "a\nb"])
+    # Nor any ASCII mark: another opened its stance with "/> {", again no word at all.
+    assert not any(pattern.match(f"{mark}a") for mark in string.punctuation)
     # No more words than the reader counts as a stance: the bundled model, held to 80
     # characters alone, filled them with 14 words the reader then refused.
     assert pattern.match(" ".join(["word"] * MAX_STANCE_WORDS))

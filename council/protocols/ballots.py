@@ -168,7 +168,8 @@ class BallotScale(BaseModel):
 # refuses more, ``council.engine.votes``, and the schema holds a model to the same).
 MAX_STANCE_WORDS = 12
 # A free-text stance as a JSON schema pattern (ECMA regex, as OpenAI, Gemini and llama.cpp's
-# grammar read it): a first character that is no space, bracket or mark, then up to
+# grammar read it): a first character that is no space and no ASCII punctuation (the bundled
+# model opened a stance with "/> {", which has no word the reader can compare), then up to
 # MAX_STANCE_WORDS words of at most 24 characters on one line, separated by single spaces.
 # A word holds no whitespace of any kind the reader splits on (str.split: the bundled model
 # joined 13 words with no-break spaces, which a class of only ' ' let through); written as
@@ -177,7 +178,7 @@ _SPACES = (
     r"\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
     r"\u3000"
 )
-_FIRST = rf'[^{_SPACES}\[\]{{}}()"\\.,;:!?*#|<>-]'
+_FIRST = rf"[^{_SPACES}!-/:-@\[-`{{-~]"  # ASCII marks: the ranges around digits, letters
 _WORD = rf'[^{_SPACES}"\\]'
 FREE_STANCE_PATTERN = f"^{_FIRST}{_WORD}{{0,23}}( {_WORD}{{1,24}}){{0,{MAX_STANCE_WORDS - 1}}}$"
 
