@@ -5,6 +5,7 @@ runs on the bundled model."""
 from __future__ import annotations
 
 import pytest
+from nyk_verdicts import FULL
 
 from council import Council, SamplingSettings
 from council.records.run import RunResult
@@ -13,27 +14,6 @@ from council.testing import FunctionModel, well_formed_reply
 
 PANEL = ["popper", "kuhn", "meadows"]
 QUESTION = "Should the city move its buses to a monorepo of timetables?"
-
-
-# nyk's "Council Verdict (Full Mode)" sections, in order (SKILL.md v1.2.0, Output Templates).
-FULL_VERDICT = (
-    "Problem",
-    "Council Composition",
-    "Chairman",
-    "Provider Routing",
-    "Acceptable Compromises",
-    "Kill Criteria",
-    "Concrete Next Step",
-    "Unresolved Questions",
-    "Recommended Next Steps",
-    "Consensus & Agreement",
-    "Vote Tally",
-    "Key Insights by Member",
-    "Points of Disagreement",
-    "Minority Report",
-    "Epistemic Diversity Scorecard",
-    "Follow-Up",
-)
 
 
 def run(reply, protocol: str = "high-council", panel=PANEL) -> RunResult:  # type: ignore[no-untyped-def]
@@ -135,7 +115,7 @@ def test_the_verdict_asks_for_every_section_and_carries_every_dealbreaker() -> N
     verdict = result.turns_in("verdict")[0]
     assert verdict.request is not None
     prompt = verdict.request.messages[1]["content"]
-    for heading in FULL_VERDICT:
+    for heading in FULL:
         assert f"\n### {heading}\n" in prompt, heading
     # The outvoted dealbreaker reaches the chair, with what it means.
     assert "Dealbreakers (the opposing option is actively harmful" in prompt

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nyk_verdicts import DUO, FULL, QUICK
 
 from council import Council
 from council.base.errors import ModelCallError, ProtocolError
@@ -288,52 +289,6 @@ def test_the_chair_sees_the_tally_and_the_transcript_shows_it() -> None:
 
 
 # -- STEP 7: the verdict templates ---------------------------------------------------------
-
-FULL = [
-    "Problem",
-    "Council Composition",
-    "Chairman",
-    "Provider Routing",
-    "Acceptable Compromises",
-    "Kill Criteria",
-    "Concrete Next Step",
-    "Unresolved Questions",
-    "Recommended Next Steps",
-    "Consensus & Agreement",
-    "Vote Tally",
-    "Key Insights by Member",
-    "Points of Disagreement",
-    "Minority Report",
-    "Epistemic Diversity Scorecard",
-    "Follow-Up",
-]
-QUICK = [
-    "Problem",
-    "Panel",
-    "Chairman",
-    "Recommended Action",
-    "Kill Criteria",
-    "Concrete Next Step",
-    "Acceptable Compromises (optional)",
-    "Positions",
-    "Consensus",
-    "Vote Tally",
-    "Key Disagreement",
-    "Follow-Up",
-]
-DUO = [
-    "Problem",
-    "The Dialectic",
-    "Chairman",
-    "What This Means for Your Decision",
-    "popper's Position",
-    "kuhn's Position",
-    "Where They Agree",
-    "The Core Tension",
-    "Concrete Next Step",
-    "Kill Criteria (encouraged)",
-    "Follow-Up",
-]
 
 
 @pytest.mark.parametrize(

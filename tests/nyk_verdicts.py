@@ -1,0 +1,48 @@
+"""nyk's verdict templates' sections, in order (SKILL.md v1.2.0, Output Templates; MIT, 0xNyk),
+written out by hand so the tests check the protocols against nyk's text, not against themselves."""
+
+FULL = [  # Council Verdict (Full Mode)
+    "Problem",
+    "Council Composition",
+    "Chairman",
+    "Provider Routing",
+    "Acceptable Compromises",
+    "Kill Criteria",
+    "Concrete Next Step",
+    "Unresolved Questions",
+    "Recommended Next Steps",
+    "Consensus & Agreement",
+    "Vote Tally",
+    "Key Insights by Member",
+    "Points of Disagreement",
+    "Minority Report",
+    "Epistemic Diversity Scorecard",
+    "Follow-Up",
+]
+QUICK = [
+    "Problem",
+    "Panel",
+    "Chairman",
+    "Recommended Action",
+    "Kill Criteria",
+    "Concrete Next Step",
+    "Acceptable Compromises (optional)",
+    "Positions",
+    "Consensus",
+    "Vote Tally",
+    "Key Disagreement",
+    "Follow-Up",
+]
+DUO = [
+    "Problem",
+    "The Dialectic",
+    "Chairman",
+    "What This Means for Your Decision",
+    "popper's Position",
+    "kuhn's Position",
+    "Where They Agree",
+    "The Core Tension",
+    "Concrete Next Step",
+    "Kill Criteria (encouraged)",
+    "Follow-Up",
+]
