@@ -29,8 +29,9 @@ HEADER = """\
 
 Every `council` command and subcommand, with the help its `--help` prints (wrapped at
 {width} columns). Exit statuses: 0 done, 1 a run that could not finish, 2 a usage or input
-mistake, 3 a run that finished without a seat, 4 a verdict left unchecked; storage faults have
-their own (see [Runs and the ledger](runs.md)).
+mistake, 3 a run that finished without a seat, 4 a verdict left unchecked, 5 a verdict audit
+(`council audit`) with a finding of severity error; storage faults have their own (see [Runs
+and the ledger](runs.md)).
 """
 
 

@@ -31,6 +31,7 @@ _EXPORTS = {
     "resume": "council.app.resume",
     "replay": "council.app.resume",
     "measure": "council.app.measure",
+    "audit_run": "council.app.audit",
     "Experiment": "council.app.experiments.experiment",
     "Arm": "council.app.experiments.runner",
 }
@@ -51,6 +52,7 @@ __all__ = [
     "SeatChanges",
     "Turn",
     "__version__",
+    "audit_run",
     "find_runs",
     "load_run",
     "measure",
@@ -59,6 +61,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from council.app.audit import audit_run
     from council.app.council import DEFAULT_PANEL, Council
     from council.app.experiments.experiment import Experiment
     from council.app.experiments.runner import Arm

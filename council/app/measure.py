@@ -144,6 +144,8 @@ def measure_run(
 
         notes = [note for note in [library_protocol_note(found)] if note]
         report = report.model_copy(update={"record_notes": [*report.record_notes, *notes]})
+    if found.audits:  # the audit of the run stands beside its diversity
+        report = report.model_copy(update={"audits": found.audits})
     return Measured(with_activation_drift(report, found, axis), model, found, folder)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from council.base.distribution import DISTRIBUTION, __version__, warn_if_shadowed
 from council.cli import (
+    audit_cmd,
     axis_cmd,
     diversity_cmd,
     experiment_cmd,
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     panels_cmd.register(commands)
     protocols_cmd.register(commands)
     runs_cmd.register(commands)
+    audit_cmd.register(commands)
     models_cmd.register(commands)
     serve_cmd.register(commands)
     experiment_cmd.register(commands)

@@ -135,6 +135,7 @@ def _outcome(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from council.records.describe import describe_audit
     from council.records.fold import fold_events
     from council.store.loader import resolve_run_id
 
@@ -164,6 +165,8 @@ def _show(args: argparse.Namespace) -> int:
             f"  {turn.stage:<18} r{turn.round} {turn.seat:<12} {turn.model:<32} "
             f"{turn.latency_s:6.2f} s{_waited(turn)}  {_tokens(turn)}  {state}"
         )
+    for audit in result.audits:  # beside the verdict's turn: what its audits found
+        print("\n".join(describe_audit(audit)))
     if args.prompts:
         for turn in result.turns:
             print(f"\n=== {turn.stage} r{turn.round} · {turn.seat} ===")

@@ -28,6 +28,7 @@ from council.base.errors import (
     StorageError,
 )
 from council.base.secrets import Redactor
+from council.engine import auditor_stage as auditor_stage  # registers the auditor kind
 from council.engine import enforcement, gates, guards, lengths
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
@@ -63,6 +64,7 @@ from council.records.events import (
     TallyMade,
     TurnFinished,
     TurnStarted,
+    VerdictAudited,
     wants_deltas,
 )
 from council.records.fold import fold_events
@@ -76,6 +78,7 @@ from council.records.run import (
     SessionMetadata,
     Tally,
     Turn,
+    VerdictAudit,
     VerdictCheck,
     utc_now,
 )
@@ -176,6 +179,9 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
 
     def record_gate(self, note: GateNote) -> None:
         self._emit(GateChecked(run_id=self.run_id, note=note))
+
+    def record_audit(self, audit: VerdictAudit) -> None:
+        self._emit(VerdictAudited(run_id=self.run_id, audit=audit))
 
     def stage_of(self, stage_id: str) -> SpeakingStage:
         stage = self.protocol.stage(stage_id)

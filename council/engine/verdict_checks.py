@@ -236,6 +236,21 @@ def verdict_problems(turn: Turn, facts: VerdictFacts) -> list[str]:
     return problems
 
 
+def outcome_problem(text: str, facts: VerdictFacts) -> str | None:
+    """Whether a verdict states the outcome its tally came to, read as ``verdict_problems``
+    reads it (in its consensus section where it has one); None when it does, or no tally."""
+    if facts.tally is None or facts.tally.outcome is None:
+        return None
+    found = verdict_sections(text, facts.sections or template_headings(text))
+    return _outcome_problem(text, found, facts.tally, facts.question)
+
+
+def unnamed_dealbreakers(text: str, facts: VerdictFacts) -> list[str]:
+    """The seats that held a dealbreaker (``VerdictFacts.dealbreakers``) the verdict never
+    names, by any name the seat goes by."""
+    return [s for s in facts.dealbreakers if not _names(text, facts.names.get(s, [s]))]
+
+
 def reask_instruction(problems: Sequence[str], facts: VerdictFacts, words: int | None) -> str:
     """What the chair is told when its verdict is sent back: what is missing, then how the
     whole verdict must read this time."""

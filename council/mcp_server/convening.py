@@ -206,6 +206,8 @@ def run_summary(run: RunResult) -> dict[str, Any]:
         "verdict": run.synthesis,
         # council's check of the verdict: unchecked, with what it lacks; None when not made.
         "verdict_check": run.verdict_check.to_json() if run.verdict_check else None,
+        # Audits of the verdict (``council audit``, an auditor stage): typed findings each.
+        "audits": [audit.to_json() for audit in run.audits],
         "tally": tallies[-1] if tallies else None,
         "tallies": tallies,
         "absent": run.absent,

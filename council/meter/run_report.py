@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from council.meter.activations.drift import ActivationDrift
 from council.meter.identifiability import Identifiability
+from council.records.run import VerdictAudit
 
 
 class ReportModel(BaseModel):
@@ -117,6 +118,9 @@ class RunDiversity(ReportModel):
     record_notes: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
     # Drift along the assistant axis, for runs whose seats recorded activations; absent else.
     activation_drift: ActivationDrift | None = Field(default=None, exclude_if=lambda v: v is None)
+    # The audits of the run's verdict (``council audit``, an auditor stage), as the run
+    # records them; absent when it has none.
+    audits: list[VerdictAudit] = Field(default_factory=list, exclude_if=lambda v: not v)
 
     @model_validator(mode="before")
     @classmethod

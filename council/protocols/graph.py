@@ -237,9 +237,12 @@ class _Compiler:
                 field="stages",
             )
         final = synthesis[0].id
-        if self.graph.out_degree(final) != 0:
+        # An auditor stage reads the verdict, so it alone comes after it.
+        stages = self.stages.items()
+        audits = {sid for sid, stage in stages if getattr(stage, "follows_synthesis", False)}
+        if set(self.graph.successors(final)) - audits:
             raise self.fail(final, "id", "the synthesis stage must be last: no stage may follow it")
-        unreachable = set(self.graph) - nx.ancestors(self.graph, final) - {final}
+        unreachable = set(self.graph) - nx.ancestors(self.graph, final) - {final} - audits
         if unreachable:
             first = next(s for s in self.stages if s in unreachable)
             raise self.fail(

@@ -110,6 +110,7 @@ class SpeakingStage(_Strict):
     answers: ClassVar[bool] = False  # its turns are answers another stage may rank
     collects_votes: ClassVar[bool] = False
     may_loop: ClassVar[bool] = True  # may sit inside a loop
+    follows_synthesis: ClassVar[bool] = False  # may come after the synthesis (an audit)
     # What its prompt template may use (council/protocols/variables.py; the engine builds them).
     prompt_variables: ClassVar[tuple[TemplateVariable, ...]] = EVERY_STAGE
 
@@ -173,6 +174,28 @@ class SynthesisStage(SpeakingStage):
         "asks once more); None: the prompt's deepest Markdown headings, less those marked "
         "(optional) or (encouraged)",
     )
+
+
+class AuditorStage(SpeakingStage):
+    """A seat of a model family other than the chair's checks the verdict it ``sees`` (the
+    synthesis, with the stages it read) against the deliberation and the tally, and answers
+    with typed findings (council/engine/audit.py). It alone may follow the synthesis. It
+    seats the first of its ``seats`` on another family (``same_family: true`` allows the
+    chair's); with none, it is skipped, and says why. A failed audit fails no run."""
+
+    kind: Literal["auditor"]
+    may_loop: ClassVar[bool] = False
+    follows_synthesis: ClassVar[bool] = True
+    sees: list[str] = Field(min_length=1)
+    min_turns: int = Field(default=0, ge=0, description="an audit that fails fails no run")
+    same_family: bool = Field(
+        default=False, description="seat an auditor of the chair's family when no other is"
+    )
+
+    def reference_problem(self, stages: Mapping[str, Any]) -> tuple[str, str] | None:
+        if not any(getattr(stages.get(ref), "kind", None) == "synthesis" for ref in self.sees):
+            return "sees", "an auditor stage audits the verdict: it must see the synthesis"
+        return None
 
 
 class VoteStage(SpeakingStage):
@@ -454,6 +477,7 @@ Stage = Annotated[
     | RankingStage
     | GuardStage
     | SynthesisStage
+    | AuditorStage
     | LoopStage,
     Field(discriminator="kind"),
 ]

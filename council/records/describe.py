@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from council.records.run import Ballot, SessionMetadata, Tally
+from council.records.run import AuditFinding, Ballot, SessionMetadata, Tally, VerdictAudit
 
 HARMFUL = "the opposing option is actively harmful, not merely sub-optimal"
 
@@ -192,3 +192,34 @@ def session_block(meta: SessionMetadata) -> str:
         ("fallbacks_triggered", ", ".join(meta.fallbacks_triggered) or "none"),
     ]
     return "\n".join(f"{key}: {value}" for key, value in rows)
+
+
+def audit_heading(audit: VerdictAudit) -> str:
+    """Who audited the verdict and what it found, in one line."""
+    family = (
+        f"{audit.auditor_family}, the chair's family"
+        if audit.same_family
+        else (f"{audit.auditor_family}; chair {audit.chair_family or 'unknown'}")
+    )
+    counts = [
+        f"{n} {severity}{'s' if n != 1 else ''}"
+        for severity in ("error", "warning", "info")
+        if (n := sum(f.severity == severity for f in audit.findings))
+    ]
+    where = f" (stage {audit.stage})" if audit.stage else ""
+    found = ", ".join(counts) if counts else "no findings"
+    return f"Audit by {audit.auditor_model} ({family}){where}: {found}"
+
+
+def finding_line(finding: AuditFinding) -> str:
+    """One finding: severity, kind, whose check, the verdict's words, why."""
+    quote = f' "{finding.quote}"' if finding.quote else ""
+    return f"[{finding.severity}] {finding.kind} ({finding.source}){quote}: {finding.explanation}"
+
+
+def describe_audit(audit: VerdictAudit) -> list[str]:
+    """An audit as lines: its heading, each finding, and why the auditor's own are missing."""
+    lines = [audit_heading(audit), *(f"- {finding_line(f)}" for f in audit.findings)]
+    if audit.error:
+        lines.append(f"- the auditor's findings are missing: {audit.error}")
+    return lines

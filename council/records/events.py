@@ -29,6 +29,7 @@ from council.records.run import (
     SessionMetadata,
     Tally,
     Turn,
+    VerdictAudit,
     VerdictCheck,
     utc_now,
 )
@@ -190,6 +191,14 @@ class RunFinished(_Event):
     verdict_check: VerdictCheck | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
+class VerdictAudited(_Event):
+    """The verdict was audited against the transcript and tally: by a protocol's auditor stage
+    during the run, or by ``council audit`` after it (appended to the finished run)."""
+
+    type: Literal["verdict_audited"] = "verdict_audited"
+    audit: VerdictAudit
+
+
 Event = Annotated[
     RunStarted
     | StageStarted
@@ -205,7 +214,8 @@ Event = Annotated[
     | LoopFinished
     | SeatAbsent
     | GateChecked
-    | RunFinished,
+    | RunFinished
+    | VerdictAudited,
     Field(discriminator="type"),
 ]
 EVENTS: TypeAdapter[Event] = TypeAdapter(Event)

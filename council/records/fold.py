@@ -24,8 +24,17 @@ from council.records.events import (
     StageSkipped,
     TallyMade,
     TurnFinished,
+    VerdictAudited,
 )
-from council.records.run import GateNote, LoopOutcome, RunHeader, RunResult, Tally, Turn
+from council.records.run import (
+    GateNote,
+    LoopOutcome,
+    RunHeader,
+    RunResult,
+    Tally,
+    Turn,
+    VerdictAudit,
+)
 from council.records.settings import RunConfig
 
 NOT_FINISHED = "the run did not finish"
@@ -45,6 +54,7 @@ def fold_events(events: Iterable[Event]) -> RunResult:
     absent: dict[str, str] = {}
     finished: RunFinished | None = None
     gates: dict[tuple[str, int, str], GateNote] = {}
+    audits: dict[str, VerdictAudit] = {}  # auditor model -> its latest audit
     for event in events:
         if isinstance(event, RunStarted):
             header = header or event.header  # the first start is when the run started
@@ -66,6 +76,8 @@ def fold_events(events: Iterable[Event]) -> RunResult:
             gates[(note.stage, note.round, note.gate)] = note
         elif isinstance(event, RunFinished):
             finished = event
+        elif isinstance(event, VerdictAudited):
+            audits[event.audit.auditor_model] = event.audit.model_copy(update={"at": event.at})
     if header is None:
         raise EmptyRun("no run_started event")
     stage_order = {stage: i for i, stage in enumerate(header.stages)}
@@ -88,5 +100,6 @@ def fold_events(events: Iterable[Event]) -> RunResult:
         finished_at=finished.finished_at if finished else header.started_at,
         metadata=finished.metadata if finished else None,
         verdict_check=finished.verdict_check if finished else None,
+        audits=list(audits.values()),
         config=config,
     )

@@ -337,6 +337,48 @@ class VerdictCheck(Record):
     first_reasons: list[str] = Field(default_factory=list)
 
 
+# A verdict audit (``council audit RUN``, or a protocol's ``auditor`` stage): what a check of the
+# verdict against the transcript and tally found. Each finding is typed; ``mechanical`` ones
+# come from council's own checks (no model, no cost), ``auditor`` ones from the auditor's reply.
+AuditFindingKind = Literal[
+    "outcome",  # the verdict states an outcome the tally did not come to
+    "dealbreaker",  # a seat held a dealbreaker the verdict leaves out
+    "minority",  # a position a seat held that the verdict does not represent
+    "unsupported_claim",  # a claim nobody made in the transcript
+    "other",
+]
+AuditSeverity = Literal["error", "warning", "info"]
+
+
+class AuditFinding(Record):
+    kind: AuditFindingKind
+    severity: AuditSeverity
+    quote: str = ""  # the verdict's words it is about; "" where the verdict leaves it out
+    explanation: str
+    source: Literal["mechanical", "auditor"] = "auditor"
+
+
+class VerdictAudit(Record):
+    """One audit of a run's verdict: who audited it (a model of a family other than the
+    chair's, unless ``same_family``), and what it found."""
+
+    auditor_model: str
+    auditor_family: str
+    chair_model: str | None = None
+    chair_family: str | None = None
+    same_family: bool = False  # the auditor shares the chair's family (asked for)
+    stage: str | None = None  # the protocol's auditor stage; None: ``council audit``
+    findings: list[AuditFinding] = Field(default_factory=list)
+    # Why the auditor's own findings are missing (its call failed, its reply held no findings
+    # JSON); the mechanical findings stand either way.
+    error: str | None = None
+    at: datetime | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity == "error" for f in self.findings)
+
+
 class Outcome(Record):
     """Whether a verdict later proved right: a prediction, who owns it, when to look again,
     and, once looked at, what happened."""
@@ -366,6 +408,8 @@ class RunResult(RunHeader):
     metadata: SessionMetadata | None = None
     # The verdict's check; None where none was made (no chair wrote it, an older record).
     verdict_check: VerdictCheck | None = Field(default=None, exclude_if=lambda v: v is None)
+    # Audits of the verdict, one per auditor model (``VerdictAudit``); left out when none.
+    audits: list[VerdictAudit] = Field(default_factory=list, exclude_if=lambda v: not v)
     # What the run was convened with, as its start recorded it: the card and protocol texts
     # it used, so the meter reads the run as it was, never the library as it is now. Not in
     # the run's JSON (it is the run_started event's); None where the record holds none.

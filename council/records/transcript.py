@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
-from council.records.describe import describe_tally, session_block
+from council.records.describe import describe_audit, describe_tally, finding_line, session_block
 from council.records.run import (
     CONTINUATION,
     REASONING_RETRY,
@@ -12,6 +13,7 @@ from council.records.run import (
     GateNote,
     RunResult,
     Turn,
+    VerdictAudit,
 )
 
 
@@ -93,6 +95,15 @@ def _gate_line(note: GateNote) -> str:
     return f"*Gate {note.gate} in {where}: {outcome}: {note.reason}*"
 
 
+def _audit_lines(result: RunResult) -> list[str]:
+    """The verdict's audits, shown beside it: who audited it and each finding."""
+    lines: list[str] = []
+    for audit in result.audits:
+        heading, *findings = describe_audit(audit)
+        lines += ["", f"> **{heading}**", *(f"> {line}" for line in findings)]
+    return lines
+
+
 def render_transcript(result: RunResult) -> str:
     lines = [
         f"# {result.question}",
@@ -111,6 +122,7 @@ def render_transcript(result: RunResult) -> str:
     lines += [f"| {s.seat} | {s.persona} | {s.role} | `{s.model}` |" for s in result.seats]
 
     tallies = {(t.stage, t.round): t for t in result.tallies}
+    verdict = synthesis_turn(result)
     for stage, round_number in dict.fromkeys((t.stage, t.round) for t in result.turns):
         title = stage.replace("_", " ").capitalize()
         lines += ["", f"## {title}" + (f" (round {round_number})" if round_number else "")]
@@ -125,6 +137,8 @@ def render_transcript(result: RunResult) -> str:
             problems = [f"{b.seat}: {b.problem}" for b in tally.ballots if b.problem]
             problems += [f"{r.seat}: {'; '.join(r.problems)}" for r in tally.rankings if r.problems]
             lines += [f"- parsing: {problem}" for problem in problems]
+        if verdict is not None and (stage, round_number) == (verdict.stage, verdict.round):
+            lines += _audit_lines(result)
     for loop in result.loops:
         why = f", stopped early: {loop.stopped_early}" if loop.stopped_early else ""
         lines += ["", f"*Loop `{loop.loop}`: {loop.rounds} of {loop.max_rounds} rounds{why}.*"]
@@ -134,9 +148,9 @@ def render_transcript(result: RunResult) -> str:
 
     if result.metadata is not None and result.metadata.fallback_log:
         lines += ["", *(f"`{line}`" for line in result.metadata.fallback_log)]
-    if synthesis_turn(result) is None:  # else the verdict stands in its stage, printed once
+    if verdict is None:  # else the verdict stands in its stage, printed once
         text = result.synthesis or "*No synthesis: the run did not finish.*"
-        lines += ["", "## Synthesis", "", text]
+        lines += ["", "## Synthesis", "", text, *_audit_lines(result)]
     check = result.verdict_check
     if check is not None and check.status == "unchecked":
         lines += [
@@ -174,6 +188,29 @@ def _html_turn(turn: Turn) -> str:
     )
 
 
+def audits_html(audits: Sequence[VerdictAudit]) -> str:
+    """The verdict's audits as HTML (the transcript and the run page show them beside the
+    verdict): a heading each, then its findings, errors first."""
+    order = {"error": 0, "warning": 1, "info": 2}
+    parts = []
+    for audit in audits:
+        heading, *_ = describe_audit(audit)
+        findings = sorted(audit.findings, key=lambda f: order[f.severity])
+        items = "".join(
+            f"<li class='finding {escape(f.severity)}'>{escape(finding_line(f))}</li>"
+            for f in findings
+        )
+        missing = (
+            f"<li class='finding'>the auditor's findings are missing: {escape(audit.error)}</li>"
+            if audit.error
+            else ""
+        )
+        parts.append(
+            f"<div class='audit'><p><b>{escape(heading)}</b></p><ul>{items}{missing}</ul></div>"
+        )
+    return "".join(parts)
+
+
 def render_transcript_html(result: RunResult) -> str:
     """The transcript as a fragment of HTML: what a notebook shows for a run."""
     rows = "".join(
@@ -193,6 +230,7 @@ def render_transcript_html(result: RunResult) -> str:
     verdict = verdict_note(result)
     if verdict:
         parts.append(f"<p class='verdict-check'><b>Verdict:</b> {escape(verdict)}</p>")
+    parts.append(audits_html(result.audits))
     parts.append(
         f"<table><tr><th>seat</th><th>persona</th><th>role</th><th>model</th></tr>{rows}</table>"
     )

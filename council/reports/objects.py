@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from council.meter.experiment_report import ArmSummary, EndpointTest, ExperimentSummary
 from council.meter.run_report import ReportModel, RunDiversity, StageDiversity
+from council.records.run import VerdictAudit
 from council.reports.experiment_page import experiment_report_html
 from council.reports.html import run_report_html
 from council.reports.page import write
@@ -95,6 +96,11 @@ class RunReport(Report[RunDiversity]):
     @property
     def stages(self) -> list[StageDiversity]:
         return list(self.model.stages)
+
+    @property
+    def audits(self) -> list[VerdictAudit]:
+        """The audits of the run's verdict (``council audit``), each with its findings."""
+        return list(self.model.audits)
 
 
 class ExperimentReport(Report[ExperimentSummary]):

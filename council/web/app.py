@@ -26,7 +26,7 @@ from council.base.secrets import redact
 from council.personas.library import available_personas, find_persona
 from council.personas.panels import available_panels
 from council.protocols.library import available_protocols, find_protocol
-from council.records.transcript import render_transcript_html
+from council.records.transcript import audits_html, render_transcript_html
 from council.store.ledger import Ledger
 from council.store.loader import load_run, resolve_run_id
 from council.store.query import RunQuery
@@ -257,9 +257,11 @@ def _run_page(settings: ServerSettings, live: LiveRuns, run_id: str) -> str:
         None,
         None,
     )
+    audits = ""
     if not running:
         result = load_run(run_id, settings.runs_dir)
         transcript, synthesis = render_transcript_html(result), result.synthesis
+        audits = audits_html(result.audits)
         report = kept_report(settings, run_id)
     tabs = {
         "Stages": run_view.stages_pane(),
@@ -268,7 +270,7 @@ def _run_page(settings: ServerSettings, live: LiveRuns, run_id: str) -> str:
         "Costs and latencies": run_view.costs_pane(calls),
         "Diversity": run_view.diversity_pane(run_id, report),
     }
-    return run_view.run_page(row, synthesis, tabs, running=running)
+    return run_view.run_page(row, synthesis, tabs, running=running, audits=audits)
 
 
 def _library_routes(app: FastAPI, settings: ServerSettings) -> None:

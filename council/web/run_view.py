@@ -18,9 +18,15 @@ from council.web.pages import layout, table
 
 
 def run_page(
-    run: Mapping[str, Any], synthesis: str | None, tabs: Mapping[str, str], *, running: bool
+    run: Mapping[str, Any],
+    synthesis: str | None,
+    tabs: Mapping[str, str],
+    *,
+    running: bool,
+    audits: str = "",
 ) -> str:
-    """``run``: the ledger's row for the run (run_id, question, protocol, status)."""
+    """``run``: the ledger's row for the run (run_id, question, protocol, status);
+    ``audits``: the verdict's audits as HTML (``council.records.transcript.audits_html``)."""
     run_id = str(run["run_id"])
     status = "running" if running else str(run.get("status") or "")
     verdict = escape(synthesis) if synthesis else ("…" if running else "No verdict.")
@@ -31,6 +37,7 @@ def run_page(
         "<section class='answer' aria-labelledby='verdict-heading'>"
         "<h2 id='verdict-heading'>Verdict</h2>"
         f"<div id='verdict' class='verdict'>{verdict}</div>"
+        f"<div id='audits' class='audits'>{audits}</div>"  # what the verdict's audits found
         "<div id='tallies' class='tallies'></div></section>"
     )
     body = f"<div id='run' data-run='{escape(run_id)}'>{header}{_tabs(tabs)}</div>"
