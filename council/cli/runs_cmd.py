@@ -164,6 +164,13 @@ def _show(args: argparse.Namespace) -> int:
             f"  {turn.stage:<18} r{turn.round} {turn.seat:<12} {turn.model:<32} "
             f"{turn.latency_s:6.2f} s{_waited(turn)}  {_tokens(turn)}  {state}"
         )
+    for tally in result.tallies:  # effective votes beside each tally that has them (issue 31)
+        found = tally.effective_votes
+        if found is not None:
+            print(
+                f"  {tally.stage} r{tally.round}: {found.n} seats, about {found.n_eff:.1f} "
+                f"independent votes ({found.low:.1f} to {found.high:.1f}); basis: {found.basis}"
+            )
     if args.prompts:
         for turn in result.turns:
             print(f"\n=== {turn.stage} r{turn.round} · {turn.seat} ===")

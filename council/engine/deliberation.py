@@ -31,8 +31,8 @@ from council.base.secrets import Redactor
 from council.engine import enforcement, gates, guards, lengths
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
-from council.engine.independence import NEEDS_ESTIMATE, Independence, VoteIndependence
 from council.engine.convergence import answers_stable, moderator_stops
+from council.engine.independence import NEEDS_ESTIMATE, Independence, VoteIndependence
 from council.engine.live import TurnListener
 from council.engine.prompts import StagePrompts
 from council.engine.rules import RunRules
@@ -97,8 +97,10 @@ def _check_estimate(protocol: Protocol, independence: Independence | None) -> No
         rule = getattr(stage, "rule", None)
         if rule in NEEDS_ESTIMATE and independence is None:
             raise ProtocolError(
-                f"stage '{stage.id}': the {rule} rule needs an independence estimator "
-                "(Council gives one; pass independence= to Deliberation)"
+                protocol.path,
+                f"the {rule} rule needs an independence estimator (Council gives one; "
+                "pass independence= to Deliberation)",
+                field=f"stages.{stage.id}.rule",
             )
 
 

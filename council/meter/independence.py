@@ -232,9 +232,7 @@ def within_run(
     seats = list(evidence.stances)
     n = len(seats)
     prior = model_prior([evidence.models.get(s, "") for s in seats])
-    units = [
-        texts for texts in evidence.texts.values() if sum(s in texts for s in seats) >= 2
-    ]
+    units = [texts for texts in evidence.texts.values() if sum(s in texts for s in seats) >= 2]
     floor = _placebo_floor(units, seats, similarity)
     if n < 2 or floor is None:
         return _effective(

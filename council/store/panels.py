@@ -49,9 +49,7 @@ def run_stances(result: RunResult) -> PanelRun | None:
     stances = {
         b.seat: b.stance for b in last.ballots if b.valid and b.stance and b.stance != "abstain"
     }
-    return PanelRun(
-        run_id=result.run_id, stage=last.stage, stances=stances, recorded_at=utc_now()
-    )
+    return PanelRun(run_id=result.run_id, stage=last.stage, stances=stances, recorded_at=utc_now())
 
 
 def record_run(runs_dir: Path, result: RunResult) -> PanelProfile | None:
