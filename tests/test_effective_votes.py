@@ -22,6 +22,7 @@ from council.meter.independence import (
     kish_effective_votes,
     mean_off_diagonal,
     model_family,
+    stance_kappas,
     within_run,
 )
 from council.protocols.spec import VoteStage
@@ -183,3 +184,26 @@ def test_a_consensus_of_correlated_seats_says_so_beside_the_tally() -> None:
     assert tally.consensus
     assert "The consensus rests on correlated seats" in describe_tally(tally, {})
     assert tally.to_json()["effective_votes"]["n_eff"] == 2.3
+
+
+def cohen_kappa(a: list[str], b: list[str]) -> float:
+    """The textbook definition, for reference: (P_o - P_e) / (1 - P_e)."""
+    observed = float(np.mean([x == y for x, y in zip(a, b, strict=True)]))
+    chance = sum(a.count(c) * b.count(c) for c in set(a) | set(b)) / len(a) ** 2
+    return (observed - chance) / (1 - chance)
+
+
+def test_the_vectorised_kappa_is_cohens_on_free_stances_and_on_bootstrap_draws() -> None:
+    rng = np.random.default_rng(0)
+    runs = []
+    for r in range(30):  # a shared stance, or one of this question's own (seen in one run)
+        shared = str(rng.choice(["yes", "no", "maybe"]))
+        runs.append(
+            {s: shared if rng.random() < 0.6 else f"q{r}-{rng.integers(3)}" for s in SEATS[:4]}
+        )
+    counts = rng.multinomial(30, np.ones(30) / 30, 2).astype(float)
+    kappas = stance_kappas(runs, SEATS[:4], np.vstack([np.ones(30), counts]))
+    for row, weights in enumerate([np.ones(30), *counts]):
+        picked = np.repeat(np.arange(30), weights.astype(int))
+        a, b = [runs[i]["s0"] for i in picked], [runs[i]["s2"] for i in picked]
+        assert kappas[row, 0, 2] == pytest.approx(cohen_kappa(a, b))

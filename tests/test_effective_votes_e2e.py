@@ -110,6 +110,10 @@ def test_a_panel_run_after_run_recovers_the_true_n_eff(tmp_path: Path) -> None:
     assert len(json.loads(profile.read_text())["runs"]) == MIN_PANEL_RUNS + 1
     # Beside the tally wherever it is read: the transcript, MCP, runs show and --json.
     assert "independent votes" in last.transcript()
+    # The chair read it with the tally it saw.
+    [verdict] = last.turns_in("verdict")
+    assert verdict.request is not None
+    assert any("Effective votes: 3 seats" in m["content"] for m in verdict.request.messages)
     assert run_summary(last)["tally"]["effective_votes"]["basis"] == found.basis
 
 

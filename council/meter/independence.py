@@ -181,16 +181,26 @@ def stance_kappas(
     codes = {s: k for k, s in enumerate(sorted({v for r in runs for v in r.values()}))}
     x = np.array([[codes.get(r.get(seat, ""), -1) for seat in seats] for r in runs])
     present = (x >= 0).astype(float)  # runs x n
-    onehot = (x[..., None] == np.arange(len(codes))).astype(float)  # runs x n x K
     both = present[:, :, None] * present[:, None, :]  # runs x n x n
     agree = both * (x[:, :, None] == x[:, None, :])
+    # Stances seen in one run only (free stances, question by question) are kept out of the
+    # one-hot, whose width is the cost: their share of chance is exact without it, w_r^2 / N^2
+    # where both seats took it in run r, and 0 otherwise.
+    in_runs = np.zeros(len(codes), dtype=int)
+    for row in x:
+        in_runs[np.unique(row[row >= 0])] += 1
+    shared = np.flatnonzero(in_runs >= 2)
+    lone = agree * (in_runs[np.maximum(x, 0)] == 1)[:, :, None]
+    onehot = (x[..., None] == shared).astype(float)  # runs x n x K (shared stances)
     b, (r, n, k) = weights.shape[0], onehot.shape
     count = weights @ both.reshape(r, n * n)
-    observed = (weights @ agree.reshape(r, n * n)) / np.maximum(count, 1e-12)
+    norm = np.maximum(count, 1e-12)
+    observed = (weights @ agree.reshape(r, n * n)) / norm
     # Seat i's stance shares over the runs seat j voted in too: B x n(i) x n(j) x K.
     joint = np.einsum("rj,rik->rijk", present, onehot).reshape(r, -1)
-    shares = (weights @ joint).reshape(b, n, n, k) / np.maximum(count.reshape(b, n, n, 1), 1e-12)
+    shares = (weights @ joint).reshape(b, n, n, k) / norm.reshape(b, n, n, 1)
     chance = (shares * shares.transpose(0, 2, 1, 3)).sum(axis=-1).reshape(b, n * n)
+    chance += (weights**2 @ lone.reshape(r, n * n)) / norm**2
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = (observed - chance) / (1.0 - chance)
     unknown = (count < MIN_PAIR_RUNS) | (1.0 - chance < 1e-9)
