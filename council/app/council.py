@@ -11,6 +11,7 @@ from typing import Any, Literal
 from council.app.binding import ModelChoice, SeatBinder, apply_slots
 from council.app.binding import efforts as binding_efforts
 from council.app.choosing import bundled_vectors, embedding_similarity, seat_by_domain
+from council.app.independence import independence_estimator
 from council.app.probe import EmbeddingProbe, default_probe
 from council.base.errors import ConfigError, UnknownNameError
 from council.base.runs_home import RUNS_HOME, RunsHome, runs_location
@@ -46,6 +47,7 @@ from council.seats.slots import SeatSlots, read_seat_slots
 from council.store.folder import RunFolder, new_run_id
 from council.store.lease import RunLease
 from council.store.ledger import Ledger
+from council.store.panels import record_run
 from council.store.recorder import RunRecorder
 from council.text.templates import start_render_worker
 
@@ -400,6 +402,7 @@ class Council:
             switches=self.switches,
             choice_notes=self.choice_notes,
             absent=absent,
+            independence=independence_estimator(self.runs_dir, [*panel, chair]),
         )
         try:
             result = await deliberation.run()
@@ -407,6 +410,8 @@ class Council:
             recorder.close()  # what an interrupted run left queued, onto the record
         if recorder.failure is not None:  # the ledger holds every turn it could keep
             raise recorder.failure
+        if self.runs_dir is not None:  # the next run of this panel reads these stances
+            record_run(self.runs_dir, result)
         return result
 
     def convene(self, question: str, **kwargs: Any) -> RunResult:

@@ -167,6 +167,13 @@ def _show(args: argparse.Namespace) -> int:
         )
     for audit in result.audits:  # beside the verdict's turn: what its audits found
         print("\n".join(describe_audit(audit)))
+    for tally in result.tallies:  # effective votes beside each tally that has them (issue 31)
+        found = tally.effective_votes
+        if found is not None:
+            print(
+                f"  {tally.stage} r{tally.round}: {found.n} seats, about {found.n_eff:.1f} "
+                f"independent votes ({found.low:.1f} to {found.high:.1f}); basis: {found.basis}"
+            )
     if args.prompts:
         for turn in result.turns:
             print(f"\n=== {turn.stage} r{turn.round} · {turn.seat} ===")

@@ -33,6 +33,7 @@ from council.engine import enforcement, gates, guards, lengths
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
 from council.engine.convergence import answers_stable, moderator_stops
+from council.engine.independence import NEEDS_ESTIMATE, Independence, VoteIndependence
 from council.engine.live import TurnListener
 from council.engine.prompts import StagePrompts
 from council.engine.rules import RunRules
@@ -93,12 +94,25 @@ def _redacted(messages: list[dict[str, str]], redact: Callable[[str], str]) -> l
     return [{**m, "content": redact(m.get("content", ""))} for m in messages]
 
 
+def _check_estimate(protocol: Protocol, independence: Independence | None) -> None:
+    """A rule that weighs seats by their independence cannot tally without an estimator."""
+    for stage in protocol.speaking_stages():
+        rule = getattr(stage, "rule", None)
+        if rule in NEEDS_ESTIMATE and independence is None:
+            raise ProtocolError(
+                protocol.path,
+                f"the {rule} rule needs an independence estimator (Council gives one; "
+                "pass independence= to Deliberation)",
+                field=f"stages.{stage.id}.rule",
+            )
+
+
 class _NoSink:
     def handle(self, event: Event) -> None:
         pass
 
 
-class Deliberation(StagePrompts, RunRules, AssistantSamples):
+class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
     """One run of one protocol with one seating, from question to synthesis."""
 
     def __init__(
@@ -122,6 +136,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         switches: Mapping[str, bool] | None = None,
         choice_notes: Sequence[str] = (),
         absent: Mapping[str, str] | None = None,
+        independence: Independence | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -159,6 +174,8 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         self.questioners = questioner_seats(protocol, self.panel)
         self._partial: dict[str, list[Turn]] = {}  # a sequential stage's turns so far
         self.probe = probe  # the diversity meter, for guards that watch a stage
+        self.independence = independence  # effective votes' estimator (the meter's), if any
+        _check_estimate(protocol, independence)
         self.readings: dict[str, guards.GuardReading] = {}  # guard -> what it last measured
         self.baselines: dict[tuple[str, int, str, int], asyncio.Task[list[str]]] = {}
         self._absent: set[str] = set()  # seats that failed for good and sit out

@@ -26,7 +26,7 @@ from council.engine.votes import (
     vote_instruction,
 )
 from council.protocols.spec import RankingStage, SpeakingStage, VoteStage
-from council.records.run import Ballot, Tally, Turn
+from council.records.run import Ballot, EffectiveVotes, Tally, Turn
 from council.seats.seat import Seat
 
 
@@ -52,6 +52,10 @@ class RunState(Protocol):
     def voters(self, stage: SpeakingStage) -> list[str]: ...  # seats named, absent ones too
 
     def enforced(self, tag: str, calls: int) -> None: ...  # extra calls a rule sent
+
+    def effective_votes(  # how many independent votes the ballots carry (issue 31)
+        self, stage: VoteStage, ballots: list[Ballot], turns: list[Turn]
+    ) -> EffectiveVotes | None: ...
 
     async def ask_again(
         self,
@@ -151,7 +155,8 @@ class VoteKind(StageKind):
             if seat not in spoke
         ]
         weights = {seat: run.seats[seat].weight for seat in run.seats}
-        return tally_votes(stage, ballots, round_number, weights, run.similarity)
+        effective = None if stage.numeric else run.effective_votes(stage, ballots, turns)
+        return tally_votes(stage, ballots, round_number, weights, run.similarity, effective)
 
     async def follow_up(
         self, run: RunState, stage: SpeakingStage, turns: list[Turn], round_number: int

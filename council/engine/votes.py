@@ -19,6 +19,9 @@ protocols reproduce). Each seat has a base weight (1, or 1.5 for a panel's domai
   choosing it; consensus when the winner's weight >= threshold x the sum of base weights.
 - ``majority``: the same with confidence 1; consensus when the winner has more than half.
 - ``supermajority``: as majority, consensus at >= threshold.
+- ``independence_weighted``: as supermajority, each seat's base weight multiplied by its
+  independence weight (``council.engine.independence``): seats that vote as one count as
+  about one.
 - ``borda``: points by position; agreement is the share of first places among seats asked.
 - numeric (Delphi): the median; agreement is the share of seats asked within the tolerance.
 
@@ -36,10 +39,11 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from council.engine.independence import rule_weights
 from council.engine.structured import json_vote, structured_fields
 from council.protocols.ballots import MAX_STANCE_WORDS, BallotScale, ballot_scale
 from council.protocols.spec import VoteStage
-from council.records.run import Ballot, Tally, VoteOutcome
+from council.records.run import Ballot, EffectiveVotes, Tally, VoteOutcome
 
 _VOTE_LINE = re.compile(
     r"^[\s>*_`#-]*(?:stance\s*[:=]\s*)?(?P<stance>[^|\n]+?)\s*\|\s*"
@@ -355,15 +359,18 @@ def tally_votes(
     round_number: int = 0,
     weights: Mapping[str, float] | None = None,
     similarity: Callable[[str, str], float] | None = None,
+    effective: EffectiveVotes | None = None,
 ) -> Tally:
     """Count ballots by the stage's rule (see the module's notes: every rule divides by every
     seat asked); ``weights`` gives seats their base weight (default 1); free stances merge by
     ``similarity`` (see ``merge_stances``). The tally records each seat's base weight, the
-    weight an option needs, and the outcome (``VoteOutcome``)."""
+    weight an option needs, the outcome (``VoteOutcome``) and ``effective`` (how many
+    independent votes the seats carried), which a rule may weigh seats by."""
     merged: dict[str, str] = {}
     if not stage.options and not stage.numeric:
         ballots, merged = merge_stances(ballots, similarity)
     base_weight = {b.seat: _exact((weights or {}).get(b.seat, 1.0)) for b in ballots}
+    base_weight = rule_weights(stage.rule, base_weight, effective)
     denominator = sum(base_weight.values(), Fraction(0))
     uncounted = sum((base_weight[b.seat] for b in ballots if not b.valid), Fraction(0))
     valid = [b for b in ballots if b.valid and b.stance != ABSTAIN]
@@ -382,6 +389,7 @@ def tally_votes(
         "needed": round(float(_exact(_threshold(stage)) * denominator), 4),
         "ballot": scale.name,
         "dealbreaker": scale.dealbreaker,
+        "effective_votes": effective,
     }
     if not valid or not denominator:
         could = bool(denominator) and _reached(stage, uncounted / denominator)

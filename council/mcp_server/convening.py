@@ -190,6 +190,7 @@ def tally_summary(tally: Tally) -> dict[str, Any]:
         "dissenters": tally.dissenters,
         "abstained": tally.abstained,
         "invalid": tally.invalid,
+        "effective_votes": tally.effective_votes.to_json() if tally.effective_votes else None,
         "summary": describe_tally(tally, {}),
     }
 

@@ -53,7 +53,11 @@ SeatSelector = (
 # still accepted, and means the same; a loaded stage always holds ``baseline``.
 BASELINE = "baseline"
 NOISE_FLOOR = "noise_floor"
-VoteRule = Literal["majority", "supermajority", "confidence_weighted", "borda"]
+# independence_weighted: as supermajority, each seat weighted by its independence from the
+# others (council/engine/independence.py; issue 31).
+VoteRule = Literal[
+    "majority", "supermajority", "confidence_weighted", "borda", "independence_weighted"
+]
 
 
 class _Strict(BaseModel):

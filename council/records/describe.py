@@ -46,12 +46,33 @@ def describe_tally(tally: Tally, name: dict[str, str]) -> str:
         return f"Aggregate ranking: {places}."
     if tally.rule in ("median", "borda"):
         return _describe_other(tally, name)
-    return "\n".join(_weighted_lines(tally, name) + _notes(tally, name))
+    return "\n".join(_weighted_lines(tally, name) + _notes(tally, name) + _effective(tally))
+
+
+def _effective(tally: Tally) -> list[str]:
+    """Effective votes beside the tally (issue 31), and the warning when the consensus rests
+    on correlated seats."""
+    found = tally.effective_votes
+    if found is None:
+        return []
+    line = (
+        f"Effective votes: {found.n} seats, about {found.n_eff:.1f} independent votes "
+        f"({found.low:.1f} to {found.high:.1f}); basis: {found.basis}."
+    )
+    if found.note:  # n_eff well below n (the meter's CORRELATED share)
+        line += (
+            " The consensus rests on correlated seats: it counts fewer independent votes "
+            "than seats."
+            if tally.consensus
+            else " The seats' votes are correlated."
+        )
+    return [line]
 
 
 def _backer(tally: Tally, ballot: Ballot, name: dict[str, str]) -> str:
     base = tally.weights.get(ballot.seat, 1.0)
-    parts = [f"{weight(base)}× domain"] if base != 1.0 else []
+    kind = "independence" if tally.rule == "independence_weighted" else "domain"
+    parts = [f"{weight(base)}× {kind}"] if base != 1.0 else []
     if tally.rule == "confidence_weighted":
         level = ballot.confidence_label or f"{ballot.confidence:g}"
         vote = base * ballot.confidence
@@ -100,12 +121,18 @@ def _outcome(tally: Tally) -> str:
 
 def _notes(tally: Tally, name: dict[str, str]) -> list[str]:
     heavy = [s for s, w in tally.weights.items() if w != 1.0]
-    notes = [
+    if tally.rule == "independence_weighted":  # each seat's weight is its independence's
+        shown = ", ".join(f"{name.get(s, s)} {weight(w)}" for s, w in tally.weights.items())
+        heavy, independence = [], [f"Independence weights (base x independence): {shown}."]
+    else:
+        independence = []
+    domain = (
         "Domain-weight seat: "
         + ", ".join(f"{name.get(s, s)} ({weight(tally.weights[s])}×)" for s in heavy)
         if heavy
         else "No seat carried 1.5× (no domain-weight seat)."
-    ]
+    )
+    notes = [*independence, domain]
     if tally.abstained:
         shown = ", ".join(name.get(s, s) for s in tally.abstained)
         notes.append(f"Abstained (counted in W_total at full base weight): {shown}.")
@@ -162,7 +189,8 @@ def _describe_other(tally: Tally, name: dict[str, str]) -> str:
     if tally.dissenters:
         text += " Dissent: " + ", ".join(name.get(s, s) for s in tally.dissenters) + "."
     deal = _dealbreakers(tally, name)
-    return text + (" " + deal[0] if deal else "")
+    effective = _effective(tally)
+    return text + (" " + deal[0] if deal else "") + (" " + effective[0] if effective else "")
 
 
 def _thousands(tokens: int) -> str:

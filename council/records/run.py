@@ -191,6 +191,25 @@ class RankingBallot(Record):
 VoteOutcome = Literal["consensus", "split", "inconclusive"]
 
 
+class EffectiveVotes(Record):
+    """How many independent votes a tally's seats carried (issue 31): Kish's n_eff with its
+    interval, what it was measured on (``basis``), and the seats counted (``n``). Estimated by
+    ``council.meter.independence``: across earlier runs of the same panel when there are
+    enough, else within this run; ``weights`` are the seats' independence weights (what the
+    ``independence_weighted`` rule multiplies base weights by), ``note`` the verdict's warning
+    when the consensus rests on correlated seats."""
+
+    n_eff: float
+    low: float
+    high: float
+    basis: str  # "40 earlier runs of this panel", "this run: 5 seats' reasons, ..."
+    n: int  # the seats whose votes were counted
+    mean_correlation: float
+    method: str  # the estimator and how its interval was found
+    weights: dict[str, float] = Field(default_factory=dict)
+    note: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
 class Tally(Record):
     """What a vote or ranking stage decided in one round."""
 
@@ -218,6 +237,8 @@ class Tally(Record):
     tied: list[str] = Field(default_factory=list)  # options level at the top: a live split
     ballot: str | None = None  # the ballot scale the lines were read by
     dealbreaker: Literal["reversal", "harmful"] = "reversal"  # what a dealbreaker means
+    # Independent votes among the counted seats (issue 31); None where none was estimated.
+    effective_votes: EffectiveVotes | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 # Gates whose firing is news for the person who convened the run, shown as it happens (the
@@ -425,6 +446,13 @@ class RunResult(RunHeader):
         a protocol that takes no vote."""
         votes = [t for t in self.tallies if t.kind == "vote" and t.outcome is not None]
         return votes[-1].outcome if votes else None
+
+    @property
+    def effective_votes(self) -> EffectiveVotes | None:
+        """How many independent votes the council's last vote carried (``EffectiveVotes``);
+        None for a protocol that takes no vote, or a run recorded without them."""
+        votes = [t for t in self.tallies if t.kind == "vote" and t.effective_votes is not None]
+        return votes[-1].effective_votes if votes else None
 
     def turns_in(self, stage: str) -> list[Turn]:
         return [t for t in self.turns if t.stage == stage]

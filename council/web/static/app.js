@@ -91,7 +91,10 @@ function effectiveVotes(t) {
   const n = typeof found === "number" ? found : (found.n_eff ?? found.value);
   if (n == null) return null;
   const basis = typeof found === "object" && found.basis ? `; basis: ${found.basis}` : "";
-  return `about ${number(n)} independent votes${basis}`;
+  const range = typeof found === "object" && found.low != null && found.high != null
+    ? ` (${number(found.low)} to ${number(found.high)})` : "";
+  const of = typeof found === "object" && found.n != null ? `${found.n} seats, ` : "";
+  return `${of}about ${number(n)} independent votes${range}${basis}`;
 }
 
 // One bar per option (its weight of the whole), the threshold marked, then who weighed what
