@@ -89,6 +89,18 @@ class Drift(ReportModel):
     assistant_similarity: float | None
 
 
+class SeatGrounding(ReportModel):
+    """How much of one seat's answers rest on the context documents: its citations council
+    found supported, and its turns with at least one such citation."""
+
+    seat: str
+    turns: int  # its answered turns
+    citations: int
+    valid: int
+    valid_share: float | None  # valid / citations; None when it cited nothing
+    grounded_turn_share: float | None  # turns with a valid citation / turns
+
+
 class RunDiversity(ReportModel):
     """How different one run's seats were, per stage and round, and why anything is missing."""
 
@@ -117,6 +129,8 @@ class RunDiversity(ReportModel):
     record_notes: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
     # Drift along the assistant axis, for runs whose seats recorded activations; absent else.
     activation_drift: ActivationDrift | None = Field(default=None, exclude_if=lambda v: v is None)
+    # Runs with context documents: each seat's grounding share; absent for runs without.
+    grounding: list[SeatGrounding] = Field(default_factory=list, exclude_if=lambda v: not v)
 
     @model_validator(mode="before")
     @classmethod

@@ -59,3 +59,22 @@ class Citation(Record):
     def note(self) -> str:
         """``[D2:14-20]`` when valid; ``[D9:1] unsupported (no document D9)`` when not."""
         return self.label if self.valid else f"{self.label} unsupported ({self.problem})"
+
+
+def citations_line(citations: list[Citation]) -> str | None:
+    """A turn's citations in one line, the unsupported ones marked; None when it made none."""
+    if not citations:
+        return None
+    bad = sum(not c.valid for c in citations)
+    counted = f"{len(citations)} cited, {bad} unsupported" if bad else f"{len(citations)} cited"
+    return f"Citations ({counted}): " + " · ".join(c.note for c in citations)
+
+
+def documents_lines(documents: list[DocumentInfo]) -> list[str]:
+    """The run's documents, one line each: id, path, size, hash."""
+    return [
+        f"{d.id} {d.path} ({d.lines} lines"
+        + (f", {d.pages} pages" if d.pages is not None else "")
+        + f", {d.bytes} bytes, sha256 {d.sha256[:12]})"
+        for d in documents
+    ]
