@@ -334,3 +334,109 @@ def test_the_web_run_page_marks_unsupported_citations(design: Path, tmp_path: Pa
     assert "<p class='citations unsupported'>Citations (2 cited, 2 unsupported)" in page
     assert "[D5:1] unsupported (no document D5)" in page
     assert "<p class='citations'>Citations (1 cited): [D1:3]</p>" in page
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_readme_document_examples_run(
+    local_model_on_fake_provider: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from test_readme import python_blocks, section, shell_commands
+
+    from council.cli.main import main
+
+    monkeypatch.chdir(REPO)  # the examples name docs/install.md
+    text = section(REPO / "README.md", "## Convening on a document")
+    [code] = [block for block in python_blocks(REPO / "README.md") if "context=" in block]
+    exec(compile(code, "README.md", "exec"), {})
+    assert "unsupported" in capsys.readouterr().out
+    [command] = shell_commands(text)
+    assert command[:2] == ["council", "convene"] and "--context" in command
+    assert main(command[1:]) == 0
+    sent = [m["content"] for b in local_model_on_fake_provider.requests for m in b["messages"]]
+    assert any("[D1] docs/install.md" in content for content in sent)
+
+
+@pytest.mark.local_model
+def test_the_bundled_model_convenes_on_a_markdown_document(design: Path) -> None:
+    from council import SamplingSettings
+
+    council = Council(
+        ["popper", "kuhn"],
+        protocol="quick",
+        runs_dir=None,
+        similarity="words",
+        context=[design],
+        sampling=SamplingSettings(max_tokens=120, seed=7),
+    )
+    result = council.convene("Should we ship the cache as designed?")
+    assert result.status == "completed", result.error
+    assert [d.lines for d in result.documents] == [7]
+    for turn in result.turns:
+        assert turn.request is not None and turn.shown
+        assert "3| The cache holds 512 entries." in turn.request.messages[1]["content"]
+    # What a 135M model cites is its own affair; whatever it cites is checked and counted.
+    assert result.metadata is not None
+    counted = sum(len(t.citations) for t in result.turns)
+    assert result.metadata.citations == counted
+
+
+def test_servers_read_documents_only_in_the_operators_folder(design: Path, tmp_path: Path) -> None:
+    from council.base.errors import ConfigError
+    from council.mcp_server.convening import Convener, ConveneRequest
+    from council.mcp_server.requests import ServerSettings
+    from council.text.documents import confined
+
+    with pytest.raises(ConfigError, match="this server reads no documents"):
+        confined(["design.md"], None)
+    for escape in ("/etc/passwd", "../design.md", "a/../../x"):
+        with pytest.raises(ConfigError, match="inside the server's context folder"):
+            confined([escape], tmp_path / "shared")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "out.md").symlink_to(design)
+    with pytest.raises(ConfigError, match="'out.md' leads outside"):
+        confined(["out.md"], shared)
+    (shared / "notes.md").write_text("in\n")
+    assert confined(["notes.md", "*.md"], shared) == [
+        str(shared.resolve() / n) for n in ("notes.md", "*.md")
+    ]
+    # The MCP convene tool (the web form's request goes through the same check).
+    asked = ConveneRequest(question="Q?", options={"context": ["notes.md"]})
+    spec = Convener(ServerSettings(runs_dir=tmp_path, context_dir=shared)).spec(asked)
+    assert spec.context == [str(shared.resolve() / "notes.md")]
+    with pytest.raises(ConfigError, match="start it with --context-dir"):
+        Convener(ServerSettings(runs_dir=tmp_path)).spec(asked)
+
+
+def test_the_web_form_sends_context_as_a_list_read_in_the_operators_folder(
+    design: Path, tmp_path: Path
+) -> None:
+    from test_web import Server
+
+    from council.web.settings import ServerSettings
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "design.md").write_text(DESIGN)
+    with FakeProvider("Bounded, long enough reply [D1:3].") as fake:
+        settings = ServerSettings(
+            runs_dir=tmp_path / "runs",
+            endpoints={"openai/fake": fake.api_base},
+            default_model="openai/fake",
+            context_dir=shared,
+        )
+        server = Server(settings)
+        try:
+            _, form = server.request("/")
+            asked = {"question": "Ship it?", "protocol": "quick", "personas": ["popper", "kuhn"]}
+            status, text = server.request("/api/convene", asked | {"context": ["design.md"]})
+            refused = server.request("/api/convene", asked | {"context": ["/etc/passwd"]})
+        finally:
+            server.stop()
+    assert "id='option-context'" in form and "data-option='list'" in form
+    assert status == 200, text
+    assert refused[0] >= 400 and "inside the server's context folder" in refused[1]

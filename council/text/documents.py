@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from council.base.errors import SourceError
+from council.base.errors import ConfigError, SourceError
 from council.records.grounding import DocumentInfo
 from council.text.sourcefile import one_line
 
@@ -152,3 +152,24 @@ def _pdf_text(path: Path, data: bytes) -> tuple[str, int]:
         why = one_line(f"{type(exc).__name__}: {exc}")[:200]
         raise ContextError(path, f"cannot read PDF: {why}") from None
     return text, count
+
+
+def confined(paths: Sequence[str], root: Path | None) -> list[str]:
+    """Context paths a server's client named, each read inside ``root``, the folder the
+    server's operator gave (``--context-dir``): a client names documents there, never any
+    other file of the server's. Without a folder, a server reads no documents."""
+    if not paths:
+        return []
+    if root is None:
+        raise ConfigError("context: this server reads no documents (start it with --context-dir)")
+    base = root.resolve()
+    inside = []
+    for given in paths:
+        relative = Path(given)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise ConfigError(f"context '{given}': name a path inside the server's context folder")
+        full = base / relative
+        if not _GLOB & set(given) and not full.resolve().is_relative_to(base):
+            raise ConfigError(f"context '{given}' leads outside the server's context folder")
+        inside.append(str(full))
+    return inside

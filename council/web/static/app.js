@@ -24,7 +24,10 @@ if (form) {
     for (const input of form.querySelectorAll("[data-option]")) {
       const kind = input.dataset.option;
       if (kind === "flag") body[input.name] = input.checked;
-      else if (input.value !== "") body[input.name] = kind === "number" ? Number(input.value) : input.value;
+      else if (kind === "list") {
+        const items = input.value.split(",").map((item) => item.trim()).filter(Boolean);
+        if (items.length) body[input.name] = items;
+      } else if (input.value !== "") body[input.name] = kind === "number" ? Number(input.value) : input.value;
     }
     const error = document.getElementById("convene-error");
     error.textContent = "starting…";
