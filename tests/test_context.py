@@ -15,6 +15,7 @@ import pytest
 
 from council import Council
 from council.base.errors import SourceError
+from council.engine import grounding
 from council.engine.grounding import Grounding
 from council.meter.embedders import FakeEmbedder, embedder_available
 from council.records.run import RunResult
@@ -232,16 +233,18 @@ def test_the_ledger_records_each_document_by_hash_and_size(design: Path, tmp_pat
 
 # -- retrieval --------------------------------------------------------------------------------
 
-FILLER = "The committee met on a Tuesday and agreed on the agenda for the quarter."
-FALSIFY = "A test that could refute the claim: observation, conjecture, refutation, falsifiable."
-LOOPS = "Stocks and flows with feedback loops and delays; leverage points in the system."
+FILLER = "The committee met and agreed the agenda."
+FALSIFY = "Refute the claim by a falsifiable test and observation."
+LOOPS = "Feedback loops, stocks and flows, delays, leverage points."
+LINES = grounding.CHUNK_LINES  # each chunk is this many of these short lines
+REFUTING, LOOPING = f"D1:{20 * LINES + 1}-{21 * LINES}", f"D1:{26 * LINES + 1}-{27 * LINES}"
 
 
 def _big(tmp_path: Path) -> Path:
     """A document past the budget: filler, with one chunk on refutation, one on loops."""
-    lines = [f"{FILLER} ({n})" for n in range(1, 24 * 12 + 1)]
-    lines[24 * 3 : 24 * 4] = [FALSIFY] * 24  # lines 73-96
-    lines[24 * 8 : 24 * 9] = [LOOPS] * 24  # lines 193-216
+    lines = [f"{FILLER} ({n})" for n in range(1, LINES * 30 + 1)]
+    lines[LINES * 20 : LINES * 21] = [FALSIFY] * LINES
+    lines[LINES * 26 : LINES * 27] = [LOOPS] * LINES
     path = tmp_path / "minutes.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -253,18 +256,23 @@ def test_seats_with_different_focus_are_shown_different_passages(
 ) -> None:
     if similarity == "embedding" and not embedder_available():
         pytest.skip("the bundled embedder is not installed")
+    from council import SamplingSettings
+
+    # Replies of up to 7,800 tokens leave a window of 8,192 (a model no map knows) room for
+    # about one chunk of documents: each seat is shown the one its own focus ranks first.
     result = convene(
-        well_formed_reply, [_big(tmp_path)], personas=["popper", "meadows"], similarity=similarity
+        well_formed_reply,
+        [_big(tmp_path)],
+        personas=["popper", "meadows"],
+        similarity=similarity,
+        sampling=SamplingSettings(max_tokens=7_800),
     )
     assert result.status == "completed", result.error
     shown = {t.seat: {p.label for p in t.shown} for t in result.turns if t.stage == "opening"}
-    # Each is shown the chunk its own focus asks about; the budget leaves room for a few more.
-    assert "D1:73-96" in shown["popper"] and "D1:73-96" not in shown["meadows"]
-    assert "D1:193-216" in shown["meadows"] and shown["popper"] != shown["meadows"]
+    assert shown == {"popper": {REFUTING}, "meadows": {LOOPING}}
     popper = next(t for t in result.turns if t.seat == "popper" and t.stage == "opening")
     assert popper.request is not None
-    assert "73| " + FALSIFY in popper.request.messages[1]["content"]
-    assert sum(p.end - p.start + 1 for p in popper.shown) <= 24 * 4  # the budget held
+    assert f"{20 * LINES + 1}| {FALSIFY}" in popper.request.messages[1]["content"]
 
 
 def test_chunk_vectors_are_kept_by_content_hash(tmp_path: Path) -> None:
@@ -440,3 +448,19 @@ def test_the_web_form_sends_context_as_a_list_read_in_the_operators_folder(
     assert "id='option-context'" in form and "data-option='list'" in form
     assert status == 200, text
     assert refused[0] >= 400 and "inside the server's context folder" in refused[1]
+
+
+def test_the_meter_reports_each_seats_grounding_share(design: Path) -> None:
+    from council.meter.analysis import analyse_run
+    from council.reports.table import run_table
+
+    result = convene(_citing, [design])
+    report = analyse_run(result, FakeEmbedder())
+    shares = {g.seat: g for g in report.grounding}
+    popper, kuhn = shares["popper"], shares["kuhn"]
+    assert (popper.citations, popper.valid, popper.valid_share) == (popper.turns, popper.turns, 1.0)
+    assert popper.grounded_turn_share == 1.0
+    assert (kuhn.valid_share, kuhn.grounded_turn_share) == (0.0, 0.0)
+    assert shares["chair"].valid_share is None  # it cited nothing
+    assert "Grounding in the context documents" in run_table(report)
+    assert "grounding" not in analyse_run(convene(_citing, []), FakeEmbedder()).to_json()

@@ -24,8 +24,10 @@ from council.records.grounding import Citation, Passage
 from council.seats.capabilities import context_window
 from council.text.documents import ContextDocument
 
-CHUNK_LINES = 24  # a retrieved passage: a screenful, enough to hold one argument
-CHUNK_CHARS = 2_000  # ... cut earlier when its lines are long
+CHUNK_LINES = 16  # a retrieved passage: enough lines to hold one argument
+# ... cut earlier when its lines are long: the bundled embedder reads 256 tokens of a text
+# (all-MiniLM-L6-v2's max_seq_length) and would rank a longer chunk by its opening alone.
+CHUNK_CHARS = 1_000
 DEFAULT_WINDOW = 8_192  # tokens, for a model no map knows (the bundled model's length)
 # A quarter of the window goes to documents: the card, the stage prompt, earlier replies and
 # the reply's own cap share the rest (the bundled model's chair already reads ~4.8k tokens).
