@@ -464,3 +464,33 @@ def test_the_meter_reports_each_seats_grounding_share(design: Path) -> None:
     assert shares["chair"].valid_share is None  # it cited nothing
     assert "Grounding in the context documents" in run_table(report)
     assert "grounding" not in analyse_run(convene(_citing, []), FakeEmbedder()).to_json()
+
+
+def test_a_replay_reads_the_documents_again_and_reuses_identical_calls(
+    design: Path, tmp_path: Path
+) -> None:
+    from council.app.resume import replay
+
+    runs = tmp_path / "runs"
+    reply = 'A reply long enough to measure, citing [D1:3] "holds 512 entries".'
+    with FakeProvider(reply) as fake:
+        council = Council(
+            ["popper", "kuhn"],
+            protocol="quick",
+            model="openai/fake",
+            endpoints={"openai/fake": fake.api_base},
+            similarity="words",
+            context=[design],
+            runs_dir=runs,
+        )
+        first = council.convene("Should we ship the cache?")
+        calls = fake.request_count
+        again = replay(first.run_id, runs)
+        assert fake.request_count == calls  # every prompt the same: every answer reused
+        design.write_text(DESIGN.replace("512", "1024"))  # the document changed since
+        changed = replay(first.run_id, runs)
+        assert fake.request_count > calls  # its prompts changed with it: asked again
+    assert again.documents == first.documents and all(t.reused for t in again.turns)
+    assert [t.citations for t in again.turns] == [t.citations for t in first.turns]
+    assert changed.documents[0].sha256 != first.documents[0].sha256
+    assert not changed.turns[0].citations[0].valid  # "holds 512 entries" is no longer there
