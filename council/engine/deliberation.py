@@ -567,6 +567,6 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
                 reasoning_effort=request.reasoning_effort,
             ),
             **usage,
-            **self._grounded(seat.name, stage.id, content),
         )
-        return turn
+        # Citations are read from the reply as seats read it: a JSON ballot's prose.
+        return turn.model_copy(update=self._grounded(seat.name, stage.id, turn.text))
