@@ -170,3 +170,8 @@ def bundled_vectors() -> KeptVectors | None:
     own time; a run embeds its question. None where the embedder is not installed."""
     encode = _encoder(light=True)
     return KeptVectors(encode) if encode is not None else None
+
+
+def bundled_encoder() -> Encode | None:
+    """The bundled embedder's encode, in numpy where it can be; None where not installed."""
+    return _encoder(light=True)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from council.app.binding import ModelChoice, SeatBinder, apply_slots
 from council.app.binding import efforts as binding_efforts
 from council.app.choosing import bundled_vectors, embedding_similarity, seat_by_domain
+from council.app.grounding import grounding_for
 from council.app.independence import independence_estimator
 from council.app.probe import EmbeddingProbe, default_probe
 from council.base.errors import ConfigError, UnknownNameError
@@ -49,6 +50,7 @@ from council.store.lease import RunLease
 from council.store.ledger import Ledger
 from council.store.panels import record_run
 from council.store.recorder import RunRecorder
+from council.text.documents import read_context
 from council.text.templates import start_render_worker
 
 _DEFAULTS = CouncilSpec()
@@ -69,7 +71,8 @@ class Council:
     defaults to the runs home shared by every working directory (``$COUNCIL_RUNS``, else
     ``~/.local/share/council/runs``), and ``runs_dir=None`` stores nothing. ``sinks`` follow
     each run's events as they are recorded (a progress display, a stream). ``embedder`` is
-    what guards that watch a stage's diversity or drift measure with.
+    what guards that watch a stage's diversity or drift measure with, and what ranks passages
+    of ``context``: documents (files, folders, globs) seats read as evidence and cite.
 
     ``panel_rules`` holds nyk's panel rules: no two seats share a reasoning method, and one
     seat, the member whose domain the question is most plainly about, votes with weight 1.5
@@ -112,6 +115,7 @@ class Council:
         panel_rules: bool = _DEFAULTS.panel_rules,
         reasoning_effort: str | Mapping[str, str] | None = None,
         allow_absent: bool = _DEFAULTS.allow_absent,
+        context: Sequence[str | Path] = (),
     ) -> None:
         start_render_worker()  # it starts while the cards load; the first prompt finds it up
         cards, chair_card, self.choice_notes = _resolve_cards(
@@ -190,6 +194,9 @@ class Council:
         self.embedder = embedder
         # Seats that fail the pre-flight sit out (recorded absent) instead of failing the run.
         self.allow_absent = allow_absent
+        # Documents as evidence, read (and refused) now, before any call: D1.. in order.
+        self.context = [str(path) for path in context]
+        self.documents = read_context(self.context)
 
     def _bind_efforts(self, efforts: Mapping[str, str]) -> None:
         """Each seat's reasoning effort: its own, else the one given for every seat."""
@@ -318,6 +325,7 @@ class Council:
                 "calls": self.calls,
                 "budget": self.budget,
                 "allow_absent": self.allow_absent,
+                "context": self.context,
             }
         )
 
@@ -403,6 +411,7 @@ class Council:
             choice_notes=self.choice_notes,
             absent=absent,
             independence=independence_estimator(self.runs_dir, [*panel, chair]),
+            grounding=grounding_for(self.documents, self.similarity, self.embedder),
         )
         try:
             result = await deliberation.run()
@@ -493,6 +502,7 @@ def _spec_arguments(spec: CouncilSpec, doubles: Mapping[str, ChatModel]) -> dict
         panel_rules=spec.panel_rules,
         reasoning_effort=dict(spec.reasoning_effort),
         allow_absent=spec.allow_absent,
+        context=spec.context,
     )
     if spec.personas is not None:  # unset: the default panel, or the pair a duo seats
         kwargs["personas"] = spec.personas

@@ -6,6 +6,7 @@ The MCP SDK loads only when the command runs; without it the command says what t
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from council.cli.arguments import non_negative_int, positive_int, runs_folder
@@ -24,6 +25,7 @@ def _mcp(args: argparse.Namespace) -> int:
         allow_endpoints=args.allow_endpoints,
         max_concurrent=args.max_concurrent,
         embedder=args.embedder,
+        context_dir=Path(args.context_dir) if args.context_dir else None,
         **({"default_model": args.model} if args.model else {}),
     )
     token = read_token(args, TOKEN_ENV)
@@ -63,6 +65,11 @@ def register(commands: Any) -> None:
         "--allow-endpoints",
         action="store_true",
         help="let requests send seats to base URLs of their choosing (off: names only)",
+    )
+    mcp.add_argument(
+        "--context-dir",
+        metavar="DIR",
+        help="read requests' context documents in this folder (off: requests name none)",
     )
     mcp.add_argument(
         "--max-concurrent",

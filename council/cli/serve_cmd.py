@@ -46,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
         models=pool,
         default_model=args.model,
         experiments_dir=Path(args.experiments) if args.experiments else None,
+        context_dir=Path(args.context_dir) if args.context_dir else None,
         **spending,
     )
     settings.check_bind(args.allow_remote)
@@ -120,6 +121,11 @@ def register(commands: Any) -> None:
         "--allow-endpoints",
         action="store_true",
         help="let a convene request send seats to a URL of its choosing",
+    )
+    serve.add_argument(
+        "--context-dir",
+        metavar="DIR",
+        help="read convene requests' context documents in this folder (off: requests name none)",
     )
     serve.add_argument("--model", help="the default model offered (default: the bundled one)")
     serve.add_argument("--models", metavar="M1,M2,...", help="more models to offer")

@@ -69,6 +69,8 @@ def add_spec_flags(
             kwargs |= {"action": argparse.BooleanOptionalAction, "metavar": None}
         elif option.shape == "mapping":
             kwargs |= {"action": "append", "metavar": option.public.metavar or "KEY=VALUE"}
+        elif option.public.many:  # --context a.md b.md, or given again
+            kwargs |= {"action": "extend", "nargs": "+"}
         elif typing.get_origin(option.annotation) is typing.Literal:
             kwargs["choices"] = typing.get_args(option.annotation)
         elif option.shape == "value":

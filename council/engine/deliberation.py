@@ -33,6 +33,7 @@ from council.engine import enforcement, gates, guards, lengths
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
 from council.engine.convergence import answers_stable, moderator_stops
+from council.engine.grounding import Grounding
 from council.engine.independence import NEEDS_ESTIMATE, Independence, VoteIndependence
 from council.engine.live import TurnListener
 from council.engine.prompts import StagePrompts
@@ -137,6 +138,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
         choice_notes: Sequence[str] = (),
         absent: Mapping[str, str] | None = None,
         independence: Independence | None = None,
+        grounding: Grounding | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -152,6 +154,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
         self.config = config
         self.resumed = resumed
         self.choice_notes = list(choice_notes)
+        self.grounding = grounding  # the context documents, what seats see of them, citations
         # The environment's secrets, read once for the run: every text it records is redacted.
         self.redact = Redactor()
         self.seats = {seat.name: seat for seat in [*self.panel, chair]}
@@ -223,6 +226,10 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
             stages=[stage.id for stage in self.protocol.speaking_stages()],
             started_at=utc_now(),
             choice_notes=self.choice_notes,
+            documents=[
+                d.info.model_copy(update={"path": self.redact(d.info.path)})
+                for d in (self.grounding.documents.values() if self.grounding else ())
+            ],
         )
 
     async def run(self) -> RunResult:
@@ -480,6 +487,13 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
         if synced is not None:
             await synced()
 
+    def _grounded(self, seat: str, stage: str, content: str | None) -> dict[str, Any]:
+        """A turn's context fields: the passages the seat was shown, its citations checked."""
+        if self.grounding is None:
+            return {}
+        shown = self.grounding.shown(seat, stage)
+        return {"shown": shown, "citations": self.grounding.checked(seat, content)}
+
     def _slots(self, seat: Seat) -> asyncio.Semaphore:
         provider = seat.model.provider
         if provider not in self._per_provider:
@@ -577,4 +591,5 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
             ),
             **usage,
         )
-        return turn
+        # Citations are read from the reply as seats read it: a JSON ballot's prose.
+        return turn.model_copy(update=self._grounded(seat.name, stage.id, turn.text))

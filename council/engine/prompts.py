@@ -11,6 +11,7 @@ from council.base.errors import ProtocolError
 from council.engine import gates, lengths
 from council.engine.context import Anonymizer, Section, visible_context
 from council.engine.convergence import MODERATOR_INSTRUCTION
+from council.engine.grounding import Grounding, budget_chars
 from council.engine.stage_kinds import PLAIN_KIND, Instruction, RunState, StageKind, behaviour_of
 from council.personas.prompt import template_variables
 from council.protocols.graph import Protocol
@@ -44,6 +45,7 @@ class StagePrompts:
     _system: dict[str, str]
     switches: dict[str, bool]
     questioners: list[str]
+    grounding: Grounding | None
 
     @property
     def _state(self) -> RunState:
@@ -132,10 +134,27 @@ class StagePrompts:
                 revealer=None if anonymizer else self.anonymizer,
             )
             prompt = f"{context}\n\n---\n\n{prompt}"
+        evidence = self._evidence(stage, seat, round_number)
+        if evidence:
+            prompt = f"{evidence}\n\n---\n\n{prompt}"
         return [
             {"role": "system", "content": self._system[seat.name]},
             {"role": "user", "content": prompt},
         ]
+
+    def _evidence(self, stage: SpeakingStage, seat: Seat, round_number: int) -> str:
+        """The context documents this seat is shown in this stage: what fits its budget, else
+        the passages its own query ranks first (the question, its card's focus, the stage's
+        prompt), so seats with different focus read different passages."""
+        if self.grounding is None:
+            return ""
+        card = seat.persona.fields
+        focus = [card.description, card.domain or "", card.polarity or "", *card.framework]
+        asked = self._stage_prompt(stage, seat, round_number)
+        query = "\n".join([self.question, *focus, *card.asks, asked])
+        budget = budget_chars(seat.model.model, self._max_tokens(stage, seat))
+        passages = self.grounding.passages(seat.name, stage.id, query, budget)
+        return self.grounding.block(passages)
 
     def ballot(self, stage: SpeakingStage, seat: Seat) -> dict[str, str]:
         """Labels ("Response B") -> seats this seat ranks: every other seat that answered."""
@@ -155,6 +174,9 @@ class StagePrompts:
         text, expects, choices = self._kind(stage).instruction(self._state, stage, seat)
         if stage.evidence_labels:
             text = f"{text}\n\n{gates.EVIDENCE_INSTRUCTION}" if text else gates.EVIDENCE_INSTRUCTION
+        if self.grounding is not None and stage.id == self.protocol.synthesis.id:
+            asked = self.grounding.verdict_instruction()
+            text = f"{text}\n\n{asked}" if text else asked
         return text, expects, choices
 
     def _max_tokens(self, stage: SpeakingStage, seat: Seat) -> int:

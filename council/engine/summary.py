@@ -58,6 +58,8 @@ def session_metadata(
         reasoning_tokens=sum(t.reasoning_tokens or 0 for t in counted),
         reasoning_cost_usd=round(sum(t.reasoning_cost_usd or 0.0 for t in counted), 6),
         starved=sum(t.starved for t in replies),
+        citations=sum(len(t.citations) for t in replies),
+        unsupported_citations=sum(not c.valid for t in replies for c in t.citations),
         enforcement_calls=sum(tags.values()),
         enforcement_breakdown={**dict.fromkeys(ENFORCEMENT_TAGS, 0), **tags} if tags else {},
         chairman_failed_fallback=chair_failed or any(e.seat in chairs for e in fell),

@@ -31,6 +31,7 @@ from council.records.options import options, with_options
 from council.records.run import RunResult, Tally
 from council.records.spec import MCP, Budget, CouncilSpec
 from council.seats.model import ChatModel
+from council.text.documents import confined
 
 
 class ServerBusy(CouncilError):
@@ -173,6 +174,7 @@ NARROW: dict[str, Callable[[Convener, Any], Any]] = {
     "seats": _seats,
     "models": _pool,
     "endpoints": lambda convener, urls: check_endpoints(urls, convener.settings),
+    "context": lambda convener, paths: confined(paths, convener.settings.context_dir),
 }
 
 

@@ -52,6 +52,7 @@ class ServerSettings:
     max_concurrent: int = 2
     embedder: str | None = None  # for diversity: None is the bundled all-MiniLM-L6-v2
     limits: Limits = field(default_factory=Limits)
+    context_dir: Path | None = None  # where requests' context documents are read; None: none
 
 
 def _matching(value: str, pattern: re.Pattern[str], most: int, refusal: str) -> str:

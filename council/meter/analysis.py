@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from council.meter.embedders import Embedder
+from council.meter.grounding import seat_grounding
 from council.meter.identifiability import turn_identifiability
 from council.meter.metrics import (
     EmbeddingError,
@@ -165,6 +166,7 @@ def analyse_run(
             measured, vectors, lambda t: t.seat, of="seat", embedder=embedder.name
         ),
         record_notes=[record_note] if record_note else [],
+        grounding=seat_grounding(run),
     )
 
 

@@ -90,6 +90,18 @@ class Drift(ReportModel):
     assistant_similarity: float | None
 
 
+class SeatGrounding(ReportModel):
+    """How much of one seat's answers rest on the context documents: its citations council
+    found supported, and its turns with at least one such citation."""
+
+    seat: str
+    turns: int  # its answered turns
+    citations: int
+    valid: int
+    valid_share: float | None  # valid / citations; None when it cited nothing
+    grounded_turn_share: float | None  # turns with a valid citation / turns
+
+
 class RunDiversity(ReportModel):
     """How different one run's seats were, per stage and round, and why anything is missing."""
 
@@ -121,6 +133,8 @@ class RunDiversity(ReportModel):
     # The audits of the run's verdict (``council audit``, an auditor stage), as the run
     # records them; absent when it has none.
     audits: list[VerdictAudit] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # Runs with context documents: each seat's grounding share; absent for runs without.
+    grounding: list[SeatGrounding] = Field(default_factory=list, exclude_if=lambda v: not v)
 
     @model_validator(mode="before")
     @classmethod

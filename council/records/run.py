@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from council.records.grounding import Citation, DocumentInfo, Passage
 from council.records.replies import ballot_prose
 from council.records.settings import RunConfig
 
@@ -116,6 +117,10 @@ class Turn(Record):
     starved: bool = Field(default=False, exclude_if=lambda v: not v)
     # structured: the reply was asked for in a JSON schema (``CallRequest.response_schema``).
     structured: bool = Field(default=False, exclude_if=lambda v: not v)
+    # Context documents (``council.records.grounding``): the passages this seat was shown, and
+    # the citations its reply made, each checked; absent in a run without documents.
+    shown: list[Passage] = Field(default_factory=list, exclude_if=lambda v: not v)
+    citations: list[Citation] = Field(default_factory=list, exclude_if=lambda v: not v)
 
     @property
     def ok(self) -> bool:
@@ -283,6 +288,8 @@ class RunHeader(Record):
     # How the panel was chosen, one line each: the panel, a duo's pair, the domain seat (which
     # member weighs 1.5 and the similarity that chose it, or why none). Absent when none.
     choice_notes: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # The context documents given as evidence: id, path, sha256, size (never their text).
+    documents: list[DocumentInfo] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 
 class LoopOutcome(Record):
@@ -338,6 +345,10 @@ class SessionMetadata(Record):
     provider_count: int = 0  # providers the seats were bound to
     fallbacks_triggered: list[str] = Field(default_factory=list)  # "seat->provider/model"
     fallback_log: list[str] = Field(default_factory=list)  # "[FALLBACK] seat failed on ..."
+    # Runs with context documents: citations the replies made, and those council could not
+    # find support for (no such document, lines outside it, a quote not in them).
+    citations: int = Field(default=0, exclude_if=lambda v: v == 0)
+    unsupported_citations: int = Field(default=0, exclude_if=lambda v: v == 0)
 
 
 # What council found when it checked the chair's verdict (``council.engine.verdict_checks``):

@@ -54,6 +54,7 @@ class Public:
     metavar: str | None = None
     default_text: str | None = None  # the default in words, where its value says too little
     bare: str | None = None  # a mapping's key for a value given without KEY= ("*": every seat)
+    many: bool = False  # a list flag taking several values at once (--context a.md b.pdf)
 
 
 def public(key: str, *on: str, **more: Any) -> Public:
@@ -332,12 +333,25 @@ class CouncilSpec(BaseModel):
         public("allow_absent", CLI, MCP, WEB),
     ] = False
 
+    # Documents the council reads as evidence (``council.text.documents``): each gets an id
+    # (D1..), seats cite its lines ([D2:14-20]) and every citation is checked.
+    context: Annotated[
+        list[str],
+        Field(
+            max_length=64,
+            description="documents the council reads as evidence: files, folders or globs "
+            "(text, Markdown, code, CSV, JSON; PDF with the pdf extra); seats cite their lines "
+            "as [D2:14-20] and each citation is checked",
+        ),
+        public("context", CLI, MCP, WEB, metavar="PATH", many=True),
+    ] = []
+
     # -- calls, sampling, budgets ---------------------------------------------------------
     sampling: SamplingSettings = SamplingSettings()
     calls: CallSettings = CallSettings()
     budget: Budget = Budget()
 
-    @field_validator("personas", "persona_dirs", "models", mode="before")
+    @field_validator("personas", "persona_dirs", "models", "context", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         """A list may be written as one comma-separated string (a flag, a TOML string)."""

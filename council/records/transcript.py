@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from html import escape
 
 from council.records.describe import describe_audit, describe_tally, finding_line, session_block
+from council.records.grounding import citations_line, documents_lines
 from council.records.run import (
     CONTINUATION,
     REASONING_RETRY,
@@ -118,6 +119,7 @@ def render_transcript(result: RunResult) -> str:
         lines.append(f"- Error: {result.error}")
     lines += _verdict_line(result)
     lines += _lengths_line(result)
+    lines += [f"- Document {line}" for line in documents_lines(result.documents)]
     lines += ["", "| seat | persona | role | model |", "|---|---|---|---|"]
     lines += [f"| {s.seat} | {s.persona} | {s.role} | `{s.model}` |" for s in result.seats]
 
@@ -131,6 +133,9 @@ def render_transcript(result: RunResult) -> str:
             lines.append(turn.text if turn.ok and turn.text else f"> **No answer.** {turn.error}")
             if turn.ok and turn.truncated:
                 lines += ["", "> **Cut off** at its token cap: the reply ends where it stopped."]
+            cited = citations_line(turn.citations)
+            if cited:
+                lines += ["", f"> {cited}"]
         tally = tallies.get((stage, round_number))
         if tally is not None:
             lines += ["", describe_tally(tally, {}), ""]
@@ -181,10 +186,13 @@ def render_transcript(result: RunResult) -> str:
 def _html_turn(turn: Turn) -> str:
     body = turn.text if turn.ok and turn.text else f"No answer. {turn.error or ''}"
     reused = " · reused" if turn.reused else ""
+    cited = citations_line(turn.citations)
+    unsupported = " unsupported" if any(not c.valid for c in turn.citations) else ""
+    citations = f"<p class='citations{unsupported}'>{escape(cited)}</p>" if cited else ""
     return (
         f"<details open><summary><b>{escape(turn.seat)}</b> "
         f"<small>{escape(_turn_meta(turn).replace('`', ''))}{reused}</small></summary>"
-        f"<pre style='white-space:pre-wrap'>{escape(body)}</pre></details>"
+        f"<pre style='white-space:pre-wrap'>{escape(body)}</pre>{citations}</details>"
     )
 
 

@@ -88,6 +88,7 @@ def run_table(report: RunDiversity) -> str:
     out += ["Drift (mean position: 0 = the persona's own voice, 1 = the assistant voice)"]
     out += _drift_lines(report)
     out += ["", *_run_identifiability_lines(report)]
+    out += _grounding_lines(report)
     out += [
         "",
         f"Skipped: {skipped_turns(report)}",
@@ -97,6 +98,22 @@ def run_table(report: RunDiversity) -> str:
 
         out += ["", drift_table(report.activation_drift)]
     return "\n".join(out)
+
+
+def _grounding_lines(report: RunDiversity) -> list[str]:
+    """Per seat, how much of its answers rest on the context documents (runs with some)."""
+    if not report.grounding:
+        return []
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    rows = [
+        [g.seat, str(g.turns), str(g.citations), share(g.valid_share), share(g.grounded_turn_share)]
+        for g in report.grounding
+    ]
+    headers = ["seat", "turns", "citations", "supported", "turns with a supported citation"]
+    return ["", "Grounding in the context documents", grid(headers, rows, right=[1, 2, 3, 4])]
 
 
 def _flips(report: RunDiversity) -> list[str]:

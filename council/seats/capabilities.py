@@ -44,3 +44,17 @@ def supports(capability: str, model: str) -> bool:
     entries = _model_map()
     entry = entries.get(model) or entries.get(name)
     return isinstance(entry, dict) and bool(entry.get(capability))
+
+
+def context_window(model: str) -> int | None:
+    """The tokens ``provider/name`` reads at once (prompt and reply): a bundled model's own
+    length, else the map's ``max_input_tokens``; None where neither says."""
+    from council.seats.local import BUNDLED_MODELS, LOCAL_PROVIDER
+
+    provider, _, name = model.partition("/")
+    if provider == LOCAL_PROVIDER and name in BUNDLED_MODELS:
+        return BUNDLED_MODELS[name].context_tokens
+    entries = _model_map()
+    entry = entries.get(model) or entries.get(name)
+    found = entry.get("max_input_tokens") if isinstance(entry, dict) else None
+    return found if isinstance(found, int) and found > 0 else None

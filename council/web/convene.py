@@ -11,6 +11,7 @@ from council.protocols.library import available_protocols
 from council.records.options import with_options
 from council.records.spec import CouncilSpec
 from council.seats.detect import model_catalogue
+from council.text.documents import confined
 from council.web.live import RunBroadcast
 from council.web.settings import ConveneChoices, ServerSettings
 
@@ -74,6 +75,8 @@ def council_spec(request: ConveneChoices, settings: ServerSettings) -> CouncilSp
     _check_names(request)
     given = request.model_dump(exclude={"question"}, exclude_defaults=True)
     given |= {"endpoints": _check_models(request, settings), **_spending(request, settings)}
+    if "context" in given:  # files of the server's: only those in the operator's folder
+        given["context"] = confined(given["context"], settings.context_dir)
     return with_options(given, CouncilSpec(model=settings.default_model))
 
 

@@ -60,6 +60,8 @@ def option_input(option: Option, ceiling: float | None = None) -> str:
         control = _number(option, attrs, ceiling)
     elif typing.get_origin(option.annotation) is typing.Literal:
         control = _menu(option, attrs)
+    elif option.shape == "list":  # comma-separated, sent as a list
+        control = f"<input {attrs} type='text' data-option='list' placeholder='a.md, notes/*.csv'>"
     else:
         control = f"<input {attrs} type='text' data-option='text'>"
     return (

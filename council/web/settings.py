@@ -38,6 +38,7 @@ class ServerSettings:
     models: list[str] = field(default_factory=list)  # the operator's pool, always allowed
     default_model: str | None = None
     experiments_dir: Path | None = None
+    context_dir: Path | None = None  # where requests' context documents are read; None: none
     # What one run started from the browser may spend: a request may ask for less, never more.
     max_tokens: int = 4096  # per turn
     budget_tokens: int = 500_000

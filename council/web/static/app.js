@@ -24,7 +24,10 @@ if (form) {
     for (const input of form.querySelectorAll("[data-option]")) {
       const kind = input.dataset.option;
       if (kind === "flag") body[input.name] = input.checked;
-      else if (input.value !== "") body[input.name] = kind === "number" ? Number(input.value) : input.value;
+      else if (kind === "list") {
+        const items = input.value.split(",").map((item) => item.trim()).filter(Boolean);
+        if (items.length) body[input.name] = items;
+      } else if (input.value !== "") body[input.name] = kind === "number" ? Number(input.value) : input.value;
     }
     const error = document.getElementById("convene-error");
     error.textContent = "starting…";
@@ -244,6 +247,15 @@ function watch(runId) {
       card.querySelector(".meta").textContent = parts.join(" · ");
       // A ballot asked for as JSON arrives as prose too (the server's Turn.text): shown so.
       card.querySelector(".content").textContent = t.error ? `No answer: ${t.error}` : (e.prose ?? t.content);
+      // Citations of the context documents, each checked: the unsupported ones marked.
+      const cited = t.citations || [];
+      if (cited.length) {
+        const bad = cited.filter((c) => !c.valid).length;
+        const label = (c) => `[${c.doc}:${c.start === c.end ? c.start : `${c.start}-${c.end}`}]`;
+        const notes = cited.map((c) => c.valid ? label(c) : `${label(c)} unsupported (${c.problem})`);
+        card.append(el("p", { class: bad ? "citations unsupported" : "citations" },
+          `Citations (${cited.length} cited${bad ? `, ${bad} unsupported` : ""}): ${notes.join(" · ")}`));
+      }
     },
     tally_made(e) {
       const t = e.tally;
