@@ -409,9 +409,12 @@ def test_servers_read_documents_only_in_the_operators_folder(design: Path, tmp_p
     with pytest.raises(ConfigError, match="'out.md' leads outside"):
         confined(["out.md"], shared)
     (shared / "notes.md").write_text("in\n")
-    assert confined(["notes.md", "*.md"], shared) == [
-        str(shared.resolve() / n) for n in ("notes.md", "*.md")
-    ]
+    # A glob or a folder is expanded here, each match resolved: the link among them is refused.
+    for pattern in ("*.md", "."):
+        with pytest.raises(ConfigError, match="'out.md' leads outside"):
+            confined([pattern], shared)
+    (shared / "out.md").unlink()
+    assert confined(["notes.md", "*.md", "."], shared) == [str(shared.resolve() / "notes.md")]
     # The MCP convene tool (the web form's request goes through the same check).
     asked = ConveneRequest(question="Q?", options={"context": ["notes.md"]})
     spec = Convener(ServerSettings(runs_dir=tmp_path, context_dir=shared)).spec(asked)

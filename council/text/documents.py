@@ -163,13 +163,16 @@ def confined(paths: Sequence[str], root: Path | None) -> list[str]:
     if root is None:
         raise ConfigError("context: this server reads no documents (start it with --context-dir)")
     base = root.resolve()
-    inside = []
+    inside: list[str] = []
     for given in paths:
         relative = Path(given)
         if relative.is_absolute() or ".." in relative.parts:
             raise ConfigError(f"context '{given}': name a path inside the server's context folder")
-        full = base / relative
-        if not _GLOB & set(given) and not full.resolve().is_relative_to(base):
-            raise ConfigError(f"context '{given}' leads outside the server's context folder")
-        inside.append(str(full))
-    return inside
+        # Every file a name, folder or glob expands to, resolved: a symlink among a glob's or
+        # a folder's matches would otherwise lead a client's read outside the folder.
+        for found in _expand(str(base / relative)):
+            if not found.resolve().is_relative_to(base):
+                shown = found.relative_to(base) if found.is_relative_to(base) else found.name
+                raise ConfigError(f"context '{shown}' leads outside the server's context folder")
+            inside.append(str(found))
+    return list(dict.fromkeys(inside))
