@@ -21,6 +21,7 @@ from council.cli import (
     axis_cmd,
     diversity_cmd,
     experiment_cmd,
+    follow_up_cmd,
     mcp_cmd,
     models_cmd,
     panels_cmd,
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     panels_cmd.register(commands)
     protocols_cmd.register(commands)
     runs_cmd.register(commands)
+    follow_up_cmd.register(commands)
     models_cmd.register(commands)
     serve_cmd.register(commands)
     experiment_cmd.register(commands)

@@ -68,6 +68,7 @@ from council.records.events import (
 from council.records.fold import fold_events
 from council.records.run import (
     CallRequest,
+    FollowUp,
     GateNote,
     LoopOutcome,
     RunHeader,
@@ -119,6 +120,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         switches: Mapping[str, bool] | None = None,
         choice_notes: Sequence[str] = (),
         absent: Mapping[str, str] | None = None,
+        follow_up: FollowUp | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -134,6 +136,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
         self.config = config
         self.resumed = resumed
         self.choice_notes = list(choice_notes)
+        self.follow_up = follow_up  # the run this one follows, and each seat's digest of it
         # The environment's secrets, read once for the run: every text it records is redacted.
         self.redact = Redactor()
         self.seats = {seat.name: seat for seat in [*self.panel, chair]}
@@ -200,6 +203,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples):
             stages=[stage.id for stage in self.protocol.speaking_stages()],
             started_at=utc_now(),
             choice_notes=self.choice_notes,
+            **(self.follow_up.model_dump() if self.follow_up else {}),
         )
 
     async def run(self) -> RunResult:
