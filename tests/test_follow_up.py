@@ -271,3 +271,50 @@ def test_sigkill_mid_follow_up_then_resume_reuses_every_finished_turn(tmp_path: 
         for turn in run["turns"]:
             if turn["seat"] != "chair":
                 assert "Earlier in this thread" in turn["request"]["messages"][-1]["content"]
+
+
+def test_the_mcp_follow_up_tool(provider: FakeProvider, tmp_path: Path) -> None:
+    pytest.importorskip("mcp", reason="the MCP SDK (pip install 'mcp==2.3.0')")
+    import asyncio
+
+    from mcp import Client
+
+    from council.mcp_server.requests import ServerSettings
+    from council.mcp_server.server import build_server
+
+    server = build_server(ServerSettings(runs_dir=tmp_path, allow_endpoints=True))
+
+    async def scenario() -> None:
+        notes: list[str] = []
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            notes.append(message or "")
+
+        async with Client(server) as client:
+            endpoints = {"openai/fake": provider.api_base}
+            given = {"personas": PANEL, "protocol": "quick", "endpoints": endpoints}
+            convened = await client.call_tool(
+                "convene", {"question": QUESTION, "model": "openai/fake", **given}
+            )
+            assert not convened.is_error, convened.content
+            parent = convened.structured_content
+            assert parent is not None and parent["parent_run"] is None
+            result = await client.call_tool(
+                "follow_up", {"run": "latest", "question": NEXT}, progress_callback=progress
+            )
+            assert not result.is_error, result.content
+            child = result.structured_content
+            assert child is not None and child["status"] == "completed"
+            assert child["question"] == NEXT and child["parent_run"] == parent["run_id"]
+            assert child["thread"] == [parent["run_id"]] and notes[-1] == "run completed"
+            for arguments, message in [
+                ({"run": "../x", "question": NEXT}, "is not a name"),
+                ({"run": "latest", "question": " "}, "question: empty"),
+                ({"run": "latest", "question": "x" * 20_001}, "at most 20000"),
+                ({"run": "nope", "question": NEXT}, "unknown run 'nope'"),
+            ]:
+                refused = await client.call_tool("follow_up", arguments)
+                text = refused.content[0].text  # type: ignore[union-attr]
+                assert refused.is_error and message in text and "\n" not in text, text
+
+    asyncio.run(scenario())

@@ -12,7 +12,6 @@ replay send the same prompts and reuse every call already answered.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -154,6 +153,8 @@ async def afollow_up(
 
 def follow_up(parent: RunResult | str, question: str, *args: Any, **kwargs: Any) -> RunResult:
     """Synchronous ``afollow_up``; inside a running event loop, await ``afollow_up``."""
+    import asyncio  # not at import: this module loads with every ``council`` name read
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

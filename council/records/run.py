@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from council.base.errors import CouncilError
 from council.records.replies import ballot_prose
 from council.records.settings import RunConfig
 
@@ -423,11 +424,11 @@ class RunResult(RunHeader):
         """Convene the same seats on ``question``, each shown a bounded digest of this run's
         verdict and its own last position; a new run in the same ledger, linked to this one.
         Keyword arguments are ``council.app.follow_up.follow_up``'s (``sinks``, ...)."""
-        return FOLLOW_UPS["sync"](self, question, **kwargs)
+        return _follow_ups("sync")(self, question, **kwargs)
 
     async def afollow_up(self, question: str, **kwargs: Any) -> RunResult:
         """``follow_up`` inside an event loop."""
-        return await FOLLOW_UPS["async"](self, question, **kwargs)
+        return await _follow_ups("async")(self, question, **kwargs)
 
 
 # records/transcript.py renders a run and registers its renderers here: it imports this module,
@@ -436,3 +437,9 @@ TRANSCRIPT_RENDERERS: dict[str, Callable[[RunResult], str]] = {}
 # council/app/follow_up.py convenes follow-ups and registers them here ("sync", "async"): the
 # app layer sits above this one. ``council.records`` imports it whenever ``council.app`` loads.
 FOLLOW_UPS: dict[str, Callable[..., Any]] = {}
+
+
+def _follow_ups(kind: str) -> Callable[..., Any]:
+    if kind not in FOLLOW_UPS:  # this run was read with no part of council.app imported
+        raise CouncilError("follow-ups are convened by council.app: 'import council.app' first")
+    return FOLLOW_UPS[kind]
