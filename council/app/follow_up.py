@@ -12,7 +12,7 @@ replay send the same prompts and reuse every call already answered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from council.records.run import (
     FollowUp,
     RunResult,
 )
+from council.records.settings import RunConfig
 from council.store.lease import is_live
 from council.store.ledger import Ledger
 from council.store.loader import resolve_run_id
@@ -134,11 +135,12 @@ async def afollow_up(
     sinks: Sequence[EventSink] = (),
     endpoints: Mapping[str, str] | None = None,
     allow_unfinished: bool = False,
+    within: Callable[[RunConfig], RunConfig] | None = None,
 ) -> RunResult:
     """Convene ``parent``'s seats on ``question`` as a follow-up of it. ``parent`` is a run
     (its ledger is the one it was recorded in) or a run's name in ``runs_dir``'s ledger (an
     ID, a unique prefix, ``latest``); ``endpoints`` gives again those whose credentials were
-    not stored."""
+    not stored; ``within`` holds the recorded council to a server's limits (it may refuse)."""
     from council.app.resume import recorded_council
 
     if not question.strip():
@@ -147,7 +149,8 @@ async def afollow_up(
     name = parent if isinstance(parent, str) else parent.run_id
     recorded = _parent(name, folder, allow_unfinished=allow_unfinished)
     assert recorded.config is not None  # _parent refuses a run without one
-    council = recorded_council(recorded.config, folder, sinks=sinks, endpoints=endpoints)
+    config = within(recorded.config) if within is not None else recorded.config
+    council = recorded_council(config, folder, sinks=sinks, endpoints=endpoints)
     return await council.aconvene(question, follow_up=thread_of(recorded))
 
 
