@@ -318,3 +318,21 @@ def test_the_mcp_follow_up_tool(provider: FakeProvider, tmp_path: Path) -> None:
                 assert refused.is_error and message in text and "\n" not in text, text
 
     asyncio.run(scenario())
+
+
+def test_the_readme_follow_up_examples_run(
+    local_model_on_fake_provider: FakeProvider, _runs_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_readme import README, python_block, run_python, section, shell_commands
+
+    scope: dict[str, object] = {}
+    run_python(README, python_block(README, ".follow_up("), scope)
+    assert capsys.readouterr().out.startswith("True ")
+    then = scope["then"]
+    assert then.status == "completed" and then.thread == [scope["result"].run_id]  # type: ignore[attr-defined]
+    commands = shell_commands(section(README, "## Follow-up questions"))
+    assert [command[:2] for command in commands] == [["council", "follow-up"], ["council", "runs"]]
+    for command in commands:
+        assert main(command[1:]) == 0
+    out = capsys.readouterr().out
+    assert f"follows: {then.run_id}" in out  # type: ignore[attr-defined]
