@@ -226,7 +226,7 @@ def test_sigkill_mid_follow_up_then_resume_reuses_every_finished_turn(tmp_path: 
         )
         done: list[str] = []
         run_id = None
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # a loaded machine starts the child slowly
         while time.monotonic() < deadline and len(done) < 4:
             time.sleep(0.02)
             with sqlite3.connect(tmp_path / "ledger.sqlite") as db:
@@ -317,7 +317,14 @@ def test_the_mcp_follow_up_tool(provider: FakeProvider, tmp_path: Path) -> None:
                 text = refused.content[0].text  # type: ignore[union-attr]
                 assert refused.is_error and message in text and "\n" not in text, text
 
+    async def without_endpoints() -> None:  # the same ledger, a server that allows no URL
+        async with Client(build_server(ServerSettings(runs_dir=tmp_path))) as client:
+            refused = await client.call_tool("follow_up", {"run": "latest", "question": NEXT})
+            text = refused.content[0].text  # type: ignore[union-attr]
+            assert refused.is_error and "does not let a request point seats at URLs" in text
+
     asyncio.run(scenario())
+    asyncio.run(without_endpoints())
 
 
 def test_the_readme_follow_up_examples_run(
@@ -336,3 +343,19 @@ def test_the_readme_follow_up_examples_run(
         assert main(command[1:]) == 0
     out = capsys.readouterr().out
     assert f"follows: {then.run_id}" in out  # type: ignore[attr-defined]
+
+
+def test_a_follow_up_replays_from_the_ledger_as_a_follow_up_of_the_same_parent(
+    provider: FakeProvider, tmp_path: Path
+) -> None:
+    from council.app.resume import replay
+
+    parent = convene(provider, tmp_path)
+    child = parent.follow_up(NEXT)
+    before = provider.request_count
+    again = replay(child.run_id, tmp_path)
+    assert again.status == "completed" and again.run_id != child.run_id
+    assert again.parent_run == parent.run_id and again.thread == child.thread
+    assert again.earlier == child.earlier
+    assert provider.request_count == before  # every call answered from the record
+    assert all(turn.reused for turn in again.turns)

@@ -30,6 +30,7 @@ from council.mcp_server.requests import (
 from council.records.describe import describe_tally
 from council.records.options import options, with_options
 from council.records.run import RunResult, Tally
+from council.records.settings import RunConfig
 from council.records.spec import MCP, Budget, CouncilSpec
 from council.seats.model import ChatModel
 
@@ -140,6 +141,7 @@ class Convener:
                     self.settings.runs_dir,
                     sinks=[relay],
                     allow_unfinished=allow_unfinished,
+                    within=self._bounded,
                 )
             except BaseException:
                 pump.cancel()
@@ -160,6 +162,19 @@ class Convener:
         relay.close()
         await pump  # every line sent before the answer
         return run_summary(result) | {"choice_notes": list(council.choice_notes)}
+
+    def _bounded(self, config: RunConfig) -> RunConfig:
+        """A recorded council as this server convenes it again: no URL unless the server
+        allows endpoints, each turn's tokens and the run's time within its limits."""
+        spec, limits = config.spec, self.settings.limits
+        check_endpoints(spec.endpoints, self.settings)
+        tokens = spec.sampling.max_tokens
+        held = {
+            "max_tokens": min(tokens, limits.max_tokens) if tokens else None,
+            "budget_seconds": min(spec.budget.max_wall_s or limits.run_seconds, limits.run_seconds),
+        }
+        given = {key: value for key, value in held.items() if value is not None}
+        return config.model_copy(update={"spec": with_options(given, spec)})
 
 
 def _personas(convener: Convener, names: list[str]) -> list[str]:
