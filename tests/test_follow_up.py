@@ -255,7 +255,7 @@ def test_sigkill_mid_follow_up_then_resume_reuses_every_finished_turn(tmp_path: 
             [*command[:3], "resume", run_id, "--out", str(tmp_path), "--json", "--quiet"],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=600,  # a loaded machine imports slowly; a hang still ends
         )
         assert resumed.returncode == 0, resumed.stderr
         run = json.loads(resumed.stdout)
