@@ -30,6 +30,7 @@ _EXPORTS = {
     "SeatChanges": "council.app.resume",
     "resume": "council.app.resume",
     "replay": "council.app.resume",
+    "follow_up": "council.app.follow_up",
     "measure": "council.app.measure",
     "audit_run": "council.app.audit",
     "Experiment": "council.app.experiments.experiment",
@@ -54,6 +55,7 @@ __all__ = [
     "__version__",
     "audit_run",
     "find_runs",
+    "follow_up",
     "load_run",
     "measure",
     "replay",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from council.app.council import DEFAULT_PANEL, Council
     from council.app.experiments.experiment import Experiment
     from council.app.experiments.runner import Arm
+    from council.app.follow_up import follow_up
     from council.app.measure import measure
     from council.app.resume import SeatChanges, replay, resume
     from council.base.errors import CouncilError
@@ -77,5 +80,6 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
+        import_module("council.app")  # registers result.follow_up(), whichever name is read
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'council' has no attribute {name!r}")

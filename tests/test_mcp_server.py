@@ -108,6 +108,7 @@ def test_convene_in_memory_sends_progress_and_answers_the_verdict(tmp_path: Path
             names = {tool.name for tool in (await client.list_tools()).tools}
             assert names == {
                 "convene",
+                "follow_up",
                 "list_personas",
                 "show_persona",
                 "list_panels",

@@ -28,7 +28,7 @@ from council.personas.panels import check_methods
 from council.protocols.graph import Protocol
 from council.protocols.library import find_protocol
 from council.records.events import EventSink
-from council.records.run import RunResult, SeatAssignment
+from council.records.run import FollowUp, RunResult, SeatAssignment
 from council.records.settings import (
     Budget,
     CallSettings,
@@ -336,12 +336,14 @@ class Council:
         run_id: str | None = None,
         reuse_from: Sequence[str] = (),
         label_seed: str | None = None,
+        follow_up: FollowUp | None = None,
     ) -> RunResult:
         """Deliberate on ``question``; returns the run, completed or failed, with every turn.
 
         ``reuse_from`` names earlier runs in the ledger whose identical calls are answered from
         the record instead of the model (how resume and replay avoid paying twice); ``run_id``
-        continues an existing run; ``label_seed`` keeps another run's anonymous labels.
+        continues an existing run; ``label_seed`` keeps another run's anonymous labels;
+        ``follow_up`` makes the run a follow-up of an earlier one (``council.app.follow_up``).
         """
         question = question.strip()
         if not question:
@@ -362,7 +364,7 @@ class Council:
                 lease.acquire()  # a run resumed twice at once would make every call twice
                 ledger.reserve()
             return await self._deliberate(
-                question, run_id, ledger, reuse_from, label_seed, resuming, absent
+                question, run_id, ledger, reuse_from, label_seed, resuming, absent, follow_up
             )
         finally:
             if lease is not None:
@@ -379,6 +381,7 @@ class Council:
         label_seed: str | None,
         resuming: bool,
         absent: Mapping[str, str],
+        follow_up: FollowUp | None = None,
     ) -> RunResult:
         panel, chair = self.panel, self.chair
         if not self._domain_locked:  # chosen for this question before any seat speaks
@@ -412,6 +415,7 @@ class Council:
             absent=absent,
             independence=independence_estimator(self.runs_dir, [*panel, chair]),
             grounding=grounding_for(self.documents, self.similarity, self.embedder),
+            follow_up=follow_up,
         )
         try:
             result = await deliberation.run()

@@ -181,7 +181,11 @@ def resume(
         raise RunInProgress(f"run {run_id} is still running in another process: wait for it")
     council = recorded_council(config, runs_dir, sinks=sinks, endpoints=endpoints)
     return council.convene(
-        header.question, run_id=run_id, reuse_from=[run_id], label_seed=config.label_seed
+        header.question,
+        run_id=run_id,
+        reuse_from=[run_id],
+        label_seed=config.label_seed,
+        follow_up=header.follow_up_link,  # a follow-up goes on with the digests it was shown
     )
 
 
@@ -204,4 +208,9 @@ def replay(
     council = recorded_council(
         config, runs_dir, changes=changes, sinks=sinks, as_now=True, endpoints=endpoints
     )
-    return council.convene(header.question, reuse_from=[run_id], label_seed=config.label_seed)
+    return council.convene(
+        header.question,
+        reuse_from=[run_id],
+        label_seed=config.label_seed,
+        follow_up=header.follow_up_link,  # a follow-up's replay follows the same parent
+    )

@@ -22,6 +22,7 @@ from council.cli import (
     axis_cmd,
     diversity_cmd,
     experiment_cmd,
+    follow_up_cmd,
     mcp_cmd,
     models_cmd,
     panels_cmd,
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     protocols_cmd.register(commands)
     runs_cmd.register(commands)
     audit_cmd.register(commands)
+    follow_up_cmd.register(commands)
     models_cmd.register(commands)
     serve_cmd.register(commands)
     experiment_cmd.register(commands)

@@ -69,18 +69,27 @@ def _list(args: argparse.Namespace) -> int:
             "finished": r["finished_at"],
             "calls": r["calls"],
             "seats": {seat: s["model"] for seat, s in json.loads(r["seats"]).items()},
+            "follows": r.get("parent_run"),  # a follow-up: the run it follows
         }
         for r in ledger.runs(_query(args))
     ]
     if args.status:
         rows = [row for row in rows if row["status"] == args.status]
     columns = ["run_id", "status", "started", "protocol", "question"]
+    if not args.json:  # a follow-up's question reads as one: marked, with the run it follows
+        rows = [row | {"question": _marked(row)} for row in rows]
     if args.outcomes:
         rows = [row | _outcome_columns(ledger.outcome(row["run_id"])) for row in rows]
         rows = [row for row in rows if row["outcome"] != "-"]
         columns = ["run_id", "outcome", "review_by", "owner", "prediction"]
     print_rows(rows, args.json, columns)
     return 0
+
+
+def _marked(row: dict[str, Any]) -> str:
+    if row["follows"] is None:
+        return str(row["question"])
+    return f"[follow-up of {row['follows']}] {row['question']}"
 
 
 def _outcome_columns(outcome: Any) -> dict[str, Any]:
@@ -147,11 +156,13 @@ def _show(args: argparse.Namespace) -> int:
     result = fold_events(ledger.events(run_id))
     status = _status(args, run)
     thoughts = _reasoning(result.turns) if args.reasoning else None
+    children = ledger.follow_ups(run_id)  # the thread on: runs that follow this one
     if args.json:
         shown = result.to_json() | {
             "status": status,
             "error": run.get("error", result.error),
             "config": json.loads(run["config"]),
+            "follow_ups": children,
         }
         extra = {"reasoning": thoughts} if thoughts is not None else {}
         print(json.dumps(shown | extra, indent=2, ensure_ascii=False))
@@ -159,6 +170,10 @@ def _show(args: argparse.Namespace) -> int:
     print(f"{run_id}  {status}  {result.protocol}\n{result.question}")
     if run.get("error"):
         print(f"error: {run['error']}")
+    if result.parent_run:
+        print(f"follows: {result.parent_run}  (thread: {' > '.join(result.thread)})")
+    if children:
+        print(f"follow-ups: {', '.join(children)}")
     for turn in result.turns:
         state = "reused" if turn.reused else ("ok" if not turn.error else turn.error)
         print(

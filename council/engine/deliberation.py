@@ -72,6 +72,7 @@ from council.records.events import (
 from council.records.fold import fold_events
 from council.records.run import (
     CallRequest,
+    FollowUp,
     GateNote,
     LoopOutcome,
     RunHeader,
@@ -139,6 +140,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
         absent: Mapping[str, str] | None = None,
         independence: Independence | None = None,
         grounding: Grounding | None = None,
+        follow_up: FollowUp | None = None,
     ) -> None:
         if not panel:
             raise CouncilError("a council needs at least one panel seat")
@@ -155,6 +157,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
         self.resumed = resumed
         self.choice_notes = list(choice_notes)
         self.grounding = grounding  # the context documents, what seats see of them, citations
+        self.follow_up = follow_up  # the run this one follows, and each seat's digest of it
         # The environment's secrets, read once for the run: every text it records is redacted.
         self.redact = Redactor()
         self.seats = {seat.name: seat for seat in [*self.panel, chair]}
@@ -230,6 +233,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
                 d.info.model_copy(update={"path": self.redact(d.info.path)})
                 for d in (self.grounding.documents.values() if self.grounding else ())
             ],
+            **(self.follow_up.model_dump() if self.follow_up else {}),
         )
 
     async def run(self) -> RunResult:

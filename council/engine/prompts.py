@@ -16,7 +16,7 @@ from council.engine.stage_kinds import PLAIN_KIND, Instruction, RunState, StageK
 from council.personas.prompt import template_variables
 from council.protocols.graph import Protocol
 from council.protocols.spec import ANONYMIZE_SWITCH, LoopStage, RankingStage, SpeakingStage
-from council.records.run import Tally, Turn
+from council.records.run import FollowUp, Tally, Turn
 from council.records.settings import SamplingSettings
 from council.seats.model import ModelRequest
 from council.seats.seat import Seat
@@ -46,6 +46,7 @@ class StagePrompts:
     switches: dict[str, bool]
     questioners: list[str]
     grounding: Grounding | None
+    follow_up: FollowUp | None
 
     @property
     def _state(self) -> RunState:
@@ -137,6 +138,9 @@ class StagePrompts:
         evidence = self._evidence(stage, seat, round_number)
         if evidence:
             prompt = f"{evidence}\n\n---\n\n{prompt}"
+        earlier = self.follow_up.earlier.get(seat.name) if self.follow_up else None
+        if earlier:  # a follow-up: this seat's own digest of the run before, first
+            prompt = f"{earlier}\n\n---\n\n{prompt}"
         return [
             {"role": "system", "content": self._system[seat.name]},
             {"role": "user", "content": prompt},

@@ -8,8 +8,9 @@ with a busy error rather than queued, so an agent knows to wait and ask again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from council.mcp_server.requests import (
 from council.records.describe import describe_tally
 from council.records.options import options, with_options
 from council.records.run import RunResult, Tally
+from council.records.settings import RunConfig
 from council.records.spec import MCP, Budget, CouncilSpec
 from council.seats.model import ChatModel
 from council.text.documents import confined
@@ -104,6 +106,11 @@ class Convener:
 
     async def convene(self, request: ConveneRequest, report: Report) -> dict[str, Any]:
         """Run one council; ``report`` receives its progress. Refused when every slot is busy."""
+        with self._slot():
+            return await self._convene(request, report)
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
         if not self._slots.acquire(blocking=False):
             cap = self.settings.max_concurrent
             raise ServerBusy(
@@ -111,9 +118,38 @@ class Convener:
                 "ask again when one has finished"
             )
         try:
-            return await self._convene(request, report)
+            yield
         finally:
             self._slots.release()
+
+    async def follow_up(
+        self, run: str, question: str, report: Report, *, allow_unfinished: bool = False
+    ) -> dict[str, Any]:
+        """Ask a finished run's seats a new question (``council.app.follow_up``): the seats,
+        models and settings its record holds, so a client names only the run. Counts as a
+        convene against the server's slots."""
+        from council.app.follow_up import afollow_up
+
+        check_name(run, "run", self.settings.limits)
+        check_question(question, self.settings.limits)
+        with self._slot():
+            relay = ProgressRelay()
+            pump = asyncio.create_task(relay.pump(report))
+            try:
+                result = await afollow_up(
+                    run,
+                    question,
+                    self.settings.runs_dir,
+                    sinks=[relay],
+                    allow_unfinished=allow_unfinished,
+                    within=self._bounded,
+                )
+            except BaseException:
+                pump.cancel()
+                raise
+            relay.close()
+            await pump
+        return run_summary(result)
 
     async def _convene(self, request: ConveneRequest, report: Report) -> dict[str, Any]:
         relay = ProgressRelay()
@@ -127,6 +163,19 @@ class Convener:
         relay.close()
         await pump  # every line sent before the answer
         return run_summary(result) | {"choice_notes": list(council.choice_notes)}
+
+    def _bounded(self, config: RunConfig) -> RunConfig:
+        """A recorded council as this server convenes it again: no URL unless the server
+        allows endpoints, each turn's tokens and the run's time within its limits."""
+        spec, limits = config.spec, self.settings.limits
+        check_endpoints(spec.endpoints, self.settings)
+        tokens = spec.sampling.max_tokens
+        held = {
+            "max_tokens": min(tokens, limits.max_tokens) if tokens else None,
+            "budget_seconds": min(spec.budget.max_wall_s or limits.run_seconds, limits.run_seconds),
+        }
+        given = {key: value for key, value in held.items() if value is not None}
+        return config.model_copy(update={"spec": with_options(given, spec)})
 
 
 def _personas(convener: Convener, names: list[str]) -> list[str]:
@@ -221,4 +270,7 @@ def run_summary(run: RunResult) -> dict[str, Any]:
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
         "turns": len(run.turns),
+        # A follow-up: the run it follows and every run before it (root first); else None, [].
+        "parent_run": run.parent_run,
+        "thread": run.thread,
     }

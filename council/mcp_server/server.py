@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 INSTRUCTIONS = (
     "council convenes several personas, each seated on a model, to deliberate on a question "
     "and returns the chair's verdict with the votes. Use list_personas, list_panels and "
-    "list_protocols to choose; convene to ask; get_run and measure_diversity to look back."
+    "list_protocols to choose; convene to ask; follow_up to ask a finished run's seats "
+    "more; get_run and measure_diversity to look back."
 )
 
 
@@ -103,6 +104,22 @@ def _add_convene(server: MCPServer, convener: Convener) -> None:
 
     convene.__signature__ = convene_signature()  # type: ignore[attr-defined]
     server.tool(description=description)(convene)
+
+    @server.tool(
+        description="Ask a finished run's seats (its personas, models, protocol and settings) "
+        "a new question: each seat is shown a short digest of that run's verdict and its own "
+        "last position. 'run' is an ID, a prefix or 'latest'; allow_unfinished follows up a "
+        "run that failed or was stopped. Returns what convene returns, with parent_run and "
+        f"thread. Limits: question {limits.question_chars} characters."
+    )
+    async def follow_up(
+        ctx: Context, run: str, question: str, allow_unfinished: bool = False
+    ) -> dict[str, Any]:
+        with tool_errors():
+            answer = await convener.follow_up(
+                run, question, ctx.report_progress, allow_unfinished=allow_unfinished
+            )
+            return dict(redacted(answer))
 
 
 def convene_signature() -> inspect.Signature:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from council.base.errors import CouncilError
 from council.records.grounding import Citation, DocumentInfo, Passage
 from council.records.replies import ballot_prose
 from council.records.settings import RunConfig
@@ -290,6 +291,29 @@ class RunHeader(Record):
     choice_notes: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
     # The context documents given as evidence: id, path, sha256, size (never their text).
     documents: list[DocumentInfo] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # A follow-up (``FollowUp``): the run it follows, every run before it in the thread (root
+    # first, the parent last) and what each seat was shown of the parent, by seat. Absent from
+    # a run that follows none, which serializes as before.
+    parent_run: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    thread: list[str] = Field(default_factory=list, exclude_if=lambda v: not v)
+    earlier: dict[str, str] = Field(default_factory=dict, exclude_if=lambda v: not v)
+
+    @property
+    def follow_up_link(self) -> FollowUp | None:
+        """What makes this run a follow-up (None: it follows no run), as resume reads it."""
+        if self.parent_run is None:
+            return None
+        return FollowUp(parent_run=self.parent_run, thread=self.thread, earlier=self.earlier)
+
+
+class FollowUp(Record):
+    """A run convened on a new question after a finished one, by the same seats: the parent's
+    ID, the thread of runs up to it (root first, parent last) and each seat's digest of the
+    parent (its verdict and that seat's own last position), shown to that seat only."""
+
+    parent_run: str
+    thread: list[str]
+    earlier: dict[str, str] = Field(default_factory=dict)
 
 
 class LoopOutcome(Record):
@@ -479,7 +503,26 @@ class RunResult(RunHeader):
     def _repr_html_(self) -> str:  # a notebook shows the transcript
         return TRANSCRIPT_RENDERERS["html"](self)
 
+    def follow_up(self, question: str, **kwargs: Any) -> RunResult:
+        """Convene the same seats on ``question``, each shown a bounded digest of this run's
+        verdict and its own last position; a new run in the same ledger, linked to this one.
+        Keyword arguments are ``council.app.follow_up.follow_up``'s (``sinks``, ...)."""
+        return _follow_ups("sync")(self, question, **kwargs)
+
+    async def afollow_up(self, question: str, **kwargs: Any) -> RunResult:
+        """``follow_up`` inside an event loop."""
+        return await _follow_ups("async")(self, question, **kwargs)
+
 
 # records/transcript.py renders a run and registers its renderers here: it imports this module,
 # so this module cannot import it. ``council.records`` imports it before any run exists.
 TRANSCRIPT_RENDERERS: dict[str, Callable[[RunResult], str]] = {}
+# council/app/follow_up.py convenes follow-ups and registers them here ("sync", "async"): the
+# app layer sits above this one. ``council.records`` imports it whenever ``council.app`` loads.
+FOLLOW_UPS: dict[str, Callable[..., Any]] = {}
+
+
+def _follow_ups(kind: str) -> Callable[..., Any]:
+    if kind not in FOLLOW_UPS:  # this run was read with no part of council.app imported
+        raise CouncilError("follow-ups are convened by council.app: 'import council.app' first")
+    return FOLLOW_UPS[kind]

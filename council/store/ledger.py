@@ -291,7 +291,7 @@ class Ledger:
             seats = json.dumps({s.seat: s.to_json() for s in h.seats})
             self._db.execute(
                 "INSERT INTO runs (run_id, question, protocol, protocol_hash, status, started_at,"
-                " run_dir, seats, config) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)"
+                " run_dir, seats, config, parent_run) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)"
                 " ON CONFLICT(run_id) DO UPDATE SET status='running', error=NULL,"
                 " finished_at=NULL",
                 (
@@ -303,6 +303,7 @@ class Ledger:
                     h.run_dir,
                     seats,
                     config,
+                    h.parent_run,
                 ),
             )
         elif isinstance(event, TurnFinished):
@@ -406,6 +407,15 @@ class Ledger:
                 params,
             ).fetchall()
         return [dict(row) for row in rows]
+
+    def follow_ups(self, run_id: str) -> list[str]:
+        """The runs that follow ``run_id`` (its children in a thread), oldest first."""
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT run_id FROM runs WHERE parent_run=? ORDER BY started_at, run_id",
+                (run_id,),
+            ).fetchall()
+        return [row["run_id"] for row in rows]
 
     def calls(self, run_id: str) -> list[dict[str, Any]]:
         with self._guard():

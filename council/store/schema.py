@@ -83,10 +83,18 @@ def _m003_outcomes(db: sqlite3.Connection) -> None:
     )
 
 
+def _m004_parent_run(db: sqlite3.Connection) -> None:
+    """Follow-ups: the run each one follows (NULL for a run that follows none), indexed so a
+    run's follow-ups are found without reading every run's events."""
+    db.execute("ALTER TABLE runs ADD COLUMN parent_run TEXT")
+    db.execute("CREATE INDEX runs_by_parent ON runs(parent_run)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_runs_and_calls,
     _m002_events,
     _m003_outcomes,
+    _m004_parent_run,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

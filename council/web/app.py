@@ -32,6 +32,7 @@ from council.store.loader import load_run, resolve_run_id
 from council.store.query import RunQuery
 from council.web import pages, run_view
 from council.web.convene import allowed_models, convene
+from council.web.convene import follow_up as follow_up_run
 from council.web.errors import error_response
 from council.web.guard import HEADERS, refusal
 from council.web.library_pages import (
@@ -42,7 +43,12 @@ from council.web.library_pages import (
     protocols_page,
 )
 from council.web.live import Busy, LiveRuns
-from council.web.settings import MAX_BODY_BYTES, ConveneRequest, ServerSettings
+from council.web.settings import (
+    MAX_BODY_BYTES,
+    ConveneRequest,
+    FollowUpRequest,
+    ServerSettings,
+)
 
 STATIC_TYPES = {"app.js": "text/javascript", "app.css": "text/css"}
 
@@ -110,6 +116,18 @@ def _run_routes(app: FastAPI, settings: ServerSettings, live: LiveRuns) -> None:
         except ValidationError as exc:
             return JSONResponse({"error": first_problem(exc, "body")}, status_code=400)
         run_id = await asyncio.to_thread(live.start, lambda sink: convene(wanted, settings, sink))
+        return JSONResponse({"run_id": run_id, "url": f"/runs/{run_id}"})
+
+    @app.post("/api/runs/{name}/follow-up")
+    async def follow_up(name: str, request: Request) -> JSONResponse:
+        try:
+            wanted = FollowUpRequest.model_validate_json(await _body(request))
+        except ValidationError as exc:
+            return JSONResponse({"error": first_problem(exc, "body")}, status_code=400)
+        parent = _run_id(settings, name, live)
+        run_id = await asyncio.to_thread(
+            live.start, lambda sink: follow_up_run(parent, wanted, settings, sink)
+        )
         return JSONResponse({"run_id": run_id, "url": f"/runs/{run_id}"})
 
     @app.get("/api/runs")
@@ -248,6 +266,7 @@ def _run_page(settings: ServerSettings, live: LiveRuns, run_id: str) -> str:
         raise HTTPException(404, "no runs yet")
     try:
         calls, row = ledger.calls(run_id), ledger.run(run_id) or {"run_id": run_id}
+        children = ledger.follow_ups(run_id)
     finally:
         ledger.close()
     broadcast = live.get(run_id)
@@ -258,11 +277,14 @@ def _run_page(settings: ServerSettings, live: LiveRuns, run_id: str) -> str:
         None,
     )
     audits = ""
+    thread = run_view.thread_pane(row.get("parent_run"), [], children, finished=False)
     if not running:
         result = load_run(run_id, settings.runs_dir)
         transcript, synthesis = render_transcript_html(result), result.synthesis
         audits = audits_html(result.audits)
         report = kept_report(settings, run_id)
+        finished = row.get("status") == "completed"
+        thread = run_view.thread_pane(result.parent_run, result.thread, children, finished)
     tabs = {
         "Stages": run_view.stages_pane(),
         "Transcript": transcript,
@@ -270,7 +292,7 @@ def _run_page(settings: ServerSettings, live: LiveRuns, run_id: str) -> str:
         "Costs and latencies": run_view.costs_pane(calls),
         "Diversity": run_view.diversity_pane(run_id, report),
     }
-    return run_view.run_page(row, synthesis, tabs, running=running, audits=audits)
+    return run_view.run_page(row, synthesis, tabs, running=running, audits=audits, thread=thread)
 
 
 def _library_routes(app: FastAPI, settings: ServerSettings) -> None:

@@ -8,12 +8,13 @@ from council.app.council import Council
 from council.base.errors import ConfigError
 from council.personas.library import available_personas
 from council.protocols.library import available_protocols
-from council.records.options import with_options
-from council.records.spec import CouncilSpec
+from council.records.options import option_values, with_options
+from council.records.settings import RunConfig
+from council.records.spec import WEB, CouncilSpec
 from council.seats.detect import model_catalogue
 from council.text.documents import confined
 from council.web.live import RunBroadcast
-from council.web.settings import ConveneChoices, ServerSettings
+from council.web.settings import ConveneChoices, FollowUpRequest, ServerSettings
 
 
 def allowed_models(settings: ServerSettings) -> list[str]:
@@ -89,3 +90,42 @@ def build_council(request: ConveneChoices, settings: ServerSettings, sink: RunBr
 
 def convene(request: ConveneChoices, settings: ServerSettings, sink: RunBroadcast) -> None:
     build_council(request, settings, sink).convene(request.question)
+
+
+def bounded_follow_up(config: RunConfig, settings: ServerSettings) -> RunConfig:
+    """A recorded council as a browser may convene it again: every model it seats offered by
+    this server (its endpoints the operator's, unless requests may name URLs), and its
+    spending held to the server's caps (an uncapped run takes the caps)."""
+    models = {model for chain in config.seats.values() for model in chain or []}
+    allowed = set(allowed_models(settings))
+    for model in sorted(models - allowed - set(settings.endpoints)):
+        raise ConfigError(f"model '{model}' of that run is not offered by this server")
+    spec = config.spec
+    if not settings.allow_endpoints:
+        for model in sorted(set(spec.endpoints) - set(settings.endpoints)):
+            raise ConfigError(
+                f"that run sent {model} to a URL, which this server does not let a request do"
+            )
+    given = option_values(spec, WEB)
+    held = {
+        key: ceiling if given.get(key) is None else min(given[key], ceiling)
+        for key, ceiling in settings.ceilings().items()
+    }
+    held |= {key: int(held[key]) for key in ("max_tokens", "budget_tokens")}
+    return config.model_copy(update={"spec": with_options(held, spec)})
+
+
+def follow_up(
+    run_id: str, request: FollowUpRequest, settings: ServerSettings, sink: RunBroadcast
+) -> None:
+    """A finished run's seats asked the request's question (``council.app.follow_up``)."""
+    from council.app.follow_up import follow_up as convene_again
+
+    convene_again(
+        run_id,
+        request.question,
+        settings.runs_dir,
+        sinks=[sink],
+        endpoints=settings.endpoints,
+        within=lambda config: bounded_follow_up(config, settings),
+    )

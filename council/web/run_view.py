@@ -24,6 +24,7 @@ def run_page(
     *,
     running: bool,
     audits: str = "",
+    thread: str = "",
 ) -> str:
     """``run``: the ledger's row for the run (run_id, question, protocol, status);
     ``audits``: the verdict's audits as HTML (``council.records.transcript.audits_html``)."""
@@ -40,8 +41,37 @@ def run_page(
         f"<div id='audits' class='audits'>{audits}</div>"  # what the verdict's audits found
         "<div id='tallies' class='tallies'></div></section>"
     )
-    body = f"<div id='run' data-run='{escape(run_id)}'>{header}{_tabs(tabs)}</div>"
+    body = f"<div id='run' data-run='{escape(run_id)}'>{header}{thread}{_tabs(tabs)}</div>"
     return layout(str(run.get("question") or "Run"), body)
+
+
+def _run_link(run_id: str) -> str:
+    return f"<a href='/runs/{escape(run_id)}'><code>{escape(run_id)}</code></a>"
+
+
+def thread_pane(
+    parent: str | None, thread: Sequence[str], children: Sequence[str], finished: bool
+) -> str:
+    """A run's place in its thread: the run it follows (and those before), the runs that
+    follow it, and on a finished run a box to ask its seats one more question."""
+    parts = []
+    if parent is not None:
+        before = " → ".join(_run_link(run_id) for run_id in thread)
+        whole = f" (thread: {before})" if len(thread) > 1 else ""
+        parts.append(f"<p class='follows'>Follows {_run_link(parent)}{whole}</p>")
+    if children:
+        links = ", ".join(_run_link(run_id) for run_id in children)
+        parts.append(f"<p class='follow-ups'>Follow-ups: {links}</p>")
+    if finished:
+        parts.append(
+            "<form id='follow-up'><label for='follow-up-question'>Ask these seats a follow-up "
+            "(each is shown this verdict and its own last position)</label>"
+            "<textarea id='follow-up-question' name='question' rows='2' required></textarea>"
+            "<button type='submit'>Ask</button>"
+            "<p id='follow-up-error' class='error' role='status'></p></form>"
+        )
+    body = "".join(parts)
+    return f"<section class='thread' aria-label='Thread'>{body}</section>" if body else ""
 
 
 def _tabs(tabs: Mapping[str, str]) -> str:

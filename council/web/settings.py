@@ -147,6 +147,15 @@ class ConveneChoices(BaseModel):
         }
 
 
+class FollowUpRequest(BaseModel):
+    """A follow-up from a finished run's page: only the new question; the seats, models and
+    settings are the run's own (``council.web.convene.bounded_follow_up``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+
+
 def convene_request(web_options: Sequence[Option]) -> type[ConveneChoices]:
     """The request model: the library choices and one optional field per option, typed as
     the spec types it, with the spec's bounds narrowed by the web's (``bounds``)."""

@@ -49,6 +49,25 @@ if (protocolMenu) {
   });
 }
 
+// --- a follow-up on a finished run: the same seats, a new question -------------------------
+const followUp = document.getElementById("follow-up");
+if (followUp) {
+  followUp.addEventListener("submit", async (submit) => {
+    submit.preventDefault();
+    const error = document.getElementById("follow-up-error");
+    error.textContent = "starting…";
+    const runId = encodeURIComponent(document.getElementById("run").dataset.run);
+    const question = new FormData(followUp).get("question");
+    const reply = await fetch(`/api/runs/${runId}/follow-up`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ question }),
+    });
+    const answer = await reply.json();
+    if (!reply.ok) { error.textContent = answer.error || reply.statusText; return; }
+    window.location = answer.url;
+  });
+}
+
 // --- measuring a run's diversity (a POST: it takes seconds, so no GET does it) ---------------
 const measureButton = document.getElementById("measure");
 if (measureButton) {
