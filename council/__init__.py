@@ -33,6 +33,7 @@ _EXPORTS = {
     "measure": "council.app.measure",
     "Experiment": "council.app.experiments.experiment",
     "Arm": "council.app.experiments.runner",
+    "Eval": "council.app.evaluation",
 }
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "CallSettings",
     "Council",
     "CouncilError",
+    "Eval",
     "Experiment",
     "Persona",
     "PersonaCard",
@@ -60,6 +62,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from council.app.council import DEFAULT_PANEL, Council
+    from council.app.evaluation import Eval
     from council.app.experiments.experiment import Experiment
     from council.app.experiments.runner import Arm
     from council.app.measure import measure

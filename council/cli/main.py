@@ -20,6 +20,7 @@ from council.base.distribution import DISTRIBUTION, __version__, warn_if_shadowe
 from council.cli import (
     axis_cmd,
     diversity_cmd,
+    eval_cmd,
     experiment_cmd,
     mcp_cmd,
     models_cmd,
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.register(commands)
     serve_cmd.register(commands)
     experiment_cmd.register(commands)
+    eval_cmd.register(commands)
     diversity_cmd.register(commands)
     mcp_cmd.register(commands)
     axis_cmd.register(commands)
