@@ -33,7 +33,7 @@ from council.protocols.library import find_protocol
 from council.protocols.spec import VoteStage
 from council.records.run import Ballot, RunResult
 from council.records.spec import DEFAULT_PANEL, CallSettings, SamplingSettings
-from council.seats.model import ChatModel, Completion, ModelRequest
+from council.seats.model import ChatModel, Completion, ModelRequest, split_model_string
 from council.seats.seat import make_model
 
 SYSTEM = (
@@ -110,6 +110,11 @@ def parse_arm(text: str, models: list[str], vote_seats: int) -> EvalArm:
     ``models``: single sits on the first, vote's ``vote_seats`` seats cycle through them."""
     if not models:
         raise ConfigError("an eval needs at least one model")
+    for model in models:
+        try:
+            split_model_string(model)
+        except ValueError as exc:  # refused before any call, in one line
+            raise ConfigError(str(exc)) from None
     kind, _, protocol = text.partition(":")
     if kind not in ARM_KINDS:
         known = ", ".join(f"{k}:NAME" if k == "protocol" else k for k in ARM_KINDS)

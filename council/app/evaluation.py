@@ -170,6 +170,11 @@ class Eval:
                         say(f"{arm.name} {item.id} s{sample}: {answer.answer!r} ({mark})")
         return EvalCounts(ran, skipped, failed)
 
+    def run_and_summarise(self, progress: Callable[[str], None] | None = None) -> EvalReport:
+        """``run()``, then the summary it wrote."""
+        self.run(progress)
+        return self.summary()
+
     def summary(self) -> EvalReport:
         """Measure what is on record; writes ``summary.json`` and ``report.html``."""
         if not (self.out / PLAN_FILE).is_file():

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from council.cli.arguments import positive_int, temperature
+from council.cli.arguments import positive_int, split_list, temperature
 from council.cli.spec_flags import add_spec_flags, spec_flags
 
 # council.app.evaluation.DEFAULT_ARMS, said in the help without importing it (it is heavy)
@@ -28,7 +28,7 @@ def _eval(args: argparse.Namespace) -> int:
         args.dataset,
         **chosen,
         model=model,
-        models=given.get("models") or (),
+        models=split_list(given.get("models")),
         vote_seats=args.vote_seats,
         samples=args.samples,
         limit=args.limit,
