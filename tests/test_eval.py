@@ -141,6 +141,12 @@ def test_the_report_holds_the_chart_and_a_rerun_asks_nothing(known: dict[str, An
     assert (counts.ran, counts.skipped) == (0, 200)
 
 
+def test_eval_is_councils_public_api() -> None:
+    import council
+
+    assert council.Eval is Eval and "Eval" in council.__all__
+
+
 def test_copying_seats_err_together_and_carry_one_vote(tmp_path: Path) -> None:
     items = synthetic(40, seed=1)
     dataset = write_items(tmp_path / "items.jsonl", items)
@@ -298,3 +304,53 @@ def test_the_accuracy_interval_covers_near_its_nominal_rate() -> None:
         interval = accuracy(correct, list(range(n)))
         covered += interval.low <= p <= interval.high  # type: ignore[operator]
     assert abs(covered / trials - 0.95) < 3 * (0.05 * 0.95 / trials) ** 0.5
+
+
+# -- end to end on the bundled model --------------------------------------------------------
+
+
+@pytest.mark.local_model
+def test_the_shipped_dataset_runs_end_to_end_on_the_bundled_model(tmp_path: Path, capsys) -> None:
+    """One item of each category, every default arm, on SmolLM2-135M: structure, not skill
+    (accuracy near chance is the honest result at 135M parameters)."""
+    evaluation = Eval(limit=6, out=tmp_path / "out", max_tokens=64)
+    counts = evaluation.run()
+    assert (counts.ran, counts.failed) == (18, 0)
+    summary = evaluation.summary().to_json()
+    assert [a["name"] for a in summary["arms"]] == [
+        "single",
+        "vote",
+        "protocol:high-council-quick",
+    ]
+    items = {item.id: item for item in evaluation.items}
+    assert len({item.category for item in items.values()}) == 6
+    for row in evaluation.answers():
+        assert row.answer is None or row.answer in items[row.item].options
+        assert row.calls >= 1 and row.prompt_tokens > 0 and row.cost_usd == 0.0
+    for arm in summary["arms"]:
+        assert arm["answers"] == 6 and arm["accuracy"]["ci95"] is not None
+    assert len(summary["comparisons"]) == 3
+    assert "<svg" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    with capsys.disabled():
+        print(f"\n{evaluation.summary()}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--arm", "jury"], "unknown arm 'jury': one of single, vote, protocol:NAME"),
+        (["--arm", "protocol"], "a protocol arm names its protocol: protocol:NAME"),
+        (["--arm", "protocol:nosuch"], "unknown protocol 'nosuch'"),
+        (["--arm", "single:x"], "arm 'single' takes no ':x'"),
+        (["--arm", "vote", "--vote-seats", "1"], "a vote arm needs at least 2 seats, got 1"),
+        (["--arm", "single", "--arm", "single"], "arms repeat: single, single"),
+        (["--model", "nomodel"], "model 'nomodel' is not a litellm model string"),
+    ],
+)
+def test_bad_arms_and_models_are_refused_in_one_line(
+    tmp_path: Path, capsys, argv: list[str], message: str
+) -> None:
+    assert main(["eval", "--limit", "2", "--out", str(tmp_path / "o"), *argv]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
