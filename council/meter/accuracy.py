@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,14 +165,23 @@ def compare_all(
     ]
 
 
-def _mean_phi(matrix: np.ndarray) -> float:
-    """The mean phi over pairs of columns whose indicators vary (phi is undefined otherwise)."""
-    values = []
-    for i, j in itertools.combinations(range(matrix.shape[1]), 2):
-        x, y = matrix[:, i], matrix[:, j]
-        if x.std() > 0 and y.std() > 0:
-            values.append(float(np.corrcoef(x, y)[0, 1]))
-    return float(np.mean(values)) if values else math.nan
+def _mean_phi(counts: np.ndarray, hits: np.ndarray, both: np.ndarray) -> np.ndarray:
+    """The mean phi over pairs of seats, for each row of weighted sums: ``counts`` (R,) the
+    answers, ``hits`` (R, seats) each seat's correct ones, ``both`` (R, pairs) those both
+    seats of a pair got right. A pair where a seat never varies has no phi and is left out
+    of the mean (NaN when no pair has one)."""
+    pairs = list(itertools.combinations(range(hits.shape[1]), 2))
+    rate = hits / counts[:, None]
+    variance = rate * (1 - rate)
+    phis = np.full(both.shape, np.nan)
+    for k, (i, j) in enumerate(pairs):
+        scale = np.sqrt(variance[:, i] * variance[:, j])
+        covariance = both[:, k] / counts - rate[:, i] * rate[:, j]
+        ok = scale > 1e-12
+        phis[ok, k] = covariance[ok] / scale[ok]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row with no phi: NaN, said above
+        return np.asarray(np.nanmean(phis, axis=1))
 
 
 @dataclass(frozen=True)
@@ -202,18 +212,29 @@ def error_correlation(
     if matrix.ndim != 2 or matrix.shape[1] < 2 or matrix.shape[0] < 3:
         return None
     seats = matrix.shape[1]
-    rho = _mean_phi(matrix)
+    # Per item: its answers, each seat's right ones, each pair's both-right ones; a resample
+    # of items (whole: an item's answers share its difficulty) is then a weighted sum.
+    _, codes = np.unique(np.asarray([str(i) for i in items]), return_inverse=True)
+    groups = int(codes.max()) + 1
+    pairs = list(itertools.combinations(range(seats), 2))
+    per_item = np.zeros((groups, 1 + seats + len(pairs)))
+    np.add.at(per_item[:, 0], codes, 1)
+    np.add.at(per_item[:, 1 : 1 + seats], codes, matrix)
+    both = np.stack([matrix[:, i] * matrix[:, j] for i, j in pairs], axis=1)
+    np.add.at(per_item[:, 1 + seats :], codes, both)
+
+    def phi(sums: np.ndarray) -> np.ndarray:
+        return _mean_phi(sums[:, 0], sums[:, 1 : 1 + seats], sums[:, 1 + seats :])
+
+    rho = float(phi(per_item.sum(axis=0, keepdims=True))[0])
     if not math.isfinite(rho):
         return None
-    _, codes = np.unique(np.asarray([str(i) for i in items]), return_inverse=True)
-    groups = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
     rng = np.random.default_rng(seed)
-    draws = np.empty(RESAMPLES)
-    for k in range(RESAMPLES):  # items resampled whole: an item's answers share its difficulty
-        picked = rng.integers(0, len(groups), size=len(groups))
-        draws[k] = _mean_phi(matrix[np.concatenate([groups[g] for g in picked])])
-    low, high = _percentile(draws)
-    method = _bootstrap_method(len(groups))
+    weights = np.zeros((RESAMPLES, groups))
+    picks = rng.integers(0, groups, size=(RESAMPLES, groups))
+    np.add.at(weights, (np.arange(RESAMPLES)[:, None], picks), 1)
+    low, high = _percentile(phi(weights @ per_item))
+    method = _bootstrap_method(groups)
     phi = Interval(value=rho, low=low, high=high, n=matrix.shape[0], method=method)
     # n_eff falls as rho rises: the interval's ends swap.
     n_eff = Interval(
