@@ -223,17 +223,17 @@ def error_correlation(
     both = np.stack([matrix[:, i] * matrix[:, j] for i, j in pairs], axis=1)
     np.add.at(per_item[:, 1 + seats :], codes, both)
 
-    def phi(sums: np.ndarray) -> np.ndarray:
+    def mean_phi_of(sums: np.ndarray) -> np.ndarray:
         return _mean_phi(sums[:, 0], sums[:, 1 : 1 + seats], sums[:, 1 + seats :])
 
-    rho = float(phi(per_item.sum(axis=0, keepdims=True))[0])
+    rho = float(mean_phi_of(per_item.sum(axis=0, keepdims=True))[0])
     if not math.isfinite(rho):
         return None
     rng = np.random.default_rng(seed)
     weights = np.zeros((RESAMPLES, groups))
     picks = rng.integers(0, groups, size=(RESAMPLES, groups))
     np.add.at(weights, (np.arange(RESAMPLES)[:, None], picks), 1)
-    low, high = _percentile(phi(weights @ per_item))
+    low, high = _percentile(mean_phi_of(weights @ per_item))
     method = _bootstrap_method(groups)
     phi = Interval(value=rho, low=low, high=high, n=matrix.shape[0], method=method)
     # n_eff falls as rho rises: the interval's ends swap.
