@@ -35,6 +35,7 @@ _EXPORTS = {
     "audit_run": "council.app.audit",
     "Experiment": "council.app.experiments.experiment",
     "Arm": "council.app.experiments.runner",
+    "Eval": "council.app.evaluation",
 }
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "CallSettings",
     "Council",
     "CouncilError",
+    "Eval",
     "Experiment",
     "Persona",
     "PersonaCard",
@@ -65,6 +67,7 @@ __all__ = [
 if TYPE_CHECKING:
     from council.app.audit import audit_run
     from council.app.council import DEFAULT_PANEL, Council
+    from council.app.evaluation import Eval
     from council.app.experiments.experiment import Experiment
     from council.app.experiments.runner import Arm
     from council.app.follow_up import follow_up

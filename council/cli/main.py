@@ -21,6 +21,7 @@ from council.cli import (
     audit_cmd,
     axis_cmd,
     diversity_cmd,
+    eval_cmd,
     experiment_cmd,
     follow_up_cmd,
     mcp_cmd,
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.register(commands)
     serve_cmd.register(commands)
     experiment_cmd.register(commands)
+    eval_cmd.register(commands)
     diversity_cmd.register(commands)
     mcp_cmd.register(commands)
     axis_cmd.register(commands)

@@ -92,8 +92,16 @@ def _fact(value: Any) -> str:
     return f"{len(value)}" if isinstance(value, list) else str(value)
 
 
-# First fit wins: a capping summary names its ceiling and judge; a diversity summary is the rest.
+def _eval_html(folder: Path) -> str:
+    from council.reports.eval_page import EvalReport
+
+    return body_of(EvalReport(_summary(folder)).to_html())
+
+
+# First fit wins: an eval's summary says its kind; a capping summary names its ceiling and
+# judge; a diversity summary is the rest.
 EXPERIMENT_VIEWS: list[ExperimentView] = [
+    ExperimentView("eval", lambda s: s.get("kind") == "eval", _eval_html),
     ExperimentView("capping", lambda s: "ceiling" in s and "judge" in s, _capping_html),
     ExperimentView("diversity", lambda s: True, _diversity_html),
 ]
