@@ -29,7 +29,8 @@ from council.meter.run_report import Drift
 from council.personas.library import find_persona
 from council.records.axis import AssistantAxis, load_axis, stored_axis
 from council.records.events import TurnFinished, event_json, parse_event
-from council.records.run import Turn, TurnActivations, utc_now
+from council.records.record import utc_now
+from council.records.run import Turn, TurnActivations
 from council.seats.activations.backend import (
     ActivationModel,
     Reply,

@@ -31,7 +31,8 @@ from council.meter.identifiability import (
     identifiability,
     turn_identifiability,
 )
-from council.records.run import RunResult, Turn, TurnActivations, utc_now
+from council.records.record import utc_now
+from council.records.run import RunResult, Turn, TurnActivations
 from council.reports.objects import ExperimentReport, RunReport
 from council.seats import ModelRequest
 from council.testing import FunctionModel

@@ -26,7 +26,8 @@ from council.records.events import (
     TurnDelta,
     TurnStarted,
 )
-from council.records.run import RunHeader, utc_now
+from council.records.record import utc_now
+from council.records.run import RunHeader
 from council.seats import CallSettings
 from council.testing import FakeProvider, FunctionModel, well_formed_reply
 

@@ -25,7 +25,8 @@ from council.engine.verdict_checks import (
     verdict_problems,
 )
 from council.protocols import compile_protocol
-from council.records.run import RunResult, Tally, Turn, utc_now
+from council.records.record import utc_now
+from council.records.run import RunResult, Tally, Turn
 from council.seats import ModelRequest
 from council.seats.local import DEFAULT_LOCAL_MODEL
 from council.testing import FakeProvider, FunctionModel, well_formed_reply, well_formed_verdict

@@ -17,7 +17,8 @@ from test_web import Server, keep
 
 from council.protocols.library import find_protocol
 from council.records.events import TurnFinished, event_json, parse_event
-from council.records.run import Turn, utc_now
+from council.records.record import utc_now
+from council.records.run import Turn
 from council.store.ledger import Ledger
 from council.testing import FakeProvider
 from council.web.settings import ServerSettings

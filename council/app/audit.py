@@ -25,8 +25,9 @@ from council.engine.audit import (
 )
 from council.records.events import VerdictAudited
 from council.records.fold import EmptyRun, fold_events
-from council.records.run import RunResult, SeatAssignment, VerdictAudit
+from council.records.run import RunResult, SeatAssignment
 from council.records.transcript import synthesis_turn
+from council.records.verdicts import VerdictAudit
 from council.seats.seat import make_model
 from council.store.folder import export_run
 from council.store.ledger import Ledger

@@ -112,7 +112,8 @@ def _outcome(args: argparse.Namespace) -> int:
     from datetime import date
 
     from council.base.errors import ConfigError
-    from council.records.run import Outcome, utc_now
+    from council.records.record import utc_now
+    from council.records.run import Outcome
     from council.store.loader import resolve_run_id
 
     ledger = _ledger(args)

@@ -1,7 +1,7 @@
 """The verdict audit: a seat of another model family checks the chair's verdict against the
 transcript and the tally, after council's own checks have read it for nothing.
 
-Two passes, both recorded as typed findings (``council.records.run.AuditFinding``):
+Two passes, both recorded as typed findings (``council.records.verdicts.AuditFinding``):
 
 - **mechanical** (no model, no cost, always first): the verdict states the outcome the tally
   came to (``verdict_checks.outcome_problem``: saying "consensus" of a split is an error),
@@ -37,7 +37,8 @@ from council.engine.verdict_checks import (
     unnamed_dealbreakers,
 )
 from council.records.describe import describe_tally
-from council.records.run import AuditFinding, Tally, Turn, VerdictAudit
+from council.records.run import Tally, Turn
+from council.records.verdicts import AuditFinding, VerdictAudit
 from council.seats.model import ChatModel, ModelRequest
 from council.seats.routing import model_family
 

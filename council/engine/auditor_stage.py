@@ -24,7 +24,8 @@ from council.engine.seating import select_seats
 from council.engine.stage_kinds import Instruction, RunState, StageKind, register_stage_kind
 from council.protocols.graph import Protocol as Compiled
 from council.protocols.spec import SpeakingStage
-from council.records.run import Turn, VerdictAudit
+from council.records.run import Turn
+from council.records.verdicts import VerdictAudit
 from council.seats.routing import model_family
 from council.seats.seat import Seat
 

@@ -70,6 +70,7 @@ from council.records.events import (
     wants_deltas,
 )
 from council.records.fold import fold_events
+from council.records.record import utc_now
 from council.records.run import (
     CallRequest,
     FollowUp,
@@ -81,11 +82,9 @@ from council.records.run import (
     SessionMetadata,
     Tally,
     Turn,
-    VerdictAudit,
-    VerdictCheck,
-    utc_now,
 )
 from council.records.settings import Budget, CallSettings, RunConfig, SamplingSettings
+from council.records.verdicts import VerdictAudit, VerdictCheck
 from council.seats.model import ModelRequest, request_hash, split_model_string
 from council.seats.seat import Seat
 

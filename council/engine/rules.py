@@ -13,7 +13,8 @@ from council.engine import verdict
 from council.engine.seating import select_seats
 from council.protocols.spec import SpeakingStage
 from council.records.events import CallFellBack, Event, TurnFinished
-from council.records.run import Tally, Turn, utc_now
+from council.records.record import utc_now
+from council.records.run import Tally, Turn
 from council.seats.model import ModelRequest
 from council.seats.seat import Seat
 

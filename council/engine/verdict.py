@@ -18,8 +18,9 @@ from council.engine import verdict_checks
 from council.engine.stage_kinds import RunState, StageKind, register_stage_kind
 from council.protocols.spec import SpeakingStage
 from council.records.describe import describe_tally
-from council.records.run import Tally, Turn, VerdictCheck
+from council.records.run import Tally, Turn
 from council.records.settings import CallSettings
+from council.records.verdicts import VerdictCheck
 
 COORDINATOR_MODEL = "council/tally-verdict"  # what the record names as the verdict's author
 _EXCERPT = 400  # characters of a seat's reply quoted where there is no tally

@@ -26,7 +26,8 @@ from typing import Protocol
 from council.engine.context import name_variants
 from council.engine.stage_kinds import RunState
 from council.protocols.spec import SpeakingStage
-from council.records.run import Tally, Turn, VerdictCheck
+from council.records.run import Tally, Turn
+from council.records.verdicts import VerdictCheck
 from council.seats.seat import Seat
 
 TAG = "verdict_check"  # the enforcement tag of the re-ask

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from council.meter.activations.drift import ActivationDrift
 from council.meter.identifiability import Identifiability
-from council.records.run import VerdictAudit
+from council.records.verdicts import VerdictAudit
 
 
 class ReportModel(BaseModel):

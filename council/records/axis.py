@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from council.base.errors import ConfigError, first_problem
-from council.records.run import utc_now
+from council.records.record import utc_now
 
 
 def axis_dir(override: str | os.PathLike[str] | None = None) -> Path:

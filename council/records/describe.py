@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from council.records.run import AuditFinding, Ballot, SessionMetadata, Tally, VerdictAudit
+from council.records.run import Ballot, SessionMetadata, Tally
+from council.records.verdicts import AuditFinding, VerdictAudit
 
 HARMFUL = "the opposing option is actively harmful, not merely sub-optimal"
 

@@ -21,6 +21,7 @@ from typing import Annotated, ClassVar, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from council.records.record import utc_now
 from council.records.run import (
     GateNote,
     LoopOutcome,
@@ -29,11 +30,9 @@ from council.records.run import (
     SessionMetadata,
     Tally,
     Turn,
-    VerdictAudit,
-    VerdictCheck,
-    utc_now,
 )
 from council.records.settings import RunConfig
+from council.records.verdicts import VerdictAudit, VerdictCheck
 
 
 class _Event(BaseModel):

@@ -26,16 +26,9 @@ from council.records.events import (
     TurnFinished,
     VerdictAudited,
 )
-from council.records.run import (
-    GateNote,
-    LoopOutcome,
-    RunHeader,
-    RunResult,
-    Tally,
-    Turn,
-    VerdictAudit,
-)
+from council.records.run import GateNote, LoopOutcome, RunHeader, RunResult, Tally, Turn
 from council.records.settings import RunConfig
+from council.records.verdicts import VerdictAudit
 
 NOT_FINISHED = "the run did not finish"
 

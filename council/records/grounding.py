@@ -9,12 +9,9 @@ it, valid or not, with the reason when not.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Record(BaseModel):
-    # As ``council.records.run.Record``, which imports these for its turns and header.
-    model_config = ConfigDict(frozen=True)
+from council.records.record import Record
 
 
 class DocumentInfo(Record):

@@ -15,7 +15,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from council.records.run import Record, SeatAssignment
+from council.records.record import Record
+from council.records.run import SeatAssignment
 
 PROFILE_RUNS = 500  # the newest runs a profile keeps: enough for any interval, a bounded file
 

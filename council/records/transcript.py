@@ -14,8 +14,8 @@ from council.records.run import (
     GateNote,
     RunResult,
     Turn,
-    VerdictAudit,
 )
+from council.records.verdicts import VerdictAudit
 
 
 def _turn_meta(turn: Turn) -> str:

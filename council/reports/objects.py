@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from council.meter.experiment_report import ArmSummary, EndpointTest, ExperimentSummary
 from council.meter.run_report import ReportModel, RunDiversity, StageDiversity
-from council.records.run import VerdictAudit
+from council.records.verdicts import VerdictAudit
 from council.reports.experiment_page import experiment_report_html
 from council.reports.html import run_report_html
 from council.reports.page import write

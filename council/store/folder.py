@@ -15,7 +15,7 @@ from pathlib import Path
 
 from council.records.events import Event, RunFinished, event_json, parse_event
 from council.records.fold import fold_events
-from council.records.run import utc_now
+from council.records.record import utc_now
 from council.records.transcript import render_transcript
 from council.store.ledger import Ledger
 

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from council.base.locks import locked
 from council.records.panel import PanelProfile, PanelRun, panel_key, panel_seats
-from council.records.run import RunResult, utc_now
+from council.records.record import utc_now
+from council.records.run import RunResult
 
 PANELS_DIR = ".panels"
 
