@@ -13,8 +13,9 @@ import argparse
 import json
 from typing import Any
 
-from council.cli.arguments import parse_endpoints, positive_int, runs_folder
+from council.cli.arguments import positive_int, runs_folder
 from council.cli.project import runs_folder_of
+from council.cli.spec_flags import add_spec_flags, spec_flags
 
 AUDIT_MAX_TOKENS = 1200  # council.engine.audit's, stated here so --help loads no engine
 # The verdict misstates the tally, drops a dealbreaker, or claims what nobody said.
@@ -31,7 +32,7 @@ def _audit(args: argparse.Namespace) -> int:
         runs_folder_of(args),
         model=args.model,
         same_family=args.same_family,
-        endpoints=parse_endpoints(args.endpoint),
+        endpoints=spec_flags(args).get("endpoints") or {},
         max_tokens=args.max_tokens,
     )
     audit = outcome.audit
@@ -62,13 +63,7 @@ def register(commands: Any) -> None:
         action="store_true",
         help="allow an auditor of the chair's model family when no other is on offer",
     )
-    audit.add_argument(
-        "--endpoint",
-        action="append",
-        default=[],
-        metavar="MODEL=URL",
-        help="send a model to this OpenAI-compatible base URL (added to those the run used)",
-    )
+    add_spec_flags(audit, ("endpoints",))  # convene's flag, from the one spec
     audit.add_argument(
         "--max-tokens",
         type=positive_int,

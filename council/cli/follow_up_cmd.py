@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from council.cli.arguments import parse_endpoints, read_question, runs_folder
+from council.cli.arguments import read_question, runs_folder
 from council.cli.output import progress_sinks, report_run
 from council.cli.project import runs_folder_of
+from council.cli.spec_flags import add_spec_flags, spec_flags
 
 
 def _follow_up(args: argparse.Namespace) -> int:
@@ -23,7 +24,7 @@ def _follow_up(args: argparse.Namespace) -> int:
         question,
         runs_folder_of(args),
         sinks=progress_sinks(args.quiet),
-        endpoints=parse_endpoints(args.endpoint),
+        endpoints=spec_flags(args).get("endpoints") or {},
         allow_unfinished=args.allow_unfinished,
     )
     return report_run(result, args.json)
@@ -46,13 +47,7 @@ def register(commands: Any) -> None:
         action="store_true",
         help="follow up a run that failed or was stopped (its digest says it has no verdict)",
     )
-    parser.add_argument(
-        "--endpoint",
-        action="append",
-        default=[],
-        metavar="MODEL=URL",
-        help="send a model to this OpenAI-compatible base URL (credentials are not stored)",
-    )
+    add_spec_flags(parser, ("endpoints",))  # convene's flag, from the one spec
     parser.add_argument("--json", action="store_true", help="the run as JSON, as convene")
     parser.add_argument(
         "--out",
