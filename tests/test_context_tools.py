@@ -71,7 +71,17 @@ def scripted(steps: list[Step]) -> Callable[[dict[str, Any]], FakeReply]:
     lock = threading.Lock()
 
     def reply(body: dict[str, Any]) -> FakeReply:
-        system = body.get("system") or body.get("systemInstruction") or body["messages"][0]
+        system = (
+            next(
+                (
+                    body[k]
+                    for k in ("system", "system_instruction", "systemInstruction")
+                    if k in body
+                ),
+                None,
+            )
+            or body["messages"][0]
+        )
         key = json.dumps(system, sort_keys=True)
         with lock:
             calls[key] += 1
@@ -97,10 +107,14 @@ def convene(fake: FakeProvider, model: str, context: list[Path], tools: str) -> 
 
 
 def offered_tools(body: dict[str, Any]) -> list[str]:
-    """The tool names a request offered, in OpenAI's or Anthropic's form."""
+    """The tool names a request offered, in OpenAI's, Anthropic's or Gemini's form."""
     found = []
     for tool in body.get("tools") or []:
-        found.append(tool.get("function", {}).get("name") or tool.get("name"))
+        declared = tool.get("functionDeclarations") or tool.get("function_declarations")
+        if declared:  # Gemini: one tool holding every function
+            found += [d["name"] for d in declared]
+        else:
+            found.append(tool.get("function", {}).get("name") or tool.get("name"))
     return found
 
 
@@ -108,7 +122,9 @@ def offered_tools(body: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "model", ["openai/fake", "anthropic/claude-3-5-haiku-20241022"], ids=["openai", "anthropic"]
+    "model",
+    ["openai/fake", "anthropic/claude-3-5-haiku-20241022", "gemini/gemini-2.5-flash"],
+    ids=["openai", "anthropic", "gemini"],
 )
 def test_a_seat_searches_reads_then_answers_with_a_valid_citation(design: Path, model: str) -> None:
     steps: list[Step] = [
@@ -122,8 +138,10 @@ def test_a_seat_searches_reads_then_answers_with_a_valid_citation(design: Path, 
     assert result.status == "completed"
     assert len(bodies) == 3 * 3  # two seats and the chair, three calls each
     assert all(offered_tools(b) == ["search_context", "read_context"] for b in bodies)
-    # What the tools returned went back to the model: the lines it read, numbered.
-    assert sum("3| The cache holds 512 entries." in json.dumps(b) for b in bodies) >= 6
+    # What the tools returned went back to the model (the prompt's own block of the document
+    # reads "[D1] path (7 lines; ...)"): the lines it read, numbered, in each third call.
+    read_back = json.dumps(f"[D1] {design}\n3| The cache holds 512 entries.")[1:-1]
+    assert sum(read_back in json.dumps(b) for b in bodies) == 3
     for turn in result.turns:
         assert turn.ok and turn.content == ANSWER, turn.error
         assert [c.name for c in turn.tool_calls] == ["search_context", "read_context"]
@@ -250,3 +268,16 @@ def test_the_tools_read_the_documents_and_refuse_bad_arguments(tmp_path: Path) -
     ]:
         text, call = tools.run("read_context", arguments)
         assert (text, call.error) == (f"error: {error}", error)
+
+
+def test_context_tools_is_one_spec_field_on_every_surface(design: Path) -> None:
+    from council.records.options import options
+    from council.records.spec import CouncilSpec
+
+    for surface in ("cli", "mcp", "web"):
+        assert "context_tools" in {o.key for o in options(surface)}, surface
+    spec = CouncilSpec.model_validate({"context": [str(design)], "context_tools": "on"})
+    council = Council.from_spec(spec, runs_dir=None)
+    assert council.context_tools == "on" and council.resolved_spec().context_tools == "on"
+    with pytest.raises(ValueError, match="context_tools"):
+        CouncilSpec.model_validate({"context_tools": "sometimes"})
