@@ -32,7 +32,12 @@ from council.engine import auditor_stage as auditor_stage  # registers the audit
 from council.engine import enforcement, gates, guards, lengths
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
-from council.engine.context_tools import ContextTools, complete_with_tools, offered
+from council.engine.context_tools import (
+    MAX_TOOL_ROUNDS,
+    ContextTools,
+    complete_with_tools,
+    offered,
+)
 from council.engine.convergence import answers_stable, moderator_stops
 from council.engine.grounding import Grounding
 from council.engine.independence import NEEDS_ESTIMATE, Independence, VoteIndependence
@@ -464,7 +469,10 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
     ) -> Turn:
         request = request or self._request(stage, seat, round_number)
         # No call starts that the budget could not cover at its worst.
-        reservation = self._budget.reserve(worst_case_tokens(request.messages, request.max_tokens))
+        # A seat offered the context tools may make a call per tool round, and one more.
+        calls = MAX_TOOL_ROUNDS + 1 if offered(self.grounding, seat.model) else 1
+        worst = worst_case_tokens(request.messages, request.max_tokens) * calls
+        reservation = self._budget.reserve(worst)
         provider_slots = self._slots(seat)
         waiting = time.perf_counter()
         async with self._in_flight, provider_slots:
