@@ -57,6 +57,29 @@ def test_the_worker_makes_the_call_through_litellm(worker_path: Path) -> None:
     assert completion.completion_tokens and completion.attempts == 1
 
 
+def test_tools_travel_to_the_worker_and_the_calls_they_made_come_back(
+    worker_path: Path,
+) -> None:
+    import dataclasses
+
+    from council.engine.context_tools import TOOL_SPECS
+    from council.testing.fake_wire import FakeReply
+
+    model = LiteLLMModel("openai/fake", max_attempts=1, priced=False)
+    called = FakeReply(tool_calls=(("read_context", {"id": "D1", "lines": "1-2"}),))
+    request = dataclasses.replace(REQUEST, tools=TOOL_SPECS)
+    with FakeProvider(called) as fake:
+        client = warm.WorkerClient(worker_path)
+        completion = asyncio.run(
+            client.complete(model.settings, {"api_base": fake.api_base, "api_key": "k"}, request)
+        )
+        sent = [tool["function"]["name"] for tool in fake.requests[0]["tools"]]
+    assert sent == ["search_context", "read_context"]
+    assert completion is not None
+    [call] = completion.tool_calls
+    assert call["name"] == "read_context" and call["arguments"] == '{"id": "D1", "lines": "1-2"}'
+
+
 def test_a_failed_call_comes_back_as_the_same_error(worker_path: Path) -> None:
     model = LiteLLMModel("openai/fake", max_attempts=2, backoff_initial_s=0.01, priced=False)
     with FakeProvider("unused") as fake:

@@ -116,6 +116,7 @@ class Council:
         reasoning_effort: str | Mapping[str, str] | None = None,
         allow_absent: bool = _DEFAULTS.allow_absent,
         context: Sequence[str | Path] = (),
+        context_tools: str = _DEFAULTS.context_tools,
     ) -> None:
         start_render_worker()  # it starts while the cards load; the first prompt finds it up
         cards, chair_card, self.choice_notes = _resolve_cards(
@@ -197,6 +198,7 @@ class Council:
         # Documents as evidence, read (and refused) now, before any call: D1.. in order.
         self.context = [str(path) for path in context]
         self.documents = read_context(self.context)
+        self.context_tools = context_tools  # auto | on | off (CouncilSpec.context_tools)
 
     def _bind_efforts(self, efforts: Mapping[str, str]) -> None:
         """Each seat's reasoning effort: its own, else the one given for every seat."""
@@ -326,6 +328,7 @@ class Council:
                 "budget": self.budget,
                 "allow_absent": self.allow_absent,
                 "context": self.context,
+                "context_tools": self.context_tools,
             }
         )
 
@@ -414,7 +417,9 @@ class Council:
             choice_notes=self.choice_notes,
             absent=absent,
             independence=independence_estimator(self.runs_dir, [*panel, chair]),
-            grounding=grounding_for(self.documents, self.similarity, self.embedder),
+            grounding=grounding_for(
+                self.documents, self.similarity, self.embedder, self.context_tools
+            ),
             follow_up=follow_up,
         )
         try:
@@ -507,6 +512,7 @@ def _spec_arguments(spec: CouncilSpec, doubles: Mapping[str, ChatModel]) -> dict
         reasoning_effort=dict(spec.reasoning_effort),
         allow_absent=spec.allow_absent,
         context=spec.context,
+        context_tools=spec.context_tools,
     )
     if spec.personas is not None:  # unset: the default panel, or the pair a duo seats
         kwargs["personas"] = spec.personas

@@ -59,9 +59,13 @@ def retriever_for(similarity: str, embedder: Embedder | None) -> Retriever:
 
 
 def grounding_for(
-    documents: Sequence[ContextDocument], similarity: str, embedder: Embedder | None
+    documents: Sequence[ContextDocument],
+    similarity: str,
+    embedder: Embedder | None,
+    tools: str = "auto",
 ) -> Grounding | None:
-    """A run's documents with their retriever; None without documents."""
+    """A run's documents with their retriever and who may call the context tools (auto, on,
+    off); None without documents."""
     if not documents:
         return None
-    return Grounding(documents, retriever_for(similarity, embedder))
+    return Grounding(documents, retriever_for(similarity, embedder), tools=tools)

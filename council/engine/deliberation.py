@@ -32,6 +32,12 @@ from council.engine import auditor_stage as auditor_stage  # registers the audit
 from council.engine import enforcement, gates, guards, lengths
 from council.engine.budget import BudgetExceeded, BudgetTracker, worst_case_tokens
 from council.engine.context import Anonymizer, anonymous_labels
+from council.engine.context_tools import (
+    MAX_TOOL_ROUNDS,
+    ContextTools,
+    complete_with_tools,
+    offered,
+)
 from council.engine.convergence import answers_stable, moderator_stops
 from council.engine.grounding import Grounding
 from council.engine.independence import NEEDS_ESTIMATE, Independence, VoteIndependence
@@ -463,7 +469,10 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
     ) -> Turn:
         request = request or self._request(stage, seat, round_number)
         # No call starts that the budget could not cover at its worst.
-        reservation = self._budget.reserve(worst_case_tokens(request.messages, request.max_tokens))
+        # A seat offered the context tools may make a call per tool round, and one more.
+        calls = MAX_TOOL_ROUNDS + 1 if offered(self.grounding, seat.model) else 1
+        worst = worst_case_tokens(request.messages, request.max_tokens) * calls
+        reservation = self._budget.reserve(worst)
         provider_slots = self._slots(seat)
         waiting = time.perf_counter()
         async with self._in_flight, provider_slots:
@@ -497,6 +506,11 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
         shown = self.grounding.shown(seat, stage)
         return {"shown": shown, "citations": self.grounding.checked(seat, content)}
 
+    def _tools(self, offered: tuple[dict[str, Any], ...]) -> ContextTools | None:
+        if not offered or self.grounding is None:
+            return None
+        return ContextTools(self.grounding, self.redact)
+
     def _slots(self, seat: Seat) -> asyncio.Semaphore:
         provider = seat.model.provider
         if provider not in self._per_provider:
@@ -527,14 +541,16 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
         listener = TurnListener(
             self._emit, self.run_id, stage_id, round_number, seat.name, shown, self.redact
         )
-        request = dataclasses.replace(request, listener=listener)
+        # A seat whose model takes tools may search and read the documents in its turn.
+        tools = offered(self.grounding, seat.model)
+        request = dataclasses.replace(request, listener=listener, tools=tools)
         answered_by = seat.model.model
         content: str | None = None
         error: str | None = None
         usage: dict[str, Any] = {}
         waits = (0.0, 0.0)  # (queue, start) the model waited before it worked on the call
         try:
-            completion = await seat.model.complete(request)
+            completion, called = await complete_with_tools(seat.model, request, self._tools(tools))
             waits = (completion.queue_s, completion.start_s)
             # A key a provider echoes back goes no further.
             content = self.redact(completion.content)
@@ -552,6 +568,7 @@ class Deliberation(StagePrompts, RunRules, AssistantSamples, VoteIndependence):
                 "reasoning_cost_usd": completion.reasoning_cost_usd,
                 "starved": completion.starved,
                 "structured": completion.structured,
+                "tool_calls": called,
             }
             answered_by = completion.model or answered_by
             if answered_by != seat.model.model:

@@ -105,9 +105,15 @@ def budget_chars(model: str, max_tokens: int) -> int:
 class Grounding:
     """A run's documents: the passages each (seat, stage) was shown, and citation checks."""
 
-    def __init__(self, documents: Sequence[ContextDocument], retriever: Retriever | None = None):
+    def __init__(
+        self,
+        documents: Sequence[ContextDocument],
+        retriever: Retriever | None = None,
+        tools: str = "auto",
+    ):
         self.documents = {d.id: d for d in documents}
         self.retriever = retriever or WordRetriever()
+        self.tools = tools  # who may call the context tools: auto, on, off (context_tools)
         self._whole = [
             Chunk(Passage(doc=d.id, start=1, end=len(d.lines)), d.numbered())
             for d in documents
@@ -129,11 +135,16 @@ class Grounding:
             self._shown[key] = self._choose(query, budget)
         return self._shown[key]
 
+    def chunks(self) -> list[Chunk]:
+        """Every document cut into passages (cut once, on first need)."""
+        if self._chunks is None:
+            self._chunks = [c for d in self.documents.values() for c in chunks_of(d)]
+        return self._chunks
+
     def _choose(self, query: str, budget: int) -> list[Passage]:
         if self.chars <= budget:
             return [c.passage for c in self._whole]
-        if self._chunks is None:
-            self._chunks = [c for d in self.documents.values() for c in chunks_of(d)]
+        self._chunks = self.chunks()
         scores = self.retriever.scores(query, [c.text for c in self._chunks])
         ranked = sorted(range(len(self._chunks)), key=lambda i: (-scores[i], i))
         chosen: list[int] = []

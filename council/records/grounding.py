@@ -58,6 +58,30 @@ class Citation(Record):
         return self.label if self.valid else f"{self.label} unsupported ({self.problem})"
 
 
+class ToolCall(Record):
+    """A read-only context tool a seat called during its turn (``search_context``,
+    ``read_context``): what it asked, how much came back, or why it failed. The result's text
+    is not kept: it is lines of the documents, which the run already names by hash."""
+
+    name: str
+    arguments: str  # as the model wrote them (cut to 300 characters)
+    result_chars: int = 0
+    ok: bool = True
+    error: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+    @property
+    def note(self) -> str:
+        call = f"{self.name}({self.arguments})"
+        return f"{call} -> {self.result_chars} chars" if self.ok else f"{call} -> {self.error}"
+
+
+def tool_calls_line(calls: list[ToolCall]) -> str | None:
+    """A turn's tool calls in one line; None when it made none."""
+    if not calls:
+        return None
+    return f"Tool calls ({len(calls)}): " + " · ".join(c.note for c in calls)
+
+
 def citations_line(citations: list[Citation]) -> str | None:
     """A turn's citations in one line, the unsupported ones marked; None when it made none."""
     if not citations:

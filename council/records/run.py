@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from council.base.errors import CouncilError
-from council.records.grounding import Citation, DocumentInfo, Passage
+from council.records.grounding import Citation, DocumentInfo, Passage, ToolCall
 from council.records.record import Record
 from council.records.replies import ballot_prose
 from council.records.settings import RunConfig
@@ -113,6 +113,9 @@ class Turn(Record):
     # the citations its reply made, each checked; absent in a run without documents.
     shown: list[Passage] = Field(default_factory=list, exclude_if=lambda v: not v)
     citations: list[Citation] = Field(default_factory=list, exclude_if=lambda v: not v)
+    # The context tools the seat called before it answered (a model with tool calling);
+    # the turn's tokens and cost are summed over all its calls.
+    tool_calls: list[ToolCall] = Field(default_factory=list, exclude_if=lambda v: not v)
 
     @property
     def ok(self) -> bool:

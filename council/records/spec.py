@@ -345,6 +345,18 @@ class CouncilSpec(BaseModel):
         ),
         public("context", CLI, MCP, WEB, metavar="PATH", many=True),
     ] = []
+    # Seats whose models take tools may search and read the documents themselves
+    # (``council.engine.context_tools``): auto asks litellm's model map
+    # (supports_function_calling), on offers them to every seat (a server the map does not
+    # know), off to none. Seats without tools read the retrieved passages only.
+    context_tools: Annotated[
+        Literal["auto", "on", "off"],
+        Field(
+            description="read-only tools search_context and read_context for seats whose "
+            "models take tools: auto (as litellm's model map says), on (every seat), off"
+        ),
+        public("context_tools", CLI, MCP, WEB),
+    ] = "auto"
 
     # -- calls, sampling, budgets ---------------------------------------------------------
     sampling: SamplingSettings = SamplingSettings()

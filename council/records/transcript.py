@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from html import escape
 
 from council.records.describe import describe_audit, describe_tally, finding_line, session_block
-from council.records.grounding import citations_line, documents_lines
+from council.records.grounding import citations_line, documents_lines, tool_calls_line
 from council.records.run import (
     CONTINUATION,
     REASONING_RETRY,
@@ -133,9 +133,9 @@ def render_transcript(result: RunResult) -> str:
             lines.append(turn.text if turn.ok and turn.text else f"> **No answer.** {turn.error}")
             if turn.ok and turn.truncated:
                 lines += ["", "> **Cut off** at its token cap: the reply ends where it stopped."]
-            cited = citations_line(turn.citations)
-            if cited:
-                lines += ["", f"> {cited}"]
+            for said in (tool_calls_line(turn.tool_calls), citations_line(turn.citations)):
+                if said:
+                    lines += ["", f"> {said}"]
         tally = tallies.get((stage, round_number))
         if tally is not None:
             lines += ["", describe_tally(tally, {}), ""]
@@ -189,6 +189,8 @@ def _html_turn(turn: Turn) -> str:
     cited = citations_line(turn.citations)
     unsupported = " unsupported" if any(not c.valid for c in turn.citations) else ""
     citations = f"<p class='citations{unsupported}'>{escape(cited)}</p>" if cited else ""
+    tools = tool_calls_line(turn.tool_calls)
+    citations += f"<p class='tool-calls'>{escape(tools)}</p>" if tools else ""
     return (
         f"<details open><summary><b>{escape(turn.seat)}</b> "
         f"<small>{escape(_turn_meta(turn).replace('`', ''))}{reused}</small></summary>"

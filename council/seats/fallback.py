@@ -35,6 +35,10 @@ class FallbackModel(ChatModel):
         return self.models[0].structured_output
 
     @property
+    def tool_calling(self) -> bool:  # tools offered mid-turn must reach whichever answers
+        return all(model.tool_calling for model in self.models)
+
+    @property
     def reasons(self) -> bool:
         return any(model.reasons for model in self.models)
 

@@ -44,6 +44,7 @@ from council.seats.model import (
     Need,
     wants_deltas,
 )
+from council.seats.tool_calls import tool_calls_of
 
 # Resolves a model string to the keyword arguments that reach litellm (api_base, api_key).
 EndpointResolver = Callable[[str], Awaitable[dict[str, Any]]]
@@ -121,6 +122,7 @@ class LiteLLMModel(ChatModel):
         in_process: bool = False,
         structured_output: bool | None = None,
         reasons: bool | None = None,
+        tool_calling: bool | None = None,
         schema_form: str = "json_schema",
         check: Callable[[], Awaitable[Need | None]] | None = None,
     ) -> None:
@@ -142,12 +144,14 @@ class LiteLLMModel(ChatModel):
             stream=stream,
             structured_output=structured_output,
             reasons=reasons,
+            tool_calling=tool_calling,
             schema_form=schema_form,
         )
         # Whether the model takes a JSON schema and is known to reason: as declared (a user's
         # own server, a test), else as litellm's model map says (``council.seats.capabilities``).
         self._structured = structured_output
         self._reasons = reasons
+        self._tools = tool_calling  # takes OpenAI-style tools: declared, else the map
         self.schema_form = schema_form  # how the schema travels (SCHEMA_FORMS)
         self._resolve_endpoint = resolve_endpoint
         # A call that starts a program here (a command seat) is never sent to the warm worker:
@@ -192,6 +196,12 @@ class LiteLLMModel(ChatModel):
         if self._reasons is None:
             self._reasons = supports("supports_reasoning", self.model)
         return self._reasons
+
+    @property
+    def tool_calling(self) -> bool:
+        if self._tools is None:
+            self._tools = supports("supports_function_calling", self.model)
+        return self._tools
 
     async def complete(self, request: ModelRequest) -> Completion:
         clock = Clock()
@@ -360,6 +370,7 @@ class LiteLLMModel(ChatModel):
             reasoning_tokens=thought,
             reasoning_cost_usd=self._reasoning_cost(litellm, thought),
             structured=structured,
+            tool_calls=tool_calls_of(choice.message) if choice else (),
         )
 
     def _params(
@@ -383,6 +394,10 @@ class LiteLLMModel(ChatModel):
             params["response_format"] = SCHEMA_FORMS[self.schema_form](request.response_schema)
         if request.reasoning_effort is not None:
             params["reasoning_effort"] = request.reasoning_effort
+        if request.tools:
+            params["tools"] = list(request.tools)
+            if request.tool_choice is not None:
+                params["tool_choice"] = request.tool_choice
         if self.reasons:
             # Reasoning models refuse some sampling settings (OpenAI's o-series: any
             # temperature but 1); litellm leaves those out instead of failing the call.

@@ -66,7 +66,7 @@ class ModelRequest:
     """One call a seat makes: the stage it speaks in and the messages it sees."""
 
     stage: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     max_tokens: int
     temperature: float
     seed: int | None = None
@@ -84,6 +84,11 @@ class ModelRequest:
     # How hard a reasoning model thinks before it answers ("low", "medium", "high", ...);
     # None: the provider's default. Passed to litellm as ``reasoning_effort``.
     reasoning_effort: str | None = None
+    # Read-only tools offered to the model (OpenAI function specs, which litellm translates
+    # for Anthropic and Gemini), and ``tool_choice`` ("none": answer without calling one);
+    # empty: no tools, the request exactly as before (``council.engine.context_tools``).
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | None = None
     # Who hears the call as it happens. It travels with the request so that wrappers
     # (fallbacks, reuse) pass it on untouched; it is no part of what the call is.
     listener: CallListener = field(default=NOBODY_LISTENING, compare=False, repr=False)
@@ -117,6 +122,9 @@ class Completion:
     # answering one call at a time, a rate limit) and for a warm worker or server to start.
     queue_s: float = 0.0
     start_s: float = 0.0
+    # The tools the reply called, when the request offered some: each ``{"id", "name",
+    # "arguments"}`` (arguments as the model wrote them, a JSON string).
+    tool_calls: tuple[dict[str, str], ...] = ()
 
     @property
     def truncated(self) -> bool:
@@ -127,15 +135,16 @@ class Completion:
         """Why this reply is no answer, in one line, or None when it is one. litellm maps
         every provider's refusal (OpenAI ``content_filter``, Anthropic ``refusal``, Gemini
         ``SAFETY``) to ``content_filter``, and a reply that only calls a tool to
-        ``tool_calls``; council offers no tools, so such a call is never the answer."""
+        ``tool_calls``; a tool call is never the answer (the context tools' loop answers them
+        before the reply is read, ``council.engine.context_tools``)."""
         if self.refusal:
             return f"refused: {' '.join(self.refusal.split())[:200]}"
         if self.finish_reason == "content_filter":
             return "refused: the provider stopped the reply (finish_reason content_filter)"
         if self.content.strip():
             return None
-        if self.finish_reason == "tool_calls":
-            return "empty reply: the model called a tool instead of answering (none is offered)"
+        if self.finish_reason == "tool_calls" or self.tool_calls:
+            return "empty reply: the model called a tool instead of answering"
         return "empty reply"
 
     @property
@@ -159,6 +168,8 @@ def request_hash(model: str, request: ModelRequest) -> str:
         call["response_schema"] = request.response_schema
     if request.reasoning_effort is not None:
         call["reasoning_effort"] = request.reasoning_effort
+    if request.tools:
+        call["tools"] = list(request.tools)
     canonical = json.dumps(
         call,
         sort_keys=True,
@@ -199,6 +210,11 @@ class ChatModel(ABC):
     @property
     def reasons(self) -> bool:
         """Whether this model is known to think before it answers (its caps get headroom)."""
+        return False
+
+    @property
+    def tool_calling(self) -> bool:
+        """Whether this model can be offered tools (OpenAI-style function calling)."""
         return False
 
     async def preflight(self) -> Need | None:

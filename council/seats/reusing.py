@@ -30,6 +30,10 @@ class ReusingModel(ChatModel):
     def reasons(self) -> bool:
         return self.inner.reasons
 
+    @property
+    def tool_calling(self) -> bool:
+        return self.inner.tool_calling
+
     async def complete(self, request: ModelRequest) -> Completion:
         row = self.answered(request_hash(self.model, request))
         if row is None:

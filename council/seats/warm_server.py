@@ -128,7 +128,11 @@ class Worker:
             call = json.loads(line)
             relay.take_variables(call.get("env") or {})
             request = ModelRequest(
-                **{**call["request"], "choices": tuple(call["request"]["choices"])},
+                **{
+                    **call["request"],
+                    "choices": tuple(call["request"]["choices"]),
+                    "tools": tuple(call["request"].get("tools") or ()),
+                },
                 listener=relay,
             )
             model = self.model(call["settings"], call["endpoint"])
