@@ -259,3 +259,51 @@ def test_experiment_folders_share_one_plan_check_and_journal_reader(tmp_path: Pa
     journal.write_text('{"unit": "u1"}\nnot json\n')
     with pytest.raises(ConfigError, match=r"units.jsonl:2: not a JSON line"):
         list(json_rows(journal))
+
+
+def test_an_arm_given_context_runs_beside_its_ungrounded_twin(
+    provider: FakeProvider, tmp_path: Path, capsys
+) -> None:
+    """``--with-context``: each arm also runs as ``NAME+context``, its councils (and their
+    placebo twins) given the documents; the arm without them is written as before."""
+    questions = tmp_path / "questions.txt"
+    questions.write_text("Should cities ban cars?\n")
+    design = tmp_path / "design.md"
+    design.write_text("# Design\n\nThe bus lanes open in March.\nTraffic falls by a third.\n")
+    out = tmp_path / "exp"
+    args = [
+        "experiment",
+        "diversity",
+        "--personas",
+        "popper,kuhn",
+        "--arms",
+        "one=openai/llama-small",
+        "--with-context",
+        str(design),
+        "--endpoint",
+        f"openai/llama-small={provider.api_base}",
+        "--questions",
+        str(questions),
+        "--samples",
+        "1",
+        "--out",
+        str(out),
+        "--protocol",
+        "quick",
+        "--embedder",
+        "fake",
+        "--json",
+    ]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert {a["name"] for a in summary["arms"]} >= {"one", "one+context"}
+    plan = json.loads((out / "plan.json").read_text())
+    by_name = {arm["name"]: arm for arm in plan["arms"]}
+    assert "context" not in by_name["one"] and by_name["one+context"]["context"] == [str(design)]
+    rows = [json.loads(line) for line in (out / "units.jsonl").read_text().splitlines()]
+    grounded = {r["arm"]: r["run_id"] for r in rows if r["status"] == "completed"}
+    for arm, shown in [("one", False), ("one+context", True), ("one+context~placebo", True)]:
+        run = load_run(grounded[arm], out / "runs")
+        assert bool(run.documents) is shown, arm
+    sent = [m["content"] for body in provider.requests for m in body["messages"]]
+    assert any("The bus lanes open in March." in text for text in sent)

@@ -10,7 +10,9 @@ from typing import Any
 from council.cli.arguments import non_negative_int, positive_int, split_list, temperature
 
 
-def _arms(values: list[str], personas: list[str]) -> list[Any]:
+def _arms(values: list[str], personas: list[str], context: list[str]) -> list[Any]:
+    """The arms as given, and with ``context`` each arm's twin given those documents
+    (``NAME+context``): grounded against ungrounded on the same questions and seats."""
     from council.app.experiments.runner import Arm
     from council.base.errors import ConfigError
 
@@ -21,6 +23,8 @@ def _arms(values: list[str], personas: list[str]) -> list[Any]:
         if not sep or not name or not chosen:
             raise ConfigError(f"--arms expects NAME=MODEL[,MODEL...], got '{value}'")
         arms.append(Arm(name=name, models=chosen, personas=personas))
+        if context:
+            arms.append(Arm(f"{name}+context", models=chosen, personas=personas, context=context))
     return arms
 
 
@@ -72,7 +76,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 def _diversity(args: argparse.Namespace) -> int:
     from council.app.experiments.experiment import Experiment
 
-    arms = _arms(args.arms, split_list(args.personas))
+    arms = _arms(args.arms, split_list(args.personas), args.with_context)
     return _run(args, Experiment(arms, **_options(args)))
 
 
@@ -239,6 +243,14 @@ def register(commands: Any) -> None:
         required=True,
         metavar="NAME=MODEL[,MODEL...]",
         help="one model: every seat on it; several: polarity pairs on different families",
+    )
+    diversity.add_argument(
+        "--with-context",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="documents (files, folders, globs): each arm also runs given them as evidence, "
+        "as NAME+context, to measure whether grounding narrows diversity",
     )
     diversity.set_defaults(handler=_diversity)
     variants = kinds.add_parser("variants", help="topic-labelled against framework-grounded cards")

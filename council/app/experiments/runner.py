@@ -42,11 +42,14 @@ from council.store.recorder import RunRecorder
 class Arm:
     """One condition: which personas sit, on which models. With several models, polarity pairs
     are routed onto different model families; with one, every seat shares it. ``models`` and
-    ``personas`` take one name or a list."""
+    ``personas`` take one name or a list. ``context``: documents every council of the arm is
+    given as evidence (files, folders, globs), so two arms alike but for it measure whether
+    grounding narrows diversity."""
 
     name: str
     models: list[str]
     personas: list[str]
+    context: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # frozen: the normalised lists are set through object.__setattr__
@@ -56,6 +59,7 @@ class Arm:
             if not names or not all(isinstance(n, str) and n.strip() for n in names):
                 raise ConfigError(f"arm '{self.name}': {attribute} must be one or more names")
             object.__setattr__(self, attribute, names)
+        object.__setattr__(self, "context", [str(path) for path in self.context])
         if not isinstance(self.name, str) or not self.name.strip() or "/" in self.name:
             raise ConfigError(f"an arm needs a name without '/', got {self.name!r}")
 
@@ -104,7 +108,10 @@ class ExperimentPlan:
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "arms": [vars(arm) for arm in self.arms],
+            # An arm without context documents is written as before it could have them.
+            "arms": [
+                {k: v for k, v in vars(arm).items() if v or k != "context"} for arm in self.arms
+            ],
             "questions": self.questions,
             "samples": self.samples,
             "protocol": self.protocol,
@@ -273,6 +280,7 @@ def council_units(plan: ExperimentPlan) -> list[CouncilUnit]:
                     max_tokens=plan.max_tokens,
                     temperature=plan.temperature,
                     endpoints=tuple(sorted(plan.endpoints.items())),
+                    context=tuple(arm.context),  # its placebo twin is given the same
                 )
                 units.append(unit)
                 if plan.placebo:

@@ -44,6 +44,7 @@ class CouncilUnit:
     # arm's seat i's model), with its arm unit's label seed: it differs only in who sits.
     seat_models: tuple[str, ...] = ()
     label_seed: str = ""
+    context: tuple[str, ...] = ()  # the arm's context documents, read for each council
 
     @property
     def placebo(self) -> bool:
@@ -132,6 +133,7 @@ def unit_spec(unit: CouncilUnit, seats: dict[str, str]) -> CouncilSpec:
         seats={"chair": unit.models[0], **seats},
         endpoints=dict(unit.endpoints),
         panel_rules=not unit.placebo,
+        context=list(unit.context),
         sampling=SamplingSettings(
             temperature=unit.temperature,
             seed=1000 * unit.sample + unit.question_index,
