@@ -112,6 +112,12 @@ def council_env(runtime: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def _hangup_as_from_a_terminal() -> None:
+    # council leaves an ignored SIGHUP ignored (``nohup council ...``); a test suite itself run
+    # under nohup would hand that on, so each council here starts as a terminal would start it.
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def start_council(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
     stderr = (tmp_path / "stderr.txt").open("wb")
     return subprocess.Popen(
@@ -121,6 +127,7 @@ def start_council(args: list[str], env: dict[str, str], tmp_path: Path) -> subpr
         stderr=stderr,
         stdin=subprocess.DEVNULL,
         cwd=tmp_path,
+        preexec_fn=_hangup_as_from_a_terminal,
     )
 
 
