@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -186,6 +187,10 @@ def environment(home: Path) -> dict[str, str]:
 def walk(folder: Path, api_base: str, echo: bool = False) -> list[Outcome]:
     (folder / "home").mkdir(exist_ok=True)
     (folder / "question.txt").write_text(QUESTION + "\n", encoding="utf-8")
+    # The README convenes on a page of the checkout (--context docs/install.md), as a newcomer
+    # in a clone has it.
+    (folder / "docs").mkdir(exist_ok=True)
+    shutil.copy(REPO / "docs" / "install.md", folder / "docs" / "install.md")
     env = environment(folder / "home")
     outcomes = []
     for page in PAGES:
