@@ -16,12 +16,13 @@ from council.engine.independence import VoteEvidence
 from council.engine.votes import tally_votes
 from council.meter.independence import (
     MIN_PANEL_RUNS,
+    SAME_FAMILY,
     across_runs,
     estimator,
     independence_weights,
     kish_effective_votes,
     mean_off_diagonal,
-    model_family,
+    model_prior,
     stance_kappas,
     within_run,
 )
@@ -115,7 +116,9 @@ def words(seed: int, n: int = 12) -> str:
 
 
 def test_within_a_run_copies_count_as_one_and_distinct_models_as_many() -> None:
-    models = {s: f"openai/{name}" for s, name in zip(SEATS, "abcde", strict=True)}
+    makers = ["openai/gpt-4o", "anthropic/claude-sonnet-4", "gemini/gemini-2.5-pro"]
+    makers += ["mistral/mistral-large", "deepseek/deepseek-chat"]  # five families
+    models = dict(zip(SEATS, makers, strict=True))
     same = {stage: words(i) for i, stage in enumerate(["opening", "vote"])}
     texts = {
         stage: {
@@ -138,8 +141,10 @@ def test_one_stage_of_replies_leaves_the_model_prior_alone() -> None:
     found = within_run(evidence({"vote": {s: words(1) for s in models}}, models))
     assert "models only" in found.basis and found.low == found.high == found.n_eff
     assert found.mean_correlation == 0.5  # one model: the SAME_MODEL prior
-    assert model_family("openai/gpt-4o-mini") == model_family("azure/gpt-4o") == "gpt"
-    assert model_family("ollama/llama3.1:8b") == "llama"
+    # A family is its maker, as seating and the audit read it: two of OpenAI's models share
+    # one, another maker's model does not.
+    prior = model_prior(["openai/gpt-4o-mini", "azure/gpt-4o", "ollama/llama3.1:8b"])
+    assert prior[0, 1] == SAME_FAMILY and prior[0, 2] == prior[1, 2] == 0.0
 
 
 def test_the_estimator_prefers_the_panel_once_it_has_enough_runs() -> None:

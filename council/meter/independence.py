@@ -9,7 +9,6 @@ within a run, a panel's profile across runs and the eval harness's error correla
 from __future__ import annotations
 
 import itertools
-import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 
@@ -19,6 +18,7 @@ from numpy.typing import NDArray
 from council.engine.gates import word_similarity
 from council.engine.independence import Independence, VoteEvidence
 from council.records.run import EffectiveVotes
+from council.seats.routing import model_family
 
 
 def kish_effective_votes(n: int, mean_correlation: float) -> float:
@@ -58,8 +58,8 @@ def mean_off_diagonal(matrix: Sequence[Sequence[float]]) -> float:
 #   seats stay together), B = 1000, seeded.
 # * **Within this run** (``within_run``), for a panel with fewer runs than ``MIN_PANEL_RUNS``.
 #   A pair's correlation is the larger of (a) a prior for sharing a model (``SAME_MODEL``) or
-#   a model family (``SAME_FAMILY``: the first word of the model's name, "gpt", "claude",
-#   "qwen"): a shared model is what one run cannot measure, and a 9-judge panel across 7
+#   a model family (``SAME_FAMILY``: its maker, as seating and the audit read it,
+#   ``council.seats.routing.model_family``): a shared model is what one run cannot measure, and a 9-judge panel across 7
 #   families carried about 2 effective votes (arXiv 2605.29800); the two values are this
 #   module's priors, not that study's estimates. And (b) how
 #   far their replies' word overlap (Jaccard, never the embedder: this path must stay
@@ -81,14 +81,6 @@ RIDGE = 0.1  # shrinkage of the correlation matrix toward identity before it is 
 CORRELATED = 0.75  # n_eff's upper end below this share of n: "rests on correlated seats"
 LEVEL = 0.95
 _FLOOR_PAIRS = 200  # placebo pairs measured at most (the word overlap of each costs little)
-
-
-def model_family(model: str) -> str:
-    """The family a model belongs to: the first word of its name, provider dropped
-    (``openai/gpt-4o-mini`` -> gpt, ``ollama/llama3.1:8b`` -> llama)."""
-    name = model.rsplit("/", 1)[-1].lower()
-    word = re.match(r"[a-z]+", name)
-    return word.group() if word else name
 
 
 def model_prior(models: Sequence[str]) -> NDArray[np.float64]:
