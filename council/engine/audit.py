@@ -21,7 +21,6 @@ Two passes, both recorded as typed findings (``council.records.verdicts.AuditFin
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from council.engine.verdict_checks import (
     unnamed_dealbreakers,
 )
 from council.records.describe import describe_tally
+from council.records.replies import json_values
 from council.records.run import Tally, Turn
 from council.records.verdicts import AuditFinding, VerdictAudit
 from council.seats.model import ChatModel, ModelRequest
@@ -45,7 +45,6 @@ from council.seats.routing import model_family
 KINDS = ("outcome", "dealbreaker", "minority", "unsupported_claim", "other")
 SEVERITIES = ("error", "warning", "info")
 AUDIT_MAX_TOKENS = 1200
-_DECODER = json.JSONDecoder()
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 
 FINDINGS_SCHEMA: dict[str, Any] = {
@@ -235,11 +234,7 @@ def read_findings(text: str) -> list[AuditFinding] | None:
     warning; one with no explanation is left out."""
     wrapped: list[Any] | None = None
     bare: list[Any] | None = None
-    for match in re.finditer(r"[\[{]", text):
-        try:
-            value, _ = _DECODER.raw_decode(text, match.start())
-        except ValueError:
-            continue
+    for _, value in json_values(text, "[{"):
         if isinstance(value, dict) and isinstance(value.get("findings"), list):
             wrapped = value["findings"]
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):

@@ -59,10 +59,10 @@ def mean_off_diagonal(matrix: Sequence[Sequence[float]]) -> float:
 # * **Within this run** (``within_run``), for a panel with fewer runs than ``MIN_PANEL_RUNS``.
 #   A pair's correlation is the larger of (a) a prior for sharing a model (``SAME_MODEL``) or
 #   a model family (``SAME_FAMILY``: its maker, as seating and the audit read it,
-#   ``council.seats.routing.model_family``): a shared model is what one run cannot measure, and a 9-judge panel across 7
-#   families carried about 2 effective votes (arXiv 2605.29800); the two values are this
-#   module's priors, not that study's estimates. And (b) how
-#   far their replies' word overlap (Jaccard, never the embedder: this path must stay
+#   ``council.seats.routing.model_family``): a shared model is what one run cannot measure,
+#   and a 9-judge panel across 7 families carried about 2 effective votes (arXiv
+#   2605.29800); the two values are this module's priors, not that study's estimates. And
+#   (b) how far their replies' word overlap (Jaccard, never the embedder: this path must stay
 #   cheap) lies above the placebo floor, scaled to 1 for identical replies:
 #   max(0, (s - floor) / (1 - floor)). The placebo floor is the overlap of replies that
 #   share the question and the run but not the prompt: one seat's reply in one stage against

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 # A raw newline inside a string, as small models write one, is read rather than refused.
@@ -28,22 +29,28 @@ _COLON = re.compile(r"\s*:\s*")
 BALLOT_FIELDS = ("stance", "confidence", "dealbreaker")
 
 
+def json_values(text: str, openers: str = "{") -> Iterator[tuple[int, Any]]:
+    """(where it starts, the value) of every whole JSON value in ``text`` opening with one of
+    ``openers``, wherever prose puts it, in order (one nested in another is found too)."""
+    for match in re.finditer(f"[{re.escape(openers)}]", text):
+        try:
+            value, _ = _DECODER.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        yield match.start(), value
+
+
 def ballot_object(text: str, *, cut: bool = False) -> tuple[int, dict[str, Any]] | None:
     """(where it starts, its fields) of the last whole JSON object in a reply that carries a
     stance (a ballot, perhaps followed by a re-asked one); with ``cut``, failing that, of an
     object the token cap cut short after its stance. None: the reply is read as text."""
     found: tuple[int, dict[str, Any]] | None = None
-    starts = [m.start() for m in re.finditer(r"\{", text)]
-    for start in starts:
-        try:
-            value, _ = _DECODER.raw_decode(text, start)
-        except ValueError:
-            continue
+    for start, value in json_values(text):
         if isinstance(value, dict) and "stance" in value:
             found = (start, value)
     if found is not None or not cut:
         return found
-    for start in starts:
+    for start in (m.start() for m in re.finditer(r"\{", text)):
         fields = _leading_fields(text, start)
         if "stance" in fields:
             return start, fields
