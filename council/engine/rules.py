@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from council.engine import verdict
 from council.engine.seating import select_seats
@@ -34,21 +35,21 @@ class RunRules:
     reasked: dict[str, set[str]]
     _partial: dict[str, list[Turn]]
 
-    async def _on_disk(self) -> None: ...
+    if TYPE_CHECKING:  # provided by the engine's other parts (``TurnTaking``,
+        # ``StagePrompts``); declared for the type checker only, so no stub can shadow them
 
-    # Provided by the engine's other parts (``StagePrompts``, ``Deliberation``).
-    def _request(self, stage: SpeakingStage, seat: Seat, round_number: int) -> ModelRequest:
-        raise NotImplementedError
+        async def _on_disk(self) -> None: ...
 
-    async def _take_turn(
-        self,
-        stage: SpeakingStage,
-        seat: Seat,
-        round_number: int,
-        request: ModelRequest | None = None,
-        record_as: str | None = None,
-    ) -> Turn:
-        raise NotImplementedError
+        def _request(self, stage: SpeakingStage, seat: Seat, round_number: int) -> ModelRequest: ...
+
+        async def _take_turn(
+            self,
+            stage: SpeakingStage,
+            seat: Seat,
+            round_number: int,
+            request: ModelRequest | None = None,
+            record_as: str | None = None,
+        ) -> Turn: ...
 
     def enforced(self, tag: str, calls: int) -> None:
         """Count extra calls a rule sent (nyk's STEP 8 enforcement_breakdown)."""

@@ -6,6 +6,7 @@ redactor."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from council.base.secrets import Redactor
 from council.engine.budget import BudgetTracker, worst_case_tokens
@@ -19,14 +20,14 @@ class AssistantSamples:
     _budget: BudgetTracker
     _in_flight: asyncio.Semaphore
 
-    # Provided by the engine's other parts (``StagePrompts``, ``Deliberation``).
-    def _slots(self, seat: Seat) -> asyncio.Semaphore:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the engine's other parts (``TurnTaking``,
+        # ``StagePrompts``); declared for the type checker only, so no stub can shadow them
 
-    def _assistant_request(
-        self, stage: SpeakingStage, seat: Seat, round_number: int, sample: int
-    ) -> ModelRequest:
-        raise NotImplementedError
+        def _slots(self, seat: Seat) -> asyncio.Semaphore: ...
+
+        def _assistant_request(
+            self, stage: SpeakingStage, seat: Seat, round_number: int, sample: int
+        ) -> ModelRequest: ...
 
     async def sample_assistant(
         self, stage: SpeakingStage, seat: Seat, round_number: int, count: int

@@ -50,8 +50,8 @@ class TurnTaking:
     _absent: set[str]
     _emit: Callable[[Event], None]
 
-    if TYPE_CHECKING:  # provided by the engine's other parts (``StagePrompts``, ``RunRules``),
-        # which come after this mixin in ``Deliberation``'s bases: a stub here would shadow them
+    if TYPE_CHECKING:  # provided by the engine's other parts (``StagePrompts``, ``RunRules``);
+        # declared for the type checker only, so no stub can shadow them
 
         def _request(self, stage: SpeakingStage, seat: Seat, round_number: int) -> ModelRequest: ...
 
@@ -222,5 +222,7 @@ def _call_request(seat: Seat, request: ModelRequest, redact: Callable[[str], str
     )
 
 
-def _redacted(messages: list[dict[str, str]], redact: Callable[[str], str]) -> list[dict[str, str]]:
+def _redacted(
+    messages: list[dict[str, Any]], redact: Callable[[str], str]
+) -> list[dict[str, Any]]:
     return [{**m, "content": redact(m.get("content", ""))} for m in messages]
