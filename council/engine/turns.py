@@ -222,7 +222,5 @@ def _call_request(seat: Seat, request: ModelRequest, redact: Callable[[str], str
     )
 
 
-def _redacted(
-    messages: list[dict[str, Any]], redact: Callable[[str], str]
-) -> list[dict[str, Any]]:
+def _redacted(messages: list[dict[str, Any]], redact: Callable[[str], str]) -> list[dict[str, Any]]:
     return [{**m, "content": redact(m.get("content", ""))} for m in messages]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from council.base.errors import ConfigError, SourceError
 from council.records.grounding import DocumentInfo
-from council.text.sourcefile import one_line
+from council.text.sourcefile import one_line, read_bytes
 
 MAX_DOCUMENTS = 64
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024  # one file, as stored (a PDF's bytes, not its text)
@@ -95,14 +95,7 @@ def _expand(given: str) -> list[Path]:
 
 def read_document(path: Path, doc_id: str) -> ContextDocument:
     """One document, or a ``ContextError`` naming it: unreadable, binary, too big."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_DOCUMENT_BYTES + 1)
-    except OSError as exc:
-        raise ContextError(path, f"cannot read context document: {exc.strerror or exc}") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        limit = MAX_DOCUMENT_BYTES // 1024 // 1024
-        raise ContextError(path, f"context document is larger than {limit} MiB")
+    data = read_bytes(path, ContextError, MAX_DOCUMENT_BYTES, what="context document", not_a=None)
     pages: int | None = None
     if data.startswith(b"%PDF-"):
         text, pages = _pdf_text(path, data)

@@ -33,16 +33,25 @@ MAX_YAML_NODES = 20_000  # after anchors and aliases are expanded
 MAX_SCALAR_CHARS = 100_000  # one value
 
 
-def read_bytes(path: Path | str, error: type[SourceError], limit: int = MAX_FILE_BYTES) -> bytes:
-    """A user file's bytes, refused past ``limit`` before more than that is read."""
+def read_bytes(
+    path: Path | str,
+    error: type[SourceError],
+    limit: int = MAX_FILE_BYTES,
+    *,
+    what: str = "file",
+    not_a: str | None = "a card or protocol",
+) -> bytes:
+    """A user file's bytes, refused past ``limit`` before more than that is read; the errors
+    name it as ``what`` (and, when too big, what it therefore is not)."""
     path = Path(path)
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
     except OSError as exc:
-        raise error(path, f"cannot read file: {exc.strerror or exc}") from None
+        raise error(path, f"cannot read {what}: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise error(path, f"file is larger than {limit // 1024} KB: not a card or protocol")
+        size = f"{limit // 2**20} MiB" if limit > 2**20 else f"{limit // 1024} KB"
+        raise error(path, f"{what} is larger than {size}" + (f": not {not_a}" if not_a else ""))
     return data
 
 
