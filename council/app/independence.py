@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from council.engine.independence import Independence
+from council.engine.independence import Independence, VoteEvidence
 from council.engine.seating import seat_assignment
-from council.meter.independence import estimator
 from council.records.panel import panel_key
+from council.records.run import EffectiveVotes
 from council.seats.seat import Seat
 from council.store.panels import load_profile
 
@@ -19,4 +19,12 @@ def independence_estimator(runs_dir: Path | None, seats: Sequence[Seat]) -> Inde
     profile = None
     if runs_dir is not None:
         profile = load_profile(runs_dir, panel_key([seat_assignment(s) for s in seats]))
-    return estimator([run.stances for run in profile.runs] if profile else [])
+    earlier = [run.stances for run in profile.runs] if profile else []
+
+    def estimate(evidence: VoteEvidence) -> EffectiveVotes | None:
+        # The meter (and numpy) at the run's first tally, not on the way to its first call.
+        from council.meter.independence import estimator
+
+        return estimator(earlier)(evidence)
+
+    return estimate
