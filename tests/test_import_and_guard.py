@@ -42,3 +42,11 @@ def test_loopback_is_allowed() -> None:
     with socket.create_connection(server.getsockname(), timeout=1):
         pass
     server.close()
+
+
+def test_the_python_api_loads_no_numpy_before_a_run() -> None:
+    # numpy (about 70 ms) is the meter's: the first call of a run must not wait for it, and a
+    # council's effective votes import it at the first tally.
+    code = "import sys, council; council.Council; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
